@@ -1,0 +1,2 @@
+//! `accord`: the user's command-line tool.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Strict DER reading (placeholder; filled in by the X.509 work).

@@ -1,0 +1,1 @@
+//! Hidden entry points for the fuzz targets. Not a stable API.

@@ -1,0 +1,47 @@
+//! accord's trusted core.
+//!
+//! Everything the coordinator decides lives here, as pure functions and
+//! sans-IO state machines: parsing and verifying hardware evidence (AMD
+//! SEV-SNP reports, Intel TDX quotes), X.509 certificate and CRL checks, and
+//! (in later work) key derivation, the mesh CA, the manifest history and the
+//! coordinator state machine.
+//!
+//! # Invariants
+//!
+//! - **No I/O, no clock, no global randomness.** Time enters as
+//!   [`time::UnixTime`], crypto as a [`crypto::CryptoProvider`], randomness as
+//!   a [`crypto::SecureRandom`]. Every verification is reproducible at a
+//!   fixed instant.
+//! - **No `unsafe`.** `forbid(unsafe_code)`.
+//! - **Parsers fail closed.** Every parser reads through [`codec::Reader`] or
+//!   [`der`], is bounds-checked, rejects trailing bytes and unknown versions,
+//!   and never panics on input.
+//!
+//! # Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | (none) | `no_std` + `alloc`; the pure-Rust provider [`crypto::rustcrypto::PROVIDER`] |
+//! | `std` (default) | `std::error::Error` impls |
+//! | `aws-lc-rs` | the fast provider [`crypto::awslc::PROVIDER`] (implies `std`) |
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)
+)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod codec;
+pub mod crypto;
+pub mod der;
+pub mod evidence;
+pub mod hex;
+pub mod time;
+pub mod x509;
+
+#[doc(hidden)]
+pub mod internal;

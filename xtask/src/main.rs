@@ -1,0 +1,2 @@
+//! `cargo xtask`: repository tasks that cargo alone cannot do.
+fn main() {}
