@@ -1,0 +1,11 @@
+//! Verification against the real hardware evidence in `../shared/testdata`
+//! (override the folder with `ACCORD_TESTDATA`). With
+//! `ACCORD_REQUIRE_VECTORS=1` (set by CI) a missing vector fails the test
+//! loudly instead of skipping it.
+
+#[path = "vectors/common.rs"]
+mod common;
+#[path = "vectors/snp.rs"]
+mod snp;
+#[path = "vectors/tdx.rs"]
+mod tdx;

@@ -1,0 +1,1 @@
+//! SEV-SNP vectors (to be written).

@@ -1,0 +1,1 @@
+//! TDX vectors (to be written).
