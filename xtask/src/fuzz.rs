@@ -20,12 +20,17 @@ pub fn smoke(seconds: u64) -> anyhow::Result<()> {
         // libFuzzer mutates a scratch copy so the committed corpus only
         // changes when someone minimises it on purpose.
         let scratch = workspace_root().join("target/fuzz-scratch").join(target);
-        std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("creating {}", scratch.display()))?;
         let status = Command::new("cargo")
             .args(["+nightly", "fuzz", "run", target])
             .arg(&scratch)
             .arg(&corpus)
-            .args(["--", &format!("-max_total_time={seconds}"), "-print_final_stats=1"])
+            .args([
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-print_final_stats=1",
+            ])
             .current_dir(&fuzz_dir)
             .status()
             .context("could not run `cargo +nightly fuzz` (is cargo-fuzz installed?)")?;

@@ -20,7 +20,9 @@ fn main() -> anyhow::Result<()> {
         Some("tidy") => tidy::run_all(),
         Some("fuzz-smoke") => {
             let seconds = match args.get(1) {
-                Some(text) => text.parse().with_context(|| format!("fuzz-smoke: `{text}` is not a number of seconds"))?,
+                Some(text) => text
+                    .parse()
+                    .with_context(|| format!("fuzz-smoke: `{text}` is not a number of seconds"))?,
                 None => 60,
             };
             fuzz::smoke(seconds)
@@ -47,7 +49,10 @@ Tasks:
 
 /// The workspace root (the parent of this crate).
 pub(crate) fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().map(PathBuf::from).unwrap_or_default()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
 }
 
 /// Runs a command in the workspace root, failing on a non-zero exit.
@@ -66,7 +71,17 @@ pub(crate) fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
 
 fn ci() -> anyhow::Result<()> {
     run("cargo", &["fmt", "--all", "--check"])?;
-    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     run("cargo", &["test", "--workspace"])?;
     fuzz::smoke(60)
 }

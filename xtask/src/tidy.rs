@@ -24,7 +24,13 @@ pub fn core_builds_without_std() -> anyhow::Result<()> {
     let root = workspace_root();
     let target_dir = root.join("target/tidy-no-std");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "accord-core", "--no-default-features"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "accord-core",
+            "--no-default-features",
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(&root)
@@ -38,16 +44,31 @@ pub fn core_builds_without_std() -> anyhow::Result<()> {
     // accord-core library through library edges only: build scripts and
     // proc-macros run on the host and may use std.
     let output = Command::new("cargo")
-        .args(["+nightly", "build", "-p", "accord-core", "--no-default-features", "--unit-graph", "-Z", "unstable-options"])
+        .args([
+            "+nightly",
+            "build",
+            "-p",
+            "accord-core",
+            "--no-default-features",
+            "--unit-graph",
+            "-Z",
+            "unstable-options",
+        ])
         .current_dir(&root)
         .output()
         .context("could not run `cargo +nightly build --unit-graph`")?;
     if !output.status.success() {
-        bail!("cargo --unit-graph failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "cargo --unit-graph failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let offenders = std_units(&output.stdout)?;
     if !offenders.is_empty() {
-        bail!("the no_std build of accord-core enables std in: {}", offenders.join(", "));
+        bail!(
+            "the no_std build of accord-core enables std in: {}",
+            offenders.join(", ")
+        );
     }
     Ok(())
 }
@@ -55,16 +76,26 @@ pub fn core_builds_without_std() -> anyhow::Result<()> {
 /// The package ids, reachable from accord-core's library through
 /// target-code edges, that have the `std` feature on.
 fn std_units(unit_graph_json: &[u8]) -> anyhow::Result<Vec<String>> {
-    let graph: serde_json::Value = serde_json::from_slice(unit_graph_json).context("unit graph is not JSON")?;
-    let units = graph["units"].as_array().context("unit graph without units")?;
+    let graph: serde_json::Value =
+        serde_json::from_slice(unit_graph_json).context("unit graph is not JSON")?;
+    let units = graph["units"]
+        .as_array()
+        .context("unit graph without units")?;
     let is_host_only = |unit: &serde_json::Value| {
-        unit["target"]["kind"]
-            .as_array()
-            .is_some_and(|kinds| kinds.iter().any(|k| k == "proc-macro" || k == "custom-build"))
+        unit["target"]["kind"].as_array().is_some_and(|kinds| {
+            kinds
+                .iter()
+                .any(|k| k == "proc-macro" || k == "custom-build")
+        })
     };
     let start = units
         .iter()
-        .position(|u| u["pkg_id"].as_str().is_some_and(|id| id.contains("accord-core")) && !is_host_only(u))
+        .position(|u| {
+            u["pkg_id"]
+                .as_str()
+                .is_some_and(|id| id.contains("accord-core"))
+                && !is_host_only(u)
+        })
         .context("accord-core not in the unit graph")?;
     let mut seen = vec![false; units.len()];
     let mut stack = vec![start];
@@ -74,7 +105,10 @@ fn std_units(unit_graph_json: &[u8]) -> anyhow::Result<Vec<String>> {
             continue;
         }
         let unit = &units[index];
-        if unit["features"].as_array().is_some_and(|f| f.iter().any(|f| f == "std")) {
+        if unit["features"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == "std"))
+        {
             offenders.push(unit["pkg_id"].as_str().unwrap_or("?").to_string());
         }
         for dep in unit["dependencies"].as_array().into_iter().flatten() {
@@ -94,10 +128,16 @@ pub fn every_module_has_docs() -> anyhow::Result<()> {
     let mut missing = Vec::new();
     for krate in ["core", "guest", "host-shim", "cli", "tests", "xtask"] {
         visit(&root.join(krate).join("src"), &mut |path| {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
             let first_code_line = text.lines().find(|line| !line.trim().is_empty());
             if !first_code_line.is_some_and(|line| line.starts_with("//!")) {
-                missing.push(path.strip_prefix(&root).unwrap_or(path).display().to_string());
+                missing.push(
+                    path.strip_prefix(&root)
+                        .unwrap_or(path)
+                        .display()
+                        .to_string(),
+                );
             }
             Ok(())
         })?;
@@ -132,12 +172,23 @@ mod tests {
         // Positive control: with default features core *does* enable std, so
         // the same walk must report it (otherwise the check proves nothing).
         let output = std::process::Command::new("cargo")
-            .args(["+nightly", "build", "-p", "accord-core", "--unit-graph", "-Z", "unstable-options"])
+            .args([
+                "+nightly",
+                "build",
+                "-p",
+                "accord-core",
+                "--unit-graph",
+                "-Z",
+                "unstable-options",
+            ])
             .current_dir(crate::workspace_root())
             .output()
             .unwrap();
         let offenders = super::std_units(&output.stdout).unwrap();
-        assert!(offenders.iter().any(|id| id.contains("serde")), "{offenders:?}");
+        assert!(
+            offenders.iter().any(|id| id.contains("serde")),
+            "{offenders:?}"
+        );
     }
 
     #[test]
