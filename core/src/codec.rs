@@ -35,18 +35,22 @@ impl fmt::Display for CodecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Truncated { offset, needed } => {
-                write!(f, "input truncated: needed {needed} more bytes at offset {offset:#x}")
+                write!(
+                    f,
+                    "input truncated: needed {needed} more bytes at offset {offset:#x}"
+                )
             }
             Self::TrailingBytes { offset, count } => {
                 write!(f, "{count} trailing bytes at offset {offset:#x}")
             }
-            Self::NonZero { offset } => write!(f, "reserved byte at offset {offset:#x} is not zero"),
+            Self::NonZero { offset } => {
+                write!(f, "reserved byte at offset {offset:#x} is not zero")
+            }
         }
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for CodecError {}
+impl core::error::Error for CodecError {}
 
 /// Reads fields front to back from a borrowed byte slice.
 #[derive(Clone, Debug)]
@@ -87,10 +91,13 @@ impl<'a> Reader<'a> {
             offset: self.offset,
             needed: n,
         })?;
-        let bytes = self.input.get(self.offset..end).ok_or(CodecError::Truncated {
-            offset: self.offset,
-            needed: n,
-        })?;
+        let bytes = self
+            .input
+            .get(self.offset..end)
+            .ok_or(CodecError::Truncated {
+                offset: self.offset,
+                needed: n,
+            })?;
         self.offset = end;
         Ok(bytes)
     }
@@ -99,7 +106,9 @@ impl<'a> Reader<'a> {
     pub fn take_array<const N: usize>(&mut self) -> Result<&'a [u8; N], CodecError> {
         let offset = self.offset;
         let bytes = self.take(N)?;
-        bytes.try_into().map_err(|_| CodecError::Truncated { offset, needed: N })
+        bytes
+            .try_into()
+            .map_err(|_| CodecError::Truncated { offset, needed: N })
     }
 
     /// Takes a sub-reader over the next `n` bytes.
@@ -141,7 +150,10 @@ impl<'a> Reader<'a> {
     pub fn finish(self) -> Result<(), CodecError> {
         match self.remaining() {
             0 => Ok(()),
-            count => Err(CodecError::TrailingBytes { offset: self.offset, count }),
+            count => Err(CodecError::TrailingBytes {
+                offset: self.offset,
+                count,
+            }),
         }
     }
 }
@@ -159,9 +171,27 @@ mod tests {
         assert_eq!(r.u32_le(), Ok(3));
         assert_eq!(r.skip_zero(2), Ok(()));
         assert_eq!(r.remaining(), 1);
-        assert_eq!(r.u16_le(), Err(CodecError::Truncated { offset: 9, needed: 2 }));
-        assert_eq!(r.clone().finish(), Err(CodecError::TrailingBytes { offset: 9, count: 1 }));
+        assert_eq!(
+            r.u16_le(),
+            Err(CodecError::Truncated {
+                offset: 9,
+                needed: 2
+            })
+        );
+        assert_eq!(
+            r.clone().finish(),
+            Err(CodecError::TrailingBytes {
+                offset: 9,
+                count: 1
+            })
+        );
         assert_eq!(r.skip_zero(1), Err(CodecError::NonZero { offset: 9 }));
-        assert_eq!(r.take(usize::MAX), Err(CodecError::Truncated { offset: 10, needed: usize::MAX }));
+        assert_eq!(
+            r.take(usize::MAX),
+            Err(CodecError::Truncated {
+                offset: 10,
+                needed: usize::MAX
+            })
+        );
     }
 }

@@ -31,14 +31,17 @@ impl fmt::Display for HexError {
             Self::OddLength => f.write_str("odd number of hex digits"),
             Self::InvalidDigit { index } => write!(f, "invalid hex digit at index {index}"),
             Self::WrongLength { expected, actual } => {
-                write!(f, "expected {expected} bytes ({} hex digits), got {actual} bytes", expected * 2)
+                write!(
+                    f,
+                    "expected {expected} bytes ({} hex digits), got {actual} bytes",
+                    expected * 2
+                )
             }
         }
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for HexError {}
+impl core::error::Error for HexError {}
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -46,8 +49,11 @@ const DIGITS: &[u8; 16] = b"0123456789abcdef";
 pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        for nibble in [b >> 4, b & 0xf] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
     }
     out
 }
@@ -82,11 +88,14 @@ fn nibble(c: u8, index: usize) -> Result<u8, HexError> {
 /// Decodes hex (either case) into `out`, which must be exactly the decoded size.
 pub fn decode_into(text: &str, out: &mut [u8]) -> Result<(), HexError> {
     let digits = text.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(HexError::OddLength);
     }
     if digits.len() / 2 != out.len() {
-        return Err(HexError::WrongLength { expected: out.len(), actual: digits.len() / 2 });
+        return Err(HexError::WrongLength {
+            expected: out.len(),
+            actual: digits.len() / 2,
+        });
     }
     for (i, (pair, slot)) in digits.chunks_exact(2).zip(out.iter_mut()).enumerate() {
         if let [hi, lo] = pair {
@@ -105,7 +114,7 @@ pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
 
 /// Decodes hex (either case) of any even length.
 pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(HexError::OddLength);
     }
     let mut out = alloc::vec![0u8; text.len() / 2];
@@ -124,7 +133,13 @@ mod tests {
         assert_eq!(decode("abc"), Err(HexError::OddLength));
         assert_eq!(decode("zz"), Err(HexError::InvalidDigit { index: 0 }));
         assert_eq!(decode_array::<2>("0011"), Ok([0x00, 0x11]));
-        assert_eq!(decode_array::<2>("00"), Err(HexError::WrongLength { expected: 2, actual: 1 }));
+        assert_eq!(
+            decode_array::<2>("00"),
+            Err(HexError::WrongLength {
+                expected: 2,
+                actual: 1
+            })
+        );
         assert_eq!(alloc::format!("{}", Hex(&[1, 2])), "0102");
     }
 }

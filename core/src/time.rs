@@ -30,8 +30,7 @@ impl fmt::Display for TimeError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for TimeError {}
+impl core::error::Error for TimeError {}
 
 fn is_leap(year: i64) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
@@ -71,7 +70,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     // Both are small and positive by construction.
-    (year, u32::try_from(month).unwrap_or(1), u32::try_from(day).unwrap_or(1))
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
 }
 
 impl UnixTime {
@@ -94,7 +97,9 @@ impl UnixTime {
             return Err(TimeError::OutOfRange);
         }
         let days = days_from_civil(year, month, day);
-        Ok(Self(days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)))
+        Ok(Self(
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second),
+        ))
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SSZ`, optionally with fractional seconds
@@ -190,14 +195,37 @@ mod tests {
         let t = UnixTime::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
         assert_eq!(t, UnixTime(1_772_323_200));
         assert_eq!(t.to_string(), "2026-03-01T00:00:00Z");
-        assert_eq!(UnixTime::parse_rfc3339("1970-01-01T00:00:00Z"), Ok(UnixTime(0)));
-        assert_eq!(UnixTime::parse_rfc3339("2025-07-19T10:00:35.123Z"), Ok(UnixTime(1_752_919_235)));
+        assert_eq!(
+            UnixTime::parse_rfc3339("1970-01-01T00:00:00Z"),
+            Ok(UnixTime(0))
+        );
+        assert_eq!(
+            UnixTime::parse_rfc3339("2025-07-19T10:00:35.123Z"),
+            Ok(UnixTime(1_752_919_235))
+        );
         assert_eq!(UnixTime::parse_rfc3339("2026-03-01T01:00:00+01:00"), Ok(t));
-        assert_eq!(UnixTime::parse_rfc3339("2024-02-29T23:59:59Z").map(|t| t.to_string()).as_deref(), Ok("2024-02-29T23:59:59Z"));
-        assert_eq!(UnixTime::parse_rfc3339("2025-02-29T00:00:00Z"), Err(TimeError::OutOfRange));
-        assert_eq!(UnixTime::parse_rfc3339("2025-02-28"), Err(TimeError::Malformed));
-        assert_eq!(UnixTime::parse_rfc3339("2025-02-28T00:00:00"), Err(TimeError::Malformed));
-        assert_eq!(UnixTime::parse_rfc3339("2025-02-28T00:00:00Zjunk"), Err(TimeError::Malformed));
+        assert_eq!(
+            UnixTime::parse_rfc3339("2024-02-29T23:59:59Z")
+                .map(|t| t.to_string())
+                .as_deref(),
+            Ok("2024-02-29T23:59:59Z")
+        );
+        assert_eq!(
+            UnixTime::parse_rfc3339("2025-02-29T00:00:00Z"),
+            Err(TimeError::OutOfRange)
+        );
+        assert_eq!(
+            UnixTime::parse_rfc3339("2025-02-28"),
+            Err(TimeError::Malformed)
+        );
+        assert_eq!(
+            UnixTime::parse_rfc3339("2025-02-28T00:00:00"),
+            Err(TimeError::Malformed)
+        );
+        assert_eq!(
+            UnixTime::parse_rfc3339("2025-02-28T00:00:00Zjunk"),
+            Err(TimeError::Malformed)
+        );
         assert_eq!(UnixTime(-1).to_string(), "1969-12-31T23:59:59Z");
     }
 }

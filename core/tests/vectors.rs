@@ -9,3 +9,5 @@ mod common;
 mod snp;
 #[path = "vectors/tdx.rs"]
 mod tdx;
+#[path = "vectors/x509.rs"]
+mod x509;

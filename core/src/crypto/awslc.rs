@@ -97,7 +97,8 @@ impl CryptoProvider for AwsLc {
             EcCurve::P256 => &digest::SHA256,
             EcCurve::P384 => &digest::SHA384,
         };
-        let imported = digest::Digest::import_less_safe(digest_value, algorithm).map_err(|_| CryptoError::BadLength)?;
+        let imported = digest::Digest::import_less_safe(digest_value, algorithm)
+            .map_err(|_| CryptoError::BadLength)?;
         signature::UnparsedPublicKey::new(ecdsa_algorithm(curve), public_key)
             .verify_digest(&imported, signature)
             .map_err(|_| CryptoError::BadSignature)
@@ -113,14 +114,25 @@ impl CryptoProvider for AwsLc {
         if !(2048..=8192).contains(&bits) {
             return Err(CryptoError::UnsupportedKeySize);
         }
-        signature::RsaPublicKeyComponents { n: key.modulus, e: key.exponent }
-            .verify(&signature::RSA_PSS_2048_8192_SHA384, message, signature)
-            .map_err(|_| CryptoError::BadSignature)
+        signature::RsaPublicKeyComponents {
+            n: key.modulus,
+            e: key.exponent,
+        }
+        .verify(&signature::RSA_PSS_2048_8192_SHA384, message, signature)
+        .map_err(|_| CryptoError::BadSignature)
     }
 
-    fn hkdf_sha256(&self, salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+    fn hkdf_sha256(
+        &self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm);
-        let okm = prk.expand(info, OkmLen(out.len())).map_err(|_| CryptoError::BadLength)?;
+        let okm = prk
+            .expand(info, OkmLen(out.len()))
+            .map_err(|_| CryptoError::BadLength)?;
         okm.fill(out).map_err(|_| CryptoError::BadLength)
     }
 }

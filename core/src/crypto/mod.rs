@@ -81,11 +81,10 @@ impl fmt::Display for CryptoError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for CryptoError {}
+impl core::error::Error for CryptoError {}
 
 /// An RSA public key as big-endian modulus and exponent.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RsaPublicKey<'a> {
     /// Big-endian modulus, without leading zero bytes.
     pub modulus: &'a [u8],
@@ -139,7 +138,13 @@ pub trait CryptoProvider: Send + Sync {
     ) -> Result<(), CryptoError>;
 
     /// HKDF-SHA256 (RFC 5869) extract-and-expand into `out`.
-    fn hkdf_sha256(&self, salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError>;
+    fn hkdf_sha256(
+        &self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError>;
 }
 
 /// A source of cryptographically secure randomness, supplied by the caller.

@@ -23,13 +23,17 @@ fn ecdsa_verify<C>(public_key: &[u8], digest: &[u8], signature: &[u8]) -> Result
 where
     C: ecdsa::EcdsaCurve + elliptic_curve::CurveArithmetic,
     ecdsa::SignatureSize<C>: elliptic_curve::array::ArraySize,
-    elliptic_curve::AffinePoint<C>: elliptic_curve::sec1::FromSec1Point<C> + elliptic_curve::sec1::ToSec1Point<C>,
+    elliptic_curve::AffinePoint<C>:
+        elliptic_curve::sec1::FromSec1Point<C> + elliptic_curve::sec1::ToSec1Point<C>,
     elliptic_curve::FieldBytesSize<C>: elliptic_curve::sec1::ModulusSize,
 {
     use ecdsa::signature::hazmat::PrehashVerifier;
-    let key = ecdsa::VerifyingKey::<C>::from_sec1_bytes(public_key).map_err(|_| CryptoError::BadPublicKey)?;
-    let signature = ecdsa::Signature::<C>::from_slice(signature).map_err(|_| CryptoError::BadSignature)?;
-    key.verify_prehash(digest, &signature).map_err(|_| CryptoError::BadSignature)
+    let key = ecdsa::VerifyingKey::<C>::from_sec1_bytes(public_key)
+        .map_err(|_| CryptoError::BadPublicKey)?;
+    let signature =
+        ecdsa::Signature::<C>::from_slice(signature).map_err(|_| CryptoError::BadSignature)?;
+    key.verify_prehash(digest, &signature)
+        .map_err(|_| CryptoError::BadSignature)
 }
 
 impl CryptoProvider for RustCrypto {
@@ -57,8 +61,12 @@ impl CryptoProvider for RustCrypto {
         signature: &[u8],
     ) -> Result<(), CryptoError> {
         match curve {
-            EcCurve::P256 => self.verify_ecdsa_prehash(curve, public_key, &self.sha256(&[message]), signature),
-            EcCurve::P384 => self.verify_ecdsa_prehash(curve, public_key, &self.sha384(&[message]), signature),
+            EcCurve::P256 => {
+                self.verify_ecdsa_prehash(curve, public_key, &self.sha256(&[message]), signature)
+            }
+            EcCurve::P384 => {
+                self.verify_ecdsa_prehash(curve, public_key, &self.sha384(&[message]), signature)
+            }
         }
     }
 
@@ -91,15 +99,25 @@ impl CryptoProvider for RustCrypto {
             return Err(CryptoError::UnsupportedKeySize);
         }
         let precision = u32::try_from(bits).map_err(|_| CryptoError::UnsupportedKeySize)?;
-        let n = BoxedUint::from_be_slice(key.modulus, precision).map_err(|_| CryptoError::BadPublicKey)?;
+        let n = BoxedUint::from_be_slice(key.modulus, precision)
+            .map_err(|_| CryptoError::BadPublicKey)?;
         let e = BoxedUint::from_be_slice_vartime(key.exponent);
         let public = rsa::PublicKey::new(n, e).map_err(|_| CryptoError::BadPublicKey)?;
         let verifier = rsa::pss::VerifyingKey::<Sha384>::new(public);
-        let signature = rsa::pss::Signature::try_from(signature).map_err(|_| CryptoError::BadSignature)?;
-        verifier.verify(message, &signature).map_err(|_| CryptoError::BadSignature)
+        let signature =
+            rsa::pss::Signature::try_from(signature).map_err(|_| CryptoError::BadSignature)?;
+        verifier
+            .verify(message, &signature)
+            .map_err(|_| CryptoError::BadSignature)
     }
 
-    fn hkdf_sha256(&self, salt: &[u8], ikm: &[u8], info: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+    fn hkdf_sha256(
+        &self,
+        salt: &[u8],
+        ikm: &[u8],
+        info: &[&[u8]],
+        out: &mut [u8],
+    ) -> Result<(), CryptoError> {
         hkdf::Hkdf::<Sha256>::new(Some(salt), ikm)
             .expand_multi_info(info, out)
             .map_err(|_| CryptoError::BadLength)

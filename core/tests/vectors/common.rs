@@ -25,10 +25,16 @@ pub fn try_read(relative: &str) -> Option<Vec<u8>> {
     match std::fs::read(&path) {
         Ok(bytes) => Some(bytes),
         Err(err) if vectors_required() => {
-            panic!("ACCORD_REQUIRE_VECTORS=1 but test vector {} is unreadable: {err}", path.display())
+            panic!(
+                "ACCORD_REQUIRE_VECTORS=1 but test vector {} is unreadable: {err}",
+                path.display()
+            )
         }
         Err(err) => {
-            eprintln!("SKIPPED: test vector {} unavailable ({err}); set ACCORD_TESTDATA", path.display());
+            eprintln!(
+                "SKIPPED: test vector {} unavailable ({err}); set ACCORD_TESTDATA",
+                path.display()
+            );
             None
         }
     }
