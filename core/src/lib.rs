@@ -26,7 +26,11 @@
 //! | `aws-lc-rs` | the fast provider [`crypto::awslc::PROVIDER`] (implies `std`) |
 #![no_std]
 #![forbid(unsafe_code)]
-#![warn(clippy::std_instead_of_core, clippy::std_instead_of_alloc, clippy::alloc_instead_of_core)]
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
+)]
 #![cfg_attr(
     not(test),
     deny(

@@ -63,7 +63,10 @@ struct CollateralJson {
 }
 
 fn field(field: &'static str) -> CollateralError {
-    CollateralError::Field { document: "collateral", field }
+    CollateralError::Field {
+        document: "collateral",
+        field,
+    }
 }
 
 /// Splits a PCS response `{"<key>":<signed>,"signature":"<hex>"}` into the
@@ -103,7 +106,8 @@ impl Collateral {
     /// Parses the `QuoteCollateralV3` JSON form. Unknown members (such as
     /// dcap-qvl's optional `pck_certificate_chain`) are ignored.
     pub fn from_json(text: &[u8]) -> Result<Self, CollateralError> {
-        let raw: CollateralJson = serde_json::from_slice(text).map_err(|_| CollateralError::Json)?;
+        let raw: CollateralJson =
+            serde_json::from_slice(text).map_err(|_| CollateralError::Json)?;
         Ok(Self {
             pck_crl_issuer_chain: raw.pck_crl_issuer_chain,
             root_ca_crl: hex::decode(&raw.root_ca_crl).map_err(|_| field("root_ca_crl"))?,
@@ -149,7 +153,8 @@ impl Collateral {
         root_ca_crl_der: &[u8],
     ) -> Result<Self, CollateralError> {
         let (tcb_info, tcb_info_signature) = split_pcs(tcb_info_response, "tcbInfo")?;
-        let (qe_identity, qe_identity_signature) = split_pcs(qe_identity_response, "enclaveIdentity")?;
+        let (qe_identity, qe_identity_signature) =
+            split_pcs(qe_identity_response, "enclaveIdentity")?;
         Ok(Self {
             pck_crl_issuer_chain: pck_crl_issuer_chain.into(),
             root_ca_crl: root_ca_crl_der.to_vec(),
@@ -326,15 +331,27 @@ fn bad(document: &'static str, field: &'static str) -> CollateralError {
     CollateralError::Field { document, field }
 }
 
-fn date(document: &'static str, name: &'static str, text: &str) -> Result<UnixTime, CollateralError> {
+fn date(
+    document: &'static str,
+    name: &'static str,
+    text: &str,
+) -> Result<UnixTime, CollateralError> {
     UnixTime::parse_rfc3339(text).map_err(|_| bad(document, name))
 }
 
-fn hex_field<const N: usize>(document: &'static str, name: &'static str, text: &str) -> Result<[u8; N], CollateralError> {
+fn hex_field<const N: usize>(
+    document: &'static str,
+    name: &'static str,
+    text: &str,
+) -> Result<[u8; N], CollateralError> {
     hex::decode_array(text).map_err(|_| bad(document, name))
 }
 
-fn components(document: &'static str, name: &'static str, raw: &[RawSvn]) -> Result<[u8; 16], CollateralError> {
+fn components(
+    document: &'static str,
+    name: &'static str,
+    raw: &[RawSvn],
+) -> Result<[u8; 16], CollateralError> {
     let mut out = [0u8; 16];
     if raw.len() != out.len() {
         return Err(bad(document, name));
@@ -353,7 +370,10 @@ fn module(document: &'static str, raw: &RawTdxModule) -> Result<TdxModule, Colla
     })
 }
 
-fn isv_levels(document: &'static str, raw: Vec<RawIsvTcbLevel>) -> Result<Vec<IsvTcbLevel>, CollateralError> {
+fn isv_levels(
+    document: &'static str,
+    raw: Vec<RawIsvTcbLevel>,
+) -> Result<Vec<IsvTcbLevel>, CollateralError> {
     raw.into_iter()
         .map(|l| {
             Ok(IsvTcbLevel {
@@ -381,11 +401,14 @@ impl TcbInfo {
             .into_iter()
             .map(|m| {
                 Ok(TdxModuleIdentity {
-                    module: module(DOC, &RawTdxModule {
-                        mrsigner: m.mrsigner,
-                        attributes: m.attributes,
-                        attributes_mask: m.attributes_mask,
-                    })?,
+                    module: module(
+                        DOC,
+                        &RawTdxModule {
+                            mrsigner: m.mrsigner,
+                            attributes: m.attributes,
+                            attributes_mask: m.attributes_mask,
+                        },
+                    )?,
                     id: m.id,
                     tcb_levels: isv_levels(DOC, m.tcb_levels)?,
                 })
@@ -498,7 +521,10 @@ mod tests {
     #[test]
     fn splits_pcs_envelopes_exactly() {
         let body = r#"{"tcbInfo":{"a":1,"b":"x"},"signature":"0011"}"#;
-        assert_eq!(split_pcs(body, "tcbInfo"), Err(CollateralError::PcsEnvelope { key: "tcbInfo" }));
+        assert_eq!(
+            split_pcs(body, "tcbInfo"),
+            Err(CollateralError::PcsEnvelope { key: "tcbInfo" })
+        );
         let sig = "ab".repeat(64);
         let body = alloc::format!(r#"{{"tcbInfo":{{"a":1,"b":"x"}},"signature":"{sig}"}}"#);
         let (signed, s) = split_pcs(&body, "tcbInfo").unwrap();
@@ -512,7 +538,12 @@ mod tests {
     #[test]
     fn rejects_unknown_ids_and_versions() {
         let qe = r#"{"id":"QE","version":2,"issueDate":"2025-01-01T00:00:00Z","nextUpdate":"2025-01-01T00:00:00Z","tcbEvaluationDataNumber":1,"miscselect":"00000000","miscselectMask":"FFFFFFFF","attributes":"00000000000000000000000000000000","attributesMask":"00000000000000000000000000000000","mrsigner":"0000000000000000000000000000000000000000000000000000000000000000","isvprodid":2,"tcbLevels":[]}"#;
-        assert_eq!(QeIdentity::parse(qe), Err(CollateralError::Unsupported { document: "enclaveIdentity" }));
+        assert_eq!(
+            QeIdentity::parse(qe),
+            Err(CollateralError::Unsupported {
+                document: "enclaveIdentity"
+            })
+        );
         let ok = qe.replace("\"QE\"", "\"TD_QE\"");
         assert!(QeIdentity::parse(&ok).is_ok());
         let v3 = ok.replace("\"version\":2", "\"version\":3");

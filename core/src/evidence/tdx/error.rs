@@ -62,18 +62,37 @@ impl fmt::Display for QuoteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Codec(e) => write!(f, "malformed quote: {e}"),
-            Self::UnsupportedVersion(v) => write!(f, "unsupported quote version {v} (expected 4 or 5)"),
-            Self::UnsupportedAttestationKeyType(t) => {
-                write!(f, "unsupported attestation key type {t} (expected 2, ECDSA P-256)")
+            Self::UnsupportedVersion(v) => {
+                write!(f, "unsupported quote version {v} (expected 4 or 5)")
             }
-            Self::UnsupportedTeeType(t) => write!(f, "unsupported TEE type {t:#x} (expected 0x81, TDX)"),
+            Self::UnsupportedAttestationKeyType(t) => {
+                write!(
+                    f,
+                    "unsupported attestation key type {t} (expected 2, ECDSA P-256)"
+                )
+            }
+            Self::UnsupportedTeeType(t) => {
+                write!(f, "unsupported TEE type {t:#x} (expected 0x81, TDX)")
+            }
             Self::UnknownQeVendor(id) => write!(f, "unknown QE vendor id {}", Hex(id)),
-            Self::UnsupportedBodyType(t) => write!(f, "unsupported quote body type {t} (expected 2 or 3)"),
-            Self::BodySize { body_type, expected, actual } => {
-                write!(f, "quote body type {body_type} must be {expected} bytes, is {actual}")
+            Self::UnsupportedBodyType(t) => {
+                write!(f, "unsupported quote body type {t} (expected 2 or 3)")
+            }
+            Self::BodySize {
+                body_type,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "quote body type {body_type} must be {expected} bytes, is {actual}"
+                )
             }
             Self::CertificationDataType { expected, actual } => {
-                write!(f, "certification data type {actual} where type {expected} is required")
+                write!(
+                    f,
+                    "certification data type {actual} where type {expected} is required"
+                )
             }
             Self::TrailingBytes { offset, count } => write!(
                 f,
@@ -118,10 +137,16 @@ impl fmt::Display for CollateralError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Json => f.write_str("collateral is not the expected JSON document"),
-            Self::Field { document, field } => write!(f, "{document}: field {field} is missing or malformed"),
+            Self::Field { document, field } => {
+                write!(f, "{document}: field {field} is missing or malformed")
+            }
             Self::Unsupported { document } => write!(f, "{document}: unsupported id or version"),
-            Self::PcsEnvelope { key } => write!(f, "PCS response is not {{\"{key}\":…,\"signature\":\"…\"}}"),
-            Self::Chain { chain } => write!(f, "{chain}: not a PEM chain of the expected certificates"),
+            Self::PcsEnvelope { key } => {
+                write!(f, "PCS response is not {{\"{key}\":…,\"signature\":\"…\"}}")
+            }
+            Self::Chain { chain } => {
+                write!(f, "{chain}: not a PEM chain of the expected certificates")
+            }
         }
     }
 }
@@ -352,20 +377,33 @@ impl fmt::Display for TdxError {
             Self::Collateral(e) => e.fmt(f),
             Self::Certificate { role, error } => write!(f, "{role}: {error}"),
             Self::Crl { role, error } => write!(f, "{role}: {error}"),
-            Self::UntrustedRoot => f.write_str("the quote's root certificate is not the pinned Intel SGX Root CA"),
+            Self::UntrustedRoot => {
+                f.write_str("the quote's root certificate is not the pinned Intel SGX Root CA")
+            }
             Self::Revoked(role) => write!(f, "{role} is revoked"),
             Self::PckCrlIssuerMismatch => {
                 f.write_str("the quote's PCK CA is not the issuer of the collateral's PCK CRL")
             }
             Self::Signature(role) => write!(f, "{role} does not verify"),
             Self::KeyType(role) => write!(f, "{role}: key is not an ECDSA P-256 key"),
-            Self::OutsideValidity { item, not_before, not_after, at } => {
-                write!(f, "{item} is not valid at {at} (valid {not_before} .. {not_after})")
+            Self::OutsideValidity {
+                item,
+                not_before,
+                not_after,
+                at,
+            } => {
+                write!(
+                    f,
+                    "{item} is not valid at {at} (valid {not_before} .. {not_after})"
+                )
             }
-            Self::QeReportData => {
-                f.write_str("QE report data is not SHA-256(attestation key || auth data) followed by zeros")
-            }
-            Self::PckExtension { field } => write!(f, "PCK certificate SGX extension: {field} missing or malformed"),
+            Self::QeReportData => f.write_str(
+                "QE report data is not SHA-256(attestation key || auth data) followed by zeros",
+            ),
+            Self::PckExtension { field } => write!(
+                f,
+                "PCK certificate SGX extension: {field} missing or malformed"
+            ),
             Self::FmspcMismatch { expected, actual } => write!(
                 f,
                 "FMSPC mismatch: TCB info has {}, PCK certificate has {}",
@@ -382,11 +420,19 @@ impl fmt::Display for TdxError {
             Self::TdxModuleIdentityMissing { version } => {
                 write!(f, "TCB info has no TDX module identity TDX_{version:02X}")
             }
-            Self::TcbLevelNotSupported => f.write_str("TCB level not supported: no platform TCB level matches"),
-            Self::TdxModuleTcbLevelNotSupported => f.write_str("no TDX module TCB level matches the module SVN"),
-            Self::QeTcbLevelNotSupported => f.write_str("no QE identity TCB level matches the QE ISVSVN"),
+            Self::TcbLevelNotSupported => {
+                f.write_str("TCB level not supported: no platform TCB level matches")
+            }
+            Self::TdxModuleTcbLevelNotSupported => {
+                f.write_str("no TDX module TCB level matches the module SVN")
+            }
+            Self::QeTcbLevelNotSupported => {
+                f.write_str("no QE identity TCB level matches the QE ISVSVN")
+            }
             Self::TcbStatus(status) => write!(f, "TCB status {status} is not accepted"),
-            Self::DebugTd => f.write_str("the TD has DEBUG set in TDATTRIBUTES and debug TDs are not allowed"),
+            Self::DebugTd => {
+                f.write_str("the TD has DEBUG set in TDATTRIBUTES and debug TDs are not allowed")
+            }
             Self::Reference(e) => e.fmt(f),
         }
     }
@@ -410,9 +456,6 @@ impl From<ReferenceError> for TdxError {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for QuoteError {}
-#[cfg(feature = "std")]
-impl std::error::Error for CollateralError {}
-#[cfg(feature = "std")]
-impl std::error::Error for TdxError {}
+impl core::error::Error for QuoteError {}
+impl core::error::Error for CollateralError {}
+impl core::error::Error for TdxError {}

@@ -156,7 +156,11 @@ impl<'c> TcbEvaluation<'c> {
         all.enumerate().filter_map(move |(i, id)| {
             let earlier = lists.into_iter().flatten().flatten().take(i);
             let mut earlier = earlier;
-            if earlier.any(|e| e == id) { None } else { Some(id.as_str()) }
+            if earlier.any(|e| e == id) {
+                None
+            } else {
+                Some(id.as_str())
+            }
         })
     }
 }
@@ -164,14 +168,22 @@ impl<'c> TcbEvaluation<'c> {
 fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
     actual.len() == expected.len()
         && actual.len() == mask.len()
-        && actual.iter().zip(expected).zip(mask).all(|((a, e), m)| a & m == e & m)
+        && actual
+            .iter()
+            .zip(expected)
+            .zip(mask)
+            .all(|((a, e), m)| a & m == e & m)
 }
 
 fn check_module(module: &TdxModule, body: &TdReport<'_>) -> Result<(), TdxError> {
     if module.mr_signer != *body.mr_signer_seam {
         return Err(TdxError::Identity(IdentityField::MrSignerSeam));
     }
-    if !masked_eq(body.seam_attributes, &module.attributes, &module.attributes_mask) {
+    if !masked_eq(
+        body.seam_attributes,
+        &module.attributes,
+        &module.attributes_mask,
+    ) {
         return Err(TdxError::Identity(IdentityField::SeamAttributes));
     }
     Ok(())
@@ -180,8 +192,14 @@ fn check_module(module: &TdxModule, body: &TdReport<'_>) -> Result<(), TdxError>
 /// Writes `TDX_%02X` of `version` into `out`.
 fn module_id(version: u8) -> [u8; 6] {
     const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let hi = DIGITS.get(usize::from(version >> 4)).copied().unwrap_or(b'0');
-    let lo = DIGITS.get(usize::from(version & 0xf)).copied().unwrap_or(b'0');
+    let hi = DIGITS
+        .get(usize::from(version >> 4))
+        .copied()
+        .unwrap_or(b'0');
+    let lo = DIGITS
+        .get(usize::from(version & 0xf))
+        .copied()
+        .unwrap_or(b'0');
     [b'T', b'D', b'X', b'_', hi, lo]
 }
 
@@ -198,7 +216,11 @@ pub fn evaluate<'c>(
         .tcb_levels
         .iter()
         .find(|level| {
-            platform.sgx_components.iter().zip(&level.sgx_components).all(|(a, m)| a >= m)
+            platform
+                .sgx_components
+                .iter()
+                .zip(&level.sgx_components)
+                .all(|(a, m)| a >= m)
                 && platform.pce_svn >= level.pce_svn
                 && tee.iter().zip(&level.tdx_components).all(|(a, m)| a >= m)
         })
@@ -212,7 +234,9 @@ pub fn evaluate<'c>(
             .tdx_module_identities
             .iter()
             .find(|m| m.id.as_bytes().eq_ignore_ascii_case(&id))
-            .ok_or(TdxError::TdxModuleIdentityMissing { version: module_version })?;
+            .ok_or(TdxError::TdxModuleIdentityMissing {
+                version: module_version,
+            })?;
         check_module(&identity.module, body)?;
         let level = identity
             .tcb_levels
@@ -235,7 +259,12 @@ pub fn evaluate<'c>(
         status = status.worst(m.status);
     }
     status = status.worst(qe.status);
-    Ok(TcbEvaluation { platform: platform_level, module, qe, status })
+    Ok(TcbEvaluation {
+        platform: platform_level,
+        module,
+        qe,
+        status,
+    })
 }
 
 #[cfg(test)]
@@ -263,9 +292,15 @@ mod tests {
                 assert_eq!(a.worst(b), b.worst(a));
             }
         }
-        assert_eq!(ConfigurationNeeded.worst(OutOfDate), OutOfDateConfigurationNeeded);
+        assert_eq!(
+            ConfigurationNeeded.worst(OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
         assert_eq!(SWHardeningNeeded.worst(OutOfDate), OutOfDate);
-        assert_eq!(SWHardeningNeeded.worst(ConfigurationNeeded), ConfigurationAndSWHardeningNeeded);
+        assert_eq!(
+            SWHardeningNeeded.worst(ConfigurationNeeded),
+            ConfigurationAndSWHardeningNeeded
+        );
         assert_eq!(module_id(1), *b"TDX_01");
         assert_eq!(module_id(0xab), *b"TDX_AB");
     }
