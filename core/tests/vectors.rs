@@ -9,5 +9,7 @@ mod common;
 mod snp;
 #[path = "vectors/tdx.rs"]
 mod tdx;
+#[path = "vectors/tdx_dcap_diff.rs"]
+mod tdx_dcap_diff;
 #[path = "vectors/x509.rs"]
 mod x509;
