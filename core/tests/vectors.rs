@@ -11,5 +11,7 @@ mod snp;
 mod snp_pki;
 #[path = "vectors/tdx.rs"]
 mod tdx;
+#[path = "vectors/tdx_dcap_diff.rs"]
+mod tdx_dcap_diff;
 #[path = "vectors/x509.rs"]
 mod x509;

@@ -1,0 +1,307 @@
+//! TCB-level evaluation: which TCB level of the (verified) TCB info and QE
+//! identity a quote's platform, TDX module and quoting enclave are at.
+//!
+//! The algorithm is Intel QVL's, as dcap-qvl and go-tdx-guest implement it:
+//!
+//! 1. **Platform**: the first `tcbLevels` entry where all 16 PCK SGX TCB
+//!    components ≥ `sgxtcbcomponents`, PCK PCESVN ≥ `pcesvn`, and all 16
+//!    TEE_TCB_SVN bytes ≥ `tdxtcbcomponents`. No match is "TCB level not
+//!    supported" and the quote is rejected.
+//! 2. **TDX module**: if TEE_TCB_SVN[1] > 0, the identity `TDX_%02X` of it
+//!    (missing → reject); its MRSIGNER must equal MRSIGNERSEAM and its
+//!    attributes match SEAMATTRIBUTES under the mask; its level is the first
+//!    with `isvsvn` ≤ TEE_TCB_SVN[0] (none → reject). With TEE_TCB_SVN[1] = 0
+//!    only the base `tdxModule` signer/attributes are checked.
+//! 3. **QE**: the first QE identity level with `isvsvn` ≤ the QE's ISVSVN
+//!    (none → reject).
+//! 4. **Final status**: the worst of the three (see [`TcbStatus::worst`]);
+//!    advisory ids are the union, in order of first appearance.
+//!
+//! TDX 1.5's TEE_TCB_SVN2 (current TCB after a TD-preserving update) is not
+//! evaluated, as in the README's reference algorithm; dcap-qvl additionally
+//! evaluates it to produce `TDRelaunchAdvised`.
+//!
+//! Evaluation borrows from the TCB info and QE identity and allocates nothing.
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::collateral::{IsvTcbLevel, QeIdentity, TcbInfo, TcbLevel, TdxModule};
+use super::error::{IdentityField, TdxError};
+use super::quote::TdReport;
+
+/// A TCB status from Intel's collateral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TcbStatus {
+    /// Fully patched.
+    UpToDate,
+    /// Patched, but software mitigations are needed.
+    SWHardeningNeeded,
+    /// Patched, but the platform configuration must change.
+    ConfigurationNeeded,
+    /// Both of the above.
+    ConfigurationAndSWHardeningNeeded,
+    /// Missing security patches.
+    OutOfDate,
+    /// Missing patches and configuration changes needed.
+    OutOfDateConfigurationNeeded,
+    /// The platform's keys are revoked.
+    Revoked,
+}
+
+impl TcbStatus {
+    /// The status name as Intel spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UpToDate => "UpToDate",
+            Self::SWHardeningNeeded => "SWHardeningNeeded",
+            Self::ConfigurationNeeded => "ConfigurationNeeded",
+            Self::ConfigurationAndSWHardeningNeeded => "ConfigurationAndSWHardeningNeeded",
+            Self::OutOfDate => "OutOfDate",
+            Self::OutOfDateConfigurationNeeded => "OutOfDateConfigurationNeeded",
+            Self::Revoked => "Revoked",
+        }
+    }
+
+    /// `(out_of_date, configuration_needed, sw_hardening_needed)`.
+    const fn flags(self) -> (bool, bool, bool) {
+        match self {
+            Self::UpToDate | Self::Revoked => (false, false, false),
+            Self::SWHardeningNeeded => (false, false, true),
+            Self::ConfigurationNeeded => (false, true, false),
+            Self::ConfigurationAndSWHardeningNeeded => (false, true, true),
+            Self::OutOfDate => (true, false, false),
+            Self::OutOfDateConfigurationNeeded => (true, true, false),
+        }
+    }
+
+    /// The worse of two statuses, as a join over the three properties a
+    /// status expresses (out of date, configuration needed, software
+    /// hardening needed), with `Revoked` dominating. An out-of-date status
+    /// subsumes software hardening (Intel has no
+    /// "OutOfDateSWHardeningNeeded"). This never yields a better status than
+    /// Intel QVL's convergence rule, and agrees with it whenever the
+    /// component status is `UpToDate`, `OutOfDate` or `Revoked`.
+    pub const fn worst(self, other: Self) -> Self {
+        if matches!(self, Self::Revoked) || matches!(other, Self::Revoked) {
+            return Self::Revoked;
+        }
+        let (a_ood, a_cfg, a_sw) = self.flags();
+        let (b_ood, b_cfg, b_sw) = other.flags();
+        match (a_ood || b_ood, a_cfg || b_cfg, a_sw || b_sw) {
+            (true, true, _) => Self::OutOfDateConfigurationNeeded,
+            (true, false, _) => Self::OutOfDate,
+            (false, true, true) => Self::ConfigurationAndSWHardeningNeeded,
+            (false, true, false) => Self::ConfigurationNeeded,
+            (false, false, true) => Self::SWHardeningNeeded,
+            (false, false, false) => Self::UpToDate,
+        }
+    }
+
+    /// Parses Intel's spelling.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::UpToDate,
+            Self::SWHardeningNeeded,
+            Self::ConfigurationNeeded,
+            Self::ConfigurationAndSWHardeningNeeded,
+            Self::OutOfDate,
+            Self::OutOfDateConfigurationNeeded,
+            Self::Revoked,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+impl fmt::Display for TcbStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The inputs of TCB evaluation taken from the PCK certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlatformTcb {
+    /// The 16 SGX TCB component SVNs.
+    pub sgx_components: [u8; 16],
+    /// PCESVN.
+    pub pce_svn: u16,
+}
+
+/// The matched levels and the final status. Borrows the collateral.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcbEvaluation<'c> {
+    /// The matched platform level.
+    pub platform: &'c TcbLevel,
+    /// The matched TDX module level (when TEE_TCB_SVN[1] > 0).
+    pub module: Option<&'c IsvTcbLevel>,
+    /// The matched QE level.
+    pub qe: &'c IsvTcbLevel,
+    /// The worst of the three.
+    pub status: TcbStatus,
+}
+
+impl<'c> TcbEvaluation<'c> {
+    /// Advisory ids of all matched levels, each once, in order of first
+    /// appearance (platform, module, QE).
+    pub fn advisory_ids(&self) -> impl Iterator<Item = &'c str> + '_ {
+        let lists = [
+            Some(self.platform.advisory_ids.as_slice()),
+            self.module.map(|m| m.advisory_ids.as_slice()),
+            Some(self.qe.advisory_ids.as_slice()),
+        ];
+        let all = lists.into_iter().flatten().flatten();
+        all.enumerate().filter_map(move |(i, id)| {
+            let earlier = lists.into_iter().flatten().flatten().take(i);
+            let mut earlier = earlier;
+            if earlier.any(|e| e == id) {
+                None
+            } else {
+                Some(id.as_str())
+            }
+        })
+    }
+}
+
+fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
+    actual.len() == expected.len()
+        && actual.len() == mask.len()
+        && actual
+            .iter()
+            .zip(expected)
+            .zip(mask)
+            .all(|((a, e), m)| a & m == e & m)
+}
+
+fn check_module(module: &TdxModule, body: &TdReport<'_>) -> Result<(), TdxError> {
+    if module.mr_signer != *body.mr_signer_seam {
+        return Err(TdxError::Identity(IdentityField::MrSignerSeam));
+    }
+    if !masked_eq(
+        body.seam_attributes,
+        &module.attributes,
+        &module.attributes_mask,
+    ) {
+        return Err(TdxError::Identity(IdentityField::SeamAttributes));
+    }
+    Ok(())
+}
+
+/// Writes `TDX_%02X` of `version` into `out`.
+fn module_id(version: u8) -> [u8; 6] {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let hi = DIGITS
+        .get(usize::from(version >> 4))
+        .copied()
+        .unwrap_or(b'0');
+    let lo = DIGITS
+        .get(usize::from(version & 0xf))
+        .copied()
+        .unwrap_or(b'0');
+    [b'T', b'D', b'X', b'_', hi, lo]
+}
+
+/// Evaluates the platform, TDX module and QE TCB levels of a quote.
+pub fn evaluate<'c>(
+    tcb_info: &'c TcbInfo,
+    qe_identity: &'c QeIdentity,
+    platform: &PlatformTcb,
+    body: &TdReport<'_>,
+    qe_isv_svn: u16,
+) -> Result<TcbEvaluation<'c>, TdxError> {
+    let tee = body.tee_tcb_svn;
+    let platform_level = tcb_info
+        .tcb_levels
+        .iter()
+        .find(|level| {
+            platform
+                .sgx_components
+                .iter()
+                .zip(&level.sgx_components)
+                .all(|(a, m)| a >= m)
+                && platform.pce_svn >= level.pce_svn
+                && tee.iter().zip(&level.tdx_components).all(|(a, m)| a >= m)
+        })
+        .ok_or(TdxError::TcbLevelNotSupported)?;
+
+    check_module(&tcb_info.tdx_module, body)?;
+    let module_version = tee[1];
+    let module = if module_version > 0 {
+        let id = module_id(module_version);
+        let identity = tcb_info
+            .tdx_module_identities
+            .iter()
+            .find(|m| m.id.as_bytes().eq_ignore_ascii_case(&id))
+            .ok_or(TdxError::TdxModuleIdentityMissing {
+                version: module_version,
+            })?;
+        check_module(&identity.module, body)?;
+        let level = identity
+            .tcb_levels
+            .iter()
+            .find(|l| l.isv_svn <= u16::from(tee[0]))
+            .ok_or(TdxError::TdxModuleTcbLevelNotSupported)?;
+        Some(level)
+    } else {
+        None
+    };
+
+    let qe = qe_identity
+        .tcb_levels
+        .iter()
+        .find(|l| l.isv_svn <= qe_isv_svn)
+        .ok_or(TdxError::QeTcbLevelNotSupported)?;
+
+    let mut status = platform_level.status;
+    if let Some(m) = module {
+        status = status.worst(m.status);
+    }
+    status = status.worst(qe.status);
+    Ok(TcbEvaluation {
+        platform: platform_level,
+        module,
+        qe,
+        status,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TcbStatus::*;
+
+    #[test]
+    fn worst_is_a_join() {
+        let all = [
+            UpToDate,
+            SWHardeningNeeded,
+            ConfigurationNeeded,
+            ConfigurationAndSWHardeningNeeded,
+            OutOfDate,
+            OutOfDateConfigurationNeeded,
+            Revoked,
+        ];
+        for a in all {
+            assert_eq!(a.worst(UpToDate), a);
+            assert_eq!(a.worst(a), a);
+            assert_eq!(a.worst(Revoked), Revoked);
+            assert_eq!(TcbStatus::from_name(a.as_str()), Some(a));
+            for b in all {
+                assert_eq!(a.worst(b), b.worst(a));
+            }
+        }
+        assert_eq!(
+            ConfigurationNeeded.worst(OutOfDate),
+            OutOfDateConfigurationNeeded
+        );
+        assert_eq!(SWHardeningNeeded.worst(OutOfDate), OutOfDate);
+        assert_eq!(
+            SWHardeningNeeded.worst(ConfigurationNeeded),
+            ConfigurationAndSWHardeningNeeded
+        );
+        assert_eq!(module_id(1), *b"TDX_01");
+        assert_eq!(module_id(0xab), *b"TDX_AB");
+    }
+}

@@ -1,0 +1,547 @@
+//! Full DCAP verification of a TDX quote at an instant, in two stages:
+//!
+//! 1. [`VerifiedCollateral::verify`] checks the collateral once: Root CA CRL
+//!    and PCK CRL (signatures, windows), the PCK CRL issuer and the TCB
+//!    signing certificates (chain to the pinned root, validity, not revoked),
+//!    the TCB info and QE identity signatures and windows. It keeps the
+//!    parsed documents and the intersection of all windows.
+//! 2. [`verify_with_collateral`] checks one quote against that: the PCK
+//!    chain in the quote (decoded into stack buffers), the QE report and
+//!    attestation-key signatures, the QE report binding, the PCK extension
+//!    against the TCB info, the QE and TDX module identities, and the TCB
+//!    levels. This stage performs **no heap allocation**.
+//!
+//! The PCK CA in the quote must be the issuer of the collateral's PCK CRL
+//! (same certificate, or same subject and key); otherwise the CRL would not
+//! cover the PCK certificate and the quote is rejected.
+
+use alloc::vec::Vec;
+
+use crate::crypto::{CryptoProvider, EcCurve};
+use crate::time::UnixTime;
+use crate::x509::{Certificate, Crl, PublicKey, X509Error, pem};
+
+use super::collateral::{Collateral, QeIdentity, TcbInfo};
+use super::error::{
+    CertRole, CollateralError, CrlRole, Dated, IdentityField, SignatureRole, TdxError,
+};
+use super::pck::PckExtension;
+use super::quote::Quote;
+use super::roots::INTEL_SGX_ROOT_CA_DER;
+use super::tcb::{self, PlatformTcb, TcbEvaluation, TcbStatus};
+
+/// Size of each stack buffer a PEM certificate of the quote is decoded into.
+/// Intel's PCK certificates are about 1.2 KiB.
+pub const MAX_PCK_CERT_LEN: usize = 4096;
+
+/// Which TCB statuses a verifier accepts. `Revoked` is never accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcbStatusSet(u8);
+
+impl TcbStatusSet {
+    /// Only `UpToDate` (the default).
+    pub const UP_TO_DATE: Self = Self(1);
+
+    const fn bit(status: TcbStatus) -> u8 {
+        match status {
+            TcbStatus::UpToDate => 1,
+            TcbStatus::SWHardeningNeeded => 2,
+            TcbStatus::ConfigurationNeeded => 4,
+            TcbStatus::ConfigurationAndSWHardeningNeeded => 8,
+            TcbStatus::OutOfDate => 16,
+            TcbStatus::OutOfDateConfigurationNeeded => 32,
+            TcbStatus::Revoked => 0,
+        }
+    }
+
+    /// The set of the given statuses (`Revoked` is ignored).
+    pub fn of(statuses: &[TcbStatus]) -> Self {
+        Self(statuses.iter().fold(0, |acc, s| acc | Self::bit(*s)))
+    }
+
+    /// Whether `status` is in the set.
+    pub const fn contains(self, status: TcbStatus) -> bool {
+        self.0 & Self::bit(status) != 0
+    }
+}
+
+impl Default for TcbStatusSet {
+    fn default() -> Self {
+        Self::UP_TO_DATE
+    }
+}
+
+/// The verifier's policy beyond authenticity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TdxPolicy {
+    /// Accepted final TCB statuses (default: `UpToDate` only).
+    pub accepted_tcb_statuses: TcbStatusSet,
+    /// Whether TDs with TDATTRIBUTES.DEBUG are accepted (default: no).
+    pub allow_debug: bool,
+}
+
+impl Default for TdxPolicy {
+    fn default() -> Self {
+        Self {
+            accepted_tcb_statuses: TcbStatusSet::UP_TO_DATE,
+            allow_debug: false,
+        }
+    }
+}
+
+impl TdxPolicy {
+    /// Accept any status but `Revoked` and debug TDs: authenticity and TCB
+    /// evaluation only. For tests and inspection tools.
+    pub const fn authenticity_only() -> Self {
+        Self {
+            accepted_tcb_statuses: TcbStatusSet(0x3f),
+            allow_debug: true,
+        }
+    }
+
+    /// Applies the policy to a verified quote.
+    pub fn check(&self, verified: &VerifiedQuote<'_, '_>) -> Result<(), TdxError> {
+        let status = verified.tcb.status;
+        if status == TcbStatus::Revoked || !self.accepted_tcb_statuses.contains(status) {
+            return Err(TdxError::TcbStatus(status));
+        }
+        if verified.quote.body.debug() && !self.allow_debug {
+            return Err(TdxError::DebugTd);
+        }
+        Ok(())
+    }
+}
+
+/// Collateral whose signatures, chains, revocation lists and windows were
+/// checked at an instant, ready to verify many quotes quickly.
+#[derive(Clone, Debug)]
+pub struct VerifiedCollateral {
+    tcb_info: TcbInfo,
+    qe_identity: QeIdentity,
+    pck_crl: Vec<u8>,
+    root_ca_crl: Vec<u8>,
+    pck_crl_issuer: Vec<u8>,
+    not_before: UnixTime,
+    not_after: UnixTime,
+}
+
+/// Tracks the intersection of validity windows, checking `at` against each.
+struct Window {
+    at: UnixTime,
+    not_before: UnixTime,
+    not_after: UnixTime,
+}
+
+impl Window {
+    fn add(
+        &mut self,
+        item: Dated,
+        not_before: UnixTime,
+        not_after: UnixTime,
+    ) -> Result<(), TdxError> {
+        if !self.at.within(not_before, not_after) {
+            return Err(TdxError::OutsideValidity {
+                item,
+                not_before,
+                not_after,
+                at: self.at,
+            });
+        }
+        self.not_before = self.not_before.max(not_before);
+        self.not_after = self.not_after.min(not_after);
+        Ok(())
+    }
+}
+
+fn cert_err(role: CertRole) -> impl Fn(X509Error) -> TdxError {
+    move |error| TdxError::Certificate { role, error }
+}
+
+fn crl_err(role: CrlRole) -> impl Fn(X509Error) -> TdxError {
+    move |error| TdxError::Crl { role, error }
+}
+
+fn p256_point<'a>(cert: &Certificate<'a>, role: CertRole) -> Result<&'a [u8], TdxError> {
+    match cert.public_key() {
+        PublicKey::Ec {
+            curve: EcCurve::P256,
+            point,
+        } => Ok(point),
+        _ => Err(TdxError::KeyType(role)),
+    }
+}
+
+/// Parses a collateral chain `[cert, root]`, checks that the root is the
+/// pinned one and that `cert` was issued by it, is valid and not revoked.
+fn check_signer<'a>(
+    ders: &'a [Vec<u8>],
+    role: CertRole,
+    chain: &'static str,
+    root: &Certificate<'_>,
+    root_crl: &Crl<'_>,
+    window: &mut Window,
+    provider: &dyn CryptoProvider,
+) -> Result<Certificate<'a>, TdxError> {
+    let [leaf, root_der] = ders else {
+        return Err(CollateralError::Chain { chain }.into());
+    };
+    if root_der.as_slice() != INTEL_SGX_ROOT_CA_DER {
+        return Err(TdxError::UntrustedRoot);
+    }
+    let cert = Certificate::from_der(leaf).map_err(cert_err(role))?;
+    cert.verify_issued_by(root, provider)
+        .map_err(cert_err(role))?;
+    window.add(
+        Dated::Certificate(role),
+        cert.not_before(),
+        cert.not_after(),
+    )?;
+    if root_crl.is_revoked(cert.serial()) {
+        return Err(TdxError::Revoked(role));
+    }
+    Ok(cert)
+}
+
+fn pem_chain(text: &str, chain: &'static str) -> Result<Vec<Vec<u8>>, TdxError> {
+    pem::decode_all(text, "CERTIFICATE").map_err(|_| CollateralError::Chain { chain }.into())
+}
+
+fn crl_window(crl: &Crl<'_>, role: CrlRole, window: &mut Window) -> Result<(), TdxError> {
+    let next = crl.next_update().ok_or(TdxError::Crl {
+        role,
+        error: X509Error::MissingNextUpdate,
+    })?;
+    window.add(Dated::Crl(role), crl.this_update(), next)
+}
+
+impl VerifiedCollateral {
+    /// Verifies `collateral` at `at` against the pinned Intel SGX Root CA.
+    pub fn verify(
+        collateral: &Collateral,
+        at: UnixTime,
+        provider: &dyn CryptoProvider,
+    ) -> Result<Self, TdxError> {
+        let mut window = Window {
+            at,
+            not_before: UnixTime(i64::MIN),
+            not_after: UnixTime(i64::MAX),
+        };
+        let root =
+            Certificate::from_der(INTEL_SGX_ROOT_CA_DER).map_err(cert_err(CertRole::Root))?;
+        window.add(
+            Dated::Certificate(CertRole::Root),
+            root.not_before(),
+            root.not_after(),
+        )?;
+
+        let root_crl = Crl::from_der(&collateral.root_ca_crl).map_err(crl_err(CrlRole::RootCa))?;
+        root_crl
+            .verify_issued_by(&root, provider)
+            .map_err(crl_err(CrlRole::RootCa))?;
+        crl_window(&root_crl, CrlRole::RootCa, &mut window)?;
+
+        let pck_chain = pem_chain(&collateral.pck_crl_issuer_chain, "pck_crl_issuer_chain")?;
+        let pck_ca = check_signer(
+            &pck_chain,
+            CertRole::PckCrlIssuer,
+            "pck_crl_issuer_chain",
+            &root,
+            &root_crl,
+            &mut window,
+            provider,
+        )?;
+        let pck_crl = Crl::from_der(&collateral.pck_crl).map_err(crl_err(CrlRole::Pck))?;
+        pck_crl
+            .verify_issued_by(&pck_ca, provider)
+            .map_err(crl_err(CrlRole::Pck))?;
+        crl_window(&pck_crl, CrlRole::Pck, &mut window)?;
+
+        let tcb_chain = pem_chain(&collateral.tcb_info_issuer_chain, "tcb_info_issuer_chain")?;
+        let tcb_signer = check_signer(
+            &tcb_chain,
+            CertRole::TcbInfoSigner,
+            "tcb_info_issuer_chain",
+            &root,
+            &root_crl,
+            &mut window,
+            provider,
+        )?;
+        provider
+            .verify_ecdsa(
+                EcCurve::P256,
+                p256_point(&tcb_signer, CertRole::TcbInfoSigner)?,
+                collateral.tcb_info.as_bytes(),
+                &collateral.tcb_info_signature,
+            )
+            .map_err(|_| TdxError::Signature(SignatureRole::TcbInfo))?;
+        let tcb_info = TcbInfo::parse(&collateral.tcb_info)?;
+        window.add(Dated::TcbInfo, tcb_info.issue_date, tcb_info.next_update)?;
+
+        let qe_chain = pem_chain(
+            &collateral.qe_identity_issuer_chain,
+            "qe_identity_issuer_chain",
+        )?;
+        let qe_signer = check_signer(
+            &qe_chain,
+            CertRole::QeIdentitySigner,
+            "qe_identity_issuer_chain",
+            &root,
+            &root_crl,
+            &mut window,
+            provider,
+        )?;
+        provider
+            .verify_ecdsa(
+                EcCurve::P256,
+                p256_point(&qe_signer, CertRole::QeIdentitySigner)?,
+                collateral.qe_identity.as_bytes(),
+                &collateral.qe_identity_signature,
+            )
+            .map_err(|_| TdxError::Signature(SignatureRole::QeIdentity))?;
+        let qe_identity = QeIdentity::parse(&collateral.qe_identity)?;
+        window.add(
+            Dated::QeIdentity,
+            qe_identity.issue_date,
+            qe_identity.next_update,
+        )?;
+
+        let pck_crl_issuer = pck_ca.der().to_vec();
+        Ok(Self {
+            tcb_info,
+            qe_identity,
+            pck_crl: collateral.pck_crl.clone(),
+            root_ca_crl: collateral.root_ca_crl.clone(),
+            pck_crl_issuer,
+            not_before: window.not_before,
+            not_after: window.not_after,
+        })
+    }
+
+    /// The verified TCB info.
+    pub fn tcb_info(&self) -> &TcbInfo {
+        &self.tcb_info
+    }
+
+    /// The verified QE identity.
+    pub fn qe_identity(&self) -> &QeIdentity {
+        &self.qe_identity
+    }
+
+    /// The window in which every part of the collateral is valid.
+    pub fn validity(&self) -> (UnixTime, UnixTime) {
+        (self.not_before, self.not_after)
+    }
+}
+
+/// A quote that passed DCAP verification, borrowing the quote bytes (`'q`)
+/// and the verified collateral (`'c`).
+#[derive(Clone, Copy, Debug)]
+pub struct VerifiedQuote<'q, 'c> {
+    /// The parsed quote.
+    pub quote: Quote<'q>,
+    /// The PCK certificate's SGX extension.
+    pub pck: PckExtension,
+    /// Serial number of the PCK certificate (big-endian, up to 20 bytes).
+    pub pck_serial: PckSerial,
+    /// The TCB evaluation.
+    pub tcb: TcbEvaluation<'c>,
+    /// The collateral it was verified against.
+    pub collateral: &'c VerifiedCollateral,
+}
+
+/// A certificate serial number, stored inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PckSerial {
+    bytes: [u8; 20],
+    len: usize,
+}
+
+impl PckSerial {
+    /// The big-endian serial number.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+}
+
+fn decode_cert<'b>(
+    text: &mut &str,
+    buf: &'b mut [u8; MAX_PCK_CERT_LEN],
+    role: CertRole,
+) -> Result<Certificate<'b>, TdxError> {
+    let (der, consumed) = pem::decode_first(text, "CERTIFICATE", buf).map_err(cert_err(role))?;
+    *text = text.get(consumed..).unwrap_or("");
+    Certificate::from_der(der).map_err(cert_err(role))
+}
+
+fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
+    actual.len() == expected.len()
+        && actual.len() == mask.len()
+        && actual
+            .iter()
+            .zip(expected)
+            .zip(mask)
+            .all(|((a, e), m)| a & m == e & m)
+}
+
+/// Verifies one quote against verified collateral at `at`. Authenticity and
+/// TCB evaluation only: apply a [`TdxPolicy`] (or reference values) to the
+/// result. Allocates nothing.
+pub fn verify_with_collateral<'q, 'c>(
+    collateral: &'c VerifiedCollateral,
+    quote_bytes: &'q [u8],
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<VerifiedQuote<'q, 'c>, TdxError> {
+    if !at.within(collateral.not_before, collateral.not_after) {
+        return Err(TdxError::OutsideValidity {
+            item: Dated::Collateral,
+            not_before: collateral.not_before,
+            not_after: collateral.not_after,
+            at,
+        });
+    }
+    let quote = Quote::parse(quote_bytes)?;
+
+    // Attestation-key signature over header and body.
+    let mut att_key = [0u8; 65];
+    att_key[0] = 4;
+    if let Some(tail) = att_key.get_mut(1..) {
+        tail.copy_from_slice(quote.attestation_key);
+    }
+    provider
+        .verify_ecdsa(EcCurve::P256, &att_key, quote.signed, quote.signature)
+        .map_err(|_| TdxError::Signature(SignatureRole::QuoteBody))?;
+
+    // PCK chain: leaf, PCK CA, root; decoded into stack buffers.
+    let mut text =
+        core::str::from_utf8(quote.pck_chain_pem).map_err(|_| TdxError::Certificate {
+            role: CertRole::PckLeaf,
+            error: X509Error::Pem,
+        })?;
+    let mut leaf_buf = [0u8; MAX_PCK_CERT_LEN];
+    let mut ca_buf = [0u8; MAX_PCK_CERT_LEN];
+    let mut root_buf = [0u8; MAX_PCK_CERT_LEN];
+    let leaf = decode_cert(&mut text, &mut leaf_buf, CertRole::PckLeaf)?;
+    let ca = decode_cert(&mut text, &mut ca_buf, CertRole::PckCa)?;
+    let root = decode_cert(&mut text, &mut root_buf, CertRole::Root)?;
+    if !text.trim().is_empty() {
+        return Err(TdxError::Certificate {
+            role: CertRole::Root,
+            error: X509Error::Pem,
+        });
+    }
+    if root.der() != INTEL_SGX_ROOT_CA_DER {
+        return Err(TdxError::UntrustedRoot);
+    }
+    let crl_issuer = Certificate::from_der(&collateral.pck_crl_issuer)
+        .map_err(cert_err(CertRole::PckCrlIssuer))?;
+    if ca.der() != crl_issuer.der() {
+        // A re-issued CA certificate with the same name and key is still
+        // covered by the CRL; anything else is not.
+        if ca.subject_raw() != crl_issuer.subject_raw() || ca.spki_der() != crl_issuer.spki_der() {
+            return Err(TdxError::PckCrlIssuerMismatch);
+        }
+        ca.verify_issued_by(&root, provider)
+            .map_err(cert_err(CertRole::PckCa))?;
+    }
+    for (cert, role) in [
+        (&root, CertRole::Root),
+        (&ca, CertRole::PckCa),
+        (&leaf, CertRole::PckLeaf),
+    ] {
+        if !at.within(cert.not_before(), cert.not_after()) {
+            return Err(TdxError::OutsideValidity {
+                item: Dated::Certificate(role),
+                not_before: cert.not_before(),
+                not_after: cert.not_after(),
+                at,
+            });
+        }
+    }
+    leaf.verify_issued_by(&ca, provider)
+        .map_err(cert_err(CertRole::PckLeaf))?;
+    let root_crl = Crl::from_der(&collateral.root_ca_crl).map_err(crl_err(CrlRole::RootCa))?;
+    if root_crl.is_revoked(ca.serial()) {
+        return Err(TdxError::Revoked(CertRole::PckCa));
+    }
+    let pck_crl = Crl::from_der(&collateral.pck_crl).map_err(crl_err(CrlRole::Pck))?;
+    if pck_crl.is_revoked(leaf.serial()) {
+        return Err(TdxError::Revoked(CertRole::PckLeaf));
+    }
+
+    // QE report: signed by the PCK key, binds the attestation key.
+    provider
+        .verify_ecdsa(
+            EcCurve::P256,
+            p256_point(&leaf, CertRole::PckLeaf)?,
+            quote.qe_report.raw,
+            quote.qe_report_signature,
+        )
+        .map_err(|_| TdxError::Signature(SignatureRole::QeReport))?;
+    let binding = provider.sha256(&[quote.attestation_key, quote.auth_data]);
+    let (bound, zeros) = quote.qe_report.report_data.split_at(32);
+    if bound != binding || zeros.iter().any(|b| *b != 0) {
+        return Err(TdxError::QeReportData);
+    }
+
+    // PCK extension against the TCB info.
+    let pck = PckExtension::from_certificate(&leaf)?;
+    let tcb_info = &collateral.tcb_info;
+    if pck.fmspc != tcb_info.fmspc {
+        return Err(TdxError::FmspcMismatch {
+            expected: tcb_info.fmspc,
+            actual: pck.fmspc,
+        });
+    }
+    if pck.pce_id != tcb_info.pce_id {
+        return Err(TdxError::PceIdMismatch {
+            expected: tcb_info.pce_id,
+            actual: pck.pce_id,
+        });
+    }
+
+    // QE identity.
+    let qe_id = &collateral.qe_identity;
+    let qe = &quote.qe_report;
+    if *qe.mr_signer != qe_id.mr_signer {
+        return Err(TdxError::Identity(IdentityField::QeMrSigner));
+    }
+    if qe.isv_prod_id != qe_id.isv_prod_id {
+        return Err(TdxError::Identity(IdentityField::QeIsvProdId));
+    }
+    if qe.misc_select & qe_id.misc_select_mask != qe_id.misc_select & qe_id.misc_select_mask {
+        return Err(TdxError::Identity(IdentityField::QeMiscSelect));
+    }
+    if !masked_eq(qe.attributes, &qe_id.attributes, &qe_id.attributes_mask) {
+        return Err(TdxError::Identity(IdentityField::QeAttributes));
+    }
+
+    let platform = PlatformTcb {
+        sgx_components: pck.sgx_components,
+        pce_svn: pck.pce_svn,
+    };
+    let tcb = tcb::evaluate(tcb_info, qe_id, &platform, &quote.body, qe.isv_svn)?;
+
+    let mut pck_serial = PckSerial {
+        bytes: [0; 20],
+        len: 0,
+    };
+    let serial = leaf.serial();
+    let slot = pck_serial
+        .bytes
+        .get_mut(..serial.len())
+        .ok_or(TdxError::Certificate {
+            role: CertRole::PckLeaf,
+            error: X509Error::Der(crate::der::DerError::BadInteger),
+        })?;
+    slot.copy_from_slice(serial);
+    pck_serial.len = serial.len();
+
+    Ok(VerifiedQuote {
+        quote,
+        pck,
+        pck_serial,
+        tcb,
+        collateral,
+    })
+}
