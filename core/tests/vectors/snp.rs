@@ -458,7 +458,7 @@ fn flipping_any_signed_byte_is_rejected() {
                                 | SnpError::ReportSignature { .. }
                                 | SnpError::SigningKeyMismatch { .. }
                                 | SnpError::ProductMismatch { .. }
-                                | SnpError::UnknownProduct)
+                                | SnpError::UnknownCpuid { .. })
                         ),
                         "{} offset {offset:#x} bit {bit:#x}: {result:?}",
                         case.report
