@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use accord_core::crypto::{CryptoProvider, default_provider};
-use accord_core::evidence::snp::{self, Certs, DefaultPolicy, Product, SnpClaims, SnpReferenceValues, TrustRoots};
-use accord_core::evidence::tdx::{self, Collateral, TdxClaims, TdxPolicy, TdxReferenceValues, VerifiedCollateral};
+use accord_core::evidence::snp::{
+    self, Certs, DefaultPolicy, Product, SnpClaims, SnpReferenceValues, TrustRoots,
+};
+use accord_core::evidence::tdx::{
+    self, Collateral, TdxClaims, TdxPolicy, TdxReferenceValues, VerifiedCollateral,
+};
 use accord_core::time::UnixTime;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
@@ -138,13 +142,18 @@ pub fn run(command: EvidenceCommand) -> ExitCode {
     let outcome = match (&args.snp, &args.tdx) {
         (Some(report), _) => verify_snp(&args, report, provider),
         (None, Some(quote)) => verify_tdx(&args, quote, provider),
-        (None, None) => Err(Failure::Usage(anyhow::anyhow!("pass --snp REPORT or --tdx QUOTE"))),
+        (None, None) => Err(Failure::Usage(anyhow::anyhow!(
+            "pass --snp REPORT or --tdx QUOTE"
+        ))),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid(reason)) => {
             if args.json {
-                println!("{}", serde_json::json!({ "valid": false, "reason": reason }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": false, "reason": reason })
+                );
             }
             eprintln!("INVALID: {reason}");
             ExitCode::from(1)
@@ -157,11 +166,16 @@ pub fn run(command: EvidenceCommand) -> ExitCode {
 }
 
 /// The reference entries of one kind in a reference file.
-fn reference_entries<T: serde::de::DeserializeOwned>(path: &Path, kind: &str) -> anyhow::Result<Vec<T>> {
+fn reference_entries<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    kind: &str,
+) -> anyhow::Result<Vec<T>> {
     let bytes = input::read(path)?;
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).with_context(|| format!("{}: not JSON", path.display()))?;
-    let is_reference_values = value.as_object().is_some_and(|o| o.contains_key("snp") || o.contains_key("tdx"));
+    let is_reference_values = value
+        .as_object()
+        .is_some_and(|o| o.contains_key("snp") || o.contains_key("tdx"));
     if is_reference_values {
         let Some(list) = value.get(kind) else {
             bail!("{}: has no `{kind}` reference values", path.display());
@@ -184,7 +198,11 @@ fn no_entry_matched(reasons: Vec<String>) -> String {
     if reasons.len() == 1 {
         reasons.into_iter().next().unwrap_or_default()
     } else {
-        let listed: Vec<String> = reasons.iter().enumerate().map(|(i, r)| format!("entry {i}: {r}")).collect();
+        let listed: Vec<String> = reasons
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("entry {i}: {r}"))
+            .collect();
         format!("no reference entry matched ({})", listed.join("; "))
     }
 }
@@ -197,13 +215,24 @@ fn warn_custom_root(path: &Path) {
     );
 }
 
-fn verify_snp(args: &VerifyArgs, report_path: &Path, provider: &dyn CryptoProvider) -> Result<(), Failure> {
+fn verify_snp(
+    args: &VerifyArgs,
+    report_path: &Path,
+    provider: &dyn CryptoProvider,
+) -> Result<(), Failure> {
     let at = input::instant(args.at.as_deref())?;
     let report = input::read(report_path)?;
     let leaf_path = match &args.vcek {
         Some(path) => path.clone(),
-        None => input::sibling(report_path, &["vcek.pem", "vcek.der", "vlek.pem", "vlek.der"]).with_context(|| {
-            format!("no VCEK/VLEK given and none found beside {}: pass --vcek CERT", report_path.display())
+        None => input::sibling(
+            report_path,
+            &["vcek.pem", "vcek.der", "vlek.pem", "vlek.der"],
+        )
+        .with_context(|| {
+            format!(
+                "no VCEK/VLEK given and none found beside {}: pass --vcek CERT",
+                report_path.display()
+            )
         })?,
     };
     let leaf = input::read_certificate(&leaf_path)?;
@@ -213,9 +242,14 @@ fn verify_snp(args: &VerifyArgs, report_path: &Path, provider: &dyn CryptoProvid
             let ark = input::read_first_certificate(ark_path)?;
             let ask_path = match &args.ask {
                 Some(path) => path.clone(),
-                None => input::sibling(report_path, &["ask.pem", "ask.der"]).with_context(|| {
-                    format!("--trust-root needs its ASK: pass --ask ASK.pem (none beside {})", report_path.display())
-                })?,
+                None => {
+                    input::sibling(report_path, &["ask.pem", "ask.der"]).with_context(|| {
+                        format!(
+                            "--trust-root needs its ASK: pass --ask ASK.pem (none beside {})",
+                            report_path.display()
+                        )
+                    })?
+                }
             };
             Some((ark, input::read_first_certificate(&ask_path)?))
         }
@@ -250,21 +284,36 @@ fn verify_snp(args: &VerifyArgs, report_path: &Path, provider: &dyn CryptoProvid
                     Err(mismatches) => reasons.push(join(&mismatches)),
                 }
             }
-            if reasons.len() == entries.len() { Err(no_entry_matched(reasons)) } else { Ok(()) }
+            if reasons.len() == entries.len() {
+                Err(no_entry_matched(reasons))
+            } else {
+                Ok(())
+            }
         }
-        None => DefaultPolicy { allow_debug: args.allow_debug }
-            .check(&claims)
-            .map_err(|mismatches| format!("{} (pass --allow-debug to accept)", join(&mismatches))),
+        None => DefaultPolicy {
+            allow_debug: args.allow_debug,
+        }
+        .check(&claims)
+        .map_err(|mismatches| format!("{} (pass --allow-debug to accept)", join(&mismatches))),
     };
     policy_result.map_err(|reason| Failure::Invalid(format!("SEV-SNP: {reason}")))?;
     print_snp(&claims, args.json, custom.is_some(), at)
 }
 
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    items.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
-fn print_snp(claims: &SnpClaims, json: bool, custom_root: bool, at: UnixTime) -> Result<(), Failure> {
+fn print_snp(
+    claims: &SnpClaims,
+    json: bool,
+    custom_root: bool,
+    at: UnixTime,
+) -> Result<(), Failure> {
     if json {
         let text = serde_json::to_string_pretty(claims).context("serializing claims")?;
         println!("{text}");
@@ -276,10 +325,23 @@ fn print_snp(claims: &SnpClaims, json: bool, custom_root: bool, at: UnixTime) ->
         claims.product,
         claims.product_name,
         claims.signing_key,
-        if custom_root { " against a CUSTOM root" } else { " against AMD's genuine roots" }
+        if custom_root {
+            " against a CUSTOM root"
+        } else {
+            " against AMD's genuine roots"
+        }
     );
     let value = serde_json::to_value(claims).context("serializing claims")?;
-    for key in ["measurement", "host_data", "report_data", "chip_id", "vmpl", "guest_svn", "reported_tcb", "policy"] {
+    for key in [
+        "measurement",
+        "host_data",
+        "report_data",
+        "chip_id",
+        "vmpl",
+        "guest_svn",
+        "reported_tcb",
+        "policy",
+    ] {
         if let Some(field) = value.get(key) {
             println!("  {key}: {field}");
         }
@@ -287,18 +349,27 @@ fn print_snp(claims: &SnpClaims, json: bool, custom_root: bool, at: UnixTime) ->
     Ok(())
 }
 
-fn verify_tdx(args: &VerifyArgs, quote_path: &Path, provider: &dyn CryptoProvider) -> Result<(), Failure> {
+fn verify_tdx(
+    args: &VerifyArgs,
+    quote_path: &Path,
+    provider: &dyn CryptoProvider,
+) -> Result<(), Failure> {
     let at = input::instant(args.at.as_deref())?;
     let quote = input::read(quote_path)?;
     let Some(collateral_path) = &args.collateral else {
-        return Err(Failure::Usage(anyhow::anyhow!("--tdx needs --collateral COLLATERAL.json")));
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--tdx needs --collateral COLLATERAL.json"
+        )));
     };
     let collateral = Collateral::from_json(&input::read(collateral_path)?)
         .map_err(|err| anyhow::anyhow!("{}: {err}", collateral_path.display()))?;
 
     let claims: TdxClaims = match &args.reference {
         None => {
-            let policy = TdxPolicy { allow_debug: args.allow_debug, ..TdxPolicy::default() };
+            let policy = TdxPolicy {
+                allow_debug: args.allow_debug,
+                ..TdxPolicy::default()
+            };
             tdx::verify_with_policy(&quote, &collateral, at, provider, &policy)
                 .map_err(|err| Failure::Invalid(format!("TDX: {err}")))?
         }
@@ -309,8 +380,16 @@ fn verify_tdx(args: &VerifyArgs, quote_path: &Path, provider: &dyn CryptoProvide
             let mut reasons = Vec::new();
             let mut accepted = None;
             for entry in &entries {
-                let expected = entry.expect().map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-                match tdx::verify_with_reference(&verified_collateral, &quote, at, provider, &expected) {
+                let expected = entry
+                    .expect()
+                    .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+                match tdx::verify_with_reference(
+                    &verified_collateral,
+                    &quote,
+                    at,
+                    provider,
+                    &expected,
+                ) {
                     Ok(verified) => {
                         accepted = Some(verified.to_claims());
                         break;
@@ -318,7 +397,8 @@ fn verify_tdx(args: &VerifyArgs, quote_path: &Path, provider: &dyn CryptoProvide
                     Err(err) => reasons.push(err.to_string()),
                 }
             }
-            accepted.ok_or_else(|| Failure::Invalid(format!("TDX: {}", no_entry_matched(reasons))))?
+            accepted
+                .ok_or_else(|| Failure::Invalid(format!("TDX: {}", no_entry_matched(reasons))))?
         }
     };
     if args.json {
@@ -331,7 +411,12 @@ fn verify_tdx(args: &VerifyArgs, quote_path: &Path, provider: &dyn CryptoProvide
         "VALID: TDX quote v{} verified at {at}, TCB status {}",
         value["header"]["version"], value["tcb_status"]
     );
-    for (section, key) in [("body", "mr_td"), ("body", "mr_config_id"), ("body", "report_data"), ("pck", "fmspc")] {
+    for (section, key) in [
+        ("body", "mr_td"),
+        ("body", "mr_config_id"),
+        ("body", "report_data"),
+        ("pck", "fmspc"),
+    ] {
         if let Some(field) = value.get(section).and_then(|s| s.get(key)) {
             println!("  {key}: {field}");
         }

@@ -4,8 +4,10 @@
 //! cargo xtask tidy                 repository rules (no std in core, module docs)
 //! cargo xtask fuzz-smoke [SECS]    build every fuzz target with nightly and run each SECS seconds (default 60)
 //! cargo xtask ci                   the whole CI sequence, as .ci/run runs it
+//! cargo xtask bench-table          criterion medians and target ratios (after cargo bench)
 //! ```
 
+mod bench;
 mod fuzz;
 mod tidy;
 
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             fuzz::smoke(seconds)
         }
         Some("ci") => ci(),
+        Some("bench-table") => bench::table(),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -45,6 +48,8 @@ Tasks:
   fuzz-smoke [SECS]    build the cargo-fuzz targets (nightly) and run each for SECS seconds
                        (default 60) on the committed corpus
   ci                   fmt check, clippy -D warnings, the test command, fuzz smoke runs
+  bench-table          print criterion medians and the target ratios for BENCHMARKS.md
+                       (run `cargo bench -p accord-core --bench verify` first)
 ";
 
 /// The workspace root (the parent of this crate).
