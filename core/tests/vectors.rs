@@ -9,6 +9,8 @@ mod common;
 mod snp;
 #[path = "vectors/tdx.rs"]
 mod tdx;
+#[path = "vectors/tdx_alloc.rs"]
+mod tdx_alloc;
 #[path = "vectors/tdx_dcap_diff.rs"]
 mod tdx_dcap_diff;
 #[path = "vectors/x509.rs"]

@@ -1037,3 +1037,88 @@ fn fuzz_hooks_survive_vectors_and_truncations() {
     }
     accord_core::evidence::tdx::fuzz_parse_collateral(&bytes);
 }
+
+/// Rebuilds a quote with another PEM chain in its certification data (the
+/// signature data is covered by no signature, so only lengths change).
+fn with_pem(quote: &[u8], pem: &[u8]) -> Vec<u8> {
+    let signed = if quote[0] == 4 { 632 } else { 702 };
+    let cert = signed + 4 + 128;
+    let qe = cert + 6;
+    let auth_len = u16::from_le_bytes([quote[qe + 448], quote[qe + 449]]) as usize;
+    let inner = qe + 450 + auth_len;
+    let mut out = quote[..signed].to_vec();
+    let cert_len = 384 + 64 + 2 + auth_len + 6 + pem.len();
+    out.extend_from_slice(&u32::try_from(128 + 6 + cert_len).unwrap().to_le_bytes());
+    out.extend_from_slice(&quote[signed + 4..cert + 2]);
+    out.extend_from_slice(&u32::try_from(cert_len).unwrap().to_le_bytes());
+    out.extend_from_slice(&quote[qe..inner + 2]);
+    out.extend_from_slice(&u32::try_from(pem.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(pem);
+    out
+}
+
+fn pem_blocks(pem: &str) -> Vec<String> {
+    pem.split_inclusive("-----END CERTIFICATE-----\n")
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn pck_chain_substitutions_are_rejected() {
+    let set = &SETS[0];
+    let Some((quote, coll)) = load(set) else {
+        return;
+    };
+    let Some(chain) = text("tdx/tdx-pck-chain-v4-1.pem") else {
+        return;
+    };
+    let Some(other_chain) = text("tdx/tdx-pck-chain-v4-3.pem") else {
+        return;
+    };
+    let Some(tcb_chain) = text("tdx/tdx-tcb-signing-chain-4.pem") else {
+        return;
+    };
+    let blocks = pem_blocks(&chain);
+    assert_eq!(blocks.len(), 3);
+    let (leaf, ca, root) = (&blocks[0], &blocks[1], &blocks[2]);
+    let other_leaf = &pem_blocks(&other_chain)[0];
+    let tcb_signer = &pem_blocks(&tcb_chain)[0];
+    let t = at(set.at);
+    for provider in providers() {
+        let vc = VerifiedCollateral::verify(&coll, t, *provider).unwrap();
+        let run = |pem: String| {
+            verify_with_collateral(&vc, &with_pem(&quote, pem.as_bytes()), t, *provider).map(|_| ())
+        };
+        // The unchanged chain (no trailing NUL) and a re-wrapped one verify.
+        run(chain.clone()).unwrap();
+        run(chain.replace('\n', "\r\n")).unwrap();
+        // Root replaced: not the pinned root.
+        assert_eq!(run(format!("{leaf}{ca}{ca}")), Err(TdxError::UntrustedRoot));
+        // CA replaced: not the PCK CRL issuer.
+        assert_eq!(
+            run(format!("{leaf}{tcb_signer}{root}")),
+            Err(TdxError::PckCrlIssuerMismatch)
+        );
+        assert_eq!(
+            run(format!("{leaf}{root}{root}")),
+            Err(TdxError::PckCrlIssuerMismatch)
+        );
+        // Extra or missing certificates.
+        assert!(run(format!("{leaf}{ca}{root}{root}")).is_err());
+        assert!(run(format!("{leaf}{ca}")).is_err());
+        assert!(run(format!("{ca}{root}")).is_err());
+        // Another platform's PCK leaf: chains fine, but did not sign this QE report.
+        assert_eq!(
+            run(format!("{other_leaf}{ca}{root}")),
+            Err(TdxError::Signature(SignatureRole::QeReport))
+        );
+        // A leaf not issued by the CA.
+        assert!(matches!(
+            run(format!("{tcb_signer}{ca}{root}")),
+            Err(TdxError::Certificate {
+                role: CertRole::PckLeaf,
+                ..
+            } | TdxError::OutsideValidity { .. })
+        ));
+    }
+}

@@ -118,11 +118,67 @@ impl TdxPolicy {
 pub struct VerifiedCollateral {
     tcb_info: TcbInfo,
     qe_identity: QeIdentity,
-    pck_crl: Vec<u8>,
-    root_ca_crl: Vec<u8>,
+    /// Serials revoked by the PCK CRL, sorted for binary search.
+    pck_revoked: Vec<Vec<u8>>,
+    /// Serials revoked by the Root CA CRL, sorted.
+    root_revoked: Vec<Vec<u8>>,
+    /// The PCK CRL issuer: DER, subject name and SubjectPublicKeyInfo.
     pck_crl_issuer: Vec<u8>,
+    pck_crl_issuer_subject: Vec<u8>,
+    pck_crl_issuer_spki: Vec<u8>,
+    /// The PCK CRL issuer's P-256 key, `04 ‖ X ‖ Y`.
+    pck_crl_issuer_point: Vec<u8>,
+    /// Base64 (no line breaks) of the PCK CRL issuer and of the pinned root:
+    /// a quote whose PEM bodies spell exactly these needs no decoding.
+    pck_crl_issuer_b64: Vec<u8>,
+    root_b64: Vec<u8>,
     not_before: UnixTime,
     not_after: UnixTime,
+}
+
+fn base64(der: &[u8]) -> Vec<u8> {
+    use base64ct::{Base64, Encoding};
+    let mut out = alloc::vec![0u8; Base64::encoded_len(der)];
+    let len = Base64::encode(der, &mut out).map_or(0, |e| e.len());
+    out.truncate(len);
+    out
+}
+
+/// The next `CERTIFICATE` PEM block of `text` (only whitespace may precede
+/// it): its base64 body and the number of bytes up to the end of the block.
+fn pem_block(text: &str) -> Option<(&str, usize)> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let begin = text.find(BEGIN)?;
+    if !text.get(..begin)?.trim().is_empty() {
+        return None;
+    }
+    let start = begin + BEGIN.len();
+    let end = text.get(start..)?.find(END)? + start;
+    Some((text.get(start..end)?, end + END.len()))
+}
+
+/// Whether the PEM body, without whitespace, is exactly `b64`.
+fn body_is(body: &str, b64: &[u8]) -> bool {
+    let mut chars = body.bytes().filter(|c| !c.is_ascii_whitespace());
+    let mut expected = b64.iter();
+    loop {
+        match (chars.next(), expected.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == *b => {}
+            _ => return false,
+        }
+    }
+}
+
+fn sorted_serials(crl: &Crl<'_>) -> Vec<Vec<u8>> {
+    let mut serials: Vec<Vec<u8>> = crl.revoked_serials().map(<[u8]>::to_vec).collect();
+    serials.sort_unstable();
+    serials
+}
+
+fn revoked(list: &[Vec<u8>], serial: &[u8]) -> bool {
+    list.binary_search_by(|s| s.as_slice().cmp(serial)).is_ok()
 }
 
 /// Tracks the intersection of validity windows, checking `at` against each.
@@ -250,6 +306,17 @@ impl VerifiedCollateral {
             &mut window,
             provider,
         )?;
+        // The per-quote fast path relies on the issuer being a CA.
+        if pck_ca
+            .basic_constraints_ca()
+            .map_err(cert_err(CertRole::PckCrlIssuer))?
+            != Some(true)
+        {
+            return Err(TdxError::Certificate {
+                role: CertRole::PckCrlIssuer,
+                error: X509Error::IssuerNotCa,
+            });
+        }
         let pck_crl = Crl::from_der(&collateral.pck_crl).map_err(crl_err(CrlRole::Pck))?;
         pck_crl
             .verify_issued_by(&pck_ca, provider)
@@ -305,13 +372,17 @@ impl VerifiedCollateral {
             qe_identity.next_update,
         )?;
 
-        let pck_crl_issuer = pck_ca.der().to_vec();
         Ok(Self {
             tcb_info,
             qe_identity,
-            pck_crl: collateral.pck_crl.clone(),
-            root_ca_crl: collateral.root_ca_crl.clone(),
-            pck_crl_issuer,
+            pck_revoked: sorted_serials(&pck_crl),
+            root_revoked: sorted_serials(&root_crl),
+            pck_crl_issuer: pck_ca.der().to_vec(),
+            pck_crl_issuer_subject: pck_ca.subject_raw().to_vec(),
+            pck_crl_issuer_spki: pck_ca.spki_der().to_vec(),
+            pck_crl_issuer_point: p256_point(&pck_ca, CertRole::PckCrlIssuer)?.to_vec(),
+            pck_crl_issuer_b64: base64(pck_ca.der()),
+            root_b64: base64(INTEL_SGX_ROOT_CA_DER),
             not_before: window.not_before,
             not_after: window.not_after,
         })
@@ -363,12 +434,31 @@ impl PckSerial {
     }
 }
 
+/// Decodes the next `CERTIFICATE` block of `text` into `buf` and parses it.
+/// The base64 body is compacted into a stack buffer and decoded in one call
+/// (strict, canonical base64 as `x509::pem` accepts).
 fn decode_cert<'b>(
     text: &mut &str,
     buf: &'b mut [u8; MAX_PCK_CERT_LEN],
     role: CertRole,
 ) -> Result<Certificate<'b>, TdxError> {
-    let (der, consumed) = pem::decode_first(text, "CERTIFICATE", buf).map_err(cert_err(role))?;
+    use base64ct::{Base64, Encoding};
+    let pem_err = TdxError::Certificate {
+        role,
+        error: X509Error::Pem,
+    };
+    let (body, consumed) = pem_block(text).ok_or(pem_err.clone())?;
+    let mut compact = [0u8; MAX_PCK_CERT_LEN * 4 / 3 + 4];
+    let mut len = 0usize;
+    for c in body.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        *compact.get_mut(len).ok_or(TdxError::Certificate {
+            role,
+            error: X509Error::BufferTooSmall,
+        })? = c;
+        len += 1;
+    }
+    let b64 = compact.get(..len).ok_or(pem_err.clone())?;
+    let der = Base64::decode(b64, buf).map_err(|_| pem_err)?;
     *text = text.get(consumed..).unwrap_or("");
     Certificate::from_der(der).map_err(cert_err(role))
 }
@@ -381,6 +471,58 @@ fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
             .zip(expected)
             .zip(mask)
             .all(|((a, e), m)| a & m == e & m)
+}
+
+/// The general path for the PCK CA and root of a quote: decode them, check
+/// that the root is the pinned one and the CA is (a re-issue of) the PCK CRL
+/// issuer, valid and not revoked, and that it issued the leaf.
+fn verify_ca_slow(
+    collateral: &VerifiedCollateral,
+    text: &str,
+    leaf: &Certificate<'_>,
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<(), TdxError> {
+    let mut text = text;
+    let mut ca_buf = [0u8; MAX_PCK_CERT_LEN];
+    let mut root_buf = [0u8; MAX_PCK_CERT_LEN];
+    let ca = decode_cert(&mut text, &mut ca_buf, CertRole::PckCa)?;
+    let (root, consumed) =
+        pem::decode_first(text, "CERTIFICATE", &mut root_buf).map_err(cert_err(CertRole::Root))?;
+    if !text.get(consumed..).unwrap_or("").trim().is_empty() {
+        return Err(TdxError::Certificate {
+            role: CertRole::Root,
+            error: X509Error::Pem,
+        });
+    }
+    if root != INTEL_SGX_ROOT_CA_DER {
+        return Err(TdxError::UntrustedRoot);
+    }
+    if ca.der() != collateral.pck_crl_issuer.as_slice() {
+        // A re-issued CA certificate with the same name and key is still
+        // covered by the CRL; anything else is not. It must chain to the root.
+        if ca.subject_raw() != collateral.pck_crl_issuer_subject.as_slice()
+            || ca.spki_der() != collateral.pck_crl_issuer_spki.as_slice()
+        {
+            return Err(TdxError::PckCrlIssuerMismatch);
+        }
+        let root = Certificate::from_der(root).map_err(cert_err(CertRole::Root))?;
+        ca.verify_issued_by(&root, provider)
+            .map_err(cert_err(CertRole::PckCa))?;
+    }
+    if !at.within(ca.not_before(), ca.not_after()) {
+        return Err(TdxError::OutsideValidity {
+            item: Dated::Certificate(CertRole::PckCa),
+            not_before: ca.not_before(),
+            not_after: ca.not_after(),
+            at,
+        });
+    }
+    if revoked(&collateral.root_revoked, ca.serial()) {
+        return Err(TdxError::Revoked(CertRole::PckCa));
+    }
+    leaf.verify_issued_by(&ca, provider)
+        .map_err(cert_err(CertRole::PckLeaf))
 }
 
 /// Verifies one quote against verified collateral at `at`. Authenticity and
@@ -419,53 +561,54 @@ pub fn verify_with_collateral<'q, 'c>(
             error: X509Error::Pem,
         })?;
     let mut leaf_buf = [0u8; MAX_PCK_CERT_LEN];
-    let mut ca_buf = [0u8; MAX_PCK_CERT_LEN];
-    let mut root_buf = [0u8; MAX_PCK_CERT_LEN];
     let leaf = decode_cert(&mut text, &mut leaf_buf, CertRole::PckLeaf)?;
-    let ca = decode_cert(&mut text, &mut ca_buf, CertRole::PckCa)?;
-    let root = decode_cert(&mut text, &mut root_buf, CertRole::Root)?;
-    if !text.trim().is_empty() {
-        return Err(TdxError::Certificate {
-            role: CertRole::Root,
-            error: X509Error::Pem,
+    if !at.within(leaf.not_before(), leaf.not_after()) {
+        return Err(TdxError::OutsideValidity {
+            item: Dated::Certificate(CertRole::PckLeaf),
+            not_before: leaf.not_before(),
+            not_after: leaf.not_after(),
+            at,
         });
     }
-    if root.der() != INTEL_SGX_ROOT_CA_DER {
-        return Err(TdxError::UntrustedRoot);
-    }
-    let crl_issuer = Certificate::from_der(&collateral.pck_crl_issuer)
-        .map_err(cert_err(CertRole::PckCrlIssuer))?;
-    if ca.der() != crl_issuer.der() {
-        // A re-issued CA certificate with the same name and key is still
-        // covered by the CRL; anything else is not.
-        if ca.subject_raw() != crl_issuer.subject_raw() || ca.spki_der() != crl_issuer.spki_der() {
-            return Err(TdxError::PckCrlIssuerMismatch);
+    // Fast path: the PCK CA and root are byte-identical to the collateral's
+    // PCK CRL issuer (verified, not revoked, valid throughout the collateral
+    // window) and the pinned root; their base64 is compared, not decoded.
+    let fast = match pem_block(text) {
+        Some((ca_body, ca_len)) if body_is(ca_body, &collateral.pck_crl_issuer_b64) => {
+            let rest = text.get(ca_len..).unwrap_or("");
+            match pem_block(rest) {
+                Some((root_body, root_len)) if body_is(root_body, &collateral.root_b64) => {
+                    text = rest.get(root_len..).unwrap_or("");
+                    true
+                }
+                _ => false,
+            }
         }
-        ca.verify_issued_by(&root, provider)
-            .map_err(cert_err(CertRole::PckCa))?;
-    }
-    for (cert, role) in [
-        (&root, CertRole::Root),
-        (&ca, CertRole::PckCa),
-        (&leaf, CertRole::PckLeaf),
-    ] {
-        if !at.within(cert.not_before(), cert.not_after()) {
-            return Err(TdxError::OutsideValidity {
-                item: Dated::Certificate(role),
-                not_before: cert.not_before(),
-                not_after: cert.not_after(),
-                at,
+        _ => false,
+    };
+    if fast {
+        if !text.trim().is_empty() {
+            return Err(TdxError::Certificate {
+                role: CertRole::Root,
+                error: X509Error::Pem,
             });
         }
+        if leaf.issuer_raw() != collateral.pck_crl_issuer_subject.as_slice() {
+            return Err(TdxError::Certificate {
+                role: CertRole::PckLeaf,
+                error: X509Error::IssuerMismatch,
+            });
+        }
+        let key = PublicKey::Ec {
+            curve: EcCurve::P256,
+            point: &collateral.pck_crl_issuer_point,
+        };
+        leaf.verify_signature(&key, provider)
+            .map_err(cert_err(CertRole::PckLeaf))?;
+    } else {
+        verify_ca_slow(collateral, text, &leaf, at, provider)?;
     }
-    leaf.verify_issued_by(&ca, provider)
-        .map_err(cert_err(CertRole::PckLeaf))?;
-    let root_crl = Crl::from_der(&collateral.root_ca_crl).map_err(crl_err(CrlRole::RootCa))?;
-    if root_crl.is_revoked(ca.serial()) {
-        return Err(TdxError::Revoked(CertRole::PckCa));
-    }
-    let pck_crl = Crl::from_der(&collateral.pck_crl).map_err(crl_err(CrlRole::Pck))?;
-    if pck_crl.is_revoked(leaf.serial()) {
+    if revoked(&collateral.pck_revoked, leaf.serial()) {
         return Err(TdxError::Revoked(CertRole::PckLeaf));
     }
 
