@@ -958,6 +958,16 @@ fn each_reference_field_mismatch_is_named() {
             reference_result(&vc, &quote, t, *provider, &r),
             Err(ReferenceError::PiidNotAllowed(_))
         ));
+        // The PCK certificate's own PIID is allowed.
+        let verified = verify_with_collateral(&vc, &quote, t, *provider).unwrap();
+        let piid = verified
+            .to_claims()
+            .pck
+            .piid
+            .expect("Platform CA PCK certificates carry a PIID");
+        let mut r = good.clone();
+        r.allowed_piids = vec![serde_json::from_value(serde_json::json!(piid)).unwrap()];
+        reference_result(&vc, &quote, t, *provider, &r).unwrap();
         let mut r = good.clone();
         r.memory_integrity = true;
         assert!(matches!(
