@@ -7,6 +7,8 @@
 mod common;
 #[path = "vectors/snp.rs"]
 mod snp;
+#[path = "vectors/snp_pki.rs"]
+mod snp_pki;
 #[path = "vectors/tdx.rs"]
 mod tdx;
 #[path = "vectors/tdx_alloc.rs"]

@@ -1,0 +1,553 @@
+//! SEV-SNP with a generated test PKI: custom trust roots end to end, and
+//! revocation with generated CRLs (there is no real AMD CRL in the test
+//! data). The ARK/ASK are RSA-2048 test keys signing with RSASSA-PSS
+//! SHA-384 (salt 48) like AMD's; the VCEK is a fixed P-384 test key that
+//! signs a synthetic version-3 Milan report. All keys below are test-only.
+
+use accord_core::evidence::snp::{
+    self, CertRole, Certs, Product, SnpError, TcbVersion, TrustRoots, VerifiedChain,
+};
+use accord_core::time::UnixTime;
+use accord_core::x509::X509Error;
+use p384::ecdsa::signature::Signer;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{RandomizedSigner, SignatureEncoding};
+use rsa::traits::PublicKeyParts;
+
+use crate::common::{at, providers};
+
+/// Test-only RSA key of the test ARK.
+const ARK_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQC4k/ytZjeYCdeo\nPm7kmUr7TPgRnQCV6N4f8ifPktLvAsfOrGdTYqYqVbjzOjoSv4k4aDu7F6dmVCvC\nlJYSRuWK3mUvbSmB9BDP744BiSPMI/KoPWKDtGGuudnUl/BE+4YlVz6uYHN+qNKv\nXJUqgqRcvsFbBg1+QofD4kkgxQXwlHbT0B7yCLLT0zK+ewcYFT092iiKmGWB1Y5r\nEgAs9Vb0Rtu9GeHTVtZob18Zz5V/YMX7OlgD5caEl7jiEhS7GJPqEmniS8ruzJan\nr7RNl+rJ4JLSjxHvhlPEk0AYH9l5tcwFxGoPMGULW6euNMgv/ZsoErY7H55onr/f\nO7jxxFL1AgMBAAECggEAC9qtQrGq5l/TcuG3m4Tg1OznjbIIpJgVE/YoamNimqkS\nDgryg991Doj83NojeqrEdFP1ahmlzaOgP9ntHXViLp4D35ziKo9zOPeIpj6ZhvXU\nEswGdLD0CRW0kLvFWZjRz7ofs3FMWZkcFtkaV2WWisJRhrgHy9EYCROSYMFmlUHH\npyMVBCAOIcsWGOF677PJfsYoZ0/oMOzjJDzNDMX+vzeeeb30A91d18BIW3pWqv0J\nnw1fc3szTPzBTC9qYzzJQrC9KXcsvVWRNtwcGRAReuAfuQnCW+Buy4GSBqDG6WKK\nagqcPgidsT9YeMcDkBn7YJbaJzzmP3OtYTtBnC0AoQKBgQDvPkYIX3Wki7zpVuXF\nQIAzeime05BE4MxA9B9KxXqBu0wx+kNww3cV3OqXUYe9/CyWowoQJMOc9S3onZxu\nyrKU71vHznxtkocnJ4+Ag035rzVeSrwXQpCAZo+Z+A8MOREwPeBkSN2uPeDGVmOR\nq+9z+HXqGpJqacYn55xgRReI/QKBgQDFgYuJ4OitdkxszhgJJRYXLAVAlApJVEYu\ncBQkrHMEGnwsBRuM3mcJxIBVc5Lyvav3oENZJ2lGzd/KfjJ3P7MmHqjGUJyQ2IMT\nY9Lmaf9XSeQJlJFEagICkaFEbteYoa/+lMx3mCrz/3kxvgeRMcpt05Mkb28/xgr2\n6oHL5/BvWQKBgQCXKBJZce7DUuK9zwCHezRE0fd/+Q2a5ylGFLe8pz66vtrqbMO1\neFpCPv0dNA7+s1h8qHBQONo6zhH+ea5/taPVQ9IKUOT+2eh4jZ82RD+89L1UYQWr\n8IuaBLLQRhFD2L6Ka13eHsepMkFVLvnj7OzyqdXeXoGJqGDhj42WqbCwBQKBgAYA\nDIQw0ADNEj9P94z3knc7wCEZHkLiC4vHneULVCcwwsr3kMGz0/+I97kg3LsBJiNM\nvB8OQnWDNaRKNzBGQCQNVGVJ96ey3DCPnM2hNL+rIAFmgQ9KBSuczwBsOaKKbvVW\nAew0NEHbZgwr0MEJeTPi9JprxD50vsqHj0/piPVpAoGBALWqZv3gDISzsDbCSrmu\nnfDHppj5xQmTdDh/ElMiQYsFJqG2GTl0BwN37PPHSSfZR272rqKcyWUMjV5nQm+e\nlAlfcPOEiin9b9iubzsWXdJCasTkcmNCdKXL1SuPR9ddyEodmQrqMvg9YdZnyhYF\n784RbGSV6TNeKq8Ikx2epYre\n-----END PRIVATE KEY-----";
+/// Test-only RSA key of the test ASK.
+const ASK_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCuQLOspsLmQlQY\nk60OCX2VlaU/FNVI3+j3Bn1UmYPCF7HxS27PCNsBZ7NE8fpoMA0y1TXUFLmV2lG+\n0BYtScF/ccfeL3FZka3YGIc+UVdxloU/XF66byTnD+5qW85sj64DosGKu02hByUi\nEvoQeGxCwuYYb0JjC5fEo9RbPla9why95VI/1TwYapHFrybqwXJF/iPeLLLqe+N0\nENGb6hzDVytbD6VTryyyEk5zAYEv3yJwmBrBVVO5w2tZ/qO+N1Vcqnv1wmfr3ujj\nA9e72ziOowxsdo7hY+RjS1Gu+o0bsOgRdE8CLf/tjJNgTGF8ByKIC6EbKtIBo/Hq\nEViiHtNNAgMBAAECggEAEfxar1TtJBAvlvPTNnIzVLfD/S1c0G9QIAM693r69xM0\nCjhjgRokZNI71j91vcBL9HW+XxwehcGpk1zuFRGaV9m6LAxQklKvk3EAsKV7tZ04\nNrCFlI+5SuJBlRfRyDHSX8yyVmv72MWghxJXXlDXt9JfJqGBRDDjoufYGOznziEp\ngiyZwA4OVcdLNbVISIpjK0RUX6/0hPSyKKE5pZNrdsMW64/GE2tq8x/+aEgHSucq\n8J/4SiiF74pJMNKlhUNrjbYuqYL8WupnK5z9+TmHaLO75LkXON8mGj3WPVUX0L4S\ntZ8ttFR4AayKiRfBdE6JvePkEiLmAqz+mNCsOgTJfwKBgQDz006Xo4Jf5opysWnc\nWNXY26aXB4+pXzV7r9HUnzBuqM3gkYss/acBtB8gQe5KYCeFkavVHF5wr/NHFMO/\n+J2vaajAJH6rsRwlZFRQ6yFpi5Z7nq6Tk17DsuH8dXDlp3CxnRoIGUZCOGOHtDaD\nuWPLRaWqc460J3Dc5/vaxms7zwKBgQC29BVqrUkQAqjP2fPP50DkpQoATTmXusy7\nAy+hu39hAdwNK59QzM65iDyA0KY82acoA7FBr02V2hBMa2IygtNZbCN1P7CLKu6V\noGYpWY2QLltaw2mPtsKKgcBWozTNBWh7MSA62x+MlHX09do9gT4pUZaALltXCGOD\nS2qozft6IwKBgFwnp3LEyAf7GKTUzVAM+3ZlPoeiwfegFpTTFRmpuSJ6BqY0HEg6\n7p5EN+d3Q9s0kHt5XVrEyCULO4XIIVwzWVXtN2y33nCCFkNDsmKLHCvKKGw8w3rf\nnleVCrjionMKYBuhZy9cbiOlMGkgAeKzdTZk8oKD/pG0voGf5J8Bk5IdAoGAU4Zb\nwLgcAxMzvrDifqg1GC3AwyJ+iKbfkQGDXXMcVE1lCR5BPcJDHrDz7ltTibRUfBAz\nfKlr4l4L0teznRvdIZYdGgpZry+KfQUdnwMjfg+r5WQRbWsipdlW1jbshC1T5eon\nrLcdUDD3KT6UxD+dAYAeFacUTEeoJujnaOmhRcECgYEA5EfQRNAJI9S4bT54KPLd\nbNwGWfSTy5Gn6WVfif6Geoycs/T4rEx2s4j8AOTlt3OZakoQbjf/eAAMAPQwUwnP\nwDLIbfxcQ1y26Xpk6vRZkM7KXhn07hubl1aCcSEYwX72fjYric5jUUefVGH5EVGq\n4N/BWwPfO/0Uh8lmGJGbAdo=\n-----END PRIVATE KEY-----";
+/// Test-only P-384 scalar of the test VCEK.
+const VCEK_SCALAR: [u8; 48] = [0x42; 48];
+const HW_ID: [u8; 64] = [0x5a; 64];
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend([0x81, len as u8]);
+    } else {
+        out.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn seq(parts: &[&[u8]]) -> Vec<u8> {
+    tlv(0x30, &parts.concat())
+}
+
+fn oid(arcs: &[u64]) -> Vec<u8> {
+    let mut body = vec![(arcs[0] * 40 + arcs[1]) as u8];
+    for &arc in &arcs[2..] {
+        let mut groups = vec![(arc & 0x7f) as u8];
+        let mut rest = arc >> 7;
+        while rest > 0 {
+            groups.push((rest & 0x7f) as u8 | 0x80);
+            rest >>= 7;
+        }
+        groups.reverse();
+        body.extend(groups);
+    }
+    tlv(0x06, &body)
+}
+
+fn uint(magnitude: &[u8]) -> Vec<u8> {
+    let trimmed: Vec<u8> = magnitude.iter().copied().skip_while(|b| *b == 0).collect();
+    let mut body = if trimmed.first().is_none_or(|b| *b & 0x80 != 0) {
+        vec![0]
+    } else {
+        vec![]
+    };
+    body.extend(trimmed);
+    tlv(0x02, &body)
+}
+
+fn small(n: u64) -> Vec<u8> {
+    uint(&n.to_be_bytes())
+}
+
+fn utc(text: &str) -> Vec<u8> {
+    // "2026-03-01T00:00:00Z" -> UTCTime "260301000000Z"
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    tlv(0x17, format!("{}Z", &digits[2..14]).as_bytes())
+}
+
+fn name(cn: &str) -> Vec<u8> {
+    seq(&[&tlv(
+        0x31,
+        &seq(&[&oid(&[2, 5, 4, 3]), &tlv(0x0c, cn.as_bytes())]),
+    )])
+}
+
+fn sha384_alg() -> Vec<u8> {
+    seq(&[&oid(&[2, 16, 840, 1, 101, 3, 4, 2, 2]), &[0x05, 0x00]])
+}
+
+fn pss_alg() -> Vec<u8> {
+    let params = seq(&[
+        &tlv(0xa0, &sha384_alg()),
+        &tlv(
+            0xa1,
+            &seq(&[&oid(&[1, 2, 840, 113549, 1, 1, 8]), &sha384_alg()]),
+        ),
+        &tlv(0xa2, &small(48)),
+    ]);
+    seq(&[&oid(&[1, 2, 840, 113549, 1, 1, 10]), &params])
+}
+
+fn rsa_spki(key: &rsa::PrivateKey) -> Vec<u8> {
+    let public = seq(&[&uint(&key.n().to_be_bytes()), &uint(&key.e().to_be_bytes())]);
+    let mut bits = vec![0];
+    bits.extend(public);
+    seq(&[
+        &seq(&[&oid(&[1, 2, 840, 113549, 1, 1, 1]), &[0x05, 0x00]]),
+        &tlv(0x03, &bits),
+    ])
+}
+
+fn ec_spki(point: &[u8]) -> Vec<u8> {
+    let mut bits = vec![0];
+    bits.extend_from_slice(point);
+    seq(&[
+        &seq(&[&oid(&[1, 2, 840, 10045, 2, 1]), &oid(&[1, 3, 132, 0, 34])]),
+        &tlv(0x03, &bits),
+    ])
+}
+
+fn ext(arcs: &[u64], value: &[u8]) -> Vec<u8> {
+    seq(&[&oid(arcs), &tlv(0x04, value)])
+}
+
+fn ca_ext() -> Vec<u8> {
+    seq(&[
+        &oid(&[2, 5, 29, 19]),
+        &[0x01, 0x01, 0xff],
+        &tlv(0x04, &seq(&[&[0x01, 0x01, 0xff]])),
+    ])
+}
+
+fn pss_sign(key: &rsa::PrivateKey, message: &[u8]) -> Vec<u8> {
+    let signer = rsa::pss::SigningKey::<sha2::Sha384>::new(key.clone());
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let signature = signer.sign_with_rng(&mut rng, message);
+    signature.to_vec()
+}
+
+fn signed(tbs: Vec<u8>, key: &rsa::PrivateKey) -> Vec<u8> {
+    let mut bits = vec![0];
+    bits.extend(pss_sign(key, &tbs));
+    seq(&[&tbs, &pss_alg(), &tlv(0x03, &bits)])
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cert(
+    serial: u64,
+    issuer: &str,
+    subject: &str,
+    validity: (&str, &str),
+    spki: Vec<u8>,
+    extensions: &[Vec<u8>],
+    key: &rsa::PrivateKey,
+) -> Vec<u8> {
+    let exts = tlv(
+        0xa3,
+        &seq(&extensions.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+    );
+    let tbs = seq(&[
+        &tlv(0xa0, &small(2)),
+        &small(serial),
+        &pss_alg(),
+        &name(issuer),
+        &seq(&[&utc(validity.0), &utc(validity.1)]),
+        &name(subject),
+        &spki,
+        &exts,
+    ]);
+    signed(tbs, key)
+}
+
+fn crl(
+    issuer: &str,
+    this_update: &str,
+    next_update: &str,
+    revoked: &[u64],
+    key: &rsa::PrivateKey,
+) -> Vec<u8> {
+    let entries: Vec<Vec<u8>> = revoked
+        .iter()
+        .map(|s| seq(&[&small(*s), &utc(this_update)]))
+        .collect();
+    let mut parts: Vec<Vec<u8>> = vec![
+        small(1),
+        pss_alg(),
+        name(issuer),
+        utc(this_update),
+        utc(next_update),
+    ];
+    if !entries.is_empty() {
+        parts.push(seq(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>()));
+    }
+    let tbs = seq(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    signed(tbs, key)
+}
+
+/// A test VCEK (fixed P-384 key) with the given SPLs, hwID and productName.
+fn make_vcek(
+    ask_key: &rsa::PrivateKey,
+    tcb: TcbVersion,
+    hw_id: &[u8],
+    product_name: &str,
+) -> Vec<u8> {
+    let vcek_key = p384::ecdsa::SigningKey::from_slice(&VCEK_SCALAR).unwrap();
+    let point = vcek_key.verifying_key().to_sec1_bytes();
+    let amd = |tail: &[u64]| [&[1, 3, 6, 1, 4, 1, 3704, 1][..], tail].concat();
+    cert(
+        VCEK_SERIAL,
+        "SEV-Milan",
+        "SEV-VCEK",
+        VALID,
+        ec_spki(&point),
+        &[
+            ext(&amd(&[2]), &tlv(0x16, product_name.as_bytes())),
+            ext(&amd(&[3, 1]), &small(tcb.bootloader.into())),
+            ext(&amd(&[3, 2]), &small(tcb.tee.into())),
+            ext(&amd(&[3, 3]), &small(tcb.snp.into())),
+            ext(&amd(&[3, 8]), &small(tcb.microcode.into())),
+            ext(&amd(&[4]), hw_id),
+        ],
+        ask_key,
+    )
+}
+
+/// A test PKI: ARK → ASK → VCEK, a signed report, and the keys.
+struct Pki {
+    ark: Vec<u8>,
+    ask: Vec<u8>,
+    vcek: Vec<u8>,
+    report: Vec<u8>,
+    ark_key: rsa::PrivateKey,
+    ask_key: rsa::PrivateKey,
+}
+
+const ARK_SERIAL: u64 = 0x10000;
+const ASK_SERIAL: u64 = 0x10001;
+const VCEK_SERIAL: u64 = 0x77;
+const VALID: (&str, &str) = ("2024-01-01T00:00:00Z", "2040-01-01T00:00:00Z");
+const AT: &str = "2026-03-01T00:00:00Z";
+
+fn pki() -> Pki {
+    let ark_key = rsa::PrivateKey::from_pkcs8_pem(ARK_KEY).unwrap();
+    let ask_key = rsa::PrivateKey::from_pkcs8_pem(ASK_KEY).unwrap();
+    let ark = cert(
+        ARK_SERIAL,
+        "ARK-Milan",
+        "ARK-Milan",
+        VALID,
+        rsa_spki(&ark_key),
+        &[ca_ext()],
+        &ark_key,
+    );
+    let ask = cert(
+        ASK_SERIAL,
+        "ARK-Milan",
+        "SEV-Milan",
+        VALID,
+        rsa_spki(&ask_key),
+        &[ca_ext()],
+        &ark_key,
+    );
+    let vcek_key = p384::ecdsa::SigningKey::from_slice(&VCEK_SCALAR).unwrap();
+    let tcb = TcbVersion {
+        fmc: None,
+        bootloader: 3,
+        tee: 0,
+        snp: 8,
+        microcode: 115,
+    };
+    let vcek = make_vcek(&ask_key, tcb, &HW_ID, "Milan-B0");
+    let mut report = vec![0u8; snp::REPORT_LEN];
+    report[0..4].copy_from_slice(&3u32.to_le_bytes());
+    report[8..16].copy_from_slice(&0x30000u64.to_le_bytes());
+    report[0x34..0x38].copy_from_slice(&1u32.to_le_bytes());
+    report[0x90..0xc0].copy_from_slice(&[0x77; 48]);
+    let raw_tcb = tcb.encode(Product::Milan).to_le_bytes();
+    for offset in [0x38, 0x180, 0x1e0, 0x1f0] {
+        report[offset..offset + 8].copy_from_slice(&raw_tcb);
+    }
+    report[0x188..0x18b].copy_from_slice(&[0x19, 0x01, 0x01]);
+    report[0x1a0..0x1e0].copy_from_slice(&HW_ID);
+    let signature: p384::ecdsa::Signature = vcek_key.sign(&report[..snp::SIGNED_LEN]);
+    let (r, s) = signature.split_bytes();
+    for (i, b) in r.iter().rev().enumerate() {
+        report[0x2a0 + i] = *b;
+    }
+    for (i, b) in s.iter().rev().enumerate() {
+        report[0x2e8 + i] = *b;
+    }
+    Pki {
+        ark,
+        ask,
+        vcek,
+        report,
+        ark_key,
+        ask_key,
+    }
+}
+
+fn run(p: &Pki, crl: Option<&[u8]>, instant: UnixTime) -> Vec<Result<(), SnpError>> {
+    providers()
+        .iter()
+        .map(|provider| {
+            let roots = TrustRoots::custom(&p.ark, &p.ask);
+            snp::verify(
+                &p.report,
+                &Certs { leaf: &p.vcek },
+                None,
+                &roots,
+                crl,
+                instant,
+                *provider,
+            )
+            .map(|claims| {
+                assert!(!claims.genuine_roots);
+                assert_eq!(claims.product, Product::Milan);
+                assert_eq!(claims.measurement.0, [0x77; 48]);
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn custom_roots_verify_a_synthetic_report() {
+    let p = pki();
+    for result in run(&p, None, at(AT)) {
+        result.unwrap();
+    }
+    // The same chain is refused under AMD's genuine roots.
+    let err = snp::verify(
+        &p.report,
+        &Certs { leaf: &p.vcek },
+        None,
+        &TrustRoots::genuine(),
+        None,
+        at(AT),
+        providers()[0],
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SnpError::ChainSignature {
+                role: CertRole::Vcek,
+                issuer: CertRole::Ask,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn crl_not_listing_the_chain_is_accepted() {
+    let p = pki();
+    let crl = crl(
+        "ARK-Milan",
+        "2026-02-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[5, 6],
+        &p.ark_key,
+    );
+    for result in run(&p, Some(&crl), at(AT)) {
+        result.unwrap();
+    }
+    let empty = crl_empty(&p);
+    for result in run(&p, Some(&empty), at(AT)) {
+        result.unwrap();
+    }
+}
+
+fn crl_empty(p: &Pki) -> Vec<u8> {
+    crl(
+        "ARK-Milan",
+        "2026-02-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[],
+        &p.ark_key,
+    )
+}
+
+#[test]
+fn revoked_vcek_and_ask_are_rejected() {
+    let p = pki();
+    for (serial, role) in [(VCEK_SERIAL, CertRole::Vcek), (ASK_SERIAL, CertRole::Ask)] {
+        let crl = crl(
+            "ARK-Milan",
+            "2026-02-01T00:00:00Z",
+            "2026-04-01T00:00:00Z",
+            &[5, serial],
+            &p.ark_key,
+        );
+        for result in run(&p, Some(&crl), at(AT)) {
+            let err = result.unwrap_err();
+            assert!(
+                matches!(&err, SnpError::Revoked { role: r, .. } if *r == role),
+                "{err}"
+            );
+            assert!(err.to_string().contains("revoked"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn badly_signed_crl_is_rejected() {
+    let p = pki();
+    // Signed by the ASK key instead of the ARK key.
+    let crl = crl(
+        "ARK-Milan",
+        "2026-02-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[],
+        &p.ask_key,
+    );
+    for result in run(&p, Some(&crl), at(AT)) {
+        assert_eq!(result.unwrap_err(), SnpError::Crl(X509Error::BadSignature));
+    }
+    // A flipped byte in the signed part.
+    let mut crl = crl_empty(&p);
+    let i = crl.len() / 4;
+    crl[i] ^= 1;
+    for result in run(&p, Some(&crl), at(AT)) {
+        assert!(matches!(result.unwrap_err(), SnpError::Crl(_)));
+    }
+    // Issued by another name.
+    let crl = crl_from("ARK-Genoa", &p);
+    for result in run(&p, Some(&crl), at(AT)) {
+        assert_eq!(
+            result.unwrap_err(),
+            SnpError::Crl(X509Error::IssuerMismatch)
+        );
+    }
+}
+
+fn crl_from(issuer: &str, p: &Pki) -> Vec<u8> {
+    crl(
+        issuer,
+        "2026-02-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[],
+        &p.ark_key,
+    )
+}
+
+#[test]
+fn expired_or_future_crl_is_rejected() {
+    let p = pki();
+    let expired = crl(
+        "ARK-Milan",
+        "2025-01-01T00:00:00Z",
+        "2025-02-01T00:00:00Z",
+        &[],
+        &p.ark_key,
+    );
+    for result in run(&p, Some(&expired), at(AT)) {
+        assert!(matches!(
+            result.unwrap_err(),
+            SnpError::Crl(X509Error::Expired { .. })
+        ));
+    }
+    let future = crl(
+        "ARK-Milan",
+        "2027-01-01T00:00:00Z",
+        "2027-02-01T00:00:00Z",
+        &[],
+        &p.ark_key,
+    );
+    for result in run(&p, Some(&future), at(AT)) {
+        assert!(matches!(
+            result.unwrap_err(),
+            SnpError::Crl(X509Error::NotYetValid { .. })
+        ));
+    }
+}
+
+#[test]
+fn synthetic_chain_binds_tcb_hwid_and_product() {
+    let p = pki();
+    let roots = TrustRoots::custom(&p.ark, &p.ask);
+    let good = TcbVersion {
+        fmc: None,
+        bootloader: 3,
+        tee: 0,
+        snp: 8,
+        microcode: 115,
+    };
+    for provider in providers() {
+        let verify = |vcek: &[u8]| {
+            snp::verify(
+                &p.report,
+                &Certs { leaf: vcek },
+                None,
+                &roots,
+                None,
+                at(AT),
+                *provider,
+            )
+            .unwrap_err()
+        };
+        // Same key, but a VCEK for another microcode level.
+        let vcek = make_vcek(
+            &p.ask_key,
+            TcbVersion {
+                microcode: 116,
+                ..good
+            },
+            &HW_ID,
+            "Milan-B0",
+        );
+        assert_eq!(
+            verify(&vcek),
+            SnpError::TcbMismatch {
+                role: CertRole::Vcek,
+                component: accord_core::evidence::snp::TcbComponent::Microcode,
+                certificate: 116,
+                report: 115
+            }
+        );
+        // Same key, another chip.
+        let vcek = make_vcek(&p.ask_key, good, &[0x11; 64], "Milan-B0");
+        assert!(matches!(verify(&vcek), SnpError::HwIdMismatch { .. }));
+        // A Turin-sized hwID on a Milan VCEK.
+        let vcek = make_vcek(&p.ask_key, good, &HW_ID[..8], "Milan-B0");
+        assert!(matches!(
+            verify(&vcek),
+            SnpError::Extension {
+                name: "hwID",
+                problem: "malformed",
+                ..
+            }
+        ));
+        // productName names another product than the report's CPUID.
+        let vcek = make_vcek(&p.ask_key, good, &HW_ID, "Genoa");
+        assert!(matches!(verify(&vcek), SnpError::ProductMismatch { .. }));
+        let vcek = make_vcek(&p.ask_key, good, &HW_ID, "Bergamo");
+        assert!(matches!(verify(&vcek), SnpError::UnknownProductName { .. }));
+        // ASK and ARK swapped in the roots.
+        let swapped = TrustRoots::custom(&p.ask, &p.ark);
+        let err = VerifiedChain::verify(
+            &Certs { leaf: &p.vcek },
+            None,
+            &swapped,
+            None,
+            at(AT),
+            *provider,
+        )
+        .unwrap_err();
+        assert!(matches!(err, SnpError::ChainSignature { .. }), "{err}");
+    }
+}
