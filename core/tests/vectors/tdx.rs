@@ -1122,13 +1122,36 @@ fn pck_chain_substitutions_are_rejected() {
             run(format!("{other_leaf}{ca}{root}")),
             Err(TdxError::Signature(SignatureRole::QeReport))
         );
-        // A leaf not issued by the CA.
-        assert!(matches!(
+        // A certificate that is not a PCK certificate as leaf.
+        assert_eq!(
             run(format!("{tcb_signer}{ca}{root}")),
-            Err(TdxError::Certificate {
-                role: CertRole::PckLeaf,
-                ..
-            } | TdxError::OutsideValidity { .. })
-        ));
+            Err(TdxError::UnexpectedSubject(CertRole::PckLeaf))
+        );
+    }
+}
+
+#[test]
+fn certificates_in_the_wrong_role_are_rejected() {
+    let set = &SETS[0];
+    let Some((quote, coll)) = load(set) else {
+        return;
+    };
+    let t = at(set.at);
+    for provider in providers() {
+        // The PCK CRL issuer chain offered as TCB signing chain: chains to
+        // the root, but is not the TCB signer.
+        let mut c = coll.clone();
+        c.tcb_info_issuer_chain = c.pck_crl_issuer_chain.clone();
+        assert_eq!(
+            verify(&quote, &c, t, *provider).unwrap_err(),
+            TdxError::UnexpectedSubject(CertRole::TcbInfoSigner)
+        );
+        // The TCB signing chain offered as PCK CRL issuer chain.
+        let mut c = coll.clone();
+        c.pck_crl_issuer_chain = c.tcb_info_issuer_chain.clone();
+        assert_eq!(
+            verify(&quote, &c, t, *provider).unwrap_err(),
+            TdxError::UnexpectedSubject(CertRole::PckCrlIssuer)
+        );
     }
 }

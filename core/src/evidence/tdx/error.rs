@@ -309,6 +309,9 @@ pub enum TdxError {
     },
     /// The root certificate is not the pinned Intel SGX Root CA.
     UntrustedRoot,
+    /// A certificate's subject common name is not the one its role requires
+    /// (e.g. a PCK CA certificate offered as TCB signer).
+    UnexpectedSubject(CertRole),
     /// A certificate is listed in a CRL.
     Revoked(CertRole),
     /// The PCK CA in the quote is not the issuer of the PCK CRL in the collateral.
@@ -381,6 +384,7 @@ impl fmt::Display for TdxError {
                 f.write_str("the quote's root certificate is not the pinned Intel SGX Root CA")
             }
             Self::Revoked(role) => write!(f, "{role} is revoked"),
+            Self::UnexpectedSubject(role) => write!(f, "{role}: unexpected subject common name"),
             Self::PckCrlIssuerMismatch => {
                 f.write_str("the quote's PCK CA is not the issuer of the collateral's PCK CRL")
             }

@@ -245,6 +245,7 @@ fn check_signer<'a>(
         return Err(TdxError::UntrustedRoot);
     }
     let cert = Certificate::from_der(leaf).map_err(cert_err(role))?;
+    check_subject(&cert, role)?;
     cert.verify_issued_by(root, provider)
         .map_err(cert_err(role))?;
     window.add(
@@ -256,6 +257,22 @@ fn check_signer<'a>(
         return Err(TdxError::Revoked(role));
     }
     Ok(cert)
+}
+
+/// Checks that a certificate's subject CN fits its role, as Intel's QVL does.
+fn check_subject(cert: &Certificate<'_>, role: CertRole) -> Result<(), TdxError> {
+    let allowed: &[&str] = match role {
+        CertRole::Root => &["Intel SGX Root CA"],
+        CertRole::PckLeaf => &["Intel SGX PCK Certificate"],
+        CertRole::PckCa | CertRole::PckCrlIssuer => {
+            &["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"]
+        }
+        CertRole::TcbInfoSigner | CertRole::QeIdentitySigner => &["Intel SGX TCB Signing"],
+    };
+    match cert.subject_common_name() {
+        Some(cn) if allowed.contains(&cn) => Ok(()),
+        _ => Err(TdxError::UnexpectedSubject(role)),
+    }
 }
 
 fn pem_chain(text: &str, chain: &'static str) -> Result<Vec<Vec<u8>>, TdxError> {
@@ -562,6 +579,7 @@ pub fn verify_with_collateral<'q, 'c>(
         })?;
     let mut leaf_buf = [0u8; MAX_PCK_CERT_LEN];
     let leaf = decode_cert(&mut text, &mut leaf_buf, CertRole::PckLeaf)?;
+    check_subject(&leaf, CertRole::PckLeaf)?;
     if !at.within(leaf.not_before(), leaf.not_after()) {
         return Err(TdxError::OutsideValidity {
             item: Dated::Certificate(CertRole::PckLeaf),
