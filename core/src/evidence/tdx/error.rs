@@ -3,7 +3,7 @@
 //! Errors are grouped by cause: a malformed quote ([`QuoteError`]),
 //! malformed collateral ([`CollateralError`]), a failed authenticity or
 //! freshness check ([`TdxError`]), and a policy mismatch against reference
-//! values ([`ReferenceError`](super::reference::ReferenceError)). Each names
+//! values ([`ReferenceError`]). Each names
 //! what failed: which signature, which certificate, which field with its
 //! expected and actual values. None of them allocates.
 

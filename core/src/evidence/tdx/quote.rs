@@ -88,7 +88,7 @@ pub enum TdReportVersion {
 pub struct TdReport<'a> {
     /// Body version.
     pub version: TdReportVersion,
-    /// TEE_TCB_SVN (offset 0): [0] module ISVSVN, [1] module major version, …
+    /// TEE_TCB_SVN (offset 0): byte 0 is the module ISVSVN, byte 1 the module major version.
     pub tee_tcb_svn: &'a [u8; 16],
     /// MRSEAM (offset 16): hash of the TDX module.
     pub mr_seam: &'a [u8; 48],

@@ -7,10 +7,10 @@
 //!    components ≥ `sgxtcbcomponents`, PCK PCESVN ≥ `pcesvn`, and all 16
 //!    TEE_TCB_SVN bytes ≥ `tdxtcbcomponents`. No match is "TCB level not
 //!    supported" and the quote is rejected.
-//! 2. **TDX module**: if TEE_TCB_SVN[1] > 0, the identity `TDX_%02X` of it
+//! 2. **TDX module**: if `TEE_TCB_SVN[1]` > 0, the identity `TDX_%02X` of it
 //!    (missing → reject); its MRSIGNER must equal MRSIGNERSEAM and its
 //!    attributes match SEAMATTRIBUTES under the mask; its level is the first
-//!    with `isvsvn` ≤ TEE_TCB_SVN[0] (none → reject). With TEE_TCB_SVN[1] = 0
+//!    with `isvsvn` ≤ `TEE_TCB_SVN[0]` (none → reject). With `TEE_TCB_SVN[1]` = 0
 //!    only the base `tdxModule` signer/attributes are checked.
 //! 3. **QE**: the first QE identity level with `isvsvn` ≤ the QE's ISVSVN
 //!    (none → reject).
@@ -135,7 +135,7 @@ pub struct PlatformTcb {
 pub struct TcbEvaluation<'c> {
     /// The matched platform level.
     pub platform: &'c TcbLevel,
-    /// The matched TDX module level (when TEE_TCB_SVN[1] > 0).
+    /// The matched TDX module level (when `TEE_TCB_SVN[1]` > 0).
     pub module: Option<&'c IsvTcbLevel>,
     /// The matched QE level.
     pub qe: &'c IsvTcbLevel,
