@@ -706,3 +706,44 @@ pub fn verify_with_collateral<'q, 'c>(
         collateral,
     })
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::crypto::all_providers;
+
+    fn vector(name: &str) -> Option<Vec<u8>> {
+        let dir = std::env::var("ACCORD_TESTDATA").unwrap_or_else(|_| {
+            std::format!("{}/../../shared/testdata", env!("CARGO_MANIFEST_DIR"))
+        });
+        std::fs::read(std::format!("{dir}/tdx/{name}")).ok()
+    }
+
+    #[test]
+    fn revoked_serials_are_found_and_rejected() {
+        let (Some(quote), Some(json)) = (
+            vector("tdx-quote-v4-1.bin"),
+            vector("tdx-collateral-1.json"),
+        ) else {
+            return;
+        };
+        let collateral = Collateral::from_json(&json).unwrap();
+        let at = UnixTime::parse_rfc3339("2025-07-01T00:00:00Z").unwrap();
+        for provider in all_providers() {
+            let mut vc = VerifiedCollateral::verify(&collateral, at, *provider).unwrap();
+            assert_eq!(vc.pck_revoked.len(), 44);
+            assert!(vc.pck_revoked.windows(2).all(|w| w[0] < w[1]));
+            let first = vc.pck_revoked[0].clone();
+            assert!(revoked(&vc.pck_revoked, &first));
+            let serial = verify_with_collateral(&vc, &quote, at, *provider)
+                .unwrap()
+                .pck_serial;
+            vc.pck_revoked.push(serial.as_bytes().to_vec());
+            vc.pck_revoked.sort_unstable();
+            assert_eq!(
+                verify_with_collateral(&vc, &quote, at, *provider).unwrap_err(),
+                TdxError::Revoked(CertRole::PckLeaf)
+            );
+        }
+    }
+}
