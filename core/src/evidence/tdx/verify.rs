@@ -746,4 +746,99 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn identity_and_policy_checks_name_what_failed() {
+        let (Some(quote), Some(json)) = (
+            vector("tdx-quote-v4-1.bin"),
+            vector("tdx-collateral-1.json"),
+        ) else {
+            return;
+        };
+        let collateral = Collateral::from_json(&json).unwrap();
+        let at = UnixTime::parse_rfc3339("2025-07-01T00:00:00Z").unwrap();
+        let provider = all_providers()[0];
+        let good = VerifiedCollateral::verify(&collateral, at, provider).unwrap();
+        let check = |edit: &dyn Fn(&mut VerifiedCollateral)| {
+            let mut vc = good.clone();
+            edit(&mut vc);
+            verify_with_collateral(&vc, &quote, at, provider).map(|v| v.tcb.status)
+        };
+        assert_eq!(check(&|_| {}), Ok(TcbStatus::UpToDate));
+        assert_eq!(
+            check(&|vc| vc.qe_identity.mr_signer[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::QeMrSigner))
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.isv_prod_id = 1),
+            Err(TdxError::Identity(IdentityField::QeIsvProdId))
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.misc_select = 1),
+            Err(TdxError::Identity(IdentityField::QeMiscSelect))
+        );
+        // Outside the mask a difference does not matter.
+        assert_eq!(
+            check(&|vc| {
+                vc.qe_identity.misc_select = 1;
+                vc.qe_identity.misc_select_mask = 0xffff_fffe;
+            }),
+            Ok(TcbStatus::UpToDate)
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.attributes[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::QeAttributes))
+        );
+        assert!(matches!(
+            check(&|vc| vc.tcb_info.fmspc[0] ^= 1),
+            Err(TdxError::FmspcMismatch { .. })
+        ));
+        assert!(matches!(
+            check(&|vc| vc.tcb_info.pce_id[0] ^= 1),
+            Err(TdxError::PceIdMismatch { .. })
+        ));
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tdx_module.mr_signer[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::MrSignerSeam))
+        );
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tdx_module.attributes[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::SeamAttributes))
+        );
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tdx_module_identities.clear()),
+            Err(TdxError::TdxModuleIdentityMissing { version: 1 })
+        );
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tcb_levels[0].status = TcbStatus::OutOfDate),
+            Ok(TcbStatus::OutOfDate)
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.tcb_levels[0].status = TcbStatus::Revoked),
+            Ok(TcbStatus::Revoked)
+        );
+
+        // Policy: default accepts UpToDate only, never Revoked.
+        let mut vc = good.clone();
+        vc.tcb_info.tcb_levels[0].status = TcbStatus::SWHardeningNeeded;
+        let verified = verify_with_collateral(&vc, &quote, at, provider).unwrap();
+        assert_eq!(
+            TdxPolicy::default().check(&verified),
+            Err(TdxError::TcbStatus(TcbStatus::SWHardeningNeeded))
+        );
+        let lenient = TdxPolicy {
+            accepted_tcb_statuses: TcbStatusSet::of(&[
+                TcbStatus::UpToDate,
+                TcbStatus::SWHardeningNeeded,
+            ]),
+            allow_debug: false,
+        };
+        assert_eq!(lenient.check(&verified), Ok(()));
+        vc.tcb_info.tcb_levels[0].status = TcbStatus::Revoked;
+        let verified = verify_with_collateral(&vc, &quote, at, provider).unwrap();
+        assert_eq!(
+            TdxPolicy::authenticity_only().check(&verified),
+            Err(TdxError::TcbStatus(TcbStatus::Revoked))
+        );
+    }
 }
