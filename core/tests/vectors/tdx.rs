@@ -526,6 +526,20 @@ fn every_real_set_verifies_with_its_documented_fields() {
             );
             let json = serde_json::to_value(&claims).unwrap();
             assert_eq!(json["tcb_status"], "UpToDate");
+            let tcb_date = match set.name {
+                "1" | "2" => "2024-03-13T00:00:00Z",
+                "3" | "3b" => "2024-11-13T00:00:00Z",
+                _ => "2023-02-15T00:00:00Z",
+            };
+            assert_eq!(claims.platform_tcb_date, tcb_date, "set {}", set.name);
+            let (start, end) = set.window.unwrap();
+            assert_eq!(
+                (
+                    claims.collateral_valid_from.as_str(),
+                    claims.collateral_valid_until.as_str()
+                ),
+                (start, end)
+            );
         }
     }
 }
