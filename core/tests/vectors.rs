@@ -9,6 +9,8 @@ mod common;
 mod snp;
 #[path = "vectors/snp_pki.rs"]
 mod snp_pki;
+#[path = "vectors/snp_sev_diff.rs"]
+mod snp_sev_diff;
 #[path = "vectors/tdx.rs"]
 mod tdx;
 #[path = "vectors/tdx_alloc.rs"]

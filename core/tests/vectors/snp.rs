@@ -17,7 +17,7 @@ use crate::common::{at, providers};
 use crate::vector;
 
 /// One real report with the fields the README documents for it.
-pub(crate) struct Case {
+pub struct Case {
     pub report: &'static str,
     pub cert: &'static str,
     pub instant: &'static str,
@@ -55,7 +55,7 @@ const ID0: &str = "00000000000000000000000000000000";
 const FAM1: &str = "01000000000000000000000000000000";
 const IMG2: &str = "02000000000000000000000000000000";
 
-pub(crate) const CASES: &[Case] = &[
+pub const CASES: &[Case] = &[
     Case {
         report: "snp/milan-report-1.bin",
         cert: "snp/milan-vcek-1.der",
@@ -458,7 +458,7 @@ fn flipping_any_signed_byte_is_rejected() {
                                 | SnpError::ReportSignature { .. }
                                 | SnpError::SigningKeyMismatch { .. }
                                 | SnpError::ProductMismatch { .. }
-                                | SnpError::UnknownProduct)
+                                | SnpError::UnknownCpuid { .. })
                         ),
                         "{} offset {offset:#x} bit {bit:#x}: {result:?}",
                         case.report

@@ -386,7 +386,12 @@ impl VerifiedChain {
                         source: "report CPUID",
                     });
                 }
-                None => return Err(SnpError::UnknownProduct),
+                None => {
+                    return Err(SnpError::UnknownCpuid {
+                        family: cpuid.family,
+                        model: cpuid.model,
+                    });
+                }
             }
         }
         let signature = report.signature_fixed_be();

@@ -140,6 +140,13 @@ pub enum SnpError {
     /// The product is neither given, nor derivable from the report's CPUID,
     /// nor named by the leaf certificate.
     UnknownProduct,
+    /// The report's CPUID family/model (version 3+) names no known product.
+    UnknownCpuid {
+        /// CPUID_FAM_ID.
+        family: u8,
+        /// CPUID_MOD_ID.
+        model: u8,
+    },
     /// Two sources disagree about the product.
     ProductMismatch {
         /// What the caller (or the first source) said.
@@ -287,6 +294,9 @@ impl fmt::Display for SnpError {
             Self::UnknownProduct => f.write_str(
                 "unknown SNP product: not given, not in the report's CPUID, not named by the certificate",
             ),
+            Self::UnknownCpuid { family, model } => {
+                write!(f, "report CPUID family {family:#x} model {model:#x} names no known SNP product")
+            }
             Self::ProductMismatch { expected, found, source } => {
                 write!(f, "product: expected {expected}, but {source} says {found}")
             }

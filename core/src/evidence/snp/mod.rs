@@ -125,3 +125,41 @@ pub fn fuzz_parse_report(data: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzz hook never panics on arbitrary lengths and contents
+    /// (xorshift-generated inputs, some shaped like reports).
+    #[test]
+    fn fuzz_hook_survives_random_input() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..2000 {
+            let len = if round % 2 == 0 {
+                REPORT_LEN
+            } else {
+                usize::try_from(next() % 1300).unwrap()
+            };
+            let mut data: alloc::vec::Vec<u8> = (0..len).map(|_| next().to_le_bytes()[0]).collect();
+            if len == REPORT_LEN {
+                // Make the header plausible so parsing gets deep.
+                data[0..4].copy_from_slice(&[2u32, 3, 5][round % 3].to_le_bytes());
+                data[8..16].copy_from_slice(&(0x30000u64 | (next() & 0xffff)).to_le_bytes());
+                data[0x34..0x38].copy_from_slice(&1u32.to_le_bytes());
+                data[0x48..0x50].fill(0);
+                data[0x188..0x2a0]
+                    .iter_mut()
+                    .skip(3)
+                    .for_each(|b| *b &= (round % 5 == 0) as u8);
+            }
+            fuzz_parse_report(&data);
+        }
+    }
+}

@@ -2,9 +2,10 @@
 //! flags word at offset 48h.
 //!
 //! Layouts follow the SEV-SNP Firmware ABI Specification (publication 56860,
-//! rev. 1.57): the "Guest Policy Structure" table (§4.3), and the
-//! `PLATFORM_INFO` and flags rows of the `ATTESTATION_REPORT` structure
-//! table (Table 23 in rev. 1.57; Table 21/22 in older revisions).
+//! rev. 1.57/1.58): the "Guest Policy Structure" table (numbered Table 7, 9
+//! or 10 depending on the revision), and the `PLATFORM_INFO` and flags rows
+//! of the "ATTESTATION_REPORT Structure" table (Table 23 in rev. 1.57/1.58;
+//! Table 21 or 22 in older revisions).
 
 use core::fmt;
 

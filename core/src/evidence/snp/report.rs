@@ -2,9 +2,9 @@
 //!
 //! Byte layout per the SEV-SNP Firmware ABI Specification (AMD publication
 //! 56860), "ATTESTATION_REPORT Structure" (Table 23 in rev. 1.57/1.58,
-//! Table 21 or 22 in older revisions), with the signature in the "Signature
-//! Format" of §"ECDSA P-384 with SHA-384" (`r`, `s` as 72-byte little-endian
-//! integers, then reserved bytes). Report versions accepted: 2 (Milan/Genoa
+//! Table 21 or 22 in older revisions), with the signature in the spec's ECDSA
+//! P-384 signature format (`R`, `S` as 72-byte little-endian integers, then
+//! reserved bytes). Report versions accepted: 2 (Milan/Genoa
 //! firmware before CPUID fields), 3 (adds CPUID_FAM_ID/MOD_ID/STEP at
 //! 188h..18Ah) and 5 (Turin-era firmware; adds LAUNCH_MIT_VECTOR and
 //! CURRENT_MIT_VECTOR at 1F8h/200h).

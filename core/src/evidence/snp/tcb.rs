@@ -2,8 +2,8 @@
 //!
 //! `TCB_VERSION` is a 64-bit little-endian value whose byte layout depends on
 //! the CPU generation (SEV-SNP Firmware ABI Specification, publication 56860,
-//! §2.2 "TCB Version", the `TCB_VERSION` structure table; rev. 1.57 adds the
-//! Turin layout):
+//! "TCB_VERSION Structure", Table 3; the Turin layout comes from the
+//! revisions that add Turin, 1.57 and later):
 //!
 //! | byte | Milan / Genoa | Turin |
 //! |---|---|---|
