@@ -369,6 +369,8 @@ pub enum TdxError {
     TcbStatus(TcbStatus),
     /// The TD runs with DEBUG set and debug TDs are not allowed.
     DebugTd,
+    /// The TD is bound to service TDs (non-zero MRSERVICETD) and that is not allowed.
+    ServiceTd,
     /// A reference value did not match.
     Reference(ReferenceError),
 }
@@ -434,6 +436,9 @@ impl fmt::Display for TdxError {
                 f.write_str("no QE identity TCB level matches the QE ISVSVN")
             }
             Self::TcbStatus(status) => write!(f, "TCB status {status} is not accepted"),
+            Self::ServiceTd => f.write_str(
+                "the TD is bound to service TDs (MRSERVICETD is not zero) and that is not allowed",
+            ),
             Self::DebugTd => {
                 f.write_str("the TD has DEBUG set in TDATTRIBUTES and debug TDs are not allowed")
             }

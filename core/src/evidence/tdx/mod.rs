@@ -16,8 +16,8 @@
 //!
 //! # Default policy
 //!
-//! Authenticity, final TCB status `UpToDate`, and TDATTRIBUTES.DEBUG off
-//! (unless [`TdxPolicy::allow_debug`]). `Revoked` is never accepted, and a
+//! Authenticity, final TCB status `UpToDate`, TDATTRIBUTES.DEBUG off
+//! (unless [`TdxPolicy::allow_debug`]) and no service-TD binding. `Revoked` is never accepted, and a
 //! platform that matches no TCB level ("TCB level not supported") is always
 //! rejected.
 //!
@@ -41,8 +41,9 @@
 //!   would say nothing about the PCK certificate.
 //! - **Final TCB status** is the worst of platform, TDX module and QE levels
 //!   ([`TcbStatus::worst`]); TEE_TCB_SVN2 of TDX 1.5 is not evaluated.
-//! - **MRSERVICETD** of TD report 1.5 is reported but not judged here;
-//!   reference values may pin it in the future.
+//! - **MRSERVICETD** of TD report 1.5 must be zero (no service-TD binding)
+//!   unless [`TdxPolicy::allow_service_td`]; reference values always require
+//!   zero for now.
 //!
 //! # Module map
 //!

@@ -123,6 +123,12 @@ impl TdReport<'_> {
     pub fn debug(&self) -> bool {
         self.td_attributes[0] & 1 != 0
     }
+
+    /// Whether a TD report 1.5 names service TDs (non-zero MRSERVICETD).
+    pub fn has_service_td(&self) -> bool {
+        self.mr_service_td
+            .is_some_and(|m| m.iter().any(|b| *b != 0))
+    }
 }
 
 /// The quoting enclave's SGX report body (384 bytes).

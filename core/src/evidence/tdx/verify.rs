@@ -78,6 +78,10 @@ pub struct TdxPolicy {
     pub accepted_tcb_statuses: TcbStatusSet,
     /// Whether TDs with TDATTRIBUTES.DEBUG are accepted (default: no).
     pub allow_debug: bool,
+    /// Whether a TD report 1.5 with a non-zero MRSERVICETD (a TD bound to
+    /// service TDs, e.g. a migration TD) is accepted (default: no, as in
+    /// dcap-qvl).
+    pub allow_service_td: bool,
 }
 
 impl Default for TdxPolicy {
@@ -85,6 +89,7 @@ impl Default for TdxPolicy {
         Self {
             accepted_tcb_statuses: TcbStatusSet::UP_TO_DATE,
             allow_debug: false,
+            allow_service_td: false,
         }
     }
 }
@@ -96,6 +101,7 @@ impl TdxPolicy {
         Self {
             accepted_tcb_statuses: TcbStatusSet(0x3f),
             allow_debug: true,
+            allow_service_td: true,
         }
     }
 
@@ -107,6 +113,9 @@ impl TdxPolicy {
         }
         if verified.quote.body.debug() && !self.allow_debug {
             return Err(TdxError::DebugTd);
+        }
+        if verified.quote.body.has_service_td() && !self.allow_service_td {
+            return Err(TdxError::ServiceTd);
         }
         Ok(())
     }
@@ -831,7 +840,7 @@ mod tests {
                 TcbStatus::UpToDate,
                 TcbStatus::SWHardeningNeeded,
             ]),
-            allow_debug: false,
+            ..TdxPolicy::default()
         };
         assert_eq!(lenient.check(&verified), Ok(()));
         vc.tcb_info.tcb_levels[0].status = TcbStatus::Revoked;
@@ -839,6 +848,40 @@ mod tests {
         assert_eq!(
             TdxPolicy::authenticity_only().check(&verified),
             Err(TdxError::TcbStatus(TcbStatus::Revoked))
+        );
+    }
+
+    #[test]
+    fn service_td_binding_is_refused_by_default() {
+        let (Some(quote), Some(json)) = (
+            vector("tdx-quote-v5-1.bin"),
+            vector("tdx-collateral-3.json"),
+        ) else {
+            return;
+        };
+        let collateral = Collateral::from_json(&json).unwrap();
+        let at = UnixTime::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+        let provider = all_providers()[0];
+        let vc = VerifiedCollateral::verify(&collateral, at, provider).unwrap();
+        let verified = verify_with_collateral(&vc, &quote, at, provider).unwrap();
+        assert!(!verified.quote.body.has_service_td());
+        assert_eq!(TdxPolicy::default().check(&verified), Ok(()));
+        // The same claims with a service TD bound.
+        let service = [1u8; 48];
+        let mut bound = verified;
+        bound.quote.body.mr_service_td = Some(&service);
+        assert_eq!(TdxPolicy::default().check(&bound), Err(TdxError::ServiceTd));
+        let allow = TdxPolicy {
+            allow_service_td: true,
+            ..TdxPolicy::default()
+        };
+        assert_eq!(allow.check(&bound), Ok(()));
+        let expected = crate::evidence::tdx::TdxReferenceValues::default()
+            .expect()
+            .unwrap();
+        assert_eq!(
+            expected.compare(&bound),
+            Err(crate::evidence::tdx::ReferenceError::ServiceTd)
         );
     }
 }
