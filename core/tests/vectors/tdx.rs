@@ -526,6 +526,20 @@ fn every_real_set_verifies_with_its_documented_fields() {
             );
             let json = serde_json::to_value(&claims).unwrap();
             assert_eq!(json["tcb_status"], "UpToDate");
+            let tcb_date = match set.name {
+                "1" | "2" => "2024-03-13T00:00:00Z",
+                "3" | "3b" => "2024-11-13T00:00:00Z",
+                _ => "2023-02-15T00:00:00Z",
+            };
+            assert_eq!(claims.platform_tcb_date, tcb_date, "set {}", set.name);
+            let (start, end) = set.window.unwrap();
+            assert_eq!(
+                (
+                    claims.collateral_valid_from.as_str(),
+                    claims.collateral_valid_until.as_str()
+                ),
+                (start, end)
+            );
         }
     }
 }
@@ -817,9 +831,9 @@ fn old_tcb_signing_certificate_fails_on_validity_not_key() {
 }
 
 #[test]
-fn quote_from_another_chain_is_rejected() {
-    // Set 5's collateral (2023 PCK CRL) with Set 1's quote at a time both
-    // are... never valid together: the window check or CRL issuer fails.
+fn quote_outside_its_pck_validity_is_rejected() {
+    // Set 1's quote against Set 5's 2023 collateral: the collateral is valid
+    // then, the 2025 PCK certificate is not yet.
     let Some((quote, _)) = load(&SETS[0]) else {
         return;
     };
@@ -827,7 +841,17 @@ fn quote_from_another_chain_is_rejected() {
         return;
     };
     for provider in providers() {
-        assert!(verify(&quote, &coll, at("2023-07-01T01:00:00Z"), *provider).is_err());
+        let err = verify(&quote, &coll, at("2023-07-01T01:00:00Z"), *provider).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TdxError::OutsideValidity {
+                    item: Dated::Certificate(CertRole::PckLeaf),
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }
 
@@ -958,6 +982,16 @@ fn each_reference_field_mismatch_is_named() {
             reference_result(&vc, &quote, t, *provider, &r),
             Err(ReferenceError::PiidNotAllowed(_))
         ));
+        // The PCK certificate's own PIID is allowed.
+        let verified = verify_with_collateral(&vc, &quote, t, *provider).unwrap();
+        let piid = verified
+            .to_claims()
+            .pck
+            .piid
+            .expect("Platform CA PCK certificates carry a PIID");
+        let mut r = good.clone();
+        r.allowed_piids = vec![serde_json::from_value(serde_json::json!(piid)).unwrap()];
+        reference_result(&vc, &quote, t, *provider, &r).unwrap();
         let mut r = good.clone();
         r.memory_integrity = true;
         assert!(matches!(
@@ -1036,4 +1070,112 @@ fn fuzz_hooks_survive_vectors_and_truncations() {
         accord_core::evidence::tdx::fuzz_parse_collateral(&bytes[..n]);
     }
     accord_core::evidence::tdx::fuzz_parse_collateral(&bytes);
+}
+
+/// Rebuilds a quote with another PEM chain in its certification data (the
+/// signature data is covered by no signature, so only lengths change).
+fn with_pem(quote: &[u8], pem: &[u8]) -> Vec<u8> {
+    let signed = if quote[0] == 4 { 632 } else { 702 };
+    let cert = signed + 4 + 128;
+    let qe = cert + 6;
+    let auth_len = u16::from_le_bytes([quote[qe + 448], quote[qe + 449]]) as usize;
+    let inner = qe + 450 + auth_len;
+    let mut out = quote[..signed].to_vec();
+    let cert_len = 384 + 64 + 2 + auth_len + 6 + pem.len();
+    out.extend_from_slice(&u32::try_from(128 + 6 + cert_len).unwrap().to_le_bytes());
+    out.extend_from_slice(&quote[signed + 4..cert + 2]);
+    out.extend_from_slice(&u32::try_from(cert_len).unwrap().to_le_bytes());
+    out.extend_from_slice(&quote[qe..inner + 2]);
+    out.extend_from_slice(&u32::try_from(pem.len()).unwrap().to_le_bytes());
+    out.extend_from_slice(pem);
+    out
+}
+
+fn pem_blocks(pem: &str) -> Vec<String> {
+    pem.split_inclusive("-----END CERTIFICATE-----\n")
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn pck_chain_substitutions_are_rejected() {
+    let set = &SETS[0];
+    let Some((quote, coll)) = load(set) else {
+        return;
+    };
+    let Some(chain) = text("tdx/tdx-pck-chain-v4-1.pem") else {
+        return;
+    };
+    let Some(other_chain) = text("tdx/tdx-pck-chain-v4-3.pem") else {
+        return;
+    };
+    let Some(tcb_chain) = text("tdx/tdx-tcb-signing-chain-4.pem") else {
+        return;
+    };
+    let blocks = pem_blocks(&chain);
+    assert_eq!(blocks.len(), 3);
+    let (leaf, ca, root) = (&blocks[0], &blocks[1], &blocks[2]);
+    let other_leaf = &pem_blocks(&other_chain)[0];
+    let tcb_signer = &pem_blocks(&tcb_chain)[0];
+    let t = at(set.at);
+    for provider in providers() {
+        let vc = VerifiedCollateral::verify(&coll, t, *provider).unwrap();
+        let run = |pem: String| {
+            verify_with_collateral(&vc, &with_pem(&quote, pem.as_bytes()), t, *provider).map(|_| ())
+        };
+        // The unchanged chain (no trailing NUL) and a re-wrapped one verify.
+        run(chain.clone()).unwrap();
+        run(chain.replace('\n', "\r\n")).unwrap();
+        // Root replaced: not the pinned root.
+        assert_eq!(run(format!("{leaf}{ca}{ca}")), Err(TdxError::UntrustedRoot));
+        // CA replaced: not the PCK CRL issuer.
+        assert_eq!(
+            run(format!("{leaf}{tcb_signer}{root}")),
+            Err(TdxError::PckCrlIssuerMismatch)
+        );
+        assert_eq!(
+            run(format!("{leaf}{root}{root}")),
+            Err(TdxError::PckCrlIssuerMismatch)
+        );
+        // Extra or missing certificates.
+        assert!(run(format!("{leaf}{ca}{root}{root}")).is_err());
+        assert!(run(format!("{leaf}{ca}")).is_err());
+        assert!(run(format!("{ca}{root}")).is_err());
+        // Another platform's PCK leaf: chains fine, but did not sign this QE report.
+        assert_eq!(
+            run(format!("{other_leaf}{ca}{root}")),
+            Err(TdxError::Signature(SignatureRole::QeReport))
+        );
+        // A certificate that is not a PCK certificate as leaf.
+        assert_eq!(
+            run(format!("{tcb_signer}{ca}{root}")),
+            Err(TdxError::UnexpectedSubject(CertRole::PckLeaf))
+        );
+    }
+}
+
+#[test]
+fn certificates_in_the_wrong_role_are_rejected() {
+    let set = &SETS[0];
+    let Some((quote, coll)) = load(set) else {
+        return;
+    };
+    let t = at(set.at);
+    for provider in providers() {
+        // The PCK CRL issuer chain offered as TCB signing chain: chains to
+        // the root, but is not the TCB signer.
+        let mut c = coll.clone();
+        c.tcb_info_issuer_chain = c.pck_crl_issuer_chain.clone();
+        assert_eq!(
+            verify(&quote, &c, t, *provider).unwrap_err(),
+            TdxError::UnexpectedSubject(CertRole::TcbInfoSigner)
+        );
+        // The TCB signing chain offered as PCK CRL issuer chain.
+        let mut c = coll.clone();
+        c.pck_crl_issuer_chain = c.tcb_info_issuer_chain.clone();
+        assert_eq!(
+            verify(&quote, &c, t, *provider).unwrap_err(),
+            TdxError::UnexpectedSubject(CertRole::PckCrlIssuer)
+        );
+    }
 }

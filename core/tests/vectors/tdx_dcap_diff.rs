@@ -184,3 +184,4 @@ fn accord_and_dcap_qvl_agree_on_negatives() {
     ));
     let _ = expected(set.name);
 }
+

@@ -2,7 +2,7 @@
 //! CLI's JSON output and for logs. Building it allocates; the verification
 //! itself does not.
 
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use serde::Serialize;
@@ -136,6 +136,12 @@ pub struct TdxClaims {
     pub advisory_ids: Vec<String>,
     /// The collateral's TCB evaluation data number.
     pub tcb_evaluation_data_number: u32,
+    /// Date of the matched platform TCB level (RFC 3339).
+    pub platform_tcb_date: String,
+    /// Start of the window in which all collateral is valid (RFC 3339).
+    pub collateral_valid_from: String,
+    /// End of that window (RFC 3339).
+    pub collateral_valid_until: String,
 }
 
 impl VerifiedQuote<'_, '_> {
@@ -197,6 +203,9 @@ impl VerifiedQuote<'_, '_> {
             qe_tcb_status: self.tcb.qe.status,
             advisory_ids: self.tcb.advisory_ids().map(String::from).collect(),
             tcb_evaluation_data_number: self.collateral.tcb_info().tcb_evaluation_data_number,
+            platform_tcb_date: self.tcb.platform.tcb_date.to_string(),
+            collateral_valid_from: self.collateral.validity().0.to_string(),
+            collateral_valid_until: self.collateral.validity().1.to_string(),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Errors are grouped by cause: a malformed quote ([`QuoteError`]),
 //! malformed collateral ([`CollateralError`]), a failed authenticity or
 //! freshness check ([`TdxError`]), and a policy mismatch against reference
-//! values ([`ReferenceError`](super::reference::ReferenceError)). Each names
+//! values ([`ReferenceError`]). Each names
 //! what failed: which signature, which certificate, which field with its
 //! expected and actual values. None of them allocates.
 
@@ -309,6 +309,9 @@ pub enum TdxError {
     },
     /// The root certificate is not the pinned Intel SGX Root CA.
     UntrustedRoot,
+    /// A certificate's subject common name is not the one its role requires
+    /// (e.g. a PCK CA certificate offered as TCB signer).
+    UnexpectedSubject(CertRole),
     /// A certificate is listed in a CRL.
     Revoked(CertRole),
     /// The PCK CA in the quote is not the issuer of the PCK CRL in the collateral.
@@ -366,6 +369,8 @@ pub enum TdxError {
     TcbStatus(TcbStatus),
     /// The TD runs with DEBUG set and debug TDs are not allowed.
     DebugTd,
+    /// The TD is bound to service TDs (non-zero MRSERVICETD) and that is not allowed.
+    ServiceTd,
     /// A reference value did not match.
     Reference(ReferenceError),
 }
@@ -381,6 +386,7 @@ impl fmt::Display for TdxError {
                 f.write_str("the quote's root certificate is not the pinned Intel SGX Root CA")
             }
             Self::Revoked(role) => write!(f, "{role} is revoked"),
+            Self::UnexpectedSubject(role) => write!(f, "{role}: unexpected subject common name"),
             Self::PckCrlIssuerMismatch => {
                 f.write_str("the quote's PCK CA is not the issuer of the collateral's PCK CRL")
             }
@@ -430,6 +436,9 @@ impl fmt::Display for TdxError {
                 f.write_str("no QE identity TCB level matches the QE ISVSVN")
             }
             Self::TcbStatus(status) => write!(f, "TCB status {status} is not accepted"),
+            Self::ServiceTd => f.write_str(
+                "the TD is bound to service TDs (MRSERVICETD is not zero) and that is not allowed",
+            ),
             Self::DebugTd => {
                 f.write_str("the TD has DEBUG set in TDATTRIBUTES and debug TDs are not allowed")
             }

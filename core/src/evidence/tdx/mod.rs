@@ -4,7 +4,7 @@
 //!
 //! # Usage
 //!
-//! - One-shot: [`verify`] (default policy) or [`verify_with_policy`] take the
+//! - One-shot: [`verify()`] (default policy) or [`verify_with_policy`] take the
 //!   quote bytes, the raw [`Collateral`], an instant and a crypto provider and
 //!   return [`TdxClaims`].
 //! - Many quotes against the same collateral: check it once with
@@ -16,10 +16,34 @@
 //!
 //! # Default policy
 //!
-//! Authenticity, final TCB status `UpToDate`, and TDATTRIBUTES.DEBUG off
-//! (unless [`TdxPolicy::allow_debug`]). `Revoked` is never accepted, and a
+//! Authenticity, final TCB status `UpToDate`, TDATTRIBUTES.DEBUG off
+//! (unless [`TdxPolicy::allow_debug`]) and no service-TD binding. `Revoked` is never accepted, and a
 //! platform that matches no TCB level ("TCB level not supported") is always
 //! rejected.
+//!
+//! # Decisions
+//!
+//! - **Trailing bytes** after the signature data: all-zero padding is
+//!   accepted, anything else rejects the quote (see [`quote`]).
+//! - **Validity windows are closed intervals**: certificates
+//!   `notBefore..=notAfter`, CRLs `thisUpdate..=nextUpdate`, TCB info and QE
+//!   identity `issueDate..=nextUpdate`. (dcap-qvl treats a CRL as expired at
+//!   exactly `nextUpdate`; that one instant is the only difference found by
+//!   the differential test.)
+//! - **The TCB signing certificate is checked for validity, not only for its
+//!   key**: it was re-issued with the same serial and key, and the old one
+//!   must not vouch for 2025-era collateral.
+//! - **Roles are checked by subject CN** (PCK Certificate, PCK Platform or
+//!   Processor CA, TCB Signing), so no Intel-issued certificate can stand in
+//!   for another role.
+//! - **The PCK CA in the quote must be the issuer of the collateral's PCK
+//!   CRL** (same certificate, or the same name and key): otherwise the CRL
+//!   would say nothing about the PCK certificate.
+//! - **Final TCB status** is the worst of platform, TDX module and QE levels
+//!   ([`TcbStatus::worst`]); TEE_TCB_SVN2 of TDX 1.5 is not evaluated.
+//! - **MRSERVICETD** of TD report 1.5 must be zero (no service-TD binding)
+//!   unless [`TdxPolicy::allow_service_td`]; reference values always require
+//!   zero for now.
 //!
 //! # Module map
 //!

@@ -13,7 +13,6 @@ use super::error::TdxError;
 
 /// OID of the SGX extension.
 pub const SGX_EXTENSION: &[u64] = &[1, 2, 840, 113_741, 1, 13, 1];
-const SGX: [u64; 6] = [1, 2, 840, 113_741, 1, 13];
 
 /// The SGX type of the platform (PCK extension 1.2.840.113741.1.13.1.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -64,18 +63,16 @@ fn err(field: &'static str) -> TdxError {
     TdxError::PckExtension { field }
 }
 
-fn arc_is(oid: &[u8], last: &[u64]) -> bool {
-    let mut arcs = [0u64; 9];
-    let Some(prefix) = arcs.get_mut(..SGX.len()) else {
-        return false;
-    };
-    prefix.copy_from_slice(&SGX);
-    let end = SGX.len() + last.len();
-    match arcs.get_mut(SGX.len()..end) {
-        Some(tail) => tail.copy_from_slice(last),
-        None => return false,
-    }
-    arcs.get(..end).is_some_and(|a| der::oid_is(oid, a))
+/// DER contents of the SGX extension OID 1.2.840.113741.1.13.1; member
+/// OIDs append small arcs to it, one byte each.
+const SGX_OID_PREFIX: [u8; 9] = [0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01];
+
+/// Whether `oid` (DER contents) is 1.2.840.113741.1.13.1 followed by `tail`
+/// (arcs below 128, as all SGX extension members are).
+fn arc_is(oid: &[u8], tail: &[u8]) -> bool {
+    oid.len() == SGX_OID_PREFIX.len() + tail.len()
+        && oid.starts_with(&SGX_OID_PREFIX)
+        && oid.ends_with(tail)
 }
 
 fn octets<const N: usize>(contents: &[u8], field: &'static str) -> Result<[u8; N], TdxError> {
@@ -99,20 +96,19 @@ fn parse_tcb(value: &[u8], out: &mut PckExtension) -> Result<(), TdxError> {
         let rest = e.read().map_err(|_| err(F))?;
         e.finish().map_err(|_| err(F))?;
         let mut matched = false;
-        for (i, slot) in out.sgx_components.iter_mut().enumerate() {
-            let arc = u64::try_from(i).unwrap_or(0) + 1;
-            if arc_is(oid, &[1, 2, arc]) {
+        for (arc, slot) in (1u8..).zip(out.sgx_components.iter_mut()) {
+            if arc_is(oid, &[2, arc]) {
                 *slot =
                     u8::try_from(small_uint(rest.raw, "TCB component SVN")?).map_err(|_| err(F))?;
-                seen |= 1 << i;
+                seen |= 1 << (arc - 1);
                 matched = true;
             }
         }
-        if arc_is(oid, &[1, 2, 17]) {
+        if arc_is(oid, &[2, 17]) {
             out.pce_svn =
                 u16::try_from(small_uint(rest.raw, "PCESVN")?).map_err(|_| err("PCESVN"))?;
             seen |= 1 << 16;
-        } else if arc_is(oid, &[1, 2, 18]) {
+        } else if arc_is(oid, &[2, 18]) {
             out.cpu_svn = octets(rest.raw, "CPUSVN")?;
             seen |= 1 << 17;
         } else if !matched {
@@ -140,11 +136,11 @@ fn parse_configuration(value: &[u8]) -> Result<PlatformConfiguration, TdxError> 
         let oid = e.expect(tag::OID).map_err(|_| err(F))?;
         let rest = e.read().map_err(|_| err(F))?;
         e.finish().map_err(|_| err(F))?;
-        let slot = if arc_is(oid, &[1, 7, 1]) {
+        let slot = if arc_is(oid, &[7, 1]) {
             &mut config.dynamic_platform
-        } else if arc_is(oid, &[1, 7, 2]) {
+        } else if arc_is(oid, &[7, 2]) {
             &mut config.cached_keys
-        } else if arc_is(oid, &[1, 7, 3]) {
+        } else if arc_is(oid, &[7, 3]) {
             &mut config.smt_enabled
         } else {
             return Err(err(F));
@@ -188,22 +184,22 @@ impl PckExtension {
             let oid = e.expect(tag::OID).map_err(|_| err("SGX extension"))?;
             let value = e.read().map_err(|_| err("SGX extension"))?;
             e.finish().map_err(|_| err("SGX extension"))?;
-            let bit = if arc_is(oid, &[1, 1]) {
+            let bit = if arc_is(oid, &[1]) {
                 out.ppid = octets(value.raw, "PPID")?;
                 1
-            } else if arc_is(oid, &[1, 2]) {
+            } else if arc_is(oid, &[2]) {
                 if value.tag != tag::SEQUENCE {
                     return Err(err("TCB"));
                 }
                 parse_tcb(value.contents, &mut out)?;
                 2
-            } else if arc_is(oid, &[1, 3]) {
+            } else if arc_is(oid, &[3]) {
                 out.pce_id = octets(value.raw, "PCE-ID")?;
                 4
-            } else if arc_is(oid, &[1, 4]) {
+            } else if arc_is(oid, &[4]) {
                 out.fmspc = octets(value.raw, "FMSPC")?;
                 8
-            } else if arc_is(oid, &[1, 5]) {
+            } else if arc_is(oid, &[5]) {
                 if value.tag != tag::ENUMERATED {
                     return Err(err("SGX type"));
                 }
@@ -214,10 +210,10 @@ impl PckExtension {
                     _ => return Err(err("SGX type")),
                 };
                 16
-            } else if arc_is(oid, &[1, 6]) {
+            } else if arc_is(oid, &[6]) {
                 out.platform_instance_id = Some(octets(value.raw, "PlatformInstanceID")?);
                 32
-            } else if arc_is(oid, &[1, 7]) {
+            } else if arc_is(oid, &[7]) {
                 if value.tag != tag::SEQUENCE {
                     return Err(err("Configuration"));
                 }

@@ -88,7 +88,7 @@ pub enum TdReportVersion {
 pub struct TdReport<'a> {
     /// Body version.
     pub version: TdReportVersion,
-    /// TEE_TCB_SVN (offset 0): [0] module ISVSVN, [1] module major version, …
+    /// TEE_TCB_SVN (offset 0): byte 0 is the module ISVSVN, byte 1 the module major version.
     pub tee_tcb_svn: &'a [u8; 16],
     /// MRSEAM (offset 16): hash of the TDX module.
     pub mr_seam: &'a [u8; 48],
@@ -122,6 +122,12 @@ impl TdReport<'_> {
     /// Whether TDATTRIBUTES bit 0 (DEBUG) is set.
     pub fn debug(&self) -> bool {
         self.td_attributes[0] & 1 != 0
+    }
+
+    /// Whether a TD report 1.5 names service TDs (non-zero MRSERVICETD).
+    pub fn has_service_td(&self) -> bool {
+        self.mr_service_td
+            .is_some_and(|m| m.iter().any(|b| *b != 0))
     }
 }
 

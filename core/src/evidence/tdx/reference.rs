@@ -200,6 +200,9 @@ pub enum ReferenceError {
     Mismatch(Box<Mismatch>),
     /// The TD has DEBUG set but the reference values do not allow it.
     DebugNotAllowed,
+    /// The TD is bound to service TDs (non-zero MRSERVICETD); reference
+    /// values do not allow that yet.
+    ServiceTd,
     /// The TCB status is not among `AcceptedTcbStatuses`.
     TcbStatusNotAccepted(TcbStatus),
     /// The collateral's TCB evaluation data number is below the minimum.
@@ -234,6 +237,9 @@ impl fmt::Display for ReferenceError {
                 )
             }
             Self::DebugNotAllowed => f.write_str("TdAttributes: DEBUG is set but not allowed"),
+            Self::ServiceTd => {
+                f.write_str("MRSERVICETD is not zero: service-TD binding is not allowed")
+            }
             Self::TcbStatusNotAccepted(s) => {
                 write!(f, "AcceptedTcbStatuses: TCB status {s} is not accepted")
             }
@@ -364,6 +370,9 @@ impl Expected {
         }
         if body.debug() && !self.allow_debug {
             return Err(ReferenceError::DebugNotAllowed);
+        }
+        if body.has_service_td() {
+            return Err(ReferenceError::ServiceTd);
         }
         let status = verified.tcb.status;
         if status == TcbStatus::Revoked || !self.accepted_tcb_statuses.contains(status) {

@@ -7,10 +7,10 @@
 //!    components ≥ `sgxtcbcomponents`, PCK PCESVN ≥ `pcesvn`, and all 16
 //!    TEE_TCB_SVN bytes ≥ `tdxtcbcomponents`. No match is "TCB level not
 //!    supported" and the quote is rejected.
-//! 2. **TDX module**: if TEE_TCB_SVN[1] > 0, the identity `TDX_%02X` of it
+//! 2. **TDX module**: if `TEE_TCB_SVN[1]` > 0, the identity `TDX_%02X` of it
 //!    (missing → reject); its MRSIGNER must equal MRSIGNERSEAM and its
 //!    attributes match SEAMATTRIBUTES under the mask; its level is the first
-//!    with `isvsvn` ≤ TEE_TCB_SVN[0] (none → reject). With TEE_TCB_SVN[1] = 0
+//!    with `isvsvn` ≤ `TEE_TCB_SVN[0]` (none → reject). With `TEE_TCB_SVN[1]` = 0
 //!    only the base `tdxModule` signer/attributes are checked.
 //! 3. **QE**: the first QE identity level with `isvsvn` ≤ the QE's ISVSVN
 //!    (none → reject).
@@ -135,7 +135,7 @@ pub struct PlatformTcb {
 pub struct TcbEvaluation<'c> {
     /// The matched platform level.
     pub platform: &'c TcbLevel,
-    /// The matched TDX module level (when TEE_TCB_SVN[1] > 0).
+    /// The matched TDX module level (when `TEE_TCB_SVN[1]` > 0).
     pub module: Option<&'c IsvTcbLevel>,
     /// The matched QE level.
     pub qe: &'c IsvTcbLevel,
@@ -270,7 +270,214 @@ pub fn evaluate<'c>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evidence::tdx::collateral::{TcbLevel, TdxModuleIdentity};
+    use crate::evidence::tdx::quote::{TdReport, TdReportVersion};
+    use crate::time::UnixTime;
     use TcbStatus::*;
+    use alloc::string::String;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn ids(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| String::from(*s)).collect()
+    }
+
+    fn isv(svn: u16, status: TcbStatus, advisories: &[&str]) -> IsvTcbLevel {
+        IsvTcbLevel {
+            isv_svn: svn,
+            tcb_date: UnixTime(0),
+            status,
+            advisory_ids: ids(advisories),
+        }
+    }
+
+    fn level(sgx: u8, pce: u16, tdx0: u8, status: TcbStatus, advisories: &[&str]) -> TcbLevel {
+        TcbLevel {
+            sgx_components: [sgx; 16],
+            pce_svn: pce,
+            tdx_components: [tdx0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            tcb_date: UnixTime(0),
+            status,
+            advisory_ids: ids(advisories),
+        }
+    }
+
+    fn module() -> TdxModule {
+        TdxModule {
+            mr_signer: [0; 48],
+            attributes: [0; 8],
+            attributes_mask: [0xff; 8],
+        }
+    }
+
+    fn tcb_info() -> TcbInfo {
+        TcbInfo {
+            issue_date: UnixTime(0),
+            next_update: UnixTime(1),
+            fmspc: [0; 6],
+            pce_id: [0; 2],
+            tcb_type: 0,
+            tcb_evaluation_data_number: 17,
+            tdx_module: module(),
+            tdx_module_identities: vec![TdxModuleIdentity {
+                id: String::from("TDX_01"),
+                module: module(),
+                tcb_levels: vec![isv(4, UpToDate, &[]), isv(2, OutOfDate, &["INTEL-SA-2"])],
+            }],
+            tcb_levels: vec![
+                level(5, 11, 5, UpToDate, &[]),
+                level(3, 11, 3, SWHardeningNeeded, &["INTEL-SA-1"]),
+                level(2, 5, 2, OutOfDate, &["INTEL-SA-0", "INTEL-SA-1"]),
+            ],
+        }
+    }
+
+    fn qe_identity() -> QeIdentity {
+        QeIdentity {
+            issue_date: UnixTime(0),
+            next_update: UnixTime(1),
+            tcb_evaluation_data_number: 17,
+            misc_select: 0,
+            misc_select_mask: 0,
+            attributes: [0; 16],
+            attributes_mask: [0; 16],
+            mr_signer: [0; 32],
+            isv_prod_id: 2,
+            tcb_levels: vec![
+                isv(8, UpToDate, &[]),
+                isv(6, OutOfDate, &["INTEL-SA-1", "INTEL-SA-9"]),
+            ],
+        }
+    }
+
+    struct Body {
+        tee: [u8; 16],
+        zero48: [u8; 48],
+        zero8: [u8; 8],
+        zero64: [u8; 64],
+    }
+
+    fn body(tee0: u8, module_version: u8) -> Body {
+        let mut tee = [0u8; 16];
+        tee[0] = tee0;
+        tee[1] = module_version;
+        Body {
+            tee,
+            zero48: [0; 48],
+            zero8: [0; 8],
+            zero64: [0; 64],
+        }
+    }
+
+    fn report(b: &Body) -> TdReport<'_> {
+        TdReport {
+            version: TdReportVersion::V1_0,
+            tee_tcb_svn: &b.tee,
+            mr_seam: &b.zero48,
+            mr_signer_seam: &b.zero48,
+            seam_attributes: &b.zero8,
+            td_attributes: &b.zero8,
+            xfam: &b.zero8,
+            mr_td: &b.zero48,
+            mr_config_id: &b.zero48,
+            mr_owner: &b.zero48,
+            mr_owner_config: &b.zero48,
+            rtmrs: [&b.zero48; 4],
+            report_data: &b.zero64,
+            tee_tcb_svn2: None,
+            mr_service_td: None,
+        }
+    }
+
+    #[test]
+    fn evaluates_platform_module_and_qe_levels() {
+        let info = tcb_info();
+        let qe = qe_identity();
+        let platform = PlatformTcb {
+            sgx_components: [5; 16],
+            pce_svn: 11,
+        };
+        let b = body(5, 1);
+        let e = evaluate(&info, &qe, &platform, &report(&b), 8).unwrap();
+        assert_eq!(e.status, UpToDate);
+        assert!(e.module.is_some());
+        assert_eq!(e.advisory_ids().count(), 0);
+
+        // Platform one level down, module out of date, QE out of date.
+        let platform = PlatformTcb {
+            sgx_components: [3; 16],
+            pce_svn: 11,
+        };
+        let b = body(3, 1);
+        let e = evaluate(&info, &qe, &platform, &report(&b), 7).unwrap();
+        assert_eq!(e.platform.status, SWHardeningNeeded);
+        assert_eq!(e.module.map(|m| m.status), Some(OutOfDate));
+        assert_eq!(e.qe.status, OutOfDate);
+        assert_eq!(e.status, OutOfDate);
+        let advisories: Vec<&str> = e.advisory_ids().collect();
+        assert_eq!(advisories, ["INTEL-SA-1", "INTEL-SA-2", "INTEL-SA-9"]);
+
+        // One SGX component below every level: not supported.
+        let mut comps = [5u8; 16];
+        comps[7] = 1;
+        let low = PlatformTcb {
+            sgx_components: comps,
+            pce_svn: 11,
+        };
+        assert_eq!(
+            evaluate(&info, &qe, &low, &report(&b), 8),
+            Err(TdxError::TcbLevelNotSupported)
+        );
+        // PCESVN too low for the first levels, fine for the last.
+        let pce = PlatformTcb {
+            sgx_components: [5; 16],
+            pce_svn: 5,
+        };
+        assert_eq!(
+            evaluate(&info, &qe, &pce, &report(&b), 8)
+                .unwrap()
+                .platform
+                .status,
+            OutOfDate
+        );
+        // Module version without an identity; module SVN below every level.
+        let b2 = body(5, 2);
+        assert_eq!(
+            evaluate(&info, &qe, &platform, &report(&b2), 8),
+            Err(TdxError::TdxModuleIdentityMissing { version: 2 })
+        );
+        let b1 = body(1, 1);
+        let low_platform = PlatformTcb {
+            sgx_components: [2; 16],
+            pce_svn: 5,
+        };
+        assert_eq!(
+            evaluate(&info, &qe, &low_platform, &report(&b1), 8),
+            Err(TdxError::TcbLevelNotSupported)
+        );
+        let mut info2 = tcb_info();
+        info2.tcb_levels.push(level(0, 0, 0, OutOfDate, &[]));
+        assert_eq!(
+            evaluate(&info2, &qe, &low_platform, &report(&b1), 8),
+            Err(TdxError::TdxModuleTcbLevelNotSupported)
+        );
+        // Module version 0: only the base module is checked.
+        let b0 = body(0, 0);
+        let e = evaluate(&info2, &qe, &low_platform, &report(&b0), 8).unwrap();
+        assert!(e.module.is_none());
+        // QE below every level.
+        assert_eq!(
+            evaluate(&info, &qe, &platform, &report(&b), 5),
+            Err(TdxError::QeTcbLevelNotSupported)
+        );
+        // Module signer mismatch.
+        let mut info3 = tcb_info();
+        info3.tdx_module.mr_signer[0] = 1;
+        assert_eq!(
+            evaluate(&info3, &qe, &platform, &report(&b), 8),
+            Err(TdxError::Identity(IdentityField::MrSignerSeam))
+        );
+    }
 
     #[test]
     fn worst_is_a_join() {

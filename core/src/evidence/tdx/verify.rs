@@ -78,6 +78,10 @@ pub struct TdxPolicy {
     pub accepted_tcb_statuses: TcbStatusSet,
     /// Whether TDs with TDATTRIBUTES.DEBUG are accepted (default: no).
     pub allow_debug: bool,
+    /// Whether a TD report 1.5 with a non-zero MRSERVICETD (a TD bound to
+    /// service TDs, e.g. a migration TD) is accepted (default: no, as in
+    /// dcap-qvl).
+    pub allow_service_td: bool,
 }
 
 impl Default for TdxPolicy {
@@ -85,6 +89,7 @@ impl Default for TdxPolicy {
         Self {
             accepted_tcb_statuses: TcbStatusSet::UP_TO_DATE,
             allow_debug: false,
+            allow_service_td: false,
         }
     }
 }
@@ -96,6 +101,7 @@ impl TdxPolicy {
         Self {
             accepted_tcb_statuses: TcbStatusSet(0x3f),
             allow_debug: true,
+            allow_service_td: true,
         }
     }
 
@@ -108,6 +114,9 @@ impl TdxPolicy {
         if verified.quote.body.debug() && !self.allow_debug {
             return Err(TdxError::DebugTd);
         }
+        if verified.quote.body.has_service_td() && !self.allow_service_td {
+            return Err(TdxError::ServiceTd);
+        }
         Ok(())
     }
 }
@@ -118,11 +127,67 @@ impl TdxPolicy {
 pub struct VerifiedCollateral {
     tcb_info: TcbInfo,
     qe_identity: QeIdentity,
-    pck_crl: Vec<u8>,
-    root_ca_crl: Vec<u8>,
+    /// Serials revoked by the PCK CRL, sorted for binary search.
+    pck_revoked: Vec<Vec<u8>>,
+    /// Serials revoked by the Root CA CRL, sorted.
+    root_revoked: Vec<Vec<u8>>,
+    /// The PCK CRL issuer: DER, subject name and SubjectPublicKeyInfo.
     pck_crl_issuer: Vec<u8>,
+    pck_crl_issuer_subject: Vec<u8>,
+    pck_crl_issuer_spki: Vec<u8>,
+    /// The PCK CRL issuer's P-256 key, `04 ‖ X ‖ Y`.
+    pck_crl_issuer_point: Vec<u8>,
+    /// Base64 (no line breaks) of the PCK CRL issuer and of the pinned root:
+    /// a quote whose PEM bodies spell exactly these needs no decoding.
+    pck_crl_issuer_b64: Vec<u8>,
+    root_b64: Vec<u8>,
     not_before: UnixTime,
     not_after: UnixTime,
+}
+
+fn base64(der: &[u8]) -> Vec<u8> {
+    use base64ct::{Base64, Encoding};
+    let mut out = alloc::vec![0u8; Base64::encoded_len(der)];
+    let len = Base64::encode(der, &mut out).map_or(0, |e| e.len());
+    out.truncate(len);
+    out
+}
+
+/// The next `CERTIFICATE` PEM block of `text` (only whitespace may precede
+/// it): its base64 body and the number of bytes up to the end of the block.
+fn pem_block(text: &str) -> Option<(&str, usize)> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let begin = text.find(BEGIN)?;
+    if !text.get(..begin)?.trim().is_empty() {
+        return None;
+    }
+    let start = begin + BEGIN.len();
+    let end = text.get(start..)?.find(END)? + start;
+    Some((text.get(start..end)?, end + END.len()))
+}
+
+/// Whether the PEM body, without whitespace, is exactly `b64`.
+fn body_is(body: &str, b64: &[u8]) -> bool {
+    let mut chars = body.bytes().filter(|c| !c.is_ascii_whitespace());
+    let mut expected = b64.iter();
+    loop {
+        match (chars.next(), expected.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == *b => {}
+            _ => return false,
+        }
+    }
+}
+
+fn sorted_serials(crl: &Crl<'_>) -> Vec<Vec<u8>> {
+    let mut serials: Vec<Vec<u8>> = crl.revoked_serials().map(<[u8]>::to_vec).collect();
+    serials.sort_unstable();
+    serials
+}
+
+fn revoked(list: &[Vec<u8>], serial: &[u8]) -> bool {
+    list.binary_search_by(|s| s.as_slice().cmp(serial)).is_ok()
 }
 
 /// Tracks the intersection of validity windows, checking `at` against each.
@@ -189,6 +254,7 @@ fn check_signer<'a>(
         return Err(TdxError::UntrustedRoot);
     }
     let cert = Certificate::from_der(leaf).map_err(cert_err(role))?;
+    check_subject(&cert, role)?;
     cert.verify_issued_by(root, provider)
         .map_err(cert_err(role))?;
     window.add(
@@ -200,6 +266,22 @@ fn check_signer<'a>(
         return Err(TdxError::Revoked(role));
     }
     Ok(cert)
+}
+
+/// Checks that a certificate's subject CN fits its role, as Intel's QVL does.
+fn check_subject(cert: &Certificate<'_>, role: CertRole) -> Result<(), TdxError> {
+    let allowed: &[&str] = match role {
+        CertRole::Root => &["Intel SGX Root CA"],
+        CertRole::PckLeaf => &["Intel SGX PCK Certificate"],
+        CertRole::PckCa | CertRole::PckCrlIssuer => {
+            &["Intel SGX PCK Platform CA", "Intel SGX PCK Processor CA"]
+        }
+        CertRole::TcbInfoSigner | CertRole::QeIdentitySigner => &["Intel SGX TCB Signing"],
+    };
+    match cert.subject_common_name() {
+        Some(cn) if allowed.contains(&cn) => Ok(()),
+        _ => Err(TdxError::UnexpectedSubject(role)),
+    }
 }
 
 fn pem_chain(text: &str, chain: &'static str) -> Result<Vec<Vec<u8>>, TdxError> {
@@ -250,6 +332,17 @@ impl VerifiedCollateral {
             &mut window,
             provider,
         )?;
+        // The per-quote fast path relies on the issuer being a CA.
+        if pck_ca
+            .basic_constraints_ca()
+            .map_err(cert_err(CertRole::PckCrlIssuer))?
+            != Some(true)
+        {
+            return Err(TdxError::Certificate {
+                role: CertRole::PckCrlIssuer,
+                error: X509Error::IssuerNotCa,
+            });
+        }
         let pck_crl = Crl::from_der(&collateral.pck_crl).map_err(crl_err(CrlRole::Pck))?;
         pck_crl
             .verify_issued_by(&pck_ca, provider)
@@ -305,13 +398,17 @@ impl VerifiedCollateral {
             qe_identity.next_update,
         )?;
 
-        let pck_crl_issuer = pck_ca.der().to_vec();
         Ok(Self {
             tcb_info,
             qe_identity,
-            pck_crl: collateral.pck_crl.clone(),
-            root_ca_crl: collateral.root_ca_crl.clone(),
-            pck_crl_issuer,
+            pck_revoked: sorted_serials(&pck_crl),
+            root_revoked: sorted_serials(&root_crl),
+            pck_crl_issuer: pck_ca.der().to_vec(),
+            pck_crl_issuer_subject: pck_ca.subject_raw().to_vec(),
+            pck_crl_issuer_spki: pck_ca.spki_der().to_vec(),
+            pck_crl_issuer_point: p256_point(&pck_ca, CertRole::PckCrlIssuer)?.to_vec(),
+            pck_crl_issuer_b64: base64(pck_ca.der()),
+            root_b64: base64(INTEL_SGX_ROOT_CA_DER),
             not_before: window.not_before,
             not_after: window.not_after,
         })
@@ -363,12 +460,31 @@ impl PckSerial {
     }
 }
 
+/// Decodes the next `CERTIFICATE` block of `text` into `buf` and parses it.
+/// The base64 body is compacted into a stack buffer and decoded in one call
+/// (strict, canonical base64 as `x509::pem` accepts).
 fn decode_cert<'b>(
     text: &mut &str,
     buf: &'b mut [u8; MAX_PCK_CERT_LEN],
     role: CertRole,
 ) -> Result<Certificate<'b>, TdxError> {
-    let (der, consumed) = pem::decode_first(text, "CERTIFICATE", buf).map_err(cert_err(role))?;
+    use base64ct::{Base64, Encoding};
+    let pem_err = TdxError::Certificate {
+        role,
+        error: X509Error::Pem,
+    };
+    let (body, consumed) = pem_block(text).ok_or(pem_err.clone())?;
+    let mut compact = [0u8; MAX_PCK_CERT_LEN * 4 / 3 + 4];
+    let mut len = 0usize;
+    for c in body.bytes().filter(|c| !c.is_ascii_whitespace()) {
+        *compact.get_mut(len).ok_or(TdxError::Certificate {
+            role,
+            error: X509Error::BufferTooSmall,
+        })? = c;
+        len += 1;
+    }
+    let b64 = compact.get(..len).ok_or(pem_err.clone())?;
+    let der = Base64::decode(b64, buf).map_err(|_| pem_err)?;
     *text = text.get(consumed..).unwrap_or("");
     Certificate::from_der(der).map_err(cert_err(role))
 }
@@ -381,6 +497,58 @@ fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
             .zip(expected)
             .zip(mask)
             .all(|((a, e), m)| a & m == e & m)
+}
+
+/// The general path for the PCK CA and root of a quote: decode them, check
+/// that the root is the pinned one and the CA is (a re-issue of) the PCK CRL
+/// issuer, valid and not revoked, and that it issued the leaf.
+fn verify_ca_slow(
+    collateral: &VerifiedCollateral,
+    text: &str,
+    leaf: &Certificate<'_>,
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<(), TdxError> {
+    let mut text = text;
+    let mut ca_buf = [0u8; MAX_PCK_CERT_LEN];
+    let mut root_buf = [0u8; MAX_PCK_CERT_LEN];
+    let ca = decode_cert(&mut text, &mut ca_buf, CertRole::PckCa)?;
+    let (root, consumed) =
+        pem::decode_first(text, "CERTIFICATE", &mut root_buf).map_err(cert_err(CertRole::Root))?;
+    if !text.get(consumed..).unwrap_or("").trim().is_empty() {
+        return Err(TdxError::Certificate {
+            role: CertRole::Root,
+            error: X509Error::Pem,
+        });
+    }
+    if root != INTEL_SGX_ROOT_CA_DER {
+        return Err(TdxError::UntrustedRoot);
+    }
+    if ca.der() != collateral.pck_crl_issuer.as_slice() {
+        // A re-issued CA certificate with the same name and key is still
+        // covered by the CRL; anything else is not. It must chain to the root.
+        if ca.subject_raw() != collateral.pck_crl_issuer_subject.as_slice()
+            || ca.spki_der() != collateral.pck_crl_issuer_spki.as_slice()
+        {
+            return Err(TdxError::PckCrlIssuerMismatch);
+        }
+        let root = Certificate::from_der(root).map_err(cert_err(CertRole::Root))?;
+        ca.verify_issued_by(&root, provider)
+            .map_err(cert_err(CertRole::PckCa))?;
+    }
+    if !at.within(ca.not_before(), ca.not_after()) {
+        return Err(TdxError::OutsideValidity {
+            item: Dated::Certificate(CertRole::PckCa),
+            not_before: ca.not_before(),
+            not_after: ca.not_after(),
+            at,
+        });
+    }
+    if revoked(&collateral.root_revoked, ca.serial()) {
+        return Err(TdxError::Revoked(CertRole::PckCa));
+    }
+    leaf.verify_issued_by(&ca, provider)
+        .map_err(cert_err(CertRole::PckLeaf))
 }
 
 /// Verifies one quote against verified collateral at `at`. Authenticity and
@@ -419,53 +587,55 @@ pub fn verify_with_collateral<'q, 'c>(
             error: X509Error::Pem,
         })?;
     let mut leaf_buf = [0u8; MAX_PCK_CERT_LEN];
-    let mut ca_buf = [0u8; MAX_PCK_CERT_LEN];
-    let mut root_buf = [0u8; MAX_PCK_CERT_LEN];
     let leaf = decode_cert(&mut text, &mut leaf_buf, CertRole::PckLeaf)?;
-    let ca = decode_cert(&mut text, &mut ca_buf, CertRole::PckCa)?;
-    let root = decode_cert(&mut text, &mut root_buf, CertRole::Root)?;
-    if !text.trim().is_empty() {
-        return Err(TdxError::Certificate {
-            role: CertRole::Root,
-            error: X509Error::Pem,
+    check_subject(&leaf, CertRole::PckLeaf)?;
+    if !at.within(leaf.not_before(), leaf.not_after()) {
+        return Err(TdxError::OutsideValidity {
+            item: Dated::Certificate(CertRole::PckLeaf),
+            not_before: leaf.not_before(),
+            not_after: leaf.not_after(),
+            at,
         });
     }
-    if root.der() != INTEL_SGX_ROOT_CA_DER {
-        return Err(TdxError::UntrustedRoot);
-    }
-    let crl_issuer = Certificate::from_der(&collateral.pck_crl_issuer)
-        .map_err(cert_err(CertRole::PckCrlIssuer))?;
-    if ca.der() != crl_issuer.der() {
-        // A re-issued CA certificate with the same name and key is still
-        // covered by the CRL; anything else is not.
-        if ca.subject_raw() != crl_issuer.subject_raw() || ca.spki_der() != crl_issuer.spki_der() {
-            return Err(TdxError::PckCrlIssuerMismatch);
+    // Fast path: the PCK CA and root are byte-identical to the collateral's
+    // PCK CRL issuer (verified, not revoked, valid throughout the collateral
+    // window) and the pinned root; their base64 is compared, not decoded.
+    let fast = match pem_block(text) {
+        Some((ca_body, ca_len)) if body_is(ca_body, &collateral.pck_crl_issuer_b64) => {
+            let rest = text.get(ca_len..).unwrap_or("");
+            match pem_block(rest) {
+                Some((root_body, root_len)) if body_is(root_body, &collateral.root_b64) => {
+                    text = rest.get(root_len..).unwrap_or("");
+                    true
+                }
+                _ => false,
+            }
         }
-        ca.verify_issued_by(&root, provider)
-            .map_err(cert_err(CertRole::PckCa))?;
-    }
-    for (cert, role) in [
-        (&root, CertRole::Root),
-        (&ca, CertRole::PckCa),
-        (&leaf, CertRole::PckLeaf),
-    ] {
-        if !at.within(cert.not_before(), cert.not_after()) {
-            return Err(TdxError::OutsideValidity {
-                item: Dated::Certificate(role),
-                not_before: cert.not_before(),
-                not_after: cert.not_after(),
-                at,
+        _ => false,
+    };
+    if fast {
+        if !text.trim().is_empty() {
+            return Err(TdxError::Certificate {
+                role: CertRole::Root,
+                error: X509Error::Pem,
             });
         }
+        if leaf.issuer_raw() != collateral.pck_crl_issuer_subject.as_slice() {
+            return Err(TdxError::Certificate {
+                role: CertRole::PckLeaf,
+                error: X509Error::IssuerMismatch,
+            });
+        }
+        let key = PublicKey::Ec {
+            curve: EcCurve::P256,
+            point: &collateral.pck_crl_issuer_point,
+        };
+        leaf.verify_signature(&key, provider)
+            .map_err(cert_err(CertRole::PckLeaf))?;
+    } else {
+        verify_ca_slow(collateral, text, &leaf, at, provider)?;
     }
-    leaf.verify_issued_by(&ca, provider)
-        .map_err(cert_err(CertRole::PckLeaf))?;
-    let root_crl = Crl::from_der(&collateral.root_ca_crl).map_err(crl_err(CrlRole::RootCa))?;
-    if root_crl.is_revoked(ca.serial()) {
-        return Err(TdxError::Revoked(CertRole::PckCa));
-    }
-    let pck_crl = Crl::from_der(&collateral.pck_crl).map_err(crl_err(CrlRole::Pck))?;
-    if pck_crl.is_revoked(leaf.serial()) {
+    if revoked(&collateral.pck_revoked, leaf.serial()) {
         return Err(TdxError::Revoked(CertRole::PckLeaf));
     }
 
@@ -544,4 +714,174 @@ pub fn verify_with_collateral<'q, 'c>(
         tcb,
         collateral,
     })
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::crypto::all_providers;
+
+    fn vector(name: &str) -> Option<Vec<u8>> {
+        let dir = std::env::var("ACCORD_TESTDATA").unwrap_or_else(|_| {
+            std::format!("{}/../../shared/testdata", env!("CARGO_MANIFEST_DIR"))
+        });
+        std::fs::read(std::format!("{dir}/tdx/{name}")).ok()
+    }
+
+    #[test]
+    fn revoked_serials_are_found_and_rejected() {
+        let (Some(quote), Some(json)) = (
+            vector("tdx-quote-v4-1.bin"),
+            vector("tdx-collateral-1.json"),
+        ) else {
+            return;
+        };
+        let collateral = Collateral::from_json(&json).unwrap();
+        let at = UnixTime::parse_rfc3339("2025-07-01T00:00:00Z").unwrap();
+        for provider in all_providers() {
+            let mut vc = VerifiedCollateral::verify(&collateral, at, *provider).unwrap();
+            assert_eq!(vc.pck_revoked.len(), 44);
+            assert!(vc.pck_revoked.windows(2).all(|w| w[0] < w[1]));
+            let first = vc.pck_revoked[0].clone();
+            assert!(revoked(&vc.pck_revoked, &first));
+            let serial = verify_with_collateral(&vc, &quote, at, *provider)
+                .unwrap()
+                .pck_serial;
+            vc.pck_revoked.push(serial.as_bytes().to_vec());
+            vc.pck_revoked.sort_unstable();
+            assert_eq!(
+                verify_with_collateral(&vc, &quote, at, *provider).unwrap_err(),
+                TdxError::Revoked(CertRole::PckLeaf)
+            );
+        }
+    }
+
+    #[test]
+    fn identity_and_policy_checks_name_what_failed() {
+        let (Some(quote), Some(json)) = (
+            vector("tdx-quote-v4-1.bin"),
+            vector("tdx-collateral-1.json"),
+        ) else {
+            return;
+        };
+        let collateral = Collateral::from_json(&json).unwrap();
+        let at = UnixTime::parse_rfc3339("2025-07-01T00:00:00Z").unwrap();
+        let provider = all_providers()[0];
+        let good = VerifiedCollateral::verify(&collateral, at, provider).unwrap();
+        let check = |edit: &dyn Fn(&mut VerifiedCollateral)| {
+            let mut vc = good.clone();
+            edit(&mut vc);
+            verify_with_collateral(&vc, &quote, at, provider).map(|v| v.tcb.status)
+        };
+        assert_eq!(check(&|_| {}), Ok(TcbStatus::UpToDate));
+        assert_eq!(
+            check(&|vc| vc.qe_identity.mr_signer[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::QeMrSigner))
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.isv_prod_id = 1),
+            Err(TdxError::Identity(IdentityField::QeIsvProdId))
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.misc_select = 1),
+            Err(TdxError::Identity(IdentityField::QeMiscSelect))
+        );
+        // Outside the mask a difference does not matter.
+        assert_eq!(
+            check(&|vc| {
+                vc.qe_identity.misc_select = 1;
+                vc.qe_identity.misc_select_mask = 0xffff_fffe;
+            }),
+            Ok(TcbStatus::UpToDate)
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.attributes[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::QeAttributes))
+        );
+        assert!(matches!(
+            check(&|vc| vc.tcb_info.fmspc[0] ^= 1),
+            Err(TdxError::FmspcMismatch { .. })
+        ));
+        assert!(matches!(
+            check(&|vc| vc.tcb_info.pce_id[0] ^= 1),
+            Err(TdxError::PceIdMismatch { .. })
+        ));
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tdx_module.mr_signer[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::MrSignerSeam))
+        );
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tdx_module.attributes[0] ^= 1),
+            Err(TdxError::Identity(IdentityField::SeamAttributes))
+        );
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tdx_module_identities.clear()),
+            Err(TdxError::TdxModuleIdentityMissing { version: 1 })
+        );
+        assert_eq!(
+            check(&|vc| vc.tcb_info.tcb_levels[0].status = TcbStatus::OutOfDate),
+            Ok(TcbStatus::OutOfDate)
+        );
+        assert_eq!(
+            check(&|vc| vc.qe_identity.tcb_levels[0].status = TcbStatus::Revoked),
+            Ok(TcbStatus::Revoked)
+        );
+
+        // Policy: default accepts UpToDate only, never Revoked.
+        let mut vc = good.clone();
+        vc.tcb_info.tcb_levels[0].status = TcbStatus::SWHardeningNeeded;
+        let verified = verify_with_collateral(&vc, &quote, at, provider).unwrap();
+        assert_eq!(
+            TdxPolicy::default().check(&verified),
+            Err(TdxError::TcbStatus(TcbStatus::SWHardeningNeeded))
+        );
+        let lenient = TdxPolicy {
+            accepted_tcb_statuses: TcbStatusSet::of(&[
+                TcbStatus::UpToDate,
+                TcbStatus::SWHardeningNeeded,
+            ]),
+            ..TdxPolicy::default()
+        };
+        assert_eq!(lenient.check(&verified), Ok(()));
+        vc.tcb_info.tcb_levels[0].status = TcbStatus::Revoked;
+        let verified = verify_with_collateral(&vc, &quote, at, provider).unwrap();
+        assert_eq!(
+            TdxPolicy::authenticity_only().check(&verified),
+            Err(TdxError::TcbStatus(TcbStatus::Revoked))
+        );
+    }
+
+    #[test]
+    fn service_td_binding_is_refused_by_default() {
+        let (Some(quote), Some(json)) = (
+            vector("tdx-quote-v5-1.bin"),
+            vector("tdx-collateral-3.json"),
+        ) else {
+            return;
+        };
+        let collateral = Collateral::from_json(&json).unwrap();
+        let at = UnixTime::parse_rfc3339("2026-03-01T00:00:00Z").unwrap();
+        let provider = all_providers()[0];
+        let vc = VerifiedCollateral::verify(&collateral, at, provider).unwrap();
+        let verified = verify_with_collateral(&vc, &quote, at, provider).unwrap();
+        assert!(!verified.quote.body.has_service_td());
+        assert_eq!(TdxPolicy::default().check(&verified), Ok(()));
+        // The same claims with a service TD bound.
+        let service = [1u8; 48];
+        let mut bound = verified;
+        bound.quote.body.mr_service_td = Some(&service);
+        assert_eq!(TdxPolicy::default().check(&bound), Err(TdxError::ServiceTd));
+        let allow = TdxPolicy {
+            allow_service_td: true,
+            ..TdxPolicy::default()
+        };
+        assert_eq!(allow.check(&bound), Ok(()));
+        let expected = crate::evidence::tdx::TdxReferenceValues::default()
+            .expect()
+            .unwrap();
+        assert_eq!(
+            expected.compare(&bound),
+            Err(crate::evidence::tdx::ReferenceError::ServiceTd)
+        );
+    }
 }
