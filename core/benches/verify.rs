@@ -206,6 +206,20 @@ fn tdx(c: &mut Criterion) {
             })
         });
     }
+    for provider in all_providers() {
+        let mut verified = VerifiedCollateral::verify(&collateral, instant, *provider).unwrap();
+        verified
+            .remember_platform(&quote, instant, *provider)
+            .unwrap();
+        cached.bench_function(format!("accord/{}/known-platform", provider.name()), |b| {
+            b.iter(|| {
+                verify_with_collateral(&verified, black_box(&quote), instant, *provider)
+                    .unwrap()
+                    .tcb
+                    .status
+            })
+        });
+    }
     cached.finish();
 }
 
@@ -225,6 +239,22 @@ fn p256_floor(c: &mut Criterion) {
                 .verify_ecdsa(EcCurve::P256, &key, black_box(signed), &signature)
                 .unwrap()
         })
+    });
+    c.bench_function("p256_verify_floor/ring", |b| {
+        let ring_key = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            &key[..],
+        );
+        b.iter(|| ring_key.verify(black_box(signed), &signature).unwrap())
+    });
+    c.bench_function("p256_verify_floor/aws-lc-rs-parsed", |b| {
+        let parsed = aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+            &key[..],
+        )
+        .parse()
+        .unwrap();
+        b.iter(|| parsed.verify_sig(black_box(signed), &signature).unwrap())
     });
 }
 

@@ -123,5 +123,23 @@ fn tdx_verification_with_cached_collateral_does_not_allocate() {
             "{}: quote verification with cached collateral allocated",
             provider.name()
         );
+        let mut with_platform = verified_collateral.clone();
+        with_platform
+            .remember_platform(&quote, instant, *provider)
+            .unwrap();
+        let (verified, hot) = allocations_during(|| {
+            verify_with_collateral(&with_platform, &quote, instant, *provider).is_ok()
+        });
+        assert!(verified, "{}", provider.name());
+        println!(
+            "TDX {}: quote with cached collateral and remembered platform {hot}",
+            provider.name()
+        );
+        assert_eq!(
+            hot,
+            0,
+            "{}: verification with a remembered platform allocated",
+            provider.name()
+        );
     }
 }

@@ -55,35 +55,64 @@ fn next_block<'t>(text: &'t str, label: &str) -> Result<(&'t str, usize), X509Er
 }
 
 /// Decodes base64 that may contain line breaks and spaces into `out`.
+///
+/// The significant characters are gathered into a stack chunk and decoded a
+/// chunk at a time (base64ct needs contiguous input); only the last chunk
+/// may carry padding.
 fn decode_body<'o>(body: &str, out: &'o mut [u8]) -> Result<&'o [u8], X509Error> {
-    // Copy the significant characters into a stack-sized chunked decoder:
-    // base64ct needs contiguous input, so strip whitespace in 4-char groups.
-    let mut written = 0usize;
-    let mut quad = [0u8; 4];
+    const CHUNK: usize = 1024; // a multiple of 4
+    let mut chunk = [0u8; CHUNK];
     let mut filled = 0usize;
+    let mut written = 0usize;
     let mut finished = false;
+    let mut flush =
+        |chunk: &[u8], written: &mut usize, finished: &mut bool| -> Result<(), X509Error> {
+            if *finished {
+                return Err(X509Error::Pem);
+            }
+            let target = out.get_mut(*written..).ok_or(X509Error::BufferTooSmall)?;
+            let needed = chunk.len() / 4 * 3;
+            let decoded = if target.len() >= needed {
+                Base64::decode(chunk, target)
+                    .map_err(|_| X509Error::Pem)?
+                    .len()
+            } else {
+                // Padding may make the output fit after all; decode into a
+                // scratch buffer to find out.
+                let mut scratch = [0u8; CHUNK / 4 * 3];
+                let bytes = Base64::decode(chunk, &mut scratch).map_err(|_| X509Error::Pem)?;
+                target
+                    .get_mut(..bytes.len())
+                    .ok_or(X509Error::BufferTooSmall)?
+                    .copy_from_slice(bytes);
+                bytes.len()
+            };
+            *finished = decoded < needed;
+            *written += decoded;
+            Ok(())
+        };
     for c in body.bytes() {
         if c.is_ascii_whitespace() {
             continue;
         }
-        if finished {
-            return Err(X509Error::Pem);
-        }
-        *quad.get_mut(filled).ok_or(X509Error::Pem)? = c;
+        *chunk.get_mut(filled).ok_or(X509Error::Pem)? = c;
         filled += 1;
-        if filled == 4 {
-            let mut decoded = [0u8; 3];
-            let bytes = Base64::decode(quad, &mut decoded).map_err(|_| X509Error::Pem)?;
-            let end = written + bytes.len();
-            out.get_mut(written..end)
-                .ok_or(X509Error::BufferTooSmall)?
-                .copy_from_slice(bytes);
-            written = end;
-            finished = bytes.len() < 3;
+        if filled == CHUNK {
+            flush(&chunk, &mut written, &mut finished)?;
             filled = 0;
         }
     }
-    if filled != 0 || written == 0 {
+    if !filled.is_multiple_of(4) {
+        return Err(X509Error::Pem);
+    }
+    if filled > 0 {
+        flush(
+            chunk.get(..filled).ok_or(X509Error::Pem)?,
+            &mut written,
+            &mut finished,
+        )?;
+    }
+    if written == 0 {
         return Err(X509Error::Pem);
     }
     out.get(..written).ok_or(X509Error::BufferTooSmall)
@@ -163,6 +192,32 @@ mod tests {
             der_or_pem(TWO.as_bytes(), "CERTIFICATE").is_err(),
             "two blocks where one was wanted"
         );
+    }
+
+    #[test]
+    fn decodes_bodies_longer_than_one_chunk() {
+        let data: alloc::vec::Vec<u8> = (0..2000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut encoded = alloc::vec![0u8; Base64::encoded_len(&data)];
+        let encoded = Base64::encode(&data, &mut encoded).unwrap();
+        let mut text = alloc::string::String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in encoded.as_bytes().chunks(64) {
+            text.push_str(core::str::from_utf8(line).unwrap());
+            text.push('\n');
+        }
+        text.push_str("-----END CERTIFICATE-----\n");
+        let mut out = [0u8; 2000];
+        assert_eq!(
+            decode_first(&text, "CERTIFICATE", &mut out).unwrap().0,
+            &data[..]
+        );
+        let mut short = [0u8; 1999];
+        assert_eq!(
+            decode_first(&text, "CERTIFICATE", &mut short),
+            Err(X509Error::BufferTooSmall)
+        );
+        // Padding in the first chunk followed by more data is refused.
+        let padded_early = text.replacen("A", "=", 1);
+        assert!(decode_first(&padded_early, "CERTIFICATE", &mut out).is_err());
     }
 
     #[test]

@@ -662,8 +662,13 @@ fn flipping_any_signed_byte_is_rejected() {
         let Some((quote, coll)) = load(set) else {
             return;
         };
-        for provider in providers() {
-            let vc = VerifiedCollateral::verify(&coll, at(set.at), *provider).unwrap();
+        for (provider, remember) in providers().iter().flat_map(|p| [(p, false), (p, true)]) {
+            let mut vc = VerifiedCollateral::verify(&coll, at(set.at), *provider).unwrap();
+            if remember {
+                // The quote's platform is remembered: the PCK chain check is
+                // skipped, every other check must still catch the flips.
+                vc.remember_platform(&quote, at(set.at), *provider).unwrap();
+            }
             verify_with_collateral(&vc, &quote, at(set.at), *provider).unwrap();
             for (part, start, end) in signed_parts(&quote) {
                 for i in start..end {
@@ -1177,5 +1182,49 @@ fn certificates_in_the_wrong_role_are_rejected() {
             verify(&quote, &c, t, *provider).unwrap_err(),
             TdxError::UnexpectedSubject(CertRole::PckCrlIssuer)
         );
+    }
+}
+
+#[test]
+fn remembered_platforms_give_the_same_result_and_only_for_identical_chains() {
+    for set in SETS.iter().filter(|s| s.accept) {
+        let Some((quote, coll)) = load(set) else {
+            return;
+        };
+        for provider in providers() {
+            let t = at(set.at);
+            let mut vc = VerifiedCollateral::verify(&coll, t, *provider).unwrap();
+            let full = verify_with_collateral(&vc, &quote, t, *provider)
+                .unwrap()
+                .to_claims();
+            vc.remember_platform(&quote, t, *provider).unwrap();
+            let remembered = verify_with_collateral(&vc, &quote, t, *provider)
+                .unwrap()
+                .to_claims();
+            assert_eq!(
+                serde_json::to_value(&full).unwrap(),
+                serde_json::to_value(&remembered).unwrap(),
+                "set {}",
+                set.name
+            );
+            // A changed byte inside the PCK chain text misses the memo and
+            // takes the full path, which refuses it.
+            let pem_at = quote
+                .windows(27)
+                .position(|w| w == b"-----BEGIN CERTIFICATE-----")
+                .unwrap();
+            let mut other = quote.clone();
+            other[pem_at + 100] ^= 0x01;
+            assert!(
+                verify_with_collateral(&vc, &other, t, *provider).is_err(),
+                "set {}",
+                set.name
+            );
+            // The window still applies to remembered platforms.
+            assert!(matches!(
+                verify_with_collateral(&vc, &quote, shift(set.window.unwrap().1, 1), *provider),
+                Err(TdxError::OutsideValidity { .. })
+            ));
+        }
     }
 }

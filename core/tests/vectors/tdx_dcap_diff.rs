@@ -184,4 +184,3 @@ fn accord_and_dcap_qvl_agree_on_negatives() {
     ));
     let _ = expected(set.name);
 }
-

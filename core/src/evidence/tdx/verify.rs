@@ -143,6 +143,9 @@ pub struct VerifiedCollateral {
     root_b64: Vec<u8>,
     not_before: UnixTime,
     not_after: UnixTime,
+    /// Platforms whose PCK chains were verified against this collateral
+    /// ([`VerifiedCollateral::remember_platform`]).
+    known_platforms: Vec<KnownPlatform>,
 }
 
 fn base64(der: &[u8]) -> Vec<u8> {
@@ -411,7 +414,66 @@ impl VerifiedCollateral {
             root_b64: base64(INTEL_SGX_ROOT_CA_DER),
             not_before: window.not_before,
             not_after: window.not_after,
+            known_platforms: Vec::new(),
         })
+    }
+
+    /// Verifies the PCK certificate chain that `quote_bytes` carries, at
+    /// `at`, against this collateral, and remembers the platform: later
+    /// quotes carrying the byte-identical chain skip the chain check (one
+    /// PEM decode, one certificate parse and one P-256 verification per
+    /// quote), but still have the chain's validity checked at their instant.
+    ///
+    /// Sound because the chain's signatures and its revocation status under
+    /// this collateral's CRLs do not change; only time does. In Intel's
+    /// terms the PCK certificate chain is platform collateral, fetched once
+    /// per platform.
+    pub fn remember_platform(
+        &mut self,
+        quote_bytes: &[u8],
+        at: UnixTime,
+        provider: &dyn CryptoProvider,
+    ) -> Result<(), TdxError> {
+        let quote = Quote::parse(quote_bytes)?;
+        let platform = verify_pck_chain(self, &quote, at, provider)?;
+        let text =
+            core::str::from_utf8(quote.pck_chain_pem).map_err(|_| TdxError::Certificate {
+                role: CertRole::PckLeaf,
+                error: X509Error::Pem,
+            })?;
+        let chain = pem::decode_all(text, "CERTIFICATE").map_err(cert_err(CertRole::PckLeaf))?;
+        let mut not_before = UnixTime(i64::MIN);
+        let mut not_after = UnixTime(i64::MAX);
+        for der in &chain {
+            let cert = Certificate::from_der(der).map_err(cert_err(CertRole::PckLeaf))?;
+            not_before = not_before.max(cert.not_before());
+            not_after = not_after.min(cert.not_after());
+        }
+        let chain_digest = provider.sha256(&[quote.pck_chain_pem]);
+        if self.known_platform(quote.pck_chain_pem, provider).is_none() {
+            self.known_platforms.push(KnownPlatform {
+                chain_digest,
+                platform,
+                not_before,
+                not_after,
+            });
+        }
+        Ok(())
+    }
+
+    /// The remembered platform whose chain is exactly `pck_chain_pem`.
+    fn known_platform(
+        &self,
+        pck_chain_pem: &[u8],
+        provider: &dyn CryptoProvider,
+    ) -> Option<&KnownPlatform> {
+        if self.known_platforms.is_empty() {
+            return None;
+        }
+        let digest = provider.sha256(&[pck_chain_pem]);
+        self.known_platforms
+            .iter()
+            .find(|known| known.chain_digest == digest)
     }
 
     /// The verified TCB info.
@@ -551,36 +613,38 @@ fn verify_ca_slow(
         .map_err(cert_err(CertRole::PckLeaf))
 }
 
-/// Verifies one quote against verified collateral at `at`. Authenticity and
-/// TCB evaluation only: apply a [`TdxPolicy`] (or reference values) to the
-/// result. Allocates nothing.
-pub fn verify_with_collateral<'q, 'c>(
-    collateral: &'c VerifiedCollateral,
-    quote_bytes: &'q [u8],
+/// What a verified PCK chain tells about the platform.
+#[derive(Clone, Copy, Debug)]
+struct Platform {
+    /// The PCK leaf's P-256 key, `04 ‖ X ‖ Y`.
+    leaf_point: [u8; 65],
+    /// The PCK leaf's SGX extension.
+    pck: PckExtension,
+    /// The PCK leaf's serial number.
+    serial: PckSerial,
+}
+
+/// A platform whose PCK chain was verified against this collateral, keyed by
+/// the digest of the exact PEM bytes the quotes carry.
+#[derive(Clone, Debug)]
+struct KnownPlatform {
+    chain_digest: [u8; 32],
+    platform: Platform,
+    /// Intersection of the leaf's and the PCK CA's validity.
+    not_before: UnixTime,
+    not_after: UnixTime,
+}
+
+/// Verifies the PCK chain a quote carries against the collateral at `at`:
+/// the leaf is a PCK certificate, valid, issued by a valid, unrevoked PCK CA
+/// that is the collateral's PCK CRL issuer (or a re-issue of it) and chains
+/// to the pinned root, and the leaf is not revoked. Allocates nothing.
+fn verify_pck_chain(
+    collateral: &VerifiedCollateral,
+    quote: &Quote<'_>,
     at: UnixTime,
     provider: &dyn CryptoProvider,
-) -> Result<VerifiedQuote<'q, 'c>, TdxError> {
-    if !at.within(collateral.not_before, collateral.not_after) {
-        return Err(TdxError::OutsideValidity {
-            item: Dated::Collateral,
-            not_before: collateral.not_before,
-            not_after: collateral.not_after,
-            at,
-        });
-    }
-    let quote = Quote::parse(quote_bytes)?;
-
-    // Attestation-key signature over header and body.
-    let mut att_key = [0u8; 65];
-    att_key[0] = 4;
-    if let Some(tail) = att_key.get_mut(1..) {
-        tail.copy_from_slice(quote.attestation_key);
-    }
-    provider
-        .verify_ecdsa(EcCurve::P256, &att_key, quote.signed, quote.signature)
-        .map_err(|_| TdxError::Signature(SignatureRole::QuoteBody))?;
-
-    // PCK chain: leaf, PCK CA, root; decoded into stack buffers.
+) -> Result<Platform, TdxError> {
     let mut text =
         core::str::from_utf8(quote.pck_chain_pem).map_err(|_| TdxError::Certificate {
             role: CertRole::PckLeaf,
@@ -639,11 +703,87 @@ pub fn verify_with_collateral<'q, 'c>(
         return Err(TdxError::Revoked(CertRole::PckLeaf));
     }
 
+    let mut serial = PckSerial {
+        bytes: [0; 20],
+        len: 0,
+    };
+    let leaf_serial = leaf.serial();
+    serial
+        .bytes
+        .get_mut(..leaf_serial.len())
+        .ok_or(TdxError::Certificate {
+            role: CertRole::PckLeaf,
+            error: X509Error::Der(crate::der::DerError::BadInteger),
+        })?
+        .copy_from_slice(leaf_serial);
+    serial.len = leaf_serial.len();
+    let mut leaf_point = [0u8; 65];
+    let point = p256_point(&leaf, CertRole::PckLeaf)?;
+    leaf_point
+        .get_mut(..point.len())
+        .ok_or(TdxError::Certificate {
+            role: CertRole::PckLeaf,
+            error: X509Error::BadPublicKey,
+        })?
+        .copy_from_slice(point);
+    Ok(Platform {
+        leaf_point,
+        pck: PckExtension::from_certificate(&leaf)?,
+        serial,
+    })
+}
+
+/// Verifies one quote against verified collateral at `at`. Authenticity and
+/// TCB evaluation only: apply a [`TdxPolicy`] (or reference values) to the
+/// result. Allocates nothing.
+pub fn verify_with_collateral<'q, 'c>(
+    collateral: &'c VerifiedCollateral,
+    quote_bytes: &'q [u8],
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<VerifiedQuote<'q, 'c>, TdxError> {
+    if !at.within(collateral.not_before, collateral.not_after) {
+        return Err(TdxError::OutsideValidity {
+            item: Dated::Collateral,
+            not_before: collateral.not_before,
+            not_after: collateral.not_after,
+            at,
+        });
+    }
+    let quote = Quote::parse(quote_bytes)?;
+
+    // Attestation-key signature over header and body.
+    let mut att_key = [0u8; 65];
+    att_key[0] = 4;
+    if let Some(tail) = att_key.get_mut(1..) {
+        tail.copy_from_slice(quote.attestation_key);
+    }
+    provider
+        .verify_ecdsa(EcCurve::P256, &att_key, quote.signed, quote.signature)
+        .map_err(|_| TdxError::Signature(SignatureRole::QuoteBody))?;
+
+    // PCK chain: a platform remembered with this collateral, or the full
+    // chain check (leaf, PCK CA, root; decoded into stack buffers).
+    let platform = match collateral.known_platform(quote.pck_chain_pem, provider) {
+        Some(known) => {
+            if !at.within(known.not_before, known.not_after) {
+                return Err(TdxError::OutsideValidity {
+                    item: Dated::Certificate(CertRole::PckLeaf),
+                    not_before: known.not_before,
+                    not_after: known.not_after,
+                    at,
+                });
+            }
+            known.platform
+        }
+        None => verify_pck_chain(collateral, &quote, at, provider)?,
+    };
+
     // QE report: signed by the PCK key, binds the attestation key.
     provider
         .verify_ecdsa(
             EcCurve::P256,
-            p256_point(&leaf, CertRole::PckLeaf)?,
+            &platform.leaf_point,
             quote.qe_report.raw,
             quote.qe_report_signature,
         )
@@ -655,7 +795,7 @@ pub fn verify_with_collateral<'q, 'c>(
     }
 
     // PCK extension against the TCB info.
-    let pck = PckExtension::from_certificate(&leaf)?;
+    let pck = platform.pck;
     let tcb_info = &collateral.tcb_info;
     if pck.fmspc != tcb_info.fmspc {
         return Err(TdxError::FmspcMismatch {
@@ -686,26 +826,12 @@ pub fn verify_with_collateral<'q, 'c>(
         return Err(TdxError::Identity(IdentityField::QeAttributes));
     }
 
-    let platform = PlatformTcb {
+    let platform_tcb = PlatformTcb {
         sgx_components: pck.sgx_components,
         pce_svn: pck.pce_svn,
     };
-    let tcb = tcb::evaluate(tcb_info, qe_id, &platform, &quote.body, qe.isv_svn)?;
-
-    let mut pck_serial = PckSerial {
-        bytes: [0; 20],
-        len: 0,
-    };
-    let serial = leaf.serial();
-    let slot = pck_serial
-        .bytes
-        .get_mut(..serial.len())
-        .ok_or(TdxError::Certificate {
-            role: CertRole::PckLeaf,
-            error: X509Error::Der(crate::der::DerError::BadInteger),
-        })?;
-    slot.copy_from_slice(serial);
-    pck_serial.len = serial.len();
+    let tcb = tcb::evaluate(tcb_info, qe_id, &platform_tcb, &quote.body, qe.isv_svn)?;
+    let pck_serial = platform.serial;
 
     Ok(VerifiedQuote {
         quote,
