@@ -165,7 +165,8 @@ impl<'c> TcbEvaluation<'c> {
     }
 }
 
-fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
+/// Whether `actual` equals `expected` on the bits set in `mask`.
+pub(super) fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
     actual.len() == expected.len()
         && actual.len() == mask.len()
         && actual

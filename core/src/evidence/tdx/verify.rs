@@ -28,6 +28,7 @@ use super::error::{
 use super::pck::PckExtension;
 use super::quote::Quote;
 use super::roots::INTEL_SGX_ROOT_CA_DER;
+use super::tcb::masked_eq;
 use super::tcb::{self, PlatformTcb, TcbEvaluation, TcbStatus};
 
 /// Size of each stack buffer a PEM certificate of the quote is decoded into.
@@ -362,14 +363,14 @@ impl VerifiedCollateral {
             &mut window,
             provider,
         )?;
-        provider
-            .verify_ecdsa(
-                EcCurve::P256,
-                p256_point(&tcb_signer, CertRole::TcbInfoSigner)?,
-                collateral.tcb_info.as_bytes(),
-                &collateral.tcb_info_signature,
-            )
-            .map_err(|_| TdxError::Signature(SignatureRole::TcbInfo))?;
+        verify_signed_json(
+            &tcb_signer,
+            CertRole::TcbInfoSigner,
+            &collateral.tcb_info,
+            &collateral.tcb_info_signature,
+            SignatureRole::TcbInfo,
+            provider,
+        )?;
         let tcb_info = TcbInfo::parse(&collateral.tcb_info)?;
         window.add(Dated::TcbInfo, tcb_info.issue_date, tcb_info.next_update)?;
 
@@ -386,14 +387,14 @@ impl VerifiedCollateral {
             &mut window,
             provider,
         )?;
-        provider
-            .verify_ecdsa(
-                EcCurve::P256,
-                p256_point(&qe_signer, CertRole::QeIdentitySigner)?,
-                collateral.qe_identity.as_bytes(),
-                &collateral.qe_identity_signature,
-            )
-            .map_err(|_| TdxError::Signature(SignatureRole::QeIdentity))?;
+        verify_signed_json(
+            &qe_signer,
+            CertRole::QeIdentitySigner,
+            &collateral.qe_identity,
+            &collateral.qe_identity_signature,
+            SignatureRole::QeIdentity,
+            provider,
+        )?;
         let qe_identity = QeIdentity::parse(&collateral.qe_identity)?;
         window.add(
             Dated::QeIdentity,
@@ -551,16 +552,6 @@ fn decode_cert<'b>(
     Certificate::from_der(der).map_err(cert_err(role))
 }
 
-fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
-    actual.len() == expected.len()
-        && actual.len() == mask.len()
-        && actual
-            .iter()
-            .zip(expected)
-            .zip(mask)
-            .all(|((a, e), m)| a & m == e & m)
-}
-
 /// The general path for the PCK CA and root of a quote: decode them, check
 /// that the root is the pinned one and the CA is (a re-issue of) the PCK CRL
 /// issuer, valid and not revoked, and that it issued the leaf.
@@ -611,6 +602,21 @@ fn verify_ca_slow(
     }
     leaf.verify_issued_by(&ca, provider)
         .map_err(cert_err(CertRole::PckLeaf))
+}
+
+/// Verifies the signature of a signed collateral document (the exact JSON
+/// text) by its signer's P-256 key.
+fn verify_signed_json(
+    signer: &Certificate<'_>,
+    signer_role: CertRole,
+    text: &str,
+    signature: &[u8],
+    document: SignatureRole,
+    provider: &dyn CryptoProvider,
+) -> Result<(), TdxError> {
+    provider
+        .verify_ecdsa(EcCurve::P256, p256_point(signer, signer_role)?, text.as_bytes(), signature)
+        .map_err(|_| TdxError::Signature(document))
 }
 
 /// What a verified PCK chain tells about the platform.
