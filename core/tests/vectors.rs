@@ -5,6 +5,8 @@
 
 #[path = "vectors/common.rs"]
 mod common;
+#[path = "vectors/evidence.rs"]
+mod evidence;
 #[path = "vectors/snp.rs"]
 mod snp;
 #[path = "vectors/snp_pki.rs"]

@@ -3,6 +3,303 @@
 //! Each format follows extract → expect → compare: parse and authenticate the
 //! evidence into claims, build the expectations from reference values, then
 //! compare them field by field with one error per mismatch.
+//!
+//! [`Evidence`] is what a TEE hands out and what travels over the wire (it
+//! is serde-serializable, for postcard frames); [`verify`] checks it against
+//! a manifest's [`ReferenceValues`] at an instant and returns its [`Claims`].
 
 pub mod snp;
 pub mod tdx;
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::CryptoProvider;
+use crate::time::UnixTime;
+
+/// Evidence from one TEE, with whatever certificates or collateral the
+/// platform hands out beside it. Nothing here is trusted: [`verify`] checks
+/// it against pinned roots (or roots the reference values name explicitly).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Evidence {
+    /// An AMD SEV-SNP attestation report.
+    Snp(SnpEvidence),
+    /// An Intel TDX quote.
+    Tdx(TdxEvidence),
+}
+
+/// An SEV-SNP report and the certificates the platform handed out.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnpEvidence {
+    /// The 1184-byte attestation report.
+    pub report: Vec<u8>,
+    /// The VCEK or VLEK (DER), from the extended report or a cache.
+    pub vcek: Option<Vec<u8>>,
+    /// The ASK / ASVK (DER), if the platform handed it out. Informational:
+    /// verification takes intermediates from the trust roots.
+    pub ask: Option<Vec<u8>>,
+    /// The ARK (DER), if the platform handed it out. Informational.
+    pub ark: Option<Vec<u8>>,
+}
+
+/// A TDX quote and, optionally, the collateral the platform attached.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TdxEvidence {
+    /// The quote (v4 or v5).
+    pub quote: Vec<u8>,
+    /// Collateral JSON (the format of [`tdx::Collateral::from_json`]); it is
+    /// authenticated by Intel's signatures, not by whoever attached it.
+    pub collateral: Option<Vec<u8>>,
+}
+
+impl Evidence {
+    /// The 64 bytes of report data the evidence carries (parsed, not yet
+    /// authenticated).
+    pub fn report_data(&self) -> Result<[u8; 64], EvidenceError> {
+        match self {
+            Self::Snp(snp) => {
+                let report = snp::AttestationReport::parse(&snp.report)
+                    .map_err(|err| EvidenceError::Snp(snp::SnpError::from(err)))?;
+                Ok(*report.report_data)
+            }
+            Self::Tdx(tdx) => {
+                let quote = tdx::Quote::parse(&tdx.quote)
+                    .map_err(|err| EvidenceError::Tdx(tdx::TdxError::from(err)))?;
+                Ok(*quote.body.report_data)
+            }
+        }
+    }
+
+    /// `"SEV-SNP"` or `"TDX"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Snp(_) => "SEV-SNP",
+            Self::Tdx(_) => "TDX",
+        }
+    }
+}
+
+/// The reference values of a manifest: every entry describes one acceptable
+/// platform configuration; evidence is accepted if it satisfies any entry of
+/// its kind.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceValues {
+    /// SEV-SNP entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snp: Vec<snp::SnpReferenceValues>,
+    /// TDX entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tdx: Vec<tdx::TdxReferenceValues>,
+}
+
+/// The authenticated contents of a piece of evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind")]
+pub enum Claims {
+    /// SEV-SNP claims.
+    #[serde(rename = "SEV-SNP")]
+    Snp(snp::SnpClaims),
+    /// TDX claims.
+    #[serde(rename = "TDX")]
+    Tdx(tdx::TdxClaims),
+}
+
+impl Claims {
+    /// The 64 bytes of report data, authenticated.
+    pub fn report_data(&self) -> [u8; 64] {
+        match self {
+            Self::Snp(claims) => claims.report_data.0,
+            Self::Tdx(claims) => {
+                crate::hex::decode_array(&claims.body.report_data).unwrap_or([0; 64])
+            }
+        }
+    }
+
+    /// The policy hash the hardware was launched with: SNP HOST_DATA, or
+    /// the first 32 bytes of TDX MRCONFIGID (whose other 16 must be zero;
+    /// otherwise `None`).
+    pub fn policy_hash(&self) -> Option<[u8; 32]> {
+        match self {
+            Self::Snp(claims) => Some(claims.host_data.0),
+            Self::Tdx(claims) => {
+                let config_id: [u8; 48] =
+                    crate::hex::decode_array(&claims.body.mr_config_id).ok()?;
+                let (hash, rest) = config_id.split_at(32);
+                if rest.iter().any(|b| *b != 0) {
+                    return None;
+                }
+                hash.try_into().ok()
+            }
+        }
+    }
+}
+
+/// Why evidence was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// The reference values have no entry for this kind of evidence.
+    NoReferenceValues {
+        /// `"SEV-SNP"` or `"TDX"`.
+        kind: &'static str,
+    },
+    /// SEV-SNP evidence without its VCEK/VLEK (accord does not fetch from
+    /// AMD's KDS).
+    MissingVcek,
+    /// TDX evidence without collateral (accord does not fetch from Intel's
+    /// PCS).
+    MissingCollateral,
+    /// The evidence failed authentication or parsing.
+    Snp(snp::SnpError),
+    /// The evidence failed authentication or parsing.
+    Tdx(tdx::TdxError),
+    /// The evidence is authentic but no reference entry accepts it; one
+    /// reason per entry, in order.
+    NoEntryMatched(Vec<String>),
+}
+
+impl fmt::Display for EvidenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoReferenceValues { kind } => {
+                write!(f, "the reference values have no {kind} entry")
+            }
+            Self::MissingVcek => f.write_str("SEV-SNP evidence carries no VCEK/VLEK"),
+            Self::MissingCollateral => f.write_str("TDX evidence carries no collateral"),
+            Self::Snp(err) => write!(f, "SEV-SNP: {err}"),
+            Self::Tdx(err) => write!(f, "TDX: {err}"),
+            Self::NoEntryMatched(reasons) if reasons.len() == 1 => {
+                write!(f, "{}", reasons.first().map_or("", String::as_str))
+            }
+            Self::NoEntryMatched(reasons) => {
+                f.write_str("no reference entry matched")?;
+                for (index, reason) in reasons.iter().enumerate() {
+                    write!(f, "; entry {index}: {reason}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl core::error::Error for EvidenceError {}
+
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    let mut out = String::new();
+    for (index, item) in items.iter().enumerate() {
+        if index > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&item.to_string());
+    }
+    out
+}
+
+/// Authenticates `evidence` at `at` and accepts it if any reference entry
+/// of its kind does. SEV-SNP entries verify against AMD's genuine roots
+/// unless they name an `InsecureTrustedRoot`; TDX evidence is verified with
+/// full DCAP against the collateral it carries.
+pub fn verify(
+    evidence: &Evidence,
+    reference: &ReferenceValues,
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<Claims, EvidenceError> {
+    match evidence {
+        Evidence::Snp(snp_evidence) => {
+            verify_snp(snp_evidence, &reference.snp, at, provider).map(Claims::Snp)
+        }
+        Evidence::Tdx(tdx_evidence) => {
+            verify_tdx(tdx_evidence, &reference.tdx, at, provider).map(Claims::Tdx)
+        }
+    }
+}
+
+fn verify_snp(
+    evidence: &SnpEvidence,
+    entries: &[snp::SnpReferenceValues],
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<snp::SnpClaims, EvidenceError> {
+    if entries.is_empty() {
+        return Err(EvidenceError::NoReferenceValues { kind: "SEV-SNP" });
+    }
+    let leaf = evidence.vcek.as_deref().ok_or(EvidenceError::MissingVcek)?;
+    let mut reasons = Vec::new();
+    for entry in entries {
+        let roots = match &entry.insecure_trusted_root {
+            Some(root) => snp::TrustRoots::custom(&root.ark, &root.ask),
+            None => snp::TrustRoots::genuine(),
+        };
+        let claims = match snp::verify(
+            &evidence.report,
+            &snp::Certs { leaf },
+            entry.product_name,
+            &roots,
+            None,
+            at,
+            provider,
+        ) {
+            Ok(claims) => claims,
+            Err(err) => {
+                // With a single entry the authentication error itself is
+                // the most useful answer.
+                if entries.len() == 1 {
+                    return Err(EvidenceError::Snp(err));
+                }
+                reasons.push(err.to_string());
+                continue;
+            }
+        };
+        match entry.check(&claims) {
+            Ok(()) => return Ok(claims),
+            Err(mismatches) => reasons.push(join(&mismatches)),
+        }
+    }
+    Err(EvidenceError::NoEntryMatched(reasons))
+}
+
+fn verify_tdx(
+    evidence: &TdxEvidence,
+    entries: &[tdx::TdxReferenceValues],
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<tdx::TdxClaims, EvidenceError> {
+    if entries.is_empty() {
+        return Err(EvidenceError::NoReferenceValues { kind: "TDX" });
+    }
+    let collateral_json = evidence
+        .collateral
+        .as_deref()
+        .ok_or(EvidenceError::MissingCollateral)?;
+    let collateral = tdx::Collateral::from_json(collateral_json)
+        .map_err(|err| EvidenceError::Tdx(tdx::TdxError::from(err)))?;
+    let verified_collateral =
+        tdx::VerifiedCollateral::verify(&collateral, at, provider).map_err(EvidenceError::Tdx)?;
+    let mut reasons = Vec::new();
+    for entry in entries {
+        let expected = match entry.expect() {
+            Ok(expected) => expected,
+            Err(err) => {
+                reasons.push(err.to_string());
+                continue;
+            }
+        };
+        match tdx::verify_with_reference(
+            &verified_collateral,
+            &evidence.quote,
+            at,
+            provider,
+            &expected,
+        ) {
+            Ok(verified) => return Ok(verified.to_claims()),
+            Err(err) if entries.len() == 1 => return Err(EvidenceError::Tdx(err)),
+            Err(err) => reasons.push(err.to_string()),
+        }
+    }
+    Err(EvidenceError::NoEntryMatched(reasons))
+}

@@ -851,6 +851,7 @@ fn matching_reference(c: &SnpClaims) -> SnpReferenceValues {
         trusted_id_key_digests: vec![c.id_key_digest],
         trusted_author_key_digests: vec![],
         minimum_guest_svn: Some(c.guest_svn),
+        insecure_trusted_root: None,
     }
 }
 

@@ -44,7 +44,7 @@ pub use policy::{
 };
 pub use reference::{
     DefaultPolicy, MinimumTcb, ReferencePolicy, RequiredPlatformInfo, SnpMismatch,
-    SnpReferenceValues, TcbField,
+    SnpReferenceValues, TcbField, TrustedRoot,
 };
 pub use report::{AttestationReport, Cpuid, FirmwareVersion, REPORT_LEN, SIGNED_LEN};
 pub use roots::{GENUINE, PinnedCert, TrustRoots};

@@ -167,6 +167,43 @@ pub struct SnpReferenceValues {
     pub trusted_author_key_digests: Vec<HexBytes<48>>,
     #[serde(rename = "MinimumGuestSVN", skip_serializing_if = "Option::is_none")]
     pub minimum_guest_svn: Option<u32>,
+    /// Replaces AMD's genuine roots with these (the INSECURE simulated TEE).
+    /// Absent means genuine AMD roots only; evidence from a simulated chip
+    /// verifies only when its root is listed here explicitly.
+    #[serde(
+        rename = "InsecureTrustedRoot",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insecure_trusted_root: Option<TrustedRoot>,
+}
+
+/// A caller-chosen ARK and ASK (hex of DER) that replace AMD's roots.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedRoot {
+    /// The root key certificate (self-signed), hex of DER.
+    #[serde(rename = "ARK", with = "hex_bytes")]
+    pub ark: Vec<u8>,
+    /// The intermediate that signs VCEKs, hex of DER.
+    #[serde(rename = "ASK", with = "hex_bytes")]
+    pub ask: Vec<u8>,
+}
+
+/// Serde for variable-length byte strings as hex.
+mod hex_bytes {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&crate::hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::hex::decode(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Which TCB of the report a minimum applies to.

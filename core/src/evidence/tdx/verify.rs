@@ -615,7 +615,12 @@ fn verify_signed_json(
     provider: &dyn CryptoProvider,
 ) -> Result<(), TdxError> {
     provider
-        .verify_ecdsa(EcCurve::P256, p256_point(signer, signer_role)?, text.as_bytes(), signature)
+        .verify_ecdsa(
+            EcCurve::P256,
+            p256_point(signer, signer_role)?,
+            text.as_bytes(),
+            signature,
+        )
         .map_err(|_| TdxError::Signature(document))
 }
 

@@ -1,0 +1,112 @@
+//! `evidence::verify`: typed evidence against a manifest's reference values.
+
+use accord_core::evidence::{
+    self, Claims, Evidence, EvidenceError, ReferenceValues, SnpEvidence, TdxEvidence,
+};
+use accord_core::x509::pem;
+
+use crate::common::{at, providers};
+use crate::vector;
+
+fn der(pem_text: &[u8]) -> Vec<u8> {
+    pem::der_or_pem(pem_text, "CERTIFICATE").unwrap()
+}
+
+#[test]
+fn snp_evidence_is_checked_against_any_matching_entry() {
+    let report = vector!("snp/genoa-report-2.bin");
+    let vcek = der(&vector!("snp/genoa-vcek-2.pem"));
+    let measurement = "f57dc09a507c6ecd82369bffb600f0003792f4d99bc26e985ec0c266fc34faf3706faf814c9e61065768a6ff917c89ae";
+    let wrong = "00".repeat(48);
+    let reference: ReferenceValues = serde_json::from_str(&format!(
+        r#"{{"snp":[{{"TrustedMeasurement":"{wrong}"}},{{"ProductName":"Genoa","TrustedMeasurement":"{measurement}"}}]}}"#
+    ))
+    .unwrap();
+    let evidence = Evidence::Snp(SnpEvidence {
+        report: report.clone(),
+        vcek: Some(vcek.clone()),
+        ..Default::default()
+    });
+    for provider in providers() {
+        let claims =
+            evidence::verify(&evidence, &reference, at("2026-03-01T00:00:00Z"), *provider).unwrap();
+        assert!(matches!(claims, Claims::Snp(_)));
+        assert_eq!(claims.policy_hash(), Some([0; 32]));
+        assert_eq!(claims.report_data(), evidence.report_data().unwrap());
+    }
+    // Only the wrong entry: refused, naming the measurement.
+    let only_wrong: ReferenceValues = serde_json::from_str(&format!(
+        r#"{{"snp":[{{"TrustedMeasurement":"{wrong}"}}]}}"#
+    ))
+    .unwrap();
+    let err = evidence::verify(
+        &evidence,
+        &only_wrong,
+        at("2026-03-01T00:00:00Z"),
+        providers()[0],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains(measurement), "{err}");
+    // A custom root that is not the chip's: refused.
+    let genoa_ark = der(&vector!("snp/milan-ark.pem"));
+    let genoa_ask = der(&vector!("snp/milan-ask.pem"));
+    let custom: ReferenceValues = serde_json::from_str(&format!(
+        r#"{{"snp":[{{"InsecureTrustedRoot":{{"ARK":"{}","ASK":"{}"}}}}]}}"#,
+        accord_core::hex::encode(&genoa_ark),
+        accord_core::hex::encode(&genoa_ask)
+    ))
+    .unwrap();
+    assert!(matches!(
+        evidence::verify(
+            &evidence,
+            &custom,
+            at("2026-03-01T00:00:00Z"),
+            providers()[0]
+        ),
+        Err(EvidenceError::Snp(_))
+    ));
+    // No VCEK, no SNP entries.
+    let bare = Evidence::Snp(SnpEvidence {
+        report,
+        ..Default::default()
+    });
+    assert_eq!(
+        evidence::verify(
+            &bare,
+            &reference,
+            at("2026-03-01T00:00:00Z"),
+            providers()[0]
+        ),
+        Err(EvidenceError::MissingVcek)
+    );
+    assert_eq!(
+        evidence::verify(
+            &evidence,
+            &ReferenceValues::default(),
+            at("2026-03-01T00:00:00Z"),
+            providers()[0]
+        ),
+        Err(EvidenceError::NoReferenceValues { kind: "SEV-SNP" })
+    );
+}
+
+#[test]
+fn tdx_evidence_carries_its_collateral() {
+    let quote = vector!("tdx/tdx-quote-v4-2.bin");
+    let collateral = vector!("tdx/tdx-collateral-2.json");
+    let evidence = Evidence::Tdx(TdxEvidence {
+        quote,
+        collateral: Some(collateral),
+    });
+    let reference: ReferenceValues = serde_json::from_str(r#"{"tdx":[{}]}"#).unwrap();
+    for provider in providers() {
+        let claims =
+            evidence::verify(&evidence, &reference, at("2025-09-15T00:00:00Z"), *provider).unwrap();
+        // MRCONFIGID of set 2 is not "hash ‖ 16 zero bytes".
+        assert_eq!(claims.policy_hash(), None);
+        assert_eq!(claims.report_data(), evidence.report_data().unwrap());
+    }
+    // Round trip through postcard, the wire format of attested TLS.
+    let bytes = postcard::to_allocvec(&evidence).unwrap();
+    assert_eq!(postcard::from_bytes::<Evidence>(&bytes).unwrap(), evidence);
+}

@@ -1,0 +1,2 @@
+//! `accord-guest`: the agent binary.
+fn main() {}
