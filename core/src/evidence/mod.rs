@@ -11,6 +11,7 @@
 pub mod snp;
 pub mod tdx;
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -102,10 +103,10 @@ pub struct ReferenceValues {
 pub enum Claims {
     /// SEV-SNP claims.
     #[serde(rename = "SEV-SNP")]
-    Snp(snp::SnpClaims),
+    Snp(Box<snp::SnpClaims>),
     /// TDX claims.
     #[serde(rename = "TDX")]
-    Tdx(tdx::TdxClaims),
+    Tdx(Box<tdx::TdxClaims>),
 }
 
 impl Claims {
@@ -211,10 +212,10 @@ pub fn verify(
 ) -> Result<Claims, EvidenceError> {
     match evidence {
         Evidence::Snp(snp_evidence) => {
-            verify_snp(snp_evidence, &reference.snp, at, provider).map(Claims::Snp)
+            verify_snp(snp_evidence, &reference.snp, at, provider).map(|c| Claims::Snp(Box::new(c)))
         }
         Evidence::Tdx(tdx_evidence) => {
-            verify_tdx(tdx_evidence, &reference.tdx, at, provider).map(Claims::Tdx)
+            verify_tdx(tdx_evidence, &reference.tdx, at, provider).map(|c| Claims::Tdx(Box::new(c)))
         }
     }
 }
