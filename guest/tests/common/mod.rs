@@ -120,6 +120,9 @@ pub struct Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Threads still waiting on pipes of this tree stay blocked until the
+        // test process exits; the tree itself can go.
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
