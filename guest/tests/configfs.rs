@@ -56,6 +56,25 @@ fn tdx_quote_and_tdx_requirement() {
     assert_eq!(&tdx.quote[568..632], &report_data()[..]);
     assert_eq!(tdx.collateral, None);
 
+    // An explicit privilege level needs the attribute.
+    let err = ConfigfsTsm::tdx(&kernel.root)
+        .with_privlevel(1)
+        .evidence(&report_data())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("privlevel: missing"), "{err}");
+
+    // Older kernels show privlevel for TDX too.
+    let mut old = Behaviour::tdx();
+    old.privlevel = true;
+    let old_kernel = Emulator::start(old);
+    assert!(matches!(
+        ConfigfsTsm::tdx(&old_kernel.root)
+            .evidence(&report_data())
+            .unwrap(),
+        Evidence::Tdx(_)
+    ));
+
     let snp_kernel = Emulator::start(Behaviour::snp(None));
     let err = ConfigfsTsm::tdx(&snp_kernel.root)
         .evidence(&report_data())
@@ -96,6 +115,18 @@ fn a_concurrent_writer_is_detected_and_retried() {
 
 #[test]
 fn a_persistent_concurrent_writer_is_a_clear_error() {
+    let behaviour = Behaviour::tdx();
+    behaviour.interfere.store(u32::MAX, Ordering::SeqCst);
+    let kernel = Emulator::start(behaviour);
+    let text = ConfigfsTsm::tdx(&kernel.root)
+        .evidence(&report_data())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("from 0 to 2, expected 1 after our 1 writes"),
+        "{text}"
+    );
+
     let behaviour = Behaviour::snp(None);
     behaviour.interfere.store(u32::MAX, Ordering::SeqCst);
     let kernel = Emulator::start(behaviour);
@@ -111,7 +142,8 @@ fn a_persistent_concurrent_writer_is_a_clear_error() {
     ));
     let text = err.to_string();
     assert!(
-        text.contains("concurrent writer") && text.contains("from 0 to 3, expected 2"),
+        text.contains("concurrent writer")
+            && text.contains("from 0 to 3, expected 2 after our 2 writes"),
         "{text}"
     );
 }

@@ -8,7 +8,8 @@
 //!    with its attributes;
 //! 2. read `provider` (`sev_guest`, `tdx_guest`, …) and `generation`;
 //! 3. write `inblob` (the 64 bytes of report data, raw) and `privlevel`
-//!    (decimal text; default: the entry's `privlevel_floor`, else 0);
+//!    (decimal text; default: the entry's `privlevel_floor`, else 0) when
+//!    the entry has that attribute (kernels since 6.10 hide it for TDX);
 //! 4. read `outblob` (the SNP report / the TDX quote) and, when present,
 //!    `auxblob` (the SNP certificate table);
 //! 5. read `generation` again: the kernel increments it on every write to
@@ -110,24 +111,39 @@ impl ConfigfsTsm {
                 ),
             });
         }
-        let privlevel = match self.privlevel {
-            Some(level) => level,
-            None => match entry.read_optional("privlevel_floor")? {
-                Some(text) => entry.parse_decimal("privlevel_floor", &text)?,
-                None => 0,
-            },
+        // Kernels since 6.10 hide `privlevel` (and its floor) from providers
+        // without privilege levels (TDX): then only inblob is written.
+        let privlevel = if entry.path.join("privlevel").exists() {
+            Some(match self.privlevel {
+                Some(level) => level,
+                None => match entry.read_optional("privlevel_floor")? {
+                    Some(text) => entry.parse_decimal("privlevel_floor", &text)?,
+                    None => 0,
+                },
+            })
+        } else if let Some(level) = self.privlevel {
+            return Err(TeeError::Protocol(format!(
+                "{}: missing, so privilege level {level} cannot be requested",
+                entry.path.join("privlevel").display()
+            )));
+        } else {
+            None
         };
+        let writes: u64 = if privlevel.is_some() { 2 } else { 1 };
         let before = entry.generation()?;
         entry.write("inblob", report_data)?;
-        entry.write("privlevel", privlevel.to_string().as_bytes())?;
+        if let Some(level) = privlevel {
+            entry.write("privlevel", level.to_string().as_bytes())?;
+        }
         let outblob = entry.read("outblob")?;
         let auxblob = entry.read_optional("auxblob")?;
         let after = entry.generation()?;
-        if after != before.wrapping_add(2) {
+        if after != before.wrapping_add(writes) {
             return Ok(Attempt::Conflict {
                 path: entry.path.clone(),
                 before,
                 after,
+                writes,
             });
         }
         let evidence = build_evidence(&entry.path, &provider, outblob, auxblob, report_data)?;
@@ -141,6 +157,7 @@ enum Attempt {
         path: PathBuf,
         before: u64,
         after: u64,
+        writes: u64,
     },
 }
 
@@ -158,16 +175,17 @@ impl TeeProvider for ConfigfsTsm {
                     path,
                     before,
                     after,
-                } => last = Some((path, before, after)),
+                    writes,
+                } => last = Some((path, before, after, writes)),
             }
         }
-        let (path, before, after) = last.unwrap_or_default();
+        let (path, before, after, writes) = last.unwrap_or_default();
         Err(TeeError::Conflict {
             path,
             attempts: MAX_ATTEMPTS,
             detail: format!(
-                "generation went from {before} to {after}, expected {} after our 2 writes",
-                before.wrapping_add(2)
+                "generation went from {before} to {after}, expected {} after our {writes} writes",
+                before.wrapping_add(writes)
             ),
         })
     }

@@ -44,6 +44,9 @@ pub struct Behaviour {
     pub privlevel_floor: Option<u32>,
     /// How many client `inblob` writes are followed by a foreign write.
     pub interfere: Arc<AtomicU32>,
+    /// Whether the entry has `privlevel` (kernels since 6.10 hide it, and
+    /// `privlevel_floor`, for TDX).
+    pub privlevel: bool,
 }
 
 impl Behaviour {
@@ -55,17 +58,19 @@ impl Behaviour {
             auxblob,
             privlevel_floor: Some(0),
             interfere: Arc::new(AtomicU32::new(0)),
+            privlevel: true,
         }
     }
 
-    /// A TDX guest.
+    /// A TDX guest (as kernels since 6.10 show it: no privlevel).
     pub fn tdx() -> Self {
         Self {
             provider: Some("tdx_guest"),
             outblob: Arc::new(|inblob, _| tdx_quote(inblob)),
             auxblob: None,
-            privlevel_floor: Some(0),
+            privlevel_floor: None,
             interfere: Arc::new(AtomicU32::new(0)),
+            privlevel: false,
         }
     }
 }
@@ -155,8 +160,6 @@ fn mkfifo(paths: &[PathBuf]) {
     assert!(status.success(), "mkfifo failed");
 }
 
-const WRITABLE: [&str; 2] = ["inblob", "privlevel"];
-
 /// Applies a write to `name` (under the state lock).
 fn apply(state: &mut EntryState, name: &str, bytes: &[u8], behaviour: &Behaviour) {
     state.generation += 1;
@@ -185,7 +188,7 @@ fn apply(state: &mut EntryState, name: &str, bytes: &[u8], behaviour: &Behaviour
 /// Applies whatever the client wrote into the write pipes and nobody has
 /// consumed yet (the caller holds the state lock).
 fn drain(dir: &Path, state: &mut EntryState, behaviour: &Behaviour) {
-    for name in WRITABLE {
+    for name in writable(behaviour) {
         let Ok(mut pipe) = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -209,6 +212,14 @@ fn drain(dir: &Path, state: &mut EntryState, behaviour: &Behaviour) {
     }
 }
 
+fn writable(behaviour: &Behaviour) -> &'static [&'static str] {
+    if behaviour.privlevel {
+        &["inblob", "privlevel"]
+    } else {
+        &["inblob"]
+    }
+}
+
 fn populate(dir: &Path, behaviour: &Behaviour) {
     let state = Arc::new(Mutex::new(EntryState::default()));
     let mut readable: Vec<&'static str> = vec!["generation", "outblob"];
@@ -223,11 +234,13 @@ fn populate(dir: &Path, behaviour: &Behaviour) {
     }
     // inblob last: the client waits for it before it starts.
     let mut all: Vec<PathBuf> = readable.iter().map(|n| dir.join(n)).collect();
-    all.push(dir.join("privlevel"));
+    if behaviour.privlevel {
+        all.push(dir.join("privlevel"));
+    }
     all.push(dir.join("inblob"));
     mkfifo(&all);
 
-    for name in WRITABLE {
+    for &name in writable(behaviour) {
         let (dir, state, behaviour) = (dir.to_path_buf(), state.clone(), behaviour.clone());
         std::thread::spawn(move || {
             loop {
