@@ -192,3 +192,96 @@ fn usage_errors_exit_with_2() {
         );
     }
 }
+
+/// The test-data folder: `$ACCORD_TESTDATA`, else `../shared/testdata`
+/// beside the repository (as in core's vector tests).
+fn testdata(relative: &str) -> Option<Vec<u8>> {
+    let dir = std::env::var_os("ACCORD_TESTDATA").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
+        std::path::PathBuf::from,
+    );
+    match std::fs::read(dir.join(relative)) {
+        Ok(bytes) => Some(bytes),
+        Err(err) if std::env::var("ACCORD_REQUIRE_VECTORS").is_ok_and(|v| v == "1") => {
+            panic!("ACCORD_REQUIRE_VECTORS=1 but {relative} is unreadable: {err}")
+        }
+        Err(err) => {
+            eprintln!("SKIPPED: test vector {relative} unavailable ({err}); set ACCORD_TESTDATA");
+            None
+        }
+    }
+}
+
+/// A real Genoa report and its certificates, handed out by the emulated
+/// kernel, come out of `accord-guest report --out` in files that verify
+/// against AMD's genuine roots.
+#[test]
+fn real_snp_evidence_written_to_disk_verifies() {
+    use accord_core::evidence::snp;
+    use accord_core::x509::pem::der_or_pem;
+
+    let (Some(report), Some(vcek), Some(ask), Some(ark)) = (
+        testdata("snp/genoa-report-1.bin"),
+        testdata("snp/genoa-vcek-1.pem"),
+        testdata("snp/genoa-ask.pem"),
+        testdata("snp/genoa-ark.pem"),
+    ) else {
+        return;
+    };
+    let vcek = der_or_pem(&vcek, "CERTIFICATE").unwrap();
+    let ask = der_or_pem(&ask, "CERTIFICATE").unwrap();
+    let ark = der_or_pem(&ark, "CERTIFICATE").unwrap();
+    let report_data = snp::AttestationReport::parse(&report)
+        .unwrap()
+        .report_data
+        .to_vec();
+    let table = cert_table::build(&[
+        (cert_table::VCEK_GUID, &vcek),
+        (cert_table::ASK_GUID, &ask),
+        (cert_table::ARK_GUID, &ark),
+    ]);
+    let mut behaviour = Behaviour::snp(Some(table));
+    let chip_report = report.clone();
+    // A real chip signs whatever inblob asks for; a recorded report only
+    // answers its own report data.
+    behaviour.outblob = std::sync::Arc::new(move |inblob, _| {
+        if inblob == &chip_report[0x50..0x90] {
+            chip_report.clone()
+        } else {
+            common::snp_report(inblob, 0)
+        }
+    });
+    let kernel = Emulator::start(behaviour);
+    let out = common::temp_dir("out-real");
+    let output = run(&[
+        "report",
+        "--report-data",
+        &accord_core::hex::encode(&report_data),
+        "--tee",
+        "configfs-tsm",
+        "--configfs-root",
+        kernel.root.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let written = std::fs::read(out.join("report.bin")).unwrap();
+    assert_eq!(written, report);
+    let leaf = std::fs::read(out.join("vcek.pem")).unwrap();
+    let claims = snp::verify(
+        &written,
+        &snp::Certs { leaf: &leaf },
+        None,
+        &snp::TrustRoots::genuine(),
+        None,
+        accord_core::time::UnixTime::parse_rfc3339("2026-03-01T00:00:00Z").unwrap(),
+        accord_core::crypto::default_provider(),
+    )
+    .unwrap();
+    assert_eq!(claims.report_data.0.to_vec(), report_data);
+    assert_eq!(
+        der_or_pem(&std::fs::read(out.join("ask.pem")).unwrap(), "CERTIFICATE").unwrap(),
+        ask
+    );
+}
