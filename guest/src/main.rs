@@ -194,8 +194,8 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         Some(name) => tee::open(name, &options)?,
         None => tee::detect(&options)?,
     };
-    if provider.is_insecure() {
-        eprintln!("{INSECURE_BANNER}");
+    if let Some(banner) = banner(provider.as_ref()) {
+        eprintln!("{banner}");
     }
     let evidence = provider
         .evidence(&args.report_data)
@@ -212,6 +212,11 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         print!("{}", summary(provider.as_ref(), &evidence));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The banner to print on stderr before using `provider`, if any.
+fn banner(provider: &dyn TeeProvider) -> Option<&'static str> {
+    provider.is_insecure().then_some(INSECURE_BANNER)
 }
 
 fn opt_hex(bytes: Option<&Vec<u8>>) -> serde_json::Value {
@@ -393,6 +398,33 @@ mod tests {
         let der = accord_core::x509::pem::der_or_pem(text.as_bytes(), "CERTIFICATE").unwrap();
         assert_eq!(der, vec![0x30; 100]);
         assert!(text.lines().all(|l| l.len() <= 64));
+    }
+
+    struct Fake(bool);
+
+    impl TeeProvider for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn is_insecure(&self) -> bool {
+            self.0
+        }
+        fn evidence(&self, _: &[u8; 64]) -> Result<Evidence, tee::TeeError> {
+            Err(tee::TeeError::NothingDetected)
+        }
+    }
+
+    #[test]
+    fn insecure_providers_get_the_banner() {
+        assert_eq!(
+            banner(&Fake(true)),
+            Some("INSECURE SIMULATION: this evidence proves nothing about real hardware")
+        );
+        assert_eq!(banner(&Fake(false)), None);
+        assert_eq!(
+            evidence_json(&Fake(true), &Evidence::Tdx(TdxEvidence::default()))["insecure"],
+            true
+        );
     }
 
     #[test]
