@@ -1,2 +1,435 @@
-//! `accord-guest`: the agent binary.
-fn main() {}
+//! `accord-guest`: the agent binary. Today it has one command, `report`,
+//! which asks the TEE for evidence and prints or stores it.
+//!
+//! Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use accord_core::evidence::snp::{AttestationReport, Product};
+use accord_core::evidence::{Evidence, SnpEvidence, TdxEvidence};
+use accord_core::hex;
+use accord_guest::tee::{self, PROVIDER_NAMES, TeeOptions, TeeProvider};
+use anyhow::{Context, bail};
+use base64ct::{Base64, Encoding};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The banner printed whenever evidence comes from the simulated chip.
+const INSECURE_BANNER: &str =
+    "INSECURE SIMULATION: this evidence proves nothing about real hardware";
+
+/// accord's agent inside the confidential VM.
+#[derive(Parser, Debug)]
+#[command(name = "accord-guest", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Ask the TEE for evidence over REPORT_DATA and print it or store it.
+    ///
+    /// The provider is detected (configfs-tsm, then /dev/sev-guest) unless
+    /// --tee names one. With --out DIR the evidence is written as
+    /// DIR/report.bin (SEV-SNP) or DIR/quote.bin (TDX), plus vcek.pem,
+    /// ask.pem and ark.pem when the platform handed them out, so that
+    /// `accord evidence verify --snp DIR/report.bin` can check it.
+    ///
+    /// The insecure simulated chip is used only with
+    /// `--tee insecure-simulated`; its evidence proves nothing.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Report data as hex: 1 to 64 bytes, zero-padded on the right to 64.
+    #[arg(long, value_name = "HEX", value_parser = parse_report_data)]
+    report_data: [u8; 64],
+
+    /// TEE provider to use instead of detection.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(PROVIDER_NAMES))]
+    tee: Option<String>,
+
+    /// Write the evidence into DIR (created if missing; files replaced
+    /// atomically) instead of printing it.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Print JSON (hex-encoded blobs) instead of a readable summary.
+    #[arg(long, conflicts_with = "out")]
+    json: bool,
+
+    /// configfs-tsm report root.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/sys/kernel/config/tsm/report"
+    )]
+    configfs_root: PathBuf,
+
+    /// SEV guest device.
+    #[arg(long, value_name = "PATH", default_value = "/dev/sev-guest")]
+    sev_guest_device: PathBuf,
+
+    #[command(flatten)]
+    simulated: SimulatedArgs,
+}
+
+/// Options of the INSECURE simulated chip (only with --tee insecure-simulated).
+#[derive(Args, Debug)]
+struct SimulatedArgs {
+    /// Where the simulated chip keeps its keys and certificates
+    /// [default: /var/lib/accord/insecure-simulated-chip].
+    #[arg(long, value_name = "DIR", help_heading = "Simulated chip (INSECURE)")]
+    state: Option<PathBuf>,
+
+    /// MEASUREMENT to report (48 bytes hex).
+    #[arg(long, value_name = "HEX48", value_parser = parse_hex::<48>, help_heading = "Simulated chip (INSECURE)")]
+    measurement: Option<[u8; 48]>,
+
+    /// HOST_DATA to report (32 bytes hex).
+    #[arg(long, value_name = "HEX32", value_parser = parse_hex::<32>, conflicts_with = "policy", help_heading = "Simulated chip (INSECURE)")]
+    host_data: Option<[u8; 32]>,
+
+    /// Report HOST_DATA = SHA-256 of this policy file.
+    #[arg(long, value_name = "FILE", help_heading = "Simulated chip (INSECURE)")]
+    policy: Option<PathBuf>,
+
+    /// Which AMD generation to imitate.
+    #[arg(long, value_enum, help_heading = "Simulated chip (INSECURE)")]
+    product: Option<ProductArg>,
+}
+
+impl SimulatedArgs {
+    fn any(&self) -> bool {
+        self.state.is_some()
+            || self.measurement.is_some()
+            || self.host_data.is_some()
+            || self.policy.is_some()
+            || self.product.is_some()
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProductArg {
+    /// EPYC 9004 (report version 3).
+    Genoa,
+    /// EPYC 9005 (report version 5).
+    Turin,
+}
+
+fn parse_report_data(text: &str) -> Result<[u8; 64], String> {
+    let bytes = hex::decode(text.trim()).map_err(|err| err.to_string())?;
+    if bytes.is_empty() {
+        return Err("report data must be 1 to 64 bytes, got none".to_string());
+    }
+    if bytes.len() > 64 {
+        return Err(format!(
+            "report data must be at most 64 bytes, got {}",
+            bytes.len()
+        ));
+    }
+    let mut out = [0u8; 64];
+    out.get_mut(..bytes.len())
+        .ok_or("report data too long")?
+        .copy_from_slice(&bytes);
+    Ok(out)
+}
+
+fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
+    hex::decode_array(text.trim()).map_err(|err| err.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Report(args) => report(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let simulated = args.tee.as_deref() == Some("insecure-simulated");
+    if args.simulated.any() && !simulated {
+        eprintln!(
+            "error: --state, --measurement, --host-data, --policy and --product apply only to --tee insecure-simulated"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let mut options = TeeOptions {
+        configfs_root: args.configfs_root.clone(),
+        sev_guest_device: args.sev_guest_device.clone(),
+        ..TeeOptions::default()
+    };
+    if let Some(state) = &args.simulated.state {
+        options.simulated_state.clone_from(state);
+    }
+    if let Some(measurement) = args.simulated.measurement {
+        options.simulated.measurement = measurement;
+    }
+    if let Some(host_data) = args.simulated.host_data {
+        options.simulated.host_data = host_data;
+    }
+    if let Some(policy) = &args.simulated.policy {
+        let bytes = std::fs::read(policy)
+            .with_context(|| format!("reading policy file {}", policy.display()))?;
+        options.simulated.host_data = accord_core::crypto::default_provider().sha256(&[&bytes]);
+    }
+    if let Some(product) = args.simulated.product {
+        options.simulated.product = match product {
+            ProductArg::Genoa => Product::Genoa,
+            ProductArg::Turin => Product::Turin,
+        };
+    }
+
+    let provider: Box<dyn TeeProvider> = match &args.tee {
+        Some(name) => tee::open(name, &options)?,
+        None => tee::detect(&options)?,
+    };
+    if let Some(banner) = banner(provider.as_ref()) {
+        eprintln!("{banner}");
+    }
+    let evidence = provider
+        .evidence(&args.report_data)
+        .with_context(|| format!("getting evidence from {}", provider.name()))?;
+
+    if let Some(dir) = &args.out {
+        for name in write_evidence(dir, &evidence)? {
+            println!("{}", dir.join(name).display());
+        }
+    } else if args.json {
+        let json = evidence_json(provider.as_ref(), &evidence);
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print!("{}", summary(provider.as_ref(), &evidence));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The banner to print on stderr before using `provider`, if any.
+fn banner(provider: &dyn TeeProvider) -> Option<&'static str> {
+    provider.is_insecure().then_some(INSECURE_BANNER)
+}
+
+fn opt_hex(bytes: Option<&Vec<u8>>) -> serde_json::Value {
+    bytes.map_or(serde_json::Value::Null, |b| hex::encode(b).into())
+}
+
+fn evidence_json(provider: &dyn TeeProvider, evidence: &Evidence) -> serde_json::Value {
+    let mut json = serde_json::json!({
+        "provider": provider.name(),
+        "insecure": provider.is_insecure(),
+        "kind": evidence.kind(),
+    });
+    match evidence {
+        Evidence::Snp(snp) => {
+            json["report"] = hex::encode(&snp.report).into();
+            json["vcek"] = opt_hex(snp.vcek.as_ref());
+            json["ask"] = opt_hex(snp.ask.as_ref());
+            json["ark"] = opt_hex(snp.ark.as_ref());
+        }
+        Evidence::Tdx(tdx) => {
+            json["quote"] = hex::encode(&tdx.quote).into();
+            json["collateral"] = tdx
+                .collateral
+                .as_ref()
+                .map_or(serde_json::Value::Null, |c| {
+                    String::from_utf8_lossy(c).into_owned().into()
+                });
+        }
+    }
+    json
+}
+
+fn summary(provider: &dyn TeeProvider, evidence: &Evidence) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "provider:    {}", provider.name());
+    let _ = writeln!(out, "kind:        {}", evidence.kind());
+    match evidence {
+        Evidence::Snp(snp) => snp_summary(&mut out, snp),
+        Evidence::Tdx(tdx) => tdx_summary(&mut out, tdx),
+    }
+    out
+}
+
+fn snp_summary(out: &mut String, snp: &SnpEvidence) {
+    use std::fmt::Write as _;
+    match AttestationReport::parse(&snp.report) {
+        Ok(report) => {
+            let _ = writeln!(out, "version:     {}", report.version);
+            let _ = writeln!(out, "vmpl:        {}", report.vmpl);
+            let _ = writeln!(out, "policy:      {:#x}", report.policy.0);
+            let _ = writeln!(out, "measurement: {}", hex::encode(report.measurement));
+            let _ = writeln!(out, "host_data:   {}", hex::encode(report.host_data));
+            let _ = writeln!(out, "report_data: {}", hex::encode(report.report_data));
+            let _ = writeln!(out, "chip_id:     {}", hex::encode(report.chip_id));
+            let _ = writeln!(out, "reported_tcb: {:#018x}", report.reported_tcb);
+        }
+        Err(err) => {
+            let _ = writeln!(out, "(the report does not parse: {err})");
+        }
+    }
+    let present = |c: &Option<Vec<u8>>| if c.is_some() { "present" } else { "absent" };
+    let _ = writeln!(out, "vcek/vlek:   {}", present(&snp.vcek));
+    let _ = writeln!(out, "ask:         {}", present(&snp.ask));
+    let _ = writeln!(out, "ark:         {}", present(&snp.ark));
+    let _ = writeln!(out, "report ({} bytes):", snp.report.len());
+    hex_lines(out, &snp.report);
+}
+
+fn tdx_summary(out: &mut String, tdx: &TdxEvidence) {
+    use std::fmt::Write as _;
+    match tee::tdx::quote_report_data(&tdx.quote) {
+        Ok(report_data) => {
+            let _ = writeln!(out, "report_data: {}", hex::encode(report_data));
+        }
+        Err(err) => {
+            let _ = writeln!(out, "(the quote does not parse: {err})");
+        }
+    }
+    let collateral = if tdx.collateral.is_some() {
+        "present"
+    } else {
+        "absent"
+    };
+    let _ = writeln!(out, "collateral:  {collateral}");
+    let _ = writeln!(out, "quote ({} bytes):", tdx.quote.len());
+    hex_lines(out, &tdx.quote);
+}
+
+fn hex_lines(out: &mut String, bytes: &[u8]) {
+    for chunk in bytes.chunks(32) {
+        out.push_str("  ");
+        out.push_str(&hex::encode(chunk));
+        out.push('\n');
+    }
+}
+
+/// PEM of one DER certificate, 64 columns.
+fn pem(der: &[u8]) -> String {
+    let body = Base64::encode_string(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Writes `bytes` to `dir/name` through a temporary file and a rename.
+fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let target = dir.join(name);
+    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &target)
+    })();
+    if let Err(err) = result {
+        let _ = std::fs::remove_file(&temp);
+        bail!("writing {}: {err}", target.display());
+    }
+    Ok(())
+}
+
+/// Writes the evidence files into `dir`; returns their names.
+fn write_evidence(dir: &Path, evidence: &Evidence) -> anyhow::Result<Vec<&'static str>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut files = Vec::new();
+    match evidence {
+        Evidence::Snp(snp) => {
+            write_atomic(dir, "report.bin", &snp.report)?;
+            files.push("report.bin");
+            for (name, cert) in [
+                ("vcek.pem", &snp.vcek),
+                ("ask.pem", &snp.ask),
+                ("ark.pem", &snp.ark),
+            ] {
+                if let Some(der) = cert {
+                    write_atomic(dir, name, pem(der).as_bytes())?;
+                    files.push(name);
+                }
+            }
+        }
+        Evidence::Tdx(tdx) => {
+            write_atomic(dir, "quote.bin", &tdx.quote)?;
+            files.push("quote.bin");
+            if let Some(collateral) = &tdx.collateral {
+                write_atomic(dir, "collateral.json", collateral)?;
+                files.push("collateral.json");
+            }
+        }
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_data_is_zero_padded_and_bounded() {
+        let data = parse_report_data("0102").unwrap();
+        assert_eq!(&data[..3], &[1, 2, 0]);
+        assert_eq!(parse_report_data(&"ab".repeat(64)).unwrap(), [0xab; 64]);
+        assert!(parse_report_data("").unwrap_err().contains("1 to 64"));
+        assert!(
+            parse_report_data(&"ab".repeat(65))
+                .unwrap_err()
+                .contains("at most 64")
+        );
+        assert!(parse_report_data("xyz").is_err());
+    }
+
+    #[test]
+    fn pem_wraps_at_64_columns() {
+        let text = pem(&[0x30; 100]);
+        let der = accord_core::x509::pem::der_or_pem(text.as_bytes(), "CERTIFICATE").unwrap();
+        assert_eq!(der, vec![0x30; 100]);
+        assert!(text.lines().all(|l| l.len() <= 64));
+    }
+
+    struct Fake(bool);
+
+    impl TeeProvider for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn is_insecure(&self) -> bool {
+            self.0
+        }
+        fn evidence(&self, _: &[u8; 64]) -> Result<Evidence, tee::TeeError> {
+            Err(tee::TeeError::NothingDetected)
+        }
+    }
+
+    #[test]
+    fn insecure_providers_get_the_banner() {
+        assert_eq!(
+            banner(&Fake(true)),
+            Some("INSECURE SIMULATION: this evidence proves nothing about real hardware")
+        );
+        assert_eq!(banner(&Fake(false)), None);
+        assert_eq!(
+            evidence_json(&Fake(true), &Evidence::Tdx(TdxEvidence::default()))["insecure"],
+            true
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -10,7 +10,14 @@ use std::path::PathBuf;
 
 use accord_core::evidence::Evidence;
 
+pub mod cert_table;
+pub mod configfs_tsm;
+pub mod sev_guest;
 pub mod simulated;
+pub mod tdx;
+
+pub use configfs_tsm::ConfigfsTsm;
+pub use sev_guest::SevGuest;
 
 /// A way to obtain evidence from the TEE this process runs in.
 pub trait TeeProvider: Send + Sync {
@@ -76,6 +83,16 @@ pub enum TeeError {
     },
     /// The TEE answered with something unusable.
     Protocol(String),
+    /// Another writer kept changing the configfs-tsm entry (its
+    /// `generation` moved by more than our own writes) on every attempt.
+    Conflict {
+        /// The last entry tried.
+        path: PathBuf,
+        /// How many entries were tried.
+        attempts: u32,
+        /// What was seen.
+        detail: String,
+    },
 }
 
 impl fmt::Display for TeeError {
@@ -98,6 +115,15 @@ impl fmt::Display for TeeError {
             }
             Self::Io { action, source } => write!(f, "{action}: {source}"),
             Self::Protocol(reason) => f.write_str(reason),
+            Self::Conflict {
+                path,
+                attempts,
+                detail,
+            } => write!(
+                f,
+                "configfs-tsm report entry {} was changed by a concurrent writer on each of {attempts} attempts ({detail})",
+                path.display()
+            ),
         }
     }
 }
@@ -116,3 +142,102 @@ pub const PROVIDER_NAMES: &[&str] = &["configfs-tsm", "sev-guest", "tdx", "insec
 
 /// The providers [`detect`] tries, in order.
 pub const DETECTION_ORDER: &[&str] = &["configfs-tsm", "sev-guest"];
+
+/// Opens the provider `name` (one of [`PROVIDER_NAMES`]).
+///
+/// `configfs-tsm` takes whatever provider the kernel offers, `tdx` requires
+/// the kernel's `tdx_guest`, `sev-guest` uses the ioctl device, and
+/// `insecure-simulated` the software chip. Availability is checked here
+/// where it is cheap (the root or device exists); everything else is found
+/// out by the first request.
+pub fn open(name: &str, options: &TeeOptions) -> Result<Box<dyn TeeProvider>, TeeError> {
+    match name {
+        "configfs-tsm" | "tdx" => {
+            if !options.configfs_root.is_dir() {
+                return Err(TeeError::Unavailable {
+                    provider: if name == "tdx" { "tdx" } else { "configfs-tsm" },
+                    reason: format!("{} is not a directory", options.configfs_root.display()),
+                });
+            }
+            Ok(if name == "tdx" {
+                Box::new(ConfigfsTsm::tdx(&options.configfs_root))
+            } else {
+                Box::new(ConfigfsTsm::new(&options.configfs_root))
+            })
+        }
+        "sev-guest" => {
+            if !options.sev_guest_device.exists() {
+                return Err(TeeError::Unavailable {
+                    provider: "sev-guest",
+                    reason: format!("device missing: {}", options.sev_guest_device.display()),
+                });
+            }
+            Ok(Box::new(SevGuest::new(&options.sev_guest_device)))
+        }
+        "insecure-simulated" => simulated::open(&options.simulated_state, &options.simulated),
+        other => Err(TeeError::UnknownProvider(other.to_string())),
+    }
+}
+
+/// Finds the TEE this process runs in, trying [`DETECTION_ORDER`]:
+/// configfs-tsm when its root exists and a test entry reports a provider
+/// accord supports, then `/dev/sev-guest` when the device exists. The
+/// simulated chip is never detected.
+pub fn detect(options: &TeeOptions) -> Result<Box<dyn TeeProvider>, TeeError> {
+    if options.configfs_root.is_dir() {
+        let provider = ConfigfsTsm::new(&options.configfs_root);
+        if let Ok(name) = provider.probe()
+            && matches!(
+                name.as_str(),
+                configfs_tsm::PROVIDER_SEV_GUEST | configfs_tsm::PROVIDER_TDX_GUEST
+            )
+        {
+            return Ok(Box::new(provider));
+        }
+    }
+    if options.sev_guest_device.exists() {
+        return Ok(Box::new(SevGuest::new(&options.sev_guest_device)));
+    }
+    Err(TeeError::NothingDetected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nowhere() -> TeeOptions {
+        TeeOptions {
+            configfs_root: PathBuf::from("/nonexistent/tsm/report"),
+            sev_guest_device: PathBuf::from("/nonexistent/sev-guest"),
+            ..TeeOptions::default()
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        let err = open("sgx", &nowhere()).err().unwrap();
+        assert!(matches!(err, TeeError::UnknownProvider(ref n) if n == "sgx"));
+        assert!(
+            err.to_string()
+                .contains("configfs-tsm, sev-guest, tdx, insecure-simulated")
+        );
+    }
+
+    #[test]
+    fn every_name_is_known() {
+        for name in PROVIDER_NAMES {
+            let result = open(name, &nowhere());
+            assert!(
+                !matches!(result, Err(TeeError::UnknownProvider(_))),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn nothing_is_detected_without_hardware() {
+        assert!(matches!(detect(&nowhere()), Err(TeeError::NothingDetected)));
+        let err = open("sev-guest", &nowhere()).err().unwrap().to_string();
+        assert!(err.contains("device missing"), "{err}");
+    }
+}
