@@ -510,3 +510,55 @@ fn corrupted_state_is_reported_by_file() {
     assert!(err.to_string().contains("missing ask.pem"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_new_chip_is_created_once_even_by_concurrent_openers() {
+    let dir = scratch_dir("fresh").join("chip");
+    let config = config(Product::Turin);
+    let chips: Vec<SimulatedSnp> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| SimulatedSnp::open(&dir, &config).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(chips[0].chip_id(), chips[1].chip_id());
+    assert_eq!(chips[0].vcek_der(), chips[1].vcek_der());
+    assert_ne!(chips[0].chip_id(), chip(Product::Turin).chip_id());
+    let reloaded = SimulatedSnp::open(&dir, &config).unwrap();
+    assert_eq!(reloaded.trusted_root(), chips[0].trusted_root());
+    // Only the six files, no temporary leftovers beside or inside.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = simulated::FILES.iter().map(|f| f.to_string()).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    let parent = dir.parent().unwrap();
+    assert_eq!(std::fs::read_dir(parent).unwrap().count(), 1);
+    let evidence = reloaded.evidence(&REPORT_DATA).unwrap();
+    let reference = ReferenceValues {
+        snp: vec![reloaded.reference_values()],
+        tdx: vec![],
+    };
+    evidence::verify(&evidence, &reference, now(), all_providers()[0]).unwrap();
+    std::fs::remove_dir_all(parent).unwrap();
+}
+
+#[test]
+fn an_ephemeral_chip_verifies_and_persists_nothing() {
+    let chip = SimulatedSnp::ephemeral(&config(Product::Genoa)).unwrap();
+    assert!(chip.state_dir().is_none());
+    assert_ne!(chip.chip_id(), self::chip(Product::Genoa).chip_id());
+    let evidence = chip.evidence(&REPORT_DATA).unwrap();
+    let reference = ReferenceValues {
+        snp: vec![chip.reference_values()],
+        tdx: vec![],
+    };
+    for provider in all_providers() {
+        let claims = evidence::verify(&evidence, &reference, now(), *provider).unwrap();
+        assert_eq!(claims.report_data(), REPORT_DATA);
+        assert_eq!(claims.policy_hash(), Some(HOST_DATA));
+    }
+}
