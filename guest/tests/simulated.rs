@@ -151,7 +151,7 @@ fn reports_verify_against_the_simulated_root_with_every_provider() {
             else {
                 panic!("not SNP claims");
             };
-            assert_eq!(checked, claims);
+            assert_eq!(*checked, claims);
             assert_eq!(checked.report_data.0, REPORT_DATA);
         }
     }
