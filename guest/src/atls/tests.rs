@@ -370,3 +370,36 @@ async fn openssl_s_client_is_refused_cleanly() {
         "{err}"
     );
 }
+
+/// Hostile frames after the handshake: every one ends in an error, never a
+/// panic or a hang.
+#[tokio::test]
+async fn hostile_frames_end_in_errors() {
+    let bodies: &[&[u8]] = &[
+        &[0],                                     // Evidence without version
+        &[0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f], // a 4 GiB report length
+        &[0, 1, 1, 0],                            // Tdx evidence, truncated
+        &[0, 1, 0, 0, 0, 0, 0],                   // empty SNP report
+        &[1],                                     // NoEvidence without version
+        &[2],                                     // Verified out of order
+        &[4],                                     // unknown variant
+        &[3, 0xff],                               // Refused with a bad length
+    ];
+    for body in bodies {
+        let (listener, addr) = listen().await;
+        let server = serve_one(
+            listener,
+            acceptor(Arc::new(JunkTee), ClientAuth::KeyOptional),
+        );
+        let mut client = raw_client(addr, None, true).await;
+        let mut bytes = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        bytes.extend_from_slice(body);
+        client.write_all(&bytes).await.unwrap();
+        client.flush().await.unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the acceptor hung")
+            .expect("the acceptor panicked");
+        assert!(outcome.is_err(), "{body:?} was accepted");
+    }
+}
