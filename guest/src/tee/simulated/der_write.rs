@@ -1,0 +1,227 @@
+//! A tiny DER writer (and PEM encoder) for the simulated chip's
+//! certificates.
+//!
+//! Only what X.509 certificate building needs: definite-length TLVs,
+//! SEQUENCE/SET, OBJECT IDENTIFIER, non-negative INTEGER, the string types,
+//! UTCTime, BIT STRING with no unused bits, and context tags. Every function
+//! returns a complete encoding; composite values are built by passing the
+//! encodings of their parts. Nothing here panics.
+
+/// DER tags used by the writer.
+pub mod tag {
+    /// BOOLEAN.
+    pub const BOOLEAN: u8 = 0x01;
+    /// INTEGER.
+    pub const INTEGER: u8 = 0x02;
+    /// BIT STRING.
+    pub const BIT_STRING: u8 = 0x03;
+    /// OCTET STRING.
+    pub const OCTET_STRING: u8 = 0x04;
+    /// NULL.
+    pub const NULL: u8 = 0x05;
+    /// OBJECT IDENTIFIER.
+    pub const OID: u8 = 0x06;
+    /// UTF8String.
+    pub const UTF8_STRING: u8 = 0x0c;
+    /// IA5String.
+    pub const IA5_STRING: u8 = 0x16;
+    /// UTCTime.
+    pub const UTC_TIME: u8 = 0x17;
+    /// SEQUENCE (constructed).
+    pub const SEQUENCE: u8 = 0x30;
+    /// SET (constructed).
+    pub const SET: u8 = 0x31;
+}
+
+/// `tag ‖ length ‖ content` with a minimal definite length.
+pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let len = content.len();
+    let mut out = Vec::with_capacity(content.len() + 6);
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or(&[]);
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// A SEQUENCE of already encoded parts.
+pub fn seq(parts: &[&[u8]]) -> Vec<u8> {
+    tlv(tag::SEQUENCE, &parts.concat())
+}
+
+/// A SET of already encoded parts (the caller orders them; DER wants them
+/// sorted, which a single element trivially is).
+pub fn set(parts: &[&[u8]]) -> Vec<u8> {
+    tlv(tag::SET, &parts.concat())
+}
+
+/// A context-specific constructed tag `[n]` around `content`.
+pub fn explicit(n: u8, content: &[u8]) -> Vec<u8> {
+    tlv(0xa0 | (n & 0x1f), content)
+}
+
+fn base128(out: &mut Vec<u8>, value: u64) {
+    let mut groups = [0u8; 10];
+    let mut count = 0;
+    let mut rest = value;
+    loop {
+        if let Some(slot) = groups.get_mut(count) {
+            *slot = (rest & 0x7f) as u8;
+        }
+        count += 1;
+        rest >>= 7;
+        if rest == 0 || count == groups.len() {
+            break;
+        }
+    }
+    for i in (0..count).rev() {
+        let group = groups.get(i).copied().unwrap_or(0);
+        out.push(if i == 0 { group } else { group | 0x80 });
+    }
+}
+
+/// An OBJECT IDENTIFIER from its arcs. The first two arcs are combined as
+/// X.690 requires; fewer than two arcs give an empty (invalid) OID, which
+/// no caller here produces.
+pub fn oid(arcs: &[u64]) -> Vec<u8> {
+    let mut body = Vec::new();
+    if let [first, second, rest @ ..] = arcs {
+        base128(&mut body, first.saturating_mul(40).saturating_add(*second));
+        for arc in rest {
+            base128(&mut body, *arc);
+        }
+    }
+    tlv(tag::OID, &body)
+}
+
+/// A non-negative INTEGER from big-endian magnitude bytes (leading zeros are
+/// trimmed, a zero byte is prepended when the top bit is set).
+pub fn uint(magnitude: &[u8]) -> Vec<u8> {
+    let skip = magnitude.iter().take_while(|b| **b == 0).count();
+    let trimmed = magnitude.get(skip..).unwrap_or(&[]);
+    let mut body = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed.first().is_none_or(|b| *b & 0x80 != 0) {
+        body.push(0);
+    }
+    body.extend_from_slice(trimmed);
+    tlv(tag::INTEGER, &body)
+}
+
+/// A small non-negative INTEGER.
+pub fn small_uint(n: u64) -> Vec<u8> {
+    uint(&n.to_be_bytes())
+}
+
+/// A UTF8String.
+pub fn utf8(text: &str) -> Vec<u8> {
+    tlv(tag::UTF8_STRING, text.as_bytes())
+}
+
+/// An IA5String (the caller passes ASCII).
+pub fn ia5(text: &str) -> Vec<u8> {
+    tlv(tag::IA5_STRING, text.as_bytes())
+}
+
+/// An OCTET STRING.
+pub fn octets(bytes: &[u8]) -> Vec<u8> {
+    tlv(tag::OCTET_STRING, bytes)
+}
+
+/// A BIT STRING with no unused bits.
+pub fn bits(bytes: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(bytes.len() + 1);
+    body.push(0);
+    body.extend_from_slice(bytes);
+    tlv(tag::BIT_STRING, &body)
+}
+
+/// NULL.
+pub fn null() -> Vec<u8> {
+    vec![tag::NULL, 0]
+}
+
+/// BOOLEAN TRUE.
+pub fn true_() -> Vec<u8> {
+    vec![tag::BOOLEAN, 1, 0xff]
+}
+
+/// A UTCTime `YYMMDDHHMMSSZ` from its digits (`"491231235959"`).
+pub fn utc_time(digits: &str) -> Vec<u8> {
+    tlv(tag::UTC_TIME, format!("{digits}Z").as_bytes())
+}
+
+/// PEM armour (RFC 7468) around `der`, with 64-character lines.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut encoded = String::with_capacity(der.len().div_ceil(3) * 4);
+    for chunk in der.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                let index = (n >> (18 - 6 * i) & 0x3f) as usize;
+                encoded.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
+            } else {
+                encoded.push('=');
+            }
+        }
+    }
+    let mut out = format!("-----BEGIN {label}-----\n");
+    let mut rest = encoded.as_str();
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(64));
+        out.push_str(line);
+        out.push('\n');
+        rest = tail;
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_lengths_integers_and_oids() {
+        assert_eq!(tlv(0x04, &[]), [0x04, 0x00]);
+        assert_eq!(tlv(0x04, &[0; 0x80])[..3], [0x04, 0x81, 0x80]);
+        assert_eq!(tlv(0x04, &[0; 0x1234])[..4], [0x04, 0x82, 0x12, 0x34]);
+        assert_eq!(small_uint(0), [0x02, 0x01, 0x00]);
+        assert_eq!(small_uint(0x80), [0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(small_uint(48), [0x02, 0x01, 0x30]);
+        // 1.3.6.1.4.1.3704.1.3.1 as OpenSSL writes it.
+        assert_eq!(
+            oid(&[1, 3, 6, 1, 4, 1, 3704, 1, 3, 1]),
+            [
+                0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x9c, 0x78, 0x01, 0x03, 0x01
+            ]
+        );
+        assert_eq!(oid(&[2, 5, 4, 3]), [0x06, 0x03, 0x55, 0x04, 0x03]);
+    }
+
+    #[test]
+    fn pem_round_trips_through_the_core_decoder() {
+        for len in [0usize, 1, 2, 3, 47, 48, 49, 100, 1000] {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let text = pem("CERTIFICATE", &der);
+            assert!(text.lines().all(|line| line.len() <= 64));
+            let back = accord_core::x509::pem::der_or_pem(text.as_bytes(), "CERTIFICATE");
+            if len == 0 {
+                continue;
+            }
+            assert_eq!(back.unwrap(), der, "len {len}");
+        }
+    }
+}
