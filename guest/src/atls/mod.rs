@@ -40,6 +40,8 @@ pub mod frame;
 pub mod tls;
 
 #[cfg(test)]
+mod sim_tests;
+#[cfg(test)]
 mod tests;
 
 use std::io;
