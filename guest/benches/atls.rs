@@ -48,6 +48,15 @@ impl Stats {
     }
 }
 
+/// Connects with Nagle's algorithm off, as every caller should: with it on,
+/// the last small segment of the evidence frame waits for a delayed ACK
+/// (about 40 ms on Linux).
+async fn connect(addr: std::net::SocketAddr) -> TcpStream {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    tcp
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,6 +120,7 @@ fn main() {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
+                let _ = tcp.set_nodelay(true);
                 let server_tls = server_tls.clone();
                 tokio::spawn(async move {
                     let _ = server_tls.accept(tcp).await;
@@ -120,7 +130,7 @@ fn main() {
         let mut handshake = Stats::new();
         for _ in 0..ROUNDS {
             let start = Instant::now();
-            let tcp = TcpStream::connect(addr).await.unwrap();
+            let tcp = connect(addr).await;
             client_tls
                 .connect(tls::server_name(), tcp)
                 .await
@@ -164,6 +174,7 @@ fn main() {
                     let Ok((tcp, _)) = listener.accept().await else {
                         return;
                     };
+                    let _ = tcp.set_nodelay(true);
                     let acceptor = Arc::clone(&acceptor);
                     tokio::spawn(async move {
                         let _ = acceptor.accept(tcp).await;
@@ -173,7 +184,7 @@ fn main() {
             let mut full = Stats::new();
             for _ in 0..ROUNDS {
                 let start = Instant::now();
-                let tcp = TcpStream::connect(addr).await.unwrap();
+                let tcp = connect(addr).await;
                 connector.connect(tcp).await.unwrap();
                 full.samples.push(start.elapsed());
             }
@@ -187,7 +198,7 @@ fn main() {
                 let connector = Arc::clone(&connector);
                 tasks.push(tokio::spawn(async move {
                     for _ in 0..ROUNDS / concurrency {
-                        let tcp = TcpStream::connect(addr).await.unwrap();
+                        let tcp = connect(addr).await;
                         connector.connect(tcp).await.unwrap();
                     }
                 }));

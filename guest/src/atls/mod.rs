@@ -27,6 +27,11 @@
 //! handshake and the evidence exchange each have a timeout
 //! ([`Timeouts`]).
 //!
+//! Callers should turn Nagle's algorithm off on TCP streams
+//! (`TcpStream::set_nodelay(true)`): with it on, the last segment of the
+//! evidence frame waits for the peer's delayed ACK, about 40 ms per
+//! connection on Linux.
+//!
 //! # Modes
 //!
 //! The server is always attested. The client is attested ([`ClientAuth::Attested`],
