@@ -403,3 +403,43 @@ async fn hostile_frames_end_in_errors() {
         assert!(outcome.is_err(), "{body:?} was accepted");
     }
 }
+
+/// No session resumption: every connection proves possession of the
+/// certificate keys afresh.
+#[tokio::test]
+async fn every_connection_is_a_full_handshake() {
+    let (listener, addr) = listen().await;
+    let identity = Identity::ephemeral().unwrap();
+    let config = Arc::new(tls::server_config(&identity, true).unwrap());
+    let server = tokio::spawn(async move {
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = tokio_rustls::TlsAcceptor::from(Arc::clone(&config))
+                .accept(tcp)
+                .await
+                .unwrap();
+            // Anything the server sends after the handshake (tickets, if
+            // it issued any) reaches the client before this byte.
+            tls.write_all(b"y").await.unwrap();
+            tls.flush().await.unwrap();
+            let mut buf = Vec::new();
+            let _ = tls.read_to_end(&mut buf).await;
+        }
+    });
+    let client_identity = Identity::ephemeral().unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(
+        tls::client_config(Some(&client_identity)).unwrap(),
+    ));
+    for _ in 0..2 {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut tls = connector.connect(tls::server_name(), tcp).await.unwrap();
+        let mut byte = [0u8; 1];
+        tls.read_exact(&mut byte).await.unwrap();
+        assert_eq!(
+            tls.get_ref().1.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+        tls.shutdown().await.unwrap();
+    }
+    server.await.unwrap();
+}

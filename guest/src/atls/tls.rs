@@ -104,6 +104,10 @@ pub fn server_config(
         .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())
         .map_err(|err| AtlsError::Config(format!("server certificate: {err}")))?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // Every connection is a full handshake: each side proves possession of
+    // its certificate key in this session, never through a resumed one.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 
@@ -126,6 +130,7 @@ pub fn client_config(identity: Option<&Identity>) -> Result<rustls::ClientConfig
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![ALPN.to_vec()];
+    config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }
 
