@@ -99,9 +99,12 @@ impl fmt::Display for AtlsError {
                 write!(f, "peer evidence refused: it carries no policy hash")
             }
             Self::EvidenceRequired => {
-                write!(f, "peer refused: it must be attested but sent no evidence")
+                write!(f, "the peer must be attested but sent no evidence")
             }
-            Self::KeyRequired => write!(f, "client refused: it must present a certificate"),
+            Self::KeyRequired => write!(
+                f,
+                "the client must present a certificate (a key) but presented none"
+            ),
             Self::PeerRefused(reason) => write!(f, "the peer refused the connection: {reason}"),
         }
     }

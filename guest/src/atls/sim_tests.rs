@@ -343,3 +343,24 @@ async fn server_evidence_reflected_as_client_evidence_is_rejected() {
     };
     assert!(reason.contains("reflected"), "{reason}");
 }
+
+/// The policy's clock is what the evidence is checked at: far in the
+/// future the simulated VCEK has expired.
+#[tokio::test]
+async fn evidence_is_checked_at_the_policy_clock() {
+    let (listener, addr) = listen().await;
+    let server = serve_one(listener, mutual_acceptor(Identity::ephemeral().unwrap()));
+    let mut policy = policy_for(server_chip(), None);
+    policy.at = Clock::Fixed(UnixTime(4_102_444_800 * 4)); // year ~2500
+    let connector = Connector::new(policy, Some(Arc::new(client_chip())), None, short()).unwrap();
+    let err = connector
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(err, AtlsError::Evidence(_)), "{err}");
+    assert!(matches!(
+        server.await.unwrap(),
+        Err(AtlsError::PeerRefused(_))
+    ));
+}
