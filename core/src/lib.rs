@@ -50,6 +50,7 @@ pub mod crypto;
 pub mod der;
 pub mod evidence;
 pub mod hex;
+pub mod history;
 pub mod time;
 pub mod x509;
 
