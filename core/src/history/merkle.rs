@@ -8,7 +8,7 @@
 //! - an interior node is `SHA-256(0x01 ‖ left ‖ right)`, where the left
 //!   subtree holds the largest power of two of leaves strictly below `n`.
 //!
-//! The tree is built over *leaf hashes* ([`Hash`]), which callers compute with
+//! The tree is built over *leaf hashes* ([`Hash`](type@Hash)), which callers compute with
 //! [`leaf_hash`]; a proof is a slice of node hashes, bottom-up, exactly as the
 //! RFC's `PATH` and `PROOF` produce them.
 //!
@@ -20,6 +20,12 @@
 //! hashes from the leaves: O(n) hashes per call, which is fine for a history
 //! of manifest transitions (tens to thousands of entries). A compact-range or
 //! stored-node representation can replace it without changing any output.
+//!
+//! A proof binds a leaf (or an old root) to a root *for the tree size the
+//! caller names*; RFC 9162 alone does not bind the size to the root (a proof
+//! for leaf 0 of 3 leaves also checks out for 4 leaves, against the 3-leaf
+//! root). The size comes from a signed tree head, whose signature covers it
+//! (see [`super::tree_head`]).
 //!
 //! All hashing goes through a [`CryptoProvider`].
 

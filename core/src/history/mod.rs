@@ -22,6 +22,8 @@ pub mod tree_head;
 #[cfg(test)]
 mod tests;
 
+use core::fmt;
+
 use crate::crypto::CryptoProvider;
 use merkle::{Hash, MerkleLog};
 use objects::{ObjectHash, Transition};
@@ -31,6 +33,48 @@ use tree_head::TreeHead;
 pub fn transition_leaf_hash(provider: &dyn CryptoProvider, transition: &ObjectHash) -> Hash {
     merkle::leaf_hash(provider, transition.as_bytes())
 }
+
+/// Why a list of transitions is not a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// Transition `index` does not point at the one before it (or, for the
+    /// first, points at something).
+    BrokenLink {
+        /// The position of the transition, oldest first.
+        index: usize,
+        /// The address of the transition before it, if any.
+        expected: Option<ObjectHash>,
+        /// What the transition names as its previous one.
+        found: Option<ObjectHash>,
+    },
+}
+
+impl fmt::Display for ChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |hash: &Option<ObjectHash>, f: &mut fmt::Formatter<'_>| match hash {
+            Some(hash) => write!(f, "{hash}"),
+            None => f.write_str("none"),
+        };
+        match self {
+            Self::BrokenLink {
+                index,
+                expected,
+                found,
+            } => {
+                write!(
+                    f,
+                    "transition {index} breaks the chain: previous should be "
+                )?;
+                name(expected, f)?;
+                f.write_str(", is ")?;
+                name(found, f)
+            }
+        }
+    }
+}
+
+impl core::error::Error for ChainError {}
 
 /// The chain of transitions and the Merkle log over them, kept in step.
 ///
@@ -56,6 +100,28 @@ impl History {
             history.append(provider, *manifest);
         }
         history
+    }
+
+    /// Rebuilds a history from stored transitions, oldest first, checking
+    /// that each one links to the one before it. (Each transition's bytes
+    /// must already have been checked against their address, for instance
+    /// with [`Transition::decode_verified`].)
+    pub fn from_transitions(
+        provider: &dyn CryptoProvider,
+        transitions: &[Transition],
+    ) -> Result<Self, ChainError> {
+        let mut history = Self::new();
+        for (index, transition) in transitions.iter().enumerate() {
+            if transition.previous != history.latest {
+                return Err(ChainError::BrokenLink {
+                    index,
+                    expected: history.latest,
+                    found: transition.previous,
+                });
+            }
+            history.append(provider, transition.manifest);
+        }
+        Ok(history)
     }
 
     /// Records that `manifest` was set: builds the transition from the latest

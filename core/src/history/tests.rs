@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use super::merkle::{self, Hash, MerkleLog, ProofError};
 use super::objects::{ObjectError, ObjectHash, ObjectKind, Transition, verify_object};
 use super::tree_head::{SignedTreeHead, TREE_HEAD_LABEL, TreeHead, TreeHeadError, check_newer};
-use super::{History, transition_leaf_hash};
+use super::{ChainError, History, transition_leaf_hash};
 use crate::crypto::{CryptoProvider, all_providers};
 use crate::hex;
 
@@ -913,6 +913,45 @@ fn history_chains_transitions_and_logs_them() {
         assert_eq!(
             signed.verify(&key.verifying_key()).unwrap(),
             history.tree_head(p)
+        );
+    }
+}
+
+#[test]
+fn stored_transitions_must_form_a_chain() {
+    for &p in all_providers() {
+        let manifests: Vec<ObjectHash> = (0..4u8).map(|i| ObjectHash::of(p, &[i])).collect();
+        let mut history = History::new();
+        let transitions: Vec<Transition> =
+            manifests.iter().map(|m| history.append(p, *m).0).collect();
+        assert_eq!(History::from_transitions(p, &transitions).unwrap(), history);
+        assert_eq!(History::from_transitions(p, &[]).unwrap(), History::new());
+
+        // Dropped, reordered and re-pointed transitions are refused.
+        let mut dropped = transitions.clone();
+        dropped.remove(1);
+        assert!(matches!(
+            History::from_transitions(p, &dropped),
+            Err(ChainError::BrokenLink { index: 1, .. })
+        ));
+        let mut swapped = transitions.clone();
+        swapped.swap(2, 3);
+        assert!(History::from_transitions(p, &swapped).is_err());
+        let mut rooted = transitions.clone();
+        rooted[0].previous = Some(ObjectHash([1; 32]));
+        let err = History::from_transitions(p, &rooted).unwrap_err();
+        assert_eq!(
+            err,
+            ChainError::BrokenLink {
+                index: 0,
+                expected: None,
+                found: Some(ObjectHash([1; 32])),
+            }
+        );
+        let text = alloc::format!("{err}");
+        assert!(
+            text.starts_with("transition 0 breaks the chain: previous should be none, is 0101"),
+            "{text}"
         );
     }
 }
