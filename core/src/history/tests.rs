@@ -992,3 +992,31 @@ fn hostile_inputs_do_not_panic() {
         }
     }
 }
+
+/// RFC 9162 proofs do not bind the tree size to the root (documented in
+/// `merkle`): the proof for leaf 0 of 3 also checks out for 4 leaves against
+/// the 3-leaf root. The signed tree head is what binds them.
+#[test]
+fn the_signed_head_binds_the_size_the_proof_does_not() {
+    for &p in all_providers() {
+        let log = MerkleLog::from_leaf_hashes(synthetic_leaves(p, 4));
+        let root3 = log.root_at(p, 3).unwrap();
+        let proof = log.inclusion_proof(p, 0, 3).unwrap();
+        let leaf = log.leaf_hashes()[0];
+        merkle::verify_inclusion(p, &leaf, 0, 3, &proof, &root3).unwrap();
+        merkle::verify_inclusion(p, &leaf, 0, 4, &proof, &root3).unwrap();
+
+        let key = history_key();
+        let mut signed = TreeHead {
+            size: 3,
+            root: root3,
+            generation: 3,
+        }
+        .sign(&key);
+        signed.head.size = 4;
+        assert_eq!(
+            signed.verify(&key.verifying_key()),
+            Err(TreeHeadError::BadSignature)
+        );
+    }
+}
