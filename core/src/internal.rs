@@ -17,3 +17,43 @@ pub fn fuzz_tdx_quote(data: &[u8]) {
 pub fn fuzz_tdx_collateral(data: &[u8]) {
     crate::evidence::tdx::fuzz_parse_collateral(data);
 }
+
+/// Parses `data` as history objects and signed tree heads, and checks
+/// Merkle proofs built from it: the first byte picks the target; for proofs
+/// the next 16 bytes are two big-endian sizes (index and size, or old and new
+/// size), then 32-byte hashes (leaf or old root, root or new root, proof).
+pub fn fuzz_history(data: &[u8]) {
+    use crate::crypto::rustcrypto::PROVIDER;
+    use crate::history::{merkle, objects::Transition, tree_head};
+
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let (sizes, hashes) = rest.split_at_checked(16).unwrap_or((&[], rest));
+    let (a, b) = sizes.split_at_checked(8).unwrap_or((&[], &[]));
+    let a = <[u8; 8]>::try_from(a).map_or(0, u64::from_be_bytes);
+    let b = <[u8; 8]>::try_from(b).map_or(0, u64::from_be_bytes);
+    let nodes: alloc::vec::Vec<merkle::Hash> = hashes
+        .chunks_exact(32)
+        .filter_map(|chunk| <[u8; 32]>::try_from(chunk).ok())
+        .collect();
+    let (first, second, proof) = match nodes.as_slice() {
+        [first, second, proof @ ..] => (*first, *second, proof),
+        _ => ([0; 32], [0; 32], &[][..]),
+    };
+    match selector % 4 {
+        0 => {
+            let _ = Transition::decode(rest);
+        }
+        1 => {
+            let _ = tree_head::SignedTreeHead::decode(rest);
+            let _ = tree_head::TreeHead::decode(rest);
+        }
+        2 => {
+            let _ = merkle::verify_inclusion(&PROVIDER, &first, a, b, proof, &second);
+        }
+        _ => {
+            let _ = merkle::verify_consistency(&PROVIDER, a, b, &first, &second, proof);
+        }
+    }
+}

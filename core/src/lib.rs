@@ -2,9 +2,9 @@
 //!
 //! Everything the coordinator decides lives here, as pure functions and
 //! sans-IO state machines: parsing and verifying hardware evidence (AMD
-//! SEV-SNP reports, Intel TDX quotes), X.509 certificate and CRL checks, and
-//! (in later work) key derivation, the mesh CA, the manifest history and the
-//! coordinator state machine.
+//! SEV-SNP reports, Intel TDX quotes), X.509 certificate and CRL checks, the
+//! verifiable manifest history ([`history`]), and (in later work) key
+//! derivation, the mesh CA and the coordinator state machine.
 //!
 //! # Invariants
 //!
@@ -50,6 +50,7 @@ pub mod crypto;
 pub mod der;
 pub mod evidence;
 pub mod hex;
+pub mod history;
 pub mod time;
 pub mod x509;
 
