@@ -98,3 +98,13 @@ for v in (2, 3, 5):
 for v in (4, 5):
     write("tdx_quote", f"quote-v{v}.bin", tdx_quote(v))
 write("tdx_collateral", "collateral.json", collateral())
+
+
+def history_seed(selector, size_a, size_b, n_hashes):
+    """Selector byte, two big-endian sizes, then 32-byte nodes."""
+    nodes = b"".join(bytes([i]) * 32 for i in range(n_hashes))
+    return bytes([selector]) + struct.pack(">QQ", size_a, size_b) + nodes
+
+
+for selector in range(4):
+    write("history", f"seed-{selector}.bin", history_seed(selector, 3, 7, 5))
