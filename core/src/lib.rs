@@ -51,6 +51,7 @@ pub mod der;
 pub mod evidence;
 pub mod hex;
 pub mod history;
+pub mod kdf;
 pub mod time;
 pub mod x509;
 
