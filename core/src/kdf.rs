@@ -299,10 +299,11 @@ fn reduce_root_scalar(candidate: &[u8; ROOT_CA_CANDIDATE_LEN]) -> [u8; P384_SCAL
     wide.zeroize();
     let mut d = c.rem(&ORDER_MINUS_ONE).wrapping_add(&U384::ONE);
     c.zeroize();
-    let bytes = d.to_be_bytes();
+    let mut bytes = d.to_be_bytes();
     d.zeroize();
     let mut out = [0u8; P384_SCALAR_LEN];
     out.copy_from_slice(bytes.as_ref());
+    bytes.zeroize();
     out
 }
 
