@@ -3,8 +3,9 @@
 //! Everything the coordinator decides lives here, as pure functions and
 //! sans-IO state machines: parsing and verifying hardware evidence (AMD
 //! SEV-SNP reports, Intel TDX quotes), X.509 certificate and CRL checks, the
-//! verifiable manifest history ([`history`]), and (in later work) key
-//! derivation, the mesh CA and the coordinator state machine.
+//! verifiable manifest history ([`history`]), key derivation from the seed
+//! ([`kdf`]), and (in later work) the mesh CA and the coordinator state
+//! machine.
 //!
 //! # Invariants
 //!
@@ -51,6 +52,7 @@ pub mod der;
 pub mod evidence;
 pub mod hex;
 pub mod history;
+pub mod kdf;
 pub mod time;
 pub mod x509;
 
