@@ -24,7 +24,7 @@
 //! |---|---|
 //! | (none) | `no_std` + `alloc`; the pure-Rust provider [`crypto::rustcrypto::PROVIDER`] |
 //! | `std` (default) | `std::error::Error` impls |
-//! | `aws-lc-rs` | the fast provider [`crypto::awslc::PROVIDER`] (implies `std`) |
+//! | `aws-lc-rs` | the fast provider `crypto::awslc::PROVIDER` (implies `std`) |
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(

@@ -5,7 +5,7 @@
 //! ship:
 //!
 //! - [`rustcrypto::PROVIDER`]: pure Rust (RustCrypto), `no_std`, always there.
-//! - [`awslc::PROVIDER`] (feature `aws-lc-rs`): the fast one, for the binaries.
+//! - `awslc::PROVIDER` (feature `aws-lc-rs`): the fast one, for the binaries.
 //!
 //! Randomness is not part of the provider; operations that need it take a
 //! [`SecureRandom`] from the caller.
