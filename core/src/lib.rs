@@ -53,6 +53,7 @@ pub mod evidence;
 pub mod hex;
 pub mod history;
 pub mod kdf;
+pub mod manifest;
 pub mod time;
 pub mod x509;
 
