@@ -24,7 +24,8 @@
 //! violations, each as a [`ValidationError`] naming the JSON path
 //! (`Policies["ab12…"].SANs[0]: …`):
 //!
-//! 1. Every policy key is exactly 64 hex digits (a SHA-256 policy hash).
+//! 1. Every policy key is exactly 64 hex digits (a SHA-256 policy hash), and
+//!    no two keys name the same hash (keys differing only in letter case).
 //! 2. Every `Role` is `""` or `"coordinator"`.
 //! 3. Every policy yields a certificate subject: it has at least one SAN
 //!    (the subject is the first SAN) or a non-empty `WorkloadSecretID`.
@@ -341,9 +342,55 @@ impl ManifestDoc {
         }
     }
 
+    /// The policy for a policy hash (keys are matched case-insensitively).
+    pub fn policy(&self, hash: &[u8; 32]) -> Option<&PolicyEntry> {
+        self.policies
+            .iter()
+            .find(|(key, _)| hex::decode_array::<32>(key).is_ok_and(|k| &k == hash))
+            .map(|(_, p)| p)
+    }
+
+    /// The policy hashes with the coordinator role (what clients pin
+    /// HOST_DATA / MRCONFIGID to). Keys that are not 64 hex digits are
+    /// skipped: call after [`validate`](Self::validate).
+    pub fn coordinator_policy_hashes(&self) -> Vec<[u8; 32]> {
+        self.policies
+            .iter()
+            .filter(|(_, p)| p.is_coordinator())
+            .filter_map(|(key, _)| hex::decode_array::<32>(key).ok())
+            .collect()
+    }
+
+    /// The workload owners' keys, in manifest order. Keys that do not parse
+    /// are skipped: call after [`validate`](Self::validate).
+    pub fn owner_keys(&self) -> Vec<OwnerKey> {
+        self.workload_owner_pub_keys
+            .iter()
+            .filter_map(|k| OwnerKey::from_hex(k).ok())
+            .collect()
+    }
+
+    /// The seed-share owners' keys, in manifest order. Keys that do not
+    /// parse are skipped: call after [`validate`](Self::validate).
+    pub fn seedshare_keys(&self) -> Vec<SeedshareKey> {
+        self.seedshare_owner_pub_keys
+            .iter()
+            .filter_map(|k| SeedshareKey::from_hex(k).ok())
+            .collect()
+    }
+
     fn validate_policies(&self, errs: &mut Errors) {
+        let mut hashes = BTreeMap::new();
         for (key, policy) in &self.policies {
             let path = policy_path(key);
+            if let Ok(hash) = hex::decode_array::<32>(key)
+                && let Some(first) = hashes.insert(hash, key)
+            {
+                errs.push(
+                    path.clone(),
+                    format!("same policy hash as {}", policy_path(first)),
+                );
+            }
             if key.len() != 64 || hex::decode(key).is_err() {
                 errs.push(
                     path.clone(),

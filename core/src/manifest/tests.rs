@@ -556,3 +556,43 @@ fn errors_are_aggregated() {
         ]
     );
 }
+
+#[test]
+fn rule_policy_hashes_unique_ignoring_case() {
+    let upper = WEB.to_uppercase();
+    let v = with_policy(&upper, json!({"SANs": ["web2"]}));
+    let msg = assert_one(&v, &format!("Policies[\"{WEB}\"]"));
+    assert!(
+        msg.contains(&format!("same policy hash as Policies[\"{upper}\"]")),
+        "{msg}"
+    );
+}
+
+#[test]
+fn escaped_duplicate_key_refused() {
+    assert_eq!(dup(r#"{"Policies":{},"Pol\u0069cies":{}}"#), "Policies");
+}
+
+#[test]
+fn accessors() {
+    let m = parse(&realistic()).unwrap();
+    let doc = m.doc();
+    let coord: [u8; 32] = hex::decode_array(COORD).unwrap();
+    let db: [u8; 32] = hex::decode_array(DB).unwrap();
+    assert_eq!(doc.coordinator_policy_hashes(), vec![coord]);
+    assert!(doc.policy(&coord).unwrap().is_coordinator());
+    assert_eq!(
+        doc.policy(&db).unwrap().workload_secret_id,
+        "apps/v1/StatefulSet/default/db"
+    );
+    assert_eq!(doc.policy(&[0; 32]), None);
+    assert_eq!(doc.owner_keys().len(), 2);
+    assert_eq!(
+        doc.seedshare_keys(),
+        vec![
+            SeedshareKey([9; 32]),
+            SeedshareKey([10; 32]),
+            SeedshareKey([11; 32])
+        ]
+    );
+}
