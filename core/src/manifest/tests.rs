@@ -1,3 +1,6 @@
+//! Manifest tests: round trips, duplicate keys, exact-bytes hashing, and one
+//! test per validation rule checking the JSON path of its error.
+
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use alloc::{format, vec};
