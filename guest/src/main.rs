@@ -12,7 +12,6 @@ use accord_core::evidence::{Evidence, SnpEvidence, TdxEvidence};
 use accord_core::hex;
 use accord_guest::tee::{self, PROVIDER_NAMES, TeeOptions, TeeProvider};
 use anyhow::{Context, bail};
-use base64ct::{Base64, Encoding};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The banner printed whenever evidence comes from the simulated chip.
@@ -316,14 +315,7 @@ fn hex_lines(out: &mut String, bytes: &[u8]) {
 
 /// PEM of one DER certificate, 64 columns.
 fn pem(der: &[u8]) -> String {
-    let body = Base64::encode_string(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in body.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    tee::simulated::der_write::pem("CERTIFICATE", der)
 }
 
 /// Writes `bytes` to `dir/name` through a temporary file and a rename.

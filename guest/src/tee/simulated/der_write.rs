@@ -7,31 +7,8 @@
 //! returns a complete encoding; composite values are built by passing the
 //! encodings of their parts. Nothing here panics.
 
-/// DER tags used by the writer.
-pub mod tag {
-    /// BOOLEAN.
-    pub const BOOLEAN: u8 = 0x01;
-    /// INTEGER.
-    pub const INTEGER: u8 = 0x02;
-    /// BIT STRING.
-    pub const BIT_STRING: u8 = 0x03;
-    /// OCTET STRING.
-    pub const OCTET_STRING: u8 = 0x04;
-    /// NULL.
-    pub const NULL: u8 = 0x05;
-    /// OBJECT IDENTIFIER.
-    pub const OID: u8 = 0x06;
-    /// UTF8String.
-    pub const UTF8_STRING: u8 = 0x0c;
-    /// IA5String.
-    pub const IA5_STRING: u8 = 0x16;
-    /// UTCTime.
-    pub const UTC_TIME: u8 = 0x17;
-    /// SEQUENCE (constructed).
-    pub const SEQUENCE: u8 = 0x30;
-    /// SET (constructed).
-    pub const SET: u8 = 0x31;
-}
+/// DER tags: the core reader's table, so reader and writer agree.
+pub use accord_core::der::tag;
 
 /// `tag ‖ length ‖ content` with a minimal definite length.
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -159,24 +136,8 @@ pub fn utc_time(digits: &str) -> Vec<u8> {
 
 /// PEM armour (RFC 7468) around `der`, with 64-character lines.
 pub fn pem(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut encoded = String::with_capacity(der.len().div_ceil(3) * 4);
-    for chunk in der.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let index = (n >> (18 - 6 * i) & 0x3f) as usize;
-                encoded.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'A')));
-            } else {
-                encoded.push('=');
-            }
-        }
-    }
+    use base64ct::{Base64, Encoding};
+    let encoded = Base64::encode_string(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     let mut rest = encoded.as_str();
     while !rest.is_empty() {
