@@ -108,3 +108,36 @@ def history_seed(selector, size_a, size_b, n_hashes):
 
 for selector in range(4):
     write("history", f"seed-{selector}.bin", history_seed(selector, 3, 7, 5))
+
+
+def manifest_seed(owners, tdx):
+    """A realistic manifest: coordinator and workload policies, SNP (and
+    TDX) reference values, owner and seed-share keys (synthetic)."""
+    ed25519 = "302a300506032b6570032100" + "11" * 32
+    x25519 = ["302a300506032b656e032100" + f"{b:02x}" * 32 for b in (0x21, 0x22, 0x23)]
+    doc = {
+        "Policies": {
+            "ef" * 32: {"SANs": ["coordinator", "coordinator.default.svc"], "Role": "coordinator"},
+            "01" * 32: {"SANs": ["web", "10.0.0.1", "spiffe://accord/web"], "WorkloadSecretID": "apps/v1/Deployment/default/web"},
+            "AB" * 32: {"SANs": ["*.db.default.svc.cluster.local"]},
+        },
+        "ReferenceValues": {"snp": [{
+            "ProductName": "Milan", "TrustedMeasurement": "05c5" * 24,
+            "MinimumTCB": {"BootloaderVersion": 3, "TEEVersion": 0, "SNPVersion": 23, "MicrocodeVersion": 213},
+            "GuestPolicy": {"SMT": True, "Debug": False},
+        }]},
+        "WorkloadOwnerPubKeys": [ed25519] if owners else [],
+        "SeedshareOwnerPubKeys": x25519 if owners else [],
+        "SeedshareThreshold": 2 if owners else 1,
+    }
+    if tdx:
+        doc["ReferenceValues"]["tdx"] = [{
+            "MrTd": "11" * 48, "MrSeam": "22" * 48, "Rtmrs": ["33" * 48] * 4,
+            "Xfam": "e702060000000000", "MinTCBEvaluationDataNumber": 17,
+        }]
+    return json.dumps(doc, indent=1).encode()
+
+
+write("manifest", "realistic.json", manifest_seed(True, True))
+write("manifest", "immutable-snp.json", manifest_seed(False, False))
+write("manifest", "duplicate-key.json", b'{"Policies":{},"Policies":{}}')

@@ -57,3 +57,21 @@ pub fn fuzz_history(data: &[u8]) {
         }
     }
 }
+
+/// Parses `data` as manifest JSON; if it parses, validates it and reads
+/// every derived view (keys, coordinator policies, reference values).
+pub fn fuzz_manifest(data: &[u8]) {
+    use crate::coordinator::store;
+    use crate::manifest::Manifest;
+
+    let Ok(manifest) = Manifest::from_json(data) else {
+        return;
+    };
+    let _ = manifest.validate();
+    let doc = manifest.doc();
+    let _ = doc.owner_keys();
+    let _ = doc.seedshare_keys();
+    let _ = doc.coordinator_policy_hashes();
+    let _ = store::manifest_policy_hashes(&manifest);
+    let _ = serde_json::to_vec(doc);
+}

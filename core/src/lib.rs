@@ -46,7 +46,9 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod ca;
 pub mod codec;
+pub mod coordinator;
 pub mod crypto;
 pub mod der;
 pub mod evidence;
@@ -54,6 +56,7 @@ pub mod hex;
 pub mod history;
 pub mod kdf;
 pub mod manifest;
+pub mod seedshare;
 pub mod time;
 pub mod x509;
 

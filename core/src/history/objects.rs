@@ -33,16 +33,20 @@ pub enum ObjectKind {
     Policy,
     /// A [`Transition`] in its 64-byte encoding.
     Transition,
+    /// The seed-share record: the salt and the public Feldman commitments
+    /// of the seed shares.
+    SeedShares,
 }
 
 impl ObjectKind {
     /// The store directory of the kind (`manifests`, `policies`,
-    /// `transitions`).
+    /// `transitions`, `seedshares`).
     pub const fn dir(self) -> &'static str {
         match self {
             Self::Manifest => "manifests",
             Self::Policy => "policies",
             Self::Transition => "transitions",
+            Self::SeedShares => "seedshares",
         }
     }
 }
@@ -53,6 +57,7 @@ impl fmt::Display for ObjectKind {
             Self::Manifest => "manifest",
             Self::Policy => "policy",
             Self::Transition => "transition",
+            Self::SeedShares => "seed-share record",
         })
     }
 }

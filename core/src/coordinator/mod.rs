@@ -1,0 +1,586 @@
+//! The coordinator as a sans-IO state machine.
+//!
+//! [`Coordinator`] holds the state (Uninitialized, Recovery or Ready, as in
+//! `DESIGN.md` §4) and turns [`Input`]s — API requests, storage results,
+//! store snapshots, watch events, peer counts and clock ticks — into
+//! [`Output`]s — replies, storage writes and requests to reload the store.
+//! It does no I/O and reads no clock: the driver (the guest agent) executes
+//! the outputs and feeds back their results, so every decision here can be
+//! tested exhaustively.
+//!
+//! # States and APIs
+//!
+//! | API | Uninitialized | Recovery | Ready |
+//! |---|---|---|---|
+//! | `SetManifest` | accepted (first manifest, trust on first use) | `NeedsRecovery` | needs a workload owner's signature |
+//! | `GetManifests` | `NoManifest` | `NeedsRecovery` | OK |
+//! | `Recover` | `NoManifest` ("no state to recover from") | proceeds | `AlreadyRecovered` |
+//! | `NewMeshCert` | `NoManifest` | `NeedsRecovery` | OK |
+//!
+//! - **Uninitialized**: the store has no history.
+//! - **Recovery**: the store has a history but this replica has no secrets
+//!   (fresh start), or another writer moved the history past this replica
+//!   (stale: a snapshot whose chain extends this replica's, or a lost
+//!   compare-and-swap). Seed shares ([`Request::Recover`]) bring it back.
+//! - **Ready**: seed, salt and mesh CA key in memory, history verified.
+//!
+//! # Persistence
+//!
+//! A `SetManifest` is answered only after its [`WriteBatch`] succeeded:
+//! content-addressed objects first, then a compare-and-swap of the latest
+//! record. While a batch is in flight, further updates get
+//! `ManifestConflict`; reads and certificates are served from the state
+//! before it. A lost compare-and-swap means another writer got there first:
+//! the update is refused with `ManifestConflict` and the replica goes to
+//! Recovery and reloads.
+//!
+//! # Invariants
+//!
+//! - Ready always has the secrets (the state carries them by type).
+//! - The generation of a replica never decreases, and a verified tree head
+//!   is never replaced by an older or inconsistent one: snapshots whose
+//!   history does not extend the one held are ignored (and reported).
+
+mod api;
+mod recovery;
+mod set_manifest;
+pub mod store;
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod tests;
+
+pub use api::*;
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use ed25519_dalek::SigningKey as HistoryKey;
+
+use crate::ca::{Ca, WorkloadCertRequest};
+use crate::crypto::{CryptoProvider, SecureRandom};
+use crate::evidence::ReferenceValues;
+use crate::history::tree_head::TreeHead;
+use crate::kdf::SeedEngine;
+use crate::time::UnixTime;
+use store::{LoadedHistory, StoreSnapshot};
+
+/// How often (seconds) a replica without secrets re-reads the store to
+/// learn of a history written elsewhere.
+pub const RELOAD_INTERVAL_SECS: i64 = 5;
+
+/// The three states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateName {
+    /// No history.
+    Uninitialized,
+    /// A history, but no secrets (or stale ones).
+    Recovery,
+    /// Serving.
+    Ready,
+}
+
+impl fmt::Display for StateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Uninitialized => "uninitialized",
+            Self::Recovery => "recovery",
+            Self::Ready => "ready",
+        })
+    }
+}
+
+/// A storage operation's failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// The compare-and-swap of the latest record found another value.
+    Conflict,
+    /// Anything else (I/O, timeout); the text is for logs.
+    Failed(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Conflict => f.write_str("the latest record has changed since last read"),
+            Self::Failed(why) => write!(f, "storage failed: {why}"),
+        }
+    }
+}
+
+/// What the driver feeds the machine.
+pub enum Input {
+    /// An API request (already authenticated by the transport).
+    Request {
+        /// Echoed in the reply.
+        id: RequestId,
+        /// The request.
+        request: Request,
+    },
+    /// The result of a [`WriteBatch`].
+    WriteDone {
+        /// [`WriteBatch::id`].
+        batch: u64,
+        /// Whether the whole batch was applied.
+        result: Result<(), StoreError>,
+    },
+    /// A fresh snapshot of the store (after [`Output::LoadSnapshot`]).
+    Snapshot(Result<StoreSnapshot, StoreError>),
+    /// The store's watch saw a new latest record.
+    LatestChanged(Vec<u8>),
+    /// How many ready peers the driver can currently reach.
+    ReadyPeers(usize),
+    /// The clock.
+    Tick(UnixTime),
+}
+
+/// What the machine asks of the driver.
+#[derive(Debug)]
+pub enum Output {
+    /// Answer a request.
+    Reply {
+        /// [`Input::Request::id`].
+        id: RequestId,
+        /// The answer.
+        result: Result<Response, ApiError>,
+    },
+    /// Write these objects, then compare-and-swap the latest record, and
+    /// report with [`Input::WriteDone`].
+    Write(WriteBatch),
+    /// Read the whole store and report with [`Input::Snapshot`].
+    LoadSnapshot,
+    /// The state changed (for probes, metrics and logs).
+    StateChanged(StateName),
+    /// Something the operator must hear of (a fork, a rollback attempt).
+    Warning(String),
+}
+
+/// One `SetManifest`'s writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// Echo in [`Input::WriteDone`].
+    pub id: u64,
+    /// Content-addressed objects (idempotent puts), to write first.
+    pub puts: Vec<(String, Vec<u8>)>,
+    /// The latest record the update builds on (`None`: the key must not
+    /// exist).
+    pub latest_old: Option<Vec<u8>>,
+    /// The new latest record.
+    pub latest_new: Vec<u8>,
+}
+
+/// Where the machine gets its cryptography and randomness.
+#[derive(Clone, Copy)]
+pub struct Env<'p> {
+    /// Hashes, signature checks, HKDF.
+    pub provider: &'p dyn CryptoProvider,
+    /// Seeds, salts, mesh CA keys, serials.
+    pub rng: &'p dyn SecureRandom,
+}
+
+/// The secrets and the verified history of a Ready replica.
+struct Ready<'p> {
+    engine: SeedEngine<'p>,
+    history_key: HistoryKey,
+    ca: Ca,
+    loaded: LoadedHistory,
+}
+
+enum Phase<'p> {
+    Uninitialized,
+    Recovery(Box<recovery::Recovering>),
+    Ready(Box<Ready<'p>>),
+}
+
+struct Pending<'p> {
+    batch: u64,
+    request: RequestId,
+    next: Box<Ready<'p>>,
+    reply: ManifestSet,
+}
+
+/// The coordinator's state machine. See the [module docs](self).
+pub struct Coordinator<'p> {
+    env: Env<'p>,
+    now: UnixTime,
+    phase: Phase<'p>,
+    pending: Option<Pending<'p>>,
+    next_batch: u64,
+    ready_peers: usize,
+    /// The newest tree head this replica has verified or written.
+    highest: Option<TreeHead>,
+    loading: bool,
+    last_load: UnixTime,
+}
+
+impl<'p> Coordinator<'p> {
+    /// Starts a replica from what the store held at boot.
+    pub fn new(
+        env: Env<'p>,
+        now: UnixTime,
+        snapshot: Result<StoreSnapshot, StoreError>,
+    ) -> (Self, Vec<Output>) {
+        let mut machine = Self {
+            env,
+            now,
+            phase: Phase::Uninitialized,
+            pending: None,
+            next_batch: 1,
+            ready_peers: 0,
+            highest: None,
+            loading: true,
+            last_load: now,
+        };
+        let mut out = Vec::new();
+        machine.on_snapshot(snapshot, &mut out);
+        out.push(Output::StateChanged(machine.state()));
+        (machine, out)
+    }
+
+    /// The current state.
+    pub fn state(&self) -> StateName {
+        match self.phase {
+            Phase::Uninitialized => StateName::Uninitialized,
+            Phase::Recovery(_) => StateName::Recovery,
+            Phase::Ready(_) => StateName::Ready,
+        }
+    }
+
+    /// The manifest generation this replica serves (0 unless Ready).
+    pub fn generation(&self) -> u64 {
+        match &self.phase {
+            Phase::Ready(ready) => ready.loaded.history.generation(),
+            _ => 0,
+        }
+    }
+
+    /// The newest tree head this replica has verified or written.
+    pub fn highest_tree_head(&self) -> Option<TreeHead> {
+        self.highest
+    }
+
+    /// What the mesh transport verifies workloads against: the generation
+    /// (to echo in [`NewMeshCert::generation`]) and the current manifest's
+    /// reference values. `None` unless Ready.
+    pub fn mesh_reference(&self) -> Option<(u64, &ReferenceValues)> {
+        match &self.phase {
+            Phase::Ready(ready) => Some((
+                ready.loaded.history.generation(),
+                &ready.loaded.current()?.doc().reference_values,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Feeds one input; returns what to do.
+    pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        let before = self.state();
+        let mut out = Vec::new();
+        match input {
+            Input::Request { id, request } => {
+                let reply = self.on_request(id, request, &mut out);
+                if let Some(result) = reply {
+                    out.push(Output::Reply { id, result });
+                }
+            }
+            Input::WriteDone { batch, result } => self.on_write_done(batch, result, &mut out),
+            Input::Snapshot(snapshot) => {
+                self.loading = false;
+                self.on_snapshot(snapshot, &mut out);
+            }
+            Input::LatestChanged(bytes) => self.on_latest_changed(&bytes, &mut out),
+            Input::ReadyPeers(n) => self.ready_peers = n,
+            Input::Tick(now) => self.on_tick(now, &mut out),
+        }
+        let after = self.state();
+        if after != before {
+            out.push(Output::StateChanged(after));
+        }
+        out
+    }
+
+    /// `None`: the reply comes later (after a write).
+    fn on_request(
+        &mut self,
+        id: RequestId,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) -> Option<Result<Response, ApiError>> {
+        match request {
+            Request::SetManifest(set) => self.set_manifest(id, set, out),
+            Request::GetManifests(get) => Some(self.get_manifests(&get)),
+            Request::Recover(recover) => Some(self.recover(recover)),
+            Request::NewMeshCert(request) => Some(self.new_mesh_cert(&request)),
+        }
+    }
+
+    fn ready(&self) -> Result<&Ready<'p>, ApiError> {
+        match &self.phase {
+            Phase::Ready(ready) => Ok(ready),
+            Phase::Recovery(_) => Err(ApiError::NeedsRecovery),
+            Phase::Uninitialized => Err(ApiError::NoManifest(
+                "set a manifest first (`accord set`)".into(),
+            )),
+        }
+    }
+
+    fn get_manifests(&self, get: &GetManifests) -> Result<Response, ApiError> {
+        let ready = self.ready()?;
+        let provider = self.env.provider;
+        let loaded = &ready.loaded;
+        let log = loaded.history.log();
+        let size = log.size();
+        let consistency_proof = match get.consistency_from {
+            None => None,
+            Some(old) => Some(log.consistency_proof(provider, old, size).map_err(|e| {
+                ApiError::InvalidArgument(format!(
+                    "no consistency proof from size {old} to {size}: {e}"
+                ))
+            })?),
+        };
+        let mut inclusion_proofs = Vec::with_capacity(get.inclusion_of.len());
+        for &index in &get.inclusion_of {
+            let proof = log.inclusion_proof(provider, index, size).map_err(|e| {
+                ApiError::InvalidArgument(format!("no inclusion proof for index {index}: {e}"))
+            })?;
+            inclusion_proofs.push((index, proof));
+        }
+        Ok(Response::Manifests(Manifests {
+            manifests: loaded.manifests.iter().map(|m| m.raw().to_vec()).collect(),
+            policies: loaded
+                .policy_order
+                .iter()
+                .filter_map(|hash| loaded.policies.get(hash).cloned())
+                .collect(),
+            root_ca: ready.ca.root_cert().to_vec(),
+            mesh_ca: ready.ca.mesh_ca_cert().to_vec(),
+            latest_transition: loaded.latest.transition,
+            signed_tree_head: loaded.latest.head,
+            history_public_key: ready.history_key.verifying_key().to_bytes(),
+            consistency_proof,
+            inclusion_proofs,
+        }))
+    }
+
+    fn new_mesh_cert(&self, request: &NewMeshCert) -> Result<Response, ApiError> {
+        let ready = self.ready()?;
+        let generation = ready.loaded.history.generation();
+        if request.generation != generation {
+            return Err(ApiError::ManifestConflict(format!(
+                "the evidence was verified against generation {}, the manifest is now at generation {generation}: reconnect",
+                request.generation
+            )));
+        }
+        let manifest = ready
+            .loaded
+            .current()
+            .ok_or_else(|| ApiError::Internal("ready without a manifest".into()))?;
+        let policy_hash = request.claims.policy_hash().ok_or_else(|| {
+            ApiError::PermissionDenied("the evidence carries no policy hash".into())
+        })?;
+        let policy = manifest.doc().policy(&policy_hash).ok_or_else(|| {
+            ApiError::PermissionDenied(format!(
+                "policy hash {} is not in the manifest's Policies",
+                crate::hex::Hex(&policy_hash)
+            ))
+        })?;
+        let secret_id = Some(policy.workload_secret_id.as_str()).filter(|id| !id.is_empty());
+        let leaf = ready
+            .ca
+            .issue(
+                &WorkloadCertRequest {
+                    public_key_spki: &request.public_key_spki,
+                    sans: &policy.sans,
+                    workload_secret_id: secret_id,
+                    claims: Some(&request.claims),
+                },
+                self.now,
+                self.env.rng,
+            )
+            .map_err(|e| ApiError::InvalidArgument(format!("cannot issue the certificate: {e}")))?;
+        let workload_secret = match secret_id {
+            Some(id) => Some(
+                ready
+                    .engine
+                    .workload_secret(id)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(Response::MeshCert(MeshCert {
+            cert_chain: alloc::vec![leaf, ready.ca.intermediate_cert().to_vec()],
+            mesh_ca: ready.ca.mesh_ca_cert().to_vec(),
+            root_ca: ready.ca.root_cert().to_vec(),
+            workload_secret,
+        }))
+    }
+
+    fn on_write_done(&mut self, batch: u64, result: Result<(), StoreError>, out: &mut Vec<Output>) {
+        let Some(pending) = self.pending.take_if(|p| p.batch == batch) else {
+            out.push(Output::Warning(format!(
+                "storage reported on write batch {batch}, which is not in flight"
+            )));
+            return;
+        };
+        let reply = match result {
+            Ok(()) => {
+                self.highest = Some(pending.next.loaded.latest.head.head);
+                self.phase = Phase::Ready(pending.next);
+                Ok(Response::ManifestSet(pending.reply))
+            }
+            Err(StoreError::Conflict) => {
+                // Someone else wrote the latest record: this replica is stale.
+                self.enter_recovery(None, out);
+                Err(ApiError::ManifestConflict(
+                    "the history changed while this update was being stored; fetch it and retry"
+                        .into(),
+                ))
+            }
+            Err(StoreError::Failed(why)) => Err(ApiError::Internal(format!(
+                "could not store the update: {why}"
+            ))),
+        };
+        out.push(Output::Reply {
+            id: pending.request,
+            result: reply,
+        });
+    }
+
+    /// Drops secrets and waits for a snapshot (or uses `loaded`).
+    fn enter_recovery(&mut self, loaded: Option<LoadedHistory>, out: &mut Vec<Output>) {
+        self.phase = Phase::Recovery(Box::new(recovery::Recovering::new(loaded.ok_or_else(
+            || "waiting for the store to be read".to_string(),
+        ))));
+        if !self.loading {
+            self.loading = true;
+            self.last_load = self.now;
+            out.push(Output::LoadSnapshot);
+        }
+    }
+
+    fn on_latest_changed(&mut self, bytes: &[u8], out: &mut Vec<Output>) {
+        if let Phase::Ready(ready) = &self.phase
+            && ready.loaded.latest_bytes == bytes
+        {
+            return;
+        }
+        if !self.loading {
+            self.loading = true;
+            self.last_load = self.now;
+            out.push(Output::LoadSnapshot);
+        }
+    }
+
+    fn on_tick(&mut self, now: UnixTime, out: &mut Vec<Output>) {
+        if now > self.now {
+            self.now = now;
+        }
+        let waiting = !matches!(self.phase, Phase::Ready(_));
+        if waiting && !self.loading && self.now.0 - self.last_load.0 >= RELOAD_INTERVAL_SECS {
+            self.loading = true;
+            self.last_load = self.now;
+            out.push(Output::LoadSnapshot);
+        }
+    }
+
+    fn on_snapshot(&mut self, snapshot: Result<StoreSnapshot, StoreError>, out: &mut Vec<Output>) {
+        let loaded = snapshot
+            .map_err(|e| e.to_string())
+            .and_then(|s| store::load(self.env.provider, &s).map_err(|e| e.to_string()));
+        match (&mut self.phase, loaded) {
+            (_, Err(why)) => {
+                out.push(Output::Warning(format!("the store cannot be read: {why}")));
+                if let Phase::Recovery(recovering) = &mut self.phase {
+                    recovering.replace(Err(why));
+                } else if matches!(self.phase, Phase::Uninitialized) {
+                    // Fail closed: an unreadable store is not an empty one.
+                    self.phase = Phase::Recovery(Box::new(recovery::Recovering::new(Err(why))));
+                }
+                // Ready: keep serving what was verified.
+            }
+            (Phase::Uninitialized, Ok(None)) => {}
+            (Phase::Uninitialized, Ok(Some(loaded))) => {
+                self.phase = Phase::Recovery(Box::new(recovery::Recovering::new(Ok(loaded))));
+            }
+            (Phase::Recovery(recovering), Ok(None)) => {
+                if self.highest.is_some() {
+                    out.push(Output::Warning(
+                        "the store lost its history (no latest record); refusing to start over"
+                            .into(),
+                    ));
+                    recovering.replace(Err("the store has no history any more".into()));
+                } else {
+                    self.phase = Phase::Uninitialized;
+                }
+            }
+            (Phase::Recovery(recovering), Ok(Some(loaded))) => {
+                if let Some(seen) = &self.highest
+                    && loaded.latest.head.head.size < seen.size
+                {
+                    let why = format!(
+                        "the store's history (size {}) is older than one this replica has seen (size {}): rollback refused",
+                        loaded.latest.head.head.size, seen.size
+                    );
+                    out.push(Output::Warning(why.clone()));
+                    recovering.replace(Err(why));
+                } else {
+                    recovering.replace(Ok(loaded));
+                }
+            }
+            (Phase::Ready(_), Ok(None)) => out.push(Output::Warning(
+                "the store has no history but this replica serves one; keeping it".into(),
+            )),
+            (Phase::Ready(ready), Ok(Some(loaded))) => {
+                let ours = ready.loaded.latest.transition;
+                if loaded.latest.transition == ours {
+                    return;
+                }
+                if loaded.contains(&ours) {
+                    // The store's history extends ours: another replica
+                    // moved on. Stale.
+                    self.enter_recovery(Some(loaded), out);
+                } else if ready.loaded.contains(&loaded.latest.transition) {
+                    out.push(Output::Warning(
+                        "the store's history is behind this replica's; ignoring it".into(),
+                    ));
+                } else {
+                    out.push(Output::Warning(format!(
+                        "FORK: the store's latest transition {} is not in this replica's history and does not extend it; refusing it",
+                        loaded.latest.transition
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Records the tree head of a verified history, refusing one that is
+    /// older than, or forks from, the newest this replica has seen.
+    fn accept_head(&mut self, loaded: &LoadedHistory) -> Result<(), String> {
+        let head = loaded.latest.head.head;
+        if let Some(seen) = &self.highest {
+            if head.size < seen.size || head.generation < seen.generation {
+                return Err(format!(
+                    "the history (size {}) is older than one this replica has seen (size {})",
+                    head.size, seen.size
+                ));
+            }
+            let root = loaded
+                .history
+                .log()
+                .root_at(self.env.provider, seen.size)
+                .map_err(|e| e.to_string())?;
+            if root != seen.root {
+                return Err(format!(
+                    "the history forks from the one this replica has seen at size {}",
+                    seen.size
+                ));
+            }
+        }
+        self.highest = Some(head);
+        Ok(())
+    }
+}
