@@ -450,12 +450,14 @@ impl<'p> Coordinator<'p> {
         });
     }
 
-    /// Drops secrets and waits for a snapshot (or uses `loaded`).
+    /// Drops the secrets. Uses `loaded` as the history to recover, or asks
+    /// for a snapshot when there is none.
     fn enter_recovery(&mut self, loaded: Option<LoadedHistory>, out: &mut Vec<Output>) {
+        let reload = loaded.is_none();
         self.phase = Phase::Recovery(Box::new(recovery::Recovering::new(loaded.ok_or_else(
             || "waiting for the store to be read".to_string(),
         ))));
-        if !self.loading {
+        if reload && !self.loading {
             self.loading = true;
             self.last_load = self.now;
             out.push(Output::LoadSnapshot);
