@@ -56,6 +56,7 @@ pub mod hex;
 pub mod history;
 pub mod kdf;
 pub mod manifest;
+pub mod protocol;
 pub mod seedshare;
 pub mod time;
 pub mod x509;

@@ -12,9 +12,10 @@ impl Commitments {
     pub fn hash(&self, p: &dyn CryptoProvider) -> [u8; 32] { [0; 32] }
 }
 pub struct Share { pub index: u8, values: [[u8; 32]; 4] }
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealedShare { pub owner: SeedshareKey, pub index: u8, pub encapsulated_key: [u8; 32], pub ciphertext: Vec<u8> }
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl Share { pub fn from_bytes(b: &[u8]) -> Result<Share, SeedShareError> { Err(SeedShareError::NoOwners) } }
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SealedShare { pub owner: [u8; 32], pub index: u8, pub encapsulated_key: [u8; 32], pub ciphertext: Vec<u8> }
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeedShareDocument { pub version: u32, pub salt: [u8; 32], pub commitments: Commitments, pub shares: Vec<SealedShare> }
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SeedShareError { BadShare { index: u8 }, NotEnoughShares { have: usize, need: u8 }, DuplicateIndex(u8), NoOwners }

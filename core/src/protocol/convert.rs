@@ -1,0 +1,177 @@
+//! Conversions between the wire messages and the state machine's API
+//! types ([`crate::coordinator`]).
+
+use alloc::format;
+use alloc::string::String;
+
+use zeroize::Zeroizing;
+
+use super::messages::{
+    ErrorCode, ErrorReply, MeshResponse, OwnerSignature, UserRequest, UserResponse,
+};
+use crate::coordinator::{self as api, ApiError, RecoveryProgress, Response};
+use crate::manifest::SeedshareKey;
+use crate::seedshare::Share;
+
+impl UserRequest {
+    /// The state machine's request. `client_key` is the seed-share owner
+    /// key the transport authenticated (needed for `Recover` only).
+    pub fn into_request(self, client_key: Option<SeedshareKey>) -> Result<api::Request, ApiError> {
+        Ok(match self {
+            Self::SetManifest {
+                manifest,
+                policies,
+                expected_previous_transition,
+                signatures,
+            } => api::Request::SetManifest(api::SetManifest {
+                manifest,
+                policies,
+                expected_previous_transition,
+                signatures: signatures
+                    .into_iter()
+                    .map(|s| api::OwnerSignature {
+                        public_key: s.public_key,
+                        signature: s.signature,
+                    })
+                    .collect(),
+            }),
+            Self::GetManifests {
+                consistency_from,
+                inclusion_of,
+            } => api::Request::GetManifests(api::GetManifests {
+                consistency_from,
+                inclusion_of,
+            }),
+            Self::Recover { share, force } => {
+                let owner = client_key.ok_or_else(|| {
+                    ApiError::PermissionDenied(
+                        "recovery needs the seed-share owner's key as the TLS client key".into(),
+                    )
+                })?;
+                let share = Share::from_bytes(&share)
+                    .map_err(|e| ApiError::InvalidArgument(format!("share: {e}")))?;
+                api::Request::Recover(api::Recover {
+                    owner,
+                    share,
+                    force,
+                })
+            }
+        })
+    }
+}
+
+impl From<&api::OwnerSignature> for OwnerSignature {
+    fn from(s: &api::OwnerSignature) -> Self {
+        Self {
+            public_key: s.public_key.clone(),
+            signature: s.signature.clone(),
+        }
+    }
+}
+
+impl From<&ApiError> for ErrorReply {
+    fn from(error: &ApiError) -> Self {
+        let code = match error {
+            ApiError::NoManifest(_) => ErrorCode::NoManifest,
+            ApiError::NeedsRecovery => ErrorCode::NeedsRecovery,
+            ApiError::AlreadyRecovered => ErrorCode::AlreadyRecovered,
+            ApiError::ManifestConflict(_) => ErrorCode::ManifestConflict,
+            ApiError::InvalidSignature(_) => ErrorCode::InvalidSignature,
+            ApiError::PermissionDenied(_) => ErrorCode::PermissionDenied,
+            ApiError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            _ => ErrorCode::Internal,
+        };
+        Self {
+            code,
+            message: format!("{error}"),
+        }
+    }
+}
+
+impl ErrorReply {
+    /// The error as the client reports it.
+    pub fn into_api_error(self) -> ApiError {
+        let m = self.message;
+        match self.code {
+            ErrorCode::NoManifest => ApiError::NoManifest(m),
+            ErrorCode::NeedsRecovery => ApiError::NeedsRecovery,
+            ErrorCode::AlreadyRecovered => ApiError::AlreadyRecovered,
+            ErrorCode::ManifestConflict => ApiError::ManifestConflict(m),
+            ErrorCode::InvalidSignature => ApiError::InvalidSignature(m),
+            ErrorCode::PermissionDenied => ApiError::PermissionDenied(m),
+            ErrorCode::InvalidArgument => ApiError::InvalidArgument(m),
+            ErrorCode::Internal | ErrorCode::Protocol => ApiError::Internal(m),
+        }
+    }
+
+    /// A refusal of the frame itself.
+    pub fn protocol(message: String) -> Self {
+        Self {
+            code: ErrorCode::Protocol,
+            message,
+        }
+    }
+}
+
+/// The user-API reply for a state-machine result.
+pub fn user_response(result: Result<Response, ApiError>) -> UserResponse {
+    match result {
+        Err(error) => UserResponse::Error(ErrorReply::from(&error)),
+        Ok(Response::ManifestSet(set)) => UserResponse::ManifestSet {
+            transition: set.transition.0,
+            generation: set.generation,
+            root_ca: set.root_ca,
+            mesh_ca: set.mesh_ca,
+            seed_share_document: set.seed_share_document,
+        },
+        Ok(Response::Manifests(m)) => UserResponse::Manifests {
+            manifests: m.manifests,
+            policies: m.policies,
+            root_ca: m.root_ca,
+            mesh_ca: m.mesh_ca,
+            latest_transition: m.latest_transition.0,
+            signed_tree_head: m.signed_tree_head.encode().to_vec(),
+            history_public_key: m.history_public_key,
+            consistency_proof: m.consistency_proof,
+            inclusion_proofs: m.inclusion_proofs,
+        },
+        Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have, need })) => {
+            UserResponse::Recovery {
+                have: u32::try_from(have).unwrap_or(u32::MAX),
+                need,
+                recovered: None,
+            }
+        }
+        Ok(Response::Recovery(RecoveryProgress::Recovered { generation })) => {
+            UserResponse::Recovery {
+                have: 0,
+                need: 0,
+                recovered: Some(generation),
+            }
+        }
+        Ok(Response::MeshCert(_)) => UserResponse::Error(ErrorReply {
+            code: ErrorCode::Internal,
+            message: "a mesh certificate is not a user-API reply".into(),
+        }),
+    }
+}
+
+/// The mesh-API reply for a state-machine result.
+pub fn mesh_response(result: Result<Response, ApiError>) -> MeshResponse {
+    match result {
+        Err(error) => MeshResponse::Error(ErrorReply::from(&error)),
+        Ok(Response::MeshCert(cert)) => MeshResponse::MeshCert {
+            cert_chain: cert.cert_chain,
+            mesh_ca: cert.mesh_ca,
+            root_ca: cert.root_ca,
+            workload_secret: cert
+                .workload_secret
+                .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
+        },
+        Ok(_) => MeshResponse::Error(ErrorReply {
+            code: ErrorCode::Internal,
+            message: "not a mesh-API reply".into(),
+        }),
+    }
+}
+

@@ -1,0 +1,258 @@
+//! The messages of the user and mesh APIs.
+//!
+//! Field order is the wire order (postcard encodes structs as their fields
+//! in sequence and enums as a varint variant index): never reorder fields
+//! or variants; add new variants only at the end.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::Message;
+use crate::seedshare::SeedShareDocument;
+
+/// Which API a connection is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Api {
+    /// User API (port 1313): manifests, history, recovery.
+    User,
+    /// Mesh API (port 7777): workload certificates.
+    Mesh,
+}
+
+/// The client's first frame.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol versions the client speaks, at most 16.
+    pub versions: Vec<u16>,
+    /// The API it wants.
+    pub api: Api,
+}
+
+/// The server's answer to [`Hello`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// The version both speak (the highest common one).
+    Accepted {
+        /// The version.
+        version: u16,
+    },
+    /// No common version, or the wrong API on this port.
+    Refused {
+        /// Why, for the client's error message.
+        reason: String,
+    },
+}
+
+/// A workload owner's signature over an update.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerSignature {
+    /// SubjectPublicKeyInfo DER of the signer.
+    pub public_key: Vec<u8>,
+    /// The signature (Ed25519: 64 bytes; ECDSA P-384: r ‖ s, 96 bytes).
+    pub signature: Vec<u8>,
+}
+
+/// A request on the user API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserRequest {
+    /// Set or update the manifest.
+    SetManifest {
+        /// The manifest's exact bytes.
+        manifest: Vec<u8>,
+        /// Every policy the manifest names.
+        policies: Vec<Vec<u8>>,
+        /// Compare-and-swap on the latest transition.
+        expected_previous_transition: Option<[u8; 32]>,
+        /// Owner signatures over the next transition.
+        signatures: Vec<OwnerSignature>,
+    },
+    /// Read the history.
+    GetManifests {
+        /// Log size of the last tree head the client saw.
+        consistency_from: Option<u64>,
+        /// Log indices to prove inclusion of.
+        inclusion_of: Vec<u64>,
+    },
+    /// Submit a seed share (the owner is the TLS client key).
+    Recover {
+        /// The decrypted share (index ‖ four 32-byte values).
+        share: Vec<u8>,
+        /// Recover even though ready peers exist.
+        force: bool,
+    },
+}
+
+/// Error codes, as in `DESIGN.md` §4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// `no_manifest`.
+    NoManifest,
+    /// `needs_recovery`.
+    NeedsRecovery,
+    /// `already_recovered`.
+    AlreadyRecovered,
+    /// `manifest_conflict`.
+    ManifestConflict,
+    /// `invalid_signature`.
+    InvalidSignature,
+    /// `permission_denied`.
+    PermissionDenied,
+    /// `invalid_argument`.
+    InvalidArgument,
+    /// `internal`.
+    Internal,
+    /// The frame itself was refused (malformed, too large, wrong order).
+    Protocol,
+}
+
+/// A refused request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The code.
+    pub code: ErrorCode,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// A reply on the user API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserResponse {
+    /// The manifest was set.
+    ManifestSet {
+        /// The new latest transition.
+        transition: [u8; 32],
+        /// The new generation.
+        generation: u64,
+        /// Root CA certificate (DER).
+        root_ca: Vec<u8>,
+        /// Mesh CA certificate (DER).
+        mesh_ca: Vec<u8>,
+        /// The sealed seed shares (first manifest only).
+        seed_share_document: Option<SeedShareDocument>,
+    },
+    /// The history.
+    Manifests {
+        /// Every manifest, oldest first.
+        manifests: Vec<Vec<u8>>,
+        /// Every policy.
+        policies: Vec<Vec<u8>>,
+        /// Root CA certificate (DER).
+        root_ca: Vec<u8>,
+        /// Mesh CA certificate (DER).
+        mesh_ca: Vec<u8>,
+        /// The latest transition.
+        latest_transition: [u8; 32],
+        /// The signed tree head (132 bytes, `history::tree_head`).
+        signed_tree_head: Vec<u8>,
+        /// The Ed25519 history key.
+        history_public_key: [u8; 32],
+        /// Consistency proof, if asked.
+        consistency_proof: Option<Vec<[u8; 32]>>,
+        /// Inclusion proofs, if asked.
+        inclusion_proofs: Vec<(u64, Vec<[u8; 32]>)>,
+    },
+    /// A seed share was accepted (`recovered` is set once the coordinator
+    /// recovered, with the generation).
+    Recovery {
+        /// Valid shares held.
+        have: u32,
+        /// The threshold.
+        need: u8,
+        /// The recovered generation, once recovered.
+        recovered: Option<u64>,
+    },
+    /// The request was refused.
+    Error(ErrorReply),
+}
+
+/// A request on the mesh API. The workload's evidence and key come from
+/// the attested TLS session, not from the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MeshRequest {
+    /// Issue a certificate for the session's client key.
+    NewMeshCert,
+}
+
+/// A reply on the mesh API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MeshResponse {
+    /// The certificate.
+    MeshCert {
+        /// Workload certificate, then intermediate CA certificate (DER).
+        cert_chain: Vec<Vec<u8>>,
+        /// Mesh CA certificate (DER).
+        mesh_ca: Vec<u8>,
+        /// Root CA certificate (DER).
+        root_ca: Vec<u8>,
+        /// The 64-byte workload secret, if the policy names an id
+        /// (zeroized when dropped).
+        workload_secret: Option<Zeroizing<Vec<u8>>>,
+    },
+    /// The request was refused.
+    Error(ErrorReply),
+}
+
+impl fmt::Debug for MeshResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MeshCert {
+                cert_chain,
+                workload_secret,
+                ..
+            } => f
+                .debug_struct("MeshCert")
+                .field("cert_chain", &cert_chain.len())
+                .field("workload_secret", &workload_secret.as_ref().map(|_| "<redacted>"))
+                .finish_non_exhaustive(),
+            Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
+        }
+    }
+}
+
+impl Message for Hello {
+    const NAME: &'static str = "Hello";
+}
+impl Message for HelloReply {
+    const NAME: &'static str = "HelloReply";
+}
+impl Message for UserRequest {
+    const NAME: &'static str = "UserRequest";
+}
+impl Message for UserResponse {
+    const NAME: &'static str = "UserResponse";
+}
+impl Message for MeshRequest {
+    const NAME: &'static str = "MeshRequest";
+}
+impl Message for MeshResponse {
+    const NAME: &'static str = "MeshResponse";
+}
+
+/// The version a server speaks with a client offering `versions`, or why
+/// there is none.
+pub fn negotiate(hello: &Hello, api: Api) -> HelloReply {
+    if hello.api != api {
+        return HelloReply::Refused {
+            reason: alloc::format!("this port serves the {api:?} API, not the {:?} API", hello.api),
+        };
+    }
+    if hello.versions.len() > 16 {
+        return HelloReply::Refused {
+            reason: "more than 16 protocol versions offered".into(),
+        };
+    }
+    match hello.versions.iter().copied().filter(|v| *v == super::VERSION).max() {
+        Some(version) => HelloReply::Accepted { version },
+        None => HelloReply::Refused {
+            reason: alloc::format!(
+                "no common protocol version: the client speaks {:?}, this coordinator speaks {}",
+                hello.versions,
+                super::VERSION
+            ),
+        },
+    }
+}

@@ -1,0 +1,214 @@
+//! Golden byte vectors (the same as in `docs/protocol.md`), round trips,
+//! and refusal of truncated, oversized and trailing-byte frames.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::*;
+use crate::hex;
+
+/// (name, frame hex, message) — `docs/protocol.md` lists the same frames.
+fn golden() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    vec![
+        (
+            "Hello{versions:[1], api:User}",
+            "00000003010100",
+            encode(
+                &Hello {
+                    versions: vec![1],
+                    api: Api::User,
+                },
+                MAX_USER_FRAME,
+            )
+            .unwrap(),
+        ),
+        (
+            "HelloReply::Accepted{version:1}",
+            "000000020001",
+            encode(&HelloReply::Accepted { version: 1 }, MAX_USER_FRAME).unwrap(),
+        ),
+        (
+            "MeshRequest::NewMeshCert",
+            "0000000100",
+            encode(&MeshRequest::NewMeshCert, MAX_MESH_FRAME).unwrap(),
+        ),
+        (
+            "UserRequest::GetManifests{consistency_from:Some(3), inclusion_of:[0,2]}",
+            "00000006010103020002",
+            encode(
+                &UserRequest::GetManifests {
+                    consistency_from: Some(3),
+                    inclusion_of: vec![0, 2],
+                },
+                MAX_USER_FRAME,
+            )
+            .unwrap(),
+        ),
+        (
+            "UserResponse::Error{NeedsRecovery, \"x\"}",
+            "0000000403010178",
+            encode(
+                &UserResponse::Error(ErrorReply {
+                    code: ErrorCode::NeedsRecovery,
+                    message: "x".into(),
+                }),
+                MAX_USER_FRAME,
+            )
+            .unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn golden_frames() {
+    for (name, expected, frame) in golden() {
+        assert_eq!(hex::encode(&frame), expected, "{name}");
+    }
+    let set = encode(
+        &UserRequest::SetManifest {
+            manifest: b"{}".to_vec(),
+            policies: vec![b"p".to_vec()],
+            expected_previous_transition: None,
+            signatures: vec![],
+        },
+        MAX_USER_FRAME,
+    )
+    .unwrap();
+    assert_eq!(hex::encode(&set), "0000000900027b7d0101700000");
+}
+
+fn round_trip<M: Message + PartialEq + core::fmt::Debug>(message: M, max: usize) {
+    let frame = encode(&message, max).unwrap();
+    let (prefix, body) = frame.split_at(4);
+    let len = frame_len(prefix.try_into().unwrap(), max).unwrap();
+    assert_eq!(len, body.len());
+    assert_eq!(decode::<M>(body).unwrap(), message);
+    // Every truncation is refused, never a panic.
+    for cut in 0..body.len() {
+        assert!(decode::<M>(&body[..cut]).is_err(), "{} cut at {cut}", M::NAME);
+    }
+    // A trailing byte is refused.
+    let mut longer = body.to_vec();
+    longer.push(0);
+    assert!(matches!(
+        decode::<M>(&longer),
+        Err(ProtocolError::TrailingBytes { count: 1, .. })
+    ));
+}
+
+#[test]
+fn round_trips_and_truncations() {
+    round_trip(
+        UserRequest::SetManifest {
+            manifest: b"{\"Policies\":{}}".to_vec(),
+            policies: vec![vec![1, 2, 3], vec![]],
+            expected_previous_transition: Some([7; 32]),
+            signatures: vec![OwnerSignature {
+                public_key: vec![0x30, 0x2a],
+                signature: vec![9; 64],
+            }],
+        },
+        MAX_USER_FRAME,
+    );
+    round_trip(
+        UserRequest::Recover {
+            share: vec![1; 129],
+            force: true,
+        },
+        MAX_USER_FRAME,
+    );
+    round_trip(
+        UserResponse::Manifests {
+            manifests: vec![b"{}".to_vec()],
+            policies: vec![b"p".to_vec()],
+            root_ca: vec![0x30, 1],
+            mesh_ca: vec![0x30, 2],
+            latest_transition: [3; 32],
+            signed_tree_head: vec![4; 132],
+            history_public_key: [5; 32],
+            consistency_proof: Some(vec![[6; 32]]),
+            inclusion_proofs: vec![(0, vec![[7; 32], [8; 32]])],
+        },
+        MAX_USER_FRAME,
+    );
+    round_trip(
+        UserResponse::Recovery {
+            have: 1,
+            need: 2,
+            recovered: None,
+        },
+        MAX_USER_FRAME,
+    );
+    round_trip(
+        MeshResponse::MeshCert {
+            cert_chain: vec![vec![0x30; 300], vec![0x30; 400]],
+            mesh_ca: vec![1; 10],
+            root_ca: vec![2; 10],
+            workload_secret: Some(zeroize::Zeroizing::new(vec![3; 64])),
+        },
+        MAX_MESH_FRAME,
+    );
+    round_trip(HelloReply::Refused { reason: "no".into() }, MAX_MESH_FRAME);
+}
+
+#[test]
+fn oversized_frames_are_refused_before_reading() {
+    assert!(frame_len((MAX_MESH_FRAME as u32).to_be_bytes(), MAX_MESH_FRAME).is_ok());
+    assert_eq!(
+        frame_len((MAX_MESH_FRAME as u32 + 1).to_be_bytes(), MAX_MESH_FRAME),
+        Err(ProtocolError::TooLarge {
+            len: MAX_MESH_FRAME + 1,
+            max: MAX_MESH_FRAME
+        })
+    );
+    assert!(frame_len([0xff; 4], MAX_USER_FRAME).is_err());
+    // Encoding refuses to send an oversized frame too.
+    let big = MeshResponse::MeshCert {
+        cert_chain: vec![vec![0; MAX_MESH_FRAME]],
+        mesh_ca: vec![],
+        root_ca: vec![],
+        workload_secret: None,
+    };
+    assert!(matches!(
+        encode(&big, MAX_MESH_FRAME),
+        Err(ProtocolError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn garbage_is_refused_without_panicking() {
+    // A huge announced vector length inside a small frame.
+    let body = [0x00, 0xff, 0xff, 0xff, 0xff, 0x0f];
+    assert!(decode::<UserRequest>(&body).is_err());
+    // Unknown variant.
+    assert!(decode::<UserRequest>(&[9]).is_err());
+    assert!(decode::<MeshRequest>(&[1]).is_err());
+    // Every two-byte body decodes or fails cleanly.
+    for a in 0..=255u8 {
+        for b in 0..=255u8 {
+            let _ = decode::<UserResponse>(&[a, b]);
+            let _ = decode::<Hello>(&[a, b]);
+        }
+    }
+}
+
+#[test]
+fn version_negotiation() {
+    let hello = |versions: Vec<u16>, api| Hello { versions, api };
+    assert_eq!(
+        negotiate(&hello(vec![1, 2], Api::User), Api::User),
+        HelloReply::Accepted { version: 1 }
+    );
+    assert!(matches!(
+        negotiate(&hello(vec![2], Api::User), Api::User),
+        HelloReply::Refused { reason } if reason.contains("no common protocol version")
+    ));
+    assert!(matches!(
+        negotiate(&hello(vec![1], Api::Mesh), Api::User),
+        HelloReply::Refused { reason } if reason.contains("Mesh")
+    ));
+    assert!(matches!(
+        negotiate(&hello(vec![1; 17], Api::User), Api::User),
+        HelloReply::Refused { .. }
+    ));
+}
