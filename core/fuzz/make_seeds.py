@@ -141,3 +141,20 @@ def manifest_seed(owners, tdx):
 write("manifest", "realistic.json", manifest_seed(True, True))
 write("manifest", "immutable-snp.json", manifest_seed(False, False))
 write("manifest", "duplicate-key.json", b'{"Policies":{},"Policies":{}}')
+
+
+# Wire protocol: selector byte (even: user API limit, odd: mesh), then a
+# whole frame (the golden frames of docs/protocol.md, and a SetManifest
+# with a realistic manifest).
+for name, frame_hex in [
+    ("hello", "00000003010100"),
+    ("hello-accepted", "000000020001"),
+    ("new-mesh-cert", "0000000100"),
+    ("get-manifests", "00000006010103020002"),
+    ("set-manifest", "0000000900027b7d0101700000"),
+    ("error", "0000000403010178"),
+]:
+    write("protocol", name + ".bin", bytes([0]) + bytes.fromhex(frame_hex))
+manifest = manifest_seed(True, True)
+body = bytes([0]) + bytes([len(manifest) & 0x7F | 0x80, len(manifest) >> 7]) + manifest + bytes([1, 1, 0x70, 0, 0])
+write("protocol", "set-manifest-realistic.bin", bytes([0]) + struct.pack(">I", len(body)) + body)

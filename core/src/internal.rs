@@ -75,3 +75,36 @@ pub fn fuzz_manifest(data: &[u8]) {
     let _ = store::manifest_policy_hashes(&manifest);
     let _ = serde_json::to_vec(doc);
 }
+
+/// Decodes `data` as a frame of the wire protocol: the first byte picks
+/// the API limit, the next four are the length prefix, the rest the body,
+/// decoded as every message type (and re-encoded when it decodes).
+pub fn fuzz_protocol(data: &[u8]) {
+    use crate::protocol::{self, Message};
+
+    fn each<M: Message>(body: &[u8], max: usize) {
+        if let Ok(message) = protocol::decode::<M>(body) {
+            let _ = protocol::encode(&message, max);
+        }
+    }
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let max = if selector & 1 == 0 {
+        protocol::MAX_USER_FRAME
+    } else {
+        protocol::MAX_MESH_FRAME
+    };
+    let Some((prefix, body)) = rest.split_first_chunk::<4>() else {
+        return;
+    };
+    if protocol::frame_len(*prefix, max).is_err() {
+        return;
+    }
+    each::<protocol::Hello>(body, max);
+    each::<protocol::HelloReply>(body, max);
+    each::<protocol::UserRequest>(body, max);
+    each::<protocol::UserResponse>(body, max);
+    each::<protocol::MeshRequest>(body, max);
+    each::<protocol::MeshResponse>(body, max);
+}

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use crate::workspace_root;
 
 /// The targets, each with its corpus folder under `core/fuzz/corpus/`.
-pub const TARGETS: &[&str] = &["snp_report", "tdx_quote", "tdx_collateral", "history", "manifest"];
+pub const TARGETS: &[&str] = &["snp_report", "tdx_quote", "tdx_collateral", "history", "manifest", "protocol"];
 
 /// Runs every target for `seconds` seconds.
 pub fn smoke(seconds: u64) -> anyhow::Result<()> {
