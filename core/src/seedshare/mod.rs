@@ -659,6 +659,11 @@ pub fn open(
     owner_secret: &[u8; 32],
     provider: &dyn CryptoProvider,
 ) -> Result<Share, SeedShareError> {
+    // HPKE would refuse too (the recipient key is bound into the key
+    // schedule); checking first also refuses a rewritten `owner` field.
+    if owner_public_key(owner_secret) != sealed.owner {
+        return Err(SeedShareError::Open);
+    }
     let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(owner_secret)
         .map_err(|_| SeedShareError::Open)?;
     let encapsulated = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.encapsulated_key)

@@ -432,6 +432,14 @@ fn open_with_the_wrong_key_fails() {
                     open(sealed, &doc.commitments, &owner_secret(j), provider()).unwrap_err(),
                     SeedShareError::Open
                 );
+                // Relabelled to the wrong key's owner, so that the HPKE
+                // decryption itself is what refuses.
+                let mut relabelled = sealed.clone();
+                relabelled.owner = owner_public_key(&owner_secret(j));
+                assert_eq!(
+                    open(&relabelled, &doc.commitments, &owner_secret(j), provider()).unwrap_err(),
+                    SeedShareError::Open
+                );
             }
         }
     }
@@ -466,6 +474,13 @@ fn open_refuses_tampering() {
             SeedShareError::Open
         );
     }
+    // Relabelled as another owner's.
+    let mut relabelled = sealed.clone();
+    relabelled.owner = doc.shares[0].owner;
+    assert_eq!(
+        open(&relabelled, c, &secret, provider()).unwrap_err(),
+        SeedShareError::Open
+    );
     // Moved to another index (the aad binds it).
     for index in [1u8, 3, 4, 0] {
         let mut moved = sealed.clone();
