@@ -4,7 +4,9 @@
 //! sans-IO state machines: parsing and verifying hardware evidence (AMD
 //! SEV-SNP reports, Intel TDX quotes), X.509 certificate and CRL checks, the
 //! verifiable manifest history ([`history`]), key derivation from the seed
-//! ([`kdf`]), the manifest and its validation ([`manifest`]), and (in later work) the mesh CA and the coordinator state
+//! ([`kdf`]), the manifest and its validation ([`manifest`]), the seed's
+//! k-of-n split into sealed, publicly checkable shares ([`seedshare`]), and
+//! (in later work) the mesh CA and the coordinator state
 //! machine.
 //!
 //! # Invariants
