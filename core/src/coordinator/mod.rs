@@ -232,7 +232,7 @@ impl<'p> Coordinator<'p> {
             next_batch: 1,
             ready_peers: 0,
             highest: None,
-            loading: true,
+            loading: false,
             last_load: now,
         };
         let mut out = Vec::new();
