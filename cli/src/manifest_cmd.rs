@@ -292,7 +292,7 @@ fn collect_policies(args: &GenerateArgs) -> Result<BTreeMap<String, Found>, Fail
             match policies.get(&hash) {
                 Some(first) if first.entry != entry => errors.push(format!(
                     "{}: same policy hash {hash} as {} but different SANs, workload secret id or role \
-                     ({:?} vs {:?}); give the two workloads distinct init-data or the same annotations",
+                     ({} vs {}); give the two workloads distinct init-data or the same annotations",
                     r.location(),
                     first.origin,
                     describe(&entry),
@@ -406,6 +406,14 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         .map(|p| owner_key_hex(p, KeyRole::SeedshareOwner))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let found = collect_policies(args)?;
+    if workload_owner_pub_keys.is_empty() {
+        eprintln!("warning: no --workload-owner-key: once set, this manifest can never be updated");
+    }
+    if seedshare_owner_pub_keys.is_empty() {
+        eprintln!(
+            "warning: no --seedshare-owner-key: the coordinator's state cannot be recovered after a restart"
+        );
+    }
 
     let doc = ManifestDoc {
         policies: found

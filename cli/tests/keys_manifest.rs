@@ -196,6 +196,29 @@ fn keys_public_reads_openssl_generated_keys() {
         let shown = ok(&accord(d, &["keys", "public", file.to_str().unwrap()]));
         assert_eq!(shown.trim(), expected);
     }
+    // OpenSSL's SEC1 ("EC PRIVATE KEY") P-384 keys are read too.
+    let status = Command::new("openssl")
+        .args(["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out"])
+        .arg(d.join("ec.pem"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        std::fs::read_to_string(d.join("ec.pem"))
+            .unwrap()
+            .contains("BEGIN EC PRIVATE KEY")
+    );
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+        .arg(d.join("ec.pem"))
+        .output()
+        .unwrap();
+    let expected: String = out.stdout.iter().map(|b| format!("{b:02x}")).collect();
+    let shown: Value =
+        serde_json::from_str(&ok(&accord(d, &["keys", "public", "ec.pem", "--json"]))).unwrap();
+    assert_eq!(shown["public_key"], expected.as_str());
+    assert_eq!(shown["kind"], "p384");
+
     write(d, "junk.pem", "not a key");
     fails(
         &accord(d, &["keys", "public", "junk.pem"]),
