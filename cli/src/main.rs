@@ -7,15 +7,9 @@
 //! verifying and recovering a deployment arrive with the coordinator
 //! services.
 
-mod evidence;
-mod initdata;
-mod input;
-mod k8s_yaml;
-mod keys;
-mod manifest_cmd;
-
 use std::process::ExitCode;
 
+use accord_cli::{evidence, keys, manifest_cmd};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.

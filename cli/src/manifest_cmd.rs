@@ -5,6 +5,9 @@
 //! annotation, conflicting policies, an invalid manifest); 2 when the
 //! command line or a file is unusable.
 
+// The doc comments below are clap's --help text, with <placeholders>.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -263,6 +266,20 @@ fn collect_policies(args: &GenerateArgs) -> Result<BTreeMap<String, Found>, Fail
                 );
                 continue;
             }
+            if r.kind != "Pod" && r.annotations.contains_key(initdata::ANNOTATION) {
+                errors.push(format!(
+                    "{}: the init-data annotation is on the {}'s own metadata; Kata reads it from \
+                     the pod template (spec.template.metadata.annotations{})",
+                    r.location(),
+                    r.kind,
+                    if r.kind == "CronJob" {
+                        ", under spec.jobTemplate"
+                    } else {
+                        ""
+                    }
+                ));
+                continue;
+            }
             let init_data = r
                 .pod_annotations
                 .as_ref()
@@ -445,6 +462,10 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         let path = policies_dir.join(format!("{hash}.toml"));
         std::fs::write(&path, &f.toml)
             .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
     }
     write_atomically(&args.out, json.as_bytes())?;
 

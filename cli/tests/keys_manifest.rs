@@ -483,6 +483,24 @@ fn policy_annotate_prints_a_value_generate_accepts() {
     );
 }
 
+#[test]
+fn initdata_annotation_is_base64_of_gzip_of_the_toml() {
+    use std::io::Read;
+    let doc = init_data("library");
+    let value = accord_cli::initdata::initdata_annotation(&doc);
+    let gz = Base64::decode_vec(&value).unwrap();
+    let mut back = String::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_string(&mut back)
+        .unwrap();
+    assert_eq!(back, doc);
+    let toml = accord_cli::initdata::decode_annotation(&value).unwrap();
+    assert_eq!(
+        accord_cli::initdata::policy_hash(&toml).to_vec(),
+        Sha256::digest(doc.as_bytes()).to_vec()
+    );
+}
+
 /// Runs `manifest generate` on one Pod with this annotation value, as the
 /// only (coordinator) resource.
 fn generate_with_annotation(value: &str) -> (tempfile::TempDir, Output) {
@@ -564,6 +582,36 @@ fn manifest_generate_refuses_one_hash_with_conflicting_sans() {
         ],
     );
     assert!(!d.join("manifest.json").exists());
+}
+
+#[test]
+fn manifest_generate_refuses_init_data_outside_the_pod_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let value = gzip_b64(init_data("misplaced").as_bytes());
+    write(
+        d,
+        "deploy.yaml",
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n    \
+             io.katacontainers.config.hypervisor.cc_init_data: {value}\nspec: {{template: {{metadata: {{}}}}}}\n"
+        ),
+    );
+    write(d, "rv.json", snp_reference_values().to_string());
+    fails(
+        &accord(
+            d,
+            &[
+                "manifest",
+                "generate",
+                "deploy.yaml",
+                "--reference-values",
+                "rv.json",
+            ],
+        ),
+        1,
+        &["Deployment default/web", "pod template"],
+    );
 }
 
 #[test]
