@@ -91,7 +91,9 @@ pub fn decode_annotation(value: &str) -> Result<Vec<u8>, InitdataError> {
     // YAML block scalars may wrap the value or end it with a newline.
     let compact: String = value.split_ascii_whitespace().collect();
     let gz = Base64::decode_vec(&compact).map_err(|e| InitdataError::Base64(e.to_string()))?;
-    let decoder = flate2::read::GzDecoder::new(gz.as_slice());
+    // Multi-member, like Go's gzip.Reader (the Kata runtime): trailing bytes
+    // that are not another gzip member are refused, not ignored.
+    let decoder = flate2::read::MultiGzDecoder::new(gz.as_slice());
     let mut toml_bytes = Vec::new();
     decoder
         .take(MAX_DECOMPRESSED + 1)
@@ -143,6 +145,16 @@ mod tests {
         assert!(matches!(
             decode_annotation(&initdata_annotation("algorithm = \"sha384\"")),
             Err(InitdataError::Algorithm(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_trailing_garbage_after_the_gzip_stream() {
+        let mut gz = Base64::decode_vec(&initdata_annotation(DOC)).unwrap();
+        gz.extend_from_slice(b"garbage");
+        assert!(matches!(
+            decode_annotation(&Base64::encode_string(&gz)),
+            Err(InitdataError::Gzip(_))
         ));
     }
 
