@@ -38,9 +38,9 @@
 //!
 //! # Claim extensions
 //!
-//! All non-critical, under the arc `1.3.9901` used by Edgeless Systems'
-//! Constellation and Contrast, with the same numbering, so tools written
-//! for those read ours. Numbers are DER INTEGER, flags BOOLEAN, byte
+//! All non-critical, under the arc `1.3.9901` that Edgeless Systems'
+//! Contrast (the reference system) uses for the same purpose, so its users
+//! find it familiar. Numbers are DER INTEGER, flags BOOLEAN, byte
 //! strings OCTET STRING (the TDX claims' hex strings decoded). Only the
 //! claims accord has are included; the other numbers are not used.
 //!

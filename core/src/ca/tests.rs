@@ -617,3 +617,20 @@ fn intermediate_and_mesh_ca_share_key_and_subject_across_generations_only_per_ke
         .verify_issued_by(&new_root, provider)
         .unwrap();
 }
+
+#[test]
+fn extension_table_in_docs_matches_module_docs() {
+    let doc = include_str!("../../../docs/certificate-extensions.md");
+    let module = include_str!("mod.rs");
+    let rows: Vec<&str> = module
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! | 1.3.9901"))
+        .collect();
+    assert_eq!(rows.len(), 55);
+    for row in rows {
+        assert!(
+            doc.contains(&format!("| 1.3.9901{row}")),
+            "docs/certificate-extensions.md lacks the row {row:?}"
+        );
+    }
+}
