@@ -538,33 +538,22 @@ impl Ca {
         let general_names: Vec<Vec<u8>> = sans.iter().map(general_name).collect();
         let general_names: Vec<&[u8]> = general_names.iter().map(Vec::as_slice).collect();
 
-        let mut extensions = Vec::new();
-        extensions.push(extension(x509::oid::BASIC_CONSTRAINTS, true, &seq(&[])));
-        extensions.push(extension(
-            x509::oid::KEY_USAGE,
-            true,
-            &key_usage(KU_DIGITAL_SIGNATURE),
-        ));
-        extensions.push(extension(
-            oids::EXT_KEY_USAGE,
-            false,
-            &seq(&[&oid(oids::SERVER_AUTH), &oid(oids::CLIENT_AUTH)]),
-        ));
-        extensions.push(extension(
-            oids::SUBJECT_ALT_NAME,
-            false,
-            &seq(&general_names),
-        ));
-        extensions.push(extension(
-            oids::SUBJECT_KEY_ID,
-            false,
-            &octets(&key_id(point)),
-        ));
-        extensions.push(extension(
-            oids::AUTHORITY_KEY_ID,
-            false,
-            &authority_key_id(&self.mesh_key_id),
-        ));
+        let mut extensions = alloc::vec![
+            extension(x509::oid::BASIC_CONSTRAINTS, true, &seq(&[])),
+            extension(x509::oid::KEY_USAGE, true, &key_usage(KU_DIGITAL_SIGNATURE)),
+            extension(
+                oids::EXT_KEY_USAGE,
+                false,
+                &seq(&[&oid(oids::SERVER_AUTH), &oid(oids::CLIENT_AUTH)]),
+            ),
+            extension(oids::SUBJECT_ALT_NAME, false, &seq(&general_names)),
+            extension(oids::SUBJECT_KEY_ID, false, &octets(&key_id(point))),
+            extension(
+                oids::AUTHORITY_KEY_ID,
+                false,
+                &authority_key_id(&self.mesh_key_id),
+            ),
+        ];
         if let Some(id) = request.workload_secret_id {
             if id.is_empty() {
                 return Err(CaError::EmptyWorkloadSecretId);
