@@ -1,4 +1,4 @@
-//! Strict DER reading over borrowed bytes, and (in [`write`]) the small
+//! Strict DER reading over borrowed bytes, and (in [`write`](mod@write)) the small
 //! DER writer the CA and the simulated chip build certificates with.
 //!
 //! Only what X.509 certificates, CRLs and vendor extensions need:
