@@ -27,7 +27,8 @@
 //! random bytes with the top bit cleared (positive), never zero.
 //!
 //! Workload certificates: subject CN = the first DNS SAN, validity
-//! `now − 1 h` for 365 days, keyUsage digitalSignature (critical),
+//! `now − 1 h` for 365 days but never past the CA certificates' end
+//! (issuing after it fails with [`CaError::CaExpired`]), keyUsage digitalSignature (critical),
 //! basicConstraints CA:false (critical), extKeyUsage serverAuth +
 //! clientAuth, subjectAltName (every SAN, classified by [`classify_san`]),
 //! SKI, AKI = the mesh CA's SKI, and the claim extensions below. The
@@ -192,6 +193,11 @@ pub enum CaError {
     },
     /// A validity bound falls outside years 0–9999.
     TimeOutOfRange,
+    /// The CA certificates have expired at the instant of issuance.
+    CaExpired {
+        /// The end of the CA certificates' validity.
+        not_after: UnixTime,
+    },
 }
 
 impl fmt::Display for CaError {
@@ -212,6 +218,7 @@ impl fmt::Display for CaError {
             Self::EmptyWorkloadSecretId => f.write_str("empty workload secret id"),
             Self::BadClaims { field } => write!(f, "claim {field} cannot be encoded"),
             Self::TimeOutOfRange => f.write_str("certificate validity outside years 0-9999"),
+            Self::CaExpired { not_after } => write!(f, "the CA expired at {not_after}"),
         }
     }
 }
@@ -247,6 +254,7 @@ pub struct Ca {
     mesh_key: MeshCaKey,
     mesh_subject: Vec<u8>,
     mesh_key_id: [u8; KEY_ID_LEN],
+    not_after: UnixTime,
     root_cert: Vec<u8>,
     intermediate_cert: Vec<u8>,
     mesh_ca_cert: Vec<u8>,
@@ -316,6 +324,15 @@ fn validity(now: UnixTime, lifetime: i64) -> Result<Vec<u8>, CaError> {
         &bound(now, -BACKDATE_SECONDS)?,
         &bound(now, lifetime)?,
     ]))
+}
+
+/// `now + offset` as an instant (checked as [`bound`] checks it).
+fn end(now: UnixTime, offset: i64) -> Result<UnixTime, CaError> {
+    bound(now, offset)?;
+    now.0
+        .checked_add(offset)
+        .map(UnixTime)
+        .ok_or(CaError::TimeOutOfRange)
 }
 
 /// One Extension: `SEQUENCE { extnID, critical (only if TRUE), extnValue }`.
@@ -482,6 +499,7 @@ impl Ca {
             mesh_key,
             mesh_subject,
             mesh_key_id,
+            not_after: end(now, CA_VALIDITY_SECONDS)?,
             root_cert,
             intermediate_cert,
             mesh_ca_cert,
@@ -521,6 +539,11 @@ impl Ca {
         now: UnixTime,
         rng: &dyn SecureRandom,
     ) -> Result<Vec<u8>, CaError> {
+        if now > self.not_after {
+            return Err(CaError::CaExpired {
+                not_after: self.not_after,
+            });
+        }
         let point = check_workload_key(request.public_key_spki)?;
         let sans = request
             .sans
@@ -571,12 +594,15 @@ impl Ca {
         }
         let extensions: Vec<&[u8]> = extensions.iter().map(Vec::as_slice).collect();
 
+        // A workload certificate never outlives its CA.
+        let wanted_end = end(now, WORKLOAD_VALIDITY_SECONDS)?;
+        let lifetime = wanted_end.min(self.not_after).0.saturating_sub(now.0);
         let signer = self.mesh_key.signing_key()?;
         Ok(sign(
             &Tbs {
                 serial: serial(rng)?,
                 issuer: &self.mesh_subject,
-                validity: validity(now, WORKLOAD_VALIDITY_SECONDS)?,
+                validity: validity(now, lifetime)?,
                 subject: &subject,
                 spki: request.public_key_spki,
                 extensions: seq(&extensions),

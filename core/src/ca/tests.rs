@@ -634,3 +634,148 @@ fn extension_table_in_docs_matches_module_docs() {
         );
     }
 }
+
+fn tdx_claims() -> crate::evidence::tdx::TdxClaims {
+    use crate::evidence::tdx::claims::{BodyClaims, HeaderClaims, PckClaims, QeClaims};
+    use crate::evidence::tdx::pck::SgxType;
+    use crate::evidence::tdx::quote::TdReportVersion;
+    use crate::evidence::tdx::{TcbStatus, TdxClaims};
+    let hex_of = |byte: u8, len: usize| crate::hex::encode(&alloc::vec![byte; len]);
+    TdxClaims {
+        header: HeaderClaims {
+            version: 4,
+            att_key_type: 2,
+            tee_type: 0x81,
+            qe_vendor_id: hex_of(0x06, 16),
+            user_data: hex_of(0x07, 20),
+        },
+        body: BodyClaims {
+            report_version: TdReportVersion::V1_0,
+            tee_tcb_svn: hex_of(0x08, 16),
+            mr_seam: hex_of(0x09, 48),
+            mr_signer_seam: hex_of(0x0a, 48),
+            seam_attributes: hex_of(0x0b, 8),
+            td_attributes: hex_of(0x0c, 8),
+            xfam: hex_of(0x0d, 8),
+            mr_td: hex_of(0x0e, 48),
+            mr_config_id: hex_of(0x0f, 48),
+            mr_owner: hex_of(0x10, 48),
+            mr_owner_config: hex_of(0x11, 48),
+            rtmrs: [
+                hex_of(0x12, 48),
+                hex_of(0x13, 48),
+                hex_of(0x14, 48),
+                hex_of(0x15, 48),
+            ],
+            report_data: hex_of(0x16, 64),
+            tee_tcb_svn2: None,
+            mr_service_td: None,
+        },
+        qe_report: QeClaims {
+            cpu_svn: hex_of(0x1d, 16),
+            misc_select: 30,
+            attributes: hex_of(0x20, 16),
+            mr_enclave: hex_of(0x21, 32),
+            mr_signer: hex_of(0x23, 32),
+            isv_prod_id: 37,
+            isv_svn: 38,
+        },
+        pck: PckClaims {
+            serial: "01".to_string(),
+            fmspc: "00906ed50000".to_string(),
+            pce_id: "0000".to_string(),
+            pce_svn: 13,
+            cpu_svn: hex_of(0, 16),
+            sgx_tcb_components: [0; 16],
+            ppid: hex_of(0, 16),
+            sgx_type: SgxType::Standard,
+            piid: None,
+            configuration: None,
+        },
+        tcb_status: TcbStatus::UpToDate,
+        platform_tcb_status: TcbStatus::UpToDate,
+        tdx_module_tcb_status: None,
+        qe_tcb_status: TcbStatus::UpToDate,
+        advisory_ids: Vec::new(),
+        tcb_evaluation_data_number: 17,
+        platform_tcb_date: "2025-01-01T00:00:00Z".to_string(),
+        collateral_valid_from: "2026-01-01T00:00:00Z".to_string(),
+        collateral_valid_until: "2026-12-01T00:00:00Z".to_string(),
+    }
+}
+
+#[test]
+fn tdx_claims_are_decoded_from_hex_into_extensions() {
+    let ca = ca();
+    let spki = p256_spki();
+    let names = sans(&["a.example"]);
+    let mut claims = tdx_claims();
+    let request = |claims: &Claims| {
+        ca.issue(
+            &WorkloadCertRequest {
+                public_key_spki: &spki,
+                sans: &names,
+                workload_secret_id: None,
+                claims: Some(claims),
+            },
+            NOW,
+            &Counter(Cell::new(0)),
+        )
+    };
+    let leaf = request(&Claims::Tdx(Box::new(claims.clone()))).unwrap();
+    let tdx_oid = |n: u64| [1, 3, 9901, 2, 2, n];
+    let value = |n: u64| extension_value(&leaf, &tdx_oid(n)).unwrap().unwrap();
+    assert_eq!(value(14).tag, tag::OCTET_STRING);
+    assert_eq!(value(14).contents, [0x0e; 48]);
+    assert_eq!(value(21).contents, [0x15; 48]);
+    assert_eq!(value(22).contents, [0x16; 64]);
+    assert_eq!(value(7).contents, [0x07; 20]);
+    assert_eq!(value(35).contents, [0x23; 32]);
+    assert_eq!(der::uint_u64(value(3).contents), Ok(0x81));
+    assert_eq!(der::uint_u64(value(38).contents), Ok(38));
+    for absent in [4, 5, 23, 31, 34, 36, 39] {
+        assert!(extension_value(&leaf, &tdx_oid(absent)).unwrap().is_none());
+    }
+    assert!(extension_value(&leaf, &snp_oid(22)).unwrap().is_none());
+
+    claims.body.mr_td = "zz".to_string();
+    assert_eq!(
+        request(&Claims::Tdx(Box::new(claims))),
+        Err(CaError::BadClaims {
+            field: "body.mr_td"
+        })
+    );
+}
+
+#[test]
+fn workload_certificates_end_no_later_than_the_ca() {
+    let ca = ca();
+    let ca_end = Certificate::from_der(ca.mesh_ca_cert())
+        .unwrap()
+        .not_after();
+    let late = UnixTime(ca_end.0 - 100 * 86_400);
+    let leaf = ca
+        .issue(
+            &WorkloadCertRequest {
+                public_key_spki: &p256_spki(),
+                sans: &sans(&["a.example"]),
+                workload_secret_id: None,
+                claims: None,
+            },
+            late,
+            &Counter(Cell::new(0)),
+        )
+        .unwrap();
+    assert_eq!(Certificate::from_der(&leaf).unwrap().not_after(), ca_end);
+    let after = ca.issue(
+        &WorkloadCertRequest {
+            public_key_spki: &p256_spki(),
+            sans: &sans(&["a.example"]),
+            workload_secret_id: None,
+            claims: None,
+        },
+        UnixTime(ca_end.0 + 1),
+        &Counter(Cell::new(0)),
+    );
+    assert_eq!(after, Err(CaError::CaExpired { not_after: ca_end }));
+}
