@@ -48,6 +48,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod ca;
 pub mod codec;
 pub mod crypto;
 pub mod der;
