@@ -26,7 +26,8 @@
 //! subjectPublicKey bits (RFC 7093 §2, method 1). Serial numbers are 16
 //! random bytes with the top bit cleared (positive), never zero.
 //!
-//! Workload certificates: subject CN = the first DNS SAN, validity
+//! Workload certificates: subject CN = the first DNS SAN (else the first
+//! SAN, else the workload secret id, as the manifest's subject rule), validity
 //! `now − 1 h` for 365 days but never past the CA certificates' end
 //! (issuing after it fails with [`CaError::CaExpired`]), keyUsage digitalSignature (critical),
 //! basicConstraints CA:false (critical), extKeyUsage serverAuth +
@@ -211,7 +212,9 @@ impl fmt::Display for CaError {
             Self::UnsupportedPublicKey => {
                 f.write_str("workload public key is not ECDSA P-256 or P-384")
             }
-            Self::NoSubject => f.write_str("no DNS name among the SANs to use as subject"),
+            Self::NoSubject => {
+                f.write_str("no SAN and no workload secret id to use as the certificate subject")
+            },
             Self::BadSan { san, reason } => {
                 write!(f, "bad subject alternative name {san:?}: {reason}")
             }
@@ -550,12 +553,16 @@ impl Ca {
             .iter()
             .map(|s| classify_san(s))
             .collect::<Result<Vec<_>, _>>()?;
+        // The subject: the first DNS name, else the first SAN of any kind,
+        // else the workload secret id (the manifest's rule for a subject).
         let common_name = sans
             .iter()
             .find_map(|s| match s {
                 SubjectAltName::Dns(name) => Some(name.as_str()),
                 _ => None,
             })
+            .or_else(|| request.sans.first().map(String::as_str))
+            .or(request.workload_secret_id.filter(|id| !id.is_empty()))
             .ok_or(CaError::NoSubject)?;
         let subject = name(None, common_name);
         let general_names: Vec<Vec<u8>> = sans.iter().map(general_name).collect();

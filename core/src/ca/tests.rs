@@ -247,10 +247,10 @@ fn requests_without_dns_name_or_with_bad_sans_are_refused() {
     let ca = ca();
     let spki = p256_spki();
     assert_eq!(issue(&ca, &spki, &[]), Err(CaError::NoSubject));
-    assert_eq!(
-        issue(&ca, &spki, &sans(&["10.0.0.1", "spiffe://td/x"])),
-        Err(CaError::NoSubject)
-    );
+    // Without a DNS name the first SAN is the subject.
+    let leaf = issue(&ca, &spki, &sans(&["10.0.0.1", "spiffe://td/x"])).unwrap();
+    let cert = crate::x509::Certificate::from_der(&leaf).unwrap();
+    assert_eq!(cert.subject_common_name(), Some("10.0.0.1"));
     assert!(matches!(
         issue(&ca, &spki, &sans(&["ok.example", "not ok"])),
         Err(CaError::BadSan { san, .. }) if san == "not ok"
