@@ -1,14 +1,15 @@
 //! `accord`: the user's command-line tool.
 //!
 //! Today it verifies one piece of hardware evidence offline
-//! (`accord evidence verify`); setting, verifying and recovering a
-//! deployment arrive with the coordinator services.
-
-mod evidence;
-mod input;
+//! (`accord evidence verify`), makes owner keys (`accord keys`), builds and
+//! checks manifests from Kubernetes resources (`accord manifest`) and
+//! builds init-data annotations (`accord policy annotate`); setting,
+//! verifying and recovering a deployment arrive with the coordinator
+//! services.
 
 use std::process::ExitCode;
 
+use accord_cli::{evidence, keys, manifest_cmd};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.
@@ -26,11 +27,29 @@ enum Command {
         #[command(subcommand)]
         command: evidence::EvidenceCommand,
     },
+    /// Make owner keys (workload owner: Ed25519 / P-384; seed-share owner: X25519).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Build and check manifests (manifest.json) from Kubernetes resources.
+    Manifest {
+        #[command(subcommand)]
+        command: manifest_cmd::ManifestCommand,
+    },
+    /// Work with Kata init-data policies.
+    Policy {
+        #[command(subcommand)]
+        command: manifest_cmd::PolicyCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Evidence { command } => evidence::run(command),
+        Command::Keys { command } => keys::run(command),
+        Command::Manifest { command } => manifest_cmd::run(command),
+        Command::Policy { command } => manifest_cmd::run_policy(command),
     }
 }

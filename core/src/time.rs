@@ -163,6 +163,23 @@ impl UnixTime {
         Ok(Self(local.0 - offset_seconds))
     }
 
+    /// The UTC calendar fields `(year, month, day, hour, minute, second)`.
+    pub fn to_civil(self) -> (i64, u32, u32, u32, u32, u32) {
+        let days = self.0.div_euclid(86_400);
+        let secs = self.0.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
+        // Each is below 86 400 / 3600 etc. by construction.
+        let field = |v: i64| u32::try_from(v).unwrap_or(0);
+        (
+            year,
+            month,
+            day,
+            field(secs / 3600),
+            field((secs % 3600) / 60),
+            field(secs % 60),
+        )
+    }
+
     /// Whether `self` lies in the closed interval `[not_before, not_after]`.
     pub fn within(self, not_before: UnixTime, not_after: UnixTime) -> bool {
         not_before <= self && self <= not_after

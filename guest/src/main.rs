@@ -315,7 +315,7 @@ fn hex_lines(out: &mut String, bytes: &[u8]) {
 
 /// PEM of one DER certificate, 64 columns.
 fn pem(der: &[u8]) -> String {
-    tee::simulated::der_write::pem("CERTIFICATE", der)
+    accord_core::der::write::pem("CERTIFICATE", der)
 }
 
 /// Writes `bytes` to `dir/name` through a temporary file and a rename.

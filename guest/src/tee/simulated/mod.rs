@@ -15,10 +15,9 @@
 //! Generating a chip takes two RSA-4096 key generations: seconds in an
 //! optimised build.
 //!
-//! Modules: `der_write` (a tiny DER/PEM writer), `pki` (certificate
-//! building), `report` (report layout and signing), `store` (persistence).
+//! Modules: `pki` (certificate building, with `accord_core::der::write`),
+//! `report` (report layout and signing), `store` (persistence).
 
-pub mod der_write;
 mod pki;
 mod report;
 mod store;

@@ -13,7 +13,7 @@ use accord_core::evidence::snp::{Product, TcbVersion};
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::traits::PublicKeyParts;
 
-use super::der_write::{
+use accord_core::der::write::{
     bits, explicit, ia5, null, octets, oid, seq, set, small_uint, tlv, true_, uint, utc_time, utf8,
 };
 

@@ -30,8 +30,8 @@ use accord_core::x509::{Certificate, pem as core_pem};
 use p384::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 
 use super::SimulatedError;
-use super::der_write::pem;
 use super::pki;
+use accord_core::der::write::pem;
 
 /// The files of a chip, in the order they are written.
 pub const FILES: [&str; 6] = [

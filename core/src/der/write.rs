@@ -1,14 +1,22 @@
-//! A tiny DER writer (and PEM encoder) for the simulated chip's
-//! certificates.
+//! A tiny DER writer (and PEM encoder), used by the CA ([`crate::ca`]) and
+//! by the guest's simulated chip to build certificates.
 //!
 //! Only what X.509 certificate building needs: definite-length TLVs,
-//! SEQUENCE/SET, OBJECT IDENTIFIER, non-negative INTEGER, the string types,
-//! UTCTime, BIT STRING with no unused bits, and context tags. Every function
-//! returns a complete encoding; composite values are built by passing the
-//! encodings of their parts. Nothing here panics.
+//! SEQUENCE/SET, OBJECT IDENTIFIER, non-negative INTEGER, BOOLEAN, the
+//! string types, UTCTime/GeneralizedTime, BIT STRING with no unused bits,
+//! and context tags. Every function returns a complete encoding; composite
+//! values are built by passing the encodings of their parts. Nothing here
+//! panics; everything works with `alloc` alone.
 
-/// DER tags: the core reader's table, so reader and writer agree.
-pub use accord_core::der::tag;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::time::UnixTime;
+
+/// DER tags: the reader's table, so reader and writer agree.
+pub use super::tag;
 
 /// `tag ‖ length ‖ content` with a minimal definite length.
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -126,7 +134,18 @@ pub fn null() -> Vec<u8> {
 
 /// BOOLEAN TRUE.
 pub fn true_() -> Vec<u8> {
-    vec![tag::BOOLEAN, 1, 0xff]
+    boolean(true)
+}
+
+/// A BOOLEAN (DER: `0xff` for TRUE, `0x00` for FALSE).
+pub fn boolean(value: bool) -> Vec<u8> {
+    vec![tag::BOOLEAN, 1, if value { 0xff } else { 0x00 }]
+}
+
+/// A context-specific primitive tag `[n]` around `content` (implicit
+/// tagging of a primitive, e.g. a GeneralName's dNSName).
+pub fn implicit(n: u8, content: &[u8]) -> Vec<u8> {
+    tlv(tag::context_primitive(n), content)
 }
 
 /// A UTCTime `YYMMDDHHMMSSZ` from its digits (`"491231235959"`).
@@ -134,12 +153,30 @@ pub fn utc_time(digits: &str) -> Vec<u8> {
     tlv(tag::UTC_TIME, format!("{digits}Z").as_bytes())
 }
 
+/// A `Time` as RFC 5280 §4.1.2.5 wants it: UTCTime for years 1950–2049,
+/// GeneralizedTime otherwise (always `Z`, no fractional seconds).
+pub fn time(at: UnixTime) -> Vec<u8> {
+    let (year, month, day, hour, minute, second) = at.to_civil();
+    if (1950..2050).contains(&year) {
+        let digits = format!(
+            "{:02}{month:02}{day:02}{hour:02}{minute:02}{second:02}",
+            year % 100
+        );
+        utc_time(&digits)
+    } else {
+        let text = format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}Z");
+        tlv(tag::GENERALIZED_TIME, text.as_bytes())
+    }
+}
+
 /// PEM armour (RFC 7468) around `der`, with 64-character lines.
 pub fn pem(label: &str, der: &[u8]) -> String {
     use base64ct::{Base64, Encoding};
-    let encoded = Base64::encode_string(der);
+    let mut buffer = vec![0u8; Base64::encoded_len(der)];
+    // The buffer has exactly the encoded length, so encoding cannot fail.
+    let encoded = Base64::encode(der, &mut buffer).unwrap_or("");
     let mut out = format!("-----BEGIN {label}-----\n");
-    let mut rest = encoded.as_str();
+    let mut rest = encoded;
     while !rest.is_empty() {
         let (line, tail) = rest.split_at(rest.len().min(64));
         out.push_str(line);
@@ -173,12 +210,26 @@ mod tests {
     }
 
     #[test]
+    fn picks_utc_or_generalized_time() {
+        let before = UnixTime::from_civil(2049, 12, 31, 23, 59, 59).unwrap();
+        assert_eq!(time(before), utc_time("491231235959"));
+        let after = UnixTime::from_civil(2050, 1, 1, 0, 0, 0).unwrap();
+        assert_eq!(time(after), tlv(tag::GENERALIZED_TIME, b"20500101000000Z"));
+        for at in [before, after, UnixTime(1_772_323_200)] {
+            let encoded = time(at);
+            let tlv = crate::der::DerReader::new(&encoded).read().unwrap();
+            assert_eq!(crate::der::time(&tlv), Ok(at));
+        }
+        assert_eq!(boolean(false), [0x01, 0x01, 0x00]);
+    }
+
+    #[test]
     fn pem_round_trips_through_the_core_decoder() {
         for len in [0usize, 1, 2, 3, 47, 48, 49, 100, 1000] {
             let der: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
             let text = pem("CERTIFICATE", &der);
             assert!(text.lines().all(|line| line.len() <= 64));
-            let back = accord_core::x509::pem::der_or_pem(text.as_bytes(), "CERTIFICATE");
+            let back = crate::x509::pem::der_or_pem(text.as_bytes(), "CERTIFICATE");
             if len == 0 {
                 continue;
             }

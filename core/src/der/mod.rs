@@ -1,4 +1,5 @@
-//! Strict DER reading over borrowed bytes.
+//! Strict DER reading over borrowed bytes, and (in [`write`](mod@write)) the small
+//! DER writer the CA and the simulated chip build certificates with.
 //!
 //! Only what X.509 certificates, CRLs and vendor extensions need:
 //! single-byte tags (low tag numbers), definite minimal lengths up to 4 length
@@ -8,6 +9,8 @@
 use core::fmt;
 
 use crate::time::{TimeError, UnixTime};
+
+pub mod write;
 
 /// Tag bytes used by accord's parsers.
 pub mod tag {

@@ -1,0 +1,10 @@
+//! The `accord` command-line tool as a library: the subcommands the binary
+//! dispatches to, and the pieces later commands and the demo reuse (owner
+//! key files in [`keys`], init-data annotations in [`initdata`]).
+
+pub mod evidence;
+pub mod initdata;
+pub mod input;
+pub mod k8s_yaml;
+pub mod keys;
+pub mod manifest_cmd;
