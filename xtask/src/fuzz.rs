@@ -9,7 +9,14 @@ use anyhow::{Context, bail};
 use crate::workspace_root;
 
 /// The targets, each with its corpus folder under `core/fuzz/corpus/`.
-pub const TARGETS: &[&str] = &["snp_report", "tdx_quote", "tdx_collateral", "history", "manifest", "protocol"];
+pub const TARGETS: &[&str] = &[
+    "snp_report",
+    "tdx_quote",
+    "tdx_collateral",
+    "history",
+    "manifest",
+    "protocol",
+];
 
 /// Runs every target for `seconds` seconds.
 pub fn smoke(seconds: u64) -> anyhow::Result<()> {

@@ -214,7 +214,7 @@ impl fmt::Display for CaError {
             }
             Self::NoSubject => {
                 f.write_str("no SAN and no workload secret id to use as the certificate subject")
-            },
+            }
             Self::BadSan { san, reason } => {
                 write!(f, "bad subject alternative name {san:?}: {reason}")
             }

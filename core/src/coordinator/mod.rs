@@ -140,6 +140,7 @@ pub enum Input {
 
 /// What the machine asks of the driver.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // replies are the common case; boxing them buys nothing
 pub enum Output {
     /// Answer a request.
     Reply {
@@ -454,9 +455,9 @@ impl<'p> Coordinator<'p> {
     /// for a snapshot when there is none.
     fn enter_recovery(&mut self, loaded: Option<LoadedHistory>, out: &mut Vec<Output>) {
         let reload = loaded.is_none();
-        self.phase = Phase::Recovery(Box::new(recovery::Recovering::new(loaded.ok_or_else(
-            || "waiting for the store to be read".to_string(),
-        ))));
+        self.phase = Phase::Recovery(Box::new(recovery::Recovering::new(
+            loaded.ok_or_else(|| "waiting for the store to be read".to_string()),
+        )));
         if reload && !self.loading {
             self.loading = true;
             self.last_load = self.now;

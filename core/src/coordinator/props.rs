@@ -18,10 +18,16 @@ use crate::history::tree_head::{TreeHead, check_newer};
 #[derive(Clone, Debug)]
 enum Op {
     SetFirst(u32),
-    Update { variant: u32, signed: bool, cas: bool },
+    Update {
+        variant: u32,
+        signed: bool,
+        cas: bool,
+    },
     Get,
     Mesh,
-    FailNextWrite { conflict: bool },
+    FailNextWrite {
+        conflict: bool,
+    },
     Restart,
     Recover(usize),
     Tick(u8),
@@ -30,8 +36,11 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0u32..4).prop_map(Op::SetFirst),
-        (0u32..6, any::<bool>(), any::<bool>())
-            .prop_map(|(variant, signed, cas)| Op::Update { variant, signed, cas }),
+        (0u32..6, any::<bool>(), any::<bool>()).prop_map(|(variant, signed, cas)| Op::Update {
+            variant,
+            signed,
+            cas
+        }),
         Just(Op::Get),
         Just(Op::Mesh),
         any::<bool>().prop_map(|conflict| Op::FailNextWrite { conflict }),
@@ -42,9 +51,9 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn stored_generation(h: &Harness) -> u64 {
-    h.store
-        .get(store::LATEST_KEY)
-        .map_or(0, |b| store::LatestRecord::decode(b).unwrap().head.head.generation)
+    h.store.get(store::LATEST_KEY).map_or(0, |b| {
+        store::LatestRecord::decode(b).unwrap().head.head.generation
+    })
 }
 
 fn run(threshold: u32, ops: &[Op]) -> Result<(), TestCaseError> {
@@ -63,12 +72,18 @@ fn run(threshold: u32, ops: &[Op]) -> Result<(), TestCaseError> {
                     document = set.seed_share_document;
                 }
             }
-            Op::Update { variant, signed, cas } => {
+            Op::Update {
+                variant,
+                signed,
+                cas,
+            } => {
                 if h.store.contains_key(store::LATEST_KEY) {
                     let latest = h.latest();
-                    let Request::SetManifest(mut set) =
-                        signed_update(people.manifest(*variant + 10, threshold), latest, &people.owner)
-                    else {
+                    let Request::SetManifest(mut set) = signed_update(
+                        people.manifest(*variant + 10, threshold),
+                        latest,
+                        &people.owner,
+                    ) else {
                         unreachable!()
                     };
                     if !signed {
@@ -124,7 +139,11 @@ fn run(threshold: u32, ops: &[Op]) -> Result<(), TestCaseError> {
         );
         if state == StateName::Ready {
             let generation = h.machine.generation();
-            prop_assert_eq!(generation, stored_generation(&h), "ready but not in step with the store");
+            prop_assert_eq!(
+                generation,
+                stored_generation(&h),
+                "ready but not in step with the store"
+            );
             prop_assert!(generation >= max_generation, "generation went back");
             max_generation = generation;
             // Ready has its secrets: it issues a certificate with a
@@ -145,7 +164,10 @@ fn run(threshold: u32, ops: &[Op]) -> Result<(), TestCaseError> {
             let head = m.signed_tree_head.verify(&key).unwrap();
             if let Some(seen) = &seen_head {
                 let proof: Vec<_> = m.consistency_proof.unwrap_or_default();
-                prop_assert!(check_newer(&PROVIDER, seen, &head, &proof).is_ok(), "tree head went back");
+                prop_assert!(
+                    check_newer(&PROVIDER, seen, &head, &proof).is_ok(),
+                    "tree head went back"
+                );
             }
             seen_head = Some(head);
         }
@@ -170,19 +192,39 @@ fn a_long_fixed_sequence() {
     use Op::*;
     let ops = [
         SetFirst(0),
-        Update { variant: 1, signed: true, cas: true },
+        Update {
+            variant: 1,
+            signed: true,
+            cas: true,
+        },
         FailNextWrite { conflict: false },
-        Update { variant: 2, signed: true, cas: false },
+        Update {
+            variant: 2,
+            signed: true,
+            cas: false,
+        },
         Restart,
         Recover(0),
         Recover(1),
         Recover(2),
-        Update { variant: 3, signed: true, cas: true },
+        Update {
+            variant: 3,
+            signed: true,
+            cas: true,
+        },
         FailNextWrite { conflict: true },
-        Update { variant: 4, signed: true, cas: true },
+        Update {
+            variant: 4,
+            signed: true,
+            cas: true,
+        },
         Recover(1),
         Recover(2),
-        Update { variant: 5, signed: false, cas: false },
+        Update {
+            variant: 5,
+            signed: false,
+            cas: false,
+        },
         Get,
         Mesh,
     ];

@@ -92,12 +92,17 @@ impl<'p> Coordinator<'p> {
                 "the share of {owner_name} does not match the commitments: {e}"
             ))
         })?;
-        recovering.shares.retain(|(owner, _)| *owner != recover.owner);
+        recovering
+            .shares
+            .retain(|(owner, _)| *owner != recover.owner);
         recovering.shares.push((recover.owner, recover.share));
         let need = commitments.threshold;
         let have = recovering.shares.len();
         if have < usize::from(need) {
-            return Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have, need }));
+            return Ok(Response::Recovery(RecoveryProgress::ShareAccepted {
+                have,
+                need,
+            }));
         }
 
         // Threshold reached: reconstruct, check, and take the state.
@@ -116,7 +121,9 @@ impl<'p> Coordinator<'p> {
         self.accept_head(&ready.loaded)
             .map_err(|why| ApiError::PermissionDenied(format!("refusing to recover: {why}")))?;
         self.phase = Phase::Ready(Box::new(ready));
-        Ok(Response::Recovery(RecoveryProgress::Recovered { generation }))
+        Ok(Response::Recovery(RecoveryProgress::Recovered {
+            generation,
+        }))
     }
 
     /// Checks the history's signed tree head with the key derived from the

@@ -12,7 +12,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::store::{self, LatestRecord, LoadedHistory, SeedShareRecord};
 use super::{
-    ApiError, Coordinator, ManifestSet, OwnerSignature, Output, Pending, Phase, Ready, RequestId,
+    ApiError, Coordinator, ManifestSet, Output, OwnerSignature, Pending, Phase, Ready, RequestId,
     Response, SetManifest, WriteBatch, next_transition, update_message,
 };
 use crate::ca::Ca;
@@ -114,7 +114,10 @@ impl<'p> Coordinator<'p> {
     }
 
     fn prepare_first(&self, set: &SetManifest) -> Result<Prepared<'p>, ApiError> {
-        if set.expected_previous_transition.is_some_and(|t| t != [0; 32]) {
+        if set
+            .expected_previous_transition
+            .is_some_and(|t| t != [0; 32])
+        {
             return Err(ApiError::ManifestConflict(
                 "no manifest is set yet, but the request expects a previous transition".into(),
             ));
@@ -128,9 +131,8 @@ impl<'p> Coordinator<'p> {
         let document = if owners.is_empty() {
             None
         } else {
-            let threshold = u8::try_from(doc.seedshare_threshold).map_err(|_| {
-                ApiError::InvalidArgument("SeedshareThreshold is above 255".into())
-            })?;
+            let threshold = u8::try_from(doc.seedshare_threshold)
+                .map_err(|_| ApiError::InvalidArgument("SeedshareThreshold is above 255".into()))?;
             Some(
                 seedshare::split(&seed, &salt, &owners, threshold, provider, rng)
                     .map_err(|e| ApiError::InvalidArgument(format!("seed shares: {e}")))?,
@@ -141,10 +143,22 @@ impl<'p> Coordinator<'p> {
             commitments: document.as_ref().map(|d| d.commitments.clone()),
         };
         let engine = SeedEngine::new(seed, salt, provider);
-        self.build(engine, History::new(), Vec::new(), checked, record, document, None)
+        self.build(
+            engine,
+            History::new(),
+            Vec::new(),
+            checked,
+            record,
+            document,
+            None,
+        )
     }
 
-    fn prepare_update(&self, ready: &Ready<'p>, set: &SetManifest) -> Result<Prepared<'p>, ApiError> {
+    fn prepare_update(
+        &self,
+        ready: &Ready<'p>,
+        set: &SetManifest,
+    ) -> Result<Prepared<'p>, ApiError> {
         let provider = self.env.provider;
         let current = ready
             .loaded
@@ -211,7 +225,9 @@ impl<'p> Coordinator<'p> {
         let history_key = engine
             .history_signing_key()
             .map_err(|e| internal("history key", e))?;
-        let root_key = engine.root_ca_key().map_err(|e| internal("root CA key", e))?;
+        let root_key = engine
+            .root_ca_key()
+            .map_err(|e| internal("root CA key", e))?;
         let mesh_key = MeshCaKey::random(self.env.rng).map_err(|e| internal("mesh CA key", e))?;
         let ca = Ca::new(&root_key, mesh_key, self.now, self.env.rng)
             .map_err(|e| internal("certificate authority", e))?;
@@ -319,7 +335,9 @@ fn authorize(
         let ok = match &key {
             OwnerKey::Ed25519(public) => {
                 let Ok(signature) = <[u8; 64]>::try_from(signature.signature.as_slice()) else {
-                    reasons.push(format!("signature {index}: Ed25519 signatures are 64 bytes"));
+                    reasons.push(format!(
+                        "signature {index}: Ed25519 signatures are 64 bytes"
+                    ));
                     continue;
                 };
                 VerifyingKey::from_bytes(public).is_ok_and(|k| {

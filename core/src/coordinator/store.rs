@@ -247,7 +247,12 @@ pub fn load(
     let mut policy_order = Vec::new();
     for (_, transition) in &chain {
         let key = object_key(ObjectKind::Manifest, &transition.manifest);
-        let bytes = get_object(provider, snapshot, ObjectKind::Manifest, &transition.manifest)?;
+        let bytes = get_object(
+            provider,
+            snapshot,
+            ObjectKind::Manifest,
+            &transition.manifest,
+        )?;
         let manifest = Manifest::from_json(bytes).map_err(|e| corrupt(&key, e))?;
         for hash in manifest_policy_hashes(&manifest).map_err(|e| corrupt(&key, e))? {
             if policies.contains_key(&hash) {
@@ -270,8 +275,8 @@ pub fn load(
     .map_err(|e| corrupt(&seedshares_key, e))?;
 
     let transitions: Vec<Transition> = chain.iter().map(|(_, t)| *t).collect();
-    let history = History::from_transitions(provider, &transitions)
-        .map_err(|e| corrupt(LATEST_KEY, e))?;
+    let history =
+        History::from_transitions(provider, &transitions).map_err(|e| corrupt(LATEST_KEY, e))?;
     if history.tree_head(provider) != latest.head.head {
         return Err(LoadError::TreeHeadMismatch);
     }

@@ -18,8 +18,8 @@ use crate::crypto::rustcrypto::PROVIDER;
 use crate::crypto::{CryptoError, CryptoProvider, SecureRandom};
 use crate::evidence::Claims;
 use crate::evidence::snp::{
-    FirmwareVersion, GuestPolicyBits, HexBytes, PlatformInfoBits, Product, SigningKey as SnpSigningKey, SnpClaims,
-    TcbClaim, TcbVersion,
+    FirmwareVersion, GuestPolicyBits, HexBytes, PlatformInfoBits, Product,
+    SigningKey as SnpSigningKey, SnpClaims, TcbClaim, TcbVersion,
 };
 use crate::hex;
 use crate::history::merkle;
@@ -87,7 +87,13 @@ impl People {
         self.manifest_with(variant, threshold, true, 3)
     }
 
-    pub fn manifest_with(&self, variant: u32, threshold: u32, owners: bool, shares: usize) -> Vec<u8> {
+    pub fn manifest_with(
+        &self,
+        variant: u32,
+        threshold: u32,
+        owners: bool,
+        shares: usize,
+    ) -> Vec<u8> {
         let p384_point = self
             .p384_owner
             .verifying_key()
@@ -138,7 +144,11 @@ pub(super) fn ed25519_spki(key: &ed25519_dalek::SigningKey) -> Vec<u8> {
 }
 
 pub(super) fn policies() -> Vec<Vec<u8>> {
-    vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec(), DB_POLICY.to_vec()]
+    vec![
+        COORD_POLICY.to_vec(),
+        WEB_POLICY.to_vec(),
+        DB_POLICY.to_vec(),
+    ]
 }
 
 pub(super) fn first_set(manifest: Vec<u8>) -> Request {
@@ -367,6 +377,12 @@ impl Harness {
     }
 }
 
+/// The public key of a certificate (DER), as bytes for comparison.
+pub(super) fn key_of(cert: &[u8]) -> String {
+    let cert = crate::x509::Certificate::from_der(cert).unwrap();
+    format!("{:?}", cert.public_key())
+}
+
 pub(super) fn set_ok(result: Result<Response, ApiError>) -> ManifestSet {
     match result {
         Ok(Response::ManifestSet(set)) => set,
@@ -382,7 +398,11 @@ pub(super) fn code(result: &Result<Response, ApiError>) -> &'static str {
 }
 
 /// The decrypted share of seed-share owner `i` from a document.
-pub(super) fn share_of(people: &People, document: &seedshare::SeedShareDocument, i: usize) -> Share {
+pub(super) fn share_of(
+    people: &People,
+    document: &seedshare::SeedShareDocument,
+    i: usize,
+) -> Share {
     let sealed = &document.shares[i];
     seedshare::open(
         sealed,
@@ -393,7 +413,11 @@ pub(super) fn share_of(people: &People, document: &seedshare::SeedShareDocument,
     .unwrap()
 }
 
-pub(super) fn recover_request(people: &People, document: &seedshare::SeedShareDocument, i: usize) -> Request {
+pub(super) fn recover_request(
+    people: &People,
+    document: &seedshare::SeedShareDocument,
+    i: usize,
+) -> Request {
     Request::Recover(Recover {
         owner: people.seedshare_key(i),
         share: share_of(people, document, i),
@@ -495,14 +519,20 @@ fn mesh_certificates_and_workload_secrets() {
     assert_eq!(code(&refused), "permission_denied", "{refused:?}");
     assert!(format!("{}", refused.unwrap_err()).contains("not in the manifest"));
     // Evidence verified against another generation.
-    assert_eq!(code(&h.call(mesh_request(7, WEB_POLICY))), "manifest_conflict");
+    assert_eq!(
+        code(&h.call(mesh_request(7, WEB_POLICY))),
+        "manifest_conflict"
+    );
     // A bad workload key.
     let mut bad = NewMeshCert {
         generation: 1,
         claims: claims_for(WEB_POLICY),
         public_key_spki: vec![0x30, 0x00],
     };
-    assert_eq!(code(&h.call(Request::NewMeshCert(bad.clone()))), "invalid_argument");
+    assert_eq!(
+        code(&h.call(Request::NewMeshCert(bad.clone()))),
+        "invalid_argument"
+    );
     bad.public_key_spki = workload_spki(3);
     // Same workload secret on every issuance.
     match h.call(Request::NewMeshCert(bad)) {
@@ -535,19 +565,31 @@ fn updates_need_an_owner_signature_over_the_next_transition() {
         "invalid_signature"
     );
     // Signed by the owner, but over another manifest.
-    let Request::SetManifest(mut forged) = signed_update(people.manifest(2, 1), latest, &people.owner)
+    let Request::SetManifest(mut forged) =
+        signed_update(people.manifest(2, 1), latest, &people.owner)
     else {
         unreachable!()
     };
     forged.manifest = next.clone();
-    assert_eq!(code(&h.call(Request::SetManifest(forged))), "invalid_signature");
+    assert_eq!(
+        code(&h.call(Request::SetManifest(forged))),
+        "invalid_signature"
+    );
     // A garbled signature.
-    let Request::SetManifest(mut garbled) = signed_update(next.clone(), latest, &people.owner) else {
+    let Request::SetManifest(mut garbled) = signed_update(next.clone(), latest, &people.owner)
+    else {
         unreachable!()
     };
     garbled.signatures[0].signature[3] ^= 1;
-    assert_eq!(code(&h.call(Request::SetManifest(garbled))), "invalid_signature");
-    assert_eq!(h.machine.generation(), 1, "nothing refused changed the state");
+    assert_eq!(
+        code(&h.call(Request::SetManifest(garbled))),
+        "invalid_signature"
+    );
+    assert_eq!(
+        h.machine.generation(),
+        1,
+        "nothing refused changed the state"
+    );
 
     // The owner's signature works, and rotates the mesh CA but not the root.
     let good = signed_update(next.clone(), latest, &people.owner);
@@ -557,12 +599,22 @@ fn updates_need_an_owner_signature_over_the_next_transition() {
     let replay = replay.clone();
     let set = set_ok(h.call(good));
     assert_eq!(set.generation, 2);
-    assert!(set.seed_share_document.is_none(), "only the first set returns shares");
-    assert_eq!(set.root_ca, root_before);
-    assert_ne!(set.mesh_ca, mesh_before);
+    assert!(
+        set.seed_share_document.is_none(),
+        "only the first set returns shares"
+    );
+    assert_eq!(key_of(&set.root_ca), key_of(&root_before), "same root key");
+    assert_ne!(
+        key_of(&set.mesh_ca),
+        key_of(&mesh_before),
+        "new mesh CA key"
+    );
     // Replaying the same signed update is refused: the signature covers the
     // transition from the old latest.
-    assert_eq!(code(&h.call(Request::SetManifest(replay))), "invalid_signature");
+    assert_eq!(
+        code(&h.call(Request::SetManifest(replay))),
+        "invalid_signature"
+    );
     assert_eq!(h.machine.generation(), 2);
 }
 
@@ -573,7 +625,11 @@ fn p384_owner_signatures() {
     let manifest = people.manifest(1, 1);
     let (_, next) = next_transition(&PROVIDER, &manifest, Some(h.latest()));
     let signature: p384::ecdsa::Signature = people.p384_owner.sign(&update_message(&next));
-    let point = people.p384_owner.verifying_key().as_affine().to_sec1_point(false);
+    let point = people
+        .p384_owner
+        .verifying_key()
+        .as_affine()
+        .to_sec1_point(false);
     let mut spki = hex::decode("3076301006072a8648ce3d020106052b81040022036200").unwrap();
     spki.extend_from_slice(point.as_bytes());
     let request = Request::SetManifest(SetManifest {
@@ -592,7 +648,8 @@ fn p384_owner_signatures() {
 fn compare_and_swap_on_the_expected_previous_transition() {
     let people = People::new();
     let (mut h, _) = ready(&people, 1);
-    let Request::SetManifest(mut set) = signed_update(people.manifest(1, 1), h.latest(), &people.owner)
+    let Request::SetManifest(mut set) =
+        signed_update(people.manifest(1, 1), h.latest(), &people.owner)
     else {
         unreachable!()
     };
@@ -607,7 +664,10 @@ fn compare_and_swap_on_the_expected_previous_transition() {
         unreachable!()
     };
     first.expected_previous_transition = Some([1; 32]);
-    assert_eq!(code(&fresh.call(Request::SetManifest(first))), "manifest_conflict");
+    assert_eq!(
+        code(&fresh.call(Request::SetManifest(first))),
+        "manifest_conflict"
+    );
 }
 
 #[test]
@@ -615,15 +675,25 @@ fn immutable_deployments_and_fixed_seedshare_owners() {
     let people = People::new();
     let mut h = Harness::new();
     set_ok(h.call(first_set(people.manifest_with(0, 1, false, 3))));
-    let result = h.call(signed_update(people.manifest_with(1, 1, false, 3), h.latest(), &people.owner));
+    let result = h.call(signed_update(
+        people.manifest_with(1, 1, false, 3),
+        h.latest(),
+        &people.owner,
+    ));
     assert_eq!(code(&result), "permission_denied");
     assert!(format!("{}", result.unwrap_err()).contains("immutable"));
 
     let (mut h, _) = ready(&people, 1);
     let fewer = people.manifest_with(1, 1, true, 2);
-    assert_eq!(code(&h.call(signed_update(fewer, h.latest(), &people.owner))), "permission_denied");
+    assert_eq!(
+        code(&h.call(signed_update(fewer, h.latest(), &people.owner))),
+        "permission_denied"
+    );
     let other_k = people.manifest(1, 2);
-    assert_eq!(code(&h.call(signed_update(other_k, h.latest(), &people.owner))), "permission_denied");
+    assert_eq!(
+        code(&h.call(signed_update(other_k, h.latest(), &people.owner))),
+        "permission_denied"
+    );
 }
 
 #[test]
@@ -671,7 +741,10 @@ fn one_update_at_a_time_and_storage_failures() {
     });
     assert!(matches!(
         &second[..],
-        [Output::Reply { id: 101, result: Err(ApiError::ManifestConflict(_)) }]
+        [Output::Reply {
+            id: 101,
+            result: Err(ApiError::ManifestConflict(_))
+        }]
     ));
     // Reads are served from the committed state meanwhile.
     assert_eq!(h.manifests().manifests.len(), 1);
@@ -682,7 +755,10 @@ fn one_update_at_a_time_and_storage_failures() {
     });
     assert!(matches!(
         &done[..],
-        [Output::Reply { id: 100, result: Err(ApiError::Internal(_)) }]
+        [Output::Reply {
+            id: 100,
+            result: Err(ApiError::Internal(_))
+        }]
     ));
     assert_eq!(h.machine.generation(), 1);
     assert_eq!(h.machine.state(), StateName::Ready);
@@ -702,7 +778,11 @@ fn a_replica_that_sees_a_newer_history_becomes_stale() {
     let mut b = Harness::with_store(a.store.clone(), 50);
     assert_eq!(b.machine.state(), StateName::Recovery);
     // A moves on.
-    set_ok(a.call(signed_update(people.manifest(1, 1), a.latest(), &people.owner)));
+    set_ok(a.call(signed_update(
+        people.manifest(1, 1),
+        a.latest(),
+        &people.owner,
+    )));
     // B learns of it through the watch.
     b.store = a.store.clone();
     let latest = a.store[store::LATEST_KEY].clone();
@@ -722,7 +802,11 @@ fn stale_ready_replica_and_rollback_and_fork() {
     b.call(recover_request(&people, &document, 0)).unwrap();
     assert_eq!(b.machine.state(), StateName::Ready);
     // A updates; B's store view catches up through a snapshot: B is stale.
-    set_ok(a.call(signed_update(people.manifest(1, 1), a.latest(), &people.owner)));
+    set_ok(a.call(signed_update(
+        people.manifest(1, 1),
+        a.latest(),
+        &people.owner,
+    )));
     b.store = a.store.clone();
     b.feed(Input::Snapshot(Ok(StoreSnapshot {
         objects: a.store.clone(),
@@ -737,17 +821,29 @@ fn stale_ready_replica_and_rollback_and_fork() {
     })));
     assert_eq!(b.machine.state(), StateName::Ready);
     assert_eq!(b.machine.generation(), 2);
-    assert!(b.warnings.iter().any(|w| w.contains("behind")), "{:?}", b.warnings);
+    assert!(
+        b.warnings.iter().any(|w| w.contains("behind")),
+        "{:?}",
+        b.warnings
+    );
 
     // A fork: another update on the old store.
     let mut fork = Harness::with_store(old_store, 70);
     fork.call(recover_request(&people, &document, 0)).unwrap();
-    set_ok(fork.call(signed_update(people.manifest(5, 1), fork.latest(), &people.owner)));
+    set_ok(fork.call(signed_update(
+        people.manifest(5, 1),
+        fork.latest(),
+        &people.owner,
+    )));
     b.feed(Input::Snapshot(Ok(StoreSnapshot {
         objects: fork.store.clone(),
     })));
     assert_eq!(b.machine.state(), StateName::Ready);
-    assert!(b.warnings.iter().any(|w| w.contains("FORK")), "{:?}", b.warnings);
+    assert!(
+        b.warnings.iter().any(|w| w.contains("FORK")),
+        "{:?}",
+        b.warnings
+    );
 
     // A recovering replica that has seen generation 2 refuses to recover
     // onto the rolled-back store.
@@ -839,8 +935,16 @@ fn user_recovery_with_threshold_shares() {
     }
     assert_eq!(h.machine.state(), StateName::Ready);
     let after = h.manifests();
-    assert_eq!(after.root_ca, root, "the root CA is derived from the seed");
-    assert_ne!(after.mesh_ca, mesh, "user recovery rotates the mesh CA");
+    assert_eq!(
+        key_of(&after.root_ca),
+        key_of(&root),
+        "the root CA key is derived from the seed"
+    );
+    assert_ne!(
+        key_of(&after.mesh_ca),
+        key_of(&mesh),
+        "user recovery rotates the mesh CA key"
+    );
     match h.call(mesh_request(1, WEB_POLICY)) {
         Ok(Response::MeshCert(c)) => {
             assert_eq!(c.workload_secret.unwrap().as_bytes(), secret.as_bytes());
@@ -883,7 +987,11 @@ fn proofs_on_request() {
     let (mut h, _) = ready(&people, 1);
     let first = h.manifests().signed_tree_head.head;
     for v in 1..5 {
-        set_ok(h.call(signed_update(people.manifest(v, 1), h.latest(), &people.owner)));
+        set_ok(h.call(signed_update(
+            people.manifest(v, 1),
+            h.latest(),
+            &people.owner,
+        )));
     }
     let m = match h.call(Request::GetManifests(GetManifests {
         consistency_from: Some(first.size),
@@ -902,7 +1010,11 @@ fn proofs_on_request() {
     )
     .unwrap();
     // Inclusion of transition 3, rebuilt from the manifests as a client does.
-    let hashes: Vec<ObjectHash> = m.manifests.iter().map(|b| ObjectHash::of(&PROVIDER, b)).collect();
+    let hashes: Vec<ObjectHash> = m
+        .manifests
+        .iter()
+        .map(|b| ObjectHash::of(&PROVIDER, b))
+        .collect();
     let history = crate::history::History::from_manifests(&PROVIDER, &hashes);
     assert_eq!(history.tree_head(&PROVIDER), head);
     let leaf = history.log().leaf_hashes()[3];
@@ -928,7 +1040,11 @@ fn ticks_reload_the_store_while_waiting() {
     b.feed(Input::Tick(UnixTime(NOW.0 + 1)));
     assert_eq!(b.machine.state(), StateName::Uninitialized);
     b.feed(Input::Tick(UnixTime(NOW.0 + RELOAD_INTERVAL_SECS)));
-    assert_eq!(b.machine.state(), StateName::Recovery, "learned of A's history");
+    assert_eq!(
+        b.machine.state(),
+        StateName::Recovery,
+        "learned of A's history"
+    );
     // An unreadable store is not an empty one.
     let (c, _) = Coordinator::new(env(5), NOW, Err(StoreError::Failed("timeout".into())));
     assert_eq!(c.state(), StateName::Recovery);

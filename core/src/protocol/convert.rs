@@ -174,4 +174,3 @@ pub fn mesh_response(result: Result<Response, ApiError>) -> MeshResponse {
         }),
     }
 }
-

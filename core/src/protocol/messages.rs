@@ -206,7 +206,10 @@ impl fmt::Debug for MeshResponse {
             } => f
                 .debug_struct("MeshCert")
                 .field("cert_chain", &cert_chain.len())
-                .field("workload_secret", &workload_secret.as_ref().map(|_| "<redacted>"))
+                .field(
+                    "workload_secret",
+                    &workload_secret.as_ref().map(|_| "<redacted>"),
+                )
                 .finish_non_exhaustive(),
             Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
         }
@@ -237,7 +240,10 @@ impl Message for MeshResponse {
 pub fn negotiate(hello: &Hello, api: Api) -> HelloReply {
     if hello.api != api {
         return HelloReply::Refused {
-            reason: alloc::format!("this port serves the {api:?} API, not the {:?} API", hello.api),
+            reason: alloc::format!(
+                "this port serves the {api:?} API, not the {:?} API",
+                hello.api
+            ),
         };
     }
     if hello.versions.len() > 16 {
@@ -245,7 +251,13 @@ pub fn negotiate(hello: &Hello, api: Api) -> HelloReply {
             reason: "more than 16 protocol versions offered".into(),
         };
     }
-    match hello.versions.iter().copied().filter(|v| *v == super::VERSION).max() {
+    match hello
+        .versions
+        .iter()
+        .copied()
+        .filter(|v| *v == super::VERSION)
+        .max()
+    {
         Some(version) => HelloReply::Accepted { version },
         None => HelloReply::Refused {
             reason: alloc::format!(

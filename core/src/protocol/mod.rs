@@ -98,8 +98,8 @@ pub trait Message: Serialize + DeserializeOwned {
 /// The whole frame for `message`: length prefix, then postcard body.
 pub fn encode<M: Message>(message: &M, max: usize) -> Result<Vec<u8>, ProtocolError> {
     let mut out = alloc::vec![0u8; 4];
-    let body = postcard::to_extend(message, out)
-        .map_err(|e| ProtocolError::Encode(e.to_string()))?;
+    let body =
+        postcard::to_extend(message, out).map_err(|e| ProtocolError::Encode(e.to_string()))?;
     out = body;
     let len = out.len().saturating_sub(4);
     if len > max {

@@ -85,7 +85,11 @@ fn round_trip<M: Message + PartialEq + core::fmt::Debug>(message: M, max: usize)
     assert_eq!(decode::<M>(body).unwrap(), message);
     // Every truncation is refused, never a panic.
     for cut in 0..body.len() {
-        assert!(decode::<M>(&body[..cut]).is_err(), "{} cut at {cut}", M::NAME);
+        assert!(
+            decode::<M>(&body[..cut]).is_err(),
+            "{} cut at {cut}",
+            M::NAME
+        );
     }
     // A trailing byte is refused.
     let mut longer = body.to_vec();
@@ -148,7 +152,12 @@ fn round_trips_and_truncations() {
         },
         MAX_MESH_FRAME,
     );
-    round_trip(HelloReply::Refused { reason: "no".into() }, MAX_MESH_FRAME);
+    round_trip(
+        HelloReply::Refused {
+            reason: "no".into(),
+        },
+        MAX_MESH_FRAME,
+    );
 }
 
 #[test]
