@@ -8,3 +8,9 @@ pub mod input;
 pub mod k8s_yaml;
 pub mod keys;
 pub mod manifest_cmd;
+pub mod set_payload;
+pub mod sign;
+#[cfg(test)]
+mod testkit;
+pub mod verify_logic;
+pub mod workspace;

@@ -2,14 +2,15 @@
 //!
 //! Today it verifies one piece of hardware evidence offline
 //! (`accord evidence verify`), makes owner keys (`accord keys`), builds and
-//! checks manifests from Kubernetes resources (`accord manifest`) and
-//! builds init-data annotations (`accord policy annotate`); setting,
+//! checks manifests from Kubernetes resources (`accord manifest`), builds
+//! init-data annotations (`accord policy annotate`) and signs manifest
+//! updates offline (`accord sign`); setting,
 //! verifying and recovering a deployment arrive with the coordinator
 //! services.
 
 use std::process::ExitCode;
 
-use accord_cli::{evidence, keys, manifest_cmd};
+use accord_cli::{evidence, keys, manifest_cmd, sign};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.
@@ -42,6 +43,9 @@ enum Command {
         #[command(subcommand)]
         command: manifest_cmd::PolicyCommand,
     },
+    /// Sign a manifest update offline (workload owner): --prepare writes a
+    /// sign request, --key signs it.
+    Sign(sign::SignArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,5 +55,6 @@ fn main() -> ExitCode {
         Command::Keys { command } => keys::run(command),
         Command::Manifest { command } => manifest_cmd::run(command),
         Command::Policy { command } => manifest_cmd::run_policy(command),
+        Command::Sign(args) => sign::run(args),
     }
 }

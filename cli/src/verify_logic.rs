@@ -1,0 +1,660 @@
+//! The heart of `accord verify`, as pure functions: is the history a
+//! coordinator returned (`GetManifests`) genuine, does it end in the
+//! manifest the user expects, and does it extend the history this
+//! workspace verified last?
+//!
+//! [`check_history`] decides; [`write_verify_dir`] writes what was checked
+//! for the user to review, and moves the trust state
+//! (`verify/last-tree-head.json`) forward last. The attested TLS session
+//! (which proves the reply comes from a coordinator running the expected
+//! policy) is the network client's job; nothing here does I/O except
+//! [`write_verify_dir`].
+//!
+//! What is checked, in order:
+//!
+//! 1. the signed tree head decodes, and, if a trust state exists, the
+//!    history key is the one seen before (else: a different deployment or
+//!    seed);
+//! 2. the tree head's Ed25519 signature verifies under the history key;
+//! 3. every manifest parses; the transition chain rebuilt from the
+//!    manifests ([`History::from_manifests`]) ends in the reply's latest
+//!    transition, and its tree head equals the signed one (size, root,
+//!    generation): no manifest was changed, dropped, added or reordered;
+//! 4. the last manifest is the expected one, byte for byte;
+//! 5. every policy any manifest names is in the reply, with its hash;
+//! 6. any inclusion proofs in the reply verify against the signed head;
+//! 7. against the trust state: no older generation or smaller log
+//!    (rollback), the same root at the same size, and a consistency proof
+//!    (asked with `consistency_from = last size`) that the old log is a
+//!    prefix of the new one ([`check_newer`]); the rebuilt log must also
+//!    have the old root at the old size. Anything else is a fork.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use accord_core::crypto::{CryptoProvider, default_provider};
+use accord_core::der::write::pem;
+use accord_core::hex;
+use accord_core::history::objects::ObjectHash;
+use accord_core::history::tree_head::{SignedTreeHead, TreeHead, TreeHeadError, check_newer};
+use accord_core::history::{History, merkle, transition_leaf_hash};
+use accord_core::manifest::Manifest;
+use accord_core::protocol::UserResponse;
+use anyhow::{Context, bail};
+use serde::Serialize;
+
+use crate::workspace::{TRUST_STATE_FILE, TrustState, write_atomic};
+
+/// The fields of `UserResponse::Manifests`, as the coordinator sent them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestsReply {
+    /// Every manifest, oldest first, as the exact bytes that were set.
+    pub manifests: Vec<Vec<u8>>,
+    /// Every policy of every manifest.
+    pub policies: Vec<Vec<u8>>,
+    /// Root CA certificate (DER).
+    pub root_ca: Vec<u8>,
+    /// Mesh CA certificate (DER) of the current generation.
+    pub mesh_ca: Vec<u8>,
+    /// The latest transition.
+    pub latest_transition: [u8; 32],
+    /// The signed tree head (132 bytes).
+    pub signed_tree_head: Vec<u8>,
+    /// The Ed25519 history key.
+    pub history_public_key: [u8; 32],
+    /// The consistency proof from the size asked for, if asked.
+    pub consistency_proof: Option<Vec<[u8; 32]>>,
+    /// Inclusion proofs `(index, proof)`, if asked.
+    pub inclusion_proofs: Vec<(u64, Vec<[u8; 32]>)>,
+}
+
+impl ManifestsReply {
+    /// Takes the fields of a `UserResponse::Manifests`; any other reply is
+    /// an error (a refusal says the coordinator's code and message).
+    pub fn from_response(response: UserResponse) -> anyhow::Result<Self> {
+        match response {
+            UserResponse::Manifests {
+                manifests,
+                policies,
+                root_ca,
+                mesh_ca,
+                latest_transition,
+                signed_tree_head,
+                history_public_key,
+                consistency_proof,
+                inclusion_proofs,
+            } => Ok(Self {
+                manifests,
+                policies,
+                root_ca,
+                mesh_ca,
+                latest_transition,
+                signed_tree_head,
+                history_public_key,
+                consistency_proof,
+                inclusion_proofs,
+            }),
+            UserResponse::Error(error) => {
+                bail!("the coordinator refused: {}", error.into_api_error())
+            }
+            other => bail!(
+                "the coordinator answered GetManifests with {}",
+                match other {
+                    UserResponse::ManifestSet { .. } => "ManifestSet",
+                    UserResponse::Recovery { .. } => "Recovery",
+                    _ => "an unexpected reply",
+                }
+            ),
+        }
+    }
+}
+
+/// One generation of the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// SHA-256 of the manifest's exact bytes.
+    pub manifest_sha256: [u8; 32],
+    /// The address of the transition that set it.
+    pub transition: [u8; 32],
+}
+
+/// What was verified, for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// The manifest generation (number of transitions).
+    pub generation: u64,
+    /// Every generation, oldest first (entry `i` is generation `i + 1`).
+    pub history: Vec<HistoryEntry>,
+    /// How many distinct policies the manifests name.
+    pub policies: usize,
+    /// The log size of the trust state this history was checked against;
+    /// `None` on first use.
+    pub previous_size: Option<u64>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let current = self.history.last().map(|e| e.manifest_sha256);
+        write!(
+            f,
+            "history verified: generation {}, current manifest sha256 {}, {} policies",
+            self.generation,
+            current.map(|h| hex::encode(&h)).unwrap_or_default(),
+            self.policies
+        )?;
+        match self.previous_size {
+            None => f.write_str(" (first verification: trusting this history key from now on)"),
+            Some(size) if size == self.generation => f.write_str(" (unchanged since last verified)"),
+            Some(size) => write!(f, " (extends the size-{size} history verified before)"),
+        }
+    }
+}
+
+/// A history that passed [`check_history`]: the trust state to keep and a
+/// summary. Only [`check_history`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    trust: TrustState,
+    summary: Summary,
+}
+
+impl Verified {
+    /// The new trust state.
+    pub fn trust(&self) -> &TrustState {
+        &self.trust
+    }
+
+    /// What was verified.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+}
+
+/// Why a history was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The signed tree head does not decode.
+    MalformedTreeHead(String),
+    /// The history key is not a valid Ed25519 key.
+    BadHistoryKey,
+    /// The tree head's signature does not verify under the history key.
+    BadSignature,
+    /// The history key differs from the one verified before.
+    DifferentHistoryKey {
+        /// The key in the trust state.
+        seen: [u8; 32],
+        /// The key offered now.
+        offered: [u8; 32],
+    },
+    /// The reply has no manifests.
+    NoManifests,
+    /// Manifest `index` does not parse.
+    InvalidManifest {
+        /// Position, oldest first.
+        index: usize,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// The chain rebuilt from the manifests does not end in the reply's
+    /// latest transition.
+    ChainMismatch {
+        /// The rebuilt latest transition.
+        rebuilt: [u8; 32],
+        /// The one the coordinator claims.
+        claimed: [u8; 32],
+    },
+    /// The chain's tree head is not the signed one.
+    TreeHeadMismatch {
+        /// The tree head of the rebuilt chain.
+        rebuilt: TreeHead,
+        /// The signed one.
+        signed: TreeHead,
+    },
+    /// The coordinator's current manifest is not the expected one.
+    ManifestDiffers {
+        /// SHA-256 of the coordinator's current manifest.
+        current: [u8; 32],
+        /// SHA-256 of the expected manifest.
+        expected: [u8; 32],
+    },
+    /// A policy a manifest names is not in the reply.
+    MissingPolicy {
+        /// The manifest's position, oldest first.
+        manifest_index: usize,
+        /// The policy's hash.
+        hash: [u8; 32],
+    },
+    /// A manifest names a policy by something other than a 32-byte hash.
+    BadPolicyKey {
+        /// The manifest's position.
+        manifest_index: usize,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// An inclusion proof does not verify.
+    BadInclusionProof {
+        /// The log index.
+        index: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The history is older than the one verified before.
+    Rollback {
+        /// Log size verified before.
+        seen_size: u64,
+        /// Log size offered now.
+        offered_size: u64,
+        /// Generation verified before.
+        seen_generation: u64,
+        /// Generation offered now.
+        offered_generation: u64,
+    },
+    /// The reply has no consistency proof from the size verified before.
+    MissingConsistencyProof {
+        /// The size verified before.
+        from: u64,
+    },
+    /// The history does not extend the one verified before.
+    Fork {
+        /// The size verified before.
+        seen_size: u64,
+        /// The size offered now.
+        offered_size: u64,
+        /// What did not match.
+        reason: String,
+    },
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = |bytes: &[u8]| hex::encode(bytes);
+        match self {
+            Self::MalformedTreeHead(why) => write!(f, "the signed tree head is malformed: {why}"),
+            Self::BadHistoryKey => f.write_str("the history public key is not a valid Ed25519 key"),
+            Self::BadSignature => f.write_str(
+                "the tree head's signature does not verify under the history key: the history is forged or corrupt",
+            ),
+            Self::DifferentHistoryKey { seen, offered } => write!(
+                f,
+                "the history key {} is not the key {} verified before: a different deployment/seed — refusing \
+                 (if the deployment was deliberately recreated, move verify/{TRUST_STATE_FILE} aside)",
+                h(offered),
+                h(seen)
+            ),
+            Self::NoManifests => f.write_str("the coordinator returned no manifests"),
+            Self::InvalidManifest { index, reason } => {
+                write!(f, "manifest {index} of the history does not parse: {reason}")
+            }
+            Self::ChainMismatch { rebuilt, claimed } => write!(
+                f,
+                "the manifests do not chain to the latest transition the coordinator claims \
+                 (rebuilt {}, claimed {}): a manifest was changed, dropped, added or reordered",
+                h(rebuilt),
+                h(claimed)
+            ),
+            Self::TreeHeadMismatch { rebuilt, signed } => write!(
+                f,
+                "the signed tree head (size {}, root {}, generation {}) does not match the manifests \
+                 (size {}, root {}, generation {})",
+                signed.size,
+                h(&signed.root),
+                signed.generation,
+                rebuilt.size,
+                h(&rebuilt.root),
+                rebuilt.generation
+            ),
+            Self::ManifestDiffers { current, expected } => write!(
+                f,
+                "the coordinator's current manifest differs from manifest.json \
+                 (coordinator: sha256 {}, manifest.json: sha256 {}); review verify/manifests/ to see what is deployed",
+                h(current),
+                h(expected)
+            ),
+            Self::MissingPolicy {
+                manifest_index,
+                hash,
+            } => write!(
+                f,
+                "manifest {manifest_index} names policy {} but the coordinator did not return it",
+                h(hash)
+            ),
+            Self::BadPolicyKey {
+                manifest_index,
+                reason,
+            } => write!(f, "manifest {manifest_index}: {reason}"),
+            Self::BadInclusionProof { index, reason } => {
+                write!(f, "the inclusion proof of log index {index} does not verify: {reason}")
+            }
+            Self::Rollback {
+                seen_size,
+                offered_size,
+                seen_generation,
+                offered_generation,
+            } => write!(
+                f,
+                "ROLLBACK: the coordinator serves a history of size {offered_size} (generation {offered_generation}) \
+                 but this workspace verified size {seen_size} (generation {seen_generation}) before — refusing"
+            ),
+            Self::MissingConsistencyProof { from } => write!(
+                f,
+                "the reply has no consistency proof from size {from} (ask GetManifests with consistency_from = {from})"
+            ),
+            Self::Fork {
+                seen_size,
+                offered_size,
+                reason,
+            } => write!(
+                f,
+                "FORK: the coordinator's history (size {offered_size}) does not extend the size-{seen_size} history \
+                 this workspace verified before: {reason} — refusing; someone rewrote the deployment's history"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// Checks a `GetManifests` reply (see the [module docs](self)) and returns
+/// the trust state to keep. `last_seen` is this workspace's trust state;
+/// the reply must then have been asked with `consistency_from =
+/// last_seen.size`.
+pub fn check_history(
+    expected_manifest: &[u8],
+    reply: &ManifestsReply,
+    last_seen: Option<&TrustState>,
+) -> Result<Verified, VerifyError> {
+    let provider = default_provider();
+
+    // 1–2. The signed tree head, under the right key.
+    let signed = SignedTreeHead::decode(&reply.signed_tree_head)
+        .map_err(|e| VerifyError::MalformedTreeHead(e.to_string()))?;
+    if let Some(seen) = last_seen
+        && seen.history_public_key != reply.history_public_key
+    {
+        return Err(VerifyError::DifferentHistoryKey {
+            seen: seen.history_public_key,
+            offered: reply.history_public_key,
+        });
+    }
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&reply.history_public_key)
+        .map_err(|_| VerifyError::BadHistoryKey)?;
+    let head = signed.verify(&key).map_err(|_| VerifyError::BadSignature)?;
+
+    // 3. The chain.
+    if reply.manifests.is_empty() {
+        return Err(VerifyError::NoManifests);
+    }
+    let mut parsed = Vec::with_capacity(reply.manifests.len());
+    for (index, bytes) in reply.manifests.iter().enumerate() {
+        let manifest = Manifest::from_json(bytes).map_err(|e| VerifyError::InvalidManifest {
+            index,
+            reason: e.to_string(),
+        })?;
+        parsed.push(manifest);
+    }
+    let mut history = History::new();
+    let mut entries = Vec::with_capacity(parsed.len());
+    for bytes in &reply.manifests {
+        let manifest_hash = ObjectHash::of(provider, bytes);
+        let (_, address) = history.append(provider, manifest_hash);
+        entries.push(HistoryEntry {
+            manifest_sha256: manifest_hash.0,
+            transition: address.0,
+        });
+    }
+    let rebuilt_latest = history.latest().map(|h| h.0).unwrap_or_default();
+    if rebuilt_latest != reply.latest_transition {
+        return Err(VerifyError::ChainMismatch {
+            rebuilt: rebuilt_latest,
+            claimed: reply.latest_transition,
+        });
+    }
+    let rebuilt = history.tree_head(provider);
+    if rebuilt != head {
+        return Err(VerifyError::TreeHeadMismatch {
+            rebuilt,
+            signed: head,
+        });
+    }
+
+    // 4. The current manifest is the expected one.
+    let current = entries.last().map(|e| e.manifest_sha256).unwrap_or_default();
+    if reply.manifests.last().map(Vec::as_slice) != Some(expected_manifest) {
+        return Err(VerifyError::ManifestDiffers {
+            current,
+            expected: provider.sha256(&[expected_manifest]),
+        });
+    }
+
+    // 5. Every named policy is there.
+    let given = policies_by_hash(provider, &reply.policies);
+    let mut named = std::collections::BTreeSet::new();
+    for (manifest_index, manifest) in parsed.iter().enumerate() {
+        let hashes = accord_core::coordinator::store::manifest_policy_hashes(manifest).map_err(
+            |reason| VerifyError::BadPolicyKey {
+                manifest_index,
+                reason,
+            },
+        )?;
+        for hash in hashes {
+            if !given.contains_key(&hash) {
+                return Err(VerifyError::MissingPolicy {
+                    manifest_index,
+                    hash,
+                });
+            }
+            named.insert(hash);
+        }
+    }
+
+    // 6. Inclusion proofs, if any were asked for.
+    for (index, proof) in &reply.inclusion_proofs {
+        let entry = usize::try_from(*index)
+            .ok()
+            .and_then(|i| entries.get(i))
+            .ok_or_else(|| VerifyError::BadInclusionProof {
+                index: *index,
+                reason: format!("the log has only {} entries", entries.len()),
+            })?;
+        let leaf = transition_leaf_hash(provider, &ObjectHash(entry.transition));
+        merkle::verify_inclusion(provider, &leaf, *index, head.size, proof, &head.root).map_err(
+            |e| VerifyError::BadInclusionProof {
+                index: *index,
+                reason: e.to_string(),
+            },
+        )?;
+    }
+
+    // 7. It extends what this workspace verified before.
+    if let Some(seen) = last_seen {
+        check_extends(provider, &history, seen, &head, reply)?;
+    }
+
+    Ok(Verified {
+        trust: TrustState {
+            size: head.size,
+            root: head.root,
+            generation: head.generation,
+            signature: signed.signature,
+            history_public_key: reply.history_public_key,
+            latest_transition: reply.latest_transition,
+        },
+        summary: Summary {
+            generation: head.generation,
+            history: entries,
+            policies: named.len(),
+            previous_size: last_seen.map(|s| s.size),
+        },
+    })
+}
+
+fn check_extends(
+    provider: &dyn CryptoProvider,
+    history: &History,
+    seen: &TrustState,
+    head: &TreeHead,
+    reply: &ManifestsReply,
+) -> Result<(), VerifyError> {
+    let rollback = || VerifyError::Rollback {
+        seen_size: seen.size,
+        offered_size: head.size,
+        seen_generation: seen.generation,
+        offered_generation: head.generation,
+    };
+    if head.size < seen.size || head.generation < seen.generation {
+        return Err(rollback());
+    }
+    let fork = |reason: String| VerifyError::Fork {
+        seen_size: seen.size,
+        offered_size: head.size,
+        reason,
+    };
+    let previous = TreeHead {
+        size: seen.size,
+        root: seen.root,
+        generation: seen.generation,
+    };
+    if head.size == seen.size {
+        if head.root != seen.root || reply.latest_transition != seen.latest_transition {
+            return Err(fork(format!(
+                "same size {}, but root {} instead of {}",
+                head.size,
+                hex::encode(&head.root),
+                hex::encode(&seen.root)
+            )));
+        }
+    } else {
+        let proof = reply
+            .consistency_proof
+            .as_ref()
+            .ok_or(VerifyError::MissingConsistencyProof { from: seen.size })?;
+        check_newer(provider, &previous, head, proof).map_err(|e| match e {
+            TreeHeadError::OlderGeneration { .. } | TreeHeadError::SmallerLog { .. } => rollback(),
+            other => fork(format!("the consistency proof fails: {other}")),
+        })?;
+    }
+    // Independently of the proof: the manifests themselves must contain the
+    // old log as a prefix.
+    let old_root = history
+        .log()
+        .root_at(provider, seen.size)
+        .map_err(|e| fork(e.to_string()))?;
+    if old_root != seen.root {
+        return Err(fork(format!(
+            "the first {} manifests have root {}, not the {} verified before",
+            seen.size,
+            hex::encode(&old_root),
+            hex::encode(&seen.root)
+        )));
+    }
+    Ok(())
+}
+
+fn policies_by_hash<'a>(
+    provider: &dyn CryptoProvider,
+    policies: &'a [Vec<u8>],
+) -> BTreeMap<[u8; 32], &'a [u8]> {
+    policies
+        .iter()
+        .map(|p| (provider.sha256(&[p]), p.as_slice()))
+        .collect()
+}
+
+/// `verify/history.json`.
+#[derive(Serialize)]
+struct HistoryFile {
+    generation: u64,
+    history_public_key: String,
+    tree_head: TreeHeadJson,
+    entries: Vec<HistoryEntryJson>,
+}
+
+#[derive(Serialize)]
+struct TreeHeadJson {
+    size: u64,
+    root: String,
+    generation: u64,
+}
+
+#[derive(Serialize)]
+struct HistoryEntryJson {
+    generation: u64,
+    file: String,
+    manifest_sha256: String,
+    transition: String,
+}
+
+/// Writes what was verified into `dir` (the workspace's `verify/`):
+/// `root-ca.pem`, `mesh-ca.pem`, `manifests/manifest-<n>.json` (oldest
+/// first, from 0), `policies/<sha256>.toml`, `history.json`, and last the
+/// trust state `last-tree-head.json`. `reply` must be the reply that
+/// `verified` came from.
+pub fn write_verify_dir(dir: &Path, reply: &ManifestsReply, verified: &Verified) -> anyhow::Result<()> {
+    let provider = default_provider();
+    let hashes: Vec<[u8; 32]> = reply
+        .manifests
+        .iter()
+        .map(|m| provider.sha256(&[m]))
+        .collect();
+    let checked: Vec<[u8; 32]> = verified
+        .summary
+        .history
+        .iter()
+        .map(|e| e.manifest_sha256)
+        .collect();
+    if hashes != checked {
+        bail!("internal error: the reply to write is not the one that was verified");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_atomic(&dir.join("root-ca.pem"), pem("CERTIFICATE", &reply.root_ca).as_bytes())?;
+    write_atomic(&dir.join("mesh-ca.pem"), pem("CERTIFICATE", &reply.mesh_ca).as_bytes())?;
+
+    let mut entries = Vec::with_capacity(reply.manifests.len());
+    let given = policies_by_hash(provider, &reply.policies);
+    for (n, (bytes, entry)) in reply
+        .manifests
+        .iter()
+        .zip(&verified.summary.history)
+        .enumerate()
+    {
+        let file = format!("manifests/manifest-{n}.json");
+        write_atomic(&dir.join(&file), bytes)?;
+        let manifest = Manifest::from_json(bytes)
+            .map_err(|e| anyhow::anyhow!("manifest {n}: {e}"))?;
+        for hash in accord_core::coordinator::store::manifest_policy_hashes(&manifest)
+            .map_err(|e| anyhow::anyhow!("manifest {n}: {e}"))?
+        {
+            let policy = given
+                .get(&hash)
+                .with_context(|| format!("policy {} missing", hex::encode(&hash)))?;
+            write_atomic(
+                &dir.join(format!("policies/{}.toml", hex::encode(&hash))),
+                policy,
+            )?;
+        }
+        entries.push(HistoryEntryJson {
+            generation: n as u64 + 1,
+            file,
+            manifest_sha256: hex::encode(&entry.manifest_sha256),
+            transition: hex::encode(&entry.transition),
+        });
+    }
+    let trust = &verified.trust;
+    let history = HistoryFile {
+        generation: trust.generation,
+        history_public_key: hex::encode(&trust.history_public_key),
+        tree_head: TreeHeadJson {
+            size: trust.size,
+            root: hex::encode(&trust.root),
+            generation: trust.generation,
+        },
+        entries,
+    };
+    let mut json = serde_json::to_string_pretty(&history).context("serializing history.json")?;
+    json.push('\n');
+    write_atomic(&dir.join("history.json"), json.as_bytes())?;
+    // Last: only a fully written verify/ moves the trust state forward.
+    trust.save(&dir.join(TRUST_STATE_FILE))
+}
