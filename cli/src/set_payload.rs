@@ -13,7 +13,7 @@ use std::path::Path;
 
 use accord_core::coordinator::store::manifest_policy_hashes;
 use accord_core::coordinator::{next_transition, update_message};
-use accord_core::crypto::{CryptoProvider, default_provider};
+use accord_core::crypto::default_provider;
 use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
 use accord_core::manifest::Manifest;
@@ -145,9 +145,11 @@ mod tests {
     fn loads_exact_bytes_and_every_named_policy() {
         let dir = tempfile::tempdir().unwrap();
         let (manifest, policies) = write_workspace(dir.path());
-        let (got_manifest, got_policies) =
-            load_set_request(&dir.path().join("manifest.json"), &dir.path().join("policies"))
-                .unwrap();
+        let (got_manifest, got_policies) = load_set_request(
+            &dir.path().join("manifest.json"),
+            &dir.path().join("policies"),
+        )
+        .unwrap();
         assert_eq!(got_manifest, manifest);
         let mut got = got_policies.clone();
         got.sort();
@@ -162,10 +164,16 @@ mod tests {
         write_workspace(dir.path());
         let hash = hex::encode(&default_provider().sha256(&[testkit::DB_POLICY]));
         std::fs::remove_file(dir.path().join(format!("policies/{hash}.toml"))).unwrap();
-        let err = load_set_request(&dir.path().join("manifest.json"), &dir.path().join("policies"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains(&format!("{hash}.toml does not exist")), "{err}");
+        let err = load_set_request(
+            &dir.path().join("manifest.json"),
+            &dir.path().join("policies"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!("{hash}.toml does not exist")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -175,11 +183,17 @@ mod tests {
         let hash = hex::encode(&default_provider().sha256(&[testkit::WEB_POLICY]));
         let path = dir.path().join(format!("policies/{hash}.toml"));
         std::fs::write(&path, b"tampered").unwrap();
-        let err = load_set_request(&dir.path().join("manifest.json"), &dir.path().join("policies"))
-            .unwrap_err()
-            .to_string();
+        let err = load_set_request(
+            &dir.path().join("manifest.json"),
+            &dir.path().join("policies"),
+        )
+        .unwrap_err()
+        .to_string();
         let actual = hex::encode(&default_provider().sha256(&[b"tampered"]));
-        assert!(err.contains(&format!("{hash}.toml has SHA-256 {actual}")), "{err}");
+        assert!(
+            err.contains(&format!("{hash}.toml has SHA-256 {actual}")),
+            "{err}"
+        );
         assert!(err.contains("regenerate"), "{err}");
     }
 
@@ -239,7 +253,10 @@ mod tests {
     fn a_seed_share_key_cannot_sign() {
         let key = PrivateKey::X25519(crate::keys::X25519Secret::new([5; 32]));
         let err = sign_update(&key, b"{}", None).unwrap_err().to_string();
-        assert!(err.contains("a seed-share key cannot sign updates"), "{err}");
+        assert!(
+            err.contains("a seed-share key cannot sign updates"),
+            "{err}"
+        );
     }
 
     #[test]

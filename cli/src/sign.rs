@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use accord_core::coordinator::{UPDATE_LABEL, update_message};
-use accord_core::crypto::{CryptoProvider, default_provider};
+use accord_core::crypto::default_provider;
 use accord_core::hex;
 use accord_core::history::objects::{ObjectHash, Transition};
 use accord_core::manifest::Manifest;
@@ -180,8 +180,8 @@ impl SignatureFile {
 
     /// The signature as `accord set` sends it, and the transition it is for.
     pub fn decode(&self) -> anyhow::Result<(OwnerSignature, ObjectHash)> {
-        let public_key = hex::decode(&self.public_key)
-            .map_err(|e| anyhow::anyhow!("public_key: {e}"))?;
+        let public_key =
+            hex::decode(&self.public_key).map_err(|e| anyhow::anyhow!("public_key: {e}"))?;
         let signature =
             hex::decode(&self.signature).map_err(|e| anyhow::anyhow!("signature: {e}"))?;
         let next = hex::decode_array::<32>(&self.next_transition)
@@ -330,7 +330,9 @@ fn sign(args: &SignArgs) -> Result<(), Failure> {
     println!("  next transition:   {}", request.next_transition);
     println!("  signer ({}):  {}", key.kind(), key.public_hex());
     if args.manifest.is_none() {
-        println!("  (the manifest itself was not checked: pass -m manifest.json to compare its hash)");
+        println!(
+            "  (the manifest itself was not checked: pass -m manifest.json to compare its hash)"
+        );
     }
     let signature = sign_transition(&key, &checked.next_transition)?;
     let file = SignatureFile {

@@ -11,7 +11,7 @@ use accord_core::coordinator::{
     Coordinator, Env, GetManifests, Input, ManifestSet, Output, Request, Response, SetManifest,
     StoreError, WriteBatch,
 };
-use accord_core::crypto::{CryptoError, CryptoProvider, SecureRandom, default_provider};
+use accord_core::crypto::{CryptoError, SecureRandom, default_provider};
 use accord_core::hex;
 use accord_core::protocol::user_response;
 use accord_core::time::UnixTime;

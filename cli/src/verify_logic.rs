@@ -145,7 +145,9 @@ impl fmt::Display for Summary {
         )?;
         match self.previous_size {
             None => f.write_str(" (first verification: trusting this history key from now on)"),
-            Some(size) if size == self.generation => f.write_str(" (unchanged since last verified)"),
+            Some(size) if size == self.generation => {
+                f.write_str(" (unchanged since last verified)")
+            }
             Some(size) => write!(f, " (extends the size-{size} history verified before)"),
         }
     }
@@ -420,7 +422,10 @@ pub fn check_history(
     }
 
     // 4. The current manifest is the expected one.
-    let current = entries.last().map(|e| e.manifest_sha256).unwrap_or_default();
+    let current = entries
+        .last()
+        .map(|e| e.manifest_sha256)
+        .unwrap_or_default();
     if reply.manifests.last().map(Vec::as_slice) != Some(expected_manifest) {
         return Err(VerifyError::ManifestDiffers {
             current,
@@ -591,7 +596,11 @@ struct HistoryEntryJson {
 /// first, from 0), `policies/<sha256>.toml`, `history.json`, and last the
 /// trust state `last-tree-head.json`. `reply` must be the reply that
 /// `verified` came from.
-pub fn write_verify_dir(dir: &Path, reply: &ManifestsReply, verified: &Verified) -> anyhow::Result<()> {
+pub fn write_verify_dir(
+    dir: &Path,
+    reply: &ManifestsReply,
+    verified: &Verified,
+) -> anyhow::Result<()> {
     let provider = default_provider();
     let hashes: Vec<[u8; 32]> = reply
         .manifests
@@ -608,8 +617,14 @@ pub fn write_verify_dir(dir: &Path, reply: &ManifestsReply, verified: &Verified)
         bail!("internal error: the reply to write is not the one that was verified");
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    write_atomic(&dir.join("root-ca.pem"), pem("CERTIFICATE", &reply.root_ca).as_bytes())?;
-    write_atomic(&dir.join("mesh-ca.pem"), pem("CERTIFICATE", &reply.mesh_ca).as_bytes())?;
+    write_atomic(
+        &dir.join("root-ca.pem"),
+        pem("CERTIFICATE", &reply.root_ca).as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join("mesh-ca.pem"),
+        pem("CERTIFICATE", &reply.mesh_ca).as_bytes(),
+    )?;
 
     let mut entries = Vec::with_capacity(reply.manifests.len());
     let given = policies_by_hash(provider, &reply.policies);
@@ -621,8 +636,8 @@ pub fn write_verify_dir(dir: &Path, reply: &ManifestsReply, verified: &Verified)
     {
         let file = format!("manifests/manifest-{n}.json");
         write_atomic(&dir.join(&file), bytes)?;
-        let manifest = Manifest::from_json(bytes)
-            .map_err(|e| anyhow::anyhow!("manifest {n}: {e}"))?;
+        let manifest =
+            Manifest::from_json(bytes).map_err(|e| anyhow::anyhow!("manifest {n}: {e}"))?;
         for hash in accord_core::coordinator::store::manifest_policy_hashes(&manifest)
             .map_err(|e| anyhow::anyhow!("manifest {n}: {e}"))?
         {
@@ -657,4 +672,322 @@ pub fn write_verify_dir(dir: &Path, reply: &ManifestsReply, verified: &Verified)
     write_atomic(&dir.join("history.json"), json.as_bytes())?;
     // Last: only a fully written verify/ moves the trust state forward.
     trust.save(&dir.join(TRUST_STATE_FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{Harness, People};
+
+    fn sha(bytes: &[u8]) -> [u8; 32] {
+        default_provider().sha256(&[bytes])
+    }
+
+    /// A coordinator with `n` generations (manifest variants 0..n, updates
+    /// signed alternately by the Ed25519 and the P-384 owner).
+    fn deployment(seed: u64, people: &People, variants: &[u32]) -> Harness {
+        let mut harness = Harness::new(seed);
+        harness.set_first(people.manifest(variants[0]));
+        for (i, v) in variants[1..].iter().enumerate() {
+            let key = if i % 2 == 0 {
+                people.owner_key()
+            } else {
+                people.p384_key()
+            };
+            harness.update(people.manifest(*v), &key);
+        }
+        harness
+    }
+
+    /// Replaces the first occurrence of `from` with `to` (same length).
+    fn patch(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+        let at = bytes
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("pattern present");
+        bytes[at..at + to.len()].copy_from_slice(to);
+    }
+
+    #[test]
+    fn a_genuine_history_is_accepted() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1, 2]);
+        let reply = harness.reply(None);
+        let verified = check_history(&people.manifest(2), &reply, None).unwrap();
+        let trust = verified.trust();
+        assert_eq!((trust.size, trust.generation), (3, 3));
+        assert_eq!(trust.latest_transition, harness.latest());
+        assert_eq!(trust.history_public_key, reply.history_public_key);
+        let summary = verified.summary();
+        assert_eq!(summary.generation, 3);
+        assert_eq!(summary.previous_size, None);
+        assert_eq!(summary.policies, 3);
+        let hashes: Vec<_> = summary.history.iter().map(|e| e.manifest_sha256).collect();
+        assert_eq!(
+            hashes,
+            vec![
+                sha(&people.manifest(0)),
+                sha(&people.manifest(1)),
+                sha(&people.manifest(2))
+            ]
+        );
+        assert_eq!(summary.history[2].transition, harness.latest());
+        assert!(summary.to_string().contains("generation 3"), "{summary}");
+    }
+
+    #[test]
+    fn a_different_current_manifest_is_refused_with_both_hashes() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let reply = harness.reply(None);
+        let err = check_history(&people.manifest(0), &reply, None).unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::ManifestDiffers {
+                current: sha(&people.manifest(1)),
+                expected: sha(&people.manifest(0)),
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains("differs from manifest.json"), "{text}");
+        assert!(
+            text.contains(&hex::encode(&sha(&people.manifest(1)))),
+            "{text}"
+        );
+        assert!(
+            text.contains(&hex::encode(&sha(&people.manifest(0)))),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_tampered_manifest_breaks_the_chain() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1, 2]);
+        // An old manifest changed.
+        let mut reply = harness.reply(None);
+        patch(&mut reply.manifests[1], b"web-1", b"web-7");
+        let err = check_history(&people.manifest(2), &reply, None).unwrap_err();
+        assert!(matches!(err, VerifyError::ChainMismatch { .. }), "{err}");
+
+        // The current manifest swapped for the one the user expects: still
+        // caught, the signed history commits to what was really set.
+        let mut reply = harness.reply(None);
+        let forged = people.manifest(9);
+        *reply.manifests.last_mut().unwrap() = forged.clone();
+        let err = check_history(&forged, &reply, None).unwrap_err();
+        assert!(matches!(err, VerifyError::ChainMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_dropped_middle_manifest_is_refused() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1, 2]);
+        let mut reply = harness.reply(None);
+        reply.manifests.remove(1);
+        let err = check_history(&people.manifest(2), &reply, None).unwrap_err();
+        assert!(matches!(err, VerifyError::ChainMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("dropped"), "{err}");
+    }
+
+    #[test]
+    fn a_forged_tree_head_signature_is_refused() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let mut reply = harness.reply(None);
+        reply.signed_tree_head[100] ^= 1;
+        let err = check_history(&people.manifest(1), &reply, None).unwrap_err();
+        assert_eq!(err, VerifyError::BadSignature);
+
+        // A self-consistent history signed by another key than the one
+        // verified before is a different deployment.
+        let genuine = check_history(&people.manifest(1), &harness.reply(None), None).unwrap();
+        let mut impostor = deployment(2, &people, &[0, 1]);
+        let reply = impostor.reply(Some(2));
+        check_history(&people.manifest(1), &reply, None).expect("valid on its own");
+        let err = check_history(&people.manifest(1), &reply, Some(genuine.trust())).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::DifferentHistoryKey { .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("a different deployment/seed"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_short_or_mislabelled_tree_head_is_malformed() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0]);
+        let mut reply = harness.reply(None);
+        reply.signed_tree_head.pop();
+        let err = check_history(&people.manifest(0), &reply, None).unwrap_err();
+        assert!(matches!(err, VerifyError::MalformedTreeHead(_)), "{err}");
+    }
+
+    #[test]
+    fn a_missing_policy_is_refused() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let mut reply = harness.reply(None);
+        let dropped = reply.policies.remove(1);
+        let err = check_history(&people.manifest(1), &reply, None).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::MissingPolicy { hash, .. } if hash == sha(&dropped)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_rollback_is_refused_naming_both_sizes() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let old_reply = harness.reply(None);
+        harness.update(people.manifest(2), &people.owner_key());
+        let seen = check_history(&people.manifest(2), &harness.reply(None), None).unwrap();
+        // The coordinator (or someone in between) serves generation 2 again.
+        let err = check_history(&people.manifest(1), &old_reply, Some(seen.trust())).unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::Rollback {
+                seen_size: 3,
+                offered_size: 2,
+                seen_generation: 3,
+                offered_generation: 2,
+            }
+        );
+        let text = err.to_string();
+        assert!(text.contains("size 2") && text.contains("size 3"), "{text}");
+    }
+
+    #[test]
+    fn a_fork_is_refused() {
+        let people = People::new();
+        // Two coordinators with the same seed (so the same history key)
+        // and the same first manifest, then different second manifests.
+        let mut ours = deployment(1, &people, &[0, 1]);
+        let mut theirs = deployment(1, &people, &[0, 5]);
+        let seen = check_history(&people.manifest(1), &ours.reply(None), None).unwrap();
+        let reply = theirs.reply(Some(2));
+        assert_eq!(reply.history_public_key, seen.trust().history_public_key);
+
+        // Same size, different root.
+        let err = check_history(&people.manifest(5), &reply, Some(seen.trust())).unwrap_err();
+        assert!(matches!(err, VerifyError::Fork { .. }), "{err}");
+        assert!(err.to_string().contains("FORK"), "{err}");
+
+        // The fork grows: its consistency proof proves its own past, not ours.
+        theirs.update(people.manifest(6), &people.owner_key());
+        let reply = theirs.reply(Some(2));
+        let err = check_history(&people.manifest(6), &reply, Some(seen.trust())).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::Fork { seen_size: 2, offered_size: 3, reason } if reason.contains("consistency proof")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_legitimate_extension_is_accepted_and_moves_the_trust_state() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let first = check_history(&people.manifest(1), &harness.reply(None), None).unwrap();
+
+        // Unchanged: same size, same root, empty proof.
+        let again = check_history(
+            &people.manifest(1),
+            &harness.reply(Some(2)),
+            Some(first.trust()),
+        )
+        .unwrap();
+        assert_eq!(again.trust(), first.trust());
+        assert!(again.summary().to_string().contains("unchanged"));
+
+        harness.update(people.manifest(2), &people.p384_key());
+        harness.update(people.manifest(3), &people.owner_key());
+        let reply = harness.reply(Some(2));
+        assert!(!reply.consistency_proof.as_ref().unwrap().is_empty());
+        let next = check_history(&people.manifest(3), &reply, Some(first.trust())).unwrap();
+        assert_eq!((next.trust().size, next.trust().generation), (4, 4));
+        assert_eq!(next.trust().latest_transition, harness.latest());
+        assert_eq!(next.summary().previous_size, Some(2));
+        assert!(next.summary().to_string().contains("extends the size-2"));
+
+        // Without the proof the extension is not accepted.
+        let mut bare = reply.clone();
+        bare.consistency_proof = None;
+        let err = check_history(&people.manifest(3), &bare, Some(first.trust())).unwrap_err();
+        assert_eq!(err, VerifyError::MissingConsistencyProof { from: 2 });
+
+        // A proof that does not fit is a fork, not an extension.
+        let mut wrong = reply.clone();
+        wrong.consistency_proof.as_mut().unwrap()[0][0] ^= 1;
+        let err = check_history(&people.manifest(3), &wrong, Some(first.trust())).unwrap_err();
+        assert!(matches!(err, VerifyError::Fork { .. }), "{err}");
+    }
+
+    #[test]
+    fn write_verify_dir_writes_everything_then_the_trust_state() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let reply = harness.reply(None);
+        let verified = check_history(&people.manifest(1), &reply, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let verify = dir.path().join("verify");
+        write_verify_dir(&verify, &reply, &verified).unwrap();
+
+        let root = std::fs::read_to_string(verify.join("root-ca.pem")).unwrap();
+        assert!(root.starts_with("-----BEGIN CERTIFICATE-----\n"), "{root}");
+        let der = accord_core::x509::pem::der_or_pem(root.as_bytes(), "CERTIFICATE").unwrap();
+        assert_eq!(der, reply.root_ca);
+        assert!(verify.join("mesh-ca.pem").is_file());
+        assert_eq!(
+            std::fs::read(verify.join("manifests/manifest-0.json")).unwrap(),
+            people.manifest(0)
+        );
+        assert_eq!(
+            std::fs::read(verify.join("manifests/manifest-1.json")).unwrap(),
+            people.manifest(1)
+        );
+        for policy in crate::testkit::policies() {
+            let path = verify.join(format!("policies/{}.toml", hex::encode(&sha(&policy))));
+            assert_eq!(std::fs::read(path).unwrap(), policy);
+        }
+        let history: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(verify.join("history.json")).unwrap()).unwrap();
+        assert_eq!(history["generation"], 2);
+        assert_eq!(history["entries"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            history["entries"][1]["transition"],
+            hex::encode(&harness.latest())
+        );
+        assert_eq!(
+            TrustState::load(&verify.join(TRUST_STATE_FILE)).unwrap(),
+            Some(*verified.trust())
+        );
+    }
+
+    #[test]
+    fn write_verify_dir_refuses_another_reply_and_keeps_the_trust_state() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let reply = harness.reply(None);
+        let verified = check_history(&people.manifest(1), &reply, None).unwrap();
+        let mut other = reply.clone();
+        other.manifests.pop();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_verify_dir(dir.path(), &other, &verified).is_err());
+        assert!(!dir.path().join(TRUST_STATE_FILE).exists());
+    }
+
+    #[test]
+    fn a_refusal_from_the_coordinator_is_reported() {
+        let response = accord_core::protocol::user_response(Err(
+            accord_core::coordinator::ApiError::NeedsRecovery,
+        ));
+        let err = ManifestsReply::from_response(response)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("recovery"), "{err}");
+    }
 }

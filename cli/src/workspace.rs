@@ -186,9 +186,12 @@ impl TrustState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
-        Self::from_json(&bytes)
-            .map(Some)
-            .with_context(|| format!("{} is not a valid trust state (delete it only if you know why it is broken)", path.display()))
+        Self::from_json(&bytes).map(Some).with_context(|| {
+            format!(
+                "{} is not a valid trust state (delete it only if you know why it is broken)",
+                path.display()
+            )
+        })
     }
 
     /// Writes the trust state atomically.
