@@ -1,6 +1,10 @@
 //! The `accord` command-line tool as a library: the subcommands the binary
 //! dispatches to, and the pieces later commands and the demo reuse (owner
-//! key files in [`keys`], init-data annotations in [`initdata`]).
+//! key files in [`keys`], init-data annotations in [`initdata`]), and the
+//! offline halves of `accord set` / `accord verify`: the workspace layout
+//! and trust state ([`workspace`]), the set payload and owner signatures
+//! ([`set_payload`], [`sign`]) and history verification
+//! ([`verify_logic`]).
 
 pub mod evidence;
 pub mod initdata;

@@ -209,9 +209,18 @@ impl Harness {
 
     /// `GetManifests`, through the wire conversion.
     pub fn reply(&mut self, consistency_from: Option<u64>) -> ManifestsReply {
+        self.reply_with(consistency_from, vec![])
+    }
+
+    /// `GetManifests` with inclusion proofs.
+    pub fn reply_with(
+        &mut self,
+        consistency_from: Option<u64>,
+        inclusion_of: Vec<u64>,
+    ) -> ManifestsReply {
         let result = self.call(Request::GetManifests(GetManifests {
             consistency_from,
-            inclusion_of: vec![],
+            inclusion_of,
         }));
         ManifestsReply::from_response(user_response(result)).unwrap()
     }

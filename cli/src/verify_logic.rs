@@ -40,7 +40,7 @@ use accord_core::history::objects::ObjectHash;
 use accord_core::history::tree_head::{SignedTreeHead, TreeHead, TreeHeadError, check_newer};
 use accord_core::history::{History, merkle, transition_leaf_hash};
 use accord_core::manifest::Manifest;
-use accord_core::protocol::UserResponse;
+use accord_core::protocol::{UserRequest, UserResponse};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
@@ -107,6 +107,16 @@ impl ManifestsReply {
                 }
             ),
         }
+    }
+}
+
+/// The `GetManifests` request `accord verify` sends: with a consistency
+/// proof from the size in the trust state, if there is one (the proof
+/// [`check_history`] requires).
+pub fn manifests_request(last_seen: Option<&TrustState>) -> UserRequest {
+    UserRequest::GetManifests {
+        consistency_from: last_seen.map(|s| s.size),
+        inclusion_of: Vec::new(),
     }
 }
 
@@ -310,7 +320,7 @@ impl fmt::Display for VerifyError {
             Self::ManifestDiffers { current, expected } => write!(
                 f,
                 "the coordinator's current manifest differs from manifest.json \
-                 (coordinator: sha256 {}, manifest.json: sha256 {}); review verify/manifests/ to see what is deployed",
+                 (coordinator: sha256 {}, manifest.json: sha256 {}); nothing was written to verify/",
                 h(current),
                 h(expected)
             ),
@@ -567,6 +577,29 @@ fn policies_by_hash<'a>(
         .collect()
 }
 
+/// Removes the files in `dir` that are not in `keep` (none if `dir` does
+/// not exist).
+fn remove_stale(
+    dir: &Path,
+    keep: &std::collections::BTreeSet<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
+        if path.is_file() && !keep.contains(&path) {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("cannot remove stale {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// `verify/history.json`.
 #[derive(Serialize)]
 struct HistoryFile {
@@ -627,6 +660,7 @@ pub fn write_verify_dir(
     )?;
 
     let mut entries = Vec::with_capacity(reply.manifests.len());
+    let mut written = std::collections::BTreeSet::new();
     let given = policies_by_hash(provider, &reply.policies);
     for (n, (bytes, entry)) in reply
         .manifests
@@ -636,6 +670,7 @@ pub fn write_verify_dir(
     {
         let file = format!("manifests/manifest-{n}.json");
         write_atomic(&dir.join(&file), bytes)?;
+        written.insert(dir.join(&file));
         let manifest =
             Manifest::from_json(bytes).map_err(|e| anyhow::anyhow!("manifest {n}: {e}"))?;
         for hash in accord_core::coordinator::store::manifest_policy_hashes(&manifest)
@@ -644,10 +679,9 @@ pub fn write_verify_dir(
             let policy = given
                 .get(&hash)
                 .with_context(|| format!("policy {} missing", hex::encode(&hash)))?;
-            write_atomic(
-                &dir.join(format!("policies/{}.toml", hex::encode(&hash))),
-                policy,
-            )?;
+            let path = dir.join(format!("policies/{}.toml", hex::encode(&hash)));
+            write_atomic(&path, policy)?;
+            written.insert(path);
         }
         entries.push(HistoryEntryJson {
             generation: n as u64 + 1,
@@ -655,6 +689,11 @@ pub fn write_verify_dir(
             manifest_sha256: hex::encode(&entry.manifest_sha256),
             transition: hex::encode(&entry.transition),
         });
+    }
+    // Files of an earlier verification that are not part of this history
+    // would mislead a reviewer.
+    for sub in ["manifests", "policies"] {
+        remove_stale(&dir.join(sub), &written)?;
     }
     let trust = &verified.trust;
     let history = HistoryFile {
@@ -989,5 +1028,67 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("recovery"), "{err}");
+    }
+
+    #[test]
+    fn inclusion_proofs_are_checked_when_present() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1, 2]);
+        let reply = harness.reply_with(None, vec![0, 1, 2]);
+        assert_eq!(reply.inclusion_proofs.len(), 3);
+        check_history(&people.manifest(2), &reply, None).unwrap();
+
+        let mut bad = reply.clone();
+        bad.inclusion_proofs[0].1[0][5] ^= 1;
+        let err = check_history(&people.manifest(2), &bad, None).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::BadInclusionProof { index: 0, .. }),
+            "{err}"
+        );
+        let mut bad = reply;
+        bad.inclusion_proofs[1].0 = 7;
+        let err = check_history(&people.manifest(2), &bad, None).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::BadInclusionProof { index: 7, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn manifests_request_asks_for_the_consistency_proof_the_check_needs() {
+        assert_eq!(
+            manifests_request(None),
+            UserRequest::GetManifests {
+                consistency_from: None,
+                inclusion_of: vec![],
+            }
+        );
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let seen = check_history(&people.manifest(1), &harness.reply(None), None).unwrap();
+        let UserRequest::GetManifests {
+            consistency_from, ..
+        } = manifests_request(Some(seen.trust()))
+        else {
+            panic!("not GetManifests");
+        };
+        assert_eq!(consistency_from, Some(2));
+    }
+
+    #[test]
+    fn write_verify_dir_removes_files_of_an_earlier_history() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let reply = harness.reply(None);
+        let verified = check_history(&people.manifest(1), &reply, None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("manifests")).unwrap();
+        std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+        std::fs::write(dir.path().join("manifests/manifest-7.json"), b"old").unwrap();
+        std::fs::write(dir.path().join("policies/old.toml"), b"old").unwrap();
+        write_verify_dir(dir.path(), &reply, &verified).unwrap();
+        assert!(!dir.path().join("manifests/manifest-7.json").exists());
+        assert!(!dir.path().join("policies/old.toml").exists());
+        assert!(dir.path().join("manifests/manifest-1.json").exists());
     }
 }
