@@ -25,7 +25,8 @@ use crate::input;
 use crate::keys::PrivateKey;
 use crate::workspace::write_atomic_mode;
 
-/// Reads the manifest's exact bytes and every policy it names from
+/// Reads the manifest's exact bytes (which must parse and validate) and
+/// every policy it names from
 /// `policies_dir/<sha256 lower-case hex>.toml`, checking that each file's
 /// SHA-256 is its name. Returns `(manifest, policies)` in the manifest's
 /// policy order, ready for `UserRequest::SetManifest`.
@@ -37,6 +38,14 @@ pub fn load_set_request(
     let manifest_bytes = input::read(manifest_path)?;
     let manifest = Manifest::from_json(&manifest_bytes)
         .map_err(|e| anyhow::anyhow!("{}: not a manifest: {e}", manifest_path.display()))?;
+    if let Err(errors) = manifest.validate() {
+        let details: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        bail!(
+            "{} does not validate (`accord manifest validate` explains):\n  {}",
+            manifest_path.display(),
+            details.join("\n  ")
+        );
+    }
     let hashes = manifest_policy_hashes(&manifest)
         .map_err(|e| anyhow::anyhow!("{}: {e}", manifest_path.display()))?;
     let mut policies = Vec::with_capacity(hashes.len());
@@ -275,5 +284,22 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn an_invalid_manifest_is_refused_before_the_coordinator_sees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        write_workspace(dir.path());
+        let manifest = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+        let broken = manifest.replace("\"SeedshareThreshold\": 1", "\"SeedshareThreshold\": 5");
+        assert_ne!(broken, manifest);
+        std::fs::write(dir.path().join("manifest.json"), broken).unwrap();
+        let err = load_set_request(
+            &dir.path().join("manifest.json"),
+            &dir.path().join("policies"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("does not validate"), "{err}");
     }
 }

@@ -245,6 +245,13 @@ pub enum VerifyError {
         /// The parser's complaint.
         reason: String,
     },
+    /// The root or mesh CA certificate is not a self-signed certificate.
+    BadCertificate {
+        /// `root CA` or `mesh CA`.
+        which: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// An inclusion proof does not verify.
     BadInclusionProof {
         /// The log index.
@@ -336,6 +343,9 @@ impl fmt::Display for VerifyError {
                 manifest_index,
                 reason,
             } => write!(f, "manifest {manifest_index}: {reason}"),
+            Self::BadCertificate { which, reason } => {
+                write!(f, "the coordinator's {which} certificate is unusable: {reason}")
+            }
             Self::BadInclusionProof { index, reason } => {
                 write!(f, "the inclusion proof of log index {index} does not verify: {reason}")
             }
@@ -464,6 +474,13 @@ pub fn check_history(
         }
     }
 
+    // The CA certificates are well-formed and self-signed. (Their keys are
+    // not pinned: the attested TLS session vouches for them.)
+    for (which, der) in [("root CA", &reply.root_ca), ("mesh CA", &reply.mesh_ca)] {
+        check_self_signed(provider, der)
+            .map_err(|reason| VerifyError::BadCertificate { which, reason })?;
+    }
+
     // 6. Inclusion proofs, if any were asked for.
     for (index, proof) in &reply.inclusion_proofs {
         let entry = usize::try_from(*index)
@@ -565,6 +582,12 @@ fn check_extends(
         )));
     }
     Ok(())
+}
+
+fn check_self_signed(provider: &dyn CryptoProvider, der: &[u8]) -> Result<(), String> {
+    let cert = accord_core::x509::Certificate::from_der(der).map_err(|e| e.to_string())?;
+    cert.verify_issued_by(&cert, provider)
+        .map_err(|e| format!("not self-signed: {e}"))
 }
 
 fn policies_by_hash<'a>(
@@ -1090,5 +1113,38 @@ mod tests {
         assert!(!dir.path().join("manifests/manifest-7.json").exists());
         assert!(!dir.path().join("policies/old.toml").exists());
         assert!(dir.path().join("manifests/manifest-1.json").exists());
+    }
+
+    #[test]
+    fn a_garbage_ca_certificate_is_refused() {
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0]);
+        let mut reply = harness.reply(None);
+        reply.mesh_ca = b"not a certificate".to_vec();
+        let err = check_history(&people.manifest(0), &reply, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VerifyError::BadCertificate {
+                    which: "mesh CA",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mut reply = harness.reply(None);
+        let last = reply.root_ca.len() - 1;
+        reply.root_ca[last] ^= 1;
+        let err = check_history(&people.manifest(0), &reply, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VerifyError::BadCertificate {
+                    which: "root CA",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }
