@@ -1147,4 +1147,23 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_tampered_manifest_with_a_matching_latest_transition_fails_on_the_signed_head() {
+        // The claimed latest transition is not what is trusted: the signed
+        // tree head (whose leaves are the transitions) is.
+        let people = People::new();
+        let mut harness = deployment(1, &people, &[0, 1]);
+        let mut reply = harness.reply(None);
+        let forged = people.manifest(9);
+        reply.manifests[1] = forged.clone();
+        let provider = default_provider();
+        let mut history = History::new();
+        for m in &reply.manifests {
+            history.append(provider, ObjectHash::of(provider, m));
+        }
+        reply.latest_transition = history.latest().unwrap().0;
+        let err = check_history(&forged, &reply, None).unwrap_err();
+        assert!(matches!(err, VerifyError::TreeHeadMismatch { .. }), "{err}");
+    }
 }
