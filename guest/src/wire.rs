@@ -7,6 +7,9 @@ use std::time::Duration;
 use accord_core::protocol::{self, Message, ProtocolError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+/// How much of a frame body is allocated before any of it arrived.
+const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
+
 /// Why a frame could not be read or written.
 #[derive(Debug)]
 pub enum WireError {
@@ -58,17 +61,26 @@ pub async fn read_len<R: AsyncRead + Unpin>(
     protocol::frame_len(prefix, limits.max).map_err(WireError::Protocol)
 }
 
-/// Reads a body of `len` bytes within the body time limit.
+/// Reads a body of exactly `len` bytes within the body time limit.
 pub async fn read_body<R: AsyncRead + Unpin>(
     reader: &mut R,
     len: usize,
     limits: ReadLimits,
 ) -> Result<Vec<u8>, WireError> {
-    let mut body = vec![0u8; len];
-    tokio::time::timeout(limits.body, reader.read_exact(&mut body))
+    // Memory grows with what actually arrives, not with what the prefix
+    // announces: a peer cannot make us allocate 16 MiB with four bytes.
+    let mut body = Vec::with_capacity(len.min(INITIAL_BODY_CAPACITY));
+    let limit = u64::try_from(len).unwrap_or(u64::MAX);
+    tokio::time::timeout(limits.body, reader.take(limit).read_to_end(&mut body))
         .await
         .map_err(|_| WireError::Timeout(limits.body))?
         .map_err(WireError::Io)?;
+    if body.len() != len {
+        return Err(WireError::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the frame ended after {} of {len} bytes", body.len()),
+        )));
+    }
     Ok(body)
 }
 

@@ -51,6 +51,9 @@ pub const BODY: Duration = Duration::from_secs(30);
 /// How long writing a reply may take.
 pub const WRITE: Duration = Duration::from_secs(30);
 
+/// Most connections served at once per API; more are dropped on accept.
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// Largest `Hello` accepted.
 const MAX_HELLO: usize = 1024;
 
@@ -77,6 +80,11 @@ where
             () = shutting_down(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if tasks.len() >= MAX_CONNECTIONS {
+                        log(&format!("{name} API: {MAX_CONNECTIONS} connections open; dropping {peer}"));
+                        drop(stream);
+                        continue;
+                    }
                     if let Err(err) = stream.set_nodelay(true) {
                         log(&format!("{name} API: TCP_NODELAY on {peer}: {err}"));
                     }
