@@ -244,14 +244,25 @@ impl Coordinator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Sends SIGTERM and returns the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
+    /// Sends SIGTERM.
+    fn sigterm(&self) {
+        let child = self.child.as_ref().unwrap();
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        self.sigterm();
+        self.wait()
+    }
+
+    /// Waits (bounded) for the process to exit.
+    fn wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -421,6 +432,29 @@ async fn lifecycle_set_manifest_initialize_restart_tamper() {
         "openssl verify: {}{}",
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
+    );
+
+    // The certificate is for the key the initializer wrote.
+    let pubkey = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let leaf_path = out_dir.join("leaf.pem");
+    let key_path = tls.join("key.pem");
+    assert_eq!(
+        pubkey(&[
+            "x509",
+            "-noout",
+            "-pubkey",
+            "-in",
+            leaf_path.to_str().unwrap()
+        ]),
+        pubkey(&["pkey", "-pubout", "-in", key_path.to_str().unwrap()])
     );
 
     // A workload whose policy hash is not in the manifest is refused.
@@ -634,4 +668,55 @@ async fn misbehaving_clients_are_refused_and_do_not_block_others() {
         assert_eq!(error_code(&response), Some(ErrorCode::NoManifest));
     }
     drop(stuck);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_request_in_flight_finish() {
+    let deployment = Deployment::new("shutdown");
+    let mut coordinator = deployment.start();
+    let mut tls = raw_user_connection(&coordinator, &deployment).await;
+    let idle = raw_user_connection(&coordinator, &deployment).await;
+
+    // Half a request: the server has started reading it when the signal
+    // arrives, so it must finish reading and answer it.
+    let frame = protocol::encode(&get_manifests(), MAX_USER_FRAME).unwrap();
+    let (head, tail) = frame.split_at(5);
+    tls.write_all(head).await.unwrap();
+    tls.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    coordinator.sigterm();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // New connections are no longer accepted.
+    let refused = tokio::time::timeout(WAIT, async {
+        match TcpStream::connect(&coordinator.user).await {
+            Err(_) => true,
+            Ok(mut tcp) => {
+                let mut buf = [0u8; 1];
+                matches!(tcp.read(&mut buf).await, Ok(0) | Err(_))
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(refused, "a new connection was served during shutdown");
+
+    tls.write_all(tail).await.unwrap();
+    tls.flush().await.unwrap();
+    let limits = ReadLimits {
+        max: MAX_USER_FRAME,
+        idle: WAIT,
+        body: WAIT,
+    };
+    let reply: UserResponse = wire::read_message(&mut tls, limits).await.unwrap();
+    assert_eq!(error_code(&reply), Some(ErrorCode::NoManifest), "{reply:?}");
+    drop(idle);
+    let status = tokio::task::spawn_blocking(move || {
+        let status = coordinator.wait();
+        (status, coordinator.log())
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "{:?}: {}", status.0, status.1);
+    assert!(status.1.contains("SIGTERM"), "{}", status.1);
 }
