@@ -69,15 +69,6 @@ pub enum MeshState {
     },
 }
 
-impl MeshState {
-    fn key(&self) -> Option<u64> {
-        match self {
-            Self::NotReady(_) => None,
-            Self::Ready { generation, .. } => Some(*generation),
-        }
-    }
-}
-
 struct Call {
     request: Request,
     reply: oneshot::Sender<Result<Response, ApiError>>,
@@ -143,6 +134,8 @@ struct Driver {
     done: mpsc::UnboundedSender<Done>,
     replies: HashMap<u64, oneshot::Sender<Result<Response, ApiError>>>,
     mesh: watch::Sender<MeshState>,
+    /// What was last published: (state, generation).
+    published: Option<(StateName, u64)>,
 }
 
 impl Driver {
@@ -180,7 +173,14 @@ impl Driver {
         self.publish(machine);
     }
 
-    fn publish(&self, machine: &Coordinator<'static>) {
+    /// Publishes the mesh state when the machine's state or generation
+    /// changed (the reference values are cloned only then).
+    fn publish(&mut self, machine: &Coordinator<'static>) {
+        let key = (machine.state(), machine.generation());
+        if self.published == Some(key) {
+            return;
+        }
+        self.published = Some(key);
         let state = match machine.mesh_reference() {
             Some((generation, reference)) => MeshState::Ready {
                 generation,
@@ -196,14 +196,7 @@ impl Driver {
                 .to_string(),
             ),
         };
-        self.mesh.send_if_modified(|current| {
-            let changed = current.key() != state.key()
-                || matches!((&*current, &state), (MeshState::NotReady(a), MeshState::NotReady(b)) if a != b);
-            if changed {
-                *current = state;
-            }
-            changed
-        });
+        self.mesh.send_replace(state);
     }
 }
 
@@ -224,6 +217,7 @@ async fn drive(store: FsStore, mut calls: mpsc::Receiver<Call>, mesh: watch::Sen
         done: done_tx,
         replies: HashMap::new(),
         mesh,
+        published: None,
     };
     let (mut machine, outputs) = Coordinator::new(env, system_now(), boot);
     driver.execute(&machine, outputs);
