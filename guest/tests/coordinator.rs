@@ -31,6 +31,11 @@ const SECRET_ID: &str = "apps/v1/Deployment/default/web";
 /// A generous bound for anything the tests wait for.
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The workload owner's P-384 key.
+fn owner_key() -> p384::ecdsa::SigningKey {
+    p384::ecdsa::SigningKey::from_slice(&[7; 48]).unwrap()
+}
+
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     default_provider().sha256(&[bytes])
 }
@@ -115,14 +120,23 @@ impl Deployment {
     }
 
     fn manifest(&self) -> Vec<u8> {
+        self.manifest_variant(0)
+    }
+
+    /// A manifest; `variant` changes the web SANs so each is distinct.
+    fn manifest_variant(&self, variant: u32) -> Vec<u8> {
+        let owner = format!(
+            "3076301006072a8648ce3d020106052b81040022036200{}",
+            hex::encode(&owner_key().verifying_key().to_sec1_bytes())
+        );
         let seedshare = accord_core::seedshare::owner_public_key(&[0x31; 32]);
         let doc = serde_json::json!({
             "Policies": {
                 hex::encode(&sha256(COORD_POLICY)): {"SANs": ["coordinator"], "Role": "coordinator"},
-                hex::encode(&sha256(WEB_POLICY)): {"SANs": ["web", "web.default.svc"], "WorkloadSecretID": SECRET_ID},
+                hex::encode(&sha256(WEB_POLICY)): {"SANs": ["web", format!("web-{variant}.default.svc")], "WorkloadSecretID": SECRET_ID},
             },
             "ReferenceValues": serde_json::to_value(self.workload_reference()).unwrap(),
-            "WorkloadOwnerPubKeys": [],
+            "WorkloadOwnerPubKeys": [owner],
             "SeedshareOwnerPubKeys": [format!("302a300506032b656e032100{}", hex::encode(&seedshare.0))],
             "SeedshareThreshold": 1,
         });
@@ -719,4 +733,101 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     .unwrap();
     assert!(status.0.success(), "{:?}: {}", status.0, status.1);
     assert!(status.1.contains("SIGTERM"), "{}", status.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
+    use accord_core::coordinator::{next_transition, update_message};
+    use accord_core::history::objects::ObjectHash;
+    use accord_core::protocol::{MeshResponse, OwnerSignature};
+    use accord_guest::atls::Identity;
+    use accord_guest::client::MeshClient;
+    use p384::ecdsa::signature::Signer;
+    use std::sync::Arc;
+
+    let deployment = Deployment::new("update");
+    let coordinator = deployment.start();
+    let response = user_call(&coordinator, &deployment, deployment.set_manifest_request()).await;
+    let UserResponse::ManifestSet {
+        transition,
+        mesh_ca: first_mesh_ca,
+        ..
+    } = response
+    else {
+        panic!("{response:?}")
+    };
+
+    let web: Arc<dyn accord_guest::tee::TeeProvider> = Arc::new(
+        deployment
+            .chip
+            .reconfigured(&SimulatedConfig {
+                host_data: sha256(WEB_POLICY),
+                ..SimulatedConfig::default()
+            })
+            .unwrap(),
+    );
+    // A connection made at generation 1 is served at generation 1.
+    let mut held = tokio::time::timeout(
+        WAIT,
+        MeshClient::connect(
+            &coordinator.mesh,
+            Arc::clone(&web),
+            Identity::ephemeral().unwrap(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let response = held.new_mesh_cert().await.unwrap();
+    let MeshResponse::MeshCert { mesh_ca, .. } = &response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(mesh_ca, &first_mesh_ca);
+
+    // An update signed by the workload owner.
+    let manifest = deployment.manifest_variant(1);
+    let (_, next) = next_transition(default_provider(), &manifest, Some(ObjectHash(transition)));
+    let signature: p384::ecdsa::Signature = owner_key().sign(&update_message(&next));
+    let owner_spki = hex::decode(&format!(
+        "3076301006072a8648ce3d020106052b81040022036200{}",
+        hex::encode(&owner_key().verifying_key().to_sec1_bytes())
+    ))
+    .unwrap();
+    let update = UserRequest::SetManifest {
+        manifest,
+        policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
+        expected_previous_transition: Some(transition),
+        signatures: vec![OwnerSignature {
+            public_key: owner_spki,
+            signature: signature.to_bytes().to_vec(),
+        }],
+    };
+    let response = user_call(&coordinator, &deployment, update).await;
+    let UserResponse::ManifestSet {
+        generation,
+        mesh_ca: second_mesh_ca,
+        ..
+    } = response
+    else {
+        panic!("{response:?}; log: {}", coordinator.log())
+    };
+    assert_eq!(generation, 2);
+
+    // The connection verified at generation 1 is told to reconnect...
+    let response = held.new_mesh_cert().await.unwrap();
+    let MeshResponse::Error(error) = &response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(error.code, ErrorCode::ManifestConflict);
+    assert!(error.message.contains("reconnect"), "{}", error.message);
+
+    // ...and a new connection gets a certificate of generation 2.
+    let mut fresh = MeshClient::connect(&coordinator.mesh, web, Identity::ephemeral().unwrap())
+        .await
+        .unwrap();
+    let response = fresh.new_mesh_cert().await.unwrap();
+    let MeshResponse::MeshCert { mesh_ca, .. } = &response else {
+        panic!("{response:?}")
+    };
+    assert_eq!(mesh_ca, &second_mesh_ca);
 }
