@@ -244,6 +244,29 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_compare_and_swaps_have_one_winner() {
+        let dir = temp_dir("race");
+        let store = FsStore::open(&dir).unwrap();
+        store.compare_and_swap(None, b"base").unwrap();
+        let winners: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8u8)
+                .map(|i| {
+                    // Separate handles, as two processes would have.
+                    let store = FsStore::open(&dir).unwrap();
+                    scope.spawn(move || store.compare_and_swap(Some(b"base"), &[i]).is_ok())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| usize::from(h.join().unwrap()))
+                .sum()
+        });
+        assert_eq!(winners, 1);
+        assert_eq!(store.get(LATEST_KEY).unwrap().unwrap().len(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn bad_keys_are_refused() {
         let dir = temp_dir("keys");
         let store = FsStore::open(&dir).unwrap();
