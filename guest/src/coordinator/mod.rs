@@ -140,6 +140,9 @@ struct Driver {
 
 impl Driver {
     fn execute(&mut self, machine: &Coordinator<'static>, outputs: Vec<Output>) {
+        // Publish before replying: a client that saw its SetManifest
+        // answered must find the mesh API at the new generation.
+        self.publish(machine);
         for output in outputs {
             match output {
                 Output::Reply { id, result } => {
@@ -170,7 +173,6 @@ impl Driver {
                 Output::Warning(warning) => log(&format!("WARNING: {warning}")),
             }
         }
-        self.publish(machine);
     }
 
     /// Publishes the mesh state when the machine's state or generation
