@@ -393,7 +393,7 @@ async fn lifecycle_set_manifest_initialize_restart_tamper() {
             "--policy",
             deployment.dir.0.join("web.policy").to_str().unwrap(),
             "--max-attempts",
-            "3",
+            "1",
         ],
     );
     assert!(
