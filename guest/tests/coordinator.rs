@@ -697,9 +697,9 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     let (head, tail) = frame.split_at(5);
     tls.write_all(head).await.unwrap();
     tls.flush().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     coordinator.sigterm();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     // New connections are no longer accepted.
     let refused = tokio::time::timeout(WAIT, async {
