@@ -5,7 +5,17 @@
 //! - [`atls`]: session-bound attested TLS (TLS 1.3 with ephemeral
 //!   certificates, then an evidence exchange bound to the session).
 //!
-//! The coordinator services arrive with later issues.
+//! - [`store`]: the coordinator's filesystem store.
+//! - [`coordinator`]: the coordinator service (driver, user and mesh API
+//!   servers).
+//! - [`client`]: clients of the user and mesh APIs.
+//! - [`initializer`]: the workload initializer.
+//! - [`wire`]: protocol frames on async streams.
 
 pub mod atls;
+pub mod client;
+pub mod coordinator;
+pub mod initializer;
+pub mod store;
 pub mod tee;
+pub mod wire;

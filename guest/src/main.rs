@@ -1,15 +1,22 @@
-//! `accord-guest`: the agent binary. Today it has one command, `report`,
-//! which asks the TEE for evidence and prints or stores it.
+//! `accord-guest`: the agent binary.
+//!
+//! - `report`: asks the TEE for evidence and prints or stores it.
+//! - `coordinator`: runs the coordinator (user API, mesh API) over a state
+//!   directory.
+//! - `initializer`: gets a mesh certificate for the workload and writes it
+//!   where the workload expects it.
 //!
 //! Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use accord_core::evidence::snp::{AttestationReport, Product};
 use accord_core::evidence::{Evidence, SnpEvidence, TdxEvidence};
 use accord_core::hex;
+use accord_guest::initializer::InitializerConfig;
 use accord_guest::tee::{self, PROVIDER_NAMES, TeeOptions, TeeProvider};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -39,6 +46,65 @@ enum Command {
     /// The insecure simulated chip is used only with
     /// `--tee insecure-simulated`; its evidence proves nothing.
     Report(ReportArgs),
+
+    /// Run the coordinator: the user API and the mesh API over the store
+    /// in STATE/store (the simulated chip, if used, keeps its state in
+    /// STATE/chip).
+    ///
+    /// Prints `accord-guest coordinator: user API on ADDR, mesh API on
+    /// ADDR, state STATE` once listening. Stops on SIGTERM or Ctrl-C.
+    Coordinator(CoordinatorArgs),
+
+    /// Attest to the coordinator's mesh API and write the workload's
+    /// certificate, key, CA certificates and workload secret under --out.
+    ///
+    /// Retries with exponential backoff (1 s doubling to 10 s) until it
+    /// gets a certificate, or --max-attempts are used up.
+    Initializer(InitializerArgs),
+}
+
+#[derive(Args, Debug)]
+struct CoordinatorArgs {
+    /// TEE provider to use instead of detection.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(PROVIDER_NAMES))]
+    tee: Option<String>,
+
+    /// State directory: `store/` and (simulated chip) `chip/`.
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+
+    /// Address of the user API.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:1313")]
+    user_api: String,
+
+    /// Address of the mesh API.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7777")]
+    mesh_api: String,
+
+    #[command(flatten)]
+    chip: ChipArgs,
+}
+
+#[derive(Args, Debug)]
+struct InitializerArgs {
+    /// The coordinator's mesh API.
+    #[arg(long, value_name = "HOST:PORT")]
+    coordinator: String,
+
+    /// Where to write `tls-config/` and `secrets/`.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+
+    /// Give up after N failed attempts (default: never).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_attempts: Option<u32>,
+
+    /// TEE provider to use instead of detection.
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(PROVIDER_NAMES))]
+    tee: Option<String>,
+
+    #[command(flatten)]
+    simulated: SimulatedArgs,
 }
 
 #[derive(Args, Debug)]
@@ -84,6 +150,15 @@ struct SimulatedArgs {
     #[arg(long, value_name = "DIR", help_heading = "Simulated chip (INSECURE)")]
     state: Option<PathBuf>,
 
+    #[command(flatten)]
+    chip: ChipArgs,
+}
+
+/// What the INSECURE simulated chip reports (only with --tee
+/// insecure-simulated). `--host-data` or `--policy` stand in for what the
+/// hypervisor sets at launch.
+#[derive(Args, Debug)]
+struct ChipArgs {
     /// MEASUREMENT to report (48 bytes hex).
     #[arg(long, value_name = "HEX48", value_parser = parse_hex::<48>, help_heading = "Simulated chip (INSECURE)")]
     measurement: Option<[u8; 48]>,
@@ -103,12 +178,102 @@ struct SimulatedArgs {
 
 impl SimulatedArgs {
     fn any(&self) -> bool {
-        self.state.is_some()
-            || self.measurement.is_some()
+        self.state.is_some() || self.chip.any()
+    }
+}
+
+impl ChipArgs {
+    fn any(&self) -> bool {
+        self.measurement.is_some()
             || self.host_data.is_some()
             || self.policy.is_some()
             || self.product.is_some()
     }
+
+    /// Applies the flags to the simulated chip's configuration.
+    fn apply(&self, options: &mut TeeOptions) -> anyhow::Result<()> {
+        if let Some(measurement) = self.measurement {
+            options.simulated.measurement = measurement;
+        }
+        if let Some(host_data) = self.host_data {
+            options.simulated.host_data = host_data;
+        }
+        if let Some(policy) = &self.policy {
+            let bytes = std::fs::read(policy)
+                .with_context(|| format!("reading policy file {}", policy.display()))?;
+            options.simulated.host_data = accord_core::crypto::default_provider().sha256(&[&bytes]);
+        }
+        if let Some(product) = self.product {
+            options.simulated.product = match product {
+                ProductArg::Genoa => Product::Genoa,
+                ProductArg::Turin => Product::Turin,
+            };
+        }
+        Ok(())
+    }
+}
+
+const SIMULATED_ONLY: &str = "error: --state (of the chip), --measurement, --host-data, --policy and --product apply only to --tee insecure-simulated";
+
+/// Opens the TEE named by `tee` (or detects one), printing the INSECURE
+/// banner for the simulated chip.
+fn open_tee(tee: Option<&str>, options: &TeeOptions) -> anyhow::Result<Box<dyn TeeProvider>> {
+    let provider: Box<dyn TeeProvider> = match tee {
+        Some(name) => tee::open(name, options)?,
+        None => tee::detect(options)?,
+    };
+    if let Some(banner) = banner(provider.as_ref()) {
+        eprintln!("{banner}");
+    }
+    Ok(provider)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+    if args.chip.any() && args.tee.as_deref() != Some("insecure-simulated") {
+        eprintln!("{SIMULATED_ONLY}");
+        return Ok(ExitCode::from(2));
+    }
+    std::fs::create_dir_all(&args.state)
+        .with_context(|| format!("creating {}", args.state.display()))?;
+    let mut options = TeeOptions {
+        simulated_state: args.state.join("chip"),
+        ..TeeOptions::default()
+    };
+    args.chip.apply(&mut options)?;
+    let provider: Arc<dyn TeeProvider> = open_tee(args.tee.as_deref(), &options)?.into();
+    runtime()?.block_on(accord_guest::coordinator::run(
+        provider,
+        &args.state,
+        &args.user_api,
+        &args.mesh_api,
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
+    if args.simulated.any() && args.tee.as_deref() != Some("insecure-simulated") {
+        eprintln!("{SIMULATED_ONLY}");
+        return Ok(ExitCode::from(2));
+    }
+    let mut options = TeeOptions::default();
+    if let Some(state) = &args.simulated.state {
+        options.simulated_state.clone_from(state);
+    }
+    args.simulated.chip.apply(&mut options)?;
+    let provider: Arc<dyn TeeProvider> = open_tee(args.tee.as_deref(), &options)?.into();
+    let config = InitializerConfig {
+        coordinator: args.coordinator,
+        out: args.out,
+        max_attempts: args.max_attempts,
+    };
+    runtime()?.block_on(accord_guest::initializer::run(provider, &config))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -145,6 +310,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Report(args) => report(args),
+        Command::Coordinator(args) => coordinator(args),
+        Command::Initializer(args) => initializer(args),
     };
     match result {
         Ok(code) => code,
@@ -171,31 +338,8 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(state) = &args.simulated.state {
         options.simulated_state.clone_from(state);
     }
-    if let Some(measurement) = args.simulated.measurement {
-        options.simulated.measurement = measurement;
-    }
-    if let Some(host_data) = args.simulated.host_data {
-        options.simulated.host_data = host_data;
-    }
-    if let Some(policy) = &args.simulated.policy {
-        let bytes = std::fs::read(policy)
-            .with_context(|| format!("reading policy file {}", policy.display()))?;
-        options.simulated.host_data = accord_core::crypto::default_provider().sha256(&[&bytes]);
-    }
-    if let Some(product) = args.simulated.product {
-        options.simulated.product = match product {
-            ProductArg::Genoa => Product::Genoa,
-            ProductArg::Turin => Product::Turin,
-        };
-    }
-
-    let provider: Box<dyn TeeProvider> = match &args.tee {
-        Some(name) => tee::open(name, &options)?,
-        None => tee::detect(&options)?,
-    };
-    if let Some(banner) = banner(provider.as_ref()) {
-        eprintln!("{banner}");
-    }
+    args.simulated.chip.apply(&mut options)?;
+    let provider = open_tee(args.tee.as_deref(), &options)?;
     let evidence = provider
         .evidence(&args.report_data)
         .with_context(|| format!("getting evidence from {}", provider.name()))?;

@@ -305,7 +305,8 @@ pub struct Connector {
     tls: tokio_rustls::TlsConnector,
     identity: Option<Identity>,
     tee: Option<Arc<dyn TeeProvider>>,
-    server: Arc<PeerPolicy>,
+    /// `None`: the server's evidence is read but not verified.
+    server: Option<Arc<PeerPolicy>>,
     timeouts: Timeouts,
 }
 
@@ -315,6 +316,30 @@ impl Connector {
     /// ephemeral one is made when `tee` is given without an identity).
     pub fn new(
         server: PeerPolicy,
+        tee: Option<Arc<dyn TeeProvider>>,
+        identity: Option<Identity>,
+        timeouts: Timeouts,
+    ) -> Result<Self, AtlsError> {
+        Self::build(Some(server), tee, identity, timeouts)
+    }
+
+    /// A client that does NOT verify the server (its evidence is read and
+    /// discarded; the returned stream's peer is [`VerifiedPeer::Key`]) but
+    /// attests itself with `tee` and presents `identity`. This is the
+    /// initializer's case: it proves itself to whoever asks, and trusts
+    /// the certificate it receives only once its own attestation is the
+    /// reason it got one (the mesh CA is pinned by the workload owner
+    /// elsewhere).
+    pub fn without_server_verification(
+        tee: Arc<dyn TeeProvider>,
+        identity: Option<Identity>,
+        timeouts: Timeouts,
+    ) -> Result<Self, AtlsError> {
+        Self::build(None, Some(tee), identity, timeouts)
+    }
+
+    fn build(
+        server: Option<PeerPolicy>,
         tee: Option<Arc<dyn TeeProvider>>,
         identity: Option<Identity>,
         timeouts: Timeouts,
@@ -329,7 +354,7 @@ impl Connector {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             identity,
             tee,
-            server: Arc::new(server),
+            server: server.map(Arc::new),
             timeouts,
         })
     }
@@ -388,15 +413,23 @@ impl Connector {
                 )));
             }
         };
-        let server = verify_peer(
-            (*self.server).clone(),
-            evidence,
-            Role::Server,
-            exporter,
-            server_spki,
-            own_spki.clone().unwrap_or_default(),
-        )
-        .await?;
+        let server = match &self.server {
+            Some(policy) => {
+                verify_peer(
+                    (**policy).clone(),
+                    evidence,
+                    Role::Server,
+                    exporter,
+                    server_spki,
+                    own_spki.clone().unwrap_or_default(),
+                )
+                .await?
+            }
+            None => {
+                drop(evidence);
+                VerifiedPeer::Key { spki: server_spki }
+            }
+        };
 
         let reply = match (&self.tee, &own_spki) {
             (Some(tee), Some(spki)) => Frame::Evidence {

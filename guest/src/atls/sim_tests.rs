@@ -364,3 +364,30 @@ async fn evidence_is_checked_at_the_policy_clock() {
         Err(AtlsError::PeerRefused(_))
     ));
 }
+
+#[tokio::test]
+async fn a_client_may_skip_server_verification_but_still_attests() {
+    let (listener, addr) = listen().await;
+    let server = serve_one(listener, mutual_acceptor(Identity::ephemeral().unwrap()));
+    let identity = Identity::ephemeral().unwrap();
+    let spki = identity.spki().to_vec();
+    let connector =
+        Connector::without_server_verification(Arc::new(client_chip()), Some(identity), short())
+            .unwrap();
+    let client = connector
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    // The server is not attested in the client's view: only its key.
+    assert!(
+        matches!(client.peer, VerifiedPeer::Key { .. }),
+        "{:?}",
+        client.peer
+    );
+    let server = server.await.unwrap().unwrap();
+    assert_eq!(server.peer.spki(), Some(&spki[..]));
+    assert_eq!(
+        server.peer.claims().and_then(|c| c.policy_hash()),
+        Some(CLIENT_HOST_DATA)
+    );
+}

@@ -1,0 +1,139 @@
+//! Clients of the coordinator's APIs.
+//!
+//! - [`UserClient`]: the user API. The coordinator's evidence is verified
+//!   against the caller's [`PeerPolicy`]; the client presents no
+//!   certificate.
+//! - [`MeshClient`]: the mesh API, mutually attested. As in the
+//!   initializer of the design (contrast notes §5.1), the workload proves
+//!   itself but does NOT verify the coordinator: the certificates it gets
+//!   are checked by whoever relies on them (peers pin the mesh CA the
+//!   workload owner verified).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use accord_core::protocol::{
+    Api, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, MeshResponse, UserRequest,
+    UserResponse, VERSION,
+};
+use anyhow::{Context, bail};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsStream;
+
+use crate::atls::{Connector, Identity, PeerPolicy, Timeouts, VerifiedPeer};
+use crate::tee::TeeProvider;
+use crate::wire::{self, ReadLimits};
+
+/// How long a reply may take (SetManifest writes and fsyncs).
+const REPLY_WAIT: Duration = Duration::from_secs(120);
+
+/// How long connecting (TCP) may take.
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+const WRITE_WAIT: Duration = Duration::from_secs(30);
+
+async fn tcp(addr: &str) -> anyhow::Result<TcpStream> {
+    let stream = tokio::time::timeout(CONNECT_WAIT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| anyhow::anyhow!("connecting to {addr}: timed out"))?
+        .with_context(|| format!("connecting to {addr}"))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+async fn say_hello<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    api: Api,
+) -> anyhow::Result<u16> {
+    let hello = Hello {
+        versions: vec![VERSION],
+        api,
+    };
+    wire::write_message(stream, &hello, 1024, WRITE_WAIT).await?;
+    let limits = ReadLimits {
+        max: 4096,
+        idle: REPLY_WAIT,
+        body: REPLY_WAIT,
+    };
+    match wire::read_message::<HelloReply, _>(stream, limits).await? {
+        HelloReply::Accepted { version } => Ok(version),
+        HelloReply::Refused { reason } => bail!("the coordinator refused the connection: {reason}"),
+    }
+}
+
+/// A connection to the user API.
+pub struct UserClient {
+    stream: TlsStream<TcpStream>,
+    /// The coordinator, as verified.
+    pub server: VerifiedPeer,
+}
+
+impl UserClient {
+    /// Connects to `addr`, verifies the coordinator against `policy` and
+    /// says `Hello`.
+    pub async fn connect(addr: &str, policy: PeerPolicy) -> anyhow::Result<Self> {
+        let connector = Connector::new(policy, None, None, Timeouts::default())?;
+        let attested = connector
+            .connect(tcp(addr).await?)
+            .await
+            .with_context(|| format!("attested TLS with the coordinator at {addr}"))?;
+        let (mut stream, server) = attested.into_parts();
+        say_hello(&mut stream, Api::User).await?;
+        Ok(Self { stream, server })
+    }
+
+    /// Sends one request and reads its reply.
+    pub async fn call(&mut self, request: UserRequest) -> anyhow::Result<UserResponse> {
+        wire::write_message(&mut self.stream, &request, MAX_USER_FRAME, WRITE_WAIT).await?;
+        let limits = ReadLimits {
+            max: MAX_USER_FRAME,
+            idle: REPLY_WAIT,
+            body: REPLY_WAIT,
+        };
+        Ok(wire::read_message(&mut self.stream, limits).await?)
+    }
+}
+
+/// A connection to the mesh API.
+pub struct MeshClient {
+    stream: TlsStream<TcpStream>,
+}
+
+impl MeshClient {
+    /// Connects to `addr`, attests with `tee` under `identity` (whose key
+    /// the certificate will be issued for) and says `Hello`. The
+    /// coordinator's evidence is not verified (see the module docs).
+    pub async fn connect(
+        addr: &str,
+        tee: Arc<dyn TeeProvider>,
+        identity: Identity,
+    ) -> anyhow::Result<Self> {
+        let connector =
+            Connector::without_server_verification(tee, Some(identity), Timeouts::default())?;
+        let attested = connector
+            .connect(tcp(addr).await?)
+            .await
+            .with_context(|| format!("attested TLS with the coordinator at {addr}"))?;
+        let (mut stream, _) = attested.into_parts();
+        say_hello(&mut stream, Api::Mesh).await?;
+        Ok(Self { stream })
+    }
+
+    /// Asks for a certificate for the session's key.
+    pub async fn new_mesh_cert(&mut self) -> anyhow::Result<MeshResponse> {
+        wire::write_message(
+            &mut self.stream,
+            &MeshRequest::NewMeshCert,
+            MAX_MESH_FRAME,
+            WRITE_WAIT,
+        )
+        .await?;
+        let limits = ReadLimits {
+            max: MAX_MESH_FRAME,
+            idle: REPLY_WAIT,
+            body: REPLY_WAIT,
+        };
+        Ok(wire::read_message(&mut self.stream, limits).await?)
+    }
+}

@@ -1,0 +1,334 @@
+//! The coordinator service: a driver that owns the sans-IO state machine
+//! ([`accord_core::coordinator::Coordinator`]) and executes its outputs,
+//! and the user and mesh API servers ([`server`]) in front of it.
+//!
+//! # The driver
+//!
+//! The machine lives on a thread of its own (it borrows the crypto
+//! provider and the RNG and is not `Send`), running a single-threaded
+//! tokio runtime. Requests arrive over an mpsc channel ([`Handle::call`])
+//! and are answered through a oneshot. Writes and snapshots run on the
+//! blocking pool and come back as inputs; a tick every second feeds the
+//! system clock. State changes and warnings go to stderr, one line each,
+//! prefixed with the time. The current mesh reference values are published
+//! on a [`watch`] channel ([`MeshState`]) for the mesh API.
+//!
+//! The driver ends when every [`Handle`] is dropped.
+
+pub mod server;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use accord_core::coordinator::{
+    ApiError, Coordinator, Env, Input, Output, Request, Response, StateName, StoreError,
+};
+use accord_core::crypto::awslc::PROVIDER;
+use accord_core::crypto::{CryptoError, SecureRandom};
+use accord_core::evidence::ReferenceValues;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::atls::system_now;
+use crate::store::FsStore;
+
+/// The operating system's random number generator.
+pub struct OsRandom;
+
+impl SecureRandom for OsRandom {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), CryptoError> {
+        getrandom::fill(dest).map_err(|_| CryptoError::RandomFailed)
+    }
+}
+
+static OS_RANDOM: OsRandom = OsRandom;
+
+/// How many requests may queue for the driver.
+const QUEUE: usize = 256;
+
+/// How often the machine gets the clock.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Prints one log line on stderr, prefixed with the time.
+pub fn log(line: &str) {
+    eprintln!("{} accord-guest coordinator: {line}", system_now());
+}
+
+/// What the mesh API verifies workloads against.
+#[derive(Clone, Debug)]
+pub enum MeshState {
+    /// Not serving certificates: why (for the refusal the client sees).
+    NotReady(String),
+    /// Serving generation `generation`, whose manifest trusts `reference`.
+    Ready {
+        /// The manifest generation.
+        generation: u64,
+        /// The manifest's reference values.
+        reference: Arc<ReferenceValues>,
+    },
+}
+
+struct Call {
+    request: Request,
+    reply: oneshot::Sender<Result<Response, ApiError>>,
+}
+
+/// A cheap, cloneable way to send requests to the driver.
+#[derive(Clone)]
+pub struct Handle {
+    tx: mpsc::Sender<Call>,
+}
+
+impl Handle {
+    /// Sends `request` to the state machine and waits for its reply.
+    pub async fn call(&self, request: Request) -> Result<Response, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Call { request, reply })
+            .await
+            .map_err(|_| ApiError::Internal("the coordinator is shutting down".into()))?;
+        rx.await
+            .map_err(|_| ApiError::Internal("the coordinator dropped the request".into()))?
+    }
+}
+
+/// A running driver.
+pub struct Service {
+    /// Sends requests.
+    pub handle: Handle,
+    /// The mesh API's view.
+    pub mesh: watch::Receiver<MeshState>,
+    /// The driver thread (ends once every handle is dropped).
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts the driver over the store in `store_dir`.
+pub fn start(store_dir: &Path) -> anyhow::Result<Service> {
+    let store = FsStore::open(store_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let (mesh_tx, mesh) = watch::channel(MeshState::NotReady("the coordinator is starting".into()));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let thread = std::thread::Builder::new()
+        .name("coordinator-driver".into())
+        .spawn(move || runtime.block_on(drive(store, rx, mesh_tx)))?;
+    Ok(Service {
+        handle: Handle { tx },
+        mesh,
+        thread,
+    })
+}
+
+enum Done {
+    Write {
+        batch: u64,
+        result: Result<(), StoreError>,
+    },
+    Snapshot(Result<accord_core::coordinator::store::StoreSnapshot, StoreError>),
+}
+
+struct Driver {
+    store: FsStore,
+    done: mpsc::UnboundedSender<Done>,
+    replies: HashMap<u64, oneshot::Sender<Result<Response, ApiError>>>,
+    mesh: watch::Sender<MeshState>,
+    /// What was last published: (state, generation).
+    published: Option<(StateName, u64)>,
+}
+
+impl Driver {
+    fn execute(&mut self, machine: &Coordinator<'static>, outputs: Vec<Output>) {
+        // Publish before replying: a client that saw its SetManifest
+        // answered must find the mesh API at the new generation.
+        self.publish(machine);
+        for output in outputs {
+            match output {
+                Output::Reply { id, result } => {
+                    if let Some(reply) = self.replies.remove(&id) {
+                        // The caller may have gone away (connection closed).
+                        let _ = reply.send(result);
+                    }
+                }
+                Output::Write(batch) => {
+                    let store = self.store.clone();
+                    let done = self.done.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let result = store.apply(&batch);
+                        let _ = done.send(Done::Write {
+                            batch: batch.id,
+                            result,
+                        });
+                    });
+                }
+                Output::LoadSnapshot => {
+                    let store = self.store.clone();
+                    let done = self.done.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _ = done.send(Done::Snapshot(store.snapshot()));
+                    });
+                }
+                Output::StateChanged(state) => log(&format!("state {state}")),
+                Output::Warning(warning) => log(&format!("WARNING: {warning}")),
+            }
+        }
+    }
+
+    /// Publishes the mesh state when the machine's state or generation
+    /// changed (the reference values are cloned only then).
+    fn publish(&mut self, machine: &Coordinator<'static>) {
+        let key = (machine.state(), machine.generation());
+        if self.published == Some(key) {
+            return;
+        }
+        self.published = Some(key);
+        let state = match machine.mesh_reference() {
+            Some((generation, reference)) => MeshState::Ready {
+                generation,
+                reference: Arc::new(reference.clone()),
+            },
+            None => MeshState::NotReady(
+                match machine.state() {
+                    StateName::Uninitialized => {
+                        ApiError::NoManifest("no manifest has been set".into())
+                    }
+                    _ => ApiError::NeedsRecovery,
+                }
+                .to_string(),
+            ),
+        };
+        self.mesh.send_replace(state);
+    }
+}
+
+async fn drive(store: FsStore, mut calls: mpsc::Receiver<Call>, mesh: watch::Sender<MeshState>) {
+    let env = Env {
+        provider: &PROVIDER,
+        rng: &OS_RANDOM,
+    };
+    let boot = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.snapshot())
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Failed(format!("reading the store: {e}"))))
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let mut driver = Driver {
+        store,
+        done: done_tx,
+        replies: HashMap::new(),
+        mesh,
+        published: None,
+    };
+    let (mut machine, outputs) = Coordinator::new(env, system_now(), boot);
+    driver.execute(&machine, outputs);
+    let mut ticks = tokio::time::interval(TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut next_id: u64 = 0;
+    loop {
+        let input = tokio::select! {
+            call = calls.recv() => {
+                let Some(Call { request, reply }) = call else { break };
+                next_id += 1;
+                driver.replies.insert(next_id, reply);
+                Input::Request { id: next_id, request }
+            }
+            Some(done) = done_rx.recv() => match done {
+                Done::Write { batch, result } => Input::WriteDone { batch, result },
+                Done::Snapshot(snapshot) => Input::Snapshot(snapshot),
+            },
+            _ = ticks.tick() => Input::Tick(system_now()),
+        };
+        let outputs = machine.handle(input);
+        driver.execute(&machine, outputs);
+    }
+    // Every handle is gone. Let writes still in flight land (their results
+    // are only logged now).
+    drop(driver.done);
+    while let Some(done) = done_rx.recv().await {
+        if let Done::Write {
+            result: Err(err), ..
+        } = done
+        {
+            log(&format!("a write failed during shutdown: {err}"));
+        }
+    }
+}
+
+/// Runs the coordinator process: the driver over `DIR/store`, the user API
+/// on `user_addr` and the mesh API on `mesh_addr`, until SIGTERM or
+/// Ctrl-C. Prints `accord-guest coordinator: user API on ADDR, mesh API on
+/// ADDR, state STATE` on stdout once both listen (with the bound
+/// addresses).
+pub async fn run(
+    tee: Arc<dyn crate::tee::TeeProvider>,
+    state_dir: &Path,
+    user_addr: &str,
+    mesh_addr: &str,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+
+    let user = tokio::net::TcpListener::bind(user_addr)
+        .await
+        .with_context(|| format!("binding the user API to {user_addr}"))?;
+    let mesh = tokio::net::TcpListener::bind(mesh_addr)
+        .await
+        .with_context(|| format!("binding the mesh API to {mesh_addr}"))?;
+    let service = start(&state_dir.join("store"))?;
+    let (stop, shutdown) = watch::channel(false);
+    let user_local = user.local_addr()?;
+    let mesh_local = mesh.local_addr()?;
+    let user_task = tokio::spawn(server::serve_user(
+        user,
+        Arc::clone(&tee),
+        service.handle.clone(),
+        shutdown.clone(),
+    ));
+    let mesh_task = tokio::spawn(server::serve_mesh(
+        mesh,
+        tee,
+        service.handle.clone(),
+        service.mesh.clone(),
+        shutdown,
+    ));
+    let Service { handle, thread, .. } = service;
+    drop(handle);
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "accord-guest coordinator: user API on {user_local}, mesh API on {mesh_local}, state {}",
+            state_dir.display()
+        )?;
+        out.flush()?;
+    }
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => log("SIGTERM: shutting down"),
+        result = tokio::signal::ctrl_c() => {
+            result.context("waiting for Ctrl-C")?;
+            log("interrupted: shutting down");
+        }
+    }
+    let _ = stop.send(true);
+    let (user_result, mesh_result) = tokio::join!(user_task, mesh_task);
+    user_result??;
+    mesh_result??;
+    // Both servers are gone, and with them every handle: the driver ends
+    // once writes in flight have landed.
+    let joined = tokio::time::timeout(
+        server::GRACE,
+        tokio::task::spawn_blocking(move || thread.join()),
+    )
+    .await;
+    match joined {
+        Ok(Ok(Ok(()))) => log("stopped"),
+        Ok(_) => log("the driver ended abnormally"),
+        Err(_) => log("the driver did not stop in time"),
+    }
+    Ok(())
+}

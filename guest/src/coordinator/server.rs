@@ -1,0 +1,390 @@
+//! The coordinator's user API and mesh API servers.
+//!
+//! Both accept TCP connections (Nagle off), run attested TLS in a task per
+//! connection (so a slow or hostile client never blocks the accept loop or
+//! another client), then speak `accord_core::protocol`: a `Hello`, then
+//! requests and replies in order.
+//!
+//! - User API: the server is attested, the client may present a key
+//!   (`ClientAuth::KeyOptional`). Requests go to the driver; a frame that
+//!   is too large or does not decode gets a `Protocol` error reply and the
+//!   connection is closed.
+//! - Mesh API: mutual attestation against the current manifest's reference
+//!   values. The acceptor is rebuilt when the published generation changes;
+//!   a connection keeps the generation its acceptor had, and the state
+//!   machine refuses it if the manifest moved on meanwhile. While the
+//!   coordinator is not Ready, connections get a TLS handshake and then an
+//!   attested-TLS `Refused` frame saying why.
+//!
+//! Every read has a time limit. On shutdown the servers stop accepting,
+//! idle connections close, and requests in flight get [`GRACE`] to finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use accord_core::coordinator::{NewMeshCert, Request};
+use accord_core::protocol::{
+    self, Api, ErrorReply, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest,
+    UserRequest, UserResponse,
+};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{Handle, MeshState, log};
+use crate::atls::frame::{Frame, write_frame};
+use crate::atls::{Acceptor, ClientAuth, Clock, Identity, PeerPolicy, Timeouts, VerifiedPeer, tls};
+use crate::tee::TeeProvider;
+use crate::wire::{self, ReadLimits, WireError};
+
+/// How long requests in flight may take to finish after shutdown began.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How long a connection may sit idle between requests.
+pub const IDLE: Duration = Duration::from_secs(60);
+
+/// How long a frame body may take to arrive once its length did.
+pub const BODY: Duration = Duration::from_secs(30);
+
+/// How long writing a reply may take.
+pub const WRITE: Duration = Duration::from_secs(30);
+
+/// Most connections served at once per API; more are dropped on accept.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Largest `Hello` accepted.
+const MAX_HELLO: usize = 1024;
+
+/// How long the client has to say `Hello` after the handshake.
+const HELLO_WAIT: Duration = Duration::from_secs(10);
+
+/// A flag that turns true once shutdown begins.
+pub type Shutdown = watch::Receiver<bool>;
+
+async fn shutting_down(shutdown: &mut Shutdown) {
+    // An error means the sender is gone: treat as shutdown too.
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Accepts connections until shutdown, spawning `serve` for each; then
+/// waits up to [`GRACE`] for the connections to finish.
+async fn accept_loop<F>(listener: TcpListener, mut shutdown: Shutdown, name: &str, mut serve: F)
+where
+    F: FnMut(TcpStream, SocketAddr, &mut JoinSet<()>),
+{
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = shutting_down(&mut shutdown) => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    if tasks.len() >= MAX_CONNECTIONS {
+                        log(&format!("{name} API: {MAX_CONNECTIONS} connections open; dropping {peer}"));
+                        drop(stream);
+                        continue;
+                    }
+                    if let Err(err) = stream.set_nodelay(true) {
+                        log(&format!("{name} API: TCP_NODELAY on {peer}: {err}"));
+                    }
+                    serve(stream, peer, &mut tasks);
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: back off a bit.
+                    log(&format!("{name} API: accept failed: {err}"));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let drained =
+        tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        log(&format!(
+            "{name} API: {} connection(s) still busy after {} s; closing them",
+            tasks.len(),
+            GRACE.as_secs()
+        ));
+        tasks.shutdown().await;
+    }
+}
+
+/// Reads the client's `Hello` and answers it; `Err` means the connection
+/// is over.
+async fn hello<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, api: Api) -> Result<(), String> {
+    let limits = ReadLimits {
+        max: MAX_HELLO,
+        idle: HELLO_WAIT,
+        body: HELLO_WAIT,
+    };
+    let reply = match wire::read_message::<Hello, _>(stream, limits).await {
+        Ok(hello) => protocol::negotiate(&hello, api),
+        Err(WireError::Protocol(err)) => HelloReply::Refused {
+            reason: err.to_string(),
+        },
+        Err(err) => return Err(format!("no Hello: {err}")),
+    };
+    let refused = match &reply {
+        HelloReply::Refused { reason } => Some(reason.clone()),
+        HelloReply::Accepted { .. } => None,
+    };
+    wire::write_message(stream, &reply, MAX_HELLO, WRITE)
+        .await
+        .map_err(|e| format!("writing HelloReply: {e}"))?;
+    match refused {
+        Some(reason) => Err(format!("Hello refused: {reason}")),
+        None => Ok(()),
+    }
+}
+
+/// What reading the next request produced.
+enum Next<M> {
+    Request(M),
+    /// Close quietly (EOF, idle timeout, shutdown).
+    Close,
+    /// Refuse the frame (too large, malformed): reply, then close.
+    Refuse(String),
+}
+
+async fn next_request<M: protocol::Message, S: AsyncRead + Unpin>(
+    stream: &mut S,
+    max: usize,
+    shutdown: &mut Shutdown,
+) -> Next<M> {
+    let limits = ReadLimits {
+        max,
+        idle: IDLE,
+        body: BODY,
+    };
+    let len = tokio::select! {
+        biased;
+        () = shutting_down(shutdown) => return Next::Close,
+        len = wire::read_len(stream, limits) => len,
+    };
+    let len = match len {
+        Ok(len) => len,
+        Err(WireError::Protocol(err)) => return Next::Refuse(err.to_string()),
+        Err(_) => return Next::Close,
+    };
+    // Once a request has started to arrive it is read and served even if
+    // shutdown begins (bounded by BODY and GRACE).
+    let body = match wire::read_body(stream, len, limits).await {
+        Ok(body) => body,
+        Err(_) => return Next::Close,
+    };
+    match protocol::decode::<M>(&body) {
+        Ok(message) => Next::Request(message),
+        Err(err) => Next::Refuse(err.to_string()),
+    }
+}
+
+/// Serves the user API on `listener` until shutdown.
+pub async fn serve_user(
+    listener: TcpListener,
+    tee: Arc<dyn TeeProvider>,
+    handle: Handle,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let acceptor = Arc::new(Acceptor::new(
+        tee,
+        Identity::ephemeral()?,
+        ClientAuth::KeyOptional,
+        Timeouts::default(),
+    )?);
+    let conn_shutdown = shutdown.clone();
+    accept_loop(listener, shutdown, "user", move |stream, peer, tasks| {
+        let acceptor = Arc::clone(&acceptor);
+        let handle = handle.clone();
+        let shutdown = conn_shutdown.clone();
+        tasks.spawn(async move {
+            if let Err(why) = user_connection(&acceptor, stream, &handle, shutdown).await {
+                log(&format!("user API: {peer}: {why}"));
+            }
+        });
+    })
+    .await;
+    Ok(())
+}
+
+async fn user_connection(
+    acceptor: &Acceptor,
+    stream: TcpStream,
+    handle: &Handle,
+    mut shutdown: Shutdown,
+) -> Result<(), String> {
+    let attested = acceptor
+        .accept(stream)
+        .await
+        .map_err(|e| format!("attested TLS: {e}"))?;
+    let (mut tls, _peer) = attested.into_parts();
+    hello(&mut tls, Api::User).await?;
+    loop {
+        let request =
+            match next_request::<UserRequest, _>(&mut tls, MAX_USER_FRAME, &mut shutdown).await {
+                Next::Request(request) => request,
+                Next::Close => break,
+                Next::Refuse(why) => {
+                    let reply = UserResponse::Error(ErrorReply::protocol(why.clone()));
+                    let _ = wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WRITE).await;
+                    let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
+                    return Err(format!("refused a frame: {why}"));
+                }
+            };
+        // The user API authenticates no seed-share owner key here (the TLS
+        // client key is not bound to one yet): `Recover` is refused by
+        // `into_request`.
+        let reply = match request.into_request(None) {
+            Ok(request) => protocol::user_response(handle.call(request).await),
+            Err(err) => protocol::user_response(Err(err)),
+        };
+        match wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WRITE).await {
+            Ok(()) => {}
+            Err(WireError::Protocol(err)) => {
+                let reply = UserResponse::Error(ErrorReply::protocol(format!(
+                    "the reply cannot be sent: {err}"
+                )));
+                wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WRITE)
+                    .await
+                    .map_err(|e| format!("writing a reply: {e}"))?;
+            }
+            Err(err) => return Err(format!("writing a reply: {err}")),
+        }
+    }
+    let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
+    Ok(())
+}
+
+/// Serves the mesh API on `listener` until shutdown.
+pub async fn serve_mesh(
+    listener: TcpListener,
+    tee: Arc<dyn TeeProvider>,
+    handle: Handle,
+    mesh: watch::Receiver<MeshState>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    // For refusals while not Ready: a plain TLS handshake (no evidence),
+    // then an attested-TLS `Refused` frame the client reports verbatim.
+    let refusal_identity = Identity::ephemeral()?;
+    let refusal =
+        tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(&refusal_identity, false)?));
+    let mut current: Option<(u64, Arc<Acceptor>)> = None;
+    let conn_shutdown = shutdown.clone();
+    accept_loop(listener, shutdown, "mesh", move |stream, peer, tasks| {
+        let state = mesh.borrow().clone();
+        match state {
+            MeshState::NotReady(reason) => {
+                let refusal = refusal.clone();
+                tasks.spawn(async move {
+                    refuse(&refusal, stream, &reason).await;
+                });
+            }
+            MeshState::Ready {
+                generation,
+                reference,
+            } => {
+                let acceptor = match &current {
+                    Some((g, acceptor)) if *g == generation => Arc::clone(acceptor),
+                    _ => match mesh_acceptor(&tee, &reference) {
+                        Ok(acceptor) => {
+                            current = Some((generation, Arc::clone(&acceptor)));
+                            acceptor
+                        }
+                        Err(err) => {
+                            log(&format!("mesh API: cannot build the acceptor: {err}"));
+                            return;
+                        }
+                    },
+                };
+                let handle = handle.clone();
+                let shutdown = conn_shutdown.clone();
+                tasks.spawn(async move {
+                    if let Err(why) =
+                        mesh_connection(&acceptor, generation, stream, &handle, shutdown).await
+                    {
+                        log(&format!("mesh API: {peer}: {why}"));
+                    }
+                });
+            }
+        }
+    })
+    .await;
+    Ok(())
+}
+
+fn mesh_acceptor(
+    tee: &Arc<dyn TeeProvider>,
+    reference: &accord_core::evidence::ReferenceValues,
+) -> anyhow::Result<Arc<Acceptor>> {
+    Ok(Arc::new(Acceptor::new(
+        Arc::clone(tee),
+        Identity::ephemeral()?,
+        ClientAuth::Attested(PeerPolicy {
+            reference: reference.clone(),
+            expected_policy_hashes: None,
+            at: Clock::System,
+        }),
+        Timeouts::default(),
+    )?))
+}
+
+async fn refuse(acceptor: &tokio_rustls::TlsAcceptor, stream: TcpStream, reason: &str) {
+    let limits = Timeouts::default();
+    let _ = tokio::time::timeout(limits.handshake, async {
+        if let Ok(mut tls) = acceptor.accept(stream).await {
+            let reason = format!("the coordinator is not ready: {reason}");
+            let _ = write_frame(&mut tls, &Frame::refused(&reason)).await;
+            let _ = tls.shutdown().await;
+        }
+    })
+    .await;
+}
+
+async fn mesh_connection(
+    acceptor: &Acceptor,
+    generation: u64,
+    stream: TcpStream,
+    handle: &Handle,
+    mut shutdown: Shutdown,
+) -> Result<(), String> {
+    let attested = acceptor
+        .accept(stream)
+        .await
+        .map_err(|e| format!("attested TLS: {e}"))?;
+    let (mut tls, peer) = attested.into_parts();
+    let VerifiedPeer::Attested { claims, spki } = peer else {
+        return Err("the workload is not attested".into());
+    };
+    hello(&mut tls, Api::Mesh).await?;
+    loop {
+        let request =
+            match next_request::<MeshRequest, _>(&mut tls, MAX_MESH_FRAME, &mut shutdown).await {
+                Next::Request(request) => request,
+                Next::Close => break,
+                Next::Refuse(why) => {
+                    let reply = protocol::MeshResponse::Error(ErrorReply::protocol(why.clone()));
+                    let _ = wire::write_message(&mut tls, &reply, MAX_MESH_FRAME, WRITE).await;
+                    let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
+                    return Err(format!("refused a frame: {why}"));
+                }
+            };
+        let reply = match request {
+            MeshRequest::NewMeshCert => protocol::mesh_response(
+                handle
+                    .call(Request::NewMeshCert(NewMeshCert {
+                        generation,
+                        claims: (*claims).clone(),
+                        public_key_spki: spki.clone(),
+                    }))
+                    .await,
+            ),
+        };
+        wire::write_message(&mut tls, &reply, MAX_MESH_FRAME, WRITE)
+            .await
+            .map_err(|e| format!("writing a reply: {e}"))?;
+    }
+    let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
+    Ok(())
+}
