@@ -6,15 +6,19 @@
 //! ([`set_payload`], [`sign`]) and history verification
 //! ([`verify_logic`]).
 
+pub mod demo;
 pub mod evidence;
 pub mod initdata;
 pub mod input;
 pub mod k8s_yaml;
 pub mod keys;
 pub mod manifest_cmd;
+pub mod net;
+pub mod set_cmd;
 pub mod set_payload;
 pub mod sign;
 #[cfg(test)]
 mod testkit;
+pub mod verify_cmd;
 pub mod verify_logic;
 pub mod workspace;

@@ -3,14 +3,14 @@
 //! Today it verifies one piece of hardware evidence offline
 //! (`accord evidence verify`), makes owner keys (`accord keys`), builds and
 //! checks manifests from Kubernetes resources (`accord manifest`), builds
-//! init-data annotations (`accord policy annotate`) and signs manifest
-//! updates offline (`accord sign`); setting,
-//! verifying and recovering a deployment arrive with the coordinator
-//! services.
+//! init-data annotations (`accord policy annotate`), signs manifest
+//! updates offline (`accord sign`), sets and verifies a deployment over
+//! the network (`accord set`, `accord verify`, `accord get-manifests`) and
+//! runs a whole deployment in-process (`accord demo`).
 
 use std::process::ExitCode;
 
-use accord_cli::{evidence, keys, manifest_cmd, sign};
+use accord_cli::{demo, evidence, keys, manifest_cmd, set_cmd, sign, verify_cmd};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.
@@ -46,6 +46,18 @@ enum Command {
     /// Sign a manifest update offline (workload owner): --prepare writes a
     /// sign request, --key signs it.
     Sign(sign::SignArgs),
+    /// Set or update the coordinator's manifest (attests the coordinator
+    /// first; updates are signed with --workload-owner-key or --signature).
+    Set(set_cmd::SetArgs),
+    /// Attest the coordinator and verify its manifest history against
+    /// manifest.json and the workspace's trust state; writes verify/.
+    Verify(verify_cmd::VerifyArgs),
+    /// Attest the coordinator and print its manifest history.
+    GetManifests(verify_cmd::VerifyArgs),
+    /// Run a whole deployment in this process with the INSECURE simulated
+    /// TEE: coordinator, keys, manifest, set, workloads, mutual TLS,
+    /// verify, a signed update, the history.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +68,9 @@ fn main() -> ExitCode {
         Command::Manifest { command } => manifest_cmd::run(command),
         Command::Policy { command } => manifest_cmd::run_policy(command),
         Command::Sign(args) => sign::run(args),
+        Command::Set(args) => set_cmd::run(&args),
+        Command::Verify(args) => verify_cmd::run_verify(&args),
+        Command::GetManifests(args) => verify_cmd::run_get_manifests(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

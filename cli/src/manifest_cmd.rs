@@ -82,37 +82,37 @@ pub enum ManifestCommand {
 pub struct GenerateArgs {
     /// Kubernetes YAML files (multi-document) or directories of them.
     #[arg(required = true, value_name = "RESOURCES")]
-    resources: Vec<PathBuf>,
+    pub resources: Vec<PathBuf>,
 
     /// Trusted hardware: a JSON object {"snp": [...], "tdx": [...]} in the
     /// manifest's ReferenceValues format.
     #[arg(long, value_name = "FILE")]
-    reference_values: PathBuf,
+    pub reference_values: PathBuf,
 
     /// Where to write the manifest.
     #[arg(short, long, value_name = "FILE", default_value = "manifest.json")]
-    out: PathBuf,
+    pub out: PathBuf,
 
     /// A workload owner's key (may repeat): a private key file from
     /// `accord keys new --workload-owner`, or a .pub file holding the hex
     /// SubjectPublicKeyInfo. Without any, the manifest can never be updated.
     #[arg(long, value_name = "FILE")]
-    workload_owner_key: Vec<PathBuf>,
+    pub workload_owner_key: Vec<PathBuf>,
 
     /// A seed-share owner's key (may repeat): a private key file from
     /// `accord keys new --seedshare-owner`, or a .pub file holding the hex
     /// SubjectPublicKeyInfo.
     #[arg(long, value_name = "FILE")]
-    seedshare_owner_key: Vec<PathBuf>,
+    pub seedshare_owner_key: Vec<PathBuf>,
 
     /// How many seed-share owners are needed to recover (k of n).
     #[arg(long, value_name = "K", default_value_t = 1)]
-    seedshare_threshold: u32,
+    pub seedshare_threshold: u32,
 
     /// Where to write the policies (<hash>.toml). Default: `policies`
     /// beside the manifest.
     #[arg(long, value_name = "DIR")]
-    policies_dir: Option<PathBuf>,
+    pub policies_dir: Option<PathBuf>,
 }
 
 /// Subcommands of `accord policy`.
@@ -173,6 +173,16 @@ pub fn run(command: ManifestCommand) -> ExitCode {
         ManifestCommand::Generate(args) => generate(&args),
         ManifestCommand::Validate { manifest } => validate(&manifest),
     })
+}
+
+/// `accord manifest generate` as a library call (the demo): the same
+/// checks and files; a refusal is an error listing every problem.
+pub fn generate_manifest(args: &GenerateArgs) -> anyhow::Result<()> {
+    match generate(args) {
+        Ok(()) => Ok(()),
+        Err(Failure::Usage(err)) => Err(err),
+        Err(Failure::Invalid(lines)) => Err(anyhow::anyhow!("{}", lines.join("\n  "))),
+    }
 }
 
 /// Runs an `accord policy` subcommand.

@@ -332,3 +332,85 @@ pub async fn run(
     }
     Ok(())
 }
+
+/// A coordinator serving in this process (the CLI's demo, tests): the
+/// driver over `DIR/store` and both API servers on tasks of the calling
+/// runtime. [`InProcess::stop`] shuts it down like SIGTERM does for
+/// [`run`].
+pub struct InProcess {
+    /// Where the user API listens.
+    pub user_addr: std::net::SocketAddr,
+    /// Where the mesh API listens.
+    pub mesh_addr: std::net::SocketAddr,
+    stop: watch::Sender<bool>,
+    user_task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    mesh_task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts a coordinator in this process: binds `user_addr` and
+/// `mesh_addr` (port 0 for ephemeral ports), starts the driver over
+/// `state_dir/store` and serves both APIs on the current tokio runtime.
+pub async fn spawn(
+    tee: Arc<dyn crate::tee::TeeProvider>,
+    state_dir: &Path,
+    user_addr: &str,
+    mesh_addr: &str,
+) -> anyhow::Result<InProcess> {
+    use anyhow::Context;
+
+    let user = tokio::net::TcpListener::bind(user_addr)
+        .await
+        .with_context(|| format!("binding the user API to {user_addr}"))?;
+    let mesh = tokio::net::TcpListener::bind(mesh_addr)
+        .await
+        .with_context(|| format!("binding the mesh API to {mesh_addr}"))?;
+    let service = start(&state_dir.join("store"))?;
+    let (stop, shutdown) = watch::channel(false);
+    let user_local = user.local_addr()?;
+    let mesh_local = mesh.local_addr()?;
+    let user_task = tokio::spawn(server::serve_user(
+        user,
+        Arc::clone(&tee),
+        service.handle.clone(),
+        shutdown.clone(),
+    ));
+    let mesh_task = tokio::spawn(server::serve_mesh(
+        mesh,
+        tee,
+        service.handle.clone(),
+        service.mesh.clone(),
+        shutdown,
+    ));
+    let Service { handle, thread, .. } = service;
+    drop(handle);
+    Ok(InProcess {
+        user_addr: user_local,
+        mesh_addr: mesh_local,
+        stop,
+        user_task,
+        mesh_task,
+        thread,
+    })
+}
+
+impl InProcess {
+    /// Stops serving, lets writes in flight land and ends the driver.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let (user_result, mesh_result) = tokio::join!(self.user_task, self.mesh_task);
+        user_result??;
+        mesh_result??;
+        let thread = self.thread;
+        match tokio::time::timeout(
+            server::GRACE,
+            tokio::task::spawn_blocking(move || thread.join()),
+        )
+        .await
+        {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(_) => anyhow::bail!("the coordinator's driver ended abnormally"),
+            Err(_) => anyhow::bail!("the coordinator's driver did not stop in time"),
+        }
+    }
+}

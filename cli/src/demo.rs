@@ -1,0 +1,703 @@
+//! `accord demo`: a whole deployment in this process, with the INSECURE
+//! simulated SEV-SNP chip standing in for the hardware.
+//!
+//! In a workspace (a temporary directory, or `--workspace DIR`, which is
+//! kept and must be empty or missing) it:
+//!
+//! 1. starts a coordinator on 127.0.0.1 ephemeral ports (its chip and
+//!    store under `DIR/coordinator/`);
+//! 2. makes a workload owner key and two seed-share owner keys
+//!    (`DIR/keys/`);
+//! 3. writes Kubernetes YAML for the coordinator, `web` and `db`
+//!    (`DIR/resources/`, each with its own init-data policy) and reference
+//!    values trusting the simulated chip (`DIR/reference-values.json`),
+//!    then runs `accord manifest generate` (`DIR/manifest.json`,
+//!    `DIR/policies/`);
+//! 4. sets the manifest (`accord set`);
+//! 5. runs the initializers of `web` and `db`, each launched with its own
+//!    policy hash as host data (`DIR/workloads/NAME/tls-config/`,
+//!    `secrets/`);
+//! 6. has `web` and `db` talk over mutual TLS with those certificates,
+//!    each verifying the other against the mesh CA;
+//! 7. verifies the deployment as a third party (`accord verify`,
+//!    `DIR/verify/`);
+//! 8. shows that an unsigned update is refused, then sets an update (a
+//!    new SAN for `web`) signed by the workload owner, and verifies again:
+//!    the trust state moves forward with a consistency proof;
+//! 9. prints the history (`accord get-manifests`);
+//! 10. prints a report, one line per step.
+//!
+//! Exit status 0 only if every step worked; 1 if one failed; 2 if the
+//! workspace is unusable.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use accord_core::evidence::ReferenceValues;
+use accord_guest::coordinator::InProcess;
+use accord_guest::initializer::InitializerConfig;
+use accord_guest::tee::TeeProvider;
+use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
+use anyhow::{Context, bail};
+use clap::Args;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::initdata;
+use crate::keys::{KeyRole, PrivateKey, write_private_key};
+use crate::manifest_cmd::{GenerateArgs, generate_manifest};
+use crate::net::{self, Failure};
+use crate::set_cmd::{self, SetArgs};
+use crate::verify_cmd::{self, VerifyArgs};
+
+/// The banner of the simulated chip.
+pub const INSECURE_BANNER: &str =
+    "INSECURE SIMULATION: this evidence proves nothing about real hardware";
+
+/// How long the demo's clients wait for the coordinator.
+const TIMEOUT_SECS: u64 = 30;
+
+/// Arguments of `accord demo`.
+#[derive(Clone, Debug, Args)]
+pub struct DemoArgs {
+    /// Keep everything in DIR (must be empty or missing) instead of a
+    /// temporary directory.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+}
+
+/// A Kata init-data document with a policy naming `who`.
+fn policy_toml(who: &str) -> String {
+    format!(
+        "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n\"policy.rego\" = \"\"\"\npackage agent_policy\n\n# accord demo: the {who} pod's policy\ndefault CreateContainerRequest := true\ndefault ExecProcessRequest := false\n\"\"\"\n"
+    )
+}
+
+/// A workload of the demo: its name, kind and policy.
+struct Workload {
+    name: &'static str,
+    kind: &'static str,
+    role: &'static str,
+}
+
+const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "coordinator",
+        kind: "StatefulSet",
+        role: "coordinator",
+    },
+    Workload {
+        name: "web",
+        kind: "Deployment",
+        role: "",
+    },
+    Workload {
+        name: "db",
+        kind: "StatefulSet",
+        role: "",
+    },
+];
+
+/// The demo's deployment files and its simulated chip.
+pub struct Deployment {
+    dir: PathBuf,
+    chip: SimulatedSnp,
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    initdata::policy_hash(bytes)
+}
+
+impl Deployment {
+    /// Opens (creating on first use) the simulated chip in
+    /// `DIR/coordinator/chip`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let chip = SimulatedSnp::open(
+            &dir.join("coordinator/chip"),
+            &SimulatedConfig {
+                host_data: sha256(policy_toml("coordinator").as_bytes()),
+                ..SimulatedConfig::default()
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("the simulated chip: {e}"))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            chip,
+        })
+    }
+
+    /// The workspace directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The chip as launched with `name`'s policy (its hash as host data).
+    pub fn tee(&self, name: &str) -> anyhow::Result<Arc<dyn TeeProvider>> {
+        let chip = self
+            .chip
+            .reconfigured(&SimulatedConfig {
+                host_data: sha256(policy_toml(name).as_bytes()),
+                ..SimulatedConfig::default()
+            })
+            .map_err(|e| anyhow::anyhow!("the simulated chip: {e}"))?;
+        Ok(Arc::new(chip))
+    }
+
+    /// The workload owner's key file.
+    pub fn owner_key(&self) -> PathBuf {
+        self.dir.join("keys/workload-owner.pem")
+    }
+
+    fn seedshare_keys(&self) -> [PathBuf; 2] {
+        [
+            self.dir.join("keys/seedshare-owner-1.pem"),
+            self.dir.join("keys/seedshare-owner-2.pem"),
+        ]
+    }
+
+    /// Makes the workload owner key and two seed-share owner keys in
+    /// `DIR/keys/` (as `accord keys new` does).
+    pub fn write_keys(&self) -> anyhow::Result<Vec<PathBuf>> {
+        let keys = self.dir.join("keys");
+        std::fs::create_dir_all(&keys).with_context(|| format!("creating {}", keys.display()))?;
+        let owner = PrivateKey::generate(KeyRole::WorkloadOwner, false)?;
+        write_private_key(&self.owner_key(), &owner, false)?;
+        let mut written = vec![self.owner_key()];
+        for path in self.seedshare_keys() {
+            let key = PrivateKey::generate(KeyRole::SeedshareOwner, false)?;
+            write_private_key(&path, &key, false)?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
+    /// Writes `DIR/resources/NAME.yaml` for every workload (`web` gets
+    /// `extra_web_san` too, if given) and `DIR/reference-values.json`.
+    pub fn write_resources(&self, extra_web_san: Option<&str>) -> anyhow::Result<()> {
+        let dir = self.dir.join("resources");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        for w in &WORKLOADS {
+            let mut annotations = format!(
+                "        {}: \"{}\"\n",
+                initdata::ANNOTATION,
+                initdata::initdata_annotation(&policy_toml(w.name))
+            );
+            if !w.role.is_empty() {
+                annotations.push_str(&format!("        accord.dev/role: {}\n", w.role));
+            }
+            if w.name == "web"
+                && let Some(san) = extra_web_san
+            {
+                annotations.push_str(&format!(
+                    "        accord.dev/sans: \"web,web.default,web.default.svc,web.default.svc.cluster.local,{san}\"\n"
+                ));
+            }
+            let service = if w.kind == "StatefulSet" {
+                format!("  serviceName: {}\n", w.name)
+            } else {
+                String::new()
+            };
+            let yaml = format!(
+                "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n{service}  replicas: 1\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n      annotations:\n{annotations}    spec:\n      runtimeClassName: kata-cc\n      containers:\n        - name: {name}\n          image: registry.example/accord-demo/{name}:1.0\n",
+                kind = w.kind,
+                name = w.name,
+            );
+            let path = dir.join(format!("{}.yaml", w.name));
+            std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        }
+        let mut snp = self.chip.reference_values();
+        // Each workload has its own host data (its policy hash), which the
+        // manifest's Policies pin.
+        snp.host_data = None;
+        let reference = ReferenceValues {
+            snp: vec![snp],
+            tdx: Vec::new(),
+        };
+        let path = self.dir.join("reference-values.json");
+        let mut json = serde_json::to_string_pretty(&reference)?;
+        json.push('\n');
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// Runs `accord manifest generate` over `DIR/resources` into
+    /// `DIR/manifest.json` and `DIR/policies/`.
+    pub fn generate_manifest(&self) -> anyhow::Result<()> {
+        generate_manifest(&GenerateArgs {
+            resources: vec![self.dir.join("resources")],
+            reference_values: self.dir.join("reference-values.json"),
+            out: self.dir.join("manifest.json"),
+            workload_owner_key: vec![self.owner_key()],
+            seedshare_owner_key: self.seedshare_keys().to_vec(),
+            seedshare_threshold: 1,
+            policies_dir: None,
+        })
+    }
+
+    /// Keys, resources, reference values and the manifest.
+    pub fn prepare(dir: &Path) -> anyhow::Result<Self> {
+        let deployment = Self::open(dir)?;
+        deployment.write_keys()?;
+        deployment.write_resources(None)?;
+        deployment.generate_manifest()?;
+        Ok(deployment)
+    }
+
+    /// Starts a coordinator in this process on 127.0.0.1 ephemeral ports
+    /// (state in `DIR/coordinator/`).
+    pub async fn start_coordinator(&self) -> anyhow::Result<InProcess> {
+        accord_guest::coordinator::spawn(
+            self.tee("coordinator")?,
+            &self.dir.join("coordinator"),
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+        )
+        .await
+    }
+
+    /// Runs the initializer of workload `name` (launched with its policy)
+    /// against the mesh API, writing `DIR/workloads/NAME/`.
+    pub async fn initialize(&self, name: &str, mesh: &str) -> anyhow::Result<PathBuf> {
+        let out = self.dir.join("workloads").join(name);
+        let config = InitializerConfig {
+            coordinator: mesh.to_string(),
+            out: out.clone(),
+            max_attempts: Some(3),
+        };
+        accord_guest::initializer::run(self.tee(name)?, &config).await?;
+        Ok(out)
+    }
+}
+
+/// The certificate chain and key a workload's initializer wrote.
+fn mesh_identity(
+    dir: &Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let tls = dir.join("tls-config");
+    let chain = CertificateDer::pem_file_iter(tls.join("certChain.pem"))
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| anyhow::anyhow!("{}/certChain.pem: {e}", tls.display()))?;
+    let key = PrivateKeyDer::from_pem_file(tls.join("key.pem"))
+        .map_err(|e| anyhow::anyhow!("{}/key.pem: {e}", tls.display()))?;
+    Ok((chain, key))
+}
+
+fn mesh_roots(dir: &Path) -> anyhow::Result<Arc<rustls::RootCertStore>> {
+    let path = dir.join("tls-config/mesh-ca.pem");
+    let ca = CertificateDer::from_pem_file(&path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca)?;
+    Ok(Arc::new(roots))
+}
+
+/// `web` (client) and `db` (server) exchange one line each over mutual
+/// TLS, each verifying the other's chain against its own copy of the mesh
+/// CA. Returns what each side received.
+pub async fn mesh_exchange(web: &Path, db: &Path) -> anyhow::Result<(String, String)> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let (db_chain, db_key) = mesh_identity(db)?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        mesh_roots(db)?,
+        Arc::clone(&provider),
+    )
+    .build()?;
+    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(db_chain, db_key)?;
+    let (web_chain, web_key) = mesh_identity(web)?;
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(mesh_roots(web)?)
+        .with_client_auth_cert(web_chain, web_key)?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let db_side = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        let tls = acceptor.accept(tcp).await.context("db: TLS handshake")?;
+        let client_certs = tls.get_ref().1.peer_certificates().map_or(0, <[_]>::len);
+        let mut tls = BufReader::new(tls);
+        let mut line = String::new();
+        tls.read_line(&mut line).await?;
+        let reply = format!(
+            "db here: got your {} byte(s) over mutual TLS (you presented {client_certs} certificate(s) chaining to the mesh CA)\n",
+            line.len()
+        );
+        tls.get_mut().write_all(reply.as_bytes()).await?;
+        tls.get_mut().shutdown().await?;
+        anyhow::Ok(line.trim_end().to_string())
+    });
+    let web_side = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let tls = connector
+            .connect(ServerName::try_from("db")?, tcp)
+            .await
+            .context("web: TLS handshake with db")?;
+        let mut tls = BufReader::new(tls);
+        tls.get_mut()
+            .write_all(b"web here: SELECT greeting FROM hello;\n")
+            .await?;
+        let mut line = String::new();
+        tls.read_line(&mut line).await?;
+        anyhow::Ok(line.trim_end().to_string())
+    };
+    let exchange = async {
+        let web_got = web_side.await?;
+        let db_got = db_side.await.context("the db task")??;
+        anyhow::Ok((db_got, web_got))
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("the mutual TLS exchange timed out"))?
+}
+
+/// One step of the report.
+struct Step {
+    ok: bool,
+    title: String,
+    took: Duration,
+    detail: String,
+}
+
+#[derive(Default)]
+struct Report {
+    steps: Vec<Step>,
+    current: Option<(String, Instant)>,
+}
+
+impl Report {
+    fn begin(&mut self, title: &str) {
+        println!("\n=== {}. {title}", self.steps.len() + 1);
+        self.current = Some((title.to_string(), Instant::now()));
+    }
+
+    /// Records the step's outcome; `Some` if it worked.
+    fn end<T>(&mut self, result: Result<T, String>) -> Option<T> {
+        let (title, start) = self
+            .current
+            .take()
+            .unwrap_or_else(|| (String::from("?"), Instant::now()));
+        let took = start.elapsed();
+        match result {
+            Ok(value) => {
+                self.steps.push(Step {
+                    ok: true,
+                    title,
+                    took,
+                    detail: String::new(),
+                });
+                Some(value)
+            }
+            Err(why) => {
+                eprintln!("step failed: {why}");
+                self.steps.push(Step {
+                    ok: false,
+                    title,
+                    took,
+                    detail: why.lines().next().unwrap_or_default().to_string(),
+                });
+                None
+            }
+        }
+    }
+
+    fn all_ok(&self) -> bool {
+        self.steps.iter().all(|s| s.ok)
+    }
+
+    fn print(&self, total: Duration) {
+        println!("\n=== report");
+        for (n, step) in self.steps.iter().enumerate() {
+            let mark = if step.ok { "✔" } else { "✘" };
+            let mut line = format!(
+                "{mark} {:>2}. {:<62} {:>7.2}s",
+                n + 1,
+                step.title,
+                step.took.as_secs_f64()
+            );
+            if !step.detail.is_empty() {
+                line.push_str("  ");
+                line.push_str(&step.detail);
+            }
+            println!("{line}");
+        }
+        println!(
+            "{} in {:.1}s",
+            if self.all_ok() {
+                "every step worked"
+            } else {
+                "the demo FAILED"
+            },
+            total.as_secs_f64()
+        );
+    }
+}
+
+fn any_err(err: anyhow::Error) -> String {
+    format!("{err:#}")
+}
+
+fn failure(failure: Failure) -> String {
+    failure.to_string()
+}
+
+/// Runs `accord demo`.
+pub fn run(args: &DemoArgs) -> ExitCode {
+    let (dir, _temp) = match workspace(args) {
+        Ok(found) => found,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match net::runtime() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let ok = runtime.block_on(demo(&dir, args.workspace.is_some()));
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The workspace: `--workspace DIR` (empty or missing), else a temporary
+/// directory (removed when the second value is dropped).
+fn workspace(args: &DemoArgs) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match &args.workspace {
+        Some(dir) => {
+            if dir.exists()
+                && std::fs::read_dir(dir)
+                    .with_context(|| format!("reading {}", dir.display()))?
+                    .next()
+                    .is_some()
+            {
+                bail!(
+                    "{} is not empty: the demo needs a fresh workspace (its coordinator state would otherwise need recovery)",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok((dir.clone(), None))
+        }
+        None => {
+            let temp = tempfile::Builder::new().prefix("accord-demo-").tempdir()?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+fn set_args(dir: &Path, coordinator: &str, key: Option<PathBuf>) -> SetArgs {
+    SetArgs {
+        coordinator: coordinator.to_string(),
+        manifest: None,
+        workload_owner_key: key,
+        signature: Vec::new(),
+        atomic: true,
+        workspace: dir.to_path_buf(),
+        json: false,
+        timeout: TIMEOUT_SECS,
+    }
+}
+
+fn verify_args(dir: &Path, coordinator: &str) -> VerifyArgs {
+    VerifyArgs {
+        coordinator: coordinator.to_string(),
+        manifest: None,
+        workspace: dir.to_path_buf(),
+        json: false,
+        timeout: TIMEOUT_SECS,
+    }
+}
+
+/// Runs the steps; whether all worked.
+async fn demo(dir: &Path, kept: bool) -> bool {
+    let started = Instant::now();
+    println!("{INSECURE_BANNER}");
+    println!("accord demo: workspace {}", dir.display());
+    let mut report = Report::default();
+    let coordinator = steps(dir, &mut report).await;
+    if let Some(coordinator) = coordinator {
+        if let Err(err) = coordinator.stop().await {
+            eprintln!("stopping the coordinator: {err:#}");
+        }
+    }
+    report.print(started.elapsed());
+    if kept {
+        println!(
+            "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/seed-shares.json, \
+             {d}/coordinator-root-ca.pem, {d}/mesh-ca.pem, {d}/workloads/{{web,db}}/tls-config/, \
+             {d}/workloads/{{web,db}}/secrets/, {d}/verify/",
+            d = dir.display()
+        );
+    }
+    println!("{INSECURE_BANNER}");
+    report.all_ok()
+}
+
+/// The steps up to the first failure; the coordinator, once started, is
+/// returned for stopping.
+async fn steps(dir: &Path, report: &mut Report) -> Option<InProcess> {
+    report.begin("start the coordinator (INSECURE simulated SEV-SNP)");
+    let started = async {
+        let deployment = Deployment::open(dir)?;
+        let coordinator = deployment.start_coordinator().await?;
+        println!(
+            "coordinator: user API on {}, mesh API on {}",
+            coordinator.user_addr, coordinator.mesh_addr
+        );
+        anyhow::Ok((deployment, coordinator))
+    }
+    .await
+    .map_err(any_err);
+    let (deployment, coordinator) = report.end(started)?;
+    let user = coordinator.user_addr.to_string();
+    let mesh = coordinator.mesh_addr.to_string();
+    run_steps(&deployment, &user, &mesh, report).await;
+    Some(coordinator)
+}
+
+async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut Report) {
+    let dir = deployment.dir();
+
+    report.begin("generate keys: a workload owner, two seed-share owners");
+    let keys = deployment.write_keys().map(|written| {
+        for path in written {
+            println!("wrote {} (0600)", path.display());
+        }
+    });
+    if report.end(keys.map_err(any_err)).is_none() {
+        return;
+    }
+
+    report.begin("write Kubernetes YAML + reference values, generate the manifest");
+    let generated = deployment
+        .write_resources(None)
+        .and_then(|()| deployment.generate_manifest());
+    if report.end(generated.map_err(any_err)).is_none() {
+        return;
+    }
+
+    report.begin("accord set: the first manifest");
+    let set = set_cmd::set(&set_args(dir, user, None)).await;
+    let Some(set) = report.end(set.map_err(failure)) else {
+        return;
+    };
+    println!(
+        "manifest set: generation {}, transition {}; seed shares in {}",
+        set.generation,
+        set.transition,
+        set.seed_shares
+            .as_ref()
+            .map_or_else(|| "(none)".into(), |p| p.display().to_string())
+    );
+
+    report.begin("initializers of web and db get their mesh certificates");
+    let initialized = async {
+        let web = deployment.initialize("web", mesh).await?;
+        let db = deployment.initialize("db", mesh).await?;
+        for out in [&web, &db] {
+            let secret = out.join("secrets/workload-secret-seed");
+            println!(
+                "{}: tls-config/{{certChain,key,mesh-ca,coordinator-root-ca}}.pem{}",
+                out.display(),
+                if secret.is_file() {
+                    ", secrets/workload-secret-seed"
+                } else {
+                    ""
+                }
+            );
+        }
+        anyhow::Ok((web, db))
+    }
+    .await;
+    let Some((web, db)) = report.end(initialized.map_err(any_err)) else {
+        return;
+    };
+
+    report.begin("web and db talk over mutual TLS (mesh CA on both sides)");
+    let exchanged = mesh_exchange(&web, &db).await.map(|(db_got, web_got)| {
+        println!("web → db: {db_got}");
+        println!("db → web: {web_got}");
+        println!("(db verified web's chain and web verified db's, server name \"db\", against mesh-ca.pem)");
+    });
+    if report.end(exchanged.map_err(any_err)).is_none() {
+        return;
+    }
+
+    report.begin("accord verify as a third party (trusts the history key)");
+    let verified = verify_cmd::verify(&verify_args(dir, user)).await;
+    let Some(first) = report.end(verified.map_err(failure)) else {
+        return;
+    };
+    println!("{}", first.summary);
+
+    report.begin("an UNSIGNED update is refused");
+    let unsigned = async {
+        deployment.write_resources(Some("web.example.com"))?;
+        deployment.generate_manifest()?;
+        match set_cmd::set(&set_args(dir, user, None)).await {
+            Ok(outcome) => bail!(
+                "an unsigned update was accepted (generation {})",
+                outcome.generation
+            ),
+            Err(Failure::Refused(why)) => {
+                println!("refused as expected: {why}");
+                Ok(())
+            }
+            Err(other) => bail!("{other}"),
+        }
+    }
+    .await;
+    if report.end(unsigned.map_err(any_err)).is_none() {
+        return;
+    }
+
+    report.begin("a signed update (new SAN web.example.com) is set");
+    let signed = set_cmd::set(&set_args(dir, user, Some(deployment.owner_key()))).await;
+    let Some(signed) = report.end(signed.map_err(failure)) else {
+        return;
+    };
+    println!(
+        "manifest set: generation {}, transition {}",
+        signed.generation, signed.transition
+    );
+
+    report.begin("accord verify again: the trust state moves forward");
+    let again = async {
+        let outcome = verify_cmd::verify(&verify_args(dir, user))
+            .await
+            .map_err(failure)?;
+        println!("{}", outcome.summary);
+        if outcome.summary.previous_size != Some(first.summary.generation)
+            || outcome.summary.generation <= first.summary.generation
+        {
+            return Err(format!(
+                "the trust state did not move forward from generation {}",
+                first.summary.generation
+            ));
+        }
+        Ok(())
+    }
+    .await;
+    if report.end(again).is_none() {
+        return;
+    }
+
+    report.begin("accord get-manifests: the history");
+    let history = verify_cmd::get_manifests(&verify_args(dir, user)).await;
+    if let Some(history) = report.end(history.map_err(failure)) {
+        verify_cmd::print_history(&history, false);
+    }
+}

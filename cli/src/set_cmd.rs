@@ -1,0 +1,368 @@
+//! `accord set`: sets or updates the coordinator's manifest.
+//!
+//! ```text
+//! accord set -c HOST:PORT [-m manifest.json] [--workload-owner-key F]
+//!            [--signature F]… [--atomic] [--workspace DIR] [--json]
+//! ```
+//!
+//! 1. Loads the manifest's exact bytes and every policy it names from
+//!    `DIR/policies` ([`load_set_request`]).
+//! 2. Attests the coordinator. An update is served by the coordinator
+//!    running the CURRENT manifest, so the policy comes from the newest
+//!    manifest this workspace knows (the last one `accord verify` wrote to
+//!    `verify/manifests/`, or the copy of the last manifest set from here,
+//!    `DIR/last-set-manifest.json`), else from the new manifest.
+//! 3. Asks `GetManifests` for the latest transition (none: a first set).
+//! 4. For an update, signs the transition it creates with
+//!    `--workload-owner-key`, and/or sends the `--signature` files of
+//!    `accord sign` (whose `next_transition` must be that transition).
+//!    `--atomic` makes the update conditional on the latest transition
+//!    seen (`expected_previous_transition`).
+//! 5. On success writes `DIR/seed-shares.json` (0600, first set only),
+//!    `DIR/coordinator-root-ca.pem`, `DIR/mesh-ca.pem`,
+//!    `DIR/last-set-manifest.json` and `DIR/last-set.json`, and prints the
+//!    generation and transition (a JSON object with `--json`).
+//!
+//! Exit status as in [`crate::net`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use accord_core::der::write::pem;
+use accord_core::hex;
+use accord_core::manifest::Manifest;
+use accord_core::protocol::{ErrorCode, UserRequest, UserResponse};
+use anyhow::Context;
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::load_private_key;
+use crate::net::{self, Failure};
+use crate::set_payload::{
+    load_set_request, next_transition_of, seed_share_document_save, sign_update,
+};
+use crate::sign::SignatureFile;
+use crate::workspace::{Workspace, write_atomic};
+
+/// The copy of the last manifest set from this workspace.
+pub const LAST_SET_MANIFEST: &str = "last-set-manifest.json";
+/// What the last set from this workspace returned.
+pub const LAST_SET_FILE: &str = "last-set.json";
+/// The coordinator's root CA, as the last set returned it.
+pub const ROOT_CA_FILE: &str = "coordinator-root-ca.pem";
+/// The mesh CA, as the last set returned it.
+pub const MESH_CA_FILE: &str = "mesh-ca.pem";
+
+/// Arguments of `accord set`.
+#[derive(Clone, Debug, Args)]
+pub struct SetArgs {
+    /// The coordinator's user API.
+    #[arg(long, short = 'c', value_name = "HOST:PORT")]
+    pub coordinator: String,
+
+    /// The manifest to set. Default: manifest.json in the workspace.
+    #[arg(long, short = 'm', value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Sign the update with this workload owner key (Ed25519 or P-384).
+    #[arg(long, value_name = "FILE")]
+    pub workload_owner_key: Option<PathBuf>,
+
+    /// A signature file from `accord sign` (may repeat).
+    #[arg(long, value_name = "FILE")]
+    pub signature: Vec<PathBuf>,
+
+    /// Only update if the coordinator's latest transition is still the one
+    /// seen (someone else's update in between is refused).
+    #[arg(long)]
+    pub atomic: bool,
+
+    /// The workspace directory.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub workspace: PathBuf,
+
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds to wait for the coordinator.
+    #[arg(long, value_name = "SECS", default_value_t = net::DEFAULT_TIMEOUT_SECS)]
+    pub timeout: u64,
+}
+
+/// What a successful set did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SetOutcome {
+    /// The new generation.
+    pub generation: u64,
+    /// The new latest transition (hex).
+    pub transition: String,
+    /// SHA-256 of the manifest (hex).
+    pub manifest_sha256: String,
+    /// Whether this was the first manifest.
+    pub first: bool,
+    /// Where the seed-share document was written (first set only).
+    pub seed_shares: Option<PathBuf>,
+    /// Where the root CA was written.
+    pub root_ca: PathBuf,
+    /// Where the mesh CA was written.
+    pub mesh_ca: PathBuf,
+}
+
+/// `DIR/last-set.json`.
+#[derive(Serialize, Deserialize)]
+struct LastSet {
+    generation: u64,
+    transition: String,
+    manifest_sha256: String,
+}
+
+/// Runs `accord set`.
+pub fn run(args: &SetArgs) -> ExitCode {
+    let outcome = net::runtime()
+        .map_err(Failure::from)
+        .and_then(|rt| rt.block_on(set(args)));
+    net::finish(outcome.map(|outcome| print(&outcome, args.json)))
+}
+
+fn print(outcome: &SetOutcome, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(outcome).unwrap_or_default()
+        );
+        return;
+    }
+    println!(
+        "manifest set: generation {}, transition {}",
+        outcome.generation, outcome.transition
+    );
+    if let Some(path) = &outcome.seed_shares {
+        println!(
+            "seed shares written to {} (give each seed-share owner the file; they need it for `accord recover`)",
+            path.display()
+        );
+    }
+    println!(
+        "wrote {} and {}",
+        outcome.root_ca.display(),
+        outcome.mesh_ca.display()
+    );
+}
+
+/// The newest manifest this workspace knows the coordinator runs, with
+/// where it came from: the last verified one or the last one set.
+fn known_current_manifest(workspace: &Workspace) -> anyhow::Result<Option<(Vec<u8>, PathBuf)>> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    if let Some(trust) = workspace.load_trust_state()? {
+        let dir = workspace.verify_dir().join("manifests");
+        let newest = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let n: u64 = name
+                    .strip_prefix("manifest-")?
+                    .strip_suffix(".json")?
+                    .parse()
+                    .ok()?;
+                Some((n, e.path()))
+            })
+            .max_by_key(|(n, _)| *n);
+        if let Some((_, path)) = newest {
+            best = Some((trust.generation, path));
+        }
+    }
+    let last_set = workspace.dir().join(LAST_SET_FILE);
+    let last_manifest = workspace.dir().join(LAST_SET_MANIFEST);
+    if let Ok(bytes) = std::fs::read(&last_set)
+        && let Ok(last) = serde_json::from_slice::<LastSet>(&bytes)
+        && last_manifest.is_file()
+        && best.as_ref().is_none_or(|(g, _)| last.generation > *g)
+    {
+        best = Some((last.generation, last_manifest));
+    }
+    match best {
+        None => Ok(None),
+        Some((_, path)) => {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Some((bytes, path)))
+        }
+    }
+}
+
+/// Sets the manifest (see the [module docs](self)).
+pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
+    let workspace = Workspace::new(&args.workspace);
+    let manifest_path = match &args.manifest {
+        Some(path) => path.clone(),
+        None => workspace.require_manifest()?,
+    };
+    let (manifest, policies) = load_set_request(&manifest_path, &workspace.policies_dir())?;
+    let new_manifest = Manifest::from_json(&manifest)
+        .map_err(|e| Failure::Refused(format!("{}: {e}", manifest_path.display())))?;
+
+    // The coordinator to talk to runs the current manifest.
+    let (policy, policy_source) = match known_current_manifest(&workspace)? {
+        Some((bytes, path)) => match Manifest::from_json(&bytes) {
+            Ok(current) => (net::coordinator_policy(&current), path),
+            Err(e) => return Err(Failure::Usage(anyhow::anyhow!("{}: {e}", path.display()))),
+        },
+        None => (
+            net::coordinator_policy(&new_manifest),
+            manifest_path.clone(),
+        ),
+    };
+    eprintln!(
+        "attesting the coordinator at {} against the coordinator policy of {}",
+        args.coordinator,
+        policy_source.display()
+    );
+    let timeout = Duration::from_secs(args.timeout);
+    let mut client = net::connect(&args.coordinator, &policy, timeout).await?;
+
+    let latest = match net::call(
+        &mut client,
+        UserRequest::GetManifests {
+            consistency_from: None,
+            inclusion_of: Vec::new(),
+        },
+    )
+    .await?
+    {
+        UserResponse::Manifests {
+            latest_transition, ..
+        } => Some(latest_transition),
+        UserResponse::Error(reply) if reply.code == ErrorCode::NoManifest => None,
+        UserResponse::Error(reply) => return Err(net::refusal(&reply, false)),
+        other => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "the coordinator answered GetManifests with {}",
+                net::reply_name(&other)
+            )));
+        }
+    };
+    let update = latest.is_some();
+
+    let mut signatures = Vec::new();
+    if let Some(latest) = latest {
+        let next = next_transition_of(&manifest, Some(latest));
+        if let Some(path) = &args.workload_owner_key {
+            let key = load_private_key(path)?;
+            signatures.push(
+                sign_update(&key, &manifest, Some(latest))
+                    .map_err(|e| Failure::Refused(format!("{}: {e:#}", path.display())))?,
+            );
+        }
+        for path in &args.signature {
+            let (signature, signed) = SignatureFile::load(path)?
+                .decode()
+                .with_context(|| path.display().to_string())?;
+            if signed != next {
+                return Err(Failure::Refused(format!(
+                    "{} signs transition {signed}, but this update creates {next} \
+                     (the manifest or the coordinator's latest transition {} changed): \
+                     run `accord sign --prepare` again",
+                    path.display(),
+                    hex::encode(&latest)
+                )));
+            }
+            signatures.push(signature);
+        }
+        if signatures.is_empty() {
+            eprintln!(
+                "note: this is an update and no --workload-owner-key or --signature was given"
+            );
+        }
+    }
+    let expected_previous_transition = args.atomic.then(|| latest.unwrap_or([0; 32]));
+
+    let response = net::call(
+        &mut client,
+        UserRequest::SetManifest {
+            manifest: manifest.clone(),
+            policies,
+            expected_previous_transition,
+            signatures,
+        },
+    )
+    .await?;
+    let (transition, generation, root_ca, mesh_ca, document) = match response {
+        UserResponse::ManifestSet {
+            transition,
+            generation,
+            root_ca,
+            mesh_ca,
+            seed_share_document,
+        } => (
+            transition,
+            generation,
+            root_ca,
+            mesh_ca,
+            seed_share_document,
+        ),
+        UserResponse::Error(reply) => return Err(net::refusal(&reply, update)),
+        other => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "the coordinator answered SetManifest with {}",
+                net::reply_name(&other)
+            )));
+        }
+    };
+    save(
+        &workspace,
+        !update,
+        &manifest,
+        generation,
+        &transition,
+        (&root_ca, &mesh_ca),
+        document.as_ref(),
+    )
+    .map_err(Failure::Usage)
+}
+
+fn save(
+    workspace: &Workspace,
+    first: bool,
+    manifest: &[u8],
+    generation: u64,
+    transition: &[u8; 32],
+    (root_ca, mesh_ca): (&[u8], &[u8]),
+    document: Option<&accord_core::seedshare::SeedShareDocument>,
+) -> anyhow::Result<SetOutcome> {
+    let dir = workspace.dir();
+    let seed_shares = match document {
+        Some(document) => {
+            let path = workspace.seed_shares();
+            seed_share_document_save(&path, document)?;
+            Some(path)
+        }
+        None => None,
+    };
+    let root_path = dir.join(ROOT_CA_FILE);
+    let mesh_path = dir.join(MESH_CA_FILE);
+    write_atomic(&root_path, pem("CERTIFICATE", root_ca).as_bytes())?;
+    write_atomic(&mesh_path, pem("CERTIFICATE", mesh_ca).as_bytes())?;
+    let manifest_sha256 = hex::encode(&accord_core::crypto::default_provider().sha256(&[manifest]));
+    write_atomic(&dir.join(LAST_SET_MANIFEST), manifest)?;
+    let last = LastSet {
+        generation,
+        transition: hex::encode(transition),
+        manifest_sha256: manifest_sha256.clone(),
+    };
+    let mut json = serde_json::to_string_pretty(&last)?;
+    json.push('\n');
+    write_atomic(&dir.join(LAST_SET_FILE), json.as_bytes())?;
+    Ok(SetOutcome {
+        generation,
+        transition: hex::encode(transition),
+        manifest_sha256,
+        first,
+        seed_shares,
+        root_ca: root_path,
+        mesh_ca: mesh_path,
+    })
+}
