@@ -528,10 +528,10 @@ async fn demo(dir: &Path, kept: bool) -> bool {
     println!("accord demo: workspace {}", dir.display());
     let mut report = Report::default();
     let coordinator = steps(dir, &mut report).await;
-    if let Some(coordinator) = coordinator {
-        if let Err(err) = coordinator.stop().await {
-            eprintln!("stopping the coordinator: {err:#}");
-        }
+    if let Some(coordinator) = coordinator
+        && let Err(err) = coordinator.stop().await
+    {
+        eprintln!("stopping the coordinator: {err:#}");
     }
     report.print(started.elapsed());
     if kept {

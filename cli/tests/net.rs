@@ -1,0 +1,446 @@
+//! `accord set`, `accord verify`, `accord get-manifests` and `accord demo`
+//! end to end: a coordinator runs in this test process
+//! (`accord_guest::coordinator::spawn`, INSECURE simulated chip), and the
+//! real `accord` binary talks to it over loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use accord_cli::demo::Deployment;
+use accord_cli::net::coordinator_policy;
+use accord_core::manifest::Manifest;
+use accord_core::protocol::{
+    HelloReply, MAX_USER_FRAME, UserRequest, UserResponse, VERSION, negotiate,
+};
+use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts};
+use accord_guest::client::UserClient;
+use accord_guest::coordinator::InProcess;
+use accord_guest::wire::{self, ReadLimits};
+
+const BIN: &str = env!("CARGO_BIN_EXE_accord");
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A prepared workspace and a coordinator serving in this process.
+struct Harness {
+    _temp: tempfile::TempDir,
+    dir: PathBuf,
+    deployment: Deployment,
+    rt: tokio::runtime::Runtime,
+    coordinator: Option<InProcess>,
+    user: String,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let temp = tempfile::Builder::new()
+            .prefix("accord-cli-net-")
+            .tempdir()
+            .unwrap();
+        let dir = temp.path().join("ws");
+        std::fs::create_dir_all(&dir).unwrap();
+        let deployment = Deployment::prepare(&dir).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let coordinator = rt.block_on(deployment.start_coordinator()).unwrap();
+        let user = coordinator.user_addr.to_string();
+        Self {
+            _temp: temp,
+            dir,
+            deployment,
+            rt,
+            coordinator: Some(coordinator),
+            user,
+        }
+    }
+
+    fn ws(&self) -> &str {
+        self.dir.to_str().unwrap()
+    }
+
+    /// Runs `accord ARGS -c USER --workspace DIR`.
+    fn accord(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-c", &self.user, "--workspace", self.ws()]);
+        accord(&all)
+    }
+
+    /// The manifest with a new SAN for web (regenerated in place).
+    fn update_manifest(&self, san: &str) {
+        self.deployment.write_resources(Some(san)).unwrap();
+        self.deployment.generate_manifest().unwrap();
+    }
+
+    /// The raw GetManifests reply, attested against `manifest.json`.
+    fn get_manifests(&self) -> UserResponse {
+        let bytes = std::fs::read(self.dir.join("manifest.json")).unwrap();
+        let policy = coordinator_policy(&Manifest::from_json(&bytes).unwrap());
+        self.rt.block_on(async {
+            let mut client = UserClient::connect(&self.user, policy).await.unwrap();
+            client
+                .call(UserRequest::GetManifests {
+                    consistency_from: None,
+                    inclusion_of: Vec::new(),
+                })
+                .await
+                .unwrap()
+        })
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(coordinator) = self.coordinator.take() {
+            let _ = self.rt.block_on(coordinator.stop());
+        }
+    }
+}
+
+fn accord(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn set_then_verify_write_the_files() {
+    let h = Harness::new();
+    let set = h.accord(&["set", "--json"]);
+    assert_exit(&set, 0);
+    let json: serde_json::Value = serde_json::from_slice(&set.stdout).unwrap();
+    assert_eq!(json["generation"], 1, "{json}");
+    assert_eq!(json["first"], true, "{json}");
+    assert_eq!(mode(&h.dir.join("seed-shares.json")), 0o600);
+    for file in ["coordinator-root-ca.pem", "mesh-ca.pem"] {
+        let pem = std::fs::read_to_string(h.dir.join(file)).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{file}");
+    }
+
+    let verify = h.accord(&["verify"]);
+    assert_exit(&verify, 0);
+    let out = text(&verify.stdout);
+    assert!(out.contains("history verified: generation 1"), "{out}");
+    assert!(out.contains("first verification"), "{out}");
+    for file in [
+        "last-tree-head.json",
+        "history.json",
+        "root-ca.pem",
+        "mesh-ca.pem",
+        "manifests/manifest-0.json",
+    ] {
+        assert!(h.dir.join("verify").join(file).is_file(), "{file}");
+    }
+    assert_eq!(
+        std::fs::read(h.dir.join("verify/manifests/manifest-0.json")).unwrap(),
+        std::fs::read(h.dir.join("manifest.json")).unwrap()
+    );
+
+    // get-manifests prints the history and leaves the trust state alone.
+    let before = std::fs::read(h.dir.join("verify/last-tree-head.json")).unwrap();
+    let history = h.accord(&["get-manifests", "--json"]);
+    assert_exit(&history, 0);
+    let entries: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(entries.as_array().unwrap().len(), 1, "{entries}");
+    assert_eq!(entries[0]["generation"], 1);
+    assert_eq!(
+        std::fs::read(h.dir.join("verify/last-tree-head.json")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn verify_against_another_manifest_fails_naming_the_mismatch() {
+    let h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+
+    // Same coordinator policy, another web SAN: attestation passes, the
+    // history does not end in this manifest.
+    h.update_manifest("web.example.com");
+    let verify = h.accord(&["verify"]);
+    assert_exit(&verify, 1);
+    let err = text(&verify.stderr);
+    assert!(err.contains("verification FAILED"), "{err}");
+    assert!(err.contains("differs from manifest.json"), "{err}");
+    assert!(!h.dir.join("verify/last-tree-head.json").exists());
+
+    // Another coordinator policy: the coordinator fails attestation.
+    let manifest = std::fs::read_to_string(h.dir.join("manifest.json")).unwrap();
+    let parsed = Manifest::from_json(manifest.as_bytes()).unwrap();
+    let coordinator_hash = accord_core::hex::encode(&parsed.doc().coordinator_policy_hashes()[0]);
+    let other = h.dir.join("other-manifest.json");
+    std::fs::write(
+        &other,
+        manifest.replace(&coordinator_hash, &"ab".repeat(32)),
+    )
+    .unwrap();
+    let verify = h.accord(&["verify", "-m", other.to_str().unwrap()]);
+    assert_exit(&verify, 1);
+    let err = text(&verify.stderr);
+    assert!(err.contains("failed attestation"), "{err}");
+}
+
+#[test]
+fn updates_need_a_signature_and_move_the_trust_state() {
+    let h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    assert_exit(&h.accord(&["verify"]), 0);
+
+    h.update_manifest("web.example.com");
+    let unsigned = h.accord(&["set"]);
+    assert_exit(&unsigned, 1);
+    let err = text(&unsigned.stderr);
+    assert!(err.contains("permission_denied"), "{err}");
+    assert!(
+        err.contains(
+            "pass --workload-owner-key with a key listed in the current manifest's WorkloadOwnerPubKeys"
+        ),
+        "{err}"
+    );
+
+    let key = h.deployment.owner_key();
+    let signed = h.accord(&[
+        "set",
+        "--atomic",
+        "--workload-owner-key",
+        key.to_str().unwrap(),
+    ]);
+    assert_exit(&signed, 0);
+    assert!(
+        text(&signed.stdout).contains("manifest set: generation 2"),
+        "{}",
+        text(&signed.stdout)
+    );
+    let verify = h.accord(&["verify", "--json"]);
+    assert_exit(&verify, 0);
+    let json: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(json["generation"], 2, "{json}");
+    assert_eq!(json["previous_size"], 1, "{json}");
+
+    // A third generation signed offline: `accord sign`, then `set
+    // --signature`.
+    h.update_manifest("web.example.org");
+    let request = h.dir.join("update.request");
+    let sig = h.dir.join("update.sig");
+    assert_exit(
+        &accord(&[
+            "sign",
+            "--prepare",
+            "--workspace",
+            h.ws(),
+            "-o",
+            request.to_str().unwrap(),
+        ]),
+        0,
+    );
+    assert_exit(
+        &accord(&[
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--request",
+            request.to_str().unwrap(),
+            "-o",
+            sig.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let with_sig = h.accord(&["set", "--signature", sig.to_str().unwrap()]);
+    assert_exit(&with_sig, 0);
+    assert!(text(&with_sig.stdout).contains("generation 3"));
+    // The same signature does not authorize another update.
+    h.update_manifest("web.example.net");
+    let stale = h.accord(&["set", "--signature", sig.to_str().unwrap()]);
+    assert_exit(&stale, 1);
+    assert!(
+        text(&stale.stderr).contains("accord sign --prepare"),
+        "{}",
+        text(&stale.stderr)
+    );
+    // Back to the manifest that was set, verify moves to generation 3.
+    h.update_manifest("web.example.org");
+    let verify = h.accord(&["verify"]);
+    assert_exit(&verify, 0);
+    assert!(
+        text(&verify.stdout).contains("generation 3"),
+        "{}",
+        text(&verify.stdout)
+    );
+}
+
+/// A fake coordinator: attests with the simulated chip as launched with
+/// the coordinator's policy, and answers every request with `reply`.
+async fn replay(
+    listener: tokio::net::TcpListener,
+    tee: Arc<dyn accord_guest::tee::TeeProvider>,
+    reply: UserResponse,
+) {
+    let acceptor = Acceptor::new(
+        tee,
+        Identity::ephemeral().unwrap(),
+        ClientAuth::KeyOptional,
+        Timeouts::default(),
+    )
+    .unwrap();
+    let limits = ReadLimits {
+        max: MAX_USER_FRAME,
+        idle: WAIT,
+        body: WAIT,
+    };
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let Ok(attested) = acceptor.accept(tcp).await else {
+            continue;
+        };
+        let (mut tls, _) = attested.into_parts();
+        let Ok(hello) = wire::read_message(&mut tls, limits).await else {
+            continue;
+        };
+        let answer = negotiate(&hello, accord_core::protocol::Api::User);
+        assert!(matches!(answer, HelloReply::Accepted { version: VERSION }));
+        wire::write_message(&mut tls, &answer, 4096, WAIT)
+            .await
+            .unwrap();
+        while let Ok(_request) = wire::read_message::<UserRequest, _>(&mut tls, limits).await {
+            wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WAIT)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn verify_refuses_a_coordinator_serving_an_older_history() {
+    let h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    // What the coordinator said at generation 1.
+    let old = h.get_manifests();
+    assert!(matches!(old, UserResponse::Manifests { .. }), "{old:?}");
+
+    h.update_manifest("web.example.com");
+    let key = h.deployment.owner_key();
+    assert_exit(
+        &h.accord(&["set", "--workload-owner-key", key.to_str().unwrap()]),
+        0,
+    );
+    assert_exit(&h.accord(&["verify"]), 0);
+    let trust = std::fs::read(h.dir.join("verify/last-tree-head.json")).unwrap();
+
+    // A coordinator (same chip, same policy, same history key) that
+    // replays the generation-1 history.
+    let listener =
+        h.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+    let fake = listener.local_addr().unwrap().to_string();
+    let tee = h.deployment.tee("coordinator").unwrap();
+    let server = h.rt.spawn(replay(listener, tee, old));
+
+    // Expecting the generation-1 manifest: the rollback is refused.
+    let first = h.dir.join("verify/manifests/manifest-0.json");
+    let verify = accord(&[
+        "verify",
+        "-c",
+        &fake,
+        "-m",
+        first.to_str().unwrap(),
+        "--workspace",
+        h.ws(),
+    ]);
+    server.abort();
+    assert_exit(&verify, 1);
+    let err = text(&verify.stderr);
+    assert!(err.contains("ROLLBACK"), "{err}");
+    assert_eq!(
+        std::fs::read(h.dir.join("verify/last-tree-head.json")).unwrap(),
+        trust,
+        "the trust state is untouched"
+    );
+}
+
+#[test]
+fn an_unreachable_coordinator_is_a_network_error_after_waiting() {
+    let temp = tempfile::tempdir().unwrap();
+    let manifest = temp.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        br#"{"Policies": {}, "ReferenceValues": {"snp": [], "tdx": []}, "WorkloadOwnerPubKeys": [], "SeedshareOwnerPubKeys": [], "SeedshareThreshold": 0}"#,
+    )
+    .unwrap();
+    // Port 1 on loopback: nothing listens.
+    let verify = accord(&[
+        "verify",
+        "-c",
+        "127.0.0.1:1",
+        "-m",
+        manifest.to_str().unwrap(),
+        "--timeout",
+        "1",
+        "--workspace",
+        temp.path().to_str().unwrap(),
+    ]);
+    assert_exit(&verify, 2);
+    let err = text(&verify.stderr);
+    assert!(
+        err.contains("waiting for the coordinator at 127.0.0.1:1"),
+        "{err}"
+    );
+    // A usage error is 2 as well.
+    assert_exit(&accord(&["set"]), 2);
+}
+
+#[test]
+fn the_demo_works_and_leaves_the_documented_files() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("demo");
+    let demo = accord(&["demo", "--workspace", dir.to_str().unwrap()]);
+    assert_exit(&demo, 0);
+    let out = text(&demo.stdout);
+    assert!(out.contains("every step worked"), "{out}");
+    assert!(out.contains("INSECURE SIMULATION"), "{out}");
+    assert!(!out.contains('✘'), "{out}");
+    for file in [
+        "manifest.json",
+        "seed-shares.json",
+        "coordinator-root-ca.pem",
+        "mesh-ca.pem",
+        "keys/workload-owner.pem",
+        "resources/web.yaml",
+        "resources/db.yaml",
+        "resources/coordinator.yaml",
+        "reference-values.json",
+        "workloads/web/tls-config/certChain.pem",
+        "workloads/web/tls-config/key.pem",
+        "workloads/db/tls-config/mesh-ca.pem",
+        "workloads/db/secrets/workload-secret-seed",
+        "verify/last-tree-head.json",
+        "verify/manifests/manifest-1.json",
+    ] {
+        assert!(dir.join(file).is_file(), "{file}\n{out}");
+    }
+    // A second run refuses the used workspace.
+    let again = accord(&["demo", "--workspace", dir.to_str().unwrap()]);
+    assert_exit(&again, 2);
+}
