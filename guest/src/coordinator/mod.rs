@@ -270,36 +270,14 @@ pub async fn run(
     use anyhow::Context;
     use std::io::Write;
 
-    let user = tokio::net::TcpListener::bind(user_addr)
-        .await
-        .with_context(|| format!("binding the user API to {user_addr}"))?;
-    let mesh = tokio::net::TcpListener::bind(mesh_addr)
-        .await
-        .with_context(|| format!("binding the mesh API to {mesh_addr}"))?;
-    let service = start(&state_dir.join("store"))?;
-    let (stop, shutdown) = watch::channel(false);
-    let user_local = user.local_addr()?;
-    let mesh_local = mesh.local_addr()?;
-    let user_task = tokio::spawn(server::serve_user(
-        user,
-        Arc::clone(&tee),
-        service.handle.clone(),
-        shutdown.clone(),
-    ));
-    let mesh_task = tokio::spawn(server::serve_mesh(
-        mesh,
-        tee,
-        service.handle.clone(),
-        service.mesh.clone(),
-        shutdown,
-    ));
-    let Service { handle, thread, .. } = service;
-    drop(handle);
+    let running = spawn(tee, state_dir, user_addr, mesh_addr).await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "accord-guest coordinator: user API on {user_local}, mesh API on {mesh_local}, state {}",
+            "accord-guest coordinator: user API on {}, mesh API on {}, state {}",
+            running.user_addr,
+            running.mesh_addr,
             state_dir.display()
         )?;
         out.flush()?;
@@ -314,21 +292,12 @@ pub async fn run(
             log("interrupted: shutting down");
         }
     }
-    let _ = stop.send(true);
-    let (user_result, mesh_result) = tokio::join!(user_task, mesh_task);
-    user_result??;
-    mesh_result??;
-    // Both servers are gone, and with them every handle: the driver ends
-    // once writes in flight have landed.
-    let joined = tokio::time::timeout(
-        server::GRACE,
-        tokio::task::spawn_blocking(move || thread.join()),
-    )
-    .await;
-    match joined {
-        Ok(Ok(Ok(()))) => log("stopped"),
-        Ok(_) => log("the driver ended abnormally"),
-        Err(_) => log("the driver did not stop in time"),
+    // Both servers stop, and with them every handle: the driver ends once
+    // writes in flight have landed.
+    let driver = running.stop_servers().await?;
+    match join_driver(driver).await {
+        Ok(()) => log("stopped"),
+        Err(err) => log(&format!("{err:#}")),
     }
     Ok(())
 }
@@ -397,20 +366,31 @@ pub async fn spawn(
 impl InProcess {
     /// Stops serving, lets writes in flight land and ends the driver.
     pub async fn stop(self) -> anyhow::Result<()> {
+        let driver = self.stop_servers().await?;
+        join_driver(driver).await
+    }
+
+    /// Stops both servers (an error of either is returned); the driver
+    /// thread is left to end.
+    async fn stop_servers(self) -> anyhow::Result<std::thread::JoinHandle<()>> {
         let _ = self.stop.send(true);
         let (user_result, mesh_result) = tokio::join!(self.user_task, self.mesh_task);
         user_result??;
         mesh_result??;
-        let thread = self.thread;
-        match tokio::time::timeout(
-            server::GRACE,
-            tokio::task::spawn_blocking(move || thread.join()),
-        )
-        .await
-        {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(_) => anyhow::bail!("the coordinator's driver ended abnormally"),
-            Err(_) => anyhow::bail!("the coordinator's driver did not stop in time"),
-        }
+        Ok(self.thread)
+    }
+}
+
+/// Waits (up to [`server::GRACE`]) for the driver thread to end.
+async fn join_driver(thread: std::thread::JoinHandle<()>) -> anyhow::Result<()> {
+    match tokio::time::timeout(
+        server::GRACE,
+        tokio::task::spawn_blocking(move || thread.join()),
+    )
+    .await
+    {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(_) => anyhow::bail!("the driver ended abnormally"),
+        Err(_) => anyhow::bail!("the driver did not stop in time"),
     }
 }
