@@ -17,7 +17,10 @@
 //!    `--workload-owner-key`, and/or sends the `--signature` files of
 //!    `accord sign` (whose `next_transition` must be that transition).
 //!    `--atomic` makes the update conditional on the latest transition
-//!    seen (`expected_previous_transition`).
+//!    this workspace saw (`expected_previous_transition`: the transition
+//!    of the last `accord verify` or `accord set` here, else the one
+//!    `GetManifests` just returned), so an update someone else made in
+//!    between is refused (`manifest_conflict`).
 //! 5. On success writes `DIR/seed-shares.json` (0600, first set only),
 //!    `DIR/coordinator-root-ca.pem`, `DIR/mesh-ca.pem`,
 //!    `DIR/last-set-manifest.json` and `DIR/last-set.json`, and prints the
@@ -151,10 +154,20 @@ fn print(outcome: &SetOutcome, json: bool) {
     );
 }
 
-/// The newest manifest this workspace knows the coordinator runs, with
-/// where it came from: the last verified one or the last one set.
-fn known_current_manifest(workspace: &Workspace) -> anyhow::Result<Option<(Vec<u8>, PathBuf)>> {
-    let mut best: Option<(u64, PathBuf)> = None;
+/// What this workspace last saw the coordinator run: the last verified
+/// history or the last manifest set from here, whichever is newer.
+struct Known {
+    /// The manifest's bytes.
+    manifest: Vec<u8>,
+    /// Where they came from.
+    path: PathBuf,
+    /// The latest transition then.
+    transition: [u8; 32],
+}
+
+fn known_current(workspace: &Workspace) -> anyhow::Result<Option<Known>> {
+    // (generation, manifest path, transition)
+    let mut best: Option<(u64, PathBuf, [u8; 32])> = None;
     if let Some(trust) = workspace.load_trust_state()? {
         let dir = workspace.verify_dir().join("manifests");
         let newest = std::fs::read_dir(&dir)
@@ -172,24 +185,29 @@ fn known_current_manifest(workspace: &Workspace) -> anyhow::Result<Option<(Vec<u
             })
             .max_by_key(|(n, _)| *n);
         if let Some((_, path)) = newest {
-            best = Some((trust.generation, path));
+            best = Some((trust.generation, path, trust.latest_transition));
         }
     }
     let last_set = workspace.dir().join(LAST_SET_FILE);
     let last_manifest = workspace.dir().join(LAST_SET_MANIFEST);
     if let Ok(bytes) = std::fs::read(&last_set)
         && let Ok(last) = serde_json::from_slice::<LastSet>(&bytes)
+        && let Ok(transition) = hex::decode_array::<32>(&last.transition)
         && last_manifest.is_file()
-        && best.as_ref().is_none_or(|(g, _)| last.generation > *g)
+        && best.as_ref().is_none_or(|(g, _, _)| last.generation > *g)
     {
-        best = Some((last.generation, last_manifest));
+        best = Some((last.generation, last_manifest, transition));
     }
     match best {
         None => Ok(None),
-        Some((_, path)) => {
-            let bytes =
+        Some((_, path, transition)) => {
+            let manifest =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(Some((bytes, path)))
+            Ok(Some(Known {
+                manifest,
+                path,
+                transition,
+            }))
         }
     }
 }
@@ -206,10 +224,16 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
         .map_err(|e| Failure::Refused(format!("{}: {e}", manifest_path.display())))?;
 
     // The coordinator to talk to runs the current manifest.
-    let (policy, policy_source) = match known_current_manifest(&workspace)? {
-        Some((bytes, path)) => match Manifest::from_json(&bytes) {
-            Ok(current) => (net::coordinator_policy(&current), path),
-            Err(e) => return Err(Failure::Usage(anyhow::anyhow!("{}: {e}", path.display()))),
+    let known = known_current(&workspace)?;
+    let (policy, policy_source) = match &known {
+        Some(known) => match Manifest::from_json(&known.manifest) {
+            Ok(current) => (net::coordinator_policy(&current), known.path.clone()),
+            Err(e) => {
+                return Err(Failure::Usage(anyhow::anyhow!(
+                    "{}: {e}",
+                    known.path.display()
+                )));
+            }
         },
         None => (
             net::coordinator_policy(&new_manifest),
@@ -278,7 +302,15 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
             );
         }
     }
-    let expected_previous_transition = args.atomic.then(|| latest.unwrap_or([0; 32]));
+    // --atomic: the update must build on what this workspace last saw
+    // (verified or set), else on what the coordinator just said.
+    let expected_previous_transition = args.atomic.then(|| {
+        known
+            .as_ref()
+            .map(|k| k.transition)
+            .or(latest)
+            .unwrap_or([0; 32])
+    });
 
     let response = net::call(
         &mut client,

@@ -289,6 +289,61 @@ fn updates_need_a_signature_and_move_the_trust_state() {
     );
 }
 
+/// Copies the workspace files (not the coordinator's state) of `from`.
+fn copy_workspace(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "coordinator" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_workspace(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_atomic_update_on_a_stale_view_is_a_conflict() {
+    let h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    assert_exit(&h.accord(&["verify"]), 0);
+    // A second owner's workspace, as of generation 1.
+    let other = h.dir.parent().unwrap().join("other");
+    copy_workspace(&h.dir, &other);
+
+    h.update_manifest("web.example.com");
+    let key = h.deployment.owner_key();
+    let key = key.to_str().unwrap();
+    assert_exit(
+        &h.accord(&["set", "--atomic", "--workload-owner-key", key]),
+        0,
+    );
+
+    // The other owner still believes generation 1 is current.
+    let stale = accord(&[
+        "set",
+        "--atomic",
+        "--workload-owner-key",
+        key,
+        "-c",
+        &h.user,
+        "--workspace",
+        other.to_str().unwrap(),
+    ]);
+    assert_exit(&stale, 1);
+    let err = text(&stale.stderr);
+    assert!(err.contains("manifest_conflict"), "{err}");
+    assert!(
+        err.contains("someone else updated the manifest: run `accord verify` and retry"),
+        "{err}"
+    );
+}
+
 /// A fake coordinator: attests with the simulated chip as launched with
 /// the coordinator's policy, and answers every request with `reply`.
 async fn replay(
