@@ -4,7 +4,9 @@
 //! offline halves of `accord set` / `accord verify`: the workspace layout
 //! and trust state ([`workspace`]), the set payload and owner signatures
 //! ([`set_payload`], [`sign`]) and history verification
-//! ([`verify_logic`]).
+//! ([`verify_logic`]); the network commands `accord set` ([`set_cmd`]),
+//! `accord verify` and `accord get-manifests` ([`verify_cmd`]) over
+//! [`net`], and the in-process `accord demo` ([`demo`]).
 
 pub mod demo;
 pub mod evidence;

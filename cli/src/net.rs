@@ -25,6 +25,9 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// How often "waiting for the coordinator" is repeated.
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
+/// The least time one connection attempt gets.
+const MIN_ATTEMPT: Duration = Duration::from_secs(5);
+
 /// How long to sleep between connection attempts.
 const RETRY_DELAY: Duration = Duration::from_millis(300);
 
@@ -128,11 +131,20 @@ pub async fn connect(
     let start = Instant::now();
     let mut last_note: Option<Instant> = None;
     loop {
-        match UserClient::connect(addr, policy.clone()).await {
+        // One attempt may not outlast the deadline by much (TCP connect
+        // alone waits up to 10 s).
+        let remaining = timeout.saturating_sub(start.elapsed());
+        let attempt = tokio::time::timeout(
+            remaining.max(MIN_ATTEMPT),
+            UserClient::connect(addr, policy.clone()),
+        )
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("connecting to {addr}: timed out")));
+        match attempt {
             Ok(client) => return Ok(client),
             Err(err) if is_attestation_failure(&err) => {
                 return Err(Failure::Refused(format!(
-                    "the coordinator at {addr} failed attestation against manifest.json's coordinator policy: {err:#}"
+                    "the coordinator at {addr} failed attestation against the manifest's coordinator policy: {err:#}"
                 )));
             }
             Err(err) => {
@@ -143,7 +155,8 @@ pub async fn connect(
                     ))));
                 }
                 if last_note.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-                    eprintln!("waiting for the coordinator at {addr}…");
+                    let why = format!("{err:#}").replace('\n', " ");
+                    eprintln!("waiting for the coordinator at {addr}… ({why})");
                     last_note = Some(Instant::now());
                 }
                 tokio::time::sleep(RETRY_DELAY).await;
