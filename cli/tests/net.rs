@@ -69,6 +69,20 @@ impl Harness {
         accord(&all)
     }
 
+    /// Stops the coordinator and starts it again over the same store (it
+    /// comes up needing recovery).
+    fn restart(&mut self) {
+        if let Some(coordinator) = self.coordinator.take() {
+            self.rt.block_on(coordinator.stop()).unwrap();
+        }
+        let coordinator = self
+            .rt
+            .block_on(self.deployment.start_coordinator())
+            .unwrap();
+        self.user = coordinator.user_addr.to_string();
+        self.coordinator = Some(coordinator);
+    }
+
     /// The manifest with a new SAN for web (regenerated in place).
     fn update_manifest(&self, san: &str) {
         self.deployment.write_resources(Some(san)).unwrap();
@@ -287,6 +301,23 @@ fn updates_need_a_signature_and_move_the_trust_state() {
         "{}",
         text(&verify.stdout)
     );
+}
+
+#[test]
+fn a_restarted_coordinator_needs_recovery_and_says_so() {
+    let mut h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    h.restart();
+    for command in ["set", "verify"] {
+        let output = h.accord(&[command]);
+        assert_exit(&output, 1);
+        let err = text(&output.stderr);
+        assert!(err.contains("needs_recovery"), "{command}: {err}");
+        assert!(
+            err.contains("the coordinator is in recovery: run `accord recover`"),
+            "{command}: {err}"
+        );
+    }
 }
 
 /// Copies the workspace files (not the coordinator's state) of `from`.
