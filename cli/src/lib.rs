@@ -6,6 +6,7 @@
 //! ([`set_payload`], [`sign`]) and history verification
 //! ([`verify_logic`]).
 
+pub mod bench;
 pub mod evidence;
 pub mod initdata;
 pub mod input;
