@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use accord_cli::{bench, evidence, keys, manifest_cmd, sign};
+use accord_cli::{evidence, keys, manifest_cmd, sign};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.
@@ -49,7 +49,7 @@ enum Command {
     /// Measure a coordinator under load (simulated workloads, INSECURE).
     Bench {
         #[command(subcommand)]
-        command: bench::BenchCommand,
+        command: accord_cli::bench::BenchCommand,
     },
 }
 
@@ -61,6 +61,6 @@ fn main() -> ExitCode {
         Command::Manifest { command } => manifest_cmd::run(command),
         Command::Policy { command } => manifest_cmd::run_policy(command),
         Command::Sign(args) => sign::run(args),
-        Command::Bench { command } => bench::run(command),
+        Command::Bench { command } => accord_cli::bench::run(command),
     }
 }
