@@ -8,6 +8,7 @@
 //! `accord verify` and `accord get-manifests` ([`verify_cmd`]) over
 //! [`net`], and the in-process `accord demo` ([`demo`]).
 
+pub mod bench;
 pub mod demo;
 pub mod evidence;
 pub mod initdata;

@@ -58,6 +58,11 @@ enum Command {
     /// TEE: coordinator, keys, manifest, set, workloads, mutual TLS,
     /// verify, a signed update, the history.
     Demo(demo::DemoArgs),
+    /// Measure a coordinator under load (simulated workloads, INSECURE).
+    Bench {
+        #[command(subcommand)]
+        command: accord_cli::bench::BenchCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,5 +77,6 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify_cmd::run_verify(&args),
         Command::GetManifests(args) => verify_cmd::run_get_manifests(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Bench { command } => accord_cli::bench::run(command),
     }
 }

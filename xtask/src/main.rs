@@ -5,9 +5,11 @@
 //! cargo xtask fuzz-smoke [SECS]    build every fuzz target with nightly and run each SECS seconds (default 60)
 //! cargo xtask ci                   the whole CI sequence, as .ci/run runs it
 //! cargo xtask bench-table          criterion medians and target ratios (after cargo bench)
+//! cargo xtask bench-attest         the coordinator under load: throughput, latency, CPU, RSS
 //! ```
 
 mod bench;
+mod bench_attest;
 mod fuzz;
 mod tidy;
 
@@ -31,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("ci") => ci(),
         Some("bench-table") => bench::table(),
+        Some("bench-attest") => bench_attest::run_all(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -50,6 +53,12 @@ Tasks:
   ci                   fmt check, clippy -D warnings, the test command, fuzz smoke runs
   bench-table          print criterion medians and the target ratios for BENCHMARKS.md
                        (run `cargo bench -p accord-core --bench verify` first)
+  bench-attest [--duration S] [--certs N] [--max-drive-secs S]
+                       the coordinator under load (release build, simulated TEE, loopback):
+                       `accord bench attest` at concurrency 1, 16, 64 (S seconds each, default
+                       10), the coordinator's CPU per attestation and RSS, the cryptographic
+                       floor, then RSS after N issued certificates (default 100000, at most
+                       --max-drive-secs, default 600); prints markdown for BENCHMARKS.md
 ";
 
 /// The workspace root (the parent of this crate).

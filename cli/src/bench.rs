@@ -1,0 +1,774 @@
+//! `accord bench`: load and cost measurements of a coordinator.
+//!
+//! - `accord bench attest -c HOST:PORT --concurrency N --duration S`: a load
+//!   generator of simulated workloads. N tasks each repeat: a fresh P-256
+//!   key and self-signed identity, a mutually attested connection to the
+//!   mesh API with the INSECURE simulated chip (one chip, opened once and
+//!   shared), `NewMeshCert`, and a check that the reply is a certificate
+//!   for that key. It prints throughput and latency percentiles of whole
+//!   iterations (key generation included); `--json` prints one object with
+//!   `attestations_per_s`, `p50_ms`, `p99_ms`, `errors` and more.
+//! - `accord bench floor`: the cryptographic floor of one attestation on
+//!   the coordinator's side, each part timed alone: one SNP evidence
+//!   verification (full chain, and against a cached chain), one workload
+//!   certificate signature (`Ca::issue`, P-384), one TLS 1.3 handshake on
+//!   loopback with the client's key generation (no attestation).
+//! - `accord bench setup` (hidden): sets a manifest on a fresh coordinator
+//!   that accepts workloads of the simulated chip in `--state` (the
+//!   coordinator's own `STATE/chip`) whose HOST_DATA is the bench policy's
+//!   hash, so `bench attest` has something to attest to.
+//!
+//! Everything here uses the simulated chip and proves nothing about real
+//! hardware; it measures the coordinator's costs.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use accord_core::crypto::default_provider;
+use accord_core::evidence::{self, ReferenceValues};
+use accord_core::hex;
+use accord_core::protocol::{MeshResponse, UserRequest, UserResponse};
+use accord_guest::atls::{Clock, Identity, PeerPolicy, system_now};
+use accord_guest::client::{MeshClient, UserClient};
+use accord_guest::tee::TeeProvider;
+use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+/// The workload policy (init-data) of the simulated bench workloads: their
+/// HOST_DATA is its SHA-256 unless `--host-data`/`--policy` say otherwise.
+pub const BENCH_WORKLOAD_POLICY: &[u8] = b"accord bench workload policy (INSECURE simulation)\n";
+
+/// The coordinator policy named in the bench manifest (the coordinator
+/// does not check its own HOST_DATA against it).
+pub const BENCH_COORDINATOR_POLICY: &[u8] =
+    b"accord bench coordinator policy (INSECURE simulation)\n";
+
+/// Where the simulated chip lives unless `--state` says otherwise (as in
+/// `accord-guest`).
+const DEFAULT_CHIP_STATE: &str = "/var/lib/accord/insecure-simulated-chip";
+
+/// How many error messages are kept for the report.
+const KEPT_ERRORS: usize = 5;
+
+/// `accord bench ...`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load the mesh API with simulated workloads calling NewMeshCert and
+    /// report attestations/s and latency percentiles.
+    Attest(AttestArgs),
+    /// Time the cryptographic floor of one attestation: evidence
+    /// verification, certificate signature, TLS 1.3 handshake.
+    Floor(FloorArgs),
+    /// Set a manifest accepting the bench's simulated workloads (INSECURE;
+    /// for benchmarks and tests).
+    #[command(hide = true)]
+    Setup(SetupArgs),
+}
+
+/// Which HOST_DATA the simulated workloads report.
+#[derive(Debug, Args)]
+pub struct HostDataArgs {
+    /// HOST_DATA to report (32 bytes hex) [default: SHA-256 of the bench
+    /// workload policy].
+    #[arg(long, value_name = "HEX", conflicts_with = "policy")]
+    host_data: Option<String>,
+
+    /// Report HOST_DATA = SHA-256 of this policy file.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+impl HostDataArgs {
+    fn host_data(&self) -> anyhow::Result<[u8; 32]> {
+        if let Some(text) = &self.host_data {
+            return hex::decode_array(text.trim())
+                .map_err(|err| anyhow::anyhow!("--host-data: {err}"));
+        }
+        Ok(sha256(&self.policy_bytes()?))
+    }
+
+    fn policy_bytes(&self) -> anyhow::Result<Vec<u8>> {
+        match &self.policy {
+            Some(path) => {
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+            }
+            None => Ok(BENCH_WORKLOAD_POLICY.to_vec()),
+        }
+    }
+}
+
+/// `accord bench attest`
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The coordinator's mesh API.
+    #[arg(short = 'c', long = "coordinator", value_name = "HOST:PORT")]
+    coordinator: String,
+
+    /// Simulated workloads running at once.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+
+    /// Measured seconds (after the warm-up).
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    duration: f64,
+
+    /// Seconds of load before measuring (not counted in the percentiles).
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    warmup: f64,
+
+    /// Stop early once this many certificates were issued in all (warm-up
+    /// included).
+    #[arg(long, value_name = "N")]
+    stop_after: Option<u64>,
+
+    /// The simulated chip's state directory (share the coordinator's
+    /// `STATE/chip`, so the evidence chains to the root its manifest
+    /// trusts).
+    #[arg(long, value_name = "CHIPDIR")]
+    state: Option<PathBuf>,
+
+    #[command(flatten)]
+    host: HostDataArgs,
+
+    /// Print one JSON object instead of a table (and no progress).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `accord bench floor`
+#[derive(Debug, Args)]
+pub struct FloorArgs {
+    /// Rounds of each measurement.
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: u32,
+
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `accord bench setup`
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The coordinator's user API.
+    #[arg(short = 'u', long = "user-api", value_name = "HOST:PORT")]
+    user_api: String,
+
+    /// The coordinator's simulated chip (`STATE/chip`).
+    #[arg(long, value_name = "CHIPDIR")]
+    state: PathBuf,
+
+    /// The workload policy to admit [default: the bench workload policy].
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+/// Runs `accord bench ...`.
+pub fn run(command: BenchCommand) -> ExitCode {
+    let result = match command {
+        BenchCommand::Attest(args) => attest(&args),
+        BenchCommand::Floor(args) => floor(&args),
+        BenchCommand::Setup(args) => setup(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    default_provider().sha256(&[bytes])
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn open_chip(state: Option<&Path>, host_data: [u8; 32]) -> anyhow::Result<SimulatedSnp> {
+    let dir = state.unwrap_or(Path::new(DEFAULT_CHIP_STATE));
+    let config = SimulatedConfig {
+        host_data,
+        ..SimulatedConfig::default()
+    };
+    // (The chip prints its INSECURE banner on stderr.)
+    SimulatedSnp::open(dir, &config)
+        .with_context(|| format!("opening the simulated chip in {}", dir.display()))
+}
+
+// ---------------------------------------------------------------------------
+// attest
+
+/// One simulated workload's attempt: fresh key, attested connection,
+/// NewMeshCert, check the certificate is for the key.
+async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<()> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .context("generating the workload key")?;
+    let cert = rcgen::CertificateParams::new(vec!["accord-bench".to_string()])
+        .context("certificate parameters")?
+        .self_signed(&key)
+        .context("self-signing")?;
+    let identity = Identity::from_der(cert.der().to_vec(), key.serialize_der())?;
+    let spki = identity.spki().to_vec();
+    let mut client = MeshClient::connect(addr, Arc::clone(tee), identity).await?;
+    match client.new_mesh_cert().await? {
+        MeshResponse::MeshCert { cert_chain, .. } => {
+            let leaf = cert_chain.first().context("the reply has no certificate")?;
+            let parsed = accord_core::x509::Certificate::from_der(leaf)
+                .map_err(|err| anyhow::anyhow!("the certificate does not parse: {err}"))?;
+            if parsed.spki_der() != spki.as_slice() {
+                bail!("the certificate is not for the workload's key");
+            }
+            Ok(())
+        }
+        MeshResponse::Error(error) => Err(error.into_api_error().into()),
+    }
+}
+
+/// What the workers share.
+struct Shared {
+    ok: AtomicU64,
+    errors: AtomicU64,
+    stop: AtomicBool,
+    first_errors: Mutex<Vec<String>>,
+}
+
+/// Latency samples of iterations that ended inside the measured window.
+#[derive(Default)]
+struct Window {
+    latencies: Vec<Duration>,
+    errors: u64,
+}
+
+async fn worker(
+    addr: Arc<str>,
+    tee: Arc<dyn TeeProvider>,
+    shared: Arc<Shared>,
+    measure_from: Instant,
+    deadline: Instant,
+    stop_after: Option<u64>,
+) -> Window {
+    let mut window = Window::default();
+    while Instant::now() < deadline && !shared.stop.load(Ordering::Relaxed) {
+        let start = Instant::now();
+        let result = attestation(&addr, &tee).await;
+        let end = Instant::now();
+        let in_window = end >= measure_from && end <= deadline;
+        match result {
+            Ok(()) => {
+                let done = shared.ok.fetch_add(1, Ordering::Relaxed) + 1;
+                if in_window {
+                    window.latencies.push(end - start);
+                }
+                if stop_after.is_some_and(|n| done >= n) {
+                    shared.stop.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(err) => {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                window.errors += u64::from(in_window);
+                let mut kept = shared
+                    .first_errors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if kept.len() < KEPT_ERRORS {
+                    kept.push(format!("{err:#}").replace('\n', " "));
+                }
+            }
+        }
+    }
+    window
+}
+
+/// The `q` quantile (nearest rank) of sorted samples, in ms.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    let index = rank.clamp(1, sorted.len()) - 1;
+    sorted.get(index).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+fn attest(args: &AttestArgs) -> anyhow::Result<()> {
+    if !(args.duration > 0.0 && args.duration.is_finite()) {
+        bail!("--duration must be a positive number of seconds");
+    }
+    if !(args.warmup >= 0.0 && args.warmup.is_finite()) {
+        bail!("--warmup must be a number of seconds");
+    }
+    let host_data = args.host.host_data()?;
+    let tee: Arc<dyn TeeProvider> = Arc::new(open_chip(args.state.as_deref(), host_data)?);
+    let runtime = runtime()?;
+    let shared = Arc::new(Shared {
+        ok: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        first_errors: Mutex::new(Vec::new()),
+    });
+    let addr: Arc<str> = Arc::from(args.coordinator.as_str());
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs_f64(args.warmup);
+    let deadline = measure_from + Duration::from_secs_f64(args.duration);
+
+    let windows = runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..args.concurrency {
+            tasks.push(tokio::spawn(worker(
+                Arc::clone(&addr),
+                Arc::clone(&tee),
+                Arc::clone(&shared),
+                measure_from,
+                deadline,
+                args.stop_after,
+            )));
+        }
+        let progress = (!args.json).then(|| {
+            let shared = Arc::clone(&shared);
+            tokio::spawn(async move {
+                let mut last = 0;
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let ok = shared.ok.load(Ordering::Relaxed);
+                    eprintln!(
+                        "{:>5.0} s  {ok} certificates ({}/s)  {} errors",
+                        started.elapsed().as_secs_f64(),
+                        ok - last,
+                        shared.errors.load(Ordering::Relaxed)
+                    );
+                    last = ok;
+                }
+            })
+        });
+        let mut windows = Vec::new();
+        for task in tasks {
+            windows.push(task.await);
+        }
+        if let Some(progress) = progress {
+            progress.abort();
+        }
+        windows
+    });
+    let elapsed = started.elapsed();
+
+    let mut latencies = Vec::new();
+    let mut window_errors = 0;
+    for window in windows {
+        let window = window.context("a worker panicked")?;
+        latencies.extend(window.latencies);
+        window_errors += window.errors;
+    }
+    latencies.sort();
+    // With --stop-after the window may end early: divide by the time the
+    // run actually lasted past the warm-up.
+    let measured = elapsed
+        .saturating_sub(Duration::from_secs_f64(args.warmup))
+        .min(Duration::from_secs_f64(args.duration))
+        .as_secs_f64()
+        .max(1e-9);
+    let ok = latencies.len();
+    let mean_ms = if ok == 0 {
+        0.0
+    } else {
+        latencies.iter().map(Duration::as_secs_f64).sum::<f64>() * 1e3 / ok as f64
+    };
+    let errors = shared.errors.load(Ordering::Relaxed);
+    let first_errors = shared
+        .first_errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let json = serde_json::json!({
+        "attestations_per_s": ok as f64 / measured,
+        "p50_ms": quantile_ms(&latencies, 0.50),
+        "p90_ms": quantile_ms(&latencies, 0.90),
+        "p99_ms": quantile_ms(&latencies, 0.99),
+        "max_ms": latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        "mean_ms": mean_ms,
+        "errors": errors,
+        "errors_in_window": window_errors,
+        "measured": ok,
+        "total_ok": shared.ok.load(Ordering::Relaxed),
+        "concurrency": args.concurrency,
+        "duration_s": measured,
+        "warmup_s": args.warmup,
+        "first_errors": first_errors,
+    });
+    if args.json {
+        println!("{json}");
+    } else {
+        println!(
+            "accord bench attest: {} concurrent simulated workloads, {:.1} s measured after {:.1} s warm-up",
+            args.concurrency, measured, args.warmup
+        );
+        println!(
+            "  attestations/s  {:.1}  ({ok} in the window, {} in all)",
+            ok as f64 / measured,
+            shared.ok.load(Ordering::Relaxed)
+        );
+        println!(
+            "  latency ms      p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}  mean {:.2}",
+            quantile_ms(&latencies, 0.50),
+            quantile_ms(&latencies, 0.90),
+            quantile_ms(&latencies, 0.99),
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            mean_ms
+        );
+        println!("  errors          {errors}");
+        for message in &first_errors {
+            println!("    {message}");
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// floor
+
+/// Timed rounds: wall time of each, and the thread's CPU time over all of
+/// them (robust to preemption on a shared machine).
+struct Timing {
+    samples: Vec<Duration>,
+    cpu: Duration,
+}
+
+impl Timing {
+    fn new() -> Self {
+        Self {
+            samples: Vec::new(),
+            cpu: Duration::ZERO,
+        }
+    }
+
+    /// Runs `f` `rounds` times on this thread.
+    fn run<T>(
+        &mut self,
+        rounds: usize,
+        mut f: impl FnMut(usize) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let cpu_before = thread_cpu()?;
+        let mut last = None;
+        for round in 0..rounds {
+            let start = Instant::now();
+            last = Some(f(round)?);
+            self.samples.push(start.elapsed());
+        }
+        self.cpu += thread_cpu()?.saturating_sub(cpu_before);
+        last.context("no rounds")
+    }
+
+    /// CPU per round in µs.
+    fn cpu_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.samples.len().max(1) as f64
+    }
+
+    fn p50_us(&self) -> f64 {
+        let mut sorted = self.samples.clone();
+        sorted.sort();
+        quantile_ms(&sorted, 0.5) * 1e3
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({"cpu_us": self.cpu_us(), "p50_us": self.p50_us()})
+    }
+}
+
+/// The CPU time this thread has used (`/proc/thread-self/schedstat`).
+fn thread_cpu() -> anyhow::Result<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
+        .context("reading /proc/thread-self/schedstat")?;
+    let nanos: u64 = text
+        .split_whitespace()
+        .next()
+        .context("empty schedstat")?
+        .parse()
+        .context("schedstat")?;
+    Ok(Duration::from_nanos(nanos))
+}
+
+fn floor(args: &FloorArgs) -> anyhow::Result<()> {
+    use accord_core::ca::{Ca, WorkloadCertRequest};
+    use accord_core::evidence::snp::{self, Certs, TrustRoots, VerifiedChain};
+    use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
+    use accord_guest::coordinator::OsRandom;
+
+    let rounds = args.rounds as usize;
+    let provider = default_provider();
+    let chip = SimulatedSnp::ephemeral(&SimulatedConfig::default())?;
+    let snp_reference = chip.reference_values();
+    let reference = ReferenceValues {
+        snp: vec![snp_reference.clone()],
+        tdx: Vec::new(),
+    };
+    eprintln!("INSECURE SIMULATION: simulated SEV-SNP chip; {rounds} rounds each");
+
+    // Evidence generation (the simulated chip's P-384 signature: done by
+    // the coordinator process here, by the AMD secure processor on
+    // hardware).
+    let mut generation = Timing::new();
+    let sample = generation.run(rounds, |round| {
+        let data = [u8::try_from(round % 251).unwrap_or(0); 64];
+        Ok(chip.evidence(&data)?)
+    })?;
+
+    // Full verification, as the coordinator does per connection.
+    let mut full = Timing::new();
+    let claims = full.run(rounds, |_| {
+        Ok(evidence::verify(
+            &sample,
+            &reference,
+            system_now(),
+            provider,
+        )?)
+    })?;
+
+    // Verification against a chain verified once.
+    let evidence::Evidence::Snp(snp_evidence) = &sample else {
+        bail!("the simulated chip gave no SNP evidence");
+    };
+    let root = chip.trusted_root();
+    let vcek = snp_evidence.vcek.as_deref().context("no VCEK")?;
+    let chain = VerifiedChain::verify(
+        &Certs { leaf: vcek },
+        None,
+        &TrustRoots::custom(&root.ark, &root.ask),
+        None,
+        system_now(),
+        provider,
+    )?;
+    let mut cached = Timing::new();
+    cached.run(rounds, |_| {
+        let verified =
+            snp::verify_with_chain(&chain, &snp_evidence.report, system_now(), provider)?;
+        let claims = snp::SnpClaims::from(&verified);
+        snp_reference
+            .check(&claims)
+            .map_err(|m| anyhow::anyhow!("reference values: {m:?}"))
+    })?;
+
+    // One workload certificate, with the claims extensions.
+    let rng = OsRandom;
+    let engine = SeedEngine::new(SecretSeed::generate(&rng)?, Salt::generate(&rng)?, provider);
+    let ca = Ca::new(
+        &engine.root_ca_key()?,
+        MeshCaKey::random(&rng)?,
+        system_now(),
+        &rng,
+    )?;
+    let workload = Identity::ephemeral()?;
+    let sans = vec!["bench-workload".to_string()];
+    let mut issue = Timing::new();
+    issue.run(rounds, |_| {
+        Ok(ca.issue(
+            &WorkloadCertRequest {
+                public_key_spki: workload.spki(),
+                sans: &sans,
+                workload_secret_id: Some("accord/bench/workload"),
+                claims: Some(&claims),
+            },
+            system_now(),
+            &rng,
+        )?)
+    })?;
+
+    let (handshake, server_cpu) = tls_floor(rounds)?;
+
+    // The floor as issue 5 defines it: verification + signature + one
+    // TLS 1.3 handshake with its key generation (both ends' CPU).
+    let tls_us = handshake.cpu_us() + server_cpu;
+    let floor_us = full.cpu_us() + issue.cpu_us() + tls_us;
+    let floor_cached_us = cached.cpu_us() + issue.cpu_us() + tls_us;
+    // What the coordinator itself does per attestation, priced alone: the
+    // server half of the handshake, its own (simulated) evidence, the
+    // client's full verification, the signature.
+    let coordinator_side_us = server_cpu + generation.cpu_us() + full.cpu_us() + issue.cpu_us();
+    let json = serde_json::json!({
+        "rounds": rounds,
+        "evidence_generation": generation.json(),
+        "verify_full_chain": full.json(),
+        "verify_cached_chain": cached.json(),
+        "issue_certificate": issue.json(),
+        "tls13_client_with_keygen": handshake.json(),
+        "tls13_server_cpu_us": server_cpu,
+        "tls13_handshake_cpu_us": tls_us,
+        "floor_us": floor_us,
+        "floor_cached_chain_us": floor_cached_us,
+        "coordinator_side_us": coordinator_side_us,
+    });
+    if args.json {
+        println!("{json}");
+    } else {
+        let row = |name: &str, t: &Timing| {
+            println!(
+                "  {name:<50} CPU {:>8.1} µs  wall p50 {:>8.1} µs",
+                t.cpu_us(),
+                t.p50_us()
+            );
+        };
+        println!("accord bench floor ({rounds} rounds each, CPU time per round)");
+        row("evidence generation (simulated chip, P-384)", &generation);
+        row("evidence verification, full VCEK<-ASK<-ARK chain", &full);
+        row("evidence verification, cached chain", &cached);
+        row("workload certificate (Ca::issue, P-384)", &issue);
+        row("TLS 1.3 client + P-256 key generation", &handshake);
+        println!("  {:<50} CPU {server_cpu:>8.1} µs", "TLS 1.3 server");
+        println!(
+            "  {:<50} CPU {floor_us:>8.1} µs",
+            "floor: full chain + issue + TLS (both ends)"
+        );
+        println!(
+            "  {:<50} CPU {floor_cached_us:>8.1} µs",
+            "floor: cached chain + issue + TLS (both ends)"
+        );
+        println!(
+            "  {:<50} CPU {coordinator_side_us:>8.1} µs",
+            "coordinator side: TLS server + evidence + full chain + issue"
+        );
+    }
+    Ok(())
+}
+
+/// Times `rounds` TLS 1.3 handshakes on loopback (mutual certificates as
+/// in aTLS, each client with a fresh P-256 identity, no attestation):
+/// the client's timing (wall and CPU, key generation included), and the
+/// server thread's CPU per round in µs.
+fn tls_floor(rounds: usize) -> anyhow::Result<(Timing, f64)> {
+    use accord_guest::atls::tls;
+
+    let server_identity = Identity::ephemeral()?;
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(&server_identity, true)?));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    let server = std::thread::spawn(move || -> anyhow::Result<f64> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let before = thread_cpu()?;
+            for _ in 0..rounds {
+                let (tcp, _) = listener.accept().await?;
+                tcp.set_nodelay(true)?;
+                let mut stream = acceptor.accept(tcp).await?;
+                // Completes the handshake (the client's Finished).
+                let mut byte = [0u8; 1];
+                tokio::io::AsyncReadExt::read_exact(&mut stream, &mut byte).await?;
+            }
+            let spent = thread_cpu()?.saturating_sub(before);
+            Ok(spent.as_secs_f64() * 1e6 / rounds as f64)
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut timing = Timing::new();
+    let cpu_before = thread_cpu()?;
+    runtime.block_on(async {
+        for _ in 0..rounds {
+            let start = Instant::now();
+            let identity = Identity::ephemeral()?;
+            let connector =
+                tokio_rustls::TlsConnector::from(Arc::new(tls::client_config(Some(&identity))?));
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let mut stream = connector.connect(tls::server_name(), tcp).await?;
+            tokio::io::AsyncWriteExt::write_all(&mut stream, b"x").await?;
+            tokio::io::AsyncWriteExt::flush(&mut stream).await?;
+            timing.samples.push(start.elapsed());
+        }
+        anyhow::Ok(())
+    })?;
+    timing.cpu = thread_cpu()?.saturating_sub(cpu_before);
+    let server_cpu = server
+        .join()
+        .map_err(|_| anyhow::anyhow!("the TLS server thread panicked"))??;
+    Ok((timing, server_cpu))
+}
+
+// ---------------------------------------------------------------------------
+// setup
+
+fn setup(args: &SetupArgs) -> anyhow::Result<()> {
+    let workload_policy = HostDataArgs {
+        host_data: None,
+        policy: args.policy.clone(),
+    }
+    .policy_bytes()?;
+    // The chip as the coordinator opened it; the reference values accept
+    // any HOST_DATA (the manifest's Policies decide which).
+    let chip = open_chip(Some(&args.state), [0; 32])?;
+    let mut snp = chip.reference_values();
+    snp.host_data = None;
+    let reference = ReferenceValues {
+        snp: vec![snp],
+        tdx: Vec::new(),
+    };
+    let manifest = serde_json::json!({
+        "Policies": {
+            hex::encode(&sha256(BENCH_COORDINATOR_POLICY)): {"SANs": ["coordinator"], "Role": "coordinator"},
+            hex::encode(&sha256(&workload_policy)): {"SANs": ["bench-workload"], "WorkloadSecretID": "accord/bench/workload"},
+        },
+        "ReferenceValues": serde_json::to_value(&reference)?,
+        "WorkloadOwnerPubKeys": [],
+        "SeedshareOwnerPubKeys": [],
+        "SeedshareThreshold": 1,
+    });
+    let request = UserRequest::SetManifest {
+        manifest: serde_json::to_vec_pretty(&manifest)?,
+        policies: vec![BENCH_COORDINATOR_POLICY.to_vec(), workload_policy],
+        expected_previous_transition: None,
+        signatures: Vec::new(),
+    };
+    let policy = PeerPolicy {
+        reference,
+        expected_policy_hashes: None,
+        at: Clock::System,
+    };
+    let response = runtime()?.block_on(async {
+        let mut client = UserClient::connect(&args.user_api, policy).await?;
+        client.call(request).await
+    })?;
+    match response {
+        UserResponse::ManifestSet { generation, .. } => {
+            println!("manifest set: generation {generation}");
+            Ok(())
+        }
+        UserResponse::Error(error) => Err(error.into_api_error().into()),
+        other => bail!("unexpected reply: {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_use_the_nearest_rank() {
+        let samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert!((quantile_ms(&samples, 0.5) - 50.0).abs() < 1e-9);
+        assert!((quantile_ms(&samples, 0.99) - 99.0).abs() < 1e-9);
+        assert!((quantile_ms(&samples, 1.0) - 100.0).abs() < 1e-9);
+        assert!(quantile_ms(&[], 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_default_host_data_is_the_bench_policy_hash() {
+        let args = HostDataArgs {
+            host_data: None,
+            policy: None,
+        };
+        assert_eq!(args.host_data().unwrap(), sha256(BENCH_WORKLOAD_POLICY));
+    }
+}

@@ -1,0 +1,466 @@
+//! `cargo xtask bench-attest`: the coordinator under load (issue 5).
+//!
+//! Builds the release binaries, starts `accord-guest coordinator --tee
+//! insecure-simulated` on loopback over a temporary state directory, sets a
+//! manifest accepting simulated workloads (`accord bench setup`), measures
+//! the cryptographic floor (`accord bench floor`), runs `accord bench
+//! attest` at concurrency 1, 16 and 64, then drives the number of issued
+//! certificates to 100,000 (or as far as `--max-drive-secs` allows) and
+//! prints a markdown table: throughput, latency percentiles, the
+//! coordinator's CPU time per attestation (user + system, from
+//! `/proc/PID/stat`, over every certificate issued during the phase,
+//! warm-up included) and its resident memory (`VmRSS`, `VmHWM` from
+//! `/proc/PID/status`).
+//!
+//! Options: `--duration S` (per concurrency, default 10), `--certs N`
+//! (default 100000), `--max-drive-secs S` (default 600).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::{run, workspace_root};
+
+/// Options of the task.
+struct Options {
+    duration: f64,
+    certs: u64,
+    max_drive_secs: f64,
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let mut options = Options {
+        duration: 10.0,
+        certs: 100_000,
+        max_drive_secs: 600.0,
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("bench-attest: {flag} needs a value"))?;
+        let number = || -> anyhow::Result<f64> {
+            value
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .with_context(|| format!("bench-attest: {flag} {value}: not a positive number"))
+        };
+        match flag.as_str() {
+            "--duration" => options.duration = number()?,
+            "--certs" => options.certs = number()? as u64,
+            "--max-drive-secs" => options.max_drive_secs = number()?,
+            other => bail!("bench-attest: unknown option {other}"),
+        }
+    }
+    Ok(options)
+}
+
+/// The coordinator process (terminated on drop).
+struct Coordinator {
+    child: Child,
+    user: String,
+    mesh: String,
+}
+
+impl Coordinator {
+    fn start(bin: &Path, state: &Path, log: &Path) -> anyhow::Result<Self> {
+        let mut child = Command::new(bin)
+            .args(["coordinator", "--tee", "insecure-simulated", "--state"])
+            .arg(state)
+            .args(["--user-api", "127.0.0.1:0", "--mesh-api", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let parsed = line
+            .trim()
+            .strip_prefix("accord-guest coordinator: user API on ")
+            .and_then(|rest| rest.split_once(", mesh API on "))
+            .and_then(|(user, rest)| Some((user, rest.split_once(", state ")?.0)));
+        let Some((user, mesh)) = parsed else {
+            let _ = child.kill();
+            bail!(
+                "the coordinator printed {line:?}; log: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        };
+        Ok(Self {
+            user: user.to_string(),
+            mesh: mesh.to_string(),
+            child,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// User + system CPU time of `pid`, in seconds.
+fn cpu_seconds(pid: u32, ticks_per_s: f64) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may contain spaces): field 3
+    // (state) is index 0, so utime (14) is 11 and stime (15) is 12.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("/proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| -> anyhow::Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("/proc/PID/stat: too few fields")?
+            .parse::<f64>()?)
+    };
+    Ok((field(11)? + field(12)?) / ticks_per_s)
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, in KiB.
+fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let value = |name: &str| -> anyhow::Result<u64> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .with_context(|| format!("no {name} in /proc/PID/status"))?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("VmRSS value")?
+            .parse()?)
+    };
+    Ok((value("VmRSS:")?, value("VmHWM:")?))
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Runs `accord` with `args` and parses its one JSON object.
+fn accord_json(bin: &Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    eprintln!("$ accord {}", args.join(" "));
+    let output = Command::new(bin)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    if !output.status.success() {
+        bail!("`accord {}` failed with {}", args.join(" "), output.status);
+    }
+    serde_json::from_slice(&output.stdout).context("accord printed no JSON object")
+}
+
+/// One load phase and the coordinator's costs during it.
+struct Phase {
+    label: String,
+    result: serde_json::Value,
+    cpu_s: f64,
+    wall_s: f64,
+    issued: u64,
+    rss_kib: u64,
+}
+
+impl Phase {
+    fn cpu_per_attestation_us(&self) -> f64 {
+        self.cpu_s * 1e6 / (self.issued.max(1) as f64)
+    }
+}
+
+fn f(value: &serde_json::Value, key: &str) -> f64 {
+    value[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn load(
+    accord: &Path,
+    coordinator: &Coordinator,
+    chip: &str,
+    label: String,
+    extra: &[&str],
+    ticks: f64,
+) -> anyhow::Result<Phase> {
+    let pid = coordinator.pid();
+    let cpu_before = cpu_seconds(pid, ticks)?;
+    let start = Instant::now();
+    let mut args = vec![
+        "bench",
+        "attest",
+        "-c",
+        &coordinator.mesh,
+        "--state",
+        chip,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let result = accord_json(accord, &args)?;
+    let wall_s = start.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds(pid, ticks)? - cpu_before;
+    let issued = result["total_ok"].as_u64().unwrap_or(0);
+    let (rss_kib, _) = memory_kib(pid)?;
+    eprintln!("{label}: {result}");
+    Ok(Phase {
+        label,
+        result,
+        cpu_s,
+        wall_s,
+        issued,
+        rss_kib,
+    })
+}
+
+/// Runs the whole measurement and prints the markdown report.
+pub fn run_all(args: &[String]) -> anyhow::Result<()> {
+    let options = parse(args)?;
+    run(
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "accord-guest",
+            "-p",
+            "accord-cli",
+        ],
+    )?;
+    let release = workspace_root().join("target/release");
+    let guest = release.join("accord-guest");
+    let accord = release.join("accord");
+    let dir = TempDir::new()?;
+    let state = dir.0.join("state");
+    let chip_dir = state.join("chip");
+    let chip = chip_dir.to_str().context("temporary path is not UTF-8")?;
+    let ticks = clock_ticks();
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+
+    let coordinator = Coordinator::start(&guest, &state, &dir.0.join("coordinator.log"))?;
+    let (rss_idle, _) = memory_kib(coordinator.pid())?;
+    eprintln!(
+        "$ accord bench setup -u {} --state {chip}",
+        coordinator.user
+    );
+    let status = Command::new(&accord)
+        .args(["bench", "setup", "-u", &coordinator.user, "--state", chip])
+        .status()?;
+    if !status.success() {
+        bail!("accord bench setup failed with {status}");
+    }
+    let (rss_ready, _) = memory_kib(coordinator.pid())?;
+
+    let floor = accord_json(&accord, &["bench", "floor", "--rounds", "500", "--json"])?;
+
+    let duration = options.duration.to_string();
+    let mut phases = Vec::new();
+    for concurrency in [1u32, 16, 64] {
+        let n = concurrency.to_string();
+        phases.push(load(
+            &accord,
+            &coordinator,
+            chip,
+            format!("concurrency {concurrency}"),
+            &[
+                "--concurrency",
+                &n,
+                "--duration",
+                &duration,
+                "--warmup",
+                "1",
+            ],
+            ticks,
+        )?);
+    }
+    let issued_so_far: u64 = phases.iter().map(|p| p.issued).sum();
+    let remaining = options.certs.saturating_sub(issued_so_far);
+    if remaining > 0 {
+        let remaining_text = remaining.to_string();
+        let max = options.max_drive_secs.to_string();
+        phases.push(load(
+            &accord,
+            &coordinator,
+            chip,
+            format!("drive to {} (concurrency 64)", options.certs),
+            &[
+                "--concurrency",
+                "64",
+                "--duration",
+                &max,
+                "--warmup",
+                "0",
+                "--stop-after",
+                &remaining_text,
+            ],
+            ticks,
+        )?);
+    }
+    let issued_total: u64 = phases.iter().map(|p| p.issued).sum();
+    let (rss_end, hwm_end) = memory_kib(coordinator.pid())?;
+    drop(coordinator);
+
+    report(
+        &load_before,
+        &floor,
+        &phases,
+        issued_total,
+        options.certs,
+        (rss_idle, rss_ready, rss_end, hwm_end),
+    );
+    Ok(())
+}
+
+fn report(
+    load_before: &str,
+    floor: &serde_json::Value,
+    phases: &[Phase],
+    issued_total: u64,
+    wanted: u64,
+    (rss_idle, rss_ready, rss_end, hwm_end): (u64, u64, u64, u64),
+) {
+    let floor_us = f(floor, "floor_us");
+    let floor_cached_us = f(floor, "floor_cached_chain_us");
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    println!(
+        "Machine: {} CPUs (shared), load average before the run {}; coordinator and load generator on the same machine.",
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load_before.trim()
+    );
+    println!();
+    println!(
+        "| load | attestations/s | p50 ms | p90 ms | p99 ms | max ms | errors | coordinator CPU / attestation | ÷ floor / ÷ coordinator side | coordinator CPU use | RSS after |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for phase in phases {
+        let r = &phase.result;
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} µs ({} certs) | {:.2} / {:.2} | {:.2} cores | {:.1} MiB |",
+            phase.label,
+            f(r, "attestations_per_s"),
+            f(r, "p50_ms"),
+            f(r, "p90_ms"),
+            f(r, "p99_ms"),
+            f(r, "max_ms"),
+            r["errors"].as_u64().unwrap_or(u64::MAX),
+            phase.cpu_per_attestation_us(),
+            phase.issued,
+            phase.cpu_per_attestation_us() / floor_us,
+            phase.cpu_per_attestation_us() / f(floor, "coordinator_side_us"),
+            phase.cpu_s / phase.wall_s.max(1e-9),
+            mib(phase.rss_kib),
+        );
+    }
+    println!();
+    println!("| floor part (CPU per operation) | µs |");
+    println!("|---|---:|");
+    for (name, value) in [
+        (
+            "SNP evidence verification, full chain",
+            f(&floor["verify_full_chain"], "cpu_us"),
+        ),
+        (
+            "SNP evidence verification, cached chain",
+            f(&floor["verify_cached_chain"], "cpu_us"),
+        ),
+        (
+            "workload certificate signature (`Ca::issue`, P-384)",
+            f(&floor["issue_certificate"], "cpu_us"),
+        ),
+        (
+            "TLS 1.3 handshake, client incl. P-256 key generation",
+            f(&floor["tls13_client_with_keygen"], "cpu_us"),
+        ),
+        ("TLS 1.3 handshake, server", f(floor, "tls13_server_cpu_us")),
+        (
+            "(not in the floor) simulated evidence generation, P-384",
+            f(&floor["evidence_generation"], "cpu_us"),
+        ),
+        ("**floor** (full chain + signature + handshake)", floor_us),
+        ("floor with the cached chain", floor_cached_us),
+        (
+            "coordinator side alone: TLS server + simulated evidence + full chain + signature",
+            f(floor, "coordinator_side_us"),
+        ),
+    ] {
+        println!("| {name} | {value:.0} |");
+    }
+    println!();
+    println!(
+        "Coordinator RSS: {:.1} MiB idle, {:.1} MiB with the manifest set, {:.1} MiB after {issued_total} issued certificates (peak {:.1} MiB){}.",
+        mib(rss_idle),
+        mib(rss_ready),
+        mib(rss_end),
+        mib(hwm_end),
+        if issued_total >= wanted {
+            String::new()
+        } else {
+            format!(" — the target count {wanted} was NOT reached")
+        }
+    );
+    println!();
+    println!("| target | measured | met |");
+    println!("|---|---|---|");
+    let yes = |ok: bool| if ok { "yes" } else { "NO" };
+    if let Some(worst) = phases
+        .iter()
+        .take(3)
+        .map(|p| p.cpu_per_attestation_us() / floor_us)
+        .reduce(f64::max)
+    {
+        println!(
+            "| coordinator CPU per attestation ≤ 1.5 × floor | worst {worst:.2} × (concurrency 1/16/64) | {} |",
+            yes(worst <= 1.5)
+        );
+    }
+    if let Some(p64) = phases.get(2) {
+        let p99 = f(&p64.result, "p99_ms");
+        println!(
+            "| p99 < 20 ms at 64 concurrent workloads | {p99:.2} ms | {} |",
+            yes(p99 < 20.0)
+        );
+    }
+    println!(
+        "| RSS < 64 MiB after 100,000 certificates | {:.1} MiB after {issued_total} | {} |",
+        mib(rss_end),
+        if issued_total >= 100_000 {
+            yes(rss_end < 64 * 1024)
+        } else {
+            "not reached"
+        }
+    );
+}
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("accord-bench-attest-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
