@@ -73,8 +73,10 @@ pub struct GetManifests {
 
 /// `Recover`: one seed-share owner's share.
 pub struct Recover {
-    /// The owner's key, as the transport authenticated it.
-    pub owner: SeedshareKey,
+    /// The owner's key, if the transport authenticated one; otherwise the
+    /// share's index names its owner (the share, checked against the
+    /// commitments, is the proof of possession).
+    pub owner: Option<SeedshareKey>,
     /// The owner's decrypted share.
     pub share: Share,
     /// Recover even though ready peers exist (this rotates the mesh CA and

@@ -65,14 +65,31 @@ impl<'p> Coordinator<'p> {
             .current()
             .ok_or_else(|| ApiError::Internal("the history has no manifest".into()))?;
         let owners = manifest.doc().seedshare_keys();
-        let position = owners
-            .iter()
-            .position(|k| *k == recover.owner)
-            .ok_or_else(|| {
+        // Owner `i` (manifest order) holds the share at index `i + 1`. A
+        // transport that authenticated the owner's key names it; otherwise
+        // the share's index names the owner, and the share itself — which
+        // only that owner's key could unseal, and which must match the
+        // public commitments — is the proof.
+        let position = match &recover.owner {
+            Some(key) => owners.iter().position(|k| k == key).ok_or_else(|| {
                 ApiError::PermissionDenied(
                     "the key is not a seed-share owner of the current manifest".into(),
                 )
-            })?;
+            })?,
+            None => usize::from(recover.share.index)
+                .checked_sub(1)
+                .filter(|p| *p < owners.len())
+                .ok_or_else(|| {
+                    ApiError::InvalidArgument(format!(
+                        "share {} belongs to no seed-share owner of the current manifest ({} owners)",
+                        recover.share.index,
+                        owners.len()
+                    ))
+                })?,
+        };
+        let owner = *owners
+            .get(position)
+            .ok_or_else(|| ApiError::Internal("seed-share owner out of range".into()))?;
         let commitments = loaded.seedshares.commitments.as_ref().ok_or_else(|| {
             ApiError::PermissionDenied(
                 "the manifest was set without seed-share owners: only a peer can recover this replica".into(),
@@ -92,10 +109,8 @@ impl<'p> Coordinator<'p> {
                 "the share of {owner_name} does not match the commitments: {e}"
             ))
         })?;
-        recovering
-            .shares
-            .retain(|(owner, _)| *owner != recover.owner);
-        recovering.shares.push((recover.owner, recover.share));
+        recovering.shares.retain(|(held, _)| *held != owner);
+        recovering.shares.push((owner, recover.share));
         let need = commitments.threshold;
         let have = recovering.shares.len();
         if have < usize::from(need) {

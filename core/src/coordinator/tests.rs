@@ -419,7 +419,7 @@ pub(super) fn recover_request(
     i: usize,
 ) -> Request {
     Request::Recover(Recover {
-        owner: people.seedshare_key(i),
+        owner: None,
         share: share_of(people, document, i),
         force: false,
     })
@@ -898,14 +898,14 @@ fn user_recovery_with_threshold_shares() {
 
     // A key that is not a seed-share owner.
     let stranger = Request::Recover(Recover {
-        owner: seedshare::owner_public_key(&[0x77; 32]),
+        owner: Some(seedshare::owner_public_key(&[0x77; 32])),
         share: share_of(&people, &document, 0),
         force: false,
     });
     assert_eq!(code(&h.call(stranger)), "permission_denied");
     // Owner 1 submitting owner 0's share.
     let swapped = Request::Recover(Recover {
-        owner: people.seedshare_key(1),
+        owner: Some(people.seedshare_key(1)),
         share: share_of(&people, &document, 0),
         force: false,
     });
@@ -918,13 +918,31 @@ fn user_recovery_with_threshold_shares() {
     assert_eq!(code(&result), "permission_denied");
     h.feed(Input::ReadyPeers(0));
 
-    // One share: accepted, not enough.
-    match h.call(recover_request(&people, &document, 2)) {
+    // One share, its owner authenticated by the transport: accepted, not
+    // enough.
+    let authenticated = Request::Recover(Recover {
+        owner: Some(people.seedshare_key(2)),
+        share: share_of(&people, &document, 2),
+        force: false,
+    });
+    match h.call(authenticated) {
         Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have: 1, need: 2 })) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(h.machine.state(), StateName::Recovery);
-    // The same owner again does not count twice.
+    // A share whose index names no owner.
+    let mut bytes = share_of(&people, &document, 0).to_bytes();
+    bytes[0] = 9;
+    let orphan = Request::Recover(Recover {
+        owner: None,
+        share: Share::from_bytes(&bytes[..]).unwrap(),
+        force: false,
+    });
+    let result = h.call(orphan);
+    assert_eq!(code(&result), "invalid_argument", "{result:?}");
+    assert!(format!("{}", result.unwrap_err()).contains("belongs to no seed-share owner"));
+    // The same owner again (now identified by the share's index) does not
+    // count twice.
     match h.call(recover_request(&people, &document, 2)) {
         Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have: 1, need: 2 })) => {}
         other => panic!("{other:?}"),

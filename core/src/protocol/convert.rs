@@ -15,7 +15,8 @@ use crate::seedshare::Share;
 
 impl UserRequest {
     /// The state machine's request. `client_key` is the seed-share owner
-    /// key the transport authenticated (needed for `Recover` only).
+    /// key the transport authenticated, if any (used by `Recover` only;
+    /// without it the share's index names the owner).
     pub fn into_request(self, client_key: Option<SeedshareKey>) -> Result<api::Request, ApiError> {
         Ok(match self {
             Self::SetManifest {
@@ -43,15 +44,10 @@ impl UserRequest {
                 inclusion_of,
             }),
             Self::Recover { share, force } => {
-                let owner = client_key.ok_or_else(|| {
-                    ApiError::PermissionDenied(
-                        "recovery needs the seed-share owner's key as the TLS client key".into(),
-                    )
-                })?;
                 let share = Share::from_bytes(&share)
                     .map_err(|e| ApiError::InvalidArgument(format!("share: {e}")))?;
                 api::Request::Recover(api::Recover {
-                    owner,
+                    owner: client_key,
                     share,
                     force,
                 })
