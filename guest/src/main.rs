@@ -61,6 +61,24 @@ enum Command {
     /// Retries with exponential backoff (1 s doubling to 10 s) until it
     /// gets a certificate, or --max-attempts are used up.
     Initializer(InitializerArgs),
+
+    /// Print the reference values (manifest `ReferenceValues` JSON) that
+    /// accept the INSECURE simulated chip in --state: its measurement,
+    /// TCB and policy, with its own root trusted explicitly. HOST_DATA is
+    /// left out: each workload's policy hash is pinned by the manifest's
+    /// Policies instead. Only with `--tee insecure-simulated`.
+    ReferenceValues(ReferenceValuesArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReferenceValuesArgs {
+    /// Must be `insecure-simulated`: real hardware's reference values come
+    /// from its vendor and the image build, not from this machine.
+    #[arg(long, value_name = "NAME")]
+    tee: String,
+
+    #[command(flatten)]
+    simulated: SimulatedArgs,
 }
 
 #[derive(Args, Debug)]
@@ -312,6 +330,7 @@ fn main() -> ExitCode {
         Command::Report(args) => report(args),
         Command::Coordinator(args) => coordinator(args),
         Command::Initializer(args) => initializer(args),
+        Command::ReferenceValues(args) => reference_values(&args),
     };
     match result {
         Ok(code) => code,
@@ -320,6 +339,36 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
+    if args.tee != "insecure-simulated" {
+        eprintln!(
+            "error: reference values are printed only for --tee insecure-simulated (real hardware's come from the vendor and the image build)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let mut options = TeeOptions::default();
+    if let Some(state) = &args.simulated.state {
+        options.simulated_state.clone_from(state);
+    }
+    args.simulated.chip.apply(&mut options)?;
+    eprintln!("{INSECURE_BANNER}");
+    let chip = tee::simulated::SimulatedSnp::open(&options.simulated_state, &options.simulated)
+        .with_context(|| {
+            format!(
+                "opening the simulated chip in {}",
+                options.simulated_state.display()
+            )
+        })?;
+    let mut snp = chip.reference_values();
+    snp.host_data = None;
+    let reference = accord_core::evidence::ReferenceValues {
+        snp: vec![snp],
+        tdx: Vec::new(),
+    };
+    println!("{}", serde_json::to_string_pretty(&reference)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
