@@ -251,10 +251,13 @@ pub struct WorkloadCertRequest<'a> {
 
 /// The certificate authority of one manifest generation: the root key's
 /// public half, the mesh key, and the three CA certificates.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Ca {
     root_public: [u8; P384_POINT_LEN],
     mesh_key: MeshCaKey,
+    /// The mesh key ready to sign (built once: deriving the public point
+    /// costs as much as a signature). Zeroized on drop by `ecdsa`.
+    mesh_signer: p384::ecdsa::SigningKey,
     mesh_subject: Vec<u8>,
     mesh_key_id: [u8; KEY_ID_LEN],
     not_after: UnixTime,
@@ -445,6 +448,16 @@ fn general_name(san: &SubjectAltName) -> Vec<u8> {
     }
 }
 
+impl fmt::Debug for Ca {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ca")
+            .field("mesh_key", &self.mesh_key)
+            .field("mesh_signer", &"<redacted>")
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Ca {
     /// Makes the root, intermediate and mesh CA certificates (see the
     /// module docs) at `now`.
@@ -500,6 +513,7 @@ impl Ca {
         Ok(Ca {
             root_public: *root_key.public_key_sec1(),
             mesh_key,
+            mesh_signer,
             mesh_subject,
             mesh_key_id,
             not_after: end(now, CA_VALIDITY_SECONDS)?,
@@ -604,7 +618,7 @@ impl Ca {
         // A workload certificate never outlives its CA.
         let wanted_end = end(now, WORKLOAD_VALIDITY_SECONDS)?;
         let lifetime = wanted_end.min(self.not_after).0.saturating_sub(now.0);
-        let signer = self.mesh_key.signing_key()?;
+        let signer = &self.mesh_signer;
         Ok(sign(
             &Tbs {
                 serial: serial(rng)?,
@@ -614,7 +628,7 @@ impl Ca {
                 spki: request.public_key_spki,
                 extensions: seq(&extensions),
             },
-            &signer,
+            signer,
         ))
     }
 }

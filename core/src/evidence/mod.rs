@@ -210,9 +210,85 @@ pub fn verify(
     at: UnixTime,
     provider: &dyn CryptoProvider,
 ) -> Result<Claims, EvidenceError> {
+    verify_with_chains(evidence, reference, at, provider, &NoChainStore)
+}
+
+/// Where verified SEV-SNP certificate chains are kept between
+/// verifications (a server sees the same few VCEKs on every connection).
+///
+/// Keys are [`chain_key`]s: SHA-256 over the leaf certificate, the trust
+/// roots and the product, so a chain is reused only for exactly the
+/// certificates and roots it was verified with. A stored
+/// [`snp::VerifiedChain`] still has its validity windows re-checked at
+/// every use. Implementations choose their own bound and locking.
+pub trait ChainStore {
+    /// The chain stored under `key`, if any.
+    fn get(&self, key: &[u8; 32]) -> Option<snp::VerifiedChain>;
+    /// Stores a chain that just verified.
+    fn put(&self, key: [u8; 32], chain: snp::VerifiedChain);
+}
+
+/// A [`ChainStore`] that keeps nothing: every verification checks the
+/// whole chain.
+pub struct NoChainStore;
+
+impl ChainStore for NoChainStore {
+    fn get(&self, _: &[u8; 32]) -> Option<snp::VerifiedChain> {
+        None
+    }
+    fn put(&self, _: [u8; 32], _: snp::VerifiedChain) {}
+}
+
+/// The key of a verified chain: SHA-256 of a label, the product, the trust
+/// roots (AMD's, or the explicit ARK and ASK) and the leaf.
+pub fn chain_key(
+    provider: &dyn CryptoProvider,
+    leaf: &[u8],
+    root: Option<&snp::TrustedRoot>,
+    product: Option<snp::Product>,
+) -> [u8; 32] {
+    let product: &[u8] = match product {
+        None => b"any",
+        Some(snp::Product::Milan) => b"Milan",
+        Some(snp::Product::Genoa) => b"Genoa",
+        Some(snp::Product::Turin) => b"Turin",
+    };
+    let len = |bytes: &[u8]| (bytes.len() as u64).to_be_bytes();
+    match root {
+        None => provider.sha256(&[
+            b"accord snp chain v1 genuine\0",
+            &len(product),
+            product,
+            &len(leaf),
+            leaf,
+        ]),
+        Some(root) => provider.sha256(&[
+            b"accord snp chain v1 custom\0",
+            &len(product),
+            product,
+            &len(&root.ark),
+            &root.ark,
+            &len(&root.ask),
+            &root.ask,
+            &len(leaf),
+            leaf,
+        ]),
+    }
+}
+
+/// [`verify`], reusing SEV-SNP chains verified earlier from `chains` and
+/// storing the ones it verifies. The result is the same as [`verify`]'s.
+pub fn verify_with_chains(
+    evidence: &Evidence,
+    reference: &ReferenceValues,
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+    chains: &dyn ChainStore,
+) -> Result<Claims, EvidenceError> {
     match evidence {
         Evidence::Snp(snp_evidence) => {
-            verify_snp(snp_evidence, &reference.snp, at, provider).map(|c| Claims::Snp(Box::new(c)))
+            verify_snp(snp_evidence, &reference.snp, at, provider, chains)
+                .map(|c| Claims::Snp(Box::new(c)))
         }
         Evidence::Tdx(tdx_evidence) => {
             verify_tdx(tdx_evidence, &reference.tdx, at, provider).map(|c| Claims::Tdx(Box::new(c)))
@@ -225,6 +301,7 @@ fn verify_snp(
     entries: &[snp::SnpReferenceValues],
     at: UnixTime,
     provider: &dyn CryptoProvider,
+    chains: &dyn ChainStore,
 ) -> Result<snp::SnpClaims, EvidenceError> {
     if entries.is_empty() {
         return Err(EvidenceError::NoReferenceValues { kind: "SEV-SNP" });
@@ -236,15 +313,7 @@ fn verify_snp(
             Some(root) => snp::TrustRoots::custom(&root.ark, &root.ask),
             None => snp::TrustRoots::genuine(),
         };
-        let claims = match snp::verify(
-            &evidence.report,
-            &snp::Certs { leaf },
-            entry.product_name,
-            &roots,
-            None,
-            at,
-            provider,
-        ) {
+        let claims = match verify_snp_report(evidence, leaf, entry, &roots, at, provider, chains) {
             Ok(claims) => claims,
             Err(err) => {
                 // With a single entry the authentication error itself is
@@ -262,6 +331,44 @@ fn verify_snp(
         }
     }
     Err(EvidenceError::NoEntryMatched(reasons))
+}
+
+/// Authenticates one SNP report for one reference entry (its product and
+/// roots), through `chains`. Same checks and errors as [`snp::verify`].
+fn verify_snp_report(
+    evidence: &SnpEvidence,
+    leaf: &[u8],
+    entry: &snp::SnpReferenceValues,
+    roots: &snp::TrustRoots<'_>,
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+    chains: &dyn ChainStore,
+) -> Result<snp::SnpClaims, snp::SnpError> {
+    let parsed = snp::AttestationReport::parse(&evidence.report)?;
+    let product = snp::resolve_product(entry.product_name, parsed.product_from_cpuid())?;
+    let key = chain_key(
+        provider,
+        leaf,
+        entry.insecure_trusted_root.as_ref(),
+        product,
+    );
+    let chain = match chains.get(&key) {
+        Some(chain) => chain,
+        None => {
+            let chain = snp::VerifiedChain::verify(
+                &snp::Certs { leaf },
+                product,
+                roots,
+                None,
+                at,
+                provider,
+            )?;
+            chains.put(key, chain.clone());
+            chain
+        }
+    };
+    let verified = chain.verify_report(&parsed, at, provider)?;
+    Ok(snp::SnpClaims::from(&verified))
 }
 
 fn verify_tdx(

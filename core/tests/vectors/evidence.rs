@@ -110,3 +110,120 @@ fn tdx_evidence_carries_its_collateral() {
     let bytes = postcard::to_allocvec(&evidence).unwrap();
     assert_eq!(postcard::from_bytes::<Evidence>(&bytes).unwrap(), evidence);
 }
+
+/// A `ChainStore` that counts its hits and stores what it is given.
+#[derive(Default)]
+struct CountingStore {
+    chains: std::sync::Mutex<Vec<([u8; 32], evidence::snp::VerifiedChain)>>,
+    hits: std::sync::atomic::AtomicUsize,
+}
+
+impl evidence::ChainStore for CountingStore {
+    fn get(&self, key: &[u8; 32]) -> Option<evidence::snp::VerifiedChain> {
+        let found = self
+            .chains
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, c)| c.clone());
+        if found.is_some() {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        found
+    }
+    fn put(&self, key: [u8; 32], chain: evidence::snp::VerifiedChain) {
+        self.chains.lock().unwrap().push((key, chain));
+    }
+}
+
+#[test]
+fn cached_chains_give_the_same_answers() {
+    use std::sync::atomic::Ordering;
+
+    let report = vector!("snp/genoa-report-2.bin");
+    let vcek = der(&vector!("snp/genoa-vcek-2.pem"));
+    let reference: ReferenceValues =
+        serde_json::from_str(r#"{"snp":[{"ProductName":"Genoa"}]}"#).unwrap();
+    let evidence = Evidence::Snp(SnpEvidence {
+        report: report.clone(),
+        vcek: Some(vcek.clone()),
+        ..Default::default()
+    });
+    let store = CountingStore::default();
+    let when = at("2026-03-01T00:00:00Z");
+    for provider in providers() {
+        let plain = evidence::verify(&evidence, &reference, when, *provider).unwrap();
+        let first =
+            evidence::verify_with_chains(&evidence, &reference, when, *provider, &store).unwrap();
+        let second =
+            evidence::verify_with_chains(&evidence, &reference, when, *provider, &store).unwrap();
+        assert_eq!(plain, first);
+        assert_eq!(plain, second);
+    }
+    assert_eq!(
+        store.chains.lock().unwrap().len(),
+        1,
+        "one chain, verified once"
+    );
+    // Every call but the first reused it.
+    assert_eq!(
+        store.hits.load(Ordering::Relaxed),
+        2 * providers().len() - 1
+    );
+
+    // The cached chain's windows are still checked at each use: long after
+    // the VCEK expired, the cached path refuses like the plain one.
+    let late = at("2040-01-01T00:00:00Z");
+    let plain = evidence::verify(&evidence, &reference, late, providers()[0]).unwrap_err();
+    let cached = evidence::verify_with_chains(&evidence, &reference, late, providers()[0], &store)
+        .unwrap_err();
+    // Both name the window that was left.
+    assert!(
+        plain.to_string().contains("2032-01-24T02:21:48Z"),
+        "{plain}"
+    );
+    assert!(
+        cached.to_string().contains("2032-01-24T02:21:48Z"),
+        "{cached}"
+    );
+    assert!(matches!(cached, EvidenceError::Snp(_)), "{cached}");
+
+    // A tampered report under the cached chain is refused.
+    let mut bad = report.clone();
+    bad[0x50] ^= 1;
+    let tampered = Evidence::Snp(SnpEvidence {
+        report: bad,
+        vcek: Some(vcek.clone()),
+        ..Default::default()
+    });
+    assert!(
+        evidence::verify_with_chains(&tampered, &reference, when, providers()[0], &store).is_err()
+    );
+
+    // Another product or root is another key: no reuse across them.
+    let k_genoa = evidence::chain_key(
+        providers()[0],
+        &vcek,
+        None,
+        Some(evidence::snp::Product::Genoa),
+    );
+    let k_milan = evidence::chain_key(
+        providers()[0],
+        &vcek,
+        None,
+        Some(evidence::snp::Product::Milan),
+    );
+    let root = evidence::snp::TrustedRoot {
+        ark: vec![1],
+        ask: vec![2],
+    };
+    let k_custom = evidence::chain_key(
+        providers()[0],
+        &vcek,
+        Some(&root),
+        Some(evidence::snp::Product::Genoa),
+    );
+    assert_ne!(k_genoa, k_milan);
+    assert_ne!(k_genoa, k_custom);
+}

@@ -40,6 +40,7 @@
 //! key ([`ClientAuth::KeyOptional`], the user API).
 
 pub mod binding;
+pub mod chains;
 mod error;
 pub mod frame;
 pub mod tls;
@@ -561,8 +562,14 @@ fn verify_peer_blocking(
             AtlsError::NotBound { role }
         });
     }
-    let claims = evidence::verify(evidence, &policy.reference, policy.at.now(), crypto)
-        .map_err(AtlsError::Evidence)?;
+    let claims = evidence::verify_with_chains(
+        evidence,
+        &policy.reference,
+        policy.at.now(),
+        crypto,
+        &*chains::CHAINS,
+    )
+    .map_err(AtlsError::Evidence)?;
     if claims.report_data() != expected {
         return Err(AtlsError::NotBound { role });
     }

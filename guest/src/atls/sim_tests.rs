@@ -391,3 +391,52 @@ async fn a_client_may_skip_server_verification_but_still_attests() {
         Some(CLIENT_HOST_DATA)
     );
 }
+
+/// The process-wide chain cache's type: a chain verified once is reused
+/// (same claims), other roots are not served from it, and it is bounded.
+#[test]
+fn reused_across_verifications_and_bounded() {
+    let chip = server_chip();
+    let reference = ReferenceValues {
+        snp: vec![chip.reference_values()],
+        tdx: Vec::new(),
+    };
+    let evidence = chip.evidence(&[3; 64]).unwrap();
+    let cache = chains::ChainCache::default();
+    let now = system_now();
+    let first =
+        evidence::verify_with_chains(&evidence, &reference, now, default_provider(), &cache)
+            .unwrap();
+    assert_eq!(cache.len(), 1);
+    let second =
+        evidence::verify_with_chains(&evidence, &reference, now, default_provider(), &cache)
+            .unwrap();
+    assert_eq!(first, second);
+    assert_eq!(cache.len(), 1, "the second verification reused the chain");
+
+    // Other roots are another key: the cached chain does not vouch for
+    // the evidence under them.
+    let mut swapped = reference.clone();
+    if let Some(root) = swapped.snp[0].insecure_trusted_root.as_mut() {
+        core::mem::swap(&mut root.ark, &mut root.ask);
+    }
+    assert!(
+        evidence::verify_with_chains(&evidence, &swapped, now, default_provider(), &cache).is_err()
+    );
+    assert_eq!(cache.len(), 1);
+
+    // Bounded: the oldest chains go first.
+    let first_key = cache.keys()[0];
+    let chain = evidence::ChainStore::get(&cache, &first_key);
+    let chain = chain.unwrap();
+    for i in 0..(chains::CAPACITY + 5) {
+        let mut key = [0u8; 32];
+        key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        evidence::ChainStore::put(&cache, key, chain.clone());
+    }
+    assert_eq!(cache.len(), chains::CAPACITY);
+    assert!(
+        evidence::ChainStore::get(&cache, &first_key).is_none(),
+        "the oldest was dropped"
+    );
+}

@@ -77,20 +77,27 @@ pub fn verify(
     provider: &dyn CryptoProvider,
 ) -> Result<SnpClaims, SnpError> {
     let parsed = AttestationReport::parse(report)?;
-    let product = match (product, parsed.product_from_cpuid()) {
-        (Some(given), Some(found)) if given != found => {
-            return Err(SnpError::ProductMismatch {
-                expected: given,
-                found,
-                source: "report CPUID",
-            });
-        }
-        (Some(given), _) => Some(given),
-        (None, found) => found,
-    };
+    let product = resolve_product(product, parsed.product_from_cpuid())?;
     let chain = VerifiedChain::verify(certs, product, roots, crl, at, provider)?;
     let verified = chain.verify_report(&parsed, at, provider)?;
     Ok(SnpClaims::from(&verified))
+}
+
+/// The product to verify a report as: the one given (which the report's
+/// CPUID, if it names one, must agree with), else the CPUID's.
+pub fn resolve_product(
+    given: Option<Product>,
+    from_cpuid: Option<Product>,
+) -> Result<Option<Product>, SnpError> {
+    match (given, from_cpuid) {
+        (Some(given), Some(found)) if given != found => Err(SnpError::ProductMismatch {
+            expected: given,
+            found,
+            source: "report CPUID",
+        }),
+        (Some(given), _) => Ok(Some(given)),
+        (None, found) => Ok(found),
+    }
 }
 
 /// Authenticates a report with a chain verified earlier. Allocates nothing;
