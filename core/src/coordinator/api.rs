@@ -14,7 +14,7 @@ use crate::evidence::Claims;
 use crate::history::merkle::Hash;
 use crate::history::objects::{ObjectHash, Transition};
 use crate::history::tree_head::SignedTreeHead;
-use crate::kdf::WorkloadSecret;
+use crate::kdf::{MeshCaKey, Salt, SecretSeed, WorkloadSecret};
 use crate::manifest::SeedshareKey;
 use crate::seedshare::{SeedShareDocument, Share};
 
@@ -32,6 +32,8 @@ pub enum Request {
     Recover(Recover),
     /// Issue a mesh certificate to an attested workload.
     NewMeshCert(NewMeshCert),
+    /// Hand the secrets to an attested peer coordinator (peer recovery).
+    PeerRecover(PeerRecover),
 }
 
 /// `SetManifest`.
@@ -97,6 +99,32 @@ pub struct NewMeshCert {
     pub public_key_spki: Vec<u8>,
 }
 
+/// `PeerRecover`: an attested peer coordinator asks for the secrets.
+#[derive(Clone, Debug)]
+pub struct PeerRecover {
+    /// The manifest generation whose reference values the transport
+    /// verified the peer's evidence against.
+    pub generation: u64,
+    /// The verified claims of the peer's evidence.
+    pub claims: Claims,
+}
+
+/// Reply to [`PeerRecover`], and what a recovering replica feeds its
+/// machine ([`super::Input::PeerSecrets`]): everything a replica needs to
+/// serve the same deployment under the same mesh CA.
+#[derive(Clone, Debug)]
+pub struct PeerSecrets {
+    /// The secret seed.
+    pub seed: SecretSeed,
+    /// The salt.
+    pub salt: Salt,
+    /// The mesh CA key of the serving peer's generation.
+    pub mesh_key: MeshCaKey,
+    /// The latest transition the serving peer holds (the secrets are
+    /// adopted only for this very history).
+    pub latest_transition: ObjectHash,
+}
+
 /// A successful reply.
 #[allow(clippy::large_enum_variant)]
 pub enum Response {
@@ -108,6 +136,8 @@ pub enum Response {
     Recovery(RecoveryProgress),
     /// A mesh certificate.
     MeshCert(MeshCert),
+    /// The secrets, for an attested peer coordinator.
+    PeerSecrets(PeerSecrets),
 }
 
 /// Reply to [`SetManifest`].
@@ -198,6 +228,7 @@ impl fmt::Debug for Response {
                 .finish_non_exhaustive(),
             Self::Recovery(r) => f.debug_tuple("Recovery").field(r).finish(),
             Self::MeshCert(r) => f.debug_tuple("MeshCert").field(r).finish(),
+            Self::PeerSecrets(r) => f.debug_tuple("PeerSecrets").field(r).finish(),
         }
     }
 }

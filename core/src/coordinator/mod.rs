@@ -16,6 +16,7 @@
 //! | `GetManifests` | `NoManifest` | `NeedsRecovery` | OK |
 //! | `Recover` | `NoManifest` ("no state to recover from") | proceeds | `AlreadyRecovered` |
 //! | `NewMeshCert` | `NoManifest` | `NeedsRecovery` | OK |
+//! | `PeerRecover` | `NoManifest` | `NeedsRecovery` | OK, to a peer with the coordinator role |
 //!
 //! - **Uninitialized**: the store has no history.
 //! - **Recovery**: the store has a history but this replica has no secrets
@@ -42,16 +43,20 @@
 //!   history does not extend the one held are ignored (and reported).
 
 mod api;
+mod peer;
 mod recovery;
 mod set_manifest;
 pub mod store;
 
+#[cfg(test)]
+mod peer_tests;
 #[cfg(test)]
 mod props;
 #[cfg(test)]
 mod tests;
 
 pub use api::*;
+pub use peer::PeerTarget;
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -134,6 +139,9 @@ pub enum Input {
     LatestChanged(Vec<u8>),
     /// How many ready peers the driver can currently reach.
     ReadyPeers(usize),
+    /// Secrets from a peer the driver attested against
+    /// [`Coordinator::peer_target`] (peer recovery).
+    PeerSecrets(PeerSecrets),
     /// The clock.
     Tick(UnixTime),
 }
@@ -295,6 +303,7 @@ impl<'p> Coordinator<'p> {
             }
             Input::LatestChanged(bytes) => self.on_latest_changed(&bytes, &mut out),
             Input::ReadyPeers(n) => self.ready_peers = n,
+            Input::PeerSecrets(secrets) => self.on_peer_secrets(secrets, &mut out),
             Input::Tick(now) => self.on_tick(now, &mut out),
         }
         let after = self.state();
@@ -316,6 +325,7 @@ impl<'p> Coordinator<'p> {
             Request::GetManifests(get) => Some(self.get_manifests(&get)),
             Request::Recover(recover) => Some(self.recover(recover)),
             Request::NewMeshCert(request) => Some(self.new_mesh_cert(&request)),
+            Request::PeerRecover(request) => Some(self.peer_recover(&request)),
         }
     }
 
@@ -458,7 +468,14 @@ impl<'p> Coordinator<'p> {
         self.phase = Phase::Recovery(Box::new(recovery::Recovering::new(
             loaded.ok_or_else(|| "waiting for the store to be read".to_string()),
         )));
-        if reload && !self.loading {
+        if reload {
+            self.request_snapshot(out);
+        }
+    }
+
+    /// Asks for a snapshot unless one is already on its way.
+    fn request_snapshot(&mut self, out: &mut Vec<Output>) {
+        if !self.loading {
             self.loading = true;
             self.last_load = self.now;
             out.push(Output::LoadSnapshot);
@@ -471,11 +488,7 @@ impl<'p> Coordinator<'p> {
         {
             return;
         }
-        if !self.loading {
-            self.loading = true;
-            self.last_load = self.now;
-            out.push(Output::LoadSnapshot);
-        }
+        self.request_snapshot(out);
     }
 
     fn on_tick(&mut self, now: UnixTime, out: &mut Vec<Output>) {

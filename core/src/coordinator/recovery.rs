@@ -29,6 +29,11 @@ impl Recovering {
         }
     }
 
+    /// The history read from the store, or why it cannot be used.
+    pub(super) fn loaded(&self) -> Result<&LoadedHistory, &str> {
+        self.loaded.as_ref().map_err(String::as_str)
+    }
+
     /// A new reading of the store. Shares submitted for another latest
     /// transition are dropped.
     pub(super) fn replace(&mut self, loaded: Result<LoadedHistory, String>) {
@@ -131,7 +136,7 @@ impl<'p> Coordinator<'p> {
         let salt = Salt::from_bytes(loaded.seedshares.salt);
         let loaded = loaded.clone();
         let engine = SeedEngine::new(seed, salt, self.env.provider);
-        let ready = self.ready_from_engine(engine, loaded)?;
+        let ready = self.ready_from_engine(engine, loaded, None)?;
         let generation = ready.loaded.history.generation();
         self.accept_head(&ready.loaded)
             .map_err(|why| ApiError::PermissionDenied(format!("refusing to recover: {why}")))?;
@@ -142,11 +147,13 @@ impl<'p> Coordinator<'p> {
     }
 
     /// Checks the history's signed tree head with the key derived from the
-    /// seed, and builds a Ready state with a new mesh CA key.
-    fn ready_from_engine(
+    /// seed, and builds a Ready state with `mesh_key` (a peer's) or a new
+    /// random mesh CA key.
+    pub(super) fn ready_from_engine(
         &self,
         engine: SeedEngine<'p>,
         loaded: LoadedHistory,
+        mesh_key: Option<MeshCaKey>,
     ) -> Result<Ready<'p>, ApiError> {
         let history_key = engine
             .history_signing_key()
@@ -157,15 +164,19 @@ impl<'p> Coordinator<'p> {
             .verify(&history_key.verifying_key())
             .map_err(|_| {
                 ApiError::InvalidArgument(
-                    "the reconstructed seed does not sign the stored history: wrong shares, or the store was tampered with"
+                    "the seed does not sign the stored history: wrong shares or secrets, or the store was tampered with"
                         .into(),
                 )
             })?;
         let root_key = engine
             .root_ca_key()
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mesh_key =
-            MeshCaKey::random(self.env.rng).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mesh_key = match mesh_key {
+            Some(key) => key,
+            None => {
+                MeshCaKey::random(self.env.rng).map_err(|e| ApiError::Internal(e.to_string()))?
+            }
+        };
         let ca = Ca::new(&root_key, mesh_key, self.now, self.env.rng)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Ready {

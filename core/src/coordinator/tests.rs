@@ -445,14 +445,17 @@ fn every_api_in_every_state() {
         (StateName::Uninitialized, "GetManifests", "no_manifest"),
         (StateName::Uninitialized, "Recover", "no_manifest"),
         (StateName::Uninitialized, "NewMeshCert", "no_manifest"),
+        (StateName::Uninitialized, "PeerRecover", "no_manifest"),
         (StateName::Recovery, "SetManifest", "needs_recovery"),
         (StateName::Recovery, "GetManifests", "needs_recovery"),
         (StateName::Recovery, "Recover", "ok"),
         (StateName::Recovery, "NewMeshCert", "needs_recovery"),
+        (StateName::Recovery, "PeerRecover", "needs_recovery"),
         (StateName::Ready, "SetManifest", "ok"),
         (StateName::Ready, "GetManifests", "ok"),
         (StateName::Ready, "Recover", "already_recovered"),
         (StateName::Ready, "NewMeshCert", "ok"),
+        (StateName::Ready, "PeerRecover", "ok"),
     ];
     for &(state, api, expected) in table {
         let (mut h, document) = ready(&people, 1);
@@ -471,6 +474,10 @@ fn every_api_in_every_state() {
             "GetManifests" => Request::GetManifests(GetManifests::default()),
             "Recover" => recover_request(&people, &document, 0),
             "NewMeshCert" => mesh_request(generation, WEB_POLICY),
+            "PeerRecover" => Request::PeerRecover(PeerRecover {
+                generation,
+                claims: claims_for(COORD_POLICY),
+            }),
             _ => unreachable!(),
         };
         let result = h.call(request);

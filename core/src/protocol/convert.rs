@@ -10,6 +10,8 @@ use super::messages::{
     ErrorCode, ErrorReply, MeshResponse, OwnerSignature, UserRequest, UserResponse,
 };
 use crate::coordinator::{self as api, ApiError, RecoveryProgress, Response};
+use crate::history::objects::ObjectHash;
+use crate::kdf::{MeshCaKey, Salt, SecretSeed};
 use crate::manifest::SeedshareKey;
 use crate::seedshare::Share;
 
@@ -145,9 +147,9 @@ pub fn user_response(result: Result<Response, ApiError>) -> UserResponse {
                 recovered: Some(generation),
             }
         }
-        Ok(Response::MeshCert(_)) => UserResponse::Error(ErrorReply {
+        Ok(Response::MeshCert(_) | Response::PeerSecrets(_)) => UserResponse::Error(ErrorReply {
             code: ErrorCode::Internal,
-            message: "a mesh certificate is not a user-API reply".into(),
+            message: "not a user-API reply".into(),
         }),
     }
 }
@@ -164,9 +166,42 @@ pub fn mesh_response(result: Result<Response, ApiError>) -> MeshResponse {
                 .workload_secret
                 .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
         },
+        Ok(Response::PeerSecrets(secrets)) => MeshResponse::PeerSecrets {
+            seed: Zeroizing::new(secrets.seed.as_bytes().to_vec()),
+            salt: *secrets.salt.as_bytes(),
+            mesh_key: Zeroizing::new(secrets.mesh_key.scalar_bytes().to_vec()),
+            latest_transition: secrets.latest_transition.0,
+        },
         Ok(_) => MeshResponse::Error(ErrorReply {
             code: ErrorCode::Internal,
             message: "not a mesh-API reply".into(),
         }),
     }
+}
+
+/// The secrets of a [`MeshResponse::PeerSecrets`], checked for length and
+/// for a valid mesh CA key.
+pub fn peer_secrets(
+    seed: &[u8],
+    salt: [u8; 32],
+    mesh_key: &[u8],
+    latest_transition: [u8; 32],
+) -> Result<api::PeerSecrets, ApiError> {
+    let seed: [u8; crate::kdf::SEED_LEN] = seed.try_into().map_err(|_| {
+        ApiError::InvalidArgument(format!("the peer sent a {}-byte seed", seed.len()))
+    })?;
+    let scalar: [u8; crate::kdf::P384_SCALAR_LEN] = mesh_key.try_into().map_err(|_| {
+        ApiError::InvalidArgument(format!(
+            "the peer sent a {}-byte mesh CA key",
+            mesh_key.len()
+        ))
+    })?;
+    let mesh_key = MeshCaKey::from_scalar_bytes(scalar)
+        .map_err(|e| ApiError::InvalidArgument(format!("the peer's mesh CA key: {e}")))?;
+    Ok(api::PeerSecrets {
+        seed: SecretSeed::from_bytes(seed),
+        salt: Salt::from_bytes(salt),
+        mesh_key,
+        latest_transition: ObjectHash(latest_transition),
+    })
 }

@@ -19,8 +19,10 @@ use crate::seedshare::SeedShareDocument;
 pub enum Api {
     /// User API (port 1313): manifests, history, recovery.
     User,
-    /// Mesh API (port 7777): workload certificates.
+    /// Mesh API (port 7777): workload certificates and peer recovery.
     Mesh,
+    /// The agent's local channel to its host shim ([`super::shim`]).
+    Shim,
 }
 
 /// The client's first frame.
@@ -175,6 +177,9 @@ pub enum UserResponse {
 pub enum MeshRequest {
     /// Issue a certificate for the session's client key.
     NewMeshCert,
+    /// Peer recovery: hand the secrets to the session's client, an attested
+    /// coordinator.
+    PeerRecover,
 }
 
 /// A reply on the mesh API.
@@ -194,6 +199,18 @@ pub enum MeshResponse {
     },
     /// The request was refused.
     Error(ErrorReply),
+    /// The secrets, for an attested peer coordinator (zeroized when
+    /// dropped).
+    PeerSecrets {
+        /// The 64-byte secret seed.
+        seed: Zeroizing<Vec<u8>>,
+        /// The 32-byte salt.
+        salt: [u8; 32],
+        /// The mesh CA key's 48-byte P-384 scalar (big-endian).
+        mesh_key: Zeroizing<Vec<u8>>,
+        /// The latest transition the serving peer holds.
+        latest_transition: [u8; 32],
+    },
 }
 
 impl fmt::Debug for MeshResponse {
@@ -212,6 +229,12 @@ impl fmt::Debug for MeshResponse {
                 )
                 .finish_non_exhaustive(),
             Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
+            Self::PeerSecrets {
+                latest_transition, ..
+            } => f
+                .debug_struct("PeerSecrets")
+                .field("latest_transition", &crate::hex::Hex(latest_transition))
+                .finish_non_exhaustive(),
         }
     }
 }

@@ -17,11 +17,12 @@
 
 mod convert;
 mod messages;
+pub mod shim;
 
 #[cfg(test)]
 mod tests;
 
-pub use convert::{mesh_response, user_response};
+pub use convert::{mesh_response, peer_secrets, user_response};
 pub use messages::*;
 
 use alloc::string::{String, ToString};

@@ -158,6 +158,66 @@ fn round_trips_and_truncations() {
         },
         MAX_MESH_FRAME,
     );
+    round_trip(MeshRequest::PeerRecover, MAX_MESH_FRAME);
+    round_trip(
+        MeshResponse::PeerSecrets {
+            seed: zeroize::Zeroizing::new(vec![1; 64]),
+            salt: [2; 32],
+            mesh_key: zeroize::Zeroizing::new(vec![3; 48]),
+            latest_transition: [4; 32],
+        },
+        MAX_MESH_FRAME,
+    );
+}
+
+#[test]
+fn shim_messages_round_trip() {
+    use shim::*;
+    round_trip(
+        ShimRequest::Apply {
+            puts: vec![("manifests/ab".into(), vec![1, 2])],
+            latest_old: None,
+            latest_new: vec![3; 196],
+        },
+        MAX_SHIM_FRAME,
+    );
+    round_trip(
+        ShimRequest::WatchLatest {
+            known: Some(vec![1]),
+            timeout_ms: 30_000,
+        },
+        MAX_SHIM_FRAME,
+    );
+    round_trip(
+        ShimRequest::ReportStatus(AgentStatus {
+            state: Some(AgentState::Ready),
+            listening: true,
+            generation: 2,
+            requests: vec![RequestStats {
+                api: "mesh".into(),
+                method: "NewMeshCert".into(),
+                outcome: "ok".into(),
+                count: 3,
+                sum_micros: 4000,
+                buckets: vec![0, 0, 1, 3, 3, 3, 3, 3, 3, 3, 3],
+            }],
+            attestation_failures: vec![("evidence".into(), 1)],
+            peer_recovery_attempts: 1,
+            peer_recovery_successes: 1,
+        }),
+        MAX_SHIM_FRAME,
+    );
+    round_trip(
+        ShimResponse::Peers {
+            version: 7,
+            peers: vec![Peer {
+                name: "coordinator-1".into(),
+                mesh_api: "10.0.0.2:7777".into(),
+            }],
+        },
+        MAX_SHIM_FRAME,
+    );
+    round_trip(ShimResponse::Conflict, MAX_SHIM_FRAME);
 }
 
 #[test]
@@ -191,7 +251,8 @@ fn garbage_is_refused_without_panicking() {
     assert!(decode::<UserRequest>(&body).is_err());
     // Unknown variant.
     assert!(decode::<UserRequest>(&[9]).is_err());
-    assert!(decode::<MeshRequest>(&[1]).is_err());
+    assert!(decode::<MeshRequest>(&[2]).is_err());
+    assert!(decode::<shim::ShimRequest>(&[5]).is_err());
     // Every two-byte body decodes or fails cleanly.
     for a in 0..=255u8 {
         for b in 0..=255u8 {

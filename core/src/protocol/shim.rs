@@ -1,0 +1,169 @@
+//! The local channel between the agent (inside the TEE) and its host shim
+//! (outside it): storage, peer lists, and the agent's status for probes
+//! and metrics.
+//!
+//! The agent is the client: it connects to the shim, sends
+//! [`Hello`](super::Hello) with [`Api::Shim`](super::Api::Shim), then
+//! [`ShimRequest`]s, each answered by one [`ShimResponse`]. Long waits
+//! ([`ShimRequest::WatchLatest`], [`ShimRequest::WatchPeers`]) are long
+//! polls on a connection of their own, so that storage calls never queue
+//! behind them.
+//!
+//! **The shim is untrusted.** Nothing it returns is believed: stored
+//! objects are re-hashed and the signed tree head checked by the state
+//! machine, peers are attested before anything is said to them, and the
+//! status the agent reports holds no secret.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use super::Message;
+
+/// Largest frame on the shim channel (a whole store snapshot).
+pub const MAX_SHIM_FRAME: usize = 64 * 1024 * 1024;
+
+/// Upper edges (seconds) of the request latency histogram buckets; the
+/// last bucket (`+Inf`) is implicit.
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// A request from the agent to its shim.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShimRequest {
+    /// Every stored object (key, value).
+    Snapshot,
+    /// Write `puts` (idempotent, content-addressed), then replace the latest
+    /// record with `latest_new` if it currently is `latest_old` (`None`: it
+    /// must not exist).
+    Apply {
+        /// Objects to write first.
+        puts: Vec<(String, Vec<u8>)>,
+        /// The latest record the write builds on.
+        latest_old: Option<Vec<u8>>,
+        /// The new latest record.
+        latest_new: Vec<u8>,
+    },
+    /// Answer once the latest record differs from `known`, or after
+    /// `timeout_ms` with the current value (which may equal `known`).
+    WatchLatest {
+        /// The latest record the agent knows (`None`: none).
+        known: Option<Vec<u8>>,
+        /// How long to wait at most.
+        timeout_ms: u32,
+    },
+    /// Answer once the peer list's version differs from `known_version`, or
+    /// after `timeout_ms` with the current list.
+    WatchPeers {
+        /// The version the agent knows (0: none yet).
+        known_version: u64,
+        /// How long to wait at most.
+        timeout_ms: u32,
+    },
+    /// The agent's status, sent on every change and at least every few
+    /// seconds (the shim's liveness probe fails when it stops coming).
+    ReportStatus(AgentStatus),
+}
+
+/// The shim's answer to one [`ShimRequest`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ShimResponse {
+    /// Answer to [`ShimRequest::Snapshot`].
+    Snapshot {
+        /// Every object (key, value).
+        objects: Vec<(String, Vec<u8>)>,
+    },
+    /// The batch was applied.
+    Applied,
+    /// The latest record was not `latest_old`: nothing of the
+    /// compare-and-swap was written.
+    Conflict,
+    /// The storage or the request failed; the text is for logs.
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+    /// Answer to [`ShimRequest::WatchLatest`].
+    Latest {
+        /// The current latest record.
+        latest: Option<Vec<u8>>,
+    },
+    /// Answer to [`ShimRequest::WatchPeers`].
+    Peers {
+        /// Changes whenever the list changes.
+        version: u64,
+        /// The peers (never the agent itself), ready ones only.
+        peers: Vec<Peer>,
+    },
+    /// Answer to [`ShimRequest::ReportStatus`].
+    StatusAccepted,
+}
+
+/// A peer coordinator the shim knows of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// Its name (the pod name on Kubernetes), for logs.
+    pub name: String,
+    /// Where its mesh API listens (`host:port`).
+    pub mesh_api: String,
+}
+
+/// The agent's state, as probes see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentState {
+    /// No history.
+    Uninitialized,
+    /// A history but no secrets (or stale ones).
+    Recovery,
+    /// Serving.
+    Ready,
+}
+
+/// What the agent tells its shim: enough for the probes and `/metrics`,
+/// nothing secret.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// The state (`None` before the store was first read).
+    pub state: Option<AgentState>,
+    /// Both API listeners are up.
+    pub listening: bool,
+    /// The manifest generation served (0 unless Ready).
+    pub generation: u64,
+    /// Per API, method and outcome: how many requests and how long they
+    /// took.
+    pub requests: Vec<RequestStats>,
+    /// Attestation failures on the mesh API, by reason.
+    pub attestation_failures: Vec<(String, u64)>,
+    /// Peer recovery attempts, and how many succeeded.
+    pub peer_recovery_attempts: u64,
+    /// Peer recoveries that succeeded.
+    pub peer_recovery_successes: u64,
+}
+
+/// One (API, method, outcome) series: a counter and a latency histogram.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestStats {
+    /// `user` or `mesh`.
+    pub api: String,
+    /// `SetManifest`, `GetManifests`, `Recover`, `NewMeshCert`,
+    /// `PeerRecover`.
+    pub method: String,
+    /// `ok` or an error code (`needs_recovery`, `permission_denied`, …).
+    pub outcome: String,
+    /// Requests.
+    pub count: u64,
+    /// Sum of their durations, in microseconds.
+    pub sum_micros: u64,
+    /// Requests that took at most [`LATENCY_BUCKETS`]`[i]` seconds
+    /// (cumulative, one entry per bucket).
+    pub buckets: Vec<u64>,
+}
+
+impl Message for ShimRequest {
+    const NAME: &'static str = "ShimRequest";
+}
+impl Message for ShimResponse {
+    const NAME: &'static str = "ShimResponse";
+}
