@@ -1,5 +1,26 @@
-//! accord-shim: the untrusted host side of the coordinator pod.
+//! accord-shim: the untrusted host side of a coordinator replica.
 //!
-//! Not built yet: storage backends, peer discovery, probes and metrics arrive
-//! with a later issue. This crate only holds the workspace's shape.
+//! The agent inside the TEE has no Kubernetes client, no filesystem of its
+//! own and no HTTP server; the shim gives it those, over a local channel
+//! ([`channel`], messages in `accord_core::protocol::shim`):
+//!
+//! - [`store`]: the history objects, on the filesystem ([`fs_store`]) or
+//!   in Kubernetes ConfigMaps ([`kube_store`]), with compare-and-swap of
+//!   the latest record and a watch on it;
+//! - [`discovery`]: the ready peer replicas (a static list, or the pods of
+//!   the coordinator StatefulSet);
+//! - [`status`] and [`http`]: the agent's reported state, served as the
+//!   probes and Prometheus metrics on port 9102.
+//!
+//! **Untrusted by design** (`DESIGN.md` §1): the agent re-hashes every
+//! object, checks the signed tree head, and attests every peer. A shim can
+//! deny service, never forge, roll back or fork a history, or learn a
+//! secret.
 #![forbid(unsafe_code)]
+
+pub mod discovery;
+pub mod status;
+pub mod store;
+
+/// Port of the probes and metrics.
+pub const PROBE_PORT: u16 = 9102;
