@@ -32,6 +32,16 @@ use core::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// The user API's port.
+pub const USER_API_PORT: u16 = 1313;
+
+/// The mesh API's port (workload certificates and peer recovery).
+pub const MESH_API_PORT: u16 = 7777;
+
+/// The port where the shim listens for its agent's channel
+/// ([`shim`]).
+pub const SHIM_PORT: u16 = 9103;
+
 /// The protocol version this code speaks.
 pub const VERSION: u16 = 1;
 
