@@ -230,6 +230,7 @@ async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<(
             Ok(())
         }
         MeshResponse::Error(error) => Err(error.into_api_error().into()),
+        MeshResponse::PeerSecrets { .. } => bail!("the coordinator answered with peer secrets"),
     }
 }
 

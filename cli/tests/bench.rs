@@ -39,7 +39,10 @@ fn start_coordinator(state: &Path) -> (String, String) {
             .unwrap();
         runtime
             .block_on(accord_guest::coordinator::run(
-                provider, &state_dir, &user_addr, &mesh_addr,
+                provider,
+                accord_guest::coordinator::StoreLocation::Dir(state_dir.clone()),
+                &user_addr,
+                &mesh_addr,
             ))
             .unwrap();
     });

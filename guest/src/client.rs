@@ -95,6 +95,47 @@ impl UserClient {
     }
 }
 
+/// Peer recovery: connects to a peer coordinator's mesh API over mutual
+/// attested TLS (this replica attests with `tee`; the peer must satisfy
+/// `policy`, the coordinator policies of the history this replica read),
+/// asks for the secrets and checks their shape.
+pub async fn recover_from_peer(
+    addr: &str,
+    tee: Arc<dyn TeeProvider>,
+    policy: PeerPolicy,
+) -> anyhow::Result<accord_core::coordinator::PeerSecrets> {
+    let connector = Connector::new(policy, Some(tee), None, Timeouts::default())?;
+    let attested = connector
+        .connect(tcp(addr).await?)
+        .await
+        .with_context(|| format!("attested TLS with the peer at {addr}"))?;
+    let (mut stream, _) = attested.into_parts();
+    say_hello(&mut stream, Api::Mesh).await?;
+    wire::write_message(
+        &mut stream,
+        &MeshRequest::PeerRecover,
+        MAX_MESH_FRAME,
+        WRITE_WAIT,
+    )
+    .await?;
+    let limits = ReadLimits {
+        max: MAX_MESH_FRAME,
+        idle: REPLY_WAIT,
+        body: REPLY_WAIT,
+    };
+    match wire::read_message::<MeshResponse, _>(&mut stream, limits).await? {
+        MeshResponse::PeerSecrets {
+            seed,
+            salt,
+            mesh_key,
+            latest_transition,
+        } => accord_core::protocol::peer_secrets(&seed, salt, &mesh_key, latest_transition)
+            .map_err(|e| anyhow::anyhow!("the peer's secrets: {e}")),
+        MeshResponse::Error(e) => bail!("the peer refused: {}", e.message),
+        MeshResponse::MeshCert { .. } => bail!("the peer answered with a mesh certificate"),
+    }
+}
+
 /// A connection to the mesh API.
 pub struct MeshClient {
     stream: TlsStream<TcpStream>,

@@ -92,6 +92,9 @@ async fn attempt(
             workload_secret,
         }),
         MeshResponse::Error(error) => Err(error.into_api_error().into()),
+        MeshResponse::PeerSecrets { .. } => {
+            anyhow::bail!("the coordinator answered NewMeshCert with peer secrets")
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub mod atls;
 pub mod client;
 pub mod coordinator;
 pub mod initializer;
+pub mod shim_client;
 pub mod store;
 pub mod tee;
 pub mod wire;

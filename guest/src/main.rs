@@ -48,8 +48,8 @@ enum Command {
     Report(ReportArgs),
 
     /// Run the coordinator: the user API and the mesh API over the store
-    /// in STATE/store (the simulated chip, if used, keeps its state in
-    /// STATE/chip).
+    /// in STATE/store, or over the host shim's store with --shim (the
+    /// simulated chip, if used, keeps its state in STATE/chip).
     ///
     /// Prints `accord-guest coordinator: user API on ADDR, mesh API on
     /// ADDR, state STATE` once listening. Stops on SIGTERM or Ctrl-C.
@@ -87,9 +87,17 @@ struct CoordinatorArgs {
     #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(PROVIDER_NAMES))]
     tee: Option<String>,
 
-    /// State directory: `store/` and (simulated chip) `chip/`.
-    #[arg(long, value_name = "DIR")]
-    state: PathBuf,
+    /// State directory: `store/` (unless --shim) and (simulated chip)
+    /// `chip/`.
+    #[arg(long, value_name = "DIR", required_unless_present = "shim")]
+    state: Option<PathBuf>,
+
+    /// The host shim (`accord-shim`) at HOST:PORT keeps the history, lists
+    /// the peers for peer recovery, and serves probes and metrics from
+    /// this coordinator's reports. It is untrusted: everything it returns
+    /// is checked.
+    #[arg(long, value_name = "HOST:PORT")]
+    shim: Option<String>,
 
     /// Address of the user API.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:1313")]
@@ -257,21 +265,33 @@ fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{SIMULATED_ONLY}");
         return Ok(ExitCode::from(2));
     }
-    std::fs::create_dir_all(&args.state)
-        .with_context(|| format!("creating {}", args.state.display()))?;
-    let mut options = TeeOptions {
-        simulated_state: args.state.join("chip"),
-        ..TeeOptions::default()
-    };
+    let mut options = TeeOptions::default();
+    if let Some(state) = &args.state {
+        std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
+        options.simulated_state = state.join("chip");
+    } else if args.tee.as_deref() == Some("insecure-simulated") {
+        eprintln!("error: --tee insecure-simulated needs --state DIR for the simulated chip");
+        return Ok(ExitCode::from(2));
+    }
     args.chip.apply(&mut options)?;
     let provider: Arc<dyn TeeProvider> = open_tee(args.tee.as_deref(), &options)?.into();
+    let store = match (args.shim, args.state) {
+        (Some(addr), _) => accord_guest::coordinator::StoreLocation::Shim(addr),
+        (None, Some(state)) => accord_guest::coordinator::StoreLocation::Dir(state),
+        (None, None) => unreachable_args()?,
+    };
     runtime()?.block_on(accord_guest::coordinator::run(
         provider,
-        &args.state,
+        store,
         &args.user_api,
         &args.mesh_api,
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// clap enforces `--state` unless `--shim`; this is only a safety net.
+fn unreachable_args<T>() -> anyhow::Result<T> {
+    anyhow::bail!("either --state or --shim is required")
 }
 
 fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {

@@ -41,3 +41,39 @@ impl Discovery for StaticPeers {
         self.tx.subscribe()
     }
 }
+
+/// A peer list the caller changes at will (tests, and the CLI's
+/// multi-replica demo, which knows its replicas' addresses).
+#[derive(Clone)]
+pub struct ManualPeers {
+    tx: std::sync::Arc<watch::Sender<PeerList>>,
+}
+
+impl Default for ManualPeers {
+    fn default() -> Self {
+        let (tx, _) = watch::channel(PeerList::default());
+        Self {
+            tx: std::sync::Arc::new(tx),
+        }
+    }
+}
+
+impl ManualPeers {
+    /// Replaces the list (the version moves on only if it changed).
+    pub fn set(&self, peers: Vec<Peer>) {
+        self.tx.send_if_modified(|list| {
+            if list.peers == peers && list.version != 0 {
+                return false;
+            }
+            list.version += 1;
+            list.peers = peers;
+            true
+        });
+    }
+}
+
+impl Discovery for ManualPeers {
+    fn watch_peers(&self) -> watch::Receiver<PeerList> {
+        self.tx.subscribe()
+    }
+}

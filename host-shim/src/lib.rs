@@ -18,7 +18,9 @@
 //! secret.
 #![forbid(unsafe_code)]
 
+pub mod channel;
 pub mod discovery;
+pub mod mem_store;
 pub mod status;
 pub mod store;
 

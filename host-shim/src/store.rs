@@ -58,3 +58,23 @@ pub trait Store: Send + Sync + 'static {
     /// changes (by this shim or by another writer).
     fn watch_latest(&self) -> watch::Receiver<Option<Vec<u8>>>;
 }
+
+/// Several shims (tests, or replicas on one host) can share one backend.
+impl<T: Store> Store for std::sync::Arc<T> {
+    fn snapshot(&self) -> impl Future<Output = Result<Vec<(String, Vec<u8>)>, StoreError>> + Send {
+        T::snapshot(self)
+    }
+
+    fn apply(
+        &self,
+        puts: Vec<(String, Vec<u8>)>,
+        latest_old: Option<Vec<u8>>,
+        latest_new: Vec<u8>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::apply(self, puts, latest_old, latest_new)
+    }
+
+    fn watch_latest(&self) -> watch::Receiver<Option<Vec<u8>>> {
+        T::watch_latest(self)
+    }
+}

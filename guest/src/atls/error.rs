@@ -69,6 +69,27 @@ pub enum AtlsError {
     PeerRefused(String),
 }
 
+impl AtlsError {
+    /// A short label for metrics (`accord_attestation_failures_total`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::Handshake(_) => "handshake",
+            Self::Io { .. } => "io",
+            Self::Timeout { .. } => "timeout",
+            Self::Protocol(_) => "protocol",
+            Self::Tee(_) => "own_evidence",
+            Self::Evidence(_) => "evidence",
+            Self::NotBound { .. } => "not_bound",
+            Self::Reflected { .. } => "reflected",
+            Self::PolicyHashNotAllowed { .. } => "policy_hash",
+            Self::EvidenceRequired => "no_evidence",
+            Self::KeyRequired => "no_key",
+            Self::PeerRefused(_) => "refused",
+        }
+    }
+}
+
 impl fmt::Display for AtlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -15,23 +15,31 @@
 //!
 //! The driver ends when every [`Handle`] is dropped.
 
+pub mod metrics;
+mod peers;
 pub mod server;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use accord_core::coordinator::store::StoreSnapshot;
 use accord_core::coordinator::{
-    ApiError, Coordinator, Env, Input, Output, Request, Response, StateName, StoreError,
+    ApiError, Coordinator, Env, Input, Output, PeerSecrets, Request, Response, StateName,
+    StoreError, WriteBatch,
 };
 use accord_core::crypto::awslc::PROVIDER;
 use accord_core::crypto::{CryptoError, SecureRandom};
 use accord_core::evidence::ReferenceValues;
+use accord_core::protocol::shim::{AgentState, AgentStatus, Peer};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::atls::system_now;
+use crate::shim_client::{self, ShimClient};
 use crate::store::FsStore;
+use crate::tee::TeeProvider;
+use metrics::Metrics;
 
 /// The operating system's random number generator.
 pub struct OsRandom;
@@ -78,11 +86,26 @@ struct Call {
 #[derive(Clone)]
 pub struct Handle {
     tx: mpsc::Sender<Call>,
+    metrics: Arc<Metrics>,
 }
 
 impl Handle {
-    /// Sends `request` to the state machine and waits for its reply.
+    /// Sends `request` to the state machine and waits for its reply
+    /// (counted in the metrics by API, method and outcome).
     pub async fn call(&self, request: Request) -> Result<Response, ApiError> {
+        let (api, method) = metrics::request_name(&request);
+        let started = Instant::now();
+        let result = self.call_uncounted(request).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(err) => err.code(),
+        };
+        self.metrics
+            .request(api, method, outcome, started.elapsed());
+        result
+    }
+
+    async fn call_uncounted(&self, request: Request) -> Result<Response, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Call { request, reply })
@@ -91,6 +114,56 @@ impl Handle {
         rx.await
             .map_err(|_| ApiError::Internal("the coordinator dropped the request".into()))?
     }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+/// Where the history is stored.
+#[derive(Clone)]
+pub enum Backend {
+    /// A directory of this machine (`--state DIR`).
+    Local(FsStore),
+    /// The host shim's store (`--shim ADDR`).
+    Shim(Arc<ShimClient>),
+}
+
+impl Backend {
+    async fn snapshot(&self) -> Result<StoreSnapshot, StoreError> {
+        match self {
+            Self::Local(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.snapshot())
+                    .await
+                    .unwrap_or_else(|e| Err(StoreError::Failed(format!("reading the store: {e}"))))
+            }
+            Self::Shim(client) => client.snapshot().await,
+        }
+    }
+
+    async fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        match self {
+            Self::Local(store) => {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.apply(&batch))
+                    .await
+                    .unwrap_or_else(|e| Err(StoreError::Failed(format!("writing the store: {e}"))))
+            }
+            Self::Shim(client) => client.apply(&batch).await,
+        }
+    }
+}
+
+/// What the driver needs besides its store.
+pub struct Wiring {
+    /// Attests this replica to its peers (peer recovery).
+    pub tee: Arc<dyn TeeProvider>,
+    /// The ready peers (empty without a shim or static peers).
+    pub peers: watch::Receiver<Vec<Peer>>,
+    /// The latest record as the store's watch sees it.
+    pub latest: mpsc::UnboundedReceiver<Vec<u8>>,
 }
 
 /// A running driver.
@@ -99,24 +172,38 @@ pub struct Service {
     pub handle: Handle,
     /// The mesh API's view.
     pub mesh: watch::Receiver<MeshState>,
+    /// The state and generation, as last published.
+    pub state: watch::Receiver<(StateName, u64)>,
     /// The driver thread (ends once every handle is dropped).
     pub thread: std::thread::JoinHandle<()>,
 }
 
-/// Starts the driver over the store in `store_dir`.
-pub fn start(store_dir: &Path) -> anyhow::Result<Service> {
-    let store = FsStore::open(store_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// Starts the driver over `backend`.
+pub fn start(backend: Backend, wiring: Wiring) -> anyhow::Result<Service> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let (mesh_tx, mesh) = watch::channel(MeshState::NotReady("the coordinator is starting".into()));
+    let (state_tx, state) = watch::channel((StateName::Uninitialized, 0));
+    let metrics = Arc::new(Metrics::default());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let driver_metrics = Arc::clone(&metrics);
     let thread = std::thread::Builder::new()
         .name("coordinator-driver".into())
-        .spawn(move || runtime.block_on(drive(store, rx, mesh_tx)))?;
+        .spawn(move || {
+            runtime.block_on(drive(
+                backend,
+                rx,
+                wiring,
+                mesh_tx,
+                state_tx,
+                driver_metrics,
+            ));
+        })?;
     Ok(Service {
-        handle: Handle { tx },
+        handle: Handle { tx, metrics },
         mesh,
+        state,
         thread,
     })
 }
@@ -126,16 +213,20 @@ enum Done {
         batch: u64,
         result: Result<(), StoreError>,
     },
-    Snapshot(Result<accord_core::coordinator::store::StoreSnapshot, StoreError>),
+    Snapshot(Result<StoreSnapshot, StoreError>),
+    /// A peer recovery attempt ended.
+    Peer(Box<Result<(String, PeerSecrets), String>>),
 }
 
 struct Driver {
-    store: FsStore,
+    backend: Backend,
     done: mpsc::UnboundedSender<Done>,
     replies: HashMap<u64, oneshot::Sender<Result<Response, ApiError>>>,
     mesh: watch::Sender<MeshState>,
+    state: watch::Sender<(StateName, u64)>,
     /// What was last published: (state, generation).
     published: Option<(StateName, u64)>,
+    peers: peers::PeerRecovery,
 }
 
 impl Driver {
@@ -152,21 +243,19 @@ impl Driver {
                     }
                 }
                 Output::Write(batch) => {
-                    let store = self.store.clone();
+                    let backend = self.backend.clone();
                     let done = self.done.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let result = store.apply(&batch);
-                        let _ = done.send(Done::Write {
-                            batch: batch.id,
-                            result,
-                        });
+                    tokio::spawn(async move {
+                        let id = batch.id;
+                        let result = backend.apply(batch).await;
+                        let _ = done.send(Done::Write { batch: id, result });
                     });
                 }
                 Output::LoadSnapshot => {
-                    let store = self.store.clone();
+                    let backend = self.backend.clone();
                     let done = self.done.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _ = done.send(Done::Snapshot(store.snapshot()));
+                    tokio::spawn(async move {
+                        let _ = done.send(Done::Snapshot(backend.snapshot().await));
                     });
                 }
                 Output::StateChanged(state) => log(&format!("state {state}")),
@@ -183,6 +272,7 @@ impl Driver {
             return;
         }
         self.published = Some(key);
+        self.state.send_replace(key);
         let state = match machine.mesh_reference() {
             Some((generation, reference)) => MeshState::Ready {
                 generation,
@@ -202,30 +292,41 @@ impl Driver {
     }
 }
 
-async fn drive(store: FsStore, mut calls: mpsc::Receiver<Call>, mesh: watch::Sender<MeshState>) {
+async fn drive(
+    backend: Backend,
+    mut calls: mpsc::Receiver<Call>,
+    wiring: Wiring,
+    mesh: watch::Sender<MeshState>,
+    state: watch::Sender<(StateName, u64)>,
+    metrics: Arc<Metrics>,
+) {
     let env = Env {
         provider: &PROVIDER,
         rng: &OS_RANDOM,
     };
-    let boot = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.snapshot())
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Failed(format!("reading the store: {e}"))))
-    };
+    let Wiring {
+        tee,
+        peers: mut peer_list,
+        latest: mut latest_rx,
+    } = wiring;
+    let boot = backend.snapshot().await;
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();
     let mut driver = Driver {
-        store,
+        backend,
         done: done_tx,
         replies: HashMap::new(),
         mesh,
+        state,
         published: None,
+        peers: peers::PeerRecovery::new(tee, metrics),
     };
     let (mut machine, outputs) = Coordinator::new(env, system_now(), boot);
     driver.execute(&machine, outputs);
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut next_id: u64 = 0;
+    let mut peers_open = true;
+    let mut latest_open = true;
     loop {
         let input = tokio::select! {
             call = calls.recv() => {
@@ -237,11 +338,33 @@ async fn drive(store: FsStore, mut calls: mpsc::Receiver<Call>, mesh: watch::Sen
             Some(done) = done_rx.recv() => match done {
                 Done::Write { batch, result } => Input::WriteDone { batch, result },
                 Done::Snapshot(snapshot) => Input::Snapshot(snapshot),
+                Done::Peer(result) => match driver.peers.finished(*result) {
+                    Some(secrets) => Input::PeerSecrets(secrets),
+                    None => continue,
+                },
+            },
+            changed = peer_list.changed(), if peers_open => {
+                if changed.is_err() {
+                    peers_open = false;
+                    continue;
+                }
+                let list = peer_list.borrow_and_update().clone();
+                driver.peers.set_peers(list);
+                Input::ReadyPeers(driver.peers.count())
+            }
+            latest = latest_rx.recv(), if latest_open => match latest {
+                Some(bytes) => Input::LatestChanged(bytes),
+                None => {
+                    latest_open = false;
+                    continue;
+                }
             },
             _ = ticks.tick() => Input::Tick(system_now()),
         };
         let outputs = machine.handle(input);
+        driver.peers.after_input(&machine);
         driver.execute(&machine, outputs);
+        driver.peers.maybe_start(&machine, &driver.done);
     }
     // Every handle is gone. Let writes still in flight land (their results
     // are only logged now).
@@ -256,29 +379,40 @@ async fn drive(store: FsStore, mut calls: mpsc::Receiver<Call>, mesh: watch::Sen
     }
 }
 
-/// Runs the coordinator process: the driver over `DIR/store`, the user API
-/// on `user_addr` and the mesh API on `mesh_addr`, until SIGTERM or
-/// Ctrl-C. Prints `accord-guest coordinator: user API on ADDR, mesh API on
-/// ADDR, state STATE` on stdout once both listen (with the bound
-/// addresses).
+/// Where a coordinator keeps its history.
+#[derive(Clone, Debug)]
+pub enum StoreLocation {
+    /// A directory of this machine (its `store/` subdirectory), no peers.
+    Dir(std::path::PathBuf),
+    /// The host shim listening at this address: storage, the watch on the
+    /// latest record, peers, and status reports for probes and metrics.
+    Shim(String),
+}
+
+/// Runs the coordinator process: the driver over `store`, the user API on
+/// `user_addr` and the mesh API on `mesh_addr`, until SIGTERM or Ctrl-C.
+/// Prints `accord-guest coordinator: user API on ADDR, mesh API on ADDR,
+/// state STATE` on stdout once both listen (with the bound addresses).
 pub async fn run(
     tee: Arc<dyn crate::tee::TeeProvider>,
-    state_dir: &Path,
+    store: StoreLocation,
     user_addr: &str,
     mesh_addr: &str,
 ) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
 
-    let running = spawn(tee, state_dir, user_addr, mesh_addr).await?;
+    let where_ = match &store {
+        StoreLocation::Dir(dir) => dir.display().to_string(),
+        StoreLocation::Shim(addr) => format!("shim {addr}"),
+    };
+    let running = spawn_at(tee, store, user_addr, mesh_addr).await?;
     {
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "accord-guest coordinator: user API on {}, mesh API on {}, state {}",
-            running.user_addr,
-            running.mesh_addr,
-            state_dir.display()
+            "accord-guest coordinator: user API on {}, mesh API on {}, state {where_}",
+            running.user_addr, running.mesh_addr,
         )?;
         out.flush()?;
     }
@@ -303,9 +437,8 @@ pub async fn run(
 }
 
 /// A coordinator serving in this process (the CLI's demo, tests): the
-/// driver over `DIR/store` and both API servers on tasks of the calling
-/// runtime. [`InProcess::stop`] shuts it down like SIGTERM does for
-/// [`run`].
+/// driver and both API servers on tasks of the calling runtime.
+/// [`InProcess::stop`] shuts it down like SIGTERM does for [`run`].
 pub struct InProcess {
     /// Where the user API listens.
     pub user_addr: std::net::SocketAddr,
@@ -314,15 +447,34 @@ pub struct InProcess {
     stop: watch::Sender<bool>,
     user_task: tokio::task::JoinHandle<anyhow::Result<()>>,
     mesh_task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The shim's watches and the status reporter.
+    helpers: Vec<tokio::task::JoinHandle<()>>,
     thread: std::thread::JoinHandle<()>,
+}
+
+/// Starts a coordinator in this process over `state_dir/store`: see
+/// [`spawn_at`].
+pub async fn spawn(
+    tee: Arc<dyn crate::tee::TeeProvider>,
+    state_dir: &Path,
+    user_addr: &str,
+    mesh_addr: &str,
+) -> anyhow::Result<InProcess> {
+    spawn_at(
+        tee,
+        StoreLocation::Dir(state_dir.to_path_buf()),
+        user_addr,
+        mesh_addr,
+    )
+    .await
 }
 
 /// Starts a coordinator in this process: binds `user_addr` and
 /// `mesh_addr` (port 0 for ephemeral ports), starts the driver over
-/// `state_dir/store` and serves both APIs on the current tokio runtime.
-pub async fn spawn(
+/// `store` and serves both APIs on the current tokio runtime.
+pub async fn spawn_at(
     tee: Arc<dyn crate::tee::TeeProvider>,
-    state_dir: &Path,
+    store: StoreLocation,
     user_addr: &str,
     mesh_addr: &str,
 ) -> anyhow::Result<InProcess> {
@@ -334,7 +486,33 @@ pub async fn spawn(
     let mesh = tokio::net::TcpListener::bind(mesh_addr)
         .await
         .with_context(|| format!("binding the mesh API to {mesh_addr}"))?;
-    let service = start(&state_dir.join("store"))?;
+    let (peers_tx, peers) = watch::channel(Vec::new());
+    let (latest_tx, latest) = mpsc::unbounded_channel();
+    let mut helpers = Vec::new();
+    let (backend, shim) = match store {
+        StoreLocation::Dir(dir) => {
+            let store = FsStore::open(&dir.join("store")).map_err(|e| anyhow::anyhow!("{e}"))?;
+            drop((peers_tx, latest_tx));
+            (Backend::Local(store), None)
+        }
+        StoreLocation::Shim(addr) => {
+            let client = Arc::new(ShimClient::new(&addr));
+            helpers.push(tokio::spawn(shim_client::watch_latest(
+                addr.clone(),
+                latest_tx,
+            )));
+            helpers.push(tokio::spawn(shim_client::watch_peers(addr, peers_tx)));
+            (Backend::Shim(Arc::clone(&client)), Some(client))
+        }
+    };
+    let service = start(
+        backend,
+        Wiring {
+            tee: Arc::clone(&tee),
+            peers,
+            latest,
+        },
+    )?;
     let (stop, shutdown) = watch::channel(false);
     let user_local = user.local_addr()?;
     let mesh_local = mesh.local_addr()?;
@@ -351,6 +529,13 @@ pub async fn spawn(
         service.mesh.clone(),
         shutdown,
     ));
+    if let Some(client) = shim {
+        helpers.push(tokio::spawn(report_status(
+            client,
+            service.state.clone(),
+            Arc::clone(service.handle.metrics()),
+        )));
+    }
     let Service { handle, thread, .. } = service;
     drop(handle);
     Ok(InProcess {
@@ -359,8 +544,53 @@ pub async fn spawn(
         stop,
         user_task,
         mesh_task,
+        helpers,
         thread,
     })
+}
+
+/// How often the status goes to the shim when nothing changes (its
+/// liveness probe fails when reports stop).
+const REPORT_EVERY: Duration = Duration::from_secs(2);
+
+/// Reports the state and the counters to the shim on every change and
+/// every [`REPORT_EVERY`]. Both listeners are up before this starts.
+async fn report_status(
+    client: Arc<ShimClient>,
+    mut state: watch::Receiver<(StateName, u64)>,
+    metrics: Arc<Metrics>,
+) {
+    let mut failing = false;
+    loop {
+        let (name, generation) = *state.borrow_and_update();
+        let mut status = AgentStatus {
+            state: Some(match name {
+                StateName::Uninitialized => AgentState::Uninitialized,
+                StateName::Recovery => AgentState::Recovery,
+                StateName::Ready => AgentState::Ready,
+            }),
+            listening: true,
+            generation,
+            ..AgentStatus::default()
+        };
+        metrics.fill(&mut status);
+        match client.report(status).await {
+            Ok(()) if failing => {
+                failing = false;
+                log(&format!("the shim at {} is reachable again", client.addr()));
+            }
+            Ok(()) => {}
+            Err(err) if !failing => {
+                failing = true;
+                log(&format!("WARNING: cannot report to the shim: {err}"));
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            changed = state.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep(REPORT_EVERY) => {}
+        }
+    }
 }
 
 impl InProcess {
@@ -374,6 +604,9 @@ impl InProcess {
     /// thread is left to end.
     async fn stop_servers(self) -> anyhow::Result<std::thread::JoinHandle<()>> {
         let _ = self.stop.send(true);
+        for helper in &self.helpers {
+            helper.abort();
+        }
         let (user_result, mesh_result) = tokio::join!(self.user_task, self.mesh_task);
         user_result??;
         mesh_result??;

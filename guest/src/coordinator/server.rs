@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use accord_core::coordinator::{NewMeshCert, Request};
+use accord_core::coordinator::{NewMeshCert, PeerRecover, Request};
 use accord_core::protocol::{
     self, Api, ErrorReply, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest,
     UserRequest, UserResponse,
@@ -349,10 +349,13 @@ async fn mesh_connection(
     handle: &Handle,
     mut shutdown: Shutdown,
 ) -> Result<(), String> {
-    let attested = acceptor
-        .accept(stream)
-        .await
-        .map_err(|e| format!("attested TLS: {e}"))?;
+    let attested = match acceptor.accept(stream).await {
+        Ok(attested) => attested,
+        Err(err) => {
+            handle.metrics().attestation_failure(err.reason());
+            return Err(format!("attested TLS: {err}"));
+        }
+    };
     let (mut tls, peer) = attested.into_parts();
     let VerifiedPeer::Attested { claims, spki } = peer else {
         return Err("the workload is not attested".into());
@@ -377,6 +380,14 @@ async fn mesh_connection(
                         generation,
                         claims: (*claims).clone(),
                         public_key_spki: spki.clone(),
+                    }))
+                    .await,
+            ),
+            MeshRequest::PeerRecover => protocol::mesh_response(
+                handle
+                    .call(Request::PeerRecover(PeerRecover {
+                        generation,
+                        claims: (*claims).clone(),
                     }))
                     .await,
             ),

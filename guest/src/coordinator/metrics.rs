@@ -1,0 +1,143 @@
+//! The coordinator's counters: requests by API, method and outcome with
+//! their latency histogram, attestation failures by reason, and peer
+//! recovery attempts. The shim turns them into Prometheus metrics
+//! ([`AgentStatus`]); nothing here is secret.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use accord_core::coordinator::Request;
+use accord_core::protocol::shim::{AgentStatus, LATENCY_BUCKETS, RequestStats};
+
+/// The API and method name of a request.
+pub fn request_name(request: &Request) -> (&'static str, &'static str) {
+    match request {
+        Request::SetManifest(_) => ("user", "SetManifest"),
+        Request::GetManifests(_) => ("user", "GetManifests"),
+        Request::Recover(_) => ("user", "Recover"),
+        Request::NewMeshCert(_) => ("mesh", "NewMeshCert"),
+        Request::PeerRecover(_) => ("mesh", "PeerRecover"),
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: BTreeMap<(&'static str, &'static str, &'static str), RequestStats>,
+    attestation_failures: BTreeMap<&'static str, u64>,
+    peer_recovery_attempts: u64,
+    peer_recovery_successes: u64,
+}
+
+/// Shared by the servers and the driver.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Counters>,
+}
+
+impl Metrics {
+    fn with<R>(&self, f: impl FnOnce(&mut Counters) -> R) -> R {
+        // A poisoned lock only means a panic elsewhere while counting:
+        // counters are still usable.
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut inner)
+    }
+
+    /// Counts one request that ended with `outcome` (`ok` or an error
+    /// code) after `took`.
+    pub fn request(
+        &self,
+        api: &'static str,
+        method: &'static str,
+        outcome: &'static str,
+        took: Duration,
+    ) {
+        let seconds = took.as_secs_f64();
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.with(|c| {
+            let stats = c
+                .requests
+                .entry((api, method, outcome))
+                .or_insert_with(|| RequestStats {
+                    api: api.into(),
+                    method: method.into(),
+                    outcome: outcome.into(),
+                    buckets: vec![0; LATENCY_BUCKETS.len()],
+                    ..RequestStats::default()
+                });
+            stats.count += 1;
+            stats.sum_micros = stats.sum_micros.saturating_add(micros);
+            for (bucket, edge) in stats.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+                if seconds <= edge {
+                    *bucket += 1;
+                }
+            }
+        });
+    }
+
+    /// Counts one failed attestation on the mesh API.
+    pub fn attestation_failure(&self, reason: &'static str) {
+        self.with(|c| *c.attestation_failures.entry(reason).or_default() += 1);
+    }
+
+    /// Counts one peer recovery attempt.
+    pub fn peer_recovery(&self, succeeded: bool) {
+        self.with(|c| {
+            c.peer_recovery_attempts += 1;
+            if succeeded {
+                c.peer_recovery_successes += 1;
+            }
+        });
+    }
+
+    /// Fills the counters of a status report.
+    pub fn fill(&self, status: &mut AgentStatus) {
+        self.with(|c| {
+            status.requests = c.requests.values().cloned().collect();
+            status.attestation_failures = c
+                .attestation_failures
+                .iter()
+                .map(|(reason, n)| ((*reason).to_string(), *n))
+                .collect();
+            status.peer_recovery_attempts = c.peer_recovery_attempts;
+            status.peer_recovery_successes = c.peer_recovery_successes;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let metrics = Metrics::default();
+        metrics.request("mesh", "NewMeshCert", "ok", Duration::from_micros(700));
+        metrics.request("mesh", "NewMeshCert", "ok", Duration::from_millis(30));
+        metrics.request(
+            "mesh",
+            "NewMeshCert",
+            "permission_denied",
+            Duration::from_millis(1),
+        );
+        metrics.attestation_failure("evidence");
+        metrics.peer_recovery(false);
+        metrics.peer_recovery(true);
+        let mut status = AgentStatus::default();
+        metrics.fill(&mut status);
+        let ok = status.requests.iter().find(|s| s.outcome == "ok").unwrap();
+        assert_eq!(ok.count, 2);
+        assert_eq!(ok.sum_micros, 30_700);
+        // Edges: 0.1 ms, 0.5 ms, 1 ms, 5 ms, 10 ms, 50 ms, …
+        assert_eq!(ok.buckets, vec![0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
+        assert_eq!(status.requests.len(), 2);
+        assert_eq!(status.attestation_failures, vec![("evidence".into(), 1)]);
+        assert_eq!(
+            (
+                status.peer_recovery_attempts,
+                status.peer_recovery_successes
+            ),
+            (2, 1)
+        );
+    }
+}

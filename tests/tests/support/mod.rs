@@ -1,0 +1,210 @@
+//! Helpers shared by the integration tests: a deployment on the INSECURE
+//! simulated chip (one chip, so every replica has the same measurement),
+//! its manifest, and calls over the real clients.
+#![allow(dead_code)] // each test binary uses a part
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use accord_core::coordinator::{next_transition, update_message};
+use accord_core::crypto::default_provider;
+use accord_core::hex;
+use accord_core::protocol::{MeshResponse, OwnerSignature, UserRequest, UserResponse};
+use accord_core::seedshare::{self, SeedShareDocument};
+use accord_guest::atls::{Clock, Identity, PeerPolicy};
+use accord_guest::client::{MeshClient, UserClient};
+use accord_guest::coordinator::{InProcess, StoreLocation, spawn, spawn_at};
+use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
+use accord_guest::tee::{self, TeeOptions, TeeProvider};
+use ed25519_dalek::Signer;
+
+pub const COORD_POLICY: &[u8] = b"coordinator policy (initdata)";
+pub const WEB_POLICY: &[u8] = b"web policy (initdata)";
+pub const SEEDSHARE_SECRET: [u8; 32] = [0x31; 32];
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    default_provider().sha256(&[bytes])
+}
+
+pub fn owner() -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[5; 32])
+}
+
+pub fn owner_spki() -> Vec<u8> {
+    let mut spki = hex::decode("302a300506032b6570032100").unwrap();
+    spki.extend_from_slice(owner().verifying_key().as_bytes());
+    spki
+}
+
+pub struct Deployment {
+    pub dir: PathBuf,
+    pub chip: SimulatedSnp,
+}
+
+impl Deployment {
+    pub fn new(tag: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("accord-api-states-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let chip = SimulatedSnp::open(&dir.join("chip"), &config(COORD_POLICY)).unwrap();
+        Self { dir, chip }
+    }
+
+    pub fn tee(&self, policy: &[u8]) -> Arc<dyn TeeProvider> {
+        let options = TeeOptions {
+            simulated_state: self.dir.join("chip"),
+            simulated: config(policy),
+            ..TeeOptions::default()
+        };
+        Arc::from(tee::open("insecure-simulated", &options).unwrap())
+    }
+
+    /// A coordinator over the shim at `shim` (no local store).
+    pub async fn start_with_shim(&self, shim: &str) -> InProcess {
+        spawn_at(
+            self.tee(COORD_POLICY),
+            StoreLocation::Shim(shim.to_string()),
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap()
+    }
+
+    pub async fn start(&self) -> InProcess {
+        spawn(
+            self.tee(COORD_POLICY),
+            &self.dir,
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap()
+    }
+
+    pub fn manifest(&self, variant: u32) -> Vec<u8> {
+        let mut snp = self.chip.reference_values();
+        snp.host_data = None;
+        let seedshare = seedshare::owner_public_key(&SEEDSHARE_SECRET);
+        serde_json::to_vec_pretty(&serde_json::json!({
+            "Policies": {
+                hex::encode(&sha256(COORD_POLICY)): {"SANs": ["coordinator"], "Role": "coordinator"},
+                hex::encode(&sha256(WEB_POLICY)): {"SANs": [format!("web-{variant}")], "WorkloadSecretID": "web"},
+            },
+            "ReferenceValues": {"snp": [snp]},
+            "WorkloadOwnerPubKeys": [hex::encode(&owner_spki())],
+            "SeedshareOwnerPubKeys": [format!("302a300506032b656e032100{}", hex::encode(&seedshare.0))],
+        }))
+        .unwrap()
+    }
+
+    pub fn user_policy(&self) -> PeerPolicy {
+        PeerPolicy {
+            reference: accord_core::evidence::ReferenceValues {
+                snp: vec![self.chip.reference_values()],
+                tdx: Vec::new(),
+            },
+            expected_policy_hashes: Some(vec![sha256(COORD_POLICY)]),
+            at: Clock::System,
+        }
+    }
+}
+
+pub fn config(policy: &[u8]) -> SimulatedConfig {
+    SimulatedConfig {
+        host_data: sha256(policy),
+        ..SimulatedConfig::default()
+    }
+}
+
+pub async fn call(
+    coordinator: &InProcess,
+    deployment: &Deployment,
+    request: UserRequest,
+) -> UserResponse {
+    let mut client =
+        UserClient::connect(&coordinator.user_addr.to_string(), deployment.user_policy())
+            .await
+            .unwrap();
+    client.call(request).await.unwrap()
+}
+
+/// `"ok"` or the error code's name, for the table.
+pub fn outcome(response: &UserResponse) -> String {
+    match response {
+        UserResponse::Error(e) => format!("{:?}", e.code),
+        _ => "ok".into(),
+    }
+}
+
+pub fn set_request(manifest: Vec<u8>, latest: Option<[u8; 32]>) -> UserRequest {
+    let signatures = match latest {
+        None => Vec::new(),
+        Some(latest) => {
+            let (_, next) = next_transition(
+                default_provider(),
+                &manifest,
+                Some(accord_core::history::objects::ObjectHash(latest)),
+            );
+            vec![OwnerSignature {
+                public_key: owner_spki(),
+                signature: owner().sign(&update_message(&next)).to_bytes().to_vec(),
+            }]
+        }
+    };
+    UserRequest::SetManifest {
+        manifest,
+        policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
+        expected_previous_transition: None,
+        signatures,
+    }
+}
+
+pub fn get() -> UserRequest {
+    UserRequest::GetManifests {
+        consistency_from: None,
+        inclusion_of: Vec::new(),
+    }
+}
+
+pub fn recover(document: &SeedShareDocument) -> UserRequest {
+    let share = seedshare::open(
+        &document.shares[0],
+        &document.commitments,
+        &SEEDSHARE_SECRET,
+        default_provider(),
+    )
+    .unwrap();
+    UserRequest::Recover {
+        share: share.to_bytes().to_vec(),
+        force: false,
+    }
+}
+
+/// `"ok"` or why the mesh API refused a workload running `WEB_POLICY`.
+pub async fn mesh(coordinator: &InProcess, deployment: &Deployment) -> String {
+    let identity = Identity::ephemeral().unwrap();
+    let connected = MeshClient::connect(
+        &coordinator.mesh_addr.to_string(),
+        deployment.tee(WEB_POLICY),
+        identity,
+    )
+    .await;
+    match connected {
+        Err(e) if format!("{e:#}").contains("not ready") => "not ready".into(),
+        Err(e) => format!("connect failed: {e:#}"),
+        Ok(mut client) => match client.new_mesh_cert().await.unwrap() {
+            MeshResponse::MeshCert { cert_chain, .. } if cert_chain.len() == 2 => "ok".into(),
+            other => format!("{other:?}"),
+        },
+    }
+}
+
+pub async fn latest(coordinator: &InProcess, deployment: &Deployment) -> [u8; 32] {
+    match call(coordinator, deployment, get()).await {
+        UserResponse::Manifests {
+            latest_transition, ..
+        } => latest_transition,
+        other => panic!("{other:?}"),
+    }
+}
