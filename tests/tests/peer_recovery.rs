@@ -14,40 +14,8 @@ use std::time::{Duration, Instant};
 use accord_core::protocol::shim::Peer;
 use accord_core::protocol::{ErrorCode, UserResponse};
 use accord_guest::coordinator::InProcess;
-use accord_shim::channel::{self, Shim};
-use accord_shim::discovery::ManualPeers;
 use accord_shim::mem_store::MemStore;
-use accord_shim::status::StatusBoard;
 use support::*;
-use tokio::sync::watch;
-
-/// One replica's shim: its channel address, its peer list, its board.
-struct ShimHandle {
-    addr: String,
-    peers: ManualPeers,
-    board: Arc<StatusBoard>,
-    _stop: watch::Sender<bool>,
-}
-
-async fn start_shim(store: &Arc<MemStore>) -> ShimHandle {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let peers = ManualPeers::default();
-    let board = Arc::new(StatusBoard::default());
-    let shim = Arc::new(Shim {
-        store: Arc::clone(store),
-        discovery: peers.clone(),
-        board: Arc::clone(&board),
-    });
-    let (stop, shutdown) = watch::channel(false);
-    tokio::spawn(channel::serve(listener, shim, shutdown));
-    ShimHandle {
-        addr,
-        peers,
-        board,
-        _stop: stop,
-    }
-}
 
 fn peer(name: &str, c: &InProcess) -> Peer {
     Peer {

@@ -208,3 +208,33 @@ pub async fn latest(coordinator: &InProcess, deployment: &Deployment) -> [u8; 32
         other => panic!("{other:?}"),
     }
 }
+
+/// One replica's shim channel (in this process): its address, its peer
+/// list (set by the test, as discovery would) and its status board.
+pub struct ShimHandle {
+    pub addr: String,
+    pub peers: accord_shim::discovery::ManualPeers,
+    pub board: Arc<accord_shim::status::StatusBoard>,
+    _stop: tokio::sync::watch::Sender<bool>,
+}
+
+/// Serves a shim channel over `store` on an ephemeral loopback port.
+pub async fn start_shim(store: &Arc<accord_shim::mem_store::MemStore>) -> ShimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let peers = accord_shim::discovery::ManualPeers::default();
+    let board = Arc::new(accord_shim::status::StatusBoard::default());
+    let shim = Arc::new(accord_shim::channel::Shim {
+        store: Arc::clone(store),
+        discovery: peers.clone(),
+        board: Arc::clone(&board),
+    });
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    tokio::spawn(accord_shim::channel::serve(listener, shim, shutdown));
+    ShimHandle {
+        addr,
+        peers,
+        board,
+        _stop: stop,
+    }
+}

@@ -1,0 +1,205 @@
+//! A hostile host shim: it tampers with stored objects, rolls the latest
+//! record back, swaps in a forked history, and lists impostors as peers.
+//! The agent must detect each, refuse it, keep serving what it verified,
+//! and hand its secrets only to attested coordinators of its manifest.
+//!
+//! Replicas run in this process over shim channels that share one
+//! in-memory store (`MemStore::tamper` plays the hostile host); the chip
+//! is the INSECURE simulated one.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use accord_core::protocol::shim::Peer;
+use accord_core::protocol::{ErrorCode, UserResponse};
+use accord_core::seedshare::SeedShareDocument;
+use accord_guest::client::recover_from_peer;
+use accord_guest::coordinator::InProcess;
+use accord_shim::mem_store::MemStore;
+use support::*;
+
+fn code_of(response: &UserResponse) -> Option<ErrorCode> {
+    match response {
+        UserResponse::Error(e) => Some(e.code),
+        _ => None,
+    }
+}
+
+async fn generation(c: &InProcess, d: &Deployment) -> usize {
+    match call(c, d, get()).await {
+        UserResponse::Manifests { manifests, .. } => manifests.len(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A Ready replica A on a fresh store, with the first manifest set.
+async fn ready_replica(d: &Deployment) -> (Arc<MemStore>, ShimHandle, InProcess) {
+    let (store, shim, a, _) = ready_replica_with_document(d).await;
+    (store, shim, a)
+}
+
+async fn ready_replica_with_document(
+    d: &Deployment,
+) -> (Arc<MemStore>, ShimHandle, InProcess, SeedShareDocument) {
+    let store = Arc::new(MemStore::default());
+    let shim = start_shim(&store).await;
+    let a = d.start_with_shim(&shim.addr).await;
+    let set = call(&a, d, set_request(d.manifest(0), None)).await;
+    let UserResponse::ManifestSet {
+        seed_share_document: Some(document),
+        ..
+    } = set
+    else {
+        panic!("{set:?}")
+    };
+    (store, shim, a, document)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_object_is_detected_and_nothing_recovers_from_it() {
+    let d = Deployment::new("hostile-tamper");
+    let (store, _shim_a, a, document) = ready_replica_with_document(&d).await;
+    let manifest_key = store
+        .dump()
+        .keys()
+        .find(|k| k.starts_with("manifests/"))
+        .cloned()
+        .unwrap();
+    let mut tampered = store.dump()[&manifest_key].clone();
+    tampered[10] ^= 1;
+    store.tamper(&manifest_key, Some(tampered));
+
+    // A restarted replica cannot use the store: it stays in Recovery, and
+    // neither a peer nor seed shares can recover it onto that history.
+    let shim_b = start_shim(&store).await;
+    let b = d.start_with_shim(&shim_b.addr).await;
+    shim_b.peers.set(vec![Peer {
+        name: "a".into(),
+        mesh_api: a.mesh_addr.to_string(),
+    }]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        code_of(&call(&b, &d, get()).await),
+        Some(ErrorCode::NeedsRecovery)
+    );
+    // (Forced: A is listed as a ready peer, which otherwise refuses user
+    // recovery.)
+    let mut request = recover(&document);
+    if let accord_core::protocol::UserRequest::Recover { force, .. } = &mut request {
+        *force = true;
+    }
+    let recovered = call(&b, &d, request).await;
+    match &recovered {
+        UserResponse::Error(e) => assert!(
+            e.message.contains("cannot be used") && e.message.contains("hash"),
+            "{e:?}"
+        ),
+        other => panic!("recovered onto a tampered history: {other:?}"),
+    }
+    let (status, _) = shim_b.board.latest().expect("B reports");
+    assert_eq!(status.peer_recovery_successes, 0);
+    // A, which verified the history before, keeps serving it.
+    assert_eq!(generation(&a, &d).await, 1);
+    assert_eq!(mesh(&a, &d).await, "ok");
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_or_forked_latest_record_is_refused() {
+    let d = Deployment::new("hostile-rollback");
+    let (store, _shim_a, a) = ready_replica(&d).await;
+    let first = store.dump();
+    let base = latest(&a, &d).await;
+    assert_eq!(
+        outcome(&call(&a, &d, set_request(d.manifest(1), Some(base))).await),
+        "ok"
+    );
+    // Rollback: the shim serves the generation-1 latest record again and
+    // announces it through the watch. A keeps generation 2.
+    store.tamper(
+        accord_shim::store::LATEST_KEY,
+        Some(first[accord_shim::store::LATEST_KEY].clone()),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(generation(&a, &d).await, 2, "A must not roll back");
+
+    // Fork: another deployment's history (its own seed) in the same store.
+    let other = Deployment::new("hostile-fork");
+    let (other_store, _shim_o, o) = ready_replica(&other).await;
+    for (key, value) in other_store.dump() {
+        store.tamper(&key, Some(value));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(generation(&a, &d).await, 2, "A must not follow a fork");
+    assert_eq!(mesh(&a, &d).await, "ok");
+    a.stop().await.unwrap();
+    o.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impostor_peers_get_no_secrets_and_give_none() {
+    let d = Deployment::new("hostile-impostor");
+    let (store, _shim_a, a) = ready_replica(&d).await;
+
+    // An impostor asks A for the secrets: a workload of the manifest (not
+    // a coordinator), then a coordinator policy on another chip (whose
+    // root the manifest does not trust). Both are refused.
+    let policy = d.user_policy();
+    let as_workload =
+        recover_from_peer(&a.mesh_addr.to_string(), d.tee(WEB_POLICY), policy.clone()).await;
+    let why = format!(
+        "{:#}",
+        as_workload.err().expect("a workload got the secrets")
+    );
+    assert!(why.contains("coordinator role"), "{why}");
+    let stranger = Deployment::new("hostile-stranger");
+    let other_chip =
+        recover_from_peer(&a.mesh_addr.to_string(), stranger.tee(COORD_POLICY), policy).await;
+    assert!(other_chip.is_err(), "a foreign chip got the secrets");
+
+    // The shim lists impostors as B's peers: a coordinator of another
+    // deployment (other chip), and a plain TCP port. B stays in Recovery.
+    let (_other_store, _shim_o, impostor) = ready_replica(&stranger).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shim_b = start_shim(&store).await;
+    let b = d.start_with_shim(&shim_b.addr).await;
+    shim_b.peers.set(vec![
+        Peer {
+            name: "impostor".into(),
+            mesh_api: impostor.mesh_addr.to_string(),
+        },
+        Peer {
+            name: "garbage".into(),
+            mesh_api: silent.local_addr().unwrap().to_string(),
+        },
+    ]);
+    drop(silent);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        code_of(&call(&b, &d, get()).await),
+        Some(ErrorCode::NeedsRecovery)
+    );
+    let (status, _) = shim_b.board.latest().expect("B reports");
+    assert!(status.peer_recovery_attempts >= 1, "{status:?}");
+    assert_eq!(status.peer_recovery_successes, 0);
+
+    // With the real peer listed, B recovers.
+    shim_b.peers.set(vec![Peer {
+        name: "a".into(),
+        mesh_api: a.mesh_addr.to_string(),
+    }]);
+    let started = Instant::now();
+    while outcome(&call(&b, &d, get()).await) != "ok" {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "B never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    impostor.stop().await.unwrap();
+}
