@@ -150,10 +150,7 @@ async fn impostor_peers_get_no_secrets_and_give_none() {
     let policy = d.user_policy();
     let as_workload =
         recover_from_peer(&a.mesh_addr.to_string(), d.tee(WEB_POLICY), policy.clone()).await;
-    let why = format!(
-        "{:#}",
-        as_workload.err().expect("a workload got the secrets")
-    );
+    let why = format!("{:#}", as_workload.expect_err("a workload got the secrets"));
     assert!(why.contains("coordinator role"), "{why}");
     let stranger = Deployment::new("hostile-stranger");
     let other_chip =
