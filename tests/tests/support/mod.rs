@@ -3,6 +3,8 @@
 //! its manifest, and calls over the real clients.
 #![allow(dead_code)] // each test binary uses a part
 
+pub mod process;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
