@@ -19,6 +19,9 @@
 #![forbid(unsafe_code)]
 
 pub mod discovery;
+pub mod fs_store;
+pub mod http;
+pub mod labels;
 pub mod status;
 pub mod store;
 
