@@ -100,7 +100,13 @@ impl Dir {
     fn put(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         let (dir, name) = self.path_of(key)?;
         let file = dir.join(name);
-        fs::create_dir_all(&dir).map_err(|e| failed("creating", &dir, &e))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(|e| failed("creating", &dir, &e))?;
+            // Make the new directory's entry durable too.
+            File::open(&self.root)
+                .and_then(|root| root.sync_all())
+                .map_err(|e| failed("syncing", &self.root, &e))?;
+        }
         let temp = dir.join(format!(
             ".{name}.tmp-{}-{}",
             std::process::id(),

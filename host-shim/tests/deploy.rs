@@ -147,6 +147,14 @@ fn the_stateful_set_selects_its_pods() {
         annotations.get("prometheus.io/scrape").map(String::as_str),
         Some("true")
     );
+    assert_eq!(
+        annotations.get("prometheus.io/port").map(String::as_str),
+        Some(PROBE_PORT.to_string().as_str())
+    );
+    assert_eq!(
+        annotations.get("prometheus.io/path").map(String::as_str),
+        Some(accord_shim::http::METRICS)
+    );
 
     let pod = spec.template.spec.as_ref().unwrap();
     assert_eq!(pod.service_account_name.as_deref(), Some(STATEFULSET_NAME));
@@ -259,20 +267,24 @@ fn probes_hit_the_shim() {
     }
     assert_eq!(probed, 3, "exactly the three probes");
 
-    // Periods and thresholds (contrast-notes §10.1).
-    let shim = containers["shim"];
-    let (_, _, startup) = http_probe(shim.startup_probe.as_ref());
+    // On the agent (a silent agent is what gets restarted), with the
+    // periods and thresholds of contrast-notes §10.1.
+    let agent = containers["agent"];
+    let (_, _, startup) = http_probe(agent.startup_probe.as_ref());
     assert_eq!(
         (startup.period_seconds, startup.failure_threshold),
         (Some(1), Some(60))
     );
-    let (_, _, liveness) = http_probe(shim.liveness_probe.as_ref());
+    let (_, _, liveness) = http_probe(agent.liveness_probe.as_ref());
     assert_eq!(
         (liveness.period_seconds, liveness.failure_threshold),
         (Some(10), Some(3))
     );
-    let (_, _, readiness) = http_probe(shim.readiness_probe.as_ref());
+    let (_, _, readiness) = http_probe(agent.readiness_probe.as_ref());
     assert_eq!(readiness.period_seconds, Some(5));
+
+    // The shim serves them (and the metrics).
+    let shim = containers["shim"];
 
     let shim_ports: Vec<i32> = shim
         .ports

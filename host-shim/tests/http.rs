@@ -113,7 +113,7 @@ async fn probes_follow_the_reports() {
 
 #[tokio::test]
 async fn stale_reports_fail_liveness_and_readiness() {
-    let timeout = Duration::from_millis(300);
+    let timeout = Duration::from_millis(1000);
     let server = start(Probes {
         liveness_timeout: timeout,
         ..Probes::default()
@@ -121,12 +121,12 @@ async fn stale_reports_fail_liveness_and_readiness() {
     .await;
     assert_eq!(get(server.addr, LIVENESS).await.0, 200);
     // Never reported, and the shim is older than the timeout: dead.
-    tokio::time::sleep(timeout + Duration::from_millis(100)).await;
+    tokio::time::sleep(timeout + Duration::from_millis(200)).await;
     assert_eq!(get(server.addr, LIVENESS).await.0, 503);
 
     server.board.report(status(Some(AgentState::Ready), true));
     assert_eq!(probes(server.addr).await, [200, 200, 200]);
-    tokio::time::sleep(timeout + Duration::from_millis(100)).await;
+    tokio::time::sleep(timeout + Duration::from_millis(200)).await;
     // Started stays started; a silent agent is neither live nor ready.
     assert_eq!(probes(server.addr).await, [200, 503, 503]);
     server.board.report(status(Some(AgentState::Ready), true));
