@@ -541,3 +541,68 @@ async fn metrics_after_a_report() {
     let age = value(&samples, "accord_agent_report_age_seconds", &[]).unwrap();
     assert!((0.0..5.0).contains(&age), "{age}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_never_takes_the_server_down() {
+    let server = start(Probes {
+        read_timeout: Duration::from_millis(200),
+        ..Probes::default()
+    })
+    .await;
+    server.board.report(status(Some(AgentState::Ready), true));
+    // Xorshift: reproducible garbage without a dependency.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pieces: [&[u8]; 8] = [
+        b"GET ",
+        b"/probe/readiness",
+        b" HTTP/1.1",
+        b"\r\n",
+        b":",
+        b"\xff",
+        b"\0",
+        b" ",
+    ];
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let mut request = Vec::new();
+        for _ in 0..(next() % 12) {
+            match next() % 3 {
+                0 => request.extend_from_slice(pieces[(next() % 8) as usize]),
+                1 => request.push(next() as u8),
+                _ => request.extend(std::iter::repeat_n(b'a', (next() % 3000) as usize)),
+            }
+        }
+        if next() % 2 == 0 {
+            request.extend_from_slice(b"\r\n\r\n");
+        }
+        let addr = server.addr;
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut stream) = TcpStream::connect(addr).await else {
+                return;
+            };
+            let _ = stream.write_all(&request).await;
+            let _ = stream.shutdown().await;
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+                .await
+                .expect("every connection ends");
+            if !answer.is_empty() {
+                let answer = String::from_utf8(answer).expect("answers are text");
+                assert!(
+                    [200, 400, 404, 405, 408, 431].contains(&status_of(&answer)),
+                    "{answer}"
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(probes(server.addr).await, [200, 200, 200]);
+}
