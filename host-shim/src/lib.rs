@@ -20,6 +20,9 @@
 
 pub mod channel;
 pub mod discovery;
+pub mod fs_store;
+pub mod http;
+pub mod labels;
 pub mod mem_store;
 pub mod status;
 pub mod store;

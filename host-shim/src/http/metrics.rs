@@ -1,0 +1,216 @@
+//! The agent's last report as Prometheus text exposition format 0.0.4.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `accord_requests_total` | counter | `api`, `method`, `outcome` |
+//! | `accord_request_duration_seconds` | histogram | `api`, `method`, `outcome` (+ `le`) |
+//! | `accord_attestation_failures_total` | counter | `reason` |
+//! | `accord_manifest_generation` | gauge | |
+//! | `accord_state` | gauge (one-hot) | `state` |
+//! | `accord_peer_recovery_attempts_total` | counter | |
+//! | `accord_peer_recovery_successes_total` | counter | |
+//! | `accord_agent_report_age_seconds` | gauge | |
+//!
+//! Before the first report every family is present with zero samples
+//! (`accord_state` all 0), except the report age, which has no sample.
+//! The agent's numbers are not trusted to be well-formed: series with the
+//! same labels are merged, and the histogram buckets are clamped to be
+//! cumulative and at most the count.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::Duration;
+
+use accord_core::protocol::shim::{AgentState, AgentStatus, LATENCY_BUCKETS};
+
+/// The `Content-Type` of [`render`]'s output.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Escapes a label value: backslash, double quote and newline.
+pub fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One merged (api, method, outcome) series.
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum_micros: u64,
+    buckets: [u64; LATENCY_BUCKETS.len()],
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Renders `latest` (the agent's last report and its age, if any).
+pub fn render(latest: Option<(&AgentStatus, Duration)>) -> String {
+    let empty = AgentStatus::default();
+    let status = latest.map_or(&empty, |(status, _)| status);
+    let mut out = String::new();
+
+    let mut series: BTreeMap<(&str, &str, &str), Series> = BTreeMap::new();
+    for stats in &status.requests {
+        let entry = series
+            .entry((&stats.api, &stats.method, &stats.outcome))
+            .or_default();
+        entry.count = entry.count.saturating_add(stats.count);
+        entry.sum_micros = entry.sum_micros.saturating_add(stats.sum_micros);
+        // A missing bucket counts as none.
+        for (i, merged) in entry.buckets.iter_mut().enumerate() {
+            *merged = merged.saturating_add(stats.buckets.get(i).copied().unwrap_or(0));
+        }
+    }
+
+    header(
+        &mut out,
+        "accord_requests_total",
+        "counter",
+        "Requests handled, by API, method and outcome.",
+    );
+    for ((api, method, outcome), s) in &series {
+        let _ = writeln!(
+            out,
+            "accord_requests_total{{api=\"{}\",method=\"{}\",outcome=\"{}\"}} {}",
+            escape_label(api),
+            escape_label(method),
+            escape_label(outcome),
+            s.count
+        );
+    }
+
+    header(
+        &mut out,
+        "accord_request_duration_seconds",
+        "histogram",
+        "Request handling time in seconds, by API, method and outcome.",
+    );
+    for ((api, method, outcome), s) in &series {
+        let labels = format!(
+            "api=\"{}\",method=\"{}\",outcome=\"{}\"",
+            escape_label(api),
+            escape_label(method),
+            escape_label(outcome)
+        );
+        let mut cumulative = 0;
+        for (edge, bucket) in LATENCY_BUCKETS.iter().zip(s.buckets) {
+            cumulative = bucket.clamp(cumulative, s.count.max(cumulative));
+            let _ = writeln!(
+                out,
+                "accord_request_duration_seconds_bucket{{{labels},le=\"{edge}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "accord_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            s.count.max(cumulative)
+        );
+        let _ = writeln!(
+            out,
+            "accord_request_duration_seconds_sum{{{labels}}} {}",
+            s.sum_micros as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "accord_request_duration_seconds_count{{{labels}}} {}",
+            s.count.max(cumulative)
+        );
+    }
+
+    header(
+        &mut out,
+        "accord_attestation_failures_total",
+        "counter",
+        "Attestation failures on the mesh API, by reason.",
+    );
+    let mut failures: BTreeMap<&str, u64> = BTreeMap::new();
+    for (reason, n) in &status.attestation_failures {
+        let entry = failures.entry(reason).or_default();
+        *entry = entry.saturating_add(*n);
+    }
+    for (reason, n) in failures {
+        let _ = writeln!(
+            out,
+            "accord_attestation_failures_total{{reason=\"{}\"}} {n}",
+            escape_label(reason)
+        );
+    }
+
+    header(
+        &mut out,
+        "accord_manifest_generation",
+        "gauge",
+        "The manifest generation served (0 unless ready).",
+    );
+    let _ = writeln!(out, "accord_manifest_generation {}", status.generation);
+
+    header(
+        &mut out,
+        "accord_state",
+        "gauge",
+        "The agent's state (one-hot; all 0 before the first report).",
+    );
+    for (name, state) in [
+        ("uninitialized", AgentState::Uninitialized),
+        ("recovery", AgentState::Recovery),
+        ("ready", AgentState::Ready),
+    ] {
+        let on = u8::from(status.state == Some(state));
+        let _ = writeln!(out, "accord_state{{state=\"{name}\"}} {on}");
+    }
+
+    header(
+        &mut out,
+        "accord_peer_recovery_attempts_total",
+        "counter",
+        "Peer recovery attempts.",
+    );
+    let _ = writeln!(
+        out,
+        "accord_peer_recovery_attempts_total {}",
+        status.peer_recovery_attempts
+    );
+    header(
+        &mut out,
+        "accord_peer_recovery_successes_total",
+        "counter",
+        "Peer recoveries that succeeded.",
+    );
+    let _ = writeln!(
+        out,
+        "accord_peer_recovery_successes_total {}",
+        status.peer_recovery_successes
+    );
+
+    header(
+        &mut out,
+        "accord_agent_report_age_seconds",
+        "gauge",
+        "Seconds since the agent last reported (no sample before the first report).",
+    );
+    if let Some((_, age)) = latest {
+        let _ = writeln!(out, "accord_agent_report_age_seconds {}", age.as_secs_f64());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(escape_label("a\\b\"c\nd"), "a\\\\b\\\"c\\nd");
+        assert_eq!(escape_label("plain"), "plain");
+    }
+}
