@@ -86,7 +86,11 @@ impl Discovery for StaticPeers {
     }
 }
 
-async fn probe_forever(tx: std::sync::Arc<watch::Sender<PeerList>>, always: Vec<Peer>, probed: Vec<StaticPeer>) {
+async fn probe_forever(
+    tx: std::sync::Arc<watch::Sender<PeerList>>,
+    always: Vec<Peer>,
+    probed: Vec<StaticPeer>,
+) {
     loop {
         let mut peers = always.clone();
         for candidate in &probed {
@@ -121,7 +125,10 @@ pub async fn is_ready(addr: &str) -> bool {
         stream.read_exact(&mut head).await.ok()?;
         Some(head.starts_with(b"HTTP/1.") && head.get(9..12) == Some(b"200".as_slice()))
     };
-    matches!(tokio::time::timeout(PROBE_TIMEOUT, check).await, Ok(Some(true)))
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, check).await,
+        Ok(Some(true))
+    )
 }
 
 /// A peer list the caller changes at will (tests, and the CLI's

@@ -1,0 +1,191 @@
+//! `accord-shim`: the untrusted host side of one coordinator replica.
+//!
+//! Serves the agent channel (storage, peer list, status reports) and the
+//! probes and metrics, over the chosen storage backend and peer discovery.
+//! Prints `accord-shim: agent channel on ADDR, probes on ADDR, store WHAT`
+//! on stdout once listening; stops on SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use accord_core::protocol::shim::Peer;
+use accord_shim::channel::{self, Shim};
+use accord_shim::discovery::{Discovery, StaticPeer, StaticPeers};
+use accord_shim::fs_store::FsStore;
+use accord_shim::status::StatusBoard;
+use accord_shim::store::Store;
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use tokio::sync::watch;
+
+/// accord's host shim: stores the coordinator's history, lists its peers,
+/// and serves its probes and metrics. Untrusted by design: the agent
+/// checks everything it returns.
+#[derive(Parser, Debug)]
+#[command(name = "accord-shim", version)]
+struct Args {
+    /// Where the agent connects (the agent's `--shim`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9103")]
+    listen: String,
+
+    /// Where the probes (/probe/startup, /probe/liveness,
+    /// /probe/readiness) and /metrics are served.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9102")]
+    probes: String,
+
+    /// Storage backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Fs)]
+    backend: BackendKind,
+
+    /// The filesystem backend's directory (shared by replicas on one
+    /// host).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/accord/store")]
+    store: PathBuf,
+
+    /// Peer discovery.
+    #[arg(long, value_enum, default_value_t = DiscoveryKind::Static)]
+    discovery: DiscoveryKind,
+
+    /// A static peer: NAME=MESH_ADDR, or NAME=MESH_ADDR,PROBE_ADDR to list
+    /// it only while its readiness probe answers 200. Repeatable.
+    #[arg(long, value_name = "NAME=MESH_ADDR[,PROBE_ADDR]", value_parser = parse_peer)]
+    peer: Vec<StaticPeer>,
+
+    /// Kubernetes namespace (backend and discovery `kube`).
+    #[arg(long, value_name = "NS", env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+
+    /// This replica's pod name (`kube`: owner of the stored ConfigMaps,
+    /// and excluded from its own peers).
+    #[arg(long, value_name = "NAME", env = "POD_NAME")]
+    pod_name: Option<String>,
+
+    /// The peers' mesh API port (`kube` discovery).
+    #[arg(long, value_name = "PORT", default_value_t = accord_core::protocol::MESH_API_PORT)]
+    mesh_port: u16,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendKind {
+    /// Files under --store (atomic renames, fsync, flock).
+    Fs,
+    /// One ConfigMap per object in --namespace.
+    Kube,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DiscoveryKind {
+    /// The --peer list.
+    Static,
+    /// Ready pods of the coordinator StatefulSet in --namespace.
+    Kube,
+}
+
+fn parse_peer(text: &str) -> Result<StaticPeer, String> {
+    let (name, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected NAME=MESH_ADDR[,PROBE_ADDR]"))?;
+    let (mesh, probe) = match rest.split_once(',') {
+        Some((mesh, probe)) => (mesh, Some(probe.to_string())),
+        None => (rest, None),
+    };
+    if name.is_empty() || mesh.is_empty() || probe.as_deref() == Some("") {
+        return Err(format!("{text:?}: expected NAME=MESH_ADDR[,PROBE_ADDR]"));
+    }
+    Ok(StaticPeer {
+        peer: Peer {
+            name: name.into(),
+            mesh_api: mesh.into(),
+        },
+        probe,
+    })
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("accord-shim: starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("accord-shim: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let (store_name, discovery) = (
+        match args.backend {
+            BackendKind::Fs => format!("{}", args.store.display()),
+            BackendKind::Kube => "kube".into(),
+        },
+        args.discovery,
+    );
+    match (args.backend, discovery) {
+        (BackendKind::Fs, DiscoveryKind::Static) => {
+            let store = FsStore::open(args.store.clone()).await?;
+            let peers = StaticPeers::new(args.peer.clone());
+            serve(&args, store, peers, &store_name).await
+        }
+        (BackendKind::Kube, _) | (_, DiscoveryKind::Kube) => {
+            anyhow::bail!("the Kubernetes backend and discovery are not built into this shim yet")
+        }
+    }
+}
+
+async fn serve<S: Store, D: Discovery>(
+    args: &Args,
+    store: S,
+    discovery: D,
+    store_name: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let channel_listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding the agent channel to {}", args.listen))?;
+    let probe_listener = tokio::net::TcpListener::bind(&args.probes)
+        .await
+        .with_context(|| format!("binding the probes to {}", args.probes))?;
+    let board = Arc::new(StatusBoard::default());
+    let (stop, shutdown) = watch::channel(false);
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "accord-shim: agent channel on {}, probes on {}, store {store_name}",
+            channel_listener.local_addr()?,
+            probe_listener.local_addr()?,
+        )?;
+        out.flush()?;
+    }
+    let shim = Arc::new(Shim {
+        store,
+        discovery,
+        board: Arc::clone(&board),
+    });
+    let channel_task = tokio::spawn(channel::serve(channel_listener, shim, shutdown.clone()));
+    let probe_task = tokio::spawn(accord_shim::http::serve(probe_listener, board, shutdown));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => eprintln!("accord-shim: SIGTERM: shutting down"),
+        result = tokio::signal::ctrl_c() => {
+            result.context("waiting for Ctrl-C")?;
+            eprintln!("accord-shim: interrupted: shutting down");
+        }
+    }
+    let _ = stop.send(true);
+    let _ = tokio::join!(channel_task, probe_task);
+    Ok(())
+}

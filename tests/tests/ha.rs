@@ -1,0 +1,339 @@
+//! High availability with real processes: three coordinator replicas
+//! (`accord-guest coordinator --shim`), each with its own shim process
+//! (`accord-shim`, filesystem backend on one shared directory, static
+//! peers listed while their readiness probe answers). While workloads
+//! attest continuously and an owner updates the manifest, one replica's
+//! agent is killed with SIGKILL every few seconds for a minute and
+//! restarted; it must come back Ready from its peers. At the end all
+//! replicas serve the same tree head and the same mesh CA, and no
+//! accepted update is lost. Then all three are killed, and seed-share
+//! owners recover the deployment. The chip is the INSECURE simulated one
+//! (one chip directory shared by all, so the measurement is the same).
+
+mod support;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use accord_core::hex;
+use accord_core::protocol::{MeshResponse, UserResponse};
+use accord_guest::atls::Identity;
+use accord_guest::client::{MeshClient, UserClient};
+use accord_shim::discovery::is_ready;
+use support::process::{Killed, binary, free_port, start_until};
+use support::*;
+
+struct Ports {
+    user: u16,
+    mesh: u16,
+    channel: u16,
+    probes: u16,
+}
+
+struct Replica {
+    ports: Ports,
+    _shim: Killed,
+    agent: Option<Killed>,
+}
+
+fn addr(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+fn start_shim(d: &Deployment, ports: &[Ports], i: usize) -> Killed {
+    let mut command = Command::new(binary("accord-shim"));
+    command
+        .args(["--listen", &addr(ports[i].channel)])
+        .args(["--probes", &addr(ports[i].probes)])
+        .arg("--store")
+        .arg(d.dir.join("store"));
+    for (j, other) in ports.iter().enumerate() {
+        if j != i {
+            command.arg("--peer").arg(format!(
+                "replica-{j}={},{}",
+                addr(other.mesh),
+                addr(other.probes)
+            ));
+        }
+    }
+    start_until(
+        command,
+        "agent channel on",
+        &d.dir.join(format!("shim-{i}.log")),
+    )
+    .0
+}
+
+fn start_agent(d: &Deployment, ports: &Ports, i: usize) -> Killed {
+    let mut command = Command::new(binary("accord-guest"));
+    command
+        .args(["coordinator", "--tee", "insecure-simulated"])
+        .args(["--host-data", &hex::encode(&sha256(COORD_POLICY))])
+        .arg("--state")
+        .arg(&d.dir)
+        .args(["--shim", &addr(ports.channel)])
+        .args(["--user-api", &addr(ports.user)])
+        .args(["--mesh-api", &addr(ports.mesh)]);
+    start_until(
+        command,
+        "user API on",
+        &d.dir.join(format!("agent-{i}.log")),
+    )
+    .0
+}
+
+async fn wait_ready(ports: &Ports, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while !is_ready(&addr(ports.probes)).await {
+        assert!(started.elapsed() < limit, "not ready after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+async fn user(
+    port: u16,
+    d: &Deployment,
+    request: accord_core::protocol::UserRequest,
+) -> anyhow::Result<UserResponse> {
+    let mut client = UserClient::connect(&addr(port), d.user_policy()).await?;
+    client.call(request).await
+}
+
+/// (latest transition, manifests, mesh CA key) as replica `port` serves.
+async fn served(port: u16, d: &Deployment) -> ([u8; 32], usize, Vec<u8>) {
+    match user(port, d, get()).await.unwrap() {
+        UserResponse::Manifests {
+            latest_transition,
+            manifests,
+            mesh_ca,
+            ..
+        } => {
+            let cert = accord_core::x509::Certificate::from_der(&mesh_ca).unwrap();
+            (latest_transition, manifests.len(), cert.spki_der().to_vec())
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// One workload's initializer: tries the replicas in turn until one
+/// issues a certificate; returns how long that took.
+async fn attest_once(
+    meshes: &[u16],
+    tee: &Arc<dyn accord_guest::tee::TeeProvider>,
+    start: usize,
+) -> Duration {
+    let began = Instant::now();
+    let mut k = start;
+    loop {
+        let port = meshes[k % meshes.len()];
+        k += 1;
+        let ok = async {
+            let mut client =
+                MeshClient::connect(&addr(port), Arc::clone(tee), Identity::ephemeral().ok()?)
+                    .await
+                    .ok()?;
+            matches!(
+                client.new_mesh_cert().await.ok()?,
+                MeshResponse::MeshCert { .. }
+            )
+            .then_some(())
+        }
+        .await;
+        if ok.is_some() {
+            return began.elapsed();
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "an initializer got no certificate for 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
+    let d = Deployment::new("ha");
+    let run_for = Duration::from_secs(
+        std::env::var("ACCORD_HA_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    );
+    let ports: Vec<Ports> = (0..3)
+        .map(|_| Ports {
+            user: free_port(),
+            mesh: free_port(),
+            channel: free_port(),
+            probes: free_port(),
+        })
+        .collect();
+    let mut replicas: Vec<Replica> = Vec::new();
+    for i in 0..3 {
+        let shim = start_shim(&d, &ports, i);
+        let agent = start_agent(&d, &ports[i], i);
+        replicas.push(Replica {
+            ports: Ports { ..ports[i] },
+            _shim: shim,
+            agent: Some(agent),
+        });
+    }
+    let set = user(ports[0].user, &d, set_request(d.manifest(0), None))
+        .await
+        .unwrap();
+    let UserResponse::ManifestSet {
+        seed_share_document: Some(document),
+        ..
+    } = set
+    else {
+        panic!("{set:?}")
+    };
+    for replica in &replicas {
+        wait_ready(&replica.ports, Duration::from_secs(10)).await;
+    }
+
+    // Workloads attest continuously.
+    let stop = Arc::new(AtomicBool::new(false));
+    let issued = Arc::new(AtomicU64::new(0));
+    let meshes: Vec<u16> = ports.iter().map(|p| p.mesh).collect();
+    let mut workers = Vec::new();
+    for w in 0..3 {
+        let (stop, issued, meshes) = (Arc::clone(&stop), Arc::clone(&issued), meshes.clone());
+        let tee = d.tee(WEB_POLICY);
+        workers.push(tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            let mut n = w;
+            while !stop.load(Ordering::Relaxed) {
+                worst = worst.max(attest_once(&meshes, &tee, n).await);
+                issued.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+            worst
+        }));
+    }
+
+    // Kill one agent every few seconds; an owner updates the manifest now
+    // and then through whichever replica answers.
+    let began = Instant::now();
+    let mut recoveries = Vec::new();
+    let mut accepted_updates = 0;
+    let mut round = 0usize;
+    while began.elapsed() < run_for {
+        round += 1;
+        let victim = round % 3;
+        replicas[victim].agent.take().unwrap().kill();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if round.is_multiple_of(2) {
+            let through = ports[(victim + 1) % 3].user;
+            if let Ok(UserResponse::Manifests {
+                latest_transition, ..
+            }) = user(through, &d, get()).await
+            {
+                let update = user(
+                    through,
+                    &d,
+                    set_request(d.manifest(round as u32), Some(latest_transition)),
+                )
+                .await;
+                if matches!(update, Ok(UserResponse::ManifestSet { .. })) {
+                    accepted_updates += 1;
+                }
+            }
+        }
+        let restarted = Instant::now();
+        replicas[victim].agent = Some(start_agent(&d, &ports[victim], victim));
+        wait_ready(&ports[victim], Duration::from_secs(10)).await;
+        recoveries.push(restarted.elapsed());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut worst_initializer = Duration::ZERO;
+    for worker in workers {
+        worst_initializer = worst_initializer.max(worker.await.unwrap());
+    }
+    assert!(accepted_updates > 0, "no update was accepted");
+
+    // Every replica ends Ready on the same head and the same mesh CA, with
+    // every accepted update.
+    let started = Instant::now();
+    let views = loop {
+        let mut views = Vec::new();
+        for p in &ports {
+            views.push(served(p.user, &d).await);
+        }
+        if views.windows(2).all(|w| w[0] == w[1]) {
+            break views;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "replicas did not converge"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(views[0].1, 1 + accepted_updates, "a transition was lost");
+    recoveries.sort();
+    println!(
+        "HA: {} kills in {:?}; restart to Ready p50 {:?}, max {:?}; {} certificates issued, slowest initializer {:?}; {} updates accepted",
+        recoveries.len(),
+        began.elapsed(),
+        percentile(&recoveries, 0.5),
+        recoveries.last().unwrap(),
+        issued.load(Ordering::Relaxed),
+        worst_initializer,
+        accepted_updates,
+    );
+
+    // A full outage: every agent killed and restarted. Nobody is ready,
+    // so seed-share owners recover one replica; the others follow from it.
+    for replica in &mut replicas {
+        replica.agent.take().unwrap().kill();
+    }
+    for (i, replica) in replicas.iter_mut().enumerate() {
+        replica.agent = Some(start_agent(&d, &ports[i], i));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for p in &ports {
+        assert!(!is_ready(&addr(p.probes)).await);
+    }
+    recover_with_owner(&d, ports[1].user, &document).await;
+    for p in &ports {
+        wait_ready(p, Duration::from_secs(10)).await;
+    }
+    let after: Vec<_> = {
+        let mut v = Vec::new();
+        for p in &ports {
+            v.push(served(p.user, &d).await);
+        }
+        v
+    };
+    assert!(after.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(after[0].0, views[0].0, "the same history after the outage");
+    assert_ne!(after[0].2, views[0].2, "user recovery rotates the mesh CA");
+    drop(replicas);
+}
+
+/// The seed-share owner recovers (threshold 1 here).
+async fn recover_with_owner(
+    d: &Deployment,
+    user_port: u16,
+    document: &accord_core::seedshare::SeedShareDocument,
+) {
+    let response = user(user_port, d, recover(document)).await.unwrap();
+    assert!(
+        matches!(
+            response,
+            UserResponse::Recovery {
+                recovered: Some(_),
+                ..
+            }
+        ),
+        "{response:?}"
+    );
+}
