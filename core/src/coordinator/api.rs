@@ -50,6 +50,11 @@ pub struct SetManifest {
     /// Signatures over [`update_message`] by keys of the current manifest's
     /// `WorkloadOwnerPubKeys`. Not needed for the first manifest.
     pub signatures: Vec<OwnerSignature>,
+    /// Re-share the seed to the new manifest's `SeedshareOwnerPubKeys`
+    /// with its `SeedshareThreshold` (the seed and salt stay; the old
+    /// shares stop working). An update that changes either is refused
+    /// without it.
+    pub reshare: bool,
 }
 
 /// A workload owner's signature over an update.

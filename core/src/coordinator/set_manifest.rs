@@ -126,23 +126,8 @@ impl<'p> Coordinator<'p> {
         let (rng, provider) = (self.env.rng, self.env.provider);
         let seed = SecretSeed::generate(rng).map_err(|e| internal("seed", e))?;
         let salt = Salt::generate(rng).map_err(|e| internal("salt", e))?;
-        let doc = checked.manifest.doc();
-        let owners = doc.seedshare_keys();
-        let document = if owners.is_empty() {
-            None
-        } else {
-            let threshold = u8::try_from(doc.seedshare_threshold)
-                .map_err(|_| ApiError::InvalidArgument("SeedshareThreshold is above 255".into()))?;
-            Some(
-                seedshare::split(&seed, &salt, &owners, threshold, provider, rng)
-                    .map_err(|e| ApiError::InvalidArgument(format!("seed shares: {e}")))?,
-            )
-        };
-        let record = SeedShareRecord {
-            salt: *salt.as_bytes(),
-            commitments: document.as_ref().map(|d| d.commitments.clone()),
-        };
         let engine = SeedEngine::new(seed, salt, provider);
+        let (record, document) = self.share_seed(&engine, &checked.manifest)?;
         self.build(
             engine,
             History::new(),
@@ -184,11 +169,12 @@ impl<'p> Coordinator<'p> {
         authorize(self, &owners, &set.signatures, &next)?;
         let checked = self.check_request(set)?;
         let (old, new) = (current.doc(), checked.manifest.doc());
-        if old.seedshare_keys() != new.seedshare_keys()
-            || old.seedshare_threshold != new.seedshare_threshold
-        {
+        let changed = old.seedshare_keys() != new.seedshare_keys()
+            || old.seedshare_threshold != new.seedshare_threshold;
+        if changed && !set.reshare {
             return Err(ApiError::PermissionDenied(
-                "changes to SeedshareOwnerPubKeys or SeedshareThreshold are not allowed".into(),
+                "the update changes SeedshareOwnerPubKeys or SeedshareThreshold: re-share explicitly (`accord set --reshare`) to hand the seed to the new owners"
+                    .into(),
             ));
         }
         let engine = SeedEngine::new(
@@ -196,15 +182,54 @@ impl<'p> Coordinator<'p> {
             ready.engine.salt().clone(),
             provider,
         );
+        let (record, document) = if set.reshare {
+            let (record, document) = self.share_seed(&engine, &checked.manifest)?;
+            (record, document)
+        } else {
+            (ready.loaded.seedshares.clone(), None)
+        };
         self.build(
             engine,
             ready.loaded.history.clone(),
             ready.loaded.manifests.clone(),
             checked,
-            ready.loaded.seedshares.clone(),
-            None,
+            record,
+            document,
             Some(&ready.loaded),
         )
+    }
+
+    /// Splits the engine's seed among `manifest`'s seed-share owners (no
+    /// document without owners) and the record that goes with it.
+    fn share_seed(
+        &self,
+        engine: &SeedEngine<'p>,
+        manifest: &Manifest,
+    ) -> Result<(SeedShareRecord, Option<SeedShareDocument>), ApiError> {
+        let doc = manifest.doc();
+        let owners = doc.seedshare_keys();
+        let document = if owners.is_empty() {
+            None
+        } else {
+            let threshold = u8::try_from(doc.seedshare_threshold)
+                .map_err(|_| ApiError::InvalidArgument("SeedshareThreshold is above 255".into()))?;
+            Some(
+                seedshare::split(
+                    engine.seed(),
+                    engine.salt(),
+                    &owners,
+                    threshold,
+                    self.env.provider,
+                    self.env.rng,
+                )
+                .map_err(|e| ApiError::InvalidArgument(format!("seed shares: {e}")))?,
+            )
+        };
+        let record = SeedShareRecord {
+            salt: *engine.salt().as_bytes(),
+            commitments: document.as_ref().map(|d| d.commitments.clone()),
+        };
+        Ok((record, document))
     }
 
     /// Builds the next Ready state and the writes that persist it.

@@ -175,6 +175,7 @@ pub(super) fn signed_update(
             public_key: ed25519_spki(key),
             signature,
         }],
+        reshare: false,
     })
 }
 
@@ -647,6 +648,7 @@ fn p384_owner_signatures() {
             public_key: spki,
             signature: signature.to_bytes().to_vec(),
         }],
+        reshare: false,
     });
     assert_eq!(set_ok(h.call(request)).generation, 2);
 }
@@ -697,10 +699,64 @@ fn immutable_deployments_and_fixed_seedshare_owners() {
         "permission_denied"
     );
     let other_k = people.manifest(1, 2);
-    assert_eq!(
-        code(&h.call(signed_update(other_k, h.latest(), &people.owner))),
-        "permission_denied"
+    let refused = h.call(signed_update(other_k, h.latest(), &people.owner));
+    assert_eq!(code(&refused), "permission_denied");
+    assert!(format!("{}", refused.unwrap_err()).contains("--reshare"));
+}
+
+#[test]
+fn an_explicit_reshare_hands_the_seed_to_new_owners() {
+    let people = People::new();
+    let (mut h, old_document) = ready(&people, 1);
+    let root_before = key_of(&h.manifests().root_ca);
+    // Two of the three owners remain, and both are now needed.
+    let mut update = signed_update(
+        people.manifest_with(1, 2, true, 2),
+        h.latest(),
+        &people.owner,
     );
+    if let Request::SetManifest(set) = &mut update {
+        set.reshare = true;
+    }
+    let set = set_ok(h.call(update));
+    let document = set.seed_share_document.expect("a new seed-share document");
+    assert_eq!(document.shares.len(), 2);
+    assert_eq!(document.commitments.threshold, 2);
+    assert_eq!(
+        key_of(&set.root_ca),
+        root_before,
+        "same seed, same root key"
+    );
+
+    // After a restart, old shares no longer recover; the new ones do.
+    h.restart();
+    let old = h.call(recover_request(&people, &old_document, 0));
+    assert_eq!(code(&old), "invalid_argument", "{old:?}");
+    assert!(matches!(
+        h.call(recover_request(&people, &document, 0)),
+        Ok(Response::Recovery(RecoveryProgress::ShareAccepted {
+            have: 1,
+            need: 2
+        }))
+    ));
+    assert!(matches!(
+        h.call(recover_request(&people, &document, 1)),
+        Ok(Response::Recovery(RecoveryProgress::Recovered {
+            generation: 2
+        }))
+    ));
+    assert_eq!(key_of(&h.manifests().root_ca), root_before);
+
+    // Re-sharing to nobody is allowed (recovery then needs a peer).
+    let mut none = signed_update(
+        people.manifest_with(2, 1, true, 0),
+        h.latest(),
+        &people.owner,
+    );
+    if let Request::SetManifest(set) = &mut none {
+        set.reshare = true;
+    }
+    assert!(set_ok(h.call(none)).seed_share_document.is_none());
 }
 
 #[test]

@@ -37,6 +37,7 @@ impl UserRequest {
                         signature: s.signature,
                     })
                     .collect(),
+                reshare: false,
             }),
             Self::GetManifests {
                 consistency_from,
