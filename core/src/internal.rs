@@ -107,4 +107,6 @@ pub fn fuzz_protocol(data: &[u8]) {
     each::<protocol::UserResponse>(body, max);
     each::<protocol::MeshRequest>(body, max);
     each::<protocol::MeshResponse>(body, max);
+    each::<protocol::shim::ShimRequest>(body, max);
+    each::<protocol::shim::ShimResponse>(body, max);
 }
