@@ -17,6 +17,7 @@ pub mod k8s_yaml;
 pub mod keys;
 pub mod manifest_cmd;
 pub mod net;
+pub mod replica;
 pub mod set_cmd;
 pub mod set_payload;
 pub mod sign;
