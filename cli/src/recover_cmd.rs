@@ -43,11 +43,17 @@ use crate::keys::{PrivateKey, X25519Secret, load_private_key};
 use crate::net::{self, CoordinatorOptions, Failure};
 use crate::set_payload::seed_share_document_load;
 
-/// Arguments of `accord recover`.
+/// Arguments of `accord recover`: the shared coordinator connection
+/// options (listed after the recovery options) and the recovery options.
 #[derive(Clone, Debug, Args)]
-#[command(mut_arg("workspace", |a| a.help(
-    "The workspace directory (where manifest.json and seed-shares.json are looked for)"
-)))]
+#[command(
+    mut_arg("manifest", |a| a.display_order(100)),
+    mut_arg("workspace", |a| a.display_order(101).help(
+        "The workspace directory (where manifest.json and seed-shares.json are looked for)"
+    )),
+    mut_arg("json", |a| a.display_order(102)),
+    mut_arg("timeout", |a| a.display_order(103)),
+)]
 pub struct RecoverArgs {
     /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`.
     #[command(flatten)]
@@ -310,5 +316,67 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
             "the coordinator answered Recover with {}",
             net::reply_name(&other)
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use accord_core::protocol::ErrorReply;
+
+    use super::*;
+
+    fn refusal(code: ErrorCode, message: &str) -> String {
+        let reply = ErrorReply {
+            code,
+            message: message.into(),
+        };
+        net::refusal_with_advice(
+            &reply,
+            recover_advice(code).or_else(|| net::advice(code, false)),
+        )
+        .to_string()
+    }
+
+    #[test]
+    fn refusals_of_a_share_say_what_to_do() {
+        let peers = refusal(
+            ErrorCode::PermissionDenied,
+            "rejecting user recovery because 2 ready peers are available",
+        );
+        assert!(peers.contains("permission_denied"), "{peers}");
+        assert!(peers.contains("2 ready peers"), "{peers}");
+        assert!(
+            peers.contains("retry with --force only if you know no peer is ready"),
+            "{peers}"
+        );
+        assert!(peers.contains("rotates the mesh CA"), "{peers}");
+        assert!(
+            !peers.contains("--workload-owner-key"),
+            "not the update advice: {peers}"
+        );
+        let done = refusal(
+            ErrorCode::AlreadyRecovered,
+            "coordinator is already recovered",
+        );
+        assert!(done.contains("already_recovered"), "{done}");
+        assert!(done.contains("nothing to do"), "{done}");
+        let none = refusal(ErrorCode::NoManifest, "no state to recover from");
+        assert!(none.contains("run `accord set` first"), "{none}");
+        let bad = refusal(ErrorCode::InvalidArgument, "share 2 does not match");
+        assert!(bad.contains("seed-shares.json belongs to"), "{bad}");
+    }
+
+    #[test]
+    fn the_json_object_has_the_documented_fields() {
+        let accepted = RecoverOutcome {
+            status: RecoverStatus::ShareAccepted,
+            have: 1,
+            need: 3,
+            generation: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&accepted).unwrap(),
+            serde_json::json!({"status": "share_accepted", "have": 1, "need": 3, "generation": null})
+        );
     }
 }
