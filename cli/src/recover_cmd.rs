@@ -128,26 +128,30 @@ pub fn run(args: &RecoverArgs) -> ExitCode {
 }
 
 fn print(outcome: &RecoverOutcome, json: bool) {
+    print!("{}", render(outcome, json));
+}
+
+/// What `accord recover` prints: the JSON object, or the progress line
+/// (`share accepted (have/need)` / `recovered: generation N`) and what
+/// comes next.
+pub fn render(outcome: &RecoverOutcome, json: bool) -> String {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(outcome).unwrap_or_default()
-        );
-        return;
+        let mut text = serde_json::to_string_pretty(outcome).unwrap_or_default();
+        text.push('\n');
+        return text;
     }
     match outcome.generation {
-        Some(generation) => {
-            println!("recovered: generation {generation}");
-            println!(
-                "the coordinator serves again with its root CA and a new mesh CA: run `accord verify`"
-            );
-        }
+        Some(generation) => format!(
+            "recovered: generation {generation}\n\
+             the coordinator serves again with its root CA and a new mesh CA: run `accord verify`\n"
+        ),
         None => {
-            println!("share accepted ({}/{})", outcome.have, outcome.need);
             let missing = u32::from(outcome.need).saturating_sub(outcome.have);
-            println!(
-                "{missing} more seed-share owner(s) must run `accord recover` with their own key"
-            );
+            format!(
+                "share accepted ({}/{})\n\
+                 {missing} more seed-share owner(s) must run `accord recover` with their own key\n",
+                outcome.have, outcome.need
+            )
         }
     }
 }
@@ -364,6 +368,30 @@ mod tests {
         assert!(none.contains("run `accord set` first"), "{none}");
         let bad = refusal(ErrorCode::InvalidArgument, "share 2 does not match");
         assert!(bad.contains("seed-shares.json belongs to"), "{bad}");
+    }
+
+    #[test]
+    fn progress_lines() {
+        let accepted = RecoverOutcome {
+            status: RecoverStatus::ShareAccepted,
+            have: 1,
+            need: 3,
+            generation: None,
+        };
+        assert_eq!(
+            render(&accepted, false),
+            "share accepted (1/3)\n2 more seed-share owner(s) must run `accord recover` with their own key\n"
+        );
+        let recovered = RecoverOutcome {
+            status: RecoverStatus::Recovered,
+            have: 3,
+            need: 3,
+            generation: Some(4),
+        };
+        assert!(render(&recovered, false).starts_with("recovered: generation 4\n"));
+        let json: serde_json::Value = serde_json::from_str(&render(&recovered, true)).unwrap();
+        assert_eq!(json["status"], "recovered");
+        assert_eq!(json["generation"], 4);
     }
 
     #[test]
