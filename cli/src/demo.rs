@@ -49,7 +49,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::initdata;
 use crate::keys::{KeyRole, PrivateKey, write_private_key};
 use crate::manifest_cmd::{GenerateArgs, generate_manifest};
-use crate::net::{self, Failure};
+use crate::net::{self, CoordinatorOptions, Failure};
 use crate::set_cmd::{self, SetArgs};
 use crate::verify_cmd::{self, VerifyArgs};
 
@@ -105,6 +105,10 @@ const WORKLOADS: [Workload; 3] = [
 pub struct Deployment {
     dir: PathBuf,
     chip: SimulatedSnp,
+    /// Seed-share owners (keys written by [`Self::write_keys`]).
+    seedshare_owners: usize,
+    /// `SeedshareThreshold` of the generated manifest.
+    seedshare_threshold: u32,
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -126,7 +130,18 @@ impl Deployment {
         Ok(Self {
             dir: dir.to_path_buf(),
             chip,
+            seedshare_owners: 2,
+            seedshare_threshold: 1,
         })
+    }
+
+    /// The same deployment with `owners` seed-share owners, `threshold` of
+    /// whom recover it (the demo: 2 owners, threshold 1).
+    #[must_use]
+    pub fn with_seedshare_owners(mut self, owners: usize, threshold: u32) -> Self {
+        self.seedshare_owners = owners;
+        self.seedshare_threshold = threshold;
+        self
     }
 
     /// The workspace directory.
@@ -151,14 +166,16 @@ impl Deployment {
         self.dir.join("keys/workload-owner.pem")
     }
 
-    fn seedshare_keys(&self) -> [PathBuf; 2] {
-        [
-            self.dir.join("keys/seedshare-owner-1.pem"),
-            self.dir.join("keys/seedshare-owner-2.pem"),
-        ]
+    /// The seed-share owners' key files, in manifest order
+    /// (`DIR/keys/seedshare-owner-N.pem`, N from 1).
+    pub fn seedshare_keys(&self) -> Vec<PathBuf> {
+        (1..=self.seedshare_owners)
+            .map(|n| self.dir.join(format!("keys/seedshare-owner-{n}.pem")))
+            .collect()
     }
 
-    /// Makes the workload owner key and two seed-share owner keys in
+    /// Makes the workload owner key and the seed-share owner keys (two
+    /// unless [`Self::with_seedshare_owners`] says otherwise) in
     /// `DIR/keys/` (as `accord keys new` does).
     pub fn write_keys(&self) -> anyhow::Result<Vec<PathBuf>> {
         let keys = self.dir.join("keys");
@@ -231,19 +248,24 @@ impl Deployment {
             reference_values: self.dir.join("reference-values.json"),
             out: self.dir.join("manifest.json"),
             workload_owner_key: vec![self.owner_key()],
-            seedshare_owner_key: self.seedshare_keys().to_vec(),
-            seedshare_threshold: 1,
+            seedshare_owner_key: self.seedshare_keys(),
+            seedshare_threshold: self.seedshare_threshold,
             policies_dir: None,
         })
     }
 
     /// Keys, resources, reference values and the manifest.
     pub fn prepare(dir: &Path) -> anyhow::Result<Self> {
-        let deployment = Self::open(dir)?;
-        deployment.write_keys()?;
-        deployment.write_resources(None)?;
-        deployment.generate_manifest()?;
-        Ok(deployment)
+        Self::open(dir)?.prepared()
+    }
+
+    /// Writes this deployment's keys, resources, reference values and
+    /// manifest.
+    pub fn prepared(self) -> anyhow::Result<Self> {
+        self.write_keys()?;
+        self.write_resources(None)?;
+        self.generate_manifest()?;
+        Ok(self)
     }
 
     /// Starts a coordinator in this process on 127.0.0.1 ephemeral ports
@@ -500,24 +522,23 @@ fn workspace(args: &DemoArgs) -> anyhow::Result<(PathBuf, Option<tempfile::TempD
 
 fn set_args(dir: &Path, coordinator: &str, key: Option<PathBuf>) -> SetArgs {
     SetArgs {
-        coordinator: coordinator.to_string(),
-        manifest: None,
+        options: coordinator_options(dir, coordinator),
         workload_owner_key: key,
         signature: Vec::new(),
         atomic: true,
-        workspace: dir.to_path_buf(),
-        json: false,
-        timeout: TIMEOUT_SECS,
     }
 }
 
 fn verify_args(dir: &Path, coordinator: &str) -> VerifyArgs {
     VerifyArgs {
-        coordinator: coordinator.to_string(),
-        manifest: None,
-        workspace: dir.to_path_buf(),
-        json: false,
+        options: coordinator_options(dir, coordinator),
+    }
+}
+
+fn coordinator_options(dir: &Path, coordinator: &str) -> CoordinatorOptions {
+    CoordinatorOptions {
         timeout: TIMEOUT_SECS,
+        ..CoordinatorOptions::new(coordinator).in_workspace(dir)
     }
 }
 

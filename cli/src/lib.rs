@@ -5,8 +5,9 @@
 //! and trust state ([`workspace`]), the set payload and owner signatures
 //! ([`set_payload`], [`sign`]) and history verification
 //! ([`verify_logic`]); the network commands `accord set` ([`set_cmd`]),
-//! `accord verify` and `accord get-manifests` ([`verify_cmd`]) over
-//! [`net`], and the in-process `accord demo` ([`demo`]).
+//! `accord verify` and `accord get-manifests` ([`verify_cmd`]) and
+//! `accord recover` ([`recover_cmd`]) over [`net`], and the in-process
+//! `accord demo` ([`demo`]).
 
 pub mod bench;
 pub mod demo;
@@ -17,6 +18,7 @@ pub mod k8s_yaml;
 pub mod keys;
 pub mod manifest_cmd;
 pub mod net;
+pub mod recover_cmd;
 pub mod replica;
 pub mod set_cmd;
 pub mod set_payload;

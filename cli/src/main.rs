@@ -5,12 +5,13 @@
 //! checks manifests from Kubernetes resources (`accord manifest`), builds
 //! init-data annotations (`accord policy annotate`), signs manifest
 //! updates offline (`accord sign`), sets and verifies a deployment over
-//! the network (`accord set`, `accord verify`, `accord get-manifests`) and
-//! runs a whole deployment in-process (`accord demo`).
+//! the network (`accord set`, `accord verify`, `accord get-manifests`),
+//! recovers a restarted coordinator with seed shares (`accord recover`)
+//! and runs a whole deployment in-process (`accord demo`).
 
 use std::process::ExitCode;
 
-use accord_cli::{demo, evidence, keys, manifest_cmd, set_cmd, sign, verify_cmd};
+use accord_cli::{demo, evidence, keys, manifest_cmd, recover_cmd, set_cmd, sign, verify_cmd};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.
@@ -54,6 +55,10 @@ enum Command {
     Verify(verify_cmd::VerifyArgs),
     /// Attest the coordinator and print its manifest history.
     GetManifests(verify_cmd::VerifyArgs),
+    /// Recover a restarted coordinator: each seed-share owner sends their
+    /// share (k of n owners, once each).
+    #[command(long_about = recover_cmd::LONG_ABOUT)]
+    Recover(recover_cmd::RecoverArgs),
     /// Run a whole deployment in this process with the INSECURE simulated
     /// TEE: coordinator, keys, manifest, set, workloads, mutual TLS,
     /// verify, a signed update, the history.
@@ -76,6 +81,7 @@ fn main() -> ExitCode {
         Command::Set(args) => set_cmd::run(&args),
         Command::Verify(args) => verify_cmd::run_verify(&args),
         Command::GetManifests(args) => verify_cmd::run_get_manifests(&args),
+        Command::Recover(args) => recover_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Bench { command } => accord_cli::bench::run(command),
     }

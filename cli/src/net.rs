@@ -1,13 +1,15 @@
-//! What `accord set`, `accord verify` and `accord get-manifests` share:
-//! attesting the coordinator against a manifest's coordinator policy,
-//! connecting with retries (and progress on stderr), the exit-status
-//! convention and advice for the coordinator's error codes.
+//! What `accord set`, `accord verify`, `accord get-manifests` and
+//! `accord recover` share: their coordinator connection options
+//! ([`CoordinatorOptions`]), attesting the coordinator against a
+//! manifest's coordinator policy, connecting with retries (and progress on
+//! stderr), the exit-status convention and advice for the coordinator's
+//! error codes.
 //!
 //! Exit status: 0 success; 1 refused (attestation or verification
 //! failed, the coordinator refused the request); 2 usage, I/O or network
 //! errors.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -16,8 +18,10 @@ use accord_core::protocol::{ErrorCode, ErrorReply, UserRequest, UserResponse};
 use accord_guest::atls::{AtlsError, Clock, PeerPolicy};
 use accord_guest::client::UserClient;
 use anyhow::Context;
+use clap::Args;
 
 use crate::input;
+use crate::workspace::Workspace;
 
 /// Default seconds to wait for the coordinator.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -30,6 +34,86 @@ const MIN_ATTEMPT: Duration = Duration::from_secs(5);
 
 /// How long to sleep between connection attempts.
 const RETRY_DELAY: Duration = Duration::from_millis(300);
+
+/// The coordinator connection options every network command takes
+/// (flattened into their arguments). The help texts are those of
+/// `accord verify`; `accord set` rewords `--manifest` and `--workspace`
+/// (`SetArgs`), so every command's `--help` reads as it always did.
+#[derive(Clone, Debug, Args)]
+pub struct CoordinatorOptions {
+    /// The coordinator's user API.
+    #[arg(long, short = 'c', value_name = "HOST:PORT")]
+    pub coordinator: String,
+
+    /// The manifest the coordinator must run. Default: manifest.json in
+    /// the workspace.
+    #[arg(long, short = 'm', value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// The workspace directory (trust state and `verify/`).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub workspace: PathBuf,
+
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds to wait for the coordinator.
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS)]
+    pub timeout: u64,
+}
+
+impl CoordinatorOptions {
+    /// The options for `coordinator` with the defaults of the command
+    /// line (workspace `.`, no `--json`, [`DEFAULT_TIMEOUT_SECS`]).
+    pub fn new(coordinator: impl Into<String>) -> Self {
+        Self {
+            coordinator: coordinator.into(),
+            manifest: None,
+            workspace: PathBuf::from("."),
+            json: false,
+            timeout: DEFAULT_TIMEOUT_SECS,
+        }
+    }
+
+    /// The same options with workspace `dir`.
+    #[must_use]
+    pub fn in_workspace(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.workspace = dir.into();
+        self
+    }
+
+    /// The workspace.
+    pub fn workspace(&self) -> Workspace {
+        Workspace::new(&self.workspace)
+    }
+
+    /// `--manifest`, else `manifest.json` in the workspace (which must
+    /// exist).
+    pub fn manifest_path(&self) -> anyhow::Result<PathBuf> {
+        match &self.manifest {
+            Some(path) => Ok(path.clone()),
+            None => self.workspace().require_manifest(),
+        }
+    }
+
+    /// `--timeout`.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout)
+    }
+
+    /// Reads the manifest ([`Self::manifest_path`]) and connects to the
+    /// coordinator, attesting it against that manifest's coordinator
+    /// policy ([`connect`]). Returns the manifest's exact bytes, the
+    /// parsed manifest and the client.
+    pub async fn connect_attested(&self) -> Result<(Vec<u8>, Manifest, UserClient), Failure> {
+        let path = self.manifest_path()?;
+        let (bytes, manifest) = read_manifest(&path)?;
+        let policy = coordinator_policy(&manifest);
+        let client = connect(&self.coordinator, &policy, self.timeout()).await?;
+        Ok((bytes, manifest, client))
+    }
+}
 
 /// Why a network command stopped.
 #[derive(Debug)]
@@ -207,12 +291,17 @@ pub fn advice(code: ErrorCode, update: bool) -> Option<&'static str> {
 /// The failure for a coordinator's refusal: code, message and advice.
 /// Internal and protocol errors are not refusals of the request (exit 2).
 pub fn refusal(reply: &ErrorReply, update: bool) -> Failure {
+    refusal_with_advice(reply, advice(reply.code, update))
+}
+
+/// [`refusal`] with the advice a command chose for this request.
+pub fn refusal_with_advice(reply: &ErrorReply, advice: Option<&str>) -> Failure {
     let mut text = format!(
         "the coordinator refused ({}): {}",
         code_name(reply.code),
         reply.message
     );
-    if let Some(advice) = advice(reply.code, update) {
+    if let Some(advice) = advice {
         text.push_str("\nhint: ");
         text.push_str(advice);
     }

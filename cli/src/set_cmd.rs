@@ -30,7 +30,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use accord_core::der::write::pem;
 use accord_core::hex;
@@ -41,7 +40,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::load_private_key;
-use crate::net::{self, Failure};
+use crate::net::{self, CoordinatorOptions, Failure};
 use crate::set_payload::{
     load_set_request, next_transition_of, seed_share_document_save, sign_update,
 };
@@ -57,16 +56,21 @@ pub const ROOT_CA_FILE: &str = "coordinator-root-ca.pem";
 /// The mesh CA, as the last set returned it.
 pub const MESH_CA_FILE: &str = "mesh-ca.pem";
 
-/// Arguments of `accord set`.
+/// Arguments of `accord set`: the shared coordinator connection options
+/// (with `accord set`'s own help for `--manifest` and `--workspace`, and
+/// `--workspace`, `--json`, `--timeout` listed last, as they always were)
+/// and the signing options.
 #[derive(Clone, Debug, Args)]
+#[command(
+    mut_arg("manifest", |a| a.help("The manifest to set. Default: manifest.json in the workspace")),
+    mut_arg("workspace", |a| a.help("The workspace directory").display_order(100)),
+    mut_arg("json", |a| a.display_order(101)),
+    mut_arg("timeout", |a| a.display_order(102)),
+)]
 pub struct SetArgs {
-    /// The coordinator's user API.
-    #[arg(long, short = 'c', value_name = "HOST:PORT")]
-    pub coordinator: String,
-
-    /// The manifest to set. Default: manifest.json in the workspace.
-    #[arg(long, short = 'm', value_name = "FILE")]
-    pub manifest: Option<PathBuf>,
+    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`.
+    #[command(flatten)]
+    pub options: CoordinatorOptions,
 
     /// Sign the update with this workload owner key (Ed25519 or P-384).
     #[arg(long, value_name = "FILE")]
@@ -80,18 +84,6 @@ pub struct SetArgs {
     /// seen (someone else's update in between is refused).
     #[arg(long)]
     pub atomic: bool,
-
-    /// The workspace directory.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub workspace: PathBuf,
-
-    /// Print a JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Seconds to wait for the coordinator.
-    #[arg(long, value_name = "SECS", default_value_t = net::DEFAULT_TIMEOUT_SECS)]
-    pub timeout: u64,
 }
 
 /// What a successful set did.
@@ -126,7 +118,7 @@ pub fn run(args: &SetArgs) -> ExitCode {
     let outcome = net::runtime()
         .map_err(Failure::from)
         .and_then(|rt| rt.block_on(set(args)));
-    net::finish(outcome.map(|outcome| print(&outcome, args.json)))
+    net::finish(outcome.map(|outcome| print(&outcome, args.options.json)))
 }
 
 fn print(outcome: &SetOutcome, json: bool) {
@@ -214,11 +206,8 @@ fn known_current(workspace: &Workspace) -> anyhow::Result<Option<Known>> {
 
 /// Sets the manifest (see the [module docs](self)).
 pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
-    let workspace = Workspace::new(&args.workspace);
-    let manifest_path = match &args.manifest {
-        Some(path) => path.clone(),
-        None => workspace.require_manifest()?,
-    };
+    let workspace = args.options.workspace();
+    let manifest_path = args.options.manifest_path()?;
     let (manifest, policies) = load_set_request(&manifest_path, &workspace.policies_dir())?;
     let new_manifest = Manifest::from_json(&manifest)
         .map_err(|e| Failure::Refused(format!("{}: {e}", manifest_path.display())))?;
@@ -242,11 +231,11 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
     };
     eprintln!(
         "attesting the coordinator at {} against the coordinator policy of {}",
-        args.coordinator,
+        args.options.coordinator,
         policy_source.display()
     );
-    let timeout = Duration::from_secs(args.timeout);
-    let mut client = net::connect(&args.coordinator, &policy, timeout).await?;
+    let mut client =
+        net::connect(&args.options.coordinator, &policy, args.options.timeout()).await?;
 
     let latest = match net::call(
         &mut client,

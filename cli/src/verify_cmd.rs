@@ -19,42 +19,24 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use accord_core::hex;
 use accord_core::protocol::UserRequest;
 use clap::Args;
 use serde::Serialize;
 
-use crate::net::{self, Failure};
+use crate::net::{self, CoordinatorOptions, Failure};
 use crate::verify_logic::{
     HistoryEntry, ManifestsReply, Summary, check_history, manifests_request, write_verify_dir,
 };
-use crate::workspace::Workspace;
 
-/// Arguments of `accord verify` and `accord get-manifests`.
+/// Arguments of `accord verify` and `accord get-manifests`: the shared
+/// coordinator connection options.
 #[derive(Clone, Debug, Args)]
 pub struct VerifyArgs {
-    /// The coordinator's user API.
-    #[arg(long, short = 'c', value_name = "HOST:PORT")]
-    pub coordinator: String,
-
-    /// The manifest the coordinator must run. Default: manifest.json in
-    /// the workspace.
-    #[arg(long, short = 'm', value_name = "FILE")]
-    pub manifest: Option<PathBuf>,
-
-    /// The workspace directory (trust state and `verify/`).
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub workspace: PathBuf,
-
-    /// Print a JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Seconds to wait for the coordinator.
-    #[arg(long, value_name = "SECS", default_value_t = net::DEFAULT_TIMEOUT_SECS)]
-    pub timeout: u64,
+    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`.
+    #[command(flatten)]
+    pub options: CoordinatorOptions,
 }
 
 #[derive(Serialize)]
@@ -90,7 +72,7 @@ pub fn run_verify(args: &VerifyArgs) -> ExitCode {
     let outcome = net::runtime()
         .map_err(Failure::from)
         .and_then(|rt| rt.block_on(verify(args)));
-    net::finish(outcome.map(|o| print_verified(&o, args.json)))
+    net::finish(outcome.map(|o| print_verified(&o, args.options.json)))
 }
 
 /// Runs `accord get-manifests`.
@@ -98,7 +80,7 @@ pub fn run_get_manifests(args: &VerifyArgs) -> ExitCode {
     let outcome = net::runtime()
         .map_err(Failure::from)
         .and_then(|rt| rt.block_on(get_manifests(args)));
-    net::finish(outcome.map(|history| print_history(&history, args.json)))
+    net::finish(outcome.map(|history| print_history(&history, args.options.json)))
 }
 
 fn print_verified(outcome: &VerifyOutcome, json: bool) {
@@ -149,15 +131,7 @@ async fn fetch(
     args: &VerifyArgs,
     request: UserRequest,
 ) -> Result<(Vec<u8>, ManifestsReply), Failure> {
-    let workspace = Workspace::new(&args.workspace);
-    let manifest_path = match &args.manifest {
-        Some(path) => path.clone(),
-        None => workspace.require_manifest()?,
-    };
-    let (bytes, manifest) = net::read_manifest(&manifest_path)?;
-    let policy = net::coordinator_policy(&manifest);
-    let timeout = Duration::from_secs(args.timeout);
-    let mut client = net::connect(&args.coordinator, &policy, timeout).await?;
+    let (bytes, _, mut client) = args.options.connect_attested().await?;
     let response = net::call(&mut client, request).await?;
     if let accord_core::protocol::UserResponse::Error(reply) = &response {
         return Err(net::refusal(reply, false));
@@ -168,7 +142,7 @@ async fn fetch(
 
 /// Verifies the coordinator's history (see the [module docs](self)).
 pub async fn verify(args: &VerifyArgs) -> Result<VerifyOutcome, Failure> {
-    let workspace = Workspace::new(&args.workspace);
+    let workspace = args.options.workspace();
     let trust = workspace.load_trust_state()?;
     let (expected, reply) = fetch(args, manifests_request(trust.as_ref())).await?;
     let verified = check_history(&expected, &reply, trust.as_ref())

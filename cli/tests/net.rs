@@ -320,6 +320,64 @@ fn a_restarted_coordinator_needs_recovery_and_says_so() {
     }
 }
 
+#[test]
+fn recover_brings_a_restarted_coordinator_back() {
+    let mut h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    assert_exit(&h.accord(&["verify"]), 0);
+    let key = h.dir.join("keys/seedshare-owner-2.pem");
+    let key = key.to_str().unwrap();
+
+    // Ready: nothing to recover.
+    let ready = h.accord(&["recover", "--seedshare-key", key]);
+    assert_exit(&ready, 1);
+    let err = text(&ready.stderr);
+    assert!(err.contains("already_recovered"), "{err}");
+
+    // Restarted: the demo's manifest needs one of its two owners.
+    h.restart();
+    let recovered = h.accord(&["recover", "--seedshare-key", key, "--json"]);
+    assert_exit(&recovered, 0);
+    let json: serde_json::Value = serde_json::from_slice(&recovered.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "recovered", "have": 1, "need": 1, "generation": 1})
+    );
+    assert!(
+        text(&recovered.stderr).contains("opened share 2 of 2 (threshold 1)"),
+        "{}",
+        text(&recovered.stderr)
+    );
+    let verify = h.accord(&["verify"]);
+    assert_exit(&verify, 0);
+    assert!(text(&verify.stdout).contains("unchanged since last verified"));
+
+    // A damaged document is refused before anything is sent.
+    let shares = h.dir.join("seed-shares.json");
+    let mut document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&shares).unwrap()).unwrap();
+    let ciphertext = document["shares"][1]["ciphertext"].as_str().unwrap();
+    let flipped = if ciphertext.starts_with('0') {
+        "1"
+    } else {
+        "0"
+    };
+    document["shares"][1]["ciphertext"] = format!("{flipped}{}", &ciphertext[1..]).into();
+    let damaged = h.dir.join("damaged.json");
+    std::fs::write(&damaged, serde_json::to_vec(&document).unwrap()).unwrap();
+    let output = h.accord(&[
+        "recover",
+        "--seedshare-key",
+        key,
+        "--seed-shares",
+        damaged.to_str().unwrap(),
+    ]);
+    assert_exit(&output, 1);
+    let err = text(&output.stderr);
+    assert!(err.contains("does not decrypt"), "{err}");
+    assert!(err.contains("nothing was sent"), "{err}");
+}
+
 /// Copies the workspace files (not the coordinator's state) of `from`.
 fn copy_workspace(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -1,0 +1,49 @@
+//! The connection options of `accord set`, `verify` and `get-manifests`
+//! come from one flattened struct (`net::CoordinatorOptions`); people
+//! script against them, so their `--help` and `-h` texts must stay byte
+//! for byte what they were before (`tests/golden/`, captured from the
+//! binary before the refactoring). `accord recover --help` explains the
+//! k-of-n process.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_accord");
+
+fn help(command: &str, flag: &str) -> String {
+    let output = Command::new(BIN).args([command, flag]).output().unwrap();
+    assert!(output.status.success(), "{command} {flag}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn set_verify_get_manifests_help_is_unchanged() {
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for command in ["set", "verify", "get-manifests"] {
+        for (flag, suffix) in [("--help", "help"), ("-h", "h")] {
+            let want =
+                std::fs::read_to_string(golden.join(format!("{command}.{suffix}.txt"))).unwrap();
+            assert_eq!(help(command, flag), want, "accord {command} {flag}");
+        }
+    }
+}
+
+#[test]
+fn recover_help_explains_the_process() {
+    let long = help("recover", "--help");
+    for needle in [
+        "k-of-n",
+        "Each seed-share owner runs `accord recover` once",
+        "--seedshare-key <FILE>",
+        "--seed-shares <FILE>",
+        "--force",
+        "rotates the mesh CA",
+        "share accepted (have/need)",
+        "-c, --coordinator <HOST:PORT>",
+        "--timeout <SECS>",
+    ] {
+        assert!(long.contains(needle), "{needle:?} missing from:\n{long}");
+    }
+    let overview = Command::new(BIN).arg("--help").output().unwrap();
+    let overview = String::from_utf8(overview.stdout).unwrap();
+    assert!(overview.contains("recover"), "{overview}");
+}
