@@ -731,6 +731,7 @@ fn setup(args: &SetupArgs) -> anyhow::Result<()> {
         policies: vec![BENCH_COORDINATOR_POLICY.to_vec(), workload_policy],
         expected_previous_transition: None,
         signatures: Vec::new(),
+        reshare: false,
     };
     let policy = PeerPolicy {
         reference,

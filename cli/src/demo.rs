@@ -526,6 +526,7 @@ fn set_args(dir: &Path, coordinator: &str, key: Option<PathBuf>) -> SetArgs {
         workload_owner_key: key,
         signature: Vec::new(),
         atomic: true,
+        reshare: false,
     }
 }
 

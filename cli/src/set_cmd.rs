@@ -21,7 +21,7 @@
 //!    of the last `accord verify` or `accord set` here, else the one
 //!    `GetManifests` just returned), so an update someone else made in
 //!    between is refused (`manifest_conflict`).
-//! 5. On success writes `DIR/seed-shares.json` (0600, first set only),
+//! 5. On success writes `DIR/seed-shares.json` (0600, first set or `--reshare`),
 //!    `DIR/coordinator-root-ca.pem`, `DIR/mesh-ca.pem`,
 //!    `DIR/last-set-manifest.json` and `DIR/last-set.json`, and prints the
 //!    generation and transition (a JSON object with `--json`).
@@ -84,6 +84,13 @@ pub struct SetArgs {
     /// seen (someone else's update in between is refused).
     #[arg(long)]
     pub atomic: bool,
+
+    /// Split the seed anew among the manifest's SeedshareOwnerPubKeys with
+    /// its SeedshareThreshold (needed when either changes). The new
+    /// seed-share document replaces seed-shares.json; the old shares stop
+    /// working.
+    #[arg(long)]
+    pub reshare: bool,
 }
 
 /// What a successful set did.
@@ -308,6 +315,7 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
             policies,
             expected_previous_transition,
             signatures,
+            reshare: args.reshare,
         },
     )
     .await?;

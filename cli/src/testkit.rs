@@ -204,6 +204,7 @@ impl Harness {
                 public_key: signature.public_key,
                 signature: signature.signature,
             }],
+            reshare: false,
         })
     }
 

@@ -2,7 +2,8 @@
 //! come from one flattened struct (`net::CoordinatorOptions`); people
 //! script against them, so their `--help` and `-h` texts must stay byte
 //! for byte what they were before (`tests/golden/`, captured from the
-//! binary before the refactoring). `accord recover --help` explains the
+//! binary before the refactoring; options may be added, and the golden
+//! files then show each addition in review: `accord set --reshare`). `accord recover --help` explains the
 //! k-of-n process.
 
 use std::process::Command;

@@ -149,6 +149,7 @@ impl Deployment {
             policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
             expected_previous_transition: None,
             signatures: Vec::new(),
+            reshare: false,
         }
     }
 
@@ -801,6 +802,7 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
             public_key: owner_spki,
             signature: signature.to_bytes().to_vec(),
         }],
+        reshare: false,
     };
     let response = user_call(&coordinator, &deployment, update).await;
     let UserResponse::ManifestSet {

@@ -26,6 +26,7 @@ impl UserRequest {
                 policies,
                 expected_previous_transition,
                 signatures,
+                reshare,
             } => api::Request::SetManifest(api::SetManifest {
                 manifest,
                 policies,
@@ -37,7 +38,7 @@ impl UserRequest {
                         signature: s.signature,
                     })
                     .collect(),
-                reshare: false,
+                reshare,
             }),
             Self::GetManifests {
                 consistency_from,

@@ -71,6 +71,8 @@ pub enum UserRequest {
         expected_previous_transition: Option<[u8; 32]>,
         /// Owner signatures over the next transition.
         signatures: Vec<OwnerSignature>,
+        /// Split the seed anew among the new manifest's seed-share owners.
+        reshare: bool,
     },
     /// Read the history.
     GetManifests {

@@ -70,6 +70,7 @@ fn golden_frames() {
             policies: vec![b"p".to_vec()],
             expected_previous_transition: None,
             signatures: vec![],
+            reshare: false,
         },
         MAX_USER_FRAME,
     )
@@ -111,6 +112,7 @@ fn round_trips_and_truncations() {
                 public_key: vec![0x30, 0x2a],
                 signature: vec![9; 64],
             }],
+            reshare: false,
         },
         MAX_USER_FRAME,
     );

@@ -82,6 +82,7 @@ impl Running {
             workload_owner_key: key,
             signature: Vec::new(),
             atomic: true,
+            reshare: false,
         }
     }
 

@@ -159,6 +159,7 @@ pub fn set_request(manifest: Vec<u8>, latest: Option<[u8; 32]>) -> UserRequest {
         policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
         expected_previous_transition: None,
         signatures,
+        reshare: false,
     }
 }
 
