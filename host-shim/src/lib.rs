@@ -19,8 +19,12 @@
 #![forbid(unsafe_code)]
 
 pub mod discovery;
+pub mod kube_discovery;
+pub mod kube_store;
 pub mod status;
 pub mod store;
+#[cfg(feature = "test-apiserver")]
+pub mod test_apiserver;
 
 /// Port of the probes and metrics.
 pub const PROBE_PORT: u16 = 9102;
