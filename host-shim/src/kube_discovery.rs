@@ -104,8 +104,7 @@ pub fn peer_of(pod: &Pod, own_name: &str, mesh_port: u16) -> Option<Peer> {
 }
 
 async fn follow(api: Api<Pod>, own_name: String, mesh_port: u16, tx: watch::Sender<PeerList>) {
-    let config =
-        watcher::Config::default().labels(&format!("{}={}", POD_LABEL.0, POD_LABEL.1));
+    let config = watcher::Config::default().labels(&format!("{}={}", POD_LABEL.0, POD_LABEL.1));
     let mut stream = watch_pods(api, config).default_backoff().boxed();
     // Pod name → the peer it is (None: a coordinator pod but not a peer).
     let mut pods: BTreeMap<String, Option<Peer>> = BTreeMap::new();

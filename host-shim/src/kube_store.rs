@@ -87,8 +87,12 @@ pub async fn owner_from_pod(
     pod_name: &str,
 ) -> Result<OwnerReference, StoreError> {
     let pods: Api<Pod> = Api::namespaced(client, namespace);
-    let pod = timed(DEFAULT_TIMEOUT, format!("get pod {namespace}/{pod_name}"), pods.get(pod_name))
-        .await?;
+    let pod = timed(
+        DEFAULT_TIMEOUT,
+        format!("get pod {namespace}/{pod_name}"),
+        pods.get(pod_name),
+    )
+    .await?;
     pod.metadata
         .owner_references
         .unwrap_or_default()
@@ -110,7 +114,9 @@ async fn timed<T>(
     match tokio::time::timeout(timeout, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(StoreError::Failed(format!("{what}: {e}"))),
-        Err(_) => Err(StoreError::Failed(format!("{what}: timed out after {timeout:?}"))),
+        Err(_) => Err(StoreError::Failed(format!(
+            "{what}: timed out after {timeout:?}"
+        ))),
     }
 }
 
@@ -124,7 +130,9 @@ async fn timed_api<T>(
         Ok(Ok(v)) => Ok(Ok(v)),
         Ok(Err(kube::Error::Api(s))) if s.code == 409 || s.code == 404 => Ok(Err(s)),
         Ok(Err(e)) => Err(StoreError::Failed(format!("{what}: {e}"))),
-        Err(_) => Err(StoreError::Failed(format!("{what}: timed out after {timeout:?}"))),
+        Err(_) => Err(StoreError::Failed(format!(
+            "{what}: timed out after {timeout:?}"
+        ))),
     }
 }
 
@@ -206,7 +214,12 @@ impl KubeStore {
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
         let latest_name = config_map_name(LATEST_KEY)?;
         let latest_field = latest_name_part();
-        let initial = timed(timeout, format!("get {latest_name}"), api.get_opt(&latest_name)).await?;
+        let initial = timed(
+            timeout,
+            format!("get {latest_name}"),
+            api.get_opt(&latest_name),
+        )
+        .await?;
         let latest = Arc::new(Latest {
             tx: watch::channel(None).0,
             rv: Mutex::new(None),
@@ -261,7 +274,13 @@ impl KubeStore {
         let cm = self.object(key, value)?;
         let name = cm.metadata.name.clone().unwrap_or_default();
         let what = format!("create {name}");
-        match timed_api(self.timeout, &what, self.api.create(&PostParams::default(), &cm)).await? {
+        match timed_api(
+            self.timeout,
+            &what,
+            self.api.create(&PostParams::default(), &cm),
+        )
+        .await?
+        {
             Ok(_) => Ok(()),
             Err(s) if s.reason == "AlreadyExists" => {
                 let existing =
@@ -291,8 +310,12 @@ impl KubeStore {
         match old {
             None => {
                 let what = format!("create {name}");
-                match timed_api(self.timeout, &what, self.api.create(&PostParams::default(), &cm))
-                    .await?
+                match timed_api(
+                    self.timeout,
+                    &what,
+                    self.api.create(&PostParams::default(), &cm),
+                )
+                .await?
                 {
                     Ok(stored) => Ok(stored),
                     Err(s) if s.reason == "AlreadyExists" => Err(StoreError::Conflict),
@@ -347,11 +370,19 @@ async fn follow_latest(api: Api<ConfigMap>, name: String, latest: Arc<Latest>) {
     let mut listed: Option<ConfigMap> = None;
     while let Some(event) = stream.next().await {
         match event {
-            Ok(Event::Apply(cm) | Event::InitApply(cm)) if cm.metadata.name.as_deref() != Some(&name) => {
-                eprintln!("kube store: ignoring unexpected ConfigMap {:?} in the latest watch", cm.metadata.name);
+            Ok(Event::Apply(cm) | Event::InitApply(cm))
+                if cm.metadata.name.as_deref() != Some(&name) =>
+            {
+                eprintln!(
+                    "kube store: ignoring unexpected ConfigMap {:?} in the latest watch",
+                    cm.metadata.name
+                );
             }
             Ok(Event::Apply(cm)) => {
-                latest.offer(cm.metadata.resource_version.as_deref(), value_of(&cm, entry).map(<[u8]>::to_vec));
+                latest.offer(
+                    cm.metadata.resource_version.as_deref(),
+                    value_of(&cm, entry).map(<[u8]>::to_vec),
+                );
             }
             Ok(Event::Delete(cm)) => {
                 eprintln!("kube store: the latest record {name} was deleted");
@@ -423,7 +454,10 @@ impl Store for KubeStore {
             self.put(key, value).await?;
         }
         let stored = self.swap_latest(latest_old, &latest_new).await?;
-        self.latest.offer(stored.metadata.resource_version.as_deref(), Some(latest_new));
+        self.latest.offer(
+            stored.metadata.resource_version.as_deref(),
+            Some(latest_new),
+        );
         Ok(())
     }
 

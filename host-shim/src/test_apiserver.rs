@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::StreamExt as _;
-use http_body_util::{BodyExt as _, Full, StreamBody, combinators::BoxBody};
+use http_body_util::{BodyExt as _, Full, StreamBody, combinators::UnsyncBoxBody};
 use hyper::body::Frame;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -300,7 +300,10 @@ impl TestApiServer {
     /// Creates or replaces an object (resource version, uid and
     /// namespace are set here), emitting the watch event.
     pub fn put_raw(&self, resource: Resource, ns: &str, mut obj: Value) -> Value {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         assert!(!name.is_empty(), "put_raw: the object has no name");
         let key = (resource, ns.to_owned(), name);
         let mut inner = self.shared.lock();
@@ -374,12 +377,12 @@ fn prepare(inner: &mut Inner, resource: Resource, ns: &str, obj: &mut Value, old
     }
 }
 
-type Body = BoxBody<Bytes, std::io::Error>;
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 fn full(status: StatusCode, v: &Value) -> Response<Body> {
     let body = Full::new(Bytes::from(v.to_string()))
         .map_err(|never: Infallible| match never {})
-        .boxed();
+        .boxed_unsync();
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -422,7 +425,11 @@ fn resource_plural(r: Resource) -> &'static str {
 
 fn query_pairs(query: Option<&str>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         out.insert(percent_decode(k), percent_decode(v));
     }
@@ -603,7 +610,11 @@ async fn handle(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Res
                 Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
             };
             let Some(name) = obj["metadata"]["name"].as_str().map(str::to_owned) else {
-                return status(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", "name is required");
+                return status(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    "name is required",
+                );
             };
             let key = (resource, ns.clone(), name.clone());
             let mut inner = shared.lock();
@@ -642,7 +653,9 @@ async fn handle(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Res
             let Some(old) = inner.objects.get(&key).cloned() else {
                 return not_found(resource, &name);
             };
-            let wanted = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+            let wanted = obj["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
             if !wanted.is_empty() && Some(wanted) != old["metadata"]["resourceVersion"].as_str() {
                 return status(
                     StatusCode::CONFLICT,
@@ -850,7 +863,7 @@ fn watch_response(
         rx.recv().await.map(|item| (item.map(Frame::data), rx))
     })
     .boxed();
-    let mut resp = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    let mut resp = Response::new(StreamBody::new(stream).boxed_unsync());
     resp.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
