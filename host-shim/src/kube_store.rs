@@ -390,16 +390,17 @@ async fn follow_latest(api: Api<ConfigMap>, name: String, latest: Arc<Latest>) {
             }
             Ok(Event::Init) => listed = None,
             Ok(Event::InitApply(cm)) => listed = Some(cm),
-            Ok(Event::InitDone) => match listed.take() {
-                Some(cm) => latest.offer(
-                    cm.metadata.resource_version.as_deref(),
-                    value_of(&cm, entry).map(<[u8]>::to_vec),
-                ),
-                // Nothing listed: keep what was seen. (A deletion missed
-                // while disconnected is not noticed; the latest record is
-                // never deleted in normal operation.)
-                None => {}
-            },
+            // Nothing listed: keep what was seen. (A deletion missed while
+            // disconnected is not noticed; the latest record is never
+            // deleted in normal operation.)
+            Ok(Event::InitDone) => {
+                if let Some(cm) = listed.take() {
+                    latest.offer(
+                        cm.metadata.resource_version.as_deref(),
+                        value_of(&cm, entry).map(<[u8]>::to_vec),
+                    );
+                }
+            }
             // The backoff wrapper delays the next attempt.
             Err(e) => eprintln!("kube store: watch of {name}: {e}; retrying"),
         }
