@@ -14,6 +14,7 @@
 //! RBAC needed: pods list, watch.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use accord_core::protocol::MESH_API_PORT;
 use accord_core::protocol::shim::Peer;
@@ -105,7 +106,25 @@ pub fn peer_of(pod: &Pod, own_name: &str, mesh_port: u16) -> Option<Peer> {
 
 async fn follow(api: Api<Pod>, own_name: String, mesh_port: u16, tx: watch::Sender<PeerList>) {
     let config = watcher::Config::default().labels(&format!("{}={}", POD_LABEL.0, POD_LABEL.1));
-    let mut stream = watch_pods(api, config).default_backoff().boxed();
+    loop {
+        follow_once(&api, &config, &own_name, mesh_port, &tx).await;
+        // The watcher retries by itself and should never end; if it does,
+        // start over after a pause.
+        eprintln!("kube discovery: the pod watch ended; restarting");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn follow_once(
+    api: &Api<Pod>,
+    config: &watcher::Config,
+    own_name: &str,
+    mesh_port: u16,
+    tx: &watch::Sender<PeerList>,
+) {
+    let mut stream = watch_pods(api.clone(), config.clone())
+        .default_backoff()
+        .boxed();
     // Pod name → the peer it is (None: a coordinator pod but not a peer).
     let mut pods: BTreeMap<String, Option<Peer>> = BTreeMap::new();
     let mut listing: Option<BTreeMap<String, Option<Peer>>> = None;
@@ -120,7 +139,7 @@ async fn follow(api: Api<Pod>, own_name: String, mesh_port: u16, tx: watch::Send
             Ok(Event::InitApply(pod)) => {
                 listing
                     .get_or_insert_with(BTreeMap::new)
-                    .insert(name_of(&pod), peer_of(&pod, &own_name, mesh_port));
+                    .insert(name_of(&pod), peer_of(&pod, own_name, mesh_port));
                 continue;
             }
             Ok(Event::InitDone) => {
@@ -128,7 +147,7 @@ async fn follow(api: Api<Pod>, own_name: String, mesh_port: u16, tx: watch::Send
                 listed_once = true;
             }
             Ok(Event::Apply(pod)) => {
-                pods.insert(name_of(&pod), peer_of(&pod, &own_name, mesh_port));
+                pods.insert(name_of(&pod), peer_of(&pod, own_name, mesh_port));
             }
             Ok(Event::Delete(pod)) => {
                 pods.remove(&name_of(&pod));
@@ -153,5 +172,4 @@ async fn follow(api: Api<Pod>, own_name: String, mesh_port: u16, tx: watch::Send
             true
         });
     }
-    eprintln!("kube discovery: the pod watch ended");
 }

@@ -363,15 +363,27 @@ fn latest_name_part() -> &'static str {
 /// Follows the latest ConfigMap forever, re-establishing the watch with
 /// backoff after errors.
 async fn follow_latest(api: Api<ConfigMap>, name: String, latest: Arc<Latest>) {
-    let entry = latest_name_part();
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = watcher(api, config).default_backoff().boxed();
+    loop {
+        follow_once(&api, &config, &name, &latest).await;
+        // The watcher retries by itself and should never end; if it does,
+        // start over after a pause.
+        eprintln!("kube store: the watch of {name} ended; restarting");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
+async fn follow_once(api: &Api<ConfigMap>, config: &watcher::Config, name: &str, latest: &Latest) {
+    let entry = latest_name_part();
+    let mut stream = watcher(api.clone(), config.clone())
+        .default_backoff()
+        .boxed();
     // Objects seen during a (re)list, published at its end.
     let mut listed: Option<ConfigMap> = None;
     while let Some(event) = stream.next().await {
         match event {
             Ok(Event::Apply(cm) | Event::InitApply(cm))
-                if cm.metadata.name.as_deref() != Some(&name) =>
+                if cm.metadata.name.as_deref() != Some(name) =>
             {
                 eprintln!(
                     "kube store: ignoring unexpected ConfigMap {:?} in the latest watch",
@@ -405,7 +417,6 @@ async fn follow_latest(api: Api<ConfigMap>, name: String, latest: Arc<Latest>) {
             Err(e) => eprintln!("kube store: watch of {name}: {e}; retrying"),
         }
     }
-    eprintln!("kube store: the watch of {name} ended");
 }
 
 impl Store for KubeStore {

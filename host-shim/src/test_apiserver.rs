@@ -28,6 +28,11 @@
 //! [`TestApiServer::hang_next`]) and cut watches
 //! ([`TestApiServer::end_watches`], [`TestApiServer::break_watches`]).
 //!
+//! Use: `let server = TestApiServer::start().await?; let client =
+//! server.client()?;` (a `kube::Client` on `http://127.0.0.1:PORT`). Other
+//! crates (the workspace `tests` crate) get it with a dev-dependency on
+//! `accord-shim` with `features = ["test-apiserver"]`.
+//!
 //! Not modelled: authentication, admission, `generateName`, PATCH,
 //! `sendInitialEvents`, other resources, consistent pagination snapshots.
 

@@ -131,6 +131,10 @@ async fn peers_follow_the_pods() {
     server.set_pod_ready(NS, "coordinator-0", true);
     quiet(&mut rx).await;
     assert_eq!(rx.borrow().version, 4);
+
+    // All of it through one list and one watch, no polling.
+    assert_eq!(server.watch_count(), 1);
+    assert_eq!(server.request_count(), 2);
 }
 
 #[tokio::test]
