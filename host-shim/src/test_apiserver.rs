@@ -104,6 +104,8 @@ struct Inner {
     hang_next: u32,
     requests: u64,
     watches: u64,
+    /// Responses sent, by (status code, reason).
+    responses: BTreeMap<(u16, String), u64>,
 }
 
 struct Shared {
@@ -222,6 +224,17 @@ impl TestApiServer {
     /// Requests served so far (watches included).
     pub fn request_count(&self) -> u64 {
         self.shared.lock().requests
+    }
+
+    /// Error responses sent so far with this status code and reason
+    /// (e.g. `409, "Conflict"`).
+    pub fn error_count(&self, code: u16, reason: &str) -> u64 {
+        let inner = self.shared.lock();
+        inner
+            .responses
+            .get(&(code, reason.to_owned()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Watch requests served so far.
@@ -409,8 +422,14 @@ fn status_value(code: u16, reason: &str, message: &str) -> Value {
     })
 }
 
+/// The reason of an error response, for [`TestApiServer::error_count`].
+#[derive(Clone)]
+struct ErrorReason(String);
+
 fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
-    full(code, &status_value(code.as_u16(), reason, message))
+    let mut resp = full(code, &status_value(code.as_u16(), reason, message));
+    resp.extensions_mut().insert(ErrorReason(reason.to_owned()));
+    resp
 }
 
 fn not_found(resource: Resource, name: &str) -> Response<Body> {
@@ -542,6 +561,15 @@ impl Filter {
 }
 
 async fn handle(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let resp = route(shared.clone(), req).await;
+    if let Some(ErrorReason(reason)) = resp.extensions().get::<ErrorReason>() {
+        let key = (resp.status().as_u16(), reason.clone());
+        *shared.lock().responses.entry(key).or_default() += 1;
+    }
+    resp
+}
+
+async fn route(shared: Arc<Shared>, req: Request<hyper::body::Incoming>) -> Response<Body> {
     let (fail, hang) = {
         let mut inner = shared.lock();
         inner.requests += 1;

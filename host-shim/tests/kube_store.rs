@@ -212,6 +212,10 @@ async fn racing_writers_exactly_one_wins() {
         }
     }
     assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    // The losers read the same old value, so at least one lost at the
+    // resourceVersion-guarded PUT (in practice all 7: the tasks interleave
+    // GET, GET, ..., PUT, PUT, ...), not only at the compare.
+    assert!(server.error_count(409, "Conflict") >= 1);
     let latest = server
         .config_map(NS, "accord-store-transitions-latest")
         .unwrap();
