@@ -4,8 +4,8 @@
 //!
 //! - key `<dir>/<name>` is ConfigMap `accord-store-<dir>-<name>`, the value
 //!   in `binaryData{<name>: bytes}`, labelled
-//!   `app.kubernetes.io/managed-by: accord` and `accord.dev/store-dir:
-//!   <dir>`, and owned by the coordinator StatefulSet when one is given
+//!   `app.kubernetes.io/managed-by: accord` and
+//!   `accord.dev/store-dir: <dir>`, and owned by the coordinator StatefulSet when one is given
 //!   (deleting the StatefulSet garbage-collects the history);
 //! - keys must already be valid Kubernetes names (lowercase, at most 253
 //!   characters in all): others are refused, never rewritten;
