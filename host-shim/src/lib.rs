@@ -22,10 +22,14 @@ pub mod channel;
 pub mod discovery;
 pub mod fs_store;
 pub mod http;
+pub mod kube_discovery;
+pub mod kube_store;
 pub mod labels;
 pub mod mem_store;
 pub mod status;
 pub mod store;
+#[cfg(feature = "test-apiserver")]
+pub mod test_apiserver;
 
 /// Port of the probes and metrics.
 pub const PROBE_PORT: u16 = 9102;
