@@ -13,6 +13,8 @@ use accord_core::protocol::shim::Peer;
 use accord_shim::channel::{self, Shim};
 use accord_shim::discovery::{Discovery, StaticPeer, StaticPeers};
 use accord_shim::fs_store::FsStore;
+use accord_shim::kube_discovery::KubeDiscovery;
+use accord_shim::kube_store::{KubeStore, owner_from_pod};
 use accord_shim::status::StatusBoard;
 use accord_shim::store::Store;
 use anyhow::Context;
@@ -64,6 +66,11 @@ struct Args {
     /// The peers' mesh API port (`kube` discovery).
     #[arg(long, value_name = "PORT", default_value_t = accord_core::protocol::MESH_API_PORT)]
     mesh_port: u16,
+
+    /// The Kubernetes API server's URL (default: the in-cluster
+    /// configuration, or the kubeconfig).
+    #[arg(long, value_name = "URL")]
+    kube_api: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -124,22 +131,108 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let (store_name, discovery) = (
-        match args.backend {
-            BackendKind::Fs => format!("{}", args.store.display()),
-            BackendKind::Kube => "kube".into(),
-        },
-        args.discovery,
-    );
-    match (args.backend, discovery) {
-        (BackendKind::Fs, DiscoveryKind::Static) => {
-            let store = FsStore::open(args.store.clone()).await?;
-            let peers = StaticPeers::new(args.peer.clone());
-            serve(&args, store, peers, &store_name).await
+    let kube = match (args.backend, args.discovery) {
+        (BackendKind::Kube, _) | (_, DiscoveryKind::Kube) => Some(kube_context(&args).await?),
+        _ => None,
+    };
+    let store_name = match args.backend {
+        BackendKind::Fs => format!("{}", args.store.display()),
+        BackendKind::Kube => "kube (ConfigMaps)".into(),
+    };
+    match (args.backend, args.discovery, kube) {
+        (BackendKind::Fs, DiscoveryKind::Static, _) => {
+            let store = fs_store(&args).await?;
+            serve(
+                &args,
+                store,
+                StaticPeers::new(args.peer.clone()),
+                &store_name,
+            )
+            .await
         }
-        (BackendKind::Kube, _) | (_, DiscoveryKind::Kube) => {
-            anyhow::bail!("the Kubernetes backend and discovery are not built into this shim yet")
+        (BackendKind::Fs, DiscoveryKind::Kube, Some(k)) => {
+            let store = fs_store(&args).await?;
+            serve(&args, store, k.discovery(&args), &store_name).await
         }
+        (BackendKind::Kube, DiscoveryKind::Static, Some(k)) => {
+            let store = k.store().await?;
+            serve(
+                &args,
+                store,
+                StaticPeers::new(args.peer.clone()),
+                &store_name,
+            )
+            .await
+        }
+        (BackendKind::Kube, DiscoveryKind::Kube, Some(k)) => {
+            let store = k.store().await?;
+            serve(&args, store, k.discovery(&args), &store_name).await
+        }
+        (_, _, None) => {
+            anyhow::bail!("internal: no Kubernetes client for a kube backend or discovery")
+        }
+    }
+}
+
+async fn fs_store(args: &Args) -> anyhow::Result<FsStore> {
+    FsStore::open(args.store.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("the store in {}: {e}", args.store.display()))
+}
+
+/// A Kubernetes client, namespace and pod name.
+struct KubeContext {
+    client: kube::Client,
+    namespace: String,
+    pod_name: String,
+}
+
+async fn kube_context(args: &Args) -> anyhow::Result<KubeContext> {
+    let namespace = args
+        .namespace
+        .clone()
+        .context("--namespace (or POD_NAMESPACE) is needed with the kube backend or discovery")?;
+    let pod_name = args
+        .pod_name
+        .clone()
+        .context("--pod-name (or POD_NAME) is needed with the kube backend or discovery")?;
+    let client = match &args.kube_api {
+        Some(url) => {
+            let url = url
+                .parse()
+                .with_context(|| format!("--kube-api {url:?} is not a URL"))?;
+            kube::Client::try_from(kube::Config::new(url))
+                .context("building the Kubernetes client")?
+        }
+        None => kube::Client::try_default()
+            .await
+            .context("no Kubernetes configuration (in-cluster or kubeconfig)")?,
+    };
+    Ok(KubeContext {
+        client,
+        namespace,
+        pod_name,
+    })
+}
+
+impl KubeContext {
+    /// The ConfigMap store, owned by this pod's StatefulSet.
+    async fn store(&self) -> anyhow::Result<KubeStore> {
+        let owner = owner_from_pod(self.client.clone(), &self.namespace, &self.pod_name)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        KubeStore::new(self.client.clone(), &self.namespace, Some(owner))
+            .await
+            .map_err(|e| anyhow::anyhow!("the ConfigMap store: {e}"))
+    }
+
+    fn discovery(&self, args: &Args) -> KubeDiscovery {
+        KubeDiscovery::with_mesh_port(
+            self.client.clone(),
+            &self.namespace,
+            &self.pod_name,
+            args.mesh_port,
+        )
     }
 }
 

@@ -6,13 +6,15 @@
 //! secrets received to the machine, which checks them against the signed
 //! tree head before adopting them.
 //!
-//! An attempt starts as soon as the peer list changes, and again every
-//! [`RETRY`] while the replica stays in Recovery.
+//! An attempt starts as soon as the peer list changes or the history to
+//! recover changes (the replica just went stale, or re-read the store),
+//! and again every [`RETRY`] while the replica stays in Recovery.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accord_core::coordinator::{Coordinator, PeerSecrets, StateName};
+use accord_core::history::objects::ObjectHash;
 use accord_core::protocol::shim::Peer;
 use tokio::sync::mpsc;
 
@@ -34,6 +36,10 @@ pub(super) struct PeerRecovery {
     last_attempt: Option<Instant>,
     /// Secrets went to the machine; count the attempt once it decided.
     adopting: Option<(String, Instant)>,
+    /// The latest transition of the history the last attempt was for: a
+    /// new one (this replica just went stale, or re-read the store) is
+    /// tried at once.
+    last_target: Option<ObjectHash>,
 }
 
 impl PeerRecovery {
@@ -46,6 +52,7 @@ impl PeerRecovery {
             in_flight: None,
             last_attempt: None,
             adopting: None,
+            last_target: None,
         }
     }
 
@@ -108,11 +115,14 @@ impl PeerRecovery {
         let Some(target) = machine.peer_target() else {
             return;
         };
-        let due = self.changed || self.last_attempt.is_none_or(|at| at.elapsed() >= RETRY);
+        let new_target = self.last_target != Some(target.latest_transition);
+        let due =
+            self.changed || new_target || self.last_attempt.is_none_or(|at| at.elapsed() >= RETRY);
         if !due {
             return;
         }
         self.changed = false;
+        self.last_target = Some(target.latest_transition);
         let now = Instant::now();
         self.last_attempt = Some(now);
         self.in_flight = Some(now);

@@ -63,11 +63,16 @@ impl Deployment {
 
     /// A coordinator over the shim at `shim` (no local store).
     pub async fn start_with_shim(&self, shim: &str) -> InProcess {
+        self.start_with_shim_at(shim, "127.0.0.1:0").await
+    }
+
+    /// The same, with the mesh API on `mesh`.
+    pub async fn start_with_shim_at(&self, shim: &str, mesh: &str) -> InProcess {
         spawn_at(
             self.tee(COORD_POLICY),
             StoreLocation::Shim(shim.to_string()),
             "127.0.0.1:0",
-            "127.0.0.1:0",
+            mesh,
         )
         .await
         .unwrap()
@@ -221,15 +226,30 @@ pub struct ShimHandle {
     _stop: tokio::sync::watch::Sender<bool>,
 }
 
-/// Serves a shim channel over `store` on an ephemeral loopback port.
+/// Serves a shim channel over `store` on an ephemeral loopback port, with
+/// peers the test sets.
 pub async fn start_shim(store: &Arc<accord_shim::mem_store::MemStore>) -> ShimHandle {
+    let peers = accord_shim::discovery::ManualPeers::default();
+    start_shim_with(Arc::clone(store), peers.clone(), peers).await
+}
+
+/// Serves a shim channel over any backend and discovery (`peers` is only
+/// kept in the handle).
+pub async fn start_shim_with<S, D>(
+    store: S,
+    discovery: D,
+    peers: accord_shim::discovery::ManualPeers,
+) -> ShimHandle
+where
+    S: accord_shim::store::Store,
+    D: accord_shim::discovery::Discovery,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let peers = accord_shim::discovery::ManualPeers::default();
     let board = Arc::new(accord_shim::status::StatusBoard::default());
     let shim = Arc::new(accord_shim::channel::Shim {
-        store: Arc::clone(store),
-        discovery: peers.clone(),
+        store,
+        discovery,
         board: Arc::clone(&board),
     });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
