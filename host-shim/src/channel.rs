@@ -7,6 +7,7 @@
 //! not decode closes the connection.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use accord_core::protocol::shim::{MAX_SHIM_FRAME, ShimRequest, ShimResponse};
@@ -120,12 +121,27 @@ async fn connection<S: Store, D: Discovery>(
     if !accepted {
         return Err("refused the agent's hello".into());
     }
-    while let Some(request) = read_frame::<ShimRequest, _>(&mut stream, MAX_SHIM_FRAME).await? {
-        let response = answer(shim, request).await;
-        write_frame(&mut stream, &response, MAX_SHIM_FRAME).await?;
+    let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
+    let result = async {
+        while let Some(request) = read_frame::<ShimRequest, _>(&mut stream, MAX_SHIM_FRAME).await? {
+            let response = match request {
+                ShimRequest::ReportStatus(status) => {
+                    shim.board.report_on(id, status);
+                    ShimResponse::StatusAccepted
+                }
+                other => answer(shim, other).await,
+            };
+            write_frame(&mut stream, &response, MAX_SHIM_FRAME).await?;
+        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    shim.board.disconnected(id);
+    result
 }
+
+/// Names connections for [`StatusBoard::disconnected`] (0 means none).
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
 
 fn poll_limit(timeout_ms: u32) -> Duration {
     Duration::from_millis(u64::from(timeout_ms)).min(MAX_POLL)

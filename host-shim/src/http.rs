@@ -14,7 +14,9 @@
 //!   [`Probes::liveness_timeout`] (before the first report: while the
 //!   server is younger than that, so a booting VM is not killed), else
 //!   `503`.
-//! - [`READINESS`]: `200` iff the last report is fresh and says `Ready`.
+//! - [`READINESS`]: `200` iff the last report is fresh and says `Ready`,
+//!   and the connection it came on is still open (a killed agent is not
+//!   ready a moment later, whatever it last said).
 //! - [`METRICS`]: Prometheus text format 0.0.4 ([`metrics::render`]).
 
 pub mod metrics;
@@ -320,9 +322,10 @@ fn route(path: &str, board: &StatusBoard, started: Instant, config: &Probes) -> 
             "the agent has stopped reporting",
         ),
         READINESS => probe(
-            latest.as_ref().is_some_and(|(status, age)| {
-                fresh(*age) && status.state == Some(AgentState::Ready)
-            }),
+            board.connected()
+                && latest.as_ref().is_some_and(|(status, age)| {
+                    fresh(*age) && status.state == Some(AgentState::Ready)
+                }),
             "the agent is not ready",
         ),
         METRICS => Response {

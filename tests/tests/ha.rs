@@ -6,8 +6,9 @@
 //! agent is killed with SIGKILL every few seconds for a minute and
 //! restarted; it must come back Ready from its peers. At the end all
 //! replicas serve the same tree head and the same mesh CA, and no
-//! accepted update is lost. Then all three are killed, and seed-share
-//! owners recover the deployment. The chip is the INSECURE simulated one
+//! accepted update is lost. Then all three are killed, and two of the
+//! three seed-share owners recover the deployment with `accord recover`
+//! (the binary); the other replicas follow from the recovered one. The chip is the INSECURE simulated one
 //! (one chip directory shared by all, so the measurement is the same).
 
 mod support;
@@ -185,7 +186,9 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
             agent: Some(agent),
         });
     }
-    let set = user(ports[0].user, &d, set_request(d.manifest(0), None))
+    let owners = [[0x41; 32], [0x42; 32], [0x43; 32]];
+    let first = d.manifest_with_owners(0, &owners, 2);
+    let set = user(ports[0].user, &d, set_request(first.clone(), None))
         .await
         .unwrap();
     let UserResponse::ManifestSet {
@@ -230,6 +233,11 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
         let victim = round % 3;
         replicas[victim].agent.take().unwrap().kill();
         tokio::time::sleep(Duration::from_millis(300)).await;
+        // The shim saw its agent go: not ready, whatever it last reported.
+        assert!(
+            !is_ready(&addr(ports[victim].probes)).await,
+            "a killed replica still looks ready"
+        );
         if round.is_multiple_of(2) {
             let through = ports[(victim + 1) % 3].user;
             if let Ok(UserResponse::Manifests {
@@ -239,7 +247,10 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
                 let update = user(
                     through,
                     &d,
-                    set_request(d.manifest(round as u32), Some(latest_transition)),
+                    set_request(
+                        d.manifest_with_owners(round as u32, &owners, 2),
+                        Some(latest_transition),
+                    ),
                 )
                 .await;
                 if matches!(update, Ok(UserResponse::ManifestSet { .. })) {
@@ -302,7 +313,7 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
     for p in &ports {
         assert!(!is_ready(&addr(p.probes)).await);
     }
-    recover_with_owner(&d, ports[1].user, &document).await;
+    recover_with_cli(&d, ports[1].user, &first, &owners, &document);
     for p in &ports {
         wait_ready(p, Duration::from_secs(10)).await;
     }
@@ -319,21 +330,46 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
     drop(replicas);
 }
 
-/// The seed-share owner recovers (threshold 1 here).
-async fn recover_with_owner(
+/// Seed-share owners 1 and 3 of 3 run `accord recover` (2 needed).
+fn recover_with_cli(
     d: &Deployment,
     user_port: u16,
+    manifest: &[u8],
+    owners: &[[u8; 32]; 3],
     document: &accord_core::seedshare::SeedShareDocument,
 ) {
-    let response = user(user_port, d, recover(document)).await.unwrap();
-    assert!(
-        matches!(
-            response,
-            UserResponse::Recovery {
-                recovered: Some(_),
-                ..
-            }
-        ),
-        "{response:?}"
-    );
+    use accord_cli::keys::{PrivateKey, X25519Secret, write_private_key};
+    let workspace = d.dir.join("owners");
+    std::fs::create_dir_all(&workspace).unwrap();
+    std::fs::write(workspace.join("manifest.json"), manifest).unwrap();
+    accord_cli::set_payload::seed_share_document_save(
+        &workspace.join("seed-shares.json"),
+        document,
+    )
+    .unwrap();
+    for (n, owner) in [(1, &owners[0]), (3, &owners[2])] {
+        let key = workspace.join(format!("seedshare-owner-{n}.pem"));
+        write_private_key(&key, &PrivateKey::X25519(X25519Secret::new(*owner)), true).unwrap();
+        let output = Command::new(binary("accord"))
+            .args(["recover", "-c", &addr(user_port), "--json"])
+            .arg("--seedshare-key")
+            .arg(&key)
+            .arg("--workspace")
+            .arg(&workspace)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "accord recover (owner {n}): {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let want = if n == 1 {
+            "share_accepted"
+        } else {
+            "recovered"
+        };
+        assert_eq!(json["status"], want, "{json}");
+    }
 }

@@ -25,7 +25,7 @@ use crate::client::recover_from_peer;
 use crate::tee::TeeProvider;
 
 /// Pause between attempts while peers exist but none could help.
-pub const RETRY: Duration = Duration::from_secs(2);
+pub const RETRY: Duration = Duration::from_secs(1);
 
 pub(super) struct PeerRecovery {
     tee: Arc<dyn TeeProvider>,
@@ -131,28 +131,51 @@ impl PeerRecovery {
             expected_policy_hashes: Some(target.coordinator_policies),
             at: Clock::System,
         };
+        log(&format!(
+            "peer recovery: asking {} peer(s) for the secrets of transition {}",
+            self.peers.len(),
+            target.latest_transition
+        ));
         let peers = self.peers.clone();
         let tee = Arc::clone(&self.tee);
         let done = done.clone();
+        let wanted = target.latest_transition;
         tokio::spawn(async move {
-            let result = recover_from_any(&peers, tee, policy).await;
+            let result = recover_from_any(&peers, tee, policy, wanted).await;
             let _ = done.send(Done::Peer(Box::new(result)));
         });
     }
 }
 
-/// Tries each peer in turn; the first that hands over secrets wins.
+/// Tries each peer in turn; the first that hands over the secrets of
+/// `wanted` (the latest transition of the history read here) wins. A peer
+/// on another transition (behind: it has not seen the latest update yet;
+/// ahead: this replica's reading of the store is old) is passed over while
+/// another peer may still fit; if none does, the secrets of the first such
+/// peer go to the machine, which re-reads the store when that peer is
+/// ahead.
 async fn recover_from_any(
     peers: &[Peer],
     tee: Arc<dyn TeeProvider>,
     policy: PeerPolicy,
+    wanted: ObjectHash,
 ) -> Result<(String, PeerSecrets), String> {
     let mut errors = Vec::new();
+    let mut elsewhere = None;
     for peer in peers {
         match recover_from_peer(&peer.mesh_api, Arc::clone(&tee), policy.clone()).await {
-            Ok(secrets) => return Ok((peer.name.clone(), secrets)),
+            Ok(secrets) if secrets.latest_transition == wanted => {
+                return Ok((peer.name.clone(), secrets));
+            }
+            Ok(secrets) => {
+                errors.push(format!(
+                    "{} serves transition {}",
+                    peer.name, secrets.latest_transition
+                ));
+                elsewhere.get_or_insert((peer.name.clone(), secrets));
+            }
             Err(err) => errors.push(format!("{} ({}): {err:#}", peer.name, peer.mesh_api)),
         }
     }
-    Err(errors.join("; "))
+    elsewhere.ok_or_else(|| errors.join("; "))
 }

@@ -90,9 +90,26 @@ impl Deployment {
     }
 
     pub fn manifest(&self, variant: u32) -> Vec<u8> {
+        self.manifest_with_owners(variant, &[SEEDSHARE_SECRET], 1)
+    }
+
+    /// A manifest whose seed-share owners hold `owners` (X25519 secrets),
+    /// `threshold` of them needed.
+    pub fn manifest_with_owners(
+        &self,
+        variant: u32,
+        owners: &[[u8; 32]],
+        threshold: u32,
+    ) -> Vec<u8> {
         let mut snp = self.chip.reference_values();
         snp.host_data = None;
-        let seedshare = seedshare::owner_public_key(&SEEDSHARE_SECRET);
+        let seedshare_keys: Vec<String> = owners
+            .iter()
+            .map(|secret| {
+                let public = seedshare::owner_public_key(secret);
+                format!("302a300506032b656e032100{}", hex::encode(&public.0))
+            })
+            .collect();
         serde_json::to_vec_pretty(&serde_json::json!({
             "Policies": {
                 hex::encode(&sha256(COORD_POLICY)): {"SANs": ["coordinator"], "Role": "coordinator"},
@@ -100,7 +117,8 @@ impl Deployment {
             },
             "ReferenceValues": {"snp": [snp]},
             "WorkloadOwnerPubKeys": [hex::encode(&owner_spki())],
-            "SeedshareOwnerPubKeys": [format!("302a300506032b656e032100{}", hex::encode(&seedshare.0))],
+            "SeedshareOwnerPubKeys": seedshare_keys,
+            "SeedshareThreshold": threshold,
         }))
         .unwrap()
     }
