@@ -27,6 +27,10 @@
 //! 9. prints the history (`accord get-manifests`);
 //! 10. prints a report, one line per step.
 //!
+//! With `--replicas N` (N > 1), the coordinator runs as N replica
+//! processes sharing one store, and the demo goes on to show peer
+//! recovery ([`crate::demo_replicas`]).
+//!
 //! Exit status 0 only if every step worked; 1 if one failed; 2 if the
 //! workspace is unusable.
 
@@ -46,6 +50,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+use crate::demo_replicas::{Attesting, Replicas, served};
 use crate::initdata;
 use crate::keys::{KeyRole, PrivateKey, write_private_key};
 use crate::manifest_cmd::{GenerateArgs, generate_manifest};
@@ -67,6 +72,14 @@ pub struct DemoArgs {
     /// temporary directory.
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
+
+    /// Run N coordinator replicas, each a process with its own shim over
+    /// one filesystem store (DIR/store), and show peer recovery: one is
+    /// killed and restarted mid-way and must come back Ready from its
+    /// peers on the same tree head and mesh CA while the others keep
+    /// issuing certificates.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
+    pub replicas: u16,
 }
 
 /// A Kata init-data document with a policy naming `who`.
@@ -113,6 +126,11 @@ pub struct Deployment {
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     initdata::policy_hash(bytes)
+}
+
+/// The coordinator's policy hash (the host data its chip reports).
+pub fn coordinator_policy_hash() -> [u8; 32] {
+    sha256(policy_toml("coordinator").as_bytes())
 }
 
 impl Deployment {
@@ -439,7 +457,7 @@ impl Report {
         for (n, step) in self.steps.iter().enumerate() {
             let mark = if step.ok { "✔" } else { "✘" };
             let mut line = format!(
-                "{mark} {:>2}. {:<62} {:>7.2}s",
+                "{mark} {:>2}. {:<68} {:>7.2}s",
                 n + 1,
                 step.title,
                 step.took.as_secs_f64()
@@ -486,7 +504,11 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let ok = runtime.block_on(demo(&dir, args.workspace.is_some()));
+    let ok = runtime.block_on(demo(
+        &dir,
+        args.workspace.is_some(),
+        usize::from(args.replicas),
+    ));
     if ok {
         ExitCode::SUCCESS
     } else {
@@ -544,23 +566,33 @@ fn coordinator_options(dir: &Path, coordinator: &str) -> CoordinatorOptions {
 }
 
 /// Runs the steps; whether all worked.
-async fn demo(dir: &Path, kept: bool) -> bool {
+async fn demo(dir: &Path, kept: bool, replicas: usize) -> bool {
     let started = Instant::now();
     println!("{INSECURE_BANNER}");
     println!("accord demo: workspace {}", dir.display());
     let mut report = Report::default();
-    let coordinator = steps(dir, &mut report).await;
-    if let Some(coordinator) = coordinator
-        && let Err(err) = coordinator.stop().await
-    {
-        eprintln!("stopping the coordinator: {err:#}");
+    if replicas > 1 {
+        // The replica processes are killed when this is dropped.
+        let _replicas = steps_replicated(dir, replicas, &mut report).await;
+    } else {
+        let coordinator = steps(dir, &mut report).await;
+        if let Some(coordinator) = coordinator
+            && let Err(err) = coordinator.stop().await
+        {
+            eprintln!("stopping the coordinator: {err:#}");
+        }
     }
     report.print(started.elapsed());
     if kept {
         println!(
             "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/seed-shares.json, \
              {d}/coordinator-root-ca.pem, {d}/mesh-ca.pem, {d}/workloads/{{web,db}}/tls-config/, \
-             {d}/workloads/{{web,db}}/secrets/, {d}/verify/",
+             {d}/workloads/{{web,db}}/secrets/, {d}/verify/{}",
+            if replicas > 1 {
+                format!(", {d}/store/, {d}/replica-N.log", d = dir.display())
+            } else {
+                String::new()
+            },
             d = dir.display()
         );
     }
@@ -588,6 +620,120 @@ async fn steps(dir: &Path, report: &mut Report) -> Option<InProcess> {
     let mesh = coordinator.mesh_addr.to_string();
     run_steps(&deployment, &user, &mesh, report).await;
     Some(coordinator)
+}
+
+/// The steps on `n` replica processes; the replicas, once started, are
+/// returned (dropping them kills them).
+async fn steps_replicated(dir: &Path, n: usize, report: &mut Report) -> Option<Replicas> {
+    report.begin(&format!(
+        "start {n} coordinator replicas, each with its shim (one store)"
+    ));
+    let started = async {
+        let deployment = Deployment::open(dir)?;
+        let replicas = Replicas::start(dir, n)?;
+        for i in 0..n {
+            replicas.wait_listening(i).await?;
+            println!(
+                "replica {i}: user API on {}, mesh API on {}",
+                replicas.user(i),
+                replicas.mesh(i)
+            );
+        }
+        anyhow::Ok((deployment, replicas))
+    }
+    .await;
+    let (deployment, mut replicas) = report.end(started.map_err(any_err))?;
+    run_steps(&deployment, &replicas.user(0), &replicas.mesh(0), report).await;
+    if report.all_ok() {
+        high_availability(&deployment, &mut replicas, report).await;
+    }
+    Some(replicas)
+}
+
+/// Peer recovery shown: the others recovered from replica 0; replica 1 is
+/// killed while a workload keeps attesting at the rest, restarted, and
+/// must come back on the same history and mesh CA.
+async fn high_availability(deployment: &Deployment, replicas: &mut Replicas, report: &mut Report) {
+    let dir = deployment.dir();
+    let n = replicas.len();
+
+    report.begin("every replica recovered from its peers: same history, same mesh CA");
+    let same = async {
+        for i in 0..n {
+            replicas.wait_ready(i).await?;
+        }
+        let mut views = Vec::new();
+        for i in 0..n {
+            views.push(served(dir, &replicas.user(i)).await?);
+        }
+        if views.windows(2).any(|w| w[0] != w[1]) {
+            bail!("the replicas serve different histories or mesh CAs: {views:?}");
+        }
+        println!(
+            "{n} replicas at transition {} ({} manifests), one mesh CA",
+            accord_core::hex::encode(&views[0].latest),
+            views[0].manifests
+        );
+        anyhow::Ok(views.swap_remove(0))
+    }
+    .await;
+    let Some(before) = report.end(same.map_err(any_err)) else {
+        return;
+    };
+
+    report.begin("SIGKILL replica 1 while a workload keeps attesting at the others");
+    let others: Vec<String> = (0..n)
+        .filter(|&i| i != 1)
+        .map(|i| replicas.mesh(i))
+        .collect();
+    let killed = async {
+        let attesting = Attesting::start(deployment, others)?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before_kill = attesting.issued();
+        replicas.kill(1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if replicas.is_ready(1).await {
+            bail!("replica 1 still looks ready after SIGKILL");
+        }
+        println!(
+            "replica 1 killed; its readiness probe fails; {} certificates issued so far",
+            attesting.issued().max(before_kill)
+        );
+        anyhow::Ok(attesting)
+    }
+    .await;
+    let Some(attesting) = report.end(killed.map_err(any_err)) else {
+        return;
+    };
+
+    report.begin("restart replica 1: Ready again from its peers");
+    let restarted = replicas.restart(1).await.map(|took| {
+        println!(
+            "replica 1 was Ready {} ms after its restart (peer recovery over mutual attested TLS)",
+            took.as_millis()
+        );
+    });
+    if report.end(restarted.map_err(any_err)).is_none() {
+        return;
+    }
+
+    report.begin("same tree head and mesh CA everywhere; certificates kept coming");
+    let converged = async {
+        let issued = attesting.finish().await?;
+        for i in 0..n {
+            let view = served(dir, &replicas.user(i)).await?;
+            if view != before {
+                bail!("replica {i} serves {view:?}, not {before:?}");
+            }
+        }
+        if issued == 0 {
+            bail!("no certificate was issued while replica 1 was down");
+        }
+        println!("{issued} certificates issued by the other replicas meanwhile, none refused for more than 10 s");
+        anyhow::Ok(())
+    }
+    .await;
+    report.end(converged.map_err(any_err));
 }
 
 async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut Report) {

@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod demo_replicas;
 pub mod evidence;
 pub mod initdata;
 pub mod input;

@@ -63,6 +63,10 @@ enum Command {
     /// TEE: coordinator, keys, manifest, set, workloads, mutual TLS,
     /// verify, a signed update, the history.
     Demo(demo::DemoArgs),
+    /// One replica of `accord demo --replicas N` (its agent and shim in one
+    /// process); started by the demo, not by people.
+    #[command(name = "demo-replica", hide = true)]
+    DemoReplica(accord_cli::replica::ReplicaArgs),
     /// Measure a coordinator under load (simulated workloads, INSECURE).
     Bench {
         #[command(subcommand)]
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
         Command::GetManifests(args) => verify_cmd::run_get_manifests(&args),
         Command::Recover(args) => recover_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::DemoReplica(args) => accord_cli::replica::run(&args),
         Command::Bench { command } => accord_cli::bench::run(command),
     }
 }

@@ -588,3 +588,38 @@ fn the_demo_works_and_leaves_the_documented_files() {
     let again = accord(&["demo", "--workspace", dir.to_str().unwrap()]);
     assert_exit(&again, 2);
 }
+
+#[test]
+fn the_demo_on_three_replicas_shows_peer_recovery() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("demo");
+    let demo = accord(&[
+        "demo",
+        "--replicas",
+        "3",
+        "--workspace",
+        dir.to_str().unwrap(),
+    ]);
+    let out = text(&demo.stdout);
+    assert_exit(&demo, 0);
+    assert!(out.contains("every step worked"), "{out}");
+    assert!(!out.contains('✘'), "{out}");
+    for line in [
+        "3 replicas at transition",
+        "replica 1 killed; its readiness probe fails",
+        "replica 1 was Ready",
+        "certificates issued by the other replicas meanwhile",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    // The replicas shared one store and logged to the workspace.
+    assert!(dir.join("store/transitions/latest").is_file());
+    for i in 0..3 {
+        let log = std::fs::read_to_string(dir.join(format!("replica-{i}.log"))).unwrap();
+        assert!(log.contains("state"), "replica {i}: {log}");
+    }
+    let recovered = std::fs::read_to_string(dir.join("replica-1.log")).unwrap();
+    assert!(recovered.contains("recovered from peer"), "{recovered}");
+    // Zero replicas is a usage error.
+    assert_exit(&accord(&["demo", "--replicas", "0"]), 2);
+}
