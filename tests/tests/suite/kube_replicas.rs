@@ -8,11 +8,11 @@
 //! Each replica's mesh API listens on its own loopback address
 //! (127.0.0.2, 127.0.0.3) on one port, as pods have their own IPs.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::support::process::free_port;
+use crate::support::*;
 use accord_core::protocol::UserResponse;
 use accord_core::protocol::shim::AgentState;
 use accord_guest::coordinator::InProcess;
@@ -22,8 +22,6 @@ use accord_shim::kube_store::KubeStore;
 use accord_shim::test_apiserver::TestApiServer;
 use k8s_openapi::api::core::v1::{Pod, PodCondition, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use support::process::free_port;
-use support::*;
 
 const NS: &str = "accord";
 

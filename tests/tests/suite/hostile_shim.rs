@@ -7,18 +7,16 @@
 //! in-memory store (`MemStore::tamper` plays the hostile host); the chip
 //! is the INSECURE simulated one.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use accord_core::protocol::shim::Peer;
 use accord_core::protocol::{ErrorCode, UserResponse};
 use accord_core::seedshare::SeedShareDocument;
 use accord_guest::client::recover_from_peer;
 use accord_guest::coordinator::InProcess;
 use accord_shim::mem_store::MemStore;
-use support::*;
 
 fn code_of(response: &UserResponse) -> Option<ErrorCode> {
     match response {

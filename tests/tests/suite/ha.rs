@@ -11,20 +11,18 @@
 //! (the binary); the other replicas follow from the recovered one. The chip is the INSECURE simulated one
 //! (one chip directory shared by all, so the measurement is the same).
 
-mod support;
-
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::process::{Killed, binary, free_port, start_until};
+use crate::support::*;
 use accord_core::hex;
 use accord_core::protocol::{MeshResponse, UserResponse};
 use accord_guest::atls::Identity;
 use accord_guest::client::{MeshClient, UserClient};
 use accord_shim::discovery::is_ready;
-use support::process::{Killed, binary, free_port, start_until};
-use support::*;
 
 struct Ports {
     user: u16,
@@ -161,6 +159,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
+    let _heavy = crate::support::heavy();
     let d = Deployment::new("ha");
     let run_for = Duration::from_secs(
         std::env::var("ACCORD_HA_SECONDS")

@@ -6,16 +6,14 @@
 //! test (`ManualPeers`), as the Kubernetes discovery would list them.
 //! The coordinators attest each other with the INSECURE simulated chip.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use accord_core::protocol::shim::Peer;
 use accord_core::protocol::{ErrorCode, UserResponse};
 use accord_guest::coordinator::InProcess;
 use accord_shim::mem_store::MemStore;
-use support::*;
 
 fn peer(name: &str, c: &InProcess) -> Peer {
     Peer {

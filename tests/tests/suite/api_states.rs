@@ -11,11 +11,9 @@
 //! | Recover | no_manifest | ok (the share is taken) | already_recovered |
 //! | NewMeshCert (mesh API) | refused: not ready | refused: not ready | ok |
 
-mod support;
-
+use crate::support::*;
 use accord_core::protocol::{ErrorCode, UserRequest, UserResponse};
 use accord_core::seedshare;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_in_every_state_over_the_wire() {

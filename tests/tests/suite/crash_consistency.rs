@@ -7,18 +7,16 @@
 //! is recovered with a seed share and the next round builds on whatever
 //! survived.
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::process::{Killed, addr_after, binary, start_until};
+use crate::support::*;
 use accord_core::coordinator::store;
 use accord_core::crypto::default_provider;
 use accord_core::hex;
 use accord_core::protocol::UserResponse;
 use accord_guest::client::UserClient;
-use support::process::{Killed, addr_after, binary, start_until};
-use support::*;
 
 fn start(d: &Deployment) -> (Killed, String) {
     let mut command = Command::new(binary("accord-guest"));
@@ -68,6 +66,7 @@ async fn latest_at(addr: &str, d: &Deployment) -> [u8; 32] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_set_manifest_leaves_the_old_or_the_new_history() {
+    let _heavy = crate::support::heavy();
     let d = Deployment::new("crash");
     let (mut child, mut addr) = start(&d);
     let set = user_call(&addr, &d, set_request(d.manifest(0), None))

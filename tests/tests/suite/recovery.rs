@@ -10,10 +10,9 @@
 //! is the one before, the mesh CA is new, and workloads get certificates
 //! and talk mutual TLS again.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::{Running, cert, certs, issued_by, spki, trust_state};
 use accord_cli::demo::Deployment;
 use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
 use accord_cli::net::Failure;
@@ -24,7 +23,6 @@ use accord_core::manifest::Manifest;
 use accord_core::seedshare::SeedShareDocument;
 use accord_guest::atls::Identity;
 use accord_guest::client::MeshClient;
-use common::{Running, cert, certs, issued_by, spki, trust_state};
 
 fn three_owners_two_needed(dir: &Path) -> anyhow::Result<Deployment> {
     Deployment::open(dir)?

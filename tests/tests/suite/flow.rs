@@ -7,14 +7,12 @@
 //! update refused and a signed one set, `verify` again (the tree head
 //! moves forward) and `accord get-manifests` (two manifests).
 
-mod common;
-
+use crate::common::{Running, cert, certs, issued_by, mode, sha256_file, spki, trust_state};
 use accord_cli::net::Failure;
 use accord_cli::set_payload::seed_share_document_load;
 use accord_cli::verify_cmd;
 use accord_core::crypto::default_provider;
 use accord_core::manifest::Manifest;
-use common::{Running, cert, certs, issued_by, mode, sha256_file, spki, trust_state};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_manifest_set_initializers_mtls_verify_update_history() {

@@ -1,0 +1,21 @@
+//! accord's integration tests, one binary (`DESIGN.md` §2): the whole
+//! flow through the CLI, every API in every state over the wire, user and
+//! peer recovery, a hostile shim, crash consistency, replicas on the
+//! Kubernetes backend (against the in-test API server), and high
+//! availability with replica processes killed and restarted.
+//!
+//! `support` and `common` hold the helpers: a raw deployment on the
+//! INSECURE simulated chip with wire-level calls and shim channels, and a
+//! CLI-level deployment prepared by the demo's helpers.
+
+mod common;
+mod support;
+
+mod api_states;
+mod crash_consistency;
+mod flow;
+mod ha;
+mod hostile_shim;
+mod kube_replicas;
+mod peer_recovery;
+mod recovery;
