@@ -66,7 +66,7 @@ async fn latest_at(addr: &str, d: &Deployment) -> [u8; 32] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_set_manifest_leaves_the_old_or_the_new_history() {
-    let _heavy = crate::support::heavy();
+    let _heavy = crate::support::heavy().await;
     let d = Deployment::new("crash");
     let (mut child, mut addr) = start(&d);
     let set = user_call(&addr, &d, set_request(d.manifest(0), None))

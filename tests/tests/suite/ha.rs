@@ -159,7 +159,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
-    let _heavy = crate::support::heavy();
+    let _heavy = crate::support::heavy().await;
     let d = Deployment::new("ha");
     let run_for = Duration::from_secs(
         std::env::var("ACCORD_HA_SECONDS")

@@ -8,9 +8,9 @@ pub mod process;
 /// Held by the tests that run replica processes for many seconds (HA,
 /// crash consistency), so that they do not share the two cores with each
 /// other; the rest of the suite runs alongside as usual.
-pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
-    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    HEAVY.lock().unwrap_or_else(|p| p.into_inner())
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
 }
 
 use std::path::PathBuf;
