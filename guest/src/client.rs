@@ -105,25 +105,8 @@ pub async fn recover_from_peer(
     policy: PeerPolicy,
 ) -> anyhow::Result<accord_core::coordinator::PeerSecrets> {
     let connector = Connector::new(policy, Some(tee), None, Timeouts::default())?;
-    let attested = connector
-        .connect(tcp(addr).await?)
-        .await
-        .with_context(|| format!("attested TLS with the peer at {addr}"))?;
-    let (mut stream, _) = attested.into_parts();
-    say_hello(&mut stream, Api::Mesh).await?;
-    wire::write_message(
-        &mut stream,
-        &MeshRequest::PeerRecover,
-        MAX_MESH_FRAME,
-        WRITE_WAIT,
-    )
-    .await?;
-    let limits = ReadLimits {
-        max: MAX_MESH_FRAME,
-        idle: REPLY_WAIT,
-        body: REPLY_WAIT,
-    };
-    match wire::read_message::<MeshResponse, _>(&mut stream, limits).await? {
+    let mut client = MeshClient::over(&connector, addr, "the peer").await?;
+    match client.ask(MeshRequest::PeerRecover).await? {
         MeshResponse::PeerSecrets {
             seed,
             salt,
@@ -152,10 +135,16 @@ impl MeshClient {
     ) -> anyhow::Result<Self> {
         let connector =
             Connector::without_server_verification(tee, Some(identity), Timeouts::default())?;
+        Self::over(&connector, addr, "the coordinator").await
+    }
+
+    /// Connects to `addr` with `connector` (`who` names the server in
+    /// errors) and says `Hello`.
+    async fn over(connector: &Connector, addr: &str, who: &str) -> anyhow::Result<Self> {
         let attested = connector
             .connect(tcp(addr).await?)
             .await
-            .with_context(|| format!("attested TLS with the coordinator at {addr}"))?;
+            .with_context(|| format!("attested TLS with {who} at {addr}"))?;
         let (mut stream, _) = attested.into_parts();
         say_hello(&mut stream, Api::Mesh).await?;
         Ok(Self { stream })
@@ -163,13 +152,12 @@ impl MeshClient {
 
     /// Asks for a certificate for the session's key.
     pub async fn new_mesh_cert(&mut self) -> anyhow::Result<MeshResponse> {
-        wire::write_message(
-            &mut self.stream,
-            &MeshRequest::NewMeshCert,
-            MAX_MESH_FRAME,
-            WRITE_WAIT,
-        )
-        .await?;
+        self.ask(MeshRequest::NewMeshCert).await
+    }
+
+    /// Sends one request and reads its reply.
+    async fn ask(&mut self, request: MeshRequest) -> anyhow::Result<MeshResponse> {
+        wire::write_message(&mut self.stream, &request, MAX_MESH_FRAME, WRITE_WAIT).await?;
         let limits = ReadLimits {
             max: MAX_MESH_FRAME,
             idle: REPLY_WAIT,

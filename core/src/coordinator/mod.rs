@@ -377,20 +377,26 @@ impl<'p> Coordinator<'p> {
         }))
     }
 
-    fn new_mesh_cert(&self, request: &NewMeshCert) -> Result<Response, ApiError> {
+    /// The Ready state and the current manifest's policy for evidence
+    /// verified against `generation` with `claims`: refused if the
+    /// manifest moved on, or the policy hash is missing or unknown.
+    fn attested_policy(
+        &self,
+        generation: u64,
+        claims: &crate::evidence::Claims,
+    ) -> Result<(&Ready<'p>, &crate::manifest::PolicyEntry, [u8; 32]), ApiError> {
         let ready = self.ready()?;
-        let generation = ready.loaded.history.generation();
-        if request.generation != generation {
+        let current = ready.loaded.history.generation();
+        if generation != current {
             return Err(ApiError::ManifestConflict(format!(
-                "the evidence was verified against generation {}, the manifest is now at generation {generation}: reconnect",
-                request.generation
+                "the evidence was verified against generation {generation}, the manifest is now at generation {current}: reconnect"
             )));
         }
         let manifest = ready
             .loaded
             .current()
             .ok_or_else(|| ApiError::Internal("ready without a manifest".into()))?;
-        let policy_hash = request.claims.policy_hash().ok_or_else(|| {
+        let policy_hash = claims.policy_hash().ok_or_else(|| {
             ApiError::PermissionDenied("the evidence carries no policy hash".into())
         })?;
         let policy = manifest.doc().policy(&policy_hash).ok_or_else(|| {
@@ -399,6 +405,11 @@ impl<'p> Coordinator<'p> {
                 crate::hex::Hex(&policy_hash)
             ))
         })?;
+        Ok((ready, policy, policy_hash))
+    }
+
+    fn new_mesh_cert(&self, request: &NewMeshCert) -> Result<Response, ApiError> {
+        let (ready, policy, _) = self.attested_policy(request.generation, &request.claims)?;
         let secret_id = Some(policy.workload_secret_id.as_str()).filter(|id| !id.is_empty());
         let leaf = ready
             .ca

@@ -57,35 +57,13 @@ impl<'p> Coordinator<'p> {
     /// Serving side: the secrets, for a peer whose evidence carries a
     /// coordinator policy of the current manifest.
     pub(super) fn peer_recover(&self, request: &PeerRecover) -> Result<Response, ApiError> {
-        let ready = self.ready()?;
-        let generation = ready.loaded.history.generation();
-        if request.generation != generation {
-            return Err(ApiError::ManifestConflict(format!(
-                "the peer's evidence was verified against generation {}, the manifest is now at generation {generation}: reconnect",
-                request.generation
+        let (ready, policy, policy_hash) =
+            self.attested_policy(request.generation, &request.claims)?;
+        if !policy.is_coordinator() {
+            return Err(ApiError::PermissionDenied(format!(
+                "policy {} does not have the coordinator role: only coordinators receive the secrets",
+                Hex(&policy_hash)
             )));
-        }
-        let manifest = ready
-            .loaded
-            .current()
-            .ok_or_else(|| ApiError::Internal("ready without a manifest".into()))?;
-        let policy_hash = request.claims.policy_hash().ok_or_else(|| {
-            ApiError::PermissionDenied("the peer's evidence carries no policy hash".into())
-        })?;
-        match manifest.doc().policy(&policy_hash) {
-            Some(policy) if policy.is_coordinator() => {}
-            Some(_) => {
-                return Err(ApiError::PermissionDenied(format!(
-                    "policy {} does not have the coordinator role: only coordinators receive the secrets",
-                    Hex(&policy_hash)
-                )));
-            }
-            None => {
-                return Err(ApiError::PermissionDenied(format!(
-                    "policy hash {} is not in the manifest's Policies",
-                    Hex(&policy_hash)
-                )));
-            }
         }
         let mesh_key = MeshCaKey::from_scalar_bytes(*ready.ca.mesh_key().scalar_bytes())
             .map_err(|e| ApiError::Internal(e.to_string()))?;

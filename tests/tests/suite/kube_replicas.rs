@@ -177,49 +177,7 @@ async fn replicas_share_configmaps_and_recover_from_pods() {
 
     // Concurrent updates: the resourceVersion compare-and-swap lets one
     // through; the other is a conflict; both end on the same history.
-    let (_, base) = manifests(&a.coordinator, &d).await;
-    let (ra, rb) = tokio::join!(
-        call(&a.coordinator, &d, set_request(d.manifest(2), Some(base))),
-        call(&b.coordinator, &d, set_request(d.manifest(3), Some(base))),
-    );
-    let outcomes = [outcome(&ra), outcome(&rb)];
-    assert_eq!(
-        outcomes.iter().filter(|o| *o == "ok").count(),
-        1,
-        "{outcomes:?}"
-    );
-    assert!(
-        outcomes.iter().any(|o| o == "ManifestConflict"),
-        "{outcomes:?}"
-    );
-    let started = Instant::now();
-    loop {
-        let (ma, mb) = (
-            call(&a.coordinator, &d, get()).await,
-            call(&b.coordinator, &d, get()).await,
-        );
-        if let (
-            UserResponse::Manifests {
-                latest_transition: ta,
-                manifests: la,
-                ..
-            },
-            UserResponse::Manifests {
-                latest_transition: tb,
-                ..
-            },
-        ) = (&ma, &mb)
-            && ta == tb
-        {
-            assert_eq!(la.len(), 3);
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no convergence"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    race_updates_then_converge(&a.coordinator, &b.coordinator, &d, 3).await;
     let conflicts = server.error_count(409, "Conflict") + server.error_count(409, "AlreadyExists");
     println!("kube: {conflicts} conflict answers from the API server");
     a.coordinator.stop().await.unwrap();

@@ -159,48 +159,7 @@ async fn a_replica_that_sees_a_newer_history_goes_stale_and_catches_up() {
 
     // Concurrent updates on both replicas: exactly one wins; both end on
     // the same history.
-    let base = latest(&a, &d).await;
-    let (ra, rb) = tokio::join!(
-        call(&a, &d, set_request(d.manifest(2), Some(base))),
-        call(&b, &d, set_request(d.manifest(3), Some(base))),
-    );
-    let outcomes = [outcome(&ra), outcome(&rb)];
-    assert_eq!(
-        outcomes.iter().filter(|o| *o == "ok").count(),
-        1,
-        "{outcomes:?}"
-    );
-    assert!(
-        outcomes.iter().any(|o| o == "ManifestConflict"),
-        "{outcomes:?}"
-    );
-    let started = Instant::now();
-    loop {
-        let (va, vb) = (call(&a, &d, get()).await, call(&b, &d, get()).await);
-        if let (
-            UserResponse::Manifests {
-                latest_transition: ta,
-                manifests: ma,
-                ..
-            },
-            UserResponse::Manifests {
-                latest_transition: tb,
-                ..
-            },
-        ) = (&va, &vb)
-            && ta == tb
-        {
-            assert_eq!(ma.len(), 3);
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "replicas did not converge: {} / {}",
-            outcome(&va),
-            outcome(&vb)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    race_updates_then_converge(&a, &b, &d, 3).await;
     assert_eq!(view(&a, &d).await, view(&b, &d).await, "same mesh CA too");
     a.stop().await.unwrap();
     b.stop().await.unwrap();

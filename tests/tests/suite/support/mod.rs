@@ -287,3 +287,56 @@ where
         _stop: stop,
     }
 }
+
+/// Concurrent updates on two replicas from the same base: exactly one is
+/// accepted and the other is a `ManifestConflict`; then both converge (10 s
+/// at most) on one latest transition with `manifests` manifests.
+pub async fn race_updates_then_converge(
+    a: &InProcess,
+    b: &InProcess,
+    d: &Deployment,
+    manifests: usize,
+) {
+    let base = latest(a, d).await;
+    let (ra, rb) = tokio::join!(
+        call(a, d, set_request(d.manifest(1000), Some(base))),
+        call(b, d, set_request(d.manifest(1001), Some(base))),
+    );
+    let outcomes = [outcome(&ra), outcome(&rb)];
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "ok").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().any(|o| o == "ManifestConflict"),
+        "{outcomes:?}"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let (va, vb) = (call(a, d, get()).await, call(b, d, get()).await);
+        if let (
+            UserResponse::Manifests {
+                latest_transition: ta,
+                manifests: ma,
+                ..
+            },
+            UserResponse::Manifests {
+                latest_transition: tb,
+                ..
+            },
+        ) = (&va, &vb)
+            && ta == tb
+        {
+            assert_eq!(ma.len(), manifests);
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "replicas did not converge: {} / {}",
+            outcome(&va),
+            outcome(&vb)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
