@@ -152,6 +152,22 @@ async fn attest_once(
     }
 }
 
+/// The body of `GET path` on the shim's probe port.
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr(port)).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: shim\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
@@ -288,6 +304,20 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(views[0].1, 1 + accepted_updates, "a transition was lost");
+    // The shims' /metrics show what the agents did.
+    let metrics = http_get(ports[0].probes, "/metrics").await;
+    for needle in [
+        "accord_requests_total{api=\"mesh\",method=\"NewMeshCert\",outcome=\"ok\"}",
+        "accord_request_duration_seconds_bucket{api=\"mesh\",method=\"NewMeshCert\",outcome=\"ok\",le=\"+Inf\"}",
+        "accord_state{state=\"ready\"} 1",
+        &format!("accord_manifest_generation {}", 1 + accepted_updates),
+        "accord_peer_recovery_successes_total",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} not in /metrics:\n{metrics}"
+        );
+    }
     recoveries.sort();
     println!(
         "HA: {} kills in {:?}; restart to Ready p50 {:?}, max {:?}; {} certificates issued, slowest initializer {:?}; {} updates accepted",
