@@ -151,10 +151,13 @@ for name, frame_hex in [
     ("hello-accepted", "000000020001"),
     ("new-mesh-cert", "0000000100"),
     ("get-manifests", "00000006010103020002"),
-    ("set-manifest", "0000000900027b7d0101700000"),
+    ("set-manifest", "0000000a00027b7d010170000000"),
     ("error", "0000000403010178"),
+    ("peer-recover", "0000000101"),
+    ("shim-snapshot", "0000000100"),
+    ("shim-watch-latest", "000000040200a01f"),
 ]:
     write("protocol", name + ".bin", bytes([0]) + bytes.fromhex(frame_hex))
 manifest = manifest_seed(True, True)
-body = bytes([0]) + bytes([len(manifest) & 0x7F | 0x80, len(manifest) >> 7]) + manifest + bytes([1, 1, 0x70, 0, 0])
+body = bytes([0]) + bytes([len(manifest) & 0x7F | 0x80, len(manifest) >> 7]) + manifest + bytes([1, 1, 0x70, 0, 0, 0])
 write("protocol", "set-manifest-realistic.bin", bytes([0]) + struct.pack(">I", len(body)) + body)

@@ -75,7 +75,7 @@ fn golden_frames() {
         MAX_USER_FRAME,
     )
     .unwrap();
-    assert_eq!(hex::encode(&set), "0000000900027b7d0101700000");
+    assert_eq!(hex::encode(&set), "0000000a00027b7d010170000000");
 }
 
 fn round_trip<M: Message + PartialEq + core::fmt::Debug>(message: M, max: usize) {

@@ -225,3 +225,56 @@ async fn three_owners_two_needed_recover_a_restarted_coordinator() {
 
     run.stop().await;
 }
+
+/// `accord set --reshare`: the owner hands the seed to a new set of
+/// seed-share owners (two of the three, one needed) in a signed update;
+/// without `--reshare` the change is refused. After a restart the new
+/// document recovers alone; the old one no longer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reshare_hands_the_seed_to_new_owners() {
+    let mut run = Running::start("reshare", three_owners_two_needed).await;
+    let dir = run.dir.clone();
+    run.set(None).await;
+    let old = seed_share_document_load(&dir.join("seed-shares.json")).unwrap();
+    let old_copy = save(&dir, "old-seed-shares.json", &old);
+    let keys = run.deployment.seedshare_keys();
+
+    // The new manifest: owners 1 and 2, threshold 1.
+    accord_cli::manifest_cmd::generate_manifest(&accord_cli::manifest_cmd::GenerateArgs {
+        resources: vec![dir.join("resources")],
+        reference_values: dir.join("reference-values.json"),
+        out: dir.join("manifest.json"),
+        workload_owner_key: vec![run.deployment.owner_key()],
+        seedshare_owner_key: keys[..2].to_vec(),
+        seedshare_threshold: 1,
+        policies_dir: None,
+    })
+    .unwrap();
+    let owner = Some(run.deployment.owner_key());
+    let without = accord_cli::set_cmd::set(&run.set_args(owner.clone())).await;
+    match without {
+        Err(Failure::Refused(why)) => assert!(why.contains("--reshare"), "{why}"),
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(outcome) => panic!("owners changed without --reshare: {outcome:?}"),
+    }
+    let mut args = run.set_args(owner);
+    args.reshare = true;
+    let outcome = accord_cli::set_cmd::set(&args)
+        .await
+        .unwrap_or_else(|e| panic!("set --reshare: {e}"));
+    assert_eq!(outcome.generation, 2);
+    let new = seed_share_document_load(&dir.join("seed-shares.json")).unwrap();
+    assert_eq!(new.shares.len(), 2);
+    assert_eq!(new.commitments.threshold, 1);
+    assert_ne!(new.commitments, old.commitments);
+
+    run.restart().await;
+    // The old document's shares do not match the new commitments.
+    let stale = run.recover(&keys[0], Some(&old_copy)).await;
+    assert!(stale.is_err(), "an old share was taken: {stale:?}");
+    // One owner of the new set recovers alone.
+    let recovered = run.recover(&keys[1], None).await.unwrap();
+    assert_eq!(recovered.status, RecoverStatus::Recovered);
+    assert_eq!(recovered.generation, Some(2));
+    run.stop().await;
+}
