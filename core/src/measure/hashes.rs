@@ -30,7 +30,7 @@ pub const KERNEL_GUID: Guid = Guid::new(
 /// The initrd entry's GUID.
 pub const INITRD_GUID: Guid = Guid::new(
     0x44ba_f731,
-    0x3a3b,
+    0x3a2f,
     0x4bd7,
     [0x9a, 0xf1, 0x41, 0xe2, 0x91, 0x69, 0x78, 0x1d],
 );

@@ -161,10 +161,25 @@ fn hashes_table_layout() {
     );
     assert_eq!(table[168..], [0; 8]);
     assert_eq!(KernelHashes::new(b"", None, Some("")), hashes);
-    assert_eq!(
-        alloc::format!("{}", hashes::HEADER_GUID),
-        "9438d606-4f22-4cc9-b479-a793d411fd21"
-    );
+    // Every GUID as published (edk2 / QEMU), so a typo cannot hide.
+    for (guid, text) in [
+        (hashes::HEADER_GUID, "9438d606-4f22-4cc9-b479-a793d411fd21"),
+        (hashes::KERNEL_GUID, "4de79437-abd2-427f-b835-d5b172d2045b"),
+        (hashes::INITRD_GUID, "44baf731-3a2f-4bd7-9af1-41e29169781d"),
+        (hashes::CMDLINE_GUID, "97d02dd8-bd20-4c94-aa78-e7714d36ab2a"),
+        (FOOTER_GUID, "96b582de-1fb2-45f7-baea-a366c55a082d"),
+        (
+            SEV_HASH_TABLE_RV_GUID,
+            "7255371f-3a3b-4b04-927b-1da6efa8d454",
+        ),
+        (
+            SEV_ES_RESET_BLOCK_GUID,
+            "00f771de-1a7e-4fcb-890e-68c77e2fb44e",
+        ),
+        (SEV_METADATA_GUID, "dc886566-984a-4798-a75e-5585a7bf67cc"),
+    ] {
+        assert_eq!(alloc::format!("{guid}"), text);
+    }
 }
 
 fn refused(spec: &Spec) -> MeasureError {
