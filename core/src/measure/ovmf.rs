@@ -109,7 +109,10 @@ impl<'a> Ovmf<'a> {
     /// Parses the footer table and the SEV metadata of `data`.
     pub fn parse(data: &'a [u8]) -> Result<Self, MeasureError> {
         let len = data.len();
-        if len == 0 || len % PAGE_SIZE != 0 || u64::try_from(len).map_or(true, |l| l > FOUR_GIB) {
+        if len == 0
+            || !len.is_multiple_of(PAGE_SIZE)
+            || !u64::try_from(len).is_ok_and(|l| l <= FOUR_GIB)
+        {
             return Err(MeasureError::OvmfSize { len });
         }
         let table = parse_footer_table(data)?;
@@ -229,7 +232,7 @@ impl<'a> Ovmf<'a> {
                 kind: raw_kind,
             })?;
             let page = PAGE_SIZE as u32;
-            if gpa % page != 0 || size % page != 0 {
+            if !gpa.is_multiple_of(page) || !size.is_multiple_of(page) {
                 return Err(MeasureError::SectionNotAligned { index, gpa, size });
             }
             sections.push(Section { gpa, size, kind });
