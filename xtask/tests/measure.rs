@@ -158,6 +158,11 @@ fn debian_ovmf_matches_sev_snp_measure() {
     );
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["digest"], plain.as_str());
+    // Usable as is as a manifest's TrustedMeasurement.
+    let values: accord_core::evidence::snp::SnpReferenceValues =
+        serde_json::from_value(serde_json::json!({ "TrustedMeasurement": plain })).unwrap();
+    let measured = values.trusted_measurement.unwrap();
+    assert_eq!(hex::encode(&measured.0), plain);
     let expected = hex::encode(&Sha256::digest(std::fs::read(ovmf).unwrap()));
     assert_eq!(json["inputs"]["ovmf"]["sha256"], expected.as_str());
 
