@@ -58,6 +58,7 @@ pub mod hex;
 pub mod history;
 pub mod kdf;
 pub mod manifest;
+pub mod measure;
 pub mod protocol;
 pub mod seedshare;
 pub mod time;

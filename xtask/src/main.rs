@@ -6,11 +6,13 @@
 //! cargo xtask ci                   the whole CI sequence, as .ci/run runs it
 //! cargo xtask bench-table          criterion medians and target ratios (after cargo bench)
 //! cargo xtask bench-attest         the coordinator under load: throughput, latency, CPU, RSS
+//! cargo xtask measure ...          the SEV-SNP launch digest of a QEMU guest (OVMF, vCPUs, direct boot)
 //! ```
 
 mod bench;
 mod bench_attest;
 mod fuzz;
+mod measure;
 mod tidy;
 
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(),
         Some("bench-table") => bench::table(),
         Some("bench-attest") => bench_attest::run_all(args.get(1..).unwrap_or_default()),
+        Some("measure") => measure::run(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -59,6 +62,10 @@ Tasks:
                        10), the coordinator's CPU per attestation and RSS, the cryptographic
                        floor, then RSS after N issued certificates (default 100000, at most
                        --max-drive-secs, default 600); prints markdown for BENCHMARKS.md
+  measure --ovmf FILE --vcpus N --vcpu-type TYPE [--kernel FILE [--initrd FILE] [--append STRING]] [--json]
+                       the AMD SEV-SNP launch digest (MEASUREMENT) of a QEMU guest, as hex
+                       (96 characters, for ReferenceValues.snp[].TrustedMeasurement); --json adds
+                       the inputs' SHA-256s; matches `sev-snp-measure --mode snp`
 ";
 
 /// The workspace root (the parent of this crate).
