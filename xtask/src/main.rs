@@ -6,10 +6,12 @@
 //! cargo xtask ci                   the whole CI sequence, as .ci/run runs it
 //! cargo xtask bench-table          criterion medians and target ratios (after cargo bench)
 //! cargo xtask bench-attest         the coordinator under load: throughput, latency, CPU, RSS
+//! cargo xtask bench-ha             three replicas: round-robin load, restart to Ready, open-loop p99
 //! ```
 
 mod bench;
 mod bench_attest;
+mod bench_ha;
 mod fuzz;
 mod tidy;
 
@@ -34,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(),
         Some("bench-table") => bench::table(),
         Some("bench-attest") => bench_attest::run_all(args.get(1..).unwrap_or_default()),
+        Some("bench-ha") => bench_ha::run_all(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -59,6 +62,12 @@ Tasks:
                        10), the coordinator's CPU per attestation and RSS, the cryptographic
                        floor, then RSS after N issued certificates (default 100000, at most
                        --max-drive-secs, default 600); prints markdown for BENCHMARKS.md
+  bench-ha [--duration S] [--restarts N]
+                       three replicas (accord-shim + accord-guest each, release build, simulated
+                       TEE, loopback): `accord bench attest` round robin over the three vs one at
+                       concurrency 16 and 64 (S seconds each, default 10) with each agent's CPU,
+                       open-loop p99 at 64 in flight for several --rate values, and N restarts
+                       (default 20) timed from spawn to Ready; prints markdown for BENCHMARKS.md
 ";
 
 /// The workspace root (the parent of this crate).
