@@ -1,12 +1,17 @@
 //! `accord bench`: load and cost measurements of a coordinator.
 //!
 //! - `accord bench attest -c HOST:PORT --concurrency N --duration S`: a load
-//!   generator of simulated workloads. N tasks each repeat: a fresh P-256
+//!   generator of simulated workloads. One attestation is: a fresh P-256
 //!   key and self-signed identity, a mutually attested connection to the
 //!   mesh API with the INSECURE simulated chip (one chip, opened once and
 //!   shared), `NewMeshCert`, and a check that the reply is a certificate
-//!   for that key. It prints throughput and latency percentiles of whole
-//!   iterations (key generation included); `--json` prints one object with
+//!   for that key. In the closed loop (the default) N tasks each repeat
+//!   attestations back to back; with `--rate R` (open loop) a dispatcher
+//!   starts one every 1/R s, at most N in flight, and latency counts from
+//!   the scheduled start (waiting for a free slot included). With several
+//!   `-c` the attestations go round robin over the coordinators. It prints
+//!   throughput and latency percentiles of whole attestations (key
+//!   generation included); `--json` prints one object with
 //!   `attestations_per_s`, `p50_ms`, `p99_ms`, `errors` and more.
 //! - `accord bench floor`: the cryptographic floor of one attestation on
 //!   the coordinator's side, each part timed alone: one SNP evidence
@@ -104,13 +109,26 @@ impl HostDataArgs {
 /// `accord bench attest`
 #[derive(Debug, Args)]
 pub struct AttestArgs {
-    /// The coordinator's mesh API.
-    #[arg(short = 'c', long = "coordinator", value_name = "HOST:PORT")]
-    coordinator: String,
+    /// The coordinator's mesh API; repeat it to spread the attestations
+    /// round robin over several coordinators (replicas).
+    #[arg(
+        short = 'c',
+        long = "coordinator",
+        value_name = "HOST:PORT",
+        required = true
+    )]
+    coordinator: Vec<String>,
 
-    /// Simulated workloads running at once.
+    /// Simulated workloads running at once (with --rate: at most this many
+    /// attestations in flight).
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     concurrency: u32,
+
+    /// Open loop: start one attestation every 1/R seconds (R per second)
+    /// instead of each worker looping back to back; latency counts from
+    /// the scheduled start, so waiting for a free slot is included.
+    #[arg(long, value_name = "R")]
+    rate: Option<f64>,
 
     /// Measured seconds (after the warm-up).
     #[arg(long, value_name = "S", default_value_t = 10.0)]
@@ -236,57 +254,137 @@ async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<(
 
 /// What the workers share.
 struct Shared {
+    /// The coordinators, taken round robin.
+    addrs: Vec<String>,
+    /// The round-robin counter (one for all workers).
+    next: AtomicU64,
+    /// Certificates issued by each coordinator (same order as `addrs`).
+    per_coordinator: Vec<AtomicU64>,
     ok: AtomicU64,
     errors: AtomicU64,
     stop: AtomicBool,
     first_errors: Mutex<Vec<String>>,
-}
-
-/// Latency samples of iterations that ended inside the measured window.
-#[derive(Default)]
-struct Window {
-    latencies: Vec<Duration>,
-    errors: u64,
-}
-
-async fn worker(
-    addr: Arc<str>,
-    tee: Arc<dyn TeeProvider>,
-    shared: Arc<Shared>,
     measure_from: Instant,
     deadline: Instant,
     stop_after: Option<u64>,
-) -> Window {
-    let mut window = Window::default();
-    while Instant::now() < deadline && !shared.stop.load(Ordering::Relaxed) {
-        let start = Instant::now();
-        let result = attestation(&addr, &tee).await;
+}
+
+impl Shared {
+    /// The next coordinator in the round robin (its index).
+    fn pick(&self) -> usize {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        (n % self.addrs.len() as u64) as usize
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// One attestation at the next coordinator, timed from `start` (its
+    /// scheduled start in the open loop), recorded in `window` if it ended
+    /// inside the measured window.
+    async fn attest_once(&self, tee: &Arc<dyn TeeProvider>, start: Instant, window: &mut Window) {
+        let index = self.pick();
+        let result = attestation(&self.addrs[index], tee).await;
         let end = Instant::now();
-        let in_window = end >= measure_from && end <= deadline;
+        let in_window = end >= self.measure_from && end <= self.deadline;
         match result {
             Ok(()) => {
-                let done = shared.ok.fetch_add(1, Ordering::Relaxed) + 1;
+                let done = self.ok.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(count) = self.per_coordinator.get(index) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
                 if in_window {
                     window.latencies.push(end - start);
                 }
-                if stop_after.is_some_and(|n| done >= n) {
-                    shared.stop.store(true, Ordering::Relaxed);
+                if self.stop_after.is_some_and(|n| done >= n) {
+                    self.stop.store(true, Ordering::Relaxed);
                 }
             }
             Err(err) => {
-                shared.errors.fetch_add(1, Ordering::Relaxed);
+                self.errors.fetch_add(1, Ordering::Relaxed);
                 window.errors += u64::from(in_window);
-                let mut kept = shared
-                    .first_errors
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
+                let mut kept = self.first_errors.lock().unwrap_or_else(|e| e.into_inner());
                 if kept.len() < KEPT_ERRORS {
                     kept.push(format!("{err:#}").replace('\n', " "));
                 }
             }
         }
     }
+}
+
+/// Latency samples of attestations that ended inside the measured window.
+#[derive(Default)]
+struct Window {
+    latencies: Vec<Duration>,
+    errors: u64,
+    /// Open loop: attestations scheduled inside the measured window that
+    /// started more than [`LATE`] after their scheduled time.
+    late: u64,
+}
+
+impl Window {
+    fn merge(&mut self, other: Window) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+        self.late += other.late;
+    }
+}
+
+/// How late an open-loop attestation may start before it counts as late.
+const LATE: Duration = Duration::from_millis(10);
+
+/// Closed loop: one worker's attestations back to back.
+async fn worker(tee: Arc<dyn TeeProvider>, shared: Arc<Shared>) -> Window {
+    let mut window = Window::default();
+    while Instant::now() < shared.deadline && !shared.stopped() {
+        shared.attest_once(&tee, Instant::now(), &mut window).await;
+    }
     window
+}
+
+/// Open loop: starts attestation k at `started + k / rate` (as soon as one
+/// of `concurrency` slots is free), until the deadline.
+async fn dispatcher(
+    tee: Arc<dyn TeeProvider>,
+    shared: Arc<Shared>,
+    started: Instant,
+    rate: f64,
+    concurrency: u32,
+) -> anyhow::Result<Window> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut window = Window::default();
+    let mut k: u64 = 0;
+    loop {
+        let scheduled = started + Duration::from_secs_f64(k as f64 / rate);
+        k += 1;
+        if scheduled >= shared.deadline || shared.stopped() {
+            break;
+        }
+        tokio::time::sleep_until(scheduled.into()).await;
+        let permit = Arc::clone(&slots).acquire_owned().await?;
+        if Instant::now().saturating_duration_since(scheduled) > LATE
+            && scheduled >= shared.measure_from
+        {
+            window.late += 1;
+        }
+        let (tee, shared) = (Arc::clone(&tee), Arc::clone(&shared));
+        tasks.spawn(async move {
+            let mut window = Window::default();
+            shared.attest_once(&tee, scheduled, &mut window).await;
+            drop(permit);
+            window
+        });
+        // Collect finished tasks as we go (bounded memory on long runs).
+        while let Some(done) = tasks.try_join_next() {
+            window.merge(done.context("an attestation task panicked")?);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        window.merge(done.context("an attestation task panicked")?);
+    }
+    Ok(window)
 }
 
 /// The `q` quantile (nearest rank) of sorted samples, in ms.
@@ -306,32 +404,31 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     if !(args.warmup >= 0.0 && args.warmup.is_finite()) {
         bail!("--warmup must be a number of seconds");
     }
+    if let Some(rate) = args.rate
+        && !(rate > 0.0 && rate.is_finite())
+    {
+        bail!("--rate must be a positive number of attestations per second");
+    }
     let host_data = args.host.host_data()?;
     let tee: Arc<dyn TeeProvider> = Arc::new(open_chip(args.state.as_deref(), host_data)?);
     let runtime = runtime()?;
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs_f64(args.warmup);
+    let deadline = measure_from + Duration::from_secs_f64(args.duration);
     let shared = Arc::new(Shared {
+        addrs: args.coordinator.clone(),
+        next: AtomicU64::new(0),
+        per_coordinator: args.coordinator.iter().map(|_| AtomicU64::new(0)).collect(),
         ok: AtomicU64::new(0),
         errors: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         first_errors: Mutex::new(Vec::new()),
+        measure_from,
+        deadline,
+        stop_after: args.stop_after,
     });
-    let addr: Arc<str> = Arc::from(args.coordinator.as_str());
-    let started = Instant::now();
-    let measure_from = started + Duration::from_secs_f64(args.warmup);
-    let deadline = measure_from + Duration::from_secs_f64(args.duration);
 
-    let windows = runtime.block_on(async {
-        let mut tasks = Vec::new();
-        for _ in 0..args.concurrency {
-            tasks.push(tokio::spawn(worker(
-                Arc::clone(&addr),
-                Arc::clone(&tee),
-                Arc::clone(&shared),
-                measure_from,
-                deadline,
-                args.stop_after,
-            )));
-        }
+    let window = runtime.block_on(async {
         let progress = (!args.json).then(|| {
             let shared = Arc::clone(&shared);
             tokio::spawn(async move {
@@ -351,24 +448,34 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
                 }
             })
         });
-        let mut windows = Vec::new();
-        for task in tasks {
-            windows.push(task.await);
+        let mut window = Window::default();
+        if let Some(rate) = args.rate {
+            window = dispatcher(
+                Arc::clone(&tee),
+                Arc::clone(&shared),
+                started,
+                rate,
+                args.concurrency,
+            )
+            .await?;
+        } else {
+            let mut tasks = Vec::new();
+            for _ in 0..args.concurrency {
+                tasks.push(tokio::spawn(worker(Arc::clone(&tee), Arc::clone(&shared))));
+            }
+            for task in tasks {
+                window.merge(task.await.context("a worker panicked")?);
+            }
         }
         if let Some(progress) = progress {
             progress.abort();
         }
-        windows
-    });
+        anyhow::Ok(window)
+    })?;
     let elapsed = started.elapsed();
 
-    let mut latencies = Vec::new();
-    let mut window_errors = 0;
-    for window in windows {
-        let window = window.context("a worker panicked")?;
-        latencies.extend(window.latencies);
-        window_errors += window.errors;
-    }
+    let mut latencies = window.latencies;
+    let window_errors = window.errors;
     latencies.sort();
     // With --stop-after the window may end early: divide by the time the
     // run actually lasted past the warm-up.
@@ -389,6 +496,11 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
+    let per_coordinator: Vec<u64> = shared
+        .per_coordinator
+        .iter()
+        .map(|count| count.load(Ordering::Relaxed))
+        .collect();
     let json = serde_json::json!({
         "attestations_per_s": ok as f64 / measured,
         "p50_ms": quantile_ms(&latencies, 0.50),
@@ -404,14 +516,36 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
         "duration_s": measured,
         "warmup_s": args.warmup,
         "first_errors": first_errors,
+        "coordinators": args.coordinator.len(),
+        "per_coordinator_ok": per_coordinator,
+        "rate": args.rate,
+        "late": window.late,
     });
     if args.json {
         println!("{json}");
     } else {
-        println!(
-            "accord bench attest: {} concurrent simulated workloads, {:.1} s measured after {:.1} s warm-up",
-            args.concurrency, measured, args.warmup
-        );
+        match args.rate {
+            None => println!(
+                "accord bench attest: closed loop, {} concurrent simulated workloads back to back, {:.1} s measured after {:.1} s warm-up",
+                args.concurrency, measured, args.warmup
+            ),
+            Some(rate) => println!(
+                "accord bench attest: open loop, {rate} attestations/s scheduled, at most {} in flight, {:.1} s measured after {:.1} s warm-up",
+                args.concurrency, measured, args.warmup
+            ),
+        }
+        if args.coordinator.len() > 1 {
+            println!(
+                "  coordinators    {} round robin: {}",
+                args.coordinator.len(),
+                args.coordinator
+                    .iter()
+                    .zip(&per_coordinator)
+                    .map(|(addr, n)| format!("{addr} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         println!(
             "  attestations/s  {:.1}  ({ok} in the window, {} in all)",
             ok as f64 / measured,
@@ -425,6 +559,13 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
             latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
             mean_ms
         );
+        if args.rate.is_some() {
+            println!(
+                "  late starts     {} (more than {} ms after schedule: every slot busy)",
+                window.late,
+                LATE.as_millis()
+            );
+        }
         println!("  errors          {errors}");
         for message in &first_errors {
             println!("    {message}");

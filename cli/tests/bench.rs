@@ -1,7 +1,9 @@
-//! `accord bench setup` and `accord bench attest --json` against a
-//! coordinator running in this test process (INSECURE simulated chip,
+//! `accord bench setup` and `accord bench attest --json` against
+//! coordinators running in this test process (INSECURE simulated chip,
 //! loopback): the load generator gets certificates without errors and its
-//! JSON has the fields issue 5 fixes. No timing thresholds.
+//! JSON has the fields issue 5 fixes; with two `-c` it really attests at
+//! both (round robin); with `--rate` (open loop) it issues about rate ×
+//! duration certificates. No latency thresholds.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -22,10 +24,16 @@ fn free_addr() -> String {
 /// Starts the coordinator in a background thread (it lives until the test
 /// process exits) and waits until both APIs accept connections.
 fn start_coordinator(state: &Path) -> (String, String) {
+    start_coordinator_with_chip(state, &state.join("chip"))
+}
+
+/// As [`start_coordinator`], with the simulated chip in `chip` (several
+/// coordinators may share one chip, so one workload chip fits them all).
+fn start_coordinator_with_chip(state: &Path, chip: &Path) -> (String, String) {
     let user = free_addr();
     let mesh = free_addr();
     let options = TeeOptions {
-        simulated_state: state.join("chip"),
+        simulated_state: chip.to_path_buf(),
         ..TeeOptions::default()
     };
     // The chip is created here, before anything else opens it.
@@ -138,4 +146,160 @@ fn bench_attest_without_a_coordinator_reports_errors() {
             .contains("connecting"),
         "{json}"
     );
+}
+
+/// Runs `accord` and parses its one JSON object (the run must succeed).
+fn accord_json(args: &[&str]) -> serde_json::Value {
+    let output = accord(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("not one JSON object ({err}): {stdout:?}; stderr: {stderr}"))
+}
+
+#[test]
+fn bench_attest_round_robin_attests_at_every_coordinator() {
+    let dir = tempfile::tempdir().unwrap();
+    let chip = dir.path().join("chip");
+    let (user_a, mesh_a) = start_coordinator_with_chip(&dir.path().join("a"), &chip);
+    let (user_b, mesh_b) = start_coordinator_with_chip(&dir.path().join("b"), &chip);
+    let chip = chip.to_str().unwrap();
+    for user in [&user_a, &user_b] {
+        let output = accord(&["bench", "setup", "-u", user, "--state", chip]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    let json = accord_json(&[
+        "bench",
+        "attest",
+        "-c",
+        &mesh_a,
+        "-c",
+        &mesh_b,
+        "--concurrency",
+        "3",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--state",
+        chip,
+        "--json",
+    ]);
+    assert_eq!(json["errors"], 0, "{json}");
+    assert_eq!(json["coordinators"], 2, "{json}");
+    assert_eq!(json["rate"], serde_json::Value::Null, "{json}");
+    let counts: Vec<u64> = json["per_coordinator_ok"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 2, "{json}");
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "a coordinator was not used: {json}"
+    );
+    assert_eq!(
+        counts.iter().sum::<u64>(),
+        json["total_ok"].as_u64().unwrap()
+    );
+    // One shared counter: the picks alternate, and without errors the
+    // counts differ by at most one.
+    assert!(counts[0].abs_diff(counts[1]) <= 1, "{json}");
+
+    // Round robin over a live and a dead address fails every other
+    // attestation: the picks really go to both addresses.
+    let dead = free_addr();
+    let json = accord_json(&[
+        "bench",
+        "attest",
+        "-c",
+        &mesh_a,
+        "-c",
+        &dead,
+        "--concurrency",
+        "1",
+        "--duration",
+        "1",
+        "--warmup",
+        "0",
+        "--state",
+        chip,
+        "--json",
+    ]);
+    let ok = json["total_ok"].as_u64().unwrap();
+    let errors = json["errors"].as_u64().unwrap();
+    assert!(ok > 0 && errors > 0 && ok.abs_diff(errors) <= 1, "{json}");
+}
+
+#[test]
+fn bench_attest_open_loop_issues_rate_times_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (user, mesh) = start_coordinator(&state);
+    let chip = state.join("chip");
+    let chip = chip.to_str().unwrap();
+    let output = accord(&["bench", "setup", "-u", &user, "--state", chip]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    // 20/s for 0.5 s warm-up + 2 s: 50 scheduled starts.
+    let json = accord_json(&[
+        "bench",
+        "attest",
+        "-c",
+        &mesh,
+        "--rate",
+        "20",
+        "--concurrency",
+        "4",
+        "--duration",
+        "2",
+        "--warmup",
+        "0.5",
+        "--state",
+        chip,
+        "--json",
+    ]);
+    assert_eq!(json["errors"], 0, "{json}");
+    assert_eq!(json["rate"], 20.0, "{json}");
+    assert_eq!(json["coordinators"], 1, "{json}");
+    assert!(json["late"].as_u64().is_some(), "{json}");
+    let total = json["total_ok"].as_u64().unwrap();
+    assert!((48..=50).contains(&total), "not about 20/s × 2.5 s: {json}");
+    // The measured window holds about 40 (those ending after the deadline
+    // are not counted).
+    let measured = json["measured"].as_u64().unwrap();
+    assert!((30..=41).contains(&measured), "{json}");
+    let rate = json["attestations_per_s"].as_f64().unwrap();
+    assert!((15.0..=20.5).contains(&rate), "{json}");
+
+    // The text output names the mode.
+    let output = accord(&[
+        "bench",
+        "attest",
+        "-c",
+        &mesh,
+        "--rate",
+        "10",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0",
+        "--state",
+        chip,
+    ]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("open loop"), "{stdout}");
+    assert!(stdout.contains("late starts"), "{stdout}");
 }

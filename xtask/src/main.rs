@@ -7,10 +7,12 @@
 //! cargo xtask bench-table          criterion medians and target ratios (after cargo bench)
 //! cargo xtask bench-attest         the coordinator under load: throughput, latency, CPU, RSS
 //! cargo xtask measure ...          the SEV-SNP launch digest of a QEMU guest (OVMF, vCPUs, direct boot)
+//! cargo xtask bench-ha             three replicas: round-robin load, restart to Ready, open-loop p99
 //! ```
 
 mod bench;
 mod bench_attest;
+mod bench_ha;
 mod fuzz;
 mod measure;
 mod tidy;
@@ -37,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         Some("bench-table") => bench::table(),
         Some("bench-attest") => bench_attest::run_all(args.get(1..).unwrap_or_default()),
         Some("measure") => measure::run(args.get(1..).unwrap_or_default()),
+        Some("bench-ha") => bench_ha::run_all(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -66,6 +69,12 @@ Tasks:
                        the AMD SEV-SNP launch digest (MEASUREMENT) of a QEMU guest, as hex
                        (96 characters, for ReferenceValues.snp[].TrustedMeasurement); --json adds
                        the inputs' SHA-256s; matches `sev-snp-measure --mode snp`
+  bench-ha [--duration S] [--restarts N]
+                       three replicas (accord-shim + accord-guest each, release build, simulated
+                       TEE, loopback): `accord bench attest` round robin over the three vs one at
+                       concurrency 16 and 64 (S seconds each, default 10) with each agent's CPU,
+                       open-loop p99 at 64 in flight for several --rate values, and N restarts
+                       (default 20) timed from spawn to Ready; prints markdown for BENCHMARKS.md
 ";
 
 /// The workspace root (the parent of this crate).
