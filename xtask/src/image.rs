@@ -179,6 +179,8 @@ pub fn cpio(entries: &std::collections::BTreeMap<String, Entry>, mtime: u32) -> 
     out
 }
 
+#[cfg(test)]
+#[cfg(test)]
 /// Reads a newc archive back: (path, mode, rdev major, rdev minor, data).
 pub fn read_cpio(bytes: &[u8]) -> anyhow::Result<Vec<(String, u32, u32, u32, Vec<u8>)>> {
     let mut entries = Vec::new();
