@@ -312,12 +312,19 @@ fn load_modules(dir: &Path) {
     let order = match std::fs::read_to_string(dir.join("order")) {
         Ok(text) => text,
         Err(err) => {
-            say(&format!("no module list ({}: {err})", dir.join("order").display()));
+            say(&format!(
+                "no module list ({}: {err})",
+                dir.join("order").display()
+            ));
             return;
         }
     };
     let mut loaded = Vec::new();
-    for name in order.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for name in order
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let path = dir.join(name);
         match load_module(&path) {
             Ok(()) => loaded.push(name.to_string()),
@@ -514,7 +521,10 @@ fn print_reference_values(options: &TeeOptions) -> anyhow::Result<()> {
     };
     let json = serde_json::to_string(&reference)?;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{REFERENCE_VALUES_BEGIN}\n{json}\n{REFERENCE_VALUES_END}");
+    let _ = writeln!(
+        err,
+        "{REFERENCE_VALUES_BEGIN}\n{json}\n{REFERENCE_VALUES_END}"
+    );
     let _ = err.flush();
     Ok(())
 }
@@ -534,12 +544,19 @@ mod tests {
         assert_eq!(config.shim.as_deref(), Some("10.0.2.2:9103"));
         assert_eq!(config.user_api, "0.0.0.0:1313");
         assert_eq!(config.host_data, Some([1; 32]));
-        assert_eq!(InitConfig::from_cmdline("console=ttyS0").unwrap(), InitConfig::default());
+        assert_eq!(
+            InitConfig::from_cmdline("console=ttyS0").unwrap(),
+            InitConfig::default()
+        );
     }
 
     #[test]
     fn bad_settings_are_refused() {
-        assert!(InitConfig::from_cmdline("accord.sihm=x").unwrap_err().contains("accord.sihm"));
+        assert!(
+            InitConfig::from_cmdline("accord.sihm=x")
+                .unwrap_err()
+                .contains("accord.sihm")
+        );
         assert!(InitConfig::from_cmdline("accord.tee=nope").is_err());
         assert!(InitConfig::from_cmdline("accord.shim").is_err());
         assert!(InitConfig::from_cmdline("accord.tee=sev-guest accord.host-data=00").is_err());

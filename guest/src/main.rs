@@ -357,7 +357,8 @@ fn main() -> ExitCode {
     // arguments: run as `accord-guest init`.
     let mut args = std::env::args_os();
     let argv0 = args.next().map(PathBuf::from);
-    if args.next().is_none() && argv0.as_deref().and_then(Path::file_name) == Some("init".as_ref()) {
+    if args.next().is_none() && argv0.as_deref().and_then(Path::file_name) == Some("init".as_ref())
+    {
         accord_guest::init::run();
     }
     let cli = Cli::parse();

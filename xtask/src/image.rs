@@ -104,8 +104,8 @@ impl Recipe {
     /// Reads `image/recipe.toml`.
     pub fn load() -> anyhow::Result<Self> {
         let path = workspace_root().join("image/recipe.toml");
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text)
     }
 }
@@ -140,7 +140,7 @@ const S_IFREG: u32 = 0o100_000;
 const S_IFCHR: u32 = 0o020_000;
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -169,20 +169,30 @@ pub fn cpio(entries: &std::collections::BTreeMap<String, Entry>, mtime: u32) -> 
         let namesize = u32::try_from(path.len() + 1).unwrap_or(u32::MAX);
         newc_header(
             &mut out,
-            [ino, mode, 0, 0, nlink, mtime, size, 0, 0, major, minor, namesize, 0],
+            [
+                ino, mode, 0, 0, nlink, mtime, size, 0, 0, major, minor, namesize, 0,
+            ],
             path,
         );
         out.extend_from_slice(data);
         pad4(&mut out);
     }
-    newc_header(&mut out, [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 11, 0], "TRAILER!!!");
+    newc_header(
+        &mut out,
+        [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 11, 0],
+        "TRAILER!!!",
+    );
     out
 }
 
 #[cfg(test)]
+/// An entry read back: (path, mode, rdev major, rdev minor, data).
+#[cfg(test)]
+type ReadEntry = (String, u32, u32, u32, Vec<u8>);
+
 #[cfg(test)]
 /// Reads a newc archive back: (path, mode, rdev major, rdev minor, data).
-pub fn read_cpio(bytes: &[u8]) -> anyhow::Result<Vec<(String, u32, u32, u32, Vec<u8>)>> {
+pub fn read_cpio(bytes: &[u8]) -> anyhow::Result<Vec<ReadEntry>> {
     let mut entries = Vec::new();
     let mut at = 0usize;
     loop {
@@ -194,14 +204,20 @@ pub fn read_cpio(bytes: &[u8]) -> anyhow::Result<Vec<(String, u32, u32, u32, Vec
             let text = std::str::from_utf8(&header[6 + 8 * i..14 + 8 * i])?;
             Ok(u32::from_str_radix(text, 16)?)
         };
-        let (mode, size, rmaj, rmin, namesize) = (field(1)?, field(6)?, field(9)?, field(10)?, field(11)?);
+        let (mode, size, rmaj, rmin, namesize) =
+            (field(1)?, field(6)?, field(9)?, field(10)?, field(11)?);
         let name_start = at + 110;
         let name_end = name_start + namesize as usize;
-        let name = bytes.get(name_start..name_end - 1).context("truncated name")?;
+        let name = bytes
+            .get(name_start..name_end - 1)
+            .context("truncated name")?;
         let name = String::from_utf8(name.to_vec())?;
         let data_start = name_end.div_ceil(4) * 4;
         let data_end = data_start + size as usize;
-        let data = bytes.get(data_start..data_end).context("truncated data")?.to_vec();
+        let data = bytes
+            .get(data_start..data_end)
+            .context("truncated data")?
+            .to_vec();
         at = data_end.div_ceil(4) * 4;
         if name == "TRAILER!!!" {
             return Ok(entries);
@@ -328,9 +344,15 @@ pub fn build_agent(packages: &[&str]) -> anyhow::Result<PathBuf> {
 fn apt_options(dir: &Path) -> Vec<String> {
     [
         ("Dir::Etc::SourceList", "/dev/null".into()),
-        ("Dir::Etc::SourceParts", dir.join("parts").display().to_string()),
+        (
+            "Dir::Etc::SourceParts",
+            dir.join("parts").display().to_string(),
+        ),
         ("Dir::State::Lists", dir.join("lists").display().to_string()),
-        ("Dir::Cache::Archives", dir.join("archives").display().to_string()),
+        (
+            "Dir::Cache::Archives",
+            dir.join("archives").display().to_string(),
+        ),
         ("Dir::State::status", "/dev/null".into()),
     ]
     .into_iter()
@@ -370,7 +392,8 @@ fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
         crate::run_in("apt-get", &options, &["update"], &debs)?;
         let spec = format!("{}={}", recipe.package, recipe.version);
         crate::run_in("apt-get", &options, &["download", &spec], &debs)?;
-        let got = sha256_hex(&std::fs::read(&deb).with_context(|| format!("reading {}", deb.display()))?);
+        let got =
+            sha256_hex(&std::fs::read(&deb).with_context(|| format!("reading {}", deb.display()))?);
         if got != recipe.deb_sha256 {
             bail!(
                 "{}: SHA-256 {got}, the recipe says {}",
@@ -384,7 +407,11 @@ fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
     crate::run_in(
         "dpkg-deb",
         &[],
-        &["-x", &deb.display().to_string(), &tree.display().to_string()],
+        &[
+            "-x",
+            &deb.display().to_string(),
+            &tree.display().to_string(),
+        ],
         &debs,
     )?;
     std::fs::write(&done, b"")?;
@@ -396,9 +423,13 @@ pub fn build() -> anyhow::Result<Image> {
     let recipe = Recipe::load()?;
     let bin = build_agent(&["accord-guest"])?;
     let agent_path = bin.join("accord-guest");
-    let agent = std::fs::read(&agent_path).with_context(|| format!("reading {}", agent_path.display()))?;
+    let agent =
+        std::fs::read(&agent_path).with_context(|| format!("reading {}", agent_path.display()))?;
     let tree = fetch_kernel(&recipe)?;
-    let module_dir = tree.join("lib/modules").join(&recipe.release).join("kernel");
+    let module_dir = tree
+        .join("lib/modules")
+        .join(&recipe.release)
+        .join("kernel");
     let mut modules = Vec::new();
     for path in &recipe.modules {
         let file = module_dir.join(path);
@@ -415,7 +446,9 @@ pub fn build() -> anyhow::Result<Image> {
 
     let out = image_dir().join("out");
     std::fs::create_dir_all(&out)?;
-    let kernel_src = tree.join("boot").join(format!("vmlinuz-{}", recipe.release));
+    let kernel_src = tree
+        .join("boot")
+        .join(format!("vmlinuz-{}", recipe.release));
     let kernel_bytes =
         std::fs::read(&kernel_src).with_context(|| format!("reading {}", kernel_src.display()))?;
     let image = Image {
@@ -426,9 +459,23 @@ pub fn build() -> anyhow::Result<Image> {
     std::fs::write(&image.kernel, &kernel_bytes)?;
     std::fs::write(&image.initramfs, &initramfs)?;
     std::fs::write(out.join("cmdline"), format!("{}\n", recipe.cmdline))?;
-    println!("kernel     {}  {} ({} bytes)", sha256_hex(&kernel_bytes), image.kernel.display(), kernel_bytes.len());
-    println!("initramfs  {}  {} ({} bytes)", sha256_hex(&initramfs), image.initramfs.display(), initramfs.len());
-    println!("cmdline    {}  {:?}", sha256_hex(recipe.cmdline.as_bytes()), recipe.cmdline);
+    println!(
+        "kernel     {}  {} ({} bytes)",
+        sha256_hex(&kernel_bytes),
+        image.kernel.display(),
+        kernel_bytes.len()
+    );
+    println!(
+        "initramfs  {}  {} ({} bytes)",
+        sha256_hex(&initramfs),
+        image.initramfs.display(),
+        initramfs.len()
+    );
+    println!(
+        "cmdline    {}  {:?}",
+        sha256_hex(recipe.cmdline.as_bytes()),
+        recipe.cmdline
+    );
     Ok(image)
 }
 
@@ -457,7 +504,12 @@ mod tests {
     #[test]
     fn the_recipe_parses() {
         let recipe = recipe();
-        assert!(recipe.modules.iter().any(|m| m.ends_with("virtio_net.ko.xz")));
+        assert!(
+            recipe
+                .modules
+                .iter()
+                .any(|m| m.ends_with("virtio_net.ko.xz"))
+        );
         assert!(recipe.cmdline.contains("console=ttyS0"));
         assert_eq!(recipe.devices[0].path, "dev/console");
         assert_eq!((recipe.devices[0].major, recipe.devices[0].minor), (5, 1));
@@ -474,8 +526,11 @@ mod tests {
     #[test]
     fn the_cpio_reads_back() {
         let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&build_fake()[..]), &mut raw)
-            .unwrap();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&build_fake()[..]),
+            &mut raw,
+        )
+        .unwrap();
         let entries = read_cpio(&raw).unwrap();
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
         let mut sorted = names.clone();

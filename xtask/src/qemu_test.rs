@@ -80,7 +80,9 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 
 /// A free loopback port (bound and released).
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A child killed (SIGKILL) when dropped.
@@ -95,7 +97,9 @@ impl Drop for Killed {
 
 /// Runs a host tool in `dir`; returns its stdout; fails with its output.
 fn tool(program: &Path, args: &[&str], dir: &Path) -> anyhow::Result<String> {
-    let name = program.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let name = program
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
     eprintln!("$ {name} {}", args.join(" "));
     let output = Command::new(program)
         .args(args)
@@ -134,7 +138,12 @@ struct Vm {
 impl Vm {
     /// Waits until the log has a line containing `marker`; returns the
     /// time since QEMU started.
-    fn wait_for(&mut self, marker: &str, timeout: Duration, accel: &str) -> anyhow::Result<Duration> {
+    fn wait_for(
+        &mut self,
+        marker: &str,
+        timeout: Duration,
+        accel: &str,
+    ) -> anyhow::Result<Duration> {
         loop {
             let text = std::fs::read(&self.log).unwrap_or_default();
             if String::from_utf8_lossy(&text).contains(marker) {
@@ -240,7 +249,8 @@ fn boot_until_listening(
     let listening = vm.wait_for(LISTENING, options.timeout, &options.accel)?;
     let line = format!(
         "{}: QEMU start → first init line {:.2} s → coordinator listening {:.2} s",
-        log.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        log.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         first.as_secs_f64(),
         listening.as_secs_f64()
     );
@@ -292,7 +302,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // The chip and the deployment files.
     let refvals = tool(
         &guest,
-        &["reference-values", "--tee", "insecure-simulated", "--state", "chip"],
+        &[
+            "reference-values",
+            "--tee",
+            "insecure-simulated",
+            "--state",
+            "chip",
+        ],
         &work,
     )?;
     std::fs::write(work.join("refvals.json"), refvals)?;
@@ -300,10 +316,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         std::fs::write(work.join(format!("{who}-policy.toml")), policy_toml(who))?;
     }
     for (who, kind, role) in [
-        ("coordinator", "StatefulSet", "        accord.dev/role: coordinator\n"),
+        (
+            "coordinator",
+            "StatefulSet",
+            "        accord.dev/role: coordinator\n",
+        ),
         ("web", "Deployment", ""),
     ] {
-        let annotation = tool(&accord, &["policy", "annotate", &format!("{who}-policy.toml")], &work)?;
+        let annotation = tool(
+            &accord,
+            &["policy", "annotate", &format!("{who}-policy.toml")],
+            &work,
+        )?;
         let service = if kind == "StatefulSet" {
             format!("  serviceName: {who}\n")
         } else {
@@ -387,7 +411,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let user = format!("127.0.0.1:{}", ports.user);
     let mesh = format!("127.0.0.1:{}", ports.mesh);
     let mut timings = Vec::new();
-    let img = (built.kernel.as_path(), initrd_path.as_path(), cmdline.as_str());
+    let img = (
+        built.kernel.as_path(),
+        initrd_path.as_path(),
+        cmdline.as_str(),
+    );
 
     // Boot 1: set, attest, verify.
     let log1 = work.join("boot-1.log");
@@ -396,12 +424,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let tsm_line = console
         .lines()
         .find(|l| l.contains(CONFIGFS_TSM))
-        .with_context(|| format!("no `{CONFIGFS_TSM}` line on the console ({})", log1.display()))?;
+        .with_context(|| {
+            format!(
+                "no `{CONFIGFS_TSM}` line on the console ({})",
+                log1.display()
+            )
+        })?;
     println!("console: {}", tsm_line.trim());
     let timeout = "60";
     tool(&accord, &["set", "-c", &user, "--timeout", timeout], &work)?;
     let ready = wait_ready(probes, Duration::from_secs(60))?;
-    timings.push(format!("boot-1: Ready {:.2} s after `accord set`", ready.as_secs_f64()));
+    timings.push(format!(
+        "boot-1: Ready {:.2} s after `accord set`",
+        ready.as_secs_f64()
+    ));
     tool(
         &guest,
         &[
@@ -424,7 +460,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     if !work.join("web/tls-config/certChain.pem").exists() {
         bail!("the initializer wrote no web/tls-config/certChain.pem");
     }
-    tool(&accord, &["verify", "-c", &user, "--timeout", timeout], &work)?;
+    tool(
+        &accord,
+        &["verify", "-c", &user, "--timeout", timeout],
+        &work,
+    )?;
 
     // Power-cycle: boot 2 comes up in recovery.
     vm.stop()?;
@@ -446,11 +486,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         &work,
     )?;
     let ready = wait_ready(probes, Duration::from_secs(60))?;
-    timings.push(format!("boot-2: Ready {:.2} s after `accord recover`", ready.as_secs_f64()));
-    tool(&accord, &["verify", "-c", &user, "--timeout", timeout], &work)?;
+    timings.push(format!(
+        "boot-2: Ready {:.2} s after `accord recover`",
+        ready.as_secs_f64()
+    ));
+    tool(
+        &accord,
+        &["verify", "-c", &user, "--timeout", timeout],
+        &work,
+    )?;
     vm.stop()?;
 
-    println!("qemu-test passed ({:.1} s in all, accel {})", total.elapsed().as_secs_f64(), options.accel);
+    println!(
+        "qemu-test passed ({:.1} s in all, accel {})",
+        total.elapsed().as_secs_f64(),
+        options.accel
+    );
     for line in timings {
         println!("  {line}");
     }
