@@ -35,6 +35,8 @@ use crate::image::{self, Entry};
 const LISTENING: &str = "accord-guest coordinator: user API on";
 /// The first line of the init.
 const INIT_START: &str = "accord-guest init: starting";
+/// The coordinator's log line when it starts without secrets.
+const RECOVERY: &str = "accord-guest coordinator: state recovery";
 /// The configfs-tsm probe line of the init.
 const CONFIGFS_TSM: &str = "accord-guest init: configfs-tsm: ";
 
@@ -282,6 +284,34 @@ fn wait_ready(probes: u16, timeout: Duration) -> anyhow::Result<Duration> {
     }
 }
 
+/// The `web` workload's initializer on the host (same chip as the VM,
+/// launched with web-policy.toml) against the VM's mesh API.
+fn initialize(guest: &Path, mesh: &str, out: &str, work: &Path) -> anyhow::Result<()> {
+    tool(
+        guest,
+        &[
+            "initializer",
+            "--coordinator",
+            mesh,
+            "--out",
+            out,
+            "--max-attempts",
+            "5",
+            "--tee",
+            "insecure-simulated",
+            "--state",
+            "chip",
+            "--policy",
+            "web-policy.toml",
+        ],
+        work,
+    )?;
+    if !work.join(out).join("tls-config/certChain.pem").exists() {
+        bail!("the initializer wrote no {out}/tls-config/certChain.pem");
+    }
+    Ok(())
+}
+
 /// Runs the whole test.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
@@ -294,7 +324,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         bin.join("accord-guest"),
     );
 
-    let work = image::image_dir().join(format!("qemu-test-{}", std::process::id()));
+    let work = image::image_dir().join("qemu-test");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("resources"))?;
     eprintln!("work directory: {}", work.display());
@@ -438,28 +468,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "boot-1: Ready {:.2} s after `accord set`",
         ready.as_secs_f64()
     ));
-    tool(
-        &guest,
-        &[
-            "initializer",
-            "--coordinator",
-            &mesh,
-            "--out",
-            "web",
-            "--max-attempts",
-            "5",
-            "--tee",
-            "insecure-simulated",
-            "--state",
-            "chip",
-            "--policy",
-            "web-policy.toml",
-        ],
-        &work,
-    )?;
-    if !work.join("web/tls-config/certChain.pem").exists() {
-        bail!("the initializer wrote no web/tls-config/certChain.pem");
-    }
+    initialize(&guest, &mesh, "web", &work)?;
     tool(
         &accord,
         &["verify", "-c", &user, "--timeout", timeout],
@@ -469,7 +478,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     // Power-cycle: boot 2 comes up in recovery.
     vm.stop()?;
     let log2 = work.join("boot-2.log");
-    let vm = boot_until_listening(img, &ports, &log2, &options, &mut timings)?;
+    let mut vm = boot_until_listening(img, &ports, &log2, &options, &mut timings)?;
+    vm.wait_for(RECOVERY, Duration::from_secs(60), &options.accel)?;
+    if wait_ready(probes, Duration::ZERO).is_ok() {
+        bail!("the shim reports Ready before `accord recover`: the VM kept its secrets?");
+    }
+    println!("boot 2: the coordinator is in recovery, as expected");
     tool(
         &accord,
         &[
@@ -490,6 +504,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "boot-2: Ready {:.2} s after `accord recover`",
         ready.as_secs_f64()
     ));
+    // The mesh API works again (under the new mesh CA).
+    initialize(&guest, &mesh, "web-2", &work)?;
     tool(
         &accord,
         &["verify", "-c", &user, "--timeout", timeout],
