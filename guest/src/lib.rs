@@ -10,11 +10,13 @@
 //!   servers).
 //! - [`client`]: clients of the user and mesh APIs.
 //! - [`initializer`]: the workload initializer.
+//! - [`init`]: PID 1 of the guest image (`accord-guest init`).
 //! - [`wire`]: protocol frames on async streams.
 
 pub mod atls;
 pub mod client;
 pub mod coordinator;
+pub mod init;
 pub mod initializer;
 pub mod shim_client;
 pub mod store;

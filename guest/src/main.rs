@@ -3,6 +3,7 @@
 //! - `report`: asks the TEE for evidence and prints or stores it.
 //! - `coordinator`: runs the coordinator (user API, mesh API) over a state
 //!   directory.
+//! - `init`: PID 1 of the guest image (runs the coordinator).
 //! - `initializer`: gets a mesh certificate for the workload and writes it
 //!   where the workload expects it.
 //!
@@ -68,6 +69,13 @@ enum Command {
     /// left out: each workload's policy hash is pinned by the manifest's
     /// Policies instead. Only with `--tee insecure-simulated`.
     ReferenceValues(ReferenceValuesArgs),
+
+    /// PID 1 of the guest image: mount, load modules, bring up eth0, then
+    /// run the coordinator with the settings of the kernel command line
+    /// (`accord.tee=`, `accord.shim=`, ...; see ARCHITECTURE.md, "The
+    /// guest image"); powers the machine off when it ends. Refuses to run
+    /// unless it is PID 1.
+    Init,
 }
 
 #[derive(Args, Debug)]
@@ -345,12 +353,21 @@ fn parse_hex<const N: usize>(text: &str) -> Result<[u8; N], String> {
 }
 
 fn main() -> ExitCode {
+    // The image's /init is this binary, started by the kernel without
+    // arguments: run as `accord-guest init`.
+    let mut args = std::env::args_os();
+    let argv0 = args.next().map(PathBuf::from);
+    if args.next().is_none() && argv0.as_deref().and_then(Path::file_name) == Some("init".as_ref())
+    {
+        accord_guest::init::run();
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Report(args) => report(args),
         Command::Coordinator(args) => coordinator(args),
         Command::Initializer(args) => initializer(args),
         Command::ReferenceValues(args) => reference_values(&args),
+        Command::Init => accord_guest::init::run(),
     };
     match result {
         Ok(code) => code,

@@ -8,13 +8,17 @@
 //! cargo xtask bench-attest         the coordinator under load: throughput, latency, CPU, RSS
 //! cargo xtask measure ...          the SEV-SNP launch digest of a QEMU guest (OVMF, vCPUs, direct boot)
 //! cargo xtask bench-ha             three replicas: round-robin load, restart to Ready, open-loop p99
+//! cargo xtask image                the guest image (kernel, initramfs, command line) from image/
+//! cargo xtask qemu-test            boot the image under QEMU and drive a deployment against it
 //! ```
 
 mod bench;
 mod bench_attest;
 mod bench_ha;
 mod fuzz;
+mod image;
 mod measure;
+mod qemu_test;
 mod tidy;
 
 use std::path::PathBuf;
@@ -40,6 +44,8 @@ fn main() -> anyhow::Result<()> {
         Some("bench-attest") => bench_attest::run_all(args.get(1..).unwrap_or_default()),
         Some("measure") => measure::run(args.get(1..).unwrap_or_default()),
         Some("bench-ha") => bench_ha::run_all(args.get(1..).unwrap_or_default()),
+        Some("image") => image::build().map(|_| ()),
+        Some("qemu-test") => qemu_test::run(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -75,6 +81,13 @@ Tasks:
                        concurrency 16 and 64 (S seconds each, default 10) with each agent's CPU,
                        open-loop p99 at 64 in flight for several --rate values, and N restarts
                        (default 20) timed from spawn to Ready; prints markdown for BENCHMARKS.md
+  image                the guest image from image/recipe.toml: static accord-guest (target/image),
+                       the kernel package (apt-get download, cached), a reproducible initramfs;
+                       writes target/image/out/ and prints the SHA-256 of kernel, initramfs, cmdline
+  qemu-test [--accel tcg|kvm] [--timeout SECS]
+                       boot the image under QEMU (TCG by default) with accord-shim on the host,
+                       set a manifest, attest a workload, verify; power-cycle the VM, recover with
+                       `accord recover`, verify again; prints boot timings
 ";
 
 /// The workspace root (the parent of this crate).
@@ -91,6 +104,26 @@ pub(crate) fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     let status = Command::new(program)
         .args(args)
         .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("could not start `{program}`"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed with {status}", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Runs `program OPTIONS ARGS` in `dir`, failing on a non-zero exit.
+pub(crate) fn run_in(
+    program: &str,
+    options: &[String],
+    args: &[&str],
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    eprintln!("$ {program} {} {}", options.join(" "), args.join(" "));
+    let status = Command::new(program)
+        .args(options)
+        .args(args)
+        .current_dir(dir)
         .status()
         .with_context(|| format!("could not start `{program}`"))?;
     if !status.success() {

@@ -1,0 +1,567 @@
+//! `accord-guest init`: PID 1 of the accord guest image (issue 7).
+//!
+//! The image is a kernel and an initramfs whose `/init` is this binary
+//! (see `image/` and `cargo xtask image`). As PID 1 it:
+//!
+//! 1. mounts `/proc`, `/sys`, `/dev` (devtmpfs) and a tmpfs on `/run`;
+//! 2. loads the kernel modules listed in `/modules/order` (one file name
+//!    under `/modules` a line, in load order) with `finit_module`
+//!    (`.ko.xz`/`.ko.zst` with `MODULE_INIT_COMPRESSED_FILE`), then mounts
+//!    configfs on `/sys/kernel/config` when the kernel has it;
+//! 3. brings up `lo` and `eth0` as 10.0.2.15/24 (QEMU user networking:
+//!    the host is 10.0.2.2, which is on that subnet, so no route is
+//!    needed);
+//! 4. reads its settings from the kernel command line (`accord.KEY=VALUE`,
+//!    see [`InitConfig`]);
+//! 5. probes configfs-tsm once and prints the outcome as
+//!    `accord-guest init: configfs-tsm: …` (outside a confidential VM:
+//!    the kernel's error, ENXIO when no TSM provider is registered);
+//! 6. runs the coordinator with its state under `/run/accord` (tmpfs),
+//!    the simulated chip (if chosen) in `/run/accord/chip`, seeded from
+//!    `/etc/accord/insecure-simulated-chip/` when the initramfs carries one
+//!    (only test images do: `cargo xtask qemu-test` appends it);
+//! 7. when the coordinator ends (SIGTERM, or an error) it syncs and powers
+//!    the machine off (`reboot(RB_POWER_OFF)`).
+//!
+//! PID 1 must never panic (the kernel would panic with it): every failure
+//! is logged on the console and ends in a power-off, and a panic hook
+//! powers off too.
+//!
+//! This module holds the crate's other `unsafe` code (mount, finit_module,
+//! network ioctls, reboot through `libc`), each block with a SAFETY note.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::tee::{self, TeeOptions, TeeProvider};
+
+/// The guest address on QEMU's user-mode network.
+pub const GUEST_ADDR: [u8; 4] = [10, 0, 2, 15];
+/// Its netmask (/24).
+pub const GUEST_NETMASK: [u8; 4] = [255, 255, 255, 0];
+/// Where the state lives (tmpfs).
+pub const STATE_DIR: &str = "/run/accord";
+/// A simulated chip shipped in the initramfs (test images only).
+pub const SEED_CHIP_DIR: &str = "/etc/accord/insecure-simulated-chip";
+/// The line before the simulated chip's reference values (one JSON line).
+pub const REFERENCE_VALUES_BEGIN: &str = "accord-guest init: reference values begin";
+/// The line after them.
+pub const REFERENCE_VALUES_END: &str = "accord-guest init: reference values end";
+
+/// The settings `accord-guest init` takes from the kernel command line.
+///
+/// | key | meaning | default |
+/// |---|---|---|
+/// | `accord.tee=NAME` | TEE provider (`configfs-tsm`, `sev-guest`, `tdx`, `insecure-simulated`) | detection |
+/// | `accord.shim=HOST:PORT` | the host shim (the host is 10.0.2.2 under QEMU user networking) | none: filesystem store in `/run/accord/store` (lost at power-off) |
+/// | `accord.user-api=ADDR` | user API | `0.0.0.0:1313` |
+/// | `accord.mesh-api=ADDR` | mesh API | `0.0.0.0:7777` |
+/// | `accord.host-data=HEX32` | HOST_DATA of the simulated chip (INSECURE) | zero |
+/// | `accord.measurement=HEX48` | MEASUREMENT of the simulated chip (INSECURE) | zero |
+///
+/// Unknown `accord.*` keys are an error (a typo must not go unnoticed);
+/// other kernel parameters are ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InitConfig {
+    /// `accord.tee`.
+    pub tee: Option<String>,
+    /// `accord.shim`.
+    pub shim: Option<String>,
+    /// `accord.user-api`.
+    pub user_api: String,
+    /// `accord.mesh-api`.
+    pub mesh_api: String,
+    /// `accord.host-data`.
+    pub host_data: Option<[u8; 32]>,
+    /// `accord.measurement`.
+    pub measurement: Option<[u8; 48]>,
+}
+
+impl Default for InitConfig {
+    fn default() -> Self {
+        Self {
+            tee: None,
+            shim: None,
+            user_api: "0.0.0.0:1313".to_string(),
+            mesh_api: "0.0.0.0:7777".to_string(),
+            host_data: None,
+            measurement: None,
+        }
+    }
+}
+
+impl InitConfig {
+    /// Parses the `accord.*` parameters of a kernel command line.
+    pub fn from_cmdline(cmdline: &str) -> Result<Self, String> {
+        let mut config = Self::default();
+        for word in cmdline.split_whitespace() {
+            let Some(setting) = word.strip_prefix("accord.") else {
+                continue;
+            };
+            let (key, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("`{word}`: expected accord.KEY=VALUE"))?;
+            if value.is_empty() {
+                return Err(format!("`{word}`: empty value"));
+            }
+            match key {
+                "tee" => {
+                    if !tee::PROVIDER_NAMES.contains(&value) {
+                        return Err(format!(
+                            "accord.tee={value}: unknown provider (known: {})",
+                            tee::PROVIDER_NAMES.join(", ")
+                        ));
+                    }
+                    config.tee = Some(value.to_string());
+                }
+                "shim" => config.shim = Some(value.to_string()),
+                "user-api" => config.user_api = value.to_string(),
+                "mesh-api" => config.mesh_api = value.to_string(),
+                "host-data" => {
+                    config.host_data = Some(
+                        accord_core::hex::decode_array(value)
+                            .map_err(|e| format!("accord.host-data: {e}"))?,
+                    );
+                }
+                "measurement" => {
+                    config.measurement = Some(
+                        accord_core::hex::decode_array(value)
+                            .map_err(|e| format!("accord.measurement: {e}"))?,
+                    );
+                }
+                other => return Err(format!("unknown kernel parameter accord.{other}")),
+            }
+        }
+        let simulated = config.tee.as_deref() == Some(tee::simulated::NAME);
+        if !simulated && (config.host_data.is_some() || config.measurement.is_some()) {
+            return Err(
+                "accord.host-data and accord.measurement apply only to accord.tee=insecure-simulated"
+                    .to_string(),
+            );
+        }
+        Ok(config)
+    }
+}
+
+/// Seconds since boot, for the console lines.
+fn uptime() -> String {
+    std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
+}
+
+/// One console line (stderr is the console); write errors are ignored.
+fn say(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "[{:>8}] accord-guest init: {line}", uptime());
+    let _ = err.flush();
+}
+
+/// Syncs and powers the machine off; exits if that is refused (not PID 1).
+fn power_off() -> ! {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+    // SAFETY: reboot(2) with a valid command; it returns only on error.
+    let rc = unsafe { libc::reboot(libc::RB_POWER_OFF) };
+    say(&format!(
+        "power-off refused ({rc}: {}); exiting",
+        std::io::Error::last_os_error()
+    ));
+    std::process::exit(1)
+}
+
+/// Runs as PID 1; never returns (powers off).
+pub fn run() -> ! {
+    std::panic::set_hook(Box::new(|info| {
+        say(&format!("PANIC: {info}; powering off"));
+        power_off();
+    }));
+    if std::process::id() != 1 {
+        say("not PID 1: `accord-guest init` is the image's /init, nothing else");
+        std::process::exit(2);
+    }
+    say("starting");
+    match boot() {
+        Ok(()) => say("the coordinator stopped; powering off"),
+        Err(err) => say(&format!("error: {err:#}; powering off")),
+    }
+    power_off()
+}
+
+fn boot() -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    for dir in ["/proc", "/sys", "/dev", "/run", "/tmp"] {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    mount("proc", "/proc", "proc", "")?;
+    mount("sysfs", "/sys", "sysfs", "")?;
+    mount("devtmpfs", "/dev", "devtmpfs", "")?;
+    mount("tmpfs", "/run", "tmpfs", "mode=0755")?;
+    mount("tmpfs", "/tmp", "tmpfs", "mode=1777")?;
+
+    load_modules(Path::new("/modules"));
+    if Path::new("/sys/kernel/config").is_dir() {
+        if let Err(err) = mount("configfs", "/sys/kernel/config", "configfs", "") {
+            say(&format!("{err:#}"));
+        }
+    } else {
+        say("no configfs in this kernel");
+    }
+
+    let cmdline = std::fs::read_to_string("/proc/cmdline").context("reading /proc/cmdline")?;
+    let config = InitConfig::from_cmdline(&cmdline).map_err(anyhow::Error::msg)?;
+
+    network()?;
+    probe_configfs_tsm();
+
+    let state = PathBuf::from(STATE_DIR);
+    std::fs::create_dir_all(&state).with_context(|| format!("creating {STATE_DIR}"))?;
+    let mut options = TeeOptions {
+        simulated_state: state.join("chip"),
+        ..TeeOptions::default()
+    };
+    if let Some(host_data) = config.host_data {
+        options.simulated.host_data = host_data;
+    }
+    if let Some(measurement) = config.measurement {
+        options.simulated.measurement = measurement;
+    }
+    let simulated = config.tee.as_deref() == Some(tee::simulated::NAME);
+    if simulated {
+        say("INSECURE SIMULATION: the simulated chip proves nothing about real hardware");
+        seed_chip(Path::new(SEED_CHIP_DIR), &options.simulated_state)?;
+        print_reference_values(&options)?;
+    }
+    let provider: Arc<dyn TeeProvider> = match config.tee.as_deref() {
+        Some(name) => tee::open(name, &options)?,
+        None => tee::detect(&options)?,
+    }
+    .into();
+    say(&format!("TEE provider {}", provider.name()));
+    let store = match &config.shim {
+        Some(addr) => crate::coordinator::StoreLocation::Shim(addr.clone()),
+        None => crate::coordinator::StoreLocation::Dir(state.clone()),
+    };
+    say(&format!(
+        "starting the coordinator (user API {}, mesh API {}, store {})",
+        config.user_api,
+        config.mesh_api,
+        config.shim.as_deref().unwrap_or(STATE_DIR)
+    ));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(crate::coordinator::run(
+        provider,
+        store,
+        &config.user_api,
+        &config.mesh_api,
+    ))?;
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}
+
+fn cstring(text: &str) -> anyhow::Result<CString> {
+    CString::new(text).map_err(|_| anyhow::anyhow!("NUL in `{text}`"))
+}
+
+/// mount(2); "already mounted" (EBUSY) counts as success.
+fn mount(source: &str, target: &str, fstype: &str, data: &str) -> anyhow::Result<()> {
+    let (source_c, target_c, fstype_c, data_c) = (
+        cstring(source)?,
+        cstring(target)?,
+        cstring(fstype)?,
+        cstring(data)?,
+    );
+    let mut flags = libc::MS_NOSUID;
+    if fstype != "devtmpfs" {
+        flags |= libc::MS_NODEV;
+    }
+    // SAFETY: every pointer is a NUL-terminated string that outlives the
+    // call; `data` is a string as the file systems used here expect.
+    let rc = unsafe {
+        libc::mount(
+            source_c.as_ptr(),
+            target_c.as_ptr(),
+            fstype_c.as_ptr(),
+            flags,
+            data_c.as_ptr().cast(),
+        )
+    };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EBUSY) {
+            anyhow::bail!("mounting {fstype} on {target}: {err}");
+        }
+    }
+    Ok(())
+}
+
+/// `finit_module` flag: the file is compressed, the kernel decompresses it.
+const MODULE_INIT_COMPRESSED_FILE: libc::c_int = 4;
+
+/// Loads the modules listed in `dir/order`, logging each outcome.
+fn load_modules(dir: &Path) {
+    let order = match std::fs::read_to_string(dir.join("order")) {
+        Ok(text) => text,
+        Err(err) => {
+            say(&format!(
+                "no module list ({}: {err})",
+                dir.join("order").display()
+            ));
+            return;
+        }
+    };
+    let mut loaded = Vec::new();
+    for name in order
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let path = dir.join(name);
+        match load_module(&path) {
+            Ok(()) => loaded.push(name.to_string()),
+            Err(err) if err.raw_os_error() == Some(libc::EEXIST) => loaded.push(name.to_string()),
+            Err(err) if err.raw_os_error() == Some(libc::ENODEV) => {
+                say(&format!("module {name}: no such device here ({err})"));
+            }
+            Err(err) => say(&format!("module {name}: {err}")),
+        }
+    }
+    say(&format!("modules loaded: {}", loaded.join(" ")));
+}
+
+fn load_module(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path)?;
+    let name = path.to_string_lossy();
+    let flags = if name.ends_with(".xz") || name.ends_with(".zst") || name.ends_with(".gz") {
+        MODULE_INIT_COMPRESSED_FILE
+    } else {
+        0
+    };
+    let params = c"";
+    // SAFETY: finit_module(2) with an open file descriptor that outlives
+    // the call, a NUL-terminated (empty) parameter string and valid flags.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            file.as_raw_fd(),
+            params.as_ptr(),
+            flags,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A datagram socket for the interface ioctls.
+struct Socket(libc::c_int);
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: closes the descriptor this value owns, once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+fn ifreq(name: &str) -> libc::ifreq {
+    // SAFETY: ifreq is plain data (integers, arrays, a union of such);
+    // all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in req
+        .ifr_name
+        .iter_mut()
+        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
+    {
+        *slot = byte as libc::c_char;
+    }
+    req
+}
+
+impl Socket {
+    fn new() -> std::io::Result<Self> {
+        // SAFETY: socket(2) with constant arguments.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Self(fd))
+    }
+
+    fn ioctl(&self, request: libc::c_ulong, req: &mut libc::ifreq) -> std::io::Result<()> {
+        // SAFETY: the SIOC[GS]IF* requests used here read or write one
+        // `struct ifreq`, which `req` is, valid for the whole call.
+        let rc = unsafe { libc::ioctl(self.0, request as _, std::ptr::from_mut(req)) };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn set_addr(&self, name: &str, request: libc::c_ulong, addr: [u8; 4]) -> std::io::Result<()> {
+        let mut req = ifreq(name);
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: 0,
+            sin_addr: libc::in_addr {
+                s_addr: u32::from_ne_bytes(addr),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: sockaddr_in and sockaddr have the same size (16 bytes)
+        // and the union member `ifru_addr` is a sockaddr; both are plain
+        // data, so copying the bytes is a valid sockaddr.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                std::ptr::from_ref(&sin).cast::<u8>(),
+                std::ptr::from_mut(&mut req.ifr_ifru).cast::<u8>(),
+                std::mem::size_of::<libc::sockaddr_in>(),
+            );
+        }
+        self.ioctl(request, &mut req)
+    }
+
+    fn up(&self, name: &str) -> std::io::Result<()> {
+        let mut req = ifreq(name);
+        self.ioctl(libc::SIOCGIFFLAGS, &mut req)?;
+        // SAFETY: SIOCGIFFLAGS filled `ifru_flags`, a c_short.
+        let flags = unsafe { req.ifr_ifru.ifru_flags };
+        req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        self.ioctl(libc::SIOCSIFFLAGS, &mut req)
+    }
+}
+
+/// Brings up `lo`, and `eth0` as 10.0.2.15/24 (waiting up to 10 s for the
+/// virtio-net device to show up).
+fn network() -> anyhow::Result<()> {
+    use anyhow::Context;
+    let socket = Socket::new().context("opening a socket for the interface ioctls")?;
+    socket.up("lo").context("bringing up lo")?;
+    let mut waited = Duration::ZERO;
+    while !Path::new("/sys/class/net/eth0").exists() {
+        if waited >= Duration::from_secs(10) {
+            anyhow::bail!("no eth0 after 10 s (is virtio_net in /modules/order?)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        waited += Duration::from_millis(50);
+    }
+    socket
+        .set_addr("eth0", libc::SIOCSIFADDR, GUEST_ADDR)
+        .context("setting eth0's address")?;
+    socket
+        .set_addr("eth0", libc::SIOCSIFNETMASK, GUEST_NETMASK)
+        .context("setting eth0's netmask")?;
+    socket.up("eth0").context("bringing up eth0")?;
+    say("eth0 up: 10.0.2.15/24");
+    Ok(())
+}
+
+/// Probes configfs-tsm once and prints the outcome.
+fn probe_configfs_tsm() {
+    let options = TeeOptions::default();
+    let root = &options.configfs_root;
+    let line = if root.is_dir() {
+        match tee::configfs_tsm::ConfigfsTsm::new(root).probe() {
+            Ok(provider) => format!("provider {provider}"),
+            Err(err) => {
+                let enxio = matches!(&err, tee::TeeError::Io { source, .. } if source.raw_os_error() == Some(libc::ENXIO));
+                if enxio {
+                    format!("{err} (no TSM provider: this is not a confidential VM)")
+                } else {
+                    err.to_string()
+                }
+            }
+        }
+    } else {
+        format!("unavailable: {} is not a directory", root.display())
+    };
+    say(&format!("configfs-tsm: {line}"));
+}
+
+/// Copies a simulated chip shipped in the initramfs into the state.
+fn seed_chip(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if !from.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    say(&format!(
+        "INSECURE: using the simulated chip shipped in {}",
+        from.display()
+    ));
+    Ok(())
+}
+
+/// Prints the simulated chip's reference values (one JSON line between
+/// markers), HOST_DATA left out as `accord-guest reference-values` does.
+fn print_reference_values(options: &TeeOptions) -> anyhow::Result<()> {
+    let chip = tee::simulated::SimulatedSnp::open(&options.simulated_state, &options.simulated)?;
+    let mut snp = chip.reference_values();
+    snp.host_data = None;
+    let reference = accord_core::evidence::ReferenceValues {
+        snp: vec![snp],
+        tdx: Vec::new(),
+    };
+    let json = serde_json::to_string(&reference)?;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "{REFERENCE_VALUES_BEGIN}\n{json}\n{REFERENCE_VALUES_END}"
+    );
+    let _ = err.flush();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_parsed() {
+        let config = InitConfig::from_cmdline(
+            "console=ttyS0 quiet accord.tee=insecure-simulated accord.shim=10.0.2.2:9103 \
+             accord.host-data=0101010101010101010101010101010101010101010101010101010101010101",
+        )
+        .unwrap();
+        assert_eq!(config.tee.as_deref(), Some("insecure-simulated"));
+        assert_eq!(config.shim.as_deref(), Some("10.0.2.2:9103"));
+        assert_eq!(config.user_api, "0.0.0.0:1313");
+        assert_eq!(config.host_data, Some([1; 32]));
+        assert_eq!(
+            InitConfig::from_cmdline("console=ttyS0").unwrap(),
+            InitConfig::default()
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(
+            InitConfig::from_cmdline("accord.sihm=x")
+                .unwrap_err()
+                .contains("accord.sihm")
+        );
+        assert!(InitConfig::from_cmdline("accord.tee=nope").is_err());
+        assert!(InitConfig::from_cmdline("accord.shim").is_err());
+        assert!(InitConfig::from_cmdline("accord.tee=sev-guest accord.host-data=00").is_err());
+        assert!(
+            InitConfig::from_cmdline("accord.tee=insecure-simulated accord.host-data=00").is_err()
+        );
+    }
+}

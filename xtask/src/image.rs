@@ -1,0 +1,563 @@
+//! `cargo xtask image`: the guest image from the recipe in `image/`.
+//!
+//! 1. builds the static agent (`accord-guest`, glibc `+crt-static`,
+//!    `--target x86_64-unknown-linux-gnu`, target dir `target/image`);
+//! 2. fetches the kernel package named by the recipe with `apt-get
+//!    download` through a private apt configuration under
+//!    `target/image/apt` (the system's sources are untouched), checks its
+//!    SHA-256 and unpacks it with `dpkg-deb -x` (both cached: reruns are
+//!    offline);
+//! 3. writes the initramfs itself: newc cpio with sorted entries, uid/gid
+//!    0, one mtime (SOURCE_DATE_EPOCH or the recipe's), device nodes as
+//!    cpio entries, then gzip with a fixed header (no mtime, no name);
+//! 4. prints the SHA-256 of the kernel, the initramfs and the command line.
+//!
+//! Output: `target/image/out/{vmlinuz,initramfs.cpio.gz,cmdline}`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::workspace_root;
+
+/// The recipe (`image/recipe.toml`).
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    pub package: String,
+    pub version: String,
+    pub suite: String,
+    pub mirror: String,
+    pub deb_sha256: String,
+    pub release: String,
+    pub modules: Vec<String>,
+    pub cmdline: String,
+    pub mtime: u32,
+    pub dirs: Vec<String>,
+    pub devices: Vec<Device>,
+    pub agent: String,
+}
+
+/// A character device node of the initramfs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub path: String,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+}
+
+fn get_str(table: &toml::Table, section: &str, key: &str) -> anyhow::Result<String> {
+    table
+        .get(section)
+        .and_then(|s| s.get(key))
+        .and_then(toml::Value::as_str)
+        .map(str::to_string)
+        .with_context(|| format!("recipe: [{section}] {key} (a string) is missing"))
+}
+
+fn get_list(table: &toml::Table, section: &str, key: &str) -> anyhow::Result<Vec<String>> {
+    table
+        .get(section)
+        .and_then(|s| s.get(key))
+        .and_then(toml::Value::as_array)
+        .with_context(|| format!("recipe: [{section}] {key} (a list) is missing"))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .with_context(|| format!("recipe: [{section}] {key}: not a string: {v:?}"))
+        })
+        .collect()
+}
+
+impl Recipe {
+    /// Parses the recipe text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let table: toml::Table = text.parse().context("recipe: not TOML")?;
+        let devices = get_list(&table, "initramfs", "devices")?
+            .iter()
+            .map(|line| parse_device(line))
+            .collect::<anyhow::Result<_>>()?;
+        let mtime = table
+            .get("initramfs")
+            .and_then(|s| s.get("mtime"))
+            .and_then(toml::Value::as_integer)
+            .context("recipe: [initramfs] mtime (an integer) is missing")?;
+        Ok(Self {
+            package: get_str(&table, "kernel", "package")?,
+            version: get_str(&table, "kernel", "version")?,
+            suite: get_str(&table, "kernel", "suite")?,
+            mirror: get_str(&table, "kernel", "mirror")?,
+            deb_sha256: get_str(&table, "kernel", "deb_sha256")?,
+            release: get_str(&table, "kernel", "release")?,
+            modules: get_list(&table, "modules", "order")?,
+            cmdline: get_str(&table, "cmdline", "line")?,
+            mtime: u32::try_from(mtime).context("recipe: [initramfs] mtime out of range")?,
+            dirs: get_list(&table, "initramfs", "dirs")?,
+            devices,
+            agent: get_str(&table, "initramfs", "agent")?,
+        })
+    }
+
+    /// Reads `image/recipe.toml`.
+    pub fn load() -> anyhow::Result<Self> {
+        let path = workspace_root().join("image/recipe.toml");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(&text)
+    }
+}
+
+/// `PATH c MAJOR MINOR MODE`.
+fn parse_device(line: &str) -> anyhow::Result<Device> {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let [path, "c", major, minor, mode] = parts.as_slice() else {
+        bail!("recipe: device `{line}`: expected `PATH c MAJOR MINOR MODE`");
+    };
+    Ok(Device {
+        path: (*path).to_string(),
+        major: major.parse().context("device major")?,
+        minor: minor.parse().context("device minor")?,
+        mode: u32::from_str_radix(mode, 8).context("device mode (octal)")?,
+    })
+}
+
+/// One initramfs entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A directory with its permission bits.
+    Dir { mode: u32 },
+    /// A regular file.
+    File { mode: u32, data: Vec<u8> },
+    /// A character device.
+    CharDev { mode: u32, major: u32, minor: u32 },
+}
+
+const S_IFDIR: u32 = 0o040_000;
+const S_IFREG: u32 = 0o100_000;
+const S_IFCHR: u32 = 0o020_000;
+
+fn pad4(out: &mut Vec<u8>) {
+    while !out.len().is_multiple_of(4) {
+        out.push(0);
+    }
+}
+
+fn newc_header(out: &mut Vec<u8>, fields: [u32; 13], name: &str) {
+    out.extend_from_slice(b"070701");
+    for field in fields {
+        out.extend_from_slice(format!("{field:08X}").as_bytes());
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    pad4(out);
+}
+
+/// A newc cpio archive of `entries` (path without a leading `/` → entry),
+/// in path order, uid/gid 0, every mtime `mtime`, inodes numbered from 1.
+pub fn cpio(entries: &std::collections::BTreeMap<String, Entry>, mtime: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (ino, (path, entry)) in (1u32..).zip(entries) {
+        let (mode, nlink, data, major, minor): (u32, u32, &[u8], u32, u32) = match entry {
+            Entry::Dir { mode } => (S_IFDIR | mode, 2, &[], 0, 0),
+            Entry::File { mode, data } => (S_IFREG | mode, 1, data, 0, 0),
+            Entry::CharDev { mode, major, minor } => (S_IFCHR | mode, 1, &[], *major, *minor),
+        };
+        let size = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        let namesize = u32::try_from(path.len() + 1).unwrap_or(u32::MAX);
+        newc_header(
+            &mut out,
+            [
+                ino, mode, 0, 0, nlink, mtime, size, 0, 0, major, minor, namesize, 0,
+            ],
+            path,
+        );
+        out.extend_from_slice(data);
+        pad4(&mut out);
+    }
+    newc_header(
+        &mut out,
+        [0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 11, 0],
+        "TRAILER!!!",
+    );
+    out
+}
+
+#[cfg(test)]
+/// An entry read back: (path, mode, rdev major, rdev minor, data).
+#[cfg(test)]
+type ReadEntry = (String, u32, u32, u32, Vec<u8>);
+
+#[cfg(test)]
+/// Reads a newc archive back: (path, mode, rdev major, rdev minor, data).
+pub fn read_cpio(bytes: &[u8]) -> anyhow::Result<Vec<ReadEntry>> {
+    let mut entries = Vec::new();
+    let mut at = 0usize;
+    loop {
+        let header = bytes.get(at..at + 110).context("truncated header")?;
+        if &header[..6] != b"070701" {
+            bail!("bad magic at {at}");
+        }
+        let field = |i: usize| -> anyhow::Result<u32> {
+            let text = std::str::from_utf8(&header[6 + 8 * i..14 + 8 * i])?;
+            Ok(u32::from_str_radix(text, 16)?)
+        };
+        let (mode, size, rmaj, rmin, namesize) =
+            (field(1)?, field(6)?, field(9)?, field(10)?, field(11)?);
+        let name_start = at + 110;
+        let name_end = name_start + namesize as usize;
+        let name = bytes
+            .get(name_start..name_end - 1)
+            .context("truncated name")?;
+        let name = String::from_utf8(name.to_vec())?;
+        let data_start = name_end.div_ceil(4) * 4;
+        let data_end = data_start + size as usize;
+        let data = bytes
+            .get(data_start..data_end)
+            .context("truncated data")?
+            .to_vec();
+        at = data_end.div_ceil(4) * 4;
+        if name == "TRAILER!!!" {
+            return Ok(entries);
+        }
+        entries.push((name, mode, rmaj, rmin, data));
+    }
+}
+
+/// gzip (level 9) with a fixed header: mtime 0, no file name.
+pub fn gzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?)
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The initramfs entries for `recipe`, the agent binary and the module
+/// files (in load order, as (file name, bytes)).
+pub fn initramfs_entries(
+    recipe: &Recipe,
+    agent: Vec<u8>,
+    modules: Vec<(String, Vec<u8>)>,
+) -> std::collections::BTreeMap<String, Entry> {
+    let mut entries = std::collections::BTreeMap::new();
+    for dir in &recipe.dirs {
+        let mode = if dir == "tmp" { 0o1777 } else { 0o755 };
+        entries.insert(dir.clone(), Entry::Dir { mode });
+    }
+    for device in &recipe.devices {
+        entries.insert(
+            device.path.clone(),
+            Entry::CharDev {
+                mode: device.mode,
+                major: device.major,
+                minor: device.minor,
+            },
+        );
+    }
+    entries.insert(
+        recipe.agent.clone(),
+        Entry::File {
+            mode: 0o755,
+            data: agent,
+        },
+    );
+    let mut order = String::new();
+    for (name, data) in modules {
+        order.push_str(&name);
+        order.push('\n');
+        entries.insert(format!("modules/{name}"), Entry::File { mode: 0o644, data });
+    }
+    entries.insert(
+        "modules/order".to_string(),
+        Entry::File {
+            mode: 0o644,
+            data: order.into_bytes(),
+        },
+    );
+    entries
+}
+
+/// The mtime for every entry: SOURCE_DATE_EPOCH if set, else the recipe's.
+fn mtime(recipe: &Recipe) -> anyhow::Result<u32> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .with_context(|| format!("SOURCE_DATE_EPOCH `{text}` is not a number")),
+        Err(_) => Ok(recipe.mtime),
+    }
+}
+
+/// The built image.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub kernel: PathBuf,
+    pub initramfs: PathBuf,
+    pub cmdline: String,
+}
+
+/// `target/image`.
+pub fn image_dir() -> PathBuf {
+    workspace_root().join("target/image")
+}
+
+/// Builds the static agent; returns its path.
+pub fn build_agent(packages: &[&str]) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "--target-dir",
+        ])
+        .arg(image_dir())
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .current_dir(workspace_root());
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    eprintln!("$ RUSTFLAGS='-C target-feature=+crt-static' {command:?}");
+    let status = command.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("building {packages:?} failed ({status})");
+    }
+    Ok(image_dir().join("x86_64-unknown-linux-gnu/release"))
+}
+
+/// apt-get options for the private configuration under `dir`.
+fn apt_options(dir: &Path) -> Vec<String> {
+    [
+        ("Dir::Etc::SourceList", "/dev/null".into()),
+        (
+            "Dir::Etc::SourceParts",
+            dir.join("parts").display().to_string(),
+        ),
+        ("Dir::State::Lists", dir.join("lists").display().to_string()),
+        (
+            "Dir::Cache::Archives",
+            dir.join("archives").display().to_string(),
+        ),
+        ("Dir::State::status", "/dev/null".into()),
+    ]
+    .into_iter()
+    .flat_map(|(key, value)| ["-o".to_string(), format!("{key}={value}")])
+    .collect()
+}
+
+/// Fetches (once) and unpacks (once) the kernel package; returns the
+/// unpacked tree.
+fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
+    let apt = image_dir().join("apt");
+    let debs = apt.join("debs");
+    let tree = image_dir().join("kernel").join(&recipe.release);
+    let done = tree.join(".unpacked");
+    if done.exists() {
+        return Ok(tree);
+    }
+    let deb_name = format!(
+        "{}_{}_amd64.deb",
+        recipe.package,
+        recipe.version.replace(':', "%3a")
+    );
+    let deb = debs.join(&deb_name);
+    let cached = std::fs::read(&deb).ok().map(|b| sha256_hex(&b));
+    if cached.as_deref() != Some(recipe.deb_sha256.as_str()) {
+        for dir in ["parts", "lists/partial", "archives/partial", "debs"] {
+            std::fs::create_dir_all(apt.join(dir))?;
+        }
+        std::fs::write(
+            apt.join("parts/image.sources"),
+            format!(
+                "Types: deb\nURIs: {}\nSuites: {}\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n",
+                recipe.mirror, recipe.suite
+            ),
+        )?;
+        let options = apt_options(&apt);
+        crate::run_in("apt-get", &options, &["update"], &debs)?;
+        let spec = format!("{}={}", recipe.package, recipe.version);
+        crate::run_in("apt-get", &options, &["download", &spec], &debs)?;
+        let got =
+            sha256_hex(&std::fs::read(&deb).with_context(|| format!("reading {}", deb.display()))?);
+        if got != recipe.deb_sha256 {
+            bail!(
+                "{}: SHA-256 {got}, the recipe says {}",
+                deb.display(),
+                recipe.deb_sha256
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tree);
+    std::fs::create_dir_all(&tree)?;
+    crate::run_in(
+        "dpkg-deb",
+        &[],
+        &[
+            "-x",
+            &deb.display().to_string(),
+            &tree.display().to_string(),
+        ],
+        &debs,
+    )?;
+    std::fs::write(&done, b"")?;
+    Ok(tree)
+}
+
+/// `cargo xtask image`: builds everything, prints the hashes.
+pub fn build() -> anyhow::Result<Image> {
+    let recipe = Recipe::load()?;
+    let bin = build_agent(&["accord-guest"])?;
+    let agent_path = bin.join("accord-guest");
+    let agent =
+        std::fs::read(&agent_path).with_context(|| format!("reading {}", agent_path.display()))?;
+    let tree = fetch_kernel(&recipe)?;
+    let module_dir = tree
+        .join("lib/modules")
+        .join(&recipe.release)
+        .join("kernel");
+    let mut modules = Vec::new();
+    for path in &recipe.modules {
+        let file = module_dir.join(path);
+        let name = Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .with_context(|| format!("module path `{path}`"))?
+            .to_string();
+        let data = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        modules.push((name, data));
+    }
+    let entries = initramfs_entries(&recipe, agent, modules);
+    let initramfs = gzip(&cpio(&entries, mtime(&recipe)?))?;
+
+    let out = image_dir().join("out");
+    std::fs::create_dir_all(&out)?;
+    let kernel_src = tree
+        .join("boot")
+        .join(format!("vmlinuz-{}", recipe.release));
+    let kernel_bytes =
+        std::fs::read(&kernel_src).with_context(|| format!("reading {}", kernel_src.display()))?;
+    let image = Image {
+        kernel: out.join("vmlinuz"),
+        initramfs: out.join("initramfs.cpio.gz"),
+        cmdline: recipe.cmdline.clone(),
+    };
+    std::fs::write(&image.kernel, &kernel_bytes)?;
+    std::fs::write(&image.initramfs, &initramfs)?;
+    std::fs::write(out.join("cmdline"), format!("{}\n", recipe.cmdline))?;
+    println!(
+        "kernel     {}  {} ({} bytes)",
+        sha256_hex(&kernel_bytes),
+        image.kernel.display(),
+        kernel_bytes.len()
+    );
+    println!(
+        "initramfs  {}  {} ({} bytes)",
+        sha256_hex(&initramfs),
+        image.initramfs.display(),
+        initramfs.len()
+    );
+    println!(
+        "cmdline    {}  {:?}",
+        sha256_hex(recipe.cmdline.as_bytes()),
+        recipe.cmdline
+    );
+    Ok(image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe() -> Recipe {
+        Recipe::parse(include_str!("../../image/recipe.toml")).unwrap()
+    }
+
+    fn build_fake() -> Vec<u8> {
+        let recipe = recipe();
+        let modules = recipe
+            .modules
+            .iter()
+            .map(|p| {
+                let name = p.rsplit('/').next().unwrap().to_string();
+                (name.clone(), format!("fake module {name}").into_bytes())
+            })
+            .collect();
+        let entries = initramfs_entries(&recipe, b"\x7fELF fake agent".to_vec(), modules);
+        gzip(&cpio(&entries, 0)).unwrap()
+    }
+
+    #[test]
+    fn the_recipe_parses() {
+        let recipe = recipe();
+        assert!(
+            recipe
+                .modules
+                .iter()
+                .any(|m| m.ends_with("virtio_net.ko.xz"))
+        );
+        assert!(recipe.cmdline.contains("console=ttyS0"));
+        assert_eq!(recipe.devices[0].path, "dev/console");
+        assert_eq!((recipe.devices[0].major, recipe.devices[0].minor), (5, 1));
+    }
+
+    #[test]
+    fn the_initramfs_is_reproducible() {
+        let (a, b) = (build_fake(), build_fake());
+        assert_eq!(a, b);
+        // gzip header: magic, deflate, no flags (no name), mtime 0.
+        assert_eq!(&a[..8], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_cpio_reads_back() {
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(&build_fake()[..]),
+            &mut raw,
+        )
+        .unwrap();
+        let entries = read_cpio(&raw).unwrap();
+        let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        let console = entries.iter().find(|e| e.0 == "dev/console").unwrap();
+        assert_eq!((console.1, console.2, console.3), (S_IFCHR | 0o600, 5, 1));
+        let init = entries.iter().find(|e| e.0 == "init").unwrap();
+        assert_eq!(init.1, S_IFREG | 0o755);
+        assert_eq!(init.4, b"\x7fELF fake agent");
+        let order = entries.iter().find(|e| e.0 == "modules/order").unwrap();
+        assert!(String::from_utf8_lossy(&order.4).starts_with("failover.ko.xz\n"));
+
+        // The system's cpio agrees, when there is one.
+        let dir = std::env::temp_dir().join(format!("xtask-cpio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let archive = dir.join("a.cpio");
+        std::fs::write(&archive, &raw).unwrap();
+        if let Ok(output) = Command::new("cpio")
+            .args(["-it", "--quiet", "-F"])
+            .arg(&archive)
+            .output()
+        {
+            assert!(output.status.success(), "{output:?}");
+            let listed = String::from_utf8_lossy(&output.stdout);
+            assert_eq!(listed.lines().collect::<Vec<_>>(), names);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
