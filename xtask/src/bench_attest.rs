@@ -16,12 +16,15 @@
 //! (default 100000), `--max-drive-secs S` (default 600).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::bench_proc::{
+    TempDir, accord_json, clock_ticks, cpu_seconds, f, memory_kib, positive_options,
+};
 use crate::{run, workspace_root};
 
 /// Options of the task.
@@ -32,31 +35,20 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        duration: 10.0,
-        certs: 100_000,
-        max_drive_secs: 600.0,
-    };
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("bench-attest: {flag} needs a value"))?;
-        let number = || -> anyhow::Result<f64> {
-            value
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .with_context(|| format!("bench-attest: {flag} {value}: not a positive number"))
-        };
-        match flag.as_str() {
-            "--duration" => options.duration = number()?,
-            "--certs" => options.certs = number()? as u64,
-            "--max-drive-secs" => options.max_drive_secs = number()?,
-            other => bail!("bench-attest: unknown option {other}"),
-        }
-    }
-    Ok(options)
+    let [duration, certs, max_drive_secs] = positive_options(
+        "bench-attest",
+        args,
+        [
+            ("--duration", 10.0),
+            ("--certs", 100_000.0),
+            ("--max-drive-secs", 600.0),
+        ],
+    )?;
+    Ok(Options {
+        duration,
+        certs: certs as u64,
+        max_drive_secs,
+    })
 }
 
 /// The coordinator process (terminated on drop).
@@ -112,66 +104,6 @@ impl Drop for Coordinator {
     }
 }
 
-/// User + system CPU time of `pid`, in seconds.
-fn cpu_seconds(pid: u32, ticks_per_s: f64) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may contain spaces): field 3
-    // (state) is index 0, so utime (14) is 11 and stime (15) is 12.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("/proc/PID/stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields
-            .get(i)
-            .context("/proc/PID/stat: too few fields")?
-            .parse::<f64>()?)
-    };
-    Ok((field(11)? + field(12)?) / ticks_per_s)
-}
-
-/// `VmRSS` and `VmHWM` of `pid`, in KiB.
-fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let value = |name: &str| -> anyhow::Result<u64> {
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .with_context(|| format!("no {name} in /proc/PID/status"))?;
-        Ok(line
-            .split_whitespace()
-            .nth(1)
-            .context("VmRSS value")?
-            .parse()?)
-    };
-    Ok((value("VmRSS:")?, value("VmHWM:")?))
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Runs `accord` with `args` and parses its one JSON object.
-fn accord_json(bin: &Path, args: &[&str]) -> anyhow::Result<serde_json::Value> {
-    eprintln!("$ accord {}", args.join(" "));
-    let output = Command::new(bin)
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    if !output.status.success() {
-        bail!("`accord {}` failed with {}", args.join(" "), output.status);
-    }
-    serde_json::from_slice(&output.stdout).context("accord printed no JSON object")
-}
-
 /// One load phase and the coordinator's costs during it.
 struct Phase {
     label: String,
@@ -186,10 +118,6 @@ impl Phase {
     fn cpu_per_attestation_us(&self) -> f64 {
         self.cpu_s * 1e6 / (self.issued.max(1) as f64)
     }
-}
-
-fn f(value: &serde_json::Value, key: &str) -> f64 {
-    value[key].as_f64().unwrap_or(f64::NAN)
 }
 
 fn load(
@@ -246,7 +174,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let release = workspace_root().join("target/release");
     let guest = release.join("accord-guest");
     let accord = release.join("accord");
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("bench-attest")?;
     let state = dir.0.join("state");
     let chip_dir = state.join("chip");
     let chip = chip_dir.to_str().context("temporary path is not UTF-8")?;
@@ -445,22 +373,4 @@ fn report(
             "not reached"
         }
     );
-}
-
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("accord-bench-attest-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::bench_proc::{TempDir, accord_json, clock_ticks, cpu_seconds, f, positive_options};
 use crate::{run, workspace_root};
 
 /// The bench coordinator policy (must equal `BENCH_COORDINATOR_POLICY` in
@@ -53,29 +54,15 @@ struct Options {
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
-    let mut options = Options {
-        duration: 10.0,
-        restarts: 20,
-    };
-    let mut args = args.iter();
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("bench-ha: {flag} needs a value"))?;
-        let number = || -> anyhow::Result<f64> {
-            value
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v > 0.0)
-                .with_context(|| format!("bench-ha: {flag} {value}: not a positive number"))
-        };
-        match flag.as_str() {
-            "--duration" => options.duration = number()?,
-            "--restarts" => options.restarts = number()? as usize,
-            other => bail!("bench-ha: unknown option {other}"),
-        }
-    }
-    Ok(options)
+    let [duration, restarts] = positive_options(
+        "bench-ha",
+        args,
+        [("--duration", 10.0), ("--restarts", 20.0)],
+    )?;
+    Ok(Options {
+        duration,
+        restarts: restarts as usize,
+    })
 }
 
 /// A child process, stopped on drop: SIGTERM, up to 3 s to exit, then
@@ -284,53 +271,6 @@ fn wait_ready(probes: &str, limit: Duration) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// User + system CPU time of `pid`, in seconds.
-fn cpu_seconds(pid: u32, ticks_per_s: f64) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // After the command name: field 3 (state) is index 0, so utime (14)
-    // is 11 and stime (15) is 12.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("/proc/PID/stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields
-            .get(i)
-            .context("/proc/PID/stat: too few fields")?
-            .parse::<f64>()?)
-    };
-    Ok((field(11)? + field(12)?) / ticks_per_s)
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Runs `accord` with `args` and parses its one JSON object.
-fn accord_json(bin: &Path, args: &[String]) -> anyhow::Result<serde_json::Value> {
-    eprintln!("$ accord {}", args.join(" "));
-    let output = Command::new(bin)
-        .args(args)
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    if !output.status.success() {
-        bail!("`accord {}` failed with {}", args.join(" "), output.status);
-    }
-    serde_json::from_slice(&output.stdout).context("accord printed no JSON object")
-}
-
-fn f(value: &serde_json::Value, key: &str) -> f64 {
-    value[key].as_f64().unwrap_or(f64::NAN)
-}
-
 /// One `accord bench attest` run and each agent's CPU seconds during it.
 struct Phase {
     label: String,
@@ -468,7 +408,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     )?;
     let release = workspace_root().join("target/release");
     let accord = release.join("accord");
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("bench-ha")?;
     let policy = dir.0.join("coordinator-policy");
     std::fs::write(&policy, BENCH_COORDINATOR_POLICY)?;
     let setup = Setup {
@@ -697,22 +637,4 @@ fn report(
         println!("{}", phase.command);
     }
     println!("```");
-}
-
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("accord-bench-ha-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }

@@ -15,6 +15,7 @@
 mod bench;
 mod bench_attest;
 mod bench_ha;
+mod bench_proc;
 mod fuzz;
 mod image;
 mod measure;
