@@ -20,8 +20,9 @@
 //!    the simulated chip (if chosen) in `/run/accord/chip`, seeded from
 //!    `/etc/accord/insecure-simulated-chip/` when the initramfs carries one
 //!    (only test images do: `cargo xtask qemu-test` appends it);
-//! 7. when the coordinator ends (SIGTERM, or an error) it syncs and powers
-//!    the machine off (`reboot(RB_POWER_OFF)`).
+//! 7. when the coordinator ends (SIGTERM; SIGINT, which is what
+//!    Ctrl-Alt-Del sends PID 1 once `RB_DISABLE_CAD` is set; or an error)
+//!    it syncs and powers the machine off (`reboot(RB_POWER_OFF)`).
 //!
 //! PID 1 must never panic (the kernel would panic with it): every failure
 //! is logged on the console and ends in a power-off, and a panic hook
@@ -186,6 +187,16 @@ pub fn run() -> ! {
         std::process::exit(2);
     }
     say("starting");
+    // Ctrl-Alt-Del becomes SIGINT to PID 1 (the coordinator's graceful
+    // stop) instead of an immediate reboot: how the host asks the VM to
+    // shut down (`cargo xtask qemu-test` sends it through QEMU's monitor).
+    // SAFETY: reboot(2) with RB_DISABLE_CAD only sets a kernel flag.
+    if unsafe { libc::reboot(libc::RB_DISABLE_CAD) } != 0 {
+        say(&format!(
+            "could not hand Ctrl-Alt-Del to init: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
     match boot() {
         Ok(()) => say("the coordinator stopped; powering off"),
         Err(err) => say(&format!("error: {err:#}; powering off")),

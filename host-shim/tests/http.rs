@@ -383,6 +383,7 @@ async fn metrics_before_any_report() {
         ("accord_state", "gauge"),
         ("accord_peer_recovery_attempts_total", "counter"),
         ("accord_peer_recovery_successes_total", "counter"),
+        ("accord_agent_resident_bytes", "gauge"),
         ("accord_agent_report_age_seconds", "gauge"),
     ] {
         assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
@@ -434,6 +435,7 @@ async fn metrics_after_a_report() {
         attestation_failures: vec![("bad \"report\"".into(), 3), ("expired".into(), 1)],
         peer_recovery_attempts: 5,
         peer_recovery_successes: 2,
+        resident_bytes: 12_345_678,
     });
     let (samples, _) = scrape(server.addr).await;
     let ok = [
@@ -537,6 +539,10 @@ async fn metrics_after_a_report() {
     assert_eq!(
         value(&samples, "accord_peer_recovery_successes_total", &[]),
         Some(2.0)
+    );
+    assert_eq!(
+        value(&samples, "accord_agent_resident_bytes", &[]),
+        Some(12_345_678.0)
     );
     let age = value(&samples, "accord_agent_report_age_seconds", &[]).unwrap();
     assert!((0.0..5.0).contains(&age), "{age}");

@@ -313,31 +313,104 @@ pub fn image_dir() -> PathBuf {
     workspace_root().join("target/image")
 }
 
-/// Builds the static agent; returns its path.
-pub fn build_agent(packages: &[&str]) -> anyhow::Result<PathBuf> {
+/// The cargo profile of the image's agent (Cargo.toml: `opt-level = "s"`,
+/// stripped).
+pub const AGENT_PROFILE: &str = "guest-image";
+
+/// Where build paths are remapped to in the agent binary.
+const REMAPPED_WORKSPACE: &str = "/accord";
+const REMAPPED_CARGO_HOME: &str = "/cargo";
+
+/// `$CARGO_HOME` (or `~/.cargo`): the registry sources live there.
+fn cargo_home() -> Option<PathBuf> {
+    std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+}
+
+/// The build-host paths that must not appear in the agent, with what they
+/// are remapped to.
+fn remapped_paths() -> Vec<(PathBuf, &'static str)> {
+    let mut paths = vec![(workspace_root(), REMAPPED_WORKSPACE)];
+    if let Some(home) = cargo_home() {
+        paths.push((home, REMAPPED_CARGO_HOME));
+    }
+    paths
+}
+
+/// Builds the static agent (`accord-guest`) with `--target
+/// x86_64-unknown-linux-gnu`, glibc `+crt-static`, the `guest-image`
+/// profile and every build path remapped (Rust's `--remap-path-prefix`,
+/// C's `-ffile-prefix-map`), so the binary depends on the sources, not on
+/// where they were checked out; returns its path.
+pub fn build_agent() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut rustflags = vec!["-Ctarget-feature=+crt-static".to_string()];
+    let mut cflags = Vec::new();
+    for (from, to) in remapped_paths() {
+        let from = from.display().to_string();
+        if from.contains(char::is_whitespace) {
+            bail!("the build path `{from}` has white space: the C flags cannot remap it");
+        }
+        rustflags.push(format!("--remap-path-prefix={from}={to}"));
+        cflags.push(format!("-ffile-prefix-map={from}={to}"));
+    }
     let mut command = Command::new(cargo);
     command
         .args([
             "build",
-            "--release",
+            "--profile",
+            AGENT_PROFILE,
             "--target",
             "x86_64-unknown-linux-gnu",
+            "-p",
+            "accord-guest",
+            "--bin",
+            "accord-guest",
             "--target-dir",
         ])
         .arg(image_dir())
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        // The unit separator is CARGO_ENCODED_RUSTFLAGS' own, so no flag is
+        // split on spaces; with --target these flags reach only the
+        // target's crates, not build scripts.
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"))
+        .env_remove("RUSTFLAGS")
+        .env("CFLAGS_x86_64_unknown_linux_gnu", cflags.join(" "))
         .current_dir(workspace_root());
-    for package in packages {
-        command.args(["-p", package]);
-    }
-    eprintln!("$ RUSTFLAGS='-C target-feature=+crt-static' {command:?}");
+    eprintln!(
+        "$ CARGO_ENCODED_RUSTFLAGS='{}' CFLAGS_x86_64_unknown_linux_gnu='{}' {command:?}",
+        rustflags.join(" "),
+        cflags.join(" ")
+    );
     let status = command.status().context("running cargo build")?;
     if !status.success() {
-        bail!("building {packages:?} failed ({status})");
+        bail!("building the static accord-guest failed ({status})");
     }
-    Ok(image_dir().join("x86_64-unknown-linux-gnu/release"))
+    let agent = image_dir()
+        .join("x86_64-unknown-linux-gnu")
+        .join(AGENT_PROFILE)
+        .join("accord-guest");
+    let bytes = std::fs::read(&agent).with_context(|| format!("reading {}", agent.display()))?;
+    check_no_build_paths(&bytes)?;
+    Ok(agent)
+}
+
+/// Fails when the agent still names a build-host path (the image would
+/// then differ between checkouts).
+fn check_no_build_paths(agent: &[u8]) -> anyhow::Result<()> {
+    for (path, _) in remapped_paths() {
+        let needle = path.display().to_string();
+        if needle.len() > 1
+            && agent
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes())
+        {
+            bail!(
+                "the agent binary contains the build path `{needle}`: the image would not be reproducible from another checkout"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// apt-get options for the private configuration under `dir`.
@@ -421,8 +494,7 @@ fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
 /// `cargo xtask image`: builds everything, prints the hashes.
 pub fn build() -> anyhow::Result<Image> {
     let recipe = Recipe::load()?;
-    let bin = build_agent(&["accord-guest"])?;
-    let agent_path = bin.join("accord-guest");
+    let agent_path = build_agent()?;
     let agent =
         std::fs::read(&agent_path).with_context(|| format!("reading {}", agent_path.display()))?;
     let tree = fetch_kernel(&recipe)?;

@@ -37,6 +37,8 @@ const LISTENING: &str = "accord-guest coordinator: user API on";
 const INIT_START: &str = "accord-guest init: starting";
 /// The coordinator's log line when it starts without secrets.
 const RECOVERY: &str = "accord-guest coordinator: state recovery";
+/// The init's line when the coordinator has stopped cleanly.
+const POWER_OFF: &str = "accord-guest init: the coordinator stopped; powering off";
 /// The configfs-tsm probe line of the init.
 const CONFIGFS_TSM: &str = "accord-guest init: configfs-tsm: ";
 
@@ -50,12 +52,16 @@ fn policy_toml(who: &str) -> String {
 struct Options {
     accel: String,
     timeout: Duration,
+    /// Attestations to run against the VM before the last shutdown (with
+    /// the agent's RSS before and after); 0: none.
+    attestations: u64,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
     let mut options = Options {
         accel: "tcg".to_string(),
         timeout: Duration::from_secs(180),
+        attestations: 0,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -74,7 +80,16 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     .context("--timeout: not a number")?;
                 options.timeout = Duration::from_secs(secs);
             }
-            other => bail!("qemu-test: unknown argument `{other}`"),
+            "--attestations" => {
+                options.attestations = it
+                    .next()
+                    .context("--attestations needs a count")?
+                    .parse()
+                    .context("--attestations: not a number")?;
+            }
+            other => bail!(
+                "qemu-test: unknown argument `{other}` (flags: --accel tcg|kvm, --timeout SECONDS, --attestations N)"
+            ),
         }
     }
     Ok(options)
@@ -134,6 +149,7 @@ fn tail(log: &Path, lines: usize) -> String {
 struct Vm {
     qemu: Killed,
     log: PathBuf,
+    monitor: PathBuf,
     started: Instant,
 }
 
@@ -174,19 +190,36 @@ impl Vm {
         }
     }
 
-    /// SIGTERM to QEMU, then wait (SIGKILL after 10 s).
-    fn stop(mut self) -> anyhow::Result<()> {
-        let pid = self.qemu.0.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    /// Shuts the VM down the way an operator would: Ctrl-Alt-Del through
+    /// QEMU's monitor, which the guest's init turns into a graceful stop
+    /// of the coordinator and a power-off. Fails (with the console's tail)
+    /// unless QEMU exits by itself within `timeout` after the init's
+    /// power-off line; returns the time it took.
+    fn shut_down(mut self, timeout: Duration) -> anyhow::Result<Duration> {
+        use std::io::Write;
         let began = Instant::now();
-        while began.elapsed() < Duration::from_secs(10) {
-            if self.qemu.0.try_wait()?.is_some() {
-                return Ok(());
+        let mut monitor = std::os::unix::net::UnixStream::connect(&self.monitor)
+            .with_context(|| format!("connecting to QEMU's monitor {}", self.monitor.display()))?;
+        monitor.write_all(b"sendkey ctrl-alt-delete\n")?;
+        while began.elapsed() < timeout {
+            if let Some(status) = self.qemu.0.try_wait()? {
+                let console = std::fs::read_to_string(&self.log).unwrap_or_default();
+                if !console.contains(POWER_OFF) {
+                    bail!(
+                        "QEMU exited ({status}) without the init's `{POWER_OFF}` line; last 40 lines of {}:\n{}",
+                        self.log.display(),
+                        tail(&self.log, 40)
+                    );
+                }
+                return Ok(began.elapsed());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        eprintln!("QEMU did not stop on SIGTERM within 10 s; killing it");
-        Ok(())
+        bail!(
+            "the VM did not power off within {timeout:?} of Ctrl-Alt-Del; last 40 lines of {}:\n{}",
+            self.log.display(),
+            tail(&self.log, 40)
+        )
     }
 }
 
@@ -208,6 +241,8 @@ fn boot(
         ports.user, ports.mesh
     );
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let monitor = log.with_extension("monitor");
+    let _ = std::fs::remove_file(&monitor);
     let mut command = Command::new("qemu-system-x86_64");
     command.args(["-accel", accel]);
     if accel == "tcg" {
@@ -223,6 +258,8 @@ fn boot(
         .arg(initrd)
         .args(["-append", cmdline])
         .args(["-nic", &nic])
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", monitor.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::from(file.try_clone()?))
         .stderr(Stdio::from(file));
@@ -234,6 +271,7 @@ fn boot(
     Ok(Vm {
         qemu: Killed(child),
         log: log.to_path_buf(),
+        monitor,
         started,
     })
 }
@@ -261,21 +299,27 @@ fn boot_until_listening(
     Ok(vm)
 }
 
+/// One HTTP/1.1 GET to the shim's probes port; returns the whole answer.
+fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
 /// Polls the shim's readiness probe until it answers 200.
 fn wait_ready(probes: u16, timeout: Duration) -> anyhow::Result<Duration> {
-    use std::io::Write;
     let began = Instant::now();
     loop {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", probes)) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let _ = stream.write_all(
-                b"GET /probe/readiness HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
-            );
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            if answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200") {
-                return Ok(began.elapsed());
-            }
+        if let Ok(answer) = http_get(probes, "/probe/readiness")
+            && (answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"))
+        {
+            return Ok(began.elapsed());
         }
         if began.elapsed() > timeout {
             bail!("the shim's readiness probe did not answer 200 within {timeout:?}");
@@ -312,12 +356,112 @@ fn initialize(guest: &Path, mesh: &str, out: &str, work: &Path) -> anyhow::Resul
     Ok(())
 }
 
+/// Builds the host's tools (`accord`, `accord-shim`, and `accord-guest` for
+/// the chip and the initializer) in the workspace's own dev profile, the
+/// build `cargo test` has already made; returns their directory.
+fn host_tools() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = [
+        "build",
+        "-p",
+        "accord-cli",
+        "-p",
+        "accord-guest",
+        "-p",
+        "accord-shim",
+        "--bins",
+    ];
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .current_dir(crate::workspace_root())
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building the host tools failed ({status})");
+    }
+    Ok(crate::workspace_root().join("target/debug"))
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / f64::from(1 << 20)
+}
+
+/// The agent's RSS as its last status report to the shim gave it
+/// (`accord_agent_resident_bytes` on the shim's `/metrics`).
+fn resident_bytes(probes: u16) -> anyhow::Result<u64> {
+    let metrics = http_get(probes, "/metrics")?;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("accord_agent_resident_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&bytes| bytes > 0)
+        .with_context(|| {
+            format!("no accord_agent_resident_bytes on the shim's /metrics:\n{metrics}")
+        })
+}
+
+/// `n` attestations from the host (`accord bench attest`, 16 simulated
+/// workloads) against the VM's mesh API; then the agent's RSS once its
+/// next status report is in.
+fn attest_load(
+    accord: &Path,
+    mesh: &str,
+    probes: u16,
+    n: u64,
+    work: &Path,
+) -> anyhow::Result<String> {
+    let stop_after = n.to_string();
+    let began = Instant::now();
+    let report = tool(
+        accord,
+        &[
+            "bench",
+            "attest",
+            "-c",
+            mesh,
+            "--state",
+            "chip",
+            "--policy",
+            "web-policy.toml",
+            "--concurrency",
+            "16",
+            "--warmup",
+            "0",
+            "--duration",
+            "36000",
+            "--stop-after",
+            &stop_after,
+            "--json",
+        ],
+        work,
+    )?;
+    let took = began.elapsed();
+    let json: serde_json::Value =
+        serde_json::from_str(report.trim()).context("`accord bench attest --json` output")?;
+    let number = |key: &str| json[key].as_f64().unwrap_or(f64::NAN);
+    if json["errors"].as_u64() != Some(0) || json["total_ok"].as_u64().unwrap_or(0) < n {
+        bail!("the attestation load failed: {report}");
+    }
+    // The agent reports every 2 s: wait for a report made after the load.
+    std::thread::sleep(Duration::from_secs(5));
+    let after = resident_bytes(probes)?;
+    Ok(format!(
+        "boot-2: agent RSS {:.1} MiB after {n} more attestations ({:.0} s, {:.1}/s, p50 {:.0} ms, p99 {:.0} ms, 16 workloads, TCG)",
+        mib(after),
+        took.as_secs_f64(),
+        number("attestations_per_s"),
+        number("p50_ms"),
+        number("p99_ms"),
+    ))
+}
+
 /// Runs the whole test.
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
     let total = Instant::now();
     let built = image::build()?;
-    let bin = image::build_agent(&["accord-cli", "accord-shim"])?;
+    let bin = host_tools()?;
     let (accord, shim, guest) = (
         bin.join("accord"),
         bin.join("accord-shim"),
@@ -465,8 +609,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     tool(&accord, &["set", "-c", &user, "--timeout", timeout], &work)?;
     let ready = wait_ready(probes, Duration::from_secs(60))?;
     timings.push(format!(
-        "boot-1: Ready {:.2} s after `accord set`",
-        ready.as_secs_f64()
+        "boot-1: Ready {:.2} s after `accord set`, {:.2} s after QEMU start",
+        ready.as_secs_f64(),
+        vm.started.elapsed().as_secs_f64()
     ));
     initialize(&guest, &mesh, "web", &work)?;
     tool(
@@ -475,8 +620,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         &work,
     )?;
 
-    // Power-cycle: boot 2 comes up in recovery.
-    vm.stop()?;
+    // Shut down and boot again: boot 2 comes up in recovery.
+    let down = vm.shut_down(options.timeout)?;
+    timings.push(format!(
+        "boot-1: Ctrl-Alt-Del → powered off {:.2} s",
+        down.as_secs_f64()
+    ));
     let log2 = work.join("boot-2.log");
     let mut vm = boot_until_listening(img, &ports, &log2, &options, &mut timings)?;
     vm.wait_for(RECOVERY, Duration::from_secs(60), &options.accel)?;
@@ -511,7 +660,25 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         &["verify", "-c", &user, "--timeout", timeout],
         &work,
     )?;
-    vm.stop()?;
+    let idle = resident_bytes(probes)?;
+    timings.push(format!(
+        "boot-2: agent RSS {:.1} MiB (Ready, after two initializers)",
+        mib(idle)
+    ));
+    if options.attestations > 0 {
+        timings.push(attest_load(
+            &accord,
+            &mesh,
+            probes,
+            options.attestations,
+            &work,
+        )?);
+    }
+    let down = vm.shut_down(options.timeout)?;
+    timings.push(format!(
+        "boot-2: Ctrl-Alt-Del → powered off {:.2} s",
+        down.as_secs_f64()
+    ));
 
     println!(
         "qemu-test passed ({:.1} s in all, accel {})",

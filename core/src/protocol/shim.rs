@@ -140,6 +140,8 @@ pub struct AgentStatus {
     pub peer_recovery_attempts: u64,
     /// Peer recoveries that succeeded.
     pub peer_recovery_successes: u64,
+    /// The agent's resident set size in bytes (`VmRSS`; 0 when unknown).
+    pub resident_bytes: u64,
 }
 
 /// One (API, method, outcome) series: a counter and a latency histogram.

@@ -206,6 +206,7 @@ fn shim_messages_round_trip() {
             attestation_failures: vec![("evidence".into(), 1)],
             peer_recovery_attempts: 1,
             peer_recovery_successes: 1,
+            resident_bytes: 9 << 20,
         }),
         MAX_SHIM_FRAME,
     );

@@ -553,6 +553,14 @@ pub async fn spawn_at(
 /// liveness probe fails when reports stop).
 const REPORT_EVERY: Duration = Duration::from_secs(2);
 
+/// This process's resident set size (`VmRSS` in `/proc/self/status`).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Reports the state and the counters to the shim on every change and
 /// every [`REPORT_EVERY`]. Both listeners are up before this starts.
 async fn report_status(
@@ -571,6 +579,7 @@ async fn report_status(
             }),
             listening: true,
             generation,
+            resident_bytes: resident_bytes().unwrap_or(0),
             ..AgentStatus::default()
         };
         metrics.fill(&mut status);

@@ -9,6 +9,7 @@
 //! | `accord_state` | gauge (one-hot) | `state` |
 //! | `accord_peer_recovery_attempts_total` | counter | |
 //! | `accord_peer_recovery_successes_total` | counter | |
+//! | `accord_agent_resident_bytes` | gauge | |
 //! | `accord_agent_report_age_seconds` | gauge | |
 //!
 //! Before the first report every family is present with zero samples
@@ -191,6 +192,14 @@ pub fn render(latest: Option<(&AgentStatus, Duration)>) -> String {
         "accord_peer_recovery_successes_total {}",
         status.peer_recovery_successes
     );
+
+    header(
+        &mut out,
+        "accord_agent_resident_bytes",
+        "gauge",
+        "The agent's resident set size as it reported it (0 before the first report).",
+    );
+    let _ = writeln!(out, "accord_agent_resident_bytes {}", status.resident_bytes);
 
     header(
         &mut out,

@@ -318,6 +318,16 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
             "{needle} not in /metrics:\n{metrics}"
         );
     }
+    // The agent reports its own resident set size (from /proc/self/status).
+    let resident: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("accord_agent_resident_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no accord_agent_resident_bytes in /metrics:\n{metrics}"));
+    assert!(
+        (1 << 20..1 << 30).contains(&resident),
+        "agent RSS {resident} bytes"
+    );
     recoveries.sort();
     println!(
         "HA: {} kills in {:?}; restart to Ready p50 {:?}, max {:?}; {} certificates issued, slowest initializer {:?}; {} updates accepted",
