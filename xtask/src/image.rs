@@ -433,14 +433,42 @@ fn apt_options(dir: &Path) -> Vec<String> {
     .collect()
 }
 
+/// What the suite's `linux-image-amd64` points at now, as a hint.
+fn current_kernel_hint(options: &[String]) -> String {
+    let output = Command::new("apt-cache")
+        .args(options)
+        .args(["show", "linux-image-amd64"])
+        .output();
+    let text = output
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .map(str::to_string)
+    };
+    match (field("Version:"), field("Depends:")) {
+        (Some(version), Some(depends)) => {
+            format!("The suite's linux-image-amd64 is {version} now, depending on {depends}.")
+        }
+        _ => "(`apt-cache show linux-image-amd64` gave no hint.)".to_string(),
+    }
+}
+
 /// Fetches (once) and unpacks (once) the kernel package; returns the
 /// unpacked tree.
 fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
     let apt = image_dir().join("apt");
     let debs = apt.join("debs");
     let tree = image_dir().join("kernel").join(&recipe.release);
+    // The marker names what was unpacked: a changed recipe unpacks again.
     let done = tree.join(".unpacked");
-    if done.exists() {
+    let unpacked = format!(
+        "{}={} {}\n",
+        recipe.package, recipe.version, recipe.deb_sha256
+    );
+    if std::fs::read_to_string(&done).ok().as_deref() == Some(unpacked.as_str()) {
         return Ok(tree);
     }
     let deb_name = format!(
@@ -464,7 +492,16 @@ fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
         let options = apt_options(&apt);
         crate::run_in("apt-get", &options, &["update"], &debs)?;
         let spec = format!("{}={}", recipe.package, recipe.version);
-        crate::run_in("apt-get", &options, &["download", &spec], &debs)?;
+        if let Err(err) = crate::run_in("apt-get", &options, &["download", &spec], &debs) {
+            bail!(
+                "{err:#}\n{spec} is not in {} {} (any more?): kernels age out of \
+                 backports. {} Update [kernel] in image/recipe.toml (package, version, \
+                 deb_sha256, release) and the expected hashes.",
+                recipe.mirror,
+                recipe.suite,
+                current_kernel_hint(&options)
+            );
+        }
         let got =
             sha256_hex(&std::fs::read(&deb).with_context(|| format!("reading {}", deb.display()))?);
         if got != recipe.deb_sha256 {
@@ -487,7 +524,7 @@ fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
         ],
         &debs,
     )?;
-    std::fs::write(&done, b"")?;
+    std::fs::write(&done, unpacked)?;
     Ok(tree)
 }
 
