@@ -484,14 +484,7 @@ fn probe_configfs_tsm() {
     let line = if root.is_dir() {
         match tee::configfs_tsm::ConfigfsTsm::new(root).probe() {
             Ok(provider) => format!("provider {provider}"),
-            Err(err) => {
-                let enxio = matches!(&err, tee::TeeError::Io { source, .. } if source.raw_os_error() == Some(libc::ENXIO));
-                if enxio {
-                    format!("{err} (no TSM provider: this is not a confidential VM)")
-                } else {
-                    err.to_string()
-                }
-            }
+            Err(err) => err.to_string(),
         }
     } else {
         format!("unavailable: {} is not a directory", root.display())

@@ -534,6 +534,13 @@ pub fn build() -> anyhow::Result<Image> {
     let agent_path = build_agent()?;
     let agent =
         std::fs::read(&agent_path).with_context(|| format!("reading {}", agent_path.display()))?;
+    println!(
+        "agent      {}  {} ({} bytes, {:.2} MiB; static, stripped)",
+        sha256_hex(&agent),
+        agent_path.display(),
+        agent.len(),
+        agent.len() as f64 / f64::from(1 << 20)
+    );
     let tree = fetch_kernel(&recipe)?;
     let module_dir = tree
         .join("lib/modules")

@@ -37,6 +37,8 @@ const LISTENING: &str = "accord-guest coordinator: user API on";
 const INIT_START: &str = "accord-guest init: starting";
 /// The coordinator's log line when it starts without secrets.
 const RECOVERY: &str = "accord-guest coordinator: state recovery";
+/// The configfs-tsm provider's error when the kernel has no TSM provider.
+const NO_TSM_PROVIDER: &str = "TEE provider configfs-tsm unavailable: no TSM provider: creating /sys/kernel/config/tsm/report/";
 /// The init's line when the coordinator has stopped cleanly.
 const POWER_OFF: &str = "accord-guest init: the coordinator stopped; powering off";
 /// The configfs-tsm probe line of the init.
@@ -401,6 +403,18 @@ fn resident_bytes(probes: u16) -> anyhow::Result<u64> {
         })
 }
 
+/// [`resident_bytes`] once the agent has reported at all.
+fn wait_resident_bytes(probes: u16, timeout: Duration) -> anyhow::Result<u64> {
+    let began = Instant::now();
+    loop {
+        match resident_bytes(probes) {
+            Ok(bytes) => return Ok(bytes),
+            Err(err) if began.elapsed() > timeout => return Err(err),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
 /// `n` attestations from the host (`accord bench attest`, 16 simulated
 /// workloads) against the VM's mesh API; then the agent's RSS once its
 /// next status report is in.
@@ -605,6 +619,16 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             )
         })?;
     println!("console: {}", tsm_line.trim());
+    // No SEV-SNP or TDX here: the provider must have failed with its own
+    // clear error on the real /sys/kernel/config/tsm/report.
+    if !tsm_line.contains(NO_TSM_PROVIDER) {
+        bail!("the configfs-tsm probe did not fail with `{NO_TSM_PROVIDER}`: {tsm_line}");
+    }
+    let fresh = wait_resident_bytes(probes, Duration::from_secs(30))?;
+    timings.push(format!(
+        "boot-1: agent RSS {:.1} MiB (listening, uninitialized)",
+        mib(fresh)
+    ));
     let timeout = "60";
     tool(&accord, &["set", "-c", &user, "--timeout", timeout], &work)?;
     let ready = wait_ready(probes, Duration::from_secs(60))?;

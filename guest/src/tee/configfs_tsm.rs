@@ -278,9 +278,23 @@ impl Entry {
             ENTRY_COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let path = root.join(name);
-        std::fs::create_dir(&path).map_err(|source| TeeError::Io {
-            action: format!("creating configfs-tsm report entry {}", path.display()),
-            source,
+        std::fs::create_dir(&path).map_err(|source| {
+            // The kernel's tsm module refuses new report entries with ENXIO
+            // while no provider (sev-guest, tdx-guest) is registered.
+            if source.raw_os_error() == Some(libc::ENXIO) {
+                TeeError::Unavailable {
+                    provider,
+                    reason: format!(
+                        "no TSM provider: creating {} failed with ENXIO, so no sev-guest or tdx-guest driver is registered with the kernel (this is not a confidential VM, or its guest driver is not loaded)",
+                        path.display()
+                    ),
+                }
+            } else {
+                TeeError::Io {
+                    action: format!("creating configfs-tsm report entry {}", path.display()),
+                    source,
+                }
+            }
         })?;
         let entry = Self { path };
         entry.wait_ready();
