@@ -1,8 +1,9 @@
 //! `cargo xtask qemu-test`: boots the guest image under QEMU and drives a
 //! deployment against it from the host.
 //!
-//! 1. `cargo xtask image`, plus the host tools (`accord`, `accord-shim`)
-//!    built the same way in `target/image`;
+//! 1. `cargo xtask image`, plus the host tools (`accord`, `accord-shim`,
+//!    `accord-guest`) from the workspace's dev build (`target/debug`, the
+//!    one `cargo test` makes);
 //! 2. on the host: an INSECURE simulated chip (`accord-guest
 //!    reference-values --state WORK/chip`), policies, keys, resources and
 //!    `accord manifest generate` trusting that chip;
@@ -17,10 +18,14 @@
 //!    WORK/boot-N.log), wait for the coordinator's listening line, check
 //!    the configfs-tsm line; `accord set`, `accord-guest initializer` on
 //!    the host against the VM's mesh API, `accord verify`;
-//! 6. SIGTERM to QEMU; boot 2: the coordinator comes back in recovery
-//!    (history on the host's shim, secrets gone with the VM's memory);
-//!    `accord recover`, `accord verify` again;
-//! 7. prints the timings (QEMU start → first init line → listening).
+//! 6. Ctrl-Alt-Del through QEMU's monitor: init stops the coordinator and
+//!    powers off, and QEMU must exit by itself; boot 2: the coordinator
+//!    comes back in recovery (history on the host's shim, secrets gone with
+//!    the VM's memory); `accord recover`, an initializer, `accord verify`
+//!    again; with `--attestations N`, N attestations from the host (`accord
+//!    bench attest`) and the agent's RSS before and after; Ctrl-Alt-Del;
+//! 7. prints the timings (QEMU start → first init line → listening →
+//!    Ready, shutdown) and the agent's RSS.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -111,6 +116,12 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.monitor);
     }
 }
 
@@ -243,7 +254,13 @@ fn boot(
         ports.user, ports.mesh
     );
     let file = std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
-    let monitor = log.with_extension("monitor");
+    // A Unix socket path is limited to 108 bytes: keep it short.
+    let monitor = std::env::temp_dir().join(format!(
+        "accord-qemu-{}-{}.monitor",
+        std::process::id(),
+        log.file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    ));
     let _ = std::fs::remove_file(&monitor);
     let mut command = Command::new("qemu-system-x86_64");
     command.args(["-accel", accel]);
