@@ -62,6 +62,9 @@ struct Options {
     /// Attestations to run against the VM before the last shutdown (with
     /// the agent's RSS before and after); 0: none.
     attestations: u64,
+    /// Take `accord`, `accord-shim` and `accord-guest` from here instead
+    /// of building them (CI: the build `cargo test` just made).
+    host_tools: Option<PathBuf>,
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
@@ -69,6 +72,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         accel: "tcg".to_string(),
         timeout: Duration::from_secs(180),
         attestations: 0,
+        host_tools: None,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -94,8 +98,13 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
                     .parse()
                     .context("--attestations: not a number")?;
             }
+            "--host-tools" => {
+                options.host_tools = Some(PathBuf::from(
+                    it.next().context("--host-tools needs a directory")?,
+                ));
+            }
             other => bail!(
-                "qemu-test: unknown argument `{other}` (flags: --accel tcg|kvm, --timeout SECONDS, --attestations N)"
+                "qemu-test: unknown argument `{other}` (flags: --accel tcg|kvm, --timeout SECONDS, --attestations N, --host-tools DIR)"
             ),
         }
     }
@@ -492,7 +501,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
     let total = Instant::now();
     let built = image::build()?;
-    let bin = host_tools()?;
+    let bin = match &options.host_tools {
+        Some(dir) => {
+            for tool in ["accord", "accord-shim", "accord-guest"] {
+                if !dir.join(tool).is_file() {
+                    bail!("--host-tools {}: no {tool} there", dir.display());
+                }
+            }
+            std::fs::canonicalize(dir)?
+        }
+        None => host_tools()?,
+    };
     let (accord, shim, guest) = (
         bin.join("accord"),
         bin.join("accord-shim"),

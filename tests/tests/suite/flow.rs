@@ -7,7 +7,7 @@
 //! update refused and a signed one set, `verify` again (the tree head
 //! moves forward) and `accord get-manifests` (two manifests).
 
-use crate::common::{Running, cert, certs, issued_by, mode, sha256_file, spki, trust_state};
+use crate::support::cli::{Running, cert, certs, issued_by, mode, sha256_file, spki, trust_state};
 use accord_cli::net::Failure;
 use accord_cli::set_payload::seed_share_document_load;
 use accord_cli::verify_cmd;

@@ -4,11 +4,11 @@
 //! Kubernetes backend (against the in-test API server), and high
 //! availability with replica processes killed and restarted.
 //!
-//! `support` and `common` hold the helpers: a raw deployment on the
-//! INSECURE simulated chip with wire-level calls and shim channels, and a
-//! CLI-level deployment prepared by the demo's helpers.
+//! `support` holds the helpers: a raw deployment on the INSECURE
+//! simulated chip with wire-level calls and shim channels, replica
+//! processes (`support::process`), and a CLI-level deployment prepared by
+//! the demo's helpers (`support::cli`).
 
-mod common;
 mod support;
 
 mod api_states;

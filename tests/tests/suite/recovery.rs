@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{Running, cert, certs, issued_by, spki, trust_state};
+use crate::support::cli::{Running, cert, certs, issued_by, spki, trust_state};
 use accord_cli::demo::Deployment;
 use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
 use accord_cli::net::Failure;

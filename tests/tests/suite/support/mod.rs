@@ -1,8 +1,8 @@
 //! Helpers shared by the integration tests: a deployment on the INSECURE
 //! simulated chip (one chip, so every replica has the same measurement),
 //! its manifest, and calls over the real clients.
-#![allow(dead_code)] // each test binary uses a part
 
+pub mod cli;
 pub mod process;
 
 /// Held by the tests that run replica processes for many seconds (HA,

@@ -4,8 +4,6 @@
 //! arguments for it, and readers for the files the CLI and the
 //! initializer write.
 
-#![allow(dead_code)] // each test binary uses a different part
-
 use std::path::{Path, PathBuf};
 
 use accord_cli::demo::Deployment;
