@@ -1,6 +1,7 @@
 //! `cargo xtask measure` against the reference implementation, the
-//! `sev-snp-measure` Python package, on Debian's OVMF.fd and on synthetic
-//! firmware with a kernel-hashes section (direct boot).
+//! `sev-snp-measure` Python package, on Debian's OVMF.fd, on synthetic
+//! firmware with a kernel-hashes section (direct boot), and on the SEV
+//! hashes table of this project's own guest image (`target/image/out`).
 //!
 //! Inputs (installed by `.ci/run`): the OVMF image at `$ACCORD_MEASURE_OVMF`
 //! (default `target/measure-inputs/ovmf/usr/share/ovmf/OVMF.fd`) and a
@@ -189,6 +190,71 @@ fn debian_ovmf_matches_sev_snp_measure() {
     assert!(!reference(&python, &args).status.success());
 }
 
+/// The guest image built by `cargo xtask image` (`$ACCORD_MEASURE_IMAGE`,
+/// default `target/image/out`): kernel, initramfs and command line, or
+/// None (after SKIPPED; `.ci/run` builds the image before the tests).
+fn built_image() -> Option<(PathBuf, PathBuf, String)> {
+    let dir = std::env::var_os("ACCORD_MEASURE_IMAGE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/image/out"));
+    let (kernel, initrd) = (dir.join("vmlinuz"), dir.join("initramfs.cpio.gz"));
+    match std::fs::read_to_string(dir.join("cmdline")) {
+        Ok(cmdline) if kernel.is_file() && initrd.is_file() => {
+            Some((kernel, initrd, cmdline.trim_end_matches('\n').to_string()))
+        }
+        _ => {
+            skip_or_fail(&format!(
+                "no guest image in {} (run `cargo xtask image`, or set ACCORD_MEASURE_IMAGE)",
+                dir.display()
+            ))?;
+            None
+        }
+    }
+}
+
+/// The SEV hashes table of this project's own image (what a direct-boot
+/// launch of it measures) equals the one `sev-snp-measure` builds.
+#[test]
+fn the_images_hashes_table_matches_sev_hashes() {
+    let Some(python) = python() else {
+        return;
+    };
+    let Some((kernel, initrd, cmdline)) = built_image() else {
+        return;
+    };
+    check_hashes_table(&python, &kernel, Some(&initrd), Some(&cmdline));
+}
+
+/// Our table and page for (kernel, initrd, append) against `SevHashes`.
+fn check_hashes_table(python: &Path, kernel: &Path, initrd: Option<&Path>, append: Option<&str>) {
+    let script = "import sys\nfrom sevsnpmeasure.sev_hashes import SevHashes\n\
+                  h = SevHashes(sys.argv[1], sys.argv[2] or None, sys.argv[3] if sys.argv[4] == '1' else None)\n\
+                  print(h.construct_table().hex())\n\
+                  print(h.construct_page(0xc00).hex())";
+    let out = Command::new(python)
+        .args(["-c", script])
+        .arg(kernel)
+        .arg(initrd.unwrap_or(Path::new("")))
+        .arg(append.unwrap_or(""))
+        .arg(if append.is_some() { "1" } else { "0" })
+        .output()
+        .unwrap();
+    let text = stdout_ok(&out, "sev_hashes");
+    let mut lines = text.lines();
+    let hashes = KernelHashes::new(
+        &std::fs::read(kernel).unwrap(),
+        initrd.map(|p| std::fs::read(p).unwrap()).as_deref(),
+        append,
+    );
+    assert_eq!(
+        hex::encode(&hashes.table()),
+        lines.next().unwrap(),
+        "{kernel:?}"
+    );
+    let page = accord_core::measure::hashes_page(&hashes, 0x80_fc00).unwrap();
+    assert_eq!(hex::encode(&page), lines.next().unwrap(), "{kernel:?}");
+}
+
 #[test]
 fn hashes_table_matches_sev_hashes() {
     let Some(python) = python() else {
@@ -219,35 +285,7 @@ fn hashes_table_matches_sev_hashes() {
         cases.push((vmlinuz, None, Some("quiet")));
     }
     for (kernel, initrd, append) in cases {
-        let script = "import sys\nfrom sevsnpmeasure.sev_hashes import SevHashes\n\
-                      h = SevHashes(sys.argv[1], sys.argv[2] or None, sys.argv[3] if sys.argv[4] == '1' else None)\n\
-                      print(h.construct_table().hex())\n\
-                      print(h.construct_page(0xc00).hex())";
-        let out = Command::new(&python)
-            .args(["-c", script])
-            .arg(&kernel)
-            .arg(initrd.as_deref().unwrap_or(Path::new("")))
-            .arg(append.unwrap_or(""))
-            .arg(if append.is_some() { "1" } else { "0" })
-            .output()
-            .unwrap();
-        let text = stdout_ok(&out, "sev_hashes");
-        let mut lines = text.lines();
-        let hashes = KernelHashes::new(
-            &std::fs::read(&kernel).unwrap(),
-            initrd
-                .as_ref()
-                .map(|p| std::fs::read(p).unwrap())
-                .as_deref(),
-            append,
-        );
-        assert_eq!(
-            hex::encode(&hashes.table()),
-            lines.next().unwrap(),
-            "{kernel:?}"
-        );
-        let page = accord_core::measure::hashes_page(&hashes, 0x80_fc00).unwrap();
-        assert_eq!(hex::encode(&page), lines.next().unwrap(), "{kernel:?}");
+        check_hashes_table(&python, &kernel, initrd.as_deref(), append);
     }
 }
 
