@@ -31,9 +31,9 @@ fn require() -> bool {
 fn skip_or_fail(what: &str) -> Option<()> {
     assert!(
         !require(),
-        "ACCORD_REQUIRE_VECTORS=1 but {what} (run .ci/run's input step, or set ACCORD_MEASURE_OVMF / ACCORD_MEASURE_PYTHON)"
+        "ACCORD_REQUIRE_VECTORS=1 but {what} (.ci/run prepares every input of these tests)"
     );
-    eprintln!("SKIPPED: {what}; set ACCORD_MEASURE_OVMF / ACCORD_MEASURE_PYTHON");
+    eprintln!("SKIPPED: {what}");
     None
 }
 
@@ -50,7 +50,7 @@ fn python() -> Option<PathBuf> {
         Some(path)
     } else {
         skip_or_fail(&format!(
-            "no Python with sevsnpmeasure at {}",
+            "no Python with sevsnpmeasure at {} (set ACCORD_MEASURE_PYTHON)",
             path.display()
         ))?;
         None
@@ -65,7 +65,10 @@ fn debian_ovmf() -> Option<PathBuf> {
     if path.is_file() {
         Some(path)
     } else {
-        skip_or_fail(&format!("no OVMF image at {}", path.display()))?;
+        skip_or_fail(&format!(
+            "no OVMF image at {} (set ACCORD_MEASURE_OVMF)",
+            path.display()
+        ))?;
         None
     }
 }
