@@ -18,6 +18,7 @@ mod bench_ha;
 mod bench_proc;
 mod fuzz;
 mod image;
+mod image_repro;
 mod measure;
 mod qemu_test;
 mod tidy;
@@ -45,7 +46,11 @@ fn main() -> anyhow::Result<()> {
         Some("bench-attest") => bench_attest::run_all(args.get(1..).unwrap_or_default()),
         Some("measure") => measure::run(args.get(1..).unwrap_or_default()),
         Some("bench-ha") => bench_ha::run_all(args.get(1..).unwrap_or_default()),
-        Some("image") => image::build().map(|_| ()),
+        Some("image") => match args.get(1..).unwrap_or_default() {
+            [] => image::build().map(|_| ()),
+            [flag] if flag == "--check-reproducible" => image_repro::run(),
+            other => bail!("image: unknown arguments {other:?} (only --check-reproducible)"),
+        },
         Some("qemu-test") => qemu_test::run(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
@@ -82,13 +87,17 @@ Tasks:
                        concurrency 16 and 64 (S seconds each, default 10) with each agent's CPU,
                        open-loop p99 at 64 in flight for several --rate values, and N restarts
                        (default 20) timed from spawn to Ready; prints markdown for BENCHMARKS.md
-  image                the guest image from image/recipe.toml: static accord-guest (target/image),
+  image [--check-reproducible]
+                       the guest image from image/recipe.toml: static accord-guest (target/image),
                        the kernel package (apt-get download, cached), a reproducible initramfs;
-                       writes target/image/out/ and prints the SHA-256 of kernel, initramfs, cmdline
-  qemu-test [--accel tcg|kvm] [--timeout SECS]
+                       writes target/image/out/ and prints the SHA-256 of agent, kernel, initramfs,
+                       cmdline; --check-reproducible builds it again from a copy of the sources at
+                       another path (cold, ~3.5 min) and fails unless the hashes are the same
+  qemu-test [--accel tcg|kvm] [--timeout SECS] [--attestations N] [--host-tools DIR]
                        boot the image under QEMU (TCG by default) with accord-shim on the host,
-                       set a manifest, attest a workload, verify; power-cycle the VM, recover with
-                       `accord recover`, verify again; prints boot timings
+                       set a manifest, attest a workload, verify; shut the VM down (Ctrl-Alt-Del),
+                       boot it again, recover with `accord recover`, verify again; prints boot
+                       timings and the agent's RSS (N attestations from the host first: RSS after)
 ";
 
 /// The workspace root (the parent of this crate).
