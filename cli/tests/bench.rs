@@ -79,12 +79,7 @@ fn bench_attest_gets_certificates_and_prints_json() {
     let chip = state.join("chip");
     let chip = chip.to_str().unwrap();
 
-    let output = accord(&["bench", "setup", "-u", &user, "--state", chip]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    bench_setup(&user, chip);
 
     let output = accord(&[
         "bench",
@@ -148,6 +143,16 @@ fn bench_attest_without_a_coordinator_reports_errors() {
     );
 }
 
+/// `accord bench setup` against the coordinator at `user` (must succeed).
+fn bench_setup(user: &str, chip: &str) {
+    let output = accord(&["bench", "setup", "-u", user, "--state", chip]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Runs `accord` and parses its one JSON object (the run must succeed).
 fn accord_json(args: &[&str]) -> serde_json::Value {
     let output = accord(args);
@@ -166,12 +171,7 @@ fn bench_attest_round_robin_attests_at_every_coordinator() {
     let (user_b, mesh_b) = start_coordinator_with_chip(&dir.path().join("b"), &chip);
     let chip = chip.to_str().unwrap();
     for user in [&user_a, &user_b] {
-        let output = accord(&["bench", "setup", "-u", user, "--state", chip]);
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bench_setup(user, chip);
     }
 
     let json = accord_json(&[
@@ -245,12 +245,7 @@ fn bench_attest_open_loop_issues_rate_times_duration() {
     let (user, mesh) = start_coordinator(&state);
     let chip = state.join("chip");
     let chip = chip.to_str().unwrap();
-    let output = accord(&["bench", "setup", "-u", &user, "--state", chip]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    bench_setup(&user, chip);
 
     // 20/s for 0.5 s warm-up + 2 s: 50 scheduled starts.
     let json = accord_json(&[

@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use crate::bench_proc::{
     TempDir, accord_json, clock_ticks, cpu_seconds, f, memory_kib, positive_options,
 };
-use crate::{run, workspace_root};
+use crate::build_bins;
 
 /// Options of the task.
 struct Options {
@@ -160,18 +160,7 @@ fn load(
 /// Runs the whole measurement and prints the markdown report.
 pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "accord-guest",
-            "-p",
-            "accord-cli",
-        ],
-    )?;
-    let release = workspace_root().join("target/release");
+    let release = build_bins(true, &["accord-guest", "accord-cli"])?;
     let guest = release.join("accord-guest");
     let accord = release.join("accord");
     let dir = TempDir::new("bench-attest")?;

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::bench_proc::{TempDir, accord_json, clock_ticks, cpu_seconds, f, positive_options};
-use crate::{run, workspace_root};
+use crate::build_bins;
 
 /// The bench coordinator policy (must equal `BENCH_COORDINATOR_POLICY` in
 /// cli/src/bench.rs: the manifest `accord bench setup` sets names its hash
@@ -393,20 +393,7 @@ fn restarts(setup: &Setup, replicas: &mut [Replica], rounds: usize) -> anyhow::R
 /// Runs the whole measurement and prints the markdown report.
 pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "accord-guest",
-            "-p",
-            "accord-shim",
-            "-p",
-            "accord-cli",
-        ],
-    )?;
-    let release = workspace_root().join("target/release");
+    let release = build_bins(true, &["accord-guest", "accord-shim", "accord-cli"])?;
     let accord = release.join("accord");
     let dir = TempDir::new("bench-ha")?;
     let policy = dir.0.join("coordinator-policy");

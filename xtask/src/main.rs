@@ -108,6 +108,22 @@ pub(crate) fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
+/// Builds the binaries of `packages` (`cargo build --bins`, the release
+/// profile or the dev one); returns the directory they are in.
+pub(crate) fn build_bins(release: bool, packages: &[&str]) -> anyhow::Result<PathBuf> {
+    let mut args = vec!["build", "--bins"];
+    if release {
+        args.push("--release");
+    }
+    for package in packages {
+        args.extend(["-p", package]);
+    }
+    run("cargo", &args)?;
+    Ok(workspace_root()
+        .join("target")
+        .join(if release { "release" } else { "debug" }))
+}
+
 /// Runs a command in the workspace root, failing on a non-zero exit.
 pub(crate) fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     eprintln!("$ {program} {}", args.join(" "));

@@ -216,8 +216,13 @@ impl Vm {
     /// QEMU's monitor, which the guest's init turns into a graceful stop
     /// of the coordinator and a power-off. Fails (with the console's tail)
     /// unless QEMU exits by itself within `timeout` after the init's
-    /// power-off line; returns the time it took.
-    fn shut_down(mut self, timeout: Duration) -> anyhow::Result<Duration> {
+    /// power-off line; adds the time it took to `timings`, as `boot`'s.
+    fn shut_down(
+        mut self,
+        timeout: Duration,
+        boot: &str,
+        timings: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
         use std::io::Write;
         let began = Instant::now();
         let mut monitor = std::os::unix::net::UnixStream::connect(&self.monitor)
@@ -233,7 +238,11 @@ impl Vm {
                         tail(&self.log, 40)
                     );
                 }
-                return Ok(began.elapsed());
+                timings.push(format!(
+                    "{boot}: Ctrl-Alt-Del → powered off {:.2} s",
+                    began.elapsed().as_secs_f64()
+                ));
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -384,33 +393,6 @@ fn initialize(guest: &Path, mesh: &str, out: &str, work: &Path) -> anyhow::Resul
     Ok(())
 }
 
-/// Builds the host's tools (`accord`, `accord-shim`, and `accord-guest` for
-/// the chip and the initializer) in the workspace's own dev profile, the
-/// build `cargo test` has already made; returns their directory.
-fn host_tools() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let args = [
-        "build",
-        "-p",
-        "accord-cli",
-        "-p",
-        "accord-guest",
-        "-p",
-        "accord-shim",
-        "--bins",
-    ];
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(crate::workspace_root())
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building the host tools failed ({status})");
-    }
-    Ok(crate::workspace_root().join("target/debug"))
-}
-
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
 }
@@ -510,7 +492,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             }
             std::fs::canonicalize(dir)?
         }
-        None => host_tools()?,
+        // The workspace's dev build, the one `cargo test` makes.
+        None => crate::build_bins(false, &["accord-cli", "accord-guest", "accord-shim"])?,
     };
     let (accord, shim, guest) = (
         bin.join("accord"),
@@ -666,6 +649,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         mib(fresh)
     ));
     let timeout = "60";
+    let verify = ["verify", "-c", &user, "--timeout", timeout];
     tool(&accord, &["set", "-c", &user, "--timeout", timeout], &work)?;
     let ready = wait_ready(probes, Duration::from_secs(60))?;
     timings.push(format!(
@@ -674,18 +658,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         vm.started.elapsed().as_secs_f64()
     ));
     initialize(&guest, &mesh, "web", &work)?;
-    tool(
-        &accord,
-        &["verify", "-c", &user, "--timeout", timeout],
-        &work,
-    )?;
+    tool(&accord, &verify, &work)?;
 
     // Shut down and boot again: boot 2 comes up in recovery.
-    let down = vm.shut_down(options.timeout)?;
-    timings.push(format!(
-        "boot-1: Ctrl-Alt-Del → powered off {:.2} s",
-        down.as_secs_f64()
-    ));
+    vm.shut_down(options.timeout, "boot-1", &mut timings)?;
     let log2 = work.join("boot-2.log");
     let mut vm = boot_until_listening(img, &ports, &log2, &options, &mut timings)?;
     vm.wait_for(RECOVERY, Duration::from_secs(60), &options.accel)?;
@@ -715,11 +691,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     ));
     // The mesh API works again (under the new mesh CA).
     initialize(&guest, &mesh, "web-2", &work)?;
-    tool(
-        &accord,
-        &["verify", "-c", &user, "--timeout", timeout],
-        &work,
-    )?;
+    tool(&accord, &verify, &work)?;
     let idle = resident_bytes(probes)?;
     timings.push(format!(
         "boot-2: agent RSS {:.1} MiB (Ready, after two initializers)",
@@ -734,11 +706,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             &work,
         )?);
     }
-    let down = vm.shut_down(options.timeout)?;
-    timings.push(format!(
-        "boot-2: Ctrl-Alt-Del → powered off {:.2} s",
-        down.as_secs_f64()
-    ));
+    vm.shut_down(options.timeout, "boot-2", &mut timings)?;
 
     println!(
         "qemu-test passed ({:.1} s in all, accel {})",
