@@ -34,6 +34,8 @@ pub enum Request {
     NewMeshCert(NewMeshCert),
     /// Hand the secrets to an attested peer coordinator (peer recovery).
     PeerRecover(PeerRecover),
+    /// What a replica would recover to (user recovery, first step).
+    GetRecoveryState(GetRecoveryState),
 }
 
 /// `SetManifest`.
@@ -47,13 +49,17 @@ pub struct SetManifest {
     /// this one (`None`: no check). For the first manifest, only `None` or
     /// the zero hash is accepted.
     pub expected_previous_transition: Option<[u8; 32]>,
-    /// Signatures over [`update_message`] by keys of the current manifest's
-    /// `WorkloadOwnerPubKeys`. Not needed for the first manifest.
+    /// Signatures over the [`UpdateIntent::message`] of this update by
+    /// keys of the current manifest's `WorkloadOwnerPubKeys`, at most one
+    /// per key and at most as many as there are keys. Not needed for the
+    /// first manifest.
     pub signatures: Vec<OwnerSignature>,
     /// Re-share the seed to the new manifest's `SeedshareOwnerPubKeys`
-    /// with its `SeedshareThreshold` (the seed and salt stay; the old
-    /// shares stop working). An update that changes either is refused
-    /// without it.
+    /// with its `SeedshareThreshold` (the seed and salt stay; the
+    /// coordinator refuses the old shares from then on, but they still
+    /// rebuild the seed offline). An update that changes either is refused
+    /// without it, and the owners' signatures must cover it
+    /// ([`UpdateIntent::reshare`]).
     pub reshare: bool,
 }
 
@@ -80,15 +86,66 @@ pub struct GetManifests {
 
 /// `Recover`: one seed-share owner's share.
 pub struct Recover {
-    /// The owner's key, if the transport authenticated one; otherwise the
-    /// share's index names its owner (the share, checked against the
-    /// commitments, is the proof of possession).
-    pub owner: Option<SeedshareKey>,
+    /// The owner's key, authenticated by the transport: the share arrived
+    /// in an HPKE Auth-mode message only the holder of this key's secret
+    /// could make ([`crate::seedshare::submission`]).
+    pub owner: SeedshareKey,
     /// The owner's decrypted share.
     pub share: Share,
+    /// What the owner checked and agreed to recover (bound into the
+    /// authenticated message): refused unless it is exactly what this
+    /// replica would recover to.
+    pub target: RecoveryTarget,
     /// Recover even though ready peers exist (this rotates the mesh CA and
     /// splits the deployment from those peers).
     pub force: bool,
+}
+
+/// The history a share is bound to: the latest transition and the
+/// seed-share record the replica would recover to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryTarget {
+    /// The latest transition of the stored history.
+    pub latest_transition: ObjectHash,
+    /// The address of the seed-share record its tree head names.
+    pub seedshares: ObjectHash,
+}
+
+/// `GetRecoveryState`: what a replica would recover to, for the owner to
+/// check before sending a share.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GetRecoveryState {
+    /// The log size of the tree head the owner trusts: the reply then
+    /// carries a consistency proof from it to the stored head.
+    pub consistency_from: Option<u64>,
+}
+
+/// Reply to [`GetRecoveryState`]: the stored history's latest record, as
+/// read (its signature cannot be checked without the seed: the owner
+/// checks it against the history key it trusts), and the shares held.
+#[derive(Clone, Debug)]
+pub struct RecoveryState {
+    /// The replica's state (`Ready`: nothing to recover).
+    pub state: super::StateName,
+    /// The latest transition.
+    pub latest_transition: ObjectHash,
+    /// The latest transition itself (current manifest ‖ previous).
+    pub transition: Transition,
+    /// The stored signed tree head (unverified here).
+    pub signed_tree_head: SignedTreeHead,
+    /// The seed-share record the tree head names
+    /// ([`super::store::SeedShareRecord`] encoding).
+    pub seedshare_record: Vec<u8>,
+    /// The current manifest's exact bytes.
+    pub manifest: Vec<u8>,
+    /// Consistency proof from [`GetRecoveryState::consistency_from`].
+    pub consistency_proof: Option<Vec<Hash>>,
+    /// Valid shares held for this history.
+    pub have: usize,
+    /// The threshold (0 without seed-share owners).
+    pub need: u8,
+    /// Ready peers the replica can reach.
+    pub ready_peers: usize,
 }
 
 /// `NewMeshCert`: an attested workload asks for its certificate.
@@ -143,6 +200,8 @@ pub enum Response {
     MeshCert(MeshCert),
     /// The secrets, for an attested peer coordinator.
     PeerSecrets(PeerSecrets),
+    /// What a replica would recover to.
+    RecoveryState(RecoveryState),
 }
 
 /// Reply to [`SetManifest`].
@@ -182,6 +241,10 @@ pub struct Manifests {
     pub consistency_proof: Option<Vec<Hash>>,
     /// `(index, proof)` for each index of [`GetManifests::inclusion_of`].
     pub inclusion_proofs: Vec<(u64, Vec<Hash>)>,
+    /// The seed-share record the tree head names
+    /// ([`super::store::SeedShareRecord`] encoding): after a re-share,
+    /// where owners fetch their new sealed shares.
+    pub seedshare_record: Vec<u8>,
 }
 
 /// Reply to [`Recover`].
@@ -211,6 +274,33 @@ pub struct MeshCert {
     pub root_ca: Vec<u8>,
     /// The workload secret, if the policy names a workload secret id.
     pub workload_secret: Option<WorkloadSecret>,
+    /// Who can know this deployment's seed, and so every workload secret:
+    /// for the initializer to check against what it pins.
+    pub deployment: DeploymentFacts,
+}
+
+/// What a coordinator states about its deployment inside the attested
+/// session: every sharing of the seed in its verified history (whoever
+/// holds `threshold` of a sharing's owners' keys can rebuild the seed,
+/// even after a re-share), and the current workload owners (who may
+/// re-share it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentFacts {
+    /// Each distinct sharing, oldest first.
+    pub sharings: Vec<SharingFacts>,
+    /// The current manifest's `WorkloadOwnerPubKeys` (hex SPKI, lower case).
+    pub workload_owners: Vec<String>,
+    /// The manifest generation.
+    pub generation: u64,
+}
+
+/// One sharing of the seed: `threshold` of `owners` rebuild it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharingFacts {
+    /// The threshold.
+    pub threshold: u8,
+    /// The seed-share owners' X25519 keys, in manifest order.
+    pub owners: Vec<SeedshareKey>,
 }
 
 impl fmt::Debug for MeshCert {
@@ -234,6 +324,11 @@ impl fmt::Debug for Response {
             Self::Recovery(r) => f.debug_tuple("Recovery").field(r).finish(),
             Self::MeshCert(r) => f.debug_tuple("MeshCert").field(r).finish(),
             Self::PeerSecrets(r) => f.debug_tuple("PeerSecrets").field(r).finish(),
+            Self::RecoveryState(r) => f
+                .debug_struct("RecoveryState")
+                .field("state", &r.state)
+                .field("latest_transition", &r.latest_transition)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -299,11 +394,11 @@ impl fmt::Display for ApiError {
 
 impl core::error::Error for ApiError {}
 
-/// The domain-separation label of [`update_message`].
-pub const UPDATE_LABEL: &[u8; 27] = b"accord/v1 manifest update\n\0";
+/// The domain-separation label of [`UpdateIntent::message`].
+pub const UPDATE_LABEL: &[u8; 27] = b"accord/v2 manifest update\n\0";
 
 /// The transition that setting `manifest` on top of `latest` creates, and
-/// its address: what an owner signs (offline) for an update.
+/// its address.
 pub fn next_transition(
     provider: &dyn CryptoProvider,
     manifest: &[u8],
@@ -317,14 +412,44 @@ pub fn next_transition(
     (transition, address)
 }
 
-/// The exact bytes a workload owner signs to authorize an update:
-/// [`UPDATE_LABEL`] ‖ the next transition's address. The address commits to
-/// the new manifest and to the latest transition, so a signature is good for
-/// exactly one update at exactly one point in the history (no replay).
-pub fn update_message(next_transition: &ObjectHash) -> [u8; 59] {
-    let mut out = [0u8; 59];
-    let (label, hash) = out.split_at_mut(UPDATE_LABEL.len());
-    label.copy_from_slice(UPDATE_LABEL);
-    hash.copy_from_slice(next_transition.as_bytes());
-    out
+/// What a workload owner authorizes by signing an update (offline): this
+/// deployment, this next transition, and whether the seed is re-shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpdateIntent {
+    /// The deployment: its Ed25519 history public key (derived from the
+    /// seed, stable for the deployment's life). A signature cannot move
+    /// to another deployment, even one with the same history.
+    pub deployment: [u8; 32],
+    /// The next transition's address. It commits to the new manifest
+    /// (and so to its `SeedshareOwnerPubKeys` and `SeedshareThreshold`)
+    /// and to the latest transition: no replay at another point.
+    pub next_transition: ObjectHash,
+    /// Whether the seed is split anew among the new manifest's seed-share
+    /// owners with its threshold. Whoever submits the signed update cannot
+    /// flip it.
+    pub reshare: bool,
+}
+
+/// Length of [`UpdateIntent::message`].
+pub const UPDATE_MESSAGE_LEN: usize = UPDATE_LABEL.len() + 32 + 32 + 1;
+
+impl UpdateIntent {
+    /// The exact bytes a workload owner signs:
+    /// `UPDATE_LABEL (27) ‖ deployment (32) ‖ next transition (32) ‖ reshare (1: 0 or 1)`.
+    pub fn message(&self) -> [u8; UPDATE_MESSAGE_LEN] {
+        let mut out = [0u8; UPDATE_MESSAGE_LEN];
+        let fields: [&[u8]; 4] = [
+            UPDATE_LABEL,
+            &self.deployment,
+            self.next_transition.as_bytes(),
+            &[u8::from(self.reshare)],
+        ];
+        let mut rest: &mut [u8] = &mut out;
+        for field in fields {
+            let (dst, tail) = rest.split_at_mut(field.len());
+            dst.copy_from_slice(field);
+            rest = tail;
+        }
+        out
+    }
 }

@@ -17,12 +17,14 @@
 //! | `Recover` | `NoManifest` ("no state to recover from") | proceeds | `AlreadyRecovered` |
 //! | `NewMeshCert` | `NoManifest` | `NeedsRecovery` | OK |
 //! | `PeerRecover` | `NoManifest` | `NeedsRecovery` | OK, to a peer with the coordinator role |
+//! | `GetRecoveryState` | `NoManifest` | the history it would recover to | the history it serves |
 //!
 //! - **Uninitialized**: the store has no history.
 //! - **Recovery**: the store has a history but this replica has no secrets
 //!   (fresh start), or another writer moved the history past this replica
 //!   (stale: a snapshot whose chain extends this replica's, or a lost
-//!   compare-and-swap). Seed shares ([`Request::Recover`]) bring it back.
+//!   compare-and-swap whose winner is a genuine newer history). Seed
+//!   shares ([`Request::Recover`]) or a ready peer bring it back.
 //! - **Ready**: seed, salt and mesh CA key in memory, history verified.
 //!
 //! # Persistence
@@ -31,9 +33,19 @@
 //! content-addressed objects first, then a compare-and-swap of the latest
 //! record. While a batch is in flight, further updates get
 //! `ManifestConflict`; reads and certificates are served from the state
-//! before it. A lost compare-and-swap means another writer got there first:
-//! the update is refused with `ManifestConflict` and the replica goes to
-//! Recovery and reloads.
+//! before it. A lost compare-and-swap means another writer got there first
+//! (or the host says so): the update is refused with `ManifestConflict`
+//! and the replica reloads the store, judging what it finds as below.
+//!
+//! # A Ready replica keeps its secrets
+//!
+//! The store is the host's. A Ready replica gives up its secrets only for a
+//! history it has checked with its own history key: the store's tree head
+//! must verify under that key and extend the replica's own head (its
+//! transition is in the new chain and the log's root at the replica's size
+//! is the replica's root). Anything else — a longer history with any other
+//! signature, a fork, a rollback — is refused with [`Output::Forged`] (or
+//! a warning) and the replica keeps serving.
 //!
 //! # Invariants
 //!
@@ -48,6 +60,8 @@ mod recovery;
 mod set_manifest;
 pub mod store;
 
+#[cfg(test)]
+mod attack_tests;
 #[cfg(test)]
 mod peer_tests;
 #[cfg(test)]
@@ -77,6 +91,104 @@ use store::{LoadedHistory, StoreSnapshot};
 /// How often (seconds) a replica without secrets re-reads the store to
 /// learn of a history written elsewhere.
 pub const RELOAD_INTERVAL_SECS: i64 = 5;
+
+/// Most inclusion proofs one `GetManifests` may ask for.
+pub const MAX_INCLUSION_PROOFS: usize = 64;
+
+/// What a Ready replica makes of a stored history other than its own.
+enum Judgement {
+    /// Signed with this deployment's history key and extending this
+    /// replica's history.
+    Newer,
+    /// Signed with this deployment's history key, and this replica's
+    /// history extends it: the store was rolled back.
+    Behind,
+    /// Anything else: why.
+    Forged(String),
+}
+
+/// Checks `loaded` with what only a Ready replica has: its history key
+/// and its own verified head.
+fn judge(provider: &dyn CryptoProvider, ready: &Ready<'_>, loaded: &LoadedHistory) -> Judgement {
+    let ours = &ready.loaded.latest.head.head;
+    let head = loaded.latest.head.head;
+    if loaded
+        .latest
+        .head
+        .verify(&ready.history_key.verifying_key())
+        .is_err()
+    {
+        return Judgement::Forged(format!(
+            "the store's latest record (transition {}, size {}) carries a tree head this deployment's history key did not sign; refusing it and serving on",
+            loaded.latest.transition, head.size
+        ));
+    }
+    if head.size < ours.size || head.generation < ours.generation {
+        return if ready.loaded.contains(&loaded.latest.transition) {
+            Judgement::Behind
+        } else {
+            Judgement::Forged(format!(
+                "the store's history (size {}) is older than this replica's (size {}) and not part of it",
+                head.size, ours.size
+            ))
+        };
+    }
+    let extends = loaded.contains(&ready.loaded.latest.transition)
+        && loaded
+            .history
+            .log()
+            .root_at(provider, ours.size)
+            .is_ok_and(|root| root == ours.root);
+    if !extends {
+        return Judgement::Forged(format!(
+            "FORK: the store's latest transition {} does not extend this replica's history at size {}; refusing it",
+            loaded.latest.transition, ours.size
+        ));
+    }
+    if head.size == ours.size {
+        // Same history, another record (a re-signed head or another
+        // seed-share record with a valid signature): nothing moved on.
+        return Judgement::Forged(format!(
+            "the store's latest record differs from this replica's at the same size {}",
+            head.size
+        ));
+    }
+    Judgement::Newer
+}
+
+/// Who can know the seed of the history in `loaded`: every distinct
+/// sharing of its manifests (oldest first) and the current workload owners.
+fn deployment_facts(loaded: &LoadedHistory) -> DeploymentFacts {
+    let mut sharings: Vec<SharingFacts> = Vec::new();
+    for manifest in &loaded.manifests {
+        let doc = manifest.doc();
+        let owners = doc.seedshare_keys();
+        if owners.is_empty() {
+            continue;
+        }
+        let sharing = SharingFacts {
+            threshold: u8::try_from(doc.seedshare_threshold).unwrap_or(u8::MAX),
+            owners,
+        };
+        if !sharings.contains(&sharing) {
+            sharings.push(sharing);
+        }
+    }
+    DeploymentFacts {
+        sharings,
+        workload_owners: loaded
+            .current()
+            .map(|m| {
+                m.doc()
+                    .workload_owner_pub_keys
+                    .iter()
+                    .map(|k| k.to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        generation: loaded.history.generation(),
+    }
+}
 
 /// The three states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,8 +276,14 @@ pub enum Output {
     LoadSnapshot,
     /// The state changed (for probes, metrics and logs).
     StateChanged(StateName),
-    /// Something the operator must hear of (a fork, a rollback attempt).
+    /// Something the operator must hear of (a rollback attempt, a store
+    /// behind this replica).
     Warning(String),
+    /// The store holds a history this replica can prove forged (a tree
+    /// head its history key did not sign, or one that does not extend its
+    /// own): refused, and the replica keeps serving. Drivers log it loudly
+    /// (`FORGED: …`) and count it.
+    Forged(String),
 }
 
 /// One `SetManifest`'s writes.
@@ -272,6 +390,29 @@ impl<'p> Coordinator<'p> {
         self.highest
     }
 
+    /// The deployment's Ed25519 history public key (what owners' update
+    /// signatures name as [`UpdateIntent::deployment`]); `None` unless
+    /// Ready.
+    pub fn history_public_key(&self) -> Option<[u8; 32]> {
+        match &self.phase {
+            Phase::Ready(ready) => Some(ready.history_key.verifying_key().to_bytes()),
+            _ => None,
+        }
+    }
+
+    /// What this replica would recover to: `None` unless in Recovery with
+    /// a readable history.
+    pub fn recovery_target(&self) -> Option<RecoveryTarget> {
+        let Phase::Recovery(recovering) = &self.phase else {
+            return None;
+        };
+        let loaded = recovering.loaded().ok()?;
+        Some(RecoveryTarget {
+            latest_transition: loaded.latest.transition,
+            seedshares: loaded.latest.seedshares(),
+        })
+    }
+
     /// What the mesh transport verifies workloads against: the generation
     /// (to echo in [`NewMeshCert::generation`]) and the current manifest's
     /// reference values. `None` unless Ready.
@@ -326,6 +467,7 @@ impl<'p> Coordinator<'p> {
             Request::Recover(recover) => Some(self.recover(recover)),
             Request::NewMeshCert(request) => Some(self.new_mesh_cert(&request)),
             Request::PeerRecover(request) => Some(self.peer_recover(&request)),
+            Request::GetRecoveryState(get) => Some(self.recovery_state(&get)),
         }
     }
 
@@ -353,8 +495,17 @@ impl<'p> Coordinator<'p> {
                 ))
             })?),
         };
-        let mut inclusion_proofs = Vec::with_capacity(get.inclusion_of.len());
-        for &index in &get.inclusion_of {
+        if get.inclusion_of.len() > MAX_INCLUSION_PROOFS {
+            return Err(ApiError::InvalidArgument(format!(
+                "{} inclusion proofs asked for, at most {MAX_INCLUSION_PROOFS} per request",
+                get.inclusion_of.len()
+            )));
+        }
+        let mut indices = get.inclusion_of.clone();
+        indices.sort_unstable();
+        indices.dedup();
+        let mut inclusion_proofs = Vec::with_capacity(indices.len());
+        for index in indices {
             let proof = log.inclusion_proof(provider, index, size).map_err(|e| {
                 ApiError::InvalidArgument(format!("no inclusion proof for index {index}: {e}"))
             })?;
@@ -374,6 +525,7 @@ impl<'p> Coordinator<'p> {
             history_public_key: ready.history_key.verifying_key().to_bytes(),
             consistency_proof,
             inclusion_proofs,
+            seedshare_record: loaded.seedshares.encode(),
         }))
     }
 
@@ -438,6 +590,7 @@ impl<'p> Coordinator<'p> {
             mesh_ca: ready.ca.mesh_ca_cert().to_vec(),
             root_ca: ready.ca.root_cert().to_vec(),
             workload_secret,
+            deployment: deployment_facts(&ready.loaded),
         }))
     }
 
@@ -455,8 +608,10 @@ impl<'p> Coordinator<'p> {
                 Ok(Response::ManifestSet(pending.reply))
             }
             Err(StoreError::Conflict) => {
-                // Someone else wrote the latest record: this replica is stale.
-                self.enter_recovery(None, out);
+                // Someone else wrote the latest record — or the host claims
+                // so. Keep serving; the snapshot decides whether a genuine
+                // newer history exists (then this replica is stale).
+                self.request_snapshot(out);
                 Err(ApiError::ManifestConflict(
                     "the history changed while this update was being stored; fetch it and retry"
                         .into(),
@@ -563,22 +718,22 @@ impl<'p> Coordinator<'p> {
             )),
             (Phase::Ready(ready), Ok(Some(loaded))) => {
                 let ours = ready.loaded.latest.transition;
-                if loaded.latest.transition == ours {
+                if loaded.latest.transition == ours
+                    && loaded.latest_bytes == ready.loaded.latest_bytes
+                {
                     return;
                 }
-                if loaded.contains(&ours) {
-                    // The store's history extends ours: another replica
-                    // moved on. Stale.
-                    self.enter_recovery(Some(loaded), out);
-                } else if ready.loaded.contains(&loaded.latest.transition) {
-                    out.push(Output::Warning(
-                        "the store's history is behind this replica's; ignoring it".into(),
-                    ));
-                } else {
-                    out.push(Output::Warning(format!(
-                        "FORK: the store's latest transition {} is not in this replica's history and does not extend it; refusing it",
-                        loaded.latest.transition
-                    )));
+                match judge(self.env.provider, ready, &loaded) {
+                    Judgement::Newer => {
+                        // A genuine newer history (signed with this
+                        // deployment's key): another replica moved on.
+                        self.enter_recovery(Some(loaded), out);
+                    }
+                    Judgement::Forged(why) => out.push(Output::Forged(why)),
+                    Judgement::Behind => out.push(Output::Warning(
+                        "the store's history is behind this replica's (a rollback); ignoring it"
+                            .into(),
+                    )),
                 }
             }
         }

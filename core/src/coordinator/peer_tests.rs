@@ -107,11 +107,7 @@ fn secrets_for_another_history_reload_the_store_first() {
     let (mut a, _) = ready(&people, 1);
     let mut b = Harness::with_store(a.store.clone(), 9);
     // A moves on after B read the store; B's harness store is still old.
-    set_ok(a.call(signed_update(
-        people.manifest(1, 1),
-        a.latest(),
-        &people.owner,
-    )));
+    set_ok(a.call(a.signed_update(people.manifest(1, 1), a.latest(), &people.owner)));
     let secrets = secrets_from(&mut a);
     b.feed(Input::PeerSecrets(secrets.clone()));
     assert_eq!(b.machine.state(), StateName::Recovery);

@@ -79,7 +79,7 @@ fn run(threshold: u32, ops: &[Op]) -> Result<(), TestCaseError> {
             } => {
                 if h.store.contains_key(store::LATEST_KEY) {
                     let latest = h.latest();
-                    let Request::SetManifest(mut set) = signed_update(
+                    let Request::SetManifest(mut set) = h.signed_update(
                         people.manifest(*variant + 10, threshold),
                         latest,
                         &people.owner,
@@ -122,7 +122,7 @@ fn run(threshold: u32, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Restart => h.restart(),
             Op::Recover(i) => {
                 if let Some(document) = &document {
-                    let _ = h.call(recover_request(&people, document, *i));
+                    let _ = h.call(h.recover_request(&people, document, *i));
                 }
             }
             Op::Tick(dt) => {

@@ -1,6 +1,20 @@
 //! User recovery: seed-share owners submit their shares one by one; at the
 //! threshold the seed is reconstructed, checked against the history's
 //! signed tree head, and the replica becomes Ready with a new mesh CA key.
+//!
+//! Nothing the store holds can choose the seed:
+//!
+//! - each share arrives authenticated by its owner's X25519 key (the
+//!   transport opens an HPKE Auth-mode submission), and that key must be a
+//!   seed-share owner of the manifest this replica will serve;
+//! - the share is bound to the latest transition and seed-share record the
+//!   owner checked (`GetRecoveryState`) against its own trust state and
+//!   `seed-shares.json`;
+//! - the stored sharing must name exactly the manifest's owners and
+//!   threshold;
+//! - the rebuilt seed's history key must verify the stored tree head,
+//!   which names the seed-share record, so a record the store swapped in
+//!   fails even when the shares check out against it.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -8,8 +22,13 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::store::LoadedHistory;
-use super::{ApiError, Coordinator, Phase, Ready, Recover, RecoveryProgress, Response};
+use super::{
+    ApiError, Coordinator, GetRecoveryState, Phase, Ready, Recover, RecoveryProgress,
+    RecoveryState, RecoveryTarget, Response,
+};
 use crate::ca::Ca;
+use crate::hex::Hex;
+use crate::history::objects::{ObjectHash, Transition};
 use crate::kdf::{MeshCaKey, Salt, SeedEngine};
 use crate::manifest::SeedshareKey;
 use crate::seedshare::{self, Share};
@@ -49,6 +68,55 @@ impl Recovering {
 }
 
 impl<'p> Coordinator<'p> {
+    /// What this replica would recover to (and, when Ready, what it
+    /// serves), for the owner to check before sending a share.
+    pub(super) fn recovery_state(&self, get: &GetRecoveryState) -> Result<Response, ApiError> {
+        let (state, loaded, have) = match &self.phase {
+            Phase::Uninitialized => {
+                return Err(ApiError::NoManifest("no state to recover from".into()));
+            }
+            Phase::Ready(ready) => (super::StateName::Ready, &ready.loaded, 0),
+            Phase::Recovery(recovering) => {
+                let loaded = recovering.loaded.as_ref().map_err(|why| {
+                    ApiError::Internal(format!("the stored history cannot be used: {why}"))
+                })?;
+                (super::StateName::Recovery, loaded, recovering.shares.len())
+            }
+        };
+        let provider = self.env.provider;
+        let log = loaded.history.log();
+        let size = log.size();
+        let consistency_proof = match get.consistency_from {
+            None => None,
+            Some(old) => Some(log.consistency_proof(provider, old, size).map_err(|e| {
+                ApiError::InvalidArgument(format!(
+                    "no consistency proof from size {old} to {size}: {e}"
+                ))
+            })?),
+        };
+        let manifest = loaded
+            .current()
+            .ok_or_else(|| ApiError::Internal("the history has no manifest".into()))?;
+        Ok(Response::RecoveryState(RecoveryState {
+            state,
+            latest_transition: loaded.latest.transition,
+            transition: Transition {
+                manifest: ObjectHash::of(provider, manifest.raw()),
+                previous: loaded.transitions.iter().rev().nth(1).copied(),
+            },
+            signed_tree_head: loaded.latest.head,
+            seedshare_record: loaded.seedshares.encode(),
+            manifest: manifest.raw().to_vec(),
+            consistency_proof,
+            have,
+            need: loaded
+                .seedshares
+                .commitments()
+                .map_or(0, |commitments| commitments.threshold),
+            ready_peers: self.ready_peers,
+        }))
+    }
+
     pub(super) fn recover(&mut self, recover: Recover) -> Result<Response, ApiError> {
         let recovering = match &mut self.phase {
             Phase::Uninitialized => {
@@ -66,40 +134,60 @@ impl<'p> Coordinator<'p> {
         let loaded = recovering.loaded.as_ref().map_err(|why| {
             ApiError::Internal(format!("the stored history cannot be used: {why}"))
         })?;
+        // The owner bound the share to what it checked: nothing else.
+        let target = RecoveryTarget {
+            latest_transition: loaded.latest.transition,
+            seedshares: loaded.latest.seedshares(),
+        };
+        if recover.target != target {
+            return Err(ApiError::ManifestConflict(format!(
+                "the share is bound to transition {} with seed-share record {}, but this replica would recover to transition {} with seed-share record {}: run `accord recover` again to check what it would recover to",
+                recover.target.latest_transition,
+                recover.target.seedshares,
+                target.latest_transition,
+                target.seedshares
+            )));
+        }
         let manifest = loaded
             .current()
             .ok_or_else(|| ApiError::Internal("the history has no manifest".into()))?;
-        let owners = manifest.doc().seedshare_keys();
-        // Owner `i` (manifest order) holds the share at index `i + 1`. A
-        // transport that authenticated the owner's key names it; otherwise
-        // the share's index names the owner, and the share itself — which
-        // only that owner's key could unseal, and which must match the
-        // public commitments — is the proof.
-        let position = match &recover.owner {
-            Some(key) => owners.iter().position(|k| k == key).ok_or_else(|| {
-                ApiError::PermissionDenied(
-                    "the key is not a seed-share owner of the current manifest".into(),
-                )
-            })?,
-            None => usize::from(recover.share.index)
-                .checked_sub(1)
-                .filter(|p| *p < owners.len())
-                .ok_or_else(|| {
-                    ApiError::InvalidArgument(format!(
-                        "share {} belongs to no seed-share owner of the current manifest ({} owners)",
-                        recover.share.index,
-                        owners.len()
-                    ))
-                })?,
-        };
-        let owner = *owners
-            .get(position)
-            .ok_or_else(|| ApiError::Internal("seed-share owner out of range".into()))?;
-        let commitments = loaded.seedshares.commitments.as_ref().ok_or_else(|| {
+        let doc = manifest.doc();
+        let owners = doc.seedshare_keys();
+        // The transport authenticated the owner's key (HPKE Auth mode over
+        // this session); it must be a seed-share owner of the manifest this
+        // replica will serve, which is what clients verify.
+        let position = owners
+            .iter()
+            .position(|k| *k == recover.owner)
+            .ok_or_else(|| {
+                ApiError::PermissionDenied(format!(
+                    "X25519 key {} is not a seed-share owner of the current manifest ({} owner(s))",
+                    Hex(&recover.owner.0),
+                    owners.len()
+                ))
+            })?;
+        let sharing = loaded.seedshares.sharing.as_ref().ok_or_else(|| {
             ApiError::PermissionDenied(
                 "the manifest was set without seed-share owners: only a peer can recover this replica".into(),
             )
         })?;
+        // The stored sharing must be the manifest's: same owners in the
+        // same order, same threshold.
+        let stored_owners: Vec<_> = sharing.shares.iter().map(|s| s.owner).collect();
+        if stored_owners != owners {
+            return Err(ApiError::PermissionDenied(format!(
+                "the stored seed-share record names {} owner(s) that differ from the manifest's SeedshareOwnerPubKeys ({}): the store was tampered with",
+                stored_owners.len(),
+                owners.len()
+            )));
+        }
+        let commitments = &sharing.commitments;
+        if u32::from(commitments.threshold) != doc.seedshare_threshold {
+            return Err(ApiError::PermissionDenied(format!(
+                "the stored commitments have threshold {}, the manifest's SeedshareThreshold is {}: the store was tampered with",
+                commitments.threshold, doc.seedshare_threshold
+            )));
+        }
         let owner_name = format!("seed-share owner {position}");
         let expected_index = u8::try_from(position + 1)
             .map_err(|_| ApiError::Internal("more than 255 seed-share owners".into()))?;
@@ -114,6 +202,7 @@ impl<'p> Coordinator<'p> {
                 "the share of {owner_name} does not match the commitments: {e}"
             ))
         })?;
+        let owner = recover.owner;
         recovering.shares.retain(|(held, _)| *held != owner);
         recovering.shares.push((owner, recover.share));
         let need = commitments.threshold;

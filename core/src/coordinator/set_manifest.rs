@@ -1,6 +1,11 @@
 //! `SetManifest`: the first manifest (which creates every secret) and
 //! authorized updates (which need a workload owner's signature over the
-//! next transition).
+//! [`UpdateIntent`]: this deployment, the next transition, the re-share
+//! flag).
+//!
+//! An update is authorized before its manifest is parsed, and the number
+//! of signatures is bounded by the number of owner keys (one per key), so
+//! an unauthorized request costs at most a few signature checks.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -13,7 +18,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use super::store::{self, LatestRecord, LoadedHistory, SeedShareRecord};
 use super::{
     ApiError, Coordinator, ManifestSet, Output, OwnerSignature, Pending, Phase, Ready, RequestId,
-    Response, SetManifest, WriteBatch, next_transition, update_message,
+    Response, SetManifest, UpdateIntent, WriteBatch, next_transition,
 };
 use crate::ca::Ca;
 use crate::crypto::EcCurve;
@@ -166,7 +171,12 @@ impl<'p> Coordinator<'p> {
             ));
         }
         let (_, next) = next_transition(provider, &set.manifest, Some(latest));
-        authorize(self, &owners, &set.signatures, &next)?;
+        let intent = UpdateIntent {
+            deployment: ready.history_key.verifying_key().to_bytes(),
+            next_transition: next,
+            reshare: set.reshare,
+        };
+        authorize(self, &owners, &set.signatures, &intent)?;
         let checked = self.check_request(set)?;
         let (old, new) = (current.doc(), checked.manifest.doc());
         let changed = old.seedshare_keys() != new.seedshare_keys()
@@ -183,8 +193,7 @@ impl<'p> Coordinator<'p> {
             provider,
         );
         let (record, document) = if set.reshare {
-            let (record, document) = self.share_seed(&engine, &checked.manifest)?;
-            (record, document)
+            self.share_seed(&engine, &checked.manifest)?
         } else {
             (ready.loaded.seedshares.clone(), None)
         };
@@ -225,9 +234,9 @@ impl<'p> Coordinator<'p> {
                 .map_err(|e| ApiError::InvalidArgument(format!("seed shares: {e}")))?,
             )
         };
-        let record = SeedShareRecord {
-            salt: *engine.salt().as_bytes(),
-            commitments: document.as_ref().map(|d| d.commitments.clone()),
+        let record = match &document {
+            Some(document) => SeedShareRecord::from_document(document),
+            None => SeedShareRecord::salt_only(*engine.salt().as_bytes()),
         };
         Ok((record, document))
     }
@@ -260,8 +269,9 @@ impl<'p> Coordinator<'p> {
         let seedshares_hash = ObjectHash::of(provider, &seedshares_bytes);
         let latest = LatestRecord {
             transition: address,
-            seedshares: seedshares_hash,
-            head: history.tree_head(provider).sign(&history_key),
+            head: history
+                .tree_head(provider, &seedshares_hash)
+                .sign(&history_key),
         };
 
         let mut puts = Vec::new();
@@ -329,19 +339,36 @@ type Prepared<'a> = (
 );
 
 /// Accepts the update if at least one signature by a current owner key
-/// verifies over the next transition.
+/// verifies over the intent's message. Refuses, before checking any
+/// signature, more signatures than owner keys and two signatures by one key.
 fn authorize(
     machine: &Coordinator<'_>,
     owners: &[OwnerKey],
     signatures: &[OwnerSignature],
-    next: &ObjectHash,
+    intent: &UpdateIntent,
 ) -> Result<(), ApiError> {
     if signatures.is_empty() {
         return Err(ApiError::PermissionDenied(
             "updating the manifest needs a signature by a key of the current WorkloadOwnerPubKeys (`accord set --workload-owner-key` or `accord sign`)".into(),
         ));
     }
-    let message = update_message(next);
+    if signatures.len() > owners.len() {
+        return Err(ApiError::InvalidArgument(format!(
+            "{} signatures, but the current manifest has {} workload owner key(s): at most one signature per key",
+            signatures.len(),
+            owners.len()
+        )));
+    }
+    let mut keys = Vec::with_capacity(signatures.len());
+    for (index, signature) in signatures.iter().enumerate() {
+        if keys.contains(&&signature.public_key) {
+            return Err(ApiError::InvalidArgument(format!(
+                "signature {index} repeats the key of an earlier signature"
+            )));
+        }
+        keys.push(&signature.public_key);
+    }
+    let message = intent.message();
     let mut reasons = Vec::new();
     for (index, signature) in signatures.iter().enumerate() {
         let key = match OwnerKey::from_spki(&signature.public_key) {
@@ -380,7 +407,14 @@ fn authorize(
             return Ok(());
         }
         reasons.push(format!(
-            "signature {index}: does not verify over the next transition {next}"
+            "signature {index}: does not verify over the update of deployment {} to transition {}{}",
+            crate::hex::Hex(&intent.deployment),
+            intent.next_transition,
+            if intent.reshare {
+                " with re-share"
+            } else {
+                " without re-share"
+            }
         ));
     }
     Err(ApiError::InvalidSignature(reasons.join("; ")))

@@ -159,14 +159,22 @@ pub(super) fn first_set(manifest: Vec<u8>) -> Request {
     })
 }
 
-/// An update signed by `key` over the transition it creates on `latest`.
-pub(super) fn signed_update(
+/// An update of `deployment` signed by `key` over the transition it
+/// creates on `latest` (with or without re-share).
+pub(super) fn sign_update(
+    deployment: [u8; 32],
     manifest: Vec<u8>,
     latest: ObjectHash,
     key: &ed25519_dalek::SigningKey,
+    reshare: bool,
 ) -> Request {
     let (_, next) = next_transition(&PROVIDER, &manifest, Some(latest));
-    let signature = key.sign(&update_message(&next)).to_bytes().to_vec();
+    let intent = UpdateIntent {
+        deployment,
+        next_transition: next,
+        reshare,
+    };
+    let signature = key.sign(&intent.message()).to_bytes().to_vec();
     Request::SetManifest(SetManifest {
         manifest,
         policies: policies(),
@@ -175,7 +183,7 @@ pub(super) fn signed_update(
             public_key: ed25519_spki(key),
             signature,
         }],
-        reshare: false,
+        reshare,
     })
 }
 
@@ -282,6 +290,8 @@ pub(super) struct Harness {
     /// The next write batch fails with this instead of being applied.
     pub fail_next_write: Option<StoreError>,
     pub warnings: Vec<String>,
+    /// What the machine refused as forged ([`Output::Forged`]).
+    pub forged: Vec<String>,
     next_id: u64,
     env_seed: u64,
 }
@@ -301,6 +311,7 @@ impl Harness {
             machine,
             fail_next_write: None,
             warnings: Vec::new(),
+            forged: Vec::new(),
             next_id: 1,
             env_seed,
         }
@@ -334,6 +345,10 @@ impl Harness {
                     }))),
                     Output::StateChanged(_) => {}
                     Output::Warning(w) => self.warnings.push(w),
+                    Output::Forged(w) => {
+                        self.warnings.push(w.clone());
+                        self.forged.push(w);
+                    }
                 }
             }
         }
@@ -368,6 +383,70 @@ impl Harness {
     pub fn latest(&self) -> ObjectHash {
         let bytes = &self.store[store::LATEST_KEY];
         store::LatestRecord::decode(bytes).unwrap().transition
+    }
+
+    /// An update signed by `key` for this replica's deployment (its
+    /// history key; zeros unless Ready), on top of `latest`.
+    pub fn signed_update(
+        &self,
+        manifest: Vec<u8>,
+        latest: ObjectHash,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Request {
+        let deployment = self.machine.history_public_key().unwrap_or([0; 32]);
+        sign_update(deployment, manifest, latest, key, false)
+    }
+
+    /// The same, re-sharing the seed to the new manifest's owners.
+    pub fn signed_reshare(
+        &self,
+        manifest: Vec<u8>,
+        latest: ObjectHash,
+        key: &ed25519_dalek::SigningKey,
+    ) -> Request {
+        let deployment = self.machine.history_public_key().unwrap_or([0; 32]);
+        sign_update(deployment, manifest, latest, key, true)
+    }
+
+    /// Owner `i`'s share from `document`, bound to what this replica would
+    /// recover to (an honest owner's CLI binds to what `GetRecoveryState`
+    /// says, after checking it).
+    pub fn recover_request(
+        &self,
+        people: &People,
+        document: &seedshare::SeedShareDocument,
+        i: usize,
+    ) -> Request {
+        Request::Recover(Recover {
+            owner: people.seedshare_key(i),
+            share: share_of(people, document, i),
+            target: self.target(),
+            force: false,
+        })
+    }
+
+    /// The latest transition the Ready replica serves (not the store's).
+    pub fn latest_served(&self) -> ObjectHash {
+        match &self.machine.phase {
+            Phase::Ready(ready) => ready.loaded.latest.transition,
+            _ => panic!("not ready"),
+        }
+    }
+
+    /// The latest record the Ready replica serves, as stored.
+    pub fn machine_latest_bytes(&self) -> Vec<u8> {
+        match &self.machine.phase {
+            Phase::Ready(ready) => ready.loaded.latest_bytes.clone(),
+            _ => panic!("not ready"),
+        }
+    }
+
+    /// What this replica would recover to (zeros when there is nothing).
+    pub fn target(&self) -> RecoveryTarget {
+        self.machine.recovery_target().unwrap_or(RecoveryTarget {
+            latest_transition: ObjectHash([0; 32]),
+            seedshares: ObjectHash([0; 32]),
+        })
     }
 
     pub fn manifests(&mut self) -> Manifests {
@@ -414,18 +493,6 @@ pub(super) fn share_of(
     .unwrap()
 }
 
-pub(super) fn recover_request(
-    people: &People,
-    document: &seedshare::SeedShareDocument,
-    i: usize,
-) -> Request {
-    Request::Recover(Recover {
-        owner: None,
-        share: share_of(people, document, i),
-        force: false,
-    })
-}
-
 /// A Ready harness with the first manifest (threshold `k`) set; returns the
 /// seed-share document.
 pub(super) fn ready(people: &People, k: u32) -> (Harness, seedshare::SeedShareDocument) {
@@ -469,11 +536,11 @@ fn every_api_in_every_state() {
         let generation = h.machine.generation();
         let request = match api {
             "SetManifest" if state == StateName::Ready => {
-                signed_update(people.manifest(1, 1), h.latest(), &people.owner)
+                h.signed_update(people.manifest(1, 1), h.latest(), &people.owner)
             }
             "SetManifest" => first_set(people.manifest(0, 1)),
             "GetManifests" => Request::GetManifests(GetManifests::default()),
-            "Recover" => recover_request(&people, &document, 0),
+            "Recover" => h.recover_request(&people, &document, 0),
             "NewMeshCert" => mesh_request(generation, WEB_POLICY),
             "PeerRecover" => Request::PeerRecover(PeerRecover {
                 generation,
@@ -569,12 +636,12 @@ fn updates_need_an_owner_signature_over_the_next_transition() {
     assert_eq!(code(&h.call(unsigned)), "permission_denied");
     // Signed by a stranger.
     assert_eq!(
-        code(&h.call(signed_update(next.clone(), latest, &people.stranger))),
+        code(&h.call(h.signed_update(next.clone(), latest, &people.stranger))),
         "invalid_signature"
     );
     // Signed by the owner, but over another manifest.
     let Request::SetManifest(mut forged) =
-        signed_update(people.manifest(2, 1), latest, &people.owner)
+        h.signed_update(people.manifest(2, 1), latest, &people.owner)
     else {
         unreachable!()
     };
@@ -584,7 +651,7 @@ fn updates_need_an_owner_signature_over_the_next_transition() {
         "invalid_signature"
     );
     // A garbled signature.
-    let Request::SetManifest(mut garbled) = signed_update(next.clone(), latest, &people.owner)
+    let Request::SetManifest(mut garbled) = h.signed_update(next.clone(), latest, &people.owner)
     else {
         unreachable!()
     };
@@ -600,7 +667,7 @@ fn updates_need_an_owner_signature_over_the_next_transition() {
     );
 
     // The owner's signature works, and rotates the mesh CA but not the root.
-    let good = signed_update(next.clone(), latest, &people.owner);
+    let good = h.signed_update(next.clone(), latest, &people.owner);
     let Request::SetManifest(replay) = &good else {
         unreachable!()
     };
@@ -632,7 +699,12 @@ fn p384_owner_signatures() {
     let (mut h, _) = ready(&people, 1);
     let manifest = people.manifest(1, 1);
     let (_, next) = next_transition(&PROVIDER, &manifest, Some(h.latest()));
-    let signature: p384::ecdsa::Signature = people.p384_owner.sign(&update_message(&next));
+    let intent = UpdateIntent {
+        deployment: h.machine.history_public_key().unwrap(),
+        next_transition: next,
+        reshare: false,
+    };
+    let signature: p384::ecdsa::Signature = people.p384_owner.sign(&intent.message());
     let point = people
         .p384_owner
         .verifying_key()
@@ -658,7 +730,7 @@ fn compare_and_swap_on_the_expected_previous_transition() {
     let people = People::new();
     let (mut h, _) = ready(&people, 1);
     let Request::SetManifest(mut set) =
-        signed_update(people.manifest(1, 1), h.latest(), &people.owner)
+        h.signed_update(people.manifest(1, 1), h.latest(), &people.owner)
     else {
         unreachable!()
     };
@@ -684,7 +756,7 @@ fn immutable_deployments_and_fixed_seedshare_owners() {
     let people = People::new();
     let mut h = Harness::new();
     set_ok(h.call(first_set(people.manifest_with(0, 1, false, 3))));
-    let result = h.call(signed_update(
+    let result = h.call(h.signed_update(
         people.manifest_with(1, 1, false, 3),
         h.latest(),
         &people.owner,
@@ -695,11 +767,11 @@ fn immutable_deployments_and_fixed_seedshare_owners() {
     let (mut h, _) = ready(&people, 1);
     let fewer = people.manifest_with(1, 1, true, 2);
     assert_eq!(
-        code(&h.call(signed_update(fewer, h.latest(), &people.owner))),
+        code(&h.call(h.signed_update(fewer, h.latest(), &people.owner))),
         "permission_denied"
     );
     let other_k = people.manifest(1, 2);
-    let refused = h.call(signed_update(other_k, h.latest(), &people.owner));
+    let refused = h.call(h.signed_update(other_k, h.latest(), &people.owner));
     assert_eq!(code(&refused), "permission_denied");
     assert!(format!("{}", refused.unwrap_err()).contains("--reshare"));
 }
@@ -710,14 +782,24 @@ fn an_explicit_reshare_hands_the_seed_to_new_owners() {
     let (mut h, old_document) = ready(&people, 1);
     let root_before = key_of(&h.manifests().root_ca);
     // Two of the three owners remain, and both are now needed.
-    let mut update = signed_update(
+    // The owner's signature must cover the re-share: the same update
+    // signed without it cannot be submitted with `reshare` set.
+    let mut flipped = h.signed_update(
         people.manifest_with(1, 2, true, 2),
         h.latest(),
         &people.owner,
     );
-    if let Request::SetManifest(set) = &mut update {
+    if let Request::SetManifest(set) = &mut flipped {
         set.reshare = true;
     }
+    let result = h.call(flipped);
+    assert_eq!(code(&result), "invalid_signature", "{result:?}");
+    assert!(format!("{}", result.unwrap_err()).contains("with re-share"));
+    let update = h.signed_reshare(
+        people.manifest_with(1, 2, true, 2),
+        h.latest(),
+        &people.owner,
+    );
     let set = set_ok(h.call(update));
     let document = set.seed_share_document.expect("a new seed-share document");
     assert_eq!(document.shares.len(), 2);
@@ -730,17 +812,17 @@ fn an_explicit_reshare_hands_the_seed_to_new_owners() {
 
     // After a restart, old shares no longer recover; the new ones do.
     h.restart();
-    let old = h.call(recover_request(&people, &old_document, 0));
+    let old = h.call(h.recover_request(&people, &old_document, 0));
     assert_eq!(code(&old), "invalid_argument", "{old:?}");
     assert!(matches!(
-        h.call(recover_request(&people, &document, 0)),
+        h.call(h.recover_request(&people, &document, 0)),
         Ok(Response::Recovery(RecoveryProgress::ShareAccepted {
             have: 1,
             need: 2
         }))
     ));
     assert!(matches!(
-        h.call(recover_request(&people, &document, 1)),
+        h.call(h.recover_request(&people, &document, 1)),
         Ok(Response::Recovery(RecoveryProgress::Recovered {
             generation: 2
         }))
@@ -748,14 +830,11 @@ fn an_explicit_reshare_hands_the_seed_to_new_owners() {
     assert_eq!(key_of(&h.manifests().root_ca), root_before);
 
     // Re-sharing to nobody is allowed (recovery then needs a peer).
-    let mut none = signed_update(
+    let none = h.signed_reshare(
         people.manifest_with(2, 1, true, 0),
         h.latest(),
         &people.owner,
     );
-    if let Request::SetManifest(set) = &mut none {
-        set.reshare = true;
-    }
     assert!(set_ok(h.call(none)).seed_share_document.is_none());
 }
 
@@ -791,17 +870,13 @@ fn one_update_at_a_time_and_storage_failures() {
     let (mut h, _) = ready(&people, 1);
     let latest = h.latest();
     // Hold the first write: feed the request without running the driver.
-    let first = h.machine.handle(Input::Request {
-        id: 100,
-        request: signed_update(people.manifest(1, 1), latest, &people.owner),
-    });
+    let request = h.signed_update(people.manifest(1, 1), latest, &people.owner);
+    let first = h.machine.handle(Input::Request { id: 100, request });
     let Some(Output::Write(batch)) = first.into_iter().next() else {
         panic!("expected a write")
     };
-    let second = h.machine.handle(Input::Request {
-        id: 101,
-        request: signed_update(people.manifest(2, 1), latest, &people.owner),
-    });
+    let request = h.signed_update(people.manifest(2, 1), latest, &people.owner);
+    let second = h.machine.handle(Input::Request { id: 101, request });
     assert!(matches!(
         &second[..],
         [Output::Reply {
@@ -826,11 +901,42 @@ fn one_update_at_a_time_and_storage_failures() {
     assert_eq!(h.machine.generation(), 1);
     assert_eq!(h.machine.state(), StateName::Ready);
 
-    // A lost compare-and-swap: conflict, and the replica goes to recovery.
+    // The host claims a lost compare-and-swap but the store holds nothing
+    // newer: conflict, and the replica keeps its secrets and serves on.
     h.fail_next_write = Some(StoreError::Conflict);
-    let result = h.call(signed_update(people.manifest(1, 1), latest, &people.owner));
+    let result = h.call(h.signed_update(people.manifest(1, 1), latest, &people.owner));
+    assert_eq!(code(&result), "manifest_conflict");
+    assert_eq!(h.machine.state(), StateName::Ready);
+    assert_eq!(h.machine.generation(), 1);
+
+    // A genuine lost compare-and-swap: another replica with the same
+    // secrets moved the history on. The reload shows a newer history signed
+    // with this deployment's key: now the replica is stale.
+    let mut other = Harness::with_store(h.store.clone(), 40);
+    other.machine.phase = Phase::Ready(Box::new(clone_ready(&h)));
+    set_ok(other.call(other.signed_update(people.manifest(3, 1), latest, &people.owner)));
+    let mine = h.signed_update(people.manifest(1, 1), latest, &people.owner);
+    h.store = other.store.clone();
+    let result = h.call(mine);
     assert_eq!(code(&result), "manifest_conflict");
     assert_eq!(h.machine.state(), StateName::Recovery);
+}
+
+/// A copy of `h`'s Ready state (the same secrets, as a peer would get).
+fn clone_ready(h: &Harness) -> Ready<'static> {
+    let Phase::Ready(ready) = &h.machine.phase else {
+        panic!("not ready")
+    };
+    Ready {
+        engine: SeedEngine::new(
+            ready.engine.seed().clone(),
+            ready.engine.salt().clone(),
+            &PROVIDER,
+        ),
+        history_key: ready.history_key.clone(),
+        ca: ready.ca.clone(),
+        loaded: ready.loaded.clone(),
+    }
 }
 
 #[test]
@@ -841,11 +947,7 @@ fn a_replica_that_sees_a_newer_history_becomes_stale() {
     let mut b = Harness::with_store(a.store.clone(), 50);
     assert_eq!(b.machine.state(), StateName::Recovery);
     // A moves on.
-    set_ok(a.call(signed_update(
-        people.manifest(1, 1),
-        a.latest(),
-        &people.owner,
-    )));
+    set_ok(a.call(a.signed_update(people.manifest(1, 1), a.latest(), &people.owner)));
     // B learns of it through the watch.
     b.store = a.store.clone();
     let latest = a.store[store::LATEST_KEY].clone();
@@ -862,21 +964,17 @@ fn stale_ready_replica_and_rollback_and_fork() {
     let old_store = a.store.clone();
     // B recovers on the same store and is Ready at generation 1.
     let mut b = Harness::with_store(a.store.clone(), 60);
-    b.call(recover_request(&people, &document, 0)).unwrap();
+    b.call(b.recover_request(&people, &document, 0)).unwrap();
     assert_eq!(b.machine.state(), StateName::Ready);
     // A updates; B's store view catches up through a snapshot: B is stale.
-    set_ok(a.call(signed_update(
-        people.manifest(1, 1),
-        a.latest(),
-        &people.owner,
-    )));
+    set_ok(a.call(a.signed_update(people.manifest(1, 1), a.latest(), &people.owner)));
     b.store = a.store.clone();
     b.feed(Input::Snapshot(Ok(StoreSnapshot {
         objects: a.store.clone(),
     })));
     assert_eq!(b.machine.state(), StateName::Recovery);
     // B recovers at generation 2.
-    b.call(recover_request(&people, &document, 0)).unwrap();
+    b.call(b.recover_request(&people, &document, 0)).unwrap();
     assert_eq!(b.machine.generation(), 2);
     // The host rolls the store back to generation 1: B ignores it.
     b.feed(Input::Snapshot(Ok(StoreSnapshot {
@@ -892,12 +990,9 @@ fn stale_ready_replica_and_rollback_and_fork() {
 
     // A fork: another update on the old store.
     let mut fork = Harness::with_store(old_store, 70);
-    fork.call(recover_request(&people, &document, 0)).unwrap();
-    set_ok(fork.call(signed_update(
-        people.manifest(5, 1),
-        fork.latest(),
-        &people.owner,
-    )));
+    fork.call(fork.recover_request(&people, &document, 0))
+        .unwrap();
+    set_ok(fork.call(fork.signed_update(people.manifest(5, 1), fork.latest(), &people.owner)));
     b.feed(Input::Snapshot(Ok(StoreSnapshot {
         objects: fork.store.clone(),
     })));
@@ -915,7 +1010,7 @@ fn stale_ready_replica_and_rollback_and_fork() {
     b.feed(Input::Snapshot(Ok(StoreSnapshot {
         objects: fork.store.clone(),
     })));
-    let result = b.call(recover_request(&people, &document, 0));
+    let result = b.call(b.recover_request(&people, &document, 0));
     assert_eq!(code(&result), "permission_denied", "{result:?}");
     assert!(format!("{}", result.unwrap_err()).contains("forks"));
 }
@@ -931,7 +1026,7 @@ fn tampered_store_objects_are_detected() {
         value[middle] ^= 0x01;
         let mut t = Harness::with_store(store, 80);
         assert_eq!(t.machine.state(), StateName::Recovery, "{key}");
-        let result = t.call(recover_request(&people, &document, 0));
+        let result = t.call(t.recover_request(&people, &document, 0));
         assert_ne!(code(&result), "ok", "tampered {key} accepted");
         assert_eq!(t.machine.state(), StateName::Recovery, "{key}");
     }
@@ -940,7 +1035,7 @@ fn tampered_store_objects_are_detected() {
         let mut store = h.store.clone();
         store.remove(key);
         let mut t = Harness::with_store(store, 81);
-        let result = t.call(recover_request(&people, &document, 0));
+        let result = t.call(t.recover_request(&people, &document, 0));
         assert_eq!(code(&result), "internal", "{key}: {result:?}");
         assert!(format!("{}", result.unwrap_err()).contains("has no"));
     }
@@ -959,58 +1054,54 @@ fn user_recovery_with_threshold_shares() {
     h.restart();
     assert_eq!(h.machine.state(), StateName::Recovery);
 
-    // A key that is not a seed-share owner.
+    // A key that is not a seed-share owner (the transport authenticated
+    // it: it holds that key, but the manifest does not name it).
     let stranger = Request::Recover(Recover {
-        owner: Some(seedshare::owner_public_key(&[0x77; 32])),
+        owner: seedshare::owner_public_key(&[0x77; 32]),
         share: share_of(&people, &document, 0),
+        target: h.target(),
         force: false,
     });
-    assert_eq!(code(&h.call(stranger)), "permission_denied");
+    let result = h.call(stranger);
+    assert_eq!(code(&result), "permission_denied");
+    assert!(format!("{}", result.unwrap_err()).contains("not a seed-share owner"));
     // Owner 1 submitting owner 0's share.
     let swapped = Request::Recover(Recover {
-        owner: Some(people.seedshare_key(1)),
+        owner: people.seedshare_key(1),
         share: share_of(&people, &document, 0),
+        target: h.target(),
         force: false,
     });
     let result = h.call(swapped);
     assert_eq!(code(&result), "invalid_argument");
     assert!(format!("{}", result.unwrap_err()).contains("seed-share owner 1"));
+    // A share bound to another history (what the owner was shown is not
+    // what the replica would recover to).
+    let Request::Recover(mut elsewhere) = h.recover_request(&people, &document, 0) else {
+        unreachable!()
+    };
+    elsewhere.target.latest_transition = ObjectHash([5; 32]);
+    let result = h.call(Request::Recover(elsewhere));
+    assert_eq!(code(&result), "manifest_conflict", "{result:?}");
+    assert!(format!("{}", result.unwrap_err()).contains("bound to transition"));
     // Ready peers exist: refused unless forced.
     h.feed(Input::ReadyPeers(2));
-    let result = h.call(recover_request(&people, &document, 0));
+    let result = h.call(h.recover_request(&people, &document, 0));
     assert_eq!(code(&result), "permission_denied");
     h.feed(Input::ReadyPeers(0));
 
-    // One share, its owner authenticated by the transport: accepted, not
-    // enough.
-    let authenticated = Request::Recover(Recover {
-        owner: Some(people.seedshare_key(2)),
-        share: share_of(&people, &document, 2),
-        force: false,
-    });
-    match h.call(authenticated) {
+    // One share from its owner: accepted, not enough.
+    match h.call(h.recover_request(&people, &document, 2)) {
         Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have: 1, need: 2 })) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(h.machine.state(), StateName::Recovery);
-    // A share whose index names no owner.
-    let mut bytes = share_of(&people, &document, 0).to_bytes();
-    bytes[0] = 9;
-    let orphan = Request::Recover(Recover {
-        owner: None,
-        share: Share::from_bytes(&bytes[..]).unwrap(),
-        force: false,
-    });
-    let result = h.call(orphan);
-    assert_eq!(code(&result), "invalid_argument", "{result:?}");
-    assert!(format!("{}", result.unwrap_err()).contains("belongs to no seed-share owner"));
-    // The same owner again (now identified by the share's index) does not
-    // count twice.
-    match h.call(recover_request(&people, &document, 2)) {
+    // The same owner again does not count twice.
+    match h.call(h.recover_request(&people, &document, 2)) {
         Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have: 1, need: 2 })) => {}
         other => panic!("{other:?}"),
     }
-    match h.call(recover_request(&people, &document, 0)) {
+    match h.call(h.recover_request(&people, &document, 0)) {
         Ok(Response::Recovery(RecoveryProgress::Recovered { generation: 1 })) => {}
         other => panic!("{other:?}"),
     }
@@ -1035,44 +1126,12 @@ fn user_recovery_with_threshold_shares() {
 }
 
 #[test]
-fn recovery_refuses_a_seed_that_does_not_sign_the_history() {
-    let people = People::new();
-    let (h, document) = ready(&people, 1);
-    // Another deployment's history in the same store shape: its record and
-    // its commitments, but our shares.
-    let (other, _) = {
-        let mut o = Harness::with_store(BTreeMap::new(), 99);
-        let set = set_ok(o.call(first_set(people.manifest(0, 1))));
-        (o, set)
-    };
-    let mut store = h.store.clone();
-    // Keep our history but take the other deployment's signed tree head:
-    // same chain (same manifest), different signing key.
-    let ours = store::LatestRecord::decode(&h.store[store::LATEST_KEY]).unwrap();
-    let theirs = store::LatestRecord::decode(&other.store[store::LATEST_KEY]).unwrap();
-    let forged = store::LatestRecord {
-        head: theirs.head,
-        ..ours
-    };
-    store.insert(store::LATEST_KEY.into(), forged.encode());
-    let mut t = Harness::with_store(store, 100);
-    let result = t.call(recover_request(&people, &document, 0));
-    assert_eq!(code(&result), "invalid_argument", "{result:?}");
-    assert!(format!("{}", result.unwrap_err()).contains("does not sign"));
-    assert_eq!(t.machine.state(), StateName::Recovery);
-}
-
-#[test]
 fn proofs_on_request() {
     let people = People::new();
     let (mut h, _) = ready(&people, 1);
     let first = h.manifests().signed_tree_head.head;
     for v in 1..5 {
-        set_ok(h.call(signed_update(
-            people.manifest(v, 1),
-            h.latest(),
-            &people.owner,
-        )));
+        set_ok(h.call(h.signed_update(people.manifest(v, 1), h.latest(), &people.owner)));
     }
     let m = match h.call(Request::GetManifests(GetManifests {
         consistency_from: Some(first.size),
@@ -1097,7 +1156,10 @@ fn proofs_on_request() {
         .map(|b| ObjectHash::of(&PROVIDER, b))
         .collect();
     let history = crate::history::History::from_manifests(&PROVIDER, &hashes);
-    assert_eq!(history.tree_head(&PROVIDER), head);
+    assert_eq!(
+        history.tree_head(&PROVIDER, &ObjectHash(head.seedshares)),
+        head
+    );
     let leaf = history.log().leaf_hashes()[3];
     let (index, proof) = &m.inclusion_proofs[1];
     assert_eq!(*index, 3);

@@ -7,9 +7,9 @@
 //!   every read.
 //! - [`merkle`]: an append-only Merkle log over the transitions with RFC 9162
 //!   hashing, and its inclusion and consistency proofs.
-//! - [`tree_head`]: the signed tree head (size, root, generation, Ed25519
-//!   signature by the history key) and the rule that a head never moves
-//!   backwards.
+//! - [`tree_head`]: the signed tree head (size, root, generation,
+//!   seed-share record, Ed25519 signature by the history key) and the rule
+//!   that a head never moves backwards.
 //!
 //! The leaf of the log for a transition is the transition's 32-byte address
 //! ([`transition_leaf_hash`]); the log's leaf `i` is the `i`-th transition,
@@ -156,12 +156,14 @@ impl History {
         &self.log
     }
 
-    /// The current (unsigned) tree head.
-    pub fn tree_head(&self, provider: &dyn CryptoProvider) -> TreeHead {
+    /// The current (unsigned) tree head, naming `seedshares` as the
+    /// seed-share record in force.
+    pub fn tree_head(&self, provider: &dyn CryptoProvider, seedshares: &ObjectHash) -> TreeHead {
         TreeHead {
             size: self.log.size(),
             root: self.log.root(provider),
             generation: self.generation(),
+            seedshares: seedshares.0,
         }
     }
 }

@@ -713,6 +713,7 @@ fn sample_head() -> TreeHead {
         size: 0x0102_0304_0506_0708,
         root: [0xab; 32],
         generation: 9,
+        seedshares: [0xcd; 32],
     }
 }
 
@@ -720,12 +721,13 @@ fn sample_head() -> TreeHead {
 fn tree_head_encoding_is_fixed() {
     let head = sample_head();
     let bytes = head.encode();
-    assert_eq!(bytes.len(), 68);
-    assert_eq!(&bytes[..20], b"accord tree head v1\0");
+    assert_eq!(bytes.len(), 100);
+    assert_eq!(&bytes[..20], b"accord tree head v2\0");
     assert_eq!(&bytes[..20], TREE_HEAD_LABEL);
     assert_eq!(&bytes[20..28], &[1, 2, 3, 4, 5, 6, 7, 8]);
     assert_eq!(&bytes[28..60], &[0xab; 32]);
-    assert_eq!(&bytes[60..], &[0, 0, 0, 0, 0, 0, 0, 9]);
+    assert_eq!(&bytes[60..68], &[0, 0, 0, 0, 0, 0, 0, 9]);
+    assert_eq!(&bytes[68..], &[0xcd; 32]);
     assert_eq!(TreeHead::decode(&bytes).unwrap(), head);
 
     let mut wrong_label = bytes;
@@ -735,7 +737,7 @@ fn tree_head_encoding_is_fixed() {
         Err(TreeHeadError::WrongLabel)
     );
     assert!(matches!(
-        TreeHead::decode(&bytes[..67]),
+        TreeHead::decode(&bytes[..99]),
         Err(TreeHeadError::Malformed(_))
     ));
     let mut longer = bytes.to_vec();
@@ -752,12 +754,12 @@ fn signed_tree_head_round_trips() {
     let signed = sample_head().sign(&key);
     assert_eq!(signed.verify(&key.verifying_key()).unwrap(), sample_head());
     let bytes = signed.encode();
-    assert_eq!(bytes.len(), 132);
-    assert_eq!(&bytes[..68], &sample_head().encode());
+    assert_eq!(bytes.len(), 164);
+    assert_eq!(&bytes[..100], &sample_head().encode());
     let decoded = SignedTreeHead::decode(&bytes).unwrap();
     assert_eq!(decoded, signed);
     assert_eq!(decoded.verify(&key.verifying_key()).unwrap(), sample_head());
-    assert!(SignedTreeHead::decode(&bytes[..131]).is_err());
+    assert!(SignedTreeHead::decode(&bytes[..163]).is_err());
     let mut longer = bytes.to_vec();
     longer.push(0);
     assert!(SignedTreeHead::decode(&longer).is_err());
@@ -780,6 +782,10 @@ fn signed_tree_head_refuses_wrong_key_and_tampering() {
     let mut tampered = signed;
     tampered.head.root[31] ^= 1;
     assert_eq!(tampered.verify(&public), Err(TreeHeadError::BadSignature));
+    // The seed-share record it names cannot be swapped.
+    let mut tampered = signed;
+    tampered.head.seedshares[0] ^= 1;
+    assert_eq!(tampered.verify(&public), Err(TreeHeadError::BadSignature));
     for i in [0, 31, 32, 63] {
         let mut tampered = signed;
         tampered.signature[i] ^= 1;
@@ -787,7 +793,7 @@ fn signed_tree_head_refuses_wrong_key_and_tampering() {
     }
     // Every bit of the encoding is covered by the signature.
     let bytes = signed.encode();
-    for i in 20..132 {
+    for i in 20..164 {
         let mut tampered = bytes;
         tampered[i] ^= 0x80;
         let decoded = SignedTreeHead::decode(&tampered).unwrap();
@@ -807,6 +813,7 @@ fn check_newer_accepts_only_forward_consistent_heads() {
             size,
             root: log.root_at(p, size).unwrap(),
             generation,
+            seedshares: [1; 32],
         };
         let proof = |old: u64, new: u64| log.consistency_proof(p, old, new).unwrap();
 
@@ -848,6 +855,7 @@ fn check_newer_accepts_only_forward_consistent_heads() {
             size: 9,
             root: other.root_at(p, 9).unwrap(),
             generation: 9,
+            seedshares: [1; 32],
         };
         assert!(matches!(
             check_newer(
@@ -875,7 +883,8 @@ fn history_chains_transitions_and_logs_them() {
     for &p in all_providers() {
         let manifests: Vec<ObjectHash> = (0..5u8).map(|i| ObjectHash::of(p, &[i])).collect();
         let mut history = History::new();
-        assert_eq!(history.tree_head(p).root, h(EMPTY_ROOT));
+        let records = ObjectHash([4; 32]);
+        assert_eq!(history.tree_head(p, &records).root, h(EMPTY_ROOT));
         let mut previous = None;
         let mut heads = Vec::new();
         for (i, manifest) in manifests.iter().enumerate() {
@@ -886,7 +895,7 @@ fn history_chains_transitions_and_logs_them() {
             assert_eq!(history.latest(), Some(address));
             assert_eq!(history.generation(), u64::try_from(i).unwrap() + 1);
             // The transition is the log's newest leaf, provably included.
-            let head = history.tree_head(p);
+            let head = history.tree_head(p, &records);
             let index = head.size - 1;
             let leaf = transition_leaf_hash(p, &address);
             let proof = history.log().inclusion_proof(p, index, head.size).unwrap();
@@ -909,10 +918,10 @@ fn history_chains_transitions_and_logs_them() {
         }
         // Signed by the history key, verified by a client.
         let key = history_key();
-        let signed = history.tree_head(p).sign(&key);
+        let signed = history.tree_head(p, &records).sign(&key);
         assert_eq!(
             signed.verify(&key.verifying_key()).unwrap(),
-            history.tree_head(p)
+            history.tree_head(p, &records)
         );
     }
 }
@@ -1011,6 +1020,7 @@ fn the_signed_head_binds_the_size_the_proof_does_not() {
             size: 3,
             root: root3,
             generation: 3,
+            seedshares: [1; 32],
         }
         .sign(&key);
         signed.head.size = 4;

@@ -2,19 +2,28 @@
 //! only move forward.
 //!
 //! A [`TreeHead`] commits to the Merkle log of transitions (its size and
-//! root) and to the manifest generation. Its signed encoding is fixed:
+//! root), to the manifest generation and to the seed-share record in force
+//! (the salt, the Feldman commitments and the sealed shares: see
+//! `coordinator::store::SeedShareRecord`). Its signed encoding is fixed:
 //!
 //! ```text
 //! offset  len  field
-//! 0       20   label       "accord tree head v1\0" (domain separation)
+//! 0       20   label       "accord tree head v2\0" (domain separation)
 //! 20      8    size        big-endian u64, number of leaves in the log
 //! 28      32   root        RFC 9162 root hash of those leaves
 //! 60      8    generation  big-endian u64
+//! 68      32   seedshares  SHA-256 address of the seed-share record
 //! ```
 //!
 //! A [`SignedTreeHead`] is that encoding plus a 64-byte Ed25519 signature
-//! (RFC 8032) over all 68 bytes by the history key. Its own encoding is the
-//! 68 bytes followed by the signature (132 bytes).
+//! (RFC 8032) over all 100 bytes by the history key. Its own encoding is
+//! the 100 bytes followed by the signature (164 bytes).
+//!
+//! The seed-share record is inside the signature so that the store cannot
+//! swap it: recovery rebuilds the seed from shares checked against that
+//! record's commitments, and the seed's history key must then verify a
+//! head that names the very record. (Version 1 heads, without the field,
+//! are refused by their label.)
 //!
 //! Signing and verification use `ed25519-dalek` directly and bypass the
 //! [`CryptoProvider`]: the provider has no Ed25519 yet. Verification is
@@ -34,7 +43,7 @@ use crate::crypto::CryptoProvider;
 use crate::hex::Hex;
 
 /// The domain-separation label that starts the signed encoding.
-pub const TREE_HEAD_LABEL: &[u8; 20] = b"accord tree head v1\0";
+pub const TREE_HEAD_LABEL: &[u8; 20] = b"accord tree head v2\0";
 
 /// The state of the history log at one moment.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,6 +54,8 @@ pub struct TreeHead {
     pub root: Hash,
     /// The manifest generation the log has reached.
     pub generation: u64,
+    /// The address (SHA-256) of the seed-share record in force.
+    pub seedshares: [u8; 32],
 }
 
 impl fmt::Debug for TreeHead {
@@ -53,6 +64,7 @@ impl fmt::Debug for TreeHead {
             .field("size", &self.size)
             .field("root", &Hex(&self.root))
             .field("generation", &self.generation)
+            .field("seedshares", &Hex(&self.seedshares))
             .finish()
     }
 }
@@ -119,17 +131,18 @@ impl From<CodecError> for TreeHeadError {
 
 impl TreeHead {
     /// The length of the signed encoding.
-    pub const ENCODED_LEN: usize = 20 + 8 + 32 + 8;
+    pub const ENCODED_LEN: usize = 20 + 8 + 32 + 8 + 32;
 
-    /// `label ‖ size (BE) ‖ root ‖ generation (BE)`: the bytes that are
-    /// signed.
+    /// `label ‖ size (BE) ‖ root ‖ generation (BE) ‖ seedshares`: the bytes
+    /// that are signed.
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
         let mut out = [0u8; Self::ENCODED_LEN];
-        let fields: [&[u8]; 4] = [
+        let fields: [&[u8]; 5] = [
             TREE_HEAD_LABEL,
             &self.size.to_be_bytes(),
             &self.root,
             &self.generation.to_be_bytes(),
+            &self.seedshares,
         ];
         let mut rest: &mut [u8] = &mut out;
         for field in fields {
@@ -140,7 +153,7 @@ impl TreeHead {
         out
     }
 
-    /// Parses the 68-byte encoding; refuses a wrong label, short or trailing
+    /// Parses the 100-byte encoding; refuses a wrong label, short or trailing
     /// input.
     pub fn decode(bytes: &[u8]) -> Result<Self, TreeHeadError> {
         let mut reader = Reader::new(bytes);
@@ -156,10 +169,12 @@ impl TreeHead {
         let size = u64::from_be_bytes(*reader.take_array::<8>()?);
         let root = *reader.take_array::<32>()?;
         let generation = u64::from_be_bytes(*reader.take_array::<8>()?);
+        let seedshares = *reader.take_array::<32>()?;
         Ok(Self {
             size,
             root,
             generation,
+            seedshares,
         })
     }
 
@@ -203,7 +218,7 @@ impl SignedTreeHead {
         out
     }
 
-    /// Parses the 132-byte encoding (does not verify the signature).
+    /// Parses the 164-byte encoding (does not verify the signature).
     pub fn decode(bytes: &[u8]) -> Result<Self, TreeHeadError> {
         let mut reader = Reader::new(bytes);
         let head = TreeHead::read(&mut reader)?;

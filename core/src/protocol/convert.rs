@@ -7,19 +7,35 @@ use alloc::string::String;
 use zeroize::Zeroizing;
 
 use super::messages::{
-    ErrorCode, ErrorReply, MeshResponse, OwnerSignature, UserRequest, UserResponse,
+    DeploymentStatement, ErrorCode, ErrorReply, MeshResponse, OwnerSignature, ReplicaState,
+    Sharing, UserRequest, UserResponse,
 };
-use crate::coordinator::{self as api, ApiError, RecoveryProgress, Response};
+use crate::coordinator::{self as api, ApiError, RecoveryProgress, Response, StateName};
 use crate::history::objects::ObjectHash;
 use crate::kdf::{MeshCaKey, Salt, SecretSeed};
 use crate::manifest::SeedshareKey;
-use crate::seedshare::Share;
+use crate::seedshare::submission::{
+    RecoveryKey, SealedSubmission, SubmissionBinding, open_submission,
+};
+
+/// What a user-API connection knows for `Recover`: the recovery key it
+/// sent in its `RecoveryState` reply, and its TLS exporter value under
+/// [`super::RECOVERY_EXPORTER_LABEL`].
+pub struct RecoverySession<'a> {
+    /// The session's recovery key.
+    pub key: &'a RecoveryKey,
+    /// The session's exporter value.
+    pub session: [u8; 32],
+}
 
 impl UserRequest {
-    /// The state machine's request. `client_key` is the seed-share owner
-    /// key the transport authenticated, if any (used by `Recover` only;
-    /// without it the share's index names the owner).
-    pub fn into_request(self, client_key: Option<SeedshareKey>) -> Result<api::Request, ApiError> {
+    /// The state machine's request. `Recover` is opened here with the
+    /// connection's `recovery` session (refused without one): the HPKE
+    /// Auth-mode submission proves the owner's key and the binding.
+    pub fn into_request(
+        self,
+        recovery: Option<&RecoverySession<'_>>,
+    ) -> Result<api::Request, ApiError> {
         Ok(match self {
             Self::SetManifest {
                 manifest,
@@ -47,14 +63,48 @@ impl UserRequest {
                 consistency_from,
                 inclusion_of,
             }),
-            Self::Recover { share, force } => {
-                let share = Share::from_bytes(&share)
-                    .map_err(|e| ApiError::InvalidArgument(format!("share: {e}")))?;
+            Self::Recover {
+                owner,
+                encapsulated_key,
+                ciphertext,
+                latest_transition,
+                seedshares,
+                force,
+            } => {
+                let recovery = recovery.ok_or_else(|| {
+                    ApiError::InvalidArgument(
+                        "no recovery key on this connection: ask GetRecoveryState first and seal the share to its recovery key".into(),
+                    )
+                })?;
+                let binding = SubmissionBinding {
+                    session: recovery.session,
+                    latest_transition,
+                    seedshares,
+                    force,
+                };
+                let sealed = SealedSubmission {
+                    owner: SeedshareKey(owner),
+                    encapsulated_key,
+                    ciphertext,
+                };
+                let share = open_submission(&sealed, recovery.key, &binding).map_err(|e| {
+                    ApiError::PermissionDenied(format!(
+                        "the share submission does not open as sent by seed-share owner key {} for this session and target ({e}): only the owner's own key, in this session, can submit its share",
+                        crate::hex::Hex(&owner)
+                    ))
+                })?;
                 api::Request::Recover(api::Recover {
-                    owner: client_key,
+                    owner: SeedshareKey(owner),
                     share,
+                    target: api::RecoveryTarget {
+                        latest_transition: ObjectHash(latest_transition),
+                        seedshares: ObjectHash(seedshares),
+                    },
                     force,
                 })
+            }
+            Self::GetRecoveryState { consistency_from } => {
+                api::Request::GetRecoveryState(api::GetRecoveryState { consistency_from })
             }
         })
     }
@@ -113,8 +163,13 @@ impl ErrorReply {
     }
 }
 
-/// The user-API reply for a state-machine result.
-pub fn user_response(result: Result<Response, ApiError>) -> UserResponse {
+/// The user-API reply for a state-machine result. `recovery_key` is the
+/// connection's recovery key, sent with a `RecoveryState` (which is an
+/// internal error without one).
+pub fn user_response(
+    result: Result<Response, ApiError>,
+    recovery_key: Option<&SeedshareKey>,
+) -> UserResponse {
     match result {
         Err(error) => UserResponse::Error(ErrorReply::from(&error)),
         Ok(Response::ManifestSet(set)) => UserResponse::ManifestSet {
@@ -134,6 +189,7 @@ pub fn user_response(result: Result<Response, ApiError>) -> UserResponse {
             history_public_key: m.history_public_key,
             consistency_proof: m.consistency_proof,
             inclusion_proofs: m.inclusion_proofs,
+            seedshare_record: m.seedshare_record,
         },
         Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have, need })) => {
             UserResponse::Recovery {
@@ -149,6 +205,30 @@ pub fn user_response(result: Result<Response, ApiError>) -> UserResponse {
                 recovered: Some(generation),
             }
         }
+        Ok(Response::RecoveryState(state)) => match recovery_key {
+            Some(key) => UserResponse::RecoveryState {
+                state: match state.state {
+                    StateName::Uninitialized => ReplicaState::Uninitialized,
+                    StateName::Recovery => ReplicaState::Recovery,
+                    StateName::Ready => ReplicaState::Ready,
+                },
+                latest_transition: state.latest_transition.0,
+                transition_manifest: state.transition.manifest.0,
+                transition_previous: state.transition.previous.map(|p| p.0),
+                signed_tree_head: state.signed_tree_head.encode().to_vec(),
+                seedshare_record: state.seedshare_record,
+                manifest: state.manifest,
+                consistency_proof: state.consistency_proof,
+                have: u32::try_from(state.have).unwrap_or(u32::MAX),
+                need: state.need,
+                ready_peers: u32::try_from(state.ready_peers).unwrap_or(u32::MAX),
+                recovery_key: key.0,
+            },
+            None => UserResponse::Error(ErrorReply {
+                code: ErrorCode::Internal,
+                message: "the recovery state needs the connection's recovery key".into(),
+            }),
+        },
         Ok(Response::MeshCert(_) | Response::PeerSecrets(_)) => UserResponse::Error(ErrorReply {
             code: ErrorCode::Internal,
             message: "not a user-API reply".into(),
@@ -167,6 +247,7 @@ pub fn mesh_response(result: Result<Response, ApiError>) -> MeshResponse {
             workload_secret: cert
                 .workload_secret
                 .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
+            deployment: DeploymentStatement::from(&cert.deployment),
         },
         Ok(Response::PeerSecrets(secrets)) => MeshResponse::PeerSecrets {
             seed: Zeroizing::new(secrets.seed.as_bytes().to_vec()),
@@ -206,4 +287,21 @@ pub fn peer_secrets(
         mesh_key,
         latest_transition: ObjectHash(latest_transition),
     })
+}
+
+impl From<&api::DeploymentFacts> for DeploymentStatement {
+    fn from(facts: &api::DeploymentFacts) -> Self {
+        Self {
+            sharings: facts
+                .sharings
+                .iter()
+                .map(|s| Sharing {
+                    threshold: s.threshold,
+                    owners: s.owners.iter().map(|o| o.0).collect(),
+                })
+                .collect(),
+            workload_owners: facts.workload_owners.clone(),
+            generation: facts.generation,
+        }
+    }
 }

@@ -81,13 +81,41 @@ pub enum UserRequest {
         /// Log indices to prove inclusion of.
         inclusion_of: Vec<u64>,
     },
-    /// Submit a seed share (the owner is the TLS client key).
+    /// Submit a seed share, sealed by its owner in HPKE Auth mode to the
+    /// recovery key of this session's `RecoveryState` reply
+    /// (`seedshare::submission`).
     Recover {
-        /// The decrypted share (index ‖ four 32-byte values).
-        share: Vec<u8>,
+        /// The owner's X25519 public key (the HPKE sender).
+        owner: [u8; 32],
+        /// The HPKE encapsulated key.
+        encapsulated_key: [u8; 32],
+        /// The HPKE ciphertext of the 129-byte share.
+        ciphertext: Vec<u8>,
+        /// The latest transition the owner agreed to recover.
+        latest_transition: [u8; 32],
+        /// The seed-share record address the owner agreed to.
+        seedshares: [u8; 32],
         /// Recover even though ready peers exist.
         force: bool,
     },
+    /// What the replica would recover to; also makes this session's
+    /// recovery key.
+    GetRecoveryState {
+        /// Log size of the tree head the owner trusts (for a consistency
+        /// proof).
+        consistency_from: Option<u64>,
+    },
+}
+
+/// The replica's state in [`UserResponse::RecoveryState`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaState {
+    /// No history.
+    Uninitialized,
+    /// A history, no secrets.
+    Recovery,
+    /// Serving.
+    Ready,
 }
 
 /// Error codes, as in `DESIGN.md` §4.
@@ -158,6 +186,9 @@ pub enum UserResponse {
         consistency_proof: Option<Vec<[u8; 32]>>,
         /// Inclusion proofs, if asked.
         inclusion_proofs: Vec<(u64, Vec<[u8; 32]>)>,
+        /// The seed-share record the tree head names (salt, commitments,
+        /// sealed shares; `coordinator::store::SeedShareRecord`).
+        seedshare_record: Vec<u8>,
     },
     /// A seed share was accepted (`recovered` is set once the coordinator
     /// recovered, with the generation).
@@ -171,6 +202,56 @@ pub enum UserResponse {
     },
     /// The request was refused.
     Error(ErrorReply),
+    /// What the replica would recover to (`GetRecoveryState`).
+    RecoveryState {
+        /// The replica's state.
+        state: ReplicaState,
+        /// The latest transition of the stored history.
+        latest_transition: [u8; 32],
+        /// The manifest hash the latest transition names.
+        transition_manifest: [u8; 32],
+        /// The transition before it.
+        transition_previous: Option<[u8; 32]>,
+        /// The stored signed tree head (164 bytes; unverified by the
+        /// replica, which has no seed).
+        signed_tree_head: Vec<u8>,
+        /// The seed-share record the tree head names.
+        seedshare_record: Vec<u8>,
+        /// The current manifest's exact bytes.
+        manifest: Vec<u8>,
+        /// Consistency proof from `consistency_from`, if asked.
+        consistency_proof: Option<Vec<[u8; 32]>>,
+        /// Valid shares held for this history.
+        have: u32,
+        /// The threshold (0 without seed-share owners).
+        need: u8,
+        /// Ready peers the replica can reach.
+        ready_peers: u32,
+        /// This session's X25519 recovery key: seal the share to it.
+        recovery_key: [u8; 32],
+    },
+}
+
+/// One sharing of the seed, as a coordinator states it to a workload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sharing {
+    /// The threshold.
+    pub threshold: u8,
+    /// The owners' X25519 keys, in manifest order.
+    pub owners: Vec<[u8; 32]>,
+}
+
+/// What a coordinator states about its deployment to a workload, inside
+/// the attested session (`coordinator::DeploymentFacts`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentStatement {
+    /// Every distinct sharing of the seed in the coordinator's history,
+    /// oldest first.
+    pub sharings: Vec<Sharing>,
+    /// The current manifest's workload owner keys (hex SPKI, lower case).
+    pub workload_owners: Vec<String>,
+    /// The manifest generation.
+    pub generation: u64,
 }
 
 /// A request on the mesh API. The workload's evidence and key come from
@@ -198,6 +279,10 @@ pub enum MeshResponse {
         /// The 64-byte workload secret, if the policy names an id
         /// (zeroized when dropped).
         workload_secret: Option<Zeroizing<Vec<u8>>>,
+        /// Who can know the deployment's seed: the workload checks it
+        /// against what its measured init-data pins before writing
+        /// anything.
+        deployment: DeploymentStatement,
     },
     /// The request was refused.
     Error(ErrorReply),

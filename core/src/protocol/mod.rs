@@ -22,7 +22,7 @@ pub mod shim;
 #[cfg(test)]
 mod tests;
 
-pub use convert::{mesh_response, peer_secrets, user_response};
+pub use convert::{RecoverySession, mesh_response, peer_secrets, user_response};
 pub use messages::*;
 
 use alloc::string::{String, ToString};
@@ -42,8 +42,16 @@ pub const MESH_API_PORT: u16 = 7777;
 /// ([`shim`]).
 pub const SHIM_PORT: u16 = 9103;
 
-/// The protocol version this code speaks.
-pub const VERSION: u16 = 1;
+/// The protocol version this code speaks. Version 2: tree heads name the
+/// seed-share record, `Recover` is authenticated by the owner's key and
+/// bound to a `GetRecoveryState` reply, updates are signed over an
+/// `UpdateIntent`, mesh certificates come with a `DeploymentStatement`.
+pub const VERSION: u16 = 2;
+
+/// The TLS exporter label of a user-API session's recovery binding
+/// (`seedshare::submission::SubmissionBinding::session`), 32 bytes, no
+/// context.
+pub const RECOVERY_EXPORTER_LABEL: &[u8] = b"EXPORTER-accord-recovery";
 
 /// Largest frame body on the user API: a manifest with its policies (a
 /// policy is at most about 1.5 MiB when stored in Kubernetes).

@@ -118,8 +118,35 @@ fn round_trips_and_truncations() {
     );
     round_trip(
         UserRequest::Recover {
-            share: vec![1; 129],
+            owner: [1; 32],
+            encapsulated_key: [2; 32],
+            ciphertext: vec![3; 145],
+            latest_transition: [4; 32],
+            seedshares: [5; 32],
             force: true,
+        },
+        MAX_USER_FRAME,
+    );
+    round_trip(
+        UserRequest::GetRecoveryState {
+            consistency_from: Some(2),
+        },
+        MAX_USER_FRAME,
+    );
+    round_trip(
+        UserResponse::RecoveryState {
+            state: ReplicaState::Recovery,
+            latest_transition: [1; 32],
+            transition_manifest: [2; 32],
+            transition_previous: Some([3; 32]),
+            signed_tree_head: vec![4; 164],
+            seedshare_record: vec![5; 40],
+            manifest: b"{}".to_vec(),
+            consistency_proof: Some(vec![[6; 32]]),
+            have: 1,
+            need: 2,
+            ready_peers: 0,
+            recovery_key: [7; 32],
         },
         MAX_USER_FRAME,
     );
@@ -130,10 +157,11 @@ fn round_trips_and_truncations() {
             root_ca: vec![0x30, 1],
             mesh_ca: vec![0x30, 2],
             latest_transition: [3; 32],
-            signed_tree_head: vec![4; 132],
+            signed_tree_head: vec![4; 164],
             history_public_key: [5; 32],
             consistency_proof: Some(vec![[6; 32]]),
             inclusion_proofs: vec![(0, vec![[7; 32], [8; 32]])],
+            seedshare_record: vec![9; 33],
         },
         MAX_USER_FRAME,
     );
@@ -151,6 +179,14 @@ fn round_trips_and_truncations() {
             mesh_ca: vec![1; 10],
             root_ca: vec![2; 10],
             workload_secret: Some(zeroize::Zeroizing::new(vec![3; 64])),
+            deployment: DeploymentStatement {
+                sharings: vec![Sharing {
+                    threshold: 2,
+                    owners: vec![[4; 32], [5; 32]],
+                }],
+                workload_owners: vec!["302a".into()],
+                generation: 3,
+            },
         },
         MAX_MESH_FRAME,
     );
@@ -240,6 +276,7 @@ fn oversized_frames_are_refused_before_reading() {
         mesh_ca: vec![],
         root_ca: vec![],
         workload_secret: None,
+        deployment: DeploymentStatement::default(),
     };
     assert!(matches!(
         encode(&big, MAX_MESH_FRAME),
@@ -269,19 +306,21 @@ fn garbage_is_refused_without_panicking() {
 fn version_negotiation() {
     let hello = |versions: Vec<u16>, api| Hello { versions, api };
     assert_eq!(
-        negotiate(&hello(vec![1, 2], Api::User), Api::User),
-        HelloReply::Accepted { version: 1 }
+        negotiate(&hello(vec![1, 2, 3], Api::User), Api::User),
+        HelloReply::Accepted { version: 2 }
     );
+    // Version 1 (unauthenticated recovery, tree heads without the
+    // seed-share record) is not spoken any more.
     assert!(matches!(
-        negotiate(&hello(vec![2], Api::User), Api::User),
+        negotiate(&hello(vec![1], Api::User), Api::User),
         HelloReply::Refused { reason } if reason.contains("no common protocol version")
     ));
     assert!(matches!(
-        negotiate(&hello(vec![1], Api::Mesh), Api::User),
+        negotiate(&hello(vec![2], Api::Mesh), Api::User),
         HelloReply::Refused { reason } if reason.contains("Mesh")
     ));
     assert!(matches!(
-        negotiate(&hello(vec![1; 17], Api::User), Api::User),
+        negotiate(&hello(vec![2; 17], Api::User), Api::User),
         HelloReply::Refused { .. }
     ));
 }

@@ -69,6 +69,10 @@
 //! In JSON every byte string is lowercase hex; owners are the raw 32-byte
 //! X25519 public keys.
 //!
+//! **Submission.** In user recovery each owner hands its share to the
+//! coordinator in an HPKE Auth-mode message from the owner's key
+//! ([`submission`]), so the coordinator knows which owner sent it.
+//!
 //! # Secret hygiene
 //!
 //! [`Share`] is a secret: it implements `Zeroize` and `ZeroizeOnDrop`, its
@@ -93,6 +97,7 @@ use crate::kdf::{SEED_LEN, Salt, SecretSeed};
 use crate::manifest::SeedshareKey;
 
 mod serde_hex;
+pub mod submission;
 
 /// The most owners a sharing can have (indices are one byte, 1..=255).
 pub const MAX_OWNERS: usize = 255;
