@@ -317,6 +317,7 @@ pub fn reply_name(response: &UserResponse) -> &'static str {
         UserResponse::ManifestSet { .. } => "ManifestSet",
         UserResponse::Manifests { .. } => "Manifests",
         UserResponse::Recovery { .. } => "Recovery",
+        UserResponse::RecoveryState { .. } => "RecoveryState",
         UserResponse::Error(_) => "Error",
     }
 }

@@ -2,28 +2,43 @@
 //!
 //! ```text
 //! accord recover -c HOST:PORT --seedshare-key F [--seed-shares seed-shares.json]
-//!                [--force] [-m manifest.json] [--workspace DIR] [--json] [--timeout SECS]
+//!                [--force] [--no-trust-state] [-m manifest.json] [--workspace DIR]
+//!                [--json] [--timeout SECS]
 //! ```
 //!
 //! A coordinator that restarts without a ready peer to recover from comes
 //! up in Recovery: it holds the history but not the seed. The seed was
-//! split k-of-n among the manifest's seed-share owners on the first set,
-//! and `accord set` wrote the seed-share document (`seed-shares.json`:
-//! the salt, the Feldman commitments and one share per owner, each
-//! HPKE-sealed to its owner's X25519 key). Each owner runs `accord
-//! recover` once with their own key; when k distinct owners have done so,
+//! split k-of-n among the manifest's seed-share owners, and every owner
+//! holds the seed-share document (`seed-shares.json`: the salt, the
+//! Feldman commitments and one share per owner, each HPKE-sealed to its
+//! owner's X25519 key). When k distinct owners have run `accord recover`,
 //! the coordinator rebuilds the seed, checks it against the signed
 //! history, and serves again (same root CA, new mesh CA).
 //!
+//! The host controls what the replica read from the store, so the owner
+//! checks it before giving anything away:
+//!
 //! 1. Loads the X25519 key (`accord keys new --seedshare-owner`) and the
-//!    document, finds the share sealed to this key's public key and opens
-//!    it locally ([`open_own_share`]: HPKE decryption, then the Feldman
-//!    check against the document's commitments), so a wrong key or a
-//!    damaged document is reported before anything is sent.
+//!    workspace's trust state (`verify/last-tree-head.json`, written by
+//!    `accord verify` and `accord set`); without one it refuses unless
+//!    `--no-trust-state`.
 //! 2. Attests the coordinator against the coordinator policy of the
-//!    manifest (`-m`, default `manifest.json` in the workspace), as
-//!    `accord verify` does.
-//! 3. Sends `Recover { share, force }` and prints the progress:
+//!    manifest (`-m`, default `manifest.json` in the workspace).
+//! 3. Asks `GetRecoveryState` what the replica would recover to and checks
+//!    ([`check_target`]): the stored tree head must be signed by the
+//!    deployment's history key of the trust state (else FORGED) and
+//!    extend the verified head (else ROLLBACK or FORK); its seed-share
+//!    record must be the one in the owner's seed-share document
+//!    (`--seed-shares`, else `seed-shares.json` or, after a re-share,
+//!    `verify/seed-shares.json`); the replica's manifest must name this
+//!    key as a seed-share owner with the document's threshold.
+//! 4. Opens its own share from that document locally ([`open_own_share`]:
+//!    HPKE decryption, then the Feldman check), so a wrong key or a damaged
+//!    document is reported before anything is sent.
+//! 5. Seals the share in HPKE Auth mode from the owner's key to the
+//!    session's recovery key, bound to this attested session, the checked
+//!    transition and seed-share record, and `--force`
+//!    (`seedshare::submission`), sends `Recover` and prints the progress:
 //!    `share accepted (have/need)` or `recovered: generation N` (a JSON
 //!    object with `--json`: `status`, `have`, `need`, `generation`).
 //!
@@ -32,16 +47,25 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use accord_core::coordinator::store::SeedShareRecord;
 use accord_core::crypto::default_provider;
 use accord_core::hex;
-use accord_core::protocol::{ErrorCode, UserRequest, UserResponse};
+use accord_core::history::objects::{ObjectHash, Transition};
+use accord_core::history::tree_head::{SignedTreeHead, TreeHead, check_newer};
+use accord_core::manifest::{Manifest, SeedshareKey};
+use accord_core::protocol::{
+    ErrorCode, RECOVERY_EXPORTER_LABEL, ReplicaState, UserRequest, UserResponse,
+};
+use accord_core::seedshare::submission::{SubmissionBinding, seal_submission};
 use accord_core::seedshare::{self, SeedShareDocument, SeedShareError, Share};
+use accord_guest::coordinator::OsRandom;
 use clap::Args;
 use serde::Serialize;
 
 use crate::keys::{PrivateKey, X25519Secret, load_private_key};
 use crate::net::{self, CoordinatorOptions, Failure};
 use crate::set_payload::seed_share_document_load;
+use crate::workspace::TrustState;
 
 /// Arguments of `accord recover`: the shared coordinator connection
 /// options (listed after the recovery options) and the recovery options.
@@ -75,6 +99,15 @@ pub struct RecoverArgs {
     /// the recovered ones.
     #[arg(long)]
     pub force: bool,
+
+    /// Recover without a trust state (verify/last-tree-head.json from an
+    /// earlier `accord verify` or `accord set` in this workspace). The
+    /// replica's history is then not checked against a history you
+    /// verified: a host that rolled the store back to an older generation
+    /// is not detected (the seed-share record is still checked against
+    /// your seed-shares.json).
+    #[arg(long)]
+    pub no_trust_state: bool,
 }
 
 /// The long help of `accord recover`.
@@ -88,12 +121,22 @@ keeps its history but has lost the seed its keys derive from. The first \
 which holds every owner's share sealed to their key.
 
 Each seed-share owner runs `accord recover` once, with their own \
---seedshare-key and that document. The share is decrypted and checked \
-against the document's commitments locally, then sent to the attested \
-coordinator, which answers `share accepted (have/need)` until k different \
-owners have sent theirs, then `recovered: generation N`. Sending the same \
-share twice does not count twice. The recovered coordinator keeps its root \
-CA and history and gets a new mesh CA; run `accord verify` afterwards.";
+--seedshare-key and that document. First the attested coordinator says \
+what it would recover to; `accord recover` refuses unless that history is \
+signed by the deployment's history key and extends the one this workspace \
+verified (`accord verify` or `accord set` wrote verify/last-tree-head.json), \
+and its seed-share record is the one of your document. Then the share is \
+decrypted and checked locally, sealed from your key to this session and \
+bound to the checked history, and sent. The coordinator answers `share \
+accepted (have/need)` until k different owners have sent theirs, then \
+`recovered: generation N`. Sending the same share twice does not count \
+twice. The recovered coordinator keeps its root CA and history and gets a \
+new mesh CA; run `accord verify` afterwards.
+
+After a re-share (`accord set --reshare`), `accord verify` writes the new \
+sealed shares to verify/seed-shares.json, which this command also looks \
+at. Shares of an older sharing still rebuild the seed offline, but the \
+coordinator refuses them.";
 
 /// What the coordinator made of the share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -241,7 +284,7 @@ pub fn open_own_share(
 fn recover_advice(code: ErrorCode) -> Option<&'static str> {
     match code {
         ErrorCode::PermissionDenied => Some(
-            "the coordinator sees ready peers and will recover from them; retry with --force only if you know no peer is ready (user recovery rotates the mesh CA, splitting workloads certified by a peer's mesh CA from the recovered ones)",
+            "the coordinator sees ready peers and will recover from them, or refused this key or the stored sharing; retry with --force only if you know no peer is ready (user recovery rotates the mesh CA, splitting workloads certified by a peer's mesh CA from the recovered ones)",
         ),
         ErrorCode::AlreadyRecovered => {
             Some("the coordinator is already Ready: nothing to do; run `accord verify`")
@@ -249,8 +292,215 @@ fn recover_advice(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::InvalidArgument => Some(
             "the coordinator refused this share: check that seed-shares.json belongs to the deployment this coordinator runs",
         ),
+        ErrorCode::ManifestConflict => {
+            Some("the replica's history changed since it was checked: run `accord recover` again")
+        }
         _ => None,
     }
+}
+
+/// What `GetRecoveryState` said, as the CLI reads it.
+#[derive(Clone, Debug)]
+pub struct RecoveryStateReply {
+    /// The replica's state.
+    pub state: ReplicaState,
+    /// The latest transition.
+    pub latest_transition: [u8; 32],
+    /// The manifest hash the latest transition names.
+    pub transition_manifest: [u8; 32],
+    /// The transition before it.
+    pub transition_previous: Option<[u8; 32]>,
+    /// The stored signed tree head.
+    pub signed_tree_head: Vec<u8>,
+    /// The seed-share record it names.
+    pub seedshare_record: Vec<u8>,
+    /// The current manifest.
+    pub manifest: Vec<u8>,
+    /// Consistency proof from the trust state's size.
+    pub consistency_proof: Option<Vec<[u8; 32]>>,
+    /// Shares held, threshold.
+    pub have: u32,
+    /// The threshold.
+    pub need: u8,
+    /// This session's recovery key.
+    pub recovery_key: [u8; 32],
+}
+
+/// A seed-share document and where it came from.
+pub struct Candidate {
+    /// The file.
+    pub path: PathBuf,
+    /// Its content.
+    pub document: SeedShareDocument,
+}
+
+/// What the owner checked and agreed to recover to.
+#[derive(Debug)]
+pub struct CheckedTarget {
+    /// The latest transition.
+    pub latest_transition: [u8; 32],
+    /// The seed-share record's address.
+    pub seedshares: [u8; 32],
+    /// The generation.
+    pub generation: u64,
+    /// Which candidate document matches the record.
+    pub document: usize,
+}
+
+/// Checks what the replica would recover to (see the [module docs](self)):
+/// the record the stored head names, the latest transition and its
+/// manifest, the history key and consistency against `trust`, and which
+/// of `candidates` holds that very record. Every refusal names what did
+/// not match.
+pub fn check_target(
+    reply: &RecoveryStateReply,
+    trust: Option<&TrustState>,
+    candidates: &[Candidate],
+) -> Result<CheckedTarget, String> {
+    let provider = default_provider();
+    let signed = SignedTreeHead::decode(&reply.signed_tree_head)
+        .map_err(|e| format!("the replica's signed tree head is malformed: {e}"))?;
+    let head = signed.head;
+    let record_address = provider.sha256(&[&reply.seedshare_record]);
+    if record_address != head.seedshares {
+        return Err(format!(
+            "the replica's seed-share record has SHA-256 {}, but its tree head names {}",
+            hex::encode(&record_address),
+            hex::encode(&head.seedshares)
+        ));
+    }
+    let transition = Transition {
+        manifest: ObjectHash(reply.transition_manifest),
+        previous: reply.transition_previous.map(ObjectHash),
+    };
+    if transition.hash(provider).0 != reply.latest_transition
+        || provider.sha256(&[&reply.manifest]) != reply.transition_manifest
+    {
+        return Err(
+            "the replica's latest transition does not commit to the manifest it sent".into(),
+        );
+    }
+    if let Some(trust) = trust {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&trust.history_public_key)
+            .map_err(|_| "the trust state's history key is not a valid Ed25519 key".to_string())?;
+        signed.verify(&key).map_err(|_| {
+            format!(
+                "FORGED: the history this replica would recover to (generation {}, transition {}) is not signed by this deployment's history key {}: the store was tampered with; do not send your share",
+                head.generation,
+                hex::encode(&reply.latest_transition),
+                hex::encode(&trust.history_public_key)
+            )
+        })?;
+        let seen = TreeHead {
+            size: trust.size,
+            root: trust.root,
+            generation: trust.generation,
+            seedshares: trust.seedshares,
+        };
+        if head.size < seen.size || head.generation < seen.generation {
+            return Err(format!(
+                "ROLLBACK: the replica would recover to generation {} (size {}), older than generation {} (size {}) this workspace verified: the host restarted it on an old store; do not send your share",
+                head.generation, head.size, seen.generation, seen.size
+            ));
+        }
+        let proof = reply.consistency_proof.as_deref().unwrap_or_default();
+        let consistent = if head.size == seen.size {
+            head.root == seen.root && reply.latest_transition == trust.latest_transition
+        } else {
+            check_newer(provider, &seen, &head, proof).is_ok()
+        };
+        if !consistent {
+            return Err(format!(
+                "FORK: the replica's history (size {}) does not extend the size-{} history this workspace verified; do not send your share",
+                head.size, seen.size
+            ));
+        }
+    }
+    let document = candidates
+        .iter()
+        .position(|c| {
+            SeedShareRecord::from_document(&c.document)
+                .address(provider)
+                .0
+                == head.seedshares
+        })
+        .ok_or_else(|| {
+            let tried: Vec<String> = candidates
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} (record {})",
+                        c.path.display(),
+                        SeedShareRecord::from_document(&c.document).address(provider)
+                    )
+                })
+                .collect();
+            format!(
+                "the replica would recover with seed-share record {}, which is none of {}: either the deployment was re-shared (run `accord verify` against a ready replica to fetch the new shares, or pass --seed-shares) or the store was tampered with; do not send your share",
+                hex::encode(&head.seedshares),
+                if tried.is_empty() {
+                    "your seed-share documents (none found)".to_string()
+                } else {
+                    tried.join(", ")
+                }
+            )
+        })?;
+    let manifest = Manifest::from_json(&reply.manifest)
+        .map_err(|e| format!("the replica's manifest does not parse: {e}"))?;
+    let doc = manifest.doc();
+    let owners: Vec<[u8; 32]> = doc.seedshare_keys().iter().map(|k| k.0).collect();
+    let document_owners: Vec<[u8; 32]> = candidates
+        .get(document)
+        .map(|c| c.document.shares.iter().map(|s| s.owner.0).collect())
+        .unwrap_or_default();
+    if owners != document_owners {
+        return Err(format!(
+            "the replica's manifest names {} seed-share owner(s) that are not those of the matching document ({})",
+            owners.len(),
+            document_owners.len()
+        ));
+    }
+    Ok(CheckedTarget {
+        latest_transition: reply.latest_transition,
+        seedshares: head.seedshares,
+        generation: head.generation,
+        document,
+    })
+}
+
+/// The seed-share documents to look in: `--seed-shares`, else the
+/// workspace's `seed-shares.json` and `verify/seed-shares.json` (those
+/// that exist).
+fn candidates(args: &RecoverArgs) -> Result<Vec<Candidate>, Failure> {
+    let workspace = args.options.workspace();
+    let paths = match &args.seed_shares {
+        Some(path) => vec![path.clone()],
+        None => vec![
+            workspace.seed_shares(),
+            workspace
+                .verify_dir()
+                .join(crate::workspace::SEED_SHARES_FILE),
+        ],
+    };
+    let mut out = Vec::new();
+    for path in paths {
+        if args.seed_shares.is_none() && !path.is_file() {
+            continue;
+        }
+        let document = seed_share_document_load(&path)?;
+        out.push(Candidate { path, document });
+    }
+    if out.is_empty() {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "no seed-share document: neither {} nor {} exists; pass --seed-shares FILE",
+            workspace.seed_shares().display(),
+            workspace
+                .verify_dir()
+                .join(crate::workspace::SEED_SHARES_FILE)
+                .display()
+        )));
+    }
+    Ok(out)
 }
 
 /// Sends this owner's share (see the [module docs](self)).
@@ -265,29 +515,125 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
             )));
         }
     };
-    let document_path = match &args.seed_shares {
-        Some(path) => path.clone(),
-        None => args.options.workspace().seed_shares(),
-    };
-    let document = seed_share_document_load(&document_path)?;
-    let (position, share) = open_own_share(&document, &key).map_err(|failure| match failure {
-        Failure::Refused(why) => Failure::Refused(format!("{}: {why}", document_path.display())),
-        usage => usage,
-    })?;
-    let need = document.commitments.threshold;
-    eprintln!(
-        "opened share {} of {} (threshold {need}) for owner {} from {}",
-        share.index,
-        document.shares.len(),
-        position + 1,
-        document_path.display()
-    );
+    let workspace = args.options.workspace();
+    let trust = workspace.load_trust_state()?;
+    if trust.is_none() && !args.no_trust_state {
+        return Err(Failure::Refused(format!(
+            "no trust state ({}): without the history you verified, a replica rolled back to an older generation cannot be told apart; run `accord recover` in the workspace where `accord verify` or `accord set` ran, or pass --no-trust-state to recover anyway",
+            workspace.trust_state().display()
+        )));
+    }
+    let candidates = candidates(args)?;
     eprintln!("attesting the coordinator at {}", args.options.coordinator);
     let (_, _, mut client) = args.options.connect_attested().await?;
     let response = net::call(
         &mut client,
+        UserRequest::GetRecoveryState {
+            consistency_from: trust.as_ref().map(|t| t.size),
+        },
+    )
+    .await?;
+    let reply = match response {
+        UserResponse::RecoveryState {
+            state,
+            latest_transition,
+            transition_manifest,
+            transition_previous,
+            signed_tree_head,
+            seedshare_record,
+            manifest,
+            consistency_proof,
+            have,
+            need,
+            ready_peers: _,
+            recovery_key,
+        } => RecoveryStateReply {
+            state,
+            latest_transition,
+            transition_manifest,
+            transition_previous,
+            signed_tree_head,
+            seedshare_record,
+            manifest,
+            consistency_proof,
+            have,
+            need,
+            recovery_key,
+        },
+        UserResponse::Error(reply) => {
+            return Err(net::refusal_with_advice(
+                &reply,
+                recover_advice(reply.code).or_else(|| net::advice(reply.code, false)),
+            ));
+        }
+        other => {
+            return Err(Failure::Usage(anyhow::anyhow!(
+                "the coordinator answered GetRecoveryState with {}",
+                net::reply_name(&other)
+            )));
+        }
+    };
+    if reply.state == ReplicaState::Ready {
+        return Err(Failure::Refused(
+            "the coordinator is already Ready: nothing to do; run `accord verify`".into(),
+        ));
+    }
+    let checked = check_target(&reply, trust.as_ref(), &candidates).map_err(Failure::Refused)?;
+    let candidate = candidates
+        .get(checked.document)
+        .ok_or_else(|| Failure::Usage(anyhow::anyhow!("internal: no matching document")))?;
+    let (position, share) =
+        open_own_share(&candidate.document, &key).map_err(|failure| match failure {
+            Failure::Refused(why) => {
+                Failure::Refused(format!("{}: {why}", candidate.path.display()))
+            }
+            usage => usage,
+        })?;
+    eprintln!(
+        "checked: the replica would recover to generation {} (transition {}){}; its seed-share record {} is the one of {}",
+        checked.generation,
+        hex::encode(&checked.latest_transition),
+        if trust.is_some() {
+            ", signed by this deployment's history key and extending the history this workspace verified"
+        } else {
+            " (NOT checked against a trust state: --no-trust-state)"
+        },
+        hex::encode(&checked.seedshares),
+        candidate.path.display()
+    );
+    let need = candidate.document.commitments.threshold;
+    eprintln!(
+        "opened share {} of {} (threshold {need}) for owner {}; {} of {} held by the replica so far",
+        share.index,
+        candidate.document.shares.len(),
+        position + 1,
+        reply.have,
+        reply.need
+    );
+    let binding = SubmissionBinding {
+        session: client
+            .exporter(RECOVERY_EXPORTER_LABEL)
+            .map_err(Failure::Usage)?,
+        latest_transition: checked.latest_transition,
+        seedshares: checked.seedshares,
+        force: args.force,
+    };
+    let sealed = seal_submission(
+        &share,
+        key.as_bytes(),
+        &SeedshareKey(reply.recovery_key),
+        &binding,
+        &OsRandom,
+    )
+    .map_err(|e| Failure::Usage(anyhow::anyhow!("sealing the share: {e}")))?;
+    let response = net::call(
+        &mut client,
         UserRequest::Recover {
-            share: share.to_bytes().to_vec(),
+            owner: sealed.owner.0,
+            encapsulated_key: sealed.encapsulated_key,
+            ciphertext: sealed.ciphertext,
+            latest_transition: checked.latest_transition,
+            seedshares: checked.seedshares,
             force: args.force,
         },
     )

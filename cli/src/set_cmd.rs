@@ -21,9 +21,15 @@
 //!    of the last `accord verify` or `accord set` here, else the one
 //!    `GetManifests` just returned), so an update someone else made in
 //!    between is refused (`manifest_conflict`).
+//!    The signatures cover the update intent: the deployment (the history
+//!    public key the coordinator reports, which must be the one of this
+//!    workspace's trust state if there is one), the next transition and
+//!    `--reshare`.
 //! 5. On success writes `DIR/seed-shares.json` (0600, first set or `--reshare`),
 //!    `DIR/coordinator-root-ca.pem`, `DIR/mesh-ca.pem`,
-//!    `DIR/last-set-manifest.json` and `DIR/last-set.json`, and prints the
+//!    `DIR/last-set-manifest.json` and `DIR/last-set.json`, then verifies
+//!    the history the coordinator now serves as `accord verify` does and
+//!    writes `DIR/verify/` with the trust state, and prints the
 //!    generation and transition (a JSON object with `--json`).
 //!
 //! Exit status as in [`crate::net`].
@@ -42,10 +48,12 @@ use serde::{Deserialize, Serialize};
 use crate::keys::load_private_key;
 use crate::net::{self, CoordinatorOptions, Failure};
 use crate::set_payload::{
-    load_set_request, next_transition_of, seed_share_document_save, sign_update,
+    load_set_request, next_transition_of, seed_share_document_save, sign_intent,
 };
 use crate::sign::SignatureFile;
+use crate::verify_logic::{ManifestsReply, check_history, manifests_request, write_verify_dir};
 use crate::workspace::{Workspace, write_atomic};
+use accord_core::coordinator::UpdateIntent;
 
 /// The copy of the last manifest set from this workspace.
 pub const LAST_SET_MANIFEST: &str = "last-set-manifest.json";
@@ -244,7 +252,8 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
     let mut client =
         net::connect(&args.options.coordinator, &policy, args.options.timeout()).await?;
 
-    let latest = match net::call(
+    let trust = workspace.load_trust_state()?;
+    let current = match net::call(
         &mut client,
         UserRequest::GetManifests {
             consistency_from: None,
@@ -254,8 +263,10 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
     .await?
     {
         UserResponse::Manifests {
-            latest_transition, ..
-        } => Some(latest_transition),
+            latest_transition,
+            history_public_key,
+            ..
+        } => Some((latest_transition, history_public_key)),
         UserResponse::Error(reply) if reply.code == ErrorCode::NoManifest => None,
         UserResponse::Error(reply) => return Err(net::refusal(&reply, false)),
         other => {
@@ -265,15 +276,32 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
             )));
         }
     };
+    let latest = current.map(|(latest, _)| latest);
     let update = latest.is_some();
 
     let mut signatures = Vec::new();
-    if let Some(latest) = latest {
-        let next = next_transition_of(&manifest, Some(latest));
+    if let Some((latest, deployment)) = current {
+        // The deployment is the one this workspace verified, if it did:
+        // an owner never signs for another deployment by mistake.
+        if let Some(trust) = &trust
+            && trust.history_public_key != deployment
+        {
+            return Err(Failure::Refused(format!(
+                "the coordinator at {} serves deployment {} (its history key), but this workspace verified deployment {}: refusing to sign an update for another deployment",
+                args.options.coordinator,
+                hex::encode(&deployment),
+                hex::encode(&trust.history_public_key)
+            )));
+        }
+        let intent = UpdateIntent {
+            deployment,
+            next_transition: next_transition_of(&manifest, Some(latest)),
+            reshare: args.reshare,
+        };
         if let Some(path) = &args.workload_owner_key {
             let key = load_private_key(path)?;
             signatures.push(
-                sign_update(&key, &manifest, Some(latest))
+                sign_intent(&key, &intent)
                     .map_err(|e| Failure::Refused(format!("{}: {e:#}", path.display())))?,
             );
         }
@@ -281,12 +309,18 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
             let (signature, signed) = SignatureFile::load(path)?
                 .decode()
                 .with_context(|| path.display().to_string())?;
-            if signed != next {
+            if signed != intent {
                 return Err(Failure::Refused(format!(
-                    "{} signs transition {signed}, but this update creates {next} \
-                     (the manifest or the coordinator's latest transition {} changed): \
+                    "{} authorizes transition {} of deployment {} (re-share: {}), but this update is transition {} of deployment {} (re-share: {}) \
+                     (the manifest, the coordinator's latest transition {}, the deployment or --reshare changed): \
                      run `accord sign --prepare` again",
                     path.display(),
+                    signed.next_transition,
+                    hex::encode(&signed.deployment),
+                    signed.reshare,
+                    intent.next_transition,
+                    hex::encode(&intent.deployment),
+                    intent.reshare,
                     hex::encode(&latest)
                 )));
             }
@@ -341,7 +375,7 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
             )));
         }
     };
-    save(
+    let outcome = save(
         &workspace,
         !update,
         &manifest,
@@ -350,7 +384,20 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
         (&root_ca, &mesh_ca),
         document.as_ref(),
     )
-    .map_err(Failure::Usage)
+    .map_err(Failure::Usage)?;
+    // What was set is verified as `accord verify` would (signed head,
+    // chain, seed-share record, consistency with this workspace's trust
+    // state), and the trust state moves forward: `accord recover` and
+    // `accord sign --prepare` rely on it.
+    let reply = net::call(&mut client, manifests_request(trust.as_ref())).await?;
+    let reply = ManifestsReply::from_response(reply).map_err(Failure::Usage)?;
+    let verified = check_history(&manifest, &reply, trust.as_ref()).map_err(|e| {
+        Failure::Refused(format!(
+            "the manifest was set, but the history the coordinator serves now does not verify: {e}"
+        ))
+    })?;
+    write_verify_dir(&workspace.verify_dir(), &reply, &verified).map_err(Failure::Usage)?;
+    Ok(outcome)
 }
 
 fn save(

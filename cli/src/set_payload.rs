@@ -3,16 +3,17 @@
 //! the workload owner's signature over an update, and the seed-share
 //! document the first `set` returns.
 //!
-//! What an owner signs is [`update_message`]`(next)`, where `next` is the
-//! address of the transition the update creates
-//! ([`next_transition`]`(manifest, latest)`): `UPDATE_LABEL ‖ next`.
-//! Ed25519 signs those 59 bytes (RFC 8032); ECDSA P-384 signs their
-//! SHA-384 and the signature is the fixed-width `r ‖ s` (96 bytes).
+//! What an owner signs is the [`UpdateIntent`]'s message: `UPDATE_LABEL ‖
+//! deployment (the history public key) ‖ next ‖ reshare`, where `next` is
+//! the address of the transition the update creates
+//! ([`next_transition`]`(manifest, latest)`). Ed25519 signs those 92 bytes
+//! (RFC 8032); ECDSA P-384 signs their SHA-384 and the signature is the
+//! fixed-width `r ‖ s` (96 bytes).
 
 use std::path::Path;
 
 use accord_core::coordinator::store::manifest_policy_hashes;
-use accord_core::coordinator::{next_transition, update_message};
+use accord_core::coordinator::{UpdateIntent, next_transition};
 use accord_core::crypto::default_provider;
 use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
@@ -82,20 +83,30 @@ pub fn next_transition_of(manifest: &[u8], latest_transition: Option<[u8; 32]>) 
     next_transition(default_provider(), manifest, latest).1
 }
 
-/// Signs the update that sets `manifest` on top of `latest_transition`
+/// Signs the update of `deployment` (its history public key) that sets
+/// `manifest` on top of `latest_transition`, with or without re-share,
 /// with a workload owner's key.
 pub fn sign_update(
     key: &PrivateKey,
     manifest: &[u8],
     latest_transition: Option<[u8; 32]>,
+    deployment: [u8; 32],
+    reshare: bool,
 ) -> anyhow::Result<OwnerSignature> {
-    sign_transition(key, &next_transition_of(manifest, latest_transition))
+    sign_intent(
+        key,
+        &UpdateIntent {
+            deployment,
+            next_transition: next_transition_of(manifest, latest_transition),
+            reshare,
+        },
+    )
 }
 
-/// Signs [`update_message`]`(next)`: Ed25519 over the message, ECDSA P-384
+/// Signs [`UpdateIntent::message`]: Ed25519 over the message, ECDSA P-384
 /// over its SHA-384 as `r ‖ s`. Refuses seed-share (X25519) keys.
-pub fn sign_transition(key: &PrivateKey, next: &ObjectHash) -> anyhow::Result<OwnerSignature> {
-    let message = update_message(next);
+pub fn sign_intent(key: &PrivateKey, intent: &UpdateIntent) -> anyhow::Result<OwnerSignature> {
+    let message = intent.message();
     let signature = match key {
         PrivateKey::Ed25519(key) => {
             use ed25519_dalek::Signer;
@@ -221,9 +232,14 @@ mod tests {
         let people = testkit::People::new();
         let manifest = people.manifest(1);
         let latest = [9u8; 32];
-        let sig = sign_update(&people.owner_key(), &manifest, Some(latest)).unwrap();
+        let sig = sign_update(&people.owner_key(), &manifest, Some(latest), [3; 32], true).unwrap();
         let (_, next) = next_transition(default_provider(), &manifest, Some(ObjectHash(latest)));
-        let message = update_message(&next);
+        let message = UpdateIntent {
+            deployment: [3; 32],
+            next_transition: next,
+            reshare: true,
+        }
+        .message();
         assert_eq!(sig.public_key, testkit::ed25519_spki(&people.owner));
         let signature = ed25519_dalek::Signature::from_slice(&sig.signature).unwrap();
         people
@@ -238,21 +254,32 @@ mod tests {
         use p384::ecdsa::signature::Verifier;
         let people = testkit::People::new();
         let manifest = people.manifest(1);
-        let sig = sign_update(&people.p384_key(), &manifest, Some([9u8; 32])).unwrap();
+        let sig = sign_update(
+            &people.p384_key(),
+            &manifest,
+            Some([9u8; 32]),
+            [3; 32],
+            false,
+        )
+        .unwrap();
         assert_eq!(sig.signature.len(), 96);
         let next = next_transition_of(&manifest, Some([9u8; 32]));
+        let message = UpdateIntent {
+            deployment: [3; 32],
+            next_transition: next,
+            reshare: false,
+        }
+        .message();
         let signature = p384::ecdsa::Signature::from_slice(&sig.signature).unwrap();
         let verifying = p384::ecdsa::VerifyingKey::from(&people.p384_owner.public_key());
-        verifying
-            .verify(&update_message(&next), &signature)
-            .unwrap();
+        verifying.verify(&message, &signature).unwrap();
         // The core's provider (what the coordinator uses) agrees.
         let point = people.p384_owner.public_key().to_sec1_bytes();
         default_provider()
             .verify_ecdsa(
                 accord_core::crypto::EcCurve::P384,
                 &point,
-                &update_message(&next),
+                &message,
                 &sig.signature,
             )
             .unwrap();
@@ -261,7 +288,9 @@ mod tests {
     #[test]
     fn a_seed_share_key_cannot_sign() {
         let key = PrivateKey::X25519(crate::keys::X25519Secret::new([5; 32]));
-        let err = sign_update(&key, b"{}", None).unwrap_err().to_string();
+        let err = sign_update(&key, b"{}", None, [0; 32], false)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("a seed-share key cannot sign updates"),
             "{err}"

@@ -10,18 +10,25 @@
 //! ```
 //!
 //! The sign request (`update.request`) is JSON:
-//! `{"manifest_sha256", "latest_transition", "next_transition", "message"}`
-//! (lower-case hex). The signer checks everything it can without the
-//! coordinator: that `next_transition` is the address of the transition
-//! `manifest_sha256 ‖ latest_transition`, that `message` is
-//! `UPDATE_LABEL ‖ next_transition`, and, with `-m`, that its own copy of
-//! the manifest has that hash. It prints what it signs, then writes the
-//! signature file (`update.sig`):
-//! `{"public_key": hex SPKI DER, "signature": hex, "next_transition": hex}`.
+//! `{"manifest_sha256", "latest_transition", "next_transition",
+//! "deployment", "reshare", "message"}` (lower-case hex; `reshare` a
+//! boolean). The signer checks everything it can without the coordinator:
+//! that `next_transition` is the address of the transition
+//! `manifest_sha256 ‖ latest_transition`, that `message` is the update
+//! intent `UPDATE_LABEL ‖ deployment ‖ next_transition ‖ reshare`, and,
+//! with `-m`, that its own copy of the manifest has that hash. It prints
+//! what it signs (with `reshare`, the new seed-share owners and threshold
+//! of its manifest copy), then writes the signature file (`update.sig`):
+//! `{"public_key": hex SPKI DER, "signature": hex, "next_transition": hex,
+//! "deployment": hex, "reshare": bool}`.
 //!
-//! Without `--latest-transition`, `--prepare` takes the latest transition
-//! from the workspace's trust state (`verify/last-tree-head.json`, written
-//! by `accord verify`).
+//! `deployment` is the deployment's history public key: a signature names
+//! the deployment it is for and cannot be replayed on another one. Without
+//! `--latest-transition` and `--deployment`, `--prepare` takes both from
+//! the workspace's trust state (`verify/last-tree-head.json`, written by
+//! `accord verify`). `--reshare` authorizes splitting the seed anew among
+//! the new manifest's seed-share owners: without it, whoever submits the
+//! update cannot re-share.
 //!
 //! Exit status 0 on success; 1 when the request is refused (inconsistent,
 //! another manifest, a key that cannot sign); 2 when the command line or a
@@ -30,7 +37,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use accord_core::coordinator::{UPDATE_LABEL, update_message};
+use accord_core::coordinator::{UPDATE_LABEL, UpdateIntent};
 use accord_core::crypto::default_provider;
 use accord_core::hex;
 use accord_core::history::objects::{ObjectHash, Transition};
@@ -42,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::input;
 use crate::keys::{PrivateKey, load_private_key};
-use crate::set_payload::{next_transition_of, sign_transition};
+use crate::set_payload::{next_transition_of, sign_intent};
 use crate::workspace::{Workspace, write_atomic};
 
 /// Default file of `--prepare`'s output.
@@ -67,6 +74,18 @@ pub struct SignArgs {
     /// update builds on. Default: the one `accord verify` saw last.
     #[arg(long, value_name = "HEX", requires = "prepare")]
     latest_transition: Option<String>,
+
+    /// With --prepare: the deployment's history public key (hex, as
+    /// `accord verify` prints it in verify/history.json). Default: the one
+    /// `accord verify` saw last.
+    #[arg(long, value_name = "HEX", requires = "prepare")]
+    deployment: Option<String>,
+
+    /// With --prepare: authorize splitting the seed anew among the new
+    /// manifest's SeedshareOwnerPubKeys with its SeedshareThreshold
+    /// (`accord set --reshare`).
+    #[arg(long, requires = "prepare")]
+    reshare: bool,
 
     /// The workload owner's private key (Ed25519 or ECDSA P-384).
     #[arg(long, value_name = "FILE", required_unless_present = "prepare")]
@@ -95,7 +114,11 @@ pub struct SignRequest {
     pub latest_transition: String,
     /// The transition the update creates (hex).
     pub next_transition: String,
-    /// The exact bytes to sign: `UPDATE_LABEL ‖ next_transition` (hex).
+    /// The deployment's history public key (hex).
+    pub deployment: String,
+    /// Whether the update re-shares the seed.
+    pub reshare: bool,
+    /// The exact bytes to sign (hex): the update intent's message.
     pub message: String,
 }
 
@@ -106,25 +129,38 @@ pub struct CheckedRequest {
     pub manifest_sha256: [u8; 32],
     /// The latest transition.
     pub latest_transition: [u8; 32],
-    /// The next transition.
-    pub next_transition: ObjectHash,
+    /// What the signature authorizes.
+    pub intent: UpdateIntent,
 }
 
 impl SignRequest {
-    /// The request for setting `manifest` on top of `latest_transition`.
-    pub fn new(manifest: &[u8], latest_transition: [u8; 32]) -> Self {
+    /// The request for setting `manifest` on top of `latest_transition` in
+    /// `deployment`, with or without re-share.
+    pub fn new(
+        manifest: &[u8],
+        latest_transition: [u8; 32],
+        deployment: [u8; 32],
+        reshare: bool,
+    ) -> Self {
         let next = next_transition_of(manifest, Some(latest_transition));
+        let intent = UpdateIntent {
+            deployment,
+            next_transition: next,
+            reshare,
+        };
         Self {
             manifest_sha256: hex::encode(&default_provider().sha256(&[manifest])),
             latest_transition: hex::encode(&latest_transition),
             next_transition: hex::encode(next.as_bytes()),
-            message: hex::encode(&update_message(&next)),
+            deployment: hex::encode(&deployment),
+            reshare,
+            message: hex::encode(&intent.message()),
         }
     }
 
     /// Checks that the fields agree: `next_transition` is the transition
-    /// `manifest_sha256 ‖ latest_transition`, `message` is
-    /// `UPDATE_LABEL ‖ next_transition`.
+    /// `manifest_sha256 ‖ latest_transition`, `message` is the intent's
+    /// message (`UPDATE_LABEL ‖ deployment ‖ next_transition ‖ reshare`).
     pub fn check(&self) -> Result<CheckedRequest, String> {
         let field = |name: &str, text: &str| {
             hex::decode_array::<32>(text).map_err(|e| format!("{name}: {e}"))
@@ -132,6 +168,7 @@ impl SignRequest {
         let manifest_sha256 = field("manifest_sha256", &self.manifest_sha256)?;
         let latest_transition = field("latest_transition", &self.latest_transition)?;
         let next_transition = ObjectHash(field("next_transition", &self.next_transition)?);
+        let deployment = field("deployment", &self.deployment)?;
         let message = hex::decode(&self.message).map_err(|e| format!("message: {e}"))?;
         let expected = Transition {
             manifest: ObjectHash(manifest_sha256),
@@ -144,16 +181,21 @@ impl SignRequest {
                 self.manifest_sha256, self.latest_transition
             ));
         }
-        if message.as_slice() != update_message(&next_transition).as_slice() {
+        let intent = UpdateIntent {
+            deployment,
+            next_transition,
+            reshare: self.reshare,
+        };
+        if message.as_slice() != intent.message().as_slice() {
             return Err(format!(
-                "message is not the update label {:?} followed by next_transition",
+                "message is not the update label {:?} followed by deployment, next_transition and reshare",
                 String::from_utf8_lossy(UPDATE_LABEL)
             ));
         }
         Ok(CheckedRequest {
             manifest_sha256,
             latest_transition,
-            next_transition,
+            intent,
         })
     }
 }
@@ -168,6 +210,10 @@ pub struct SignatureFile {
     pub signature: String,
     /// The transition it authorizes (hex).
     pub next_transition: String,
+    /// The deployment it is for: its history public key (hex).
+    pub deployment: String,
+    /// Whether it authorizes a re-share.
+    pub reshare: bool,
 }
 
 impl SignatureFile {
@@ -178,20 +224,26 @@ impl SignatureFile {
             .with_context(|| format!("{} is not an `accord sign` signature file", path.display()))
     }
 
-    /// The signature as `accord set` sends it, and the transition it is for.
-    pub fn decode(&self) -> anyhow::Result<(OwnerSignature, ObjectHash)> {
+    /// The signature as `accord set` sends it, and what it authorizes.
+    pub fn decode(&self) -> anyhow::Result<(OwnerSignature, UpdateIntent)> {
         let public_key =
             hex::decode(&self.public_key).map_err(|e| anyhow::anyhow!("public_key: {e}"))?;
         let signature =
             hex::decode(&self.signature).map_err(|e| anyhow::anyhow!("signature: {e}"))?;
         let next = hex::decode_array::<32>(&self.next_transition)
             .map_err(|e| anyhow::anyhow!("next_transition: {e}"))?;
+        let deployment = hex::decode_array::<32>(&self.deployment)
+            .map_err(|e| anyhow::anyhow!("deployment: {e}"))?;
         Ok((
             OwnerSignature {
                 public_key,
                 signature,
             },
-            ObjectHash(next),
+            UpdateIntent {
+                deployment,
+                next_transition: ObjectHash(next),
+                reshare: self.reshare,
+            },
         ))
     }
 }
@@ -253,14 +305,29 @@ fn prepare(args: &SignArgs) -> Result<(), Failure> {
         None => workspace.require_manifest()?,
     };
     let manifest = read_manifest(&manifest_path)?;
+    let trust = workspace.load_trust_state()?;
     let latest = match &args.latest_transition {
         Some(text) => hex::decode_array::<32>(text.trim())
             .map_err(|e| anyhow::anyhow!("--latest-transition: {e} (expected 64 hex digits)"))?,
-        None => match workspace.load_trust_state()? {
+        None => match &trust {
             Some(trust) => trust.latest_transition,
             None => {
                 return Err(anyhow::anyhow!(
                     "no --latest-transition and no {}: pass the coordinator's latest transition or run `accord verify` first",
+                    workspace.trust_state().display()
+                )
+                .into());
+            }
+        },
+    };
+    let deployment = match &args.deployment {
+        Some(text) => hex::decode_array::<32>(text.trim())
+            .map_err(|e| anyhow::anyhow!("--deployment: {e} (expected 64 hex digits)"))?,
+        None => match &trust {
+            Some(trust) => trust.history_public_key,
+            None => {
+                return Err(anyhow::anyhow!(
+                    "no --deployment and no {}: pass the deployment's history public key or run `accord verify` first",
                     workspace.trust_state().display()
                 )
                 .into());
@@ -272,7 +339,7 @@ fn prepare(args: &SignArgs) -> Result<(), Failure> {
             "the latest transition is zero: the first manifest needs no signature (`accord set` it directly)".into(),
         ));
     }
-    let request = SignRequest::new(&manifest, latest);
+    let request = SignRequest::new(&manifest, latest, deployment, args.reshare);
     let out = args
         .out
         .clone()
@@ -284,6 +351,11 @@ fn prepare(args: &SignArgs) -> Result<(), Failure> {
     println!("manifest sha256:   {}", request.manifest_sha256);
     println!("latest transition: {}", request.latest_transition);
     println!("next transition:   {}", request.next_transition);
+    println!("deployment:        {}", request.deployment);
+    println!(
+        "re-share:          {}",
+        if request.reshare { "yes" } else { "no" }
+    );
     println!(
         "sign it with: accord sign --key <workload-owner.pem> --request {}",
         out.display()
@@ -305,8 +377,16 @@ fn sign(args: &SignArgs) -> Result<(), Failure> {
     let checked = request
         .check()
         .map_err(|why| Failure::Refused(format!("{}: {why}", request_path.display())))?;
+    let mut reshare_to = None;
     if let Some(path) = &args.manifest {
         let manifest = read_manifest(path)?;
+        if let Ok(parsed) = Manifest::from_json(&manifest) {
+            let doc = parsed.doc();
+            reshare_to = Some((
+                doc.seedshare_owner_pub_keys.clone(),
+                doc.seedshare_threshold,
+            ));
+        }
         let actual = default_provider().sha256(&[&manifest]);
         if actual != checked.manifest_sha256 {
             return Err(Failure::Refused(format!(
@@ -328,17 +408,35 @@ fn sign(args: &SignArgs) -> Result<(), Failure> {
     println!("  manifest sha256:   {}", request.manifest_sha256);
     println!("  latest transition: {}", request.latest_transition);
     println!("  next transition:   {}", request.next_transition);
+    println!("  deployment:        {}", request.deployment);
+    match (request.reshare, &reshare_to) {
+        (false, _) => println!("  re-share:          no"),
+        (true, Some((owners, threshold))) => {
+            println!(
+                "  re-share:          YES, to {} seed-share owner(s), threshold {threshold}:",
+                owners.len()
+            );
+            for owner in owners {
+                println!("                     {owner}");
+            }
+        }
+        (true, None) => println!(
+            "  re-share:          YES, to the new manifest's seed-share owners (pass -m to see them)"
+        ),
+    }
     println!("  signer ({}):  {}", key.kind(), key.public_hex());
     if args.manifest.is_none() {
         println!(
             "  (the manifest itself was not checked: pass -m manifest.json to compare its hash)"
         );
     }
-    let signature = sign_transition(&key, &checked.next_transition)?;
+    let signature = sign_intent(&key, &checked.intent)?;
     let file = SignatureFile {
         public_key: hex::encode(&signature.public_key),
         signature: hex::encode(&signature.signature),
         next_transition: request.next_transition.clone(),
+        deployment: request.deployment.clone(),
+        reshare: request.reshare,
     };
     let out = args
         .out
@@ -357,13 +455,22 @@ mod tests {
 
     #[test]
     fn a_prepared_request_checks_and_tampering_is_caught() {
-        let request = SignRequest::new(b"{\"Policies\":{}}", [7; 32]);
+        let request = SignRequest::new(b"{\"Policies\":{}}", [7; 32], [6; 32], false);
         let checked = request.check().unwrap();
         assert_eq!(checked.latest_transition, [7; 32]);
         assert_eq!(
-            checked.next_transition,
+            checked.intent.next_transition,
             next_transition_of(b"{\"Policies\":{}}", Some([7; 32]))
         );
+        assert_eq!(checked.intent.deployment, [6; 32]);
+
+        // The re-share flag or the deployment changed after preparing.
+        let mut other = request.clone();
+        other.reshare = true;
+        assert!(other.check().unwrap_err().contains("update label"));
+        let mut other = request.clone();
+        other.deployment = hex::encode(&[1; 32]);
+        assert!(other.check().unwrap_err().contains("update label"));
 
         let mut other = request.clone();
         other.latest_transition = hex::encode(&[8; 32]);
@@ -387,6 +494,8 @@ mod tests {
             public_key: "3003".into(),
             signature: "aabb".into(),
             next_transition: hex::encode(&[5; 32]),
+            deployment: hex::encode(&[6; 32]),
+            reshare: false,
         };
         std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
         let sig = load_signature_file(&path).unwrap();

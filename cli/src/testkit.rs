@@ -162,7 +162,7 @@ impl Harness {
                     Output::LoadSnapshot => queue.push(Input::Snapshot(Ok(StoreSnapshot {
                         objects: self.store.clone(),
                     }))),
-                    Output::StateChanged(_) | Output::Warning(_) => {}
+                    Output::StateChanged(_) | Output::Warning(_) | Output::Forged(_) => {}
                 }
             }
         }
@@ -195,7 +195,9 @@ impl Harness {
 
     /// An update signed with the CLI's own [`sign_update`].
     pub fn update(&mut self, manifest: Vec<u8>, key: &PrivateKey) -> ManifestSet {
-        let signature = sign_update(key, &manifest, Some(self.latest())).unwrap();
+        let deployment = self.machine.history_public_key().expect("ready");
+        let signature =
+            sign_update(key, &manifest, Some(self.latest()), deployment, false).unwrap();
         self.set(SetManifest {
             manifest,
             policies: policies(),
@@ -223,6 +225,6 @@ impl Harness {
             consistency_from,
             inclusion_of,
         }));
-        ManifestsReply::from_response(user_response(result)).unwrap()
+        ManifestsReply::from_response(user_response(result, None)).unwrap()
     }
 }

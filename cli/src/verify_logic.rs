@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use accord_core::coordinator::store::SeedShareRecord;
 use accord_core::crypto::{CryptoProvider, default_provider};
 use accord_core::der::write::pem;
 use accord_core::hex;
@@ -59,7 +60,7 @@ pub struct ManifestsReply {
     pub mesh_ca: Vec<u8>,
     /// The latest transition.
     pub latest_transition: [u8; 32],
-    /// The signed tree head (132 bytes).
+    /// The signed tree head (164 bytes).
     pub signed_tree_head: Vec<u8>,
     /// The Ed25519 history key.
     pub history_public_key: [u8; 32],
@@ -67,6 +68,9 @@ pub struct ManifestsReply {
     pub consistency_proof: Option<Vec<[u8; 32]>>,
     /// Inclusion proofs `(index, proof)`, if asked.
     pub inclusion_proofs: Vec<(u64, Vec<[u8; 32]>)>,
+    /// The seed-share record the tree head names (salt, commitments,
+    /// sealed shares).
+    pub seedshare_record: Vec<u8>,
 }
 
 impl ManifestsReply {
@@ -84,6 +88,7 @@ impl ManifestsReply {
                 history_public_key,
                 consistency_proof,
                 inclusion_proofs,
+                seedshare_record,
             } => Ok(Self {
                 manifests,
                 policies,
@@ -94,6 +99,7 @@ impl ManifestsReply {
                 history_public_key,
                 consistency_proof,
                 inclusion_proofs,
+                seedshare_record,
             }),
             UserResponse::Error(error) => {
                 bail!("the coordinator refused: {}", error.into_api_error())
@@ -189,6 +195,9 @@ impl Verified {
 pub enum VerifyError {
     /// The signed tree head does not decode.
     MalformedTreeHead(String),
+    /// The seed-share record is not the one the signed head names, does
+    /// not decode, or does not share the seed as the current manifest says.
+    SeedShareRecord(String),
     /// The history key is not a valid Ed25519 key.
     BadHistoryKey,
     /// The tree head's signature does not verify under the history key.
@@ -291,6 +300,7 @@ impl fmt::Display for VerifyError {
         let h = |bytes: &[u8]| hex::encode(bytes);
         match self {
             Self::MalformedTreeHead(why) => write!(f, "the signed tree head is malformed: {why}"),
+            Self::SeedShareRecord(why) => write!(f, "the seed-share record does not check out: {why}"),
             Self::BadHistoryKey => f.write_str("the history public key is not a valid Ed25519 key"),
             Self::BadSignature => f.write_str(
                 "the tree head's signature does not verify under the history key: the history is forged or corrupt",
@@ -433,7 +443,18 @@ pub fn check_history(
             claimed: reply.latest_transition,
         });
     }
-    let rebuilt = history.tree_head(provider);
+    // The seed-share record is the one the signed head names, and its
+    // sharing is the current manifest's.
+    let record_address = ObjectHash::of(provider, &reply.seedshare_record);
+    if record_address.0 != head.seedshares {
+        return Err(VerifyError::SeedShareRecord(format!(
+            "the record has SHA-256 {record_address}, the signed tree head names {}",
+            hex::encode(&head.seedshares)
+        )));
+    }
+    let record =
+        SeedShareRecord::decode(&reply.seedshare_record).map_err(VerifyError::SeedShareRecord)?;
+    let rebuilt = history.tree_head(provider, &record_address);
     if rebuilt != head {
         return Err(VerifyError::TreeHeadMismatch {
             rebuilt,
@@ -451,6 +472,26 @@ pub fn check_history(
             current,
             expected: provider.sha256(&[expected_manifest]),
         });
+    }
+
+    if let Some(current) = parsed.last() {
+        let doc = current.doc();
+        let owners = doc.seedshare_keys();
+        let (stored, threshold) = match &record.sharing {
+            Some(sharing) => (
+                sharing.shares.iter().map(|s| s.owner).collect(),
+                u32::from(sharing.commitments.threshold),
+            ),
+            None => (Vec::new(), doc.seedshare_threshold),
+        };
+        if stored != owners || (!owners.is_empty() && threshold != doc.seedshare_threshold) {
+            return Err(VerifyError::SeedShareRecord(format!(
+                "the record shares the seed among {} owner(s) with threshold {threshold}, the current manifest names {} with threshold {}",
+                stored.len(),
+                owners.len(),
+                doc.seedshare_threshold
+            )));
+        }
     }
 
     // 5. Every named policy is there.
@@ -512,6 +553,7 @@ pub fn check_history(
             signature: signed.signature,
             history_public_key: reply.history_public_key,
             latest_transition: reply.latest_transition,
+            seedshares: head.seedshares,
         },
         summary: Summary {
             generation: head.generation,
@@ -547,6 +589,7 @@ fn check_extends(
         size: seen.size,
         root: seen.root,
         generation: seen.generation,
+        seedshares: seen.seedshares,
     };
     if head.size == seen.size {
         if head.root != seen.root || reply.latest_transition != seen.latest_transition {
@@ -649,8 +692,9 @@ struct HistoryEntryJson {
 
 /// Writes what was verified into `dir` (the workspace's `verify/`):
 /// `root-ca.pem`, `mesh-ca.pem`, `manifests/manifest-<n>.json` (oldest
-/// first, from 0), `policies/<sha256>.toml`, `history.json`, and last the
-/// trust state `last-tree-head.json`. `reply` must be the reply that
+/// first, from 0), `policies/<sha256>.toml`, `history.json`,
+/// `seed-shares.json` (the sealed shares in force, if the manifest names
+/// seed-share owners), and last the trust state `last-tree-head.json`. `reply` must be the reply that
 /// `verified` came from.
 pub fn write_verify_dir(
     dir: &Path,
@@ -732,6 +776,22 @@ pub fn write_verify_dir(
     let mut json = serde_json::to_string_pretty(&history).context("serializing history.json")?;
     json.push('\n');
     write_atomic(&dir.join("history.json"), json.as_bytes())?;
+    // The seed-share document in force (after a re-share: the new sealed
+    // shares), checked against the signed head above.
+    let shares_path = dir.join(crate::workspace::SEED_SHARES_FILE);
+    match SeedShareRecord::decode(&reply.seedshare_record)
+        .map_err(|e| anyhow::anyhow!("seed-share record: {e}"))?
+        .document()
+    {
+        Some(document) => crate::set_payload::seed_share_document_save(&shares_path, &document)?,
+        None => match std::fs::remove_file(&shares_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot remove {}", shares_path.display()));
+            }
+        },
+    }
     // Last: only a fully written verify/ moves the trust state forward.
     trust.save(&dir.join(TRUST_STATE_FILE))
 }
@@ -1044,9 +1104,10 @@ mod tests {
 
     #[test]
     fn a_refusal_from_the_coordinator_is_reported() {
-        let response = accord_core::protocol::user_response(Err(
-            accord_core::coordinator::ApiError::NeedsRecovery,
-        ));
+        let response = accord_core::protocol::user_response(
+            Err(accord_core::coordinator::ApiError::NeedsRecovery),
+            None,
+        );
         let err = ManifestsReply::from_response(response)
             .unwrap_err()
             .to_string();

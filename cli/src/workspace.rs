@@ -127,7 +127,13 @@ pub struct TrustState {
     pub history_public_key: [u8; 32],
     /// The latest transition's address.
     pub latest_transition: [u8; 32],
+    /// The address of the seed-share record the tree head names.
+    pub seedshares: [u8; 32],
 }
+
+/// The version of the trust state file (2: tree heads name the seed-share
+/// record).
+const TRUST_STATE_VERSION: u32 = 2;
 
 /// The JSON form of [`TrustState`] (hex strings).
 #[derive(Serialize, Deserialize)]
@@ -140,19 +146,21 @@ struct TrustStateFile {
     signature: String,
     history_public_key: String,
     latest_transition: String,
+    seedshares: String,
 }
 
 impl TrustState {
     /// The pretty JSON encoding (with a trailing newline).
     pub fn to_json(&self) -> String {
         let file = TrustStateFile {
-            version: 1,
+            version: TRUST_STATE_VERSION,
             size: self.size,
             root: hex::encode(&self.root),
             generation: self.generation,
             signature: hex::encode(&self.signature),
             history_public_key: hex::encode(&self.history_public_key),
             latest_transition: hex::encode(&self.latest_transition),
+            seedshares: hex::encode(&self.seedshares),
         };
         let mut json = serde_json::to_string_pretty(&file).unwrap_or_default();
         json.push('\n');
@@ -162,8 +170,11 @@ impl TrustState {
     /// Parses [`Self::to_json`]'s output strictly.
     pub fn from_json(bytes: &[u8]) -> anyhow::Result<Self> {
         let file: TrustStateFile = serde_json::from_slice(bytes)?;
-        if file.version != 1 {
-            bail!("unsupported version {}", file.version);
+        if file.version != TRUST_STATE_VERSION {
+            bail!(
+                "unsupported version {} (this accord writes version {TRUST_STATE_VERSION}; version 1 predates tree heads that name the seed-share record: run `accord verify` with a fresh workspace)",
+                file.version
+            );
         }
         let field = |name: &str, text: &str| -> anyhow::Result<[u8; 32]> {
             hex::decode_array::<32>(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))
@@ -176,6 +187,7 @@ impl TrustState {
                 .map_err(|e| anyhow::anyhow!("signature: {e}"))?,
             history_public_key: field("history_public_key", &file.history_public_key)?,
             latest_transition: field("latest_transition", &file.latest_transition)?,
+            seedshares: field("seedshares", &file.seedshares)?,
         })
     }
 
@@ -270,6 +282,7 @@ mod tests {
             signature: [2; 64],
             history_public_key: [3; 32],
             latest_transition: [4; 32],
+            seedshares: [5; 32],
         }
     }
 

@@ -1,14 +1,15 @@
 //! `accord sign` end to end: the real binary prepares a sign request and
 //! signs it offline with Ed25519 and P-384 owner keys; the signatures are
-//! checked independently (ed25519-dalek, p384) over the update message of
-//! the next transition, and every refusal is exercised.
+//! checked independently (ed25519-dalek, p384) over the update intent
+//! (deployment, next transition, re-share flag), and every refusal is
+//! exercised.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use accord_cli::sign::load_signature_file;
 use accord_cli::workspace::{TrustState, Workspace};
-use accord_core::coordinator::{UPDATE_LABEL, next_transition, update_message};
+use accord_core::coordinator::{UPDATE_LABEL, UpdateIntent, next_transition};
 use accord_core::crypto::default_provider;
 use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
@@ -25,6 +26,27 @@ const MANIFEST: &str = r#"{
 "#;
 
 const LATEST: [u8; 32] = [0x5a; 32];
+
+/// The deployment (history public key) the updates are for.
+const DEPLOYMENT: [u8; 32] = [0x3c; 32];
+
+/// The message a signature must cover, built independently of the CLI.
+fn expected_message(reshare: bool) -> Vec<u8> {
+    let mut message = UPDATE_LABEL.to_vec();
+    message.extend_from_slice(&DEPLOYMENT);
+    message.extend_from_slice(expected_next().as_bytes());
+    message.push(u8::from(reshare));
+    assert_eq!(
+        message,
+        UpdateIntent {
+            deployment: DEPLOYMENT,
+            next_transition: expected_next(),
+            reshare,
+        }
+        .message()
+    );
+    message
+}
 
 fn accord(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_accord"))
@@ -89,11 +111,14 @@ fn workspace() -> tempfile::TempDir {
             "manifest.json",
             "--latest-transition",
             &hex::encode(&LATEST),
+            "--deployment",
+            &hex::encode(&DEPLOYMENT),
             "-o",
             "update.request",
         ],
     ));
     assert!(out.contains("next transition:"), "{out}");
+    assert!(out.contains("re-share:          no"), "{out}");
     dir
 }
 
@@ -125,10 +150,63 @@ fn prepare_writes_the_request_fields() {
     assert_eq!(request["latest_transition"], hex::encode(&LATEST));
     let next = expected_next();
     assert_eq!(request["next_transition"], hex::encode(next.as_bytes()));
-    let mut message = UPDATE_LABEL.to_vec();
-    message.extend_from_slice(next.as_bytes());
-    assert_eq!(request["message"], hex::encode(&message));
-    assert_eq!(request.as_object().unwrap().len(), 4);
+    assert_eq!(request["deployment"], hex::encode(&DEPLOYMENT));
+    assert_eq!(request["reshare"], false);
+    assert_eq!(request["message"], hex::encode(&expected_message(false)));
+    assert_eq!(request.as_object().unwrap().len(), 6);
+}
+
+#[test]
+fn a_reshare_is_signed_as_one() {
+    let dir = workspace();
+    let d = dir.path();
+    let out = ok(&accord(
+        d,
+        &[
+            "sign",
+            "--prepare",
+            "--latest-transition",
+            &hex::encode(&LATEST),
+            "--deployment",
+            &hex::encode(&DEPLOYMENT),
+            "--reshare",
+            "-o",
+            "reshare.request",
+        ],
+    ));
+    assert!(out.contains("re-share:          yes"), "{out}");
+    let out = ok(&accord(
+        d,
+        &[
+            "sign",
+            "--key",
+            "ed.pem",
+            "--request",
+            "reshare.request",
+            "-m",
+            "manifest.json",
+            "-o",
+            "reshare.sig",
+        ],
+    ));
+    assert!(
+        out.contains("re-share:          YES, to 0 seed-share owner(s)"),
+        "{out}"
+    );
+    let sig = json(&d.join("reshare.sig"));
+    assert_eq!(sig["reshare"], true);
+    assert_eq!(sig["deployment"], hex::encode(&DEPLOYMENT));
+    let owner = load_signature_file(&d.join("reshare.sig")).unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&owner.public_key[12..].try_into().unwrap())
+        .unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&owner.signature).unwrap();
+    key.verify_strict(&expected_message(true), &signature)
+        .unwrap();
+    assert!(
+        key.verify_strict(&expected_message(false), &signature)
+            .is_err(),
+        "a re-share signature does not authorize the update without it, nor the reverse"
+    );
 }
 
 #[test]
@@ -161,7 +239,7 @@ fn ed25519_signature_from_accord_sign_verifies() {
     assert_eq!(spki.len(), 44);
     let key = ed25519_dalek::VerifyingKey::from_bytes(&spki[12..].try_into().unwrap()).unwrap();
     let signature = ed25519_dalek::Signature::from_slice(&owner.signature).unwrap();
-    key.verify_strict(&update_message(&expected_next()), &signature)
+    key.verify_strict(&expected_message(false), &signature)
         .unwrap();
 }
 
@@ -181,8 +259,7 @@ fn p384_signature_from_accord_sign_verifies() {
     assert_eq!(owner.signature.len(), 96, "fixed-width r ‖ s");
     let key = p384::ecdsa::VerifyingKey::from_public_key_der(&owner.public_key).unwrap();
     let signature = p384::ecdsa::Signature::from_slice(&owner.signature).unwrap();
-    key.verify(&update_message(&expected_next()), &signature)
-        .unwrap();
+    key.verify(&expected_message(false), &signature).unwrap();
 }
 
 #[test]
@@ -236,7 +313,7 @@ fn another_manifest_than_the_request_is_refused() {
 }
 
 #[test]
-fn prepare_takes_the_latest_transition_from_the_trust_state() {
+fn prepare_takes_the_latest_transition_and_deployment_from_the_trust_state() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("manifest.json"), MANIFEST).unwrap();
@@ -249,14 +326,17 @@ fn prepare_takes_the_latest_transition_from_the_trust_state() {
         root: [1; 32],
         generation: 1,
         signature: [2; 64],
-        history_public_key: [3; 32],
+        history_public_key: DEPLOYMENT,
         latest_transition: LATEST,
+        seedshares: [4; 32],
     }
     .save(&ws.trust_state())
     .unwrap();
     ok(&accord(d, &["sign", "--prepare"]));
     let request = json(&d.join("update.request"));
     assert_eq!(request["latest_transition"], hex::encode(&LATEST));
+    assert_eq!(request["deployment"], hex::encode(&DEPLOYMENT));
+    assert_eq!(request["message"], hex::encode(&expected_message(false)));
     assert_eq!(
         request["next_transition"],
         hex::encode(expected_next().as_bytes())
@@ -271,6 +351,8 @@ fn prepare_takes_the_latest_transition_from_the_trust_state() {
             "--prepare",
             "--latest-transition",
             &hex::encode(&LATEST),
+            "--deployment",
+            &hex::encode(&DEPLOYMENT),
         ],
     );
     fails(&out, 2, "accord manifest generate");

@@ -83,6 +83,13 @@ impl UserClient {
         Ok(Self { stream, server })
     }
 
+    /// A 32-byte exporter value of this session under `label` (RFC 8446
+    /// §7.5), e.g. `protocol::RECOVERY_EXPORTER_LABEL` for a recovery
+    /// submission's binding.
+    pub fn exporter(&self, label: &[u8]) -> anyhow::Result<[u8; 32]> {
+        Ok(crate::atls::export_32(&self.stream, label)?)
+    }
+
     /// Sends one request and reads its reply.
     pub async fn call(&mut self, request: UserRequest) -> anyhow::Result<UserResponse> {
         wire::write_message(&mut self.stream, &request, MAX_USER_FRAME, WRITE_WAIT).await?;

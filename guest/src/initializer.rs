@@ -85,6 +85,7 @@ async fn attempt(
             mesh_ca,
             root_ca,
             workload_secret,
+            ..
         } => Ok(Issued {
             cert_chain,
             mesh_ca,

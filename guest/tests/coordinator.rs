@@ -738,7 +738,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
-    use accord_core::coordinator::{next_transition, update_message};
+    use accord_core::coordinator::{UpdateIntent, next_transition};
     use accord_core::history::objects::ObjectHash;
     use accord_core::protocol::{MeshResponse, OwnerSignature};
     use accord_guest::atls::Identity;
@@ -788,7 +788,27 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     // An update signed by the workload owner.
     let manifest = deployment.manifest_variant(1);
     let (_, next) = next_transition(default_provider(), &manifest, Some(ObjectHash(transition)));
-    let signature: p384::ecdsa::Signature = owner_key().sign(&update_message(&next));
+    let deployment_key = match user_call(
+        &coordinator,
+        &deployment,
+        UserRequest::GetManifests {
+            consistency_from: None,
+            inclusion_of: Vec::new(),
+        },
+    )
+    .await
+    {
+        UserResponse::Manifests {
+            history_public_key, ..
+        } => history_public_key,
+        other => panic!("{other:?}"),
+    };
+    let intent = UpdateIntent {
+        deployment: deployment_key,
+        next_transition: next,
+        reshare: false,
+    };
+    let signature: p384::ecdsa::Signature = owner_key().sign(&intent.message());
     let owner_spki = hex::decode(&format!(
         "3076301006072a8648ce3d020106052b81040022036200{}",
         hex::encode(&owner_key().verifying_key().to_sec1_bytes())

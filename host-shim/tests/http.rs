@@ -436,8 +436,13 @@ async fn metrics_after_a_report() {
         peer_recovery_attempts: 5,
         peer_recovery_successes: 2,
         resident_bytes: 12_345_678,
+        forged_histories: 3,
     });
     let (samples, _) = scrape(server.addr).await;
+    assert_eq!(
+        value(&samples, "accord_forged_histories_total", &[]),
+        Some(3.0)
+    );
     let ok = [
         ("api", "user"),
         ("method", "SetManifest"),

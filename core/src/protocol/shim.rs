@@ -142,6 +142,9 @@ pub struct AgentStatus {
     pub peer_recovery_successes: u64,
     /// The agent's resident set size in bytes (`VmRSS`; 0 when unknown).
     pub resident_bytes: u64,
+    /// Store contents the agent refused as forged while Ready (a tree
+    /// head its history key did not sign, a fork).
+    pub forged_histories: u64,
 }
 
 /// One (API, method, outcome) series: a counter and a latency histogram.

@@ -243,6 +243,7 @@ fn shim_messages_round_trip() {
             peer_recovery_attempts: 1,
             peer_recovery_successes: 1,
             resident_bytes: 9 << 20,
+            forged_histories: 2,
         }),
         MAX_SHIM_FRAME,
     );

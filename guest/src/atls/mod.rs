@@ -497,6 +497,17 @@ where
         .map_err(|err| AtlsError::Protocol(format!("TLS exporter: {err}")))
 }
 
+/// A 32-byte TLS exporter value (RFC 8446 §7.5, no context) of an
+/// established session, for bindings of application protocols (e.g. the
+/// recovery submissions of the user API).
+pub fn export_32<S>(tls: &TlsStream<S>, label: &[u8]) -> Result<[u8; 32], AtlsError> {
+    let result = match tls {
+        TlsStream::Client(s) => s.get_ref().1.export_keying_material([0u8; 32], label, None),
+        TlsStream::Server(s) => s.get_ref().1.export_keying_material([0u8; 32], label, None),
+    };
+    result.map_err(|err| AtlsError::Protocol(format!("TLS exporter: {err}")))
+}
+
 trait Exporter {
     fn export(&self, out: [u8; EXPORTER_LEN]) -> Result<[u8; EXPORTER_LEN], rustls::Error>;
 }

@@ -1,6 +1,6 @@
 //! The coordinator's counters: requests by API, method and outcome with
 //! their latency histogram, attestation failures by reason, and peer
-//! recovery attempts. The shim turns them into Prometheus metrics
+//! recovery attempts, and forged histories refused. The shim turns them into Prometheus metrics
 //! ([`AgentStatus`]); nothing here is secret.
 
 use std::collections::BTreeMap;
@@ -18,6 +18,7 @@ pub fn request_name(request: &Request) -> (&'static str, &'static str) {
         Request::Recover(_) => ("user", "Recover"),
         Request::NewMeshCert(_) => ("mesh", "NewMeshCert"),
         Request::PeerRecover(_) => ("mesh", "PeerRecover"),
+        Request::GetRecoveryState(_) => ("user", "GetRecoveryState"),
     }
 }
 
@@ -27,6 +28,7 @@ struct Counters {
     attestation_failures: BTreeMap<&'static str, u64>,
     peer_recovery_attempts: u64,
     peer_recovery_successes: u64,
+    forged_histories: u64,
 }
 
 /// Shared by the servers and the driver.
@@ -90,6 +92,11 @@ impl Metrics {
         });
     }
 
+    /// Counts one store content refused as forged.
+    pub fn forged_history(&self) {
+        self.with(|c| c.forged_histories += 1);
+    }
+
     /// Fills the counters of a status report.
     pub fn fill(&self, status: &mut AgentStatus) {
         self.with(|c| {
@@ -101,6 +108,7 @@ impl Metrics {
                 .collect();
             status.peer_recovery_attempts = c.peer_recovery_attempts;
             status.peer_recovery_successes = c.peer_recovery_successes;
+            status.forged_histories = c.forged_histories;
         });
     }
 }

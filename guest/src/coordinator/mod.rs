@@ -227,6 +227,7 @@ struct Driver {
     /// What was last published: (state, generation).
     published: Option<(StateName, u64)>,
     peers: peers::PeerRecovery,
+    metrics: Arc<Metrics>,
 }
 
 impl Driver {
@@ -260,6 +261,10 @@ impl Driver {
                 }
                 Output::StateChanged(state) => log(&format!("state {state}")),
                 Output::Warning(warning) => log(&format!("WARNING: {warning}")),
+                Output::Forged(why) => {
+                    self.metrics.forged_history();
+                    log(&format!("FORGED: {why}"));
+                }
             }
         }
     }
@@ -318,7 +323,8 @@ async fn drive(
         mesh,
         state,
         published: None,
-        peers: peers::PeerRecovery::new(tee, metrics),
+        peers: peers::PeerRecovery::new(tee, Arc::clone(&metrics)),
+        metrics,
     };
     let (mut machine, outputs) = Coordinator::new(env, system_now(), boot);
     driver.execute(&machine, outputs);

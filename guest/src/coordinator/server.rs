@@ -8,7 +8,11 @@
 //! - User API: the server is attested, the client may present a key
 //!   (`ClientAuth::KeyOptional`). Requests go to the driver; a frame that
 //!   is too large or does not decode gets a `Protocol` error reply and the
-//!   connection is closed.
+//!   connection is closed. The first `GetRecoveryState` of a connection
+//!   makes its recovery key (X25519, sent in the reply); a `Recover` on
+//!   that connection is an HPKE Auth-mode submission to that key, bound to
+//!   the connection's exporter (`EXPORTER-accord-recovery`), which proves
+//!   the seed-share owner's key (`seedshare::submission`).
 //! - Mesh API: mutual attestation against the current manifest's reference
 //!   values. The acceptor is rebuilt when the published generation changes;
 //!   a connection keeps the generation its acceptor had, and the state
@@ -26,8 +30,9 @@ use std::time::Duration;
 use accord_core::coordinator::{NewMeshCert, PeerRecover, Request};
 use accord_core::protocol::{
     self, Api, ErrorReply, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest,
-    UserRequest, UserResponse,
+    RecoverySession, UserRequest, UserResponse,
 };
+use accord_core::seedshare::submission::RecoveryKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -221,6 +226,9 @@ async fn user_connection(
         .map_err(|e| format!("attested TLS: {e}"))?;
     let (mut tls, _peer) = attested.into_parts();
     hello(&mut tls, Api::User).await?;
+    // Made on the first GetRecoveryState: the key owners seal their shares
+    // to, and this session's exporter value they are bound to.
+    let mut recovery: Option<(RecoveryKey, [u8; 32])> = None;
     loop {
         let request =
             match next_request::<UserRequest, _>(&mut tls, MAX_USER_FRAME, &mut shutdown).await {
@@ -233,12 +241,21 @@ async fn user_connection(
                     return Err(format!("refused a frame: {why}"));
                 }
             };
-        // The user API authenticates no seed-share owner key here (the TLS
-        // client key is not bound to one yet): `Recover` is refused by
-        // `into_request`.
-        let reply = match request.into_request(None) {
-            Ok(request) => protocol::user_response(handle.call(request).await),
-            Err(err) => protocol::user_response(Err(err)),
+        if matches!(request, UserRequest::GetRecoveryState { .. }) && recovery.is_none() {
+            recovery = Some(recovery_session(&tls)?);
+        }
+        let session = recovery.as_ref().map(|(key, session)| RecoverySession {
+            key,
+            session: *session,
+        });
+        let recovery_key = recovery.as_ref().map(|(key, _)| key.public());
+        // `Recover` is opened with this session's key: it proves which
+        // seed-share owner key sent the share, for which target.
+        let reply = match request.into_request(session.as_ref()) {
+            Ok(request) => {
+                protocol::user_response(handle.call(request).await, recovery_key.as_ref())
+            }
+            Err(err) => protocol::user_response(Err(err), None),
         };
         match wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WRITE).await {
             Ok(()) => {}
@@ -255,6 +272,18 @@ async fn user_connection(
     }
     let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
     Ok(())
+}
+
+/// A fresh recovery key for this connection and its exporter value under
+/// [`protocol::RECOVERY_EXPORTER_LABEL`].
+fn recovery_session(
+    tls: &tokio_rustls::TlsStream<TcpStream>,
+) -> Result<(RecoveryKey, [u8; 32]), String> {
+    let key = RecoveryKey::generate(&super::OsRandom)
+        .map_err(|e| format!("making a recovery key: {e}"))?;
+    let session = crate::atls::export_32(tls, protocol::RECOVERY_EXPORTER_LABEL)
+        .map_err(|e| e.to_string())?;
+    Ok((key, session))
 }
 
 /// Serves the mesh API on `listener` until shutdown.

@@ -10,6 +10,7 @@
 //! | `accord_peer_recovery_attempts_total` | counter | |
 //! | `accord_peer_recovery_successes_total` | counter | |
 //! | `accord_agent_resident_bytes` | gauge | |
+//! | `accord_forged_histories_total` | counter | |
 //! | `accord_agent_report_age_seconds` | gauge | |
 //!
 //! Before the first report every family is present with zero samples
@@ -200,6 +201,18 @@ pub fn render(latest: Option<(&AgentStatus, Duration)>) -> String {
         "The agent's resident set size as it reported it (0 before the first report).",
     );
     let _ = writeln!(out, "accord_agent_resident_bytes {}", status.resident_bytes);
+
+    header(
+        &mut out,
+        "accord_forged_histories_total",
+        "counter",
+        "Store contents the agent refused as forged while serving (FORGED in its log).",
+    );
+    let _ = writeln!(
+        out,
+        "accord_forged_histories_total {}",
+        status.forged_histories
+    );
 
     header(
         &mut out,

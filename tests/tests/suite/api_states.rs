@@ -8,11 +8,16 @@
 //! |---|---|---|---|
 //! | SetManifest | ok | needs_recovery | ok with an owner signature |
 //! | GetManifests | no_manifest | needs_recovery | ok |
+//! | GetRecoveryState | no_manifest | ok (what it would recover to) | ok (state Ready) |
 //! | Recover | no_manifest | ok (the share is taken) | already_recovered |
 //! | NewMeshCert (mesh API) | refused: not ready | refused: not ready | ok |
+//!
+//! A `Recover` that was not sealed to the connection's recovery key (no
+//! `GetRecoveryState` before it on the connection) is refused as
+//! `invalid_argument` in every state.
 
 use crate::support::*;
-use accord_core::protocol::{ErrorCode, UserRequest, UserResponse};
+use accord_core::protocol::{ErrorCode, ReplicaState, UserRequest, UserResponse};
 use accord_core::seedshare;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,13 +33,29 @@ async fn every_api_in_every_state_over_the_wire() {
         outcome(&call(&c, &d, get()).await),
     ));
     let dummy = UserRequest::Recover {
-        share: vec![1; seedshare::SHARE_LEN],
+        owner: [1; 32],
+        encapsulated_key: [2; 32],
+        ciphertext: vec![3; seedshare::SHARE_LEN + 16],
+        latest_transition: [4; 32],
+        seedshares: [5; 32],
         force: false,
     };
+    // A Recover without a GetRecoveryState on its connection has no key to
+    // open it with.
+    table.push((
+        "Uninitialized",
+        "Recover (unsealed)",
+        outcome(&call(&c, &d, dummy.clone()).await),
+    ));
+    table.push((
+        "Uninitialized",
+        "GetRecoveryState",
+        outcome(&call(&c, &d, recovery_state()).await),
+    ));
     table.push((
         "Uninitialized",
         "Recover",
-        outcome(&call(&c, &d, dummy).await),
+        outcome(&recover(&c, &d, &placeholder_document(), false).await),
     ));
     table.push(("Uninitialized", "NewMeshCert", mesh(&c, &d).await));
     let set = call(&c, &d, set_request(d.manifest(0), None)).await;
@@ -49,14 +70,26 @@ async fn every_api_in_every_state_over_the_wire() {
 
     // Ready.
     table.push(("Ready", "GetManifests", outcome(&call(&c, &d, get()).await)));
+    let state = call(&c, &d, recovery_state()).await;
+    assert!(
+        matches!(
+            state,
+            UserResponse::RecoveryState {
+                state: ReplicaState::Ready,
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+    table.push(("Ready", "GetRecoveryState", outcome(&state)));
     table.push((
         "Ready",
         "Recover",
-        outcome(&call(&c, &d, recover(&document)).await),
+        outcome(&recover(&c, &d, &document, false).await),
     ));
     table.push(("Ready", "NewMeshCert", mesh(&c, &d).await));
-    let latest_transition = latest(&c, &d).await;
-    let update = call(&c, &d, set_request(d.manifest(1), Some(latest_transition))).await;
+    let base = latest(&c, &d).await;
+    let update = call(&c, &d, set_request(d.manifest(1), Some(base))).await;
     table.push(("Ready", "SetManifest", outcome(&update)));
     c.stop().await.unwrap();
 
@@ -73,7 +106,26 @@ async fn every_api_in_every_state_over_the_wire() {
         outcome(&call(&c, &d, set_request(d.manifest(2), None)).await),
     ));
     table.push(("Recovery", "NewMeshCert", mesh(&c, &d).await));
-    let recovered = call(&c, &d, recover(&document)).await;
+    let state = call(&c, &d, recovery_state()).await;
+    assert!(
+        matches!(
+            state,
+            UserResponse::RecoveryState {
+                state: ReplicaState::Recovery,
+                have: 0,
+                need: 1,
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+    table.push(("Recovery", "GetRecoveryState", outcome(&state)));
+    table.push((
+        "Recovery",
+        "Recover (unsealed)",
+        outcome(&call(&c, &d, dummy).await),
+    ));
+    let recovered = recover(&c, &d, &document, false).await;
     table.push(("Recovery", "Recover", outcome(&recovered)));
     assert!(
         matches!(
@@ -100,9 +152,20 @@ async fn every_api_in_every_state_over_the_wire() {
             "Recover",
             format!("{:?}", ErrorCode::NoManifest),
         ),
+        (
+            "Uninitialized",
+            "Recover (unsealed)",
+            format!("{:?}", ErrorCode::InvalidArgument),
+        ),
+        (
+            "Uninitialized",
+            "GetRecoveryState",
+            format!("{:?}", ErrorCode::NoManifest),
+        ),
         ("Uninitialized", "NewMeshCert", "not ready".into()),
         ("Uninitialized", "SetManifest", "ok".into()),
         ("Ready", "GetManifests", "ok".into()),
+        ("Ready", "GetRecoveryState", "ok".into()),
         (
             "Ready",
             "Recover",
@@ -121,6 +184,12 @@ async fn every_api_in_every_state_over_the_wire() {
             format!("{:?}", ErrorCode::NeedsRecovery),
         ),
         ("Recovery", "NewMeshCert", "not ready".into()),
+        ("Recovery", "GetRecoveryState", "ok".into()),
+        (
+            "Recovery",
+            "Recover (unsealed)",
+            format!("{:?}", ErrorCode::InvalidArgument),
+        ),
         ("Recovery", "Recover", "ok".into()),
         ("Recovery → Ready", "NewMeshCert", "ok".into()),
     ];
@@ -130,4 +199,25 @@ async fn every_api_in_every_state_over_the_wire() {
     }
     assert_eq!(table.len(), expected.len());
     let _ = std::fs::remove_dir_all(&d.dir);
+}
+
+fn recovery_state() -> UserRequest {
+    UserRequest::GetRecoveryState {
+        consistency_from: None,
+    }
+}
+
+/// A seed-share document for a coordinator that has none yet (never
+/// opened: `GetRecoveryState` refuses first).
+fn placeholder_document() -> accord_core::seedshare::SeedShareDocument {
+    let rng = accord_guest::coordinator::OsRandom;
+    accord_core::seedshare::split(
+        &accord_core::kdf::SecretSeed::from_bytes([1; 64]),
+        &accord_core::kdf::Salt::from_bytes([2; 32]),
+        &[accord_core::seedshare::owner_public_key(&SEEDSHARE_SECRET)],
+        1,
+        accord_core::crypto::default_provider(),
+        &rng,
+    )
+    .unwrap()
 }

@@ -55,13 +55,8 @@ async fn user_call(
     client.call(request).await
 }
 
-async fn latest_at(addr: &str, d: &Deployment) -> [u8; 32] {
-    match user_call(addr, d, get()).await.unwrap() {
-        UserResponse::Manifests {
-            latest_transition, ..
-        } => latest_transition,
-        other => panic!("{other:?}"),
-    }
+async fn latest_at(addr: &str, d: &Deployment) -> Base {
+    Base::of(&user_call(addr, d, get()).await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +123,7 @@ async fn a_killed_set_manifest_leaves_the_old_or_the_new_history() {
         // Restart: Recovery, then a seed share brings it back.
         let (restarted, new_addr) = start(&d);
         child = restarted;
-        let recovered = user_call(&new_addr, &d, recover(&document)).await.unwrap();
+        let recovered = recover_at(&new_addr, &d, &document, false).await.unwrap();
         assert!(
             matches!(
                 recovered,

@@ -255,16 +255,13 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
         );
         if round.is_multiple_of(2) {
             let through = ports[(victim + 1) % 3].user;
-            if let Ok(UserResponse::Manifests {
-                latest_transition, ..
-            }) = user(through, &d, get()).await
-            {
+            if let Ok(reply @ UserResponse::Manifests { .. }) = user(through, &d, get()).await {
                 let update = user(
                     through,
                     &d,
                     set_request(
                         d.manifest_with_owners(round as u32, &owners, 2),
-                        Some(latest_transition),
+                        Some(Base::of(&reply)),
                     ),
                 )
                 .await;

@@ -84,11 +84,7 @@ async fn a_tampered_object_is_detected_and_nothing_recovers_from_it() {
     );
     // (Forced: A is listed as a ready peer, which otherwise refuses user
     // recovery.)
-    let mut request = recover(&document);
-    if let accord_core::protocol::UserRequest::Recover { force, .. } = &mut request {
-        *force = true;
-    }
-    let recovered = call(&b, &d, request).await;
+    let recovered = recover(&b, &d, &document, true).await;
     match &recovered {
         UserResponse::Error(e) => assert!(
             e.message.contains("cannot be used") && e.message.contains("hash"),

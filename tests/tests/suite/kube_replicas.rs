@@ -103,13 +103,10 @@ async fn kubelet_marks_ready(server: &TestApiServer, replica: &KubeReplica) -> D
     }
 }
 
-async fn manifests(c: &InProcess, d: &Deployment) -> (usize, [u8; 32]) {
-    match call(c, d, get()).await {
-        UserResponse::Manifests {
-            manifests,
-            latest_transition,
-            ..
-        } => (manifests.len(), latest_transition),
+async fn manifests(c: &InProcess, d: &Deployment) -> (usize, Base) {
+    let reply = call(c, d, get()).await;
+    match &reply {
+        UserResponse::Manifests { manifests, .. } => (manifests.len(), Base::of(&reply)),
         other => panic!("{other:?}"),
     }
 }

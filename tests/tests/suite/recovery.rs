@@ -37,6 +37,7 @@ impl Running {
             seedshare_key: key.to_path_buf(),
             seed_shares: document.map(Path::to_path_buf),
             force: false,
+            no_trust_state: false,
         }
     }
 

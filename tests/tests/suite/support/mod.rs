@@ -16,10 +16,15 @@ pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use accord_core::coordinator::{next_transition, update_message};
+use accord_core::coordinator::{UpdateIntent, next_transition};
 use accord_core::crypto::default_provider;
 use accord_core::hex;
-use accord_core::protocol::{MeshResponse, OwnerSignature, UserRequest, UserResponse};
+use accord_core::history::tree_head::SignedTreeHead;
+use accord_core::manifest::SeedshareKey;
+use accord_core::protocol::{
+    MeshResponse, OwnerSignature, RECOVERY_EXPORTER_LABEL, UserRequest, UserResponse,
+};
+use accord_core::seedshare::submission::{SubmissionBinding, seal_submission};
 use accord_core::seedshare::{self, SeedShareDocument};
 use accord_guest::atls::{Clock, Identity, PeerPolicy};
 use accord_guest::client::{MeshClient, UserClient};
@@ -170,18 +175,48 @@ pub fn outcome(response: &UserResponse) -> String {
     }
 }
 
-pub fn set_request(manifest: Vec<u8>, latest: Option<[u8; 32]>) -> UserRequest {
-    let signatures = match latest {
+/// What an update builds on: the latest transition and the deployment
+/// (its history public key), as a `GetManifests` reply says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Base {
+    pub latest: [u8; 32],
+    pub deployment: [u8; 32],
+}
+
+impl Base {
+    /// The base of a `Manifests` reply.
+    pub fn of(reply: &UserResponse) -> Self {
+        match reply {
+            UserResponse::Manifests {
+                latest_transition,
+                history_public_key,
+                ..
+            } => Self {
+                latest: *latest_transition,
+                deployment: *history_public_key,
+            },
+            other => panic!("not a Manifests reply: {other:?}"),
+        }
+    }
+}
+
+pub fn set_request(manifest: Vec<u8>, base: Option<Base>) -> UserRequest {
+    let signatures = match base {
         None => Vec::new(),
-        Some(latest) => {
+        Some(base) => {
             let (_, next) = next_transition(
                 default_provider(),
                 &manifest,
-                Some(accord_core::history::objects::ObjectHash(latest)),
+                Some(accord_core::history::objects::ObjectHash(base.latest)),
             );
+            let intent = UpdateIntent {
+                deployment: base.deployment,
+                next_transition: next,
+                reshare: false,
+            };
             vec![OwnerSignature {
                 public_key: owner_spki(),
-                signature: owner().sign(&update_message(&next)).to_bytes().to_vec(),
+                signature: owner().sign(&intent.message()).to_bytes().to_vec(),
             }]
         }
     };
@@ -201,18 +236,84 @@ pub fn get() -> UserRequest {
     }
 }
 
-pub fn recover(document: &SeedShareDocument) -> UserRequest {
+/// User recovery by the first seed-share owner, as `accord recover` does
+/// it on the wire (without its checks): `GetRecoveryState`, then the
+/// share sealed from the owner's key to the session's recovery key, bound
+/// to what the replica said. Returns the refusal of either step, or the
+/// `Recover` reply.
+pub async fn recover_at(
+    addr: &str,
+    deployment: &Deployment,
+    document: &SeedShareDocument,
+    force: bool,
+) -> anyhow::Result<UserResponse> {
+    let mut client = UserClient::connect(addr, deployment.user_policy()).await?;
+    let state = client
+        .call(UserRequest::GetRecoveryState {
+            consistency_from: None,
+        })
+        .await?;
+    let UserResponse::RecoveryState {
+        latest_transition,
+        signed_tree_head,
+        recovery_key,
+        ..
+    } = state
+    else {
+        return Ok(state);
+    };
+    let seedshares = SignedTreeHead::decode(&signed_tree_head)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .head
+        .seedshares;
     let share = seedshare::open(
         &document.shares[0],
         &document.commitments,
         &SEEDSHARE_SECRET,
         default_provider(),
     )
-    .unwrap();
-    UserRequest::Recover {
-        share: share.to_bytes().to_vec(),
-        force: false,
-    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let binding = SubmissionBinding {
+        session: client.exporter(RECOVERY_EXPORTER_LABEL)?,
+        latest_transition,
+        seedshares,
+        force,
+    };
+    let sealed = seal_submission(
+        &share,
+        &SEEDSHARE_SECRET,
+        &SeedshareKey(recovery_key),
+        &binding,
+        &accord_guest::coordinator::OsRandom,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    client
+        .call(UserRequest::Recover {
+            owner: sealed.owner.0,
+            encapsulated_key: sealed.encapsulated_key,
+            ciphertext: sealed.ciphertext,
+            latest_transition,
+            seedshares,
+            force,
+        })
+        .await
+}
+
+/// [`recover_at`] on an in-process coordinator.
+pub async fn recover(
+    coordinator: &InProcess,
+    deployment: &Deployment,
+    document: &SeedShareDocument,
+    force: bool,
+) -> UserResponse {
+    recover_at(
+        &coordinator.user_addr.to_string(),
+        deployment,
+        document,
+        force,
+    )
+    .await
+    .unwrap()
 }
 
 /// `"ok"` or why the mesh API refused a workload running `WEB_POLICY`.
@@ -234,13 +335,8 @@ pub async fn mesh(coordinator: &InProcess, deployment: &Deployment) -> String {
     }
 }
 
-pub async fn latest(coordinator: &InProcess, deployment: &Deployment) -> [u8; 32] {
-    match call(coordinator, deployment, get()).await {
-        UserResponse::Manifests {
-            latest_transition, ..
-        } => latest_transition,
-        other => panic!("{other:?}"),
-    }
+pub async fn latest(coordinator: &InProcess, deployment: &Deployment) -> Base {
+    Base::of(&call(coordinator, deployment, get()).await)
 }
 
 /// One replica's shim channel (in this process): its address, its peer
