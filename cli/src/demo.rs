@@ -19,8 +19,10 @@
 //!    `secrets/`);
 //! 6. has `web` and `db` talk over mutual TLS with those certificates,
 //!    each verifying the other against the mesh CA;
-//! 7. verifies the deployment as a third party (`accord verify`,
-//!    `DIR/verify/`);
+//! 7. verifies the deployment as a third party (`accord verify` in the
+//!    auditor's own workspace `DIR/auditor/`, holding only the expected
+//!    manifest: it trusts the history key on first use); the owner's
+//!    `DIR/verify/` is written by `accord set`, which verifies what it set;
 //! 8. shows that an unsigned update is refused, then sets an update (a
 //!    new SAN for `web`) signed by the workload owner, and verifies again:
 //!    the trust state moves forward with a consistency proof;
@@ -552,10 +554,16 @@ fn set_args(dir: &Path, coordinator: &str, key: Option<PathBuf>) -> SetArgs {
     }
 }
 
-fn verify_args(dir: &Path, coordinator: &str) -> VerifyArgs {
-    VerifyArgs {
-        options: coordinator_options(dir, coordinator),
-    }
+/// `accord verify` as the third party: in its own workspace
+/// (`DIR/auditor/`), against a copy of the manifest it expects.
+fn verify_args(dir: &Path, coordinator: &str) -> anyhow::Result<VerifyArgs> {
+    let auditor = dir.join("auditor");
+    std::fs::create_dir_all(&auditor).with_context(|| format!("creating {}", auditor.display()))?;
+    std::fs::copy(dir.join("manifest.json"), auditor.join("manifest.json"))
+        .with_context(|| format!("copying the manifest to {}", auditor.display()))?;
+    Ok(VerifyArgs {
+        options: coordinator_options(&auditor, coordinator),
+    })
 }
 
 fn coordinator_options(dir: &Path, coordinator: &str) -> CoordinatorOptions {
@@ -587,7 +595,7 @@ async fn demo(dir: &Path, kept: bool, replicas: usize) -> bool {
         println!(
             "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/seed-shares.json, \
              {d}/coordinator-root-ca.pem, {d}/mesh-ca.pem, {d}/workloads/{{web,db}}/tls-config/, \
-             {d}/workloads/{{web,db}}/secrets/, {d}/verify/{}",
+             {d}/workloads/{{web,db}}/secrets/, {d}/verify/, {d}/auditor/verify/{}",
             if replicas > 1 {
                 format!(", {d}/store/, {d}/replica-N.log", d = dir.display())
             } else {
@@ -805,7 +813,10 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
     }
 
     report.begin("accord verify as a third party (trusts the history key)");
-    let verified = verify_cmd::verify(&verify_args(dir, user)).await;
+    let verified = match verify_args(dir, user) {
+        Ok(args) => verify_cmd::verify(&args).await,
+        Err(err) => Err(Failure::Usage(err)),
+    };
     let Some(first) = report.end(verified.map_err(failure)) else {
         return;
     };
@@ -844,9 +855,8 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
 
     report.begin("accord verify again: the trust state moves forward");
     let again = async {
-        let outcome = verify_cmd::verify(&verify_args(dir, user))
-            .await
-            .map_err(failure)?;
+        let args = verify_args(dir, user).map_err(any_err)?;
+        let outcome = verify_cmd::verify(&args).await.map_err(failure)?;
         println!("{}", outcome.summary);
         if outcome.summary.previous_size != Some(first.summary.generation)
             || outcome.summary.generation <= first.summary.generation
@@ -864,7 +874,10 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
     }
 
     report.begin("accord get-manifests: the history");
-    let history = verify_cmd::get_manifests(&verify_args(dir, user)).await;
+    let history = match verify_args(dir, user) {
+        Ok(args) => verify_cmd::get_manifests(&args).await,
+        Err(err) => Err(Failure::Usage(err)),
+    };
     if let Some(history) = report.end(history.map_err(failure)) {
         verify_cmd::print_history(&history, false);
     }

@@ -524,6 +524,18 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
         )));
     }
     let candidates = candidates(args)?;
+    // An explicit document is opened before anything is asked: a wrong key
+    // or a damaged document is reported with nothing sent.
+    if args.seed_shares.is_some()
+        && let Some(candidate) = candidates.first()
+    {
+        open_own_share(&candidate.document, &key).map_err(|failure| match failure {
+            Failure::Refused(why) => {
+                Failure::Refused(format!("{}: {why}", candidate.path.display()))
+            }
+            usage => usage,
+        })?;
+    }
     eprintln!("attesting the coordinator at {}", args.options.coordinator);
     let (_, _, mut client) = args.options.connect_attested().await?;
     let response = net::call(
@@ -575,7 +587,7 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     };
     if reply.state == ReplicaState::Ready {
         return Err(Failure::Refused(
-            "the coordinator is already Ready: nothing to do; run `accord verify`".into(),
+            "the coordinator is already Ready (already_recovered): nothing to do; run `accord verify`".into(),
         ));
     }
     let checked = check_target(&reply, trust.as_ref(), &candidates).map_err(Failure::Refused)?;

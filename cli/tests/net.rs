@@ -152,11 +152,13 @@ fn set_then_verify_write_the_files() {
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{file}");
     }
 
+    // `accord set` verified what it set and wrote the trust state.
+    assert!(h.dir.join("verify/last-tree-head.json").is_file());
     let verify = h.accord(&["verify"]);
     assert_exit(&verify, 0);
     let out = text(&verify.stdout);
     assert!(out.contains("history verified: generation 1"), "{out}");
-    assert!(out.contains("first verification"), "{out}");
+    assert!(out.contains("unchanged since last verified"), "{out}");
     for file in [
         "last-tree-head.json",
         "history.json",
@@ -191,13 +193,18 @@ fn verify_against_another_manifest_fails_naming_the_mismatch() {
 
     // Same coordinator policy, another web SAN: attestation passes, the
     // history does not end in this manifest.
+    let trust = std::fs::read(h.dir.join("verify/last-tree-head.json")).unwrap();
     h.update_manifest("web.example.com");
     let verify = h.accord(&["verify"]);
     assert_exit(&verify, 1);
     let err = text(&verify.stderr);
     assert!(err.contains("verification FAILED"), "{err}");
     assert!(err.contains("differs from manifest.json"), "{err}");
-    assert!(!h.dir.join("verify/last-tree-head.json").exists());
+    assert_eq!(
+        std::fs::read(h.dir.join("verify/last-tree-head.json")).unwrap(),
+        trust,
+        "a failed verification leaves the trust state alone"
+    );
 
     // Another coordinator policy: the coordinator fails attestation.
     let manifest = std::fs::read_to_string(h.dir.join("manifest.json")).unwrap();
@@ -250,7 +257,8 @@ fn updates_need_a_signature_and_move_the_trust_state() {
     assert_exit(&verify, 0);
     let json: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(json["generation"], 2, "{json}");
-    assert_eq!(json["previous_size"], 1, "{json}");
+    // `accord set` already moved the trust state to what it set.
+    assert_eq!(json["previous_size"], 2, "{json}");
 
     // A third generation signed offline: `accord sign`, then `set
     // --signature`.
