@@ -149,17 +149,17 @@ async fn every_api_in_every_state_over_the_wire() {
         ),
         (
             "Uninitialized",
-            "Recover",
-            format!("{:?}", ErrorCode::NoManifest),
-        ),
-        (
-            "Uninitialized",
             "Recover (unsealed)",
             format!("{:?}", ErrorCode::InvalidArgument),
         ),
         (
             "Uninitialized",
             "GetRecoveryState",
+            format!("{:?}", ErrorCode::NoManifest),
+        ),
+        (
+            "Uninitialized",
+            "Recover",
             format!("{:?}", ErrorCode::NoManifest),
         ),
         ("Uninitialized", "NewMeshCert", "not ready".into()),
