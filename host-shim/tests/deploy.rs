@@ -389,7 +389,7 @@ fn the_role_grants_exactly_what_the_shim_uses() {
                 "configmaps".to_owned(),
                 owned(&["create", "get", "list", "update", "watch"])
             ),
-            ("pods".to_owned(), owned(&["get", "list", "watch"])),
+            ("pods".to_owned(), owned(&["list", "watch"])),
         ])
     );
 
@@ -404,6 +404,20 @@ fn the_role_grants_exactly_what_the_shim_uses() {
         name_of(&objects.service_accounts[0].metadata),
         STATEFULSET_NAME
     );
+}
+
+#[test]
+fn the_readme_shows_how_to_delete_the_history() {
+    use accord_shim::kube_store::MANAGED_BY_LABEL;
+    let readme = include_str!("../deploy/README.md");
+    let command = format!(
+        "kubectl -n NAMESPACE delete configmap -l {}={}",
+        MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1
+    );
+    assert!(readme.contains(&command), "README.md lacks {command}");
+    assert!(readme.contains("destroys the deployment's history"));
+    // Nothing in the deployment owns the history.
+    assert!(!COORDINATOR_YAML.contains("ownerReferences"));
 }
 
 #[test]
