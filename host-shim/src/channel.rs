@@ -4,7 +4,9 @@
 //!
 //! Every connection is served by its own task; long polls block only
 //! their own connection. A frame over [`MAX_SHIM_FRAME`] or one that does
-//! not decode closes the connection.
+//! not decode closes the connection. A connection whose hello was accepted
+//! is the agent's on the [`StatusBoard`] until it ends: the liveness probe
+//! fails only after all of them have been closed for a while.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +23,9 @@ use crate::discovery::Discovery;
 use crate::status::StatusBoard;
 use crate::store::{Store, StoreError};
 
-/// How long the agent may stay silent on a connection.
+/// How long the agent may stay silent on a connection (it sends a request
+/// at least every 20 s on each). A hung agent's connections are closed
+/// after this, which the liveness probe then counts as gone.
 const IDLE: Duration = Duration::from_secs(300);
 
 /// How long a frame body or a write may take.
@@ -122,26 +126,42 @@ async fn connection<S: Store, D: Discovery>(
         return Err("refused the agent's hello".into());
     }
     let id = NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed);
-    let result = async {
-        while let Some(request) = read_frame::<ShimRequest, _>(&mut stream, MAX_SHIM_FRAME).await? {
-            let response = match request {
-                ShimRequest::ReportStatus(status) => {
-                    shim.board.report_on(id, status);
-                    ShimResponse::StatusAccepted
-                }
-                other => answer(shim, other).await,
-            };
-            write_frame(&mut stream, &response, MAX_SHIM_FRAME).await?;
-        }
-        Ok(())
+    // The agent is connected until this connection ends, however it ends.
+    let _open = Opened::new(&shim.board, id);
+    while let Some(request) = read_frame::<ShimRequest, _>(&mut stream, MAX_SHIM_FRAME).await? {
+        let response = match request {
+            ShimRequest::ReportStatus(status) => {
+                shim.board.report_on(id, status);
+                ShimResponse::StatusAccepted
+            }
+            other => answer(shim, other).await,
+        };
+        write_frame(&mut stream, &response, MAX_SHIM_FRAME).await?;
     }
-    .await;
-    shim.board.disconnected(id);
-    result
+    Ok(())
 }
 
-/// Names connections for [`StatusBoard::disconnected`] (0 means none).
+/// Names connections for the [`StatusBoard`] (0 means none).
 static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// An agent connection the board counts as open until this is dropped.
+struct Opened<'a> {
+    board: &'a StatusBoard,
+    id: u64,
+}
+
+impl<'a> Opened<'a> {
+    fn new(board: &'a StatusBoard, id: u64) -> Self {
+        board.opened(id);
+        Self { board, id }
+    }
+}
+
+impl Drop for Opened<'_> {
+    fn drop(&mut self) {
+        self.board.closed(self.id);
+    }
+}
 
 fn poll_limit(timeout_ms: u32) -> Duration {
     Duration::from_millis(u64::from(timeout_ms)).min(MAX_POLL)

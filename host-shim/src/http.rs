@@ -1,35 +1,53 @@
 //! The probes and Prometheus metrics on port [`PROBE_PORT`](crate::PROBE_PORT),
-//! served from the agent's last report ([`StatusBoard`]).
+//! served from the agent's last report and connections ([`StatusBoard`]).
 //!
 //! A deliberately small HTTP/1.1 server: `GET` (and `HEAD`) only, one
 //! request per connection (`Connection: close`), the request head bounded
-//! to [`MAX_HEAD`] bytes and [`Probes::read_timeout`], at most
-//! [`MAX_CONNECTIONS`] connections at once. Malformed requests get `400`,
-//! oversized heads `431`, slow clients `408`; nothing a client sends can
-//! make it panic.
+//! to [`MAX_HEAD`] bytes and [`Probes::read_timeout`]. Malformed requests
+//! get `400`, oversized heads `431`, slow clients `408`; nothing a client
+//! sends can make it panic.
 //!
 //! - [`STARTUP`]: `200` once the agent has reported with both listeners
 //!   up, else `503`.
-//! - [`LIVENESS`]: `200` while the last report is younger than
-//!   [`Probes::liveness_timeout`] (before the first report: while the
-//!   server is younger than that, so a booting VM is not killed), else
-//!   `503`.
-//! - [`READINESS`]: `200` iff the last report is fresh and says `Ready`,
-//!   and the connection it came on is still open (a killed agent is not
-//!   ready a moment later, whatever it last said).
+//! - [`LIVENESS`]: `503` only on evidence that the agent is dead
+//!   ([`StatusBoard::liveness`]): it had channel connections and all of
+//!   them have been closed for longer than [`Probes::liveness_grace`]
+//!   (15 s) without a new one, or it never connected in the
+//!   [`Probes::boot_grace`] (60 s) after the shim started. Otherwise
+//!   `200` — in particular while any of its connections is open, however
+//!   late its reports are and however slow the shim or the store is. (The
+//!   channel closes a connection the agent leaves silent for 5 minutes,
+//!   so a hung agent is found too, just not quickly.)
+//! - [`READINESS`]: `200` iff the last report is younger than
+//!   [`Probes::report_timeout`] and says `Ready`, and the connection it
+//!   came on is still open (a killed agent is not ready a moment later,
+//!   whatever it last said).
 //! - [`METRICS`]: Prometheus text format 0.0.4 ([`metrics::render`]).
+//!
+//! **Connections are evicted, not refused.** At most [`MAX_CONNECTIONS`]
+//! are open at once. A connection accepted beyond that evicts (closes)
+//! the oldest open connection that has not yet delivered a complete
+//! request head, or, if every one has, the oldest of all; the new one is
+//! always served. So idle or trickling clients, however many, cannot
+//! starve the kubelet's probes: a probe sends its whole request at once
+//! and is then no longer a candidate while any idle connection is left.
+//! Evictions are counted (`accord_shim_probe_connections_evicted_total`)
+//! and logged on stderr, at most one line every [`EVICTION_LOG_EVERY`].
 
 pub mod metrics;
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use accord_core::protocol::shim::AgentState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, watch};
 
-use crate::status::{LIVENESS_TIMEOUT, StatusBoard};
+use crate::status::{BOOT_GRACE, LIVENESS_GRACE, REPORT_TIMEOUT, StatusBoard};
 
 /// The startup probe's path.
 pub const STARTUP: &str = "/probe/startup";
@@ -43,14 +61,25 @@ pub const METRICS: &str = "/metrics";
 /// Largest request head (request line and headers) accepted.
 pub const MAX_HEAD: usize = 8 * 1024;
 
-/// Most connections served at once; more are closed unanswered.
+/// Most connections open at once; one more evicts an older one (see the
+/// module docs).
 pub const MAX_CONNECTIONS: usize = 64;
+
+/// At most one eviction line on stderr per this interval (it counts the
+/// evictions since the previous line).
+pub const EVICTION_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// The server's tunables (the defaults are the production values).
 #[derive(Clone, Copy, Debug)]
 pub struct Probes {
-    /// How old the last report may be for liveness and readiness.
-    pub liveness_timeout: Duration,
+    /// How old the last report may be for readiness.
+    pub report_timeout: Duration,
+    /// How long the agent may be without an open channel connection, after
+    /// it had one, before liveness fails.
+    pub liveness_grace: Duration,
+    /// How long after the shim started the agent may take to connect
+    /// first before liveness fails.
+    pub boot_grace: Duration,
     /// How long a client may take to send its request head (and to take
     /// the answer).
     pub read_timeout: Duration,
@@ -59,7 +88,9 @@ pub struct Probes {
 impl Default for Probes {
     fn default() -> Self {
         Self {
-            liveness_timeout: LIVENESS_TIMEOUT,
+            report_timeout: REPORT_TIMEOUT,
+            liveness_grace: LIVENESS_GRACE,
+            boot_grace: BOOT_GRACE,
             read_timeout: Duration::from_secs(5),
         }
     }
@@ -75,6 +106,105 @@ pub async fn serve(
     serve_with(listener, board, shutdown, Probes::default()).await;
 }
 
+/// One open connection, as the accept loop sees it.
+struct Slot {
+    peer: SocketAddr,
+    accepted: Instant,
+    /// Set once the client delivered a complete request head.
+    head: Arc<AtomicBool>,
+    /// Notified to evict the connection.
+    evict: Arc<Notify>,
+}
+
+/// What the connections share.
+struct Server {
+    board: Arc<StatusBoard>,
+    config: Probes,
+    /// The open connections by id; ids grow, so this is oldest first.
+    open: Mutex<BTreeMap<u64, Slot>>,
+    evicted: AtomicU64,
+}
+
+impl Server {
+    fn open(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Slot>> {
+        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Which connection to evict, given (id, delivered a complete head) oldest
+/// first: the oldest without a complete head, else the oldest.
+fn victim(slots: impl Iterator<Item = (u64, bool)> + Clone) -> Option<u64> {
+    slots
+        .clone()
+        .find(|(_, head)| !head)
+        .or_else(|| slots.into_iter().next())
+        .map(|(id, _)| id)
+}
+
+/// Removes its connection from the table when the connection's task ends
+/// (answered, failed or evicted).
+struct Leave {
+    server: Arc<Server>,
+    id: u64,
+}
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        self.server.open().remove(&self.id);
+    }
+}
+
+/// Rate-limited eviction lines on stderr.
+#[derive(Default)]
+struct EvictionLog {
+    /// Evictions not yet logged, and the last of them.
+    pending: u64,
+    last: Option<(SocketAddr, Duration, bool)>,
+    /// When the last line was written.
+    written: Option<Instant>,
+}
+
+impl EvictionLog {
+    fn record(&mut self, peer: SocketAddr, age: Duration, head: bool, total: u64) {
+        self.pending += 1;
+        self.last = Some((peer, age, head));
+        if self
+            .written
+            .is_none_or(|at| at.elapsed() >= EVICTION_LOG_EVERY)
+        {
+            self.flush(total);
+        }
+    }
+
+    /// When the pending evictions are due to be logged.
+    fn due(&self) -> Option<Instant> {
+        match (self.pending, self.written) {
+            (0, _) | (_, None) => None,
+            (_, Some(at)) => Some(at + EVICTION_LOG_EVERY),
+        }
+    }
+
+    fn flush(&mut self, total: u64) {
+        let Some((peer, age, head)) = self.last.take() else {
+            return;
+        };
+        eprintln!(
+            "accord-shim: probes: at the limit of {MAX_CONNECTIONS} connections: evicted {} \
+             connection(s) to serve newer ones (the last from {peer}, open {:.1} s, {}); \
+             {total} evicted in all",
+            self.pending,
+            age.as_secs_f64(),
+            if head {
+                "being answered"
+            } else {
+                "no complete request yet"
+            },
+        );
+        self.pending = 0;
+        self.written = Some(Instant::now());
+    }
+}
+
 /// [`serve`] with explicit tunables.
 pub async fn serve_with(
     listener: TcpListener,
@@ -82,12 +212,19 @@ pub async fn serve_with(
     mut shutdown: watch::Receiver<bool>,
     config: Probes,
 ) {
-    let started = Instant::now();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let server = Arc::new(Server {
+        board,
+        config,
+        open: Mutex::new(BTreeMap::new()),
+        evicted: AtomicU64::new(0),
+    });
+    let mut next_id = 0u64;
+    let mut log = EvictionLog::default();
     loop {
         if *shutdown.borrow() {
             return;
         }
+        let due = log.due();
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             changed = shutdown.changed() => {
@@ -96,24 +233,77 @@ pub async fn serve_with(
                 }
                 continue;
             }
+            () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now).into()), if due.is_some() => {
+                log.flush(server.evicted.load(Ordering::Relaxed));
+                continue;
+            }
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             // Out of descriptors and the like: back off briefly.
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            drop(stream);
-            continue;
+        next_id += 1;
+        let id = next_id;
+        let head = Arc::new(AtomicBool::new(false));
+        let evict = Arc::new(Notify::new());
+        let evicted = {
+            let mut open = server.open();
+            let evicted = if open.len() >= MAX_CONNECTIONS {
+                victim(
+                    open.iter()
+                        .map(|(id, slot)| (*id, slot.head.load(Ordering::SeqCst))),
+                )
+                .and_then(|id| open.remove(&id))
+            } else {
+                None
+            };
+            open.insert(
+                id,
+                Slot {
+                    peer,
+                    accepted: Instant::now(),
+                    head: Arc::clone(&head),
+                    evict: Arc::clone(&evict),
+                },
+            );
+            evicted
         };
-        let board = Arc::clone(&board);
+        if let Some(slot) = &evicted {
+            // A stored permit: the connection ends even if its task has
+            // not started waiting yet.
+            slot.evict.notify_one();
+            let total = server.evicted.fetch_add(1, Ordering::Relaxed) + 1;
+            log.record(
+                slot.peer,
+                slot.accepted.elapsed(),
+                slot.head.load(Ordering::SeqCst),
+                total,
+            );
+        }
+        let leave = Leave {
+            server: Arc::clone(&server),
+            id,
+        };
         tokio::spawn(async move {
-            let _permit = permit;
-            let _ = connection(stream, &board, started, &config).await;
+            let server = Arc::clone(&leave.server);
+            tokio::select! {
+                biased;
+                // Dropping the stream closes the connection.
+                () = evict.notified() => {}
+                _ = connection(stream, &server, &head) => {}
+            }
+            drop(leave);
         });
+        if evicted.is_some() {
+            // Under a flood, let the connections just accepted read their
+            // heads before more are accepted (a probe's head arrives with
+            // its connection, and then it is no longer a candidate).
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -169,12 +359,12 @@ fn reason(status: u16) -> &'static str {
 
 async fn connection(
     mut stream: TcpStream,
-    board: &StatusBoard,
-    started: Instant,
-    config: &Probes,
+    server: &Server,
+    complete: &AtomicBool,
 ) -> std::io::Result<()> {
+    let config = &server.config;
     let (response, head) =
-        match tokio::time::timeout(config.read_timeout, read_head(&mut stream)).await {
+        match tokio::time::timeout(config.read_timeout, read_head(&mut stream, complete)).await {
             Err(_) => (Response::text(408, "request timeout"), false),
             Ok(Err(err)) => return Err(err),
             Ok(Ok(None)) => return Ok(()),
@@ -188,9 +378,7 @@ async fn connection(
                 response.extra_header = Some("Allow: GET, HEAD\r\n");
                 (response, false)
             }
-            Ok(Ok(Some(Ok(Request::Get { path, head })))) => {
-                (route(&path, board, started, config), head)
-            }
+            Ok(Ok(Some(Ok(Request::Get { path, head })))) => (route(&path, server), head),
         };
     let mut out = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
@@ -224,8 +412,11 @@ async fn connection(
 }
 
 /// Reads the request head; `None` if the client closed before sending
-/// anything.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Result<Request, Refused>>> {
+/// anything. Sets `complete` once the head's end arrived.
+async fn read_head(
+    stream: &mut TcpStream,
+    complete: &AtomicBool,
+) -> std::io::Result<Option<Result<Request, Refused>>> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -241,6 +432,7 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Result<Requ
         let from = buf.len().saturating_sub(3);
         buf.extend_from_slice(&chunk[..n]);
         if let Some(end) = find(&buf[from..], b"\r\n\r\n") {
+            complete.store(true, Ordering::SeqCst);
             let end = from + end;
             if end + 4 > MAX_HEAD {
                 return Ok(Some(Err(Refused::TooLarge)));
@@ -306,34 +498,39 @@ fn probe(ok: bool, what: &str) -> Response {
     }
 }
 
-fn route(path: &str, board: &StatusBoard, started: Instant, config: &Probes) -> Response {
+fn route(path: &str, server: &Server) -> Response {
+    let config = &server.config;
+    let board = &server.board;
     let latest = board.latest();
-    let fresh = |age: Duration| age < config.liveness_timeout;
     match path {
         STARTUP => probe(
             latest.as_ref().is_some_and(|(status, _)| status.listening),
             "the agent's listeners are not up",
         ),
-        LIVENESS => probe(
-            match &latest {
-                Some((_, age)) => fresh(*age),
-                None => fresh(started.elapsed()),
-            },
-            "the agent has stopped reporting",
-        ),
+        LIVENESS => {
+            let liveness = board.liveness(config.liveness_grace, config.boot_grace);
+            probe(liveness.is_alive(), &liveness.to_string())
+        }
         READINESS => probe(
-            board.connected()
+            board.status_connection_open()
                 && latest.as_ref().is_some_and(|(status, age)| {
-                    fresh(*age) && status.state == Some(AgentState::Ready)
+                    *age < config.report_timeout && status.state == Some(AgentState::Ready)
                 }),
             "the agent is not ready",
         ),
-        METRICS => Response {
-            status: 200,
-            content_type: metrics::CONTENT_TYPE,
-            extra_header: None,
-            body: metrics::render(latest.as_ref().map(|(status, age)| (status, *age))),
-        },
+        METRICS => {
+            let shim = metrics::ShimCounters {
+                probe_connections: server.open().len() as u64,
+                probe_connections_evicted: server.evicted.load(Ordering::Relaxed),
+                agent_connections: board.open_connections() as u64,
+            };
+            Response {
+                status: 200,
+                content_type: metrics::CONTENT_TYPE,
+                extra_header: None,
+                body: metrics::render(latest.as_ref().map(|(status, age)| (status, *age)), &shim),
+            }
+        }
         _ => Response::text(404, "not found"),
     }
 }
@@ -341,6 +538,15 @@ fn route(path: &str, board: &StatusBoard, started: Instant, config: &Probes) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_victim_is_the_oldest_idle_else_the_oldest() {
+        let pick = |slots: &[(u64, bool)]| victim(slots.iter().copied());
+        assert_eq!(pick(&[]), None);
+        assert_eq!(pick(&[(1, true), (2, false), (3, false)]), Some(2));
+        assert_eq!(pick(&[(1, false), (2, true)]), Some(1));
+        assert_eq!(pick(&[(4, true), (9, true)]), Some(4));
+    }
 
     #[test]
     fn heads_parse() {

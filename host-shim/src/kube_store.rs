@@ -5,8 +5,14 @@
 //! - key `<dir>/<name>` is ConfigMap `accord-store-<dir>-<name>`, the value
 //!   in `binaryData{<name>: bytes}`, labelled
 //!   `app.kubernetes.io/managed-by: accord` and
-//!   `accord.dev/store-dir: <dir>`, and owned by the coordinator StatefulSet when one is given
-//!   (deleting the StatefulSet garbage-collects the history);
+//!   `accord.dev/store-dir: <dir>`;
+//! - **no owner reference**: the history outlives the StatefulSet, so
+//!   deleting or re-creating it (a routine operation) never deletes the
+//!   deployment's history. Deleting the history is explicit (`kubectl
+//!   delete configmap -l app.kubernetes.io/managed-by=accord`,
+//!   `deploy/README.md`). ConfigMaps written by older shims, which were
+//!   owned by the StatefulSet, are read as any other;
+//!   [`KubeStore::release_owner_references`] removes those references;
 //! - keys must already be valid Kubernetes names (lowercase, at most 253
 //!   characters in all): others are refused, never rewritten;
 //! - content-addressed objects are created once (an existing equal object
@@ -19,8 +25,7 @@
 //!   selector on its name), re-established with backoff on errors.
 //!
 //! Every API call has a 10 s timeout ([`KubeStore::with_timeout`]).
-//! RBAC needed: configmaps get, list, watch, create, update; pods get (for
-//! [`owner_from_pod`]).
+//! RBAC needed: configmaps get, list, watch, create, update.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -28,7 +33,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::watcher;
@@ -46,6 +51,9 @@ pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "acc
 pub const DIR_LABEL: &str = "accord.dev/store-dir";
 /// Default timeout of every API call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a compare-and-swap of the latest record re-reads it after
+/// the PUT was refused while the value was still the expected one.
+const SWAP_ATTEMPTS: usize = 5;
 /// Default page size of [`Store::snapshot`]'s list.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 
@@ -77,33 +85,6 @@ pub fn config_map_name(key: &str) -> Result<String, StoreError> {
         )));
     }
     Ok(full)
-}
-
-/// The owner reference of the StatefulSet owning pod `pod_name` (the
-/// coordinator's own pod, `$HOSTNAME`), for [`KubeStore::new`].
-pub async fn owner_from_pod(
-    client: kube::Client,
-    namespace: &str,
-    pod_name: &str,
-) -> Result<OwnerReference, StoreError> {
-    let pods: Api<Pod> = Api::namespaced(client, namespace);
-    let pod = timed(
-        DEFAULT_TIMEOUT,
-        format!("get pod {namespace}/{pod_name}"),
-        pods.get(pod_name),
-    )
-    .await?;
-    pod.metadata
-        .owner_references
-        .unwrap_or_default()
-        .into_iter()
-        .find(|o| o.kind == "StatefulSet" && o.api_version == "apps/v1")
-        .ok_or_else(|| {
-            StoreError::Failed(format!(
-                "pod {namespace}/{pod_name} is not owned by a StatefulSet (apps/v1); \
-                 the coordinator must run in one"
-            ))
-        })
 }
 
 async fn timed<T>(
@@ -179,7 +160,6 @@ impl Latest {
 /// The ConfigMap store.
 pub struct KubeStore {
     api: Api<ConfigMap>,
-    owner: Option<OwnerReference>,
     timeout: Duration,
     page_size: u32,
     latest: Arc<Latest>,
@@ -193,22 +173,16 @@ impl Drop for KubeStore {
 }
 
 impl KubeStore {
-    /// A store in `namespace`, its ConfigMaps owned by `owner` (see
-    /// [`owner_from_pod`]). Reads the latest record once (failing if the
-    /// API server cannot be reached), then starts following it.
-    pub async fn new(
-        client: kube::Client,
-        namespace: &str,
-        owner: Option<OwnerReference>,
-    ) -> Result<Self, StoreError> {
-        Self::with_timeout(client, namespace, owner, DEFAULT_TIMEOUT).await
+    /// A store in `namespace`. Reads the latest record once (failing if
+    /// the API server cannot be reached), then starts following it.
+    pub async fn new(client: kube::Client, namespace: &str) -> Result<Self, StoreError> {
+        Self::with_timeout(client, namespace, DEFAULT_TIMEOUT).await
     }
 
     /// [`KubeStore::new`] with another per-call timeout.
     pub async fn with_timeout(
         client: kube::Client,
         namespace: &str,
-        owner: Option<OwnerReference>,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
         let api: Api<ConfigMap> = Api::namespaced(client, namespace);
@@ -233,7 +207,6 @@ impl KubeStore {
         let watcher = tokio::spawn(follow_latest(api.clone(), latest_name, latest.clone()));
         Ok(Self {
             api,
-            owner,
             timeout,
             page_size: DEFAULT_PAGE_SIZE,
             latest,
@@ -244,6 +217,94 @@ impl KubeStore {
     /// Sets the page size of [`Store::snapshot`]'s list.
     pub fn set_page_size(&mut self, page_size: u32) {
         self.page_size = page_size.max(1);
+    }
+
+    /// Removes the StatefulSet owner references that older shims put on
+    /// accord's ConfigMaps, so that deleting the StatefulSet no longer
+    /// deletes the history; returns how many ConfigMaps changed. Other
+    /// owner references, labels and values are left as they are. Each
+    /// object is replaced with its `resourceVersion`: one changed by
+    /// another replica meanwhile is read again and retried. Idempotent;
+    /// the shim runs it at startup.
+    pub async fn release_owner_references(&self) -> Result<usize, StoreError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = timed(
+                self.timeout,
+                "list ConfigMaps".into(),
+                self.api.list(&self.list_params(token.as_deref())),
+            )
+            .await?;
+            names.extend(
+                page.items
+                    .iter()
+                    .filter(|cm| statefulset_owned(cm))
+                    .filter_map(|cm| cm.metadata.name.clone()),
+            );
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut released = 0;
+        for name in names {
+            if self.release_one(&name).await? {
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
+    /// Releases one ConfigMap; `false` if there was nothing to do.
+    async fn release_one(&self, name: &str) -> Result<bool, StoreError> {
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let current =
+                timed(self.timeout, format!("get {name}"), self.api.get_opt(name)).await?;
+            let Some(mut cm) = current else {
+                return Ok(false);
+            };
+            if !statefulset_owned(&cm) {
+                return Ok(false);
+            }
+            let kept: Vec<OwnerReference> = cm
+                .metadata
+                .owner_references
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| !is_statefulset(o))
+                .collect();
+            cm.metadata.owner_references = (!kept.is_empty()).then_some(kept);
+            let what = format!("release {name} from the StatefulSet");
+            match timed_api(
+                self.timeout,
+                &what,
+                self.api.replace(name, &PostParams::default(), &cm),
+            )
+            .await?
+            {
+                Ok(_) => return Ok(true),
+                // Changed (or deleted) meanwhile: look again.
+                Err(s) if s.code == 409 || s.code == 404 => {}
+                Err(s) => return Err(StoreError::Failed(format!("{what}: {s}"))),
+            }
+        }
+        Err(StoreError::Failed(format!(
+            "release {name} from the StatefulSet: still changing after {ATTEMPTS} attempts"
+        )))
+    }
+
+    /// The list of accord's ConfigMaps, one page from `token`.
+    fn list_params(&self, token: Option<&str>) -> ListParams {
+        let lp = ListParams::default()
+            .labels(&format!("{}={}", MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1))
+            .limit(self.page_size);
+        match token {
+            Some(t) => lp.continue_token(t),
+            None => lp,
+        }
     }
 
     fn object(&self, key: &str, value: &[u8]) -> Result<ConfigMap, StoreError> {
@@ -258,7 +319,6 @@ impl KubeStore {
                     (MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned()),
                     (DIR_LABEL.to_owned(), dir.to_owned()),
                 ])),
-                owner_references: self.owner.clone().map(|o| vec![o]),
                 ..Default::default()
             },
             binary_data: Some(BTreeMap::from([(
@@ -323,36 +383,59 @@ impl KubeStore {
                 }
             }
             Some(old) => {
-                let current =
-                    timed(self.timeout, format!("get {name}"), self.api.get_opt(&name)).await?;
-                let Some(current) = current else {
-                    return Err(StoreError::Conflict);
-                };
-                if value_of(&current, entry) != Some(old.as_slice()) {
-                    return Err(StoreError::Conflict);
+                // The compare is on the value: a PUT refused because only
+                // the metadata changed meanwhile (a release of the owner
+                // reference, a label) is tried again on a fresh read.
+                for _ in 0..SWAP_ATTEMPTS {
+                    let current =
+                        timed(self.timeout, format!("get {name}"), self.api.get_opt(&name)).await?;
+                    let Some(current) = current else {
+                        return Err(StoreError::Conflict);
+                    };
+                    if value_of(&current, entry) != Some(old.as_slice()) {
+                        return Err(StoreError::Conflict);
+                    }
+                    // Keep the object's metadata (an older shim's owner
+                    // reference too: the history is owned as a whole or
+                    // not at all, see `release_owner_references`), set our
+                    // labels, change the value.
+                    let mut meta = current.metadata;
+                    meta.labels = cm.metadata.labels.clone();
+                    cm.metadata = meta;
+                    let what = format!("replace {name}");
+                    match timed_api(
+                        self.timeout,
+                        &what,
+                        self.api.replace(&name, &PostParams::default(), &cm),
+                    )
+                    .await?
+                    {
+                        Ok(stored) => return Ok(stored),
+                        // Changed between the GET and the PUT: look again.
+                        Err(s) if s.code == 409 => {}
+                        // Deleted between the GET and the PUT.
+                        Err(s) if s.code == 404 => return Err(StoreError::Conflict),
+                        Err(s) => return Err(StoreError::Failed(format!("{what}: {s}"))),
+                    }
                 }
-                // Keep the object's metadata (owner, labels), change the value.
-                let mut meta = current.metadata;
-                meta.owner_references = meta.owner_references.or(cm.metadata.owner_references);
-                meta.labels = cm.metadata.labels;
-                cm.metadata = meta;
-                let what = format!("replace {name}");
-                match timed_api(
-                    self.timeout,
-                    &what,
-                    self.api.replace(&name, &PostParams::default(), &cm),
-                )
-                .await?
-                {
-                    Ok(stored) => Ok(stored),
-                    Err(s) if s.code == 409 => Err(StoreError::Conflict),
-                    // Deleted between the GET and the PUT.
-                    Err(s) if s.code == 404 => Err(StoreError::Conflict),
-                    Err(s) => Err(StoreError::Failed(format!("{what}: {s}"))),
-                }
+                Err(StoreError::Conflict)
             }
         }
     }
+}
+
+/// Whether `owner` is a StatefulSet (what older shims set).
+fn is_statefulset(owner: &OwnerReference) -> bool {
+    owner.kind == "StatefulSet" && owner.api_version == "apps/v1"
+}
+
+/// Whether a StatefulSet owns `cm`.
+fn statefulset_owned(cm: &ConfigMap) -> bool {
+    cm.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(is_statefulset)
 }
 
 /// The `<name>` part of [`LATEST_KEY`].
@@ -424,12 +507,7 @@ impl Store for KubeStore {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut lp = ListParams::default()
-                .labels(&format!("{}={}", MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1))
-                .limit(self.page_size);
-            if let Some(t) = &token {
-                lp = lp.continue_token(t);
-            }
+            let lp = self.list_params(token.as_deref());
             let page = timed(self.timeout, "list ConfigMaps".into(), self.api.list(&lp)).await?;
             for cm in &page.items {
                 match entry_of(cm) {

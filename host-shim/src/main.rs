@@ -14,7 +14,7 @@ use accord_shim::channel::{self, Shim};
 use accord_shim::discovery::{Discovery, StaticPeer, StaticPeers};
 use accord_shim::fs_store::FsStore;
 use accord_shim::kube_discovery::KubeDiscovery;
-use accord_shim::kube_store::{KubeStore, owner_from_pod};
+use accord_shim::kube_store::KubeStore;
 use accord_shim::status::StatusBoard;
 use accord_shim::store::Store;
 use anyhow::Context;
@@ -58,8 +58,8 @@ struct Args {
     #[arg(long, value_name = "NS", env = "POD_NAMESPACE")]
     namespace: Option<String>,
 
-    /// This replica's pod name (`kube`: owner of the stored ConfigMaps,
-    /// and excluded from its own peers).
+    /// This replica's pod name (`kube` discovery: excluded from its own
+    /// peers).
     #[arg(long, value_name = "NAME", env = "POD_NAME")]
     pod_name: Option<String>,
 
@@ -180,11 +180,10 @@ async fn fs_store(args: &Args) -> anyhow::Result<FsStore> {
         .map_err(|e| anyhow::anyhow!("the store in {}: {e}", args.store.display()))
 }
 
-/// A Kubernetes client, namespace and pod name.
+/// A Kubernetes client and namespace.
 struct KubeContext {
     client: kube::Client,
     namespace: String,
-    pod_name: String,
 }
 
 async fn kube_context(args: &Args) -> anyhow::Result<KubeContext> {
@@ -192,10 +191,9 @@ async fn kube_context(args: &Args) -> anyhow::Result<KubeContext> {
         .namespace
         .clone()
         .context("--namespace (or POD_NAMESPACE) is needed with the kube backend or discovery")?;
-    let pod_name = args
-        .pod_name
-        .clone()
-        .context("--pod-name (or POD_NAME) is needed with the kube backend or discovery")?;
+    if matches!(args.discovery, DiscoveryKind::Kube) && args.pod_name.is_none() {
+        anyhow::bail!("--pod-name (or POD_NAME) is needed with the kube discovery");
+    }
     let client = match &args.kube_api {
         Some(url) => {
             let url = url
@@ -208,29 +206,37 @@ async fn kube_context(args: &Args) -> anyhow::Result<KubeContext> {
             .await
             .context("no Kubernetes configuration (in-cluster or kubeconfig)")?,
     };
-    Ok(KubeContext {
-        client,
-        namespace,
-        pod_name,
-    })
+    Ok(KubeContext { client, namespace })
 }
 
 impl KubeContext {
-    /// The ConfigMap store, owned by this pod's StatefulSet.
+    /// The ConfigMap store. ConfigMaps that an older shim made owned by
+    /// the StatefulSet are released from it first (best effort: a failure
+    /// is logged and retried at the next start).
     async fn store(&self) -> anyhow::Result<KubeStore> {
-        let owner = owner_from_pod(self.client.clone(), &self.namespace, &self.pod_name)
+        let store = KubeStore::new(self.client.clone(), &self.namespace)
             .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        KubeStore::new(self.client.clone(), &self.namespace, Some(owner))
-            .await
-            .map_err(|e| anyhow::anyhow!("the ConfigMap store: {e}"))
+            .map_err(|e| anyhow::anyhow!("the ConfigMap store: {e}"))?;
+        match store.release_owner_references().await {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "accord-shim: released {n} history ConfigMap(s) from the StatefulSet's ownership \
+                 (deleting the StatefulSet no longer deletes the history)"
+            ),
+            Err(e) => eprintln!(
+                "accord-shim: WARNING: could not release the history ConfigMaps from the \
+                 StatefulSet's ownership ({e}); until this succeeds (it is retried at every \
+                 start), deleting the StatefulSet deletes the history"
+            ),
+        }
+        Ok(store)
     }
 
     fn discovery(&self, args: &Args) -> KubeDiscovery {
         KubeDiscovery::with_mesh_port(
             self.client.clone(),
             &self.namespace,
-            &self.pod_name,
+            args.pod_name.as_deref().unwrap_or_default(),
             args.mesh_port,
         )
     }

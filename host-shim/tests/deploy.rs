@@ -13,6 +13,7 @@ use accord_shim::labels::{
 };
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Container, Probe, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
@@ -27,6 +28,7 @@ struct Objects {
     role_bindings: Vec<RoleBinding>,
     stateful_sets: Vec<StatefulSet>,
     services: Vec<Service>,
+    network_policies: Vec<NetworkPolicy>,
 }
 
 fn render() -> String {
@@ -60,6 +62,7 @@ fn parse(yaml: &str) -> Objects {
             "RoleBinding" => typed!(RoleBinding, "rbac.authorization.k8s.io/v1", role_bindings),
             "StatefulSet" => typed!(StatefulSet, "apps/v1", stateful_sets),
             "Service" => typed!(Service, "v1", services),
+            "NetworkPolicy" => typed!(NetworkPolicy, "networking.k8s.io/v1", network_policies),
             other => panic!("unexpected kind {other}"),
         }
     }
@@ -102,6 +105,7 @@ fn every_document_parses_as_its_kind() {
     assert_eq!(objects.role_bindings.len(), 1);
     assert_eq!(objects.stateful_sets.len(), 1);
     assert_eq!(objects.services.len(), 2);
+    assert_eq!(objects.network_policies.len(), 1);
 }
 
 #[test]
@@ -280,6 +284,8 @@ fn probes_hit_the_shim() {
         (liveness.period_seconds, liveness.failure_threshold),
         (Some(10), Some(3))
     );
+    // A busy shim is not a dead agent: more than the kubelet's default 1 s.
+    assert_eq!(liveness.timeout_seconds, Some(5));
     let (_, _, readiness) = http_probe(agent.readiness_probe.as_ref());
     assert_eq!(readiness.period_seconds, Some(5));
 
@@ -383,7 +389,7 @@ fn the_role_grants_exactly_what_the_shim_uses() {
                 "configmaps".to_owned(),
                 owned(&["create", "get", "list", "update", "watch"])
             ),
-            ("pods".to_owned(), owned(&["get", "list", "watch"])),
+            ("pods".to_owned(), owned(&["list", "watch"])),
         ])
     );
 
@@ -401,6 +407,20 @@ fn the_role_grants_exactly_what_the_shim_uses() {
 }
 
 #[test]
+fn the_readme_shows_how_to_delete_the_history() {
+    use accord_shim::kube_store::MANAGED_BY_LABEL;
+    let readme = include_str!("../deploy/README.md");
+    let command = format!(
+        "kubectl -n NAMESPACE delete configmap -l {}={}",
+        MANAGED_BY_LABEL.0, MANAGED_BY_LABEL.1
+    );
+    assert!(readme.contains(&command), "README.md lacks {command}");
+    assert!(readme.contains("destroys the deployment's history"));
+    // Nothing in the deployment owns the history.
+    assert!(!COORDINATOR_YAML.contains("ownerReferences"));
+}
+
+#[test]
 fn the_readme_shows_how_to_render() {
     let readme = include_str!("../deploy/README.md");
     assert!(
@@ -408,4 +428,104 @@ fn the_readme_shows_how_to_render() {
             "RUNTIME_CLASS=kata-qemu-snp envsubst < coordinator.yaml | kubectl apply -f -"
         )
     );
+}
+
+/// The Prometheus pods allowed to scrape 9102, as `deploy/README.md`
+/// documents them: (namespace labels, pod labels).
+const PROMETHEUS_NAMESPACE: (&str, &str) = ("kubernetes.io/metadata.name", "monitoring");
+const PROMETHEUS_POD: (&str, &str) = ("app.kubernetes.io/name", "prometheus");
+
+#[test]
+fn the_network_policy_opens_each_port_to_its_clients() {
+    use k8s_openapi::api::networking::v1::NetworkPolicyPeer;
+
+    let objects = parse(&render());
+    let sts = the_stateful_set(&objects);
+    let policy = &objects.network_policies[0];
+    assert_eq!(name_of(&policy.metadata), STATEFULSET_NAME);
+    let spec = policy.spec.as_ref().unwrap();
+
+    // It applies to the coordinator pods, selected as the StatefulSet
+    // selects them.
+    let selector = spec.pod_selector.as_ref().unwrap();
+    assert!(selector.match_expressions.is_none());
+    let selector = selector.match_labels.clone().unwrap();
+    assert!(selects(&selector, &pod_labels()));
+    assert_eq!(Some(selector), sts.spec.selector.match_labels);
+    // Ingress only: the agent dials peers, the shim the API server.
+    assert_eq!(
+        spec.policy_types.as_deref(),
+        Some(&["Ingress".to_owned()][..])
+    );
+    assert!(spec.egress.is_none());
+
+    // port → who may connect (None: anyone).
+    let mut allowed: BTreeMap<i32, Vec<Option<Vec<NetworkPolicyPeer>>>> = BTreeMap::new();
+    for rule in spec.ingress.iter().flatten() {
+        let ports = rule.ports.as_ref().expect("every rule names its ports");
+        assert!(!ports.is_empty(), "a rule without ports opens every port");
+        for port in ports {
+            assert_eq!(port.protocol.as_deref(), Some("TCP"));
+            assert!(port.end_port.is_none());
+            let Some(IntOrString::Int(number)) = port.port else {
+                panic!("ports are numbers: {port:?}");
+            };
+            allowed.entry(number).or_default().push(rule.from.clone());
+        }
+    }
+
+    // Exactly the ports the containers declare; the agent's channel to
+    // its shim (loopback) is not among them.
+    let declared: Vec<i32> = containers(sts)
+        .values()
+        .flat_map(|c| c.ports.iter().flatten().map(|p| p.container_port))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(allowed.keys().copied().collect::<Vec<_>>(), declared);
+    assert_eq!(
+        declared,
+        [
+            i32::from(USER_API_PORT),
+            i32::from(MESH_API_PORT),
+            i32::from(PROBE_PORT)
+        ]
+    );
+    assert!(!allowed.contains_key(&i32::from(accord_core::protocol::SHIM_PORT)));
+
+    // The user and mesh APIs are open to every client.
+    for port in [USER_API_PORT, MESH_API_PORT] {
+        assert_eq!(allowed[&i32::from(port)], [None], "port {port}");
+    }
+
+    // The probes and metrics only to Prometheus: both selectors set (an
+    // empty one would select everything), no address ranges.
+    let probe_rules = &allowed[&i32::from(PROBE_PORT)];
+    assert_eq!(probe_rules.len(), 1);
+    let peers = probe_rules[0].as_ref().expect("9102 is not open to all");
+    assert_eq!(peers.len(), 1);
+    let peer = &peers[0];
+    assert!(peer.ip_block.is_none());
+    let labels = |s: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>| {
+        let s = s.as_ref().expect("selector present");
+        assert!(s.match_expressions.is_none());
+        s.match_labels.clone().unwrap_or_default()
+    };
+    let own = |(k, v): (&str, &str)| BTreeMap::from([(k.to_owned(), v.to_owned())]);
+    assert_eq!(labels(&peer.namespace_selector), own(PROMETHEUS_NAMESPACE));
+    assert_eq!(labels(&peer.pod_selector), own(PROMETHEUS_POD));
+    // Not the coordinator pods themselves.
+    assert!(!selects(&labels(&peer.pod_selector), &pod_labels()));
+}
+
+#[test]
+fn the_readme_documents_the_network_policy() {
+    let readme = include_str!("../deploy/README.md");
+    for needle in [
+        format!("`{}: {}`", PROMETHEUS_NAMESPACE.0, PROMETHEUS_NAMESPACE.1),
+        format!("`{}: {}`", PROMETHEUS_POD.0, PROMETHEUS_POD.1),
+        "kubelet's probes come from the node".to_owned(),
+    ] {
+        assert!(readme.contains(&needle), "README.md does not say {needle}");
+    }
 }

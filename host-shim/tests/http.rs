@@ -1,14 +1,23 @@
 //! The probes and metrics server over real TCP: probe answers before and
-//! after reports, staleness, the metrics text parsed back, and hostile
-//! clients.
+//! after reports, staleness, the liveness rule against a fake agent on the
+//! real channel, the metrics text parsed back, and hostile clients
+//! (idle connections are evicted, probes are always served).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use accord_core::protocol::shim::{AgentState, AgentStatus, LATENCY_BUCKETS, RequestStats};
-use accord_shim::http::{self, LIVENESS, METRICS, Probes, READINESS, STARTUP};
+use accord_core::protocol::shim::{
+    AgentState, AgentStatus, LATENCY_BUCKETS, MAX_SHIM_FRAME, RequestStats, ShimRequest,
+    ShimResponse,
+};
+use accord_core::protocol::{self, Api, Hello, HelloReply};
+use accord_shim::channel;
+use accord_shim::discovery::ManualPeers;
+use accord_shim::http::{self, LIVENESS, MAX_CONNECTIONS, METRICS, Probes, READINESS, STARTUP};
+use accord_shim::mem_store::MemStore;
 use accord_shim::status::StatusBoard;
+use accord_shim::store::{Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -16,7 +25,7 @@ use tokio::sync::watch;
 struct Server {
     addr: std::net::SocketAddr,
     board: Arc<StatusBoard>,
-    _shutdown: watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
 }
 
 async fn start(config: Probes) -> Server {
@@ -28,7 +37,7 @@ async fn start(config: Probes) -> Server {
     Server {
         addr,
         board,
-        _shutdown: tx,
+        shutdown: tx,
     }
 }
 
@@ -112,25 +121,211 @@ async fn probes_follow_the_reports() {
 }
 
 #[tokio::test]
-async fn stale_reports_fail_liveness_and_readiness() {
-    let timeout = Duration::from_millis(1000);
+async fn stale_reports_fail_readiness_not_liveness() {
+    let timeout = Duration::from_millis(500);
     let server = start(Probes {
-        liveness_timeout: timeout,
+        report_timeout: timeout,
         ..Probes::default()
     })
     .await;
-    assert_eq!(get(server.addr, LIVENESS).await.0, 200);
-    // Never reported, and the shim is older than the timeout: dead.
+    server.board.report(status(Some(AgentState::Ready), true));
+    assert_eq!(probes(server.addr).await, [200, 200, 200]);
     tokio::time::sleep(timeout + Duration::from_millis(200)).await;
-    assert_eq!(get(server.addr, LIVENESS).await.0, 503);
+    // Started stays started; a late report is not ready, but it is no
+    // evidence that the agent is dead.
+    assert_eq!(probes(server.addr).await, [200, 200, 503]);
+    server.board.report(status(Some(AgentState::Ready), true));
+    assert_eq!(probes(server.addr).await, [200, 200, 200]);
+}
 
-    server.board.report(status(Some(AgentState::Ready), true));
-    assert_eq!(probes(server.addr).await, [200, 200, 200]);
-    tokio::time::sleep(timeout + Duration::from_millis(200)).await;
-    // Started stays started; a silent agent is neither live nor ready.
-    assert_eq!(probes(server.addr).await, [200, 503, 503]);
-    server.board.report(status(Some(AgentState::Ready), true));
-    assert_eq!(probes(server.addr).await, [200, 200, 200]);
+/// The agent's end of a channel connection, speaking the real protocol.
+struct FakeAgent(TcpStream);
+
+impl FakeAgent {
+    async fn connect(addr: &str) -> Self {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let hello = Hello {
+            versions: vec![protocol::VERSION],
+            api: Api::Shim,
+        };
+        stream
+            .write_all(&protocol::encode(&hello, 1024).unwrap())
+            .await
+            .unwrap();
+        let reply: HelloReply = read_frame(&mut stream).await;
+        assert!(matches!(reply, HelloReply::Accepted { .. }), "{reply:?}");
+        Self(stream)
+    }
+
+    async fn send(&mut self, request: &ShimRequest) {
+        let frame = protocol::encode(request, MAX_SHIM_FRAME).unwrap();
+        self.0.write_all(&frame).await.unwrap();
+    }
+
+    async fn report(&mut self, status: AgentStatus) {
+        self.send(&ShimRequest::ReportStatus(status)).await;
+        let reply: ShimResponse = read_frame(&mut self.0).await;
+        assert_eq!(reply, ShimResponse::StatusAccepted);
+    }
+}
+
+async fn read_frame<M: protocol::Message>(stream: &mut TcpStream) -> M {
+    let mut prefix = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut prefix))
+        .await
+        .expect("a reply")
+        .unwrap();
+    let mut body = vec![0u8; protocol::frame_len(prefix, MAX_SHIM_FRAME).unwrap()];
+    stream.read_exact(&mut body).await.unwrap();
+    protocol::decode(&body).unwrap()
+}
+
+/// A store whose snapshots never finish (a hung API server, a full disk).
+struct HungStore(MemStore);
+
+impl Store for HungStore {
+    async fn snapshot(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        std::future::pending().await
+    }
+
+    fn apply(
+        &self,
+        puts: Vec<(String, Vec<u8>)>,
+        latest_old: Option<Vec<u8>>,
+        latest_new: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        self.0.apply(puts, latest_old, latest_new)
+    }
+
+    fn watch_latest(&self) -> watch::Receiver<Option<Vec<u8>>> {
+        self.0.watch_latest()
+    }
+}
+
+/// A shim as in production: the channel and the probes on one board.
+struct Shim {
+    probes: Server,
+    channel: String,
+}
+
+async fn start_shim(config: Probes) -> Shim {
+    let probes = start(config).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let channel = listener.local_addr().unwrap().to_string();
+    let shim = Arc::new(channel::Shim {
+        store: HungStore(MemStore::default()),
+        discovery: ManualPeers::default(),
+        board: Arc::clone(&probes.board),
+    });
+    tokio::spawn(channel::serve(listener, shim, probes.shutdown.subscribe()));
+    Shim { probes, channel }
+}
+
+/// The liveness answer's status and body.
+async fn liveness(addr: std::net::SocketAddr) -> (u16, String) {
+    let (code, answer) = get(addr, LIVENESS).await;
+    (code, body_of(&answer).trim_end().to_owned())
+}
+
+#[tokio::test]
+async fn liveness_fails_only_when_the_agent_never_connects() {
+    let boot_grace = Duration::from_millis(600);
+    let shim = start_shim(Probes {
+        boot_grace,
+        ..Probes::default()
+    })
+    .await;
+    // Booting: not connected yet, within the boot grace.
+    assert_eq!(liveness(shim.probes.addr).await.0, 200);
+    tokio::time::sleep(boot_grace + Duration::from_millis(100)).await;
+    let (code, body) = liveness(shim.probes.addr).await;
+    assert_eq!(code, 503);
+    assert!(body.contains("has not connected"), "{body}");
+    // A late agent is alive the moment it connects, before any report.
+    let _agent = FakeAgent::connect(&shim.channel).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(liveness(shim.probes.addr).await.0, 200);
+}
+
+#[tokio::test]
+async fn late_reports_and_a_slow_shim_do_not_fail_liveness() {
+    let report_timeout = Duration::from_millis(300);
+    let shim = start_shim(Probes {
+        report_timeout,
+        liveness_grace: Duration::from_millis(300),
+        boot_grace: Duration::from_millis(300),
+        ..Probes::default()
+    })
+    .await;
+    let mut agent = FakeAgent::connect(&shim.channel).await;
+    agent.report(status(Some(AgentState::Ready), true)).await;
+    assert_eq!(probes(shim.probes.addr).await, [200, 200, 200]);
+
+    // The agent asks for a snapshot the store never delivers: its
+    // connection is stuck, and its reports (which queue behind the call)
+    // stop. Every grace and timeout runs out several times over.
+    agent.send(&ShimRequest::Snapshot).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Not ready (no fresh report), but alive: its connection is open.
+    assert_eq!(probes(shim.probes.addr).await, [200, 200, 503]);
+    let (_, body) = liveness(shim.probes.addr).await;
+    assert_eq!(body, "ok");
+    // The agent's other connections come and go; it stays alive.
+    let other = FakeAgent::connect(&shim.channel).await;
+    drop(other);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(liveness(shim.probes.addr).await.0, 200);
+}
+
+#[tokio::test]
+async fn liveness_fails_when_the_agent_is_gone_for_the_grace() {
+    let grace = Duration::from_millis(800);
+    let shim = start_shim(Probes {
+        liveness_grace: grace,
+        boot_grace: Duration::from_millis(100),
+        ..Probes::default()
+    })
+    .await;
+    let mut storage = FakeAgent::connect(&shim.channel).await;
+    let poll = FakeAgent::connect(&shim.channel).await;
+    storage.report(status(Some(AgentState::Ready), true)).await;
+    assert_eq!(probes(shim.probes.addr).await, [200, 200, 200]);
+    let (samples, _) = scrape(shim.probes.addr).await;
+    assert_eq!(
+        value(&samples, "accord_shim_agent_connections", &[]),
+        Some(2.0)
+    );
+
+    // The connection of the reports closes: unready at once, still alive
+    // (another connection is open).
+    drop(storage);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(probes(shim.probes.addr).await, [200, 200, 503]);
+
+    // The last one closes: alive during the grace (it may reconnect) ...
+    drop(poll);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (code, body) = liveness(shim.probes.addr).await;
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    // ... a reconnect within the grace keeps it alive ...
+    let back = FakeAgent::connect(&shim.channel).await;
+    tokio::time::sleep(grace + Duration::from_millis(200)).await;
+    assert_eq!(liveness(shim.probes.addr).await.0, 200);
+    // ... and without one, it is dead after the grace.
+    drop(back);
+    tokio::time::sleep(Duration::from_millis(grace.as_millis() as u64 / 2)).await;
+    assert_eq!(liveness(shim.probes.addr).await.0, 200);
+    tokio::time::sleep(grace).await;
+    let (code, body) = liveness(shim.probes.addr).await;
+    assert_eq!(code, 503);
+    assert!(body.contains("has not come back"), "{body}");
+
+    // A new agent (a restarted container) is alive again.
+    let mut restarted = FakeAgent::connect(&shim.channel).await;
+    restarted
+        .report(status(Some(AgentState::Recovery), true))
+        .await;
+    assert_eq!(probes(shim.probes.addr).await, [200, 200, 503]);
 }
 
 #[tokio::test]
@@ -385,8 +580,19 @@ async fn metrics_before_any_report() {
         ("accord_peer_recovery_successes_total", "counter"),
         ("accord_agent_resident_bytes", "gauge"),
         ("accord_agent_report_age_seconds", "gauge"),
+        ("accord_shim_agent_connections", "gauge"),
+        ("accord_shim_probe_connections", "gauge"),
+        ("accord_shim_probe_connections_evicted_total", "counter"),
     ] {
         assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
+    }
+    // The shim's own numbers: no agent yet, this scrape, no eviction.
+    for (name, want) in [
+        ("accord_shim_agent_connections", 0.0),
+        ("accord_shim_probe_connections", 1.0),
+        ("accord_shim_probe_connections_evicted_total", 0.0),
+    ] {
+        assert_eq!(value(&samples, name, &[]), Some(want), "{name}");
     }
     for state in ["uninitialized", "recovery", "ready"] {
         assert_eq!(
@@ -616,4 +822,139 @@ async fn garbage_never_takes_the_server_down() {
         task.await.unwrap();
     }
     assert_eq!(probes(server.addr).await, [200, 200, 200]);
+}
+
+/// Whether the server closed `stream` without answering (it sent nothing):
+/// end of stream or a reset within 2 s.
+async fn closed_unanswered(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        Ok(Ok(n)) => panic!("answered: {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(_) => false,
+    }
+}
+
+/// Whether the server has let go of a connection it already answered (and
+/// half-closed): writing to it is refused with a reset.
+async fn released(stream: &mut TcpStream) -> bool {
+    for _ in 0..10 {
+        if stream.write_all(b"x").await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A connection that sent a whole request and holds on: the server
+/// answers, then waits for it to close (up to the read timeout).
+async fn holder(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {LIVENESS} HTTP/1.1\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered")
+        .unwrap();
+    assert_eq!(status_of(&String::from_utf8_lossy(&answer[..n])), 200);
+    stream
+}
+
+/// Connects `n` clients that send nothing, or half a request head.
+async fn idlers(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        if i % 2 == 1 {
+            stream.write_all(b"GET /probe/liv").await.unwrap();
+        }
+        out.push(stream);
+    }
+    // Let the server accept them all, in order.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    out
+}
+
+#[tokio::test]
+async fn idle_connections_are_evicted_and_probes_answered() {
+    // Idle clients are never cut off by the read timeout in this test.
+    let server = start(Probes {
+        read_timeout: Duration::from_secs(60),
+        ..Probes::default()
+    })
+    .await;
+    server.board.report(status(Some(AgentState::Ready), true));
+    let mut idle = idlers(server.addr, MAX_CONNECTIONS).await;
+    // The server is full of idle connections; probes are answered anyway,
+    // again and again.
+    for _ in 0..20 {
+        assert_eq!(probes(server.addr).await, [200, 200, 200]);
+    }
+    // The oldest idle connection made room, unanswered.
+    assert!(closed_unanswered(&mut idle[0]).await);
+    // The newest (trickling) one is still served: it finishes its request
+    // and is answered.
+    let newest = idle.last_mut().unwrap();
+    newest.write_all(b"eness HTTP/1.1\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), newest.read_to_end(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status_of(&String::from_utf8(answer).unwrap()), 200);
+
+    // The evictions are counted, and the connections never exceed the
+    // limit.
+    let (samples, types) = scrape(server.addr).await;
+    assert_eq!(
+        types
+            .get("accord_shim_probe_connections_evicted_total")
+            .map(String::as_str),
+        Some("counter")
+    );
+    let evicted = value(&samples, "accord_shim_probe_connections_evicted_total", &[]).unwrap();
+    assert!(evicted >= 1.0, "{evicted}");
+    let open = value(&samples, "accord_shim_probe_connections", &[]).unwrap();
+    assert!(
+        (1.0..=MAX_CONNECTIONS as f64).contains(&open),
+        "{open} connections open"
+    );
+}
+
+#[tokio::test]
+async fn idle_connections_go_before_ones_being_answered() {
+    let server = start(Probes {
+        read_timeout: Duration::from_secs(60),
+        ..Probes::default()
+    })
+    .await;
+    // The oldest connection delivered its request and holds on; all the
+    // others are idle.
+    let mut answered = holder(server.addr).await;
+    let mut idle = idlers(server.addr, MAX_CONNECTIONS - 1).await;
+    assert_eq!(get(server.addr, LIVENESS).await.0, 200);
+    // The oldest idle one was evicted, not the older one being answered.
+    assert!(closed_unanswered(&mut idle[0]).await);
+    assert!(!released(&mut answered).await);
+    assert!(!closed_unanswered(&mut idle[1]).await);
+}
+
+#[tokio::test]
+async fn without_idle_connections_the_oldest_goes() {
+    let server = start(Probes {
+        read_timeout: Duration::from_secs(60),
+        ..Probes::default()
+    })
+    .await;
+    let mut answered = Vec::new();
+    for _ in 0..MAX_CONNECTIONS {
+        answered.push(holder(server.addr).await);
+    }
+    assert_eq!(get(server.addr, LIVENESS).await.0, 200);
+    assert!(released(&mut answered[0]).await, "the oldest was kept");
+    assert!(!released(&mut answered[1]).await, "the second was evicted");
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 
 const NS: &str = "accord";
 
+/// The owner reference older shims put on every ConfigMap.
 fn owner() -> OwnerReference {
     OwnerReference {
         api_version: "apps/v1".into(),
@@ -27,9 +28,7 @@ fn owner() -> OwnerReference {
 
 async fn setup() -> (TestApiServer, KubeStore) {
     let server = TestApiServer::start().await.unwrap();
-    let store = KubeStore::new(server.client().unwrap(), NS, Some(owner()))
-        .await
-        .unwrap();
+    let store = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
     (server, store)
 }
 
@@ -49,7 +48,7 @@ async fn wait_for(rx: &mut tokio::sync::watch::Receiver<Option<Vec<u8>>>, want: 
 }
 
 #[tokio::test]
-async fn objects_are_configmaps_with_labels_binary_data_and_owner() {
+async fn objects_are_configmaps_with_labels_binary_data_and_no_owner() {
     let (server, store) = setup().await;
     let key = format!("manifests/{}", hex(7));
     store
@@ -73,7 +72,6 @@ async fn objects_are_configmaps_with_labels_binary_data_and_owner() {
     let data = cm.binary_data.clone().unwrap();
     assert_eq!(data.len(), 1);
     assert_eq!(data[&hex(7)].0, b"manifest\0bytes");
-    assert_eq!(cm.metadata.owner_references, Some(vec![owner()]));
     assert!(cm.data.is_none());
 
     // On the wire, binaryData is base64.
@@ -84,7 +82,6 @@ async fn objects_are_configmaps_with_labels_binary_data_and_owner() {
         .config_map(NS, "accord-store-transitions-latest")
         .unwrap();
     assert_eq!(latest.binary_data.unwrap()["latest"].0, b"latest-1");
-    assert_eq!(latest.metadata.owner_references, Some(vec![owner()]));
     assert_eq!(
         latest
             .metadata
@@ -95,24 +92,20 @@ async fn objects_are_configmaps_with_labels_binary_data_and_owner() {
         Some("transitions")
     );
     assert_eq!(server.config_maps(NS).len(), 2);
-}
 
-#[tokio::test]
-async fn no_owner_reference_when_none_given() {
-    let server = TestApiServer::start().await.unwrap();
-    let store = KubeStore::new(server.client().unwrap(), NS, None)
-        .await
-        .unwrap();
+    // Nothing owns the history: deleting the StatefulSet leaves it alone.
+    // The latest record keeps having none after an update.
     store
-        .apply(
-            vec![("policies/abc".into(), b"p".to_vec())],
-            None,
-            b"l".to_vec(),
-        )
+        .apply(vec![], Some(b"latest-1".to_vec()), b"latest-2".to_vec())
         .await
         .unwrap();
-    let cm = server.config_map(NS, "accord-store-policies-abc").unwrap();
-    assert_eq!(cm.metadata.owner_references, None);
+    for raw in server.list_raw(Resource::ConfigMaps, NS) {
+        assert!(
+            raw["metadata"].get("ownerReferences").is_none(),
+            "{}",
+            raw["metadata"]
+        );
+    }
 }
 
 #[tokio::test]
@@ -182,9 +175,7 @@ async fn racing_writers_exactly_one_wins() {
     let mut stores = Vec::new();
     for _ in 0..8 {
         stores.push(Arc::new(
-            KubeStore::new(server.client().unwrap(), NS, Some(owner()))
-                .await
-                .unwrap(),
+            KubeStore::new(server.client().unwrap(), NS).await.unwrap(),
         ));
     }
     let barrier = Arc::new(tokio::sync::Barrier::new(8));
@@ -381,9 +372,7 @@ async fn another_writer_reaches_the_watch() {
     let (server, store) = setup().await;
     let mut rx = store.watch_latest();
     assert_eq!(*rx.borrow(), None);
-    let other = KubeStore::new(server.client().unwrap(), NS, None)
-        .await
-        .unwrap();
+    let other = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
     other
         .apply(vec![], None, b"from other".to_vec())
         .await
@@ -395,9 +384,7 @@ async fn another_writer_reaches_the_watch() {
         .unwrap();
     wait_for(&mut rx, b"second").await;
     // A store started later reads the current value at once.
-    let late = KubeStore::new(server.client().unwrap(), NS, None)
-        .await
-        .unwrap();
+    let late = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
     assert_eq!(*late.watch_latest().borrow(), Some(b"second".to_vec()));
 }
 
@@ -405,9 +392,7 @@ async fn another_writer_reaches_the_watch() {
 async fn watch_survives_dropped_connections() {
     let (server, store) = setup().await;
     let mut rx = store.watch_latest();
-    let other = KubeStore::new(server.client().unwrap(), NS, None)
-        .await
-        .unwrap();
+    let other = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
     other.apply(vec![], None, b"v1".to_vec()).await.unwrap();
     wait_for(&mut rx, b"v1").await;
 
@@ -454,14 +439,9 @@ async fn watch_survives_dropped_connections() {
 #[tokio::test]
 async fn server_errors_and_timeouts_are_failures() {
     let server = TestApiServer::start().await.unwrap();
-    let store = KubeStore::with_timeout(
-        server.client().unwrap(),
-        NS,
-        None,
-        Duration::from_millis(500),
-    )
-    .await
-    .unwrap();
+    let store = KubeStore::with_timeout(server.client().unwrap(), NS, Duration::from_millis(500))
+        .await
+        .unwrap();
     // Let the background watch settle first, so that the faults hit the
     // calls under test.
     while server.watch_count() == 0 {
@@ -492,42 +472,147 @@ async fn server_errors_and_timeouts_are_failures() {
     assert_eq!(store.snapshot().await.unwrap().len(), 2);
 }
 
+/// A ConfigMap as an older shim wrote it: owned by the StatefulSet.
+fn owned_config_map(key: &str, value: &[u8], extra_owner: bool) -> serde_json::Value {
+    let (dir, entry) = key.split_once('/').unwrap();
+    let mut owners = vec![serde_json::to_value(owner()).unwrap()];
+    if extra_owner {
+        owners.push(json!({"apiVersion": "example.com/v1", "kind": "Backup",
+            "name": "nightly", "uid": "99999999-2222-4333-8444-555555555555"}));
+    }
+    json!({
+        "metadata": {
+            "name": config_map_name(key).unwrap(),
+            "labels": {MANAGED_BY_LABEL.0: MANAGED_BY_LABEL.1, DIR_LABEL: dir},
+            "ownerReferences": owners,
+        },
+        "binaryData": {entry: k8s_openapi::ByteString(value.to_vec())},
+    })
+}
+
 #[tokio::test]
-async fn owner_from_pod_finds_the_statefulset() {
-    use accord_shim::kube_store::owner_from_pod;
+async fn owned_config_maps_of_older_shims_keep_working_and_are_released() {
     let server = TestApiServer::start().await.unwrap();
+    let objects = [
+        ("manifests/aa", &b"m"[..], false),
+        ("policies/bb", b"p", true),
+        (LATEST_KEY, b"v1", false),
+    ];
+    for (key, value, extra) in objects {
+        server.put_raw(
+            Resource::ConfigMaps,
+            NS,
+            owned_config_map(key, value, extra),
+        );
+    }
+    // Someone else's ConfigMap, owned by a StatefulSet: not ours to touch.
     server.put_raw(
-        Resource::Pods,
+        Resource::ConfigMaps,
         NS,
-        json!({"metadata": {"name": "coordinator-0", "ownerReferences": [
-            {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "coordinator",
-             "uid": "11111111-2222-4333-8444-555555555555", "controller": true, "blockOwnerDeletion": true}
-        ]}}),
+        json!({"metadata": {"name": "unrelated", "ownerReferences": [owner()]},
+               "data": {"a": "b"}}),
     );
-    server.put_raw(
-        Resource::Pods,
-        NS,
-        json!({"metadata": {"name": "loose", "ownerReferences": [
-            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u"}
-        ]}}),
-    );
-    let client = server.client().unwrap();
+    let store = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
+
+    // Read as any other, and the latest record is swapped as before
+    // (keeping its owner for now: owned all together or not at all).
+    let mut snapshot = store.snapshot().await.unwrap();
+    snapshot.sort();
     assert_eq!(
-        owner_from_pod(client.clone(), NS, "coordinator-0")
-            .await
-            .unwrap(),
-        owner()
+        snapshot,
+        [
+            ("manifests/aa".to_owned(), b"m".to_vec()),
+            ("policies/bb".to_owned(), b"p".to_vec()),
+            (LATEST_KEY.to_owned(), b"v1".to_vec()),
+        ]
     );
-    let err = owner_from_pod(client.clone(), NS, "loose")
+    store
+        .apply(
+            vec![("manifests/cc".into(), b"n".to_vec())],
+            Some(b"v1".to_vec()),
+            b"v2".to_vec(),
+        )
         .await
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::Failed(ref m) if m.contains("not owned by a StatefulSet")),
-        "{err}"
+        .unwrap();
+    let latest = server
+        .config_map(NS, &config_map_name(LATEST_KEY).unwrap())
+        .unwrap();
+    assert_eq!(latest.metadata.owner_references, Some(vec![owner()]));
+
+    // Released: no StatefulSet owns any of accord's ConfigMaps; other
+    // owners, labels and values stay.
+    assert_eq!(store.release_owner_references().await.unwrap(), 3);
+    for cm in server.config_maps(NS) {
+        let name = cm.metadata.name.clone().unwrap();
+        let owners = cm.metadata.owner_references.clone().unwrap_or_default();
+        match name.as_str() {
+            "unrelated" => assert_eq!(owners, [owner()]),
+            "accord-store-policies-bb" => {
+                assert_eq!(owners.len(), 1);
+                assert_eq!(owners[0].kind, "Backup");
+            }
+            _ => assert!(owners.is_empty(), "{name}: {owners:?}"),
+        }
+        if name != "unrelated" {
+            let labels = cm.metadata.labels.clone().unwrap();
+            assert_eq!(labels[MANAGED_BY_LABEL.0], MANAGED_BY_LABEL.1);
+        }
+    }
+    let mut after = store.snapshot().await.unwrap();
+    after.sort();
+    assert_eq!(
+        after,
+        [
+            ("manifests/aa".to_owned(), b"m".to_vec()),
+            ("manifests/cc".to_owned(), b"n".to_vec()),
+            ("policies/bb".to_owned(), b"p".to_vec()),
+            (LATEST_KEY.to_owned(), b"v2".to_vec()),
+        ]
     );
-    let err = owner_from_pod(client, NS, "missing").await.unwrap_err();
-    assert!(
-        matches!(err, StoreError::Failed(ref m) if m.contains("missing")),
-        "{err}"
+    // Idempotent, and the store works on.
+    assert_eq!(store.release_owner_references().await.unwrap(), 0);
+    store
+        .apply(vec![], Some(b"v2".to_vec()), b"v3".to_vec())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn releasing_survives_concurrent_updates_and_paging() {
+    let server = TestApiServer::start().await.unwrap();
+    for i in 0..7 {
+        server.put_raw(
+            Resource::ConfigMaps,
+            NS,
+            owned_config_map(&format!("transitions/t{i}"), &[i], false),
+        );
+    }
+    server.put_raw(
+        Resource::ConfigMaps,
+        NS,
+        owned_config_map(LATEST_KEY, b"v1", false),
     );
+    let mut first = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
+    first.set_page_size(3);
+    let second = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
+    // Two replicas start at once, while the latest record changes: the
+    // swap is not refused for a change of metadata only.
+    let (a, b, swap) = tokio::join!(
+        first.release_owner_references(),
+        second.release_owner_references(),
+        second.apply(vec![], Some(b"v1".to_vec()), b"v2".to_vec()),
+    );
+    swap.unwrap();
+    assert!(
+        second
+            .snapshot()
+            .await
+            .unwrap()
+            .contains(&(LATEST_KEY.to_owned(), b"v2".to_vec()))
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 8);
+    for cm in server.config_maps(NS) {
+        assert_eq!(cm.metadata.owner_references, None, "{:?}", cm.metadata.name);
+    }
+    assert_eq!(first.snapshot().await.unwrap().len(), 8);
 }

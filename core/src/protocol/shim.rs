@@ -63,7 +63,7 @@ pub enum ShimRequest {
         timeout_ms: u32,
     },
     /// The agent's status, sent on every change and at least every few
-    /// seconds (the shim's liveness probe fails when it stops coming).
+    /// seconds (the shim's readiness probe fails when it stops coming).
     ReportStatus(AgentStatus),
 }
 

@@ -556,7 +556,7 @@ pub async fn spawn_at(
 }
 
 /// How often the status goes to the shim when nothing changes (its
-/// liveness probe fails when reports stop).
+/// readiness probe fails when reports stop).
 const REPORT_EVERY: Duration = Duration::from_secs(2);
 
 /// This process's resident set size (`VmRSS` in `/proc/self/status`).

@@ -12,9 +12,15 @@
 //! | `accord_agent_resident_bytes` | gauge | |
 //! | `accord_forged_histories_total` | counter | |
 //! | `accord_agent_report_age_seconds` | gauge | |
+//! | `accord_shim_agent_connections` | gauge | |
+//! | `accord_shim_probe_connections` | gauge | |
+//! | `accord_shim_probe_connections_evicted_total` | counter | |
 //!
-//! Before the first report every family is present with zero samples
-//! (`accord_state` all 0), except the report age, which has no sample.
+//! The `accord_shim_*` families are the shim's own numbers
+//! ([`ShimCounters`]); the others come from the agent's last report.
+//! Before the first report every agent family is present with zero
+//! samples (`accord_state` all 0), except the report age, which has no
+//! sample.
 //! The agent's numbers are not trusted to be well-formed: series with the
 //! same labels are merged, and the histogram buckets are clamped to be
 //! cumulative and at most the count.
@@ -55,8 +61,20 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// Renders `latest` (the agent's last report and its age, if any).
-pub fn render(latest: Option<(&AgentStatus, Duration)>) -> String {
+/// The shim's own numbers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShimCounters {
+    /// Connections open on the probe port (this scrape's included).
+    pub probe_connections: u64,
+    /// Probe-port connections evicted to make room for newer ones.
+    pub probe_connections_evicted: u64,
+    /// The agent's channel connections open.
+    pub agent_connections: u64,
+}
+
+/// Renders `latest` (the agent's last report and its age, if any) and the
+/// shim's own counters.
+pub fn render(latest: Option<(&AgentStatus, Duration)>, shim: &ShimCounters) -> String {
     let empty = AgentStatus::default();
     let status = latest.map_or(&empty, |(status, _)| status);
     let mut out = String::new();
@@ -222,6 +240,30 @@ pub fn render(latest: Option<(&AgentStatus, Duration)>) -> String {
     );
     if let Some((_, age)) = latest {
         let _ = writeln!(out, "accord_agent_report_age_seconds {}", age.as_secs_f64());
+    }
+
+    for (name, kind, help, value) in [
+        (
+            "accord_shim_agent_connections",
+            "gauge",
+            "The agent's channel connections open (liveness fails only after none has been open for the grace period).",
+            shim.agent_connections,
+        ),
+        (
+            "accord_shim_probe_connections",
+            "gauge",
+            "Connections open on the probe and metrics port.",
+            shim.probe_connections,
+        ),
+        (
+            "accord_shim_probe_connections_evicted_total",
+            "counter",
+            "Probe-port connections closed to serve a newer one while at the connection limit (the oldest without a complete request first).",
+            shim.probe_connections_evicted,
+        ),
+    ] {
+        header(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
     }
     out
 }

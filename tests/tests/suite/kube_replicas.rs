@@ -67,7 +67,7 @@ async fn start_replica(
 ) -> KubeReplica {
     server.put_pod(NS, &pod(name, ip));
     let client = server.client().unwrap();
-    let store = KubeStore::new(client.clone(), NS, None).await.unwrap();
+    let store = KubeStore::new(client.clone(), NS).await.unwrap();
     let discovery = KubeDiscovery::with_mesh_port(client, NS, name, mesh_port);
     let shim = start_shim_with(store, discovery, ManualPeers::default()).await;
     let coordinator = d
