@@ -5,6 +5,8 @@
 
 #[path = "vectors/common.rs"]
 mod common;
+#[path = "vectors/defaults.rs"]
+mod defaults;
 #[path = "vectors/evidence.rs"]
 mod evidence;
 #[path = "vectors/snp.rs"]

@@ -189,6 +189,24 @@ impl fmt::Display for EvidenceError {
 
 impl core::error::Error for EvidenceError {}
 
+/// The numbers of the set bits of a 64-bit field, ascending, comma
+/// separated (`"26, 63"`), for errors that name the bits they refuse.
+pub(crate) struct BitList(pub(crate) u64);
+
+impl fmt::Display for BitList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for bit in (0..64u32).filter(|bit| self.0 >> bit & 1 == 1) {
+            if !first {
+                f.write_str(", ")?;
+            }
+            write!(f, "{bit}")?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
 fn join<T: fmt::Display>(items: &[T]) -> String {
     let mut out = String::new();
     for (index, item) in items.iter().enumerate() {

@@ -15,11 +15,14 @@
 //! The verification functions ([`verify_inclusion`], [`verify_consistency`])
 //! follow RFC 9162 §2.1.3.2 and §2.1.4.2 step by step (the comments use the
 //! RFC's variable names `fn`, `sn`, `r`, `fr`, `sr`), allocate nothing and
-//! never panic. Producing roots and proofs ([`root`], [`inclusion_proof`],
-//! [`consistency_proof`], [`MerkleLog`]) allocates and recomputes subtree
-//! hashes from the leaves: O(n) hashes per call, which is fine for a history
-//! of manifest transitions (tens to thousands of entries). A compact-range or
-//! stored-node representation can replace it without changing any output.
+//! never panic. The free functions that produce roots and proofs ([`root`],
+//! [`inclusion_proof`], [`consistency_proof`]) recompute every subtree from
+//! the leaves, O(n) hashes per call; they follow the RFC's recursive
+//! definitions word for word and are the reference. [`MerkleLog`] gives the
+//! same outputs from stored subtree hashes: each push stores the O(log n)
+//! complete subtrees it finishes, and a root or proof of any prefix costs
+//! O(log n) node lookups and O(log n) hashes (O(log² n) at most for a
+//! proof) instead of O(n).
 //!
 //! A proof binds a leaf (or an old root) to a root *for the tree size the
 //! caller names*; RFC 9162 alone does not bind the size to the root (a proof
@@ -397,11 +400,22 @@ pub fn verify_consistency(
 /// An append-only log of leaf hashes that produces roots and proofs for any
 /// of its prefixes.
 ///
-/// Every root and proof is recomputed from the leaves (O(n) hashes); see the
-/// module docs.
+/// The log keeps, besides its leaves, the hash of every complete subtree
+/// aligned on its own size: `levels[h][i]` is the root of leaves
+/// `i·2^h .. (i+1)·2^h`. [`push`](Self::push) adds one leaf and the
+/// O(log n) subtrees it completes. Every subtree of the RFC's recursion
+/// whose size is a power of two is such an aligned subtree (the left part
+/// of a split always is, and a right part starts at a multiple of the split
+/// above it), so roots and proofs look those nodes up and hash only along
+/// the right edge of a prefix: O(log n) hashes for a root, O(log² n) at
+/// most for a proof. The outputs are those of the free functions, which
+/// stay the reference (the tests compare both for every size and index).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MerkleLog {
-    leaves: Vec<Hash>,
+    /// `levels[0]` holds the leaf hashes; `levels[h][i]` the root of the
+    /// `i`-th aligned subtree of `2^h` leaves. Level `h` has
+    /// `⌊n / 2^h⌋` entries.
+    levels: Vec<Vec<Hash>>,
 }
 
 impl MerkleLog {
@@ -410,51 +424,169 @@ impl MerkleLog {
         Self::default()
     }
 
-    /// A log over the given leaf hashes, oldest first.
-    pub fn from_leaf_hashes(leaves: Vec<Hash>) -> Self {
-        Self { leaves }
+    /// A log over the given leaf hashes, oldest first (O(n) hashes).
+    pub fn from_leaf_hashes(provider: &dyn CryptoProvider, leaves: Vec<Hash>) -> Self {
+        let mut log = Self::new();
+        for leaf in leaves {
+            log.push(provider, leaf);
+        }
+        log
     }
 
-    /// Appends a leaf hash; returns its index.
-    pub fn push(&mut self, leaf_hash: Hash) -> u64 {
-        self.leaves.push(leaf_hash);
-        self.size().saturating_sub(1)
+    /// Appends a leaf hash and the subtrees it completes; returns its index.
+    pub fn push(&mut self, provider: &dyn CryptoProvider, leaf_hash: Hash) -> u64 {
+        let index = self.size();
+        let mut node = leaf_hash;
+        let mut level = 0;
+        loop {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            let Some(row) = self.levels.get_mut(level) else {
+                break;
+            };
+            row.push(node);
+            // An odd count: the new node waits for a right sibling.
+            if row.len() % 2 == 1 {
+                break;
+            }
+            let pair = row.len().checked_sub(2).and_then(|at| row.get(at..));
+            let Some([left, right]) = pair else {
+                break;
+            };
+            node = node_hash(provider, left, right);
+            level += 1;
+        }
+        index
     }
 
     /// Appends a leaf (hashing it with [`leaf_hash`]); returns its index.
     pub fn append(&mut self, provider: &dyn CryptoProvider, leaf: &[u8]) -> u64 {
-        self.push(leaf_hash(provider, leaf))
+        let hash = leaf_hash(provider, leaf);
+        self.push(provider, hash)
     }
 
     /// The number of leaves.
     pub fn size(&self) -> u64 {
-        to_u64(self.leaves.len())
+        to_u64(self.leaf_hashes().len())
     }
 
     /// The leaf hashes, oldest first.
     pub fn leaf_hashes(&self) -> &[Hash] {
-        &self.leaves
+        self.levels.first().map_or(&[], Vec::as_slice)
     }
 
-    /// The first `size` leaves.
-    fn prefix(&self, size: u64) -> Result<&[Hash], ProofError> {
+    /// The number of leaves of the first `size`, checked against the log.
+    fn prefix_len(&self, size: u64) -> Result<usize, ProofError> {
         usize::try_from(size)
             .ok()
-            .and_then(|n| self.leaves.get(..n))
+            .filter(|n| *n <= self.leaf_hashes().len())
             .ok_or(ProofError::SizeOutOfRange {
                 size,
                 available: self.size(),
             })
     }
 
+    /// The first `n` leaves (`n` checked by [`prefix_len`](Self::prefix_len)).
+    fn prefix(&self, n: usize) -> &[Hash] {
+        self.leaf_hashes().get(..n).unwrap_or(&[])
+    }
+
+    /// The stored root of the aligned subtree of leaves `start..start + len`,
+    /// for `len` a power of two dividing `start`.
+    fn node(&self, start: usize, len: usize) -> Option<Hash> {
+        if !len.is_power_of_two() || !start.is_multiple_of(len) {
+            return None;
+        }
+        let level = usize::try_from(len.trailing_zeros()).ok()?;
+        self.levels.get(level)?.get(start >> level).copied()
+    }
+
+    /// `MTH(D[start:end])` for a range of the RFC's recursion (its start a
+    /// multiple of the largest power of two below its length). `None`
+    /// only if a stored node is missing, which `push` rules out.
+    fn range_root(&self, provider: &dyn CryptoProvider, start: usize, end: usize) -> Option<Hash> {
+        let len = end.checked_sub(start)?;
+        if len == 0 {
+            return Some(empty_root(provider));
+        }
+        if len.is_power_of_two() {
+            return self.node(start, len);
+        }
+        let k = split_point(len);
+        let middle = start.checked_add(k)?;
+        let left = self.node(start, k)?;
+        let right = self.range_root(provider, middle, end)?;
+        Some(node_hash(provider, &left, &right))
+    }
+
+    /// `PATH(m, D[start:end])`, appended to `out` bottom-up.
+    fn path(
+        &self,
+        provider: &dyn CryptoProvider,
+        m: usize,
+        start: usize,
+        end: usize,
+        out: &mut Vec<Hash>,
+    ) -> Option<()> {
+        let n = end.checked_sub(start)?;
+        if n <= 1 {
+            return Some(());
+        }
+        let k = split_point(n);
+        let middle = start.checked_add(k)?;
+        if m < k {
+            self.path(provider, m, start, middle, out)?;
+            out.push(self.range_root(provider, middle, end)?);
+        } else {
+            self.path(provider, m.checked_sub(k)?, middle, end, out)?;
+            out.push(self.node(start, k)?);
+        }
+        Some(())
+    }
+
+    /// `SUBPROOF(m, D[start:end], b)`, appended to `out`, for `m ≤ n`.
+    fn subproof(
+        &self,
+        provider: &dyn CryptoProvider,
+        m: usize,
+        start: usize,
+        end: usize,
+        b: bool,
+        out: &mut Vec<Hash>,
+    ) -> Option<()> {
+        let n = end.checked_sub(start)?;
+        if m >= n {
+            if !b {
+                out.push(self.range_root(provider, start, end)?);
+            }
+            return Some(());
+        }
+        let k = split_point(n);
+        let middle = start.checked_add(k)?;
+        if m <= k {
+            self.subproof(provider, m, start, middle, b, out)?;
+            out.push(self.range_root(provider, middle, end)?);
+        } else {
+            self.subproof(provider, m.checked_sub(k)?, middle, end, false, out)?;
+            out.push(self.node(start, k)?);
+        }
+        Some(())
+    }
+
     /// The root of the whole log.
     pub fn root(&self, provider: &dyn CryptoProvider) -> Hash {
-        root(provider, &self.leaves)
+        let n = self.leaf_hashes().len();
+        self.range_root(provider, 0, n)
+            .unwrap_or_else(|| root(provider, self.leaf_hashes()))
     }
 
     /// The root of the log's first `size` leaves.
     pub fn root_at(&self, provider: &dyn CryptoProvider, size: u64) -> Result<Hash, ProofError> {
-        Ok(root(provider, self.prefix(size)?))
+        let n = self.prefix_len(size)?;
+        Ok(self
+            .range_root(provider, 0, n)
+            .unwrap_or_else(|| root(provider, self.prefix(n))))
     }
 
     /// The inclusion proof of leaf `index` in the log's first `size` leaves.
@@ -464,7 +596,16 @@ impl MerkleLog {
         index: u64,
         size: u64,
     ) -> Result<Vec<Hash>, ProofError> {
-        inclusion_proof(provider, self.prefix(size)?, index)
+        let n = self.prefix_len(size)?;
+        let m = usize::try_from(index)
+            .ok()
+            .filter(|m| *m < n)
+            .ok_or(ProofError::IndexOutOfRange { index, size })?;
+        let mut out = Vec::new();
+        match self.path(provider, m, 0, n, &mut out) {
+            Some(()) => Ok(out),
+            None => inclusion_proof(provider, self.prefix(n), index),
+        }
     }
 
     /// The consistency proof from the log's first `old_size` leaves to its
@@ -478,6 +619,15 @@ impl MerkleLog {
         if old_size > new_size {
             return Err(ProofError::SizesOutOfOrder { old_size, new_size });
         }
-        consistency_proof(provider, self.prefix(new_size)?, old_size)
+        let n = self.prefix_len(new_size)?;
+        let m = self.prefix_len(old_size)?;
+        let mut out = Vec::new();
+        if m == 0 {
+            return Ok(out);
+        }
+        match self.subproof(provider, m, 0, n, true, &mut out) {
+            Some(()) => Ok(out),
+            None => consistency_proof(provider, self.prefix(n), old_size),
+        }
     }
 }

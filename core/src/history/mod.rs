@@ -20,6 +20,8 @@ pub mod objects;
 pub mod tree_head;
 
 #[cfg(test)]
+mod merkle_cache_tests;
+#[cfg(test)]
 mod tests;
 
 use core::fmt;
@@ -136,7 +138,8 @@ impl History {
             previous: self.latest,
         };
         let address = transition.hash(provider);
-        self.log.push(transition_leaf_hash(provider, &address));
+        self.log
+            .push(provider, transition_leaf_hash(provider, &address));
         self.latest = Some(address);
         (transition, address)
     }

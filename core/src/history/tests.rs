@@ -159,7 +159,7 @@ fn empty_tree_and_leaf_hashing_match_rfc() {
 fn reference_roots_for_every_size() {
     for &p in all_providers() {
         let leaves = reference_leaves(p);
-        let log = MerkleLog::from_leaf_hashes(leaves.clone());
+        let log = MerkleLog::from_leaf_hashes(p, leaves.clone());
         for size in 1..=8u64 {
             let n = usize::try_from(size).unwrap();
             assert_eq!(
@@ -185,7 +185,7 @@ fn reference_roots_for_every_size() {
 fn reference_inclusion_proofs_are_produced_and_verified() {
     for &p in all_providers() {
         let leaves = reference_leaves(p);
-        let log = MerkleLog::from_leaf_hashes(leaves.clone());
+        let log = MerkleLog::from_leaf_hashes(p, leaves.clone());
         for &(index, size, proof) in INCLUSION {
             let proof = hashes(proof);
             let root = reference_root(size);
@@ -205,7 +205,7 @@ fn reference_inclusion_proofs_are_produced_and_verified() {
 #[test]
 fn reference_consistency_proofs_are_produced_and_verified() {
     for &p in all_providers() {
-        let log = MerkleLog::from_leaf_hashes(reference_leaves(p));
+        let log = MerkleLog::from_leaf_hashes(p, reference_leaves(p));
         for &(old_size, new_size, proof) in CONSISTENCY {
             let proof = hashes(proof);
             let (old_root, new_root) = (reference_root(old_size), reference_root(new_size));
@@ -517,7 +517,7 @@ const MAX_SIZE: u64 = 64;
 fn every_inclusion_proof_verifies_and_tampering_is_refused() {
     for &p in all_providers() {
         let leaves = synthetic_leaves(p, 64);
-        let log = MerkleLog::from_leaf_hashes(leaves.clone());
+        let log = MerkleLog::from_leaf_hashes(p, leaves.clone());
         for size in 1..=MAX_SIZE {
             let root = log.root_at(p, size).unwrap();
             for index in 0..size {
@@ -538,7 +538,7 @@ fn every_inclusion_proof_verifies_and_tampering_is_refused() {
 #[test]
 fn every_prefix_is_consistent_with_every_longer_log() {
     for &p in all_providers() {
-        let log = MerkleLog::from_leaf_hashes(synthetic_leaves(p, 64));
+        let log = MerkleLog::from_leaf_hashes(p, synthetic_leaves(p, 64));
         let roots: Vec<Hash> = (0..=MAX_SIZE).map(|n| log.root_at(p, n).unwrap()).collect();
         for new_size in 0..=MAX_SIZE {
             let new_root = &roots[usize::try_from(new_size).unwrap()];
@@ -569,8 +569,8 @@ fn a_log_that_rewrote_history_is_inconsistent() {
         for changed in 0..20 {
             let mut forked = honest.clone();
             forked[changed] = merkle::leaf_hash(p, b"rewritten");
-            let forked = MerkleLog::from_leaf_hashes(forked);
-            let honest_log = MerkleLog::from_leaf_hashes(honest.clone());
+            let forked = MerkleLog::from_leaf_hashes(p, forked);
+            let honest_log = MerkleLog::from_leaf_hashes(p, honest.clone());
             for old_size in u64::try_from(changed).unwrap() + 1..=20 {
                 let old_root = honest_log.root_at(p, old_size).unwrap();
                 let proof = forked.consistency_proof(p, old_size, 20).unwrap();
@@ -808,7 +808,7 @@ fn signed_tree_head_refuses_wrong_key_and_tampering() {
 #[test]
 fn check_newer_accepts_only_forward_consistent_heads() {
     for &p in all_providers() {
-        let log = MerkleLog::from_leaf_hashes(synthetic_leaves(p, 12));
+        let log = MerkleLog::from_leaf_hashes(p, synthetic_leaves(p, 12));
         let head = |size: u64, generation: u64| TreeHead {
             size,
             root: log.root_at(p, size).unwrap(),
@@ -850,7 +850,7 @@ fn check_newer_accepts_only_forward_consistent_heads() {
         // A log that does not extend the old one.
         let mut other = synthetic_leaves(p, 12);
         other[2] = merkle::leaf_hash(p, b"rewritten");
-        let other = MerkleLog::from_leaf_hashes(other);
+        let other = MerkleLog::from_leaf_hashes(p, other);
         let rewritten = TreeHead {
             size: 9,
             root: other.root_at(p, 9).unwrap(),
@@ -1008,7 +1008,7 @@ fn hostile_inputs_do_not_panic() {
 #[test]
 fn the_signed_head_binds_the_size_the_proof_does_not() {
     for &p in all_providers() {
-        let log = MerkleLog::from_leaf_hashes(synthetic_leaves(p, 4));
+        let log = MerkleLog::from_leaf_hashes(p, synthetic_leaves(p, 4));
         let root3 = log.root_at(p, 3).unwrap();
         let proof = log.inclusion_proof(p, 0, 3).unwrap();
         let leaf = log.leaf_hashes()[0];

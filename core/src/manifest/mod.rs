@@ -33,8 +33,12 @@
 //! 5. At least one policy has the `coordinator` role.
 //! 6. `ReferenceValues` has at least one `snp` or `tdx` entry; SNP entries
 //!    name `TrustedMeasurement` and `MinimumTCB`; TDX entries name `MrTd`,
-//!    `MrSeam`, `Rtmrs` and `Xfam` and do not contradict themselves. (Hex
-//!    lengths are enforced when parsing.)
+//!    `MrSeam`, `Rtmrs`, `Xfam` and `MinTCBEvaluationDataNumber` (without
+//!    it, collateral of any age that is still within its window would be
+//!    accepted) and do not contradict themselves. (Hex lengths are enforced
+//!    when parsing.) Fields that are optional fall back to fail-closed
+//!    defaults (`evidence::snp` and `evidence::tdx::reference` document
+//!    them).
 //! 7. Secure entries and SNP entries with an `InsecureTrustedRoot` (the
 //!    simulated TEE) are not mixed.
 //! 8. Workload-owner keys are SubjectPublicKeyInfo DER of an Ed25519 or
@@ -456,6 +460,10 @@ impl ManifestDoc {
                 ("MrSeam", e.mr_seam.is_some()),
                 ("Rtmrs", e.rtmrs.is_some()),
                 ("Xfam", e.xfam.is_some()),
+                (
+                    "MinTCBEvaluationDataNumber",
+                    e.min_tcb_evaluation_data_number.is_some(),
+                ),
             ];
             for (name, present) in required {
                 if !present {

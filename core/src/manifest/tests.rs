@@ -385,13 +385,20 @@ fn rule_snp_required_fields() {
 
 #[test]
 fn rule_tdx_required_fields() {
-    for field in ["MrTd", "MrSeam", "Rtmrs", "Xfam"] {
+    for field in [
+        "MrTd",
+        "MrSeam",
+        "Rtmrs",
+        "Xfam",
+        "MinTCBEvaluationDataNumber",
+    ] {
         let mut v = realistic();
         v["ReferenceValues"]["tdx"][0]
             .as_object_mut()
             .unwrap()
             .remove(field);
-        assert_one(&v, &format!("ReferenceValues.tdx[0].{field}"));
+        let path = format!("ReferenceValues.tdx[0].{field}");
+        assert_eq!(assert_one(&v, &path), format!("{path}: required"));
     }
 }
 

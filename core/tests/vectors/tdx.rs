@@ -11,7 +11,7 @@ use accord_core::crypto::CryptoProvider;
 use accord_core::evidence::tdx::error::{CertRole, CrlRole, Dated, SignatureRole};
 use accord_core::evidence::tdx::reference::{Mismatch, ReferenceField};
 use accord_core::evidence::tdx::{
-    Collateral, QuoteError, ReferenceError, TcbStatus, TdxClaims, TdxError, TdxPolicy,
+    Collateral, QuoteError, ReferenceError, TcbStatus, TdAttribute, TdxClaims, TdxError, TdxPolicy,
     TdxReferenceValues, VerifiedCollateral, verify, verify_with_collateral, verify_with_policy,
 };
 use accord_core::time::UnixTime;
@@ -1019,7 +1019,7 @@ fn debug_reference_policy() {
         let r = TdxReferenceValues::default();
         assert_eq!(
             reference_result(&vc, &quote, t, *provider, &r),
-            Err(ReferenceError::DebugNotAllowed)
+            Err(ReferenceError::TdAttributeNotAllowed(TdAttribute::Debug))
         );
         // With TdAttributes naming the debug bit, it is accepted.
         let r: TdxReferenceValues =

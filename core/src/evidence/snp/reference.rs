@@ -9,8 +9,22 @@
 //! `ReportData`, `VMPL`, `TrustedIDKeyDigests`, `TrustedAuthorKeyDigests`,
 //! `MinimumGuestSVN`, `MinimumCommittedTCB`, `MinimumLaunchTCB`). Unknown
 //! fields are refused, so a misspelt field cannot silently disable a check.
-//! An absent field is not checked, except that debug-enabled guests are
-//! refused unless `GuestPolicy.Debug` is true.
+//! An absent field is not checked, except the two below, which fail closed.
+//!
+//! # Defaults
+//!
+//! - **`VMPL` absent means `0`.** A report requested at VMPL 1–3 is
+//!   refused with [`SnpMismatch::Vmpl`]; an entry that trusts a guest
+//!   running under a paravisor or SVSM names its VMPL explicitly.
+//! - **`GuestPolicy` absent means `{"SMT": true}`** ([`ReferencePolicy::ABSENT`]):
+//!   the report may allow SMT and nothing else. Refused, each by name and
+//!   bit: DEBUG (bit 19, [`SnpMismatch::PolicyDebug`]), MIGRATE_MA (bit 18,
+//!   [`SnpMismatch::PolicyMigrateMa`]), CXL_ALLOW (bit 21,
+//!   [`SnpMismatch::PolicyFlag`] `CXLAllowed`) and any reserved or unknown
+//!   bit 26–63 ([`SnpMismatch::PolicyUnknownBits`], which lists the bits).
+//!   No restriction (SINGLE_SOCKET, MEM_AES_256_XTS, …) is required and any
+//!   ABI version is accepted. Bit 17, which must be one, is checked by the
+//!   report parser for every report.
 //!
 //! [`SnpReferenceValues::check`] reports **every** mismatch, not just the
 //! first, as a list of [`SnpMismatch`]; each names the field, the expected
@@ -42,6 +56,7 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::evidence::BitList;
 use crate::hex;
 
 use super::claims::{HexBytes, SnpClaims};
@@ -71,6 +86,8 @@ pub struct MinimumTcb {
 }
 
 /// The most permissive guest policy accepted (`GuestPolicy`).
+///
+/// An entry without one is checked against [`ReferencePolicy::ABSENT`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[allow(missing_docs)]
@@ -97,6 +114,26 @@ pub struct ReferencePolicy {
     pub ciphertext_hiding_dram: bool,
     #[serde(rename = "PageSwapDisable")]
     pub page_swap_disable: bool,
+}
+
+impl ReferencePolicy {
+    /// What an entry without `GuestPolicy` is checked against:
+    /// `{"SMT": true}`. SMT may be allowed; DEBUG, MIGRATE_MA and CXL_ALLOW
+    /// may not; no restriction is required; any ABI version is accepted.
+    /// (Unknown and reserved policy bits are refused whatever the reference.)
+    pub const ABSENT: Self = Self {
+        abi_minor: 0,
+        abi_major: 0,
+        smt: true,
+        migrate_ma: false,
+        debug: false,
+        single_socket: false,
+        cxl_allowed: false,
+        mem_aes_256_xts: false,
+        rapl_dis: false,
+        ciphertext_hiding_dram: false,
+        page_swap_disable: false,
+    };
 }
 
 /// Platform features that must be present (`PlatformInfo`).
@@ -259,7 +296,7 @@ pub enum SnpMismatch {
         /// Report, hex.
         actual: String,
     },
-    /// `VMPL`.
+    /// `VMPL` (0 when the entry does not name one).
     Vmpl {
         /// Reference.
         expected: u8,
@@ -291,14 +328,16 @@ pub enum SnpMismatch {
         /// Report (major, minor).
         actual: (u8, u8),
     },
-    /// Debugging allowed by the report but not by the reference.
+    /// Debugging (bit 19) allowed by the report but not by the reference
+    /// (or the entry has no `GuestPolicy`).
     PolicyDebug {
         /// Reference.
         expected: bool,
         /// Report.
         actual: bool,
     },
-    /// Migration agent allowed by the report but not by the reference.
+    /// Migration agent (bit 18) allowed by the report but not by the
+    /// reference (or the entry has no `GuestPolicy`).
     PolicyMigrateMa {
         /// Reference.
         expected: bool,
@@ -328,9 +367,9 @@ pub enum SnpMismatch {
         /// Report.
         actual: bool,
     },
-    /// Policy bits accord does not know.
+    /// Reserved policy bits (26–63), which accord does not know, are set.
     PolicyUnknownBits {
-        /// The unknown bits.
+        /// The unknown bits (a mask of the raw policy).
         bits: u64,
     },
     /// A required PLATFORM_INFO flag is clear.
@@ -400,25 +439,38 @@ impl fmt::Display for SnpMismatch {
                 minimum.0, minimum.1, actual.0, actual.1
             ),
             Self::PolicyDebug { expected, actual } => {
-                write!(f, "policy.debug: expected {expected}, got {actual}")
+                write!(
+                    f,
+                    "policy.debug (bit 19): expected {expected}, got {actual}"
+                )
             }
-            Self::PolicyMigrateMa { expected, actual } => {
-                write!(f, "policy.migrate_ma: expected {expected}, got {actual}")
-            }
+            Self::PolicyMigrateMa { expected, actual } => write!(
+                f,
+                "policy.migrate_ma (bit 18): expected {expected}, got {actual}"
+            ),
             Self::PolicySmt { expected, actual } => {
-                write!(f, "policy.smt: expected {expected}, got {actual}")
+                write!(f, "policy.smt (bit 16): expected {expected}, got {actual}")
             }
-            Self::PolicySingleSocket { expected, actual } => {
-                write!(f, "policy.single_socket: expected {expected}, got {actual}")
-            }
+            Self::PolicySingleSocket { expected, actual } => write!(
+                f,
+                "policy.single_socket (bit 20): expected {expected}, got {actual}"
+            ),
             Self::PolicyFlag {
                 name,
                 expected,
                 actual,
-            } => write!(f, "policy.{name}: expected {expected}, got {actual}"),
-            Self::PolicyUnknownBits { bits } => {
-                write!(f, "policy: expected no unknown bits, got {bits:#x}")
-            }
+            } => match policy_flag_bit(name) {
+                Some(bit) => write!(
+                    f,
+                    "policy.{name} (bit {bit}): expected {expected}, got {actual}"
+                ),
+                None => write!(f, "policy.{name}: expected {expected}, got {actual}"),
+            },
+            Self::PolicyUnknownBits { bits } => write!(
+                f,
+                "policy: expected reserved bits clear, got bit(s) {} set ({bits:#x})",
+                BitList(*bits)
+            ),
             Self::PlatformInfo { name } => {
                 write!(f, "platform_info.{name}: expected true, got false")
             }
@@ -457,6 +509,18 @@ impl fmt::Display for SnpMismatch {
 
 #[cfg(feature = "std")]
 impl core::error::Error for SnpMismatch {}
+
+/// The bit of a policy flag reported through [`SnpMismatch::PolicyFlag`].
+fn policy_flag_bit(name: &str) -> Option<u32> {
+    match name {
+        "CXLAllowed" => Some(21),
+        "MemAES256XTS" => Some(22),
+        "RAPLDis" => Some(23),
+        "CipherTextHidingDRAM" => Some(24),
+        "PageSwapDisable" => Some(25),
+        _ => None,
+    }
+}
 
 fn check_tcb(
     out: &mut Vec<SnpMismatch>,
@@ -605,9 +669,8 @@ impl SnpReferenceValues {
                 actual: hex::encode(&claims.report_data.0),
             });
         }
-        if let Some(expected) = self.vmpl
-            && u32::from(expected) != claims.vmpl
-        {
+        let expected = self.vmpl.unwrap_or(0);
+        if u32::from(expected) != claims.vmpl {
             out.push(SnpMismatch::Vmpl {
                 expected,
                 actual: claims.vmpl,
@@ -653,17 +716,8 @@ impl SnpReferenceValues {
                 &claims.launch_tcb.parts,
             );
         }
-        match &self.guest_policy {
-            Some(reference) => check_policy(&mut out, reference, claims.guest_policy()),
-            None => {
-                if claims.policy.debug {
-                    out.push(SnpMismatch::PolicyDebug {
-                        expected: false,
-                        actual: true,
-                    });
-                }
-            }
-        }
+        let reference = self.guest_policy.unwrap_or(ReferencePolicy::ABSENT);
+        check_policy(&mut out, &reference, claims.guest_policy());
         if let Some(required) = &self.platform_info {
             let p = claims.platform();
             for (name, req, present) in [

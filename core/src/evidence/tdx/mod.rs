@@ -66,7 +66,7 @@ pub use claims::TdxClaims;
 pub use collateral::{Collateral, QeIdentity, TcbInfo};
 pub use error::{CollateralError, QuoteError, TdxError};
 pub use quote::Quote;
-pub use reference::{ReferenceError, TdxReferenceValues};
+pub use reference::{ReferenceError, TdAttribute, TdxReferenceValues};
 pub use tcb::TcbStatus;
 pub use verify::{
     TcbStatusSet, TdxPolicy, VerifiedCollateral, VerifiedQuote, verify_with_collateral,

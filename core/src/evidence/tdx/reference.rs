@@ -11,9 +11,42 @@
 //! [`VerifiedQuote`] and reports the first mismatch, naming the field and
 //! both values.
 //!
-//! Absent fields are not checked, with two exceptions that fail closed:
-//! without `TdAttributes` the DEBUG bit must be off, and without
-//! `AcceptedTcbStatuses` only `UpToDate` is accepted.
+//! Absent fields are not checked, except the ones below, which fail
+//! closed.
+//!
+//! # Defaults
+//!
+//! - **Without `TdAttributes`**, TDATTRIBUTES must pass
+//!   [`check_default_td_attributes`]:
+//!   - refused when set, each by name ([`ReferenceError::TdAttributeNotAllowed`]):
+//!     DEBUG (bit 0: the host reads and writes the TD's memory and vCPU
+//!     state), the profiling bits HGS_PLUS_PROF, PERF_PROF and PMT_PROF
+//!     (bits 4–6: the host observes the TD's execution) and MIGRATABLE
+//!     (bit 29: a migration TD may move the TD, and its keys, elsewhere);
+//!   - required ([`ReferenceError::TdAttributeRequired`]): SEPT_VE_DISABLE
+//!     (bit 28: otherwise the host can make the TD take #VE on private
+//!     pages it has not accepted);
+//!   - allowed either way: ICSSD (16), LASS (27), PKS (30), KL (31), TPA
+//!     (62) and PERFMON (63), which only give the TD CPU features or
+//!     defences;
+//!   - every other bit is reserved and must be zero
+//!     ([`ReferenceError::ReservedTdAttributes`], naming the bits).
+//!
+//!   With `TdAttributes`, TDATTRIBUTES must equal it exactly, so an entry
+//!   that trusts a debug TD (or one without SEPT_VE_DISABLE) says so bit
+//!   for bit.
+//! - **Without `AcceptedTcbStatuses`** only `UpToDate` is accepted.
+//! - **`MinTCBEvaluationDataNumber`** is required of manifest entries by
+//!   manifest validation; an entry built in code without it accepts any
+//!   number.
+//!
+//! The TDATTRIBUTES layout is that of the Intel TDX Module ABI
+//! specification (`TD_ATTRIBUTES`), with the bit names Linux uses
+//! (`arch/x86/include/asm/shared/tdx.h`): the TUD group (bits 7:0, "TD
+//! under debug"; later revisions split off TUP, "TD under profiling", as
+//! bits 15:4), the SEC group (bits 31:16 in later revisions, 31:8 before:
+//! attributes that affect the TD's security) and the OTHER group (bits
+//! 63:32, no effect on the TD's security).
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -22,6 +55,7 @@ use core::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::evidence::BitList;
 use crate::hex::{self, Hex};
 
 use super::pck::SgxType;
@@ -110,7 +144,8 @@ pub struct TdxReferenceValues {
         skip_serializing_if = "Option::is_none"
     )]
     pub mr_signer_seam: Option<HexBytes<48>>,
-    /// Expected TDATTRIBUTES (default: only require DEBUG off).
+    /// Expected TDATTRIBUTES, exactly (default: the module docs' rule,
+    /// [`check_default_td_attributes`]).
     #[serde(
         rename = "TdAttributes",
         default,
@@ -191,6 +226,142 @@ pub struct Mismatch {
     pub actual: FieldBytes,
 }
 
+/// A named bit of TDATTRIBUTES (Intel TDX Module ABI, `TD_ATTRIBUTES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TdAttribute {
+    /// Bit 0, DEBUG: off-TD debug; the host can read and write the TD.
+    Debug,
+    /// Bit 4, HGS_PLUS_PROF: Hardware-Guided Scheduling+ profiling.
+    HgsPlusProf,
+    /// Bit 5, PERF_PROF: profiling with performance-monitoring counters
+    /// that keep counting across TD entries and exits.
+    PerfProf,
+    /// Bit 6, PMT_PROF: profiling with platform monitoring telemetry.
+    PmtProf,
+    /// Bit 16, ICSSD: instruction-count based single-step defence.
+    Icssd,
+    /// Bit 27, LASS: linear address space separation.
+    Lass,
+    /// Bit 28, SEPT_VE_DISABLE: no #VE when the TD touches a private page
+    /// it has not accepted.
+    SeptVeDisable,
+    /// Bit 29, MIGRATABLE: the TD may be migrated by a migration TD.
+    Migratable,
+    /// Bit 30, PKS: supervisor protection keys.
+    Pks,
+    /// Bit 31, KL: Key Locker.
+    Kl,
+    /// Bit 62, TPA: the TD is a TDX Connect provisioning agent.
+    Tpa,
+    /// Bit 63, PERFMON: the TD may use performance monitoring.
+    Perfmon,
+}
+
+impl TdAttribute {
+    /// Every named bit, in bit order.
+    pub const ALL: [Self; 12] = [
+        Self::Debug,
+        Self::HgsPlusProf,
+        Self::PerfProf,
+        Self::PmtProf,
+        Self::Icssd,
+        Self::Lass,
+        Self::SeptVeDisable,
+        Self::Migratable,
+        Self::Pks,
+        Self::Kl,
+        Self::Tpa,
+        Self::Perfmon,
+    ];
+
+    /// The bit's number in TDATTRIBUTES (little-endian, bit 0 = the lowest
+    /// bit of byte 0).
+    pub const fn bit(self) -> u32 {
+        match self {
+            Self::Debug => 0,
+            Self::HgsPlusProf => 4,
+            Self::PerfProf => 5,
+            Self::PmtProf => 6,
+            Self::Icssd => 16,
+            Self::Lass => 27,
+            Self::SeptVeDisable => 28,
+            Self::Migratable => 29,
+            Self::Pks => 30,
+            Self::Kl => 31,
+            Self::Tpa => 62,
+            Self::Perfmon => 63,
+        }
+    }
+
+    /// The bit's mask in TDATTRIBUTES read as a little-endian `u64`.
+    pub const fn mask(self) -> u64 {
+        1 << self.bit()
+    }
+
+    /// The specification's name (`SEPT_VE_DISABLE`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Debug => "DEBUG",
+            Self::HgsPlusProf => "HGS_PLUS_PROF",
+            Self::PerfProf => "PERF_PROF",
+            Self::PmtProf => "PMT_PROF",
+            Self::Icssd => "ICSSD",
+            Self::Lass => "LASS",
+            Self::SeptVeDisable => "SEPT_VE_DISABLE",
+            Self::Migratable => "MIGRATABLE",
+            Self::Pks => "PKS",
+            Self::Kl => "KL",
+            Self::Tpa => "TPA",
+            Self::Perfmon => "PERFMON",
+        }
+    }
+
+    /// What an entry without `TdAttributes` says of this bit: `Some(false)`
+    /// refused, `Some(true)` required, `None` either way.
+    pub const fn default_rule(self) -> Option<bool> {
+        match self {
+            Self::Debug | Self::HgsPlusProf | Self::PerfProf | Self::PmtProf | Self::Migratable => {
+                Some(false)
+            }
+            Self::SeptVeDisable => Some(true),
+            Self::Icssd | Self::Lass | Self::Pks | Self::Kl | Self::Tpa | Self::Perfmon => None,
+        }
+    }
+}
+
+impl fmt::Display for TdAttribute {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (bit {})", self.name(), self.bit())
+    }
+}
+
+/// Applies the rule for an entry without `TdAttributes` (module docs) to
+/// TDATTRIBUTES as it appears in the quote: refused bits first (in bit
+/// order), then reserved bits, then required ones. Returns the first
+/// violation.
+pub fn check_default_td_attributes(td_attributes: &[u8; 8]) -> Result<(), ReferenceError> {
+    let attributes = u64::from_le_bytes(*td_attributes);
+    for attribute in TdAttribute::ALL {
+        if attribute.default_rule() == Some(false) && attributes & attribute.mask() != 0 {
+            return Err(ReferenceError::TdAttributeNotAllowed(attribute));
+        }
+    }
+    let named = TdAttribute::ALL
+        .iter()
+        .fold(0, |mask, attribute| mask | attribute.mask());
+    let reserved = attributes & !named;
+    if reserved != 0 {
+        return Err(ReferenceError::ReservedTdAttributes { bits: reserved });
+    }
+    for attribute in TdAttribute::ALL {
+        if attribute.default_rule() == Some(true) && attributes & attribute.mask() == 0 {
+            return Err(ReferenceError::TdAttributeRequired(attribute));
+        }
+    }
+    Ok(())
+}
+
 /// A reference value that the verified quote does not meet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -198,8 +369,18 @@ pub enum ReferenceError {
     /// A measured field differs from its reference value (boxed to keep
     /// the error small; only the failure path allocates).
     Mismatch(Box<Mismatch>),
-    /// The TD has DEBUG set but the reference values do not allow it.
-    DebugNotAllowed,
+    /// No `TdAttributes`: a TDATTRIBUTES bit the default refuses is set
+    /// (DEBUG, a profiling bit or MIGRATABLE).
+    TdAttributeNotAllowed(TdAttribute),
+    /// No `TdAttributes`: a TDATTRIBUTES bit the default requires is clear
+    /// (SEPT_VE_DISABLE).
+    TdAttributeRequired(TdAttribute),
+    /// No `TdAttributes`: reserved TDATTRIBUTES bits are set.
+    ReservedTdAttributes {
+        /// The reserved bits that are set (TDATTRIBUTES as a little-endian
+        /// `u64`, masked).
+        bits: u64,
+    },
     /// The TD is bound to service TDs (non-zero MRSERVICETD); reference
     /// values do not allow that yet.
     ServiceTd,
@@ -236,7 +417,19 @@ impl fmt::Display for ReferenceError {
                     Hex(&m.actual)
                 )
             }
-            Self::DebugNotAllowed => f.write_str("TdAttributes: DEBUG is set but not allowed"),
+            Self::TdAttributeNotAllowed(attribute) => write!(
+                f,
+                "TdAttributes: {attribute} is set, which an entry without TdAttributes refuses"
+            ),
+            Self::TdAttributeRequired(attribute) => write!(
+                f,
+                "TdAttributes: {attribute} is clear, which an entry without TdAttributes requires"
+            ),
+            Self::ReservedTdAttributes { bits } => write!(
+                f,
+                "TdAttributes: reserved bit(s) {} set ({bits:#018x}), expected zero",
+                BitList(*bits)
+            ),
             Self::ServiceTd => {
                 f.write_str("MRSERVICETD is not zero: service-TD binding is not allowed")
             }
@@ -271,8 +464,9 @@ impl core::error::Error for ReferenceError {}
 pub struct Expected {
     /// Byte fields that must match exactly.
     pub fields: Vec<(ReferenceField, FieldBytes)>,
-    /// Whether DEBUG is allowed (only when `TdAttributes` says so).
-    pub allow_debug: bool,
+    /// Whether TDATTRIBUTES is checked with [`check_default_td_attributes`]
+    /// (the entry has no `TdAttributes`; otherwise it is in `fields`).
+    pub default_td_attributes: bool,
     /// Accepted TCB statuses.
     pub accepted_tcb_statuses: TcbStatusSet,
     /// Minimum TCB evaluation data number.
@@ -329,7 +523,7 @@ impl TdxReferenceValues {
         }
         Ok(Expected {
             fields,
-            allow_debug: self.td_attributes.is_some_and(|a| a.0[0] & 1 != 0),
+            default_td_attributes: self.td_attributes.is_none(),
             accepted_tcb_statuses: match &self.accepted_tcb_statuses {
                 Some(list) => TcbStatusSet::of(list),
                 None => TcbStatusSet::UP_TO_DATE,
@@ -368,8 +562,8 @@ impl Expected {
                 })));
             }
         }
-        if body.debug() && !self.allow_debug {
-            return Err(ReferenceError::DebugNotAllowed);
+        if self.default_td_attributes {
+            check_default_td_attributes(body.td_attributes)?;
         }
         if body.has_service_td() {
             return Err(ReferenceError::ServiceTd);
@@ -403,5 +597,113 @@ impl Expected {
             return Err(ReferenceError::DynamicPlatform(config.dynamic_platform));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::{ReferenceError, TdAttribute, check_default_td_attributes};
+
+    const SEPT_VE_DISABLE: u64 = 1 << 28;
+
+    fn check(attributes: u64) -> Result<(), ReferenceError> {
+        check_default_td_attributes(&attributes.to_le_bytes())
+    }
+
+    #[test]
+    fn default_td_attributes_require_sept_ve_disable_and_nothing_else() {
+        // What every real TD but two in the test vectors carries.
+        check(SEPT_VE_DISABLE).unwrap();
+        assert_eq!(
+            check(0),
+            Err(ReferenceError::TdAttributeRequired(
+                TdAttribute::SeptVeDisable
+            ))
+        );
+        assert_eq!(
+            check(0).unwrap_err().to_string(),
+            "TdAttributes: SEPT_VE_DISABLE (bit 28) is clear, which an entry without \
+             TdAttributes requires"
+        );
+    }
+
+    #[test]
+    fn each_named_bit_follows_its_default_rule() {
+        for attribute in TdAttribute::ALL {
+            let result = check(SEPT_VE_DISABLE | attribute.mask());
+            match attribute.default_rule() {
+                Some(false) => {
+                    assert_eq!(
+                        result,
+                        Err(ReferenceError::TdAttributeNotAllowed(attribute)),
+                        "{attribute}"
+                    );
+                    let text = result.unwrap_err().to_string();
+                    assert!(
+                        text.contains(&alloc::format!(
+                            "{} (bit {}) is set",
+                            attribute.name(),
+                            attribute.bit()
+                        )),
+                        "{text}"
+                    );
+                }
+                Some(true) | None => assert_eq!(result, Ok(()), "{attribute}"),
+            }
+        }
+        let refused: alloc::vec::Vec<&str> = TdAttribute::ALL
+            .iter()
+            .filter(|a| a.default_rule() == Some(false))
+            .map(|a| a.name())
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                "DEBUG",
+                "HGS_PLUS_PROF",
+                "PERF_PROF",
+                "PMT_PROF",
+                "MIGRATABLE"
+            ]
+        );
+        // The bits are where the TDX module ABI puts them: TDATTRIBUTES of
+        // a quote is little-endian, so DEBUG is the low bit of byte 0.
+        assert_eq!(TdAttribute::Debug.mask().to_le_bytes()[0], 1);
+        assert_eq!(TdAttribute::SeptVeDisable.mask().to_le_bytes()[3], 0x10);
+        assert_eq!(TdAttribute::Migratable.mask().to_le_bytes()[3], 0x20);
+        assert_eq!(TdAttribute::Perfmon.mask().to_le_bytes()[7], 0x80);
+    }
+
+    #[test]
+    fn every_unnamed_bit_is_reserved() {
+        let named = TdAttribute::ALL.iter().fold(0, |m, a| m | a.mask());
+        for bit in (0..64).filter(|bit| named >> bit & 1 == 0) {
+            assert_eq!(
+                check(SEPT_VE_DISABLE | 1 << bit),
+                Err(ReferenceError::ReservedTdAttributes { bits: 1 << bit }),
+                "bit {bit}"
+            );
+        }
+        let err = check(SEPT_VE_DISABLE | 1 << 1 | 1 << 40).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "TdAttributes: reserved bit(s) 1, 40 set (0x0000010000000002), expected zero"
+        );
+    }
+
+    #[test]
+    fn refused_bits_are_reported_before_reserved_and_missing_ones() {
+        // DEBUG, a reserved bit, and no SEPT_VE_DISABLE: DEBUG is named.
+        assert_eq!(
+            check(1 | 1 << 2),
+            Err(ReferenceError::TdAttributeNotAllowed(TdAttribute::Debug))
+        );
+        // A reserved bit and no SEPT_VE_DISABLE: the reserved bit is named.
+        assert_eq!(
+            check(1 << 2),
+            Err(ReferenceError::ReservedTdAttributes { bits: 1 << 2 })
+        );
     }
 }
