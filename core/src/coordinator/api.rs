@@ -138,7 +138,8 @@ pub struct RecoveryState {
     pub seedshare_record: Vec<u8>,
     /// The current manifest's exact bytes.
     pub manifest: Vec<u8>,
-    /// Consistency proof from [`GetRecoveryState::consistency_from`].
+    /// Consistency proof from [`GetRecoveryState::consistency_from`] (`None`
+    /// when not asked, or when the stored log is smaller: a rollback).
     pub consistency_proof: Option<Vec<Hash>>,
     /// Valid shares held for this history.
     pub have: usize,
