@@ -11,11 +11,11 @@ use crate::hex;
 fn golden() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     vec![
         (
-            "Hello{versions:[1], api:User}",
-            "00000003010100",
+            "Hello{versions:[2], api:User}",
+            "00000003010200",
             encode(
                 &Hello {
-                    versions: vec![1],
+                    versions: vec![2],
                     api: Api::User,
                 },
                 MAX_USER_FRAME,
@@ -23,9 +23,20 @@ fn golden() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             .unwrap(),
         ),
         (
-            "HelloReply::Accepted{version:1}",
-            "000000020001",
-            encode(&HelloReply::Accepted { version: 1 }, MAX_USER_FRAME).unwrap(),
+            "HelloReply::Accepted{version:2}",
+            "000000020002",
+            encode(&HelloReply::Accepted { version: 2 }, MAX_USER_FRAME).unwrap(),
+        ),
+        (
+            "UserRequest::GetRecoveryState{consistency_from:Some(1)}",
+            "00000003030101",
+            encode(
+                &UserRequest::GetRecoveryState {
+                    consistency_from: Some(1),
+                },
+                MAX_USER_FRAME,
+            )
+            .unwrap(),
         ),
         (
             "MeshRequest::NewMeshCert",
