@@ -94,9 +94,12 @@ pub struct SetArgs {
     pub atomic: bool,
 
     /// Split the seed anew among the manifest's SeedshareOwnerPubKeys with
-    /// its SeedshareThreshold (needed when either changes). The new
-    /// seed-share document replaces seed-shares.json; the old shares stop
-    /// working.
+    /// its SeedshareThreshold (needed when either changes; the owners'
+    /// signatures must cover it: `accord sign --prepare --reshare`). The
+    /// new seed-share document replaces seed-shares.json (other owners
+    /// fetch it with `accord verify`). The coordinator refuses the old
+    /// shares from then on, but they still rebuild the seed offline: the
+    /// seed does not change.
     #[arg(long)]
     pub reshare: bool,
 }
