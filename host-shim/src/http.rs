@@ -27,10 +27,14 @@
 //! **Connections are evicted, not refused.** At most [`MAX_CONNECTIONS`]
 //! are open at once. A connection accepted beyond that evicts (closes)
 //! the oldest open connection that has not yet delivered a complete
-//! request head, or, if every one has, the oldest of all; the new one is
+//! request head *and has no unread bytes waiting in its socket*, else the
+//! oldest without a complete head, else the oldest of all; the new one is
 //! always served. So idle or trickling clients, however many, cannot
-//! starve the kubelet's probes: a probe sends its whole request at once
-//! and is then no longer a candidate while any idle connection is left.
+//! starve the kubelet's probes: a probe sends its whole request at once,
+//! so until its task has read it, its bytes wait in the socket (checked
+//! with a non-blocking `peek` on a duplicate of the connection's
+//! descriptor) and it is passed over; once read, it is no longer a
+//! candidate while any idle connection is left.
 //! Evictions are counted (`accord_shim_probe_connections_evicted_total`)
 //! and logged on stderr, at most one line every [`EVICTION_LOG_EVERY`].
 
@@ -114,6 +118,28 @@ struct Slot {
     head: Arc<AtomicBool>,
     /// Notified to evict the connection.
     evict: Arc<Notify>,
+    /// A duplicate of the connection's descriptor (non-blocking), to see
+    /// whether bytes wait unread (`None` if it could not be made).
+    socket: Option<std::net::TcpStream>,
+}
+
+impl Slot {
+    /// Whether the client sent bytes the connection's task has not read
+    /// yet (a request on its way in, not an idle client).
+    fn has_unread_bytes(&self) -> bool {
+        let mut byte = [0u8; 1];
+        self.socket
+            .as_ref()
+            .is_some_and(|socket| matches!(socket.peek(&mut byte), Ok(n) if n > 0))
+    }
+}
+
+/// A non-blocking duplicate of `stream`'s descriptor.
+fn duplicate(stream: &TcpStream) -> Option<std::net::TcpStream> {
+    use std::os::fd::AsFd;
+    let socket = std::net::TcpStream::from(stream.as_fd().try_clone_to_owned().ok()?);
+    socket.set_nonblocking(true).ok()?;
+    Some(socket)
 }
 
 /// What the connections share.
@@ -131,14 +157,17 @@ impl Server {
     }
 }
 
-/// Which connection to evict, given (id, delivered a complete head) oldest
-/// first: the oldest without a complete head, else the oldest.
-fn victim(slots: impl Iterator<Item = (u64, bool)> + Clone) -> Option<u64> {
+/// Which connection to evict, given (id, delivered a complete head, has
+/// unread bytes) oldest first: the oldest without a complete head and
+/// without unread bytes, else the oldest without a complete head, else
+/// the oldest.
+fn victim(slots: impl Iterator<Item = (u64, bool, bool)> + Clone) -> Option<u64> {
     slots
         .clone()
-        .find(|(_, head)| !head)
+        .find(|(_, head, unread)| !head && !unread)
+        .or_else(|| slots.clone().find(|(_, head, _)| !head))
         .or_else(|| slots.into_iter().next())
-        .map(|(id, _)| id)
+        .map(|(id, _, _)| id)
 }
 
 /// Removes its connection from the table when the connection's task ends
@@ -253,10 +282,11 @@ pub async fn serve_with(
         let evicted = {
             let mut open = server.open();
             let evicted = if open.len() >= MAX_CONNECTIONS {
-                victim(
-                    open.iter()
-                        .map(|(id, slot)| (*id, slot.head.load(Ordering::SeqCst))),
-                )
+                victim(open.iter().map(|(id, slot)| {
+                    let head = slot.head.load(Ordering::SeqCst);
+                    // Only candidates are peeked at.
+                    (*id, head, !head && slot.has_unread_bytes())
+                }))
                 .and_then(|id| open.remove(&id))
             } else {
                 None
@@ -268,6 +298,7 @@ pub async fn serve_with(
                     accepted: Instant::now(),
                     head: Arc::clone(&head),
                     evict: Arc::clone(&evict),
+                    socket: duplicate(&stream),
                 },
             );
             evicted
@@ -541,11 +572,22 @@ mod tests {
 
     #[test]
     fn the_victim_is_the_oldest_idle_else_the_oldest() {
-        let pick = |slots: &[(u64, bool)]| victim(slots.iter().copied());
+        let pick = |slots: &[(u64, bool, bool)]| victim(slots.iter().copied());
         assert_eq!(pick(&[]), None);
-        assert_eq!(pick(&[(1, true), (2, false), (3, false)]), Some(2));
-        assert_eq!(pick(&[(1, false), (2, true)]), Some(1));
-        assert_eq!(pick(&[(4, true), (9, true)]), Some(4));
+        assert_eq!(
+            pick(&[(1, true, false), (2, false, false), (3, false, false)]),
+            Some(2)
+        );
+        assert_eq!(pick(&[(1, false, false), (2, true, false)]), Some(1));
+        assert_eq!(pick(&[(4, true, false), (9, true, false)]), Some(4));
+        // A connection whose request waits unread is passed over while an
+        // idle one is left, and taken only when every other one has a
+        // complete head.
+        assert_eq!(
+            pick(&[(1, false, true), (2, false, false), (3, true, false)]),
+            Some(2)
+        );
+        assert_eq!(pick(&[(1, false, true), (3, true, false)]), Some(1));
     }
 
     #[test]

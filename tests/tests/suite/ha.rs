@@ -301,11 +301,22 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(views[0].1, 1 + accepted_updates, "a transition was lost");
-    // The shims' /metrics show what the agents did.
-    let metrics = http_get(ports[0].probes, "/metrics").await;
+    // The shims' /metrics show what the agents did. A replica's counters
+    // start again when its agent restarts, so the certificates are counted
+    // by whichever replicas issued them since; state and generation are
+    // replica 0's.
+    let mut all = String::new();
+    for ports in &ports {
+        all.push_str(&http_get(ports.probes, "/metrics").await);
+    }
     for needle in [
         "accord_requests_total{api=\"mesh\",method=\"NewMeshCert\",outcome=\"ok\"}",
         "accord_request_duration_seconds_bucket{api=\"mesh\",method=\"NewMeshCert\",outcome=\"ok\",le=\"+Inf\"}",
+    ] {
+        assert!(all.contains(needle), "{needle} not in any /metrics:\n{all}");
+    }
+    let metrics = http_get(ports[0].probes, "/metrics").await;
+    for needle in [
         "accord_state{state=\"ready\"} 1",
         &format!("accord_manifest_generation {}", 1 + accepted_updates),
         "accord_peer_recovery_successes_total",
@@ -337,6 +348,11 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
         accepted_updates,
     );
 
+    // The seed-share owners verify the deployment while it is healthy:
+    // `accord recover` checks what a replica would recover to against
+    // this trust state.
+    owners_verify(&d, ports[0].user).await;
+
     // A full outage: every agent killed and restarted. Nobody is ready,
     // so seed-share owners recover one replica; the others follow from it.
     for replica in &mut replicas {
@@ -349,7 +365,7 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
     for p in &ports {
         assert!(!is_ready(&addr(p.probes)).await);
     }
-    recover_with_cli(&d, ports[1].user, &first, &owners, &document);
+    recover_with_cli(&d, ports[1].user, &owners, &document);
     for p in &ports {
         wait_ready(p, Duration::from_secs(10)).await;
     }
@@ -367,17 +383,39 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
 }
 
 /// Seed-share owners 1 and 3 of 3 run `accord recover` (2 needed).
+/// The owners' workspace (`owners/`) with the manifest the deployment
+/// serves now, verified with the `accord` binary (the trust state that
+/// `accord recover` checks against).
+async fn owners_verify(d: &Deployment, user_port: u16) {
+    let workspace = d.dir.join("owners");
+    std::fs::create_dir_all(&workspace).unwrap();
+    let current = match user(user_port, d, get()).await.unwrap() {
+        UserResponse::Manifests { mut manifests, .. } => manifests.pop().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    std::fs::write(workspace.join("manifest.json"), current).unwrap();
+    let output = Command::new(binary("accord"))
+        .args(["verify", "-c", &addr(user_port)])
+        .arg("--workspace")
+        .arg(&workspace)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "accord verify: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn recover_with_cli(
     d: &Deployment,
     user_port: u16,
-    manifest: &[u8],
     owners: &[[u8; 32]; 3],
     document: &accord_core::seedshare::SeedShareDocument,
 ) {
     use accord_cli::keys::{PrivateKey, X25519Secret, write_private_key};
     let workspace = d.dir.join("owners");
-    std::fs::create_dir_all(&workspace).unwrap();
-    std::fs::write(workspace.join("manifest.json"), manifest).unwrap();
     accord_cli::set_payload::seed_share_document_save(
         &workspace.join("seed-shares.json"),
         document,
