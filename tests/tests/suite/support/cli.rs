@@ -68,8 +68,17 @@ impl Running {
         self.coordinator = Some(self.deployment.start_coordinator().await.unwrap());
     }
 
-    /// The connection options for workspace `dir`.
+    /// The connection options for workspace `dir`, with
+    /// `--insecure-simulation` (the deployment's manifest trusts the
+    /// simulated chip).
     pub fn options(&self, dir: &Path) -> CoordinatorOptions {
+        self.options_without_simulation(dir)
+            .accepting_insecure_simulation()
+    }
+
+    /// The connection options for workspace `dir` without
+    /// `--insecure-simulation`.
+    pub fn options_without_simulation(&self, dir: &Path) -> CoordinatorOptions {
         CoordinatorOptions::new(self.user()).in_workspace(dir)
     }
 
