@@ -566,10 +566,13 @@ fn verify_args(dir: &Path, coordinator: &str) -> anyhow::Result<VerifyArgs> {
     })
 }
 
+/// The demo's manifest trusts its simulated chip: `--insecure-simulation`.
 fn coordinator_options(dir: &Path, coordinator: &str) -> CoordinatorOptions {
     CoordinatorOptions {
         timeout: TIMEOUT_SECS,
-        ..CoordinatorOptions::new(coordinator).in_workspace(dir)
+        ..CoordinatorOptions::new(coordinator)
+            .in_workspace(dir)
+            .accepting_insecure_simulation()
     }
 }
 

@@ -215,9 +215,11 @@ pub struct Served {
 }
 
 /// Asks replica `user` for its history, attesting it against the
-/// workspace's manifest.
+/// workspace's manifest (which trusts the demo's INSECURE simulated chip).
 pub async fn served(dir: &Path, user: &str) -> anyhow::Result<Served> {
-    let options = CoordinatorOptions::new(user).in_workspace(dir);
+    let options = CoordinatorOptions::new(user)
+        .in_workspace(dir)
+        .accepting_insecure_simulation();
     let (_, _, mut client) = options
         .connect_attested()
         .await

@@ -5,12 +5,24 @@
 //! stderr), the exit-status convention and advice for the coordinator's
 //! error codes.
 //!
+//! The INSECURE simulated chip: a manifest whose reference values trust
+//! the simulated SEV-SNP root (an `snp` entry with `InsecureTrustedRoot`)
+//! accepts evidence anyone can make, so it proves nothing about hardware.
+//! Before connecting, every manifest a command checks the coordinator
+//! against is checked ([`CoordinatorOptions::check_simulation`]): such a
+//! manifest is refused (exit 1, naming the file and the JSON path of each
+//! such entry) unless `--insecure-simulation` is given, and then accepted
+//! with one `WARNING: INSECURE SIMULATION: …` line on stderr (once per
+//! process, so the demo and the tests, which run many commands, warn
+//! once).
+//!
 //! Exit status: 0 success; 1 refused (attestation or verification
 //! failed, the coordinator refused the request); 2 usage, I/O or network
 //! errors.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use accord_core::manifest::Manifest;
@@ -61,6 +73,12 @@ pub struct CoordinatorOptions {
     /// Seconds to wait for the coordinator.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS)]
     pub timeout: u64,
+
+    /// Accept a manifest that trusts the INSECURE simulated SEV-SNP root
+    /// (InsecureTrustedRoot), for testing only: its evidence proves
+    /// nothing about hardware.
+    #[arg(long)]
+    pub insecure_simulation: bool,
 }
 
 impl CoordinatorOptions {
@@ -73,7 +91,16 @@ impl CoordinatorOptions {
             workspace: PathBuf::from("."),
             json: false,
             timeout: DEFAULT_TIMEOUT_SECS,
+            insecure_simulation: false,
         }
+    }
+
+    /// The same options with `--insecure-simulation`: manifests trusting
+    /// the INSECURE simulated root are accepted (the demo, tests).
+    #[must_use]
+    pub fn accepting_insecure_simulation(mut self) -> Self {
+        self.insecure_simulation = true;
+        self
     }
 
     /// The same options with workspace `dir`.
@@ -102,15 +129,57 @@ impl CoordinatorOptions {
         Duration::from_secs(self.timeout)
     }
 
-    /// Reads the manifest ([`Self::manifest_path`]) and connects to the
-    /// coordinator, attesting it against that manifest's coordinator
-    /// policy ([`connect`]). Returns the manifest's exact bytes, the
-    /// parsed manifest and the client.
-    pub async fn connect_attested(&self) -> Result<(Vec<u8>, Manifest, UserClient), Failure> {
+    /// Refuses the manifests the coordinator is checked against if one
+    /// trusts the INSECURE simulated root ([`simulated_root_entries`]),
+    /// unless `--insecure-simulation`; with it, prints the warning (once
+    /// per process). `manifests` are (what to call the file, manifest).
+    pub fn check_simulation(&self, manifests: &[(String, &Manifest)]) -> Result<(), Failure> {
+        let Some(found) = simulated_root_trust(manifests) else {
+            return Ok(());
+        };
+        if !self.insecure_simulation {
+            return Err(Failure::Refused(format!(
+                "{found}: evidence verified against it proves nothing about hardware \
+                 (anyone can run the simulated chip and have it report any measurement); \
+                 pass --insecure-simulation to accept it for testing"
+            )));
+        }
+        if !INSECURE_WARNED.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "WARNING: INSECURE SIMULATION: {found}, accepted because of --insecure-simulation: \
+                 evidence verified against it proves nothing about hardware; use it for testing only"
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads the manifest ([`Self::manifest_path`]) and checks it for the
+    /// simulated root ([`Self::check_simulation`]). Returns its exact
+    /// bytes and the parsed manifest.
+    pub fn checked_manifest(&self) -> Result<(Vec<u8>, Manifest), Failure> {
         let path = self.manifest_path()?;
         let (bytes, manifest) = read_manifest(&path)?;
-        let policy = coordinator_policy(&manifest);
-        let client = connect(&self.coordinator, &policy, self.timeout()).await?;
+        self.check_simulation(&[(path.display().to_string(), &manifest)])?;
+        Ok((bytes, manifest))
+    }
+
+    /// Connects to the coordinator, attesting it against `manifest`'s
+    /// coordinator policy ([`connect`]).
+    pub async fn connect_to(&self, manifest: &Manifest) -> Result<UserClient, Failure> {
+        connect(
+            &self.coordinator,
+            &coordinator_policy(manifest),
+            self.timeout(),
+        )
+        .await
+    }
+
+    /// [`Self::checked_manifest`], then [`Self::connect_to`] the
+    /// coordinator. Returns the manifest's exact bytes, the parsed
+    /// manifest and the client.
+    pub async fn connect_attested(&self) -> Result<(Vec<u8>, Manifest, UserClient), Failure> {
+        let (bytes, manifest) = self.checked_manifest()?;
+        let client = self.connect_to(&manifest).await?;
         Ok((bytes, manifest, client))
     }
 }
@@ -174,6 +243,43 @@ pub fn read_manifest(path: &Path) -> Result<(Vec<u8>, Manifest), Failure> {
     let manifest = Manifest::from_json(&bytes)
         .map_err(|e| Failure::Refused(format!("{}: not a manifest: {e}", path.display())))?;
     Ok((bytes, manifest))
+}
+
+/// Whether the INSECURE warning was printed in this process.
+static INSECURE_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// The JSON paths of the reference-value entries of `manifest` that trust
+/// the INSECURE simulated root (`ReferenceValues.snp[i].InsecureTrustedRoot`).
+pub fn simulated_root_entries(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .doc()
+        .reference_values
+        .snp
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| entry.insecure_trusted_root.is_some())
+        .map(|(i, _)| format!("ReferenceValues.snp[{i}].InsecureTrustedRoot"))
+        .collect()
+}
+
+/// `FILE: PATH[, PATH…] [and FILE: …] trust(s) the INSECURE simulated
+/// SEV-SNP root`, or `None` when no manifest does.
+fn simulated_root_trust(manifests: &[(String, &Manifest)]) -> Option<String> {
+    let found: Vec<String> = manifests
+        .iter()
+        .filter_map(|(file, manifest)| {
+            let entries = simulated_root_entries(manifest);
+            (!entries.is_empty()).then(|| format!("{file}: {}", entries.join(", ")))
+        })
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let verb = if found.len() == 1 { "trusts" } else { "trust" };
+    Some(format!(
+        "{} {verb} the INSECURE simulated SEV-SNP root",
+        found.join(" and ")
+    ))
 }
 
 /// What a coordinator running `manifest` must prove: the manifest's
@@ -325,6 +431,65 @@ pub fn reply_name(response: &UserResponse) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn manifest(snp: &str) -> Manifest {
+        let json = format!(r#"{{"ReferenceValues":{{"snp":{snp}}}}}"#);
+        Manifest::from_json(json.as_bytes()).unwrap()
+    }
+
+    const SIMULATED: &str = r#"{"InsecureTrustedRoot":{"ARK":"3000","ASK":"3000"}}"#;
+
+    #[test]
+    fn manifests_trusting_the_simulated_root_need_the_flag() {
+        let secure = manifest(r#"[{"ProductName":"Milan"}]"#);
+        let simulated = manifest(&format!("[{{}}, {SIMULATED}, {SIMULATED}]"));
+        assert!(simulated_root_entries(&secure).is_empty());
+        assert_eq!(
+            simulated_root_entries(&simulated),
+            [
+                "ReferenceValues.snp[1].InsecureTrustedRoot",
+                "ReferenceValues.snp[2].InsecureTrustedRoot"
+            ]
+        );
+
+        let strict = CoordinatorOptions::new("127.0.0.1:1");
+        strict
+            .check_simulation(&[("secure.json".into(), &secure)])
+            .unwrap();
+        let refused = strict
+            .check_simulation(&[
+                ("secure.json".into(), &secure),
+                ("sim.json".into(), &simulated),
+            ])
+            .unwrap_err();
+        assert_eq!(refused.exit_code(), ExitCode::from(1));
+        assert_eq!(
+            refused.to_string(),
+            "REFUSED: sim.json: ReferenceValues.snp[1].InsecureTrustedRoot, \
+             ReferenceValues.snp[2].InsecureTrustedRoot trusts the INSECURE simulated SEV-SNP root: \
+             evidence verified against it proves nothing about hardware (anyone can run the \
+             simulated chip and have it report any measurement); pass --insecure-simulation \
+             to accept it for testing"
+        );
+        let both = strict
+            .check_simulation(&[
+                ("current.json".into(), &simulated),
+                ("new.json".into(), &simulated),
+            ])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            both.contains("current.json: ReferenceValues.snp[1].InsecureTrustedRoot, ReferenceValues.snp[2].InsecureTrustedRoot and new.json: "),
+            "{both}"
+        );
+        assert!(both.contains(" trust the INSECURE"), "{both}");
+
+        let testing = strict.accepting_insecure_simulation();
+        assert!(testing.insecure_simulation);
+        testing
+            .check_simulation(&[("sim.json".into(), &simulated)])
+            .unwrap();
+    }
 
     #[test]
     fn refusals_carry_the_advice_and_exit_1() {

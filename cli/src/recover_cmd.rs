@@ -3,7 +3,7 @@
 //! ```text
 //! accord recover -c HOST:PORT --seedshare-key F [--seed-shares seed-shares.json]
 //!                [--force] [--no-trust-state] [-m manifest.json] [--workspace DIR]
-//!                [--json] [--timeout SECS]
+//!                [--json] [--timeout SECS] [--insecure-simulation]
 //! ```
 //!
 //! A coordinator that restarts without a ready peer to recover from comes
@@ -23,7 +23,11 @@
 //!    `accord verify` and `accord set`); without one it refuses unless
 //!    `--no-trust-state`.
 //! 2. Attests the coordinator against the coordinator policy of the
-//!    manifest (`-m`, default `manifest.json` in the workspace).
+//!    manifest (`-m`, default `manifest.json` in the workspace). A
+//!    manifest that trusts the INSECURE simulated SEV-SNP root
+//!    (`InsecureTrustedRoot`) is refused before connecting (exit 1, naming
+//!    the file and the entry's JSON path) unless `--insecure-simulation`,
+//!    which accepts it with a warning on stderr ([`crate::net`]).
 //! 3. Asks `GetRecoveryState` what the replica would recover to and checks
 //!    ([`check_target`]): the stored tree head must be signed by the
 //!    deployment's history key of the trust state (else FORGED) and
@@ -77,9 +81,11 @@ use crate::workspace::TrustState;
     )),
     mut_arg("json", |a| a.display_order(102)),
     mut_arg("timeout", |a| a.display_order(103)),
+    mut_arg("insecure_simulation", |a| a.display_order(104)),
 )]
 pub struct RecoverArgs {
-    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`.
+    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`,
+    /// `--insecure-simulation`.
     #[command(flatten)]
     pub options: CoordinatorOptions,
 
@@ -136,7 +142,12 @@ new mesh CA; run `accord verify` afterwards.
 After a re-share (`accord set --reshare`), `accord verify` writes the new \
 sealed shares to verify/seed-shares.json, which this command also looks \
 at. Shares of an older sharing still rebuild the seed offline, but the \
-coordinator refuses them.";
+coordinator refuses them.
+
+A manifest whose reference values trust the INSECURE simulated SEV-SNP \
+root (InsecureTrustedRoot) is refused before anything is sent: evidence \
+verified against it proves nothing about hardware. --insecure-simulation \
+accepts it, for testing only, with a warning.";
 
 /// What the coordinator made of the share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -515,6 +526,9 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
             )));
         }
     };
+    // The manifest the coordinator is attested against, checked for the
+    // simulated root before anything else is read or sent.
+    let (_, manifest) = args.options.checked_manifest()?;
     let workspace = args.options.workspace();
     let trust = workspace.load_trust_state()?;
     if trust.is_none() && !args.no_trust_state {
@@ -537,7 +551,7 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
         })?;
     }
     eprintln!("attesting the coordinator at {}", args.options.coordinator);
-    let (_, _, mut client) = args.options.connect_attested().await?;
+    let mut client = args.options.connect_to(&manifest).await?;
     let response = net::call(
         &mut client,
         UserRequest::GetRecoveryState {

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! accord set -c HOST:PORT [-m manifest.json] [--workload-owner-key F]
-//!            [--signature F]… [--atomic] [--workspace DIR] [--json]
+//!            [--signature F]… [--atomic] [--reshare] [--workspace DIR] [--json]
+//!            [--timeout SECS] [--insecure-simulation]
 //! ```
 //!
 //! 1. Loads the manifest's exact bytes and every policy it names from
@@ -12,6 +13,11 @@
 //!    manifest this workspace knows (the last one `accord verify` wrote to
 //!    `verify/manifests/`, or the copy of the last manifest set from here,
 //!    `DIR/last-set-manifest.json`), else from the new manifest.
+//!    Before connecting, if that current manifest or the manifest to set
+//!    trusts the INSECURE simulated SEV-SNP root (`InsecureTrustedRoot`),
+//!    the set is refused (exit 1, naming the file and the entry's JSON
+//!    path) unless `--insecure-simulation`, which accepts it with a
+//!    warning on stderr ([`crate::net`]).
 //! 3. Asks `GetManifests` for the latest transition (none: a first set).
 //! 4. For an update, signs the transition it creates with
 //!    `--workload-owner-key`, and/or sends the `--signature` files of
@@ -66,17 +72,19 @@ pub const MESH_CA_FILE: &str = "mesh-ca.pem";
 
 /// Arguments of `accord set`: the shared coordinator connection options
 /// (with `accord set`'s own help for `--manifest` and `--workspace`, and
-/// `--workspace`, `--json`, `--timeout` listed last, as they always were)
-/// and the signing options.
+/// `--workspace`, `--json`, `--timeout` listed last, as they always were,
+/// then `--insecure-simulation`) and the signing options.
 #[derive(Clone, Debug, Args)]
 #[command(
     mut_arg("manifest", |a| a.help("The manifest to set. Default: manifest.json in the workspace")),
     mut_arg("workspace", |a| a.help("The workspace directory").display_order(100)),
     mut_arg("json", |a| a.display_order(101)),
     mut_arg("timeout", |a| a.display_order(102)),
+    mut_arg("insecure_simulation", |a| a.display_order(103)),
 )]
 pub struct SetArgs {
-    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`.
+    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`,
+    /// `--insecure-simulation`.
     #[command(flatten)]
     pub options: CoordinatorOptions,
 
@@ -232,17 +240,32 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
 
     // The coordinator to talk to runs the current manifest.
     let known = known_current(&workspace)?;
-    let (policy, policy_source) = match &known {
-        Some(known) => match Manifest::from_json(&known.manifest) {
-            Ok(current) => (net::coordinator_policy(&current), known.path.clone()),
-            Err(e) => {
-                return Err(Failure::Usage(anyhow::anyhow!(
-                    "{}: {e}",
+    let current_manifest = match &known {
+        Some(known) => Some(
+            Manifest::from_json(&known.manifest)
+                .map_err(|e| Failure::Usage(anyhow::anyhow!("{}: {e}", known.path.display())))?,
+        ),
+        None => None,
+    };
+    // Both the manifest attested against and the one to set must not
+    // trust the INSECURE simulated root unless --insecure-simulation.
+    let mut trusted = vec![(manifest_path.display().to_string(), &new_manifest)];
+    if let (Some(known), Some(current)) = (&known, &current_manifest) {
+        trusted.insert(
+            0,
+            (
+                format!(
+                    "{} (this workspace's current manifest, which the coordinator is attested against)",
                     known.path.display()
-                )));
-            }
-        },
-        None => (
+                ),
+                current,
+            ),
+        );
+    }
+    args.options.check_simulation(&trusted)?;
+    let (policy, policy_source) = match (&known, &current_manifest) {
+        (Some(known), Some(current)) => (net::coordinator_policy(current), known.path.clone()),
+        _ => (
             net::coordinator_policy(&new_manifest),
             manifest_path.clone(),
         ),

@@ -2,11 +2,17 @@
 //!
 //! ```text
 //! accord verify -c HOST:PORT [-m manifest.json] [--workspace DIR] [--json]
+//!               [--timeout SECS] [--insecure-simulation]
 //! accord get-manifests -c HOST:PORT [-m manifest.json] [--json]
+//!                      [--timeout SECS] [--insecure-simulation]
 //! ```
 //!
 //! Both attest the coordinator against the coordinator policy of
 //! manifest.json (its reference values and coordinator policy hashes).
+//! A manifest.json that trusts the INSECURE simulated SEV-SNP root
+//! (`InsecureTrustedRoot`) is refused before connecting (exit 1, naming
+//! the file and the entry's JSON path) unless `--insecure-simulation`,
+//! which accepts it with a warning on stderr ([`crate::net`]).
 //! `verify` then asks `GetManifests` with a consistency proof from the
 //! workspace's trust state, checks the history ([`check_history`]: it must
 //! end in manifest.json and extend what was verified before), writes
@@ -34,7 +40,8 @@ use crate::verify_logic::{
 /// coordinator connection options.
 #[derive(Clone, Debug, Args)]
 pub struct VerifyArgs {
-    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`.
+    /// `-c`, `-m`, `--workspace`, `--json`, `--timeout`,
+    /// `--insecure-simulation`.
     #[command(flatten)]
     pub options: CoordinatorOptions,
 }

@@ -3,8 +3,9 @@
 //! script against them, so their `--help` and `-h` texts must stay byte
 //! for byte what they were before (`tests/golden/`, captured from the
 //! binary before the refactoring; options may be added, and the golden
-//! files then show each addition in review: `accord set --reshare`). `accord recover --help` explains the
-//! k-of-n process.
+//! files then show each addition in review: `accord set --reshare`, and
+//! `--insecure-simulation` on all three). `accord recover --help` explains
+//! the k-of-n process.
 
 use std::process::Command;
 
@@ -44,6 +45,8 @@ fn recover_help_explains_the_process() {
         "share accepted (have/need)",
         "-c, --coordinator <HOST:PORT>",
         "--timeout <SECS>",
+        "--insecure-simulation",
+        "refused before anything is sent",
     ] {
         assert!(long.contains(needle), "{needle:?} missing from:\n{long}");
     }

@@ -20,6 +20,8 @@ use accord_guest::coordinator::InProcess;
 use accord_guest::wire::{self, ReadLimits};
 
 const BIN: &str = env!("CARGO_BIN_EXE_accord");
+/// Accepts the demo's manifest, which trusts the simulated chip.
+const INSECURE: &str = "--insecure-simulation";
 const WAIT: Duration = Duration::from_secs(30);
 
 /// A prepared workspace and a coordinator serving in this process.
@@ -62,8 +64,16 @@ impl Harness {
         self.dir.to_str().unwrap()
     }
 
-    /// Runs `accord ARGS -c USER --workspace DIR`.
+    /// Runs `accord ARGS -c USER --workspace DIR --insecure-simulation`
+    /// (the demo's manifest trusts the simulated chip).
     fn accord(&self, args: &[&str]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push(INSECURE);
+        self.accord_without_simulation(&all)
+    }
+
+    /// Runs `accord ARGS -c USER --workspace DIR`.
+    fn accord_without_simulation(&self, args: &[&str]) -> Output {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["-c", &self.user, "--workspace", self.ws()]);
         accord(&all)
@@ -386,6 +396,132 @@ fn recover_brings_a_restarted_coordinator_back() {
     assert!(err.contains("nothing was sent"), "{err}");
 }
 
+/// The refusal of a manifest that trusts the simulated root: exit 1,
+/// naming the file (`file`, as the command calls it) and the entry's JSON
+/// path, why, and the flag; nothing accepted, no warning.
+#[track_caller]
+fn assert_refuses_simulation(output: &Output, file: &str) {
+    assert_exit(output, 1);
+    let err = text(&output.stderr);
+    let named = format!(
+        "REFUSED: {file}: ReferenceValues.snp[0].InsecureTrustedRoot trusts the INSECURE simulated SEV-SNP root"
+    );
+    for needle in [
+        named.as_str(),
+        "proves nothing about hardware",
+        "pass --insecure-simulation to accept it for testing",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+    assert!(!err.contains("WARNING"), "{err}");
+    assert!(text(&output.stdout).is_empty(), "{}", text(&output.stdout));
+}
+
+/// Exactly one loud warning line on stderr.
+#[track_caller]
+fn assert_warns_once(output: &Output) {
+    let err = text(&output.stderr);
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|line| line.contains("INSECURE SIMULATION"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    let warning = warnings[0];
+    assert!(
+        warning.starts_with("WARNING: INSECURE SIMULATION: "),
+        "{warning}"
+    );
+    for needle in [
+        "ReferenceValues.snp[0].InsecureTrustedRoot",
+        "accepted because of --insecure-simulation",
+        "proves nothing about hardware",
+    ] {
+        assert!(
+            warning.contains(needle),
+            "{needle:?} missing from {warning}"
+        );
+    }
+}
+
+/// The demo's manifest without its InsecureTrustedRoot: trusts AMD's
+/// roots only.
+fn secure_manifest(h: &Harness) -> PathBuf {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(h.dir.join("manifest.json")).unwrap()).unwrap();
+    let entry = json["ReferenceValues"]["snp"][0].as_object_mut().unwrap();
+    assert!(entry.remove("InsecureTrustedRoot").is_some());
+    let path = h.dir.join("secure-manifest.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn the_simulated_root_is_refused_without_insecure_simulation() {
+    let mut h = Harness::new();
+    let manifest = h.dir.join("manifest.json");
+    let manifest = manifest.to_str().unwrap();
+
+    // set: refused before connecting, nothing set or written.
+    let set = h.accord_without_simulation(&["set"]);
+    assert_refuses_simulation(&set, manifest);
+    assert!(!h.dir.join("seed-shares.json").exists());
+    assert!(!h.dir.join("verify").exists());
+    assert!(matches!(
+        h.get_manifests(),
+        UserResponse::Error(ref reply) if reply.code == accord_core::protocol::ErrorCode::NoManifest
+    ));
+    // With the flag: set, and one warning.
+    let set = h.accord(&["set"]);
+    assert_exit(&set, 0);
+    assert_warns_once(&set);
+
+    for command in ["verify", "get-manifests"] {
+        let refused = h.accord_without_simulation(&[command]);
+        assert_refuses_simulation(&refused, manifest);
+        let accepted = h.accord(&[command, "--json"]);
+        assert_exit(&accepted, 0);
+        assert_warns_once(&accepted);
+        serde_json::from_slice::<serde_json::Value>(&accepted.stdout)
+            .expect("the warning stays off stdout");
+    }
+
+    // A secure manifest needs no flag: it passes the check, and the
+    // simulated chip then fails attestation against AMD's roots.
+    let secure = secure_manifest(&h);
+    let verify = h.accord_without_simulation(&["verify", "-m", secure.to_str().unwrap()]);
+    assert_exit(&verify, 1);
+    let err = text(&verify.stderr);
+    assert!(err.contains("failed attestation"), "{err}");
+    assert!(!err.contains("INSECURE SIMULATION"), "{err}");
+    assert!(!err.contains("--insecure-simulation"), "{err}");
+    // `accord set` of that secure manifest still attests against the
+    // workspace's current manifest, which trusts the simulated root.
+    let update = h.accord_without_simulation(&["set", "-m", secure.to_str().unwrap()]);
+    let current = format!(
+        "{} (this workspace's current manifest, which the coordinator is attested against)",
+        h.dir.join("verify/manifests/manifest-0.json").display()
+    );
+    assert_refuses_simulation(&update, &current);
+    let err = text(&update.stderr);
+    assert!(!err.contains("secure-manifest.json"), "{err}");
+
+    // recover: refused before anything is sent; with the flag it
+    // recovers.
+    h.restart();
+    let key = h.dir.join("keys/seedshare-owner-1.pem");
+    let key = key.to_str().unwrap();
+    let refused = h.accord_without_simulation(&["recover", "--seedshare-key", key]);
+    assert_refuses_simulation(&refused, manifest);
+    let recovered = h.accord(&["recover", "--seedshare-key", key]);
+    assert_exit(&recovered, 0);
+    assert_warns_once(&recovered);
+    assert!(
+        text(&recovered.stdout).starts_with("recovered: generation 1"),
+        "{}",
+        text(&recovered.stdout)
+    );
+}
+
 /// Copies the workspace files (not the coordinator's state) of `from`.
 fn copy_workspace(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -431,6 +567,7 @@ fn an_atomic_update_on_a_stale_view_is_a_conflict() {
         &h.user,
         "--workspace",
         other.to_str().unwrap(),
+        INSECURE,
     ]);
     assert_exit(&stale, 1);
     let err = text(&stale.stderr);
@@ -520,6 +657,7 @@ fn verify_refuses_a_coordinator_serving_an_older_history() {
         first.to_str().unwrap(),
         "--workspace",
         h.ws(),
+        INSECURE,
     ]);
     server.abort();
     assert_exit(&verify, 1);

@@ -649,8 +649,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         mib(fresh)
     ));
     let timeout = "60";
-    let verify = ["verify", "-c", &user, "--timeout", timeout];
-    tool(&accord, &["set", "-c", &user, "--timeout", timeout], &work)?;
+    // The manifest trusts the simulated chip: --insecure-simulation.
+    let insecure = "--insecure-simulation";
+    let verify = ["verify", "-c", &user, "--timeout", timeout, insecure];
+    tool(
+        &accord,
+        &["set", "-c", &user, "--timeout", timeout, insecure],
+        &work,
+    )?;
     let ready = wait_ready(probes, Duration::from_secs(60))?;
     timings.push(format!(
         "boot-1: Ready {:.2} s after `accord set`, {:.2} s after QEMU start",
@@ -681,6 +687,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "seedshare-owner.pem",
             "--seed-shares",
             "seed-shares.json",
+            insecure,
         ],
         &work,
     )?;

@@ -494,7 +494,10 @@ impl Owner {
 
     fn options(&self, replica: &Replica, manifest: &[u8]) -> CoordinatorOptions {
         std::fs::write(self.dir.join("manifest.json"), manifest).unwrap();
-        let mut options = CoordinatorOptions::new(replica.user.clone()).in_workspace(&self.dir);
+        // The manifest trusts the simulated chip: --insecure-simulation.
+        let mut options = CoordinatorOptions::new(replica.user.clone())
+            .in_workspace(&self.dir)
+            .accepting_insecure_simulation();
         options.timeout = 20;
         options
     }

@@ -1,16 +1,23 @@
 //! The whole flow through the CLI's library entry points, with a
 //! coordinator in this process (INSECURE simulated chip): keys and a
 //! manifest for two workloads (`web`, `db`) generated from Kubernetes
-//! YAML, `accord set`, each workload's initializer, the files it writes,
-//! `web` and `db` over mutual TLS with their mesh certificates, `accord
-//! verify` by a third party who holds only the manifest, an unsigned
-//! update refused and a signed one set, `verify` again (the tree head
-//! moves forward) and `accord get-manifests` (two manifests).
+//! YAML, `accord set` (refused without `--insecure-simulation`, since the
+//! manifest trusts the simulated chip), each workload's initializer, the
+//! files it writes, `web` and `db` over mutual TLS with their mesh
+//! certificates, `accord verify` by a third party who holds only the
+//! manifest (refused without the flag as well), an unsigned update
+//! refused and a signed one set, `verify` again (the tree head moves
+//! forward) and `accord get-manifests` (two manifests).
 
-use crate::support::cli::{Running, cert, certs, issued_by, mode, sha256_file, spki, trust_state};
+use crate::support::cli::{
+    Running, assert_simulation_refused, cert, certs, issued_by, mode, sha256_file, spki,
+    trust_state,
+};
 use accord_cli::net::Failure;
+use accord_cli::set_cmd::SetArgs;
 use accord_cli::set_payload::seed_share_document_load;
 use accord_cli::verify_cmd;
+use accord_cli::verify_cmd::VerifyArgs;
 use accord_core::crypto::default_provider;
 use accord_core::manifest::Manifest;
 
@@ -31,6 +38,18 @@ async fn keys_manifest_set_initializers_mtls_verify_update_history() {
     assert_eq!(doc.policies.len(), 3, "coordinator, web, db");
     assert_eq!(doc.coordinator_policy_hashes().len(), 1);
     assert_eq!(doc.seedshare_owner_pub_keys.len(), 2);
+
+    // The manifest trusts the INSECURE simulated chip: without
+    // --insecure-simulation, `accord set` refuses it before connecting.
+    let strict = SetArgs {
+        options: run.options_without_simulation(&dir),
+        ..run.set_args(None)
+    };
+    assert_simulation_refused(
+        accord_cli::set_cmd::set(&strict).await,
+        &dir.join("manifest.json"),
+    );
+    assert!(!dir.join("seed-shares.json").exists(), "nothing was set");
 
     // accord set: the first manifest.
     let set = run.set(None).await;
@@ -113,6 +132,18 @@ async fn keys_manifest_set_initializers_mtls_verify_update_history() {
     let third = run.dir.parent().unwrap().join("third-party");
     std::fs::create_dir_all(&third).unwrap();
     std::fs::copy(dir.join("manifest.json"), third.join("manifest.json")).unwrap();
+    let strict = VerifyArgs {
+        options: run.options_without_simulation(&third),
+    };
+    assert_simulation_refused(
+        verify_cmd::verify(&strict).await,
+        &third.join("manifest.json"),
+    );
+    assert_simulation_refused(
+        verify_cmd::get_manifests(&strict).await,
+        &third.join("manifest.json"),
+    );
+    assert!(!third.join("verify").exists(), "nothing was verified");
     let verified = verify_cmd::verify(&run.verify_args(&third)).await.unwrap();
     assert_eq!(verified.summary.generation, 1);
     assert_eq!(verified.summary.previous_size, None, "first use");

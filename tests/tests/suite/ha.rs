@@ -426,6 +426,7 @@ fn recover_with_cli(
         write_private_key(&key, &PrivateKey::X25519(X25519Secret::new(*owner)), true).unwrap();
         let output = Command::new(binary("accord"))
             .args(["recover", "-c", &addr(user_port), "--json"])
+            .arg("--insecure-simulation")
             .arg("--seedshare-key")
             .arg(&key)
             .arg("--workspace")

@@ -3,7 +3,8 @@
 //! a manifest with three seed-share owners and `SeedshareThreshold` 2 is
 //! set, the coordinator restarts on its state directory and comes up in
 //! Recovery, and the owners bring it back — with every local refusal
-//! (wrong key, a share moved to another owner, a tampered document) and
+//! (the simulated chip's manifest without `--insecure-simulation`, wrong
+//! key, a share moved to another owner, a tampered document) and
 //! the coordinator's own answers (a repeated share does not count twice,
 //! `already_recovered` once Ready) checked on the way. Afterwards the
 //! history verifies from the same workspace (no rollback), the root key
@@ -12,7 +13,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::support::cli::{Running, cert, certs, issued_by, spki, trust_state};
+use crate::support::cli::{
+    Running, assert_simulation_refused, cert, certs, issued_by, spki, trust_state,
+};
 use accord_cli::demo::Deployment;
 use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
 use accord_cli::net::Failure;
@@ -121,6 +124,17 @@ async fn three_owners_two_needed_recover_a_restarted_coordinator() {
         }
         Ok(_) => panic!("the mesh API served a workload in Recovery"),
     }
+
+    // The manifest trusts the INSECURE simulated chip: without
+    // --insecure-simulation the share is not sent.
+    let strict = RecoverArgs {
+        options: run.options_without_simulation(&dir),
+        ..run.recover_args(&keys[0], None)
+    };
+    assert_simulation_refused(
+        recover_cmd::recover(&strict).await,
+        &dir.join("manifest.json"),
+    );
 
     // Owner 1: accepted, 1 of 2; again: still 1 of 2.
     assert_eq!(run.recover(&keys[0], None).await.unwrap(), accepted(1));

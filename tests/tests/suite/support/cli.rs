@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use accord_cli::demo::Deployment;
-use accord_cli::net::CoordinatorOptions;
+use accord_cli::net::{CoordinatorOptions, Failure};
 use accord_cli::set_cmd::{SetArgs, SetOutcome};
 use accord_cli::verify_cmd::VerifyArgs;
 use accord_cli::workspace::TrustState;
@@ -68,8 +68,17 @@ impl Running {
         self.coordinator = Some(self.deployment.start_coordinator().await.unwrap());
     }
 
-    /// The connection options for workspace `dir`.
+    /// The connection options for workspace `dir`, with
+    /// `--insecure-simulation` (the deployment's manifest trusts the
+    /// simulated chip).
     pub fn options(&self, dir: &Path) -> CoordinatorOptions {
+        self.options_without_simulation(dir)
+            .accepting_insecure_simulation()
+    }
+
+    /// The connection options for workspace `dir` without
+    /// `--insecure-simulation`.
+    pub fn options_without_simulation(&self, dir: &Path) -> CoordinatorOptions {
         CoordinatorOptions::new(self.user()).in_workspace(dir)
     }
 
@@ -152,4 +161,27 @@ pub fn trust_state(dir: &Path) -> TrustState {
 /// SHA-256 of a file.
 pub fn sha256_file(path: &Path) -> [u8; 32] {
     default_provider().sha256(&[&std::fs::read(path).unwrap()])
+}
+
+/// `result` is the refusal of `file`'s InsecureTrustedRoot (the
+/// simulated chip) without `--insecure-simulation`: it names the file
+/// and the entry's JSON path, says why, and names the flag.
+#[track_caller]
+pub fn assert_simulation_refused<T: std::fmt::Debug>(result: Result<T, Failure>, file: &Path) {
+    let why = match result {
+        Err(Failure::Refused(why)) => why,
+        Err(other) => panic!("expected a refusal, got {other}"),
+        Ok(outcome) => panic!("expected a refusal, got {outcome:?}"),
+    };
+    let named = format!(
+        "{}: ReferenceValues.snp[0].InsecureTrustedRoot trusts the INSECURE simulated SEV-SNP root",
+        file.display()
+    );
+    for needle in [
+        named.as_str(),
+        "proves nothing about hardware",
+        "pass --insecure-simulation to accept it for testing",
+    ] {
+        assert!(why.contains(needle), "{needle:?} missing from: {why}");
+    }
 }
