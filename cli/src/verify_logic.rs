@@ -229,9 +229,9 @@ pub enum VerifyError {
     /// The chain's tree head is not the signed one.
     TreeHeadMismatch {
         /// The tree head of the rebuilt chain.
-        rebuilt: TreeHead,
+        rebuilt: Box<TreeHead>,
         /// The signed one.
-        signed: TreeHead,
+        signed: Box<TreeHead>,
     },
     /// The coordinator's current manifest is not the expected one.
     ManifestDiffers {
@@ -457,8 +457,8 @@ pub fn check_history(
     let rebuilt = history.tree_head(provider, &record_address);
     if rebuilt != head {
         return Err(VerifyError::TreeHeadMismatch {
-            rebuilt,
-            signed: head,
+            rebuilt: Box::new(rebuilt),
+            signed: Box::new(head),
         });
     }
 
