@@ -670,16 +670,26 @@ async fn high_availability(deployment: &Deployment, replicas: &mut Replicas, rep
 
     report.begin("every replica recovered from its peers: same history, same mesh CA");
     let same = async {
-        for i in 0..n {
-            replicas.wait_ready(i).await?;
-        }
-        let mut views = Vec::new();
-        for i in 0..n {
-            views.push(served(dir, &replicas.user(i)).await?);
-        }
-        if views.windows(2).any(|w| w[0] != w[1]) {
-            bail!("the replicas serve different histories or mesh CAs: {views:?}");
-        }
+        // A replica learns of an update through the store (the shim polls
+        // it) and then recovers from a peer: until then it may still serve
+        // the previous generation, Ready. Wait for all to agree.
+        let started = Instant::now();
+        let mut views = loop {
+            for i in 0..n {
+                replicas.wait_ready(i).await?;
+            }
+            let mut views = Vec::new();
+            for i in 0..n {
+                views.push(served(dir, &replicas.user(i)).await?);
+            }
+            if views.windows(2).all(|w| w[0] == w[1]) {
+                break views;
+            }
+            if started.elapsed() > Duration::from_secs(TIMEOUT_SECS) {
+                bail!("the replicas serve different histories or mesh CAs: {views:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         println!(
             "{n} replicas at transition {} ({} manifests), one mesh CA",
             accord_core::hex::encode(&views[0].latest),
