@@ -772,6 +772,7 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
         WAIT,
         MeshClient::connect(
             &coordinator.mesh,
+            deployment.coordinator_policy(),
             Arc::clone(&web),
             Identity::ephemeral().unwrap(),
         ),
@@ -844,9 +845,14 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     assert!(error.message.contains("reconnect"), "{}", error.message);
 
     // ...and a new connection gets a certificate of generation 2.
-    let mut fresh = MeshClient::connect(&coordinator.mesh, web, Identity::ephemeral().unwrap())
-        .await
-        .unwrap();
+    let mut fresh = MeshClient::connect(
+        &coordinator.mesh,
+        deployment.coordinator_policy(),
+        web,
+        Identity::ephemeral().unwrap(),
+    )
+    .await
+    .unwrap();
     let response = fresh.new_mesh_cert().await.unwrap();
     let MeshResponse::MeshCert { mesh_ca, .. } = &response else {
         panic!("{response:?}")
