@@ -804,6 +804,155 @@ mod tests {
         );
     }
 
+    /// The initializer's trust flags after `--coordinator x --out y`.
+    fn trust(flags: &[&str]) -> Result<CoordinatorPins, String> {
+        let mut argv = vec!["accord-guest", "initializer", "--coordinator", "x:1"];
+        argv.extend_from_slice(&["--out", "/nonexistent", "--max-attempts", "1"]);
+        argv.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let Command::Initializer(args) = cli.command else {
+            unreachable!()
+        };
+        args.trust.pins()
+    }
+
+    /// A file in a fresh temporary directory.
+    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("accord-guest-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    const REFERENCE: &str = r#"{"snp":[{"ProductName":"Genoa","TrustedMeasurement":"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000","MinimumTCB":{"BootloaderVersion":0,"TEEVersion":0,"SNPVersion":0,"MicrocodeVersion":0}}]}"#;
+
+    #[test]
+    fn the_initializer_refuses_to_start_unpinned() {
+        let policy = "11".repeat(32);
+        let owner = "22".repeat(32);
+        let reference = temp_file("reference.json", REFERENCE.as_bytes());
+        let reference = reference.to_str().unwrap();
+        let code = [
+            "--coordinator-policy",
+            &policy,
+            "--coordinator-reference-values",
+            reference,
+        ];
+
+        let err = trust(&[]).unwrap_err();
+        assert!(err.contains("--coordinator-policy HEX"), "{err}");
+        let err = trust(&["--coordinator-policy", &policy]).unwrap_err();
+        assert!(err.contains("--coordinator-reference-values FILE"), "{err}");
+        let err = trust(&code).unwrap_err();
+        for flag in [
+            "--seedshare-owner",
+            "--seedshare-threshold",
+            "--root-ca-sha256",
+        ] {
+            assert!(err.contains(flag), "{err}");
+        }
+        assert!(err.starts_with("refusing to start"), "{err}");
+
+        // Owners need a threshold, and one they can reach.
+        let with_owner = [&code[..], &["--seedshare-owner", &owner]].concat();
+        assert!(
+            trust(&with_owner)
+                .unwrap_err()
+                .contains("--seedshare-threshold")
+        );
+        let too_high = [&with_owner[..], &["--seedshare-threshold", "2"]].concat();
+        let err = trust(&too_high).unwrap_err();
+        assert!(err.contains("threshold 2 exceeds the 1 pinned"), "{err}");
+
+        let pins = trust(&[&with_owner[..], &["--seedshare-threshold", "1"]].concat()).unwrap();
+        assert_eq!(pins.policy_hashes, vec![[0x11; 32]]);
+        assert_eq!(
+            pins.deployment.seedshare_owners,
+            vec![SeedshareKey([0x22; 32])]
+        );
+        assert_eq!(pins.deployment.workload_owners, None);
+
+        // The root CA alone pins the deployment.
+        let root_pin = "33".repeat(32);
+        let root = [&code[..], &["--root-ca-sha256", &root_pin]].concat();
+        let pins = trust(&root).unwrap();
+        assert_eq!(pins.deployment.root_ca_spki_sha256, Some([0x33; 32]));
+        assert!(pins.deployment.seedshare_owners.is_empty());
+
+        // Bad reference values are named by their JSON path.
+        let bad = temp_file("bad.json", br#"{"snp":[{"ProductName":"Genoa"}]}"#);
+        let err = trust(&[
+            "--coordinator-policy",
+            &policy,
+            "--coordinator-reference-values",
+            bad.to_str().unwrap(),
+            "--root-ca-sha256",
+            &"33".repeat(32),
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("ReferenceValues.snp[0].TrustedMeasurement"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_is_trusted_whole() {
+        let coordinator = "11".repeat(32);
+        let manifest = format!(
+            r#"{{"Policies":{{"{coordinator}":{{"SANs":["coordinator"],"Role":"coordinator"}}}},"ReferenceValues":{REFERENCE},"SeedshareOwnerPubKeys":["302a300506032b656e032100{}"],"SeedshareThreshold":1}}"#,
+            "22".repeat(32)
+        );
+        let path = temp_file("manifest.json", manifest.as_bytes());
+        let path = path.to_str().unwrap();
+        let pins = trust(&["--trust-manifest", path]).unwrap();
+        assert_eq!(pins.policy_hashes, vec![[0x11; 32]]);
+        assert_eq!(
+            pins.deployment.seedshare_owners,
+            vec![SeedshareKey([0x22; 32])]
+        );
+        assert_eq!(pins.deployment.workload_owners, Some(Vec::new()));
+        // It takes all but the root CA; the explicit flags conflict.
+        let err = trust(&[
+            "--trust-manifest",
+            path,
+            "--seedshare-owner",
+            &"44".repeat(32),
+        ])
+        .unwrap_err();
+        assert!(err.contains("cannot be used with"), "{err}");
+        let pins = trust(&[
+            "--trust-manifest",
+            path,
+            "--root-ca-sha256",
+            &"33".repeat(32),
+        ])
+        .unwrap();
+        assert_eq!(pins.deployment.root_ca_spki_sha256, Some([0x33; 32]));
+
+        // A manifest without seed-share owners needs the root CA pinned.
+        let unshared = format!(
+            r#"{{"Policies":{{"{coordinator}":{{"SANs":["coordinator"],"Role":"coordinator"}}}},"ReferenceValues":{REFERENCE}}}"#
+        );
+        let path = temp_file("unshared.json", unshared.as_bytes());
+        let path = path.to_str().unwrap();
+        let err = trust(&["--trust-manifest", path]).unwrap_err();
+        assert!(
+            err.contains("pin its root CA with --root-ca-sha256"),
+            "{err}"
+        );
+        assert!(
+            trust(&[
+                "--trust-manifest",
+                path,
+                "--root-ca-sha256",
+                &"33".repeat(32)
+            ])
+            .is_ok()
+        );
+    }
+
     #[test]
     fn the_command_line_is_consistent() {
         use clap::CommandFactory;

@@ -2,8 +2,9 @@
 //! flow through the CLI, every API in every state over the wire, user and
 //! peer recovery, a hostile shim, crash consistency, replicas on the
 //! Kubernetes backend (against the in-test API server), high
-//! availability with replica processes killed and restarted, and a
-//! hostile network client starving a replica's probes.
+//! availability with replica processes killed and restarted, a hostile
+//! network client starving a replica's probes, and fake coordinators and
+//! other deployments' coordinators refused by the workload initializer.
 //!
 //! `support` holds the helpers: a raw deployment on the INSECURE
 //! simulated chip with wire-level calls and shim channels, replica
@@ -13,6 +14,7 @@
 mod support;
 
 mod api_states;
+mod attack_initializer;
 mod attack_probes;
 mod crash_consistency;
 mod flow;
