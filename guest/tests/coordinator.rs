@@ -157,8 +157,13 @@ impl Deployment {
         Coordinator::start(&self.state(), &self.dir.0.join("coordinator.policy"))
     }
 
-    /// Runs the initializer with `chip_args` (e.g. `--policy FILE`).
+    /// Runs the initializer pinning [`Self::manifest`] (`--trust-manifest`),
+    /// with `extra` (e.g. `--policy FILE`).
     fn initializer(&self, mesh: &str, out: &Path, extra: &[&str]) -> Output {
+        // The workload pins the coordinator and the deployment as the
+        // manifest names them.
+        let trusted = self.dir.0.join("trusted-manifest.json");
+        std::fs::write(&trusted, self.manifest()).unwrap();
         let mut command = Command::new(BIN);
         command
             .args([
@@ -172,6 +177,8 @@ impl Deployment {
             .arg(out)
             .arg("--state")
             .arg(self.chip_dir())
+            .arg("--trust-manifest")
+            .arg(&trusted)
             .args(extra);
         let child = command
             .stdout(Stdio::piped())
