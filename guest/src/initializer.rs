@@ -164,13 +164,19 @@ fn evidence_refusal(err: &anyhow::Error, pins: &CoordinatorPins) -> Option<Attem
 
 /// One attempt: connects to `addr` as `identity` (attesting with `tee`),
 /// verifies the coordinator against `pins`, asks for a certificate and
-/// checks the reply against `pins`. Writes nothing.
+/// checks the reply against `pins`. Writes nothing. Pins that fail
+/// [`CoordinatorPins::check`] are refused (check `pins`) before
+/// connecting.
 pub async fn request(
     addr: &str,
     pins: &CoordinatorPins,
     tee: Arc<dyn TeeProvider>,
     identity: &Identity,
 ) -> Result<Issued, AttemptError> {
+    pins.check().map_err(|err| AttemptError::Refused {
+        check: "pins",
+        reason: err.to_string(),
+    })?;
     let connected =
         MeshClient::connect(addr, coordinator_policy(pins), tee, identity.clone()).await;
     let mut client = match connected {
