@@ -4,8 +4,10 @@
 //!   generator of simulated workloads. One attestation is: a fresh P-256
 //!   key and self-signed identity, a mutually attested connection to the
 //!   mesh API with the INSECURE simulated chip (one chip, opened once and
-//!   shared), `NewMeshCert`, and a check that the reply is a certificate
-//!   for that key. In the closed loop (the default) N tasks each repeat
+//!   shared; the coordinator's evidence is verified against the chip's
+//!   reference values and `--coordinator-policy`, by default the bench
+//!   coordinator policy), `NewMeshCert`, and a check that the reply is a
+//!   certificate for that key. In the closed loop (the default) N tasks each repeat
 //!   attestations back to back; with `--rate R` (open loop) a dispatcher
 //!   starts one every 1/R s, at most N in flight, and latency counts from
 //!   the scheduled start (waiting for a free slot included). With several
@@ -47,8 +49,10 @@ use clap::{Args, Subcommand};
 /// HOST_DATA is its SHA-256 unless `--host-data`/`--policy` say otherwise.
 pub const BENCH_WORKLOAD_POLICY: &[u8] = b"accord bench workload policy (INSECURE simulation)\n";
 
-/// The coordinator policy named in the bench manifest (the coordinator
-/// does not check its own HOST_DATA against it).
+/// The coordinator policy named in the bench manifest: launch the
+/// coordinator with it (`accord-guest coordinator --policy`), since the
+/// bench's workloads check the coordinator's HOST_DATA against its hash
+/// by default (the coordinator does not check its own).
 pub const BENCH_COORDINATOR_POLICY: &[u8] =
     b"accord bench coordinator policy (INSECURE simulation)\n";
 
@@ -145,9 +149,16 @@ pub struct AttestArgs {
 
     /// The simulated chip's state directory (share the coordinator's
     /// `STATE/chip`, so the evidence chains to the root its manifest
-    /// trusts).
+    /// trusts, and the coordinator's evidence to the root the workloads
+    /// check it against).
     #[arg(long, value_name = "CHIPDIR")]
     state: Option<PathBuf>,
+
+    /// A policy hash (HOST_DATA, 32 bytes hex) the coordinator's evidence
+    /// may carry; repeatable [default: SHA-256 of the bench coordinator
+    /// policy, which `accord bench setup` names].
+    #[arg(long, value_name = "HEX", value_parser = parse_hash)]
+    coordinator_policy: Vec<[u8; 32]>,
 
     #[command(flatten)]
     host: HostDataArgs,
@@ -225,9 +236,40 @@ fn open_chip(state: Option<&Path>, host_data: [u8; 32]) -> anyhow::Result<Simula
 // ---------------------------------------------------------------------------
 // attest
 
-/// One simulated workload's attempt: fresh key, attested connection,
-/// NewMeshCert, check the certificate is for the key.
-async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<()> {
+fn parse_hash(text: &str) -> Result<[u8; 32], String> {
+    hex::decode_array(text.trim()).map_err(|err| err.to_string())
+}
+
+/// What the simulated workloads demand of the coordinator: the chip's
+/// reference values (any HOST_DATA) and one of `policies`.
+fn coordinator_policy(chip: &SimulatedSnp, policies: &[[u8; 32]]) -> PeerPolicy {
+    let mut snp = chip.reference_values();
+    snp.host_data = None;
+    let expected = if policies.is_empty() {
+        vec![sha256(BENCH_COORDINATOR_POLICY)]
+    } else {
+        policies.to_vec()
+    };
+    PeerPolicy {
+        reference: ReferenceValues {
+            snp: vec![snp],
+            tdx: Vec::new(),
+        },
+        expected_policy_hashes: Some(expected),
+        at: Clock::System,
+    }
+}
+
+/// One simulated workload's attempt: fresh key, attested connection (the
+/// coordinator's evidence verified against `coordinator`), NewMeshCert,
+/// check the certificate is for the key. The deployment is not pinned
+/// (the bench measures the coordinator, not the initializer's checks of
+/// the reply).
+async fn attestation(
+    addr: &str,
+    coordinator: &PeerPolicy,
+    tee: &Arc<dyn TeeProvider>,
+) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .context("generating the workload key")?;
     let cert = rcgen::CertificateParams::new(vec!["accord-bench".to_string()])
@@ -236,7 +278,8 @@ async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<(
         .context("self-signing")?;
     let identity = Identity::from_der(cert.der().to_vec(), key.serialize_der())?;
     let spki = identity.spki().to_vec();
-    let mut client = MeshClient::connect(addr, Arc::clone(tee), identity).await?;
+    let mut client =
+        MeshClient::connect(addr, coordinator.clone(), Arc::clone(tee), identity).await?;
     match client.new_mesh_cert().await? {
         MeshResponse::MeshCert { cert_chain, .. } => {
             let leaf = cert_chain.first().context("the reply has no certificate")?;
@@ -256,6 +299,8 @@ async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<(
 struct Shared {
     /// The coordinators, taken round robin.
     addrs: Vec<String>,
+    /// What their evidence must satisfy.
+    coordinator: PeerPolicy,
     /// The round-robin counter (one for all workers).
     next: AtomicU64,
     /// Certificates issued by each coordinator (same order as `addrs`).
@@ -285,7 +330,7 @@ impl Shared {
     /// inside the measured window.
     async fn attest_once(&self, tee: &Arc<dyn TeeProvider>, start: Instant, window: &mut Window) {
         let index = self.pick();
-        let result = attestation(&self.addrs[index], tee).await;
+        let result = attestation(&self.addrs[index], &self.coordinator, tee).await;
         let end = Instant::now();
         let in_window = end >= self.measure_from && end <= self.deadline;
         match result {
@@ -410,13 +455,16 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
         bail!("--rate must be a positive number of attestations per second");
     }
     let host_data = args.host.host_data()?;
-    let tee: Arc<dyn TeeProvider> = Arc::new(open_chip(args.state.as_deref(), host_data)?);
+    let chip = open_chip(args.state.as_deref(), host_data)?;
+    let coordinator = coordinator_policy(&chip, &args.coordinator_policy);
+    let tee: Arc<dyn TeeProvider> = Arc::new(chip);
     let runtime = runtime()?;
     let started = Instant::now();
     let measure_from = started + Duration::from_secs_f64(args.warmup);
     let deadline = measure_from + Duration::from_secs_f64(args.duration);
     let shared = Arc::new(Shared {
         addrs: args.coordinator.clone(),
+        coordinator,
         next: AtomicU64::new(0),
         per_coordinator: args.coordinator.iter().map(|_| AtomicU64::new(0)).collect(),
         ok: AtomicU64::new(0),

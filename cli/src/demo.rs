@@ -15,8 +15,9 @@
 //!    `DIR/policies/`);
 //! 4. sets the manifest (`accord set`);
 //! 5. runs the initializers of `web` and `db`, each launched with its own
-//!    policy hash as host data (`DIR/workloads/NAME/tls-config/`,
-//!    `secrets/`);
+//!    policy hash as host data and pinning the coordinator and the
+//!    deployment as the manifest names them (`--trust-manifest`), writing
+//!    `DIR/workloads/NAME/tls-config/` and `secrets/`;
 //! 6. has `web` and `db` talk over mutual TLS with those certificates,
 //!    each verifying the other against the mesh CA;
 //! 7. verifies the deployment as a third party (`accord verify` in the
@@ -42,6 +43,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accord_core::evidence::ReferenceValues;
+use accord_core::manifest::Manifest;
+use accord_core::pins::CoordinatorPins;
 use accord_guest::coordinator::InProcess;
 use accord_guest::initializer::InitializerConfig;
 use accord_guest::tee::TeeProvider;
@@ -300,14 +303,28 @@ impl Deployment {
         .await
     }
 
-    /// Runs the initializer of workload `name` (launched with its policy)
-    /// against the mesh API, writing `DIR/workloads/NAME/`.
+    /// What the workloads' init-data pins of the coordinator: what
+    /// `DIR/manifest.json` says (`accord-guest initializer
+    /// --trust-manifest`): its coordinator policy and reference values, its
+    /// seed-share owners and threshold, its workload owners.
+    pub fn pins(&self) -> anyhow::Result<CoordinatorPins> {
+        let path = self.dir.join("manifest.json");
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let manifest = Manifest::from_json(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not a manifest: {e}", path.display()))?;
+        Ok(CoordinatorPins::from_manifest(manifest.doc()))
+    }
+
+    /// Runs the initializer of workload `name` (launched with its policy,
+    /// pinning [`Self::pins`]) against the mesh API, writing
+    /// `DIR/workloads/NAME/`.
     pub async fn initialize(&self, name: &str, mesh: &str) -> anyhow::Result<PathBuf> {
         let out = self.dir.join("workloads").join(name);
         let config = InitializerConfig {
             coordinator: mesh.to_string(),
             out: out.clone(),
             max_attempts: Some(3),
+            pins: self.pins()?,
         };
         accord_guest::initializer::run(self.tee(name)?, &config).await?;
         Ok(out)

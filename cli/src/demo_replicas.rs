@@ -16,9 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use accord_core::protocol::{MeshResponse, UserRequest, UserResponse};
+use accord_core::protocol::{UserRequest, UserResponse};
 use accord_guest::atls::Identity;
-use accord_guest::client::MeshClient;
+use accord_guest::initializer::{self, AttemptError};
 use accord_shim::discovery::is_ready;
 use anyhow::{Context, bail};
 
@@ -260,11 +260,13 @@ pub struct Attesting {
 }
 
 impl Attesting {
-    /// Starts one workload (`web`'s policy) attesting in a loop at `meshes`;
+    /// Starts one workload (`web`'s policy) attesting in a loop at `meshes`
+    /// with the initializer's checks (pinning what the manifest says);
     /// each certificate must come within 10 s, trying the next replica on
-    /// a failure.
+    /// a failure, and a refused replica ends it at once.
     pub fn start(deployment: &Deployment, meshes: Vec<String>) -> anyhow::Result<Self> {
         let tee = deployment.tee("web")?;
+        let pins = deployment.pins()?;
         let stop = Arc::new(AtomicBool::new(false));
         let issued = Arc::new(AtomicU64::new(0));
         let (stop_flag, counter) = (Arc::clone(&stop), Arc::clone(&issued));
@@ -276,16 +278,17 @@ impl Attesting {
                     let mesh = &meshes[next % meshes.len()];
                     next += 1;
                     let identity = Identity::ephemeral().map_err(|e| e.to_string())?;
-                    let got = match MeshClient::connect(mesh, Arc::clone(&tee), identity).await {
-                        Ok(mut client) => matches!(
-                            client.new_mesh_cert().await,
-                            Ok(MeshResponse::MeshCert { .. })
-                        ),
-                        Err(_) => false,
-                    };
-                    if got {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        break;
+                    // What the initializer does, without writing files: a
+                    // replica of the pinned deployment must never be refused.
+                    match initializer::request(mesh, &pins, Arc::clone(&tee), &identity).await {
+                        Ok(_) => {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        Err(refused @ AttemptError::Refused { .. }) => {
+                            return Err(format!("the workload refused replica {mesh}: {refused}"));
+                        }
+                        Err(AttemptError::Failed(_)) => {}
                     }
                     if began.elapsed() > Duration::from_secs(10) {
                         return Err("a workload got no certificate for 10 s".into());

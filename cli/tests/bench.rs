@@ -11,6 +11,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use accord_guest::tee::simulated::SimulatedConfig;
 use accord_guest::tee::{self, TeeOptions, TeeProvider};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -32,8 +33,15 @@ fn start_coordinator(state: &Path) -> (String, String) {
 fn start_coordinator_with_chip(state: &Path, chip: &Path) -> (String, String) {
     let user = free_addr();
     let mesh = free_addr();
+    // Launched with the bench coordinator policy, which `bench attest`
+    // checks the coordinator's HOST_DATA against by default.
     let options = TeeOptions {
         simulated_state: chip.to_path_buf(),
+        simulated: SimulatedConfig {
+            host_data: accord_core::crypto::default_provider()
+                .sha256(&[accord_cli::bench::BENCH_COORDINATOR_POLICY]),
+            ..SimulatedConfig::default()
+        },
         ..TeeOptions::default()
     };
     // The chip is created here, before anything else opens it.
@@ -108,6 +116,32 @@ fn bench_attest_gets_certificates_and_prints_json() {
     assert!(json["total_ok"].as_u64().unwrap() > 0, "{json}");
     // --json prints no progress.
     assert!(!stderr.contains("certificates ("), "{stderr}");
+
+    // The workloads verify the coordinator: pinned to another coordinator
+    // policy, they get nothing.
+    let output = accord(&[
+        "bench",
+        "attest",
+        "-c",
+        &mesh,
+        "--concurrency",
+        "1",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0",
+        "--state",
+        chip,
+        "--coordinator-policy",
+        &"ab".repeat(32),
+        "--json",
+    ]);
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["total_ok"], 0, "{json}");
+    assert!(json["errors"].as_u64().unwrap() > 0, "{json}");
+    let first = json["first_errors"][0].as_str().unwrap();
+    assert!(first.contains("policy hash"), "{json}");
 }
 
 #[test]

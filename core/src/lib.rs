@@ -59,6 +59,7 @@ pub mod history;
 pub mod kdf;
 pub mod manifest;
 pub mod measure;
+pub mod pins;
 pub mod protocol;
 pub mod seedshare;
 pub mod time;

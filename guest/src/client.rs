@@ -3,11 +3,14 @@
 //! - [`UserClient`]: the user API. The coordinator's evidence is verified
 //!   against the caller's [`PeerPolicy`]; the client presents no
 //!   certificate.
-//! - [`MeshClient`]: the mesh API, mutually attested. As in the
-//!   initializer of the design (contrast notes §5.1), the workload proves
-//!   itself but does NOT verify the coordinator: the certificates it gets
-//!   are checked by whoever relies on them (peers pin the mesh CA the
-//!   workload owner verified).
+//! - [`MeshClient`]: the mesh API, mutually attested: the workload proves
+//!   itself with its TEE and key, and verifies the coordinator's evidence
+//!   against the caller's [`PeerPolicy`] (the coordinator policies and
+//!   reference values the workload pins) before any request is sent. The
+//!   host routes every connection, so an unverified coordinator could be
+//!   anyone. That the coordinator serves the *pinned deployment* is the
+//!   initializer's check on the reply ([`crate::initializer`],
+//!   `accord_core::pins`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,16 +135,19 @@ pub struct MeshClient {
 }
 
 impl MeshClient {
-    /// Connects to `addr`, attests with `tee` under `identity` (whose key
-    /// the certificate will be issued for) and says `Hello`. The
-    /// coordinator's evidence is not verified (see the module docs).
+    /// Connects to `addr`, verifies the coordinator against `coordinator`,
+    /// attests with `tee` under `identity` (whose key the certificate will
+    /// be issued for) and says `Hello`. A coordinator whose evidence does
+    /// not satisfy `coordinator` is refused before our own evidence is
+    /// sent; the error chain then holds the [`crate::atls::AtlsError`].
     pub async fn connect(
         addr: &str,
+        coordinator: PeerPolicy,
         tee: Arc<dyn TeeProvider>,
         identity: Identity,
     ) -> anyhow::Result<Self> {
         let connector =
-            Connector::without_server_verification(tee, Some(identity), Timeouts::default())?;
+            Connector::new(coordinator, Some(tee), Some(identity), Timeouts::default())?;
         Self::over(&connector, addr, "the coordinator").await
     }
 

@@ -1,7 +1,42 @@
 //! The initializer (contrast notes §5.1): it runs before the workload,
-//! attests to the coordinator's mesh API with a fresh P-256 key, and
+//! attests to the coordinator's mesh API with a fresh P-256 key, checks
+//! that the coordinator is the one its init-data pins, and only then
 //! writes the certificate, the key, the CA certificates and the workload
 //! secret where the workload expects them.
+//!
+//! # What it checks
+//!
+//! The host routes every connection, this one too: whoever answers would
+//! hand the workload its certificates and its workload secret. So the
+//! initializer trusts only what its (measured) configuration pins,
+//! [`CoordinatorPins`]:
+//!
+//! 1. in the attested-TLS handshake, the coordinator's evidence must match
+//!    the pinned reference values and carry one of the pinned coordinator
+//!    policy hashes (checks `coordinator-evidence`, `coordinator-policy`);
+//!    our own evidence is sent only after that;
+//! 2. the `MeshCert` reply must come from the pinned *deployment*: every
+//!    sharing of the coordinator's seed in its history uses only pinned
+//!    seed-share owners with at least the pinned threshold, its workload
+//!    owners are among the pinned ones (if pinned), and the issued chain
+//!    holds together, is for our key and (if pinned) ends in the pinned
+//!    root CA. `accord_core::pins` has the checks and their names.
+//!
+//! With neither seed-share owners nor the root CA pinned the initializer
+//! refuses to start ([`CoordinatorPins::check`]).
+//!
+//! Every check runs before any file is written: a refused coordinator
+//! leaves nothing behind. Each attempt prints one line: `attempt N
+//! failed: …` for what may pass (network, a coordinator not ready yet, an
+//! API error), `attempt N refused the coordinator at ADDR: check NAME: …`
+//! for a coordinator that is not the pinned one. Both are retried (the
+//! host may route the next connection to the right coordinator, and a
+//! restarted init container would do the same), transient failures with
+//! exponential backoff (1 s doubling to 10 s), refusals always after the
+//! longest delay (10 s); `--max-attempts` bounds both, and the final error
+//! names the last refusal.
+//!
+//! # Files
 //!
 //! Under `DIR`:
 //!
@@ -13,10 +48,9 @@
 //! | `tls-config/coordinator-root-ca.pem` | 0444 |
 //! | `secrets/workload-secret-seed` (hex, if the policy names a secret) | 0400 |
 //!
-//! Each file is written atomically (temporary file, fsync, rename). Failed
-//! attempts are retried with exponential backoff (1 s doubling to 10 s),
-//! each failure printed on one line.
+//! Each file is written atomically (temporary file, fsync, rename).
 
+use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -24,13 +58,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use accord_core::crypto::default_provider;
 use accord_core::der::write::pem;
 use accord_core::hex;
+use accord_core::pins::{CoordinatorPins, check_mesh_cert};
 use accord_core::protocol::MeshResponse;
 use anyhow::{Context, bail};
 use zeroize::Zeroizing;
 
-use crate::atls::Identity;
+use crate::atls::{AtlsError, Clock, Identity, PeerPolicy};
 use crate::client::MeshClient;
 use crate::tee::TeeProvider;
 
@@ -43,19 +79,152 @@ pub struct InitializerConfig {
     pub out: std::path::PathBuf,
     /// Give up after this many attempts (`None`: never).
     pub max_attempts: Option<u32>,
+    /// What the workload trusts of its coordinator.
+    pub pins: CoordinatorPins,
 }
 
 /// The first retry delay.
 const FIRST_DELAY: Duration = Duration::from_secs(1);
-/// The longest retry delay.
+/// The longest retry delay, and the delay after a refusal.
 const MAX_DELAY: Duration = Duration::from_secs(10);
 
-/// What the coordinator issued.
-struct Issued {
-    cert_chain: Vec<Vec<u8>>,
-    mesh_ca: Vec<u8>,
-    root_ca: Vec<u8>,
-    workload_secret: Option<Zeroizing<Vec<u8>>>,
+/// What the coordinator issued, after every check passed.
+pub struct Issued {
+    /// The workload certificate, then the intermediate CA certificate (DER).
+    pub cert_chain: Vec<Vec<u8>>,
+    /// The mesh CA certificate (DER).
+    pub mesh_ca: Vec<u8>,
+    /// The root CA certificate (DER).
+    pub root_ca: Vec<u8>,
+    /// The workload secret, if the policy names one.
+    pub workload_secret: Option<Zeroizing<Vec<u8>>>,
+    /// The coordinator's manifest generation.
+    pub generation: u64,
+}
+
+/// Why an attempt got nothing.
+#[derive(Debug)]
+pub enum AttemptError {
+    /// The coordinator is not the pinned one (or not of the pinned
+    /// deployment): `check` names the check, `reason` says expected and
+    /// got.
+    Refused {
+        /// The check's name (`coordinator-policy`, `seedshare-owner`, …).
+        check: &'static str,
+        /// What was expected and what came.
+        reason: String,
+    },
+    /// Anything else: the network, a coordinator not ready yet, an API
+    /// error. May pass.
+    Failed(anyhow::Error),
+}
+
+impl fmt::Display for AttemptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused { check, reason } => write!(f, "check {check}: {reason}"),
+            Self::Failed(err) => write!(f, "{err:#}"),
+        }
+    }
+}
+
+impl std::error::Error for AttemptError {}
+
+/// What the coordinator's evidence must satisfy under `pins`.
+pub fn coordinator_policy(pins: &CoordinatorPins) -> PeerPolicy {
+    PeerPolicy {
+        reference: pins.reference.clone(),
+        expected_policy_hashes: Some(pins.policy_hashes.clone()),
+        at: Clock::System,
+    }
+}
+
+/// A refusal of the coordinator's evidence, if `err` is one.
+fn evidence_refusal(err: &anyhow::Error, pins: &CoordinatorPins) -> Option<AttemptError> {
+    let atls = err.chain().find_map(|c| c.downcast_ref::<AtlsError>())?;
+    let check = match atls {
+        AtlsError::PolicyHashNotAllowed { .. } => {
+            let pinned: Vec<String> = pins.policy_hashes.iter().map(|h| hex::encode(h)).collect();
+            return Some(AttemptError::Refused {
+                check: "coordinator-policy",
+                reason: format!("{atls}; expected one of [{}]", pinned.join(", ")),
+            });
+        }
+        AtlsError::Evidence(_)
+        | AtlsError::NotBound { .. }
+        | AtlsError::Reflected { .. }
+        | AtlsError::EvidenceRequired => "coordinator-evidence",
+        _ => return None,
+    };
+    Some(AttemptError::Refused {
+        check,
+        reason: format!("{atls} (checked against the pinned reference values)"),
+    })
+}
+
+/// One attempt: connects to `addr` as `identity` (attesting with `tee`),
+/// verifies the coordinator against `pins`, asks for a certificate and
+/// checks the reply against `pins`. Writes nothing. Pins that fail
+/// [`CoordinatorPins::check`] are refused (check `pins`) before
+/// connecting.
+pub async fn request(
+    addr: &str,
+    pins: &CoordinatorPins,
+    tee: Arc<dyn TeeProvider>,
+    identity: &Identity,
+) -> Result<Issued, AttemptError> {
+    pins.check().map_err(|err| AttemptError::Refused {
+        check: "pins",
+        reason: err.to_string(),
+    })?;
+    let connected =
+        MeshClient::connect(addr, coordinator_policy(pins), tee, identity.clone()).await;
+    let mut client = match connected {
+        Ok(client) => client,
+        Err(err) => return Err(evidence_refusal(&err, pins).unwrap_or(AttemptError::Failed(err))),
+    };
+    let response = client.new_mesh_cert().await.map_err(AttemptError::Failed)?;
+    match response {
+        MeshResponse::MeshCert {
+            cert_chain,
+            mesh_ca,
+            root_ca,
+            workload_secret,
+            deployment,
+        } => {
+            check_mesh_cert(
+                default_provider(),
+                &pins.deployment,
+                identity.spki(),
+                &cert_chain,
+                &mesh_ca,
+                &root_ca,
+                &deployment,
+            )
+            .map_err(|refusal| {
+                let check = refusal.check();
+                let text = refusal.to_string();
+                let reason = text
+                    .strip_prefix(&format!("check {check}: "))
+                    .unwrap_or(&text);
+                AttemptError::Refused {
+                    check,
+                    reason: reason.to_string(),
+                }
+            })?;
+            Ok(Issued {
+                cert_chain,
+                mesh_ca,
+                root_ca,
+                workload_secret,
+                generation: deployment.generation,
+            })
+        }
+        MeshResponse::Error(error) => Err(AttemptError::Failed(error.into_api_error().into())),
+        MeshResponse::PeerSecrets { .. } => Err(AttemptError::Failed(anyhow::anyhow!(
+            "the coordinator answered NewMeshCert with peer secrets"
+        ))),
+    }
 }
 
 /// A fresh P-256 key (PKCS#8 DER) and a self-signed certificate for it.
@@ -72,57 +241,56 @@ fn identity() -> anyhow::Result<(Identity, Zeroizing<Vec<u8>>)> {
     Ok((identity, pkcs8))
 }
 
-async fn attempt(
-    config: &InitializerConfig,
-    tee: &Arc<dyn TeeProvider>,
-    identity: &Identity,
-) -> anyhow::Result<Issued> {
-    let mut client =
-        MeshClient::connect(&config.coordinator, Arc::clone(tee), identity.clone()).await?;
-    match client.new_mesh_cert().await? {
-        MeshResponse::MeshCert {
-            cert_chain,
-            mesh_ca,
-            root_ca,
-            workload_secret,
-            ..
-        } => Ok(Issued {
-            cert_chain,
-            mesh_ca,
-            root_ca,
-            workload_secret,
-        }),
-        MeshResponse::Error(error) => Err(error.into_api_error().into()),
-        MeshResponse::PeerSecrets { .. } => {
-            anyhow::bail!("the coordinator answered NewMeshCert with peer secrets")
-        }
-    }
-}
-
-/// Gets a certificate from the coordinator and writes the files.
+/// Checks the pins, gets a certificate from the coordinator (retrying as
+/// the module docs say) and writes the files.
 pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyhow::Result<()> {
+    config
+        .pins
+        .check()
+        .context("refusing to start: the coordinator is not pinned")?;
     let (identity, pkcs8) = identity()?;
+    let addr = &config.coordinator;
     let mut delay = FIRST_DELAY;
     let mut tries: u32 = 0;
+    let mut refusals: u32 = 0;
     let issued = loop {
         tries = tries.saturating_add(1);
-        match attempt(config, &tee, &identity).await {
+        let error = match request(addr, &config.pins, Arc::clone(&tee), &identity).await {
             Ok(issued) => break issued,
-            Err(err) => {
-                let line = format!("{err:#}").replace('\n', " ");
+            Err(error) => error,
+        };
+        let line = error.to_string().replace('\n', " ");
+        let wait = match &error {
+            AttemptError::Refused { .. } => {
+                refusals = refusals.saturating_add(1);
+                eprintln!(
+                    "accord-guest initializer: attempt {tries} refused the coordinator at {addr}: {line}"
+                );
+                MAX_DELAY
+            }
+            AttemptError::Failed(_) => {
                 eprintln!("accord-guest initializer: attempt {tries} failed: {line}");
-                if config.max_attempts.is_some_and(|max| tries >= max) {
-                    bail!("no certificate after {tries} attempt(s): {line}");
+                delay
+            }
+        };
+        if config.max_attempts.is_some_and(|max| tries >= max) {
+            match error {
+                AttemptError::Refused { .. } => bail!(
+                    "no certificate after {tries} attempt(s), {refusals} refused; the last refused the coordinator at {addr}: {line}"
+                ),
+                AttemptError::Failed(_) => {
+                    bail!("no certificate after {tries} attempt(s), {refusals} refused: {line}")
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_DELAY);
             }
         }
+        tokio::time::sleep(wait).await;
+        delay = (delay * 2).min(MAX_DELAY);
     };
     write_files(&config.out, &issued, &pkcs8)?;
     eprintln!(
-        "accord-guest initializer: certificate written to {}",
-        config.out.join("tls-config").display()
+        "accord-guest initializer: certificate written to {} (deployment generation {})",
+        config.out.join("tls-config").display(),
+        issued.generation
     );
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! - `coordinator`: runs the coordinator (user API, mesh API) over a state
 //!   directory.
 //! - `init`: PID 1 of the guest image (runs the coordinator).
-//! - `initializer`: gets a mesh certificate for the workload and writes it
-//!   where the workload expects it.
+//! - `initializer`: gets a mesh certificate for the workload from the
+//!   coordinator its flags pin (code and deployment) and writes it where
+//!   the workload expects it.
 //!
 //! Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.
 
@@ -15,8 +16,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use accord_core::evidence::snp::{AttestationReport, Product};
-use accord_core::evidence::{Evidence, SnpEvidence, TdxEvidence};
+use accord_core::evidence::{Evidence, ReferenceValues, SnpEvidence, TdxEvidence};
 use accord_core::hex;
+use accord_core::manifest::{Manifest, OwnerKey, SeedshareKey};
+use accord_core::pins::{self, CoordinatorPins, DeploymentPins, PinsError};
 use accord_guest::initializer::InitializerConfig;
 use accord_guest::tee::{self, PROVIDER_NAMES, TeeOptions, TeeProvider};
 use anyhow::{Context, bail};
@@ -56,11 +59,29 @@ enum Command {
     /// ADDR, state STATE` once listening. Stops on SIGTERM or Ctrl-C.
     Coordinator(CoordinatorArgs),
 
-    /// Attest to the coordinator's mesh API and write the workload's
-    /// certificate, key, CA certificates and workload secret under --out.
+    /// Attest to the coordinator's mesh API, check that the coordinator is
+    /// the pinned one, and write the workload's certificate, key, CA
+    /// certificates and workload secret under --out.
     ///
-    /// Retries with exponential backoff (1 s doubling to 10 s) until it
-    /// gets a certificate, or --max-attempts are used up.
+    /// The host routes the connection, so the coordinator is checked
+    /// against what the workload trusts (its measured init-data carries
+    /// it): its evidence against --coordinator-reference-values and
+    /// --coordinator-policy, then its deployment: every sharing of its seed
+    /// must use only --seedshare-owner keys and need at least
+    /// --seedshare-threshold of them, its workload owners must be among
+    /// --workload-owner (if given), its root CA must be --root-ca-sha256
+    /// (if given), and the certificate must be for our key and chain to
+    /// that root. --trust-manifest FILE takes all but the root CA from a
+    /// manifest. Without seed-share owners or a root CA pin it refuses to
+    /// start.
+    ///
+    /// Nothing is written unless every check passed. Each attempt prints
+    /// one line: `attempt N failed: ...` (network, not ready: retried with
+    /// backoff, 1 s doubling to 10 s) or `attempt N refused the
+    /// coordinator at ADDR: check NAME: ...` (not the pinned coordinator
+    /// or deployment: retried every 10 s, since the host may route the
+    /// next connection elsewhere), until a certificate comes or
+    /// --max-attempts are used up.
     Initializer(InitializerArgs),
 
     /// Print the reference values (manifest `ReferenceValues` JSON) that
@@ -138,7 +159,133 @@ struct InitializerArgs {
     tee: Option<String>,
 
     #[command(flatten)]
+    trust: TrustArgs,
+
+    #[command(flatten)]
     simulated: SimulatedArgs,
+}
+
+/// The heading of the initializer's trust flags.
+const TRUST: &str = "What the workload trusts (its measured init-data carries these)";
+
+/// What the workload trusts of its coordinator.
+#[derive(Args, Debug)]
+struct TrustArgs {
+    /// Take the coordinator policy hashes (the policies with role
+    /// coordinator), reference values, seed-share owners and threshold and
+    /// workload owners from this manifest (after a re-share, pin every
+    /// sharing's owners with the explicit flags instead).
+    #[arg(long, value_name = "FILE", help_heading = TRUST, conflicts_with_all = [
+        "coordinator_policy", "coordinator_reference_values", "seedshare_owner",
+        "seedshare_threshold", "workload_owner",
+    ])]
+    trust_manifest: Option<PathBuf>,
+
+    /// A coordinator policy hash (SNP HOST_DATA / TDX MRCONFIGID, 32 bytes
+    /// hex) the coordinator's evidence may carry; repeatable.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex::<32>, help_heading = TRUST)]
+    coordinator_policy: Vec<[u8; 32]>,
+
+    /// The coordinator's reference values: a manifest's `ReferenceValues`
+    /// JSON object.
+    #[arg(long, value_name = "FILE", help_heading = TRUST)]
+    coordinator_reference_values: Option<PathBuf>,
+
+    /// A seed-share owner of the deployment: X25519 key, raw (32 bytes hex)
+    /// or as in the manifest (SubjectPublicKeyInfo hex); repeatable. Every
+    /// sharing of the coordinator's seed must use only these.
+    #[arg(long, value_name = "HEX", value_parser = parse_seedshare_owner, requires = "seedshare_threshold", help_heading = TRUST)]
+    seedshare_owner: Vec<SeedshareKey>,
+
+    /// How many seed-share owners every sharing must need at least.
+    #[arg(long, value_name = "N", requires = "seedshare_owner", value_parser = clap::value_parser!(u32).range(1..), help_heading = TRUST)]
+    seedshare_threshold: Option<u32>,
+
+    /// A workload owner (SubjectPublicKeyInfo hex, Ed25519 or P-384);
+    /// repeatable. If given, the coordinator's current workload owners
+    /// (who may re-share the seed) must be among these.
+    #[arg(long, value_name = "HEX", value_parser = parse_owner_key, help_heading = TRUST)]
+    workload_owner: Vec<OwnerKey>,
+
+    /// SHA-256 of the deployment's root CA certificate's
+    /// SubjectPublicKeyInfo (the root key is derived from the seed, so it
+    /// names the deployment); alone or with the flags above.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex::<32>, help_heading = TRUST)]
+    root_ca_sha256: Option<[u8; 32]>,
+}
+
+impl TrustArgs {
+    /// The pins, checked (fail closed); a usage error names the flags to
+    /// pass.
+    fn pins(&self) -> Result<CoordinatorPins, String> {
+        let mut pins = match &self.trust_manifest {
+            Some(path) => {
+                let bytes =
+                    std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                let manifest = Manifest::from_json(&bytes)
+                    .map_err(|e| format!("{}: not a manifest: {e}", path.display()))?;
+                manifest.validate().map_err(|errors| {
+                    let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    format!("{}: invalid manifest: {}", path.display(), text.join("; "))
+                })?;
+                CoordinatorPins::from_manifest(manifest.doc())
+            }
+            None => {
+                let reference = match &self.coordinator_reference_values {
+                    Some(path) => {
+                        let bytes = std::fs::read(path)
+                            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                        pins::parse_reference_values(&bytes).map_err(|e| {
+                            format!("{}: invalid reference values: {e}", path.display())
+                        })?
+                    }
+                    None => ReferenceValues::default(),
+                };
+                CoordinatorPins {
+                    policy_hashes: self.coordinator_policy.clone(),
+                    reference,
+                    deployment: DeploymentPins {
+                        seedshare_owners: self.seedshare_owner.clone(),
+                        seedshare_threshold: self.seedshare_threshold.unwrap_or(0),
+                        workload_owners: (!self.workload_owner.is_empty())
+                            .then(|| self.workload_owner.clone()),
+                        root_ca_spki_sha256: None,
+                    },
+                }
+            }
+        };
+        pins.deployment.root_ca_spki_sha256 = self.root_ca_sha256;
+        pins.check().map_err(|err| {
+            let hint = match (&err, &self.trust_manifest) {
+                (PinsError::NoCoordinatorPolicy, None) => {
+                    "pass --coordinator-policy HEX (the coordinator's HOST_DATA / MRCONFIGID) or --trust-manifest FILE"
+                }
+                (PinsError::NoReferenceValues, None) => {
+                    "pass --coordinator-reference-values FILE or --trust-manifest FILE"
+                }
+                (PinsError::NoDeploymentPin, None) => {
+                    "pass --seedshare-owner HEX (repeatable) with --seedshare-threshold N, and/or --root-ca-sha256 HEX, or --trust-manifest FILE"
+                }
+                (PinsError::NoDeploymentPin, Some(_)) => {
+                    "the manifest names no seed-share owners: pin its root CA with --root-ca-sha256 HEX"
+                }
+                (PinsError::ThresholdZero | PinsError::ThresholdAboveOwners { .. }, None) => {
+                    "pass --seedshare-threshold N from 1 to the number of --seedshare-owner keys"
+                }
+                _ => "fix the manifest passed to --trust-manifest",
+            };
+            format!("refusing to start: {err}; {hint}")
+        })?;
+        Ok(pins)
+    }
+}
+
+fn parse_seedshare_owner(text: &str) -> Result<SeedshareKey, String> {
+    pins::parse_seedshare_owner(text)
+}
+
+fn parse_owner_key(text: &str) -> Result<OwnerKey, String> {
+    OwnerKey::from_hex(text.trim())
 }
 
 #[derive(Args, Debug)]
@@ -307,6 +454,13 @@ fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{SIMULATED_ONLY}");
         return Ok(ExitCode::from(2));
     }
+    let pins = match args.trust.pins() {
+        Ok(pins) => pins,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let mut options = TeeOptions::default();
     if let Some(state) = &args.simulated.state {
         options.simulated_state.clone_from(state);
@@ -317,6 +471,7 @@ fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
         coordinator: args.coordinator,
         out: args.out,
         max_attempts: args.max_attempts,
+        pins,
     };
     runtime()?.block_on(accord_guest::initializer::run(provider, &config))?;
     Ok(ExitCode::SUCCESS)
@@ -646,6 +801,155 @@ mod tests {
         assert_eq!(
             evidence_json(&Fake(true), &Evidence::Tdx(TdxEvidence::default()))["insecure"],
             true
+        );
+    }
+
+    /// The initializer's trust flags after `--coordinator x --out y`.
+    fn trust(flags: &[&str]) -> Result<CoordinatorPins, String> {
+        let mut argv = vec!["accord-guest", "initializer", "--coordinator", "x:1"];
+        argv.extend_from_slice(&["--out", "/nonexistent", "--max-attempts", "1"]);
+        argv.extend_from_slice(flags);
+        let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+        let Command::Initializer(args) = cli.command else {
+            unreachable!()
+        };
+        args.trust.pins()
+    }
+
+    /// A file in a fresh temporary directory.
+    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("accord-guest-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    const REFERENCE: &str = r#"{"snp":[{"ProductName":"Genoa","TrustedMeasurement":"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000","MinimumTCB":{"BootloaderVersion":0,"TEEVersion":0,"SNPVersion":0,"MicrocodeVersion":0}}]}"#;
+
+    #[test]
+    fn the_initializer_refuses_to_start_unpinned() {
+        let policy = "11".repeat(32);
+        let owner = "22".repeat(32);
+        let reference = temp_file("reference.json", REFERENCE.as_bytes());
+        let reference = reference.to_str().unwrap();
+        let code = [
+            "--coordinator-policy",
+            &policy,
+            "--coordinator-reference-values",
+            reference,
+        ];
+
+        let err = trust(&[]).unwrap_err();
+        assert!(err.contains("--coordinator-policy HEX"), "{err}");
+        let err = trust(&["--coordinator-policy", &policy]).unwrap_err();
+        assert!(err.contains("--coordinator-reference-values FILE"), "{err}");
+        let err = trust(&code).unwrap_err();
+        for flag in [
+            "--seedshare-owner",
+            "--seedshare-threshold",
+            "--root-ca-sha256",
+        ] {
+            assert!(err.contains(flag), "{err}");
+        }
+        assert!(err.starts_with("refusing to start"), "{err}");
+
+        // Owners need a threshold, and one they can reach.
+        let with_owner = [&code[..], &["--seedshare-owner", &owner]].concat();
+        assert!(
+            trust(&with_owner)
+                .unwrap_err()
+                .contains("--seedshare-threshold")
+        );
+        let too_high = [&with_owner[..], &["--seedshare-threshold", "2"]].concat();
+        let err = trust(&too_high).unwrap_err();
+        assert!(err.contains("threshold 2 exceeds the 1 pinned"), "{err}");
+
+        let pins = trust(&[&with_owner[..], &["--seedshare-threshold", "1"]].concat()).unwrap();
+        assert_eq!(pins.policy_hashes, vec![[0x11; 32]]);
+        assert_eq!(
+            pins.deployment.seedshare_owners,
+            vec![SeedshareKey([0x22; 32])]
+        );
+        assert_eq!(pins.deployment.workload_owners, None);
+
+        // The root CA alone pins the deployment.
+        let root_pin = "33".repeat(32);
+        let root = [&code[..], &["--root-ca-sha256", &root_pin]].concat();
+        let pins = trust(&root).unwrap();
+        assert_eq!(pins.deployment.root_ca_spki_sha256, Some([0x33; 32]));
+        assert!(pins.deployment.seedshare_owners.is_empty());
+
+        // Bad reference values are named by their JSON path.
+        let bad = temp_file("bad.json", br#"{"snp":[{"ProductName":"Genoa"}]}"#);
+        let err = trust(&[
+            "--coordinator-policy",
+            &policy,
+            "--coordinator-reference-values",
+            bad.to_str().unwrap(),
+            "--root-ca-sha256",
+            &"33".repeat(32),
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("ReferenceValues.snp[0].TrustedMeasurement"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_manifest_is_trusted_whole() {
+        let coordinator = "11".repeat(32);
+        let manifest = format!(
+            r#"{{"Policies":{{"{coordinator}":{{"SANs":["coordinator"],"Role":"coordinator"}}}},"ReferenceValues":{REFERENCE},"SeedshareOwnerPubKeys":["302a300506032b656e032100{}"],"SeedshareThreshold":1}}"#,
+            "22".repeat(32)
+        );
+        let path = temp_file("manifest.json", manifest.as_bytes());
+        let path = path.to_str().unwrap();
+        let pins = trust(&["--trust-manifest", path]).unwrap();
+        assert_eq!(pins.policy_hashes, vec![[0x11; 32]]);
+        assert_eq!(
+            pins.deployment.seedshare_owners,
+            vec![SeedshareKey([0x22; 32])]
+        );
+        assert_eq!(pins.deployment.workload_owners, Some(Vec::new()));
+        // It takes all but the root CA; the explicit flags conflict.
+        let err = trust(&[
+            "--trust-manifest",
+            path,
+            "--seedshare-owner",
+            &"44".repeat(32),
+        ])
+        .unwrap_err();
+        assert!(err.contains("cannot be used with"), "{err}");
+        let pins = trust(&[
+            "--trust-manifest",
+            path,
+            "--root-ca-sha256",
+            &"33".repeat(32),
+        ])
+        .unwrap();
+        assert_eq!(pins.deployment.root_ca_spki_sha256, Some([0x33; 32]));
+
+        // A manifest without seed-share owners needs the root CA pinned.
+        let unshared = format!(
+            r#"{{"Policies":{{"{coordinator}":{{"SANs":["coordinator"],"Role":"coordinator"}}}},"ReferenceValues":{REFERENCE}}}"#
+        );
+        let path = temp_file("unshared.json", unshared.as_bytes());
+        let path = path.to_str().unwrap();
+        let err = trust(&["--trust-manifest", path]).unwrap_err();
+        assert!(
+            err.contains("pin its root CA with --root-ca-sha256"),
+            "{err}"
+        );
+        assert!(
+            trust(&[
+                "--trust-manifest",
+                path,
+                "--root-ca-sha256",
+                &"33".repeat(32)
+            ])
+            .is_ok()
         );
     }
 

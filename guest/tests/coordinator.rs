@@ -157,8 +157,13 @@ impl Deployment {
         Coordinator::start(&self.state(), &self.dir.0.join("coordinator.policy"))
     }
 
-    /// Runs the initializer with `chip_args` (e.g. `--policy FILE`).
+    /// Runs the initializer pinning [`Self::manifest`] (`--trust-manifest`),
+    /// with `extra` (e.g. `--policy FILE`).
     fn initializer(&self, mesh: &str, out: &Path, extra: &[&str]) -> Output {
+        // The workload pins the coordinator and the deployment as the
+        // manifest names them.
+        let trusted = self.dir.0.join("trusted-manifest.json");
+        std::fs::write(&trusted, self.manifest()).unwrap();
         let mut command = Command::new(BIN);
         command
             .args([
@@ -172,6 +177,8 @@ impl Deployment {
             .arg(out)
             .arg("--state")
             .arg(self.chip_dir())
+            .arg("--trust-manifest")
+            .arg(&trusted)
             .args(extra);
         let child = command
             .stdout(Stdio::piped())
@@ -772,6 +779,7 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
         WAIT,
         MeshClient::connect(
             &coordinator.mesh,
+            deployment.coordinator_policy(),
             Arc::clone(&web),
             Identity::ephemeral().unwrap(),
         ),
@@ -844,9 +852,14 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     assert!(error.message.contains("reconnect"), "{}", error.message);
 
     // ...and a new connection gets a certificate of generation 2.
-    let mut fresh = MeshClient::connect(&coordinator.mesh, web, Identity::ephemeral().unwrap())
-        .await
-        .unwrap();
+    let mut fresh = MeshClient::connect(
+        &coordinator.mesh,
+        deployment.coordinator_policy(),
+        web,
+        Identity::ephemeral().unwrap(),
+    )
+    .await
+    .unwrap();
     let response = fresh.new_mesh_cert().await.unwrap();
     let MeshResponse::MeshCert { mesh_ca, .. } = &response else {
         panic!("{response:?}")

@@ -1,7 +1,9 @@
 //! `cargo xtask bench-attest`: the coordinator under load (issue 5).
 //!
 //! Builds the release binaries, starts `accord-guest coordinator --tee
-//! insecure-simulated` on loopback over a temporary state directory, sets a
+//! insecure-simulated` on loopback over a temporary state directory
+//! (launched with the bench coordinator policy, which the simulated
+//! workloads check the coordinator's HOST_DATA against), sets a
 //! manifest accepting simulated workloads (`accord bench setup`), measures
 //! the cryptographic floor (`accord bench floor`), runs `accord bench
 //! attest` at concurrency 1, 16 and 64, then drives the number of issued
@@ -22,6 +24,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
+use crate::bench_ha::BENCH_COORDINATOR_POLICY;
 use crate::bench_proc::{
     TempDir, accord_json, clock_ticks, cpu_seconds, f, memory_kib, positive_options,
 };
@@ -60,8 +63,13 @@ struct Coordinator {
 
 impl Coordinator {
     fn start(bin: &Path, state: &Path, log: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(state)?;
+        let policy = state.join("coordinator-policy");
+        std::fs::write(&policy, BENCH_COORDINATOR_POLICY)?;
         let mut child = Command::new(bin)
-            .args(["coordinator", "--tee", "insecure-simulated", "--state"])
+            .args(["coordinator", "--tee", "insecure-simulated", "--policy"])
+            .arg(&policy)
+            .arg("--state")
             .arg(state)
             .args(["--user-api", "127.0.0.1:0", "--mesh-api", "127.0.0.1:0"])
             .stdout(Stdio::piped())

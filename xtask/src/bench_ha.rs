@@ -42,7 +42,8 @@ use crate::build_bins;
 /// The bench coordinator policy (must equal `BENCH_COORDINATOR_POLICY` in
 /// cli/src/bench.rs: the manifest `accord bench setup` sets names its hash
 /// with the coordinator role, and replicas check each other against it).
-const BENCH_COORDINATOR_POLICY: &[u8] = b"accord bench coordinator policy (INSECURE simulation)\n";
+pub(crate) const BENCH_COORDINATOR_POLICY: &[u8] =
+    b"accord bench coordinator policy (INSECURE simulation)\n";
 
 /// The open-loop arrival rates (attestations per second).
 const RATES: [u32; 6] = [100, 200, 300, 400, 600, 800];

@@ -366,7 +366,8 @@ fn wait_ready(probes: u16, timeout: Duration) -> anyhow::Result<Duration> {
 }
 
 /// The `web` workload's initializer on the host (same chip as the VM,
-/// launched with web-policy.toml) against the VM's mesh API.
+/// launched with web-policy.toml) against the VM's mesh API, pinning the
+/// coordinator and the deployment as the manifest names them.
 fn initialize(guest: &Path, mesh: &str, out: &str, work: &Path) -> anyhow::Result<()> {
     tool(
         guest,
@@ -384,6 +385,8 @@ fn initialize(guest: &Path, mesh: &str, out: &str, work: &Path) -> anyhow::Resul
             "chip",
             "--policy",
             "web-policy.toml",
+            "--trust-manifest",
+            "manifest.json",
         ],
         work,
     )?;
@@ -446,6 +449,8 @@ fn attest_load(
             "chip",
             "--policy",
             "web-policy.toml",
+            "--coordinator-policy",
+            &image::sha256_hex(policy_toml("coordinator").as_bytes()),
             "--concurrency",
             "16",
             "--warmup",

@@ -306,8 +306,8 @@ pub struct Connector {
     tls: tokio_rustls::TlsConnector,
     identity: Option<Identity>,
     tee: Option<Arc<dyn TeeProvider>>,
-    /// `None`: the server's evidence is read but not verified.
-    server: Option<Arc<PeerPolicy>>,
+    /// What the server's evidence must satisfy.
+    server: Arc<PeerPolicy>,
     timeouts: Timeouts,
 }
 
@@ -317,30 +317,6 @@ impl Connector {
     /// ephemeral one is made when `tee` is given without an identity).
     pub fn new(
         server: PeerPolicy,
-        tee: Option<Arc<dyn TeeProvider>>,
-        identity: Option<Identity>,
-        timeouts: Timeouts,
-    ) -> Result<Self, AtlsError> {
-        Self::build(Some(server), tee, identity, timeouts)
-    }
-
-    /// A client that does NOT verify the server (its evidence is read and
-    /// discarded; the returned stream's peer is [`VerifiedPeer::Key`]) but
-    /// attests itself with `tee` and presents `identity`. This is the
-    /// initializer's case: it proves itself to whoever asks, and trusts
-    /// the certificate it receives only once its own attestation is the
-    /// reason it got one (the mesh CA is pinned by the workload owner
-    /// elsewhere).
-    pub fn without_server_verification(
-        tee: Arc<dyn TeeProvider>,
-        identity: Option<Identity>,
-        timeouts: Timeouts,
-    ) -> Result<Self, AtlsError> {
-        Self::build(None, Some(tee), identity, timeouts)
-    }
-
-    fn build(
-        server: Option<PeerPolicy>,
         tee: Option<Arc<dyn TeeProvider>>,
         identity: Option<Identity>,
         timeouts: Timeouts,
@@ -355,7 +331,7 @@ impl Connector {
             tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
             identity,
             tee,
-            server: server.map(Arc::new),
+            server: Arc::new(server),
             timeouts,
         })
     }
@@ -414,23 +390,15 @@ impl Connector {
                 )));
             }
         };
-        let server = match &self.server {
-            Some(policy) => {
-                verify_peer(
-                    (**policy).clone(),
-                    evidence,
-                    Role::Server,
-                    exporter,
-                    server_spki,
-                    own_spki.clone().unwrap_or_default(),
-                )
-                .await?
-            }
-            None => {
-                drop(evidence);
-                VerifiedPeer::Key { spki: server_spki }
-            }
-        };
+        let server = verify_peer(
+            (*self.server).clone(),
+            evidence,
+            Role::Server,
+            exporter,
+            server_spki,
+            own_spki.clone().unwrap_or_default(),
+        )
+        .await?;
 
         let reply = match (&self.tee, &own_spki) {
             (Some(tee), Some(spki)) => Frame::Evidence {

@@ -365,24 +365,28 @@ async fn evidence_is_checked_at_the_policy_clock() {
     ));
 }
 
+/// The initializer's case: the client presents its own key (the one its
+/// certificate will be issued for), attests, and verifies the server.
 #[tokio::test]
-async fn a_client_may_skip_server_verification_but_still_attests() {
+async fn a_client_with_its_own_key_attests_and_verifies_the_server() {
     let (listener, addr) = listen().await;
     let server = serve_one(listener, mutual_acceptor(Identity::ephemeral().unwrap()));
     let identity = Identity::ephemeral().unwrap();
     let spki = identity.spki().to_vec();
-    let connector =
-        Connector::without_server_verification(Arc::new(client_chip()), Some(identity), short())
-            .unwrap();
+    let connector = Connector::new(
+        policy_for(server_chip(), Some(vec![SERVER_HOST_DATA])),
+        Some(Arc::new(client_chip())),
+        Some(identity),
+        short(),
+    )
+    .unwrap();
     let client = connector
         .connect(TcpStream::connect(addr).await.unwrap())
         .await
         .unwrap();
-    // The server is not attested in the client's view: only its key.
-    assert!(
-        matches!(client.peer, VerifiedPeer::Key { .. }),
-        "{:?}",
-        client.peer
+    assert_eq!(
+        client.peer.claims().and_then(|c| c.policy_hash()),
+        Some(SERVER_HOST_DATA)
     );
     let server = server.await.unwrap().unwrap();
     assert_eq!(server.peer.spki(), Some(&spki[..]));

@@ -255,6 +255,7 @@ async fn idle_connections_cannot_starve_the_probes_into_a_restart() {
     assert_eq!(latest_transition(user_port, &d).await, latest_before);
     let mut mesh = MeshClient::connect(
         &addr(mesh_port),
+        d.user_policy(),
         d.tee(WEB_POLICY),
         Identity::ephemeral().unwrap(),
     )

@@ -19,9 +19,11 @@ use std::time::{Duration, Instant};
 use crate::support::process::{Killed, binary, free_port, start_until};
 use crate::support::*;
 use accord_core::hex;
-use accord_core::protocol::{MeshResponse, UserResponse};
+use accord_core::pins::CoordinatorPins;
+use accord_core::protocol::UserResponse;
 use accord_guest::atls::Identity;
-use accord_guest::client::{MeshClient, UserClient};
+use accord_guest::client::UserClient;
+use accord_guest::initializer::{self, AttemptError};
 use accord_shim::discovery::is_ready;
 
 struct Ports {
@@ -117,11 +119,14 @@ async fn served(port: u16, d: &Deployment) -> ([u8; 32], usize, Vec<u8>) {
     }
 }
 
-/// One workload's initializer: tries the replicas in turn until one
-/// issues a certificate; returns how long that took.
+/// One workload's initializer (its checks, pinning `pins`, without the
+/// files): tries the replicas in turn until one issues a certificate;
+/// returns how long that took. A replica of the pinned deployment is
+/// never refused.
 async fn attest_once(
     meshes: &[u16],
     tee: &Arc<dyn accord_guest::tee::TeeProvider>,
+    pins: &CoordinatorPins,
     start: usize,
 ) -> Duration {
     let began = Instant::now();
@@ -129,20 +134,13 @@ async fn attest_once(
     loop {
         let port = meshes[k % meshes.len()];
         k += 1;
-        let ok = async {
-            let mut client =
-                MeshClient::connect(&addr(port), Arc::clone(tee), Identity::ephemeral().ok()?)
-                    .await
-                    .ok()?;
-            matches!(
-                client.new_mesh_cert().await.ok()?,
-                MeshResponse::MeshCert { .. }
-            )
-            .then_some(())
-        }
-        .await;
-        if ok.is_some() {
-            return began.elapsed();
+        let identity = Identity::ephemeral().unwrap();
+        match initializer::request(&addr(port), pins, Arc::clone(tee), &identity).await {
+            Ok(_) => return began.elapsed(),
+            Err(refused @ AttemptError::Refused { .. }) => {
+                panic!("a workload refused replica {port}: {refused}")
+            }
+            Err(AttemptError::Failed(_)) => {}
         }
         assert!(
             began.elapsed() < Duration::from_secs(20),
@@ -225,11 +223,12 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
     for w in 0..3 {
         let (stop, issued, meshes) = (Arc::clone(&stop), Arc::clone(&issued), meshes.clone());
         let tee = d.tee(WEB_POLICY);
+        let pins = d.pins(&owners, 2);
         workers.push(tokio::spawn(async move {
             let mut worst = Duration::ZERO;
             let mut n = w;
             while !stop.load(Ordering::Relaxed) {
-                worst = worst.max(attest_once(&meshes, &tee, n).await);
+                worst = worst.max(attest_once(&meshes, &tee, &pins, n).await);
                 issued.fetch_add(1, Ordering::Relaxed);
                 n += 1;
             }

@@ -3,8 +3,9 @@
 //! peer recovery, a hostile shim, crash consistency, replicas on the
 //! Kubernetes backend (against the in-test API server), high
 //! availability with replica processes killed and restarted, a hostile
-//! network client starving a replica's probes, and a host that writes the
-//! store to take the secrets (both backends).
+//! network client starving a replica's probes, a host that writes the
+//! store to take the secrets (both backends), and fake coordinators and
+//! other deployments' coordinators refused by the workload initializer.
 //!
 //! `support` holds the helpers: a raw deployment on the INSECURE
 //! simulated chip with wire-level calls and shim channels, replica
@@ -14,6 +15,7 @@
 mod support;
 
 mod api_states;
+mod attack_initializer;
 mod attack_probes;
 mod attack_store;
 mod crash_consistency;

@@ -116,7 +116,16 @@ async fn three_owners_two_needed_recover_a_restarted_coordinator() {
     assert!(why.contains("needs_recovery"), "{why}");
     assert!(why.contains("run `accord recover`"), "{why}");
     let tee = run.deployment.tee("web").unwrap();
-    match MeshClient::connect(&run.mesh(), tee, Identity::ephemeral().unwrap()).await {
+    let pins = run.deployment.pins().unwrap();
+    let coordinator = accord_guest::initializer::coordinator_policy(&pins);
+    match MeshClient::connect(
+        &run.mesh(),
+        coordinator,
+        tee,
+        Identity::ephemeral().unwrap(),
+    )
+    .await
+    {
         Err(e) => {
             let e = format!("{e:#}");
             assert!(e.contains("not ready"), "{e}");

@@ -21,6 +21,7 @@ use accord_core::crypto::default_provider;
 use accord_core::hex;
 use accord_core::history::tree_head::SignedTreeHead;
 use accord_core::manifest::SeedshareKey;
+use accord_core::pins::CoordinatorPins;
 use accord_core::protocol::{
     MeshResponse, OwnerSignature, RECOVERY_EXPORTER_LABEL, UserRequest, UserResponse,
 };
@@ -134,6 +135,19 @@ impl Deployment {
             "SeedshareThreshold": threshold,
         }))
         .unwrap()
+    }
+
+    /// What a workload of this deployment pins (as `accord-guest
+    /// initializer --trust-manifest` of [`Self::manifest_with_owners`]):
+    /// the coordinator policy and reference values, the seed-share owners
+    /// `owners` with `threshold`, the workload owner.
+    pub fn pins(&self, owners: &[[u8; 32]], threshold: u32) -> CoordinatorPins {
+        let manifest = accord_core::manifest::Manifest::from_json(
+            &self.manifest_with_owners(0, owners, threshold),
+        )
+        .unwrap();
+        manifest.validate().unwrap();
+        CoordinatorPins::from_manifest(manifest.doc())
     }
 
     pub fn user_policy(&self) -> PeerPolicy {
@@ -321,6 +335,7 @@ pub async fn mesh(coordinator: &InProcess, deployment: &Deployment) -> String {
     let identity = Identity::ephemeral().unwrap();
     let connected = MeshClient::connect(
         &coordinator.mesh_addr.to_string(),
+        deployment.user_policy(),
         deployment.tee(WEB_POLICY),
         identity,
     )
