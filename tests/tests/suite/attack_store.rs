@@ -278,6 +278,7 @@ impl Replica {
     async fn mesh(&self, d: &Deployment) -> String {
         match MeshClient::connect(
             &self.mesh,
+            d.user_policy(),
             d.tee(WEB_POLICY),
             Identity::ephemeral().unwrap(),
         )
