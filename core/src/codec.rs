@@ -195,3 +195,29 @@ mod tests {
         );
     }
 }
+
+/// The fields written one after the other into a fixed-size array (the
+/// fixed encodings of signed messages and AADs). The lengths are the
+/// caller's constants: fields that would overrun the array are cut off,
+/// and a shorter total leaves zeros (both caught by the encodings' tests).
+pub fn concat<const N: usize>(fields: &[&[u8]]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut rest: &mut [u8] = &mut out;
+    for field in fields {
+        let take = field.len().min(rest.len());
+        let (dst, tail) = core::mem::take(&mut rest).split_at_mut(take);
+        dst.copy_from_slice(field.get(..take).unwrap_or_default());
+        rest = tail;
+    }
+    out
+}
+
+#[cfg(test)]
+mod concat_tests {
+    #[test]
+    fn fields_follow_each_other() {
+        assert_eq!(super::concat::<5>(&[b"ab", b"", b"cde"]), *b"abcde");
+        assert_eq!(super::concat::<3>(&[b"ab", b"cd"]), *b"abc");
+        assert_eq!(super::concat::<4>(&[b"ab"]), [b'a', b'b', 0, 0]);
+    }
+}

@@ -438,19 +438,11 @@ impl UpdateIntent {
     /// The exact bytes a workload owner signs:
     /// `UPDATE_LABEL (27) ‖ deployment (32) ‖ next transition (32) ‖ reshare (1: 0 or 1)`.
     pub fn message(&self) -> [u8; UPDATE_MESSAGE_LEN] {
-        let mut out = [0u8; UPDATE_MESSAGE_LEN];
-        let fields: [&[u8]; 4] = [
+        crate::codec::concat(&[
             UPDATE_LABEL,
             &self.deployment,
             self.next_transition.as_bytes(),
             &[u8::from(self.reshare)],
-        ];
-        let mut rest: &mut [u8] = &mut out;
-        for field in fields {
-            let (dst, tail) = rest.split_at_mut(field.len());
-            dst.copy_from_slice(field);
-            rest = tail;
-        }
-        out
+        ])
     }
 }

@@ -137,20 +137,13 @@ impl TreeHead {
     /// that are signed.
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
         let mut out = [0u8; Self::ENCODED_LEN];
-        let fields: [&[u8]; 5] = [
+        crate::codec::concat(&[
             TREE_HEAD_LABEL,
             &self.size.to_be_bytes(),
             &self.root,
             &self.generation.to_be_bytes(),
             &self.seedshares,
-        ];
-        let mut rest: &mut [u8] = &mut out;
-        for field in fields {
-            let (dst, tail) = rest.split_at_mut(field.len());
-            dst.copy_from_slice(field);
-            rest = tail;
-        }
-        out
+        ])
     }
 
     /// Parses the 100-byte encoding; refuses a wrong label, short or trailing

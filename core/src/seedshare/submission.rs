@@ -58,20 +58,12 @@ pub struct SubmissionBinding {
 impl SubmissionBinding {
     /// `session ‖ latest_transition ‖ seedshares ‖ force`.
     pub fn aad(&self) -> [u8; BINDING_LEN] {
-        let mut out = [0u8; BINDING_LEN];
-        let fields: [&[u8]; 4] = [
+        crate::codec::concat(&[
             &self.session,
             &self.latest_transition,
             &self.seedshares,
             &[u8::from(self.force)],
-        ];
-        let mut rest: &mut [u8] = &mut out;
-        for field in fields {
-            let (dst, tail) = rest.split_at_mut(field.len());
-            dst.copy_from_slice(field);
-            rest = tail;
-        }
-        out
+        ])
     }
 }
 
