@@ -136,7 +136,6 @@ impl TreeHead {
     /// `label ‖ size (BE) ‖ root ‖ generation (BE) ‖ seedshares`: the bytes
     /// that are signed.
     pub fn encode(&self) -> [u8; Self::ENCODED_LEN] {
-        let mut out = [0u8; Self::ENCODED_LEN];
         crate::codec::concat(&[
             TREE_HEAD_LABEL,
             &self.size.to_be_bytes(),
