@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use accord_core::protocol::shim::{AgentState, AgentStatus, LATENCY_BUCKETS, RequestStats};
+use accord_core::protocol::shim::{
+    AgentState, AgentStatus, LATENCY_BUCKETS, RefusalStats, RequestStats,
+};
 use accord_shim::http::{self, LIVENESS, METRICS, Probes, READINESS, STARTUP};
 use accord_shim::status::StatusBoard;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -384,6 +386,9 @@ async fn metrics_before_any_report() {
         ("accord_peer_recovery_attempts_total", "counter"),
         ("accord_peer_recovery_successes_total", "counter"),
         ("accord_agent_resident_bytes", "gauge"),
+        ("accord_connections_refused_total", "counter"),
+        ("accord_frames_refused_total", "counter"),
+        ("accord_request_body_bytes_in_flight", "gauge"),
         ("accord_agent_report_age_seconds", "gauge"),
     ] {
         assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
@@ -402,7 +407,16 @@ async fn metrics_before_any_report() {
         value(&samples, "accord_agent_report_age_seconds", &[]),
         None
     );
-    assert!(!samples.iter().any(|s| s.0.starts_with("accord_request")));
+    assert!(
+        !samples
+            .iter()
+            .any(|s| s.0 == "accord_requests_total" || s.0.starts_with("accord_request_duration"))
+    );
+    assert_eq!(
+        value(&samples, "accord_request_body_bytes_in_flight", &[]),
+        Some(0.0)
+    );
+    assert!(!samples.iter().any(|s| s.0.ends_with("_refused_total")));
 }
 
 #[tokio::test]
@@ -436,6 +450,25 @@ async fn metrics_after_a_report() {
         peer_recovery_attempts: 5,
         peer_recovery_successes: 2,
         resident_bytes: 12_345_678,
+        refused_connections: vec![
+            RefusalStats {
+                api: "user".into(),
+                reason: "per_source_limit".into(),
+                count: 3,
+            },
+            // Same labels again: merged.
+            RefusalStats {
+                api: "user".into(),
+                reason: "per_source_limit".into(),
+                count: 2,
+            },
+        ],
+        refused_frames: vec![RefusalStats {
+            api: "user".into(),
+            reason: "busy".into(),
+            count: 9,
+        }],
+        body_bytes_in_flight: 16_777_216,
     });
     let (samples, _) = scrape(server.addr).await;
     let ok = [
@@ -543,6 +576,26 @@ async fn metrics_after_a_report() {
     assert_eq!(
         value(&samples, "accord_agent_resident_bytes", &[]),
         Some(12_345_678.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "accord_connections_refused_total",
+            &[("api", "user"), ("reason", "per_source_limit")]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "accord_frames_refused_total",
+            &[("api", "user"), ("reason", "busy")]
+        ),
+        Some(9.0)
+    );
+    assert_eq!(
+        value(&samples, "accord_request_body_bytes_in_flight", &[]),
+        Some(16_777_216.0)
     );
     let age = value(&samples, "accord_agent_report_age_seconds", &[]).unwrap();
     assert!((0.0..5.0).contains(&age), "{age}");
