@@ -15,6 +15,7 @@
 //!
 //! The driver ends when every [`Handle`] is dropped.
 
+pub mod limits;
 pub mod metrics;
 mod peers;
 pub mod server;
@@ -471,12 +472,24 @@ pub async fn spawn(
 
 /// Starts a coordinator in this process: binds `user_addr` and
 /// `mesh_addr` (port 0 for ephemeral ports), starts the driver over
-/// `store` and serves both APIs on the current tokio runtime.
+/// `store` and serves both APIs on the current tokio runtime, with the
+/// default admission limits.
 pub async fn spawn_at(
     tee: Arc<dyn crate::tee::TeeProvider>,
     store: StoreLocation,
     user_addr: &str,
     mesh_addr: &str,
+) -> anyhow::Result<InProcess> {
+    spawn_with(tee, store, user_addr, mesh_addr, limits::Limits::default()).await
+}
+
+/// [`spawn_at`] with other admission limits (tests lower them).
+pub async fn spawn_with(
+    tee: Arc<dyn crate::tee::TeeProvider>,
+    store: StoreLocation,
+    user_addr: &str,
+    mesh_addr: &str,
+    limits: limits::Limits,
 ) -> anyhow::Result<InProcess> {
     use anyhow::Context;
 
@@ -516,10 +529,15 @@ pub async fn spawn_at(
     let (stop, shutdown) = watch::channel(false);
     let user_local = user.local_addr()?;
     let mesh_local = mesh.local_addr()?;
+    let admission = Arc::new(limits::Admission::new(
+        limits,
+        Arc::clone(service.handle.metrics()),
+    ));
     let user_task = tokio::spawn(server::serve_user(
         user,
         Arc::clone(&tee),
         service.handle.clone(),
+        Arc::clone(&admission),
         shutdown.clone(),
     ));
     let mesh_task = tokio::spawn(server::serve_mesh(
@@ -527,6 +545,7 @@ pub async fn spawn_at(
         tee,
         service.handle.clone(),
         service.mesh.clone(),
+        admission,
         shutdown,
     ));
     if let Some(client) = shim {
