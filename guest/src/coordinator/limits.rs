@@ -547,6 +547,68 @@ impl RefusalLog {
     }
 }
 
+/// Per-connection log lines (a refused frame, a failed handshake) of one
+/// API, at most [`LineLimiter::PER_WINDOW`] per [`REFUSAL_LOG_EVERY`]: a
+/// flood of hostile connections must not flood the log (or block the
+/// runtime on stderr). The first line after a full window says how many
+/// were left out.
+pub struct LineLimiter {
+    window: Duration,
+    state: Mutex<LineWindow>,
+}
+
+struct LineWindow {
+    started: Option<Instant>,
+    lines: u32,
+    suppressed: u64,
+}
+
+impl LineLimiter {
+    /// Lines let through per window.
+    pub const PER_WINDOW: u32 = 20;
+
+    /// A limiter with windows of `window`.
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            state: Mutex::new(LineWindow {
+                started: None,
+                lines: 0,
+                suppressed: 0,
+            }),
+        }
+    }
+
+    /// `line` if it may be logged at `now` (with a note of the lines left
+    /// out before it), else `None`.
+    pub fn admit(&self, now: Instant, line: &str) -> Option<String> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let fresh = state
+            .started
+            .is_none_or(|started| now.duration_since(started) >= self.window);
+        let mut note = String::new();
+        if fresh {
+            if state.suppressed > 0 {
+                note = format!(
+                    " ({} similar line(s) left out before this one)",
+                    state.suppressed
+                );
+            }
+            *state = LineWindow {
+                started: Some(now),
+                lines: 0,
+                suppressed: 0,
+            };
+        }
+        if state.lines >= Self::PER_WINDOW {
+            state.suppressed += 1;
+            return None;
+        }
+        state.lines += 1;
+        Some(format!("{line}{note}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -682,6 +744,32 @@ mod tests {
         let _held = v6.admit("2001:db8:1:2::1".parse().unwrap()).unwrap();
         assert!(v6.admit("2001:db8:1:2:ffff::9".parse().unwrap()).is_none());
         assert!(v6.admit("2001:db8:1:3::1".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn connection_lines_are_limited_per_window() {
+        let limiter = LineLimiter::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        for i in 0..LineLimiter::PER_WINDOW {
+            assert_eq!(
+                limiter.admit(t0, &format!("line {i}")),
+                Some(format!("line {i}"))
+            );
+        }
+        assert_eq!(limiter.admit(t0 + Duration::from_secs(1), "x"), None);
+        assert_eq!(limiter.admit(t0 + Duration::from_secs(9), "x"), None);
+        assert_eq!(
+            limiter
+                .admit(t0 + Duration::from_secs(10), "next")
+                .as_deref(),
+            Some("next (2 similar line(s) left out before this one)")
+        );
+        assert_eq!(
+            limiter
+                .admit(t0 + Duration::from_secs(11), "more")
+                .as_deref(),
+            Some("more")
+        );
     }
 
     #[test]

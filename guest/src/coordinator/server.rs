@@ -43,8 +43,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::limits::{
-    Admission, BodyError, BodyTicket, ConnectionRefusal, REFUSAL_LOG_EVERY, RefusalLog,
-    RequestReader, Sources, api_name,
+    Admission, BodyError, BodyTicket, ConnectionRefusal, LineLimiter, REFUSAL_LOG_EVERY,
+    RefusalLog, RequestReader, Sources, api_name,
 };
 use super::{Handle, MeshState, log};
 use crate::atls::frame::{Frame, write_frame};
@@ -279,26 +279,23 @@ pub async fn serve_user(
     )?);
     let conn_shutdown = shutdown.clone();
     let readers = Arc::clone(&admission);
-    accept_loop(
-        listener,
-        shutdown,
-        Api::User,
-        &admission,
-        move |stream, peer| {
-            let acceptor = Arc::clone(&acceptor);
-            let handle = handle.clone();
-            let shutdown = conn_shutdown.clone();
-            let reader = readers.reader(Api::User);
-            Some(Box::pin(async move {
-                if let Err(why) =
-                    user_connection(&acceptor, stream, &handle, &reader, shutdown).await
-                {
-                    log(&format!("user API: {peer}: {why}"));
-                }
-            }))
-        },
-    )
-    .await;
+    let lines = Arc::new(LineLimiter::new(REFUSAL_LOG_EVERY));
+    let serve = move |stream, peer: SocketAddr| -> Option<Connection> {
+        let acceptor = Arc::clone(&acceptor);
+        let handle = handle.clone();
+        let shutdown = conn_shutdown.clone();
+        let reader = readers.reader(Api::User);
+        let lines = Arc::clone(&lines);
+        Some(Box::pin(async move {
+            let served = user_connection(&acceptor, stream, &handle, &reader, shutdown).await;
+            if let Err(why) = served
+                && let Some(line) = lines.admit(Instant::now(), &format!("user API: {peer}: {why}"))
+            {
+                log(&line);
+            }
+        }))
+    };
+    accept_loop(listener, shutdown, Api::User, &admission, serve).await;
     Ok(())
 }
 
@@ -370,54 +367,52 @@ pub async fn serve_mesh(
     let mut current: Option<(u64, Arc<Acceptor>)> = None;
     let conn_shutdown = shutdown.clone();
     let readers = Arc::clone(&admission);
-    accept_loop(
-        listener,
-        shutdown,
-        Api::Mesh,
-        &admission,
-        move |stream, peer| {
-            let state = mesh.borrow().clone();
-            match state {
-                MeshState::NotReady(reason) => {
-                    let refusal = refusal.clone();
-                    Some(Box::pin(async move {
-                        refuse(&refusal, stream, &reason).await;
-                    }))
-                }
-                MeshState::Ready {
-                    generation,
-                    reference,
-                } => {
-                    let acceptor = match &current {
-                        Some((g, acceptor)) if *g == generation => Arc::clone(acceptor),
-                        _ => match mesh_acceptor(&tee, &reference) {
-                            Ok(acceptor) => {
-                                current = Some((generation, Arc::clone(&acceptor)));
-                                acceptor
-                            }
-                            Err(err) => {
-                                log(&format!("mesh API: cannot build the acceptor: {err}"));
-                                return None;
-                            }
-                        },
-                    };
-                    let handle = handle.clone();
-                    let shutdown = conn_shutdown.clone();
-                    let reader = readers.reader(Api::Mesh);
-                    Some(Box::pin(async move {
-                        if let Err(why) = mesh_connection(
-                            &acceptor, generation, stream, &handle, &reader, shutdown,
-                        )
-                        .await
-                        {
-                            log(&format!("mesh API: {peer}: {why}"));
-                        }
-                    }))
-                }
+    let lines = Arc::new(LineLimiter::new(REFUSAL_LOG_EVERY));
+    let serve = move |stream, peer: SocketAddr| -> Option<Connection> {
+        let state = mesh.borrow().clone();
+        match state {
+            MeshState::NotReady(reason) => {
+                let refusal = refusal.clone();
+                Some(Box::pin(async move {
+                    refuse(&refusal, stream, &reason).await;
+                }))
             }
-        },
-    )
-    .await;
+            MeshState::Ready {
+                generation,
+                reference,
+            } => {
+                let acceptor = match &current {
+                    Some((g, acceptor)) if *g == generation => Arc::clone(acceptor),
+                    _ => match mesh_acceptor(&tee, &reference) {
+                        Ok(acceptor) => {
+                            current = Some((generation, Arc::clone(&acceptor)));
+                            acceptor
+                        }
+                        Err(err) => {
+                            log(&format!("mesh API: cannot build the acceptor: {err}"));
+                            return None;
+                        }
+                    },
+                };
+                let handle = handle.clone();
+                let shutdown = conn_shutdown.clone();
+                let reader = readers.reader(Api::Mesh);
+                let lines = Arc::clone(&lines);
+                Some(Box::pin(async move {
+                    let served =
+                        mesh_connection(&acceptor, generation, stream, &handle, &reader, shutdown)
+                            .await;
+                    if let Err(why) = served
+                        && let Some(line) =
+                            lines.admit(Instant::now(), &format!("mesh API: {peer}: {why}"))
+                    {
+                        log(&line);
+                    }
+                }))
+            }
+        }
+    };
+    accept_loop(listener, shutdown, Api::Mesh, &admission, serve).await;
     Ok(())
 }
 
