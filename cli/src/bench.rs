@@ -18,6 +18,8 @@
 //!   verification (full chain, and against a cached chain), one workload
 //!   certificate signature (`Ca::issue`, P-384), one TLS 1.3 handshake on
 //!   loopback with the client's key generation (no attestation).
+//! - `accord bench exhaust` (hidden, [`crate::bench_exhaust`]): hostile
+//!   connections streaming maximum-size frames to a user API.
 //! - `accord bench setup` (hidden): sets a manifest on a fresh coordinator
 //!   that accepts workloads of the simulated chip in `--state` (the
 //!   coordinator's own `STATE/chip`) whose HOST_DATA is the bench policy's
@@ -72,6 +74,11 @@ pub enum BenchCommand {
     /// for benchmarks and tests).
     #[command(hide = true)]
     Setup(SetupArgs),
+    /// Attack a coordinator's user API with many connections streaming
+    /// maximum-size frames from loopback source addresses (for
+    /// benchmarks and tests).
+    #[command(hide = true)]
+    Exhaust(crate::bench_exhaust::ExhaustArgs),
 }
 
 /// Which HOST_DATA the simulated workloads report.
@@ -191,6 +198,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
         BenchCommand::Attest(args) => attest(&args),
         BenchCommand::Floor(args) => floor(&args),
         BenchCommand::Setup(args) => setup(&args),
+        BenchCommand::Exhaust(args) => crate::bench_exhaust::run_cli(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,9 @@
 //! accord's integration tests, one binary (`DESIGN.md` §2): the whole
 //! flow through the CLI, every API in every state over the wire, user and
 //! peer recovery, a hostile shim, crash consistency, replicas on the
-//! Kubernetes backend (against the in-test API server), and high
-//! availability with replica processes killed and restarted.
+//! Kubernetes backend (against the in-test API server), high
+//! availability with replica processes killed and restarted, and
+//! resource exhaustion through the user API.
 //!
 //! `support` holds the helpers: a raw deployment on the INSECURE
 //! simulated chip with wire-level calls and shim channels, replica
@@ -12,6 +13,7 @@
 mod support;
 
 mod api_states;
+mod attack_exhaustion;
 mod crash_consistency;
 mod flow;
 mod ha;
