@@ -334,7 +334,8 @@ pub struct ExhaustArgs {
 
 /// Runs `accord bench exhaust`: prints `ready: N connections streaming`
 /// on stdout once 90% of the connections stream (or after 60 s), progress
-/// on stderr every 5 s, and the final counters as one JSON object.
+/// on stderr every 5 s, and, after `--duration` or at SIGTERM / Ctrl-C,
+/// the final counters as one JSON object.
 pub fn run_cli(args: &ExhaustArgs) -> anyhow::Result<()> {
     use std::io::Write;
 
@@ -370,8 +371,14 @@ pub fn run_cli(args: &ExhaustArgs) -> anyhow::Result<()> {
         let end = started + Duration::from_secs_f64(args.duration);
         let mut ready = false;
         let mut last_progress = started;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
         while std::time::Instant::now() < end {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
             let stats = attack.stats();
             if !ready
                 && (stats.open * 10 >= args.connections as u64 * 9

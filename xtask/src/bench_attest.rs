@@ -51,15 +51,16 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
     })
 }
 
-/// The coordinator process (terminated on drop).
-struct Coordinator {
+/// The coordinator process (terminated on drop); `bench-exhaustion` runs
+/// it too.
+pub(crate) struct Coordinator {
     child: Child,
-    user: String,
-    mesh: String,
+    pub(crate) user: String,
+    pub(crate) mesh: String,
 }
 
 impl Coordinator {
-    fn start(bin: &Path, state: &Path, log: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn start(bin: &Path, state: &Path, log: &Path) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .args(["coordinator", "--tee", "insecure-simulated", "--state"])
             .arg(state)
@@ -90,7 +91,7 @@ impl Coordinator {
         })
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
