@@ -8,8 +8,11 @@
 //! an anonymous client (verifying the coordinator, as any client would),
 //! says `Hello`, then announces a frame of `MAX_USER_FRAME` bytes whose
 //! first body byte is `0x00` (`SetManifest`, the one request that may be
-//! that large) and streams zeros: half the connections as fast as the
-//! coordinator reads, the other half slowly (16 KiB every 100 ms). When
+//! that large) and streams it: zeros after the tag, or (one in
+//! [`AttackConfig::well_formed_every`]) a well-formed `SetManifest` filling
+//! the frame, which decodes and reaches the state machine; as fast as the
+//! coordinator reads, or (one in [`AttackConfig::slow_every`]) slowly, 16
+//! KiB every 100 ms. When
 //! the coordinator answers (busy, or malformed once a whole body arrived)
 //! or closes the connection, the client connects again. It never stops on
 //! its own; [`Attack::stop`] ends it.
@@ -24,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use accord_core::protocol::{
-    Api, Hello, HelloReply, MAX_USER_FRAME, SET_MANIFEST_TAG, UserResponse, VERSION,
+    Api, ErrorCode, Hello, HelloReply, MAX_USER_FRAME, SET_MANIFEST_TAG, UserResponse, VERSION,
 };
 use accord_guest::atls::{Connector, PeerPolicy, Timeouts};
 use accord_guest::wire::{self, ReadLimits};
@@ -53,6 +56,20 @@ pub struct AttackConfig {
     pub connections: usize,
     /// Loopback source addresses they are spread over (round robin).
     pub sources: usize,
+    /// Every `slow_every`-th connection streams slowly (16 KiB every
+    /// 100 ms), the others as fast as the coordinator reads (0: none is
+    /// slow).
+    pub slow_every: usize,
+    /// Every `well_formed_every`-th connection sends a well-formed
+    /// `SetManifest` (a manifest of zeros filling the frame, no signature)
+    /// that decodes and reaches the state machine, the others zeros after
+    /// the tag (0: none is well-formed).
+    pub well_formed_every: usize,
+}
+
+/// Whether connection `i` is one of every `every` (never when 0).
+fn every(i: usize, every: usize) -> bool {
+    every > 0 && i % every == every - 1
 }
 
 /// The attack's counters, shared by its tasks.
@@ -67,6 +84,7 @@ struct Counters {
     busy: AtomicU64,
     too_large: AtomicU64,
     malformed: AtomicU64,
+    decoded: AtomicU64,
     other_replies: AtomicU64,
     closed: AtomicU64,
 }
@@ -94,6 +112,9 @@ pub struct AttackStats {
     pub too_large: u64,
     /// Frames read whole, then refused as malformed.
     pub malformed: u64,
+    /// Frames read whole, decoded and answered by the state machine (with
+    /// an error: they carry no owner signature).
+    pub decoded: u64,
     /// Other replies.
     pub other_replies: u64,
     /// Connections the coordinator closed without a reply (time limits).
@@ -113,6 +134,7 @@ impl Counters {
             busy: get(&self.busy),
             too_large: get(&self.too_large),
             malformed: get(&self.malformed),
+            decoded: get(&self.decoded),
             other_replies: get(&self.other_replies),
             closed: get(&self.closed),
         }
@@ -138,16 +160,21 @@ impl Attack {
         );
         let (stop, stopped) = watch::channel(false);
         let counters = Arc::new(Counters::default());
+        let bodies = [Arc::new(frame_body(false)), Arc::new(frame_body(true))];
         let mut tasks = JoinSet::new();
         for i in 0..config.connections {
             let source = source_address(i % config.sources);
-            let slow = i % 2 == 1;
+            let slow = every(i, config.slow_every);
+            // The well-formed connections are the others when both are
+            // one in two.
+            let well_formed = every(i + 1, config.well_formed_every);
             let (connector, counters) = (Arc::clone(&connector), Arc::clone(&counters));
             let (target, mut stopped) = (config.user_api, stopped.clone());
+            let body = Arc::clone(&bodies[usize::from(well_formed)]);
             tasks.spawn(async move {
                 while !*stopped.borrow() {
                     tokio::select! {
-                        () = hostile(&connector, source, target, slow, &counters) => {}
+                        () = hostile(&connector, source, target, slow, &body, &counters) => {}
                         _ = stopped.changed() => break,
                     }
                 }
@@ -184,6 +211,33 @@ pub fn source_address(k: usize) -> IpAddr {
     ))
 }
 
+/// The body every hostile frame carries (`MAX_USER_FRAME` bytes, starting
+/// with the `SetManifest` tag): zeros after the tag (an empty
+/// `SetManifest` and trailing bytes), or a well-formed `SetManifest`
+/// whose manifest fills the frame.
+pub fn frame_body(well_formed: bool) -> Vec<u8> {
+    let mut body = vec![0u8; MAX_USER_FRAME];
+    if well_formed {
+        // tag, varint(manifest length) = 4 bytes, the manifest, then
+        // policies [], expected None, signatures [], reshare false.
+        let manifest_len = MAX_USER_FRAME - 1 - 4 - 4;
+        let mut varint = Vec::new();
+        let mut n = manifest_len;
+        while n >= 0x80 {
+            varint.push(u8::try_from(n & 0x7f).unwrap_or(0) | 0x80);
+            n >>= 7;
+        }
+        varint.push(u8::try_from(n).unwrap_or(0));
+        if let Some(slot) = body.get_mut(1..1 + varint.len()) {
+            slot.copy_from_slice(&varint);
+        }
+    }
+    if let Some(first) = body.first_mut() {
+        *first = SET_MANIFEST_TAG;
+    }
+    body
+}
+
 /// Keeps `counters.open` right while a connection streams.
 struct Open<'a>(&'a Counters);
 
@@ -207,6 +261,7 @@ async fn hostile(
     source: IpAddr,
     target: SocketAddr,
     slow: bool,
+    body: &[u8],
     counters: &Counters,
 ) {
     let Ok(stream) = connect(connector, source, target).await else {
@@ -218,22 +273,17 @@ async fn hostile(
     let _open = Open::new(counters);
     let (mut reader, mut writer) = split(stream);
     let stream_body = async {
-        let prefix = u32::try_from(MAX_USER_FRAME)
-            .unwrap_or(u32::MAX)
-            .to_be_bytes();
+        let prefix = u32::try_from(body.len()).unwrap_or(u32::MAX).to_be_bytes();
         writer.write_all(&prefix).await?;
-        writer.write_all(&[SET_MANIFEST_TAG]).await?;
+        let (first, rest) = body.split_at(1.min(body.len()));
+        writer.write_all(first).await?;
         writer.flush().await?;
         counters.frames.fetch_add(1, Ordering::Relaxed);
-        let zeros = vec![0u8; SLOW_CHUNK];
-        let mut left = MAX_USER_FRAME - 1;
-        while left > 0 {
-            let chunk = zeros.get(..left.min(SLOW_CHUNK)).unwrap_or_default();
+        for chunk in rest.chunks(SLOW_CHUNK) {
             writer.write_all(chunk).await?;
             counters
                 .bytes_sent
                 .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            left -= chunk.len();
             if slow {
                 writer.flush().await?;
                 tokio::time::sleep(SLOW_EVERY).await;
@@ -264,6 +314,7 @@ async fn hostile(
     };
     let counter = match &reply {
         Some(UserResponse::Error(error)) if error.message.contains("is busy") => &counters.busy,
+        Some(UserResponse::Error(error)) if error.code != ErrorCode::Protocol => &counters.decoded,
         Some(UserResponse::Error(error)) if error.message.contains("exceeds") => {
             &counters.too_large
         }
@@ -330,6 +381,17 @@ pub struct ExhaustArgs {
     /// How long to attack, in seconds.
     #[arg(long, value_name = "S", default_value_t = 30.0)]
     duration: f64,
+
+    /// One connection in N streams slowly (16 KiB every 100 ms), the
+    /// others as fast as the coordinator reads (0: none is slow).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    slow_every: usize,
+
+    /// One connection in N sends a well-formed SetManifest (it decodes
+    /// and reaches the state machine), the others zeros after the tag (0:
+    /// none).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    well_formed_every: usize,
 }
 
 /// Runs `accord bench exhaust`: prints `ready: N connections streaming`
@@ -366,6 +428,8 @@ pub fn run_cli(args: &ExhaustArgs) -> anyhow::Result<()> {
             policy,
             connections: args.connections,
             sources: args.sources,
+            slow_every: args.slow_every,
+            well_formed_every: args.well_formed_every,
         })?;
         let started = std::time::Instant::now();
         let end = started + Duration::from_secs_f64(args.duration);
@@ -392,11 +456,12 @@ pub fn run_cli(args: &ExhaustArgs) -> anyhow::Result<()> {
             if last_progress.elapsed() >= Duration::from_secs(5) {
                 last_progress = std::time::Instant::now();
                 eprintln!(
-                    "{:>4.0} s  open {}  busy {}  malformed {}  closed {}  connect failures {}",
+                    "{:>4.0} s  open {}  busy {}  malformed {}  decoded {}  closed {}  connect failures {}",
                     started.elapsed().as_secs_f64(),
                     stats.open,
                     stats.busy,
                     stats.malformed,
+                    stats.decoded,
                     stats.closed,
                     stats.connect_failures
                 );
@@ -411,6 +476,35 @@ pub fn run_cli(args: &ExhaustArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frame_bodies_are_set_manifests_of_the_maximum_size() {
+        use accord_core::protocol::{UserRequest, decode};
+        let zeros = frame_body(false);
+        assert_eq!(zeros.len(), MAX_USER_FRAME);
+        assert!(decode::<UserRequest>(&zeros).is_err(), "trailing bytes");
+        let well_formed = frame_body(true);
+        assert_eq!(well_formed.len(), MAX_USER_FRAME);
+        let Ok(UserRequest::SetManifest {
+            manifest,
+            signatures,
+            ..
+        }) = decode::<UserRequest>(&well_formed)
+        else {
+            panic!("not a SetManifest")
+        };
+        assert_eq!(manifest.len(), MAX_USER_FRAME - 9);
+        assert!(signatures.is_empty());
+    }
+
+    #[test]
+    fn one_in_n() {
+        let picked: Vec<usize> = (0..6).filter(|i| every(*i, 2)).collect();
+        assert_eq!(picked, [1, 3, 5]);
+        let others: Vec<usize> = (0..6).filter(|i| every(i + 1, 2)).collect();
+        assert_eq!(others, [0, 2, 4]);
+        assert!(!(0..6).any(|i| every(i, 0)));
+    }
 
     #[test]
     fn sources_are_distinct_loopback_addresses() {

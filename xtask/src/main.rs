@@ -83,9 +83,10 @@ Tasks:
   bench-exhaustion [--duration S] [--connections N]
                        honest attestations under the memory-exhaustion attack (release build,
                        simulated TEE, loopback): `accord bench attest` closed loop at concurrency 16
-                       and open loop at 100/s (S seconds each, default 15), alone and while
+                       and open loop at 100/s, ≤ 32 in flight (S seconds each, default 15), alone and while
                        `accord bench exhaust` holds N hostile user-API connections (default 1024,
-                       from 64 loopback source addresses) streaming maximum-size frames; the
+                       from 64 loopback source addresses) continuously streaming maximum-size
+                       frames, half of them well-formed SetManifests; the
                        coordinator's CPU and largest RSS, ratios attack / none; prints markdown
   measure --ovmf FILE --vcpus N --vcpu-type TYPE [--kernel FILE [--initrd FILE] [--append STRING]] [--json]
                        the AMD SEV-SNP launch digest (MEASUREMENT) of a QEMU guest, as hex

@@ -13,9 +13,12 @@
 //!   the connection ends); a body that cannot get its bytes within
 //!   [`Limits::budget_wait`] is refused ("the coordinator is busy: …").
 //!   The budget is tiered so that one kind of traffic cannot starve
-//!   another: maximum-size `SetManifest` bodies may fill 3/4 of it, user
-//!   requests together 15/16, and mesh requests all of it, so user-API
-//!   traffic always leaves room for workloads' `NewMeshCert`.
+//!   another: `SetManifest` bodies above [`MAX_USER_SMALL_FRAME`] may fill
+//!   1/4 of it (with the default, one maximum-size frame: the state
+//!   machine applies one update at a time anyway, and every large body
+//!   admitted at once costs the allocator far more than its size under a
+//!   flood), user requests together 15/16, and mesh requests all of it,
+//!   so user-API traffic always leaves room for workloads' `NewMeshCert`.
 //! - **Frame size by request type**: on the user API a frame longer than
 //!   [`MAX_USER_SMALL_FRAME`] must be a `SetManifest`; its first body byte
 //!   is read and checked ([`accord_core::protocol::check_user_frame`])
@@ -24,7 +27,7 @@
 //! With the defaults (1,024 connections per API, a 64 MiB budget) the
 //! request bodies the coordinator holds are bounded by 64 MiB whatever the
 //! clients do; 1,024 hostile connections each announcing a 16 MiB frame
-//! get three bodies read at a time and "busy" for the rest.
+//! get one body read at a time and "busy" for the rest.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -45,9 +48,10 @@ use crate::wire::{self, WireError};
 /// take more than 1/32 of the per-API cap.
 pub const MAX_CONNECTIONS_PER_SOURCE: usize = 32;
 
-/// Request body bytes in flight in the whole process: room for three
-/// maximum-size `SetManifest` frames ([`accord_core::protocol::MAX_USER_FRAME`],
-/// 16 MiB) and 16 MiB of everything else.
+/// Request body bytes in flight in the whole process: room for one
+/// maximum-size `SetManifest` frame ([`accord_core::protocol::MAX_USER_FRAME`],
+/// 16 MiB, the large tier) next to 44 MiB of small user requests, and
+/// the last 4 MiB kept for the mesh API.
 pub const BODY_BUDGET: usize = 64 * 1024 * 1024;
 
 /// How long a request body waits for room in the budget before it is
@@ -88,7 +92,7 @@ pub enum BodyClass {
     /// A user-API request of at most [`MAX_USER_SMALL_FRAME`] bytes: all
     /// but 1/16 of the budget (kept for the mesh API).
     UserSmall,
-    /// A larger user-API request (`SetManifest`): 3/4 of the budget.
+    /// A larger user-API request (`SetManifest`): 1/4 of the budget.
     UserLarge,
 }
 
@@ -163,7 +167,7 @@ impl BodyBudget {
         match class {
             BodyClass::Mesh => self.total,
             BodyClass::UserSmall => self.total - self.total / 16,
-            BodyClass::UserLarge => self.total / 4 * 3,
+            BodyClass::UserLarge => self.total / 4,
         }
     }
 
@@ -348,6 +352,12 @@ impl RequestReader {
                 reason: "busy",
                 message: busy.to_string(),
             })?;
+        // The body has its room: one allocation of its announced length
+        // (pages cost memory only once written). Growing by doubling
+        // instead leaves the allocator holding freed buffers of every
+        // size between 64 KiB and 16 MiB, which under a flood of large
+        // bodies cost far more resident memory than the bodies did.
+        body.reserve_exact(len - body.len());
         wire::fill_body(stream, &mut body, len)
             .await
             .map_err(BodyError::Closed)?;
@@ -626,20 +636,22 @@ mod tests {
         let b = budget(64, 0);
         assert_eq!(b.ceiling(BodyClass::Mesh), 64);
         assert_eq!(b.ceiling(BodyClass::UserSmall), 60);
-        assert_eq!(b.ceiling(BodyClass::UserLarge), 48);
-        let large = [
-            b.try_reserve(16, BodyClass::UserLarge).unwrap(),
-            b.try_reserve(16, BodyClass::UserLarge).unwrap(),
-            b.try_reserve(16, BodyClass::UserLarge).unwrap(),
-        ];
-        assert!(b.try_reserve(16, BodyClass::UserLarge).is_none());
-        let small = b.try_reserve(12, BodyClass::UserSmall).unwrap();
+        assert_eq!(b.ceiling(BodyClass::UserLarge), 16);
+        let large = b.try_reserve(16, BodyClass::UserLarge).unwrap();
+        assert!(b.try_reserve(1, BodyClass::UserLarge).is_none());
+        let small = b.try_reserve(44, BodyClass::UserSmall).unwrap();
         assert!(b.try_reserve(1, BodyClass::UserSmall).is_none());
         let mesh = b.try_reserve(4, BodyClass::Mesh).unwrap();
         assert!(b.try_reserve(1, BodyClass::Mesh).is_none());
         assert_eq!(b.in_flight(), 64);
         drop((large, small, mesh));
         assert_eq!(b.in_flight(), 0);
+        // With the defaults: one maximum-size SetManifest at a time.
+        let defaults = budget(BODY_BUDGET, 0);
+        assert_eq!(
+            defaults.ceiling(BodyClass::UserLarge),
+            accord_core::protocol::MAX_USER_FRAME
+        );
     }
 
     #[test]
@@ -657,8 +669,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_waits_for_room_then_is_busy() {
-        let b = budget(64, 300);
-        let held = b.try_reserve(48, BodyClass::UserLarge).unwrap();
+        let b = budget(256, 300);
+        let held = b.try_reserve(64, BodyClass::UserLarge).unwrap();
         // Freed during the wait: the waiter gets its room.
         let waiter = {
             let b = Arc::clone(&b);
@@ -671,7 +683,7 @@ mod tests {
         // Not freed: busy after the wait, naming what is in flight.
         let _more = b.try_reserve(32, BodyClass::UserLarge).unwrap();
         let started = Instant::now();
-        let busy = b.reserve(16, BodyClass::UserLarge).await.unwrap_err();
+        let busy = b.reserve(32, BodyClass::UserLarge).await.unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(300));
         assert_eq!(busy.in_flight, 48);
         assert!(
@@ -681,7 +693,7 @@ mod tests {
         );
         // A body larger than its tier is refused without waiting.
         let started = Instant::now();
-        assert!(b.reserve(49, BodyClass::UserLarge).await.is_err());
+        assert!(b.reserve(65, BodyClass::UserLarge).await.is_err());
         assert!(started.elapsed() < Duration::from_millis(300));
         drop(ticket);
     }
