@@ -15,6 +15,7 @@
 //!
 //! The driver ends when every [`Handle`] is dropped.
 
+mod allocator;
 pub mod limits;
 pub mod metrics;
 mod peers;
@@ -403,6 +404,7 @@ pub async fn run(
     use anyhow::Context;
     use std::io::Write;
 
+    allocator::fix_mmap_threshold();
     let where_ = match &store {
         StoreLocation::Dir(dir) => dir.display().to_string(),
         StoreLocation::Shim(addr) => format!("shim {addr}"),
