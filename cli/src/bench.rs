@@ -159,6 +159,13 @@ pub struct AttestArgs {
     #[command(flatten)]
     host: HostDataArgs,
 
+    /// Spread the connections over this many loopback source addresses
+    /// (127.2.x.y, round robin; for a coordinator on loopback), so that
+    /// more than its per-source limit (32) may be in flight [default: 1,
+    /// the system's choice].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=62500))]
+    sources: u32,
+
     /// Print one JSON object instead of a table (and no progress).
     #[arg(long)]
     json: bool,
@@ -235,7 +242,11 @@ fn open_chip(state: Option<&Path>, host_data: [u8; 32]) -> anyhow::Result<Simula
 
 /// One simulated workload's attempt: fresh key, attested connection,
 /// NewMeshCert, check the certificate is for the key.
-async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<()> {
+async fn attestation(
+    addr: &str,
+    source: Option<std::net::IpAddr>,
+    tee: &Arc<dyn TeeProvider>,
+) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
         .context("generating the workload key")?;
     let cert = rcgen::CertificateParams::new(vec!["accord-bench".to_string()])
@@ -244,7 +255,7 @@ async fn attestation(addr: &str, tee: &Arc<dyn TeeProvider>) -> anyhow::Result<(
         .context("self-signing")?;
     let identity = Identity::from_der(cert.der().to_vec(), key.serialize_der())?;
     let spki = identity.spki().to_vec();
-    let mut client = MeshClient::connect(addr, Arc::clone(tee), identity).await?;
+    let mut client = MeshClient::connect_from(addr, source, Arc::clone(tee), identity).await?;
     match client.new_mesh_cert().await? {
         MeshResponse::MeshCert { cert_chain, .. } => {
             let leaf = cert_chain.first().context("the reply has no certificate")?;
@@ -266,6 +277,8 @@ struct Shared {
     addrs: Vec<String>,
     /// The round-robin counter (one for all workers).
     next: AtomicU64,
+    /// Loopback source addresses to spread over (1: the system's choice).
+    sources: u32,
     /// Certificates issued by each coordinator (same order as `addrs`).
     per_coordinator: Vec<AtomicU64>,
     ok: AtomicU64,
@@ -278,10 +291,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// The next coordinator in the round robin (its index).
-    fn pick(&self) -> usize {
+    /// The next coordinator in the round robin (its index), and the
+    /// attestation's number.
+    fn pick(&self) -> (usize, u64) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        (n % self.addrs.len() as u64) as usize
+        ((n % self.addrs.len() as u64) as usize, n)
     }
 
     fn stopped(&self) -> bool {
@@ -292,8 +306,17 @@ impl Shared {
     /// scheduled start in the open loop), recorded in `window` if it ended
     /// inside the measured window.
     async fn attest_once(&self, tee: &Arc<dyn TeeProvider>, start: Instant, window: &mut Window) {
-        let index = self.pick();
-        let result = attestation(&self.addrs[index], tee).await;
+        let (index, n) = self.pick();
+        let source = (self.sources > 1).then(|| {
+            let k = n % u64::from(self.sources);
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                127,
+                2,
+                u8::try_from(k / 250).unwrap_or(u8::MAX),
+                u8::try_from(k % 250 + 1).unwrap_or(u8::MAX),
+            ))
+        });
+        let result = attestation(&self.addrs[index], source, tee).await;
         let end = Instant::now();
         let in_window = end >= self.measure_from && end <= self.deadline;
         match result {
@@ -426,6 +449,7 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         addrs: args.coordinator.clone(),
         next: AtomicU64::new(0),
+        sources: args.sources,
         per_coordinator: args.coordinator.iter().map(|_| AtomicU64::new(0)).collect(),
         ok: AtomicU64::new(0),
         errors: AtomicU64::new(0),

@@ -140,6 +140,10 @@ fn load(
         "--state",
         chip,
         "--json",
+        // 64 in flight from one address would meet the coordinator's
+        // per-source limit (32).
+        "--sources",
+        "8",
     ];
     args.extend_from_slice(extra);
     let result = accord_json(accord, &args)?;
