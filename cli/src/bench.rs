@@ -20,6 +20,8 @@
 //!   verification (full chain, and against a cached chain), one workload
 //!   certificate signature (`Ca::issue`, P-384), one TLS 1.3 handshake on
 //!   loopback with the client's key generation (no attestation).
+//! - `accord bench exhaust` (hidden, [`crate::bench_exhaust`]): hostile
+//!   connections streaming maximum-size frames to a user API.
 //! - `accord bench setup` (hidden): sets a manifest on a fresh coordinator
 //!   that accepts workloads of the simulated chip in `--state` (the
 //!   coordinator's own `STATE/chip`) whose HOST_DATA is the bench policy's
@@ -76,6 +78,11 @@ pub enum BenchCommand {
     /// for benchmarks and tests).
     #[command(hide = true)]
     Setup(SetupArgs),
+    /// Attack a coordinator's user API with many connections streaming
+    /// maximum-size frames from loopback source addresses (for
+    /// benchmarks and tests).
+    #[command(hide = true)]
+    Exhaust(crate::bench_exhaust::ExhaustArgs),
 }
 
 /// Which HOST_DATA the simulated workloads report.
@@ -163,6 +170,13 @@ pub struct AttestArgs {
     #[command(flatten)]
     host: HostDataArgs,
 
+    /// Spread the connections over this many loopback source addresses
+    /// (127.2.x.y, round robin; for a coordinator on loopback), so that
+    /// more than its per-source limit (32) may be in flight [default: 1,
+    /// the system's choice].
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=62500))]
+    sources: u32,
+
     /// Print one JSON object instead of a table (and no progress).
     #[arg(long)]
     json: bool,
@@ -202,6 +216,7 @@ pub fn run(command: BenchCommand) -> ExitCode {
         BenchCommand::Attest(args) => attest(&args),
         BenchCommand::Floor(args) => floor(&args),
         BenchCommand::Setup(args) => setup(&args),
+        BenchCommand::Exhaust(args) => crate::bench_exhaust::run_cli(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -268,6 +283,7 @@ fn coordinator_policy(chip: &SimulatedSnp, policies: &[[u8; 32]]) -> PeerPolicy 
 async fn attestation(
     addr: &str,
     coordinator: &PeerPolicy,
+    source: Option<std::net::IpAddr>,
     tee: &Arc<dyn TeeProvider>,
 ) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
@@ -279,7 +295,8 @@ async fn attestation(
     let identity = Identity::from_der(cert.der().to_vec(), key.serialize_der())?;
     let spki = identity.spki().to_vec();
     let mut client =
-        MeshClient::connect(addr, coordinator.clone(), Arc::clone(tee), identity).await?;
+        MeshClient::connect_from(addr, source, coordinator.clone(), Arc::clone(tee), identity)
+            .await?;
     match client.new_mesh_cert().await? {
         MeshResponse::MeshCert { cert_chain, .. } => {
             let leaf = cert_chain.first().context("the reply has no certificate")?;
@@ -303,6 +320,8 @@ struct Shared {
     coordinator: PeerPolicy,
     /// The round-robin counter (one for all workers).
     next: AtomicU64,
+    /// Loopback source addresses to spread over (1: the system's choice).
+    sources: u32,
     /// Certificates issued by each coordinator (same order as `addrs`).
     per_coordinator: Vec<AtomicU64>,
     ok: AtomicU64,
@@ -315,10 +334,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// The next coordinator in the round robin (its index).
-    fn pick(&self) -> usize {
+    /// The next coordinator in the round robin (its index), and the
+    /// attestation's number.
+    fn pick(&self) -> (usize, u64) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        (n % self.addrs.len() as u64) as usize
+        ((n % self.addrs.len() as u64) as usize, n)
     }
 
     fn stopped(&self) -> bool {
@@ -329,8 +349,17 @@ impl Shared {
     /// scheduled start in the open loop), recorded in `window` if it ended
     /// inside the measured window.
     async fn attest_once(&self, tee: &Arc<dyn TeeProvider>, start: Instant, window: &mut Window) {
-        let index = self.pick();
-        let result = attestation(&self.addrs[index], &self.coordinator, tee).await;
+        let (index, n) = self.pick();
+        let source = (self.sources > 1).then(|| {
+            let k = n % u64::from(self.sources);
+            std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+                127,
+                2,
+                u8::try_from(k / 250).unwrap_or(u8::MAX),
+                u8::try_from(k % 250 + 1).unwrap_or(u8::MAX),
+            ))
+        });
+        let result = attestation(&self.addrs[index], &self.coordinator, source, tee).await;
         let end = Instant::now();
         let in_window = end >= self.measure_from && end <= self.deadline;
         match result {
@@ -466,6 +495,7 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
         addrs: args.coordinator.clone(),
         coordinator,
         next: AtomicU64::new(0),
+        sources: args.sources,
         per_coordinator: args.coordinator.iter().map(|_| AtomicU64::new(0)).collect(),
         ok: AtomicU64::new(0),
         errors: AtomicU64::new(0),

@@ -10,6 +10,7 @@
 //! `accord demo` ([`demo`]).
 
 pub mod bench;
+pub mod bench_exhaust;
 pub mod demo;
 pub mod demo_replicas;
 pub mod evidence;

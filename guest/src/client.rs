@@ -37,7 +37,30 @@ const CONNECT_WAIT: Duration = Duration::from_secs(10);
 const WRITE_WAIT: Duration = Duration::from_secs(30);
 
 async fn tcp(addr: &str) -> anyhow::Result<TcpStream> {
-    let stream = tokio::time::timeout(CONNECT_WAIT, TcpStream::connect(addr))
+    tcp_from(addr, None).await
+}
+
+/// Connects to `addr`, from the local address `source` if given (load
+/// generators on loopback spread over 127.0.0.0/8 this way, under the
+/// coordinator's per-source connection limit).
+async fn tcp_from(addr: &str, source: Option<std::net::IpAddr>) -> anyhow::Result<TcpStream> {
+    let connect = async {
+        let Some(source) = source else {
+            return TcpStream::connect(addr).await;
+        };
+        let target = tokio::net::lookup_host(addr)
+            .await?
+            .find(|a| a.is_ipv4() == source.is_ipv4())
+            .ok_or_else(|| std::io::Error::other("no address of the source's family"))?;
+        let socket = if source.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(source, 0))?;
+        socket.connect(target).await
+    };
+    let stream = tokio::time::timeout(CONNECT_WAIT, connect)
         .await
         .map_err(|_| anyhow::anyhow!("connecting to {addr}: timed out"))?
         .with_context(|| format!("connecting to {addr}"))?;
@@ -115,7 +138,7 @@ pub async fn recover_from_peer(
     policy: PeerPolicy,
 ) -> anyhow::Result<accord_core::coordinator::PeerSecrets> {
     let connector = Connector::new(policy, Some(tee), None, Timeouts::default())?;
-    let mut client = MeshClient::over(&connector, addr, "the peer").await?;
+    let mut client = MeshClient::over(&connector, addr, None, "the peer").await?;
     match client.ask(MeshRequest::PeerRecover).await? {
         MeshResponse::PeerSecrets {
             seed,
@@ -146,16 +169,32 @@ impl MeshClient {
         tee: Arc<dyn TeeProvider>,
         identity: Identity,
     ) -> anyhow::Result<Self> {
-        let connector =
-            Connector::new(coordinator, Some(tee), Some(identity), Timeouts::default())?;
-        Self::over(&connector, addr, "the coordinator").await
+        Self::connect_from(addr, None, coordinator, tee, identity).await
     }
 
-    /// Connects to `addr` with `connector` (`who` names the server in
-    /// errors) and says `Hello`.
-    async fn over(connector: &Connector, addr: &str, who: &str) -> anyhow::Result<Self> {
+    /// [`MeshClient::connect`] from the local address `source`, if given.
+    pub async fn connect_from(
+        addr: &str,
+        source: Option<std::net::IpAddr>,
+        coordinator: PeerPolicy,
+        tee: Arc<dyn TeeProvider>,
+        identity: Identity,
+    ) -> anyhow::Result<Self> {
+        let connector =
+            Connector::new(coordinator, Some(tee), Some(identity), Timeouts::default())?;
+        Self::over(&connector, addr, source, "the coordinator").await
+    }
+
+    /// Connects to `addr` (from `source`, if given) with `connector`
+    /// (`who` names the server in errors) and says `Hello`.
+    async fn over(
+        connector: &Connector,
+        addr: &str,
+        source: Option<std::net::IpAddr>,
+        who: &str,
+    ) -> anyhow::Result<Self> {
         let attested = connector
-            .connect(tcp(addr).await?)
+            .connect(tcp_from(addr, source).await?)
             .await
             .with_context(|| format!("attested TLS with {who} at {addr}"))?;
         let (mut stream, _) = attested.into_parts();

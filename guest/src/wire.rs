@@ -67,21 +67,50 @@ pub async fn read_body<R: AsyncRead + Unpin>(
     len: usize,
     limits: ReadLimits,
 ) -> Result<Vec<u8>, WireError> {
-    // Memory grows with what actually arrives, not with what the prefix
-    // announces: a peer cannot make us allocate 16 MiB with four bytes.
-    let mut body = Vec::with_capacity(len.min(INITIAL_BODY_CAPACITY));
-    let limit = u64::try_from(len).unwrap_or(u64::MAX);
-    tokio::time::timeout(limits.body, reader.take(limit).read_to_end(&mut body))
+    let mut body = Vec::new();
+    tokio::time::timeout(limits.body, fill_body(reader, &mut body, len))
         .await
-        .map_err(|_| WireError::Timeout(limits.body))?
-        .map_err(WireError::Io)?;
-    if body.len() != len {
-        return Err(WireError::Io(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            format!("the frame ended after {} of {len} bytes", body.len()),
-        )));
-    }
+        .map_err(|_| WireError::Timeout(limits.body))??;
     Ok(body)
+}
+
+/// Reads one byte (the first of a body), without a time limit.
+pub async fn read_byte<R: AsyncRead + Unpin>(reader: &mut R) -> Result<u8, WireError> {
+    reader.read_u8().await.map_err(WireError::Io)
+}
+
+/// Reads until `body` holds `len` bytes, without a time limit (the caller
+/// sets one). Memory grows with what actually arrives, not with what the
+/// prefix announces (a peer cannot make us allocate 16 MiB with four
+/// bytes), doubling from 64 KiB and never past `len`.
+pub async fn fill_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    body: &mut Vec<u8>,
+    len: usize,
+) -> Result<(), WireError> {
+    while body.len() < len {
+        if body.len() == body.capacity() {
+            let grown = body
+                .capacity()
+                .saturating_mul(2)
+                .max(INITIAL_BODY_CAPACITY)
+                .min(len);
+            body.reserve_exact(grown - body.len());
+        }
+        let remaining = u64::try_from(len - body.len()).unwrap_or(u64::MAX);
+        let read = (&mut *reader)
+            .take(remaining)
+            .read_buf(body)
+            .await
+            .map_err(WireError::Io)?;
+        if read == 0 {
+            return Err(WireError::Io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the frame ended after {} of {len} bytes", body.len()),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Reads and decodes one frame.

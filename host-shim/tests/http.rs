@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accord_core::protocol::shim::{
-    AgentState, AgentStatus, LATENCY_BUCKETS, MAX_SHIM_FRAME, RequestStats, ShimRequest,
-    ShimResponse,
+    AgentState, AgentStatus, LATENCY_BUCKETS, MAX_SHIM_FRAME, RefusalStats, RequestStats,
+    ShimRequest, ShimResponse,
 };
 use accord_core::protocol::{self, Api, Hello, HelloReply};
 use accord_shim::channel;
@@ -579,6 +579,9 @@ async fn metrics_before_any_report() {
         ("accord_peer_recovery_attempts_total", "counter"),
         ("accord_peer_recovery_successes_total", "counter"),
         ("accord_agent_resident_bytes", "gauge"),
+        ("accord_connections_refused_total", "counter"),
+        ("accord_frames_refused_total", "counter"),
+        ("accord_request_body_bytes_in_flight", "gauge"),
         ("accord_agent_report_age_seconds", "gauge"),
         ("accord_shim_agent_connections", "gauge"),
         ("accord_shim_probe_connections", "gauge"),
@@ -608,7 +611,16 @@ async fn metrics_before_any_report() {
         value(&samples, "accord_agent_report_age_seconds", &[]),
         None
     );
-    assert!(!samples.iter().any(|s| s.0.starts_with("accord_request")));
+    assert!(
+        !samples
+            .iter()
+            .any(|s| s.0 == "accord_requests_total" || s.0.starts_with("accord_request_duration"))
+    );
+    assert_eq!(
+        value(&samples, "accord_request_body_bytes_in_flight", &[]),
+        Some(0.0)
+    );
+    assert!(!samples.iter().any(|s| s.0.ends_with("_refused_total")));
 }
 
 #[tokio::test]
@@ -643,6 +655,25 @@ async fn metrics_after_a_report() {
         peer_recovery_successes: 2,
         resident_bytes: 12_345_678,
         forged_histories: 3,
+        refused_connections: vec![
+            RefusalStats {
+                api: "user".into(),
+                reason: "per_source_limit".into(),
+                count: 3,
+            },
+            // Same labels again: merged.
+            RefusalStats {
+                api: "user".into(),
+                reason: "per_source_limit".into(),
+                count: 2,
+            },
+        ],
+        refused_frames: vec![RefusalStats {
+            api: "user".into(),
+            reason: "busy".into(),
+            count: 9,
+        }],
+        body_bytes_in_flight: 16_777_216,
     });
     let (samples, _) = scrape(server.addr).await;
     assert_eq!(
@@ -754,6 +785,26 @@ async fn metrics_after_a_report() {
     assert_eq!(
         value(&samples, "accord_agent_resident_bytes", &[]),
         Some(12_345_678.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "accord_connections_refused_total",
+            &[("api", "user"), ("reason", "per_source_limit")]
+        ),
+        Some(5.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "accord_frames_refused_total",
+            &[("api", "user"), ("reason", "busy")]
+        ),
+        Some(9.0)
+    );
+    assert_eq!(
+        value(&samples, "accord_request_body_bytes_in_flight", &[]),
+        Some(16_777_216.0)
     );
     let age = value(&samples, "accord_agent_report_age_seconds", &[]).unwrap();
     assert!((0.0..5.0).contains(&age), "{age}");

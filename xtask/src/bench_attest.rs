@@ -54,15 +54,16 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
     })
 }
 
-/// The coordinator process (terminated on drop).
-struct Coordinator {
+/// The coordinator process (terminated on drop); `bench-exhaustion` runs
+/// it too.
+pub(crate) struct Coordinator {
     child: Child,
-    user: String,
-    mesh: String,
+    pub(crate) user: String,
+    pub(crate) mesh: String,
 }
 
 impl Coordinator {
-    fn start(bin: &Path, state: &Path, log: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn start(bin: &Path, state: &Path, log: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(state)?;
         let policy = state.join("coordinator-policy");
         std::fs::write(&policy, BENCH_COORDINATOR_POLICY)?;
@@ -98,7 +99,7 @@ impl Coordinator {
         })
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 }
@@ -147,6 +148,10 @@ fn load(
         "--state",
         chip,
         "--json",
+        // 64 in flight from one address would meet the coordinator's
+        // per-source limit (32).
+        "--sources",
+        "8",
     ];
     args.extend_from_slice(extra);
     let result = accord_json(accord, &args)?;

@@ -303,7 +303,10 @@ fn load(
         args.push(replicas[t].ports.mesh.clone());
     }
     args.extend(extra.iter().cloned());
+    // 64 in flight from one address would meet each coordinator's
+    // per-source limit (32).
     args.extend(["--state".into(), chip.into(), "--json".into()]);
+    args.extend(["--sources".into(), "8".into()]);
     let result = accord_json(accord, &args)?;
     let cpu_s = pids
         .iter()

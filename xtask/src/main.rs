@@ -6,6 +6,7 @@
 //! cargo xtask ci                   the whole CI sequence, as .ci/run runs it
 //! cargo xtask bench-table          criterion medians and target ratios (after cargo bench)
 //! cargo xtask bench-attest         the coordinator under load: throughput, latency, CPU, RSS
+//! cargo xtask bench-exhaustion     honest attestations with and without 1,024 hostile user-API connections
 //! cargo xtask measure ...          the SEV-SNP launch digest of a QEMU guest (OVMF, vCPUs, direct boot)
 //! cargo xtask bench-ha             three replicas: round-robin load, restart to Ready, open-loop p99
 //! cargo xtask image                the guest image (kernel, initramfs, command line) from image/
@@ -14,6 +15,7 @@
 
 mod bench;
 mod bench_attest;
+mod bench_exhaustion;
 mod bench_ha;
 mod bench_proc;
 mod fuzz;
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci(),
         Some("bench-table") => bench::table(),
         Some("bench-attest") => bench_attest::run_all(args.get(1..).unwrap_or_default()),
+        Some("bench-exhaustion") => bench_exhaustion::run_all(args.get(1..).unwrap_or_default()),
         Some("measure") => measure::run(args.get(1..).unwrap_or_default()),
         Some("bench-ha") => bench_ha::run_all(args.get(1..).unwrap_or_default()),
         Some("image") => match args.get(1..).unwrap_or_default() {
@@ -77,6 +80,14 @@ Tasks:
                        10), the coordinator's CPU per attestation and RSS, the cryptographic
                        floor, then RSS after N issued certificates (default 100000, at most
                        --max-drive-secs, default 600); prints markdown for BENCHMARKS.md
+  bench-exhaustion [--duration S] [--connections N]
+                       honest attestations under the memory-exhaustion attack (release build,
+                       simulated TEE, loopback): `accord bench attest` closed loop at concurrency 16
+                       and open loop at 100/s, ≤ 32 in flight (S seconds each, default 15), alone and while
+                       `accord bench exhaust` holds N hostile user-API connections (default 1024,
+                       from 64 loopback source addresses) continuously streaming maximum-size
+                       frames, half of them well-formed SetManifests; the
+                       coordinator's CPU and largest RSS, ratios attack / none; prints markdown
   measure --ovmf FILE --vcpus N --vcpu-type TYPE [--kernel FILE [--initrd FILE] [--append STRING]] [--json]
                        the AMD SEV-SNP launch digest (MEASUREMENT) of a QEMU guest, as hex
                        (96 characters, for ReferenceValues.snp[].TrustedMeasurement); --json adds

@@ -11,11 +11,15 @@
 //!
 //! Frames are a u32 big-endian body length, then the body. A frame longer
 //! than the API's limit ([`MAX_USER_FRAME`], [`MAX_MESH_FRAME`]) is refused
-//! before any of its body is read; a body with trailing bytes is refused.
+//! before any of its body is read; on the user API only `SetManifest` may
+//! exceed [`MAX_USER_SMALL_FRAME`], which a server checks with the body's
+//! first byte ([`check_user_frame`]). A body with trailing bytes is
+//! refused.
 //! Nothing here does I/O: [`encode`], [`frame_len`] and [`decode`] are what
 //! a transport calls around its reads and writes.
 
 mod convert;
+mod limits;
 mod messages;
 pub mod shim;
 
@@ -23,6 +27,9 @@ pub mod shim;
 mod tests;
 
 pub use convert::{RecoverySession, mesh_response, peer_secrets, user_response};
+pub use limits::{
+    MAX_USER_SMALL_FRAME, SET_MANIFEST_TAG, check_user_frame, user_frame_limit, user_request_name,
+};
 pub use messages::*;
 
 use alloc::string::{String, ToString};
@@ -53,8 +60,10 @@ pub const VERSION: u16 = 2;
 /// context.
 pub const RECOVERY_EXPORTER_LABEL: &[u8] = b"EXPORTER-accord-recovery";
 
-/// Largest frame body on the user API: a manifest with its policies (a
-/// policy is at most about 1.5 MiB when stored in Kubernetes).
+/// Largest frame body on the user API, allowed for `SetManifest` only: a
+/// manifest with its policies (a policy is at most about 1.5 MiB when
+/// stored in Kubernetes). Every other user request is limited to
+/// [`MAX_USER_SMALL_FRAME`].
 pub const MAX_USER_FRAME: usize = 16 * 1024 * 1024;
 
 /// Largest frame body on the mesh API.
@@ -69,6 +78,18 @@ pub enum ProtocolError {
         /// The announced or actual length.
         len: usize,
         /// The limit.
+        max: usize,
+    },
+    /// The frame is larger than its request type allows (the type is read
+    /// from the body's first byte, before the rest of the body).
+    TooLargeForRequest {
+        /// The request's name (`None`: an index this code does not know).
+        request: Option<&'static str>,
+        /// The body's first byte (the variant index).
+        tag: u8,
+        /// The announced length.
+        len: usize,
+        /// That request's limit.
         max: usize,
     },
     /// The body does not decode as the expected message.
@@ -94,6 +115,22 @@ impl fmt::Display for ProtocolError {
         match self {
             Self::TooLarge { len, max } => {
                 write!(f, "frame of {len} bytes exceeds the {max}-byte limit")
+            }
+            Self::TooLargeForRequest {
+                request,
+                tag,
+                len,
+                max,
+            } => {
+                match request {
+                    Some(name) => write!(f, "a {name} frame")?,
+                    None => write!(f, "a frame of an unknown request (first byte {tag:#04x})")?,
+                }
+                write!(
+                    f,
+                    " of {len} bytes exceeds the {max}-byte limit for that request \
+                     (only SetManifest may be up to {MAX_USER_FRAME} bytes)"
+                )
             }
             Self::Malformed { expected, reason } => {
                 write!(f, "malformed {expected} frame: {reason}")

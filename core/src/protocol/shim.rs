@@ -145,6 +145,26 @@ pub struct AgentStatus {
     /// Store contents the agent refused as forged while Ready (a tree
     /// head its history key did not sign, a fork).
     pub forged_histories: u64,
+    /// Connections refused when accepted, by API and reason
+    /// (`per_source_limit`, `connection_limit`).
+    pub refused_connections: Vec<RefusalStats>,
+    /// Request frames refused before they were decoded, by API and reason
+    /// (`busy`: no room in the body budget; `too_large`; `malformed`).
+    pub refused_frames: Vec<RefusalStats>,
+    /// Request body bytes reserved in the body budget right now (bodies
+    /// being read, and requests being served).
+    pub body_bytes_in_flight: u64,
+}
+
+/// One (API, reason) refusal counter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalStats {
+    /// `user` or `mesh`.
+    pub api: String,
+    /// Why (a short snake_case word).
+    pub reason: String,
+    /// How many.
+    pub count: u64,
 }
 
 /// One (API, method, outcome) series: a counter and a latency histogram.

@@ -255,6 +255,17 @@ fn shim_messages_round_trip() {
             peer_recovery_successes: 1,
             resident_bytes: 9 << 20,
             forged_histories: 2,
+            refused_connections: vec![RefusalStats {
+                api: "user".into(),
+                reason: "per_source_limit".into(),
+                count: 4,
+            }],
+            refused_frames: vec![RefusalStats {
+                api: "user".into(),
+                reason: "busy".into(),
+                count: 2,
+            }],
+            body_bytes_in_flight: 16 << 20,
         }),
         MAX_SHIM_FRAME,
     );

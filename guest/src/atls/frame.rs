@@ -137,9 +137,24 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
         .map_err(|source| AtlsError::Io { action, source })
 }
 
-/// Reads one frame. The length is checked against [`MAX_FRAME`] before
-/// anything is allocated.
+/// The largest frame a client that takes part without evidence
+/// (`NoEvidence`, or a `Refused` with its reason) can need: what a server
+/// that takes no client evidence accepts.
+pub const MAX_FRAME_WITHOUT_EVIDENCE: usize = MAX_REASON + 64;
+
+/// Reads one frame of at most [`MAX_FRAME`] bytes.
 pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Frame, AtlsError> {
+    read_frame_limited(reader, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes. The length is checked before
+/// anything is allocated, and the buffer grows with the bytes that arrive,
+/// not with the announced length (a peer cannot make us hold 128 KiB with
+/// four bytes).
+pub async fn read_frame_limited<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<Frame, AtlsError> {
     let action = "receiving an attested-TLS frame";
     let mut prefix = [0u8; 4];
     reader
@@ -147,16 +162,27 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Frame, A
         .await
         .map_err(|source| AtlsError::Io { action, source })?;
     let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
-    if len == 0 || len > MAX_FRAME {
+    if len == 0 || len > max {
         return Err(AtlsError::Protocol(format!(
-            "frame length {len} is outside 1..={MAX_FRAME} (prefix {prefix:02x?}); did the peer send application data before the evidence exchange finished?"
+            "frame length {len} is outside 1..={max} (prefix {prefix:02x?}); did the peer send application data before the evidence exchange finished?"
         )));
     }
-    let mut body = vec![0u8; len];
+    let mut body = Vec::with_capacity(len.min(4096));
+    let limit = u64::try_from(len).unwrap_or(u64::MAX);
     reader
-        .read_exact(&mut body)
+        .take(limit)
+        .read_to_end(&mut body)
         .await
         .map_err(|source| AtlsError::Io { action, source })?;
+    if body.len() != len {
+        return Err(AtlsError::Io {
+            action,
+            source: std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the frame ended after {} of {len} bytes", body.len()),
+            ),
+        });
+    }
     Frame::decode(&body)
 }
 
@@ -216,6 +242,30 @@ mod tests {
             let err = read_frame(&mut b).await.unwrap_err();
             assert!(matches!(err, AtlsError::Protocol(_)), "{err}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_lower_limit_refuses_evidence_sized_frames() {
+        let (mut a, mut b) = tokio::io::duplex(64);
+        a.write_all(&[0, 0, 0x10, 0]).await.unwrap();
+        let err = read_frame_limited(&mut b, MAX_FRAME_WITHOUT_EVIDENCE)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("frame length 4096 is outside 1..=1088"),
+            "{err}"
+        );
+        // The largest refusal a client can send fits.
+        let (mut a, mut b) = tokio::io::duplex(4096);
+        let refusal = Frame::refused(&"x".repeat(2 * MAX_REASON));
+        write_frame(&mut a, &refusal).await.unwrap();
+        assert_eq!(
+            read_frame_limited(&mut b, MAX_FRAME_WITHOUT_EVIDENCE)
+                .await
+                .unwrap(),
+            refusal
+        );
     }
 
     #[test]

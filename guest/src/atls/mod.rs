@@ -21,7 +21,9 @@
 //!    `Refused { reason }`.
 //!
 //! Frames are a u32 big-endian length and a postcard [`frame::Frame`], at
-//! most [`frame::MAX_FRAME`] bytes. Nothing is read from or written to the
+//! most [`frame::MAX_FRAME`] bytes ([`frame::MAX_FRAME_WITHOUT_EVIDENCE`]
+//! from a client of a server that takes no client evidence); a frame's
+//! buffer grows with the bytes that arrive. Nothing is read from or written to the
 //! application stream before both directions are settled: [`accept`] and
 //! [`connect`] return an [`AttestedStream`] only afterwards. The TLS
 //! handshake and the evidence exchange each have a timeout
@@ -71,7 +73,7 @@ pub use frame::{MAX_FRAME, PROTOCOL_VERSION};
 pub use tls::Identity;
 
 use binding::{EXPORTER_LABEL, EXPORTER_LEN, report_data, spki_of};
-use frame::{Frame, read_frame, write_frame};
+use frame::{Frame, MAX_FRAME_WITHOUT_EVIDENCE, read_frame, read_frame_limited, write_frame};
 
 /// Where the verification instant comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,7 +262,12 @@ impl Acceptor {
         )
         .await?;
 
-        let peer = match read_frame(tls).await? {
+        // A client that may not send evidence has no use for a large frame.
+        let max = match &*self.client {
+            ClientAuth::Attested(_) => MAX_FRAME,
+            ClientAuth::KeyRequired | ClientAuth::KeyOptional => MAX_FRAME_WITHOUT_EVIDENCE,
+        };
+        let peer = match read_frame_limited(tls, max).await? {
             Frame::Refused { reason } => return Err(AtlsError::PeerRefused(reason)),
             Frame::Verified => {
                 return Err(AtlsError::Protocol(

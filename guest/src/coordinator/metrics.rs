@@ -1,14 +1,17 @@
 //! The coordinator's counters: requests by API, method and outcome with
-//! their latency histogram, attestation failures by reason, and peer
-//! recovery attempts, and forged histories refused. The shim turns them into Prometheus metrics
+//! their latency histogram, attestation failures by reason, peer
+//! recovery attempts, forged histories refused, connections and frames
+//! refused by the admission limits ([`super::limits`]) and the request
+//! body bytes in flight. The shim turns them into Prometheus metrics
 //! ([`AgentStatus`]); nothing here is secret.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use accord_core::coordinator::Request;
-use accord_core::protocol::shim::{AgentStatus, LATENCY_BUCKETS, RequestStats};
+use accord_core::protocol::shim::{AgentStatus, LATENCY_BUCKETS, RefusalStats, RequestStats};
 
 /// The API and method name of a request.
 pub fn request_name(request: &Request) -> (&'static str, &'static str) {
@@ -29,12 +32,27 @@ struct Counters {
     peer_recovery_attempts: u64,
     peer_recovery_successes: u64,
     forged_histories: u64,
+    refused_connections: BTreeMap<(&'static str, &'static str), u64>,
+    refused_frames: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 /// Shared by the servers and the driver.
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Counters>,
+    /// A gauge, set by the body budget under its own lock.
+    body_bytes_in_flight: AtomicU64,
+}
+
+fn refusals(counts: &BTreeMap<(&'static str, &'static str), u64>) -> Vec<RefusalStats> {
+    counts
+        .iter()
+        .map(|((api, reason), count)| RefusalStats {
+            api: (*api).to_string(),
+            reason: (*reason).to_string(),
+            count: *count,
+        })
+        .collect()
 }
 
 impl Metrics {
@@ -97,6 +115,22 @@ impl Metrics {
         self.with(|c| c.forged_histories += 1);
     }
 
+    /// Counts one connection refused at accept on `api` (`user`, `mesh`).
+    pub fn connection_refused(&self, api: &'static str, reason: &'static str) {
+        self.with(|c| *c.refused_connections.entry((api, reason)).or_default() += 1);
+    }
+
+    /// Counts one request frame refused before it was decoded.
+    pub fn frame_refused(&self, api: &'static str, reason: &'static str) {
+        self.with(|c| *c.refused_frames.entry((api, reason)).or_default() += 1);
+    }
+
+    /// Sets the request body bytes in flight.
+    pub fn set_body_bytes_in_flight(&self, bytes: usize) {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.body_bytes_in_flight.store(bytes, Ordering::Relaxed);
+    }
+
     /// Fills the counters of a status report.
     pub fn fill(&self, status: &mut AgentStatus) {
         self.with(|c| {
@@ -109,7 +143,10 @@ impl Metrics {
             status.peer_recovery_attempts = c.peer_recovery_attempts;
             status.peer_recovery_successes = c.peer_recovery_successes;
             status.forged_histories = c.forged_histories;
+            status.refused_connections = refusals(&c.refused_connections);
+            status.refused_frames = refusals(&c.refused_frames);
         });
+        status.body_bytes_in_flight = self.body_bytes_in_flight.load(Ordering::Relaxed);
     }
 }
 
@@ -131,6 +168,10 @@ mod tests {
         metrics.attestation_failure("evidence");
         metrics.peer_recovery(false);
         metrics.peer_recovery(true);
+        metrics.connection_refused("user", "per_source_limit");
+        metrics.connection_refused("user", "per_source_limit");
+        metrics.frame_refused("mesh", "busy");
+        metrics.set_body_bytes_in_flight(7);
         let mut status = AgentStatus::default();
         metrics.fill(&mut status);
         let ok = status.requests.iter().find(|s| s.outcome == "ok").unwrap();
@@ -147,5 +188,16 @@ mod tests {
             ),
             (2, 1)
         );
+        let refusal = |api: &str, reason: &str, count| RefusalStats {
+            api: api.into(),
+            reason: reason.into(),
+            count,
+        };
+        assert_eq!(
+            status.refused_connections,
+            vec![refusal("user", "per_source_limit", 2)]
+        );
+        assert_eq!(status.refused_frames, vec![refusal("mesh", "busy", 1)]);
+        assert_eq!(status.body_bytes_in_flight, 7);
     }
 }

@@ -15,6 +15,8 @@
 //!
 //! The driver ends when every [`Handle`] is dropped.
 
+mod allocator;
+pub mod limits;
 pub mod metrics;
 mod peers;
 pub mod server;
@@ -408,6 +410,7 @@ pub async fn run(
     use anyhow::Context;
     use std::io::Write;
 
+    allocator::fix_mmap_threshold();
     let where_ = match &store {
         StoreLocation::Dir(dir) => dir.display().to_string(),
         StoreLocation::Shim(addr) => format!("shim {addr}"),
@@ -477,12 +480,24 @@ pub async fn spawn(
 
 /// Starts a coordinator in this process: binds `user_addr` and
 /// `mesh_addr` (port 0 for ephemeral ports), starts the driver over
-/// `store` and serves both APIs on the current tokio runtime.
+/// `store` and serves both APIs on the current tokio runtime, with the
+/// default admission limits.
 pub async fn spawn_at(
     tee: Arc<dyn crate::tee::TeeProvider>,
     store: StoreLocation,
     user_addr: &str,
     mesh_addr: &str,
+) -> anyhow::Result<InProcess> {
+    spawn_with(tee, store, user_addr, mesh_addr, limits::Limits::default()).await
+}
+
+/// [`spawn_at`] with other admission limits (tests lower them).
+pub async fn spawn_with(
+    tee: Arc<dyn crate::tee::TeeProvider>,
+    store: StoreLocation,
+    user_addr: &str,
+    mesh_addr: &str,
+    limits: limits::Limits,
 ) -> anyhow::Result<InProcess> {
     use anyhow::Context;
 
@@ -522,10 +537,15 @@ pub async fn spawn_at(
     let (stop, shutdown) = watch::channel(false);
     let user_local = user.local_addr()?;
     let mesh_local = mesh.local_addr()?;
+    let admission = Arc::new(limits::Admission::new(
+        limits,
+        Arc::clone(service.handle.metrics()),
+    ));
     let user_task = tokio::spawn(server::serve_user(
         user,
         Arc::clone(&tee),
         service.handle.clone(),
+        Arc::clone(&admission),
         shutdown.clone(),
     ));
     let mesh_task = tokio::spawn(server::serve_mesh(
@@ -533,6 +553,7 @@ pub async fn spawn_at(
         tee,
         service.handle.clone(),
         service.mesh.clone(),
+        admission,
         shutdown,
     ));
     if let Some(client) = shim {

@@ -22,10 +22,19 @@
 //!
 //! Every read has a time limit. On shutdown the servers stop accepting,
 //! idle connections close, and requests in flight get [`GRACE`] to finish.
+//!
+//! Admission ([`super::limits`]): at most [`MAX_CONNECTIONS`] connections
+//! per API and [`super::limits::Limits::connections_per_source`] per source
+//! address, refused at accept; request bodies take their announced length
+//! from the process-wide body budget before they are read and keep it
+//! until answered; on the user API only `SetManifest` may be larger than
+//! `MAX_USER_SMALL_FRAME`, checked on the body's first byte.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use accord_core::coordinator::{NewMeshCert, PeerRecover, Request};
 use accord_core::protocol::{
@@ -38,6 +47,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::limits::{
+    Admission, BodyError, BodyTicket, ConnectionRefusal, LineLimiter, REFUSAL_LOG_EVERY,
+    RefusalLog, RequestReader, Sources, api_name,
+};
 use super::{Handle, MeshState, log};
 use crate::atls::frame::{Frame, write_frame};
 use crate::atls::{Acceptor, ClientAuth, Clock, Identity, PeerPolicy, Timeouts, VerifiedPeer, tls};
@@ -73,27 +86,59 @@ async fn shutting_down(shutdown: &mut Shutdown) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-/// Accepts connections until shutdown, spawning `serve` for each; then
-/// waits up to [`GRACE`] for the connections to finish.
-async fn accept_loop<F>(listener: TcpListener, mut shutdown: Shutdown, name: &str, mut serve: F)
-where
-    F: FnMut(TcpStream, SocketAddr, &mut JoinSet<()>),
+/// One connection's work, as the accept loop spawns it.
+type Connection = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Accepts connections until shutdown and spawns what `serve` makes of
+/// each (`None`: nothing to do); then waits up to [`GRACE`] for the
+/// connections to finish. A connection over [`MAX_CONNECTIONS`] or over
+/// its source's share is closed at once, counted and logged (at most one
+/// line per [`REFUSAL_LOG_EVERY`]).
+async fn accept_loop<F>(
+    listener: TcpListener,
+    mut shutdown: Shutdown,
+    api: Api,
+    admission: &Admission,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Option<Connection>,
 {
+    let name = api_name(api);
+    let per_source = admission.limits.connections_per_source;
+    let sources = Arc::new(Sources::new(per_source));
+    let mut refusals = RefusalLog::new(name, REFUSAL_LOG_EVERY, per_source);
     let mut tasks = JoinSet::new();
     loop {
+        let due = refusals.due();
         tokio::select! {
             () = shutting_down(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    if tasks.len() >= MAX_CONNECTIONS {
-                        log(&format!("{name} API: {MAX_CONNECTIONS} connections open; dropping {peer}"));
-                        drop(stream);
-                        continue;
-                    }
+                    let slot = if tasks.len() >= MAX_CONNECTIONS {
+                        Err(ConnectionRefusal::Total)
+                    } else {
+                        sources.admit(peer.ip()).ok_or(ConnectionRefusal::PerSource)
+                    };
+                    let slot = match slot {
+                        Ok(slot) => slot,
+                        Err(why) => {
+                            drop(stream);
+                            admission.metrics().connection_refused(name, why.reason());
+                            if let Some(line) = refusals.refused(Instant::now(), why, peer.ip()) {
+                                log(&line);
+                            }
+                            continue;
+                        }
+                    };
                     if let Err(err) = stream.set_nodelay(true) {
                         log(&format!("{name} API: TCP_NODELAY on {peer}: {err}"));
                     }
-                    serve(stream, peer, &mut tasks);
+                    if let Some(connection) = serve(stream, peer) {
+                        tasks.spawn(async move {
+                            connection.await;
+                            drop(slot);
+                        });
+                    }
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off a bit.
@@ -101,10 +146,18 @@ where
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+            () = sleep_until(due), if due.is_some() => {
+                if let Some(line) = refusals.flush(Instant::now()) {
+                    log(&line);
+                }
+            }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
     drop(listener);
+    if let Some(line) = refusals.flush(Instant::now()) {
+        log(&line);
+    }
     let drained =
         tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
@@ -114,6 +167,14 @@ where
             GRACE.as_secs()
         ));
         tasks.shutdown().await;
+    }
+}
+
+/// Sleeps until `at` (forever when `None`).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -147,18 +208,24 @@ async fn hello<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, api: Api) -> R
 
 /// What reading the next request produced.
 enum Next<M> {
-    Request(M),
+    /// A request, and its body's bytes in the budget: keep the ticket
+    /// until the request has been answered.
+    Request(M, BodyTicket),
     /// Close quietly (EOF, idle timeout, shutdown).
     Close,
-    /// Refuse the frame (too large, malformed): reply, then close.
+    /// Refuse the frame (too large, busy, malformed): reply, then close.
     Refuse(String),
 }
 
 async fn next_request<M: protocol::Message, S: AsyncRead + Unpin>(
     stream: &mut S,
-    max: usize,
+    reader: &RequestReader,
     shutdown: &mut Shutdown,
 ) -> Next<M> {
+    let max = match reader.api() {
+        Api::User => MAX_USER_FRAME,
+        Api::Mesh | Api::Shim => MAX_MESH_FRAME,
+    };
     let limits = ReadLimits {
         max,
         idle: IDLE,
@@ -171,18 +238,33 @@ async fn next_request<M: protocol::Message, S: AsyncRead + Unpin>(
     };
     let len = match len {
         Ok(len) => len,
-        Err(WireError::Protocol(err)) => return Next::Refuse(err.to_string()),
+        Err(WireError::Protocol(err)) => {
+            reader.count_refusal("too_large");
+            return Next::Refuse(err.to_string());
+        }
         Err(_) => return Next::Close,
     };
     // Once a request has started to arrive it is read and served even if
-    // shutdown begins (bounded by BODY and GRACE).
-    let body = match wire::read_body(stream, len, limits).await {
-        Ok(body) => body,
-        Err(_) => return Next::Close,
+    // shutdown begins (bounded by BODY and GRACE). BODY covers the wait
+    // for room in the budget too.
+    let (body, ticket) = match tokio::time::timeout(BODY, reader.read_body(stream, len)).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(BodyError::Refused { reason, message })) => {
+            reader.count_refusal(reason);
+            return Next::Refuse(message);
+        }
+        Ok(Err(BodyError::Closed(_))) | Err(_) => return Next::Close,
     };
-    match protocol::decode::<M>(&body) {
-        Ok(message) => Next::Request(message),
-        Err(err) => Next::Refuse(err.to_string()),
+    let decoded = protocol::decode::<M>(&body);
+    // The body is not needed once decoded; the ticket stays with the
+    // request.
+    drop(body);
+    match decoded {
+        Ok(message) => Next::Request(message, ticket),
+        Err(err) => {
+            reader.count_refusal("malformed");
+            Next::Refuse(err.to_string())
+        }
     }
 }
 
@@ -191,6 +273,7 @@ pub async fn serve_user(
     listener: TcpListener,
     tee: Arc<dyn TeeProvider>,
     handle: Handle,
+    admission: Arc<Admission>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let acceptor = Arc::new(Acceptor::new(
@@ -200,17 +283,24 @@ pub async fn serve_user(
         Timeouts::default(),
     )?);
     let conn_shutdown = shutdown.clone();
-    accept_loop(listener, shutdown, "user", move |stream, peer, tasks| {
+    let readers = Arc::clone(&admission);
+    let lines = Arc::new(LineLimiter::new(REFUSAL_LOG_EVERY));
+    let serve = move |stream, peer: SocketAddr| -> Option<Connection> {
         let acceptor = Arc::clone(&acceptor);
         let handle = handle.clone();
         let shutdown = conn_shutdown.clone();
-        tasks.spawn(async move {
-            if let Err(why) = user_connection(&acceptor, stream, &handle, shutdown).await {
-                log(&format!("user API: {peer}: {why}"));
+        let reader = readers.reader(Api::User);
+        let lines = Arc::clone(&lines);
+        Some(Box::pin(async move {
+            let served = user_connection(&acceptor, stream, &handle, &reader, shutdown).await;
+            if let Err(why) = served
+                && let Some(line) = lines.admit(Instant::now(), &format!("user API: {peer}: {why}"))
+            {
+                log(&line);
             }
-        });
-    })
-    .await;
+        }))
+    };
+    accept_loop(listener, shutdown, Api::User, &admission, serve).await;
     Ok(())
 }
 
@@ -218,6 +308,7 @@ async fn user_connection(
     acceptor: &Acceptor,
     stream: TcpStream,
     handle: &Handle,
+    reader: &RequestReader,
     mut shutdown: Shutdown,
 ) -> Result<(), String> {
     let attested = acceptor
@@ -230,9 +321,11 @@ async fn user_connection(
     // to, and this session's exporter value they are bound to.
     let mut recovery: Option<(RecoveryKey, [u8; 32])> = None;
     loop {
-        let request =
-            match next_request::<UserRequest, _>(&mut tls, MAX_USER_FRAME, &mut shutdown).await {
-                Next::Request(request) => request,
+        // `_body` holds the request's bytes in the budget until the reply
+        // is written (the end of this iteration).
+        let (request, _body) =
+            match next_request::<UserRequest, _>(&mut tls, reader, &mut shutdown).await {
+                Next::Request(request, body) => (request, body),
                 Next::Close => break,
                 Next::Refuse(why) => {
                     let reply = UserResponse::Error(ErrorReply::protocol(why.clone()));
@@ -292,6 +385,7 @@ pub async fn serve_mesh(
     tee: Arc<dyn TeeProvider>,
     handle: Handle,
     mesh: watch::Receiver<MeshState>,
+    admission: Arc<Admission>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     // For refusals while not Ready: a plain TLS handshake (no evidence),
@@ -301,14 +395,16 @@ pub async fn serve_mesh(
         tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(&refusal_identity, false)?));
     let mut current: Option<(u64, Arc<Acceptor>)> = None;
     let conn_shutdown = shutdown.clone();
-    accept_loop(listener, shutdown, "mesh", move |stream, peer, tasks| {
+    let readers = Arc::clone(&admission);
+    let lines = Arc::new(LineLimiter::new(REFUSAL_LOG_EVERY));
+    let serve = move |stream, peer: SocketAddr| -> Option<Connection> {
         let state = mesh.borrow().clone();
         match state {
             MeshState::NotReady(reason) => {
                 let refusal = refusal.clone();
-                tasks.spawn(async move {
+                Some(Box::pin(async move {
                     refuse(&refusal, stream, &reason).await;
-                });
+                }))
             }
             MeshState::Ready {
                 generation,
@@ -323,23 +419,29 @@ pub async fn serve_mesh(
                         }
                         Err(err) => {
                             log(&format!("mesh API: cannot build the acceptor: {err}"));
-                            return;
+                            return None;
                         }
                     },
                 };
                 let handle = handle.clone();
                 let shutdown = conn_shutdown.clone();
-                tasks.spawn(async move {
-                    if let Err(why) =
-                        mesh_connection(&acceptor, generation, stream, &handle, shutdown).await
+                let reader = readers.reader(Api::Mesh);
+                let lines = Arc::clone(&lines);
+                Some(Box::pin(async move {
+                    let served =
+                        mesh_connection(&acceptor, generation, stream, &handle, &reader, shutdown)
+                            .await;
+                    if let Err(why) = served
+                        && let Some(line) =
+                            lines.admit(Instant::now(), &format!("mesh API: {peer}: {why}"))
                     {
-                        log(&format!("mesh API: {peer}: {why}"));
+                        log(&line);
                     }
-                });
+                }))
             }
         }
-    })
-    .await;
+    };
+    accept_loop(listener, shutdown, Api::Mesh, &admission, serve).await;
     Ok(())
 }
 
@@ -376,6 +478,7 @@ async fn mesh_connection(
     generation: u64,
     stream: TcpStream,
     handle: &Handle,
+    reader: &RequestReader,
     mut shutdown: Shutdown,
 ) -> Result<(), String> {
     let attested = match acceptor.accept(stream).await {
@@ -391,9 +494,11 @@ async fn mesh_connection(
     };
     hello(&mut tls, Api::Mesh).await?;
     loop {
-        let request =
-            match next_request::<MeshRequest, _>(&mut tls, MAX_MESH_FRAME, &mut shutdown).await {
-                Next::Request(request) => request,
+        // `_body` holds the request's bytes in the budget until the reply
+        // is written.
+        let (request, _body) =
+            match next_request::<MeshRequest, _>(&mut tls, reader, &mut shutdown).await {
+                Next::Request(request, body) => (request, body),
                 Next::Close => break,
                 Next::Refuse(why) => {
                     let reply = protocol::MeshResponse::Error(ErrorReply::protocol(why.clone()));

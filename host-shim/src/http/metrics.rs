@@ -11,6 +11,9 @@
 //! | `accord_peer_recovery_successes_total` | counter | |
 //! | `accord_agent_resident_bytes` | gauge | |
 //! | `accord_forged_histories_total` | counter | |
+//! | `accord_connections_refused_total` | counter | `api`, `reason` |
+//! | `accord_frames_refused_total` | counter | `api`, `reason` |
+//! | `accord_request_body_bytes_in_flight` | gauge | |
 //! | `accord_agent_report_age_seconds` | gauge | |
 //! | `accord_shim_agent_connections` | gauge | |
 //! | `accord_shim_probe_connections` | gauge | |
@@ -29,7 +32,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-use accord_core::protocol::shim::{AgentState, AgentStatus, LATENCY_BUCKETS};
+use accord_core::protocol::shim::{AgentState, AgentStatus, LATENCY_BUCKETS, RefusalStats};
 
 /// The `Content-Type` of [`render`]'s output.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -59,6 +62,25 @@ struct Series {
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A counter family labelled by `api` and `reason` (series with the same
+/// labels merged).
+fn refusal_counter(out: &mut String, name: &str, help: &str, counts: &[RefusalStats]) {
+    header(out, name, "counter", help);
+    let mut merged: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for stats in counts {
+        let entry = merged.entry((&stats.api, &stats.reason)).or_default();
+        *entry = entry.saturating_add(stats.count);
+    }
+    for ((api, reason), count) in merged {
+        let _ = writeln!(
+            out,
+            "{name}{{api=\"{}\",reason=\"{}\"}} {count}",
+            escape_label(api),
+            escape_label(reason)
+        );
+    }
 }
 
 /// The shim's own numbers.
@@ -219,6 +241,30 @@ pub fn render(latest: Option<(&AgentStatus, Duration)>, shim: &ShimCounters) -> 
         "The agent's resident set size as it reported it (0 before the first report).",
     );
     let _ = writeln!(out, "accord_agent_resident_bytes {}", status.resident_bytes);
+
+    refusal_counter(
+        &mut out,
+        "accord_connections_refused_total",
+        "Connections the agent closed at accept, by API and reason (per_source_limit, connection_limit).",
+        &status.refused_connections,
+    );
+    refusal_counter(
+        &mut out,
+        "accord_frames_refused_total",
+        "Request frames the agent refused before decoding, by API and reason (busy, too_large, malformed).",
+        &status.refused_frames,
+    );
+    header(
+        &mut out,
+        "accord_request_body_bytes_in_flight",
+        "gauge",
+        "Request body bytes reserved in the agent's body budget (0 before the first report).",
+    );
+    let _ = writeln!(
+        out,
+        "accord_request_body_bytes_in_flight {}",
+        status.body_bytes_in_flight
+    );
 
     header(
         &mut out,

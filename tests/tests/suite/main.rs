@@ -4,8 +4,9 @@
 //! Kubernetes backend (against the in-test API server), high
 //! availability with replica processes killed and restarted, a hostile
 //! network client starving a replica's probes, a host that writes the
-//! store to take the secrets (both backends), and fake coordinators and
-//! other deployments' coordinators refused by the workload initializer.
+//! store to take the secrets (both backends), fake coordinators and
+//! other deployments' coordinators refused by the workload initializer,
+//! and resource exhaustion through the user API.
 //!
 //! `support` holds the helpers: a raw deployment on the INSECURE
 //! simulated chip with wire-level calls and shim channels, replica
@@ -15,6 +16,7 @@
 mod support;
 
 mod api_states;
+mod attack_exhaustion;
 mod attack_initializer;
 mod attack_probes;
 mod attack_store;
