@@ -394,7 +394,7 @@ async fn owners_verify(d: &Deployment, user_port: u16) {
     };
     std::fs::write(workspace.join("manifest.json"), current).unwrap();
     let output = Command::new(binary("accord"))
-        .args(["verify", "-c", &addr(user_port)])
+        .args(["verify", "-c", &addr(user_port), "--insecure-simulation"])
         .arg("--workspace")
         .arg(&workspace)
         .output()
