@@ -315,6 +315,22 @@ struct Ready<'p> {
     history_key: HistoryKey,
     ca: Ca,
     loaded: LoadedHistory,
+    /// What every mesh certificate states about the deployment, derived
+    /// once from `loaded` (not per request).
+    facts: DeploymentFacts,
+}
+
+impl<'p> Ready<'p> {
+    fn new(engine: SeedEngine<'p>, history_key: HistoryKey, ca: Ca, loaded: LoadedHistory) -> Self {
+        let facts = deployment_facts(&loaded);
+        Self {
+            engine,
+            history_key,
+            ca,
+            loaded,
+            facts,
+        }
+    }
 }
 
 enum Phase<'p> {
@@ -590,7 +606,7 @@ impl<'p> Coordinator<'p> {
             mesh_ca: ready.ca.mesh_ca_cert().to_vec(),
             root_ca: ready.ca.root_cert().to_vec(),
             workload_secret,
-            deployment: deployment_facts(&ready.loaded),
+            deployment: ready.facts.clone(),
         }))
     }
 

@@ -265,11 +265,6 @@ impl<'p> Coordinator<'p> {
         };
         let ca = Ca::new(&root_key, mesh_key, self.now, self.env.rng)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
-        Ok(Ready {
-            engine,
-            history_key,
-            ca,
-            loaded,
-        })
+        Ok(Ready::new(engine, history_key, ca, loaded))
     }
 }

@@ -321,12 +321,7 @@ impl<'p> Coordinator<'p> {
             mesh_ca: ca.mesh_ca_cert().to_vec(),
             seed_share_document: document,
         };
-        let next = Box::new(Ready {
-            engine,
-            history_key,
-            ca,
-            loaded,
-        });
+        let next = Box::new(Ready::new(engine, history_key, ca, loaded));
         Ok((next, reply, puts, previous.map(|p| p.latest_bytes.clone())))
     }
 }

@@ -927,16 +927,16 @@ fn clone_ready(h: &Harness) -> Ready<'static> {
     let Phase::Ready(ready) = &h.machine.phase else {
         panic!("not ready")
     };
-    Ready {
-        engine: SeedEngine::new(
+    Ready::new(
+        SeedEngine::new(
             ready.engine.seed().clone(),
             ready.engine.salt().clone(),
             &PROVIDER,
         ),
-        history_key: ready.history_key.clone(),
-        ca: ready.ca.clone(),
-        loaded: ready.loaded.clone(),
-    }
+        ready.history_key.clone(),
+        ready.ca.clone(),
+        ready.loaded.clone(),
+    )
 }
 
 #[test]
