@@ -266,7 +266,7 @@ fn a_ready_replica_keeps_its_secrets_against_a_forged_longer_history() {
         s.insert(store::LATEST_KEY.into(), h.machine_latest_bytes());
         s
     };
-    h.store = genuine_store;
+    h.store = genuine_store.clone();
     let longer = longer_history(&h, &people.manifest(8, 1), Some(&key));
     h.feed(Input::Snapshot(Ok(store::StoreSnapshot {
         objects: longer,
@@ -275,6 +275,18 @@ fn a_ready_replica_keeps_its_secrets_against_a_forged_longer_history() {
         h.machine.state(),
         StateName::Recovery,
         "a genuine longer history (same key) makes the replica stale"
+    );
+    // The newer head was verified: the host cannot now roll the store back
+    // to the history the replica served before and have it recover there.
+    h.warnings.clear();
+    h.feed(Input::Snapshot(Ok(store::StoreSnapshot {
+        objects: genuine_store,
+    })));
+    assert_eq!(h.machine.recovery_target(), None, "{:?}", h.warnings);
+    assert!(
+        h.warnings.iter().any(|w| w.contains("rollback refused")),
+        "{:?}",
+        h.warnings
     );
 }
 

@@ -743,6 +743,9 @@ impl<'p> Coordinator<'p> {
                     Judgement::Newer => {
                         // A genuine newer history (signed with this
                         // deployment's key): another replica moved on.
+                        // Its head is verified: nothing older is accepted
+                        // from now on, even while recovering.
+                        self.highest = Some(loaded.latest.head.head);
                         self.enter_recovery(Some(loaded), out);
                     }
                     Judgement::Forged(why) => out.push(Output::Forged(why)),
