@@ -514,6 +514,14 @@ fn candidates(args: &RecoverArgs) -> Result<Vec<Candidate>, Failure> {
     Ok(out)
 }
 
+/// [`open_own_share`] on `candidate`, a refusal naming its file.
+fn open_candidate(candidate: &Candidate, key: &X25519Secret) -> Result<(usize, Share), Failure> {
+    open_own_share(&candidate.document, key).map_err(|failure| match failure {
+        Failure::Refused(why) => Failure::Refused(format!("{}: {why}", candidate.path.display())),
+        usage => usage,
+    })
+}
+
 /// Sends this owner's share (see the [module docs](self)).
 pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     let key = match load_private_key(&args.seedshare_key)? {
@@ -540,16 +548,10 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     let candidates = candidates(args)?;
     // An explicit document is opened before anything is asked: a wrong key
     // or a damaged document is reported with nothing sent.
-    if args.seed_shares.is_some()
-        && let Some(candidate) = candidates.first()
-    {
-        open_own_share(&candidate.document, &key).map_err(|failure| match failure {
-            Failure::Refused(why) => {
-                Failure::Refused(format!("{}: {why}", candidate.path.display()))
-            }
-            usage => usage,
-        })?;
-    }
+    let opened_early = match candidates.first() {
+        Some(candidate) if args.seed_shares.is_some() => Some(open_candidate(candidate, &key)?),
+        _ => None,
+    };
     eprintln!("attesting the coordinator at {}", args.options.coordinator);
     let mut client = args.options.connect_to(&manifest).await?;
     let response = net::call(
@@ -608,13 +610,11 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     let candidate = candidates
         .get(checked.document)
         .ok_or_else(|| Failure::Usage(anyhow::anyhow!("internal: no matching document")))?;
-    let (position, share) =
-        open_own_share(&candidate.document, &key).map_err(|failure| match failure {
-            Failure::Refused(why) => {
-                Failure::Refused(format!("{}: {why}", candidate.path.display()))
-            }
-            usage => usage,
-        })?;
+    // With --seed-shares there is one candidate, opened above.
+    let (position, share) = match opened_early {
+        Some(opened) => opened,
+        None => open_candidate(candidate, &key)?,
+    };
     eprintln!(
         "checked: the replica would recover to generation {} (transition {}){}; its seed-share record {} is the one of {}",
         checked.generation,
