@@ -13,8 +13,10 @@
 //!   the connection ends); a body that cannot get its bytes within
 //!   [`Limits::budget_wait`] is refused ("the coordinator is busy: …").
 //!   The budget is tiered so that one kind of traffic cannot starve
-//!   another: `SetManifest` bodies above [`MAX_USER_SMALL_FRAME`] may fill
-//!   1/4 of it (with the default, one maximum-size frame: the state
+//!   another: `SetManifest` bodies above [`MAX_USER_SMALL_FRAME`] together
+//!   may fill 1/4 of it (counted on their own, so small requests in
+//!   flight do not shut them out; with the default, one maximum-size
+//!   frame: the state
 //!   machine applies one update at a time anyway, and every large body
 //!   admitted at once costs the allocator far more than its size under a
 //!   flood), user requests together 15/16, and mesh requests all of it,
@@ -100,9 +102,23 @@ pub enum BodyClass {
 pub struct BodyBudget {
     total: usize,
     wait: Duration,
-    in_flight: Mutex<usize>,
+    in_flight: Mutex<InFlight>,
+    /// Notified on every release (what mesh and small user bodies wait
+    /// for).
     freed: Notify,
+    /// Notified when a large body's bytes are released, or when the
+    /// whole budget was near its user ceiling (the only releases that can
+    /// let a large body in): large bodies, which a flood parks by the
+    /// thousand, are not woken by every small release.
+    freed_large: Notify,
     metrics: Arc<Metrics>,
+}
+
+/// The bytes reserved: in all, and by large user bodies.
+#[derive(Clone, Copy, Debug, Default)]
+struct InFlight {
+    all: usize,
+    large: usize,
 }
 
 /// No room in the budget within the wait.
@@ -133,6 +149,7 @@ impl std::error::Error for Busy {}
 pub struct BodyTicket {
     budget: Arc<BodyBudget>,
     len: usize,
+    large: bool,
 }
 
 impl fmt::Debug for BodyTicket {
@@ -145,7 +162,7 @@ impl fmt::Debug for BodyTicket {
 
 impl Drop for BodyTicket {
     fn drop(&mut self) {
-        self.budget.release(self.len);
+        self.budget.release(self.len, self.large);
     }
 }
 
@@ -156,13 +173,17 @@ impl BodyBudget {
         Self {
             total,
             wait,
-            in_flight: Mutex::new(0),
+            in_flight: Mutex::new(InFlight::default()),
             freed: Notify::new(),
+            freed_large: Notify::new(),
             metrics,
         }
     }
 
-    /// How much of the budget bodies of `class` may fill.
+    /// How much of the budget bodies of `class` may fill: mesh bodies the
+    /// whole budget, user bodies all but 1/16 (kept for the mesh API),
+    /// large user bodies together 1/4 (counted on their own, and within
+    /// the user ceiling).
     pub fn ceiling(&self, class: BodyClass) -> usize {
         match class {
             BodyClass::Mesh => self.total,
@@ -173,27 +194,41 @@ impl BodyBudget {
 
     /// Bytes reserved now.
     pub fn in_flight(&self) -> usize {
-        *self.lock()
+        self.lock().all
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, usize> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InFlight> {
         // A poisoned lock means a panic while adding or subtracting: the
-        // number is still consistent.
+        // numbers are still consistent.
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reserves `len` bytes now if they fit under `class`'s ceiling.
+    /// Reserves `len` bytes now if they fit under `class`'s ceilings.
     pub fn try_reserve(self: &Arc<Self>, len: usize, class: BodyClass) -> Option<BodyTicket> {
         let mut in_flight = self.lock();
-        let after = in_flight.checked_add(len)?;
-        if after > self.ceiling(class) {
+        let large = class == BodyClass::UserLarge;
+        let all = in_flight.all.checked_add(len)?;
+        let all_ceiling = if large {
+            self.ceiling(BodyClass::UserSmall)
+        } else {
+            self.ceiling(class)
+        };
+        if all > all_ceiling {
             return None;
         }
-        *in_flight = after;
-        self.metrics.set_body_bytes_in_flight(after);
+        if large {
+            let after = in_flight.large.checked_add(len)?;
+            if after > self.ceiling(BodyClass::UserLarge) {
+                return None;
+            }
+            in_flight.large = after;
+        }
+        in_flight.all = all;
+        self.metrics.set_body_bytes_in_flight(all);
         Some(BodyTicket {
             budget: Arc::clone(self),
             len,
+            large,
         })
     }
 
@@ -207,14 +242,20 @@ impl BodyBudget {
             in_flight: self.in_flight(),
             len,
         };
+        let large = class == BodyClass::UserLarge;
         if len > self.ceiling(class) {
             // It can never fit: no point in waiting.
             return Err(busy());
         }
         let deadline = tokio::time::Instant::now() + self.wait;
+        let notify = if large {
+            &self.freed_large
+        } else {
+            &self.freed
+        };
         loop {
             // Registered before trying, so a release in between wakes us.
-            let freed = self.freed.notified();
+            let freed = notify.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
             if let Some(ticket) = self.try_reserve(len, class) {
@@ -226,13 +267,24 @@ impl BodyBudget {
         }
     }
 
-    fn release(&self, len: usize) {
-        {
+    fn release(&self, len: usize, large: bool) {
+        let before = {
             let mut in_flight = self.lock();
-            *in_flight = in_flight.saturating_sub(len);
-            self.metrics.set_body_bytes_in_flight(*in_flight);
-        }
+            let before = in_flight.all;
+            in_flight.all = before.saturating_sub(len);
+            if large {
+                in_flight.large = in_flight.large.saturating_sub(len);
+            }
+            self.metrics.set_body_bytes_in_flight(in_flight.all);
+            before
+        };
         self.freed.notify_waiters();
+        // A large body waits on its own tier, or on the user ceiling when
+        // the whole budget was that full.
+        let user_ceiling = self.ceiling(BodyClass::UserSmall);
+        if large || before + self.ceiling(BodyClass::UserLarge) > user_ceiling {
+            self.freed_large.notify_waiters();
+        }
     }
 }
 
@@ -646,6 +698,14 @@ mod tests {
         assert_eq!(b.in_flight(), 64);
         drop((large, small, mesh));
         assert_eq!(b.in_flight(), 0);
+        // Small requests in flight do not shut large bodies out: the large
+        // tier is counted on its own, within the user ceiling.
+        let small = b.try_reserve(40, BodyClass::UserSmall).unwrap();
+        let large = b.try_reserve(16, BodyClass::UserLarge).unwrap();
+        let rest = b.try_reserve(4, BodyClass::UserSmall).unwrap();
+        assert!(b.try_reserve(1, BodyClass::UserSmall).is_none());
+        assert!(b.try_reserve(4, BodyClass::Mesh).is_some());
+        drop((large, small, rest));
         // With the defaults: one maximum-size SetManifest at a time.
         let defaults = budget(BODY_BUDGET, 0);
         assert_eq!(
