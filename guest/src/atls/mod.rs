@@ -245,7 +245,7 @@ impl Acceptor {
                 String::from_utf8_lossy(tls::ALPN)
             )));
         }
-        let exporter = exporter(conn)?;
+        let exporter = exporter(conn, EXPORTER_LABEL)?;
         let peer_spki = match conn.peer_certificates().and_then(|certs| certs.first()) {
             Some(cert) => Some(spki_of(cert.as_ref())?),
             None => None,
@@ -375,7 +375,7 @@ impl Connector {
                 String::from_utf8_lossy(tls::ALPN)
             )));
         }
-        let exporter = exporter(conn)?;
+        let exporter = exporter(conn, EXPORTER_LABEL)?;
         let server_spki = conn
             .peer_certificates()
             .and_then(|certs| certs.first())
@@ -461,35 +461,42 @@ fn check_version(version: u16) -> Result<(), AtlsError> {
     }
 }
 
-/// The session's exporter value (`EXPORTER_LEN` bytes of
-/// [`EXPORTER_LABEL`], no context).
-fn exporter<C>(conn: &C) -> Result<[u8; EXPORTER_LEN], AtlsError>
+/// The session's exporter value under `label` (`EXPORTER_LEN` bytes, no
+/// context): [`EXPORTER_LABEL`] for the evidence binding.
+fn exporter<C>(conn: &C, label: &[u8]) -> Result<[u8; EXPORTER_LEN], AtlsError>
 where
     C: std::ops::Deref,
     C::Target: Exporter,
 {
-    conn.export([0u8; EXPORTER_LEN])
+    conn.export([0u8; EXPORTER_LEN], label)
         .map_err(|err| AtlsError::Protocol(format!("TLS exporter: {err}")))
 }
 
 /// A 32-byte TLS exporter value (RFC 8446 §7.5, no context) of an
 /// established session, for bindings of application protocols (e.g. the
 /// recovery submissions of the user API).
-pub fn export_32<S>(tls: &TlsStream<S>, label: &[u8]) -> Result<[u8; 32], AtlsError> {
-    let result = match tls {
-        TlsStream::Client(s) => s.get_ref().1.export_keying_material([0u8; 32], label, None),
-        TlsStream::Server(s) => s.get_ref().1.export_keying_material([0u8; 32], label, None),
-    };
-    result.map_err(|err| AtlsError::Protocol(format!("TLS exporter: {err}")))
+pub fn export_32<S>(tls: &TlsStream<S>, label: &[u8]) -> Result<[u8; EXPORTER_LEN], AtlsError> {
+    match tls {
+        TlsStream::Client(s) => exporter(s.get_ref().1, label),
+        TlsStream::Server(s) => exporter(s.get_ref().1, label),
+    }
 }
 
 trait Exporter {
-    fn export(&self, out: [u8; EXPORTER_LEN]) -> Result<[u8; EXPORTER_LEN], rustls::Error>;
+    fn export(
+        &self,
+        out: [u8; EXPORTER_LEN],
+        label: &[u8],
+    ) -> Result<[u8; EXPORTER_LEN], rustls::Error>;
 }
 
 impl<D> Exporter for rustls::ConnectionCommon<D> {
-    fn export(&self, out: [u8; EXPORTER_LEN]) -> Result<[u8; EXPORTER_LEN], rustls::Error> {
-        self.export_keying_material(out, EXPORTER_LABEL, None)
+    fn export(
+        &self,
+        out: [u8; EXPORTER_LEN],
+        label: &[u8],
+    ) -> Result<[u8; EXPORTER_LEN], rustls::Error> {
+        self.export_keying_material(out, label, None)
     }
 }
 
