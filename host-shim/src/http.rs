@@ -161,13 +161,20 @@ impl Server {
 /// unread bytes) oldest first: the oldest without a complete head and
 /// without unread bytes, else the oldest without a complete head, else
 /// the oldest.
-fn victim(slots: impl Iterator<Item = (u64, bool, bool)> + Clone) -> Option<u64> {
-    slots
-        .clone()
-        .find(|(_, head, unread)| !head && !unread)
-        .or_else(|| slots.clone().find(|(_, head, _)| !head))
-        .or_else(|| slots.into_iter().next())
-        .map(|(id, _, _)| id)
+///
+/// One pass: each slot is looked at (and its socket peeked at) once.
+fn victim(slots: impl Iterator<Item = (u64, bool, bool)>) -> Option<u64> {
+    let (mut headless, mut oldest) = (None, None);
+    for (id, head, unread) in slots {
+        if !head && !unread {
+            return Some(id);
+        }
+        if !head {
+            headless = headless.or(Some(id));
+        }
+        oldest = oldest.or(Some(id));
+    }
+    headless.or(oldest)
 }
 
 /// Removes its connection from the table when the connection's task ends
