@@ -167,8 +167,9 @@ fn poll_limit(timeout_ms: u32) -> Duration {
     Duration::from_millis(u64::from(timeout_ms)).min(MAX_POLL)
 }
 
-/// The answer to one request.
-pub async fn answer<S: Store, D: Discovery>(
+/// The answer to one request other than a status report (those are
+/// recorded on their connection by the caller).
+async fn answer<S: Store, D: Discovery>(
     shim: &Shim<S, D>,
     request: ShimRequest,
 ) -> ShimResponse {
@@ -214,9 +215,10 @@ pub async fn answer<S: Store, D: Discovery>(
                 peers: list.peers,
             }
         }
-        ShimRequest::ReportStatus(status) => {
-            shim.board.report(status);
-            ShimResponse::StatusAccepted
-        }
+        // Recorded by `connection`, on the connection it came on; were it
+        // recorded here, as on no connection, liveness could never fail.
+        ShimRequest::ReportStatus(_) => ShimResponse::Failed {
+            reason: "status reports are taken on the agent's channel connection".into(),
+        },
     }
 }
