@@ -169,10 +169,7 @@ fn poll_limit(timeout_ms: u32) -> Duration {
 
 /// The answer to one request other than a status report (those are
 /// recorded on their connection by the caller).
-async fn answer<S: Store, D: Discovery>(
-    shim: &Shim<S, D>,
-    request: ShimRequest,
-) -> ShimResponse {
+async fn answer<S: Store, D: Discovery>(shim: &Shim<S, D>, request: ShimRequest) -> ShimResponse {
     match request {
         ShimRequest::Snapshot => match shim.store.snapshot().await {
             Ok(objects) => ShimResponse::Snapshot { objects },

@@ -221,79 +221,21 @@ impl KubeStore {
 
     /// Removes the StatefulSet owner references that older shims put on
     /// accord's ConfigMaps, so that deleting the StatefulSet no longer
-    /// deletes the history; returns how many ConfigMaps changed. Other
-    /// owner references, labels and values are left as they are. Each
-    /// object is replaced with its `resourceVersion`: one changed by
-    /// another replica meanwhile is read again and retried. Idempotent;
-    /// the shim runs it at startup.
+    /// deletes the history; returns how many ConfigMaps changed. See
+    /// [`OwnerRelease`].
     pub async fn release_owner_references(&self) -> Result<usize, StoreError> {
-        let mut names = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = timed(
-                self.timeout,
-                "list ConfigMaps".into(),
-                self.api.list(&self.list_params(token.as_deref())),
-            )
-            .await?;
-            names.extend(
-                page.items
-                    .iter()
-                    .filter(|cm| statefulset_owned(cm))
-                    .filter_map(|cm| cm.metadata.name.clone()),
-            );
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
-            if token.is_none() {
-                break;
-            }
-        }
-        let mut released = 0;
-        for name in names {
-            if self.release_one(&name).await? {
-                released += 1;
-            }
-        }
-        Ok(released)
+        self.owner_release().run().await
     }
 
-    /// Releases one ConfigMap; `false` if there was nothing to do.
-    async fn release_one(&self, name: &str) -> Result<bool, StoreError> {
-        const ATTEMPTS: usize = 5;
-        for _ in 0..ATTEMPTS {
-            let current =
-                timed(self.timeout, format!("get {name}"), self.api.get_opt(name)).await?;
-            let Some(mut cm) = current else {
-                return Ok(false);
-            };
-            if !statefulset_owned(&cm) {
-                return Ok(false);
-            }
-            let kept: Vec<OwnerReference> = cm
-                .metadata
-                .owner_references
-                .take()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|o| !is_statefulset(o))
-                .collect();
-            cm.metadata.owner_references = (!kept.is_empty()).then_some(kept);
-            let what = format!("release {name} from the StatefulSet");
-            match timed_api(
-                self.timeout,
-                &what,
-                self.api.replace(name, &PostParams::default(), &cm),
-            )
-            .await?
-            {
-                Ok(_) => return Ok(true),
-                // Changed (or deleted) meanwhile: look again.
-                Err(s) if s.code == 409 || s.code == 404 => {}
-                Err(s) => return Err(StoreError::Failed(format!("{what}: {s}"))),
-            }
+    /// [`Self::release_owner_references`] as a task of its own, to run
+    /// beside the store (the shim runs it in the background at startup, so
+    /// a large history does not hold up its listeners).
+    pub fn owner_release(&self) -> OwnerRelease {
+        OwnerRelease {
+            api: self.api.clone(),
+            timeout: self.timeout,
+            list: self.list_params(None),
         }
-        Err(StoreError::Failed(format!(
-            "release {name} from the StatefulSet: still changing after {ATTEMPTS} attempts"
-        )))
     }
 
     /// The list of accord's ConfigMaps, one page from `token`.
@@ -421,6 +363,102 @@ impl KubeStore {
                 Err(StoreError::Conflict)
             }
         }
+    }
+}
+
+/// Releases accord's ConfigMaps from the StatefulSet owner references that
+/// older shims put on them. Other owner references, labels and values are
+/// left as they are. Each object is replaced with its `resourceVersion`:
+/// one changed by another replica meanwhile is read again and retried. A
+/// failure on one object does not stop the others (the first is returned
+/// at the end). Idempotent.
+pub struct OwnerRelease {
+    api: Api<ConfigMap>,
+    timeout: Duration,
+    list: ListParams,
+}
+
+impl OwnerRelease {
+    /// Runs it: how many ConfigMaps changed.
+    pub async fn run(self) -> Result<usize, StoreError> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let lp = match &token {
+                Some(t) => self.list.clone().continue_token(t),
+                None => self.list.clone(),
+            };
+            let page = timed(self.timeout, "list ConfigMaps".into(), self.api.list(&lp)).await?;
+            names.extend(
+                page.items
+                    .iter()
+                    .filter(|cm| statefulset_owned(cm))
+                    .filter_map(|cm| cm.metadata.name.clone()),
+            );
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut released = 0;
+        let mut failed: Option<(usize, StoreError)> = None;
+        for name in names {
+            match self.release_one(&name).await {
+                Ok(true) => released += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    let (n, _) = failed.get_or_insert((0, e));
+                    *n += 1;
+                }
+            }
+        }
+        match failed {
+            None => Ok(released),
+            Some((1, e)) => Err(e),
+            Some((n, e)) => Err(StoreError::Failed(format!(
+                "{e} (and {} more ConfigMap(s) failed; {released} released)",
+                n - 1
+            ))),
+        }
+    }
+
+    /// Releases one ConfigMap; `false` if there was nothing to do.
+    async fn release_one(&self, name: &str) -> Result<bool, StoreError> {
+        for _ in 0..SWAP_ATTEMPTS {
+            let current =
+                timed(self.timeout, format!("get {name}"), self.api.get_opt(name)).await?;
+            let Some(mut cm) = current else {
+                return Ok(false);
+            };
+            if !statefulset_owned(&cm) {
+                return Ok(false);
+            }
+            let kept: Vec<OwnerReference> = cm
+                .metadata
+                .owner_references
+                .take()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| !is_statefulset(o))
+                .collect();
+            cm.metadata.owner_references = (!kept.is_empty()).then_some(kept);
+            let what = format!("release {name} from the StatefulSet");
+            match timed_api(
+                self.timeout,
+                &what,
+                self.api.replace(name, &PostParams::default(), &cm),
+            )
+            .await?
+            {
+                Ok(_) => return Ok(true),
+                // Changed (or deleted) meanwhile: look again.
+                Err(s) if s.code == 409 || s.code == 404 => {}
+                Err(s) => return Err(StoreError::Failed(format!("{what}: {s}"))),
+            }
+        }
+        Err(StoreError::Failed(format!(
+            "release {name} from the StatefulSet: still changing after {SWAP_ATTEMPTS} attempts"
+        )))
     }
 }
 

@@ -211,24 +211,27 @@ async fn kube_context(args: &Args) -> anyhow::Result<KubeContext> {
 
 impl KubeContext {
     /// The ConfigMap store. ConfigMaps that an older shim made owned by
-    /// the StatefulSet are released from it first (best effort: a failure
-    /// is logged and retried at the next start).
+    /// the StatefulSet are released from it in the background (best
+    /// effort: a failure is logged and retried at the next start).
     async fn store(&self) -> anyhow::Result<KubeStore> {
         let store = KubeStore::new(self.client.clone(), &self.namespace)
             .await
             .map_err(|e| anyhow::anyhow!("the ConfigMap store: {e}"))?;
-        match store.release_owner_references().await {
-            Ok(0) => {}
-            Ok(n) => eprintln!(
-                "accord-shim: released {n} history ConfigMap(s) from the StatefulSet's ownership \
-                 (deleting the StatefulSet no longer deletes the history)"
-            ),
-            Err(e) => eprintln!(
-                "accord-shim: WARNING: could not release the history ConfigMaps from the \
-                 StatefulSet's ownership ({e}); until this succeeds (it is retried at every \
-                 start), deleting the StatefulSet deletes the history"
-            ),
-        }
+        let release = store.owner_release();
+        tokio::spawn(async move {
+            match release.run().await {
+                Ok(0) => {}
+                Ok(n) => eprintln!(
+                    "accord-shim: released {n} history ConfigMap(s) from the StatefulSet's ownership \
+                     (deleting the StatefulSet no longer deletes the history)"
+                ),
+                Err(e) => eprintln!(
+                    "accord-shim: WARNING: could not release the history ConfigMaps from the \
+                     StatefulSet's ownership ({e}); until this succeeds (it is retried at every \
+                     start), deleting the StatefulSet deletes the history"
+                ),
+            }
+        });
         Ok(store)
     }
 
