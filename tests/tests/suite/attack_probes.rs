@@ -144,7 +144,6 @@ async fn idle_connections_cannot_starve_the_probes_into_a_restart() {
         .args(["--user-api", &addr(user_port)])
         .args(["--mesh-api", &addr(mesh_port)]);
     let (mut agent, _): (Killed, _) = start_until(agent, "user API on", &d.dir.join("agent.log"));
-    let pid = agent.0.id();
 
     // A deployment: the agent holds the seed from here on.
     let mut client = UserClient::connect(&addr(user_port), d.user_policy())
@@ -247,10 +246,11 @@ async fn idle_connections_cannot_starve_the_probes_into_a_restart() {
         "{lines} eviction lines:\n{log}"
     );
 
-    // The agent was never restarted: the same process, still Ready, with
-    // the same history and its secrets (it still issues certificates).
+    // The agent was never restarted: the process started above is still
+    // running, Ready, with the same history and its secrets (it still
+    // issues certificates, which a restarted agent could not before a
+    // recovery).
     assert!(agent.0.try_wait().unwrap().is_none(), "the agent exited");
-    assert_eq!(agent.0.id(), pid);
     assert!(is_ready(&addr(probe_port)).await);
     assert_eq!(latest_transition(user_port, &d).await, latest_before);
     let mut mesh = MeshClient::connect(
