@@ -234,6 +234,11 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// What was wrong, without the check's name (expected and got).
+    pub fn reason(&self) -> Reason<'_> {
+        Reason(self)
+    }
+
     /// The name of the check that failed (stable; the initializer prints
     /// it).
     pub fn check(&self) -> &'static str {
@@ -260,13 +265,21 @@ impl Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "check {}: ", self.check())?;
-        match self {
-            Self::NoSharing { pinned_owners } => write!(
+        write!(f, "check {}: {}", self.check(), self.reason())
+    }
+}
+
+/// A [`Refusal`]'s reason, without the check's name ([`Refusal::reason`]).
+pub struct Reason<'a>(&'a Refusal);
+
+impl fmt::Display for Reason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Refusal::NoSharing { pinned_owners } => write!(
                 f,
                 "the coordinator's history never shared its seed; expected sharings among the {pinned_owners} pinned seed-share owner(s)"
             ),
-            Self::SharingOwnerNotPinned {
+            Refusal::SharingOwnerNotPinned {
                 sharing,
                 owner,
                 pinned_owners,
@@ -275,12 +288,12 @@ impl fmt::Display for Refusal {
                 "sharing {sharing} of the coordinator's history names seed-share owner {}, which is not one of the {pinned_owners} pinned owner(s) (whoever holds it could rebuild the seed)",
                 Hex(owner)
             ),
-            Self::SharingOwnerRepeated { sharing, owner } => write!(
+            Refusal::SharingOwnerRepeated { sharing, owner } => write!(
                 f,
                 "sharing {sharing} of the coordinator's history names seed-share owner {} twice",
                 Hex(owner)
             ),
-            Self::SharingThresholdTooLow {
+            Refusal::SharingThresholdTooLow {
                 sharing,
                 threshold,
                 pinned,
@@ -288,52 +301,52 @@ impl fmt::Display for Refusal {
                 f,
                 "sharing {sharing} of the coordinator's history needs {threshold} owner(s), expected at least the pinned {pinned}"
             ),
-            Self::WorkloadOwnerNotPinned {
+            Refusal::WorkloadOwnerNotPinned {
                 owner,
                 pinned_owners,
             } => write!(
                 f,
                 "the coordinator's workload owner {owner} is not one of the {pinned_owners} pinned workload owner(s) (it could re-share the seed)"
             ),
-            Self::WorkloadOwnerUnreadable { owner, reason } => write!(
+            Refusal::WorkloadOwnerUnreadable { owner, reason } => write!(
                 f,
                 "the coordinator's workload owner {owner} does not parse: {reason}"
             ),
-            Self::ChainShape { got } => {
+            Refusal::ChainShape { got } => {
                 write!(f, "expected 2 certificates (leaf, intermediate), got {got}")
             }
-            Self::Certificate { which, error } => {
+            Refusal::Certificate { which, error } => {
                 write!(f, "the {which} certificate does not parse: {error}")
             }
-            Self::LeafKeyNotOurs { expected, got } => write!(
+            Refusal::LeafKeyNotOurs { expected, got } => write!(
                 f,
                 "the leaf is not for the initializer's key: expected SubjectPublicKeyInfo SHA-256 {}, got {}",
                 Hex(expected),
                 Hex(got)
             ),
-            Self::LeafIssuer(error) => {
+            Refusal::LeafIssuer(error) => {
                 write!(
                     f,
                     "the leaf is not issued by the returned intermediate: {error}"
                 )
             }
-            Self::MeshCaKey { expected, got } => write!(
+            Refusal::MeshCaKey { expected, got } => write!(
                 f,
                 "the mesh CA does not have the intermediate's key: expected SubjectPublicKeyInfo SHA-256 {}, got {}",
                 Hex(expected),
                 Hex(got)
             ),
-            Self::MeshCaIssuer(error) => {
+            Refusal::MeshCaIssuer(error) => {
                 write!(f, "the leaf does not verify under the mesh CA: {error}")
             }
-            Self::IntermediateIssuer(error) => write!(
+            Refusal::IntermediateIssuer(error) => write!(
                 f,
                 "the intermediate is not issued by the returned root CA: {error}"
             ),
-            Self::RootSelfSigned(error) => {
+            Refusal::RootSelfSigned(error) => {
                 write!(f, "the root CA is not self-signed: {error}")
             }
-            Self::RootCaPin { expected, got } => write!(
+            Refusal::RootCaPin { expected, got } => write!(
                 f,
                 "the root CA is not the pinned one: expected SubjectPublicKeyInfo SHA-256 {}, got {}",
                 Hex(expected),

@@ -177,6 +177,16 @@ pub async fn request(
         check: "pins",
         reason: err.to_string(),
     })?;
+    attempt(addr, pins, tee, identity).await
+}
+
+/// [`request`] with pins already checked (the retry loop of [`run`]).
+async fn attempt(
+    addr: &str,
+    pins: &CoordinatorPins,
+    tee: Arc<dyn TeeProvider>,
+    identity: &Identity,
+) -> Result<Issued, AttemptError> {
     let connected =
         MeshClient::connect(addr, coordinator_policy(pins), tee, identity.clone()).await;
     let mut client = match connected {
@@ -201,16 +211,9 @@ pub async fn request(
                 &root_ca,
                 &deployment,
             )
-            .map_err(|refusal| {
-                let check = refusal.check();
-                let text = refusal.to_string();
-                let reason = text
-                    .strip_prefix(&format!("check {check}: "))
-                    .unwrap_or(&text);
-                AttemptError::Refused {
-                    check,
-                    reason: reason.to_string(),
-                }
+            .map_err(|refusal| AttemptError::Refused {
+                check: refusal.check(),
+                reason: refusal.reason().to_string(),
             })?;
             Ok(Issued {
                 cert_chain,
@@ -253,9 +256,10 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
     let mut delay = FIRST_DELAY;
     let mut tries: u32 = 0;
     let mut refusals: u32 = 0;
+    let mut last_refusal: Option<String> = None;
     let issued = loop {
         tries = tries.saturating_add(1);
-        let error = match request(addr, &config.pins, Arc::clone(&tee), &identity).await {
+        let error = match attempt(addr, &config.pins, Arc::clone(&tee), &identity).await {
             Ok(issued) => break issued,
             Err(error) => error,
         };
@@ -266,6 +270,7 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
                 eprintln!(
                     "accord-guest initializer: attempt {tries} refused the coordinator at {addr}: {line}"
                 );
+                last_refusal = Some(line.clone());
                 MAX_DELAY
             }
             AttemptError::Failed(_) => {
@@ -278,9 +283,12 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
                 AttemptError::Refused { .. } => bail!(
                     "no certificate after {tries} attempt(s), {refusals} refused; the last refused the coordinator at {addr}: {line}"
                 ),
-                AttemptError::Failed(_) => {
-                    bail!("no certificate after {tries} attempt(s), {refusals} refused: {line}")
-                }
+                AttemptError::Failed(_) => match &last_refusal {
+                    Some(refused) => bail!(
+                        "no certificate after {tries} attempt(s), {refusals} refused (the last refused the coordinator at {addr}: {refused}); the last attempt: {line}"
+                    ),
+                    None => bail!("no certificate after {tries} attempt(s): {line}"),
+                },
             }
         }
         tokio::time::sleep(wait).await;
