@@ -20,13 +20,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Instant;
 
 use anyhow::{Context, bail};
 
 use crate::bench_ha::BENCH_COORDINATOR_POLICY;
 use crate::bench_proc::{
-    TempDir, accord_json, clock_ticks, cpu_seconds, f, memory_kib, positive_options,
+    TempDir, accord_json, attest_load, bench_setup, clock_ticks, f, memory_kib, positive_options,
 };
 use crate::build_bins;
 
@@ -138,25 +137,11 @@ fn load(
     ticks: f64,
 ) -> anyhow::Result<Phase> {
     let pid = coordinator.pid();
-    let cpu_before = cpu_seconds(pid, ticks)?;
-    let start = Instant::now();
-    let mut args = vec![
-        "bench",
-        "attest",
-        "-c",
-        &coordinator.mesh,
-        "--state",
-        chip,
-        "--json",
-        // 64 in flight from one address would meet the coordinator's
-        // per-source limit (32).
-        "--sources",
-        "8",
-    ];
+    // 64 in flight from one address would meet the coordinator's
+    // per-source limit (32).
+    let mut args = vec!["--sources", "8"];
     args.extend_from_slice(extra);
-    let result = accord_json(accord, &args)?;
-    let wall_s = start.elapsed().as_secs_f64();
-    let cpu_s = cpu_seconds(pid, ticks)? - cpu_before;
+    let (result, cpu_s, wall_s) = attest_load(accord, pid, &coordinator.mesh, chip, &args, ticks)?;
     let issued = result["total_ok"].as_u64().unwrap_or(0);
     let (rss_kib, _) = memory_kib(pid)?;
     eprintln!("{label}: {result}");
@@ -185,16 +170,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
 
     let coordinator = Coordinator::start(&guest, &state, &dir.0.join("coordinator.log"))?;
     let (rss_idle, _) = memory_kib(coordinator.pid())?;
-    eprintln!(
-        "$ accord bench setup -u {} --state {chip}",
-        coordinator.user
-    );
-    let status = Command::new(&accord)
-        .args(["bench", "setup", "-u", &coordinator.user, "--state", chip])
-        .status()?;
-    if !status.success() {
-        bail!("accord bench setup failed with {status}");
-    }
+    bench_setup(&accord, &coordinator.user, chip)?;
     let (rss_ready, _) = memory_kib(coordinator.pid())?;
 
     let floor = accord_json(&accord, &["bench", "floor", "--rounds", "500", "--json"])?;

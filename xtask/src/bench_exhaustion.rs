@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::bench_attest::Coordinator;
-use crate::bench_proc::{TempDir, accord_json, clock_ticks, cpu_seconds, f, memory_kib};
+use crate::bench_proc::{
+    TempDir, attest_load, bench_setup, clock_ticks, cpu_seconds, f, memory_kib,
+};
 use crate::build_bins;
 
 /// The honest loads: (label, extra `accord bench attest` arguments). The
@@ -102,27 +104,12 @@ fn phase(
     attack: bool,
 ) -> anyhow::Result<Phase> {
     let pid = coordinator.pid();
-    let ticks = clock_ticks();
     let sampler = RssSampler::start(pid);
-    let cpu_before = cpu_seconds(pid, ticks)?;
-    let started = Instant::now();
-    let mut args = vec![
-        "bench",
-        "attest",
-        "-c",
-        &coordinator.mesh,
-        "--state",
-        chip,
-        "--json",
-        "--duration",
-        duration,
-        "--warmup",
-        "1",
-    ];
+    let mut args = vec!["--duration", duration, "--warmup", "1"];
     args.extend_from_slice(extra);
-    let result = accord_json(accord, &args)?;
-    let cpu_cores =
-        (cpu_seconds(pid, ticks)? - cpu_before) / started.elapsed().as_secs_f64().max(1e-9);
+    let (result, cpu_s, wall_s) =
+        attest_load(accord, pid, &coordinator.mesh, chip, &args, clock_ticks())?;
+    let cpu_cores = cpu_s / wall_s.max(1e-9);
     let max_rss_kib = sampler.stop();
     eprintln!("{label}, attack {attack}: {result}");
     Ok(Phase {
@@ -213,12 +200,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     let coordinator = Coordinator::start(&guest, &state, &dir.0.join("coordinator.log"))?;
-    let status = Command::new(&accord)
-        .args(["bench", "setup", "-u", &coordinator.user, "--state", chip])
-        .status()?;
-    if !status.success() {
-        bail!("accord bench setup failed with {status}");
-    }
+    bench_setup(&accord, &coordinator.user, chip)?;
     let (rss_ready, _) = memory_kib(coordinator.pid())?;
 
     let mut phases = Vec::new();

@@ -95,6 +95,40 @@ pub fn accord_json<S: AsRef<str>>(bin: &Path, args: &[S]) -> anyhow::Result<serd
     serde_json::from_slice(&output.stdout).context("accord printed no JSON object")
 }
 
+/// `accord bench setup -u USER --state CHIP`: the bench manifest set on
+/// the coordinator at `user`.
+pub fn bench_setup(accord: &Path, user: &str, chip: &str) -> anyhow::Result<()> {
+    eprintln!("$ accord bench setup -u {user} --state {chip}");
+    let status = Command::new(accord)
+        .args(["bench", "setup", "-u", user, "--state", chip])
+        .status()?;
+    if !status.success() {
+        bail!("accord bench setup failed with {status}");
+    }
+    Ok(())
+}
+
+/// `accord bench attest -c MESH --state CHIP --json EXTRA…` against the
+/// coordinator process `pid`: the JSON result, the CPU seconds the
+/// coordinator spent meanwhile, and the wall seconds.
+pub fn attest_load(
+    accord: &Path,
+    pid: u32,
+    mesh: &str,
+    chip: &str,
+    extra: &[&str],
+    ticks: f64,
+) -> anyhow::Result<(serde_json::Value, f64, f64)> {
+    let cpu_before = cpu_seconds(pid, ticks)?;
+    let started = std::time::Instant::now();
+    let mut args = vec!["bench", "attest", "-c", mesh, "--state", chip, "--json"];
+    args.extend_from_slice(extra);
+    let result = accord_json(accord, &args)?;
+    let wall_s = started.elapsed().as_secs_f64();
+    let cpu_s = cpu_seconds(pid, ticks)? - cpu_before;
+    Ok((result, cpu_s, wall_s))
+}
+
 /// A number field of a JSON object (NaN if missing).
 pub fn f(value: &serde_json::Value, key: &str) -> f64 {
     value[key].as_f64().unwrap_or(f64::NAN)
