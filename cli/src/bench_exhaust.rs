@@ -329,11 +329,16 @@ async fn hostile(
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-async fn connect(
+/// A user-API connection after `Hello`.
+pub type UserStream = tokio_rustls::TlsStream<tokio::net::TcpStream>;
+
+/// An anonymous user-API connection to `target` from the local address
+/// `source`, through attested TLS (`connector`) and `Hello`.
+pub async fn connect(
     connector: &Connector,
     source: IpAddr,
     target: SocketAddr,
-) -> anyhow::Result<tokio_rustls::TlsStream<tokio::net::TcpStream>> {
+) -> anyhow::Result<UserStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(source, 0))?;
     let tcp = tokio::time::timeout(Duration::from_secs(10), socket.connect(target))

@@ -27,9 +27,7 @@ use crate::support::*;
 use accord_cli::bench_exhaust::{Attack, AttackConfig, source_address};
 use accord_core::hex;
 use accord_core::protocol::shim::{AgentStatus, RefusalStats};
-use accord_core::protocol::{
-    Api, ErrorCode, Hello, HelloReply, MAX_USER_FRAME, MeshResponse, UserResponse, VERSION,
-};
+use accord_core::protocol::{ErrorCode, MAX_USER_FRAME, MeshResponse, UserResponse};
 use accord_guest::atls::{Connector, Identity, Timeouts};
 use accord_guest::client::MeshClient;
 use accord_guest::coordinator::limits::Limits;
@@ -38,31 +36,17 @@ use accord_guest::tee::TeeProvider;
 use accord_guest::wire::{self, ReadLimits};
 use accord_shim::mem_store::MemStore;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpSocket;
 
 /// The resident set the agent must stay under while attacked.
 const RSS_LIMIT: u64 = 150 * 1024 * 1024;
 
-type Tls = accord_guest::atls::AttestedStream<tokio::net::TcpStream>;
+type Tls = accord_cli::bench_exhaust::UserStream;
 
 /// An anonymous user-API connection from `source`, through attested TLS
-/// and `Hello`.
+/// and `Hello` (as the hostile clients of `accord bench exhaust` make them).
 async fn raw_user(addr: SocketAddr, d: &Deployment, source: IpAddr) -> anyhow::Result<Tls> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(source, 0))?;
-    let tcp = socket.connect(addr).await?;
-    tcp.set_nodelay(true)?;
     let connector = Connector::new(d.user_policy(), None, None, Timeouts::default())?;
-    let mut tls = connector.connect(tcp).await?;
-    let hello = Hello {
-        versions: vec![VERSION],
-        api: Api::User,
-    };
-    wire::write_message(&mut tls, &hello, 1024, Duration::from_secs(5)).await?;
-    match wire::read_message::<HelloReply, _>(&mut tls, limits()).await? {
-        HelloReply::Accepted { .. } => Ok(tls),
-        HelloReply::Refused { reason } => anyhow::bail!("{reason}"),
-    }
+    accord_cli::bench_exhaust::connect(&connector, source, addr).await
 }
 
 fn limits() -> ReadLimits {
