@@ -167,22 +167,14 @@ pub async fn read_frame_limited<R: AsyncRead + Unpin>(
             "frame length {len} is outside 1..={max} (prefix {prefix:02x?}); did the peer send application data before the evidence exchange finished?"
         )));
     }
+    // Grows with what arrives (from 4 KiB), never past `len`.
     let mut body = Vec::with_capacity(len.min(4096));
-    let limit = u64::try_from(len).unwrap_or(u64::MAX);
-    reader
-        .take(limit)
-        .read_to_end(&mut body)
+    crate::wire::fill_body(reader, &mut body, len)
         .await
-        .map_err(|source| AtlsError::Io { action, source })?;
-    if body.len() != len {
-        return Err(AtlsError::Io {
-            action,
-            source: std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("the frame ended after {} of {len} bytes", body.len()),
-            ),
-        });
-    }
+        .map_err(|err| match err {
+            crate::wire::WireError::Io(source) => AtlsError::Io { action, source },
+            other => AtlsError::Protocol(other.to_string()),
+        })?;
     Frame::decode(&body)
 }
 
