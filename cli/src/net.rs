@@ -363,7 +363,7 @@ pub async fn call(client: &mut UserClient, request: UserRequest) -> Result<UserR
         .context("talking to the coordinator")?)
 }
 
-/// The protocol name of an error code (as in `DESIGN.md` §4).
+/// The protocol name of an error code (as in `docs/protocol.md`).
 pub fn code_name(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::NoManifest => "no_manifest",

@@ -5,9 +5,9 @@
 //! SEV-SNP reports, Intel TDX quotes), X.509 certificate and CRL checks, the
 //! verifiable manifest history ([`history`]), key derivation from the seed
 //! ([`kdf`]), the manifest and its validation ([`manifest`]), the seed's
-//! k-of-n split into sealed, publicly checkable shares ([`seedshare`]), and
-//! (in later work) the mesh CA and the coordinator state
-//! machine.
+//! k-of-n split into sealed, publicly checkable shares ([`seedshare`]), the
+//! mesh CA ([`ca`]), the coordinator state machine ([`coordinator`]) and the
+//! wire protocol it speaks ([`protocol`]).
 //!
 //! # Invariants
 //!

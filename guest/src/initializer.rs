@@ -1,4 +1,4 @@
-//! The initializer (contrast notes §5.1): it runs before the workload,
+//! The initializer (Contrast's initializer init container): it runs before the workload,
 //! attests to the coordinator's mesh API with a fresh P-256 key, checks
 //! that the coordinator is the one its init-data pins, and only then
 //! writes the certificate, the key, the CA certificates and the workload

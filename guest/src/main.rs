@@ -56,7 +56,7 @@ enum Command {
     /// simulated chip, if used, keeps its state in STATE/chip).
     ///
     /// Prints `accord-guest coordinator: user API on ADDR, mesh API on
-    /// ADDR, state STATE` once listening. Stops on SIGTERM or Ctrl-C.
+    /// ADDR, store STATE/store` (or `store shim ADDR`) once listening. Stops on SIGTERM or Ctrl-C.
     Coordinator(CoordinatorArgs),
 
     /// Attest to the coordinator's mesh API, check that the coordinator is

@@ -252,8 +252,8 @@ impl Coordinator {
                 )
             });
         let (user, rest) = rest.split_once(", mesh API on ").unwrap();
-        let (mesh, state_shown) = rest.split_once(", state ").unwrap();
-        assert_eq!(state_shown, state.display().to_string());
+        let (mesh, store_shown) = rest.split_once(", store ").unwrap();
+        assert_eq!(store_shown, state.join("store").display().to_string());
         Self {
             child: Some(child),
             user: user.to_string(),

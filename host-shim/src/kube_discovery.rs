@@ -1,7 +1,7 @@
 //! Kubernetes peer discovery: the ready pods of the coordinator
 //! StatefulSet, followed with a watch.
 //!
-//! As Contrast's discovery (`contrast-notes.md` §9), a peer is a pod in the
+//! As in Contrast's discovery, a peer is a pod in the
 //! namespace labelled `app.kubernetes.io/name=coordinator`, annotated
 //! `accord.dev/pod-role: coordinator`, not this replica, with condition
 //! `Ready=True` and a pod IP; its mesh API is `<podIP>:<mesh port>`. Unlike

@@ -1,6 +1,6 @@
 //! The Kubernetes store backend: one ConfigMap per key.
 //!
-//! Modelled on Contrast's ConfigMap store (`contrast-notes.md` §3.3):
+//! Modelled on Contrast's ConfigMap store:
 //!
 //! - key `<dir>/<name>` is ConfigMap `accord-store-<dir>-<name>`, the value
 //!   in `binaryData{<name>: bytes}`, labelled

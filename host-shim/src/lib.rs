@@ -12,7 +12,7 @@
 //! - [`status`] and [`http`]: the agent's reported state, served as the
 //!   probes and Prometheus metrics on port 9102.
 //!
-//! **Untrusted by design** (`DESIGN.md` §1): the agent re-hashes every
+//! **Untrusted by design** (ARCHITECTURE.md, "Trust boundary"): the agent re-hashes every
 //! object, checks the signed tree head, and attests every peer. A shim can
 //! deny service, never forge, roll back or fork a history, or learn a
 //! secret.

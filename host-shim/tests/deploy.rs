@@ -272,7 +272,7 @@ fn probes_hit_the_shim() {
     assert_eq!(probed, 3, "exactly the three probes");
 
     // On the agent (a silent agent is what gets restarted), with the
-    // periods and thresholds of contrast-notes §10.1.
+    // periods and thresholds Contrast uses for its coordinator.
     let agent = containers["agent"];
     let (_, _, startup) = http_probe(agent.startup_probe.as_ref());
     assert_eq!(

@@ -83,7 +83,7 @@ impl Coordinator {
             .trim()
             .strip_prefix("accord-guest coordinator: user API on ")
             .and_then(|rest| rest.split_once(", mesh API on "))
-            .and_then(|(user, rest)| Some((user, rest.split_once(", state ")?.0)));
+            .and_then(|(user, rest)| Some((user, rest.split_once(", store ")?.0)));
         let Some((user, mesh)) = parsed else {
             let _ = child.kill();
             bail!(

@@ -19,7 +19,7 @@ pub fn run_all() -> anyhow::Result<()> {
 /// `accord-core` builds with `--no-default-features`, and in that build no
 /// crate in its dependency graph has its `std` feature enabled. (The bare
 /// `x86_64-unknown-none` target is not installed here, so the graph is
-/// checked instead; see STYLE.md.)
+/// checked instead.)
 pub fn core_builds_without_std() -> anyhow::Result<()> {
     let root = workspace_root();
     let target_dir = root.join("target/tidy-no-std");

@@ -1,7 +1,7 @@
 //! The coordinator as a sans-IO state machine.
 //!
-//! [`Coordinator`] holds the state (Uninitialized, Recovery or Ready, as in
-//! `DESIGN.md` §4) and turns [`Input`]s — API requests, storage results,
+//! [`Coordinator`] holds the state (Uninitialized, Recovery or Ready; the
+//! API each allows is in `docs/protocol.md`) and turns [`Input`]s — API requests, storage results,
 //! store snapshots, watch events, peer counts and clock ticks — into
 //! [`Output`]s — replies, storage writes and requests to reload the store.
 //! It does no I/O and reads no clock: the driver (the guest agent) executes

@@ -1,7 +1,8 @@
 //! The cryptographic primitives the core needs, behind a provider.
 //!
-//! In the style of rustls's `CryptoProvider`, the core never names a crypto
-//! library: every verification takes a `&dyn CryptoProvider`. Two providers
+//! In the style of rustls's `CryptoProvider`, the hardware-evidence and X.509
+//! verification in the core takes a `&dyn CryptoProvider` instead of naming a
+//! crypto library, so the fast provider can be swapped in. Two providers
 //! ship:
 //!
 //! - [`rustcrypto::PROVIDER`]: pure Rust (RustCrypto), `no_std`, always there.
@@ -9,6 +10,15 @@
 //!
 //! Randomness is not part of the provider; operations that need it take a
 //! [`SecureRandom`] from the caller.
+//!
+//! Not everything goes through the provider. Where the algorithm is part of
+//! a format accord defines, the core names its pure-Rust implementation
+//! directly: SHA-256/SHA-384 (`sha2`) for history objects, certificates and
+//! launch measurements, Ed25519 (`ed25519-dalek`) for owner and history
+//! signatures and derived keys, P-384 (`p384`) for the CA's signatures,
+//! Ristretto255 (`curve25519-dalek`) and HPKE (`hpke`) for the seed shares
+//! ([`crate::seedshare`]). HKDF and the verification of vendor evidence go
+//! through the provider.
 //!
 //! Conventions: ECDSA public keys are SEC1 uncompressed points
 //! (`04 ‖ X ‖ Y`); ECDSA signatures are fixed-size big-endian `r ‖ s`

@@ -118,7 +118,7 @@ pub enum ReplicaState {
     Ready,
 }
 
-/// Error codes, as in `DESIGN.md` §4.
+/// Error codes (the table in `docs/protocol.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorCode {
     /// `no_manifest`.

@@ -1,6 +1,7 @@
-//! TDX vectors: every real quote set of `testdata/README.md` §2.3, verified at
-//! its documented instant against the collateral it was published with, and
-//! the expected-to-fail cases of §3 plus mutation-driven negatives.
+//! TDX vectors: every real quote set of the test data (the `EXPECTED` table
+//! below holds what its README documents for each), verified at its
+//! documented instant against the collateral it was published with, and
+//! the expected-to-fail cases plus mutation-driven negatives.
 //!
 //! Decision on trailing bytes: the v4-4 quote (Set 6) carries 39 bytes of
 //! ASCII after its signature data, covered by no signature; accord rejects
@@ -53,7 +54,7 @@ pub struct Expected {
     pub tcb_eval: u32,
 }
 
-/// Generated from `testdata/README.md` §2.3 (one entry per set, in order).
+/// The test data's documented fields, one entry per quote set, in order.
 pub const EXPECTED: &[Expected] = &[
     Expected {
         name: "1",

@@ -43,7 +43,8 @@ fn amd_chains_verify_and_tampering_fails() {
             Err(X509Error::Expired { .. })
         ));
     }
-    // A Genoa VCEK does not verify under the Milan ASK (README §3.2).
+    // A Genoa VCEK does not verify under the Milan ASK (each product has
+    // its own ASK).
     let genoa_vcek = certs(&vector!("snp/genoa-vcek-1.pem")).remove(0);
     let genoa_vcek = Certificate::from_der(&genoa_vcek).unwrap();
     let milan_ask = certs(&vector!("snp/milan-ask.pem")).remove(0);

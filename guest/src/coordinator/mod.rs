@@ -400,7 +400,7 @@ pub enum StoreLocation {
 /// Runs the coordinator process: the driver over `store`, the user API on
 /// `user_addr` and the mesh API on `mesh_addr`, until SIGTERM or Ctrl-C.
 /// Prints `accord-guest coordinator: user API on ADDR, mesh API on ADDR,
-/// state STATE` on stdout once both listen (with the bound addresses).
+/// store STORE` on stdout once both listen (with the bound addresses).
 pub async fn run(
     tee: Arc<dyn crate::tee::TeeProvider>,
     store: StoreLocation,
@@ -412,7 +412,7 @@ pub async fn run(
 
     allocator::fix_mmap_threshold();
     let where_ = match &store {
-        StoreLocation::Dir(dir) => dir.display().to_string(),
+        StoreLocation::Dir(dir) => dir.join("store").display().to_string(),
         StoreLocation::Shim(addr) => format!("shim {addr}"),
     };
     let running = spawn_at(tee, store, user_addr, mesh_addr).await?;
@@ -420,7 +420,7 @@ pub async fn run(
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
-            "accord-guest coordinator: user API on {}, mesh API on {}, state {where_}",
+            "accord-guest coordinator: user API on {}, mesh API on {}, store {where_}",
             running.user_addr, running.mesh_addr,
         )?;
         out.flush()?;

@@ -2,7 +2,8 @@
 //! process (`accord_guest::coordinator::spawn`) on loopback with the
 //! INSECURE simulated chip, and the real clients (`UserClient`,
 //! `MeshClient`) talk attested TLS and the wire protocol to it. The table
-//! is contrast-notes §1.4 with accord's typed errors (`DESIGN.md` §4):
+//! is the state/API matrix of Contrast's coordinator, with accord's typed
+//! errors (`docs/protocol.md`):
 //!
 //! | API | Uninitialized | Recovery | Ready |
 //! |---|---|---|---|

@@ -1,4 +1,5 @@
-//! accord's integration tests, one binary (`DESIGN.md` §2): the whole
+//! accord's integration tests, one binary (one link, one process to share
+//! the test chips): the whole
 //! flow through the CLI, every API in every state over the wire, user and
 //! peer recovery, a hostile shim, crash consistency, replicas on the
 //! Kubernetes backend (against the in-test API server), high
