@@ -262,9 +262,12 @@ pub fn guest_request<R: GuestRequest>(
     };
     // SAFETY: `call` pairs `R`'s own opcode with an argument whose addresses
     // come from `request` and `response`, borrowed mutably until this
-    // function returns (see the `Ioctl` impl). A device other than
-    // sev-guest does not know these opcodes (`_IOWR('S', …)` with this
-    // size) and fails the call with ENOTTY.
+    // function returns (see the `Ioctl` impl). The one thing the types
+    // cannot carry is that `device` is a sev-guest device: the caller opens
+    // the configured device path (`SevGuest`). The other users of ioctl
+    // type 'S' (cdrom, the ALSA sequencer) encode other directions or
+    // sizes, so these full numbers are not theirs and they refuse them
+    // (ENOTTY, as the test on /dev/null shows for a device without ioctls).
     let result = unsafe { rustix::ioctl::ioctl(device, call) };
     result.map_err(|errno| RequestError {
         errno: errno.into(),
