@@ -26,8 +26,11 @@ const IFF_RUNNING: i16 = 0x40;
 /// `AF_INET`.
 const AF_INET: u16 = 2;
 
-/// `struct ifreq` (include/uapi/linux/if.h): the interface name, then the
-/// union (`ifru_flags`, `ifru_addr`, …) as its 24 bytes.
+/// `struct ifreq` (Linux `if.h`): `char ifr_name[IFNAMSIZ]`, then a
+/// 24-byte union (`short ifru_flags`, `struct sockaddr ifru_addr`, …),
+/// here as bytes. An IPv4 `struct sockaddr_in` in it is `sa_family_t
+/// sin_family` (host order), `__be16 sin_port`, `struct in_addr sin_addr`
+/// (network order), 8 zero bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IfReq {
@@ -72,8 +75,9 @@ impl IfReq {
     }
 }
 
-/// The interface requests used, each with its opcode
-/// (include/uapi/linux/sockios.h); every one takes a `struct ifreq`.
+/// The interface requests used, each with its opcode (Linux `sockios.h`:
+/// `SIOCGIFFLAGS` 0x8913, `SIOCSIFFLAGS` 0x8914, `SIOCSIFADDR` 0x8916,
+/// `SIOCSIFNETMASK` 0x891c); every one takes a `struct ifreq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Request {
     /// `SIOCGIFFLAGS`: the kernel writes `ifru_flags`.
@@ -182,7 +186,7 @@ mod tests {
 
     #[test]
     fn opcodes_and_constants_match_the_kernel_uapi() {
-        // include/uapi/linux/sockios.h and if.h, as libc has them.
+        // The kernel's values, as libc has them.
         for (request, uapi) in [
             (Request::GetFlags, libc::SIOCGIFFLAGS),
             (Request::SetFlags, libc::SIOCSIFFLAGS),

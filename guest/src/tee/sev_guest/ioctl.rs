@@ -1,8 +1,25 @@
 //! The `/dev/sev-guest` ioctls, typed so that safe code cannot misuse them.
 //!
-//! The `#[repr(C)]` structs mirror the kernel UAPI
-//! `include/uapi/linux/sev-guest.h`; their sizes and field offsets are
-//! checked at compile time. Each request structure names its own opcode
+//! The `#[repr(C)]` structs mirror the kernel's user API for the sev-guest
+//! driver (Linux `sev-guest.h`), which reads, for the two requests used:
+//!
+//! ```text
+//! struct snp_report_req { __u8 user_data[64]; __u32 vmpl; __u8 rsvd[28]; };
+//! struct snp_report_resp { __u8 data[4000]; };
+//! struct snp_guest_request_ioctl {
+//!     __u8 msg_version; __u64 req_data; __u64 resp_data;
+//!     union { __u64 exitinfo2; struct { __u32 fw_error; __u32 vmm_error; }; };
+//! };
+//! struct snp_ext_report_req {
+//!     struct snp_report_req data; __u64 certs_address; __u32 certs_len;
+//! };
+//! #define SNP_GET_REPORT     _IOWR('S', 0x0, struct snp_guest_request_ioctl)
+//! #define SNP_GET_EXT_REPORT _IOWR('S', 0x2, struct snp_guest_request_ioctl)
+//! #define SNP_GUEST_VMM_ERR_INVALID_LEN 1
+//! #define SNP_GUEST_VMM_ERR_BUSY        2
+//! ```
+//!
+//! Their sizes and field offsets are checked at compile time. Each request structure names its own opcode
 //! ([`GuestRequest::OPCODE`], sealed: only the two report requests
 //! implement it), so an opcode cannot be paired with the wrong request;
 //! the addresses the kernel follows are taken from borrows held for the
@@ -281,9 +298,9 @@ mod tests {
 
     #[test]
     fn opcodes_match_the_kernel_uapi() {
-        // `_IOWR('S', nr, struct snp_guest_request_ioctl)` from
-        // include/uapi/linux/sev-guest.h: direction 3 in bits 31:30, size
-        // 32 in 29:16, 'S' (0x53) in 15:8, nr in 7:0.
+        // `_IOWR('S', nr, struct snp_guest_request_ioctl)` (module docs):
+        // direction 3 (read|write) in bits 31:30, size 32 in 29:16, 'S'
+        // (0x53) in 15:8, nr in 7:0.
         assert_eq!(SNP_GET_REPORT, 0xc020_5300);
         assert_eq!(SNP_GET_EXT_REPORT, 0xc020_5302);
         assert_eq!(<SnpReportReq as GuestRequest>::OPCODE, SNP_GET_REPORT);
