@@ -28,9 +28,10 @@
 //! is logged on the console and ends in a power-off, and a panic hook
 //! powers off too.
 //!
-//! This module holds the crate's other `unsafe` code (mount, finit_module,
-//! network ioctls, reboot through `libc`), each block with a SAFETY note.
-#![allow(unsafe_code)]
+//! The system calls go through `rustix`'s safe wrappers; the interface
+//! ioctls, which no crate wraps safely, are typed in [`netdev`].
+
+mod netdev;
 
 use std::ffi::CString;
 use std::io::Write;
@@ -165,14 +166,13 @@ fn say(line: &str) {
 
 /// Syncs and powers the machine off; exits if that is refused (not PID 1).
 fn power_off() -> ! {
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    // SAFETY: reboot(2) with a valid command; it returns only on error.
-    let rc = unsafe { libc::reboot(libc::RB_POWER_OFF) };
-    say(&format!(
-        "power-off refused ({rc}: {}); exiting",
-        std::io::Error::last_os_error()
-    ));
+    rustix::fs::sync();
+    // reboot(2) returns only on error.
+    let err = match rustix::system::reboot(rustix::system::RebootCommand::PowerOff) {
+        Ok(()) => "no error".to_string(),
+        Err(errno) => std::io::Error::from(errno).to_string(),
+    };
+    say(&format!("power-off refused ({err}); exiting"));
     std::process::exit(1)
 }
 
@@ -190,11 +190,10 @@ pub fn run() -> ! {
     // Ctrl-Alt-Del becomes SIGINT to PID 1 (the coordinator's graceful
     // stop) instead of an immediate reboot: how the host asks the VM to
     // shut down (`cargo xtask qemu-test` sends it through QEMU's monitor).
-    // SAFETY: reboot(2) with RB_DISABLE_CAD only sets a kernel flag.
-    if unsafe { libc::reboot(libc::RB_DISABLE_CAD) } != 0 {
+    if let Err(errno) = rustix::system::reboot(rustix::system::RebootCommand::CadOff) {
         say(&format!(
             "could not hand Ctrl-Alt-Del to init: {}",
-            std::io::Error::last_os_error()
+            std::io::Error::from(errno)
         ));
     }
     match boot() {
@@ -285,38 +284,23 @@ fn cstring(text: &str) -> anyhow::Result<CString> {
 
 /// mount(2); "already mounted" (EBUSY) counts as success.
 fn mount(source: &str, target: &str, fstype: &str, data: &str) -> anyhow::Result<()> {
-    let (source_c, target_c, fstype_c, data_c) = (
-        cstring(source)?,
-        cstring(target)?,
-        cstring(fstype)?,
-        cstring(data)?,
-    );
-    let mut flags = libc::MS_NOSUID;
+    use rustix::mount::MountFlags;
+    let data = cstring(data)?;
+    let mut flags = MountFlags::NOSUID;
     if fstype != "devtmpfs" {
-        flags |= libc::MS_NODEV;
+        flags |= MountFlags::NODEV;
     }
-    // SAFETY: every pointer is a NUL-terminated string that outlives the
-    // call; `data` is a string as the file systems used here expect.
-    let rc = unsafe {
-        libc::mount(
-            source_c.as_ptr(),
-            target_c.as_ptr(),
-            fstype_c.as_ptr(),
-            flags,
-            data_c.as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EBUSY) {
-            anyhow::bail!("mounting {fstype} on {target}: {err}");
+    match rustix::mount::mount(source, target, fstype, flags, data.as_c_str()) {
+        Ok(()) | Err(rustix::io::Errno::BUSY) => Ok(()),
+        Err(errno) => {
+            let err = std::io::Error::from(errno);
+            anyhow::bail!("mounting {fstype} on {target}: {err}")
         }
     }
-    Ok(())
 }
 
 /// `finit_module` flag: the file is compressed, the kernel decompresses it.
-const MODULE_INIT_COMPRESSED_FILE: libc::c_int = 4;
+const MODULE_INIT_COMPRESSED_FILE: std::ffi::c_int = 4;
 
 /// Loads the modules listed in `dir/order`, logging each outcome.
 fn load_modules(dir: &Path) {
@@ -350,7 +334,6 @@ fn load_modules(dir: &Path) {
 }
 
 fn load_module(path: &Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
     let file = std::fs::File::open(path)?;
     let name = path.to_string_lossy();
     let flags = if name.ends_with(".xz") || name.ends_with(".zst") || name.ends_with(".gz") {
@@ -358,105 +341,15 @@ fn load_module(path: &Path) -> std::io::Result<()> {
     } else {
         0
     };
-    let params = c"";
-    // SAFETY: finit_module(2) with an open file descriptor that outlives
-    // the call, a NUL-terminated (empty) parameter string and valid flags.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_finit_module,
-            file.as_raw_fd(),
-            params.as_ptr(),
-            flags,
-        )
-    };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    rustix::system::finit_module(&file, c"", flags)?;
     Ok(())
-}
-
-/// A datagram socket for the interface ioctls.
-struct Socket(libc::c_int);
-
-impl Drop for Socket {
-    fn drop(&mut self) {
-        // SAFETY: closes the descriptor this value owns, once.
-        unsafe { libc::close(self.0) };
-    }
-}
-
-fn ifreq(name: &str) -> libc::ifreq {
-    // SAFETY: ifreq is plain data (integers, arrays, a union of such);
-    // all-zero is a valid value.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (slot, byte) in req
-        .ifr_name
-        .iter_mut()
-        .zip(name.bytes().take(libc::IFNAMSIZ - 1))
-    {
-        *slot = byte as libc::c_char;
-    }
-    req
-}
-
-impl Socket {
-    fn new() -> std::io::Result<Self> {
-        // SAFETY: socket(2) with constant arguments.
-        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(Self(fd))
-    }
-
-    fn ioctl(&self, request: libc::c_ulong, req: &mut libc::ifreq) -> std::io::Result<()> {
-        // SAFETY: the SIOC[GS]IF* requests used here read or write one
-        // `struct ifreq`, which `req` is, valid for the whole call.
-        let rc = unsafe { libc::ioctl(self.0, request as _, std::ptr::from_mut(req)) };
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn set_addr(&self, name: &str, request: libc::c_ulong, addr: [u8; 4]) -> std::io::Result<()> {
-        let mut req = ifreq(name);
-        let sin = libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: 0,
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes(addr),
-            },
-            sin_zero: [0; 8],
-        };
-        // SAFETY: sockaddr_in and sockaddr have the same size (16 bytes)
-        // and the union member `ifru_addr` is a sockaddr; both are plain
-        // data, so copying the bytes is a valid sockaddr.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                std::ptr::from_ref(&sin).cast::<u8>(),
-                std::ptr::from_mut(&mut req.ifr_ifru).cast::<u8>(),
-                std::mem::size_of::<libc::sockaddr_in>(),
-            );
-        }
-        self.ioctl(request, &mut req)
-    }
-
-    fn up(&self, name: &str) -> std::io::Result<()> {
-        let mut req = ifreq(name);
-        self.ioctl(libc::SIOCGIFFLAGS, &mut req)?;
-        // SAFETY: SIOCGIFFLAGS filled `ifru_flags`, a c_short.
-        let flags = unsafe { req.ifr_ifru.ifru_flags };
-        req.ifr_ifru.ifru_flags = flags | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-        self.ioctl(libc::SIOCSIFFLAGS, &mut req)
-    }
 }
 
 /// Brings up `lo`, and `eth0` as 10.0.2.15/24 (waiting up to 10 s for the
 /// virtio-net device to show up).
 fn network() -> anyhow::Result<()> {
     use anyhow::Context;
-    let socket = Socket::new().context("opening a socket for the interface ioctls")?;
+    let socket = netdev::NetSocket::new().context("opening a socket for the interface ioctls")?;
     socket.up("lo").context("bringing up lo")?;
     let mut waited = Duration::ZERO;
     while !Path::new("/sys/class/net/eth0").exists() {
@@ -467,10 +360,10 @@ fn network() -> anyhow::Result<()> {
         waited += Duration::from_millis(50);
     }
     socket
-        .set_addr("eth0", libc::SIOCSIFADDR, GUEST_ADDR)
+        .set_addr("eth0", GUEST_ADDR)
         .context("setting eth0's address")?;
     socket
-        .set_addr("eth0", libc::SIOCSIFNETMASK, GUEST_NETMASK)
+        .set_netmask("eth0", GUEST_NETMASK)
         .context("setting eth0's netmask")?;
     socket.up("eth0").context("bringing up eth0")?;
     say("eth0 up: 10.0.2.15/24");

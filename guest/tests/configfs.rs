@@ -182,7 +182,7 @@ fn a_short_outblob_is_an_error() {
         .evidence(&report_data())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("too short for a TDX v4 quote"), "{err}");
+    assert!(err.contains("600 bytes are not a TDX quote"), "{err}");
 }
 
 #[test]

@@ -20,16 +20,18 @@
 //! 6. `rmdir` the entry (best effort, also on every error path).
 //!
 //! As a second line of defence the report data inside the outblob must equal
-//! what was written.
+//! what was written; core's parsers read it (the SNP report, the TDX quote),
+//! so a malformed outblob is refused here already.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use accord_core::evidence::snp::REPORT_LEN as SNP_REPORT_LEN;
 use accord_core::evidence::{Evidence, SnpEvidence, TdxEvidence};
 
-use super::{TeeError, TeeProvider, cert_table, tdx};
+use super::{TeeError, TeeProvider, cert_table, sev_guest, tdx};
 
 /// `provider` of the AMD SEV-SNP guest driver.
 pub const PROVIDER_SEV_GUEST: &str = "sev_guest";
@@ -37,10 +39,6 @@ pub const PROVIDER_SEV_GUEST: &str = "sev_guest";
 pub const PROVIDER_TDX_GUEST: &str = "tdx_guest";
 /// How many entries a request tries before giving up on a concurrent writer.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Length of an SEV-SNP attestation report.
-pub const SNP_REPORT_LEN: usize = 1184;
-/// Offset of REPORT_DATA in an SEV-SNP report.
-pub const SNP_REPORT_DATA_OFFSET: usize = 0x50;
 
 /// configfs creates an entry's attributes together with the directory; a
 /// tree that is not configfs (an emulation, an overlay) may show them a
@@ -208,8 +206,11 @@ fn build_evidence(
                     outblob.len()
                 )));
             }
-            let found = outblob.get(SNP_REPORT_DATA_OFFSET..SNP_REPORT_DATA_OFFSET + 64);
-            check_report_data(&outblob_path, found, report_data)?;
+            sev_guest::check_report_data(
+                &outblob,
+                report_data,
+                &outblob_path.display().to_string(),
+            )?;
             let certs = match &auxblob {
                 Some(table) => {
                     cert_table::parse(table, &entry.join("auxblob").display().to_string())?
@@ -228,7 +229,12 @@ fn build_evidence(
             let found = tdx::quote_report_data(&outblob).map_err(|reason| {
                 TeeError::Protocol(format!("{}: {reason}", outblob_path.display()))
             })?;
-            check_report_data(&outblob_path, Some(found), report_data)?;
+            if found != report_data {
+                return Err(TeeError::Protocol(format!(
+                    "{}: the report data inside is not the report data written (another writer?)",
+                    outblob_path.display()
+                )));
+            }
             Evidence::Tdx(TdxEvidence {
                 quote: outblob,
                 collateral: None,
@@ -242,17 +248,6 @@ fn build_evidence(
         }
     };
     Ok(evidence)
-}
-
-fn check_report_data(path: &Path, found: Option<&[u8]>, wanted: &[u8; 64]) -> Result<(), TeeError> {
-    if found == Some(&wanted[..]) {
-        Ok(())
-    } else {
-        Err(TeeError::Protocol(format!(
-            "{}: the report data inside is not the report data written (another writer?)",
-            path.display()
-        )))
-    }
 }
 
 /// One report entry; removed when dropped.

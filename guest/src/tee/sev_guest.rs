@@ -2,113 +2,27 @@
 //! `SNP_GET_EXT_REPORT` ioctl (report plus certificate table), falling back
 //! to `SNP_GET_REPORT` (report only) on kernels without the extended request.
 //!
-//! The `#[repr(C)]` structs mirror the kernel UAPI
-//! `include/uapi/linux/sev-guest.h`; their sizes and field offsets are
-//! checked at compile time. This is the only module of the workspace with
-//! `unsafe` code (the `ioctl` call), each block with a SAFETY note.
-#![allow(unsafe_code)]
+//! The ioctls themselves, typed, are in [`ioctl`]; this module reads the
+//! firmware's response envelope (MSG_REPORT_RSP) and hands the report to
+//! core's parser, which must find the report data asked for.
+
+pub mod ioctl;
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::mem::{offset_of, size_of};
-use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
+use accord_core::evidence::snp::{AttestationReport, REPORT_LEN};
 use accord_core::evidence::{Evidence, SnpEvidence};
 
+use self::ioctl::{
+    CertBuffer, ExtReportReq, SnpReportReq, SnpReportResp, VMM_ERR_BUSY, VMM_ERR_INVALID_LEN,
+    guest_request,
+};
 use super::{TeeError, TeeProvider, cert_table};
-
-/// `struct snp_report_req`: the request of MSG_REPORT_REQ.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SnpReportReq {
-    /// REPORT_DATA to put into the report.
-    pub user_data: [u8; 64],
-    /// VMPL the report is requested for.
-    pub vmpl: u32,
-    /// Must be zero.
-    pub rsvd: [u8; 28],
-}
-
-/// `struct snp_report_resp`: the firmware's MSG_REPORT_RSP, unparsed.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SnpReportResp {
-    /// STATUS (u32), REPORT_SIZE (u32), 24 reserved bytes, the report.
-    pub data: [u8; 4000],
-}
-
-/// `struct snp_guest_request_ioctl`: the ioctl argument.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SnpGuestRequestIoctl {
-    /// Message version; must be non-zero (1).
-    pub msg_version: u8,
-    /// Address of the request structure.
-    pub req_data: u64,
-    /// Address of the response structure.
-    pub resp_data: u64,
-    /// bits 63:32 VMM error, bits 31:0 firmware error.
-    pub exitinfo2: u64,
-}
-
-/// `struct snp_ext_report_req`: the extended request.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SnpExtReportReq {
-    /// The report request.
-    pub data: SnpReportReq,
-    /// Where the kernel copies the certificate table.
-    pub certs_address: u64,
-    /// Length of that buffer (a multiple of the page size); on
-    /// `SNP_GUEST_VMM_ERR_INVALID_LEN` the kernel writes the length needed.
-    pub certs_len: u32,
-}
-
-const _: () = assert!(size_of::<SnpReportReq>() == 96);
-const _: () = assert!(offset_of!(SnpReportReq, vmpl) == 64);
-const _: () = assert!(offset_of!(SnpReportReq, rsvd) == 68);
-const _: () = assert!(size_of::<SnpReportResp>() == 4000);
-const _: () = assert!(size_of::<SnpGuestRequestIoctl>() == 32);
-const _: () = assert!(offset_of!(SnpGuestRequestIoctl, req_data) == 8);
-const _: () = assert!(offset_of!(SnpGuestRequestIoctl, resp_data) == 16);
-const _: () = assert!(offset_of!(SnpGuestRequestIoctl, exitinfo2) == 24);
-const _: () = assert!(size_of::<SnpExtReportReq>() == 112);
-const _: () = assert!(offset_of!(SnpExtReportReq, certs_address) == 96);
-const _: () = assert!(offset_of!(SnpExtReportReq, certs_len) == 104);
-
-/// `_IOWR(ty, nr, size)` with the asm-generic layout x86 uses: direction in
-/// bits 31:30 (read|write = 3), size in 29:16, type in 15:8, number in 7:0.
-pub const fn iowr(ty: u8, nr: u8, size: usize) -> u32 {
-    const IOC_READ_WRITE: u32 = 3;
-    (IOC_READ_WRITE << 30) | (((size as u32) & 0x3fff) << 16) | ((ty as u32) << 8) | nr as u32
-}
-
-/// `SNP_GET_REPORT`.
-pub const SNP_GET_REPORT: u32 = iowr(b'S', 0x0, size_of::<SnpGuestRequestIoctl>());
-/// `SNP_GET_EXT_REPORT`.
-pub const SNP_GET_EXT_REPORT: u32 = iowr(b'S', 0x2, size_of::<SnpGuestRequestIoctl>());
-
-/// VMM error: the certificate buffer is too small.
-pub const VMM_ERR_INVALID_LEN: u32 = 1;
-/// VMM error: the host is busy.
-pub const VMM_ERR_BUSY: u32 = 2;
-
-/// Size of the certificate buffer: the kernel's SEV_FW_BLOB_MAX_SIZE (16 KiB,
-/// four pages), the most it accepts.
-pub const CERTS_BUFFER_LEN: usize = 0x4000;
 
 /// Offset of the report in MSG_REPORT_RSP.
 const RESP_REPORT_OFFSET: usize = 0x20;
-
-/// Builds the report request for `report_data` at `vmpl`.
-pub fn report_request(report_data: &[u8; 64], vmpl: u32) -> SnpReportReq {
-    SnpReportReq {
-        user_data: *report_data,
-        vmpl,
-        rsvd: [0; 28],
-    }
-}
 
 /// The name of an SEV firmware status code (`SEV_RET_*` of the kernel's
 /// `psp-sev.h` / the SNP firmware ABI).
@@ -187,10 +101,9 @@ pub fn parse_report_response(response: &[u8]) -> Result<Vec<u8>, TeeError> {
         )));
     }
     let size = size as usize;
-    if size != super::configfs_tsm::SNP_REPORT_LEN {
+    if size != REPORT_LEN {
         return Err(TeeError::Protocol(format!(
-            "SNP report response claims a {size}-byte report; an SEV-SNP report is {}",
-            super::configfs_tsm::SNP_REPORT_LEN
+            "SNP report response claims a {size}-byte report; an SEV-SNP report is {REPORT_LEN}"
         )));
     }
     response
@@ -247,50 +160,6 @@ impl SevGuest {
     }
 }
 
-/// A failed guest request: the errno and `exitinfo2`.
-struct RequestError {
-    errno: std::io::Error,
-    exitinfo2: u64,
-}
-
-/// Issues one guest request ioctl with `request` and `response` as its
-/// request and response structures.
-fn guest_request<Req>(
-    file: &File,
-    number: u32,
-    request: &mut Req,
-    response: &mut SnpReportResp,
-) -> Result<(), RequestError> {
-    let mut argument = SnpGuestRequestIoctl {
-        msg_version: 1,
-        req_data: std::ptr::from_mut(request) as u64,
-        resp_data: std::ptr::from_mut(response) as u64,
-        exitinfo2: 0,
-    };
-    // SAFETY: `file` is an open descriptor; `argument` is a live, properly
-    // laid out `snp_guest_request_ioctl` (checked above) whose request and
-    // response addresses point at live structures of the sizes the kernel
-    // reads and writes for `number` (`snp_report_req`/`snp_ext_report_req`,
-    // `snp_report_resp`). Any certificate buffer named in an extended
-    // request is owned by the caller and outlives this call. The kernel
-    // writes only into `argument`, the response, and that buffer.
-    let rc = unsafe {
-        libc::ioctl(
-            file.as_raw_fd(),
-            number as libc::Ioctl,
-            std::ptr::from_mut(&mut argument),
-        )
-    };
-    if rc < 0 {
-        Err(RequestError {
-            errno: std::io::Error::last_os_error(),
-            exitinfo2: argument.exitinfo2,
-        })
-    } else {
-        Ok(())
-    }
-}
-
 impl TeeProvider for SevGuest {
     fn name(&self) -> &'static str {
         "sev-guest"
@@ -299,15 +168,11 @@ impl TeeProvider for SevGuest {
     fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence, TeeError> {
         let file = self.open()?;
         let device = self.device.display();
-        let mut response = SnpReportResp { data: [0; 4000] };
-        let mut certs = vec![0u8; CERTS_BUFFER_LEN];
-        let mut ext = SnpExtReportReq {
-            data: report_request(report_data, self.vmpl),
-            certs_address: certs.as_mut_ptr() as u64,
-            certs_len: CERTS_BUFFER_LEN as u32,
-        };
-        let certs_table = match guest_request(&file, SNP_GET_EXT_REPORT, &mut ext, &mut response) {
-            Ok(()) => Some(certs),
+        let mut response = SnpReportResp::default();
+        let mut certs = CertBuffer::new();
+        let mut ext = ExtReportReq::new(SnpReportReq::new(report_data, self.vmpl), &mut certs);
+        let extended = match guest_request(&file, &mut ext, &mut response) {
+            Ok(()) => true,
             Err(err)
                 if err.exitinfo2 == 0
                     && matches!(
@@ -316,22 +181,23 @@ impl TeeProvider for SevGuest {
                     ) =>
             {
                 // No extended request on this kernel: the report alone.
-                let mut request = report_request(report_data, self.vmpl);
-                response = SnpReportResp { data: [0; 4000] };
-                guest_request(&file, SNP_GET_REPORT, &mut request, &mut response).map_err(
-                    |err| {
-                        TeeError::Protocol(format!(
-                            "SNP_GET_REPORT on {device} failed: {} ({})",
-                            err.errno,
-                            describe_exitinfo2(err.exitinfo2)
-                        ))
-                    },
-                )?;
-                None
+                let mut request = SnpReportReq::new(report_data, self.vmpl);
+                response = SnpReportResp::default();
+                guest_request(&file, &mut request, &mut response).map_err(|err| {
+                    TeeError::Protocol(format!(
+                        "SNP_GET_REPORT on {device} failed: {} ({})",
+                        err.errno,
+                        describe_exitinfo2(err.exitinfo2)
+                    ))
+                })?;
+                false
             }
             Err(err) => {
-                let needed = if (err.exitinfo2 >> 32) as u32 == VMM_ERR_INVALID_LEN {
-                    format!(", the host needs {} bytes for certificates", ext.certs_len)
+                let needed = if err.vmm_error() == VMM_ERR_INVALID_LEN {
+                    format!(
+                        ", the host needs {} bytes for certificates",
+                        ext.certs_len()
+                    )
                 } else {
                     String::new()
                 };
@@ -343,9 +209,11 @@ impl TeeProvider for SevGuest {
             }
         };
         let report = parse_report_response(&response.data)?;
-        let certs = match certs_table {
-            Some(table) => cert_table::parse(&table, &format!("SNP_GET_EXT_REPORT on {device}"))?,
-            None => cert_table::SnpCertificates::default(),
+        check_report_data(&report, report_data, &format!("the report from {device}"))?;
+        let certs = if extended {
+            cert_table::parse(certs.bytes(), &format!("SNP_GET_EXT_REPORT on {device}"))?
+        } else {
+            cert_table::SnpCertificates::default()
         };
         let vcek = certs.leaf().cloned();
         Ok(Evidence::Snp(SnpEvidence {
@@ -357,24 +225,23 @@ impl TeeProvider for SevGuest {
     }
 }
 
+/// Checks, with core's parser, that `report` is an SEV-SNP report carrying
+/// `wanted` as its REPORT_DATA; `what` names the report in errors.
+pub fn check_report_data(report: &[u8], wanted: &[u8; 64], what: &str) -> Result<(), TeeError> {
+    let parsed = AttestationReport::parse(report)
+        .map_err(|err| TeeError::Protocol(format!("{what} is not an SEV-SNP report: {err}")))?;
+    if parsed.report_data == wanted {
+        Ok(())
+    } else {
+        Err(TeeError::Protocol(format!(
+            "{what}: the report data inside is not the report data written (another writer?)"
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ioctl_numbers_match_the_kernel() {
-        assert_eq!(SNP_GET_REPORT, 0xc020_5300);
-        assert_eq!(iowr(b'S', 0x1, 32), 0xc020_5301);
-        assert_eq!(SNP_GET_EXT_REPORT, 0xc020_5302);
-    }
-
-    #[test]
-    fn builds_requests() {
-        let request = report_request(&[7; 64], 2);
-        assert_eq!(request.user_data, [7; 64]);
-        assert_eq!(request.vmpl, 2);
-        assert_eq!(request.rsvd, [0; 28]);
-    }
 
     fn response(status: u32, size: u32) -> Vec<u8> {
         let mut data = vec![0u8; 4000];
@@ -405,6 +272,26 @@ mod tests {
         assert!(err.contains("100-byte"), "{err}");
         assert!(parse_report_response(&response(0, 1184)[..1000]).is_err());
         assert!(parse_report_response(&[0; 7]).is_err());
+    }
+
+    #[test]
+    fn the_report_data_is_read_by_core() {
+        let mut report = vec![0u8; 1184];
+        report[0..4].copy_from_slice(&2u32.to_le_bytes());
+        report[0x08..0x10].copy_from_slice(&(1u64 << 17).to_le_bytes());
+        report[0x34..0x38].copy_from_slice(&1u32.to_le_bytes());
+        report[0x50..0x90].fill(0x42);
+        check_report_data(&report, &[0x42; 64], "r").unwrap();
+        let err = check_report_data(&report, &[0x43; 64], "r")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not the report data written"), "{err}");
+        // Core refuses what is not a report (here: policy bit 17 clear).
+        report[0x08..0x10].fill(0);
+        let err = check_report_data(&report, &[0x42; 64], "r")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("r is not an SEV-SNP report"), "{err}");
     }
 
     #[test]

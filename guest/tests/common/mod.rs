@@ -75,23 +75,47 @@ impl Behaviour {
     }
 }
 
-/// A report-shaped SNP blob: 1184 bytes, version 3, VMPL at 0x30,
-/// REPORT_DATA at 0x50 (unsigned: the emulation is not a chip).
+/// A structurally valid SNP report (core's parser accepts it; unsigned:
+/// the emulation is not a chip): 1184 bytes, version 3, policy bit 17 set,
+/// signature algorithm 1, VMPL at 0x30, REPORT_DATA at 0x50.
 pub fn snp_report(inblob: &[u8], privlevel: u32) -> Vec<u8> {
     let mut report = vec![0u8; 1184];
     report[0..4].copy_from_slice(&3u32.to_le_bytes());
+    report[0x08..0x10].copy_from_slice(&(1u64 << 17).to_le_bytes());
     report[0x30..0x34].copy_from_slice(&privlevel.to_le_bytes());
+    report[0x34..0x38].copy_from_slice(&1u32.to_le_bytes());
     let n = inblob.len().min(64);
     report[0x50..0x50 + n].copy_from_slice(&inblob[..n]);
     report
 }
 
-/// A quote-shaped TDX v4 blob with REPORTDATA at 568.
+/// A structurally valid TDX v4 quote (core's parser accepts it; garbage
+/// signatures) with REPORTDATA at 568.
 pub fn tdx_quote(inblob: &[u8]) -> Vec<u8> {
-    let mut quote = vec![0u8; 1020];
-    quote[0..2].copy_from_slice(&4u16.to_le_bytes());
+    use accord_core::evidence::tdx::quote::{INTEL_QE_VENDOR_ID, QE_REPORT_LEN};
+    let mut quote = Vec::new();
+    quote.extend_from_slice(&4u16.to_le_bytes());
+    quote.extend_from_slice(&2u16.to_le_bytes());
+    quote.extend_from_slice(&0x81u32.to_le_bytes());
+    quote.extend_from_slice(&[0; 4]);
+    quote.extend_from_slice(&INTEL_QE_VENDOR_ID);
+    quote.extend_from_slice(&[0; 20]);
+    let mut body = [0u8; 584];
     let n = inblob.len().min(64);
-    quote[568..568 + n].copy_from_slice(&inblob[..n]);
+    body[520..520 + n].copy_from_slice(&inblob[..n]);
+    quote.extend_from_slice(&body);
+    let pem = b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+    let mut cert = vec![0u8; QE_REPORT_LEN + 64];
+    cert.extend_from_slice(&0u16.to_le_bytes());
+    cert.extend_from_slice(&5u16.to_le_bytes());
+    cert.extend_from_slice(&(pem.len() as u32).to_le_bytes());
+    cert.extend_from_slice(pem);
+    let mut signature_data = vec![0u8; 128];
+    signature_data.extend_from_slice(&6u16.to_le_bytes());
+    signature_data.extend_from_slice(&(cert.len() as u32).to_le_bytes());
+    signature_data.extend_from_slice(&cert);
+    quote.extend_from_slice(&(signature_data.len() as u32).to_le_bytes());
+    quote.extend_from_slice(&signature_data);
     quote
 }
 
