@@ -494,13 +494,8 @@ pub fn build_agent(variant: Variant) -> anyhow::Result<PathBuf> {
     let dir = image_dir().join("agent").join(variant.name());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let unstripped = dir.join("accord-guest.unstripped");
-    std::fs::copy(&built, &unstripped).with_context(|| {
-        format!(
-            "copying {} to {}",
-            built.display(),
-            unstripped.display()
-        )
-    })?;
+    std::fs::copy(&built, &unstripped)
+        .with_context(|| format!("copying {} to {}", built.display(), unstripped.display()))?;
     if variant == Variant::Production {
         check_no_simulated_symbols(&unstripped)?;
     }
@@ -544,7 +539,10 @@ pub fn check_no_simulated_symbols(unstripped: &Path) -> anyhow::Result<()> {
     let symbols = String::from_utf8_lossy(&output.stdout);
     let found = simulated_symbols(&symbols);
     // Fail closed: a list without the agent's own code proves nothing.
-    let own = symbols.lines().filter(|l| l.contains("accord_guest")).count();
+    let own = symbols
+        .lines()
+        .filter(|l| l.contains("accord_guest"))
+        .count();
     if own == 0 {
         bail!(
             "nm lists no accord_guest symbol in {}: the symbol check cannot see the agent (stripped?)",

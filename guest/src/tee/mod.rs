@@ -281,7 +281,10 @@ mod tests {
     fn the_simulated_chip_is_refused_plainly_where_it_is_not_built() {
         let message = TeeError::SimulationNotBuilt.to_string();
         assert!(message.contains("no simulated chip"), "{message}");
-        assert!(message.contains("`insecure-simulation` feature"), "{message}");
+        assert!(
+            message.contains("`insecure-simulation` feature"),
+            "{message}"
+        );
         // This test is built with the chip (the crate's tests enable the
         // feature); the build without it is checked by `cargo xtask image`,
         // which runs the production agent with `--tee insecure-simulated`.
