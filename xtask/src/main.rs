@@ -132,9 +132,11 @@ pub(crate) fn build_bins(release: bool, packages: &[&str]) -> anyhow::Result<Pat
     for package in packages {
         args.extend(["-p", package]);
     }
-    // Every caller runs the agent on the INSECURE simulated chip.
+    // Every caller runs the agent on the INSECURE simulated chip. (A
+    // plain feature name applies to each selected package that has it;
+    // `accord-guest/insecure-simulation` would name a dependency.)
     if packages.contains(&"accord-guest") {
-        args.extend(["--features", "accord-guest/insecure-simulation"]);
+        args.extend(["--features", "insecure-simulation"]);
     }
     run("cargo", &args)?;
     Ok(workspace_root()

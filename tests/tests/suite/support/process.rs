@@ -32,7 +32,7 @@ pub fn binary(name: &str) -> PathBuf {
             "--bins",
             // The agent runs on the INSECURE simulated chip.
             "--features",
-            "accord-guest/insecure-simulation",
+            "insecure-simulation",
         ]);
         if release {
             build.arg("--release");
