@@ -578,7 +578,6 @@ fn reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(2));
     }
-    tee::check_built(Some(&args.tee))?;
     #[cfg(not(feature = "insecure-simulation"))]
     {
         Err(tee::TeeError::SimulationNotBuilt.into())
