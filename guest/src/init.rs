@@ -17,9 +17,11 @@
 //!    `accord-guest init: configfs-tsm: …` (outside a confidential VM:
 //!    the kernel's error, ENXIO when no TSM provider is registered);
 //! 6. runs the coordinator with its state under `/run/accord` (tmpfs),
-//!    the simulated chip (if chosen) in `/run/accord/chip`, seeded from
-//!    `/etc/accord/insecure-simulated-chip/` when the initramfs carries one
-//!    (only test images do: `cargo xtask qemu-test` appends it);
+//!    the simulated chip (if chosen; only the test image's agent, built
+//!    with the `insecure-simulation` feature, has one) in
+//!    `/run/accord/chip`, seeded from `/etc/accord/insecure-simulated-chip/`
+//!    when the initramfs carries one (only test images do: `cargo xtask
+//!    qemu-test` appends it);
 //! 7. when the coordinator ends (SIGTERM; SIGINT, which is what
 //!    Ctrl-Alt-Del sends PID 1 once `RB_DISABLE_CAD` is set; or an error)
 //!    it syncs and powers the machine off (`reboot(RB_POWER_OFF)`).
@@ -138,7 +140,7 @@ impl InitConfig {
                 other => return Err(format!("unknown kernel parameter accord.{other}")),
             }
         }
-        let simulated = config.tee.as_deref() == Some(tee::simulated::NAME);
+        let simulated = config.tee.as_deref() == Some(tee::INSECURE_SIMULATED);
         if !simulated && (config.host_data.is_some() || config.measurement.is_some()) {
             return Err(
                 "accord.host-data and accord.measurement apply only to accord.tee=insecure-simulated"
@@ -232,22 +234,13 @@ fn boot() -> anyhow::Result<()> {
 
     let state = PathBuf::from(STATE_DIR);
     std::fs::create_dir_all(&state).with_context(|| format!("creating {STATE_DIR}"))?;
-    let mut options = TeeOptions {
-        simulated_state: state.join("chip"),
-        ..TeeOptions::default()
+    // Without the `insecure-simulation` feature (the production image)
+    // `tee::open` refuses `accord.tee=insecure-simulated`.
+    let options = match config.tee.as_deref() {
+        #[cfg(feature = "insecure-simulation")]
+        Some(tee::INSECURE_SIMULATED) => simulated_chip(&config, &state)?,
+        _ => TeeOptions::default(),
     };
-    if let Some(host_data) = config.host_data {
-        options.simulated.host_data = host_data;
-    }
-    if let Some(measurement) = config.measurement {
-        options.simulated.measurement = measurement;
-    }
-    let simulated = config.tee.as_deref() == Some(tee::simulated::NAME);
-    if simulated {
-        say("INSECURE SIMULATION: the simulated chip proves nothing about real hardware");
-        seed_chip(Path::new(SEED_CHIP_DIR), &options.simulated_state)?;
-        print_reference_values(&options)?;
-    }
     let provider: Arc<dyn TeeProvider> = match config.tee.as_deref() {
         Some(name) => tee::open(name, &options)?,
         None => tee::detect(&options)?,
@@ -385,7 +378,30 @@ fn probe_configfs_tsm() {
     say(&format!("configfs-tsm: {line}"));
 }
 
+/// Sets up the INSECURE simulated chip (test images only): its state in
+/// `STATE/chip`, seeded from the initramfs, HOST_DATA and MEASUREMENT from
+/// the command line; prints its reference values. Returns the options
+/// that open it.
+#[cfg(feature = "insecure-simulation")]
+fn simulated_chip(config: &InitConfig, state: &Path) -> anyhow::Result<TeeOptions> {
+    let mut options = TeeOptions {
+        simulated_state: state.join("chip"),
+        ..TeeOptions::default()
+    };
+    if let Some(host_data) = config.host_data {
+        options.simulated.host_data = host_data;
+    }
+    if let Some(measurement) = config.measurement {
+        options.simulated.measurement = measurement;
+    }
+    say("INSECURE SIMULATION: the simulated chip proves nothing about real hardware");
+    seed_chip(Path::new(SEED_CHIP_DIR), &options.simulated_state)?;
+    print_reference_values(&options)?;
+    Ok(options)
+}
+
 /// Copies a simulated chip shipped in the initramfs into the state.
+#[cfg(feature = "insecure-simulation")]
 fn seed_chip(from: &Path, to: &Path) -> anyhow::Result<()> {
     use anyhow::Context;
     if !from.is_dir() {
@@ -408,6 +424,7 @@ fn seed_chip(from: &Path, to: &Path) -> anyhow::Result<()> {
 
 /// Prints the simulated chip's reference values (one JSON line between
 /// markers), HOST_DATA left out as `accord-guest reference-values` does.
+#[cfg(feature = "insecure-simulation")]
 fn print_reference_values(options: &TeeOptions) -> anyhow::Result<()> {
     let chip = tee::simulated::SimulatedSnp::open(&options.simulated_state, &options.simulated)?;
     let mut snp = chip.reference_values();

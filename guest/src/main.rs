@@ -9,13 +9,18 @@
 //!   the workload expects it.
 //!
 //! Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.
+//!
+//! The INSECURE simulated chip (`--tee insecure-simulated` and its flags)
+//! exists only in builds with the `insecure-simulation` feature (tests, the
+//! demo, the QEMU test image); elsewhere every subcommand refuses it first,
+//! naming the feature, with exit code 1.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use accord_core::evidence::snp::{AttestationReport, Product};
+use accord_core::evidence::snp::AttestationReport;
 use accord_core::evidence::{Evidence, ReferenceValues, SnpEvidence, TdxEvidence};
 use accord_core::hex;
 use accord_core::manifest::{Manifest, OwnerKey, SeedshareKey};
@@ -23,7 +28,9 @@ use accord_core::pins::{self, CoordinatorPins, DeploymentPins, PinsError};
 use accord_guest::initializer::InitializerConfig;
 use accord_guest::tee::{self, PROVIDER_NAMES, TeeOptions, TeeProvider};
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+#[cfg(feature = "insecure-simulation")]
+use clap::ValueEnum;
+use clap::{Args, Parser, Subcommand};
 
 /// The banner printed whenever evidence comes from the simulated chip.
 const INSECURE_BANNER: &str =
@@ -48,7 +55,8 @@ enum Command {
     /// `accord evidence verify --snp DIR/report.bin` can check it.
     ///
     /// The insecure simulated chip is used only with
-    /// `--tee insecure-simulated`; its evidence proves nothing.
+    /// `--tee insecure-simulated` (in builds with the `insecure-simulation`
+    /// feature); its evidence proves nothing.
     Report(ReportArgs),
 
     /// Run the coordinator: the user API and the mesh API over the store
@@ -88,7 +96,8 @@ enum Command {
     /// accept the INSECURE simulated chip in --state: its measurement,
     /// TCB and policy, with its own root trusted explicitly. HOST_DATA is
     /// left out: each workload's policy hash is pinned by the manifest's
-    /// Policies instead. Only with `--tee insecure-simulated`.
+    /// Policies instead. Only with `--tee insecure-simulated` (in builds
+    /// with the `insecure-simulation` feature).
     ReferenceValues(ReferenceValuesArgs),
 
     /// PID 1 of the guest image: mount, load modules, bring up eth0, then
@@ -106,6 +115,7 @@ struct ReferenceValuesArgs {
     #[arg(long, value_name = "NAME")]
     tee: String,
 
+    #[cfg(feature = "insecure-simulation")]
     #[command(flatten)]
     simulated: SimulatedArgs,
 }
@@ -136,6 +146,7 @@ struct CoordinatorArgs {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7777")]
     mesh_api: String,
 
+    #[cfg(feature = "insecure-simulation")]
     #[command(flatten)]
     chip: ChipArgs,
 }
@@ -161,6 +172,7 @@ struct InitializerArgs {
     #[command(flatten)]
     trust: TrustArgs,
 
+    #[cfg(feature = "insecure-simulation")]
     #[command(flatten)]
     simulated: SimulatedArgs,
 }
@@ -319,11 +331,13 @@ struct ReportArgs {
     #[arg(long, value_name = "PATH", default_value = "/dev/sev-guest")]
     sev_guest_device: PathBuf,
 
+    #[cfg(feature = "insecure-simulation")]
     #[command(flatten)]
     simulated: SimulatedArgs,
 }
 
 /// Options of the INSECURE simulated chip (only with --tee insecure-simulated).
+#[cfg(feature = "insecure-simulation")]
 #[derive(Args, Debug)]
 struct SimulatedArgs {
     /// Where the simulated chip keeps its keys and certificates
@@ -338,6 +352,7 @@ struct SimulatedArgs {
 /// What the INSECURE simulated chip reports (only with --tee
 /// insecure-simulated). `--host-data` or `--policy` stand in for what the
 /// hypervisor sets at launch.
+#[cfg(feature = "insecure-simulation")]
 #[derive(Args, Debug)]
 struct ChipArgs {
     /// MEASUREMENT to report (48 bytes hex).
@@ -357,12 +372,24 @@ struct ChipArgs {
     product: Option<ProductArg>,
 }
 
+#[cfg(feature = "insecure-simulation")]
 impl SimulatedArgs {
     fn any(&self) -> bool {
         self.state.is_some() || self.chip.any()
     }
+
+    /// `options` with the chip's state directory (if given) and the chip
+    /// flags applied.
+    fn configure(&self, mut options: TeeOptions) -> anyhow::Result<TeeOptions> {
+        if let Some(state) = &self.state {
+            options.simulated_state.clone_from(state);
+        }
+        self.chip.apply(&mut options)?;
+        Ok(options)
+    }
 }
 
+#[cfg(feature = "insecure-simulation")]
 impl ChipArgs {
     fn any(&self) -> bool {
         self.measurement.is_some()
@@ -386,14 +413,15 @@ impl ChipArgs {
         }
         if let Some(product) = self.product {
             options.simulated.product = match product {
-                ProductArg::Genoa => Product::Genoa,
-                ProductArg::Turin => Product::Turin,
+                ProductArg::Genoa => accord_core::evidence::snp::Product::Genoa,
+                ProductArg::Turin => accord_core::evidence::snp::Product::Turin,
             };
         }
         Ok(())
     }
 }
 
+#[cfg(feature = "insecure-simulation")]
 const SIMULATED_ONLY: &str = "error: --state (of the chip), --measurement, --host-data, --policy and --product apply only to --tee insecure-simulated";
 
 /// Opens the TEE named by `tee` (or detects one), printing the INSECURE
@@ -416,19 +444,28 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
-    if args.chip.any() && args.tee.as_deref() != Some("insecure-simulated") {
+    tee::check_built(args.tee.as_deref())?;
+    #[cfg(feature = "insecure-simulation")]
+    if args.chip.any() && args.tee.as_deref() != Some(tee::INSECURE_SIMULATED) {
         eprintln!("{SIMULATED_ONLY}");
         return Ok(ExitCode::from(2));
     }
-    let mut options = TeeOptions::default();
     if let Some(state) = &args.state {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
-        options.simulated_state = state.join("chip");
-    } else if args.tee.as_deref() == Some("insecure-simulated") {
+    } else if args.tee.as_deref() == Some(tee::INSECURE_SIMULATED) {
         eprintln!("error: --tee insecure-simulated needs --state DIR for the simulated chip");
         return Ok(ExitCode::from(2));
     }
-    args.chip.apply(&mut options)?;
+    let options = TeeOptions::default();
+    #[cfg(feature = "insecure-simulation")]
+    let options = {
+        let mut options = options;
+        if let Some(state) = &args.state {
+            options.simulated_state = state.join("chip");
+        }
+        args.chip.apply(&mut options)?;
+        options
+    };
     let provider: Arc<dyn TeeProvider> = open_tee(args.tee.as_deref(), &options)?.into();
     let store = match (args.shim, args.state) {
         (Some(addr), _) => accord_guest::coordinator::StoreLocation::Shim(addr),
@@ -450,7 +487,9 @@ fn unreachable_args<T>() -> anyhow::Result<T> {
 }
 
 fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
-    if args.simulated.any() && args.tee.as_deref() != Some("insecure-simulated") {
+    tee::check_built(args.tee.as_deref())?;
+    #[cfg(feature = "insecure-simulation")]
+    if args.simulated.any() && args.tee.as_deref() != Some(tee::INSECURE_SIMULATED) {
         eprintln!("{SIMULATED_ONLY}");
         return Ok(ExitCode::from(2));
     }
@@ -461,11 +500,9 @@ fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let mut options = TeeOptions::default();
-    if let Some(state) = &args.simulated.state {
-        options.simulated_state.clone_from(state);
-    }
-    args.simulated.chip.apply(&mut options)?;
+    let options = TeeOptions::default();
+    #[cfg(feature = "insecure-simulation")]
+    let options = args.simulated.configure(options)?;
     let provider: Arc<dyn TeeProvider> = open_tee(args.tee.as_deref(), &options)?.into();
     let config = InitializerConfig {
         coordinator: args.coordinator,
@@ -477,6 +514,7 @@ fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "insecure-simulation")]
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ProductArg {
     /// EPYC 9004 (report version 3).
@@ -534,17 +572,24 @@ fn main() -> ExitCode {
 }
 
 fn reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
-    if args.tee != "insecure-simulated" {
+    if args.tee != tee::INSECURE_SIMULATED {
         eprintln!(
             "error: reference values are printed only for --tee insecure-simulated (real hardware's come from the vendor and the image build)"
         );
         return Ok(ExitCode::from(2));
     }
-    let mut options = TeeOptions::default();
-    if let Some(state) = &args.simulated.state {
-        options.simulated_state.clone_from(state);
+    #[cfg(not(feature = "insecure-simulation"))]
+    {
+        Err(tee::TeeError::SimulationNotBuilt.into())
     }
-    args.simulated.chip.apply(&mut options)?;
+    #[cfg(feature = "insecure-simulation")]
+    simulated_reference_values(args)
+}
+
+/// `reference-values --tee insecure-simulated`.
+#[cfg(feature = "insecure-simulation")]
+fn simulated_reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
+    let options = args.simulated.configure(TeeOptions::default())?;
     eprintln!("{INSECURE_BANNER}");
     let chip = tee::simulated::SimulatedSnp::open(&options.simulated_state, &options.simulated)
         .with_context(|| {
@@ -564,22 +609,19 @@ fn reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let simulated = args.tee.as_deref() == Some("insecure-simulated");
-    if args.simulated.any() && !simulated {
+    tee::check_built(args.tee.as_deref())?;
+    #[cfg(feature = "insecure-simulation")]
+    if args.simulated.any() && args.tee.as_deref() != Some(tee::INSECURE_SIMULATED) {
         eprintln!(
             "error: --state, --measurement, --host-data, --policy and --product apply only to --tee insecure-simulated"
         );
         return Ok(ExitCode::from(2));
     }
-    let mut options = TeeOptions {
-        configfs_root: args.configfs_root.clone(),
-        sev_guest_device: args.sev_guest_device.clone(),
-        ..TeeOptions::default()
-    };
-    if let Some(state) = &args.simulated.state {
-        options.simulated_state.clone_from(state);
-    }
-    args.simulated.chip.apply(&mut options)?;
+    let mut options = TeeOptions::default();
+    options.configfs_root.clone_from(&args.configfs_root);
+    options.sev_guest_device.clone_from(&args.sev_guest_device);
+    #[cfg(feature = "insecure-simulation")]
+    let options = args.simulated.configure(options)?;
     let provider = open_tee(args.tee.as_deref(), &options)?;
     let evidence = provider
         .evidence(&args.report_data)

@@ -1,7 +1,14 @@
 //! `cargo xtask image`: the guest image from the recipe in `image/`.
 //!
 //! 1. builds the static agent (`accord-guest`, glibc `+crt-static`,
-//!    `--target x86_64-unknown-linux-gnu`, target dir `target/image`);
+//!    `--target x86_64-unknown-linux-gnu`, target dir `target/image`)
+//!    WITHOUT the `insecure-simulation` feature; the `guest-image` profile
+//!    keeps the symbols, so xtask checks that none names the simulated
+//!    chip, strips the binary itself (`strip --strip-all`, from the
+//!    binutils that linked it), and runs it once with `--tee
+//!    insecure-simulated` on every subcommand, which must refuse (see
+//!    [`check_production_agent`]); the recipe's command line must not
+//!    choose the simulated chip either;
 //! 2. fetches the kernel package named by the recipe with `apt-get
 //!    download` through a private apt configuration under
 //!    `target/image/apt` (the system's sources are untouched), checks its
@@ -13,6 +20,13 @@
 //! 4. prints the SHA-256 of the kernel, the initramfs and the command line.
 //!
 //! Output: `target/image/out/{vmlinuz,initramfs.cpio.gz,cmdline}`.
+//!
+//! The TEST image of `cargo xtask qemu-test` ([`build_test`]) is built the
+//! same way from the same recipe, but its agent has the INSECURE simulated
+//! chip (`--features insecure-simulation`) and its command line adds
+//! `accord.tee=insecure-simulated`. It goes to `target/image/test-out/`,
+//! and its hashes are printed as `test-agent`, `test-kernel`,
+//! `test-initramfs`, `test-cmdline`: it is never the production image.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -300,6 +314,84 @@ fn mtime(recipe: &Recipe) -> anyhow::Result<u32> {
     }
 }
 
+/// Which image to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The production image: no simulated chip in the agent or the
+    /// command line.
+    Production,
+    /// The QEMU test image: the agent with the INSECURE simulated chip,
+    /// chosen on the command line.
+    Test,
+}
+
+/// What the test image's command line adds to the recipe's.
+pub const TEST_CMDLINE: &str = "accord.tee=insecure-simulated";
+
+impl Variant {
+    /// `production` or `test`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Production => "production",
+            Self::Test => "test",
+        }
+    }
+
+    /// The prefix of the printed hash labels (`agent` or `test-agent`).
+    fn label(self, what: &str) -> String {
+        match self {
+            Self::Production => what.to_string(),
+            Self::Test => format!("test-{what}"),
+        }
+    }
+
+    /// Where the image goes.
+    fn out_dir(self) -> PathBuf {
+        match self {
+            Self::Production => image_dir().join("out"),
+            Self::Test => image_dir().join("test-out"),
+        }
+    }
+
+    /// The cargo features of the agent.
+    fn features(self) -> &'static [&'static str] {
+        match self {
+            Self::Production => &[],
+            Self::Test => &["--features", "insecure-simulation"],
+        }
+    }
+
+    /// The kernel command line: the recipe's (checked, for production) or
+    /// the recipe's plus [`TEST_CMDLINE`].
+    fn cmdline(self, recipe: &Recipe) -> anyhow::Result<String> {
+        match self {
+            Self::Production => {
+                check_production_cmdline(&recipe.cmdline)?;
+                Ok(recipe.cmdline.clone())
+            }
+            Self::Test => Ok(format!("{} {TEST_CMDLINE}", recipe.cmdline)),
+        }
+    }
+}
+
+/// Refuses a production command line that chooses the simulated chip
+/// (`accord.tee=insecure-simulated`) or sets what only the simulated chip
+/// reads (`accord.host-data`, `accord.measurement`).
+pub fn check_production_cmdline(cmdline: &str) -> anyhow::Result<()> {
+    for word in cmdline.split_whitespace() {
+        let simulated = word == TEST_CMDLINE
+            || word.starts_with("accord.host-data=")
+            || word.starts_with("accord.measurement=");
+        if simulated {
+            bail!(
+                "image/recipe.toml: the production command line has `{word}`: the production image has no \
+                 simulated chip (only `cargo xtask qemu-test`'s test image adds `{TEST_CMDLINE}`)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The built image.
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -313,8 +405,8 @@ pub fn image_dir() -> PathBuf {
     workspace_root().join("target/image")
 }
 
-/// The cargo profile of the image's agent (Cargo.toml: `opt-level = "s"`,
-/// stripped).
+/// The cargo profile of the image's agent (Cargo.toml: opt-level 2, fat
+/// LTO, one codegen unit, symbols kept: xtask checks them, then strips).
 pub const AGENT_PROFILE: &str = "guest-image";
 
 /// The agent binary's size target (issue 7): printed against, not enforced.
@@ -343,10 +435,14 @@ fn remapped_paths() -> Vec<(PathBuf, &'static str)> {
 
 /// Builds the static agent (`accord-guest`) with `--target
 /// x86_64-unknown-linux-gnu`, glibc `+crt-static`, the `guest-image`
-/// profile and every build path remapped (Rust's `--remap-path-prefix`,
-/// C's `-ffile-prefix-map`), so the binary depends on the sources, not on
-/// where they were checked out; returns its path.
-pub fn build_agent() -> anyhow::Result<PathBuf> {
+/// profile, the variant's features and every build path remapped (Rust's
+/// `--remap-path-prefix`, C's `-ffile-prefix-map`), so the binary depends
+/// on the sources, not on where they were checked out. The production
+/// agent's symbols are checked ([`check_no_simulated_symbols`]); then the
+/// binary is stripped into `target/image/agent/VARIANT/accord-guest`, and
+/// the production one must refuse the simulated chip
+/// ([`check_refuses_simulation`]). Returns the stripped agent's path.
+pub fn build_agent(variant: Variant) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut rustflags = vec!["-Ctarget-feature=+crt-static".to_string()];
     let mut cflags = Vec::new();
@@ -370,8 +466,9 @@ pub fn build_agent() -> anyhow::Result<PathBuf> {
             "accord-guest",
             "--bin",
             "accord-guest",
-            "--target-dir",
         ])
+        .args(variant.features())
+        .arg("--target-dir")
         .arg(image_dir())
         // The unit separator is CARGO_ENCODED_RUSTFLAGS' own, so no flag is
         // split on spaces; with --target these flags reach only the
@@ -389,13 +486,138 @@ pub fn build_agent() -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("building the static accord-guest failed ({status})");
     }
-    let agent = image_dir()
+    let built = image_dir()
         .join("x86_64-unknown-linux-gnu")
         .join(AGENT_PROFILE)
         .join("accord-guest");
+    // Both variants share cargo's output path: copy this one out at once.
+    let dir = image_dir().join("agent").join(variant.name());
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let unstripped = dir.join("accord-guest.unstripped");
+    std::fs::copy(&built, &unstripped)
+        .with_context(|| format!("copying {} to {}", built.display(), unstripped.display()))?;
+    if variant == Variant::Production {
+        check_no_simulated_symbols(&unstripped)?;
+    }
+    let agent = dir.join("accord-guest");
+    let _ = std::fs::remove_file(&agent);
+    crate::run_in(
+        "strip",
+        &[],
+        &[
+            "--strip-all",
+            "-o",
+            &agent.display().to_string(),
+            &unstripped.display().to_string(),
+        ],
+        &dir,
+    )?;
     let bytes = std::fs::read(&agent).with_context(|| format!("reading {}", agent.display()))?;
     check_no_build_paths(&bytes)?;
+    if variant == Variant::Production {
+        check_refuses_simulation(&agent)?;
+    }
     Ok(agent)
+}
+
+/// Fails unless `nm` lists the agent's own symbols (`accord_guest`) and
+/// none of them names the simulated chip (`simulated`, any case): the
+/// production agent must not carry the chip, not even unreachable.
+pub fn check_no_simulated_symbols(unstripped: &Path) -> anyhow::Result<()> {
+    let output = Command::new("nm")
+        .arg(unstripped)
+        .output()
+        .context("running nm (binutils) on the agent")?;
+    if !output.status.success() {
+        bail!(
+            "nm {} failed ({}): {}",
+            unstripped.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let symbols = String::from_utf8_lossy(&output.stdout);
+    let found = simulated_symbols(&symbols);
+    // Fail closed: a list without the agent's own code proves nothing.
+    let own = symbols
+        .lines()
+        .filter(|l| l.contains("accord_guest"))
+        .count();
+    if own == 0 {
+        bail!(
+            "nm lists no accord_guest symbol in {}: the symbol check cannot see the agent (stripped?)",
+            unstripped.display()
+        );
+    }
+    if !found.is_empty() {
+        bail!(
+            "the production agent has {} symbol(s) of the INSECURE simulated chip, e.g. {}: \
+             it must be built without the `insecure-simulation` feature",
+            found.len(),
+            found.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    println!(
+        "symbols    no `simulated` symbol among {} ({own} of accord_guest)",
+        symbols.lines().count()
+    );
+    Ok(())
+}
+
+/// The symbol names in `nm` output that name the simulated chip.
+fn simulated_symbols(nm_output: &str) -> Vec<String> {
+    nm_output
+        .lines()
+        .filter_map(|line| line.split_whitespace().last())
+        .filter(|name| name.to_ascii_lowercase().contains("simulated"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// What the production agent must say to `--tee insecure-simulated`.
+const NOT_BUILT: &str = "built without the `insecure-simulation` feature";
+
+/// Runs the production agent with `--tee insecure-simulated` on every
+/// subcommand that takes `--tee`: each must exit 1 naming the missing
+/// feature, and create nothing. (The workspace's tests cannot check
+/// this: they build the agent with the feature.)
+pub fn check_refuses_simulation(agent: &Path) -> anyhow::Result<()> {
+    let scratch = image_dir().join("refusal-check");
+    let _ = std::fs::remove_dir_all(&scratch);
+    let state = scratch.join("state").display().to_string();
+    let out = scratch.join("out").display().to_string();
+    let runs: [&[&str]; 4] = [
+        &["report", "--report-data", "00"],
+        &["coordinator", "--state", &state],
+        &["initializer", "--coordinator", "127.0.0.1:9", "--out", &out],
+        &["reference-values"],
+    ];
+    for args in runs {
+        let output = Command::new(agent)
+            .args(args)
+            .args(["--tee", "insecure-simulated"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("running {}", agent.display()))?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.code() != Some(1) || !stderr.contains(NOT_BUILT) {
+            bail!(
+                "the production agent did not refuse `{} --tee insecure-simulated` ({}; stderr: {})",
+                args.join(" "),
+                output.status,
+                stderr.trim()
+            );
+        }
+        if scratch.exists() {
+            bail!(
+                "`accord-guest {} --tee insecure-simulated` created {} before refusing",
+                args.join(" "),
+                scratch.display()
+            );
+        }
+    }
+    println!("refusal    the agent refuses --tee insecure-simulated: {NOT_BUILT}");
+    Ok(())
 }
 
 /// Fails when the agent still names a build-host path (the image would
@@ -531,20 +753,32 @@ fn fetch_kernel(recipe: &Recipe) -> anyhow::Result<PathBuf> {
     Ok(tree)
 }
 
-/// `cargo xtask image`: builds everything, prints the hashes.
+/// `cargo xtask image`: builds the production image, prints the hashes.
 pub fn build() -> anyhow::Result<Image> {
+    build_variant(Variant::Production)
+}
+
+/// The TEST image of `cargo xtask qemu-test` (INSECURE simulated chip).
+pub fn build_test() -> anyhow::Result<Image> {
+    build_variant(Variant::Test)
+}
+
+/// Builds `variant`, prints its hashes (labelled by [`Variant::label`]).
+fn build_variant(variant: Variant) -> anyhow::Result<Image> {
     let recipe = Recipe::load()?;
-    let agent_path = build_agent()?;
+    let cmdline = variant.cmdline(&recipe)?;
+    let agent_path = build_agent(variant)?;
     let agent =
         std::fs::read(&agent_path).with_context(|| format!("reading {}", agent_path.display()))?;
     println!(
-        "agent      {}  {} ({} bytes, {:.2} MiB; static, stripped)",
+        "{:<10} {}  {} ({} bytes, {:.2} MiB; static, stripped)",
+        variant.label("agent"),
         sha256_hex(&agent),
         agent_path.display(),
         agent.len(),
         agent.len() as f64 / f64::from(1 << 20)
     );
-    if agent.len() > AGENT_SIZE_TARGET {
+    if variant == Variant::Production && agent.len() > AGENT_SIZE_TARGET {
         println!(
             "WARNING: the agent is over its {} MiB target (issue 7); see BENCHMARKS.md, \"The guest image\", for what the profile trades",
             AGENT_SIZE_TARGET >> 20
@@ -569,7 +803,7 @@ pub fn build() -> anyhow::Result<Image> {
     let entries = initramfs_entries(&recipe, agent, modules);
     let initramfs = gzip(&cpio(&entries, mtime(&recipe)?))?;
 
-    let out = image_dir().join("out");
+    let out = variant.out_dir();
     std::fs::create_dir_all(&out)?;
     let kernel_src = tree
         .join("boot")
@@ -579,27 +813,30 @@ pub fn build() -> anyhow::Result<Image> {
     let image = Image {
         kernel: out.join("vmlinuz"),
         initramfs: out.join("initramfs.cpio.gz"),
-        cmdline: recipe.cmdline.clone(),
+        cmdline,
     };
     std::fs::write(&image.kernel, &kernel_bytes)?;
     std::fs::write(&image.initramfs, &initramfs)?;
-    std::fs::write(out.join("cmdline"), format!("{}\n", recipe.cmdline))?;
+    std::fs::write(out.join("cmdline"), format!("{}\n", image.cmdline))?;
     println!(
-        "kernel     {}  {} ({} bytes)",
+        "{:<10} {}  {} ({} bytes)",
+        variant.label("kernel"),
         sha256_hex(&kernel_bytes),
         image.kernel.display(),
         kernel_bytes.len()
     );
     println!(
-        "initramfs  {}  {} ({} bytes)",
+        "{:<10} {}  {} ({} bytes)",
+        variant.label("initramfs"),
         sha256_hex(&initramfs),
         image.initramfs.display(),
         initramfs.len()
     );
     println!(
-        "cmdline    {}  {:?}",
-        sha256_hex(recipe.cmdline.as_bytes()),
-        recipe.cmdline
+        "{:<10} {}  {:?}",
+        variant.label("cmdline"),
+        sha256_hex(image.cmdline.as_bytes()),
+        image.cmdline
     );
     Ok(image)
 }
@@ -638,6 +875,46 @@ mod tests {
         assert!(recipe.cmdline.contains("console=ttyS0"));
         assert_eq!(recipe.devices[0].path, "dev/console");
         assert_eq!((recipe.devices[0].major, recipe.devices[0].minor), (5, 1));
+    }
+
+    #[test]
+    fn the_production_command_line_has_no_simulated_chip() {
+        let recipe = recipe();
+        check_production_cmdline(&recipe.cmdline).unwrap();
+        assert_eq!(
+            Variant::Production.cmdline(&recipe).unwrap(),
+            recipe.cmdline
+        );
+        let test = Variant::Test.cmdline(&recipe).unwrap();
+        assert!(test.ends_with(" accord.tee=insecure-simulated"), "{test}");
+        for word in [
+            "accord.tee=insecure-simulated",
+            "accord.host-data=00",
+            "accord.measurement=00",
+        ] {
+            let err = check_production_cmdline(&format!("console=ttyS0 {word} quiet"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(word), "{err}");
+        }
+        check_production_cmdline("console=ttyS0 accord.tee=sev-guest").unwrap();
+    }
+
+    #[test]
+    fn simulated_symbols_are_found_in_nm_output() {
+        let nm = "0000000000401000 T main\n\
+                  0000000000402000 t _ZN12accord_guest3tee9simulated4open17h0123456789abcdefE\n\
+                  0000000000403000 t _ZN12accord_guest3tee12SimulatedSnp6report17h0123456789abcdefE\n\
+                  0000000000404000 t _ZN12accord_guest3tee9sev_guest3new17h0123456789abcdefE\n\
+                                   U getrandom\n";
+        assert_eq!(
+            simulated_symbols(nm),
+            vec![
+                "_ZN12accord_guest3tee9simulated4open17h0123456789abcdefE",
+                "_ZN12accord_guest3tee12SimulatedSnp6report17h0123456789abcdefE",
+            ]
+        );
+        assert!(simulated_symbols("0000000000401000 T main\n").is_empty());
     }
 
     #[test]

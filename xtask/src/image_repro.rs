@@ -139,11 +139,14 @@ mod tests {
     fn the_hash_lines_are_read() {
         let h = "a".repeat(64);
         let text = format!(
-            "agent      {h}  /x/accord-guest (1 bytes)\ninitramfs  {h}  /x/i (2 bytes)\nnoise {h}\nkernel short\n"
+            "agent      {h}  /x/accord-guest (1 bytes)\ninitramfs  {h}  /x/i (2 bytes)\nnoise {h}\nkernel short\ntest-agent {}  /x/test (3 bytes)\n",
+            "b".repeat(64)
         );
         let found = hashes(&text);
         assert_eq!(found.len(), 2);
         assert_eq!(found["agent"], h);
         assert_eq!(found["initramfs"], h);
+        // The QEMU test image's lines are not the production image's.
+        assert!(!found.contains_key("test-agent"));
     }
 }

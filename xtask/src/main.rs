@@ -102,10 +102,12 @@ Tasks:
                        the guest image from image/recipe.toml: static accord-guest (target/image),
                        the kernel package (apt-get download, cached), a reproducible initramfs;
                        writes target/image/out/ and prints the SHA-256 of agent, kernel, initramfs,
-                       cmdline; --check-reproducible builds it again from a copy of the sources at
+                       cmdline; the agent has no simulated chip (its symbols are checked, and it
+                       must refuse --tee insecure-simulated); --check-reproducible builds it again from a copy of the sources at
                        another path (cold, ~3.5 min) and fails unless the hashes are the same
   qemu-test [--accel tcg|kvm] [--timeout SECS] [--attestations N] [--host-tools DIR]
-                       boot the image under QEMU (TCG by default) with accord-shim on the host,
+                       build the TEST image (target/image/test-out/, hashes printed as test-*: the
+                       agent with the INSECURE simulated chip) and boot it under QEMU (TCG by default) with accord-shim on the host,
                        set a manifest, attest a workload, verify; shut the VM down (Ctrl-Alt-Del),
                        boot it again, recover with `accord recover`, verify again; prints boot
                        timings and the agent's RSS (N attestations from the host first: RSS after)
@@ -120,7 +122,8 @@ pub(crate) fn workspace_root() -> PathBuf {
 }
 
 /// Builds the binaries of `packages` (`cargo build --bins`, the release
-/// profile or the dev one); returns the directory they are in.
+/// profile or the dev one; `accord-guest` with its `insecure-simulation`
+/// feature); returns the directory they are in.
 pub(crate) fn build_bins(release: bool, packages: &[&str]) -> anyhow::Result<PathBuf> {
     let mut args = vec!["build", "--bins"];
     if release {
@@ -128,6 +131,12 @@ pub(crate) fn build_bins(release: bool, packages: &[&str]) -> anyhow::Result<Pat
     }
     for package in packages {
         args.extend(["-p", package]);
+    }
+    // Every caller runs the agent on the INSECURE simulated chip. (A
+    // plain feature name applies to each selected package that has it;
+    // `accord-guest/insecure-simulation` would name a dependency.)
+    if packages.contains(&"accord-guest") {
+        args.extend(["--features", "insecure-simulation"]);
     }
     run("cargo", &args)?;
     Ok(workspace_root()

@@ -1,9 +1,12 @@
 //! `cargo xtask qemu-test`: boots the guest image under QEMU and drives a
 //! deployment against it from the host.
 //!
-//! 1. `cargo xtask image`, plus the host tools (`accord`, `accord-shim`,
-//!    `accord-guest`) from the workspace's dev build (`target/debug`, the
-//!    one `cargo test` makes);
+//! 1. the TEST image ([`image::build_test`]: the production recipe, but
+//!    an agent built with the `insecure-simulation` feature and
+//!    `accord.tee=insecure-simulated` on the command line; hashes printed
+//!    as `test-…`, output in `target/image/test-out/`), plus the host
+//!    tools (`accord`, `accord-shim`, `accord-guest`) from the workspace's
+//!    dev build (`target/debug`, the one `cargo test` makes);
 //! 2. on the host: an INSECURE simulated chip (`accord-guest
 //!    reference-values --state WORK/chip`), policies, keys, resources and
 //!    `accord manifest generate` trusting that chip;
@@ -487,7 +490,7 @@ fn attest_load(
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
     let total = Instant::now();
-    let built = image::build()?;
+    let built = image::build_test()?;
     let bin = match &options.host_tools {
         Some(dir) => {
             for tool in ["accord", "accord-shim", "accord-guest"] {

@@ -1,9 +1,13 @@
 //! TEE providers: given 64 bytes of report data, return typed
 //! [`Evidence`](accord_core::evidence::Evidence).
 //!
-//! Providers are registered once, in [`PROVIDERS`], in the order
-//! [`detect`] tries them. The simulated chip is never detected: it must be
-//! chosen by name (`--tee insecure-simulated`).
+//! Providers are registered once, in [`PROVIDER_NAMES`], and
+//! [`DETECTION_ORDER`] says in which order [`detect`] tries them. The
+//! simulated chip is never detected: it must be chosen by name (`--tee
+//! insecure-simulated`), and it exists only in builds with the
+//! `insecure-simulation` feature (tests, the demo, the QEMU test image).
+//! Elsewhere, the production agent above all, [`open`] refuses its name
+//! with [`TeeError::SimulationNotBuilt`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +17,7 @@ use accord_core::evidence::Evidence;
 pub mod cert_table;
 pub mod configfs_tsm;
 pub mod sev_guest;
+#[cfg(feature = "insecure-simulation")]
 pub mod simulated;
 pub mod tdx;
 
@@ -35,6 +40,15 @@ pub trait TeeProvider: Send + Sync {
     fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence, TeeError>;
 }
 
+/// The name of the INSECURE simulated chip, as `--tee` and `accord.tee=`
+/// take it (known in every build, so that a build without the chip can
+/// refuse it by name).
+pub const INSECURE_SIMULATED: &str = "insecure-simulated";
+
+/// Whether this build has the simulated chip (feature
+/// `insecure-simulation`).
+pub const SIMULATION_BUILT: bool = cfg!(feature = "insecure-simulation");
+
 /// Where the providers look, and how the simulated chip is configured.
 #[derive(Clone, Debug)]
 pub struct TeeOptions {
@@ -43,8 +57,10 @@ pub struct TeeOptions {
     /// The SEV guest device (`/dev/sev-guest`).
     pub sev_guest_device: PathBuf,
     /// Where the simulated chip keeps its persisted keys and certificates.
+    #[cfg(feature = "insecure-simulation")]
     pub simulated_state: PathBuf,
     /// What the simulated chip reports.
+    #[cfg(feature = "insecure-simulation")]
     pub simulated: simulated::SimulatedConfig,
 }
 
@@ -53,7 +69,9 @@ impl Default for TeeOptions {
         Self {
             configfs_root: PathBuf::from("/sys/kernel/config/tsm/report"),
             sev_guest_device: PathBuf::from("/dev/sev-guest"),
+            #[cfg(feature = "insecure-simulation")]
             simulated_state: PathBuf::from("/var/lib/accord/insecure-simulated-chip"),
+            #[cfg(feature = "insecure-simulation")]
             simulated: simulated::SimulatedConfig::default(),
         }
     }
@@ -74,6 +92,9 @@ pub enum TeeError {
     NothingDetected,
     /// `--tee` named no known provider.
     UnknownProvider(String),
+    /// `--tee insecure-simulated` in a build without the simulated chip
+    /// (no `insecure-simulation` feature: the production agent).
+    SimulationNotBuilt,
     /// An I/O operation on the TEE interface failed.
     Io {
         /// What was being done.
@@ -113,6 +134,13 @@ impl fmt::Display for TeeError {
                     PROVIDER_NAMES.join(", ")
                 )
             }
+            Self::SimulationNotBuilt => write!(
+                f,
+                "this accord-guest has no simulated chip: it was built without the \
+                 `insecure-simulation` feature (as production agents are), so \
+                 `{INSECURE_SIMULATED}` is refused; the simulated chip is only for tests \
+                 and the demo"
+            ),
             Self::Io { action, source } => write!(f, "{action}: {source}"),
             Self::Protocol(reason) => f.write_str(reason),
             Self::Conflict {
@@ -137,8 +165,9 @@ impl std::error::Error for TeeError {
     }
 }
 
-/// Every provider name `--tee` accepts.
-pub const PROVIDER_NAMES: &[&str] = &["configfs-tsm", "sev-guest", "tdx", "insecure-simulated"];
+/// Every provider name `--tee` accepts (the simulated chip's too, also in
+/// builds without it, which refuse it with a clear error).
+pub const PROVIDER_NAMES: &[&str] = &["configfs-tsm", "sev-guest", "tdx", INSECURE_SIMULATED];
 
 /// The providers [`detect`] tries, in order.
 pub const DETECTION_ORDER: &[&str] = &["configfs-tsm", "sev-guest"];
@@ -147,9 +176,10 @@ pub const DETECTION_ORDER: &[&str] = &["configfs-tsm", "sev-guest"];
 ///
 /// `configfs-tsm` takes whatever provider the kernel offers, `tdx` requires
 /// the kernel's `tdx_guest`, `sev-guest` uses the ioctl device, and
-/// `insecure-simulated` the software chip. Availability is checked here
-/// where it is cheap (the root or device exists); everything else is found
-/// out by the first request.
+/// `insecure-simulated` the software chip (in builds with the
+/// `insecure-simulation` feature; [`TeeError::SimulationNotBuilt`]
+/// otherwise). Availability is checked here where it is cheap (the root or
+/// device exists); everything else is found out by the first request.
 pub fn open(name: &str, options: &TeeOptions) -> Result<Box<dyn TeeProvider>, TeeError> {
     match name {
         "configfs-tsm" | "tdx" => {
@@ -174,9 +204,22 @@ pub fn open(name: &str, options: &TeeOptions) -> Result<Box<dyn TeeProvider>, Te
             }
             Ok(Box::new(SevGuest::new(&options.sev_guest_device)))
         }
-        "insecure-simulated" => simulated::open(&options.simulated_state, &options.simulated),
+        #[cfg(feature = "insecure-simulation")]
+        INSECURE_SIMULATED => simulated::open(&options.simulated_state, &options.simulated),
+        #[cfg(not(feature = "insecure-simulation"))]
+        INSECURE_SIMULATED => Err(TeeError::SimulationNotBuilt),
         other => Err(TeeError::UnknownProvider(other.to_string())),
     }
+}
+
+/// Fails with [`TeeError::SimulationNotBuilt`] when `name` is the
+/// simulated chip and this build has none: for front ends that must refuse
+/// before they do anything else (parse other flags, create directories).
+pub fn check_built(name: Option<&str>) -> Result<(), TeeError> {
+    if name == Some(INSECURE_SIMULATED) && !SIMULATION_BUILT {
+        return Err(TeeError::SimulationNotBuilt);
+    }
+    Ok(())
 }
 
 /// Finds the TEE this process runs in, trying [`DETECTION_ORDER`]:
@@ -232,6 +275,26 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn the_simulated_chip_is_refused_plainly_where_it_is_not_built() {
+        let message = TeeError::SimulationNotBuilt.to_string();
+        assert!(message.contains("no simulated chip"), "{message}");
+        assert!(
+            message.contains("`insecure-simulation` feature"),
+            "{message}"
+        );
+        // This test is built with the chip (the crate's tests enable the
+        // feature); the build without it is checked by `cargo xtask image`,
+        // which runs the production agent with `--tee insecure-simulated`.
+        assert_eq!(SIMULATION_BUILT, cfg!(feature = "insecure-simulation"));
+        assert!(check_built(Some("sev-guest")).is_ok());
+        assert!(check_built(None).is_ok());
+        assert_eq!(
+            check_built(Some(INSECURE_SIMULATED)).is_ok(),
+            SIMULATION_BUILT
+        );
     }
 
     #[test]

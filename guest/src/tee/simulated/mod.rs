@@ -38,7 +38,7 @@ pub use report::PLATFORM_INFO;
 pub use store::FILES;
 
 /// The provider's name.
-pub const NAME: &str = "insecure-simulated";
+pub const NAME: &str = super::INSECURE_SIMULATED;
 
 /// What the simulated chip puts into its reports.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -30,6 +30,9 @@ pub fn binary(name: &str) -> PathBuf {
             "-p",
             "accord-shim",
             "--bins",
+            // The agent runs on the INSECURE simulated chip.
+            "--features",
+            "insecure-simulation",
         ]);
         if release {
             build.arg("--release");
