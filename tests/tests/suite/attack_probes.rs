@@ -104,7 +104,7 @@ async fn attacker(
         }
         let mut buf = [0u8; 512];
         tokio::select! {
-            // Evicted, or timed out (408): the shim let go.
+            // Evicted, or timed out: the shim let go.
             _ = stream.read(&mut buf) => {
                 closed.fetch_add(1, Ordering::Relaxed);
             }
