@@ -122,10 +122,7 @@ impl fmt::Display for AtlsError {
             Self::EvidenceRequired => {
                 write!(f, "the peer must be attested but sent no evidence")
             }
-            Self::KeyRequired => write!(
-                f,
-                "the client must present a key but presented none"
-            ),
+            Self::KeyRequired => write!(f, "the client must present a key but presented none"),
             Self::PeerRefused(reason) => write!(f, "the peer refused the connection: {reason}"),
         }
     }

@@ -35,16 +35,16 @@ use accord_core::coordinator::{UpdateIntent, next_transition};
 use accord_core::crypto::default_provider;
 use accord_core::evidence::ReferenceValues;
 use accord_core::hex;
-use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
 use accord_core::history::objects::ObjectHash;
+use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
 use accord_core::protocol::{
     Api, Hello, HelloReply, MAX_MESH_FRAME, MeshRequest, MeshResponse, OwnerSignature, UserRequest,
     UserResponse,
 };
 use accord_core::seedshare;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts, system_now};
-use accord_guest::coordinator::OsRandom;
 use accord_guest::client::UserClient;
+use accord_guest::coordinator::OsRandom;
 use accord_guest::tee::TeeProvider;
 use accord_guest::tee::simulated::SimulatedSnp;
 use accord_guest::wire::{self, ReadLimits};
