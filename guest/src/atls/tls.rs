@@ -4,7 +4,7 @@
 //!
 //! Trust does not come from TLS: it comes from the evidence, which names
 //! the key and the session (see [`binding`](super::binding)). The verifier
-//! here ([`RawKeyVerifier`]) accepts any key the peer presents and checks
+//! here (`RawKeyVerifier`) accepts any key the peer presents and checks
 //! what TLS itself must: that this very key made the TLS 1.3
 //! `CertificateVerify` signature (`verify_tls13_signature_with_raw_key`).
 //! The bytes it checks the signature with are the bytes
@@ -90,7 +90,7 @@ pub fn generate_p256_pkcs8() -> Result<Zeroizing<Vec<u8>>, AtlsError> {
 }
 
 /// The peer's SubjectPublicKeyInfo (DER) of an established session: the
-/// raw public key whose signature [`RawKeyVerifier`] checked. `None` if
+/// raw public key whose signature `RawKeyVerifier` checked. `None` if
 /// the peer presented no key (a keyless client).
 pub fn peer_spki(conn: &rustls::CommonState) -> Option<Vec<u8>> {
     conn.peer_certificates()
