@@ -2,7 +2,7 @@
 //!
 //! - `accord bench attest -c HOST:PORT --concurrency N --duration S`: a load
 //!   generator of simulated workloads. One attestation is: a fresh P-256
-//!   key and self-signed identity, a mutually attested connection to the
+//!   key presented as a raw public key, a mutually attested connection to the
 //!   mesh API with the INSECURE simulated chip (one chip, opened once and
 //!   shared; the coordinator's evidence is verified against the chip's
 //!   reference values and `--coordinator-policy`, by default the bench
@@ -286,13 +286,7 @@ async fn attestation(
     source: Option<std::net::IpAddr>,
     tee: &Arc<dyn TeeProvider>,
 ) -> anyhow::Result<()> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .context("generating the workload key")?;
-    let cert = rcgen::CertificateParams::new(vec!["accord-bench".to_string()])
-        .context("certificate parameters")?
-        .self_signed(&key)
-        .context("self-signing")?;
-    let identity = Identity::from_der(cert.der().to_vec(), key.serialize_der())?;
+    let identity = Identity::ephemeral().context("generating the workload key")?;
     let spki = identity.spki().to_vec();
     let mut client =
         MeshClient::connect_from(addr, source, coordinator.clone(), Arc::clone(tee), identity)

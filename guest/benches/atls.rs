@@ -137,7 +137,7 @@ fn main() {
                 .unwrap();
             handshake.samples.push(start.elapsed());
         }
-        handshake.report("TLS 1.3 handshake only (mutual certs)");
+        handshake.report("TLS 1.3 handshake only (mutual raw keys)");
         server.abort();
 
         for (name, mutual) in [

@@ -66,6 +66,7 @@ use accord_core::protocol::MeshResponse;
 use anyhow::{Context, bail};
 use zeroize::Zeroizing;
 
+use crate::atls::tls::generate_p256_pkcs8;
 use crate::atls::{AtlsError, Clock, Identity, PeerPolicy};
 use crate::client::MeshClient;
 use crate::tee::TeeProvider;
@@ -230,17 +231,10 @@ async fn attempt(
     }
 }
 
-/// A fresh P-256 key (PKCS#8 DER) and a self-signed certificate for it.
+/// A fresh P-256 key (PKCS#8 DER) and the TLS identity that presents it.
 fn identity() -> anyhow::Result<(Identity, Zeroizing<Vec<u8>>)> {
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
-        .context("generating the workload key")?;
-    let params = rcgen::CertificateParams::new(vec!["accord-initializer".to_string()])
-        .context("certificate parameters")?;
-    let cert = params
-        .self_signed(&key)
-        .context("self-signing the certificate")?;
-    let pkcs8 = Zeroizing::new(key.serialize_der());
-    let identity = Identity::from_der(cert.der().to_vec(), pkcs8.to_vec())?;
+    let pkcs8 = generate_p256_pkcs8().context("generating the workload key")?;
+    let identity = Identity::from_pkcs8(&pkcs8)?;
     Ok((identity, pkcs8))
 }
 

@@ -1,6 +1,8 @@
 //! Reading and writing `accord_core::protocol` frames on async streams,
 //! with the length checked before the body is read and a time limit on
-//! every read.
+//! every read. The `_untimed` forms leave the time limit to the caller
+//! (the attested-TLS evidence exchange, which has one for its whole
+//! exchange); they are the same framing.
 
 use std::time::Duration;
 
@@ -53,12 +55,22 @@ pub async fn read_len<R: AsyncRead + Unpin>(
     reader: &mut R,
     limits: ReadLimits,
 ) -> Result<usize, WireError> {
-    let mut prefix = [0u8; 4];
-    tokio::time::timeout(limits.idle, reader.read_exact(&mut prefix))
+    tokio::time::timeout(limits.idle, read_len_untimed(reader, limits.max))
         .await
         .map_err(|_| WireError::Timeout(limits.idle))?
+}
+
+/// [`read_len`] without a time limit (the caller sets one).
+async fn read_len_untimed<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<usize, WireError> {
+    let mut prefix = [0u8; 4];
+    reader
+        .read_exact(&mut prefix)
+        .await
         .map_err(WireError::Io)?;
-    protocol::frame_len(prefix, limits.max).map_err(WireError::Protocol)
+    protocol::frame_len(prefix, max).map_err(WireError::Protocol)
 }
 
 /// Reads a body of exactly `len` bytes within the body time limit.
@@ -123,6 +135,18 @@ pub async fn read_message<M: Message, R: AsyncRead + Unpin>(
     protocol::decode::<M>(&body).map_err(WireError::Protocol)
 }
 
+/// Reads and decodes one frame of at most `max` body bytes, without a time
+/// limit (the caller sets one).
+pub async fn read_message_untimed<M: Message, R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> Result<M, WireError> {
+    let len = read_len_untimed(reader, max).await?;
+    let mut body = Vec::new();
+    fill_body(reader, &mut body, len).await?;
+    protocol::decode::<M>(&body).map_err(WireError::Protocol)
+}
+
 /// Encodes and writes one frame (and flushes), within `limit`.
 pub async fn write_message<M: Message, W: AsyncWrite + Unpin>(
     writer: &mut W,
@@ -131,11 +155,23 @@ pub async fn write_message<M: Message, W: AsyncWrite + Unpin>(
     limit: Duration,
 ) -> Result<(), WireError> {
     let frame = protocol::encode(message, max).map_err(WireError::Protocol)?;
-    tokio::time::timeout(limit, async {
-        writer.write_all(&frame).await?;
-        writer.flush().await
-    })
-    .await
-    .map_err(|_| WireError::Timeout(limit))?
-    .map_err(WireError::Io)
+    tokio::time::timeout(limit, write_frame(writer, &frame))
+        .await
+        .map_err(|_| WireError::Timeout(limit))?
+}
+
+/// Encodes and writes one frame (and flushes), without a time limit (the
+/// caller sets one).
+pub async fn write_message_untimed<M: Message, W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    message: &M,
+    max: usize,
+) -> Result<(), WireError> {
+    let frame = protocol::encode(message, max).map_err(WireError::Protocol)?;
+    write_frame(writer, &frame).await
+}
+
+async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) -> Result<(), WireError> {
+    writer.write_all(frame).await.map_err(WireError::Io)?;
+    writer.flush().await.map_err(WireError::Io)
 }

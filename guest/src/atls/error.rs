@@ -15,10 +15,10 @@ use crate::tee::TeeError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AtlsError {
-    /// Building the TLS configuration or the ephemeral certificate failed.
+    /// Building the TLS configuration or the key failed.
     Config(String),
     /// The TLS handshake failed (including a peer that does not speak TLS
-    /// 1.3 or presents an unusable certificate).
+    /// 1.3 with raw public keys, or whose key did not sign the handshake).
     Handshake(std::io::Error),
     /// Reading or writing a frame on the TLS stream failed.
     Io {
@@ -63,7 +63,7 @@ pub enum AtlsError {
     },
     /// The peer had to be attested but sent no evidence.
     EvidenceRequired,
-    /// The client had to present a certificate (a key) but presented none.
+    /// The client had to present a key but presented none.
     KeyRequired,
     /// The peer refused us; its reason.
     PeerRefused(String),
@@ -122,10 +122,7 @@ impl fmt::Display for AtlsError {
             Self::EvidenceRequired => {
                 write!(f, "the peer must be attested but sent no evidence")
             }
-            Self::KeyRequired => write!(
-                f,
-                "the client must present a certificate (a key) but presented none"
-            ),
+            Self::KeyRequired => write!(f, "the client must present a key but presented none"),
             Self::PeerRefused(reason) => write!(f, "the peer refused the connection: {reason}"),
         }
     }

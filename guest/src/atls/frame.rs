@@ -1,14 +1,18 @@
-//! The frames of the evidence exchange: a u32 big-endian length, then a
-//! postcard-encoded [`Frame`], at most [`MAX_FRAME`] bytes.
+//! The frames of the evidence exchange: postcard-encoded [`Frame`]s in
+//! the protocol's framing (`accord_core::protocol`: a u32 big-endian
+//! length, then the body; read and written by [`crate::wire`]), at most
+//! [`MAX_FRAME`] bytes.
 //!
 //! The first frame each side sends that is not a refusal carries
 //! [`PROTOCOL_VERSION`]; a peer speaking another version is refused.
 
 use accord_core::evidence::Evidence;
+use accord_core::protocol::{self, Message};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::AtlsError;
+use crate::wire::{self, WireError};
 
 /// The version of the evidence-exchange protocol this code speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
@@ -66,42 +70,43 @@ impl Frame {
 
     /// Length prefix and postcard body.
     pub fn encode(&self) -> Result<Vec<u8>, AtlsError> {
-        let body = postcard::to_allocvec(self)
-            .map_err(|err| AtlsError::Protocol(format!("encoding {} frame: {err}", self.name())))?;
-        if body.len() > MAX_FRAME {
-            return Err(AtlsError::Protocol(format!(
-                "own {} frame is {} bytes, more than the {MAX_FRAME}-byte limit",
-                self.name(),
-                body.len()
-            )));
-        }
-        let len = u32::try_from(body.len())
-            .map_err(|_| AtlsError::Protocol("frame length overflows u32".to_string()))?;
-        let mut out = Vec::with_capacity(4 + body.len());
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&body);
-        Ok(out)
+        protocol::encode(self, MAX_FRAME)
+            .map_err(|err| AtlsError::Protocol(format!("own {} frame: {err}", self.name())))
     }
 
     /// Decodes one frame body (without its length prefix); trailing bytes
     /// are refused.
     pub fn decode(body: &[u8]) -> Result<Self, AtlsError> {
-        let (frame, rest) = postcard::take_from_bytes::<Frame>(body).map_err(|err| {
-            AtlsError::Protocol(format!(
-                "malformed frame ({err}); did the peer send application data before the evidence exchange finished?"
-            ))
-        })?;
-        if !rest.is_empty() {
-            return Err(AtlsError::Protocol(format!(
-                "{} trailing bytes after a {} frame",
-                rest.len(),
-                frame.name()
-            )));
-        }
-        Ok(match frame {
+        protocol::decode::<Self>(body)
+            .map(Self::cleaned)
+            .map_err(|err| refused_frame(WireError::Protocol(err)))
+    }
+
+    /// A received frame with its refusal reason cleaned.
+    fn cleaned(self) -> Self {
+        match self {
             Self::Refused { reason } => Self::refused(&reason),
             other => other,
-        })
+        }
+    }
+}
+
+impl Message for Frame {
+    const NAME: &'static str = "attested-TLS";
+}
+
+const RECEIVING: &str = "receiving an attested-TLS frame";
+
+/// Why a received frame is refused, with a hint at the common cause.
+fn refused_frame(err: WireError) -> AtlsError {
+    match err {
+        WireError::Io(source) => AtlsError::Io {
+            action: RECEIVING,
+            source,
+        },
+        other => AtlsError::Protocol(format!(
+            "{other}; did the peer send application data before the evidence exchange finished?"
+        )),
     }
 }
 
@@ -125,16 +130,15 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
     writer: &mut W,
     frame: &Frame,
 ) -> Result<(), AtlsError> {
-    let bytes = frame.encode()?;
-    let action = "sending an attested-TLS frame";
-    writer
-        .write_all(&bytes)
+    wire::write_message_untimed(writer, frame, MAX_FRAME)
         .await
-        .map_err(|source| AtlsError::Io { action, source })?;
-    writer
-        .flush()
-        .await
-        .map_err(|source| AtlsError::Io { action, source })
+        .map_err(|err| match err {
+            WireError::Io(source) => AtlsError::Io {
+                action: "sending an attested-TLS frame",
+                source,
+            },
+            other => AtlsError::Protocol(format!("own {} frame: {other}", frame.name())),
+        })
 }
 
 /// The largest frame a client that takes part without evidence
@@ -150,36 +154,21 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Frame, A
 /// Reads one frame of at most `max` bytes. The length is checked before
 /// anything is allocated, and the buffer grows with the bytes that arrive,
 /// not with the announced length (a peer cannot make us hold 128 KiB with
-/// four bytes).
+/// four bytes). The caller sets the time limit.
 pub async fn read_frame_limited<R: AsyncRead + Unpin>(
     reader: &mut R,
     max: usize,
 ) -> Result<Frame, AtlsError> {
-    let action = "receiving an attested-TLS frame";
-    let mut prefix = [0u8; 4];
-    reader
-        .read_exact(&mut prefix)
+    wire::read_message_untimed::<Frame, R>(reader, max)
         .await
-        .map_err(|source| AtlsError::Io { action, source })?;
-    let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
-    if len == 0 || len > max {
-        return Err(AtlsError::Protocol(format!(
-            "frame length {len} is outside 1..={max} (prefix {prefix:02x?}); did the peer send application data before the evidence exchange finished?"
-        )));
-    }
-    // Grows with what arrives (from 4 KiB), never past `len`.
-    let mut body = Vec::with_capacity(len.min(4096));
-    crate::wire::fill_body(reader, &mut body, len)
-        .await
-        .map_err(|err| match err {
-            crate::wire::WireError::Io(source) => AtlsError::Io { action, source },
-            other => AtlsError::Protocol(other.to_string()),
-        })?;
-    Frame::decode(&body)
+        .map(Frame::cleaned)
+        .map_err(refused_frame)
 }
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncWriteExt;
+
     use super::*;
 
     /// Golden bytes: the wire form of the frames without evidence is fixed.
@@ -245,7 +234,7 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string()
-                .contains("frame length 4096 is outside 1..=1088"),
+                .contains("frame of 4096 bytes exceeds the 1088-byte limit"),
             "{err}"
         );
         // The largest refusal a client can send fits.

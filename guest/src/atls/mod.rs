@@ -1,13 +1,14 @@
-//! Session-bound attested TLS: TLS 1.3 with ephemeral self-signed
-//! certificates, followed by an evidence exchange that binds each attested
-//! side's hardware evidence to this very session and to its certificate key.
+//! Session-bound attested TLS: TLS 1.3 with RFC 7250 raw public keys,
+//! followed by an evidence exchange that binds each attested side's
+//! hardware evidence to this very session and to its TLS key.
 //!
 //! # Protocol
 //!
 //! 1. TLS 1.3 handshake (rustls, aws-lc-rs), ALPN `accord-atls/1`. Both
-//!    sides accept any certificate whose key signed the handshake
-//!    ([`tls`]); the server asks for a client certificate (required when
-//!    the client must be attested or present a key).
+//!    sides present a raw public key (an SPKI, no certificate) and accept
+//!    any key that signed the handshake ([`tls`]); the server asks for the
+//!    client's key (required when the client must be attested or present
+//!    a key).
 //! 2. Server → client: `Evidence { version, evidence }` whose report data is
 //!    `SHA-512("accord attested TLS v1" ‖ "server" ‖ exporter ‖
 //!    SHA-256(server SPKI))` ([`binding`]); the exporter is 32 bytes of
@@ -20,13 +21,15 @@
 //! 4. The server checks the client likewise and answers `Verified` or
 //!    `Refused { reason }`.
 //!
-//! Frames are a u32 big-endian length and a postcard [`frame::Frame`], at
-//! most [`frame::MAX_FRAME`] bytes ([`frame::MAX_FRAME_WITHOUT_EVIDENCE`]
-//! from a client of a server that takes no client evidence); a frame's
-//! buffer grows with the bytes that arrive. Nothing is read from or written to the
-//! application stream before both directions are settled: [`accept`] and
-//! [`connect`] return an [`AttestedStream`] only afterwards. The TLS
-//! handshake and the evidence exchange each have a timeout
+//! Frames are postcard [`frame::Frame`]s in the protocol's framing (a u32
+//! big-endian length, then the body; `accord_core::protocol`, read and
+//! written by [`crate::wire`]), at most [`frame::MAX_FRAME`] bytes
+//! ([`frame::MAX_FRAME_WITHOUT_EVIDENCE`] from a client of a server that
+//! takes no client evidence); a frame's buffer grows with the bytes that
+//! arrive. Nothing is read from or written to the application stream
+//! before both directions are settled: [`accept`] and [`connect`] return
+//! an [`AttestedStream`] only afterwards. The TLS handshake and the
+//! evidence exchange each have a timeout
 //! ([`Timeouts`]).
 //!
 //! Callers should turn Nagle's algorithm off on TCP streams
@@ -72,7 +75,7 @@ pub use error::AtlsError;
 pub use frame::{MAX_FRAME, PROTOCOL_VERSION};
 pub use tls::Identity;
 
-use binding::{EXPORTER_LABEL, EXPORTER_LEN, report_data, spki_of};
+use binding::{EXPORTER_LABEL, EXPORTER_LEN, report_data};
 use frame::{Frame, MAX_FRAME_WITHOUT_EVIDENCE, read_frame, read_frame_limited, write_frame};
 
 /// Where the verification instant comes from.
@@ -121,16 +124,16 @@ pub enum VerifiedPeer {
     Attested {
         /// The authenticated claims.
         claims: Box<Claims>,
-        /// The SubjectPublicKeyInfo (DER) of its certificate.
+        /// The SubjectPublicKeyInfo (DER) of its TLS key.
         spki: Vec<u8>,
     },
-    /// Not attested; it holds the private key of `spki` (its certificate's
-    /// key signed the handshake).
+    /// Not attested; it holds the private key of `spki` (that key signed
+    /// the handshake).
     Key {
-        /// The SubjectPublicKeyInfo (DER) of its certificate.
+        /// The SubjectPublicKeyInfo (DER) of its TLS key.
         spki: Vec<u8>,
     },
-    /// Not attested and presented no certificate.
+    /// Not attested and presented no key.
     Anonymous,
 }
 
@@ -143,7 +146,7 @@ impl VerifiedPeer {
         }
     }
 
-    /// The peer's certificate key, if it presented one.
+    /// The peer's TLS key, if it presented one.
     pub fn spki(&self) -> Option<&[u8]> {
         match self {
             Self::Attested { spki, .. } | Self::Key { spki } => Some(spki),
@@ -157,9 +160,9 @@ impl VerifiedPeer {
 pub enum ClientAuth {
     /// Mutual attestation: the client's evidence must satisfy the policy.
     Attested(PeerPolicy),
-    /// The client is not attested but must present a certificate.
+    /// The client is not attested but must present a key.
     KeyRequired,
-    /// The client is not attested and may present a certificate.
+    /// The client is not attested and may present a key.
     KeyOptional,
 }
 
@@ -185,7 +188,7 @@ impl Default for Timeouts {
 /// dropped anyway.
 const REFUSAL_WRITE_LIMIT: Duration = Duration::from_secs(1);
 
-/// The server end: its TEE, its certificate, what it wants of clients.
+/// The server end: its TEE, its key, what it wants of clients.
 pub struct Acceptor {
     tls: tokio_rustls::TlsAcceptor,
     identity: Identity,
@@ -246,10 +249,7 @@ impl Acceptor {
             )));
         }
         let exporter = exporter(conn, EXPORTER_LABEL)?;
-        let peer_spki = match conn.peer_certificates().and_then(|certs| certs.first()) {
-            Some(cert) => Some(spki_of(cert.as_ref())?),
-            None => None,
-        };
+        let peer_spki = tls::peer_spki(conn);
 
         let own =
             produce_evidence(&self.tee, Role::Server, &exporter, self.identity.spki()).await?;
@@ -376,11 +376,8 @@ impl Connector {
             )));
         }
         let exporter = exporter(conn, EXPORTER_LABEL)?;
-        let server_spki = conn
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .ok_or_else(|| AtlsError::Protocol("the server presented no certificate".to_string()))
-            .and_then(|cert| spki_of(cert.as_ref()))?;
+        let server_spki = tls::peer_spki(conn)
+            .ok_or_else(|| AtlsError::Protocol("the server presented no key".to_string()))?;
         let own_spki = self.identity.as_ref().map(|id| id.spki().to_vec());
 
         let evidence = match read_frame(tls).await? {

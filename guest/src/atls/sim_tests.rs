@@ -280,7 +280,7 @@ async fn a_policy_hash_outside_the_pinned_set_is_rejected() {
     ));
 }
 
-/// A relay: the attacker holds the server's certificate key (worst case),
+/// A relay: the attacker holds the server's TLS key (worst case),
 /// fetches genuine evidence from the real server in one session and
 /// replays it to a client in another. Only the exporter differs.
 #[tokio::test]
@@ -442,5 +442,114 @@ fn reused_across_verifications_and_bounded() {
     assert!(
         evidence::ChainStore::get(&cache, &first_key).is_none(),
         "the oldest was dropped"
+    );
+}
+
+/// A server whose TLS handshake is signed by `presented` but whose
+/// (genuine, this-session) evidence names `bound`; returns what a mutual
+/// client makes of it and what the server heard back.
+async fn server_binding(
+    bound: &Identity,
+    presented: &Identity,
+) -> (Result<AttestedStream<TcpStream>, AtlsError>, Frame) {
+    let (listener, addr) = listen().await;
+    let config = Arc::new(tls::server_config(presented, false).unwrap());
+    let bound_spki = bound.spki().to_vec();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = tokio_rustls::TlsAcceptor::from(config)
+            .accept(tcp)
+            .await
+            .unwrap();
+        let exporter = exporter(tls.get_ref().1, EXPORTER_LABEL).unwrap();
+        let data = report_data(default_provider(), Role::Server, &exporter, &bound_spki);
+        let evidence = server_tee().evidence(&data).unwrap();
+        write_frame(
+            &mut tls,
+            &Frame::Evidence {
+                version: PROTOCOL_VERSION,
+                evidence,
+            },
+        )
+        .await
+        .unwrap();
+        let heard = read_frame(&mut tls).await.unwrap();
+        if matches!(heard, Frame::Evidence { .. }) {
+            write_frame(&mut tls, &Frame::Verified).await.unwrap();
+        }
+        heard
+    });
+    let outcome = mutual_connector()
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await;
+    (outcome, server.await.unwrap())
+}
+
+/// The key that signed the handshake must be the one the evidence names:
+/// genuine evidence of this very session, bound to another key, is
+/// refused (and the same evidence bound to the presented key passes).
+#[tokio::test]
+async fn a_server_presenting_another_key_than_its_evidence_binds_is_rejected() {
+    let presented = Identity::ephemeral().unwrap();
+    let (outcome, heard) = server_binding(&presented, &presented).await;
+    assert!(outcome.is_ok(), "{:?}", outcome.err());
+    assert!(matches!(heard, Frame::Evidence { .. }), "{heard:?}");
+
+    let bound = Identity::ephemeral().unwrap();
+    let (outcome, heard) = server_binding(&bound, &presented).await;
+    let err = outcome.err().unwrap();
+    assert!(
+        matches!(err, AtlsError::NotBound { role: "server" }),
+        "{err}"
+    );
+    let Frame::Refused { reason } = heard else {
+        panic!("no refusal: {heard:?}")
+    };
+    assert!(reason.contains("key"), "{reason}");
+}
+
+/// A client whose TLS key is `presented` sends genuine evidence of this
+/// session naming `bound`; returns the server's outcome.
+async fn client_binding(
+    bound: &Identity,
+    presented: &Identity,
+) -> Result<AttestedStream<TcpStream>, AtlsError> {
+    let (listener, addr) = listen().await;
+    let server = serve_one(listener, mutual_acceptor(Identity::ephemeral().unwrap()));
+    let mut client = raw_client(addr, Some(presented), true).await;
+    let Ok(Frame::Evidence { .. }) = read_frame(&mut client).await else {
+        panic!("no evidence from the server")
+    };
+    let exporter = exporter(client.get_ref().1, EXPORTER_LABEL).unwrap();
+    let data = report_data(default_provider(), Role::Client, &exporter, bound.spki());
+    let evidence = client_chip().evidence(&data).unwrap();
+    let frame = Frame::Evidence {
+        version: PROTOCOL_VERSION,
+        evidence,
+    };
+    write_frame(&mut client, &frame).await.unwrap();
+    let outcome = server.await.unwrap();
+    let reply = read_frame(&mut client).await.unwrap();
+    assert_eq!(
+        matches!(reply, Frame::Verified),
+        outcome.is_ok(),
+        "{reply:?}"
+    );
+    outcome
+}
+
+/// The same for a client: its evidence must name the key that signed its
+/// side of the handshake.
+#[tokio::test]
+async fn a_client_presenting_another_key_than_its_evidence_binds_is_rejected() {
+    let presented = Identity::ephemeral().unwrap();
+    let outcome = client_binding(&presented, &presented).await;
+    assert!(outcome.is_ok(), "{:?}", outcome.err());
+
+    let bound = Identity::ephemeral().unwrap();
+    let err = client_binding(&bound, &presented).await.err().unwrap();
+    assert!(
+        matches!(err, AtlsError::NotBound { role: "client" }),
+        "{err}"
     );
 }

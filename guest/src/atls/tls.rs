@@ -1,23 +1,34 @@
-//! The rustls side: TLS 1.3 only, aws-lc-rs, ephemeral self-signed
-//! certificates, and certificate verifiers that accept any certificate
-//! whose key signed the handshake.
+//! The rustls side: TLS 1.3 only, aws-lc-rs, and RFC 7250 raw public keys
+//! in both directions: each side's TLS `Certificate` message carries its
+//! SubjectPublicKeyInfo (DER) and nothing else.
 //!
-//! Trust does not come from the certificate: it comes from the evidence,
-//! which names the certificate's key and the session (see
-//! [`binding`](super::binding)). The verifiers here check only what TLS
-//! itself needs: that the certificate parses far enough to name a key and
-//! that this key made the TLS 1.3 `CertificateVerify` signature.
+//! Trust does not come from TLS: it comes from the evidence, which names
+//! the key and the session (see [`binding`](super::binding)). The verifier
+//! here (`RawKeyVerifier`) accepts any key the peer presents and checks
+//! what TLS itself must: that this very key made the TLS 1.3
+//! `CertificateVerify` signature (`verify_tls13_signature_with_raw_key`).
+//! The bytes it checks the signature with are the bytes
+//! [`peer_spki`] hands to the binding: one parser (webpki's) decides which
+//! key the session used, and no certificate is made, sent or parsed.
+//!
+//! Certificate-type negotiation (RFC 7250) fails the handshake with a peer
+//! that does not offer raw public keys, e.g. a plain X.509 TLS client.
 
 use std::sync::Arc;
 
+use rustls::client::ResolvesClientCert;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls13_signature};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls13_signature_with_raw_key};
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, SubjectPublicKeyInfoDer,
+    UnixTime,
+};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use zeroize::Zeroizing;
 
 use super::AtlsError;
-use super::binding::spki_of;
 
 /// The ALPN protocol both ends require; a client without it is not an
 /// accord attested-TLS client and is refused.
@@ -27,108 +38,116 @@ pub const ALPN: &[u8] = b"accord-atls/1";
 /// server is identified by its evidence.
 pub const SERVER_NAME: &str = "accord.invalid";
 
-/// A certificate and its private key, presented in the handshake.
-#[derive(Debug)]
+/// A private key and its SubjectPublicKeyInfo, presented in the handshake
+/// as a raw public key.
+#[derive(Clone, Debug)]
 pub struct Identity {
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-    spki: Vec<u8>,
-}
-
-impl Clone for Identity {
-    fn clone(&self) -> Self {
-        Self {
-            cert: self.cert.clone(),
-            key: self.key.clone_key(),
-            spki: self.spki.clone(),
-        }
-    }
+    /// The key, with the SPKI as its one "certificate" (how rustls holds a
+    /// raw public key).
+    key: Arc<CertifiedKey>,
 }
 
 impl Identity {
-    /// A fresh ECDSA P-256 key and a self-signed certificate for it.
+    /// A fresh ECDSA P-256 key.
     pub fn ephemeral() -> Result<Self, AtlsError> {
-        let key = rcgen::KeyPair::generate()
-            .map_err(|err| AtlsError::Config(format!("generating an ephemeral key: {err}")))?;
-        let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
-            .map_err(|err| AtlsError::Config(format!("certificate parameters: {err}")))?;
-        let cert = params
-            .self_signed(&key)
-            .map_err(|err| AtlsError::Config(format!("self-signing the certificate: {err}")))?;
-        Self::from_der(cert.der().to_vec(), key.serialize_der())
+        Self::from_pkcs8(&generate_p256_pkcs8()?)
     }
 
-    /// A caller's certificate (DER) and PKCS#8 private key (DER), e.g. a
-    /// key the CLI presents to the user API.
-    pub fn from_der(cert: Vec<u8>, pkcs8_key: Vec<u8>) -> Result<Self, AtlsError> {
-        let spki =
-            spki_of(&cert).map_err(|err| AtlsError::Config(format!("own certificate: {err}")))?;
+    /// A caller's PKCS#8 private key (DER), e.g. a workload key whose
+    /// certificate the coordinator is asked for. Its SPKI is the one
+    /// aws-lc-rs derives from the key (the one rustls presents).
+    pub fn from_pkcs8(pkcs8_key: &[u8]) -> Result<Self, AtlsError> {
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key.to_vec()));
+        let signer = provider()
+            .key_provider
+            .load_private_key(der)
+            .map_err(|err| AtlsError::Config(format!("own key: {err}")))?;
+        let spki = signer
+            .public_key()
+            .ok_or_else(|| AtlsError::Config("own key: no public key".to_string()))?;
+        let spki = CertificateDer::from(spki.as_ref().to_vec());
         Ok(Self {
-            cert: CertificateDer::from(cert),
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_key)),
-            spki,
+            key: Arc::new(CertifiedKey::new(vec![spki], signer)),
         })
     }
 
-    /// The certificate's SubjectPublicKeyInfo (DER): what the report data
-    /// binds.
+    /// The key's SubjectPublicKeyInfo (DER): what the handshake presents
+    /// and the report data binds.
     pub fn spki(&self) -> &[u8] {
-        &self.spki
+        self.key.cert.first().map_or(&[], |spki| spki.as_ref())
     }
+}
 
-    /// The certificate (DER).
-    pub fn cert_der(&self) -> &[u8] {
-        self.cert.as_ref()
-    }
+/// A fresh ECDSA P-256 private key, PKCS#8 (DER).
+pub fn generate_p256_pkcs8() -> Result<Zeroizing<Vec<u8>>, AtlsError> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+        &ECDSA_P256_SHA256_ASN1_SIGNING,
+        &aws_lc_rs::rand::SystemRandom::new(),
+    )
+    .map_err(|err| AtlsError::Config(format!("generating a P-256 key: {err}")))?;
+    Ok(Zeroizing::new(pkcs8.as_ref().to_vec()))
+}
+
+/// The peer's SubjectPublicKeyInfo (DER) of an established session: the
+/// raw public key whose signature `RawKeyVerifier` checked. `None` if
+/// the peer presented no key (a keyless client).
+pub fn peer_spki(conn: &rustls::CommonState) -> Option<Vec<u8>> {
+    conn.peer_certificates()
+        .and_then(|keys| keys.first())
+        .map(|spki| spki.as_ref().to_vec())
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-/// The rustls server configuration: TLS 1.3, our certificate, client
-/// certificates accepted from anyone and required if `client_key_required`.
+/// The rustls server configuration: TLS 1.3, our raw public key, raw
+/// public keys from clients, required if `client_key_required`.
 pub fn server_config(
     identity: &Identity,
     client_key_required: bool,
 ) -> Result<rustls::ServerConfig, AtlsError> {
     let provider = provider();
-    let verifier = Arc::new(AnyClientCert {
+    let verifier = Arc::new(RawKeyVerifier {
         algorithms: provider.signature_verification_algorithms,
-        mandatory: client_key_required,
+        client_key_mandatory: client_key_required,
     });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|err| AtlsError::Config(format!("TLS 1.3 server: {err}")))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![identity.cert.clone()], identity.key.clone_key())
-        .map_err(|err| AtlsError::Config(format!("server certificate: {err}")))?;
+        .with_cert_resolver(Arc::new(
+            rustls::server::AlwaysResolvesServerRawPublicKeys::new(Arc::clone(&identity.key)),
+        ));
     config.alpn_protocols = vec![ALPN.to_vec()];
     // Every connection is a full handshake: each side proves possession of
-    // its certificate key in this session, never through a resumed one.
+    // its key in this session, never through a resumed one.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Ok(config)
 }
 
-/// The rustls client configuration: TLS 1.3, any server certificate,
-/// our certificate if we have one.
+/// The rustls client configuration: TLS 1.3, the server's raw public key,
+/// ours if we have one.
 pub fn client_config(identity: Option<&Identity>) -> Result<rustls::ClientConfig, AtlsError> {
     let provider = provider();
-    let verifier = Arc::new(AnyServerCert {
+    let verifier = Arc::new(RawKeyVerifier {
         algorithms: provider.signature_verification_algorithms,
+        client_key_mandatory: false,
     });
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    let resolver: Arc<dyn ResolvesClientCert> = match identity {
+        Some(identity) => Arc::new(rustls::client::AlwaysResolvesClientRawPublicKeys::new(
+            Arc::clone(&identity.key),
+        )),
+        None => Arc::new(NoRawPublicKey),
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|err| AtlsError::Config(format!("TLS 1.3 client: {err}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let mut config = match identity {
-        Some(identity) => builder
-            .with_client_auth_cert(vec![identity.cert.clone()], identity.key.clone_key())
-            .map_err(|err| AtlsError::Config(format!("client certificate: {err}")))?,
-        None => builder.with_no_client_auth(),
-    };
+        .with_custom_certificate_verifier(verifier)
+        .with_client_cert_resolver(resolver);
     config.alpn_protocols = vec![ALPN.to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
@@ -143,29 +162,66 @@ pub fn server_name() -> ServerName<'static> {
     )
 }
 
-fn check_parses(end_entity: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-    spki_of(end_entity.as_ref())
-        .map(|_| ())
-        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))
-}
-
-/// Accepts any server certificate that names a key; checks the TLS 1.3
-/// handshake signature with that key.
+/// A keyless client: it speaks raw public keys (the server insists on
+/// that certificate type) but has none, and answers a certificate request
+/// with an empty `Certificate` message.
 #[derive(Debug)]
-struct AnyServerCert {
-    algorithms: WebPkiSupportedAlgorithms,
+struct NoRawPublicKey;
+
+impl ResolvesClientCert for NoRawPublicKey {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        None
+    }
+
+    fn only_raw_public_keys(&self) -> bool {
+        true
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
 }
 
-impl ServerCertVerifier for AnyServerCert {
+/// Takes any raw public key (trust comes from the evidence that names it)
+/// and checks the TLS 1.3 handshake signature with it. Serves both ends:
+/// as the client's server verifier and as the server's client verifier.
+#[derive(Debug)]
+struct RawKeyVerifier {
+    algorithms: WebPkiSupportedAlgorithms,
+    /// As a client verifier: whether a client without a key is refused.
+    client_key_mandatory: bool,
+}
+
+impl RawKeyVerifier {
+    fn verify_signature(
+        &self,
+        message: &[u8],
+        spki: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let spki = SubjectPublicKeyInfoDer::from(spki.as_ref());
+        verify_tls13_signature_with_raw_key(message, &spki, dss, &self.algorithms)
+    }
+}
+
+fn tls12_refused() -> rustls::Error {
+    rustls::Error::General("accord attested TLS speaks TLS 1.3 only".to_string())
+}
+
+impl ServerCertVerifier for RawKeyVerifier {
     fn verify_server_cert(
         &self,
-        end_entity: &CertificateDer<'_>,
+        _raw_public_key: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        check_parses(end_entity)?;
+        // The key is checked by its signature, in `verify_tls13_signature`.
         Ok(ServerCertVerified::assertion())
     }
 
@@ -175,40 +231,34 @@ impl ServerCertVerifier for AnyServerCert {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "accord attested TLS speaks TLS 1.3 only".to_string(),
-        ))
+        Err(tls12_refused())
     }
 
     fn verify_tls13_signature(
         &self,
         message: &[u8],
-        cert: &CertificateDer<'_>,
+        raw_public_key: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.verify_signature(message, raw_public_key, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        true
+    }
 }
 
-/// Accepts any client certificate that names a key; checks the TLS 1.3
-/// handshake signature with that key.
-#[derive(Debug)]
-struct AnyClientCert {
-    algorithms: WebPkiSupportedAlgorithms,
-    mandatory: bool,
-}
-
-impl ClientCertVerifier for AnyClientCert {
+impl ClientCertVerifier for RawKeyVerifier {
     fn offer_client_auth(&self) -> bool {
         true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.mandatory
+        self.client_key_mandatory
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
@@ -217,11 +267,11 @@ impl ClientCertVerifier for AnyClientCert {
 
     fn verify_client_cert(
         &self,
-        end_entity: &CertificateDer<'_>,
+        _raw_public_key: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        check_parses(end_entity)?;
+        // The key is checked by its signature, in `verify_tls13_signature`.
         Ok(ClientCertVerified::assertion())
     }
 
@@ -231,21 +281,23 @@ impl ClientCertVerifier for AnyClientCert {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General(
-            "accord attested TLS speaks TLS 1.3 only".to_string(),
-        ))
+        Err(tls12_refused())
     }
 
     fn verify_tls13_signature(
         &self,
         message: &[u8],
-        cert: &CertificateDer<'_>,
+        raw_public_key: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
+        self.verify_signature(message, raw_public_key, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        true
     }
 }

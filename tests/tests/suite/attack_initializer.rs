@@ -30,18 +30,21 @@ use std::time::Duration;
 
 use crate::support::process::{Killed, addr_after, binary, start_until};
 use crate::support::*;
+use accord_core::ca::Ca;
 use accord_core::coordinator::{UpdateIntent, next_transition};
 use accord_core::crypto::default_provider;
 use accord_core::evidence::ReferenceValues;
 use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
+use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
 use accord_core::protocol::{
     Api, Hello, HelloReply, MAX_MESH_FRAME, MeshRequest, MeshResponse, OwnerSignature, UserRequest,
     UserResponse,
 };
 use accord_core::seedshare;
-use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts};
+use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts, system_now};
 use accord_guest::client::UserClient;
+use accord_guest::coordinator::OsRandom;
 use accord_guest::tee::TeeProvider;
 use accord_guest::tee::simulated::SimulatedSnp;
 use accord_guest::wire::{self, ReadLimits};
@@ -217,11 +220,14 @@ async fn fake_coordinator(tee: Arc<dyn TeeProvider>, d: &Deployment) -> String {
                 else {
                     return;
                 };
-                let own = Identity::ephemeral().unwrap();
+                let own = own_ca();
                 let cert = MeshResponse::MeshCert {
-                    cert_chain: vec![own.cert_der().to_vec(), own.cert_der().to_vec()],
-                    mesh_ca: own.cert_der().to_vec(),
-                    root_ca: own.cert_der().to_vec(),
+                    cert_chain: vec![
+                        own.mesh_ca_cert().to_vec(),
+                        own.intermediate_cert().to_vec(),
+                    ],
+                    mesh_ca: own.mesh_ca_cert().to_vec(),
+                    root_ca: own.root_cert().to_vec(),
                     workload_secret: Some(vec![0x66; 64].into()),
                     deployment: Default::default(),
                 };
@@ -230,6 +236,16 @@ async fn fake_coordinator(tee: Arc<dyn TeeProvider>, d: &Deployment) -> String {
         }
     });
     addr
+}
+
+/// A CA of the fake coordinator's own (from a fresh seed).
+fn own_ca() -> Ca {
+    let rng = OsRandom;
+    let seed = SecretSeed::generate(&rng).unwrap();
+    let engine = SeedEngine::new(seed, Salt::generate(&rng).unwrap(), default_provider());
+    let root_key = engine.root_ca_key().unwrap();
+    let mesh_key = MeshCaKey::random(&rng).unwrap();
+    Ca::new(&root_key, mesh_key, system_now(), &rng).unwrap()
 }
 
 /// How the workload pins its coordinator.
