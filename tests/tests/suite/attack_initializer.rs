@@ -36,7 +36,7 @@ use accord_core::evidence::ReferenceValues;
 use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
 use accord_core::protocol::{
-    Api, Hello, HelloReply, MAX_MESH_FRAME, MeshRequest, MeshResponse, OwnerSignature, UserRequest,
+    Api, Hello, HelloReply, MAX_MESH_FRAME, MeshCert, MeshRequest, NewMeshCertReply, OwnerSignature, UserRequest,
     UserResponse,
 };
 use accord_core::seedshare;
@@ -218,13 +218,13 @@ async fn fake_coordinator(tee: Arc<dyn TeeProvider>, d: &Deployment) -> String {
                     return;
                 };
                 let own = Identity::ephemeral().unwrap();
-                let cert = MeshResponse::MeshCert {
+                let cert = NewMeshCertReply::MeshCert(MeshCert {
                     cert_chain: vec![own.cert_der().to_vec(), own.cert_der().to_vec()],
                     mesh_ca: own.cert_der().to_vec(),
                     root_ca: own.cert_der().to_vec(),
                     workload_secret: Some(vec![0x66; 64].into()),
                     deployment: Default::default(),
-                };
+                });
                 let _ = wire::write_message(&mut stream, &cert, MAX_MESH_FRAME, wait).await;
             });
         }
