@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use accord_core::protocol::{
-    Api, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, Message,
-    NewMeshCertReply, PeerRecoverReply, UserRequest, UserResponse, VERSION,
+    Api, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, Message, NewMeshCertReply,
+    PeerRecoverReply, UserRequest, UserResponse, VERSION,
 };
 use anyhow::{Context, bail};
 use tokio::io::{AsyncRead, AsyncWrite};

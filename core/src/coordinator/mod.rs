@@ -483,11 +483,11 @@ impl<'p> Coordinator<'p> {
             Input::PeerRecoveryFailed => self.on_peer_attempt_failed(&mut out),
             Input::Tick(now) => self.on_tick(now, &mut out),
         }
-        self.schedule_peer_recovery(&mut out);
         let after = self.state();
         if after != before {
             out.push(Output::StateChanged(after));
         }
+        self.schedule_peer_recovery(&mut out);
         out
     }
 

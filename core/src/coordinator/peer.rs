@@ -34,9 +34,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::{
-    ApiError, Coordinator, Output, PeerRecover, PeerSecrets, Phase, Response, StateName,
-};
+use super::{ApiError, Coordinator, Output, PeerRecover, PeerSecrets, Phase, Response, StateName};
 use crate::evidence::ReferenceValues;
 use crate::hex::Hex;
 use crate::history::objects::ObjectHash;

@@ -393,7 +393,10 @@ impl fmt::Debug for MeshCert {
 impl fmt::Debug for PeerSecrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PeerSecrets")
-            .field("latest_transition", &crate::hex::Hex(&self.latest_transition))
+            .field(
+                "latest_transition",
+                &crate::hex::Hex(&self.latest_transition),
+            )
             .finish_non_exhaustive()
     }
 }

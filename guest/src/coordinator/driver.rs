@@ -347,4 +347,3 @@ async fn drive(
         }
     }
 }
-

@@ -36,8 +36,8 @@ use accord_core::evidence::ReferenceValues;
 use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
 use accord_core::protocol::{
-    Api, Hello, HelloReply, MAX_MESH_FRAME, MeshCert, MeshRequest, NewMeshCertReply, OwnerSignature, UserRequest,
-    UserResponse,
+    Api, Hello, HelloReply, MAX_MESH_FRAME, MeshCert, MeshRequest, NewMeshCertReply,
+    OwnerSignature, UserRequest, UserResponse,
 };
 use accord_core::seedshare;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts};
