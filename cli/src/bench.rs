@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use accord_core::crypto::default_provider;
 use accord_core::evidence::{self, ReferenceValues};
 use accord_core::hex;
-use accord_core::protocol::{MeshResponse, UserRequest, UserResponse};
+use accord_core::protocol::{NewMeshCertReply, UserRequest, UserResponse};
 use accord_guest::atls::{Clock, Identity, PeerPolicy, system_now};
 use accord_guest::client::{MeshClient, UserClient};
 use accord_guest::tee::TeeProvider;
@@ -292,7 +292,8 @@ async fn attestation(
         MeshClient::connect_from(addr, source, coordinator.clone(), Arc::clone(tee), identity)
             .await?;
     match client.new_mesh_cert().await? {
-        MeshResponse::MeshCert { cert_chain, .. } => {
+        NewMeshCertReply::MeshCert(cert) => {
+            let cert_chain = cert.cert_chain;
             let leaf = cert_chain.first().context("the reply has no certificate")?;
             let parsed = accord_core::x509::Certificate::from_der(leaf)
                 .map_err(|err| anyhow::anyhow!("the certificate does not parse: {err}"))?;
@@ -301,8 +302,7 @@ async fn attestation(
             }
             Ok(())
         }
-        MeshResponse::Error(error) => Err(error.into_api_error().into()),
-        MeshResponse::PeerSecrets { .. } => bail!("the coordinator answered with peer secrets"),
+        NewMeshCertReply::Error(error) => Err(error.into_api_error().into()),
     }
 }
 

@@ -162,7 +162,11 @@ impl Harness {
                     Output::LoadSnapshot => queue.push(Input::Snapshot(Ok(StoreSnapshot {
                         objects: self.store.clone(),
                     }))),
-                    Output::StateChanged(_) | Output::Warning(_) | Output::Forged(_) => {}
+                    Output::StateChanged(_)
+                    | Output::Warning(_)
+                    | Output::Forged(_)
+                    | Output::StartPeerRecovery(_)
+                    | Output::PeerRecoveryEnded { .. } => {}
                 }
             }
         }

@@ -106,7 +106,8 @@ pub fn fuzz_protocol(data: &[u8]) {
     each::<protocol::UserRequest>(body, max);
     each::<protocol::UserResponse>(body, max);
     each::<protocol::MeshRequest>(body, max);
-    each::<protocol::MeshResponse>(body, max);
+    each::<protocol::NewMeshCertReply>(body, max);
+    each::<protocol::PeerRecoverReply>(body, max);
     each::<protocol::shim::ShimRequest>(body, max);
     each::<protocol::shim::ShimResponse>(body, max);
 }

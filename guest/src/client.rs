@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use accord_core::protocol::{
-    Api, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, MeshResponse, UserRequest,
-    UserResponse, VERSION,
+    Api, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, Message, NewMeshCertReply,
+    PeerRecoverReply, UserRequest, UserResponse, VERSION,
 };
 use anyhow::{Context, bail};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -139,16 +139,14 @@ pub async fn recover_from_peer(
 ) -> anyhow::Result<accord_core::coordinator::PeerSecrets> {
     let connector = Connector::new(policy, Some(tee), None, Timeouts::default())?;
     let mut client = MeshClient::over(&connector, addr, None, "the peer").await?;
-    match client.ask(MeshRequest::PeerRecover).await? {
-        MeshResponse::PeerSecrets {
-            seed,
-            salt,
-            mesh_key,
-            latest_transition,
-        } => accord_core::protocol::peer_secrets(&seed, salt, &mesh_key, latest_transition)
+    match client
+        .ask::<PeerRecoverReply>(MeshRequest::PeerRecover)
+        .await?
+    {
+        PeerRecoverReply::PeerSecrets(secrets) => secrets
+            .into_secrets()
             .map_err(|e| anyhow::anyhow!("the peer's secrets: {e}")),
-        MeshResponse::Error(e) => bail!("the peer refused: {}", e.message),
-        MeshResponse::MeshCert { .. } => bail!("the peer answered with a mesh certificate"),
+        PeerRecoverReply::Error(e) => bail!("the peer refused: {}", e.message),
     }
 }
 
@@ -203,12 +201,13 @@ impl MeshClient {
     }
 
     /// Asks for a certificate for the session's key.
-    pub async fn new_mesh_cert(&mut self) -> anyhow::Result<MeshResponse> {
+    pub async fn new_mesh_cert(&mut self) -> anyhow::Result<NewMeshCertReply> {
         self.ask(MeshRequest::NewMeshCert).await
     }
 
-    /// Sends one request and reads its reply.
-    async fn ask(&mut self, request: MeshRequest) -> anyhow::Result<MeshResponse> {
+    /// Sends one request and reads its reply, of the request's own reply
+    /// type `R` (a reply of another type does not decode).
+    async fn ask<R: Message>(&mut self, request: MeshRequest) -> anyhow::Result<R> {
         wire::write_message(&mut self.stream, &request, MAX_MESH_FRAME, WRITE_WAIT).await?;
         let limits = ReadLimits {
             max: MAX_MESH_FRAME,

@@ -62,7 +62,7 @@ use accord_core::crypto::default_provider;
 use accord_core::der::write::pem;
 use accord_core::hex;
 use accord_core::pins::{CoordinatorPins, check_mesh_cert};
-use accord_core::protocol::MeshResponse;
+use accord_core::protocol::{MeshCert, NewMeshCertReply};
 use anyhow::{Context, bail};
 use zeroize::Zeroizing;
 
@@ -88,20 +88,6 @@ pub struct InitializerConfig {
 const FIRST_DELAY: Duration = Duration::from_secs(1);
 /// The longest retry delay, and the delay after a refusal.
 const MAX_DELAY: Duration = Duration::from_secs(10);
-
-/// What the coordinator issued, after every check passed.
-pub struct Issued {
-    /// The workload certificate, then the intermediate CA certificate (DER).
-    pub cert_chain: Vec<Vec<u8>>,
-    /// The mesh CA certificate (DER).
-    pub mesh_ca: Vec<u8>,
-    /// The root CA certificate (DER).
-    pub root_ca: Vec<u8>,
-    /// The workload secret, if the policy names one.
-    pub workload_secret: Option<Zeroizing<Vec<u8>>>,
-    /// The coordinator's manifest generation.
-    pub generation: u64,
-}
 
 /// Why an attempt got nothing.
 #[derive(Debug)]
@@ -165,7 +151,8 @@ fn evidence_refusal(err: &anyhow::Error, pins: &CoordinatorPins) -> Option<Attem
 
 /// One attempt: connects to `addr` as `identity` (attesting with `tee`),
 /// verifies the coordinator against `pins`, asks for a certificate and
-/// checks the reply against `pins`. Writes nothing. Pins that fail
+/// checks the reply against `pins`: the certificate as the coordinator
+/// sent it, once every check passed. Writes nothing. Pins that fail
 /// [`CoordinatorPins::check`] are refused (check `pins`) before
 /// connecting.
 pub async fn request(
@@ -173,7 +160,7 @@ pub async fn request(
     pins: &CoordinatorPins,
     tee: Arc<dyn TeeProvider>,
     identity: &Identity,
-) -> Result<Issued, AttemptError> {
+) -> Result<MeshCert, AttemptError> {
     pins.check().map_err(|err| AttemptError::Refused {
         check: "pins",
         reason: err.to_string(),
@@ -187,7 +174,7 @@ async fn attempt(
     pins: &CoordinatorPins,
     tee: Arc<dyn TeeProvider>,
     identity: &Identity,
-) -> Result<Issued, AttemptError> {
+) -> Result<MeshCert, AttemptError> {
     let connected =
         MeshClient::connect(addr, coordinator_policy(pins), tee, identity.clone()).await;
     let mut client = match connected {
@@ -195,40 +182,26 @@ async fn attempt(
         Err(err) => return Err(evidence_refusal(&err, pins).unwrap_or(AttemptError::Failed(err))),
     };
     let response = client.new_mesh_cert().await.map_err(AttemptError::Failed)?;
-    match response {
-        MeshResponse::MeshCert {
-            cert_chain,
-            mesh_ca,
-            root_ca,
-            workload_secret,
-            deployment,
-        } => {
-            check_mesh_cert(
-                default_provider(),
-                &pins.deployment,
-                identity.spki(),
-                &cert_chain,
-                &mesh_ca,
-                &root_ca,
-                &deployment,
-            )
-            .map_err(|refusal| AttemptError::Refused {
-                check: refusal.check(),
-                reason: refusal.reason().to_string(),
-            })?;
-            Ok(Issued {
-                cert_chain,
-                mesh_ca,
-                root_ca,
-                workload_secret,
-                generation: deployment.generation,
-            })
+    let cert = match response {
+        NewMeshCertReply::MeshCert(cert) => cert,
+        NewMeshCertReply::Error(error) => {
+            return Err(AttemptError::Failed(error.into_api_error().into()));
         }
-        MeshResponse::Error(error) => Err(AttemptError::Failed(error.into_api_error().into())),
-        MeshResponse::PeerSecrets { .. } => Err(AttemptError::Failed(anyhow::anyhow!(
-            "the coordinator answered NewMeshCert with peer secrets"
-        ))),
-    }
+    };
+    check_mesh_cert(
+        default_provider(),
+        &pins.deployment,
+        identity.spki(),
+        &cert.cert_chain,
+        &cert.mesh_ca,
+        &cert.root_ca,
+        &cert.deployment,
+    )
+    .map_err(|refusal| AttemptError::Refused {
+        check: refusal.check(),
+        reason: refusal.reason().to_string(),
+    })?;
+    Ok(cert)
 }
 
 /// A fresh P-256 key (PKCS#8 DER) and the TLS identity that presents it.
@@ -251,10 +224,10 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
     let mut tries: u32 = 0;
     let mut refusals: u32 = 0;
     let mut last_refusal: Option<String> = None;
-    let issued = loop {
+    let cert = loop {
         tries = tries.saturating_add(1);
         let error = match attempt(addr, &config.pins, Arc::clone(&tee), &identity).await {
-            Ok(issued) => break issued,
+            Ok(cert) => break cert,
             Err(error) => error,
         };
         let line = error.to_string().replace('\n', " ");
@@ -288,19 +261,19 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
         tokio::time::sleep(wait).await;
         delay = (delay * 2).min(MAX_DELAY);
     };
-    write_files(&config.out, &issued, &pkcs8)?;
+    write_files(&config.out, &cert, &pkcs8)?;
     eprintln!(
         "accord-guest initializer: certificate written to {} (deployment generation {})",
         config.out.join("tls-config").display(),
-        issued.generation
+        cert.deployment.generation
     );
     Ok(())
 }
 
-fn write_files(out: &Path, issued: &Issued, pkcs8: &[u8]) -> anyhow::Result<()> {
+fn write_files(out: &Path, cert: &MeshCert, pkcs8: &[u8]) -> anyhow::Result<()> {
     let tls = out.join("tls-config");
     fs::create_dir_all(&tls).with_context(|| format!("creating {}", tls.display()))?;
-    let chain: String = issued
+    let chain: String = cert
         .cert_chain
         .iter()
         .map(|der| pem("CERTIFICATE", der))
@@ -308,7 +281,7 @@ fn write_files(out: &Path, issued: &Issued, pkcs8: &[u8]) -> anyhow::Result<()> 
     write_atomic(
         &tls,
         "mesh-ca.pem",
-        pem("CERTIFICATE", &issued.mesh_ca).as_bytes(),
+        pem("CERTIFICATE", &cert.mesh_ca).as_bytes(),
         0o444,
     )?;
     write_atomic(&tls, "certChain.pem", chain.as_bytes(), 0o444)?;
@@ -317,10 +290,10 @@ fn write_files(out: &Path, issued: &Issued, pkcs8: &[u8]) -> anyhow::Result<()> 
     write_atomic(
         &tls,
         "coordinator-root-ca.pem",
-        pem("CERTIFICATE", &issued.root_ca).as_bytes(),
+        pem("CERTIFICATE", &cert.root_ca).as_bytes(),
         0o444,
     )?;
-    if let Some(secret) = &issued.workload_secret {
+    if let Some(secret) = &cert.workload_secret {
         let secrets = out.join("secrets");
         fs::create_dir_all(&secrets).with_context(|| format!("creating {}", secrets.display()))?;
         let text = Zeroizing::new(hex::encode(secret));

@@ -747,7 +747,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     use accord_core::coordinator::{UpdateIntent, next_transition};
     use accord_core::history::objects::ObjectHash;
-    use accord_core::protocol::{MeshResponse, OwnerSignature};
+    use accord_core::protocol::{MeshCert, NewMeshCertReply, OwnerSignature};
     use accord_guest::atls::Identity;
     use accord_guest::client::MeshClient;
     use p384::ecdsa::signature::Signer;
@@ -788,7 +788,7 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     .unwrap()
     .unwrap();
     let response = held.new_mesh_cert().await.unwrap();
-    let MeshResponse::MeshCert { mesh_ca, .. } = &response else {
+    let NewMeshCertReply::MeshCert(MeshCert { mesh_ca, .. }) = &response else {
         panic!("{response:?}")
     };
     assert_eq!(mesh_ca, &first_mesh_ca);
@@ -845,7 +845,7 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
 
     // The connection verified at generation 1 is told to reconnect...
     let response = held.new_mesh_cert().await.unwrap();
-    let MeshResponse::Error(error) = &response else {
+    let NewMeshCertReply::Error(error) = &response else {
         panic!("{response:?}")
     };
     assert_eq!(error.code, ErrorCode::ManifestConflict);
@@ -861,7 +861,7 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     .await
     .unwrap();
     let response = fresh.new_mesh_cert().await.unwrap();
-    let MeshResponse::MeshCert { mesh_ca, .. } = &response else {
+    let NewMeshCertReply::MeshCert(MeshCert { mesh_ca, .. }) = &response else {
         panic!("{response:?}")
     };
     assert_eq!(mesh_ca, &second_mesh_ca);

@@ -2,8 +2,10 @@
 //!
 //! [`Coordinator`] holds the state (Uninitialized, Recovery or Ready; the
 //! API each allows is in `docs/protocol.md`) and turns [`Input`]s — API requests, storage results,
-//! store snapshots, watch events, peer counts and clock ticks — into
-//! [`Output`]s — replies, storage writes and requests to reload the store.
+//! store snapshots, watch events, peer counts, peer-recovery results and
+//! clock ticks — into [`Output`]s — replies, storage writes, requests to
+//! reload the store and peer-recovery attempts (scheduled here, see
+//! [`peer`]).
 //! It does no I/O and reads no clock: the driver (the guest agent) executes
 //! the outputs and feeds back their results, so every decision here can be
 //! tested exhaustively.
@@ -70,7 +72,7 @@ mod props;
 mod tests;
 
 pub use api::*;
-pub use peer::PeerTarget;
+pub use peer::{PEER_RETRY_SECS, PeerAttempt, PeerTarget};
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -252,8 +254,12 @@ pub enum Input {
     /// How many ready peers the driver can currently reach.
     ReadyPeers(usize),
     /// Secrets from a peer the driver attested against
-    /// [`Coordinator::peer_target`] (peer recovery).
+    /// [`Output::StartPeerRecovery`]'s [`PeerAttempt`] (peer recovery):
+    /// the attempt ended with them.
     PeerSecrets(PeerSecrets),
+    /// The peer-recovery attempt ended without secrets (no peer could be
+    /// reached or attested, or none had any).
+    PeerRecoveryFailed,
     /// The clock.
     Tick(UnixTime),
 }
@@ -284,6 +290,16 @@ pub enum Output {
     /// own): refused, and the replica keeps serving. Drivers log it loudly
     /// (`FORGED: …`) and count it.
     Forged(String),
+    /// Dial the ready peers now, attest them against the attempt, and
+    /// report with [`Input::PeerSecrets`] (the first secrets received) or
+    /// [`Input::PeerRecoveryFailed`]. At most one attempt is in flight.
+    StartPeerRecovery(PeerAttempt),
+    /// A peer-recovery attempt ended (for metrics and logs): `recovered`
+    /// once its secrets made this replica Ready.
+    PeerRecoveryEnded {
+        /// Whether the replica adopted the secrets.
+        recovered: bool,
+    },
 }
 
 /// One `SetManifest`'s writes.
@@ -354,6 +370,8 @@ pub struct Coordinator<'p> {
     pending: Option<Pending<'p>>,
     next_batch: u64,
     ready_peers: usize,
+    /// When to ask the driver for a peer-recovery attempt.
+    peer_schedule: peer::PeerSchedule,
     /// The newest tree head this replica has verified or written.
     highest: Option<TreeHead>,
     loading: bool,
@@ -374,6 +392,7 @@ impl<'p> Coordinator<'p> {
             pending: None,
             next_batch: 1,
             ready_peers: 0,
+            peer_schedule: peer::PeerSchedule::default(),
             highest: None,
             loading: false,
             last_load: now,
@@ -459,14 +478,16 @@ impl<'p> Coordinator<'p> {
                 self.on_snapshot(snapshot, &mut out);
             }
             Input::LatestChanged(bytes) => self.on_latest_changed(&bytes, &mut out),
-            Input::ReadyPeers(n) => self.ready_peers = n,
-            Input::PeerSecrets(secrets) => self.on_peer_secrets(secrets, &mut out),
+            Input::ReadyPeers(n) => self.on_ready_peers(n),
+            Input::PeerSecrets(secrets) => self.on_peer_attempt_secrets(secrets, &mut out),
+            Input::PeerRecoveryFailed => self.on_peer_attempt_failed(&mut out),
             Input::Tick(now) => self.on_tick(now, &mut out),
         }
         let after = self.state();
         if after != before {
             out.push(Output::StateChanged(after));
         }
+        self.schedule_peer_recovery(&mut out);
         out
     }
 

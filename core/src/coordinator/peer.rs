@@ -14,17 +14,64 @@
 //!   head, and that head is not older than, or forked from, one this
 //!   replica has seen. The peer's mesh CA key is adopted, so every replica
 //!   issues under the same mesh CA.
+//!
+//! # Scheduling
+//!
+//! The machine decides when the driver dials its peers: after every input,
+//! a replica in Recovery with a readable history, ready peers
+//! ([`Input::ReadyPeers`](super::Input::ReadyPeers)) and no attempt in
+//! flight asks for one ([`Output::StartPeerRecovery`]) when the peer list
+//! changed, when the history to recover changed (the replica just went
+//! stale, or re-read the store), or [`PEER_RETRY_SECS`] after the last
+//! attempt (the clock is [`Input::Tick`](super::Input::Tick)). The driver
+//! reports the attempt's end with
+//! [`Input::PeerSecrets`](super::Input::PeerSecrets) or
+//! [`Input::PeerRecoveryFailed`](super::Input::PeerRecoveryFailed), and
+//! the machine says how it ended ([`Output::PeerRecoveryEnded`]).
 
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use super::{ApiError, Coordinator, Output, PeerRecover, PeerSecrets, Phase, Response};
+use super::{ApiError, Coordinator, Output, PeerRecover, PeerSecrets, Phase, Response, StateName};
 use crate::evidence::ReferenceValues;
 use crate::hex::Hex;
 use crate::history::objects::ObjectHash;
 use crate::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
+use crate::time::UnixTime;
+
+/// Seconds between peer-recovery attempts while peers exist but none
+/// could help.
+pub const PEER_RETRY_SECS: i64 = 1;
+
+/// One peer-recovery attempt for the driver to make
+/// ([`Output::StartPeerRecovery`]): what to attest the peers against
+/// (an owned [`PeerTarget`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerAttempt {
+    /// The reference values of the current manifest of the stored history.
+    pub reference: ReferenceValues,
+    /// The policy hashes with the coordinator role in that manifest.
+    pub coordinator_policies: Vec<[u8; 32]>,
+    /// The latest transition of the stored history: the secrets of this
+    /// very history are wanted.
+    pub latest_transition: ObjectHash,
+}
+
+/// When the last attempt was, and whether one is in flight.
+#[derive(Debug, Default)]
+pub(super) struct PeerSchedule {
+    /// An attempt was asked for and has not been reported yet.
+    in_flight: bool,
+    /// The peer list changed since the last attempt started.
+    peers_changed: bool,
+    /// When the last attempt started.
+    last_attempt: Option<UnixTime>,
+    /// The latest transition the last attempt was for: a new one is tried
+    /// at once.
+    last_target: Option<ObjectHash>,
+}
 
 /// What a replica in Recovery attests a peer against.
 #[derive(Clone, Debug)]
@@ -54,6 +101,60 @@ impl<'p> Coordinator<'p> {
         })
     }
 
+    /// The peer list changed: `count` ready peers now.
+    pub(super) fn on_ready_peers(&mut self, count: usize) {
+        self.ready_peers = count;
+        self.peer_schedule.peers_changed = true;
+    }
+
+    /// The attempt in flight ended with `secrets`: adopt them (or not)
+    /// and say how it ended.
+    pub(super) fn on_peer_attempt_secrets(&mut self, secrets: PeerSecrets, out: &mut Vec<Output>) {
+        self.peer_schedule.in_flight = false;
+        self.on_peer_secrets(secrets, out);
+        out.push(Output::PeerRecoveryEnded {
+            recovered: self.state() == StateName::Ready,
+        });
+    }
+
+    /// The attempt in flight ended without secrets.
+    pub(super) fn on_peer_attempt_failed(&mut self, out: &mut Vec<Output>) {
+        self.peer_schedule.in_flight = false;
+        out.push(Output::PeerRecoveryEnded { recovered: false });
+    }
+
+    /// After every input: asks for an attempt if one is due (see the
+    /// [module docs](self)).
+    pub(super) fn schedule_peer_recovery(&mut self, out: &mut Vec<Output>) {
+        if self.peer_schedule.in_flight || self.ready_peers == 0 {
+            return;
+        }
+        let Some(target) = self.peer_target() else {
+            return;
+        };
+        let schedule = &self.peer_schedule;
+        let due = schedule.peers_changed
+            || schedule.last_target != Some(target.latest_transition)
+            || schedule
+                .last_attempt
+                .is_none_or(|at| self.now.0.saturating_sub(at.0) >= PEER_RETRY_SECS);
+        if !due {
+            return;
+        }
+        let attempt = PeerAttempt {
+            reference: target.reference.clone(),
+            coordinator_policies: target.coordinator_policies,
+            latest_transition: target.latest_transition,
+        };
+        self.peer_schedule = PeerSchedule {
+            in_flight: true,
+            peers_changed: false,
+            last_attempt: Some(self.now),
+            last_target: Some(attempt.latest_transition),
+        };
+        out.push(Output::StartPeerRecovery(attempt));
+    }
+
     /// Serving side: the secrets, for a peer whose evidence carries a
     /// coordinator policy of the current manifest.
     pub(super) fn peer_recover(&self, request: &PeerRecover) -> Result<Response, ApiError> {
@@ -76,7 +177,7 @@ impl<'p> Coordinator<'p> {
     }
 
     /// Recovering side: adopt the secrets a peer sent, or say why not.
-    pub(super) fn on_peer_secrets(&mut self, secrets: PeerSecrets, out: &mut Vec<Output>) {
+    fn on_peer_secrets(&mut self, secrets: PeerSecrets, out: &mut Vec<Output>) {
         match self.adopt(secrets) {
             Ok(()) => {}
             Err(Refusal::Reload(why)) => {

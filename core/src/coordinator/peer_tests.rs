@@ -137,3 +137,112 @@ fn a_ready_replica_ignores_peer_secrets() {
     assert!(a.warnings.iter().any(|w| w.contains("not in recovery")));
     assert_eq!(a.manifests().mesh_ca, before);
 }
+
+// Scheduling: the machine asks for attempts, driven by peer counts, the
+// history it reads and ticks (no clock of its own, no sleeps here).
+
+fn tick(h: &mut Harness, seconds_after_now: i64) {
+    h.feed(Input::Tick(UnixTime(NOW.0 + seconds_after_now)));
+}
+
+#[test]
+fn a_recovering_replica_asks_for_an_attempt_when_peers_appear() {
+    let people = People::new();
+    let (a, _) = ready(&people, 1);
+    let mut b = Harness::with_store(a.store.clone(), 10);
+    // No peers: ticks ask for nothing.
+    tick(&mut b, 1);
+    tick(&mut b, 5);
+    assert!(b.peer_attempts.is_empty());
+    // A peer appears: an attempt at once, for the history B read.
+    b.feed(Input::ReadyPeers(1));
+    assert_eq!(b.peer_attempts.len(), 1);
+    let attempt = &b.peer_attempts[0];
+    assert_eq!(attempt.latest_transition, a.latest());
+    assert_eq!(
+        attempt.coordinator_policies,
+        vec![PROVIDER.sha256(&[COORD_POLICY])]
+    );
+    let target = b.machine.peer_target().expect("a target");
+    assert_eq!(&attempt.reference, target.reference);
+}
+
+#[test]
+fn one_attempt_at_a_time_and_a_retry_a_second_after_the_last() {
+    let people = People::new();
+    let (a, _) = ready(&people, 1);
+    let mut b = Harness::with_store(a.store.clone(), 11);
+    tick(&mut b, 10);
+    b.feed(Input::ReadyPeers(2));
+    assert_eq!(b.peer_attempts.len(), 1);
+    // In flight: neither ticks nor a new peer list start another.
+    tick(&mut b, 20);
+    b.feed(Input::ReadyPeers(3));
+    assert_eq!(b.peer_attempts.len(), 1);
+    // It fails; the peer list changed meanwhile: the next starts at once.
+    b.feed(Input::PeerRecoveryFailed);
+    assert_eq!(b.peer_ended, vec![false]);
+    assert_eq!(b.peer_attempts.len(), 2);
+    // That one fails too; nothing changed: wait for the retry interval.
+    b.feed(Input::PeerRecoveryFailed);
+    assert_eq!(b.peer_attempts.len(), 2);
+    tick(&mut b, 20);
+    assert_eq!(b.peer_attempts.len(), 2, "not within the same second");
+    tick(&mut b, 20 + PEER_RETRY_SECS);
+    assert_eq!(b.peer_attempts.len(), 3);
+    assert_eq!(b.peer_ended, vec![false, false]);
+    // The peers went away: the attempt in flight ends, no more start.
+    b.feed(Input::ReadyPeers(0));
+    b.feed(Input::PeerRecoveryFailed);
+    tick(&mut b, 60);
+    assert_eq!(b.peer_attempts.len(), 3);
+}
+
+#[test]
+fn adopted_secrets_end_the_attempts() {
+    let people = People::new();
+    let (mut a, _) = ready(&people, 1);
+    let mut b = Harness::with_store(a.store.clone(), 12);
+    b.feed(Input::ReadyPeers(1));
+    assert_eq!(b.peer_attempts.len(), 1);
+    b.feed(Input::PeerSecrets(secrets_from(&mut a)));
+    assert_eq!(b.machine.state(), StateName::Ready);
+    assert_eq!(b.peer_ended, vec![true]);
+    // Ready: no more attempts, whatever the peers and the clock do.
+    b.feed(Input::ReadyPeers(2));
+    tick(&mut b, 30);
+    assert_eq!(b.peer_attempts.len(), 1);
+    // Ready replicas never ask, even with peers from the start.
+    a.feed(Input::ReadyPeers(1));
+    tick(&mut a, 30);
+    assert!(a.peer_attempts.is_empty());
+}
+
+#[test]
+fn refused_secrets_end_the_attempt_unrecovered_and_a_new_history_is_tried_at_once() {
+    let people = People::new();
+    let (mut a, _) = ready(&people, 1);
+    let mut b = Harness::with_store(a.store.clone(), 13);
+    b.feed(Input::ReadyPeers(1));
+    // A moves on: its secrets are for a history B has not read yet.
+    set_ok(a.call(a.signed_update(people.manifest(1, 1), a.latest(), &people.owner)));
+    b.feed(Input::PeerSecrets(secrets_from(&mut a)));
+    assert_eq!(b.peer_ended, vec![false]);
+    assert_eq!(b.machine.state(), StateName::Recovery);
+    // B re-read its (old) store: same target, within the same second: no
+    // new attempt yet.
+    assert_eq!(b.peer_attempts.len(), 1);
+    // B's store catches up: the new history is tried without waiting.
+    b.store = a.store.clone();
+    b.feed(Input::LatestChanged(a.store[store::LATEST_KEY].clone()));
+    assert_eq!(b.peer_attempts.len(), 2);
+    assert_eq!(b.peer_attempts[1].latest_transition, a.latest());
+}
+
+#[test]
+fn an_uninitialized_replica_never_asks() {
+    let mut empty = Harness::new();
+    empty.feed(Input::ReadyPeers(1));
+    tick(&mut empty, 10);
+    assert!(empty.peer_attempts.is_empty());
+}

@@ -292,6 +292,10 @@ pub(super) struct Harness {
     pub warnings: Vec<String>,
     /// What the machine refused as forged ([`Output::Forged`]).
     pub forged: Vec<String>,
+    /// The peer-recovery attempts asked for ([`Output::StartPeerRecovery`]).
+    pub peer_attempts: Vec<PeerAttempt>,
+    /// How peer-recovery attempts ended ([`Output::PeerRecoveryEnded`]).
+    pub peer_ended: Vec<bool>,
     next_id: u64,
     env_seed: u64,
 }
@@ -312,6 +316,8 @@ impl Harness {
             fail_next_write: None,
             warnings: Vec::new(),
             forged: Vec::new(),
+            peer_attempts: Vec::new(),
+            peer_ended: Vec::new(),
             next_id: 1,
             env_seed,
         }
@@ -349,6 +355,8 @@ impl Harness {
                         self.warnings.push(w.clone());
                         self.forged.push(w);
                     }
+                    Output::StartPeerRecovery(attempt) => self.peer_attempts.push(attempt),
+                    Output::PeerRecoveryEnded { recovered } => self.peer_ended.push(recovered),
                 }
             }
         }

@@ -3,14 +3,17 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
 use super::messages::{
-    DeploymentStatement, ErrorCode, ErrorReply, MeshResponse, OwnerSignature, ReplicaState,
-    Sharing, UserRequest, UserResponse,
+    DeploymentStatement, ErrorCode, ErrorReply, MeshCert, MeshRequest, NewMeshCertReply,
+    OwnerSignature, PeerRecoverReply, PeerSecrets, ReplicaState, Sharing, UserRequest,
+    UserResponse,
 };
 use crate::coordinator::{self as api, ApiError, RecoveryProgress, Response, StateName};
+use crate::evidence::Claims;
 use crate::history::objects::ObjectHash;
 use crate::kdf::{MeshCaKey, Salt, SecretSeed};
 use crate::manifest::SeedshareKey;
@@ -107,6 +110,23 @@ impl UserRequest {
                 api::Request::GetRecoveryState(api::GetRecoveryState { consistency_from })
             }
         })
+    }
+}
+
+impl MeshRequest {
+    /// The state machine's request, with what the attested TLS session
+    /// proved: the `generation` whose reference values verified the
+    /// client's evidence, its `claims`, and its key (`spki`, which only a
+    /// certificate needs).
+    pub fn into_request(self, generation: u64, claims: Claims, spki: Vec<u8>) -> api::Request {
+        match self {
+            Self::NewMeshCert => api::Request::NewMeshCert(api::NewMeshCert {
+                generation,
+                claims,
+                public_key_spki: spki,
+            }),
+            Self::PeerRecover => api::Request::PeerRecover(api::PeerRecover { generation, claims }),
+        }
     }
 }
 
@@ -236,11 +256,11 @@ pub fn user_response(
     }
 }
 
-/// The mesh-API reply for a state-machine result.
-pub fn mesh_response(result: Result<Response, ApiError>) -> MeshResponse {
+/// The reply to `NewMeshCert` for a state-machine result.
+pub fn new_mesh_cert_reply(result: Result<Response, ApiError>) -> NewMeshCertReply {
     match result {
-        Err(error) => MeshResponse::Error(ErrorReply::from(&error)),
-        Ok(Response::MeshCert(cert)) => MeshResponse::MeshCert {
+        Err(error) => NewMeshCertReply::Error(ErrorReply::from(&error)),
+        Ok(Response::MeshCert(cert)) => NewMeshCertReply::MeshCert(MeshCert {
             cert_chain: cert.cert_chain,
             mesh_ca: cert.mesh_ca,
             root_ca: cert.root_ca,
@@ -248,23 +268,47 @@ pub fn mesh_response(result: Result<Response, ApiError>) -> MeshResponse {
                 .workload_secret
                 .map(|s| Zeroizing::new(s.as_bytes().to_vec())),
             deployment: DeploymentStatement::from(&cert.deployment),
-        },
-        Ok(Response::PeerSecrets(secrets)) => MeshResponse::PeerSecrets {
+        }),
+        Ok(_) => NewMeshCertReply::Error(not_this_reply("NewMeshCert")),
+    }
+}
+
+/// The reply to `PeerRecover` for a state-machine result.
+pub fn peer_recover_reply(result: Result<Response, ApiError>) -> PeerRecoverReply {
+    match result {
+        Err(error) => PeerRecoverReply::Error(ErrorReply::from(&error)),
+        Ok(Response::PeerSecrets(secrets)) => PeerRecoverReply::PeerSecrets(PeerSecrets {
             seed: Zeroizing::new(secrets.seed.as_bytes().to_vec()),
             salt: *secrets.salt.as_bytes(),
             mesh_key: Zeroizing::new(secrets.mesh_key.scalar_bytes().to_vec()),
             latest_transition: secrets.latest_transition.0,
-        },
-        Ok(_) => MeshResponse::Error(ErrorReply {
-            code: ErrorCode::Internal,
-            message: "not a mesh-API reply".into(),
         }),
+        Ok(_) => PeerRecoverReply::Error(not_this_reply("PeerRecover")),
     }
 }
 
-/// The secrets of a [`MeshResponse::PeerSecrets`], checked for length and
-/// for a valid mesh CA key.
-pub fn peer_secrets(
+fn not_this_reply(request: &str) -> ErrorReply {
+    ErrorReply {
+        code: ErrorCode::Internal,
+        message: format!("the state machine answered {request} with another reply"),
+    }
+}
+
+impl PeerSecrets {
+    /// The state machine's secrets ([`api::Input::PeerSecrets`]), checked
+    /// for length and for a valid mesh CA key.
+    pub fn into_secrets(self) -> Result<api::PeerSecrets, ApiError> {
+        let Self {
+            seed,
+            salt,
+            mesh_key,
+            latest_transition,
+        } = self;
+        peer_secrets(&seed, salt, &mesh_key, latest_transition)
+    }
+}
+
+fn peer_secrets(
     seed: &[u8],
     salt: [u8; 32],
     mesh_key: &[u8],

@@ -265,63 +265,156 @@ pub enum MeshRequest {
     PeerRecover,
 }
 
-/// A reply on the mesh API.
+/// A certificate for the session's client key: the reply to
+/// [`MeshRequest::NewMeshCert`] (inside [`NewMeshCertReply::MeshCert`]).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MeshResponse {
-    /// The certificate.
-    MeshCert {
-        /// Workload certificate, then intermediate CA certificate (DER).
-        cert_chain: Vec<Vec<u8>>,
-        /// Mesh CA certificate (DER).
-        mesh_ca: Vec<u8>,
-        /// Root CA certificate (DER).
-        root_ca: Vec<u8>,
-        /// The 64-byte workload secret, if the policy names an id
-        /// (zeroized when dropped).
-        workload_secret: Option<Zeroizing<Vec<u8>>>,
-        /// Who can know the deployment's seed: the workload checks it
-        /// against what its measured init-data pins before writing
-        /// anything.
-        deployment: DeploymentStatement,
-    },
-    /// The request was refused.
-    Error(ErrorReply),
-    /// The secrets, for an attested peer coordinator (zeroized when
-    /// dropped).
-    PeerSecrets {
-        /// The 64-byte secret seed.
-        seed: Zeroizing<Vec<u8>>,
-        /// The 32-byte salt.
-        salt: [u8; 32],
-        /// The mesh CA key's 48-byte P-384 scalar (big-endian).
-        mesh_key: Zeroizing<Vec<u8>>,
-        /// The latest transition the serving peer holds.
-        latest_transition: [u8; 32],
-    },
+pub struct MeshCert {
+    /// Workload certificate, then intermediate CA certificate (DER).
+    pub cert_chain: Vec<Vec<u8>>,
+    /// Mesh CA certificate (DER).
+    pub mesh_ca: Vec<u8>,
+    /// Root CA certificate (DER).
+    pub root_ca: Vec<u8>,
+    /// The 64-byte workload secret, if the policy names an id (zeroized
+    /// when dropped).
+    pub workload_secret: Option<Zeroizing<Vec<u8>>>,
+    /// Who can know the deployment's seed: the workload checks it against
+    /// what its measured init-data pins before writing anything.
+    pub deployment: DeploymentStatement,
 }
 
-impl fmt::Debug for MeshResponse {
+/// The secrets, for an attested peer coordinator: the reply to
+/// [`MeshRequest::PeerRecover`] (inside [`PeerRecoverReply::PeerSecrets`];
+/// zeroized when dropped). `protocol::peer_secrets` checks their shape.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSecrets {
+    /// The 64-byte secret seed.
+    pub seed: Zeroizing<Vec<u8>>,
+    /// The 32-byte salt.
+    pub salt: [u8; 32],
+    /// The mesh CA key's 48-byte P-384 scalar (big-endian).
+    pub mesh_key: Zeroizing<Vec<u8>>,
+    /// The latest transition the serving peer holds.
+    pub latest_transition: [u8; 32],
+}
+
+/// An enum whose variants keep fixed wire indices (postcard writes the
+/// index as a varint, then the variant's one field). The mesh API's
+/// replies were one enum (`0` MeshCert, `1` Error, `2` PeerSecrets); each
+/// request now has its own reply type with the indices it had there, so
+/// the bytes on the wire are unchanged and a client decoding the reply to
+/// its request refuses a variant that cannot answer it.
+macro_rules! indexed_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident($ty:ty) = $index:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum $name {
+            $( $(#[$vmeta])* $variant($ty), )+
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( Self::$variant(v) => {
+                        s.serialize_newtype_variant(stringify!($name), $index, stringify!($variant), v)
+                    } )+
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Visit;
+                impl<'de> serde::de::Visitor<'de> for Visit {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("a ", stringify!($name)))
+                    }
+                    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+                        self,
+                        data: A,
+                    ) -> Result<$name, A::Error> {
+                        use serde::de::VariantAccess;
+                        let (index, variant): (u32, A::Variant) = data.variant()?;
+                        match index {
+                            $( $index => variant.newtype_variant().map($name::$variant), )+
+                            other => Err(serde::de::Error::custom(alloc::format!(
+                                concat!("variant {} is not a ", stringify!($name)),
+                                other
+                            ))),
+                        }
+                    }
+                }
+                d.deserialize_enum(stringify!($name), &[$(stringify!($variant)),+], Visit)
+            }
+        }
+    };
+}
+
+indexed_enum! {
+    /// The reply to [`MeshRequest::NewMeshCert`].
+    #[derive(Clone, PartialEq, Eq)]
+    pub enum NewMeshCertReply {
+        /// The certificate.
+        MeshCert(MeshCert) = 0,
+        /// The request was refused.
+        Error(ErrorReply) = 1,
+    }
+}
+
+indexed_enum! {
+    /// The reply to [`MeshRequest::PeerRecover`].
+    #[derive(Clone, PartialEq, Eq)]
+    pub enum PeerRecoverReply {
+        /// The request was refused.
+        Error(ErrorReply) = 1,
+        /// The secrets.
+        PeerSecrets(PeerSecrets) = 2,
+    }
+}
+
+impl fmt::Debug for MeshCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MeshCert")
+            .field("cert_chain", &self.cert_chain.len())
+            .field(
+                "workload_secret",
+                &self.workload_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("deployment", &self.deployment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for PeerSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerSecrets")
+            .field(
+                "latest_transition",
+                &crate::hex::Hex(&self.latest_transition),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for NewMeshCertReply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MeshCert {
-                cert_chain,
-                workload_secret,
-                ..
-            } => f
-                .debug_struct("MeshCert")
-                .field("cert_chain", &cert_chain.len())
-                .field(
-                    "workload_secret",
-                    &workload_secret.as_ref().map(|_| "<redacted>"),
-                )
-                .finish_non_exhaustive(),
+            Self::MeshCert(cert) => f.debug_tuple("MeshCert").field(cert).finish(),
             Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
-            Self::PeerSecrets {
-                latest_transition, ..
-            } => f
-                .debug_struct("PeerSecrets")
-                .field("latest_transition", &crate::hex::Hex(latest_transition))
-                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl fmt::Debug for PeerRecoverReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Error(e) => f.debug_tuple("Error").field(e).finish(),
+            Self::PeerSecrets(s) => f.debug_tuple("PeerSecrets").field(s).finish(),
         }
     }
 }
@@ -341,8 +434,11 @@ impl Message for UserResponse {
 impl Message for MeshRequest {
     const NAME: &'static str = "MeshRequest";
 }
-impl Message for MeshResponse {
-    const NAME: &'static str = "MeshResponse";
+impl Message for NewMeshCertReply {
+    const NAME: &'static str = "NewMeshCertReply";
+}
+impl Message for PeerRecoverReply {
+    const NAME: &'static str = "PeerRecoverReply";
 }
 
 /// The version a server speaks with a client offering `versions`, or why

@@ -7,7 +7,15 @@
 //! naming the API and the protocol versions it speaks; the server answers
 //! [`HelloReply`]. Then the client sends requests and the server answers
 //! each in order: [`UserRequest`] → [`UserResponse`] on the user API,
-//! [`MeshRequest`] → [`MeshResponse`] on the mesh API.
+//! [`MeshRequest`] → [`NewMeshCertReply`] or [`PeerRecoverReply`] (one
+//! reply type per request) on the mesh API.
+//!
+//! Each request has one path into the state machine: the wire request,
+//! then its one conversion here ([`UserRequest::into_request`],
+//! [`MeshRequest::into_request`], with what the transport proved), then
+//! [`crate::coordinator::Request`]; the result goes back through one
+//! function per API ([`user_response`], [`new_mesh_cert_reply`],
+//! [`peer_recover_reply`]).
 //!
 //! Frames are a u32 big-endian body length, then the body. A frame longer
 //! than the API's limit ([`MAX_USER_FRAME`], [`MAX_MESH_FRAME`]) is refused
@@ -26,7 +34,7 @@ pub mod shim;
 #[cfg(test)]
 mod tests;
 
-pub use convert::{RecoverySession, mesh_response, peer_secrets, user_response};
+pub use convert::{RecoverySession, new_mesh_cert_reply, peer_recover_reply, user_response};
 pub use limits::{
     MAX_USER_SMALL_FRAME, SET_MANIFEST_TAG, check_user_frame, user_frame_limit, user_request_name,
 };

@@ -44,6 +44,40 @@ fn golden() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             encode(&MeshRequest::NewMeshCert, MAX_MESH_FRAME).unwrap(),
         ),
         (
+            "MeshRequest::PeerRecover",
+            "0000000101",
+            encode(&MeshRequest::PeerRecover, MAX_MESH_FRAME).unwrap(),
+        ),
+        (
+            "NewMeshCertReply::MeshCert{cert_chain:[[30]], mesh_ca:[01], root_ca:[02], workload_secret:None, deployment:{[], [], 3}}",
+            "0000000c000101300101010200000003",
+            encode(&NewMeshCertReply::MeshCert(small_cert()), MAX_MESH_FRAME).unwrap(),
+        ),
+        (
+            "NewMeshCertReply::Error{NeedsRecovery, \"x\"}",
+            "0000000401010178",
+            encode(
+                &NewMeshCertReply::Error(ErrorReply {
+                    code: ErrorCode::NeedsRecovery,
+                    message: "x".into(),
+                }),
+                MAX_MESH_FRAME,
+            )
+            .unwrap(),
+        ),
+        (
+            "PeerRecoverReply::Error{NeedsRecovery, \"x\"}",
+            "0000000401010178",
+            encode(
+                &PeerRecoverReply::Error(ErrorReply {
+                    code: ErrorCode::NeedsRecovery,
+                    message: "x".into(),
+                }),
+                MAX_MESH_FRAME,
+            )
+            .unwrap(),
+        ),
+        (
             "UserRequest::GetManifests{consistency_from:Some(3), inclusion_of:[0,2]}",
             "00000006010103020002",
             encode(
@@ -68,6 +102,62 @@ fn golden() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             .unwrap(),
         ),
     ]
+}
+
+fn small_cert() -> MeshCert {
+    MeshCert {
+        cert_chain: vec![vec![0x30]],
+        mesh_ca: vec![1],
+        root_ca: vec![2],
+        workload_secret: None,
+        deployment: DeploymentStatement {
+            sharings: vec![],
+            workload_owners: vec![],
+            generation: 3,
+        },
+    }
+}
+
+fn secrets() -> PeerSecrets {
+    PeerSecrets {
+        seed: zeroize::Zeroizing::new(vec![1; 64]),
+        salt: [2; 32],
+        mesh_key: zeroize::Zeroizing::new(vec![3; 48]),
+        latest_transition: [4; 32],
+    }
+}
+
+/// The mesh API's replies keep the variant indices of the one reply enum
+/// they replace (`0` MeshCert, `1` Error, `2` PeerSecrets): the bytes on
+/// the wire are those of protocol version 2.
+#[test]
+fn peer_secrets_keep_their_wire_index() {
+    let frame = encode(&PeerRecoverReply::PeerSecrets(secrets()), MAX_MESH_FRAME).unwrap();
+    // Index 2, seed (64 bytes), salt (32), mesh key (48), transition (32).
+    let expected = alloc::format!(
+        "000000b3 02 40{} {} 30{} {}",
+        "01".repeat(64),
+        "02".repeat(32),
+        "03".repeat(48),
+        "04".repeat(32)
+    )
+    .replace(' ', "");
+    assert_eq!(hex::encode(&frame), expected);
+}
+
+/// A client decodes the reply to its own request: a variant that answers
+/// the other request is refused, not passed on.
+#[test]
+fn a_reply_to_the_other_request_does_not_decode() {
+    let cert = encode(&NewMeshCertReply::MeshCert(small_cert()), MAX_MESH_FRAME).unwrap();
+    let secrets = encode(&PeerRecoverReply::PeerSecrets(secrets()), MAX_MESH_FRAME).unwrap();
+    assert!(decode::<NewMeshCertReply>(&cert[4..]).is_ok());
+    assert!(decode::<PeerRecoverReply>(&secrets[4..]).is_ok());
+    assert!(decode::<PeerRecoverReply>(&cert[4..]).is_err());
+    assert!(decode::<NewMeshCertReply>(&secrets[4..]).is_err());
+    // Unknown indices are refused too.
+    assert!(decode::<NewMeshCertReply>(&[3]).is_err());
+    assert!(decode::<PeerRecoverReply>(&[0]).is_err());
 }
 
 #[test]
@@ -185,7 +275,7 @@ fn round_trips_and_truncations() {
         MAX_USER_FRAME,
     );
     round_trip(
-        MeshResponse::MeshCert {
+        NewMeshCertReply::MeshCert(MeshCert {
             cert_chain: vec![vec![0x30; 300], vec![0x30; 400]],
             mesh_ca: vec![1; 10],
             root_ca: vec![2; 10],
@@ -198,7 +288,7 @@ fn round_trips_and_truncations() {
                 workload_owners: vec!["302a".into()],
                 generation: 3,
             },
-        },
+        }),
         MAX_MESH_FRAME,
     );
     round_trip(
@@ -208,15 +298,7 @@ fn round_trips_and_truncations() {
         MAX_MESH_FRAME,
     );
     round_trip(MeshRequest::PeerRecover, MAX_MESH_FRAME);
-    round_trip(
-        MeshResponse::PeerSecrets {
-            seed: zeroize::Zeroizing::new(vec![1; 64]),
-            salt: [2; 32],
-            mesh_key: zeroize::Zeroizing::new(vec![3; 48]),
-            latest_transition: [4; 32],
-        },
-        MAX_MESH_FRAME,
-    );
+    round_trip(PeerRecoverReply::PeerSecrets(secrets()), MAX_MESH_FRAME);
 }
 
 #[test]
@@ -294,13 +376,13 @@ fn oversized_frames_are_refused_before_reading() {
     );
     assert!(frame_len([0xff; 4], MAX_USER_FRAME).is_err());
     // Encoding refuses to send an oversized frame too.
-    let big = MeshResponse::MeshCert {
+    let big = NewMeshCertReply::MeshCert(MeshCert {
         cert_chain: vec![vec![0; MAX_MESH_FRAME]],
         mesh_ca: vec![],
         root_ca: vec![],
         workload_secret: None,
         deployment: DeploymentStatement::default(),
-    };
+    });
     assert!(matches!(
         encode(&big, MAX_MESH_FRAME),
         Err(ProtocolError::TooLarge { .. })
@@ -320,6 +402,8 @@ fn garbage_is_refused_without_panicking() {
     for a in 0..=255u8 {
         for b in 0..=255u8 {
             let _ = decode::<UserResponse>(&[a, b]);
+            let _ = decode::<NewMeshCertReply>(&[a, b]);
+            let _ = decode::<PeerRecoverReply>(&[a, b]);
             let _ = decode::<Hello>(&[a, b]);
         }
     }

@@ -1,149 +1,120 @@
-//! Peer recovery, the driver's side: while the machine is in Recovery with
-//! a readable history ([`Coordinator::peer_target`]) and the shim knows of
-//! ready peers, dial them one after the other over mutual attested TLS
-//! (the peer must run a coordinator policy of the history read here; it
-//! checks this replica against its own manifest) and feed the first
-//! secrets received to the machine, which checks them against the signed
-//! tree head before adopting them.
+//! Peer recovery, the driver's side: the state machine decides when to
+//! try ([`Output::StartPeerRecovery`], see `accord_core::coordinator`'s
+//! `peer` module); this dials the ready peers the shim knows of, one after
+//! the other, over mutual attested TLS (the peer must run a coordinator
+//! policy of the history the machine read; it checks this replica against
+//! its own manifest), and reports the first secrets received
+//! ([`Input::PeerSecrets`]), which the machine checks against the signed
+//! tree head before adopting them, or the failure
+//! ([`Input::PeerRecoveryFailed`]).
 //!
-//! An attempt starts as soon as the peer list changes or the history to
-//! recover changes (the replica just went stale, or re-read the store),
-//! and again every [`RETRY`] while the replica stays in Recovery.
+//! [`Output::StartPeerRecovery`]: accord_core::coordinator::Output::StartPeerRecovery
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use accord_core::coordinator::{Coordinator, PeerSecrets, StateName};
+use accord_core::coordinator::{Input, PeerAttempt, PeerSecrets};
 use accord_core::history::objects::ObjectHash;
 use accord_core::protocol::shim::Peer;
 use tokio::sync::mpsc;
 
+use super::driver::Done;
+use super::log;
 use super::metrics::Metrics;
-use super::{Done, log};
 use crate::atls::{Clock, PeerPolicy};
 use crate::client::recover_from_peer;
 use crate::tee::TeeProvider;
 
-/// Pause between attempts while peers exist but none could help.
-pub const RETRY: Duration = Duration::from_secs(1);
-
-pub(super) struct PeerRecovery {
+/// Dials peers for the attempts the machine asks for.
+pub(super) struct PeerDialer {
     tee: Arc<dyn TeeProvider>,
     metrics: Arc<Metrics>,
+    /// The ready peers, as the shim last listed them.
     peers: Vec<Peer>,
-    changed: bool,
-    in_flight: Option<Instant>,
-    last_attempt: Option<Instant>,
-    /// Secrets went to the machine; count the attempt once it decided.
+    /// When the attempt in flight started.
+    started: Option<Instant>,
+    /// The peer whose secrets went to the machine, and when the attempt
+    /// started (for the log line once the machine decided).
     adopting: Option<(String, Instant)>,
-    /// The latest transition of the history the last attempt was for: a
-    /// new one (this replica just went stale, or re-read the store) is
-    /// tried at once.
-    last_target: Option<ObjectHash>,
 }
 
-impl PeerRecovery {
+impl PeerDialer {
     pub(super) fn new(tee: Arc<dyn TeeProvider>, metrics: Arc<Metrics>) -> Self {
         Self {
             tee,
             metrics,
             peers: Vec::new(),
-            changed: false,
-            in_flight: None,
-            last_attempt: None,
+            started: None,
             adopting: None,
-            last_target: None,
         }
     }
 
-    /// A new peer list from the shim.
-    pub(super) fn set_peers(&mut self, peers: Vec<Peer>) {
-        if peers != self.peers {
-            self.peers = peers;
-            self.changed = true;
+    /// A peer list from the shim: how many peers there are now, or `None`
+    /// when the list did not change.
+    pub(super) fn set_peers(&mut self, peers: Vec<Peer>) -> Option<usize> {
+        if peers == self.peers {
+            return None;
         }
+        self.peers = peers;
+        Some(self.peers.len())
     }
 
-    /// How many ready peers there are.
-    pub(super) fn count(&self) -> usize {
-        self.peers.len()
-    }
-
-    /// An attempt ended: the secrets to feed the machine, if any.
-    pub(super) fn finished(
-        &mut self,
-        result: Result<(String, PeerSecrets), String>,
-    ) -> Option<PeerSecrets> {
-        let started = self.in_flight.take().unwrap_or_else(Instant::now);
-        match result {
-            Ok((peer, secrets)) => {
-                self.adopting = Some((peer, started));
-                Some(secrets)
-            }
-            Err(why) => {
-                self.metrics.peer_recovery(false);
-                log(&format!("peer recovery failed: {why}"));
-                None
-            }
-        }
-    }
-
-    /// After every input, before its outputs are executed (and the state
-    /// published): count an adoption the machine just decided.
-    pub(super) fn after_input(&mut self, machine: &Coordinator<'_>) {
-        if let Some((peer, started)) = self.adopting.take() {
-            let ready = machine.state() == StateName::Ready;
-            self.metrics.peer_recovery(ready);
-            if ready {
-                log(&format!(
-                    "recovered from peer {peer} in {} ms",
-                    started.elapsed().as_millis()
-                ));
-            }
-        }
-    }
-
-    /// After every input: start an attempt if one is due.
-    pub(super) fn maybe_start(
-        &mut self,
-        machine: &Coordinator<'_>,
-        done: &mpsc::UnboundedSender<Done>,
-    ) {
-        if self.in_flight.is_some() || self.peers.is_empty() {
-            return;
-        }
-        let Some(target) = machine.peer_target() else {
-            return;
-        };
-        let new_target = self.last_target != Some(target.latest_transition);
-        let due =
-            self.changed || new_target || self.last_attempt.is_none_or(|at| at.elapsed() >= RETRY);
-        if !due {
-            return;
-        }
-        self.changed = false;
-        self.last_target = Some(target.latest_transition);
-        let now = Instant::now();
-        self.last_attempt = Some(now);
-        self.in_flight = Some(now);
+    /// Executes [`Output::StartPeerRecovery`]: asks the peers in a task;
+    /// its result comes back as [`Done::Peer`].
+    ///
+    /// [`Output::StartPeerRecovery`]: accord_core::coordinator::Output::StartPeerRecovery
+    pub(super) fn start(&mut self, attempt: PeerAttempt, done: &mpsc::UnboundedSender<Done>) {
+        self.started = Some(Instant::now());
+        let PeerAttempt {
+            reference,
+            coordinator_policies,
+            latest_transition,
+        } = attempt;
         let policy = PeerPolicy {
-            reference: target.reference.clone(),
-            expected_policy_hashes: Some(target.coordinator_policies),
+            reference,
+            expected_policy_hashes: Some(coordinator_policies),
             at: Clock::System,
         };
         log(&format!(
-            "peer recovery: asking {} peer(s) for the secrets of transition {}",
+            "peer recovery: asking {} peer(s) for the secrets of transition {latest_transition}",
             self.peers.len(),
-            target.latest_transition
         ));
         let peers = self.peers.clone();
         let tee = Arc::clone(&self.tee);
         let done = done.clone();
-        let wanted = target.latest_transition;
         tokio::spawn(async move {
-            let result = recover_from_any(&peers, tee, policy, wanted).await;
+            let result = recover_from_any(&peers, tee, policy, latest_transition).await;
             let _ = done.send(Done::Peer(Box::new(result)));
         });
+    }
+
+    /// An attempt ended: the input that reports it to the machine.
+    pub(super) fn finished(&mut self, result: Result<(String, PeerSecrets), String>) -> Input {
+        let started = self.started.take().unwrap_or_else(Instant::now);
+        match result {
+            Ok((peer, secrets)) => {
+                self.adopting = Some((peer, started));
+                Input::PeerSecrets(secrets)
+            }
+            Err(why) => {
+                log(&format!("peer recovery failed: {why}"));
+                Input::PeerRecoveryFailed
+            }
+        }
+    }
+
+    /// Executes [`Output::PeerRecoveryEnded`]: counts the attempt.
+    ///
+    /// [`Output::PeerRecoveryEnded`]: accord_core::coordinator::Output::PeerRecoveryEnded
+    pub(super) fn ended(&mut self, recovered: bool) {
+        self.metrics.peer_recovery(recovered);
+        let adopted = self.adopting.take();
+        if recovered && let Some((peer, started)) = adopted {
+            log(&format!(
+                "recovered from peer {peer} in {} ms",
+                started.elapsed().as_millis()
+            ));
+        }
     }
 }
 

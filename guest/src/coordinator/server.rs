@@ -36,10 +36,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use accord_core::coordinator::{NewMeshCert, PeerRecover, Request};
 use accord_core::protocol::{
     self, Api, ErrorReply, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest,
-    RecoverySession, UserRequest, UserResponse,
+    NewMeshCertReply, PeerRecoverReply, RecoverySession, UserRequest, UserResponse,
 };
 use accord_core::seedshare::submission::RecoveryKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -501,34 +500,28 @@ async fn mesh_connection(
                 Next::Request(request, body) => (request, body),
                 Next::Close => break,
                 Next::Refuse(why) => {
-                    let reply = protocol::MeshResponse::Error(ErrorReply::protocol(why.clone()));
+                    // The request is unknown: an `Error` has the same bytes
+                    // in every mesh reply type.
+                    let reply = NewMeshCertReply::Error(ErrorReply::protocol(why.clone()));
                     let _ = wire::write_message(&mut tls, &reply, MAX_MESH_FRAME, WRITE).await;
                     let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
                     return Err(format!("refused a frame: {why}"));
                 }
             };
-        let reply = match request {
-            MeshRequest::NewMeshCert => protocol::mesh_response(
-                handle
-                    .call(Request::NewMeshCert(NewMeshCert {
-                        generation,
-                        claims: (*claims).clone(),
-                        public_key_spki: spki.clone(),
-                    }))
-                    .await,
-            ),
-            MeshRequest::PeerRecover => protocol::mesh_response(
-                handle
-                    .call(Request::PeerRecover(PeerRecover {
-                        generation,
-                        claims: (*claims).clone(),
-                    }))
-                    .await,
-            ),
+        let result = handle
+            .call(request.into_request(generation, (*claims).clone(), spki.clone()))
+            .await;
+        let written = match request {
+            MeshRequest::NewMeshCert => {
+                let reply = protocol::new_mesh_cert_reply(result);
+                wire::write_message(&mut tls, &reply, MAX_MESH_FRAME, WRITE).await
+            }
+            MeshRequest::PeerRecover => {
+                let reply: PeerRecoverReply = protocol::peer_recover_reply(result);
+                wire::write_message(&mut tls, &reply, MAX_MESH_FRAME, WRITE).await
+            }
         };
-        wire::write_message(&mut tls, &reply, MAX_MESH_FRAME, WRITE)
-            .await
-            .map_err(|e| format!("writing a reply: {e}"))?;
+        written.map_err(|e| format!("writing a reply: {e}"))?;
     }
     let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
     Ok(())

@@ -27,7 +27,7 @@ use crate::support::*;
 use accord_cli::bench_exhaust::{Attack, AttackConfig, source_address};
 use accord_core::hex;
 use accord_core::protocol::shim::{AgentStatus, RefusalStats};
-use accord_core::protocol::{ErrorCode, MAX_USER_FRAME, MeshResponse, UserResponse};
+use accord_core::protocol::{ErrorCode, MAX_USER_FRAME, NewMeshCertReply, UserResponse};
 use accord_guest::atls::{Connector, Identity, Timeouts};
 use accord_guest::client::MeshClient;
 use accord_guest::coordinator::limits::Limits;
@@ -88,7 +88,7 @@ async fn attest(addr: &str, d: &Deployment, tee: &Arc<dyn TeeProvider>) -> Strin
     match connected {
         Err(e) => format!("connect failed: {e:#}"),
         Ok(mut client) => match client.new_mesh_cert().await {
-            Ok(MeshResponse::MeshCert { cert_chain, .. }) if cert_chain.len() == 2 => "ok".into(),
+            Ok(NewMeshCertReply::MeshCert(cert)) if cert.cert_chain.len() == 2 => "ok".into(),
             other => format!("{other:?}"),
         },
     }

@@ -38,8 +38,8 @@ use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
 use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
 use accord_core::protocol::{
-    Api, Hello, HelloReply, MAX_MESH_FRAME, MeshRequest, MeshResponse, OwnerSignature, UserRequest,
-    UserResponse,
+    Api, Hello, HelloReply, MAX_MESH_FRAME, MeshCert, MeshRequest, NewMeshCertReply,
+    OwnerSignature, UserRequest, UserResponse,
 };
 use accord_core::seedshare;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts, system_now};
@@ -221,7 +221,7 @@ async fn fake_coordinator(tee: Arc<dyn TeeProvider>, d: &Deployment) -> String {
                     return;
                 };
                 let own = own_ca();
-                let cert = MeshResponse::MeshCert {
+                let cert = NewMeshCertReply::MeshCert(MeshCert {
                     cert_chain: vec![
                         own.mesh_ca_cert().to_vec(),
                         own.intermediate_cert().to_vec(),
@@ -230,7 +230,7 @@ async fn fake_coordinator(tee: Arc<dyn TeeProvider>, d: &Deployment) -> String {
                     root_ca: own.root_cert().to_vec(),
                     workload_secret: Some(vec![0x66; 64].into()),
                     deployment: Default::default(),
-                };
+                });
                 let _ = wire::write_message(&mut stream, &cert, MAX_MESH_FRAME, wait).await;
             });
         }

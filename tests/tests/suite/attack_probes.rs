@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::support::process::{Killed, binary, free_port, start_until};
 use crate::support::*;
 use accord_core::hex;
-use accord_core::protocol::{MeshResponse, UserResponse};
+use accord_core::protocol::{NewMeshCertReply, UserResponse};
 use accord_guest::atls::Identity;
 use accord_guest::client::{MeshClient, UserClient};
 use accord_shim::discovery::is_ready;
@@ -262,7 +262,7 @@ async fn idle_connections_cannot_starve_the_probes_into_a_restart() {
     .await
     .unwrap();
     let cert = mesh.new_mesh_cert().await.unwrap();
-    assert!(matches!(cert, MeshResponse::MeshCert { .. }), "{cert:?}");
+    assert!(matches!(cert, NewMeshCertReply::MeshCert(_)), "{cert:?}");
     agent.kill();
 }
 

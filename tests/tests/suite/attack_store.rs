@@ -47,7 +47,7 @@ use accord_core::history::tree_head::SignedTreeHead;
 use accord_core::kdf::{Salt, SecretSeed, SeedEngine};
 use accord_core::manifest::SeedshareKey;
 use accord_core::protocol::{
-    ErrorCode, MeshResponse, RECOVERY_EXPORTER_LABEL, ReplicaState, UserRequest, UserResponse,
+    ErrorCode, NewMeshCertReply, RECOVERY_EXPORTER_LABEL, ReplicaState, UserRequest, UserResponse,
 };
 use accord_core::seedshare::submission::{SubmissionBinding, seal_submission};
 use accord_core::seedshare::{self, SeedShareDocument};
@@ -286,7 +286,7 @@ impl Replica {
         {
             Err(e) => format!("{e:#}"),
             Ok(mut client) => match client.new_mesh_cert().await.unwrap() {
-                MeshResponse::MeshCert { cert_chain, .. } if cert_chain.len() == 2 => "ok".into(),
+                NewMeshCertReply::MeshCert(cert) if cert.cert_chain.len() == 2 => "ok".into(),
                 other => format!("{other:?}"),
             },
         }

@@ -23,7 +23,7 @@ use accord_core::history::tree_head::SignedTreeHead;
 use accord_core::manifest::SeedshareKey;
 use accord_core::pins::CoordinatorPins;
 use accord_core::protocol::{
-    MeshResponse, OwnerSignature, RECOVERY_EXPORTER_LABEL, UserRequest, UserResponse,
+    NewMeshCertReply, OwnerSignature, RECOVERY_EXPORTER_LABEL, UserRequest, UserResponse,
 };
 use accord_core::seedshare::submission::{SubmissionBinding, seal_submission};
 use accord_core::seedshare::{self, SeedShareDocument};
@@ -344,7 +344,7 @@ pub async fn mesh(coordinator: &InProcess, deployment: &Deployment) -> String {
         Err(e) if format!("{e:#}").contains("not ready") => "not ready".into(),
         Err(e) => format!("connect failed: {e:#}"),
         Ok(mut client) => match client.new_mesh_cert().await.unwrap() {
-            MeshResponse::MeshCert { cert_chain, .. } if cert_chain.len() == 2 => "ok".into(),
+            NewMeshCertReply::MeshCert(cert) if cert.cert_chain.len() == 2 => "ok".into(),
             other => format!("{other:?}"),
         },
     }
