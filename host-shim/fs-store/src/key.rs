@@ -42,7 +42,10 @@ mod tests {
             "a_b/c",
         ] {
             assert!(!valid_key(key), "{key:?}");
-            assert!(matches!(split_key(key), Err(StoreError::Failed(_))), "{key:?}");
+            assert!(
+                matches!(split_key(key), Err(StoreError::Failed(_))),
+                "{key:?}"
+            );
         }
     }
 }
