@@ -35,11 +35,11 @@ use accord_core::crypto::awslc::PROVIDER;
 use accord_core::crypto::{CryptoError, SecureRandom};
 use accord_core::evidence::ReferenceValues;
 use accord_core::protocol::shim::{AgentState, AgentStatus, Peer};
+use accord_fs_store::FsStore;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::atls::system_now;
 use crate::shim_client::{self, ShimClient};
-use crate::store::FsStore;
 use crate::tee::TeeProvider;
 use metrics::Metrics;
 
