@@ -16,6 +16,22 @@ pub use accord_core::coordinator::store::LATEST_KEY;
 pub use accord_core::coordinator::{StoreError, WriteBatch};
 pub use accord_fs_store::valid_key;
 
+/// The batch of a shim `Apply` request: `puts`, then the compare-and-swap
+/// of the latest record. The channel carries no batch id (replies come in
+/// request order on the agent's connection), so it is 0.
+pub fn batch(
+    puts: Vec<(String, Vec<u8>)>,
+    latest_old: Option<Vec<u8>>,
+    latest_new: Vec<u8>,
+) -> WriteBatch {
+    WriteBatch {
+        id: 0,
+        puts,
+        latest_old,
+        latest_new,
+    }
+}
+
 /// A storage backend.
 pub trait Store: Send + Sync + 'static {
     /// Every object, as (key, value).

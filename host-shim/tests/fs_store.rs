@@ -5,21 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use accord_shim::fs_store::FsStore;
-use accord_shim::store::{LATEST_KEY, Store, StoreError, WriteBatch};
-
-/// The batch of `puts`, then the compare-and-swap of the latest record.
-fn batch(
-    puts: Vec<(String, Vec<u8>)>,
-    latest_old: Option<Vec<u8>>,
-    latest_new: Vec<u8>,
-) -> WriteBatch {
-    WriteBatch {
-        id: 0,
-        puts,
-        latest_old,
-        latest_new,
-    }
-}
+use accord_shim::store::{LATEST_KEY, Store, StoreError, batch};
 
 /// Set in the child of [`two_processes_lose_no_update`]: the store
 /// directory it increments in.

@@ -7,24 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use accord_shim::kube_store::{DIR_LABEL, KubeStore, MANAGED_BY_LABEL, config_map_name};
-use accord_shim::store::{LATEST_KEY, Store, StoreError, WriteBatch};
+use accord_shim::store::{LATEST_KEY, Store, StoreError, batch};
 use accord_shim::test_apiserver::{Resource, TestApiServer};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::json;
-
-/// The batch of `puts`, then the compare-and-swap of the latest record.
-fn batch(
-    puts: Vec<(String, Vec<u8>)>,
-    latest_old: Option<Vec<u8>>,
-    latest_new: Vec<u8>,
-) -> WriteBatch {
-    WriteBatch {
-        id: 0,
-        puts,
-        latest_old,
-        latest_new,
-    }
-}
 
 const NS: &str = "accord";
 

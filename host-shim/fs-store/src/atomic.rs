@@ -122,15 +122,7 @@ fn finish(mut file: File, temp: &Path, path: &Path, bytes: &[u8], mode: u32) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names_in(dir: &Path) -> Vec<String> {
-        let mut names: Vec<_> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::testing::names_in;
 
     #[cfg(unix)]
     fn mode_of(path: &Path) -> u32 {

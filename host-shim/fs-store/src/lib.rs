@@ -29,3 +29,20 @@ pub mod store;
 pub use atomic::write_atomic;
 pub use key::{split_key, valid_key};
 pub use store::FsStore;
+
+#[cfg(test)]
+mod testing {
+    //! What the unit tests share.
+
+    use std::path::Path;
+
+    /// The names in `dir`, sorted.
+    pub fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+}
