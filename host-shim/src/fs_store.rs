@@ -60,7 +60,7 @@ impl FsStore {
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
         let (files, initial) = tokio::task::spawn_blocking(move || {
-            let files = accord_fs_store::FsStore::open(root)?;
+            let files = accord_fs_store::FsStore::open(&root)?;
             let initial = files.get(LATEST_KEY)?;
             Ok::<_, StoreError>((files, initial))
         })

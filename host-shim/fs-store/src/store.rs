@@ -71,10 +71,11 @@ fn process_lock() -> MutexGuard<'static, ()> {
 
 impl FsStore {
     /// Opens (creating if needed) the store at `root`.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
-        let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| failed("creating", &root, &e))?;
-        Ok(Self { root })
+    pub fn open(root: &Path) -> Result<Self, StoreError> {
+        fs::create_dir_all(root).map_err(|e| failed("creating", root, &e))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The directory the store lives in.
