@@ -473,11 +473,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         std::fs::write(&path, &f.toml)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    write_atomically(&args.out, json.as_bytes())?;
+    crate::workspace::write_atomic(&args.out, json.as_bytes())?;
 
     println!(
         "wrote {} ({} policies; policies in {})",
@@ -494,15 +490,6 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         println!("{hash}  {role:<11}  {}", f.entry.sans.join(","));
     }
     Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn validate(path: &Path) -> Result<(), Failure> {

@@ -14,7 +14,6 @@
 //! fsync, rename, fsync of the directory), so a crash leaves the old or the
 //! new file, never a torn one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use accord_core::hex;
@@ -217,57 +216,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     write_atomic_mode(path, bytes, 0o644)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory (created with `mode` on Unix), fsync, rename over `path`, fsync
-/// of the directory. Creates missing parent directories.
+/// Writes `bytes` to `path` atomically with exactly `mode`
+/// ([`accord_fs_store::write_atomic`]: a temporary file in the same
+/// directory, fsync, rename over `path`, fsync of the directory). Creates
+/// missing parent directories.
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     };
-    std::fs::create_dir_all(&parent)
+    std::fs::create_dir_all(parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = parent.join(tmp_name);
-
-    let result = (|| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode);
-        }
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut file = options.open(&tmp)?;
-        #[cfg(unix)]
-        {
-            // The mode of open() is filtered by the umask and ignored for an
-            // existing file: set it exactly.
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, path)?;
-        // Make the rename durable. Directories cannot be opened everywhere;
-        // a failure here does not undo the write.
-        if let Ok(dir) = std::fs::File::open(&parent) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
+    accord_fs_store::write_atomic(path, bytes, mode)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -48,12 +48,11 @@
 //! | `tls-config/coordinator-root-ca.pem` | 0444 |
 //! | `secrets/workload-secret-seed` (hex, if the policy names a secret) | 0400 |
 //!
-//! Each file is written atomically (temporary file, fsync, rename).
+//! Each file is written atomically (temporary file, fsync, rename, fsync
+//! of the directory).
 
 use std::fmt;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -302,28 +301,11 @@ fn write_files(out: &Path, cert: &MeshCert, pkcs8: &[u8]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Writes `bytes` to `dir/name` with `mode` through a temporary file, an
-/// fsync and a rename (then fsyncs the directory).
+/// Writes `bytes` to `dir/name` with `mode`, atomically
+/// ([`accord_fs_store::write_atomic`]: temporary file, fsync, rename, fsync
+/// of the directory).
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
     let target = dir.join(name);
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let _ = fs::remove_file(&temp);
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)?;
-        file.write_all(bytes)?;
-        file.set_permissions(fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, &target)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    if let Err(err) = result {
-        let _ = fs::remove_file(&temp);
-        bail!("writing {}: {err}", target.display());
-    }
-    Ok(())
+    accord_fs_store::write_atomic(&target, bytes, mode)
+        .map_err(|err| anyhow::anyhow!("writing {}: {err}", target.display()))
 }

@@ -6,7 +6,6 @@
 //! - [`atls`]: session-bound attested TLS (TLS 1.3 with ephemeral
 //!   certificates, then an evidence exchange bound to the session).
 //!
-//! - [`store`]: the coordinator's filesystem store.
 //! - [`coordinator`]: the coordinator service (driver, user and mesh API
 //!   servers).
 //! - [`client`]: clients of the user and mesh APIs.
@@ -20,6 +19,5 @@ pub mod coordinator;
 pub mod init;
 pub mod initializer;
 pub mod shim_client;
-pub mod store;
 pub mod tee;
 pub mod wire;

@@ -15,7 +15,6 @@
 //! demo, the QEMU test image); elsewhere every subcommand refuses it first,
 //! naming the feature, with exit code 1.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -745,18 +744,11 @@ fn pem(der: &[u8]) -> String {
     accord_core::der::write::pem("CERTIFICATE", der)
 }
 
-/// Writes `bytes` to `dir/name` through a temporary file and a rename.
+/// Writes `bytes` to `dir/name` atomically ([`accord_fs_store::write_atomic`],
+/// mode 0644).
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     let target = dir.join(name);
-    let temp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, &target)
-    })();
-    if let Err(err) = result {
-        let _ = std::fs::remove_file(&temp);
+    if let Err(err) = accord_fs_store::write_atomic(&target, bytes, 0o644) {
         bail!("writing {}: {err}", target.display());
     }
     Ok(())

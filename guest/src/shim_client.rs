@@ -20,10 +20,10 @@ use accord_core::coordinator::store::StoreSnapshot;
 use accord_core::coordinator::{StoreError, WriteBatch};
 use accord_core::protocol::shim::{AgentStatus, MAX_SHIM_FRAME, Peer, ShimRequest, ShimResponse};
 use accord_core::protocol::{Api, Hello, HelloReply, VERSION};
+use accord_fs_store::split_key;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, watch};
 
-use crate::store::split_key;
 use crate::wire::{self, ReadLimits};
 
 /// How long connecting may take.

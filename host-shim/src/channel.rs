@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::discovery::Discovery;
 use crate::status::StatusBoard;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, batch};
 
 /// How long the agent may stay silent on a connection (it sends a request
 /// at least every 20 s on each). A hung agent's connections are closed
@@ -173,6 +173,7 @@ async fn answer<S: Store, D: Discovery>(shim: &Shim<S, D>, request: ShimRequest)
     match request {
         ShimRequest::Snapshot => match shim.store.snapshot().await {
             Ok(objects) => ShimResponse::Snapshot { objects },
+            Err(StoreError::Failed(reason)) => ShimResponse::Failed { reason },
             Err(err) => ShimResponse::Failed {
                 reason: err.to_string(),
             },
@@ -181,7 +182,7 @@ async fn answer<S: Store, D: Discovery>(shim: &Shim<S, D>, request: ShimRequest)
             puts,
             latest_old,
             latest_new,
-        } => match shim.store.apply(puts, latest_old, latest_new).await {
+        } => match shim.store.apply(batch(puts, latest_old, latest_new)).await {
             Ok(()) => ShimResponse::Applied,
             Err(StoreError::Conflict) => ShimResponse::Conflict,
             Err(StoreError::Failed(reason)) => ShimResponse::Failed { reason },

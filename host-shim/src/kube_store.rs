@@ -41,7 +41,7 @@ use kube::runtime::{WatchStreamExt as _, watcher::Event};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::store::{LATEST_KEY, Store, StoreError, valid_key};
+use crate::store::{LATEST_KEY, Store, StoreError, WriteBatch, valid_key};
 
 /// Prefix of every ConfigMap name.
 pub const NAME_PREFIX: &str = "accord-store-";
@@ -563,12 +563,13 @@ impl Store for KubeStore {
         }
     }
 
-    async fn apply(
-        &self,
-        puts: Vec<(String, Vec<u8>)>,
-        latest_old: Option<Vec<u8>>,
-        latest_new: Vec<u8>,
-    ) -> Result<(), StoreError> {
+    async fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let WriteBatch {
+            puts,
+            latest_old,
+            latest_new,
+            ..
+        } = batch;
         // Refuse bad keys before writing anything.
         for (key, _) in &puts {
             config_map_name(key)?;

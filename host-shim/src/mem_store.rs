@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
-use crate::store::{LATEST_KEY, Store, StoreError, valid_key};
+use crate::store::{LATEST_KEY, Store, StoreError, WriteBatch, valid_key};
 
 /// Objects in a map.
 pub struct MemStore {
@@ -56,12 +56,13 @@ impl Store for MemStore {
         async move { Ok(objects) }
     }
 
-    fn apply(
-        &self,
-        puts: Vec<(String, Vec<u8>)>,
-        latest_old: Option<Vec<u8>>,
-        latest_new: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+    fn apply(&self, batch: WriteBatch) -> impl Future<Output = Result<(), StoreError>> + Send {
+        let WriteBatch {
+            puts,
+            latest_old,
+            latest_new,
+            ..
+        } = batch;
         let result = (|| {
             if let Some((key, _)) = puts.iter().find(|(key, _)| !valid_key(key)) {
                 return Err(StoreError::Failed(format!("invalid store key {key:?}")));

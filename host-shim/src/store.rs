@@ -3,41 +3,33 @@
 //! Keys are `<dir>/<name>`, both `[A-Za-z0-9-]+` ([`valid_key`]); every key
 //! but [`LATEST_KEY`] is content-addressed and written once. The latest
 //! record is the only mutable key: [`Store::apply`] writes the batch's
-//! objects, then replaces it by compare-and-swap.
+//! objects, then replaces it by compare-and-swap. The error and the batch
+//! are the agent's own ([`StoreError`], [`WriteBatch`], from accord-core),
+//! and the key rule is the filesystem store's ([`valid_key`], from
+//! accord-fs-store), so every backend and the agent agree on them.
 
 use std::future::Future;
 
 use tokio::sync::watch;
 
 pub use accord_core::coordinator::store::LATEST_KEY;
+pub use accord_core::coordinator::{StoreError, WriteBatch};
+pub use accord_fs_store::valid_key;
 
-/// A storage failure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreError {
-    /// The latest record was not the expected one; nothing of the
-    /// compare-and-swap was written.
-    Conflict,
-    /// Anything else; the text says what and where.
-    Failed(String),
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Conflict => f.write_str("the latest record has changed since last read"),
-            Self::Failed(why) => f.write_str(why),
-        }
+/// The batch of a shim `Apply` request: `puts`, then the compare-and-swap
+/// of the latest record. The channel carries no batch id (replies come in
+/// request order on the agent's connection), so it is 0.
+pub fn batch(
+    puts: Vec<(String, Vec<u8>)>,
+    latest_old: Option<Vec<u8>>,
+    latest_new: Vec<u8>,
+) -> WriteBatch {
+    WriteBatch {
+        id: 0,
+        puts,
+        latest_old,
+        latest_new,
     }
-}
-
-impl std::error::Error for StoreError {}
-
-/// Whether `key` has the shape `<dir>/<name>`, both `[A-Za-z0-9-]+`.
-pub fn valid_key(key: &str) -> bool {
-    fn part(p: &str) -> bool {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    }
-    matches!(key.split_once('/'), Some((dir, name)) if part(dir) && part(name))
 }
 
 /// A storage backend.
@@ -45,14 +37,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every object, as (key, value).
     fn snapshot(&self) -> impl Future<Output = Result<Vec<(String, Vec<u8>)>, StoreError>> + Send;
 
-    /// Writes `puts` (idempotent), then replaces the latest record with
-    /// `latest_new` if it is `latest_old` (`None`: it must not exist).
-    fn apply(
-        &self,
-        puts: Vec<(String, Vec<u8>)>,
-        latest_old: Option<Vec<u8>>,
-        latest_new: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Writes the batch's puts (idempotent), then replaces the latest
+    /// record with `latest_new` if it is `latest_old` (`None`: it must not
+    /// exist). The batch's id is not used.
+    fn apply(&self, batch: WriteBatch) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The latest record as the backend last saw it, updated whenever it
     /// changes (by this shim or by another writer).
@@ -65,13 +53,8 @@ impl<T: Store> Store for std::sync::Arc<T> {
         T::snapshot(self)
     }
 
-    fn apply(
-        &self,
-        puts: Vec<(String, Vec<u8>)>,
-        latest_old: Option<Vec<u8>>,
-        latest_new: Vec<u8>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        T::apply(self, puts, latest_old, latest_new)
+    fn apply(&self, batch: WriteBatch) -> impl Future<Output = Result<(), StoreError>> + Send {
+        T::apply(self, batch)
     }
 
     fn watch_latest(&self) -> watch::Receiver<Option<Vec<u8>>> {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use accord_shim::fs_store::FsStore;
-use accord_shim::store::{LATEST_KEY, Store, StoreError};
+use accord_shim::store::{LATEST_KEY, Store, StoreError, batch};
 
 /// Set in the child of [`two_processes_lose_no_update`]: the store
 /// directory it increments in.
@@ -28,22 +28,22 @@ async fn put_is_atomic_and_leaves_no_temporary_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).await.unwrap();
     store
-        .apply(
+        .apply(batch(
             vec![("manifests/abc".into(), b"one".to_vec())],
             None,
             b"l1".to_vec(),
-        )
+        ))
         .await
         .unwrap();
     store
-        .apply(
+        .apply(batch(
             vec![
                 ("manifests/abc".into(), b"two".to_vec()),
                 ("manifests/def".into(), b"three".to_vec()),
             ],
             Some(b"l1".to_vec()),
             b"l2".to_vec(),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(store.get("manifests/abc").await.unwrap().unwrap(), b"two");
@@ -57,14 +57,14 @@ async fn snapshot_skips_temporary_and_foreign_files() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).await.unwrap();
     store
-        .apply(
+        .apply(batch(
             vec![
                 ("policies/bb".into(), b"p".to_vec()),
                 ("manifests/aa".into(), b"m".to_vec()),
             ],
             None,
             b"latest".to_vec(),
-        )
+        ))
         .await
         .unwrap();
     std::fs::write(dir.path().join("manifests/.aa.tmp-1-2"), b"x").unwrap();
@@ -88,8 +88,9 @@ async fn snapshot_skips_temporary_and_foreign_files() {
 async fn compare_and_swap_detects_conflicts() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).await.unwrap();
-    let cas =
-        |old: Option<&[u8]>, new: &[u8]| store.apply(vec![], old.map(<[u8]>::to_vec), new.to_vec());
+    let cas = |old: Option<&[u8]>, new: &[u8]| {
+        store.apply(batch(vec![], old.map(<[u8]>::to_vec), new.to_vec()))
+    };
     cas(None, b"v1").await.unwrap();
     assert_eq!(cas(None, b"v2").await, Err(StoreError::Conflict));
     assert_eq!(cas(Some(b"v0"), b"v2").await, Err(StoreError::Conflict));
@@ -100,7 +101,7 @@ async fn compare_and_swap_detects_conflicts() {
     let other = FsStore::open(dir.path()).await.unwrap();
     assert_eq!(
         other
-            .apply(vec![], Some(b"v1".to_vec()), b"v3".to_vec())
+            .apply(batch(vec![], Some(b"v1".to_vec()), b"v3".to_vec()))
             .await,
         Err(StoreError::Conflict)
     );
@@ -108,7 +109,7 @@ async fn compare_and_swap_detects_conflicts() {
     // latest record does not.
     assert_eq!(other.get(LATEST_KEY).await.unwrap().unwrap(), b"v2");
     other
-        .apply(vec![], Some(b"v2".to_vec()), b"v3".to_vec())
+        .apply(batch(vec![], Some(b"v2".to_vec()), b"v3".to_vec()))
         .await
         .unwrap();
     assert_eq!(store.get(LATEST_KEY).await.unwrap().unwrap(), b"v3");
@@ -118,18 +119,21 @@ async fn compare_and_swap_detects_conflicts() {
 async fn concurrent_compare_and_swaps_from_separate_stores_have_one_winner() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path()).await.unwrap();
-    store.apply(vec![], None, b"base".to_vec()).await.unwrap();
+    store
+        .apply(batch(vec![], None, b"base".to_vec()))
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..8u8 {
         // Separate instances, as separate shims would have.
         let store = FsStore::open(dir.path()).await.unwrap();
         tasks.push(tokio::spawn(async move {
             store
-                .apply(
+                .apply(batch(
                     vec![(format!("objects/o{i}"), vec![i])],
                     Some(b"base".to_vec()),
                     vec![i],
-                )
+                ))
                 .await
         }));
     }
@@ -156,7 +160,11 @@ async fn bad_keys_are_refused() {
         assert!(
             matches!(
                 store
-                    .apply(vec![(key.into(), b"x".to_vec())], None, b"l".to_vec())
+                    .apply(batch(
+                        vec![(key.into(), b"x".to_vec())],
+                        None,
+                        b"l".to_vec()
+                    ))
                     .await,
                 Err(StoreError::Failed(_))
             ),
@@ -167,11 +175,11 @@ async fn bad_keys_are_refused() {
     // The latest record is written by compare-and-swap only.
     assert!(matches!(
         store
-            .apply(
+            .apply(batch(
                 vec![(LATEST_KEY.into(), b"x".to_vec())],
                 None,
                 b"l".to_vec()
-            )
+            ))
             .await,
         Err(StoreError::Failed(_))
     ));
@@ -187,7 +195,9 @@ async fn watch_sees_own_writes_at_once_and_others_within_a_second() {
     let mut watch = ours.watch_latest();
     assert_eq!(*watch.borrow_and_update(), None);
 
-    ours.apply(vec![], None, b"v1".to_vec()).await.unwrap();
+    ours.apply(batch(vec![], None, b"v1".to_vec()))
+        .await
+        .unwrap();
     assert!(watch.has_changed().unwrap(), "own write published at once");
     assert_eq!(watch.borrow_and_update().as_deref(), Some(&b"v1"[..]));
 
@@ -203,7 +213,7 @@ async fn watch_sees_own_writes_at_once_and_others_within_a_second() {
 
     let written = std::time::Instant::now();
     theirs
-        .apply(vec![], Some(b"v1".to_vec()), b"v2".to_vec())
+        .apply(batch(vec![], Some(b"v1".to_vec()), b"v2".to_vec()))
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(1), watch.changed())
@@ -229,7 +239,7 @@ async fn increment(store: &FsStore) -> u64 {
                 .as_deref()
                 .map_or(0, |b| std::str::from_utf8(b).unwrap().parse().unwrap());
             let new = (n + 1).to_string().into_bytes();
-            match store.apply(vec![], old, new).await {
+            match store.apply(batch(vec![], old, new)).await {
                 Ok(()) => break,
                 Err(StoreError::Conflict) => conflicts += 1,
                 Err(other) => panic!("{other}"),

@@ -17,7 +17,7 @@ use accord_shim::discovery::ManualPeers;
 use accord_shim::http::{self, LIVENESS, MAX_CONNECTIONS, METRICS, Probes, READINESS, STARTUP};
 use accord_shim::mem_store::MemStore;
 use accord_shim::status::StatusBoard;
-use accord_shim::store::{Store, StoreError};
+use accord_shim::store::{Store, StoreError, WriteBatch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -191,11 +191,9 @@ impl Store for HungStore {
 
     fn apply(
         &self,
-        puts: Vec<(String, Vec<u8>)>,
-        latest_old: Option<Vec<u8>>,
-        latest_new: Vec<u8>,
+        batch: WriteBatch,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
-        self.0.apply(puts, latest_old, latest_new)
+        self.0.apply(batch)
     }
 
     fn watch_latest(&self) -> watch::Receiver<Option<Vec<u8>>> {

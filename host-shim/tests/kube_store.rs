@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use accord_shim::kube_store::{DIR_LABEL, KubeStore, MANAGED_BY_LABEL, config_map_name};
-use accord_shim::store::{LATEST_KEY, Store, StoreError};
+use accord_shim::store::{LATEST_KEY, Store, StoreError, batch};
 use accord_shim::test_apiserver::{Resource, TestApiServer};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde_json::json;
@@ -52,11 +52,11 @@ async fn objects_are_configmaps_with_labels_binary_data_and_no_owner() {
     let (server, store) = setup().await;
     let key = format!("manifests/{}", hex(7));
     store
-        .apply(
+        .apply(batch(
             vec![(key.clone(), b"manifest\0bytes".to_vec())],
             None,
             b"latest-1".to_vec(),
-        )
+        ))
         .await
         .unwrap();
 
@@ -96,7 +96,11 @@ async fn objects_are_configmaps_with_labels_binary_data_and_no_owner() {
     // Nothing owns the history: deleting the StatefulSet leaves it alone.
     // The latest record keeps having none after an update.
     store
-        .apply(vec![], Some(b"latest-1".to_vec()), b"latest-2".to_vec())
+        .apply(batch(
+            vec![],
+            Some(b"latest-1".to_vec()),
+            b"latest-2".to_vec(),
+        ))
         .await
         .unwrap();
     for raw in server.list_raw(Resource::ConfigMaps, NS) {
@@ -112,16 +116,19 @@ async fn objects_are_configmaps_with_labels_binary_data_and_no_owner() {
 async fn compare_and_swap_of_the_latest_record() {
     let (server, store) = setup().await;
     // First create.
-    store.apply(vec![], None, b"one".to_vec()).await.unwrap();
+    store
+        .apply(batch(vec![], None, b"one".to_vec()))
+        .await
+        .unwrap();
     // Creating again is a conflict.
     assert_eq!(
-        store.apply(vec![], None, b"two".to_vec()).await,
+        store.apply(batch(vec![], None, b"two".to_vec())).await,
         Err(StoreError::Conflict)
     );
     // Wrong old.
     assert_eq!(
         store
-            .apply(vec![], Some(b"zero".to_vec()), b"two".to_vec())
+            .apply(batch(vec![], Some(b"zero".to_vec()), b"two".to_vec()))
             .await,
         Err(StoreError::Conflict)
     );
@@ -137,7 +144,7 @@ async fn compare_and_swap_of_the_latest_record() {
     assert_eq!(latest(), b"one");
     // Right old.
     store
-        .apply(vec![], Some(b"one".to_vec()), b"two".to_vec())
+        .apply(batch(vec![], Some(b"one".to_vec()), b"two".to_vec()))
         .await
         .unwrap();
     assert_eq!(latest(), b"two");
@@ -146,11 +153,11 @@ async fn compare_and_swap_of_the_latest_record() {
     // (content-addressed, harmless).
     assert_eq!(
         store
-            .apply(
+            .apply(batch(
                 vec![("policies/p1".into(), b"x".to_vec())],
                 Some(b"one".to_vec()),
                 b"3".to_vec()
-            )
+            ))
             .await,
         Err(StoreError::Conflict)
     );
@@ -162,7 +169,7 @@ async fn cas_against_a_missing_latest_is_a_conflict() {
     let (_server, store) = setup().await;
     assert_eq!(
         store
-            .apply(vec![], Some(b"one".to_vec()), b"two".to_vec())
+            .apply(batch(vec![], Some(b"one".to_vec()), b"two".to_vec()))
             .await,
         Err(StoreError::Conflict)
     );
@@ -171,7 +178,10 @@ async fn cas_against_a_missing_latest_is_a_conflict() {
 #[tokio::test]
 async fn racing_writers_exactly_one_wins() {
     let (server, first) = setup().await;
-    first.apply(vec![], None, b"base".to_vec()).await.unwrap();
+    first
+        .apply(batch(vec![], None, b"base".to_vec()))
+        .await
+        .unwrap();
     let mut stores = Vec::new();
     for _ in 0..8 {
         stores.push(Arc::new(
@@ -186,11 +196,11 @@ async fn racing_writers_exactly_one_wins() {
             let put = (format!("transitions/t{i}"), vec![i as u8]);
             barrier.wait().await;
             store
-                .apply(
+                .apply(batch(
                     vec![put],
                     Some(b"base".to_vec()),
                     format!("new-{i}").into_bytes(),
-                )
+                ))
                 .await
         }));
     }
@@ -221,7 +231,7 @@ async fn puts_are_idempotent_but_never_overwrite() {
     let (server, store) = setup().await;
     let put = ("policies/aa".to_string(), b"policy".to_vec());
     store
-        .apply(vec![put.clone()], None, b"1".to_vec())
+        .apply(batch(vec![put.clone()], None, b"1".to_vec()))
         .await
         .unwrap();
     let rv_before = server
@@ -231,18 +241,18 @@ async fn puts_are_idempotent_but_never_overwrite() {
         .resource_version;
     // The same bytes again: fine, untouched.
     store
-        .apply(vec![put], Some(b"1".to_vec()), b"2".to_vec())
+        .apply(batch(vec![put], Some(b"1".to_vec()), b"2".to_vec()))
         .await
         .unwrap();
     let cm = server.config_map(NS, "accord-store-policies-aa").unwrap();
     assert_eq!(cm.metadata.resource_version, rv_before);
     // Different bytes: refused, the latest record untouched.
     let err = store
-        .apply(
+        .apply(batch(
             vec![("policies/aa".into(), b"other".to_vec())],
             Some(b"2".to_vec()),
             b"3".to_vec(),
-        )
+        ))
         .await
         .unwrap_err();
     assert_eq!(
@@ -269,15 +279,19 @@ async fn colliding_names_are_not_mixed_up() {
     // `a-b/c` and `a/b-c` are both ConfigMap `accord-store-a-b-c`.
     let (server, store) = setup().await;
     store
-        .apply(vec![("a-b/c".into(), b"v".to_vec())], None, b"1".to_vec())
+        .apply(batch(
+            vec![("a-b/c".into(), b"v".to_vec())],
+            None,
+            b"1".to_vec(),
+        ))
         .await
         .unwrap();
     let err = store
-        .apply(
+        .apply(batch(
             vec![("a/b-c".into(), b"v".to_vec())],
             Some(b"1".to_vec()),
             b"2".to_vec(),
-        )
+        ))
         .await
         .unwrap_err();
     assert!(
@@ -304,7 +318,7 @@ async fn snapshot_round_trip_with_pagination() {
         .collect();
     puts.push(("policies/p".into(), vec![0, 255, 1]));
     store
-        .apply(puts.clone(), None, b"latest".to_vec())
+        .apply(batch(puts.clone(), None, b"latest".to_vec()))
         .await
         .unwrap();
     // Foreign and malformed ConfigMaps are ignored.
@@ -344,7 +358,11 @@ async fn invalid_keys_are_refused() {
         long.as_str(),
     ] {
         let err = store
-            .apply(vec![(key.into(), b"v".to_vec())], None, b"l".to_vec())
+            .apply(batch(
+                vec![(key.into(), b"v".to_vec())],
+                None,
+                b"l".to_vec(),
+            ))
             .await
             .unwrap_err();
         match err {
@@ -357,11 +375,11 @@ async fn invalid_keys_are_refused() {
     // 253 characters in all is still fine.
     let name = "b".repeat(253 - "accord-store-manifests-".len());
     store
-        .apply(
+        .apply(batch(
             vec![(format!("manifests/{name}"), b"v".to_vec())],
             None,
             b"l".to_vec(),
-        )
+        ))
         .await
         .unwrap();
     assert_eq!(server.config_maps(NS).len(), 2);
@@ -374,12 +392,16 @@ async fn another_writer_reaches_the_watch() {
     assert_eq!(*rx.borrow(), None);
     let other = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
     other
-        .apply(vec![], None, b"from other".to_vec())
+        .apply(batch(vec![], None, b"from other".to_vec()))
         .await
         .unwrap();
     wait_for(&mut rx, b"from other").await;
     other
-        .apply(vec![], Some(b"from other".to_vec()), b"second".to_vec())
+        .apply(batch(
+            vec![],
+            Some(b"from other".to_vec()),
+            b"second".to_vec(),
+        ))
         .await
         .unwrap();
     wait_for(&mut rx, b"second").await;
@@ -393,14 +415,17 @@ async fn watch_survives_dropped_connections() {
     let (server, store) = setup().await;
     let mut rx = store.watch_latest();
     let other = KubeStore::new(server.client().unwrap(), NS).await.unwrap();
-    other.apply(vec![], None, b"v1".to_vec()).await.unwrap();
+    other
+        .apply(batch(vec![], None, b"v1".to_vec()))
+        .await
+        .unwrap();
     wait_for(&mut rx, b"v1").await;
 
     // Clean end of the stream, then a write.
     let watches = server.watch_count();
     server.end_watches();
     other
-        .apply(vec![], Some(b"v1".to_vec()), b"v2".to_vec())
+        .apply(batch(vec![], Some(b"v1".to_vec()), b"v2".to_vec()))
         .await
         .unwrap();
     wait_for(&mut rx, b"v2").await;
@@ -412,7 +437,7 @@ async fn watch_survives_dropped_connections() {
     let mut tries = 0;
     loop {
         match other
-            .apply(vec![], Some(b"v2".to_vec()), b"v3".to_vec())
+            .apply(batch(vec![], Some(b"v2".to_vec()), b"v3".to_vec()))
             .await
         {
             Ok(()) => break,
@@ -426,7 +451,7 @@ async fn watch_survives_dropped_connections() {
     server.compact();
     server.end_watches();
     other
-        .apply(vec![], Some(b"v3".to_vec()), b"v4".to_vec())
+        .apply(batch(vec![], Some(b"v3".to_vec()), b"v4".to_vec()))
         .await
         .unwrap();
     wait_for(&mut rx, b"v4").await;
@@ -449,7 +474,11 @@ async fn server_errors_and_timeouts_are_failures() {
     }
     server.fail_next(1);
     let err = store
-        .apply(vec![("a/b".into(), b"v".to_vec())], None, b"l".to_vec())
+        .apply(batch(
+            vec![("a/b".into(), b"v".to_vec())],
+            None,
+            b"l".to_vec(),
+        ))
         .await
         .unwrap_err();
     assert!(
@@ -466,7 +495,11 @@ async fn server_errors_and_timeouts_are_failures() {
     assert!(started.elapsed() < Duration::from_secs(3));
     // Healthy again.
     store
-        .apply(vec![("a/b".into(), b"v".to_vec())], None, b"l".to_vec())
+        .apply(batch(
+            vec![("a/b".into(), b"v".to_vec())],
+            None,
+            b"l".to_vec(),
+        ))
         .await
         .unwrap();
     assert_eq!(store.snapshot().await.unwrap().len(), 2);
@@ -527,11 +560,11 @@ async fn owned_config_maps_of_older_shims_keep_working_and_are_released() {
         ]
     );
     store
-        .apply(
+        .apply(batch(
             vec![("manifests/cc".into(), b"n".to_vec())],
             Some(b"v1".to_vec()),
             b"v2".to_vec(),
-        )
+        ))
         .await
         .unwrap();
     let latest = server
@@ -572,7 +605,7 @@ async fn owned_config_maps_of_older_shims_keep_working_and_are_released() {
     // Idempotent, and the store works on.
     assert_eq!(store.release_owner_references().await.unwrap(), 0);
     store
-        .apply(vec![], Some(b"v2".to_vec()), b"v3".to_vec())
+        .apply(batch(vec![], Some(b"v2".to_vec()), b"v3".to_vec()))
         .await
         .unwrap();
 }
@@ -600,7 +633,7 @@ async fn releasing_survives_concurrent_updates_and_paging() {
     let (a, b, swap) = tokio::join!(
         first.release_owner_references(),
         second.release_owner_references(),
-        second.apply(vec![], Some(b"v1".to_vec()), b"v2".to_vec()),
+        second.apply(batch(vec![], Some(b"v1".to_vec()), b"v2".to_vec())),
     );
     swap.unwrap();
     assert!(

@@ -8,7 +8,7 @@ use accord_core::coordinator::store::StoreSnapshot;
 use accord_core::coordinator::{StoreError, WriteBatch};
 
 use crate::shim_client::ShimClient;
-use crate::store::FsStore;
+use accord_fs_store::FsStore;
 
 /// Where the history is stored.
 #[derive(Clone)]

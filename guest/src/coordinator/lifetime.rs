@@ -11,7 +11,7 @@ use super::backend::Backend;
 use super::driver::{Service, Wiring, start};
 use super::{allocator, limits, log, server, status};
 use crate::shim_client::{self, ShimClient};
-use crate::store::FsStore;
+use accord_fs_store::FsStore;
 
 /// Where a coordinator keeps its history.
 #[derive(Clone, Debug)]

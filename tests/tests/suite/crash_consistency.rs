@@ -38,7 +38,7 @@ fn start(d: &Deployment) -> (Killed, String) {
 
 /// The generation the store holds, checked as the coordinator would.
 fn stored_generation(d: &Deployment) -> u64 {
-    let store = accord_guest::store::FsStore::open(&d.dir.join("store")).unwrap();
+    let store = accord_fs_store::FsStore::open(&d.dir.join("store")).unwrap();
     let snapshot = store.snapshot().unwrap();
     let loaded = store::load(default_provider(), &snapshot)
         .unwrap_or_else(|e| panic!("the store is corrupt after a kill: {e}"))

@@ -20,8 +20,7 @@
 //! Every error names the file at fault.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use accord_core::evidence::snp::{Certs, Product, TcbVersion, TrustRoots, VerifiedChain};
@@ -303,30 +302,10 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Simul
     }
 }
 
-/// Writes `bytes` to `path` with mode 0600 through a temporary file and a
-/// rename.
+/// Writes `bytes` to `path` with mode 0600, atomically
+/// ([`accord_fs_store::write_atomic`]).
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SimulatedError> {
-    let tag = hex(&random::<6>()?);
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = path.with_file_name(format!(".{file_name}.tmp-{tag}"));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(io("creating", &temp))?;
-        file.write_all(bytes).map_err(io("writing", &temp))?;
-        file.sync_all().map_err(io("syncing", &temp))?;
-        fs::rename(&temp, path).map_err(io("renaming into place", path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+    accord_fs_store::write_atomic(path, bytes, 0o600).map_err(io("writing", path))
 }
 
 fn hex(bytes: &[u8]) -> String {
