@@ -18,6 +18,12 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "accord", version, about, long_about = None)]
 struct Cli {
+    /// Show debug output on stderr (what accord connects to, attests and
+    /// checks). ACCORD_LOG_LEVEL (error, warn, info, debug, trace, or
+    /// TARGET=LEVEL directives) and ACCORD_LOG_FORMAT (text or json) set
+    /// logging in more detail; -v raises it to at least debug.
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -76,6 +82,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(err) = init_logging(cli.verbose) {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Evidence { command } => evidence::run(command),
         Command::Keys { command } => keys::run(command),
@@ -90,4 +100,16 @@ fn main() -> ExitCode {
         Command::DemoReplica(args) => accord_cli::replica::run(&args),
         Command::Bench { command } => accord_cli::bench::run(command),
     }
+}
+
+/// Logging on stderr: warnings and errors by default, debug with `-v`.
+fn init_logging(verbose: bool) -> Result<(), accord_log::ConfigError> {
+    use accord_log::{Config, LevelFilter, install};
+    let config = Config::from_env(LevelFilter::WARN)?;
+    install(if verbose {
+        config.at_least(LevelFilter::DEBUG)
+    } else {
+        config
+    });
+    Ok(())
 }

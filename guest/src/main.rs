@@ -554,6 +554,10 @@ fn main() -> ExitCode {
         accord_guest::init::run();
     }
     let cli = Cli::parse();
+    if let Err(err) = accord_log::init(accord_log::LevelFilter::INFO) {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Report(args) => report(args),
         Command::Coordinator(args) => coordinator(args),

@@ -111,6 +111,10 @@ fn parse_peer(text: &str) -> Result<StaticPeer, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Err(err) = accord_log::init(accord_log::LevelFilter::INFO) {
+        eprintln!("accord-shim: error: {err}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
