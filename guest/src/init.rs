@@ -257,6 +257,16 @@ fn boot() -> anyhow::Result<()> {
         config.mesh_api,
         config.shim.as_deref().unwrap_or(STATE_DIR)
     ));
+    // The coordinator logs through `tracing`; ACCORD_LOG_LEVEL and
+    // ACCORD_LOG_FORMAT reach PID 1 as environment variables when they are
+    // on the kernel command line. A bad value falls back to the defaults
+    // (PID 1 has nobody to refuse to).
+    if let Err(err) = accord_log::init(accord_log::LevelFilter::INFO) {
+        say(&format!("{err}; logging at info, as text"));
+        accord_log::install(accord_log::Config::default_for(
+            accord_log::LevelFilter::INFO,
+        ));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

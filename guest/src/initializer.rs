@@ -233,14 +233,12 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
         let wait = match &error {
             AttemptError::Refused { .. } => {
                 refusals = refusals.saturating_add(1);
-                eprintln!(
-                    "accord-guest initializer: attempt {tries} refused the coordinator at {addr}: {line}"
-                );
+                tracing::warn!("attempt {tries} refused the coordinator at {addr}: {line}");
                 last_refusal = Some(line.clone());
                 MAX_DELAY
             }
             AttemptError::Failed(_) => {
-                eprintln!("accord-guest initializer: attempt {tries} failed: {line}");
+                tracing::warn!("attempt {tries} failed: {line}");
                 delay
             }
         };
@@ -261,8 +259,8 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
         delay = (delay * 2).min(MAX_DELAY);
     };
     write_files(&config.out, &cert, &pkcs8)?;
-    eprintln!(
-        "accord-guest initializer: certificate written to {} (deployment generation {})",
+    tracing::info!(
+        "certificate written to {} (deployment generation {})",
         config.out.join("tls-config").display(),
         cert.deployment.generation
     );

@@ -60,12 +60,12 @@ pub async fn serve<S: Store, D: Discovery>(
                     let shim = Arc::clone(&shim);
                     tasks.spawn(async move {
                         if let Err(why) = connection(stream, &shim).await {
-                            eprintln!("accord-shim: agent channel {peer}: {why}");
+                            tracing::info!("agent channel {peer}: {why}");
                         }
                     });
                 }
                 Err(err) => {
-                    eprintln!("accord-shim: accepting on the agent channel: {err}");
+                    tracing::warn!("accepting on the agent channel: {err}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },

@@ -110,7 +110,7 @@ async fn follow(api: Api<Pod>, own_name: String, mesh_port: u16, tx: watch::Send
         follow_once(&api, &config, &own_name, mesh_port, &tx).await;
         // The watcher retries by itself and should never end; if it does,
         // start over after a pause.
-        eprintln!("kube discovery: the pod watch ended; restarting");
+        tracing::info!("kube discovery: the pod watch ended; restarting");
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
@@ -154,7 +154,7 @@ async fn follow_once(
             }
             Err(e) => {
                 // The backoff wrapper delays the next attempt.
-                eprintln!("kube discovery: pod watch: {e}; retrying");
+                tracing::warn!("kube discovery: pod watch: {e}; retrying");
                 continue;
             }
         }

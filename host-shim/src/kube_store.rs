@@ -489,7 +489,7 @@ async fn follow_latest(api: Api<ConfigMap>, name: String, latest: Arc<Latest>) {
         follow_once(&api, &config, &name, &latest).await;
         // The watcher retries by itself and should never end; if it does,
         // start over after a pause.
-        eprintln!("kube store: the watch of {name} ended; restarting");
+        tracing::info!("kube store: the watch of {name} ended; restarting");
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
 }
@@ -506,7 +506,7 @@ async fn follow_once(api: &Api<ConfigMap>, config: &watcher::Config, name: &str,
             Ok(Event::Apply(cm) | Event::InitApply(cm))
                 if cm.metadata.name.as_deref() != Some(name) =>
             {
-                eprintln!(
+                tracing::warn!(
                     "kube store: ignoring unexpected ConfigMap {:?} in the latest watch",
                     cm.metadata.name
                 );
@@ -518,7 +518,7 @@ async fn follow_once(api: &Api<ConfigMap>, config: &watcher::Config, name: &str,
                 );
             }
             Ok(Event::Delete(cm)) => {
-                eprintln!("kube store: the latest record {name} was deleted");
+                tracing::warn!("kube store: the latest record {name} was deleted");
                 latest.offer(cm.metadata.resource_version.as_deref(), None);
             }
             Ok(Event::Init) => listed = None,
@@ -535,7 +535,7 @@ async fn follow_once(api: &Api<ConfigMap>, config: &watcher::Config, name: &str,
                 }
             }
             // The backoff wrapper delays the next attempt.
-            Err(e) => eprintln!("kube store: watch of {name}: {e}; retrying"),
+            Err(e) => tracing::warn!("kube store: watch of {name}: {e}; retrying"),
         }
     }
 }
@@ -550,7 +550,7 @@ impl Store for KubeStore {
             for cm in &page.items {
                 match entry_of(cm) {
                     Some(kv) => out.push(kv),
-                    None => eprintln!(
+                    None => tracing::warn!(
                         "kube store: ignoring ConfigMap {:?}: not one binaryData entry matching its name",
                         cm.metadata.name
                     ),

@@ -225,12 +225,12 @@ impl KubeContext {
         tokio::spawn(async move {
             match release.run().await {
                 Ok(0) => {}
-                Ok(n) => eprintln!(
-                    "accord-shim: released {n} history ConfigMap(s) from the StatefulSet's ownership \
+                Ok(n) => tracing::info!(
+                    "released {n} history ConfigMap(s) from the StatefulSet's ownership \
                      (deleting the StatefulSet no longer deletes the history)"
                 ),
-                Err(e) => eprintln!(
-                    "accord-shim: WARNING: could not release the history ConfigMaps from the \
+                Err(e) => tracing::warn!(
+                    "could not release the history ConfigMaps from the \
                      StatefulSet's ownership ({e}); until this succeeds (it is retried at every \
                      start), deleting the StatefulSet deletes the history"
                 ),
@@ -285,10 +285,10 @@ async fn serve<S: Store, D: Discovery>(
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {
-        _ = term.recv() => eprintln!("accord-shim: SIGTERM: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         result = tokio::signal::ctrl_c() => {
             result.context("waiting for Ctrl-C")?;
-            eprintln!("accord-shim: interrupted: shutting down");
+            tracing::info!("interrupted: shutting down");
         }
     }
     let _ = stop.send(true);

@@ -26,6 +26,7 @@ pub fn batch(
 ) -> WriteBatch {
     WriteBatch {
         id: 0,
+        request: None,
         puts,
         latest_old,
         latest_new,

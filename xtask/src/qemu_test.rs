@@ -44,7 +44,7 @@ const LISTENING: &str = "accord-guest coordinator: user API on";
 /// The first line of the init.
 const INIT_START: &str = "accord-guest init: starting";
 /// The coordinator's log line when it starts without secrets.
-const RECOVERY: &str = "accord-guest coordinator: state recovery";
+const RECOVERY: &str = "state recovery";
 /// The configfs-tsm provider's error when the kernel has no TSM provider.
 const NO_TSM_PROVIDER: &str = "TEE provider configfs-tsm unavailable: no TSM provider: creating /sys/kernel/config/tsm/report/";
 /// The init's line when the coordinator has stopped cleanly.

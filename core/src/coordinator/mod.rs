@@ -307,6 +307,10 @@ pub enum Output {
 pub struct WriteBatch {
     /// Echo in [`Input::WriteDone`].
     pub id: u64,
+    /// The request whose writes these are (for logs: the driver carries
+    /// the id from the connection to the store); `None` when no request
+    /// caused them.
+    pub request: Option<RequestId>,
     /// Content-addressed objects (idempotent puts), to write first.
     pub puts: Vec<(String, Vec<u8>)>,
     /// The latest record the update builds on (`None`: the key must not

@@ -103,6 +103,7 @@ impl<'p> Coordinator<'p> {
                 self.next_batch += 1;
                 out.push(Output::Write(WriteBatch {
                     id: batch,
+                    request: Some(id),
                     puts,
                     latest_old,
                     latest_new: next.loaded.latest_bytes.clone(),

@@ -109,6 +109,14 @@ impl Config {
         Ok(Self { filter, format })
     }
 
+    /// Text at `level`: what is used without any variable set.
+    pub fn default_for(level: LevelFilter) -> Self {
+        Self {
+            filter: Targets::new().with_default(level),
+            format: Format::Text,
+        }
+    }
+
     /// The configuration from the environment, with `default` when
     /// `ACCORD_LOG_LEVEL` is unset.
     pub fn from_env(default: LevelFilter) -> Result<Self, ConfigError> {

@@ -31,7 +31,7 @@ pub fn fix_mmap_threshold() {
         // It takes no pointers.
         let accepted = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, threshold) };
         if accepted != 1 {
-            super::log("WARNING: glibc refused M_MMAP_THRESHOLD; large buffers may stay resident");
+            tracing::warn!("glibc refused M_MMAP_THRESHOLD; large buffers may stay resident");
         }
     }
 }

@@ -9,30 +9,35 @@
 //! blocking pool and come back as inputs; peer-recovery attempts, which
 //! the machine schedules, run as tasks ([`super::peers`]) and come back as
 //! inputs too; a tick every second feeds the system clock. State changes
-//! and warnings go to stderr, one line each, prefixed with the time. The
-//! current mesh reference values are published on a [`watch`] channel
+//! and warnings are logged (`tracing`, see `accord-log`). Every request
+//! carries the id the server gave it ([`new_request_id`]): the machine
+//! echoes it in its reply and names it in the writes it causes, and the
+//! driver logs the request's handling and its store writes in a
+//! `request` span with that id. The current mesh reference values are published on a [`watch`] channel
 //! ([`MeshState`]) for the mesh API.
 //!
 //! The driver ends when every [`Handle`] is dropped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use accord_core::coordinator::store::StoreSnapshot;
 use accord_core::coordinator::{
-    ApiError, Coordinator, Env, Input, Output, PeerSecrets, Request, Response, StateName,
-    StoreError,
+    ApiError, Coordinator, Env, Input, Output, PeerSecrets, Request, RequestId, Response,
+    StateName, StoreError,
 };
 use accord_core::crypto::awslc::PROVIDER;
 use accord_core::crypto::{CryptoError, SecureRandom};
 use accord_core::evidence::ReferenceValues;
 use accord_core::protocol::shim::Peer;
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use super::backend::Backend;
 use super::metrics::{self, Metrics};
-use super::{log, peers};
+use super::peers;
 use crate::atls::system_now;
 use crate::tee::TeeProvider;
 
@@ -67,7 +72,16 @@ pub enum MeshState {
     },
 }
 
+/// A fresh request id, unique in this process (the servers give one to
+/// each request they read; logs name it from the connection to the
+/// store).
+pub fn new_request_id() -> RequestId {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 struct Call {
+    id: RequestId,
     request: Request,
     reply: oneshot::Sender<Result<Response, ApiError>>,
 }
@@ -80,25 +94,33 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Sends `request` to the state machine and waits for its reply
-    /// (counted in the metrics by API, method and outcome).
-    pub async fn call(&self, request: Request) -> Result<Response, ApiError> {
+    /// Sends `request` (with the id from [`new_request_id`]) to the state
+    /// machine and waits for its reply (counted in the metrics by API,
+    /// method and outcome, logged at debug).
+    pub async fn call(&self, id: RequestId, request: Request) -> Result<Response, ApiError> {
         let (api, method) = metrics::request_name(&request);
         let started = Instant::now();
-        let result = self.call_uncounted(request).await;
+        tracing::debug!(request = id, api, method, "request");
+        let result = self.call_uncounted(id, request).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(err) => err.code(),
         };
-        self.metrics
-            .request(api, method, outcome, started.elapsed());
+        let elapsed = started.elapsed();
+        tracing::debug!(
+            request = id,
+            outcome,
+            micros = elapsed.as_micros() as u64,
+            "replied"
+        );
+        self.metrics.request(api, method, outcome, elapsed);
         result
     }
 
-    async fn call_uncounted(&self, request: Request) -> Result<Response, ApiError> {
+    async fn call_uncounted(&self, id: RequestId, request: Request) -> Result<Response, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Call { request, reply })
+            .send(Call { id, request, reply })
             .await
             .map_err(|_| ApiError::Internal("the coordinator is shutting down".into()))?;
         rx.await
@@ -209,11 +231,22 @@ impl Driver {
                 Output::Write(batch) => {
                     let backend = self.backend.clone();
                     let done = self.done.clone();
-                    tokio::spawn(async move {
-                        let id = batch.id;
-                        let result = backend.apply(batch).await;
-                        let _ = done.send(Done::Write { batch: id, result });
-                    });
+                    let span = tracing::debug_span!("request", id = batch.request);
+                    tokio::spawn(
+                        async move {
+                            let id = batch.id;
+                            tracing::debug!(batch = id, objects = batch.puts.len(), "store write");
+                            let result = backend.apply(batch).await;
+                            match &result {
+                                Ok(()) => tracing::debug!(batch = id, "store write done"),
+                                Err(err) => {
+                                    tracing::warn!(batch = id, "store write failed: {err}")
+                                }
+                            }
+                            let _ = done.send(Done::Write { batch: id, result });
+                        }
+                        .instrument(span),
+                    );
                 }
                 Output::LoadSnapshot => {
                     let backend = self.backend.clone();
@@ -222,11 +255,11 @@ impl Driver {
                         let _ = done.send(Done::Snapshot(backend.snapshot().await));
                     });
                 }
-                Output::StateChanged(state) => log(&format!("state {state}")),
-                Output::Warning(warning) => log(&format!("WARNING: {warning}")),
+                Output::StateChanged(state) => tracing::info!("state {state}"),
+                Output::Warning(warning) => tracing::warn!("{warning}"),
                 Output::Forged(why) => {
                     self.metrics.forged_history();
-                    log(&format!("FORGED: {why}"));
+                    tracing::error!("FORGED: {why}");
                 }
                 Output::StartPeerRecovery(attempt) => self.peers.start(attempt, &self.done),
                 // Counted above.
@@ -296,16 +329,14 @@ async fn drive(
     driver.execute(&machine, outputs);
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut next_id: u64 = 0;
     let mut peers_open = true;
     let mut latest_open = true;
     loop {
         let input = tokio::select! {
             call = calls.recv() => {
-                let Some(Call { request, reply }) = call else { break };
-                next_id += 1;
-                driver.replies.insert(next_id, reply);
-                Input::Request { id: next_id, request }
+                let Some(Call { id, request, reply }) = call else { break };
+                driver.replies.insert(id, reply);
+                Input::Request { id, request }
             }
             Some(done) = done_rx.recv() => match done {
                 Done::Write { batch, result } => Input::WriteDone { batch, result },
@@ -332,6 +363,11 @@ async fn drive(
             },
             _ = ticks.tick() => Input::Tick(system_now()),
         };
+        let span = match &input {
+            Input::Request { id, .. } => tracing::debug_span!("request", id),
+            _ => tracing::Span::none(),
+        };
+        let _entered = span.enter();
         let outputs = machine.handle(input);
         driver.execute(&machine, outputs);
     }
@@ -343,7 +379,7 @@ async fn drive(
             result: Err(err), ..
         } = done
         {
-            log(&format!("a write failed during shutdown: {err}"));
+            tracing::warn!("a write failed during shutdown: {err}");
         }
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::backend::Backend;
 use super::driver::{Service, Wiring, start};
-use super::{allocator, limits, log, server, status};
+use super::{allocator, limits, server, status};
 use crate::shim_client::{self, ShimClient};
 use accord_fs_store::FsStore;
 
@@ -55,18 +55,18 @@ pub async fn run(
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {
-        _ = term.recv() => log("SIGTERM: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         result = tokio::signal::ctrl_c() => {
             result.context("waiting for Ctrl-C")?;
-            log("interrupted: shutting down");
+            tracing::info!("interrupted: shutting down");
         }
     }
     // Both servers stop, and with them every handle: the driver ends once
     // writes in flight have landed.
     let driver = running.stop_servers().await?;
     match join_driver(driver).await {
-        Ok(()) => log("stopped"),
-        Err(err) => log(&format!("{err:#}")),
+        Ok(()) => tracing::info!("stopped"),
+        Err(err) => tracing::error!("{err:#}"),
     }
     Ok(())
 }

@@ -25,12 +25,5 @@ pub mod server;
 mod status;
 
 pub use backend::Backend;
-pub use driver::{Handle, MeshState, OsRandom, Service, Wiring, start};
+pub use driver::{Handle, MeshState, OsRandom, Service, Wiring, new_request_id, start};
 pub use lifetime::{InProcess, StoreLocation, run, spawn, spawn_at, spawn_with};
-
-use crate::atls::system_now;
-
-/// Prints one log line on stderr, prefixed with the time.
-pub fn log(line: &str) {
-    eprintln!("{} accord-guest coordinator: {line}", system_now());
-}

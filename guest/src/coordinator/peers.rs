@@ -19,7 +19,6 @@ use accord_core::protocol::shim::Peer;
 use tokio::sync::mpsc;
 
 use super::driver::Done;
-use super::log;
 use super::metrics::Metrics;
 use crate::atls::{Clock, PeerPolicy};
 use crate::client::recover_from_peer;
@@ -75,10 +74,10 @@ impl PeerDialer {
             expected_policy_hashes: Some(coordinator_policies),
             at: Clock::System,
         };
-        log(&format!(
+        tracing::info!(
             "peer recovery: asking {} peer(s) for the secrets of transition {latest_transition}",
             self.peers.len(),
-        ));
+        );
         let peers = self.peers.clone();
         let tee = Arc::clone(&self.tee);
         let done = done.clone();
@@ -97,7 +96,7 @@ impl PeerDialer {
                 Input::PeerSecrets(secrets)
             }
             Err(why) => {
-                log(&format!("peer recovery failed: {why}"));
+                tracing::warn!("peer recovery failed: {why}");
                 Input::PeerRecoveryFailed
             }
         }
@@ -110,10 +109,10 @@ impl PeerDialer {
         self.metrics.peer_recovery(recovered);
         let adopted = self.adopting.take();
         if recovered && let Some((peer, started)) = adopted {
-            log(&format!(
+            tracing::info!(
                 "recovered from peer {peer} in {} ms",
                 started.elapsed().as_millis()
-            ));
+            );
         }
     }
 }

@@ -50,11 +50,12 @@ use super::limits::{
     Admission, BodyError, BodyTicket, ConnectionRefusal, LineLimiter, REFUSAL_LOG_EVERY,
     RefusalLog, RequestReader, Sources, api_name,
 };
-use super::{Handle, MeshState, log};
+use super::{Handle, MeshState, new_request_id};
 use crate::atls::frame::{Frame, write_frame};
 use crate::atls::{Acceptor, ClientAuth, Clock, Identity, PeerPolicy, Timeouts, VerifiedPeer, tls};
 use crate::tee::TeeProvider;
 use crate::wire::{self, ReadLimits, WireError};
+use tracing::Instrument;
 
 /// How long requests in flight may take to finish after shutdown began.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -124,30 +125,41 @@ async fn accept_loop<F>(
                             drop(stream);
                             admission.metrics().connection_refused(name, why.reason());
                             if let Some(line) = refusals.refused(Instant::now(), why, peer.ip()) {
-                                log(&line);
+                                tracing::warn!("{line}");
                             }
                             continue;
                         }
                     };
                     if let Err(err) = stream.set_nodelay(true) {
-                        log(&format!("{name} API: TCP_NODELAY on {peer}: {err}"));
+                        tracing::warn!("{name} API: TCP_NODELAY on {peer}: {err}");
                     }
                     if let Some(connection) = serve(stream, peer) {
-                        tasks.spawn(async move {
-                            connection.await;
-                            drop(slot);
-                        });
+                        let span = tracing::debug_span!(
+                            "connection",
+                            id = new_connection_id(),
+                            api = name,
+                            %peer
+                        );
+                        tasks.spawn(
+                            async move {
+                                tracing::debug!("accepted");
+                                connection.await;
+                                tracing::debug!("closed");
+                                drop(slot);
+                            }
+                            .instrument(span),
+                        );
                     }
                 }
                 Err(err) => {
                     // Out of file descriptors and the like: back off a bit.
-                    log(&format!("{name} API: accept failed: {err}"));
+                    tracing::warn!("{name} API: accept failed: {err}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
             () = sleep_until(due), if due.is_some() => {
                 if let Some(line) = refusals.flush(Instant::now()) {
-                    log(&line);
+                    tracing::warn!("{line}");
                 }
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -155,18 +167,25 @@ async fn accept_loop<F>(
     }
     drop(listener);
     if let Some(line) = refusals.flush(Instant::now()) {
-        log(&line);
+        tracing::warn!("{line}");
     }
     let drained =
         tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        log(&format!(
+        tracing::warn!(
             "{name} API: {} connection(s) still busy after {} s; closing them",
             tasks.len(),
             GRACE.as_secs()
-        ));
+        );
         tasks.shutdown().await;
     }
+}
+
+/// A fresh connection id, unique in this process (the `connection` span's
+/// `id` in the logs).
+fn new_connection_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Sleeps until `at` (forever when `None`).
@@ -295,7 +314,7 @@ pub async fn serve_user(
             if let Err(why) = served
                 && let Some(line) = lines.admit(Instant::now(), &format!("user API: {peer}: {why}"))
             {
-                log(&line);
+                tracing::info!("{line}");
             }
         }))
     };
@@ -345,7 +364,12 @@ async fn user_connection(
         // seed-share owner key sent the share, for which target.
         let reply = match request.into_request(session.as_ref()) {
             Ok(request) => {
-                protocol::user_response(handle.call(request).await, recovery_key.as_ref())
+                let id = new_request_id();
+                let result = handle
+                    .call(id, request)
+                    .instrument(tracing::debug_span!("request", id))
+                    .await;
+                protocol::user_response(result, recovery_key.as_ref())
             }
             Err(err) => protocol::user_response(Err(err), None),
         };
@@ -417,7 +441,7 @@ pub async fn serve_mesh(
                             acceptor
                         }
                         Err(err) => {
-                            log(&format!("mesh API: cannot build the acceptor: {err}"));
+                            tracing::error!("mesh API: cannot build the acceptor: {err}");
                             return None;
                         }
                     },
@@ -434,7 +458,7 @@ pub async fn serve_mesh(
                         && let Some(line) =
                             lines.admit(Instant::now(), &format!("mesh API: {peer}: {why}"))
                     {
-                        log(&line);
+                        tracing::info!("{line}");
                     }
                 }))
             }
@@ -508,8 +532,13 @@ async fn mesh_connection(
                     return Err(format!("refused a frame: {why}"));
                 }
             };
+        let id = new_request_id();
         let result = handle
-            .call(request.into_request(generation, (*claims).clone(), spki.clone()))
+            .call(
+                id,
+                request.into_request(generation, (*claims).clone(), spki.clone()),
+            )
+            .instrument(tracing::debug_span!("request", id))
             .await;
         let written = match request {
             MeshRequest::NewMeshCert => {

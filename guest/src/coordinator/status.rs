@@ -9,7 +9,6 @@ use accord_core::coordinator::StateName;
 use accord_core::protocol::shim::{AgentState, AgentStatus};
 use tokio::sync::watch;
 
-use super::log;
 use super::metrics::Metrics;
 use crate::shim_client::ShimClient;
 
@@ -50,12 +49,12 @@ pub(super) async fn report_status(
         match client.report(status).await {
             Ok(()) if failing => {
                 failing = false;
-                log(&format!("the shim at {} is reachable again", client.addr()));
+                tracing::info!("the shim at {} is reachable again", client.addr());
             }
             Ok(()) => {}
             Err(err) if !failing => {
                 failing = true;
-                log(&format!("WARNING: cannot report to the shim: {err}"));
+                tracing::warn!("cannot report to the shim: {err}");
             }
             Err(_) => {}
         }

@@ -276,6 +276,7 @@ mod tests {
         );
         let batch = WriteBatch {
             id: 1,
+            request: None,
             puts: vec![
                 ("manifests/aa".into(), b"m".to_vec()),
                 (LATEST_KEY.into(), b"sneaked".to_vec()),
@@ -355,6 +356,7 @@ mod tests {
         let store = FsStore::open(dir.path()).unwrap();
         let batch = WriteBatch {
             id: 1,
+            request: None,
             puts: vec![
                 ("manifests/aa".into(), b"m".to_vec()),
                 ("policies/bb".into(), b"p".to_vec()),

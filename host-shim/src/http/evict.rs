@@ -217,8 +217,8 @@ impl EvictionLog {
         let Some(last) = self.last.take() else {
             return;
         };
-        eprintln!(
-            "accord-shim: probes: at the limit of {MAX_CONNECTIONS} connections: evicted {} \
+        tracing::warn!(
+            "probes: at the limit of {MAX_CONNECTIONS} connections: evicted {} \
              connection(s) to serve newer ones (the last from {}, open {:.1} s, {}); \
              {} evicted in all",
             self.pending,

@@ -234,7 +234,7 @@ async fn idle_connections_cannot_starve_the_probes_into_a_restart() {
     let log = std::fs::read_to_string(&shim_log).unwrap();
     assert!(
         log.contains(&format!(
-            "accord-shim: probes: at the limit of {MAX_CONNECTIONS} connections: evicted"
+            "probes: at the limit of {MAX_CONNECTIONS} connections: evicted"
         )),
         "the shim did not log the evictions:\n{log}"
     );
