@@ -1,5 +1,6 @@
 //! `accord-demo demo` end to end, as the README runs it: in one process,
-//! and on three replica processes (`--replicas 3`) with peer recovery.
+//! and on three replica processes (`--replicas 3`) with peer recovery;
+//! `accord-demo --help` says what the binary is for.
 
 use std::process::{Command, Output};
 
@@ -22,6 +23,33 @@ fn assert_exit(output: &Output, code: i32) {
         text(&output.stdout),
         text(&output.stderr)
     );
+}
+
+#[test]
+fn help_explains_the_demo_binary() {
+    let output = accord_demo(&["--help"]);
+    assert_exit(&output, 0);
+    let overview = text(&output.stdout);
+    for needle in ["INSECURE", "simulated", "demo", "bench", "`accord`"] {
+        assert!(
+            overview.contains(needle),
+            "{needle:?} missing from:\n{overview}"
+        );
+    }
+    // The replica process is started by the demo, not by people.
+    assert!(!overview.contains("demo-replica"), "{overview}");
+    let demo = accord_demo(&["demo", "--help"]);
+    assert_exit(&demo, 0);
+    let demo = text(&demo.stdout);
+    for flag in ["--replicas", "--workspace"] {
+        assert!(demo.contains(flag), "{flag} missing from:\n{demo}");
+    }
+    let bench = accord_demo(&["bench", "--help"]);
+    assert_exit(&bench, 0);
+    let bench = text(&bench.stdout);
+    for command in ["attest", "floor"] {
+        assert!(bench.contains(command), "{command} missing from:\n{bench}");
+    }
 }
 
 #[test]
