@@ -49,7 +49,7 @@ const POWER_OFF: &str = "accord-guest init: the coordinator stopped; powering of
 /// The configfs-tsm probe line of the init.
 const CONFIGFS_TSM: &str = "accord-guest init: configfs-tsm: ";
 
-/// A Kata init-data document naming `who` (as `accord demo` writes).
+/// A Kata init-data document naming `who` (as `accord-demo demo` writes).
 fn policy_toml(who: &str) -> String {
     format!(
         "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n\"policy.rego\" = \"\"\"\npackage agent_policy\n\n# accord qemu-test: the {who} pod's policy\ndefault CreateContainerRequest := true\ndefault ExecProcessRequest := false\n\"\"\"\n"

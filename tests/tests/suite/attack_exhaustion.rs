@@ -43,7 +43,7 @@ const RSS_LIMIT: u64 = 150 * 1024 * 1024;
 type Tls = accord_demo::bench_exhaust::UserStream;
 
 /// An anonymous user-API connection from `source`, through attested TLS
-/// and `Hello` (as the hostile clients of `accord bench exhaust` make them).
+/// and `Hello` (as the hostile clients of `accord-demo bench exhaust` make them).
 async fn raw_user(addr: SocketAddr, d: &Deployment, source: IpAddr) -> anyhow::Result<Tls> {
     let connector = Connector::new(d.user_policy(), None, None, Timeouts::default())?;
     accord_demo::bench_exhaust::connect(&connector, source, addr).await
