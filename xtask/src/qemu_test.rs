@@ -1,8 +1,8 @@
 //! `cargo xtask qemu-test`: boots the guest image under QEMU and drives a
 //! deployment against it from the host.
 //!
-//! 1. `cargo xtask image`, plus the host tools (`accord`, `accord-demo`,
-//!    `accord-shim`, `accord-guest`) from the workspace's dev build (`target/debug`, the
+//! 1. `cargo xtask image`, plus the host tools (`accord`, `accord-shim`,
+//!    `accord-guest`) from the workspace's dev build (`target/debug`, the
 //!    one `cargo test` makes);
 //! 2. on the host: an INSECURE simulated chip (`accord-guest
 //!    reference-values --state WORK/chip`), policies, keys, resources and
