@@ -6,13 +6,10 @@
 //! ([`set_payload`], [`sign`]) and history verification
 //! ([`verify_logic`]); the network commands `accord set` ([`set_cmd`]),
 //! `accord verify` and `accord get-manifests` ([`verify_cmd`]) and
-//! `accord recover` ([`recover_cmd`]) over [`net`], and the in-process
-//! `accord demo` ([`demo`]).
+//! `accord recover` ([`recover_cmd`]) over [`net`]. The demo, its
+//! replica processes and the load benchmarks are not here: they are the
+//! `accord-demo` crate (`cli/demo/`), which reuses these commands.
 
-pub mod bench;
-pub mod bench_exhaust;
-pub mod demo;
-pub mod demo_replicas;
 pub mod evidence;
 pub mod initdata;
 pub mod input;
@@ -21,7 +18,6 @@ pub mod keys;
 pub mod manifest_cmd;
 pub mod net;
 pub mod recover_cmd;
-pub mod replica;
 pub mod set_cmd;
 pub mod set_payload;
 pub mod sign;

@@ -6,12 +6,13 @@
 //! init-data annotations (`accord policy annotate`), signs manifest
 //! updates offline (`accord sign`), sets and verifies a deployment over
 //! the network (`accord set`, `accord verify`, `accord get-manifests`),
-//! recovers a restarted coordinator with seed shares (`accord recover`)
-//! and runs a whole deployment in-process (`accord demo`).
+//! and recovers a restarted coordinator with seed shares
+//! (`accord recover`). The demo and the load benchmarks are a binary of
+//! their own, `accord-demo` (`cli/demo/`).
 
 use std::process::ExitCode;
 
-use accord_cli::{demo, evidence, keys, manifest_cmd, recover_cmd, set_cmd, sign, verify_cmd};
+use accord_cli::{evidence, keys, manifest_cmd, recover_cmd, set_cmd, sign, verify_cmd};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.
@@ -65,19 +66,6 @@ enum Command {
     /// share (k of n owners, once each).
     #[command(long_about = recover_cmd::LONG_ABOUT)]
     Recover(recover_cmd::RecoverArgs),
-    /// Run a whole deployment in this process with the INSECURE simulated
-    /// TEE: coordinator, keys, manifest, set, workloads, mutual TLS,
-    /// verify, a signed update, the history.
-    Demo(demo::DemoArgs),
-    /// One replica of `accord demo --replicas N` (its agent and shim in one
-    /// process); started by the demo, not by people.
-    #[command(name = "demo-replica", hide = true)]
-    DemoReplica(accord_cli::replica::ReplicaArgs),
-    /// Measure a coordinator under load (simulated workloads, INSECURE).
-    Bench {
-        #[command(subcommand)]
-        command: accord_cli::bench::BenchCommand,
-    },
 }
 
 fn main() -> ExitCode {
@@ -96,9 +84,6 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify_cmd::run_verify(&args),
         Command::GetManifests(args) => verify_cmd::run_get_manifests(&args),
         Command::Recover(args) => recover_cmd::run(&args),
-        Command::Demo(args) => demo::run(&args),
-        Command::DemoReplica(args) => accord_cli::replica::run(&args),
-        Command::Bench { command } => accord_cli::bench::run(command),
     }
 }
 

@@ -5,7 +5,8 @@
 //! binary before the refactoring; options may be added, and the golden
 //! files then show each addition in review: `accord set --reshare`, and
 //! `--insecure-simulation` on all three). `accord recover --help` explains
-//! the k-of-n process.
+//! the k-of-n process. `accord --help` lists no demo and no benchmark
+//! (they are `accord-demo`'s).
 
 use std::process::Command;
 
@@ -53,4 +54,23 @@ fn recover_help_explains_the_process() {
     let overview = Command::new(BIN).arg("--help").output().unwrap();
     let overview = String::from_utf8(overview.stdout).unwrap();
     assert!(overview.contains("recover"), "{overview}");
+}
+
+/// The demo, its replicas and the benchmarks are `accord-demo`'s: the
+/// user's `accord` neither lists nor accepts them.
+#[test]
+fn accord_has_no_demo_and_no_bench() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let overview = String::from_utf8(output.stdout).unwrap();
+    for command in ["set", "verify", "recover"] {
+        assert!(overview.contains(command), "{command}: {overview}");
+    }
+    for gone in ["demo", "bench", "INSECURE"] {
+        assert!(!overview.contains(gone), "{gone} listed:\n{overview}");
+    }
+    for gone in ["demo", "demo-replica", "bench"] {
+        let output = Command::new(BIN).arg(gone).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "accord {gone}");
+    }
 }

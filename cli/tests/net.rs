@@ -1,19 +1,19 @@
-//! `accord set`, `accord verify`, `accord get-manifests` and `accord demo`
-//! end to end: a coordinator runs in this test process
-//! (`accord_guest::coordinator::spawn`, INSECURE simulated chip), and the
-//! real `accord` binary talks to it over loopback.
+//! `accord set`, `accord verify`, `accord get-manifests` and
+//! `accord recover` end to end: a coordinator runs in this test process
+//! (the demo's deployment, `accord_demo::demo::Deployment`, INSECURE
+//! simulated chip), and the real `accord` binary talks to it over loopback.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use accord_cli::demo::Deployment;
 use accord_cli::net::coordinator_policy;
 use accord_core::manifest::Manifest;
 use accord_core::protocol::{
     HelloReply, MAX_USER_FRAME, UserRequest, UserResponse, VERSION, negotiate,
 };
+use accord_demo::demo::Deployment;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts};
 use accord_guest::client::UserClient;
 use accord_guest::coordinator::InProcess;
@@ -699,73 +699,4 @@ fn an_unreachable_coordinator_is_a_network_error_after_waiting() {
     );
     // A usage error is 2 as well.
     assert_exit(&accord(&["set"]), 2);
-}
-
-#[test]
-fn the_demo_works_and_leaves_the_documented_files() {
-    let temp = tempfile::tempdir().unwrap();
-    let dir = temp.path().join("demo");
-    let demo = accord(&["demo", "--workspace", dir.to_str().unwrap()]);
-    assert_exit(&demo, 0);
-    let out = text(&demo.stdout);
-    assert!(out.contains("every step worked"), "{out}");
-    assert!(out.contains("INSECURE SIMULATION"), "{out}");
-    assert!(!out.contains('✘'), "{out}");
-    for file in [
-        "manifest.json",
-        "seed-shares.json",
-        "coordinator-root-ca.pem",
-        "mesh-ca.pem",
-        "keys/workload-owner.pem",
-        "resources/web.yaml",
-        "resources/db.yaml",
-        "resources/coordinator.yaml",
-        "reference-values.json",
-        "workloads/web/tls-config/certChain.pem",
-        "workloads/web/tls-config/key.pem",
-        "workloads/db/tls-config/mesh-ca.pem",
-        "workloads/db/secrets/workload-secret-seed",
-        "verify/last-tree-head.json",
-        "verify/manifests/manifest-1.json",
-    ] {
-        assert!(dir.join(file).is_file(), "{file}\n{out}");
-    }
-    // A second run refuses the used workspace.
-    let again = accord(&["demo", "--workspace", dir.to_str().unwrap()]);
-    assert_exit(&again, 2);
-}
-
-#[test]
-fn the_demo_on_three_replicas_shows_peer_recovery() {
-    let temp = tempfile::tempdir().unwrap();
-    let dir = temp.path().join("demo");
-    let demo = accord(&[
-        "demo",
-        "--replicas",
-        "3",
-        "--workspace",
-        dir.to_str().unwrap(),
-    ]);
-    let out = text(&demo.stdout);
-    assert_exit(&demo, 0);
-    assert!(out.contains("every step worked"), "{out}");
-    assert!(!out.contains('✘'), "{out}");
-    for line in [
-        "3 replicas at transition",
-        "replica 1 killed; its readiness probe fails",
-        "replica 1 was Ready",
-        "certificates issued by the other replicas meanwhile",
-    ] {
-        assert!(out.contains(line), "{line}\n{out}");
-    }
-    // The replicas shared one store and logged to the workspace.
-    assert!(dir.join("store/transitions/latest").is_file());
-    for i in 0..3 {
-        let log = std::fs::read_to_string(dir.join(format!("replica-{i}.log"))).unwrap();
-        assert!(log.contains("state"), "replica {i}: {log}");
-    }
-    let recovered = std::fs::read_to_string(dir.join("replica-1.log")).unwrap();
-    assert!(recovered.contains("recovered from peer"), "{recovered}");
-    // Zero replicas is a usage error.
-    assert_exit(&accord(&["demo", "--replicas", "0"]), 2);
 }

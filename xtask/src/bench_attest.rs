@@ -4,8 +4,8 @@
 //! insecure-simulated` on loopback over a temporary state directory
 //! (launched with the bench coordinator policy, which the simulated
 //! workloads check the coordinator's HOST_DATA against), sets a
-//! manifest accepting simulated workloads (`accord bench setup`), measures
-//! the cryptographic floor (`accord bench floor`), runs `accord bench
+//! manifest accepting simulated workloads (`accord-demo bench setup`), measures
+//! the cryptographic floor (`accord-demo bench floor`), runs `accord-demo bench
 //! attest` at concurrency 1, 16 and 64, then drives the number of issued
 //! certificates to 100,000 (or as far as `--max-drive-secs` allows) and
 //! prints a markdown table: throughput, latency percentiles, the
@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 
 use crate::bench_ha::BENCH_COORDINATOR_POLICY;
 use crate::bench_proc::{
-    TempDir, accord_json, attest_load, bench_setup, clock_ticks, f, memory_kib, positive_options,
+    TempDir, attest_load, bench_setup, clock_ticks, demo_json, f, memory_kib, positive_options,
 };
 use crate::build_bins;
 
@@ -129,7 +129,7 @@ impl Phase {
 }
 
 fn load(
-    accord: &Path,
+    demo: &Path,
     coordinator: &Coordinator,
     chip: &str,
     label: String,
@@ -141,7 +141,7 @@ fn load(
     // per-source limit (32).
     let mut args = vec!["--sources", "8"];
     args.extend_from_slice(extra);
-    let (result, cpu_s, wall_s) = attest_load(accord, pid, &coordinator.mesh, chip, &args, ticks)?;
+    let (result, cpu_s, wall_s) = attest_load(demo, pid, &coordinator.mesh, chip, &args, ticks)?;
     let issued = result["total_ok"].as_u64().unwrap_or(0);
     let (rss_kib, _) = memory_kib(pid)?;
     eprintln!("{label}: {result}");
@@ -158,9 +158,9 @@ fn load(
 /// Runs the whole measurement and prints the markdown report.
 pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
-    let release = build_bins(true, &["accord-guest", "accord-cli"])?;
+    let release = build_bins(true, &["accord-guest", "accord-demo"])?;
     let guest = release.join("accord-guest");
-    let accord = release.join("accord");
+    let demo = release.join("accord-demo");
     let dir = TempDir::new("bench-attest")?;
     let state = dir.0.join("state");
     let chip_dir = state.join("chip");
@@ -170,17 +170,17 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
 
     let coordinator = Coordinator::start(&guest, &state, &dir.0.join("coordinator.log"))?;
     let (rss_idle, _) = memory_kib(coordinator.pid())?;
-    bench_setup(&accord, &coordinator.user, chip)?;
+    bench_setup(&demo, &coordinator.user, chip)?;
     let (rss_ready, _) = memory_kib(coordinator.pid())?;
 
-    let floor = accord_json(&accord, &["bench", "floor", "--rounds", "500", "--json"])?;
+    let floor = demo_json(&demo, &["bench", "floor", "--rounds", "500", "--json"])?;
 
     let duration = options.duration.to_string();
     let mut phases = Vec::new();
     for concurrency in [1u32, 16, 64] {
         let n = concurrency.to_string();
         phases.push(load(
-            &accord,
+            &demo,
             &coordinator,
             chip,
             format!("concurrency {concurrency}"),
@@ -201,7 +201,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
         let remaining_text = remaining.to_string();
         let max = options.max_drive_secs.to_string();
         phases.push(load(
-            &accord,
+            &demo,
             &coordinator,
             chip,
             format!("drive to {} (concurrency 64)", options.certs),

@@ -4,11 +4,11 @@
 //!
 //! Builds the release binaries, starts `accord-guest coordinator --tee
 //! insecure-simulated` on loopback (its default limits), sets the bench
-//! manifest (`accord bench setup`), then runs two loads of honest
-//! simulated workloads (`accord bench attest`): a closed loop at
+//! manifest (`accord-demo bench setup`), then runs two loads of honest
+//! simulated workloads (`accord-demo bench attest`): a closed loop at
 //! concurrency 16 and an open loop of 100 attestations/s (at most 32 in
 //! flight: the load comes from one address), first alone and then while
-//! `accord bench exhaust` holds 1,024 hostile connections (64 loopback
+//! `accord-demo bench exhaust` holds 1,024 hostile connections (64 loopback
 //! source addresses) continuously streaming frames that announce
 //! `MAX_USER_FRAME` with tag `0x00`, half of them well-formed
 //! `SetManifest`s (the attack of `tests/tests/suite/attack_exhaustion.rs`).
@@ -35,7 +35,7 @@ use crate::bench_proc::{
 };
 use crate::build_bins;
 
-/// The honest loads: (label, extra `accord bench attest` arguments). The
+/// The honest loads: (label, extra `accord-demo bench attest` arguments). The
 /// load generator connects from one address, so it keeps at most 32
 /// attestations in flight: more would meet the coordinator's per-source
 /// limit (`MAX_CONNECTIONS_PER_SOURCE`), not the attack.
@@ -96,7 +96,7 @@ struct Phase {
 }
 
 fn phase(
-    accord: &Path,
+    demo: &Path,
     coordinator: &Coordinator,
     chip: &str,
     (label, extra): (&str, &[&str]),
@@ -108,7 +108,7 @@ fn phase(
     let mut args = vec!["--duration", duration, "--warmup", "1"];
     args.extend_from_slice(extra);
     let (result, cpu_s, wall_s) =
-        attest_load(accord, pid, &coordinator.mesh, chip, &args, clock_ticks())?;
+        attest_load(demo, pid, &coordinator.mesh, chip, &args, clock_ticks())?;
     let cpu_cores = cpu_s / wall_s.max(1e-9);
     let max_rss_kib = sampler.stop();
     eprintln!("{label}, attack {attack}: {result}");
@@ -121,7 +121,7 @@ fn phase(
     })
 }
 
-/// `accord bench exhaust` running in the background.
+/// `accord-demo bench exhaust` running in the background.
 struct Exhaust {
     child: Child,
     stdout: BufReader<ChildStdout>,
@@ -129,7 +129,7 @@ struct Exhaust {
 }
 
 impl Exhaust {
-    fn start(accord: &Path, user: &str, chip: &str, connections: &str) -> anyhow::Result<Self> {
+    fn start(demo: &Path, user: &str, chip: &str, connections: &str) -> anyhow::Result<Self> {
         let args = [
             "bench",
             "exhaust",
@@ -144,20 +144,20 @@ impl Exhaust {
             "--duration",
             "3600",
         ];
-        eprintln!("$ accord {}", args.join(" "));
-        let mut child = Command::new(accord)
+        eprintln!("$ accord-demo {}", args.join(" "));
+        let mut child = Command::new(demo)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("starting accord bench exhaust")?;
+            .context("starting accord-demo bench exhaust")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut stdout = BufReader::new(stdout);
         let mut ready_line = String::new();
         stdout.read_line(&mut ready_line)?;
         if !ready_line.starts_with("ready") {
             let _ = child.kill();
-            bail!("accord bench exhaust printed {ready_line:?}");
+            bail!("accord-demo bench exhaust printed {ready_line:?}");
         }
         Ok(Self {
             child,
@@ -175,9 +175,9 @@ impl Exhaust {
         std::io::Read::read_to_string(&mut self.stdout, &mut out)?;
         let status = self.child.wait()?;
         if !status.success() {
-            bail!("accord bench exhaust failed with {status}");
+            bail!("accord-demo bench exhaust failed with {status}");
         }
-        serde_json::from_str(out.trim()).context("accord bench exhaust printed no JSON")
+        serde_json::from_str(out.trim()).context("accord-demo bench exhaust printed no JSON")
     }
 }
 
@@ -190,9 +190,9 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     )?;
     let duration = duration.to_string();
     let connections = (connections as u64).to_string();
-    let release = build_bins(true, &["accord-guest", "accord-cli"])?;
+    let release = build_bins(true, &["accord-guest", "accord-demo"])?;
     let guest = release.join("accord-guest");
-    let accord = release.join("accord");
+    let demo = release.join("accord-demo");
     let dir = TempDir::new("bench-exhaustion")?;
     let state = dir.0.join("state");
     let chip_dir = state.join("chip");
@@ -200,20 +200,20 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     let coordinator = Coordinator::start(&guest, &state, &dir.0.join("coordinator.log"))?;
-    bench_setup(&accord, &coordinator.user, chip)?;
+    bench_setup(&demo, &coordinator.user, chip)?;
     let (rss_ready, _) = memory_kib(coordinator.pid())?;
 
     let mut phases = Vec::new();
     for load in LOADS {
-        phases.push(phase(&accord, &coordinator, chip, load, &duration, false)?);
+        phases.push(phase(&demo, &coordinator, chip, load, &duration, false)?);
     }
     let attack_started = Instant::now();
     let sampler = RssSampler::start(coordinator.pid());
-    let exhaust = Exhaust::start(&accord, &coordinator.user, chip, &connections)?;
+    let exhaust = Exhaust::start(&demo, &coordinator.user, chip, &connections)?;
     let ramp_up = attack_started.elapsed();
     eprintln!("{} after {ramp_up:.1?}", exhaust.ready_line);
     for load in LOADS {
-        phases.push(phase(&accord, &coordinator, chip, load, &duration, true)?);
+        phases.push(phase(&demo, &coordinator, chip, load, &duration, true)?);
     }
     let attacker_cpu = cpu_seconds(exhaust.child.id(), clock_ticks())?;
     let attack_secs = attack_started.elapsed().as_secs_f64();

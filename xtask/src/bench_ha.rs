@@ -8,11 +8,11 @@
 //! `--state` is one shared directory (so all share one simulated chip, one
 //! measurement) and whose HOST_DATA is the bench coordinator policy's hash
 //! (`--policy`; the peers check it when they recover from each other). It
-//! sets the manifest through replica 0 (`accord bench setup`), waits until
+//! sets the manifest through replica 0 (`accord-demo bench setup`), waits until
 //! all three readiness probes answer 200, then measures:
 //!
 //! - closed-loop throughput and latency at concurrency 16 and 64 with
-//!   `accord bench attest` round robin over the three replicas, and against
+//!   `accord-demo bench attest` round robin over the three replicas, and against
 //!   replica 0 alone, with each agent's CPU seconds during the phase
 //!   (`/proc/PID/stat`);
 //! - open-loop latency against replica 0 alone, `--concurrency 64 --rate R`
@@ -36,11 +36,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::bench_proc::{TempDir, accord_json, clock_ticks, cpu_seconds, f, positive_options};
+use crate::bench_proc::{TempDir, clock_ticks, cpu_seconds, demo_json, f, positive_options};
 use crate::build_bins;
 
 /// The bench coordinator policy (must equal `BENCH_COORDINATOR_POLICY` in
-/// cli/src/bench.rs: the manifest `accord bench setup` sets names its hash
+/// cli/demo/src/bench.rs: the manifest `accord-demo bench setup` sets names its hash
 /// with the coordinator role, and replicas check each other against it).
 pub(crate) const BENCH_COORDINATOR_POLICY: &[u8] =
     b"accord bench coordinator policy (INSECURE simulation)\n";
@@ -272,7 +272,7 @@ fn wait_ready(probes: &str, limit: Duration) -> anyhow::Result<Duration> {
     Ok(started.elapsed())
 }
 
-/// One `accord bench attest` run and each agent's CPU seconds during it.
+/// One `accord-demo bench attest` run and each agent's CPU seconds during it.
 struct Phase {
     label: String,
     command: String,
@@ -281,7 +281,7 @@ struct Phase {
 }
 
 fn load(
-    accord: &Path,
+    demo: &Path,
     replicas: &[Replica],
     targets: &[usize],
     chip: &str,
@@ -307,7 +307,7 @@ fn load(
     // per-source limit (32).
     args.extend(["--state".into(), chip.into(), "--json".into()]);
     args.extend(["--sources".into(), "8".into()]);
-    let result = accord_json(accord, &args)?;
+    let result = demo_json(demo, &args)?;
     let cpu_s = pids
         .iter()
         .zip(&before)
@@ -315,7 +315,7 @@ fn load(
         .collect::<anyhow::Result<_>>()?;
     eprintln!("{label}: {result}");
     let command = format!(
-        "accord {}",
+        "accord-demo {}",
         args.iter()
             .map(|a| if a.starts_with("127.0.0.1:") {
                 "M".to_string()
@@ -397,8 +397,8 @@ fn restarts(setup: &Setup, replicas: &mut [Replica], rounds: usize) -> anyhow::R
 /// Runs the whole measurement and prints the markdown report.
 pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let options = parse(args)?;
-    let release = build_bins(true, &["accord-guest", "accord-shim", "accord-cli"])?;
-    let accord = release.join("accord");
+    let release = build_bins(true, &["accord-guest", "accord-shim", "accord-demo"])?;
+    let demo = release.join("accord-demo");
     let dir = TempDir::new("bench-ha")?;
     let policy = dir.0.join("coordinator-policy");
     std::fs::write(&policy, BENCH_COORDINATOR_POLICY)?;
@@ -439,12 +439,15 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
             ports: p.clone(),
         });
     }
-    eprintln!("$ accord bench setup -u {} --state {chip}", ports[0].user);
-    let status = Command::new(&accord)
+    eprintln!(
+        "$ accord-demo bench setup -u {} --state {chip}",
+        ports[0].user
+    );
+    let status = Command::new(&demo)
         .args(["bench", "setup", "-u", &ports[0].user, "--state", chip])
         .status()?;
     if !status.success() {
-        bail!("accord bench setup failed with {status}");
+        bail!("accord-demo bench setup failed with {status}");
     }
     let ready_started = Instant::now();
     for p in &ports {
@@ -469,7 +472,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
                 "1".into(),
             ];
             closed.push(load(
-                &accord,
+                &demo,
                 &replicas,
                 targets,
                 chip,
@@ -493,7 +496,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
             "1".into(),
         ];
         open.push(load(
-            &accord,
+            &demo,
             &replicas,
             &[0],
             chip,

@@ -80,39 +80,43 @@ pub fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Runs `accord` with `args` and parses its one JSON object.
-pub fn accord_json<S: AsRef<str>>(bin: &Path, args: &[S]) -> anyhow::Result<serde_json::Value> {
+/// Runs `accord-demo` with `args` and parses its one JSON object.
+pub fn demo_json<S: AsRef<str>>(bin: &Path, args: &[S]) -> anyhow::Result<serde_json::Value> {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    eprintln!("$ accord {}", args.join(" "));
+    eprintln!("$ accord-demo {}", args.join(" "));
     let output = Command::new(bin)
         .args(&args)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("starting {}", bin.display()))?;
     if !output.status.success() {
-        bail!("`accord {}` failed with {}", args.join(" "), output.status);
+        bail!(
+            "`accord-demo {}` failed with {}",
+            args.join(" "),
+            output.status
+        );
     }
-    serde_json::from_slice(&output.stdout).context("accord printed no JSON object")
+    serde_json::from_slice(&output.stdout).context("accord-demo printed no JSON object")
 }
 
-/// `accord bench setup -u USER --state CHIP`: the bench manifest set on
+/// `accord-demo bench setup -u USER --state CHIP`: the bench manifest set on
 /// the coordinator at `user`.
-pub fn bench_setup(accord: &Path, user: &str, chip: &str) -> anyhow::Result<()> {
-    eprintln!("$ accord bench setup -u {user} --state {chip}");
-    let status = Command::new(accord)
+pub fn bench_setup(demo: &Path, user: &str, chip: &str) -> anyhow::Result<()> {
+    eprintln!("$ accord-demo bench setup -u {user} --state {chip}");
+    let status = Command::new(demo)
         .args(["bench", "setup", "-u", user, "--state", chip])
         .status()?;
     if !status.success() {
-        bail!("accord bench setup failed with {status}");
+        bail!("accord-demo bench setup failed with {status}");
     }
     Ok(())
 }
 
-/// `accord bench attest -c MESH --state CHIP --json EXTRA…` against the
+/// `accord-demo bench attest -c MESH --state CHIP --json EXTRA…` against the
 /// coordinator process `pid`: the JSON result, the CPU seconds the
 /// coordinator spent meanwhile, and the wall seconds.
 pub fn attest_load(
-    accord: &Path,
+    demo: &Path,
     pid: u32,
     mesh: &str,
     chip: &str,
@@ -123,7 +127,7 @@ pub fn attest_load(
     let started = std::time::Instant::now();
     let mut args = vec!["bench", "attest", "-c", mesh, "--state", chip, "--json"];
     args.extend_from_slice(extra);
-    let result = accord_json(accord, &args)?;
+    let result = demo_json(demo, &args)?;
     let wall_s = started.elapsed().as_secs_f64();
     let cpu_s = cpu_seconds(pid, ticks)? - cpu_before;
     Ok((result, cpu_s, wall_s))

@@ -76,15 +76,15 @@ Tasks:
                        (run `cargo bench -p accord-core --bench verify` first)
   bench-attest [--duration S] [--certs N] [--max-drive-secs S]
                        the coordinator under load (release build, simulated TEE, loopback):
-                       `accord bench attest` at concurrency 1, 16, 64 (S seconds each, default
+                       `accord-demo bench attest` at concurrency 1, 16, 64 (S seconds each, default
                        10), the coordinator's CPU per attestation and RSS, the cryptographic
                        floor, then RSS after N issued certificates (default 100000, at most
                        --max-drive-secs, default 600); prints markdown for BENCHMARKS.md
   bench-exhaustion [--duration S] [--connections N]
                        honest attestations under the memory-exhaustion attack (release build,
-                       simulated TEE, loopback): `accord bench attest` closed loop at concurrency 16
+                       simulated TEE, loopback): `accord-demo bench attest` closed loop at concurrency 16
                        and open loop at 100/s, ≤ 32 in flight (S seconds each, default 15), alone and while
-                       `accord bench exhaust` holds N hostile user-API connections (default 1024,
+                       `accord-demo bench exhaust` holds N hostile user-API connections (default 1024,
                        from 64 loopback source addresses) continuously streaming maximum-size
                        frames, half of them well-formed SetManifests; the
                        coordinator's CPU and largest RSS, ratios attack / none; prints markdown
@@ -94,7 +94,7 @@ Tasks:
                        the inputs' SHA-256s; matches `sev-snp-measure --mode snp`
   bench-ha [--duration S] [--restarts N]
                        three replicas (accord-shim + accord-guest each, release build, simulated
-                       TEE, loopback): `accord bench attest` round robin over the three vs one at
+                       TEE, loopback): `accord-demo bench attest` round robin over the three vs one at
                        concurrency 16 and 64 (S seconds each, default 10) with each agent's CPU,
                        open-loop p99 at 64 in flight for several --rate values, and N restarts
                        (default 20) timed from spawn to Ready; prints markdown for BENCHMARKS.md

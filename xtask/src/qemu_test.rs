@@ -25,8 +25,8 @@
 //!    powers off, and QEMU must exit by itself; boot 2: the coordinator
 //!    comes back in recovery (history on the host's shim, secrets gone with
 //!    the VM's memory); `accord recover`, an initializer, `accord verify`
-//!    again; with `--attestations N`, N attestations from the host (`accord
-//!    bench attest`) and the agent's RSS before and after; Ctrl-Alt-Del;
+//!    again; with `--attestations N`, N attestations from the host
+//!    (`accord-demo bench attest`) and the agent's RSS before and after; Ctrl-Alt-Del;
 //! 7. prints the timings (QEMU start → first init line → listening →
 //!    Ready, shutdown) and the agent's RSS.
 
@@ -52,7 +52,7 @@ const POWER_OFF: &str = "accord-guest init: the coordinator stopped; powering of
 /// The configfs-tsm probe line of the init.
 const CONFIGFS_TSM: &str = "accord-guest init: configfs-tsm: ";
 
-/// A Kata init-data document naming `who` (as `accord demo` writes).
+/// A Kata init-data document naming `who` (as `accord-demo demo` writes).
 fn policy_toml(who: &str) -> String {
     format!(
         "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n\"policy.rego\" = \"\"\"\npackage agent_policy\n\n# accord qemu-test: the {who} pod's policy\ndefault CreateContainerRequest := true\ndefault ExecProcessRequest := false\n\"\"\"\n"
@@ -429,11 +429,11 @@ fn wait_resident_bytes(probes: u16, timeout: Duration) -> anyhow::Result<u64> {
     }
 }
 
-/// `n` attestations from the host (`accord bench attest`, 16 simulated
+/// `n` attestations from the host (`accord-demo bench attest`, 16 simulated
 /// workloads) against the VM's mesh API; then the agent's RSS once its
 /// next status report is in.
 fn attest_load(
-    accord: &Path,
+    demo: &Path,
     mesh: &str,
     probes: u16,
     n: u64,
@@ -442,7 +442,7 @@ fn attest_load(
     let stop_after = n.to_string();
     let began = Instant::now();
     let report = tool(
-        accord,
+        demo,
         &[
             "bench",
             "attest",
@@ -468,7 +468,7 @@ fn attest_load(
     )?;
     let took = began.elapsed();
     let json: serde_json::Value =
-        serde_json::from_str(report.trim()).context("`accord bench attest --json` output")?;
+        serde_json::from_str(report.trim()).context("`accord-demo bench attest --json` output")?;
     let number = |key: &str| json[key].as_f64().unwrap_or(f64::NAN);
     if json["errors"].as_u64() != Some(0) || json["total_ok"].as_u64().unwrap_or(0) < n {
         bail!("the attestation load failed: {report}");
@@ -493,7 +493,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let built = image::build_test()?;
     let bin = match &options.host_tools {
         Some(dir) => {
-            for tool in ["accord", "accord-shim", "accord-guest"] {
+            for tool in ["accord", "accord-demo", "accord-shim", "accord-guest"] {
                 if !dir.join(tool).is_file() {
                     bail!("--host-tools {}: no {tool} there", dir.display());
                 }
@@ -501,10 +501,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             std::fs::canonicalize(dir)?
         }
         // The workspace's dev build, the one `cargo test` makes.
-        None => crate::build_bins(false, &["accord-cli", "accord-guest", "accord-shim"])?,
+        None => crate::build_bins(
+            false,
+            &["accord-cli", "accord-demo", "accord-guest", "accord-shim"],
+        )?,
     };
-    let (accord, shim, guest) = (
+    let (accord, demo, shim, guest) = (
         bin.join("accord"),
+        bin.join("accord-demo"),
         bin.join("accord-shim"),
         bin.join("accord-guest"),
     );
@@ -714,7 +718,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     ));
     if options.attestations > 0 {
         timings.push(attest_load(
-            &accord,
+            &demo,
             &mesh,
             probes,
             options.attestations,

@@ -126,7 +126,15 @@ fn std_units(unit_graph_json: &[u8]) -> anyhow::Result<Vec<String>> {
 pub fn every_module_has_docs() -> anyhow::Result<()> {
     let root = workspace_root();
     let mut missing = Vec::new();
-    for krate in ["core", "guest", "host-shim", "cli", "tests", "xtask"] {
+    for krate in [
+        "core",
+        "guest",
+        "host-shim",
+        "cli",
+        "cli/demo",
+        "tests",
+        "xtask",
+    ] {
         visit(&root.join(krate).join("src"), &mut |path| {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;

@@ -13,7 +13,7 @@
 //!   from 64 loopback source addresses, each through attested TLS and then
 //!   continuously streaming a frame announcing `MAX_USER_FRAME` with tag
 //!   `0x00`, half of them well-formed `SetManifest`s
-//!   (`accord_cli::bench_exhaust`). Its resident set stays under 150 MiB
+//!   (`accord_demo::bench_exhaust`). Its resident set stays under 150 MiB
 //!   throughout and honest workloads keep getting certificates.
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,10 +24,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::process::{Killed, addr_after, binary, start_until};
 use crate::support::*;
-use accord_cli::bench_exhaust::{Attack, AttackConfig, source_address};
 use accord_core::hex;
 use accord_core::protocol::shim::{AgentStatus, RefusalStats};
 use accord_core::protocol::{ErrorCode, MAX_USER_FRAME, NewMeshCertReply, UserResponse};
+use accord_demo::bench_exhaust::{Attack, AttackConfig, source_address};
 use accord_guest::atls::{Connector, Identity, Timeouts};
 use accord_guest::client::MeshClient;
 use accord_guest::coordinator::limits::Limits;
@@ -40,13 +40,13 @@ use tokio::io::AsyncWriteExt;
 /// The resident set the agent must stay under while attacked.
 const RSS_LIMIT: u64 = 150 * 1024 * 1024;
 
-type Tls = accord_cli::bench_exhaust::UserStream;
+type Tls = accord_demo::bench_exhaust::UserStream;
 
 /// An anonymous user-API connection from `source`, through attested TLS
-/// and `Hello` (as the hostile clients of `accord bench exhaust` make them).
+/// and `Hello` (as the hostile clients of `accord-demo bench exhaust` make them).
 async fn raw_user(addr: SocketAddr, d: &Deployment, source: IpAddr) -> anyhow::Result<Tls> {
     let connector = Connector::new(d.user_policy(), None, None, Timeouts::default())?;
-    accord_cli::bench_exhaust::connect(&connector, source, addr).await
+    accord_demo::bench_exhaust::connect(&connector, source, addr).await
 }
 
 fn limits() -> ReadLimits {

@@ -23,7 +23,7 @@ use accord_core::manifest::Manifest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_manifest_set_initializers_mtls_verify_update_history() {
-    let run = Running::start("flow", accord_cli::demo::Deployment::prepare).await;
+    let run = Running::start("flow", accord_demo::demo::Deployment::prepare).await;
     let dir = run.dir.clone();
 
     // Keys (0600) and a manifest naming both workloads and the coordinator.
@@ -119,7 +119,7 @@ async fn keys_manifest_set_initializers_mtls_verify_update_history() {
 
     // web and db over mutual TLS, each checking the other against the
     // mesh CA (db's certificate must name "db").
-    let (db_got, web_got) = accord_cli::demo::mesh_exchange(&outs[0], &outs[1])
+    let (db_got, web_got) = accord_demo::demo::mesh_exchange(&outs[0], &outs[1])
         .await
         .unwrap();
     assert_eq!(db_got, "web here: SELECT greeting FROM hello;");

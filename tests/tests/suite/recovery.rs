@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use crate::support::cli::{
     Running, assert_simulation_refused, cert, certs, issued_by, spki, trust_state,
 };
-use accord_cli::demo::Deployment;
 use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
 use accord_cli::net::Failure;
 use accord_cli::recover_cmd::{self, RecoverArgs, RecoverOutcome, RecoverStatus};
@@ -24,6 +23,7 @@ use accord_cli::set_payload::{seed_share_document_load, seed_share_document_save
 use accord_cli::verify_cmd;
 use accord_core::manifest::Manifest;
 use accord_core::seedshare::SeedShareDocument;
+use accord_demo::demo::Deployment;
 use accord_guest::atls::Identity;
 use accord_guest::client::MeshClient;
 
@@ -240,7 +240,7 @@ async fn three_owners_two_needed_recover_a_restarted_coordinator() {
     );
     assert_eq!(spki(&chain[1]), spki(&mesh_after));
     assert_eq!(cert(&db.join("tls-config/mesh-ca.pem")), mesh_after);
-    let (db_got, _) = accord_cli::demo::mesh_exchange(&web, &db).await.unwrap();
+    let (db_got, _) = accord_demo::demo::mesh_exchange(&web, &db).await.unwrap();
     assert_eq!(db_got, "web here: SELECT greeting FROM hello;");
 
     // And a Ready coordinator answers already_recovered.

@@ -1,18 +1,18 @@
 //! What `flow.rs` and `recovery.rs` share: a deployment prepared by the
-//! demo's helpers (`accord_cli::demo::Deployment`, INSECURE simulated
+//! demo's helpers (`accord_demo::demo::Deployment`, INSECURE simulated
 //! chip) with its coordinator running in this process, the CLI's
 //! arguments for it, and readers for the files the CLI and the
 //! initializer write.
 
 use std::path::{Path, PathBuf};
 
-use accord_cli::demo::Deployment;
 use accord_cli::net::{CoordinatorOptions, Failure};
 use accord_cli::set_cmd::{SetArgs, SetOutcome};
 use accord_cli::verify_cmd::VerifyArgs;
 use accord_cli::workspace::TrustState;
 use accord_core::crypto::default_provider;
 use accord_core::x509::Certificate;
+use accord_demo::demo::Deployment;
 use accord_guest::coordinator::InProcess;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;

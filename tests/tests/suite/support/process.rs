@@ -29,6 +29,8 @@ pub fn binary(name: &str) -> PathBuf {
             "accord-guest",
             "-p",
             "accord-shim",
+            "-p",
+            "accord-cli",
             "--bins",
             // The agent runs on the INSECURE simulated chip.
             "--features",

@@ -1,4 +1,4 @@
-//! `accord bench exhaust`: the memory-exhaustion attack on the user API
+//! `accord-demo bench exhaust`: the memory-exhaustion attack on the user API
 //! (issue 13), for the test that shows the coordinator survives it and
 //! for `cargo xtask bench-exhaustion`.
 //!
@@ -362,7 +362,7 @@ pub async fn connect(
     }
 }
 
-/// `accord bench exhaust`
+/// `accord-demo bench exhaust`
 #[derive(Debug, Args)]
 pub struct ExhaustArgs {
     /// The coordinator's user API (on loopback: the sources are loopback
@@ -399,7 +399,7 @@ pub struct ExhaustArgs {
     well_formed_every: usize,
 }
 
-/// Runs `accord bench exhaust`: prints `ready: N connections streaming`
+/// Runs `accord-demo bench exhaust`: prints `ready: N connections streaming`
 /// on stdout once 90% of the connections stream (or after 60 s), progress
 /// on stderr every 5 s, and, after `--duration` or at SIGTERM / Ctrl-C,
 /// the final counters as one JSON object.

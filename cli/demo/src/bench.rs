@@ -1,6 +1,6 @@
-//! `accord bench`: load and cost measurements of a coordinator.
+//! `accord-demo bench`: load and cost measurements of a coordinator.
 //!
-//! - `accord bench attest -c HOST:PORT --concurrency N --duration S`: a load
+//! - `accord-demo bench attest -c HOST:PORT --concurrency N --duration S`: a load
 //!   generator of simulated workloads. One attestation is: a fresh P-256
 //!   key presented as a raw public key, a mutually attested connection to the
 //!   mesh API with the INSECURE simulated chip (one chip, opened once and
@@ -15,14 +15,14 @@
 //!   throughput and latency percentiles of whole attestations (key
 //!   generation included); `--json` prints one object with
 //!   `attestations_per_s`, `p50_ms`, `p99_ms`, `errors` and more.
-//! - `accord bench floor`: the cryptographic floor of one attestation on
+//! - `accord-demo bench floor`: the cryptographic floor of one attestation on
 //!   the coordinator's side, each part timed alone: one SNP evidence
 //!   verification (full chain, and against a cached chain), one workload
 //!   certificate signature (`Ca::issue`, P-384), one TLS 1.3 handshake on
 //!   loopback with the client's key generation (no attestation).
-//! - `accord bench exhaust` (hidden, [`crate::bench_exhaust`]): hostile
+//! - `accord-demo bench exhaust` (hidden, [`crate::bench_exhaust`]): hostile
 //!   connections streaming maximum-size frames to a user API.
-//! - `accord bench setup` (hidden): sets a manifest on a fresh coordinator
+//! - `accord-demo bench setup` (hidden): sets a manifest on a fresh coordinator
 //!   that accepts workloads of the simulated chip in `--state` (the
 //!   coordinator's own `STATE/chip`) whose HOST_DATA is the bench policy's
 //!   hash, so `bench attest` has something to attest to.
@@ -65,7 +65,7 @@ const DEFAULT_CHIP_STATE: &str = "/var/lib/accord/insecure-simulated-chip";
 /// How many error messages are kept for the report.
 const KEPT_ERRORS: usize = 5;
 
-/// `accord bench ...`
+/// `accord-demo bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Load the mesh API with simulated workloads calling NewMeshCert and
@@ -117,7 +117,7 @@ impl HostDataArgs {
     }
 }
 
-/// `accord bench attest`
+/// `accord-demo bench attest`
 #[derive(Debug, Args)]
 pub struct AttestArgs {
     /// The coordinator's mesh API; repeat it to spread the attestations
@@ -163,7 +163,7 @@ pub struct AttestArgs {
 
     /// A policy hash (HOST_DATA, 32 bytes hex) the coordinator's evidence
     /// may carry; repeatable [default: SHA-256 of the bench coordinator
-    /// policy, which `accord bench setup` names].
+    /// policy, which `accord-demo bench setup` names].
     #[arg(long, value_name = "HEX", value_parser = parse_hash)]
     coordinator_policy: Vec<[u8; 32]>,
 
@@ -182,7 +182,7 @@ pub struct AttestArgs {
     json: bool,
 }
 
-/// `accord bench floor`
+/// `accord-demo bench floor`
 #[derive(Debug, Args)]
 pub struct FloorArgs {
     /// Rounds of each measurement.
@@ -194,7 +194,7 @@ pub struct FloorArgs {
     json: bool,
 }
 
-/// `accord bench setup`
+/// `accord-demo bench setup`
 #[derive(Debug, Args)]
 pub struct SetupArgs {
     /// The coordinator's user API.
@@ -210,7 +210,7 @@ pub struct SetupArgs {
     policy: Option<PathBuf>,
 }
 
-/// Runs `accord bench ...`.
+/// Runs `accord-demo bench ...`.
 pub fn run(command: BenchCommand) -> ExitCode {
     let result = match command {
         BenchCommand::Attest(args) => attest(&args),

@@ -1,4 +1,4 @@
-//! `accord demo`: a whole deployment in this process, with the INSECURE
+//! `accord-demo demo`: a whole deployment in this process, with the INSECURE
 //! simulated SEV-SNP chip standing in for the hardware.
 //!
 //! In a workspace (a temporary directory, or `--workspace DIR`, which is
@@ -56,12 +56,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::demo_replicas::{Attesting, Replicas, served};
-use crate::initdata;
-use crate::keys::{KeyRole, PrivateKey, write_private_key};
-use crate::manifest_cmd::{GenerateArgs, generate_manifest};
-use crate::net::{self, CoordinatorOptions, Failure};
-use crate::set_cmd::{self, SetArgs};
-use crate::verify_cmd::{self, VerifyArgs};
+use accord_cli::initdata;
+use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
+use accord_cli::manifest_cmd::{GenerateArgs, generate_manifest};
+use accord_cli::net::{self, CoordinatorOptions, Failure};
+use accord_cli::set_cmd::{self, SetArgs};
+use accord_cli::verify_cmd::{self, VerifyArgs};
 
 /// The banner of the simulated chip.
 pub const INSECURE_BANNER: &str =
@@ -70,7 +70,7 @@ pub const INSECURE_BANNER: &str =
 /// How long the demo's clients wait for the coordinator.
 const TIMEOUT_SECS: u64 = 30;
 
-/// Arguments of `accord demo`.
+/// Arguments of `accord-demo demo`.
 #[derive(Clone, Debug, Args)]
 pub struct DemoArgs {
     /// Keep everything in DIR (must be empty or missing) instead of a
@@ -507,7 +507,7 @@ fn failure(failure: Failure) -> String {
     failure.to_string()
 }
 
-/// Runs `accord demo`.
+/// Runs `accord-demo demo`.
 pub fn run(args: &DemoArgs) -> ExitCode {
     let (dir, _temp) = match workspace(args) {
         Ok(found) => found,

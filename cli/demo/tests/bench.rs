@@ -1,4 +1,4 @@
-//! `accord bench setup` and `accord bench attest --json` against
+//! `accord-demo bench setup` and `accord-demo bench attest --json` against
 //! coordinators running in this test process (INSECURE simulated chip,
 //! loopback): the load generator gets certificates without errors and its
 //! JSON has the fields issue 5 fixes; with two `-c` it really attests at
@@ -39,7 +39,7 @@ fn start_coordinator_with_chip(state: &Path, chip: &Path) -> (String, String) {
         simulated_state: chip.to_path_buf(),
         simulated: SimulatedConfig {
             host_data: accord_core::crypto::default_provider()
-                .sha256(&[accord_cli::bench::BENCH_COORDINATOR_POLICY]),
+                .sha256(&[accord_demo::bench::BENCH_COORDINATOR_POLICY]),
             ..SimulatedConfig::default()
         },
         ..TeeOptions::default()
@@ -73,7 +73,7 @@ fn start_coordinator_with_chip(state: &Path, chip: &Path) -> (String, String) {
 }
 
 fn accord(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
+    Command::new(env!("CARGO_BIN_EXE_accord-demo"))
         .args(args)
         .output()
         .unwrap()
@@ -177,7 +177,7 @@ fn bench_attest_without_a_coordinator_reports_errors() {
     );
 }
 
-/// `accord bench setup` against the coordinator at `user` (must succeed).
+/// `accord-demo bench setup` against the coordinator at `user` (must succeed).
 fn bench_setup(user: &str, chip: &str) {
     let output = accord(&["bench", "setup", "-u", user, "--state", chip]);
     assert!(

@@ -1,6 +1,6 @@
 //! One coordinator replica as a process of its own, the way
-//! `accord demo --replicas N` runs it (hidden command `accord
-//! demo-replica`): a host shim (filesystem store shared by the replicas,
+//! `accord-demo demo --replicas N` runs it (hidden command
+//! `accord-demo demo-replica`): a host shim (filesystem store shared by the replicas,
 //! static peers listed while their readiness probe answers, probes and
 //! metrics) and the coordinator agent over it, on the INSECURE simulated
 //! chip. Being a process, it can be killed with SIGKILL and restarted,
@@ -24,9 +24,9 @@ use anyhow::Context;
 use clap::Args;
 use tokio::sync::watch;
 
-use crate::net;
+use accord_cli::net;
 
-/// Arguments of the hidden `accord demo-replica`.
+/// Arguments of the hidden `accord-demo demo-replica`.
 #[derive(Clone, Debug, Args)]
 pub struct ReplicaArgs {
     /// The simulated chip's directory (shared by all replicas: one

@@ -1,5 +1,5 @@
-//! `accord demo --replicas N`: the demo on N coordinator replicas, each a
-//! process of its own (`accord demo-replica`: the agent and its host shim,
+//! `accord-demo demo --replicas N`: the demo on N coordinator replicas, each a
+//! process of its own (`accord-demo demo-replica`: the agent and its host shim,
 //! [`crate::replica`]) sharing one filesystem store under `DIR/store/`,
 //! peers listed while their readiness probe answers.
 //!
@@ -23,7 +23,7 @@ use accord_shim::discovery::is_ready;
 use anyhow::{Context, bail};
 
 use crate::demo::{Deployment, coordinator_policy_hash};
-use crate::net::{self, CoordinatorOptions};
+use accord_cli::net::{self, CoordinatorOptions};
 
 /// How long a replica may take to become Ready.
 const READY_WITHIN: Duration = Duration::from_secs(30);
@@ -66,7 +66,7 @@ impl Drop for Replicas {
 impl Replicas {
     /// Starts `n` replicas on free loopback ports.
     pub fn start(dir: &Path, n: usize) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("finding the accord binary")?;
+        let exe = std::env::current_exe().context("finding the accord-demo binary")?;
         let mut ports = Vec::new();
         for _ in 0..n {
             ports.push(Ports {

@@ -1,0 +1,122 @@
+//! `accord-demo demo` end to end, as the README runs it: in one process,
+//! and on three replica processes (`--replicas 3`) with peer recovery;
+//! `accord-demo --help` says what the binary is for.
+
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_accord-demo");
+
+fn accord_demo(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn help_explains_the_demo_binary() {
+    let output = accord_demo(&["--help"]);
+    assert_exit(&output, 0);
+    let overview = text(&output.stdout);
+    for needle in ["INSECURE", "simulated", "demo", "bench", "`accord`"] {
+        assert!(
+            overview.contains(needle),
+            "{needle:?} missing from:\n{overview}"
+        );
+    }
+    // The replica process is started by the demo, not by people.
+    assert!(!overview.contains("demo-replica"), "{overview}");
+    let demo = accord_demo(&["demo", "--help"]);
+    assert_exit(&demo, 0);
+    let demo = text(&demo.stdout);
+    for flag in ["--replicas", "--workspace"] {
+        assert!(demo.contains(flag), "{flag} missing from:\n{demo}");
+    }
+    let bench = accord_demo(&["bench", "--help"]);
+    assert_exit(&bench, 0);
+    let bench = text(&bench.stdout);
+    for command in ["attest", "floor"] {
+        assert!(bench.contains(command), "{command} missing from:\n{bench}");
+    }
+}
+
+#[test]
+fn the_demo_works_and_leaves_the_documented_files() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("demo");
+    let demo = accord_demo(&["demo", "--workspace", dir.to_str().unwrap()]);
+    assert_exit(&demo, 0);
+    let out = text(&demo.stdout);
+    assert!(out.contains("every step worked"), "{out}");
+    assert!(out.contains("INSECURE SIMULATION"), "{out}");
+    assert!(!out.contains('✘'), "{out}");
+    for file in [
+        "manifest.json",
+        "seed-shares.json",
+        "coordinator-root-ca.pem",
+        "mesh-ca.pem",
+        "keys/workload-owner.pem",
+        "resources/web.yaml",
+        "resources/db.yaml",
+        "resources/coordinator.yaml",
+        "reference-values.json",
+        "workloads/web/tls-config/certChain.pem",
+        "workloads/web/tls-config/key.pem",
+        "workloads/db/tls-config/mesh-ca.pem",
+        "workloads/db/secrets/workload-secret-seed",
+        "verify/last-tree-head.json",
+        "verify/manifests/manifest-1.json",
+    ] {
+        assert!(dir.join(file).is_file(), "{file}\n{out}");
+    }
+    // A second run refuses the used workspace.
+    let again = accord_demo(&["demo", "--workspace", dir.to_str().unwrap()]);
+    assert_exit(&again, 2);
+}
+
+#[test]
+fn the_demo_on_three_replicas_shows_peer_recovery() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("demo");
+    let demo = accord_demo(&[
+        "demo",
+        "--replicas",
+        "3",
+        "--workspace",
+        dir.to_str().unwrap(),
+    ]);
+    let out = text(&demo.stdout);
+    assert_exit(&demo, 0);
+    assert!(out.contains("every step worked"), "{out}");
+    assert!(!out.contains('✘'), "{out}");
+    for line in [
+        "3 replicas at transition",
+        "replica 1 killed; its readiness probe fails",
+        "replica 1 was Ready",
+        "certificates issued by the other replicas meanwhile",
+    ] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    // The replicas shared one store and logged to the workspace.
+    assert!(dir.join("store/transitions/latest").is_file());
+    for i in 0..3 {
+        let log = std::fs::read_to_string(dir.join(format!("replica-{i}.log"))).unwrap();
+        assert!(log.contains("state"), "replica {i}: {log}");
+    }
+    let recovered = std::fs::read_to_string(dir.join("replica-1.log")).unwrap();
+    assert!(recovered.contains("recovered from peer"), "{recovered}");
+    // Zero replicas is a usage error.
+    assert_exit(&accord_demo(&["demo", "--replicas", "0"]), 2);
+}
