@@ -328,7 +328,9 @@ async fn drive(
         peers: peers::PeerRecovery::new(tee, Arc::clone(&metrics)),
         metrics,
     };
+    let boot_latest = latest_hash(boot.as_ref().ok());
     let (mut machine, outputs) = Coordinator::new(env, system_now(), boot);
+    driver.metrics.store_read(boot_latest);
     driver.execute(&machine, outputs);
     let mut ticks = tokio::time::interval(TICK);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -369,7 +371,15 @@ async fn drive(
             },
             _ = ticks.tick() => Input::Tick(system_now()),
         };
+        let read = match &input {
+            Input::Snapshot(snapshot) => Some(latest_hash(snapshot.as_ref().ok())),
+            Input::LatestChanged(_) => Some(None),
+            _ => None,
+        };
         let outputs = machine.handle(input);
+        if let Some(latest) = read {
+            driver.metrics.store_read(latest);
+        }
         driver.peers.after_input(&machine);
         driver.execute(&machine, outputs);
         driver.peers.maybe_start(&machine, &driver.done);
@@ -385,6 +395,18 @@ async fn drive(
             log(&format!("a write failed during shutdown: {err}"));
         }
     }
+}
+
+/// SHA-256 of a snapshot's latest record, for the metrics (which store
+/// content the machine judged last).
+fn latest_hash(snapshot: Option<&StoreSnapshot>) -> Option<[u8; 32]> {
+    let latest = snapshot?
+        .objects
+        .get(accord_core::coordinator::store::LATEST_KEY)?;
+    Some(accord_core::crypto::CryptoProvider::sha256(
+        &PROVIDER,
+        &[latest],
+    ))
 }
 
 /// Where a coordinator keeps its history.

@@ -15,6 +15,7 @@ pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use accord_core::coordinator::{UpdateIntent, next_transition};
 use accord_core::crypto::default_provider;
@@ -33,6 +34,52 @@ use accord_guest::coordinator::{InProcess, StoreLocation, spawn, spawn_at};
 use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
 use accord_guest::tee::{self, TeeOptions, TeeProvider};
 use ed25519_dalek::Signer;
+
+/// Whether the long runs were asked for: `ACCORD_SOAK=1` (`.ci/run` sets
+/// it). The soaks (HA kills, the 1,024-connection attack) then run for
+/// their full length; by default they run long enough to exercise every
+/// path, so that `cargo test --workspace` stays quick.
+pub fn soak() -> bool {
+    std::env::var("ACCORD_SOAK").is_ok_and(|v| v == "1")
+}
+
+/// How long a test waits for a state it expects before it fails: long,
+/// because the machine may be loaded; a test that passes waits only as
+/// long as the state takes.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `check` (every 20 ms) until it yields a value, and returns it;
+/// fails after [`PATIENCE`] saying what was awaited. Every test that
+/// depends on timing waits this way for the state it then asserts on.
+pub async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "waited {PATIENCE:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for a status report of the agent behind `shim` that satisfies
+/// `done`, and returns it.
+pub async fn report_where(
+    shim: &ShimHandle,
+    what: &str,
+    done: impl Fn(&accord_core::protocol::shim::AgentStatus) -> bool,
+) -> accord_core::protocol::shim::AgentStatus {
+    wait_for(&format!("a report with {what}"), async || {
+        shim.board
+            .latest()
+            .map(|(status, _)| status)
+            .filter(|status| done(status))
+    })
+    .await
+}
 
 pub const COORD_POLICY: &[u8] = b"coordinator policy (initdata)";
 pub const WEB_POLICY: &[u8] = b"web policy (initdata)";
