@@ -173,7 +173,7 @@ async fn impostor_peers_get_no_secrets_and_give_none() {
         recover_from_peer(&a.mesh_addr.to_string(), d.tee(WEB_POLICY), policy.clone()).await;
     let why = format!("{:#}", as_workload.expect_err("a workload got the secrets"));
     assert!(why.contains("coordinator role"), "{why}");
-    let stranger = Deployment::new("hostile-stranger");
+    let stranger = Deployment::with_own_chip("hostile-stranger");
     let other_chip =
         recover_from_peer(&a.mesh_addr.to_string(), stranger.tee(COORD_POLICY), policy).await;
     assert!(other_chip.is_err(), "a foreign chip got the secrets");

@@ -13,8 +13,8 @@ pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.lock().await
 }
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use accord_core::coordinator::{UpdateIntent, next_transition};
@@ -99,16 +99,58 @@ pub fn owner_spki() -> Vec<u8> {
     spki
 }
 
+/// The simulated chip of this test process (its persisted state: keys
+/// and certificates), generated once (two RSA-4096 key generations) on
+/// first use and copied into each deployment that asks.
+fn process_chip() -> &'static Path {
+    static CHIP: OnceLock<PathBuf> = OnceLock::new();
+    CHIP.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("accord-tests-chip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        SimulatedSnp::open(&dir, &config(COORD_POLICY)).unwrap();
+        dir
+    })
+}
+
+/// Puts this process's chip at `dest` (a chip state directory, which
+/// must not exist yet): every deployment so prepared runs on the same
+/// chip, as replicas of one deployment do.
+pub fn install_process_chip(dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(process_chip()).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "{entry:?}");
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+}
+
 pub struct Deployment {
     pub dir: PathBuf,
     pub chip: SimulatedSnp,
 }
 
 impl Deployment {
+    /// A deployment in a fresh directory, on this process's chip.
     pub fn new(tag: &str) -> Self {
+        let dir = Self::fresh_dir(tag);
+        install_process_chip(&dir.join("chip"));
+        Self::open(dir)
+    }
+
+    /// A deployment on a chip of its own (another root of trust than
+    /// every [`Self::new`] deployment's).
+    pub fn with_own_chip(tag: &str) -> Self {
+        Self::open(Self::fresh_dir(tag))
+    }
+
+    fn fresh_dir(tag: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("accord-api-states-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn open(dir: PathBuf) -> Self {
         let chip = SimulatedSnp::open(&dir.join("chip"), &config(COORD_POLICY)).unwrap();
         Self { dir, chip }
     }
