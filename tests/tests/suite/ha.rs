@@ -422,6 +422,19 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
             "ready without the secrets"
         );
     }
+    // The replica the owners recover knows that no peer is ready (its
+    // shim has dropped the killed ones): otherwise it refuses user
+    // recovery, as it should.
+    wait_for("replica 1 to see no ready peer", async || {
+        let state = accord_core::protocol::UserRequest::GetRecoveryState {
+            consistency_from: None,
+        };
+        match user(ports[1].user, &d, state).await {
+            Ok(UserResponse::RecoveryState { ready_peers: 0, .. }) => Some(()),
+            _ => None,
+        }
+    })
+    .await;
     recover_with_cli(&d, ports[1].user, &owners, &document);
     for p in &ports {
         wait_ready(p).await;
