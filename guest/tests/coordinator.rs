@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -63,8 +64,33 @@ impl Drop for TempDir {
     }
 }
 
-/// A deployment: a state dir with the chip, the policy files, the
-/// reference values.
+fn chip_config() -> SimulatedConfig {
+    SimulatedConfig {
+        host_data: sha256(COORD_POLICY),
+        ..SimulatedConfig::default()
+    }
+}
+
+/// Copies this test process's simulated chip (its keys and certificates,
+/// generated once: two RSA-4096 key generations) into `dest`.
+fn install_process_chip(dest: &Path) {
+    static CHIP: OnceLock<PathBuf> = OnceLock::new();
+    let chip = CHIP.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("accord-guest-tests-chip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        SimulatedSnp::open(&dir, &chip_config()).unwrap();
+        dir
+    });
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(chip).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+}
+
+/// A deployment: a state dir with the chip (this process's), the policy
+/// files, the reference values.
 struct Deployment {
     dir: TempDir,
     chip: SimulatedSnp,
@@ -75,16 +101,10 @@ impl Deployment {
         let dir = TempDir::new(tag);
         std::fs::write(dir.0.join("coordinator.policy"), COORD_POLICY).unwrap();
         std::fs::write(dir.0.join("web.policy"), WEB_POLICY).unwrap();
-        // Create the chip before any process uses it (they would race to
-        // create it otherwise).
-        let chip = SimulatedSnp::open(
-            &dir.0.join("state/chip"),
-            &SimulatedConfig {
-                host_data: sha256(COORD_POLICY),
-                ..SimulatedConfig::default()
-            },
-        )
-        .unwrap();
+        // Put the chip in place before any process uses it (they would
+        // race to create it otherwise).
+        install_process_chip(&dir.0.join("state/chip"));
+        let chip = SimulatedSnp::open(&dir.0.join("state/chip"), &chip_config()).unwrap();
         Self { dir, chip }
     }
 
