@@ -43,33 +43,62 @@ fn addr(port: u16) -> String {
 }
 
 /// `GET path` on the probe port: the status code and the body, or why
-/// there was none within [`PROBE_TIMEOUT`].
+/// there was none within [`PROBE_TIMEOUT`]. The probe runs on a thread
+/// of its own, as the kubelet is a process of its own: on this test's
+/// runtime, among the attackers' hundreds of tasks, its request could
+/// wait to be written long after it connected, which no kubelet does.
 async fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr(port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.1\r\nHost: kubelet\r\n\r\n").as_bytes())
-            .await
-            .map_err(|e| format!("write: {e}"))?;
-        let mut answer = Vec::new();
-        stream
-            .read_to_end(&mut answer)
-            .await
-            .map_err(|e| format!("read: {e}"))?;
-        let answer = String::from_utf8_lossy(&answer).into_owned();
-        let code = answer
-            .strip_prefix("HTTP/1.1 ")
-            .and_then(|rest| rest.get(..3))
-            .and_then(|code| code.parse().ok())
-            .ok_or_else(|| format!("not an HTTP answer: {answer:?}"))?;
-        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        Ok((code, body.to_owned()))
-    };
-    tokio::time::timeout(PROBE_TIMEOUT, exchange)
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || probe(port, &path))
         .await
-        .map_err(|_| format!("no answer within {PROBE_TIMEOUT:?}"))?
+        .unwrap()
+}
+
+fn probe(port: u16, path: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let late = || format!("no answer within {PROBE_TIMEOUT:?}");
+    let target: std::net::SocketAddr = addr(port).parse().unwrap();
+    let mut stream = std::net::TcpStream::connect_timeout(&target, PROBE_TIMEOUT)
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_write_timeout(Some(PROBE_TIMEOUT))
+        .map_err(|e| format!("{e}"))?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: kubelet\r\n\r\n").as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(late)?;
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| format!("{e}"))?;
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(late());
+            }
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let code = answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| format!("not an HTTP answer: {answer:?}"))?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((code, body.to_owned()))
 }
 
 /// The value of an unlabelled sample in `/metrics`.
