@@ -4,12 +4,15 @@
 //! peers listed while their readiness probe answers). While workloads
 //! attest continuously and an owner updates the manifest, one replica's
 //! agent is killed with SIGKILL every few seconds and restarted (for 20 s;
-//! for a minute with `ACCORD_SOAK=1`; `ACCORD_HA_SECONDS` sets it); it must come back Ready from its peers. At the end all
-//! replicas serve the same tree head and the same mesh CA, and no
-//! accepted update is lost. Then all three are killed, and two of the
-//! three seed-share owners recover the deployment with `accord recover`
-//! (the binary); the other replicas follow from the recovered one. The chip is the INSECURE simulated one
-//! (one chip directory shared by all, so the measurement is the same).
+//! for a minute with `ACCORD_SOAK=1`; `ACCORD_HA_SECONDS` sets it); it
+//! must come back Ready from its peers. At the end all replicas serve the
+//! same tree head and the same mesh CA, and no accepted update is lost.
+//! Then all three are killed, and two of the three seed-share owners
+//! recover the deployment with `accord recover` (the binary); the other
+//! replicas follow from the recovered one. The chip is the INSECURE
+//! simulated one (one chip directory shared by all, so the measurement is
+//! the same). Every step waits for the state it checks (readiness, the
+//! counters on each shim's `/metrics`), never for a fixed time.
 
 use std::process::Command;
 use std::sync::Arc;
