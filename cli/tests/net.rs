@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use accord_cli::net::coordinator_policy;
@@ -34,6 +34,24 @@ struct Harness {
     user: String,
 }
 
+/// Copies this test process's simulated chip into `dest` (where the
+/// demo's helpers open it): the chip is generated once (two RSA-4096 key
+/// generations), by the first harness, in a deployment of its own.
+fn install_process_chip(dest: &Path) {
+    static CHIP: OnceLock<PathBuf> = OnceLock::new();
+    let chip = CHIP.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("accord-cli-net-chip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Deployment::open(&dir).unwrap();
+        dir.join("coordinator/chip")
+    });
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(chip).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+}
+
 impl Harness {
     fn new() -> Self {
         let temp = tempfile::Builder::new()
@@ -42,6 +60,7 @@ impl Harness {
             .unwrap();
         let dir = temp.path().join("ws");
         std::fs::create_dir_all(&dir).unwrap();
+        install_process_chip(&dir.join("coordinator/chip"));
         let deployment = Deployment::prepare(&dir).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

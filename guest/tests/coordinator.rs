@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -63,8 +64,33 @@ impl Drop for TempDir {
     }
 }
 
-/// A deployment: a state dir with the chip, the policy files, the
-/// reference values.
+fn chip_config() -> SimulatedConfig {
+    SimulatedConfig {
+        host_data: sha256(COORD_POLICY),
+        ..SimulatedConfig::default()
+    }
+}
+
+/// Copies this test process's simulated chip (its keys and certificates,
+/// generated once: two RSA-4096 key generations) into `dest`.
+fn install_process_chip(dest: &Path) {
+    static CHIP: OnceLock<PathBuf> = OnceLock::new();
+    let chip = CHIP.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("accord-guest-tests-chip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        SimulatedSnp::open(&dir, &chip_config()).unwrap();
+        dir
+    });
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(chip).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+}
+
+/// A deployment: a state dir with the chip (this process's), the policy
+/// files, the reference values.
 struct Deployment {
     dir: TempDir,
     chip: SimulatedSnp,
@@ -75,16 +101,10 @@ impl Deployment {
         let dir = TempDir::new(tag);
         std::fs::write(dir.0.join("coordinator.policy"), COORD_POLICY).unwrap();
         std::fs::write(dir.0.join("web.policy"), WEB_POLICY).unwrap();
-        // Create the chip before any process uses it (they would race to
-        // create it otherwise).
-        let chip = SimulatedSnp::open(
-            &dir.0.join("state/chip"),
-            &SimulatedConfig {
-                host_data: sha256(COORD_POLICY),
-                ..SimulatedConfig::default()
-            },
-        )
-        .unwrap();
+        // Put the chip in place before any process uses it (they would
+        // race to create it otherwise).
+        install_process_chip(&dir.0.join("state/chip"));
+        let chip = SimulatedSnp::open(&dir.0.join("state/chip"), &chip_config()).unwrap();
         Self { dir, chip }
     }
 
@@ -705,23 +725,42 @@ async fn sigterm_lets_a_request_in_flight_finish() {
     let (head, tail) = frame.split_at(5);
     tls.write_all(head).await.unwrap();
     tls.flush().await.unwrap();
+    // (No sign shows that the server has read the head: a second for it.)
     tokio::time::sleep(Duration::from_secs(1)).await;
     coordinator.sigterm();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    while !coordinator.log().contains("SIGTERM: shutting down") {
+        assert!(
+            started.elapsed() < WAIT,
+            "no SIGTERM line: {}",
+            coordinator.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
-    // New connections are no longer accepted.
-    let refused = tokio::time::timeout(WAIT, async {
-        match TcpStream::connect(&coordinator.user).await {
-            Err(_) => true,
-            Ok(mut tcp) => {
-                let mut buf = [0u8; 1];
-                matches!(tcp.read(&mut buf).await, Ok(0) | Err(_))
+    // New connections are no longer accepted: closed at once (refused, or
+    // closed without a byte), once the listener is gone.
+    let started = Instant::now();
+    loop {
+        let refused = tokio::time::timeout(Duration::from_secs(1), async {
+            match TcpStream::connect(&coordinator.user).await {
+                Err(_) => true,
+                Ok(mut tcp) => {
+                    let mut buf = [0u8; 1];
+                    matches!(tcp.read(&mut buf).await, Ok(0) | Err(_))
+                }
             }
+        })
+        .await
+        .unwrap_or(false);
+        if refused {
+            break;
         }
-    })
-    .await
-    .unwrap();
-    assert!(refused, "a new connection was served during shutdown");
+        assert!(
+            started.elapsed() < WAIT,
+            "a new connection was served during shutdown"
+        );
+    }
 
     tls.write_all(tail).await.unwrap();
     tls.flush().await.unwrap();

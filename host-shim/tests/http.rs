@@ -601,6 +601,9 @@ async fn metrics_before_any_report() {
         ("accord_peer_recovery_attempts_total", "counter"),
         ("accord_peer_recovery_successes_total", "counter"),
         ("accord_agent_resident_bytes", "gauge"),
+        ("accord_forged_histories_total", "counter"),
+        ("accord_store_reads_total", "counter"),
+        ("accord_store_latest_read_info", "gauge"),
         ("accord_connections_refused_total", "counter"),
         ("accord_frames_refused_total", "counter"),
         ("accord_request_body_bytes_in_flight", "gauge"),
@@ -696,11 +699,23 @@ async fn metrics_after_a_report() {
             count: 9,
         }],
         body_bytes_in_flight: 16_777_216,
+        store_reads: 6,
+        latest_read: Some([0xab; 32]),
     });
     let (samples, _) = scrape(server.addr).await;
     assert_eq!(
         value(&samples, "accord_forged_histories_total", &[]),
         Some(3.0)
+    );
+    assert_eq!(value(&samples, "accord_store_reads_total", &[]), Some(6.0));
+    let hash = "ab".repeat(32);
+    assert_eq!(
+        value(
+            &samples,
+            "accord_store_latest_read_info",
+            &[("sha256", hash.as_str())]
+        ),
+        Some(1.0)
     );
     let ok = [
         ("api", "user"),

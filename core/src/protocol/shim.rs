@@ -154,6 +154,16 @@ pub struct AgentStatus {
     /// Request body bytes reserved in the body budget right now (bodies
     /// being read, and requests being served).
     pub body_bytes_in_flight: u64,
+    /// Store contents the agent has read and judged: the snapshot read at
+    /// start and on each reload, and each latest record from the store's
+    /// watch (a sign that a change of the store was seen, whatever the
+    /// verdict).
+    pub store_reads: u64,
+    /// SHA-256 of the latest record in the store contents the agent last
+    /// read whole and judged (`None` before the first such read, or when
+    /// the store had no latest record): which change of the store the
+    /// agent has seen.
+    pub latest_read: Option<[u8; 32]>,
 }
 
 /// One (API, reason) refusal counter.

@@ -337,6 +337,8 @@ fn shim_messages_round_trip() {
             peer_recovery_successes: 1,
             resident_bytes: 9 << 20,
             forged_histories: 2,
+            store_reads: 5,
+            latest_read: Some([7; 32]),
             refused_connections: vec![RefusalStats {
                 api: "user".into(),
                 reason: "per_source_limit".into(),

@@ -325,6 +325,8 @@ async fn drive(
         peers: peers::PeerDialer::new(tee, Arc::clone(&metrics)),
         metrics,
     };
+    let boot_latest = latest_hash(boot.as_ref().ok());
+    driver.metrics.store_read(boot_latest);
     let (mut machine, outputs) = Coordinator::new(env, system_now(), boot);
     driver.execute(&machine, outputs);
     let mut ticks = tokio::time::interval(TICK);
@@ -363,6 +365,14 @@ async fn drive(
             },
             _ = ticks.tick() => Input::Tick(system_now()),
         };
+        let read = match &input {
+            Input::Snapshot(snapshot) => Some(latest_hash(snapshot.as_ref().ok())),
+            Input::LatestChanged(_) => Some(None),
+            _ => None,
+        };
+        if let Some(latest) = read {
+            driver.metrics.store_read(latest);
+        }
         let span = match &input {
             Input::Request { id, .. } => tracing::debug_span!("request", id),
             _ => tracing::Span::none(),
@@ -382,4 +392,16 @@ async fn drive(
             tracing::warn!("a write failed during shutdown: {err}");
         }
     }
+}
+
+/// SHA-256 of a snapshot's latest record, for the metrics (which store
+/// content the machine judged last).
+fn latest_hash(snapshot: Option<&StoreSnapshot>) -> Option<[u8; 32]> {
+    let latest = snapshot?
+        .objects
+        .get(accord_core::coordinator::store::LATEST_KEY)?;
+    Some(accord_core::crypto::CryptoProvider::sha256(
+        &PROVIDER,
+        &[latest],
+    ))
 }

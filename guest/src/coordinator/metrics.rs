@@ -1,6 +1,7 @@
 //! The coordinator's counters: requests by API, method and outcome with
 //! their latency histogram, attestation failures by reason, peer
-//! recovery attempts, forged histories refused, connections and frames
+//! recovery attempts, forged histories refused, store contents read and
+//! judged, connections and frames
 //! refused by the admission limits ([`super::limits`]) and the request
 //! body bytes in flight. The shim turns them into Prometheus metrics
 //! ([`AgentStatus`]); nothing here is secret.
@@ -32,6 +33,8 @@ struct Counters {
     peer_recovery_attempts: u64,
     peer_recovery_successes: u64,
     forged_histories: u64,
+    store_reads: u64,
+    latest_read: Option<[u8; 32]>,
     refused_connections: BTreeMap<(&'static str, &'static str), u64>,
     refused_frames: BTreeMap<(&'static str, &'static str), u64>,
 }
@@ -115,6 +118,18 @@ impl Metrics {
         self.with(|c| c.forged_histories += 1);
     }
 
+    /// Counts one store content read and judged by the machine: a
+    /// snapshot (`latest`: the SHA-256 of its latest record), or a latest
+    /// record from the store's watch.
+    pub fn store_read(&self, latest: Option<[u8; 32]>) {
+        self.with(|c| {
+            c.store_reads += 1;
+            if latest.is_some() {
+                c.latest_read = latest;
+            }
+        });
+    }
+
     /// Counts one connection refused at accept on `api` (`user`, `mesh`).
     pub fn connection_refused(&self, api: &'static str, reason: &'static str) {
         self.with(|c| *c.refused_connections.entry((api, reason)).or_default() += 1);
@@ -143,6 +158,8 @@ impl Metrics {
             status.peer_recovery_attempts = c.peer_recovery_attempts;
             status.peer_recovery_successes = c.peer_recovery_successes;
             status.forged_histories = c.forged_histories;
+            status.store_reads = c.store_reads;
+            status.latest_read = c.latest_read;
             status.refused_connections = refusals(&c.refused_connections);
             status.refused_frames = refusals(&c.refused_frames);
         });
@@ -172,6 +189,9 @@ mod tests {
         metrics.connection_refused("user", "per_source_limit");
         metrics.frame_refused("mesh", "busy");
         metrics.set_body_bytes_in_flight(7);
+        metrics.store_read(None);
+        metrics.store_read(Some([9; 32]));
+        metrics.store_read(None);
         let mut status = AgentStatus::default();
         metrics.fill(&mut status);
         let ok = status.requests.iter().find(|s| s.outcome == "ok").unwrap();
@@ -188,6 +208,7 @@ mod tests {
             ),
             (2, 1)
         );
+        assert_eq!((status.store_reads, status.latest_read), (3, Some([9; 32])));
         let refusal = |api: &str, reason: &str, count| RefusalStats {
             api: api.into(),
             reason: reason.into(),

@@ -11,6 +11,8 @@
 //! | `accord_peer_recovery_successes_total` | counter | |
 //! | `accord_agent_resident_bytes` | gauge | |
 //! | `accord_forged_histories_total` | counter | |
+//! | `accord_store_reads_total` | counter | |
+//! | `accord_store_latest_read_info` | gauge | `sha256` |
 //! | `accord_connections_refused_total` | counter | `api`, `reason` |
 //! | `accord_frames_refused_total` | counter | `api`, `reason` |
 //! | `accord_request_body_bytes_in_flight` | gauge | |
@@ -277,6 +279,28 @@ pub fn render(latest: Option<(&AgentStatus, Duration)>, shim: &ShimCounters) -> 
         "accord_forged_histories_total {}",
         status.forged_histories
     );
+
+    header(
+        &mut out,
+        "accord_store_reads_total",
+        "counter",
+        "Store contents the agent read and judged (at start, on reloads, on each change the store announced).",
+    );
+    let _ = writeln!(out, "accord_store_reads_total {}", status.store_reads);
+
+    header(
+        &mut out,
+        "accord_store_latest_read_info",
+        "gauge",
+        "SHA-256 of the latest record in the store contents the agent last read and judged (no sample before the first).",
+    );
+    if let Some(hash) = &status.latest_read {
+        let _ = writeln!(
+            out,
+            "accord_store_latest_read_info{{sha256=\"{}\"}} 1",
+            accord_core::hex::encode(hash)
+        );
+    }
 
     header(
         &mut out,

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::support::process::{Killed, addr_after, binary, start_until};
 use crate::support::*;
 use accord_core::hex;
-use accord_core::protocol::shim::{AgentStatus, RefusalStats};
+use accord_core::protocol::shim::RefusalStats;
 use accord_core::protocol::{ErrorCode, MAX_USER_FRAME, NewMeshCertReply, UserResponse};
 use accord_demo::bench_exhaust::{Attack, AttackConfig, source_address};
 use accord_guest::atls::{Connector, Identity, Timeouts};
@@ -102,24 +102,6 @@ fn count(stats: &[RefusalStats], api: &str, reason: &str) -> u64 {
         .sum()
 }
 
-/// Waits (up to 10 s) for a status report that satisfies `done`.
-async fn report_where(shim: &ShimHandle, done: impl Fn(&AgentStatus) -> bool) -> AgentStatus {
-    let started = Instant::now();
-    loop {
-        if let Some((status, _)) = shim.board.latest()
-            && done(&status)
-        {
-            return status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no such report within 10 s: {:?}",
-            shim.board.latest()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_limit_refuses_and_is_counted() {
     let d = Deployment::new("limits");
@@ -176,7 +158,10 @@ async fn each_limit_refuses_and_is_counted() {
     // the wait.
     let mut holder = raw_user(user, &d, source_address(10)).await.unwrap();
     announce(&mut holder, 256 * 1024, 0x00, 1024).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    report_where(&shim, "the held frame's 256 KiB reserved", |s| {
+        s.body_bytes_in_flight == 256 * 1024
+    })
+    .await;
     let mut large = raw_user(user, &d, source_address(11)).await.unwrap();
     announce(&mut large, 100 * 1024, 0x00, 1).await;
     let busy = refusal(&mut large).await;
@@ -194,7 +179,10 @@ async fn each_limit_refuses_and_is_counted() {
         announce(&mut tls, 64 * 1024, 0x01, 1).await;
         small.push(tls);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    report_where(&shim, "the eleven small frames reserved", |s| {
+        s.body_bytes_in_flight == (256 + 11 * 64) * 1024
+    })
+    .await;
     let mut one_more = raw_user(user, &d, source_address(30)).await.unwrap();
     announce(&mut one_more, 16, 0x01, 1).await;
     let busy = refusal(&mut one_more).await;
@@ -209,9 +197,11 @@ async fn each_limit_refuses_and_is_counted() {
     assert!(refusal(&mut holder).await.contains("trailing bytes"));
     drop(small);
 
-    let status = report_where(&shim, |s| {
-        count(&s.refused_frames, "user", "malformed") >= 1 && s.body_bytes_in_flight == 0
-    })
+    let status = report_where(
+        &shim,
+        "the malformed frame counted, no body in flight",
+        |s| count(&s.refused_frames, "user", "malformed") >= 1 && s.body_bytes_in_flight == 0,
+    )
     .await;
     assert!(count(&status.refused_connections, "user", "per_source_limit") >= 1);
     assert_eq!(count(&status.refused_frames, "user", "too_large"), 2);
@@ -311,11 +301,12 @@ async fn the_agent_stays_small_under_1024_connections_streaming_maximum_frames()
         latencies.push(began.elapsed());
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    // Keep it up for 35 s, so that many maximum-size bodies are read,
-    // answered and freed: the allocator's high-water mark grows with the
-    // rounds (that is how 251 MiB showed before the mmap-threshold fix),
-    // not with the first one.
-    while started.elapsed() < piled_up + Duration::from_secs(35) {
+    // Keep it up, so that many maximum-size bodies are read, answered and
+    // freed: the allocator's high-water mark grows with the rounds (that is
+    // how 251 MiB showed before the mmap-threshold fix), not with the first
+    // one. 35 s in the soak run (`ACCORD_SOAK=1`), 10 s by default.
+    let keep_up = Duration::from_secs(if soak() { 35 } else { 10 });
+    while started.elapsed() < piled_up + keep_up {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let during = attack.stats();

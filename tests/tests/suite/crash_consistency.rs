@@ -86,14 +86,26 @@ async fn a_killed_set_manifest_leaves_the_old_or_the_new_history() {
     let (mut kept_old, mut got_new) = (0, 0);
     // Kill points spread (pseudo-randomly) from a third of an update's
     // time, before the request reaches the store, to a little past its
-    // end: 40 rounds.
+    // end: 40 rounds, and more while the kills have not yet hit both
+    // sides (the update's time varies with the machine's load, so the
+    // spread follows what the kills found: later while no update landed,
+    // earlier while every one did).
     let span = u64::try_from(whole.as_micros()).unwrap();
     let mut state = 0x2545_f491_u32;
-    for round in 1..=40u32 {
+    let mut scale = 1.0f64;
+    let mut round = 0u32;
+    while round < 40 || ((kept_old == 0 || got_new == 0) && round < 120) {
+        round += 1;
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
-        let delay = Duration::from_micros(span / 3 + u64::from(state) % (span * 4 / 5));
+        if round > 20 && got_new == 0 {
+            scale *= 1.25;
+        } else if round > 20 && kept_old == 0 {
+            scale *= 0.8;
+        }
+        let micros = span / 3 + u64::from(state) % (span * 4 / 5);
+        let delay = Duration::from_micros((micros as f64 * scale) as u64);
         let base = latest_at(&addr, &d).await;
         let request = set_request(d.manifest(round), Some(base));
         let update = {

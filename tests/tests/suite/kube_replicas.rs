@@ -84,23 +84,12 @@ async fn start_replica(
 /// probe serves), then marks its pod Ready as the kubelet would.
 async fn kubelet_marks_ready(server: &TestApiServer, replica: &KubeReplica) -> Duration {
     let started = Instant::now();
-    loop {
-        let ready = replica
-            .shim
-            .board
-            .latest()
-            .is_some_and(|(s, _)| s.state == Some(AgentState::Ready));
-        if ready {
-            assert!(server.set_pod_ready(NS, &replica.name, true));
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{} never became Ready",
-            replica.name
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    report_where(&replica.shim, &format!("{} Ready", replica.name), |s| {
+        s.state == Some(AgentState::Ready)
+    })
+    .await;
+    assert!(server.set_pod_ready(NS, &replica.name, true));
+    started.elapsed()
 }
 
 async fn manifests(c: &InProcess, d: &Deployment) -> (usize, Base) {
@@ -158,19 +147,13 @@ async fn replicas_share_configmaps_and_recover_from_pods() {
     let (_, base) = manifests(&a.coordinator, &d).await;
     let update = call(&a.coordinator, &d, set_request(d.manifest(1), Some(base))).await;
     assert_eq!(outcome(&update), "ok", "{update:?}");
-    let started = Instant::now();
-    loop {
-        if let UserResponse::Manifests { manifests, .. } = call(&b.coordinator, &d, get()).await
-            && manifests.len() == 2
-        {
-            break;
+    wait_for("B to catch up with generation 2", async || {
+        match call(&b.coordinator, &d, get()).await {
+            UserResponse::Manifests { manifests, .. } if manifests.len() == 2 => Some(()),
+            _ => None,
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "B never caught up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
 
     // Concurrent updates: the resourceVersion compare-and-swap lets one
     // through; the other is a conflict; both end on the same history.

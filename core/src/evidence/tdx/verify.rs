@@ -858,11 +858,27 @@ mod tests {
     use super::*;
     use crate::crypto::all_providers;
 
+    /// Reads `testdata/tdx/<name>` (`$ACCORD_TESTDATA`, else
+    /// `../shared/testdata`). A missing vector is a loudly reported skip,
+    /// or a failure when `ACCORD_REQUIRE_VECTORS=1`.
     fn vector(name: &str) -> Option<Vec<u8>> {
         let dir = std::env::var("ACCORD_TESTDATA").unwrap_or_else(|_| {
             std::format!("{}/../../shared/testdata", env!("CARGO_MANIFEST_DIR"))
         });
-        std::fs::read(std::format!("{dir}/tdx/{name}")).ok()
+        let path = std::format!("{dir}/tdx/{name}");
+        match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(err) => {
+                assert!(
+                    std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
+                    "ACCORD_REQUIRE_VECTORS=1 but test vector {path} is unreadable: {err}"
+                );
+                std::eprintln!(
+                    "SKIPPED: test vector {path} unavailable ({err}); set ACCORD_TESTDATA"
+                );
+                None
+            }
+        }
     }
 
     #[test]

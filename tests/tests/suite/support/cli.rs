@@ -39,6 +39,9 @@ impl Running {
             .unwrap();
         let dir = temp.path().join("owner");
         std::fs::create_dir_all(&dir).unwrap();
+        // The demo's helpers open the chip at `coordinator/chip`: this
+        // process's chip, generated once for all the tests.
+        super::install_process_chip(&dir.join("coordinator/chip"));
         let deployment = deployment(&dir).unwrap();
         let coordinator = deployment.start_coordinator().await.unwrap();
         Self {

@@ -13,8 +13,9 @@ pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.lock().await
 }
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use accord_core::coordinator::{UpdateIntent, next_transition};
 use accord_core::crypto::default_provider;
@@ -34,6 +35,52 @@ use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
 use accord_guest::tee::{self, TeeOptions, TeeProvider};
 use ed25519_dalek::Signer;
 
+/// Whether the long runs were asked for: `ACCORD_SOAK=1` (`.ci/run` sets
+/// it). The soaks (HA kills, the 1,024-connection attack) then run for
+/// their full length; by default they run long enough to exercise every
+/// path, so that `cargo test --workspace` stays quick.
+pub fn soak() -> bool {
+    std::env::var("ACCORD_SOAK").is_ok_and(|v| v == "1")
+}
+
+/// How long a test waits for a state it expects before it fails: long,
+/// because the machine may be loaded; a test that passes waits only as
+/// long as the state takes.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `check` (every 20 ms) until it yields a value, and returns it;
+/// fails after [`PATIENCE`] saying what was awaited. Every test that
+/// depends on timing waits this way for the state it then asserts on.
+pub async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "waited {PATIENCE:?} for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits for a status report of the agent behind `shim` that satisfies
+/// `done`, and returns it.
+pub async fn report_where(
+    shim: &ShimHandle,
+    what: &str,
+    done: impl Fn(&accord_core::protocol::shim::AgentStatus) -> bool,
+) -> accord_core::protocol::shim::AgentStatus {
+    wait_for(&format!("a report with {what}"), async || {
+        shim.board
+            .latest()
+            .map(|(status, _)| status)
+            .filter(|status| done(status))
+    })
+    .await
+}
+
 pub const COORD_POLICY: &[u8] = b"coordinator policy (initdata)";
 pub const WEB_POLICY: &[u8] = b"web policy (initdata)";
 pub const SEEDSHARE_SECRET: [u8; 32] = [0x31; 32];
@@ -52,16 +99,58 @@ pub fn owner_spki() -> Vec<u8> {
     spki
 }
 
+/// The simulated chip of this test process (its persisted state: keys
+/// and certificates), generated once (two RSA-4096 key generations) on
+/// first use and copied into each deployment that asks.
+fn process_chip() -> &'static Path {
+    static CHIP: OnceLock<PathBuf> = OnceLock::new();
+    CHIP.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("accord-tests-chip-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        SimulatedSnp::open(&dir, &config(COORD_POLICY)).unwrap();
+        dir
+    })
+}
+
+/// Puts this process's chip at `dest` (a chip state directory, which
+/// must not exist yet): every deployment so prepared runs on the same
+/// chip, as replicas of one deployment do.
+pub fn install_process_chip(dest: &Path) {
+    std::fs::create_dir_all(dest).unwrap();
+    for entry in std::fs::read_dir(process_chip()).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "{entry:?}");
+        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+    }
+}
+
 pub struct Deployment {
     pub dir: PathBuf,
     pub chip: SimulatedSnp,
 }
 
 impl Deployment {
+    /// A deployment in a fresh directory, on this process's chip.
     pub fn new(tag: &str) -> Self {
+        let dir = Self::fresh_dir(tag);
+        install_process_chip(&dir.join("chip"));
+        Self::open(dir)
+    }
+
+    /// A deployment on a chip of its own (another root of trust than
+    /// every [`Self::new`] deployment's).
+    pub fn with_own_chip(tag: &str) -> Self {
+        Self::open(Self::fresh_dir(tag))
+    }
+
+    fn fresh_dir(tag: &str) -> PathBuf {
         let dir =
             std::env::temp_dir().join(format!("accord-api-states-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn open(dir: PathBuf) -> Self {
         let chip = SimulatedSnp::open(&dir.join("chip"), &config(COORD_POLICY)).unwrap();
         Self { dir, chip }
     }
@@ -400,8 +489,8 @@ where
 }
 
 /// Concurrent updates on two replicas from the same base: exactly one is
-/// accepted and the other is a `ManifestConflict`; then both converge (10 s
-/// at most) on one latest transition with `manifests` manifests.
+/// accepted and the other is a `ManifestConflict`; then both converge on
+/// one latest transition with `manifests` manifests.
 pub async fn race_updates_then_converge(
     a: &InProcess,
     b: &InProcess,
@@ -423,31 +512,23 @@ pub async fn race_updates_then_converge(
         outcomes.iter().any(|o| o == "ManifestConflict"),
         "{outcomes:?}"
     );
-    let started = std::time::Instant::now();
-    loop {
+    let served = wait_for("both replicas on one latest transition", async || {
         let (va, vb) = (call(a, d, get()).await, call(b, d, get()).await);
-        if let (
-            UserResponse::Manifests {
-                latest_transition: ta,
-                manifests: ma,
-                ..
-            },
-            UserResponse::Manifests {
-                latest_transition: tb,
-                ..
-            },
-        ) = (&va, &vb)
-            && ta == tb
-        {
-            assert_eq!(ma.len(), manifests);
-            return;
+        match (va, vb) {
+            (
+                UserResponse::Manifests {
+                    latest_transition: ta,
+                    manifests: ma,
+                    ..
+                },
+                UserResponse::Manifests {
+                    latest_transition: tb,
+                    ..
+                },
+            ) if ta == tb => Some(ma.len()),
+            _ => None,
         }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(10),
-            "replicas did not converge: {} / {}",
-            outcome(&va),
-            outcome(&vb)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    assert_eq!(served, manifests);
 }
