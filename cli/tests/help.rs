@@ -3,8 +3,8 @@
 //! script against them, so their `--help` and `-h` texts must stay byte
 //! for byte what they were before (`tests/golden/`, captured from the
 //! binary before the refactoring; options may be added, and the golden
-//! files then show each addition in review: `accord set --reshare`, and
-//! `--insecure-simulation` on all three). `accord recover --help` explains
+//! files then show each addition in review: `accord set --reshare`,
+//! `--insecure-simulation` on all three, and the global `-v`). `accord recover --help` explains
 //! the k-of-n process. `accord --help` lists no demo and no benchmark
 //! (they are `accord-demo`'s).
 

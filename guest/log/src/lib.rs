@@ -29,9 +29,15 @@ use std::str::FromStr;
 
 #[doc(no_inline)]
 pub use tracing;
+#[doc(no_inline)]
+pub use tracing_subscriber;
 pub use tracing_subscriber::filter::LevelFilter;
+use tracing::Subscriber;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The variable that sets the levels.
@@ -170,31 +176,36 @@ fn parse_levels(text: &str) -> Option<Targets> {
     Targets::from_str(text).ok()
 }
 
+/// The layer that writes events in `format` to `writer`: what [`install`]
+/// uses with stderr, and what a test uses to capture the output.
+pub fn layer<S, W>(format: Format, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        Format::Text => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_target(true)
+            .boxed(),
+        Format::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(writer)
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed(),
+    }
+}
+
 /// Installs `config` as the process's subscriber, writing to stderr. A
 /// second call (tests that start several programs in one process) keeps
 /// the first subscriber.
 pub fn install(config: Config) {
     let Config { filter, format } = config;
-    let registry = tracing_subscriber::registry().with(filter);
-    let result = match format {
-        Format::Text => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(false)
-                    .with_target(true),
-            )
-            .try_init(),
-        Format::Json => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::stderr)
-                    .with_current_span(true)
-                    .with_span_list(true),
-            )
-            .try_init(),
-    };
+    let result = tracing_subscriber::registry()
+        .with(layer(format, std::io::stderr).with_filter(filter))
+        .try_init();
     // Already installed: the first program's configuration stays.
     drop(result);
 }
