@@ -99,12 +99,14 @@ impl UserClient {
     /// Connects to `addr`, verifies the coordinator against `policy` and
     /// says `Hello`.
     pub async fn connect(addr: &str, policy: PeerPolicy) -> anyhow::Result<Self> {
+        tracing::debug!("connecting to the coordinator's user API at {addr}");
         let connector = Connector::new(policy, None, None, Timeouts::default())?;
         let attested = connector
             .connect(tcp(addr).await?)
             .await
             .with_context(|| format!("attested TLS with the coordinator at {addr}"))?;
         let (mut stream, server) = attested.into_parts();
+        tracing::debug!("{addr}: the coordinator's evidence verified; attested TLS established");
         say_hello(&mut stream, Api::User).await?;
         Ok(Self { stream, server })
     }
@@ -118,13 +120,30 @@ impl UserClient {
 
     /// Sends one request and reads its reply.
     pub async fn call(&mut self, request: UserRequest) -> anyhow::Result<UserResponse> {
+        let method = match &request {
+            UserRequest::SetManifest { .. } => "SetManifest",
+            UserRequest::GetManifests { .. } => "GetManifests",
+            UserRequest::Recover { .. } => "Recover",
+            UserRequest::GetRecoveryState { .. } => "GetRecoveryState",
+        };
+        tracing::debug!("sending {method}");
         wire::write_message(&mut self.stream, &request, MAX_USER_FRAME, WRITE_WAIT).await?;
         let limits = ReadLimits {
             max: MAX_USER_FRAME,
             idle: REPLY_WAIT,
             body: REPLY_WAIT,
         };
-        Ok(wire::read_message(&mut self.stream, limits).await?)
+        let reply: UserResponse = wire::read_message(&mut self.stream, limits).await?;
+        match &reply {
+            UserResponse::Error(error) => {
+                tracing::debug!("{method}: error {:?}: {}", error.code, error.message)
+            }
+            UserResponse::ManifestSet { .. } => tracing::debug!("{method}: manifest set"),
+            UserResponse::Manifests { .. } => tracing::debug!("{method}: manifests"),
+            UserResponse::Recovery { .. } => tracing::debug!("{method}: recovery progress"),
+            UserResponse::RecoveryState { .. } => tracing::debug!("{method}: recovery state"),
+        }
+        Ok(reply)
     }
 }
 

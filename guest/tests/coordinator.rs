@@ -549,7 +549,7 @@ async fn lifecycle_set_manifest_initialize_restart_tamper() {
         "{response:?}"
     );
     let log = coordinator.log();
-    assert!(log.contains("WARNING") && log.contains("corrupt"), "{log}");
+    assert!(log.contains("WARN") && log.contains("corrupt"), "{log}");
 }
 
 /// An attested TLS connection to the user API that has said `Hello`.

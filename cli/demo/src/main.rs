@@ -37,6 +37,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A replica logs like the agent and the shim it runs (info); the demo
+    // and the benchmarks report on stdout and log warnings only.
+    let default = match cli.command {
+        Command::DemoReplica(_) => accord_log::LevelFilter::INFO,
+        _ => accord_log::LevelFilter::WARN,
+    };
+    if let Err(err) = accord_log::init(default) {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::DemoReplica(args) => replica::run(&args),

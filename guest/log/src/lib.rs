@@ -29,11 +29,11 @@ use std::str::FromStr;
 
 #[doc(no_inline)]
 pub use tracing;
+use tracing::Subscriber;
 #[doc(no_inline)]
 pub use tracing_subscriber;
-pub use tracing_subscriber::filter::LevelFilter;
-use tracing::Subscriber;
 use tracing_subscriber::Layer;
+pub use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
