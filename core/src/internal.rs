@@ -1,7 +1,10 @@
-//! Hidden entry points for the fuzz targets. Not a stable API.
+//! Hidden entry points for the fuzz targets and test fixtures. Not a
+//! stable API.
 //!
-//! Each function feeds arbitrary bytes to one parser and ignores the result:
-//! the fuzzer looks for panics, overflows and hangs.
+//! Each `fuzz_` function feeds arbitrary bytes to one parser and ignores
+//! the result: the fuzzer looks for panics, overflows and hangs.
+//! [`synthetic_tdx_quote`] builds the one synthetic quote the tests of
+//! core and of the guest's TEE providers share.
 
 /// Parses `data` as a SEV-SNP attestation report.
 pub fn fuzz_snp_report(data: &[u8]) {
@@ -110,4 +113,65 @@ pub fn fuzz_protocol(data: &[u8]) {
     each::<protocol::PeerRecoverReply>(body, max);
     each::<protocol::shim::ShimRequest>(body, max);
     each::<protocol::shim::ShimResponse>(body, max);
+}
+
+/// A structurally valid TDX quote of `version` 4 or 5 (v5: body type
+/// `body_type`, 2 for a TD report 1.0, 3 for 1.5) whose signatures are
+/// garbage: the body is a byte pattern with `report_data` as REPORTDATA
+/// (the pattern too when `None`), then `padding` after the signature data.
+/// For tests only: it proves nothing.
+pub fn synthetic_tdx_quote(
+    version: u16,
+    body_type: u16,
+    report_data: Option<&[u8; 64]>,
+    padding: &[u8],
+) -> alloc::vec::Vec<u8> {
+    use crate::evidence::tdx::quote::{
+        INTEL_QE_VENDOR_ID, QE_REPORT_LEN, TD_REPORT10_LEN, TD_REPORT15_LEN,
+    };
+    /// REPORTDATA's offset in a TD report body.
+    const REPORT_DATA_AT: usize = 520;
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    let mut q = alloc::vec::Vec::new();
+    q.extend_from_slice(&version.to_le_bytes());
+    q.extend_from_slice(&2u16.to_le_bytes());
+    q.extend_from_slice(&0x81u32.to_le_bytes());
+    q.extend_from_slice(&[0; 4]);
+    q.extend_from_slice(&INTEL_QE_VENDOR_ID);
+    q.extend_from_slice(&[7; 20]);
+    let body_len = if body_type == 3 {
+        TD_REPORT15_LEN
+    } else {
+        TD_REPORT10_LEN
+    };
+    if version == 5 {
+        q.extend_from_slice(&body_type.to_le_bytes());
+        q.extend_from_slice(&len(body_len));
+    }
+    let body_at = q.len();
+    q.extend((0..body_len).map(|i| (i % 251) as u8));
+    if let Some(data) = report_data
+        && let Some(slot) = q.get_mut(body_at + REPORT_DATA_AT..body_at + REPORT_DATA_AT + 64)
+    {
+        slot.copy_from_slice(data);
+    }
+    let pem = b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n\0";
+    let mut cert = alloc::vec::Vec::new();
+    cert.extend_from_slice(&[1; QE_REPORT_LEN]);
+    cert.extend_from_slice(&[2; 64]);
+    cert.extend_from_slice(&32u16.to_le_bytes());
+    cert.extend_from_slice(&[3; 32]);
+    cert.extend_from_slice(&5u16.to_le_bytes());
+    cert.extend_from_slice(&len(pem.len()));
+    cert.extend_from_slice(pem);
+    let mut sig = alloc::vec::Vec::new();
+    sig.extend_from_slice(&[4; 64]);
+    sig.extend_from_slice(&[5; 64]);
+    sig.extend_from_slice(&6u16.to_le_bytes());
+    sig.extend_from_slice(&len(cert.len()));
+    sig.extend_from_slice(&cert);
+    q.extend_from_slice(&len(sig.len()));
+    q.extend_from_slice(&sig);
+    q.extend_from_slice(padding);
+    q
 }

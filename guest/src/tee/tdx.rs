@@ -17,40 +17,11 @@ pub fn quote_report_data(quote: &[u8]) -> Result<&[u8; 64], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use accord_core::evidence::tdx::quote::{
-        HEADER_LEN, INTEL_QE_VENDOR_ID, QE_REPORT_LEN, TD_REPORT10_LEN,
-    };
 
-    /// A structurally valid quote (garbage signatures) of `version` 4 or 5
+    /// core's synthetic quote (garbage signatures) of `version` 4 or 5
     /// (v5: body type 2) with `report_data` as REPORTDATA.
     fn quote(version: u16, report_data: &[u8; 64]) -> Vec<u8> {
-        let mut q = Vec::new();
-        q.extend_from_slice(&version.to_le_bytes());
-        q.extend_from_slice(&2u16.to_le_bytes());
-        q.extend_from_slice(&0x81u32.to_le_bytes());
-        q.extend_from_slice(&[0; 4]);
-        q.extend_from_slice(&INTEL_QE_VENDOR_ID);
-        q.extend_from_slice(&[0; 20]);
-        assert_eq!(q.len(), HEADER_LEN);
-        if version == 5 {
-            q.extend_from_slice(&2u16.to_le_bytes());
-            q.extend_from_slice(&(TD_REPORT10_LEN as u32).to_le_bytes());
-        }
-        q.extend_from_slice(&[0; 520]);
-        q.extend_from_slice(report_data);
-        let pem = b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
-        let mut cert = vec![0u8; QE_REPORT_LEN + 64];
-        cert.extend_from_slice(&0u16.to_le_bytes());
-        cert.extend_from_slice(&5u16.to_le_bytes());
-        cert.extend_from_slice(&(pem.len() as u32).to_le_bytes());
-        cert.extend_from_slice(pem);
-        let mut sig = vec![0u8; 128];
-        sig.extend_from_slice(&6u16.to_le_bytes());
-        sig.extend_from_slice(&(cert.len() as u32).to_le_bytes());
-        sig.extend_from_slice(&cert);
-        q.extend_from_slice(&(sig.len() as u32).to_le_bytes());
-        q.extend_from_slice(&sig);
-        q
+        accord_core::internal::synthetic_tdx_quote(version, 2, Some(report_data), &[])
     }
 
     #[test]

@@ -89,34 +89,13 @@ pub fn snp_report(inblob: &[u8], privlevel: u32) -> Vec<u8> {
     report
 }
 
-/// A structurally valid TDX v4 quote (core's parser accepts it; garbage
-/// signatures) with REPORTDATA at 568.
+/// core's synthetic TDX v4 quote (its parser accepts it; garbage
+/// signatures) with `inblob` as REPORTDATA (at 568).
 pub fn tdx_quote(inblob: &[u8]) -> Vec<u8> {
-    use accord_core::evidence::tdx::quote::{INTEL_QE_VENDOR_ID, QE_REPORT_LEN};
-    let mut quote = Vec::new();
-    quote.extend_from_slice(&4u16.to_le_bytes());
-    quote.extend_from_slice(&2u16.to_le_bytes());
-    quote.extend_from_slice(&0x81u32.to_le_bytes());
-    quote.extend_from_slice(&[0; 4]);
-    quote.extend_from_slice(&INTEL_QE_VENDOR_ID);
-    quote.extend_from_slice(&[0; 20]);
-    let mut body = [0u8; 584];
+    let mut report_data = [0u8; 64];
     let n = inblob.len().min(64);
-    body[520..520 + n].copy_from_slice(&inblob[..n]);
-    quote.extend_from_slice(&body);
-    let pem = b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
-    let mut cert = vec![0u8; QE_REPORT_LEN + 64];
-    cert.extend_from_slice(&0u16.to_le_bytes());
-    cert.extend_from_slice(&5u16.to_le_bytes());
-    cert.extend_from_slice(&(pem.len() as u32).to_le_bytes());
-    cert.extend_from_slice(pem);
-    let mut signature_data = vec![0u8; 128];
-    signature_data.extend_from_slice(&6u16.to_le_bytes());
-    signature_data.extend_from_slice(&(cert.len() as u32).to_le_bytes());
-    signature_data.extend_from_slice(&cert);
-    quote.extend_from_slice(&(signature_data.len() as u32).to_le_bytes());
-    quote.extend_from_slice(&signature_data);
-    quote
+    report_data[..n].copy_from_slice(&inblob[..n]);
+    accord_core::internal::synthetic_tdx_quote(4, 2, Some(&report_data), &[])
 }
 
 /// A fresh empty directory under the system temp dir.

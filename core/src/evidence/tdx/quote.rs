@@ -393,44 +393,9 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    /// A structurally valid synthetic v4 quote (signatures are garbage).
+    /// The shared synthetic quote, its body a byte pattern.
     pub(crate) fn synthetic(version: u16, body_type: u16, padding: &[u8]) -> Vec<u8> {
-        let mut q = Vec::new();
-        q.extend_from_slice(&version.to_le_bytes());
-        q.extend_from_slice(&2u16.to_le_bytes());
-        q.extend_from_slice(&0x81u32.to_le_bytes());
-        q.extend_from_slice(&[0; 4]);
-        q.extend_from_slice(&INTEL_QE_VENDOR_ID);
-        q.extend_from_slice(&[7; 20]);
-        let body_len = if body_type == 3 {
-            TD_REPORT15_LEN
-        } else {
-            TD_REPORT10_LEN
-        };
-        if version == 5 {
-            q.extend_from_slice(&body_type.to_le_bytes());
-            q.extend_from_slice(&u32::try_from(body_len).unwrap().to_le_bytes());
-        }
-        q.extend((0..body_len).map(|i| (i % 251) as u8));
-        let pem = b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n\0";
-        let mut cert = Vec::new();
-        cert.extend_from_slice(&[1; QE_REPORT_LEN]);
-        cert.extend_from_slice(&[2; 64]);
-        cert.extend_from_slice(&32u16.to_le_bytes());
-        cert.extend_from_slice(&[3; 32]);
-        cert.extend_from_slice(&5u16.to_le_bytes());
-        cert.extend_from_slice(&u32::try_from(pem.len()).unwrap().to_le_bytes());
-        cert.extend_from_slice(pem);
-        let mut sig = Vec::new();
-        sig.extend_from_slice(&[4; 64]);
-        sig.extend_from_slice(&[5; 64]);
-        sig.extend_from_slice(&6u16.to_le_bytes());
-        sig.extend_from_slice(&u32::try_from(cert.len()).unwrap().to_le_bytes());
-        sig.extend_from_slice(&cert);
-        q.extend_from_slice(&u32::try_from(sig.len()).unwrap().to_le_bytes());
-        q.extend_from_slice(&sig);
-        q.extend_from_slice(padding);
-        q
+        crate::internal::synthetic_tdx_quote(version, body_type, None, padding)
     }
 
     #[test]
