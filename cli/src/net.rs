@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use accord_core::manifest::Manifest;
-use accord_core::protocol::{ErrorCode, ErrorReply, UserRequest, UserResponse};
+use accord_core::protocol::{ErrorCode, ErrorReply, UserCall};
 use accord_guest::atls::{AtlsError, Clock, PeerPolicy};
 use accord_guest::client::UserClient;
 use anyhow::Context;
@@ -356,7 +356,7 @@ pub async fn connect(
 }
 
 /// Sends one request; a transport failure is a [`Failure::Usage`].
-pub async fn call(client: &mut UserClient, request: UserRequest) -> Result<UserResponse, Failure> {
+pub async fn call<C: UserCall>(client: &mut UserClient, request: C) -> Result<C::Reply, Failure> {
     Ok(client
         .call(request)
         .await
@@ -414,17 +414,6 @@ pub fn refusal_with_advice(reply: &ErrorReply, advice: Option<&str>) -> Failure 
     match reply.code {
         ErrorCode::Internal | ErrorCode::Protocol => Failure::Usage(anyhow::anyhow!(text)),
         _ => Failure::Refused(text),
-    }
-}
-
-/// The name of a reply, for "unexpected reply" errors.
-pub fn reply_name(response: &UserResponse) -> &'static str {
-    match response {
-        UserResponse::ManifestSet { .. } => "ManifestSet",
-        UserResponse::Manifests { .. } => "Manifests",
-        UserResponse::Recovery { .. } => "Recovery",
-        UserResponse::RecoveryState { .. } => "RecoveryState",
-        UserResponse::Error(_) => "Error",
     }
 }
 

@@ -58,7 +58,8 @@ use accord_core::history::objects::{ObjectHash, Transition};
 use accord_core::history::tree_head::{SignedTreeHead, TreeHead, check_newer};
 use accord_core::manifest::{Manifest, SeedshareKey};
 use accord_core::protocol::{
-    ErrorCode, RECOVERY_EXPORTER_LABEL, ReplicaState, UserRequest, UserResponse,
+    ErrorCode, GetRecoveryState, GetRecoveryStateReply, RECOVERY_EXPORTER_LABEL, Recover,
+    RecoverReply, RecoveryState, ReplicaState, ShareAccepted,
 };
 use accord_core::seedshare::submission::{SubmissionBinding, seal_submission};
 use accord_core::seedshare::{self, SeedShareDocument, SeedShareError, Share};
@@ -556,13 +557,13 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     let mut client = args.options.connect_to(&manifest).await?;
     let response = net::call(
         &mut client,
-        UserRequest::GetRecoveryState {
+        GetRecoveryState {
             consistency_from: trust.as_ref().map(|t| t.size),
         },
     )
     .await?;
     let reply = match response {
-        UserResponse::RecoveryState {
+        GetRecoveryStateReply::RecoveryState(RecoveryState {
             state,
             latest_transition,
             transition_manifest,
@@ -575,7 +576,7 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
             need,
             ready_peers: _,
             recovery_key,
-        } => RecoveryStateReply {
+        }) => RecoveryStateReply {
             state,
             latest_transition,
             transition_manifest,
@@ -588,17 +589,11 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
             need,
             recovery_key,
         },
-        UserResponse::Error(reply) => {
+        GetRecoveryStateReply::Error(reply) => {
             return Err(net::refusal_with_advice(
                 &reply,
                 recover_advice(reply.code).or_else(|| net::advice(reply.code, false)),
             ));
-        }
-        other => {
-            return Err(Failure::Usage(anyhow::anyhow!(
-                "the coordinator answered GetRecoveryState with {}",
-                net::reply_name(&other)
-            )));
         }
     };
     if reply.state == ReplicaState::Ready {
@@ -654,7 +649,7 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     .map_err(|e| Failure::Usage(anyhow::anyhow!("sealing the share: {e}")))?;
     let response = net::call(
         &mut client,
-        UserRequest::Recover {
+        Recover {
             owner: sealed.owner.0,
             encapsulated_key: sealed.encapsulated_key,
             ciphertext: sealed.ciphertext,
@@ -665,33 +660,29 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     )
     .await?;
     match response {
-        UserResponse::Recovery {
+        RecoverReply::Recovery(ShareAccepted {
             recovered: Some(generation),
             ..
-        } => Ok(RecoverOutcome {
+        }) => Ok(RecoverOutcome {
             status: RecoverStatus::Recovered,
             have: u32::from(need),
             need,
             generation: Some(generation),
         }),
-        UserResponse::Recovery {
+        RecoverReply::Recovery(ShareAccepted {
             have,
             need,
             recovered: None,
-        } => Ok(RecoverOutcome {
+        }) => Ok(RecoverOutcome {
             status: RecoverStatus::ShareAccepted,
             have,
             need,
             generation: None,
         }),
-        UserResponse::Error(reply) => Err(net::refusal_with_advice(
+        RecoverReply::Error(reply) => Err(net::refusal_with_advice(
             &reply,
             recover_advice(reply.code).or_else(|| net::advice(reply.code, false)),
         )),
-        other => Err(Failure::Usage(anyhow::anyhow!(
-            "the coordinator answered Recover with {}",
-            net::reply_name(&other)
-        ))),
     }
 }
 

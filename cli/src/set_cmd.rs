@@ -46,7 +46,10 @@ use std::process::ExitCode;
 use accord_core::der::write::pem;
 use accord_core::hex;
 use accord_core::manifest::Manifest;
-use accord_core::protocol::{ErrorCode, UserRequest, UserResponse};
+use accord_core::protocol::{
+    ErrorCode, GetManifests, GetManifestsReply, ManifestSet, Manifests, SetManifest,
+    SetManifestReply,
+};
 use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
@@ -281,26 +284,20 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
     let trust = workspace.load_trust_state()?;
     let current = match net::call(
         &mut client,
-        UserRequest::GetManifests {
+        GetManifests {
             consistency_from: None,
             inclusion_of: Vec::new(),
         },
     )
     .await?
     {
-        UserResponse::Manifests {
+        GetManifestsReply::Manifests(Manifests {
             latest_transition,
             history_public_key,
             ..
-        } => Some((latest_transition, history_public_key)),
-        UserResponse::Error(reply) if reply.code == ErrorCode::NoManifest => None,
-        UserResponse::Error(reply) => return Err(net::refusal(&reply, false)),
-        other => {
-            return Err(Failure::Usage(anyhow::anyhow!(
-                "the coordinator answered GetManifests with {}",
-                net::reply_name(&other)
-            )));
-        }
+        }) => Some((latest_transition, history_public_key)),
+        GetManifestsReply::Error(reply) if reply.code == ErrorCode::NoManifest => None,
+        GetManifestsReply::Error(reply) => return Err(net::refusal(&reply, false)),
     };
     let latest = current.map(|(latest, _)| latest);
     let update = latest.is_some();
@@ -370,7 +367,7 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
 
     let response = net::call(
         &mut client,
-        UserRequest::SetManifest {
+        SetManifest {
             manifest: manifest.clone(),
             policies,
             expected_previous_transition,
@@ -380,26 +377,20 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
     )
     .await?;
     let (transition, generation, root_ca, mesh_ca, document) = match response {
-        UserResponse::ManifestSet {
+        SetManifestReply::ManifestSet(ManifestSet {
             transition,
             generation,
             root_ca,
             mesh_ca,
             seed_share_document,
-        } => (
+        }) => (
             transition,
             generation,
             root_ca,
             mesh_ca,
             seed_share_document,
         ),
-        UserResponse::Error(reply) => return Err(net::refusal(&reply, update)),
-        other => {
-            return Err(Failure::Usage(anyhow::anyhow!(
-                "the coordinator answered SetManifest with {}",
-                net::reply_name(&other)
-            )));
-        }
+        SetManifestReply::Error(reply) => return Err(net::refusal(&reply, update)),
     };
     let outcome = save(
         &workspace,

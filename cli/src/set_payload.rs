@@ -30,7 +30,7 @@ use crate::workspace::write_atomic_mode;
 /// every policy it names from
 /// `policies_dir/<sha256 lower-case hex>.toml`, checking that each file's
 /// SHA-256 is its name. Returns `(manifest, policies)` in the manifest's
-/// policy order, ready for `UserRequest::SetManifest`.
+/// policy order, ready for a `SetManifest` request.
 pub fn load_set_request(
     manifest_path: &Path,
     policies_dir: &Path,

@@ -13,7 +13,7 @@ use accord_core::coordinator::{
 };
 use accord_core::crypto::{CryptoError, SecureRandom, default_provider};
 use accord_core::hex;
-use accord_core::protocol::user_response;
+use accord_core::protocol::get_manifests_reply;
 use accord_core::time::UnixTime;
 use serde_json::json;
 
@@ -229,6 +229,6 @@ impl Harness {
             consistency_from,
             inclusion_of,
         }));
-        ManifestsReply::from_response(user_response(result, None)).unwrap()
+        ManifestsReply::from_response(get_manifests_reply(result)).unwrap()
     }
 }

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use accord_core::hex;
-use accord_core::protocol::UserRequest;
+use accord_core::protocol::{GetManifests, GetManifestsReply};
 use clap::Args;
 use serde::Serialize;
 
@@ -136,11 +136,11 @@ pub fn print_history(history: &[HistoryEntry], json: bool) {
 /// asks `request`. Returns manifest.json's bytes and the reply.
 async fn fetch(
     args: &VerifyArgs,
-    request: UserRequest,
+    request: GetManifests,
 ) -> Result<(Vec<u8>, ManifestsReply), Failure> {
     let (bytes, _, mut client) = args.options.connect_attested().await?;
     let response = net::call(&mut client, request).await?;
-    if let accord_core::protocol::UserResponse::Error(reply) = &response {
+    if let GetManifestsReply::Error(reply) = &response {
         return Err(net::refusal(reply, false));
     }
     let reply = ManifestsReply::from_response(response)?;
@@ -168,7 +168,7 @@ pub async fn verify(args: &VerifyArgs) -> Result<VerifyOutcome, Failure> {
 pub async fn get_manifests(args: &VerifyArgs) -> Result<Vec<HistoryEntry>, Failure> {
     let (_, reply) = fetch(
         args,
-        UserRequest::GetManifests {
+        GetManifests {
             consistency_from: None,
             inclusion_of: Vec::new(),
         },

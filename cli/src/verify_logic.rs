@@ -41,13 +41,14 @@ use accord_core::history::objects::ObjectHash;
 use accord_core::history::tree_head::{SignedTreeHead, TreeHead, TreeHeadError, check_newer};
 use accord_core::history::{History, merkle, transition_leaf_hash};
 use accord_core::manifest::Manifest;
-use accord_core::protocol::{UserRequest, UserResponse};
+use accord_core::protocol::{GetManifests, GetManifestsReply, Manifests};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
 use crate::workspace::{TRUST_STATE_FILE, TrustState, write_atomic};
 
-/// The fields of `UserResponse::Manifests`, as the coordinator sent them.
+/// The fields of a `GetManifestsReply::Manifests`, as the coordinator sent
+/// them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManifestsReply {
     /// Every manifest, oldest first, as the exact bytes that were set.
@@ -74,11 +75,11 @@ pub struct ManifestsReply {
 }
 
 impl ManifestsReply {
-    /// Takes the fields of a `UserResponse::Manifests`; any other reply is
-    /// an error (a refusal says the coordinator's code and message).
-    pub fn from_response(response: UserResponse) -> anyhow::Result<Self> {
+    /// Takes the fields of a `GetManifestsReply::Manifests`; a refusal is
+    /// an error that says the coordinator's code and message.
+    pub fn from_response(response: GetManifestsReply) -> anyhow::Result<Self> {
         match response {
-            UserResponse::Manifests {
+            GetManifestsReply::Manifests(Manifests {
                 manifests,
                 policies,
                 root_ca,
@@ -89,7 +90,7 @@ impl ManifestsReply {
                 consistency_proof,
                 inclusion_proofs,
                 seedshare_record,
-            } => Ok(Self {
+            }) => Ok(Self {
                 manifests,
                 policies,
                 root_ca,
@@ -101,17 +102,9 @@ impl ManifestsReply {
                 inclusion_proofs,
                 seedshare_record,
             }),
-            UserResponse::Error(error) => {
+            GetManifestsReply::Error(error) => {
                 bail!("the coordinator refused: {}", error.into_api_error())
             }
-            other => bail!(
-                "the coordinator answered GetManifests with {}",
-                match other {
-                    UserResponse::ManifestSet { .. } => "ManifestSet",
-                    UserResponse::Recovery { .. } => "Recovery",
-                    _ => "an unexpected reply",
-                }
-            ),
         }
     }
 }
@@ -119,8 +112,8 @@ impl ManifestsReply {
 /// The `GetManifests` request `accord verify` sends: with a consistency
 /// proof from the size in the trust state, if there is one (the proof
 /// [`check_history`] requires).
-pub fn manifests_request(last_seen: Option<&TrustState>) -> UserRequest {
-    UserRequest::GetManifests {
+pub fn manifests_request(last_seen: Option<&TrustState>) -> GetManifests {
+    GetManifests {
         consistency_from: last_seen.map(|s| s.size),
         inclusion_of: Vec::new(),
     }
@@ -1104,10 +1097,9 @@ mod tests {
 
     #[test]
     fn a_refusal_from_the_coordinator_is_reported() {
-        let response = accord_core::protocol::user_response(
-            Err(accord_core::coordinator::ApiError::NeedsRecovery),
-            None,
-        );
+        let response = accord_core::protocol::get_manifests_reply(Err(
+            accord_core::coordinator::ApiError::NeedsRecovery,
+        ));
         let err = ManifestsReply::from_response(response)
             .unwrap_err()
             .to_string();
@@ -1142,7 +1134,7 @@ mod tests {
     fn manifests_request_asks_for_the_consistency_proof_the_check_needs() {
         assert_eq!(
             manifests_request(None),
-            UserRequest::GetManifests {
+            GetManifests {
                 consistency_from: None,
                 inclusion_of: vec![],
             }
@@ -1150,12 +1142,9 @@ mod tests {
         let people = People::new();
         let mut harness = deployment(1, &people, &[0, 1]);
         let seen = check_history(&people.manifest(1), &harness.reply(None), None).unwrap();
-        let UserRequest::GetManifests {
+        let GetManifests {
             consistency_from, ..
-        } = manifests_request(Some(seen.trust()))
-        else {
-            panic!("not GetManifests");
-        };
+        } = manifests_request(Some(seen.trust()));
         assert_eq!(consistency_from, Some(2));
     }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use accord_cli::net::coordinator_policy;
 use accord_core::manifest::Manifest;
 use accord_core::protocol::{
-    HelloReply, MAX_USER_FRAME, UserRequest, UserResponse, VERSION, negotiate,
+    GetManifests, GetManifestsReply, HelloReply, MAX_USER_FRAME, UserRequest, VERSION, negotiate,
 };
 use accord_demo::demo::Deployment;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts};
@@ -119,13 +119,13 @@ impl Harness {
     }
 
     /// The raw GetManifests reply, attested against `manifest.json`.
-    fn get_manifests(&self) -> UserResponse {
+    fn get_manifests(&self) -> GetManifestsReply {
         let bytes = std::fs::read(self.dir.join("manifest.json")).unwrap();
         let policy = coordinator_policy(&Manifest::from_json(&bytes).unwrap());
         self.rt.block_on(async {
             let mut client = UserClient::connect(&self.user, policy).await.unwrap();
             client
-                .call(UserRequest::GetManifests {
+                .call(GetManifests {
                     consistency_from: None,
                     inclusion_of: Vec::new(),
                 })
@@ -487,7 +487,7 @@ fn the_simulated_root_is_refused_without_insecure_simulation() {
     assert!(!h.dir.join("verify").exists());
     assert!(matches!(
         h.get_manifests(),
-        UserResponse::Error(ref reply) if reply.code == accord_core::protocol::ErrorCode::NoManifest
+        GetManifestsReply::Error(ref reply) if reply.code == accord_core::protocol::ErrorCode::NoManifest
     ));
     // With the flag: set, and one warning.
     let set = h.accord(&["set"]);
@@ -602,7 +602,7 @@ fn an_atomic_update_on_a_stale_view_is_a_conflict() {
 async fn replay(
     listener: tokio::net::TcpListener,
     tee: Arc<dyn accord_guest::tee::TeeProvider>,
-    reply: UserResponse,
+    reply: GetManifestsReply,
 ) {
     let acceptor = Acceptor::new(
         tee,
@@ -646,7 +646,7 @@ fn verify_refuses_a_coordinator_serving_an_older_history() {
     assert_exit(&h.accord(&["set"]), 0);
     // What the coordinator said at generation 1.
     let old = h.get_manifests();
-    assert!(matches!(old, UserResponse::Manifests { .. }), "{old:?}");
+    assert!(matches!(old, GetManifestsReply::Manifests(_)), "{old:?}");
 
     h.update_manifest("web.example.com");
     let key = h.deployment.owner_key();

@@ -107,7 +107,11 @@ pub fn fuzz_protocol(data: &[u8]) {
     each::<protocol::Hello>(body, max);
     each::<protocol::HelloReply>(body, max);
     each::<protocol::UserRequest>(body, max);
-    each::<protocol::UserResponse>(body, max);
+    each::<protocol::SetManifestReply>(body, max);
+    each::<protocol::GetManifestsReply>(body, max);
+    each::<protocol::RecoverReply>(body, max);
+    each::<protocol::GetRecoveryStateReply>(body, max);
+    each::<protocol::UserError>(body, max);
     each::<protocol::MeshRequest>(body, max);
     each::<protocol::NewMeshCertReply>(body, max);
     each::<protocol::PeerRecoverReply>(body, max);

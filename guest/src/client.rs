@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use accord_core::protocol::{
     Api, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, Message, NewMeshCertReply,
-    PeerRecoverReply, UserRequest, UserResponse, VERSION,
+    PeerRecoverReply, UserCall, UserReply, UserRequest, VERSION,
 };
 use anyhow::{Context, bail};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -118,30 +118,22 @@ impl UserClient {
         Ok(crate::atls::export_32(&self.stream, label)?)
     }
 
-    /// Sends one request and reads its reply.
-    pub async fn call(&mut self, request: UserRequest) -> anyhow::Result<UserResponse> {
-        let method = match &request {
-            UserRequest::SetManifest { .. } => "SetManifest",
-            UserRequest::GetManifests { .. } => "GetManifests",
-            UserRequest::Recover { .. } => "Recover",
-            UserRequest::GetRecoveryState { .. } => "GetRecoveryState",
-        };
+    /// Sends one request and reads its reply, of the request's own reply
+    /// type (a variant that cannot answer the request does not decode).
+    pub async fn call<C: UserCall>(&mut self, request: C) -> anyhow::Result<C::Reply> {
+        let method = C::NAME;
         tracing::debug!("sending {method}");
+        let request: UserRequest = request.into();
         wire::write_message(&mut self.stream, &request, MAX_USER_FRAME, WRITE_WAIT).await?;
         let limits = ReadLimits {
             max: MAX_USER_FRAME,
             idle: REPLY_WAIT,
             body: REPLY_WAIT,
         };
-        let reply: UserResponse = wire::read_message(&mut self.stream, limits).await?;
-        match &reply {
-            UserResponse::Error(error) => {
-                tracing::debug!("{method}: error {:?}: {}", error.code, error.message)
-            }
-            UserResponse::ManifestSet { .. } => tracing::debug!("{method}: manifest set"),
-            UserResponse::Manifests { .. } => tracing::debug!("{method}: manifests"),
-            UserResponse::Recovery { .. } => tracing::debug!("{method}: recovery progress"),
-            UserResponse::RecoveryState { .. } => tracing::debug!("{method}: recovery state"),
+        let reply: C::Reply = wire::read_message(&mut self.stream, limits).await?;
+        match reply.error() {
+            Some(error) => tracing::debug!("{method}: error {:?}: {}", error.code, error.message),
+            None => tracing::debug!("{method}: {}", reply.variant()),
         }
         Ok(reply)
     }

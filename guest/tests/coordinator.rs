@@ -16,7 +16,9 @@ use accord_core::crypto::default_provider;
 use accord_core::evidence::ReferenceValues;
 use accord_core::hex;
 use accord_core::protocol::{
-    self, Api, ErrorCode, Hello, HelloReply, MAX_USER_FRAME, UserRequest, UserResponse, VERSION,
+    self, Api, ErrorCode, GetManifests, GetManifestsReply, Hello, HelloReply, MAX_USER_FRAME,
+    ManifestSet, Manifests, SetManifest, SetManifestReply, UserCall, UserError, UserReply,
+    UserRequest, VERSION,
 };
 use accord_guest::atls::{Clock, Connector, PeerPolicy, Timeouts};
 use accord_guest::client::UserClient;
@@ -163,8 +165,8 @@ impl Deployment {
         serde_json::to_vec_pretty(&doc).unwrap()
     }
 
-    fn set_manifest_request(&self) -> UserRequest {
-        UserRequest::SetManifest {
+    fn set_manifest_request(&self) -> SetManifest {
+        SetManifest {
             manifest: self.manifest(),
             policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
             expected_previous_transition: None,
@@ -328,11 +330,11 @@ impl Drop for Coordinator {
     }
 }
 
-async fn user_call(
+async fn user_call<C: UserCall>(
     coordinator: &Coordinator,
     deployment: &Deployment,
-    request: UserRequest,
-) -> UserResponse {
+    request: C,
+) -> C::Reply {
     tokio::time::timeout(WAIT, async {
         let mut client = UserClient::connect(&coordinator.user, deployment.coordinator_policy())
             .await
@@ -343,18 +345,15 @@ async fn user_call(
     .expect("the user API answers in time")
 }
 
-fn get_manifests() -> UserRequest {
-    UserRequest::GetManifests {
+fn get_manifests() -> GetManifests {
+    GetManifests {
         consistency_from: None,
         inclusion_of: Vec::new(),
     }
 }
 
-fn error_code(response: &UserResponse) -> Option<ErrorCode> {
-    match response {
-        UserResponse::Error(e) => Some(e.code),
-        _ => None,
-    }
+fn error_code<R: UserReply>(response: &R) -> Option<ErrorCode> {
+    response.error().map(|e| e.code)
 }
 
 fn mode(path: &Path) -> u32 {
@@ -392,13 +391,13 @@ async fn lifecycle_set_manifest_initialize_restart_tamper() {
 
     // The first manifest.
     let response = user_call(&coordinator, &deployment, deployment.set_manifest_request()).await;
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         generation,
         root_ca,
         mesh_ca,
         seed_share_document,
         ..
-    } = response
+    }) = response
     else {
         panic!("{response:?}; log: {}", coordinator.log())
     };
@@ -407,7 +406,7 @@ async fn lifecycle_set_manifest_initialize_restart_tamper() {
     assert!(seed_share_document.is_some());
 
     let response = user_call(&coordinator, &deployment, get_manifests()).await;
-    let UserResponse::Manifests { manifests, .. } = &response else {
+    let GetManifestsReply::Manifests(Manifests { manifests, .. }) = &response else {
         panic!("{response:?}")
     };
     assert_eq!(manifests, &vec![deployment.manifest()]);
@@ -589,7 +588,7 @@ async fn raw_user_connection(
 
 /// Reads what the server sends until it closes: the decoded reply (if one
 /// came) and whether the connection closed.
-async fn read_until_close(tls: &mut tokio_rustls::TlsStream<TcpStream>) -> Option<UserResponse> {
+async fn read_until_close(tls: &mut tokio_rustls::TlsStream<TcpStream>) -> Option<UserError> {
     let mut all = Vec::new();
     let result = tokio::time::timeout(Duration::from_secs(20), async {
         let mut buf = [0u8; 4096];
@@ -626,7 +625,7 @@ async fn misbehaving_clients_are_refused_and_do_not_block_others() {
     tls.write_all(&[0xff, 0xff, 0xff, 0xff]).await.unwrap();
     tls.flush().await.unwrap();
     let reply = read_until_close(&mut tls).await;
-    let Some(UserResponse::Error(error)) = reply else {
+    let Some(UserError::Error(error)) = reply else {
         panic!("{reply:?}")
     };
     assert_eq!(error.code, ErrorCode::Protocol);
@@ -639,13 +638,13 @@ async fn misbehaving_clients_are_refused_and_do_not_block_others() {
         .unwrap();
     tls.flush().await.unwrap();
     let reply = read_until_close(&mut tls).await;
-    let Some(UserResponse::Error(error)) = reply else {
+    let Some(UserError::Error(error)) = reply else {
         panic!("{reply:?}")
     };
     assert_eq!(error.code, ErrorCode::Protocol);
 
     // Trailing bytes after a valid request.
-    let mut frame = protocol::encode(&get_manifests(), MAX_USER_FRAME).unwrap();
+    let mut frame = protocol::encode(&UserRequest::from(get_manifests()), MAX_USER_FRAME).unwrap();
     frame.push(0);
     let len = u32::try_from(frame.len() - 4).unwrap();
     frame[..4].copy_from_slice(&len.to_be_bytes());
@@ -654,7 +653,7 @@ async fn misbehaving_clients_are_refused_and_do_not_block_others() {
     tls.flush().await.unwrap();
     let reply = read_until_close(&mut tls).await;
     assert!(
-        matches!(reply, Some(UserResponse::Error(ref e)) if e.code == ErrorCode::Protocol),
+        matches!(reply, Some(UserError::Error(ref e)) if e.code == ErrorCode::Protocol),
         "{reply:?}"
     );
 
@@ -721,7 +720,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
 
     // Half a request: the server has started reading it when the signal
     // arrives, so it must finish reading and answer it.
-    let frame = protocol::encode(&get_manifests(), MAX_USER_FRAME).unwrap();
+    let frame = protocol::encode(&UserRequest::from(get_manifests()), MAX_USER_FRAME).unwrap();
     let (head, tail) = frame.split_at(5);
     tls.write_all(head).await.unwrap();
     tls.flush().await.unwrap();
@@ -769,7 +768,7 @@ async fn sigterm_lets_a_request_in_flight_finish() {
         idle: WAIT,
         body: WAIT,
     };
-    let reply: UserResponse = wire::read_message(&mut tls, limits).await.unwrap();
+    let reply: GetManifestsReply = wire::read_message(&mut tls, limits).await.unwrap();
     assert_eq!(error_code(&reply), Some(ErrorCode::NoManifest), "{reply:?}");
     drop(idle);
     let status = tokio::task::spawn_blocking(move || {
@@ -795,11 +794,11 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     let deployment = Deployment::new("update");
     let coordinator = deployment.start();
     let response = user_call(&coordinator, &deployment, deployment.set_manifest_request()).await;
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         transition,
         mesh_ca: first_mesh_ca,
         ..
-    } = response
+    }) = response
     else {
         panic!("{response:?}")
     };
@@ -838,16 +837,16 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
     let deployment_key = match user_call(
         &coordinator,
         &deployment,
-        UserRequest::GetManifests {
+        GetManifests {
             consistency_from: None,
             inclusion_of: Vec::new(),
         },
     )
     .await
     {
-        UserResponse::Manifests {
+        GetManifestsReply::Manifests(Manifests {
             history_public_key, ..
-        } => history_public_key,
+        }) => history_public_key,
         other => panic!("{other:?}"),
     };
     let intent = UpdateIntent {
@@ -861,7 +860,7 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
         hex::encode(&owner_key().verifying_key().to_sec1_bytes())
     ))
     .unwrap();
-    let update = UserRequest::SetManifest {
+    let update = SetManifest {
         manifest,
         policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
         expected_previous_transition: Some(transition),
@@ -872,11 +871,11 @@ async fn a_manifest_update_moves_the_mesh_api_to_the_new_generation() {
         reshare: false,
     };
     let response = user_call(&coordinator, &deployment, update).await;
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         generation,
         mesh_ca: second_mesh_ca,
         ..
-    } = response
+    }) = response
     else {
         panic!("{response:?}; log: {}", coordinator.log())
     };

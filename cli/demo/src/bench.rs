@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use accord_core::crypto::default_provider;
 use accord_core::evidence::{self, ReferenceValues};
 use accord_core::hex;
-use accord_core::protocol::{NewMeshCertReply, UserRequest, UserResponse};
+use accord_core::protocol::{ManifestSet, NewMeshCertReply, SetManifest, SetManifestReply};
 use accord_guest::atls::{Clock, Identity, PeerPolicy, system_now};
 use accord_guest::client::{MeshClient, UserClient};
 use accord_guest::tee::TeeProvider;
@@ -939,7 +939,7 @@ fn setup(args: &SetupArgs) -> anyhow::Result<()> {
         "SeedshareOwnerPubKeys": [],
         "SeedshareThreshold": 1,
     });
-    let request = UserRequest::SetManifest {
+    let request = SetManifest {
         manifest: serde_json::to_vec_pretty(&manifest)?,
         policies: vec![BENCH_COORDINATOR_POLICY.to_vec(), workload_policy],
         expected_previous_transition: None,
@@ -956,12 +956,11 @@ fn setup(args: &SetupArgs) -> anyhow::Result<()> {
         client.call(request).await
     })?;
     match response {
-        UserResponse::ManifestSet { generation, .. } => {
+        SetManifestReply::ManifestSet(ManifestSet { generation, .. }) => {
             println!("manifest set: generation {generation}");
             Ok(())
         }
-        UserResponse::Error(error) => Err(error.into_api_error().into()),
-        other => bail!("unexpected reply: {other:?}"),
+        SetManifestReply::Error(error) => Err(error.into_api_error().into()),
     }
 }
 

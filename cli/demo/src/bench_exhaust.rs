@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use accord_core::protocol::{
-    Api, ErrorCode, Hello, HelloReply, MAX_USER_FRAME, SET_MANIFEST_TAG, UserResponse, VERSION,
+    Api, ErrorCode, Hello, HelloReply, MAX_USER_FRAME, SET_MANIFEST_TAG, SetManifestReply, VERSION,
 };
 use accord_guest::atls::{Connector, PeerPolicy, Timeouts};
 use accord_guest::wire::{self, ReadLimits};
@@ -299,13 +299,13 @@ async fn hostile(
         body: Duration::from_secs(120),
     };
     let reply = tokio::select! {
-        reply = wire::read_message::<UserResponse, _>(&mut reader, limits) => reply.ok(),
+        reply = wire::read_message::<SetManifestReply, _>(&mut reader, limits) => reply.ok(),
         _ = stream_body => {
             // Writing failed (the coordinator closed): its reply may be
             // waiting.
             tokio::time::timeout(
                 Duration::from_secs(1),
-                wire::read_message::<UserResponse, _>(&mut reader, limits),
+                wire::read_message::<SetManifestReply, _>(&mut reader, limits),
             )
             .await
             .ok()
@@ -313,12 +313,14 @@ async fn hostile(
         }
     };
     let counter = match &reply {
-        Some(UserResponse::Error(error)) if error.message.contains("is busy") => &counters.busy,
-        Some(UserResponse::Error(error)) if error.code != ErrorCode::Protocol => &counters.decoded,
-        Some(UserResponse::Error(error)) if error.message.contains("exceeds") => {
+        Some(SetManifestReply::Error(error)) if error.message.contains("is busy") => &counters.busy,
+        Some(SetManifestReply::Error(error)) if error.code != ErrorCode::Protocol => {
+            &counters.decoded
+        }
+        Some(SetManifestReply::Error(error)) if error.message.contains("exceeds") => {
             &counters.too_large
         }
-        Some(UserResponse::Error(error))
+        Some(SetManifestReply::Error(error))
             if error.message.contains("malformed") || error.message.contains("trailing") =>
         {
             &counters.malformed
@@ -484,17 +486,17 @@ mod tests {
 
     #[test]
     fn frame_bodies_are_set_manifests_of_the_maximum_size() {
-        use accord_core::protocol::{UserRequest, decode};
+        use accord_core::protocol::{SetManifest, UserRequest, decode};
         let zeros = frame_body(false);
         assert_eq!(zeros.len(), MAX_USER_FRAME);
         assert!(decode::<UserRequest>(&zeros).is_err(), "trailing bytes");
         let well_formed = frame_body(true);
         assert_eq!(well_formed.len(), MAX_USER_FRAME);
-        let Ok(UserRequest::SetManifest {
+        let Ok(UserRequest::SetManifest(SetManifest {
             manifest,
             signatures,
             ..
-        }) = decode::<UserRequest>(&well_formed)
+        })) = decode::<UserRequest>(&well_formed)
         else {
             panic!("not a SetManifest")
         };

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use accord_core::protocol::{UserRequest, UserResponse};
+use accord_core::protocol::{GetManifests, GetManifestsReply, Manifests};
 use accord_guest::atls::Identity;
 use accord_guest::initializer::{self, AttemptError};
 use accord_shim::discovery::is_ready;
@@ -226,7 +226,7 @@ pub async fn served(dir: &Path, user: &str) -> anyhow::Result<Served> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let response = net::call(
         &mut client,
-        UserRequest::GetManifests {
+        GetManifests {
             consistency_from: None,
             inclusion_of: Vec::new(),
         },
@@ -234,12 +234,12 @@ pub async fn served(dir: &Path, user: &str) -> anyhow::Result<Served> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     match response {
-        UserResponse::Manifests {
+        GetManifestsReply::Manifests(Manifests {
             latest_transition,
             manifests,
             mesh_ca,
             ..
-        } => {
+        }) => {
             let cert = accord_core::x509::Certificate::from_der(&mesh_ca)
                 .map_err(|e| anyhow::anyhow!("the mesh CA certificate: {e}"))?;
             Ok(Served {
@@ -248,7 +248,11 @@ pub async fn served(dir: &Path, user: &str) -> anyhow::Result<Served> {
                 mesh_ca_key: cert.spki_der().to_vec(),
             })
         }
-        other => bail!("GetManifests answered {}", net::reply_name(&other)),
+        GetManifestsReply::Error(error) => bail!(
+            "GetManifests answered Error ({:?}: {})",
+            error.code,
+            error.message
+        ),
     }
 }
 

@@ -8,9 +8,10 @@ use alloc::vec::Vec;
 use zeroize::Zeroizing;
 
 use super::messages::{
-    DeploymentStatement, ErrorCode, ErrorReply, MeshCert, MeshRequest, NewMeshCertReply,
-    OwnerSignature, PeerRecoverReply, PeerSecrets, ReplicaState, Sharing, UserRequest,
-    UserResponse,
+    DeploymentStatement, ErrorCode, ErrorReply, GetManifests, GetManifestsReply, GetRecoveryState,
+    GetRecoveryStateReply, ManifestSet, Manifests, MeshCert, MeshRequest, NewMeshCertReply,
+    OwnerSignature, PeerRecoverReply, PeerSecrets, Recover, RecoverReply, RecoveryState,
+    ReplicaState, SetManifest, SetManifestReply, ShareAccepted, Sharing, UserRequest,
 };
 use crate::coordinator::{self as api, ApiError, RecoveryProgress, Response, StateName};
 use crate::evidence::Claims;
@@ -40,13 +41,13 @@ impl UserRequest {
         recovery: Option<&RecoverySession<'_>>,
     ) -> Result<api::Request, ApiError> {
         Ok(match self {
-            Self::SetManifest {
+            Self::SetManifest(SetManifest {
                 manifest,
                 policies,
                 expected_previous_transition,
                 signatures,
                 reshare,
-            } => api::Request::SetManifest(api::SetManifest {
+            }) => api::Request::SetManifest(api::SetManifest {
                 manifest,
                 policies,
                 expected_previous_transition,
@@ -59,21 +60,21 @@ impl UserRequest {
                     .collect(),
                 reshare,
             }),
-            Self::GetManifests {
+            Self::GetManifests(GetManifests {
                 consistency_from,
                 inclusion_of,
-            } => api::Request::GetManifests(api::GetManifests {
+            }) => api::Request::GetManifests(api::GetManifests {
                 consistency_from,
                 inclusion_of,
             }),
-            Self::Recover {
+            Self::Recover(Recover {
                 owner,
                 encapsulated_key,
                 ciphertext,
                 latest_transition,
                 seedshares,
                 force,
-            } => {
+            }) => {
                 let recovery = recovery.ok_or_else(|| {
                     ApiError::InvalidArgument(
                         "no recovery key on this connection: ask GetRecoveryState first and seal the share to its recovery key".into(),
@@ -106,7 +107,7 @@ impl UserRequest {
                     force,
                 })
             }
-            Self::GetRecoveryState { consistency_from } => {
+            Self::GetRecoveryState(GetRecoveryState { consistency_from }) => {
                 api::Request::GetRecoveryState(api::GetRecoveryState { consistency_from })
             }
         })
@@ -183,23 +184,26 @@ impl ErrorReply {
     }
 }
 
-/// The user-API reply for a state-machine result. `recovery_key` is the
-/// connection's recovery key, sent with a `RecoveryState` (which is an
-/// internal error without one).
-pub fn user_response(
-    result: Result<Response, ApiError>,
-    recovery_key: Option<&SeedshareKey>,
-) -> UserResponse {
+/// The reply to `SetManifest` for a state-machine result.
+pub fn set_manifest_reply(result: Result<Response, ApiError>) -> SetManifestReply {
     match result {
-        Err(error) => UserResponse::Error(ErrorReply::from(&error)),
-        Ok(Response::ManifestSet(set)) => UserResponse::ManifestSet {
+        Err(error) => SetManifestReply::Error(ErrorReply::from(&error)),
+        Ok(Response::ManifestSet(set)) => SetManifestReply::ManifestSet(ManifestSet {
             transition: set.transition.0,
             generation: set.generation,
             root_ca: set.root_ca,
             mesh_ca: set.mesh_ca,
             seed_share_document: set.seed_share_document,
-        },
-        Ok(Response::Manifests(m)) => UserResponse::Manifests {
+        }),
+        Ok(_) => SetManifestReply::Error(not_this_reply("SetManifest")),
+    }
+}
+
+/// The reply to `GetManifests` for a state-machine result.
+pub fn get_manifests_reply(result: Result<Response, ApiError>) -> GetManifestsReply {
+    match result {
+        Err(error) => GetManifestsReply::Error(ErrorReply::from(&error)),
+        Ok(Response::Manifests(m)) => GetManifestsReply::Manifests(Manifests {
             manifests: m.manifests,
             policies: m.policies,
             root_ca: m.root_ca,
@@ -210,23 +214,44 @@ pub fn user_response(
             consistency_proof: m.consistency_proof,
             inclusion_proofs: m.inclusion_proofs,
             seedshare_record: m.seedshare_record,
-        },
+        }),
+        Ok(_) => GetManifestsReply::Error(not_this_reply("GetManifests")),
+    }
+}
+
+/// The reply to `Recover` for a state-machine result.
+pub fn recover_reply(result: Result<Response, ApiError>) -> RecoverReply {
+    match result {
+        Err(error) => RecoverReply::Error(ErrorReply::from(&error)),
         Ok(Response::Recovery(RecoveryProgress::ShareAccepted { have, need })) => {
-            UserResponse::Recovery {
+            RecoverReply::Recovery(ShareAccepted {
                 have: u32::try_from(have).unwrap_or(u32::MAX),
                 need,
                 recovered: None,
-            }
+            })
         }
         Ok(Response::Recovery(RecoveryProgress::Recovered { generation })) => {
-            UserResponse::Recovery {
+            RecoverReply::Recovery(ShareAccepted {
                 have: 0,
                 need: 0,
                 recovered: Some(generation),
-            }
+            })
         }
+        Ok(_) => RecoverReply::Error(not_this_reply("Recover")),
+    }
+}
+
+/// The reply to `GetRecoveryState` for a state-machine result.
+/// `recovery_key` is the connection's recovery key, sent with the state
+/// (an internal error without one).
+pub fn get_recovery_state_reply(
+    result: Result<Response, ApiError>,
+    recovery_key: Option<&SeedshareKey>,
+) -> GetRecoveryStateReply {
+    match result {
+        Err(error) => GetRecoveryStateReply::Error(ErrorReply::from(&error)),
         Ok(Response::RecoveryState(state)) => match recovery_key {
-            Some(key) => UserResponse::RecoveryState {
+            Some(key) => GetRecoveryStateReply::RecoveryState(RecoveryState {
                 state: match state.state {
                     StateName::Uninitialized => ReplicaState::Uninitialized,
                     StateName::Recovery => ReplicaState::Recovery,
@@ -243,16 +268,13 @@ pub fn user_response(
                 need: state.need,
                 ready_peers: u32::try_from(state.ready_peers).unwrap_or(u32::MAX),
                 recovery_key: key.0,
-            },
-            None => UserResponse::Error(ErrorReply {
+            }),
+            None => GetRecoveryStateReply::Error(ErrorReply {
                 code: ErrorCode::Internal,
                 message: "the recovery state needs the connection's recovery key".into(),
             }),
         },
-        Ok(Response::MeshCert(_) | Response::PeerSecrets(_)) => UserResponse::Error(ErrorReply {
-            code: ErrorCode::Internal,
-            message: "not a user-API reply".into(),
-        }),
+        Ok(_) => GetRecoveryStateReply::Error(not_this_reply("GetRecoveryState")),
     }
 }
 

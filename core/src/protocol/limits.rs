@@ -75,45 +75,52 @@ mod tests {
     use alloc::vec::Vec;
 
     use super::*;
-    use crate::protocol::{MAX_USER_FRAME, UserRequest, encode};
+    use crate::protocol::{
+        GetManifests, GetRecoveryState, MAX_USER_FRAME, Recover, SetManifest, UserRequest, encode,
+    };
 
     /// One request of every variant, and its name. The match has no
     /// wildcard: a new variant does not compile until it is named here,
     /// and then `the_names_follow_the_enum` checks the table above.
     fn every_variant() -> Vec<(UserRequest, &'static str)> {
-        let samples = vec![
-            UserRequest::SetManifest {
+        let samples: Vec<UserRequest> = vec![
+            SetManifest {
                 manifest: vec![1; 10],
                 policies: vec![],
                 expected_previous_transition: None,
                 signatures: vec![],
                 reshare: false,
-            },
-            UserRequest::GetManifests {
+            }
+            .into(),
+            GetManifests {
                 consistency_from: None,
                 inclusion_of: vec![],
-            },
-            UserRequest::Recover {
+            }
+            .into(),
+            Recover {
                 owner: [1; 32],
                 encapsulated_key: [2; 32],
                 ciphertext: vec![0; 145],
                 latest_transition: [3; 32],
                 seedshares: [4; 32],
                 force: false,
-            },
-            UserRequest::GetRecoveryState {
+            }
+            .into(),
+            GetRecoveryState {
                 consistency_from: None,
-            },
+            }
+            .into(),
         ];
         samples
             .into_iter()
             .map(|request| {
                 let name = match &request {
-                    UserRequest::SetManifest { .. } => "SetManifest",
-                    UserRequest::GetManifests { .. } => "GetManifests",
-                    UserRequest::Recover { .. } => "Recover",
-                    UserRequest::GetRecoveryState { .. } => "GetRecoveryState",
+                    UserRequest::SetManifest(_) => "SetManifest",
+                    UserRequest::GetManifests(_) => "GetManifests",
+                    UserRequest::Recover(_) => "Recover",
+                    UserRequest::GetRecoveryState(_) => "GetRecoveryState",
                 };
+                assert_eq!(request.name(), name);
                 (request, name)
             })
             .collect()

@@ -58,56 +58,147 @@ pub struct OwnerSignature {
     pub signature: Vec<u8>,
 }
 
-/// A request on the user API.
+/// `SetManifest`: set or update the manifest (answered by
+/// [`SetManifestReply`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetManifest {
+    /// The manifest's exact bytes.
+    pub manifest: Vec<u8>,
+    /// Every policy the manifest names.
+    pub policies: Vec<Vec<u8>>,
+    /// Compare-and-swap on the latest transition.
+    pub expected_previous_transition: Option<[u8; 32]>,
+    /// Owner signatures over the next transition.
+    pub signatures: Vec<OwnerSignature>,
+    /// Split the seed anew among the new manifest's seed-share owners.
+    pub reshare: bool,
+}
+
+/// `GetManifests`: read the history (answered by [`GetManifestsReply`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetManifests {
+    /// Log size of the last tree head the client saw.
+    pub consistency_from: Option<u64>,
+    /// Log indices to prove inclusion of.
+    pub inclusion_of: Vec<u64>,
+}
+
+/// `Recover`: submit a seed share, sealed by its owner in HPKE Auth mode
+/// to the recovery key of this session's [`RecoveryState`] reply
+/// (`seedshare::submission`; answered by [`RecoverReply`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recover {
+    /// The owner's X25519 public key (the HPKE sender).
+    pub owner: [u8; 32],
+    /// The HPKE encapsulated key.
+    pub encapsulated_key: [u8; 32],
+    /// The HPKE ciphertext of the 129-byte share.
+    pub ciphertext: Vec<u8>,
+    /// The latest transition the owner agreed to recover.
+    pub latest_transition: [u8; 32],
+    /// The seed-share record address the owner agreed to.
+    pub seedshares: [u8; 32],
+    /// Recover even though ready peers exist.
+    pub force: bool,
+}
+
+/// `GetRecoveryState`: what the replica would recover to; also makes this
+/// session's recovery key (answered by [`GetRecoveryStateReply`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetRecoveryState {
+    /// Log size of the tree head the owner trusts (for a consistency
+    /// proof).
+    pub consistency_from: Option<u64>,
+}
+
+/// A request on the user API: one variant per request, in wire-index
+/// order (`0` SetManifest, `1` GetManifests, `2` Recover, `3`
+/// GetRecoveryState). Each request has a reply type of its own
+/// ([`UserCall::Reply`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UserRequest {
     /// Set or update the manifest.
-    SetManifest {
-        /// The manifest's exact bytes.
-        manifest: Vec<u8>,
-        /// Every policy the manifest names.
-        policies: Vec<Vec<u8>>,
-        /// Compare-and-swap on the latest transition.
-        expected_previous_transition: Option<[u8; 32]>,
-        /// Owner signatures over the next transition.
-        signatures: Vec<OwnerSignature>,
-        /// Split the seed anew among the new manifest's seed-share owners.
-        reshare: bool,
-    },
+    SetManifest(SetManifest),
     /// Read the history.
-    GetManifests {
-        /// Log size of the last tree head the client saw.
-        consistency_from: Option<u64>,
-        /// Log indices to prove inclusion of.
-        inclusion_of: Vec<u64>,
-    },
-    /// Submit a seed share, sealed by its owner in HPKE Auth mode to the
-    /// recovery key of this session's `RecoveryState` reply
-    /// (`seedshare::submission`).
-    Recover {
-        /// The owner's X25519 public key (the HPKE sender).
-        owner: [u8; 32],
-        /// The HPKE encapsulated key.
-        encapsulated_key: [u8; 32],
-        /// The HPKE ciphertext of the 129-byte share.
-        ciphertext: Vec<u8>,
-        /// The latest transition the owner agreed to recover.
-        latest_transition: [u8; 32],
-        /// The seed-share record address the owner agreed to.
-        seedshares: [u8; 32],
-        /// Recover even though ready peers exist.
-        force: bool,
-    },
-    /// What the replica would recover to; also makes this session's
-    /// recovery key.
-    GetRecoveryState {
-        /// Log size of the tree head the owner trusts (for a consistency
-        /// proof).
-        consistency_from: Option<u64>,
-    },
+    GetManifests(GetManifests),
+    /// Submit a seed share.
+    Recover(Recover),
+    /// What the replica would recover to.
+    GetRecoveryState(GetRecoveryState),
 }
 
-/// The replica's state in [`UserResponse::RecoveryState`].
+impl UserRequest {
+    /// The request's name, for errors and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SetManifest(_) => SetManifest::NAME,
+            Self::GetManifests(_) => GetManifests::NAME,
+            Self::Recover(_) => Recover::NAME,
+            Self::GetRecoveryState(_) => GetRecoveryState::NAME,
+        }
+    }
+}
+
+/// A user-API request paired with its reply type: a client sending a `C`
+/// decodes only a `C::Reply`, so a variant that cannot answer the request
+/// is refused by the decoder.
+pub trait UserCall: Into<UserRequest> {
+    /// The reply type.
+    type Reply: UserReply;
+    /// The request's name, for errors and logs.
+    const NAME: &'static str;
+}
+
+/// A user-API reply type: one per request, each with an `Error` variant
+/// at index 3.
+pub trait UserReply: Message + fmt::Debug {
+    /// The variant's name, for logs.
+    fn variant(&self) -> &'static str;
+    /// The refusal, if the reply is one.
+    fn error(&self) -> Option<&ErrorReply>;
+}
+
+macro_rules! user_call {
+    ($($request:ident => $reply:ident,)+) => {
+        $(
+            impl From<$request> for UserRequest {
+                fn from(request: $request) -> Self {
+                    Self::$request(request)
+                }
+            }
+
+            impl UserCall for $request {
+                type Reply = $reply;
+                const NAME: &'static str = stringify!($request);
+            }
+
+            impl UserReply for $reply {
+                fn variant(&self) -> &'static str {
+                    self.variant()
+                }
+                fn error(&self) -> Option<&ErrorReply> {
+                    match self {
+                        Self::Error(e) => Some(e),
+                        _ => None,
+                    }
+                }
+            }
+
+            impl Message for $reply {
+                const NAME: &'static str = stringify!($reply);
+            }
+        )+
+    };
+}
+
+user_call! {
+    SetManifest => SetManifestReply,
+    GetManifests => GetManifestsReply,
+    Recover => RecoverReply,
+    GetRecoveryState => GetRecoveryStateReply,
+}
+
+/// The replica's state in [`RecoveryState`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplicaState {
     /// No history.
@@ -150,86 +241,88 @@ pub struct ErrorReply {
     pub message: String,
 }
 
-/// A reply on the user API.
+/// The manifest was set: the success of [`SetManifestReply`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum UserResponse {
-    /// The manifest was set.
-    ManifestSet {
-        /// The new latest transition.
-        transition: [u8; 32],
-        /// The new generation.
-        generation: u64,
-        /// Root CA certificate (DER).
-        root_ca: Vec<u8>,
-        /// Mesh CA certificate (DER).
-        mesh_ca: Vec<u8>,
-        /// The sealed seed shares (first manifest only).
-        seed_share_document: Option<SeedShareDocument>,
-    },
-    /// The history.
-    Manifests {
-        /// Every manifest, oldest first.
-        manifests: Vec<Vec<u8>>,
-        /// Every policy.
-        policies: Vec<Vec<u8>>,
-        /// Root CA certificate (DER).
-        root_ca: Vec<u8>,
-        /// Mesh CA certificate (DER).
-        mesh_ca: Vec<u8>,
-        /// The latest transition.
-        latest_transition: [u8; 32],
-        /// The signed tree head (132 bytes, `history::tree_head`).
-        signed_tree_head: Vec<u8>,
-        /// The Ed25519 history key.
-        history_public_key: [u8; 32],
-        /// Consistency proof, if asked.
-        consistency_proof: Option<Vec<[u8; 32]>>,
-        /// Inclusion proofs, if asked.
-        inclusion_proofs: Vec<(u64, Vec<[u8; 32]>)>,
-        /// The seed-share record the tree head names (salt, commitments,
-        /// sealed shares; `coordinator::store::SeedShareRecord`).
-        seedshare_record: Vec<u8>,
-    },
-    /// A seed share was accepted (`recovered` is set once the coordinator
-    /// recovered, with the generation).
-    Recovery {
-        /// Valid shares held.
-        have: u32,
-        /// The threshold.
-        need: u8,
-        /// The recovered generation, once recovered.
-        recovered: Option<u64>,
-    },
-    /// The request was refused.
-    Error(ErrorReply),
-    /// What the replica would recover to (`GetRecoveryState`).
-    RecoveryState {
-        /// The replica's state.
-        state: ReplicaState,
-        /// The latest transition of the stored history.
-        latest_transition: [u8; 32],
-        /// The manifest hash the latest transition names.
-        transition_manifest: [u8; 32],
-        /// The transition before it.
-        transition_previous: Option<[u8; 32]>,
-        /// The stored signed tree head (164 bytes; unverified by the
-        /// replica, which has no seed).
-        signed_tree_head: Vec<u8>,
-        /// The seed-share record the tree head names.
-        seedshare_record: Vec<u8>,
-        /// The current manifest's exact bytes.
-        manifest: Vec<u8>,
-        /// Consistency proof from `consistency_from`, if asked.
-        consistency_proof: Option<Vec<[u8; 32]>>,
-        /// Valid shares held for this history.
-        have: u32,
-        /// The threshold (0 without seed-share owners).
-        need: u8,
-        /// Ready peers the replica can reach.
-        ready_peers: u32,
-        /// This session's X25519 recovery key: seal the share to it.
-        recovery_key: [u8; 32],
-    },
+pub struct ManifestSet {
+    /// The new latest transition.
+    pub transition: [u8; 32],
+    /// The new generation.
+    pub generation: u64,
+    /// Root CA certificate (DER).
+    pub root_ca: Vec<u8>,
+    /// Mesh CA certificate (DER).
+    pub mesh_ca: Vec<u8>,
+    /// The sealed seed shares (first manifest only).
+    pub seed_share_document: Option<SeedShareDocument>,
+}
+
+/// The history: the success of [`GetManifestsReply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifests {
+    /// Every manifest, oldest first.
+    pub manifests: Vec<Vec<u8>>,
+    /// Every policy.
+    pub policies: Vec<Vec<u8>>,
+    /// Root CA certificate (DER).
+    pub root_ca: Vec<u8>,
+    /// Mesh CA certificate (DER).
+    pub mesh_ca: Vec<u8>,
+    /// The latest transition.
+    pub latest_transition: [u8; 32],
+    /// The signed tree head (132 bytes, `history::tree_head`).
+    pub signed_tree_head: Vec<u8>,
+    /// The Ed25519 history key.
+    pub history_public_key: [u8; 32],
+    /// Consistency proof, if asked.
+    pub consistency_proof: Option<Vec<[u8; 32]>>,
+    /// Inclusion proofs, if asked.
+    pub inclusion_proofs: Vec<(u64, Vec<[u8; 32]>)>,
+    /// The seed-share record the tree head names (salt, commitments,
+    /// sealed shares; `coordinator::store::SeedShareRecord`).
+    pub seedshare_record: Vec<u8>,
+}
+
+/// A seed share was accepted (`recovered` is set once the coordinator
+/// recovered, with the generation): the success of [`RecoverReply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareAccepted {
+    /// Valid shares held.
+    pub have: u32,
+    /// The threshold.
+    pub need: u8,
+    /// The recovered generation, once recovered.
+    pub recovered: Option<u64>,
+}
+
+/// What the replica would recover to: the success of
+/// [`GetRecoveryStateReply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryState {
+    /// The replica's state.
+    pub state: ReplicaState,
+    /// The latest transition of the stored history.
+    pub latest_transition: [u8; 32],
+    /// The manifest hash the latest transition names.
+    pub transition_manifest: [u8; 32],
+    /// The transition before it.
+    pub transition_previous: Option<[u8; 32]>,
+    /// The stored signed tree head (164 bytes; unverified by the
+    /// replica, which has no seed).
+    pub signed_tree_head: Vec<u8>,
+    /// The seed-share record the tree head names.
+    pub seedshare_record: Vec<u8>,
+    /// The current manifest's exact bytes.
+    pub manifest: Vec<u8>,
+    /// Consistency proof from `consistency_from`, if asked.
+    pub consistency_proof: Option<Vec<[u8; 32]>>,
+    /// Valid shares held for this history.
+    pub have: u32,
+    /// The threshold (0 without seed-share owners).
+    pub need: u8,
+    /// Ready peers the replica can reach.
+    pub ready_peers: u32,
+    /// This session's X25519 recovery key: seal the share to it.
+    pub recovery_key: [u8; 32],
 }
 
 /// One sharing of the seed, as a coordinator states it to a workload.
@@ -299,11 +392,14 @@ pub struct PeerSecrets {
 }
 
 /// An enum whose variants keep fixed wire indices (postcard writes the
-/// index as a varint, then the variant's one field). The mesh API's
-/// replies were one enum (`0` MeshCert, `1` Error, `2` PeerSecrets); each
-/// request now has its own reply type with the indices it had there, so
-/// the bytes on the wire are unchanged and a client decoding the reply to
-/// its request refuses a variant that cannot answer it.
+/// index as a varint, then the variant's one field, exactly as for a
+/// struct variant with that field's fields). Each API's replies were one
+/// enum (mesh: `0` MeshCert, `1` Error, `2` PeerSecrets; user: `0`
+/// ManifestSet, `1` Manifests, `2` Recovery, `3` Error, `4`
+/// RecoveryState); each request now has its own reply type with the
+/// indices it had there, so the bytes on the wire are unchanged and a
+/// client decoding the reply to its request refuses a variant that cannot
+/// answer it.
 macro_rules! indexed_enum {
     (
         $(#[$meta:meta])*
@@ -314,6 +410,15 @@ macro_rules! indexed_enum {
         $(#[$meta])*
         pub enum $name {
             $( $(#[$vmeta])* $variant($ty), )+
+        }
+
+        impl $name {
+            /// The variant's name, for logs.
+            pub fn variant(&self) -> &'static str {
+                match self {
+                    $( Self::$variant(_) => stringify!($variant), )+
+                }
+            }
         }
 
         impl Serialize for $name {
@@ -377,6 +482,72 @@ indexed_enum! {
     }
 }
 
+indexed_enum! {
+    /// The reply to [`SetManifest`].
+    // A reply is built once and written at once: boxing buys nothing.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum SetManifestReply {
+        /// The manifest was set.
+        ManifestSet(ManifestSet) = 0,
+        /// The request was refused.
+        Error(ErrorReply) = 3,
+    }
+}
+
+indexed_enum! {
+    /// The reply to [`GetManifests`].
+    // A reply is built once and written at once: boxing buys nothing.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum GetManifestsReply {
+        /// The history.
+        Manifests(Manifests) = 1,
+        /// The request was refused.
+        Error(ErrorReply) = 3,
+    }
+}
+
+indexed_enum! {
+    /// The reply to [`Recover`].
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum RecoverReply {
+        /// The share was accepted.
+        Recovery(ShareAccepted) = 2,
+        /// The request was refused.
+        Error(ErrorReply) = 3,
+    }
+}
+
+indexed_enum! {
+    /// The reply to [`GetRecoveryState`].
+    // A reply is built once and written at once: boxing buys nothing.
+    #[allow(clippy::large_enum_variant)]
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum GetRecoveryStateReply {
+        /// The request was refused.
+        Error(ErrorReply) = 3,
+        /// What the replica would recover to.
+        RecoveryState(RecoveryState) = 4,
+    }
+}
+
+indexed_enum! {
+    /// The refusal of a user-API frame whose request is not known (too
+    /// large, malformed, the server busy): `Error` has index 3 in every
+    /// user reply type, so this frame decodes as the `Error` of whichever
+    /// reply the client expects.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub enum UserError {
+        /// The frame was refused.
+        Error(ErrorReply) = 3,
+    }
+}
+
+impl Message for UserError {
+    const NAME: &'static str = "UserError";
+}
+
 impl fmt::Debug for MeshCert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MeshCert")
@@ -427,9 +598,6 @@ impl Message for HelloReply {
 }
 impl Message for UserRequest {
     const NAME: &'static str = "UserRequest";
-}
-impl Message for UserResponse {
-    const NAME: &'static str = "UserResponse";
 }
 impl Message for MeshRequest {
     const NAME: &'static str = "MeshRequest";

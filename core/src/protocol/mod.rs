@@ -6,16 +6,22 @@
 //! A connection (inside attested TLS) starts with the client's [`Hello`]
 //! naming the API and the protocol versions it speaks; the server answers
 //! [`HelloReply`]. Then the client sends requests and the server answers
-//! each in order: [`UserRequest`] → [`UserResponse`] on the user API,
-//! [`MeshRequest`] → [`NewMeshCertReply`] or [`PeerRecoverReply`] (one
-//! reply type per request) on the mesh API.
+//! each in order with the request's own reply type: [`UserRequest`] →
+//! [`SetManifestReply`], [`GetManifestsReply`], [`RecoverReply`] or
+//! [`GetRecoveryStateReply`] on the user API ([`UserCall`] pairs each
+//! request with its reply), [`MeshRequest`] → [`NewMeshCertReply`] or
+//! [`PeerRecoverReply`] on the mesh API. The reply types keep the variant
+//! indices of the one reply enum per API they replaced, so a frame
+//! refused before its request is known is a [`UserError`] (or a mesh
+//! `Error`), which decodes as any of that API's reply types.
 //!
 //! Each request has one path into the state machine: the wire request,
 //! then its one conversion here ([`UserRequest::into_request`],
 //! [`MeshRequest::into_request`], with what the transport proved), then
 //! [`crate::coordinator::Request`]; the result goes back through one
-//! function per API ([`user_response`], [`new_mesh_cert_reply`],
-//! [`peer_recover_reply`]).
+//! function per reply ([`set_manifest_reply`], [`get_manifests_reply`],
+//! [`recover_reply`], [`get_recovery_state_reply`],
+//! [`new_mesh_cert_reply`], [`peer_recover_reply`]).
 //!
 //! Frames are a u32 big-endian body length, then the body. A frame longer
 //! than the API's limit ([`MAX_USER_FRAME`], [`MAX_MESH_FRAME`]) is refused
@@ -34,7 +40,10 @@ pub mod shim;
 #[cfg(test)]
 mod tests;
 
-pub use convert::{RecoverySession, new_mesh_cert_reply, peer_recover_reply, user_response};
+pub use convert::{
+    RecoverySession, get_manifests_reply, get_recovery_state_reply, new_mesh_cert_reply,
+    peer_recover_reply, recover_reply, set_manifest_reply,
+};
 pub use limits::{
     MAX_USER_SMALL_FRAME, SET_MANIFEST_TAG, check_user_frame, user_frame_limit, user_request_name,
 };

@@ -37,8 +37,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use accord_core::protocol::{
-    self, Api, ErrorReply, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest,
-    NewMeshCertReply, PeerRecoverReply, RecoverySession, UserRequest, UserResponse,
+    self, Api, ErrorReply, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, Message,
+    NewMeshCertReply, PeerRecoverReply, RecoverySession, UserError, UserRequest,
 };
 use accord_core::seedshare::submission::RecoveryKey;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -346,13 +346,15 @@ async fn user_connection(
                 Next::Request(request, body) => (request, body),
                 Next::Close => break,
                 Next::Refuse(why) => {
-                    let reply = UserResponse::Error(ErrorReply::protocol(why.clone()));
+                    // The request is unknown: a `UserError` has the bytes
+                    // of the `Error` of every user reply type.
+                    let reply = UserError::Error(ErrorReply::protocol(why.clone()));
                     let _ = wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WRITE).await;
                     let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
                     return Err(format!("refused a frame: {why}"));
                 }
             };
-        if matches!(request, UserRequest::GetRecoveryState { .. }) && recovery.is_none() {
+        if matches!(request, UserRequest::GetRecoveryState(_)) && recovery.is_none() {
             recovery = Some(recovery_session(&tls)?);
         }
         let session = recovery.as_ref().map(|(key, session)| RecoverySession {
@@ -360,34 +362,67 @@ async fn user_connection(
             session: *session,
         });
         let recovery_key = recovery.as_ref().map(|(key, _)| key.public());
-        // `Recover` is opened with this session's key: it proves which
-        // seed-share owner key sent the share, for which target.
-        let reply = match request.into_request(session.as_ref()) {
-            Ok(request) => {
-                let id = new_request_id();
-                let result = handle
-                    .call(id, request)
-                    .instrument(tracing::debug_span!("request", id))
-                    .await;
-                protocol::user_response(result, recovery_key.as_ref())
+        // The reply is encoded by the function for this request's own
+        // reply type.
+        let written = match request {
+            UserRequest::SetManifest(_) => {
+                let result = user_call(handle, request, session.as_ref()).await;
+                write_user_reply(&mut tls, &protocol::set_manifest_reply(result)).await
             }
-            Err(err) => protocol::user_response(Err(err), None),
+            UserRequest::GetManifests(_) => {
+                let result = user_call(handle, request, session.as_ref()).await;
+                write_user_reply(&mut tls, &protocol::get_manifests_reply(result)).await
+            }
+            UserRequest::Recover(_) => {
+                let result = user_call(handle, request, session.as_ref()).await;
+                write_user_reply(&mut tls, &protocol::recover_reply(result)).await
+            }
+            UserRequest::GetRecoveryState(_) => {
+                let result = user_call(handle, request, session.as_ref()).await;
+                let reply = protocol::get_recovery_state_reply(result, recovery_key.as_ref());
+                write_user_reply(&mut tls, &reply).await
+            }
         };
-        match wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WRITE).await {
-            Ok(()) => {}
-            Err(WireError::Protocol(err)) => {
-                let reply = UserResponse::Error(ErrorReply::protocol(format!(
-                    "the reply cannot be sent: {err}"
-                )));
-                wire::write_message(&mut tls, &reply, MAX_USER_FRAME, WRITE)
-                    .await
-                    .map_err(|e| format!("writing a reply: {e}"))?;
-            }
-            Err(err) => return Err(format!("writing a reply: {err}")),
-        }
+        written?;
     }
     let _ = tokio::time::timeout(WRITE, tls.shutdown()).await;
     Ok(())
+}
+
+/// The state machine's result for a user `request`. `Recover` is opened
+/// with this session's key (`session`): it proves which seed-share owner
+/// key sent the share, for which target.
+async fn user_call(
+    handle: &Handle,
+    request: UserRequest,
+    session: Option<&RecoverySession<'_>>,
+) -> Result<accord_core::coordinator::Response, accord_core::coordinator::ApiError> {
+    let request = request.into_request(session)?;
+    let id = new_request_id();
+    handle
+        .call(id, request)
+        .instrument(tracing::debug_span!("request", id))
+        .await
+}
+
+/// Writes a user-API reply; one that cannot be sent (too large) is
+/// replaced by a `Protocol` error, which every reply type encodes alike.
+async fn write_user_reply<R: Message>(
+    tls: &mut tokio_rustls::TlsStream<TcpStream>,
+    reply: &R,
+) -> Result<(), String> {
+    match wire::write_message(tls, reply, MAX_USER_FRAME, WRITE).await {
+        Ok(()) => Ok(()),
+        Err(WireError::Protocol(err)) => {
+            let reply = UserError::Error(ErrorReply::protocol(format!(
+                "the reply cannot be sent: {err}"
+            )));
+            wire::write_message(tls, &reply, MAX_USER_FRAME, WRITE)
+                .await
+                .map_err(|e| format!("writing a reply: {e}"))
+        }
+        Err(err) => Err(format!("writing a reply: {err}")),
+    }
 }
 
 /// A fresh recovery key for this connection and its exporter value under

@@ -18,7 +18,10 @@
 //! `invalid_argument` in every state.
 
 use crate::support::*;
-use accord_core::protocol::{ErrorCode, ReplicaState, UserRequest, UserResponse};
+use accord_core::protocol::{
+    ErrorCode, GetRecoveryState, GetRecoveryStateReply, ManifestSet, Recover, RecoverReply,
+    RecoveryState, ReplicaState, SetManifestReply, ShareAccepted,
+};
 use accord_core::seedshare;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,7 +36,7 @@ async fn every_api_in_every_state_over_the_wire() {
         "GetManifests",
         outcome(&call(&c, &d, get()).await),
     ));
-    let dummy = UserRequest::Recover {
+    let dummy = Recover {
         owner: [1; 32],
         encapsulated_key: [2; 32],
         ciphertext: vec![3; seedshare::SHARE_LEN + 16],
@@ -61,10 +64,10 @@ async fn every_api_in_every_state_over_the_wire() {
     table.push(("Uninitialized", "NewMeshCert", mesh(&c, &d).await));
     let set = call(&c, &d, set_request(d.manifest(0), None)).await;
     table.push(("Uninitialized", "SetManifest", outcome(&set)));
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         seed_share_document: Some(document),
         ..
-    } = set
+    }) = set
     else {
         panic!("{set:?}")
     };
@@ -75,10 +78,10 @@ async fn every_api_in_every_state_over_the_wire() {
     assert!(
         matches!(
             state,
-            UserResponse::RecoveryState {
+            GetRecoveryStateReply::RecoveryState(RecoveryState {
                 state: ReplicaState::Ready,
                 ..
-            }
+            })
         ),
         "{state:?}"
     );
@@ -111,12 +114,12 @@ async fn every_api_in_every_state_over_the_wire() {
     assert!(
         matches!(
             state,
-            UserResponse::RecoveryState {
+            GetRecoveryStateReply::RecoveryState(RecoveryState {
                 state: ReplicaState::Recovery,
                 have: 0,
                 need: 1,
                 ..
-            }
+            })
         ),
         "{state:?}"
     );
@@ -131,10 +134,10 @@ async fn every_api_in_every_state_over_the_wire() {
     assert!(
         matches!(
             recovered,
-            UserResponse::Recovery {
+            RecoverReply::Recovery(ShareAccepted {
                 recovered: Some(2),
                 ..
-            }
+            })
         ),
         "threshold 1: the one share recovers generation 2: {recovered:?}"
     );
@@ -202,8 +205,8 @@ async fn every_api_in_every_state_over_the_wire() {
     let _ = std::fs::remove_dir_all(&d.dir);
 }
 
-fn recovery_state() -> UserRequest {
-    UserRequest::GetRecoveryState {
+fn recovery_state() -> GetRecoveryState {
+    GetRecoveryState {
         consistency_from: None,
     }
 }

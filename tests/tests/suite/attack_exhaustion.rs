@@ -26,7 +26,7 @@ use crate::support::process::{Killed, addr_after, binary, start_until};
 use crate::support::*;
 use accord_core::hex;
 use accord_core::protocol::shim::RefusalStats;
-use accord_core::protocol::{ErrorCode, MAX_USER_FRAME, NewMeshCertReply, UserResponse};
+use accord_core::protocol::{ErrorCode, MAX_USER_FRAME, NewMeshCertReply, UserError};
 use accord_demo::bench_exhaust::{Attack, AttackConfig, source_address};
 use accord_guest::atls::{Connector, Identity, Timeouts};
 use accord_guest::client::MeshClient;
@@ -70,8 +70,8 @@ async fn announce(tls: &mut Tls, len: usize, first: u8, sent: usize) {
 
 /// The `Protocol` error the coordinator answers with.
 async fn refusal(tls: &mut Tls) -> String {
-    match wire::read_message::<UserResponse, _>(tls, limits()).await {
-        Ok(UserResponse::Error(e)) if e.code == ErrorCode::Protocol => e.message,
+    match wire::read_message::<UserError, _>(tls, limits()).await {
+        Ok(UserError::Error(e)) if e.code == ErrorCode::Protocol => e.message,
         other => panic!("expected a Protocol error, got {other:?}"),
     }
 }

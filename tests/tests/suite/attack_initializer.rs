@@ -38,8 +38,8 @@ use accord_core::hex;
 use accord_core::history::objects::ObjectHash;
 use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
 use accord_core::protocol::{
-    Api, Hello, HelloReply, MAX_MESH_FRAME, MeshCert, MeshRequest, NewMeshCertReply,
-    OwnerSignature, UserRequest, UserResponse,
+    Api, Hello, HelloReply, MAX_MESH_FRAME, ManifestSet, MeshCert, MeshRequest, NewMeshCertReply,
+    OwnerSignature, SetManifest, SetManifestReply, UserCall,
 };
 use accord_core::seedshare;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts, system_now};
@@ -93,8 +93,8 @@ fn manifest(d: &Deployment, seedshare: &[u8; 32], owner: &[u8], variant: u32) ->
 }
 
 /// A first `SetManifest` (no signature).
-fn first_set(manifest: Vec<u8>) -> UserRequest {
-    UserRequest::SetManifest {
+fn first_set(manifest: Vec<u8>) -> SetManifest {
+    SetManifest {
         manifest,
         policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
         expected_previous_transition: None,
@@ -104,14 +104,14 @@ fn first_set(manifest: Vec<u8>) -> UserRequest {
 }
 
 /// A re-share to `manifest` on top of `base`, signed by `signer`.
-fn reshare(manifest: Vec<u8>, base: Base, signer: &ed25519_dalek::SigningKey) -> UserRequest {
+fn reshare(manifest: Vec<u8>, base: Base, signer: &ed25519_dalek::SigningKey) -> SetManifest {
     let (_, next) = next_transition(default_provider(), &manifest, Some(ObjectHash(base.latest)));
     let intent = UpdateIntent {
         deployment: base.deployment,
         next_transition: next,
         reshare: true,
     };
-    UserRequest::SetManifest {
+    SetManifest {
         manifest,
         policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
         expected_previous_transition: None,
@@ -158,7 +158,7 @@ impl Coordinator {
         }
     }
 
-    async fn call(&self, d: &Deployment, request: UserRequest) -> UserResponse {
+    async fn call<C: UserCall>(&self, d: &Deployment, request: C) -> C::Reply {
         let mut client = UserClient::connect(&self.user, d.user_policy())
             .await
             .unwrap();
@@ -166,10 +166,10 @@ impl Coordinator {
     }
 
     /// Sets `request`, which must be accepted; returns the reply.
-    async fn set(&self, d: &Deployment, request: UserRequest) -> UserResponse {
+    async fn set(&self, d: &Deployment, request: SetManifest) -> SetManifestReply {
         let reply = self.call(d, request).await;
         assert!(
-            matches!(reply, UserResponse::ManifestSet { .. }),
+            matches!(reply, SetManifestReply::ManifestSet(ManifestSet { .. })),
             "{reply:?}"
         );
         reply
@@ -452,10 +452,10 @@ async fn the_initializer_refuses_fake_coordinators_and_other_deployments() {
     // to itself after the workload got its secret).
     let other = Coordinator::start(&d, &d.dir.join("host-deployment-2"));
     let shared = manifest(&d, &SEEDSHARE_SECRET, &ed25519_spki(&host_owner()), 0);
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         root_ca: other_root,
         ..
-    } = other.set(&d, first_set(shared)).await
+    }) = other.set(&d, first_set(shared)).await
     else {
         unreachable!()
     };
@@ -465,7 +465,7 @@ async fn the_initializer_refuses_fake_coordinators_and_other_deployments() {
 
     // (c) The victim's own coordinator: the initializer writes its files.
     let victim = Coordinator::start(&d, &d.dir);
-    let UserResponse::ManifestSet { root_ca, .. } =
+    let SetManifestReply::ManifestSet(ManifestSet { root_ca, .. }) =
         victim.set(&d, first_set(victim_manifest(&d))).await
     else {
         unreachable!()

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 use crate::support::process::{Killed, binary, free_port, start_until};
 use crate::support::*;
 use accord_core::hex;
-use accord_core::protocol::{NewMeshCertReply, UserResponse};
+use accord_core::protocol::{
+    GetManifestsReply, ManifestSet, Manifests, NewMeshCertReply, SetManifestReply,
+};
 use accord_guest::atls::Identity;
 use accord_guest::client::{MeshClient, UserClient};
 use accord_shim::discovery::is_ready;
@@ -189,7 +191,10 @@ async fn idle_connections_cannot_starve_the_probes_into_a_restart() {
         .await
         .unwrap();
     let set = client.call(set_request(d.manifest(0), None)).await.unwrap();
-    assert!(matches!(set, UserResponse::ManifestSet { .. }), "{set:?}");
+    assert!(
+        matches!(set, SetManifestReply::ManifestSet(ManifestSet { .. })),
+        "{set:?}"
+    );
     wait_for("the replica to be ready", async || {
         is_ready(&addr(probe_port)).await.then_some(())
     })
@@ -340,9 +345,9 @@ async fn latest_transition(user_port: u16, d: &Deployment) -> [u8; 32] {
         .await
         .unwrap();
     match client.call(get()).await.unwrap() {
-        UserResponse::Manifests {
+        GetManifestsReply::Manifests(Manifests {
             latest_transition, ..
-        } => latest_transition,
+        }) => latest_transition,
         other => panic!("not Ready: {other:?}"),
     }
 }

@@ -47,7 +47,9 @@ use accord_core::history::tree_head::SignedTreeHead;
 use accord_core::kdf::{Salt, SecretSeed, SeedEngine};
 use accord_core::manifest::SeedshareKey;
 use accord_core::protocol::{
-    ErrorCode, NewMeshCertReply, RECOVERY_EXPORTER_LABEL, ReplicaState, UserRequest, UserResponse,
+    ErrorCode, GetManifestsReply, GetRecoveryState, GetRecoveryStateReply, ManifestSet, Manifests,
+    NewMeshCertReply, RECOVERY_EXPORTER_LABEL, Recover, RecoverReply, RecoveryState, ReplicaState,
+    SetManifestReply, UserCall, UserReply,
 };
 use accord_core::seedshare::submission::{SubmissionBinding, seal_submission};
 use accord_core::seedshare::{self, SeedShareDocument};
@@ -230,17 +232,17 @@ impl Replica {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn call(&self, d: &Deployment, request: UserRequest) -> UserResponse {
+    async fn call<C: UserCall>(&self, d: &Deployment, request: C) -> C::Reply {
         let mut client = UserClient::connect(&self.user, d.user_policy())
             .await
             .unwrap();
         client.call(request).await.unwrap()
     }
 
-    async fn recovery_state(&self, d: &Deployment) -> UserResponse {
+    async fn recovery_state(&self, d: &Deployment) -> GetRecoveryStateReply {
         self.call(
             d,
-            UserRequest::GetRecoveryState {
+            GetRecoveryState {
                 consistency_from: None,
             },
         )
@@ -251,7 +253,8 @@ impl Replica {
     async fn wait_state(&self, d: &Deployment, state: ReplicaState) {
         let started = Instant::now();
         loop {
-            if let UserResponse::RecoveryState { state: now, .. } = self.recovery_state(d).await
+            if let GetRecoveryStateReply::RecoveryState(RecoveryState { state: now, .. }) =
+                self.recovery_state(d).await
                 && now == state
             {
                 return;
@@ -293,17 +296,14 @@ impl Replica {
     }
 }
 
-fn code_of(response: &UserResponse) -> Option<ErrorCode> {
-    match response {
-        UserResponse::Error(e) => Some(e.code),
-        _ => None,
-    }
+fn code_of<R: UserReply>(response: &R) -> Option<ErrorCode> {
+    response.error().map(|e| e.code)
 }
 
-fn message_of(response: &UserResponse) -> String {
-    match response {
-        UserResponse::Error(e) => e.message.clone(),
-        other => format!("{other:?}"),
+fn message_of<R: UserReply>(response: &R) -> String {
+    match response.error() {
+        Some(e) => e.message.clone(),
+        None => format!("{response:?}"),
     }
 }
 
@@ -404,17 +404,17 @@ async fn hostile_recover(
     share_secret: &[u8; 32],
     sender_secret: &[u8; 32],
     claimed: Option<SeedshareKey>,
-) -> UserResponse {
+) -> RecoverReply {
     let mut client = UserClient::connect(&replica.user, d.user_policy())
         .await
         .unwrap();
-    let UserResponse::RecoveryState {
+    let GetRecoveryStateReply::RecoveryState(RecoveryState {
         latest_transition,
         signed_tree_head,
         recovery_key,
         ..
-    } = client
-        .call(UserRequest::GetRecoveryState {
+    }) = client
+        .call(GetRecoveryState {
             consistency_from: None,
         })
         .await
@@ -448,7 +448,7 @@ async fn hostile_recover(
     )
     .unwrap();
     client
-        .call(UserRequest::Recover {
+        .call(Recover {
             owner: claimed.unwrap_or(sealed.owner).0,
             encapsulated_key: sealed.encapsulated_key,
             ciphertext: sealed.ciphertext,
@@ -540,10 +540,10 @@ fn refused(result: Result<recover_cmd::RecoverOutcome, Failure>) -> String {
 async fn the_host_cannot_take_the_secrets(d: &Deployment, host: &HostStore, tag: &str) {
     let mut replica = Replica::start(d, host, tag);
     let first = replica.call(d, set_request(d.manifest(0), None)).await;
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         seed_share_document: Some(document),
         ..
-    } = first
+    }) = first
     else {
         panic!("{first:?}")
     };
@@ -567,7 +567,7 @@ async fn the_host_cannot_take_the_secrets(d: &Deployment, host: &HostStore, tag:
         assert!(
             matches!(
                 replica.call(d, get()).await,
-                UserResponse::Manifests { ref manifests, .. } if manifests.len() == 1
+                GetManifestsReply::Manifests(Manifests { ref manifests, .. }) if manifests.len() == 1
             ),
             "still serving generation 1"
         );
@@ -589,9 +589,7 @@ async fn the_host_cannot_take_the_secrets(d: &Deployment, host: &HostStore, tag:
     // Attack 4: an update signed without re-share, submitted with it.
     let base = Base::of(&replica.call(d, get()).await);
     let mut replayed = set_request(d.manifest(1), Some(base));
-    if let UserRequest::SetManifest { reshare, .. } = &mut replayed {
-        *reshare = true;
-    }
+    replayed.reshare = true;
     let refusal = replica.call(d, replayed).await;
     assert_eq!(
         code_of(&refusal),
@@ -606,7 +604,10 @@ async fn the_host_cannot_take_the_secrets(d: &Deployment, host: &HostStore, tag:
         .call(d, set_request(d.manifest(1), Some(base)))
         .await;
     assert!(
-        matches!(honest, UserResponse::ManifestSet { generation: 2, .. }),
+        matches!(
+            honest,
+            SetManifestReply::ManifestSet(ManifestSet { generation: 2, .. })
+        ),
         "{honest:?}"
     );
     owner.verify(&replica, &d.manifest(1)).await;

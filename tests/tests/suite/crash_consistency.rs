@@ -15,7 +15,7 @@ use crate::support::*;
 use accord_core::coordinator::store;
 use accord_core::crypto::default_provider;
 use accord_core::hex;
-use accord_core::protocol::UserResponse;
+use accord_core::protocol::{ManifestSet, RecoverReply, SetManifestReply, ShareAccepted, UserCall};
 use accord_guest::client::UserClient;
 
 fn start(d: &Deployment) -> (Killed, String) {
@@ -46,11 +46,11 @@ fn stored_generation(d: &Deployment) -> u64 {
     loaded.history.generation()
 }
 
-async fn user_call(
+async fn user_call<C: UserCall>(
     addr: &str,
     d: &Deployment,
-    request: accord_core::protocol::UserRequest,
-) -> anyhow::Result<UserResponse> {
+    request: C,
+) -> anyhow::Result<C::Reply> {
     let mut client = UserClient::connect(addr, d.user_policy()).await?;
     client.call(request).await
 }
@@ -67,10 +67,10 @@ async fn a_killed_set_manifest_leaves_the_old_or_the_new_history() {
     let set = user_call(&addr, &d, set_request(d.manifest(0), None))
         .await
         .unwrap();
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         seed_share_document: Some(document),
         ..
-    } = set
+    }) = set
     else {
         panic!("{set:?}")
     };
@@ -139,10 +139,10 @@ async fn a_killed_set_manifest_leaves_the_old_or_the_new_history() {
         assert!(
             matches!(
                 recovered,
-                UserResponse::Recovery {
+                RecoverReply::Recovery(ShareAccepted {
                     recovered: Some(g),
                     ..
-                } if g == generation
+                }) if g == generation
             ),
             "round {round}: {recovered:?}"
         );

@@ -23,7 +23,10 @@ use crate::support::process::{Killed, binary, free_port, start_until};
 use crate::support::*;
 use accord_core::hex;
 use accord_core::pins::CoordinatorPins;
-use accord_core::protocol::UserResponse;
+use accord_core::protocol::{
+    GetManifestsReply, GetRecoveryStateReply, ManifestSet, Manifests, RecoveryState,
+    SetManifestReply, UserCall,
+};
 use accord_guest::atls::Identity;
 use accord_guest::client::UserClient;
 use accord_guest::initializer::{self, AttemptError};
@@ -131,11 +134,7 @@ async fn metrics_where(ports: &Ports, what: &str, done: impl Fn(&str) -> bool) -
     .await
 }
 
-async fn user(
-    port: u16,
-    d: &Deployment,
-    request: accord_core::protocol::UserRequest,
-) -> anyhow::Result<UserResponse> {
+async fn user<C: UserCall>(port: u16, d: &Deployment, request: C) -> anyhow::Result<C::Reply> {
     let mut client = UserClient::connect(&addr(port), d.user_policy()).await?;
     client.call(request).await
 }
@@ -143,12 +142,12 @@ async fn user(
 /// (latest transition, manifests, mesh CA key) as replica `port` serves.
 async fn served(port: u16, d: &Deployment) -> ([u8; 32], usize, Vec<u8>) {
     match user(port, d, get()).await.unwrap() {
-        UserResponse::Manifests {
+        GetManifestsReply::Manifests(Manifests {
             latest_transition,
             manifests,
             mesh_ca,
             ..
-        } => {
+        }) => {
             let cert = accord_core::x509::Certificate::from_der(&mesh_ca).unwrap();
             (latest_transition, manifests.len(), cert.spki_der().to_vec())
         }
@@ -241,10 +240,10 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
     let set = user(ports[0].user, &d, set_request(first.clone(), None))
         .await
         .unwrap();
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         seed_share_document: Some(document),
         ..
-    } = set
+    }) = set
     else {
         panic!("{set:?}")
     };
@@ -292,7 +291,9 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
         .await;
         if round.is_multiple_of(2) {
             let through = ports[(victim + 1) % 3].user;
-            if let Ok(reply @ UserResponse::Manifests { .. }) = user(through, &d, get()).await {
+            if let Ok(reply @ GetManifestsReply::Manifests(Manifests { .. })) =
+                user(through, &d, get()).await
+            {
                 let update = user(
                     through,
                     &d,
@@ -302,7 +303,10 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
                     ),
                 )
                 .await;
-                if matches!(update, Ok(UserResponse::ManifestSet { .. })) {
+                if matches!(
+                    update,
+                    Ok(SetManifestReply::ManifestSet(ManifestSet { .. }))
+                ) {
                     accepted_updates += 1;
                 }
             }
@@ -429,11 +433,13 @@ async fn replicas_survive_kills_and_owners_recover_a_full_outage() {
     // shim has dropped the killed ones): otherwise it refuses user
     // recovery, as it should.
     wait_for("replica 1 to see no ready peer", async || {
-        let state = accord_core::protocol::UserRequest::GetRecoveryState {
+        let state = accord_core::protocol::GetRecoveryState {
             consistency_from: None,
         };
         match user(ports[1].user, &d, state).await {
-            Ok(UserResponse::RecoveryState { ready_peers: 0, .. }) => Some(()),
+            Ok(GetRecoveryStateReply::RecoveryState(RecoveryState { ready_peers: 0, .. })) => {
+                Some(())
+            }
             _ => None,
         }
     })
@@ -463,7 +469,7 @@ async fn owners_verify(d: &Deployment, user_port: u16) {
     let workspace = d.dir.join("owners");
     std::fs::create_dir_all(&workspace).unwrap();
     let current = match user(user_port, d, get()).await.unwrap() {
-        UserResponse::Manifests { mut manifests, .. } => manifests.pop().unwrap(),
+        GetManifestsReply::Manifests(Manifests { mut manifests, .. }) => manifests.pop().unwrap(),
         other => panic!("{other:?}"),
     };
     std::fs::write(workspace.join("manifest.json"), current).unwrap();

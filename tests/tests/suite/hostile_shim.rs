@@ -11,22 +11,21 @@ use std::sync::Arc;
 
 use crate::support::*;
 use accord_core::protocol::shim::{AgentState, Peer};
-use accord_core::protocol::{ErrorCode, UserResponse};
+use accord_core::protocol::{
+    ErrorCode, GetManifestsReply, ManifestSet, Manifests, RecoverReply, SetManifestReply, UserReply,
+};
 use accord_core::seedshare::SeedShareDocument;
 use accord_guest::client::recover_from_peer;
 use accord_guest::coordinator::InProcess;
 use accord_shim::mem_store::MemStore;
 
-fn code_of(response: &UserResponse) -> Option<ErrorCode> {
-    match response {
-        UserResponse::Error(e) => Some(e.code),
-        _ => None,
-    }
+fn code_of<R: UserReply>(response: &R) -> Option<ErrorCode> {
+    response.error().map(|e| e.code)
 }
 
 async fn generation(c: &InProcess, d: &Deployment) -> usize {
     match call(c, d, get()).await {
-        UserResponse::Manifests { manifests, .. } => manifests.len(),
+        GetManifestsReply::Manifests(Manifests { manifests, .. }) => manifests.len(),
         other => panic!("{other:?}"),
     }
 }
@@ -44,10 +43,10 @@ async fn ready_replica_with_document(
     let shim = start_shim(&store).await;
     let a = d.start_with_shim(&shim.addr).await;
     let set = call(&a, d, set_request(d.manifest(0), None)).await;
-    let UserResponse::ManifestSet {
+    let SetManifestReply::ManifestSet(ManifestSet {
         seed_share_document: Some(document),
         ..
-    } = set
+    }) = set
     else {
         panic!("{set:?}")
     };
@@ -88,7 +87,7 @@ async fn a_tampered_object_is_detected_and_nothing_recovers_from_it() {
     // recovery.)
     let recovered = recover(&b, &d, &document, true).await;
     match &recovered {
-        UserResponse::Error(e) => assert!(
+        RecoverReply::Error(e) => assert!(
             e.message.contains("cannot be used") && e.message.contains("hash"),
             "{e:?}"
         ),

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::process::free_port;
 use crate::support::*;
-use accord_core::protocol::UserResponse;
 use accord_core::protocol::shim::AgentState;
+use accord_core::protocol::{GetManifestsReply, Manifests};
 use accord_guest::coordinator::InProcess;
 use accord_shim::discovery::ManualPeers;
 use accord_shim::kube_discovery::KubeDiscovery;
@@ -95,7 +95,9 @@ async fn kubelet_marks_ready(server: &TestApiServer, replica: &KubeReplica) -> D
 async fn manifests(c: &InProcess, d: &Deployment) -> (usize, Base) {
     let reply = call(c, d, get()).await;
     match &reply {
-        UserResponse::Manifests { manifests, .. } => (manifests.len(), Base::of(&reply)),
+        GetManifestsReply::Manifests(Manifests { manifests, .. }) => {
+            (manifests.len(), Base::of(&reply))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -149,7 +151,9 @@ async fn replicas_share_configmaps_and_recover_from_pods() {
     assert_eq!(outcome(&update), "ok", "{update:?}");
     wait_for("B to catch up with generation 2", async || {
         match call(&b.coordinator, &d, get()).await {
-            UserResponse::Manifests { manifests, .. } if manifests.len() == 2 => Some(()),
+            GetManifestsReply::Manifests(Manifests { manifests, .. }) if manifests.len() == 2 => {
+                Some(())
+            }
             _ => None,
         }
     })

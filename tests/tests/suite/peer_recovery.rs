@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use accord_core::protocol::shim::{AgentState, Peer};
-use accord_core::protocol::{ErrorCode, UserResponse};
+use accord_core::protocol::{ErrorCode, GetManifestsReply, Manifests};
 use accord_guest::coordinator::InProcess;
 use accord_shim::mem_store::MemStore;
 
@@ -35,12 +35,12 @@ async fn until_ready(c: &InProcess, d: &Deployment) -> Duration {
 /// (latest transition, generation-independent mesh CA public key bytes).
 async fn view(c: &InProcess, d: &Deployment) -> ([u8; 32], Vec<u8>, Vec<u8>) {
     match call(c, d, get()).await {
-        UserResponse::Manifests {
+        GetManifestsReply::Manifests(Manifests {
             latest_transition,
             mesh_ca,
             signed_tree_head,
             ..
-        } => {
+        }) => {
             let cert = accord_core::x509::Certificate::from_der(&mesh_ca).unwrap();
             (
                 latest_transition,
@@ -70,7 +70,7 @@ async fn a_restarted_replica_recovers_from_a_ready_peer() {
     .await;
     let response = call(&b, &d, get()).await;
     assert!(
-        matches!(&response, UserResponse::Error(e) if e.code == ErrorCode::NeedsRecovery),
+        matches!(&response, GetManifestsReply::Error(e) if e.code == ErrorCode::NeedsRecovery),
         "{response:?}"
     );
 
@@ -126,7 +126,9 @@ async fn a_replica_that_sees_a_newer_history_goes_stale_and_catches_up() {
     assert_eq!(outcome(&update), "ok", "{update:?}");
     wait_for("B to catch up with generation 2", async || {
         match call(&b, &d, get()).await {
-            UserResponse::Manifests { manifests, .. } if manifests.len() == 2 => Some(()),
+            GetManifestsReply::Manifests(Manifests { manifests, .. }) if manifests.len() == 2 => {
+                Some(())
+            }
             _ => None,
         }
     })

@@ -24,7 +24,9 @@ use accord_core::history::tree_head::SignedTreeHead;
 use accord_core::manifest::SeedshareKey;
 use accord_core::pins::CoordinatorPins;
 use accord_core::protocol::{
-    NewMeshCertReply, OwnerSignature, RECOVERY_EXPORTER_LABEL, UserRequest, UserResponse,
+    GetManifests, GetManifestsReply, GetRecoveryState, GetRecoveryStateReply, Manifests,
+    NewMeshCertReply, OwnerSignature, RECOVERY_EXPORTER_LABEL, Recover, RecoverReply,
+    RecoveryState, SetManifest, UserCall, UserReply,
 };
 use accord_core::seedshare::submission::{SubmissionBinding, seal_submission};
 use accord_core::seedshare::{self, SeedShareDocument};
@@ -258,11 +260,11 @@ pub fn config(policy: &[u8]) -> SimulatedConfig {
     }
 }
 
-pub async fn call(
+pub async fn call<C: UserCall>(
     coordinator: &InProcess,
     deployment: &Deployment,
-    request: UserRequest,
-) -> UserResponse {
+    request: C,
+) -> C::Reply {
     let mut client =
         UserClient::connect(&coordinator.user_addr.to_string(), deployment.user_policy())
             .await
@@ -271,10 +273,10 @@ pub async fn call(
 }
 
 /// `"ok"` or the error code's name, for the table.
-pub fn outcome(response: &UserResponse) -> String {
-    match response {
-        UserResponse::Error(e) => format!("{:?}", e.code),
-        _ => "ok".into(),
+pub fn outcome<R: UserReply>(response: &R) -> String {
+    match response.error() {
+        Some(e) => format!("{:?}", e.code),
+        None => "ok".into(),
     }
 }
 
@@ -288,13 +290,13 @@ pub struct Base {
 
 impl Base {
     /// The base of a `Manifests` reply.
-    pub fn of(reply: &UserResponse) -> Self {
+    pub fn of(reply: &GetManifestsReply) -> Self {
         match reply {
-            UserResponse::Manifests {
+            GetManifestsReply::Manifests(Manifests {
                 latest_transition,
                 history_public_key,
                 ..
-            } => Self {
+            }) => Self {
                 latest: *latest_transition,
                 deployment: *history_public_key,
             },
@@ -303,7 +305,7 @@ impl Base {
     }
 }
 
-pub fn set_request(manifest: Vec<u8>, base: Option<Base>) -> UserRequest {
+pub fn set_request(manifest: Vec<u8>, base: Option<Base>) -> SetManifest {
     let signatures = match base {
         None => Vec::new(),
         Some(base) => {
@@ -323,7 +325,7 @@ pub fn set_request(manifest: Vec<u8>, base: Option<Base>) -> UserRequest {
             }]
         }
     };
-    UserRequest::SetManifest {
+    SetManifest {
         manifest,
         policies: vec![COORD_POLICY.to_vec(), WEB_POLICY.to_vec()],
         expected_previous_transition: None,
@@ -332,8 +334,8 @@ pub fn set_request(manifest: Vec<u8>, base: Option<Base>) -> UserRequest {
     }
 }
 
-pub fn get() -> UserRequest {
-    UserRequest::GetManifests {
+pub fn get() -> GetManifests {
+    GetManifests {
         consistency_from: None,
         inclusion_of: Vec::new(),
     }
@@ -342,28 +344,28 @@ pub fn get() -> UserRequest {
 /// User recovery by the first seed-share owner, as `accord recover` does
 /// it on the wire (without its checks): `GetRecoveryState`, then the
 /// share sealed from the owner's key to the session's recovery key, bound
-/// to what the replica said. Returns the refusal of either step, or the
-/// `Recover` reply.
+/// to what the replica said. Returns the refusal of either step (as a
+/// `RecoverReply::Error`), or the `Recover` reply.
 pub async fn recover_at(
     addr: &str,
     deployment: &Deployment,
     document: &SeedShareDocument,
     force: bool,
-) -> anyhow::Result<UserResponse> {
+) -> anyhow::Result<RecoverReply> {
     let mut client = UserClient::connect(addr, deployment.user_policy()).await?;
     let state = client
-        .call(UserRequest::GetRecoveryState {
+        .call(GetRecoveryState {
             consistency_from: None,
         })
         .await?;
-    let UserResponse::RecoveryState {
-        latest_transition,
-        signed_tree_head,
-        recovery_key,
-        ..
-    } = state
-    else {
-        return Ok(state);
+    let (latest_transition, signed_tree_head, recovery_key) = match state {
+        GetRecoveryStateReply::RecoveryState(RecoveryState {
+            latest_transition,
+            signed_tree_head,
+            recovery_key,
+            ..
+        }) => (latest_transition, signed_tree_head, recovery_key),
+        GetRecoveryStateReply::Error(e) => return Ok(RecoverReply::Error(e)),
     };
     let seedshares = SignedTreeHead::decode(&signed_tree_head)
         .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -391,7 +393,7 @@ pub async fn recover_at(
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     client
-        .call(UserRequest::Recover {
+        .call(Recover {
             owner: sealed.owner.0,
             encapsulated_key: sealed.encapsulated_key,
             ciphertext: sealed.ciphertext,
@@ -408,7 +410,7 @@ pub async fn recover(
     deployment: &Deployment,
     document: &SeedShareDocument,
     force: bool,
-) -> UserResponse {
+) -> RecoverReply {
     recover_at(
         &coordinator.user_addr.to_string(),
         deployment,
@@ -516,15 +518,15 @@ pub async fn race_updates_then_converge(
         let (va, vb) = (call(a, d, get()).await, call(b, d, get()).await);
         match (va, vb) {
             (
-                UserResponse::Manifests {
+                GetManifestsReply::Manifests(Manifests {
                     latest_transition: ta,
                     manifests: ma,
                     ..
-                },
-                UserResponse::Manifests {
+                }),
+                GetManifestsReply::Manifests(Manifests {
                     latest_transition: tb,
                     ..
-                },
+                }),
             ) if ta == tb => Some(ma.len()),
             _ => None,
         }
