@@ -1,11 +1,11 @@
 //! The coordinator as a sans-IO state machine.
 //!
 //! [`Coordinator`] holds the state (Uninitialized, Recovery or Ready; the
-//! API each allows is in `docs/protocol.md`) and turns [`Input`]s — API requests, storage results,
-//! store snapshots, watch events, peer counts, peer-recovery results and
-//! clock ticks — into [`Output`]s — replies, storage writes, requests to
-//! reload the store and peer-recovery attempts (scheduled here, see
-//! [`peer`]).
+//! API each allows is in `docs/protocol.md`) and turns [`Input`]s — API
+//! requests, storage results, store snapshots, watch events, peer counts,
+//! peer-recovery results and clock ticks — into [`Output`]s — replies,
+//! storage writes, requests to reload the store and peer-recovery attempts
+//! (scheduled here, in the private module `peer`).
 //! It does no I/O and reads no clock: the driver (the guest agent) executes
 //! the outputs and feeds back their results, so every decision here can be
 //! tested exhaustively.

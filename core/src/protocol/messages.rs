@@ -269,7 +269,7 @@ pub struct Manifests {
     pub mesh_ca: Vec<u8>,
     /// The latest transition.
     pub latest_transition: [u8; 32],
-    /// The signed tree head (132 bytes, `history::tree_head`).
+    /// The signed tree head (164 bytes, `history::tree_head`).
     pub signed_tree_head: Vec<u8>,
     /// The Ed25519 history key.
     pub history_public_key: [u8; 32],
