@@ -11,7 +11,9 @@
 //! length prefix and one body byte, apply [`check_user_frame`], and only
 //! then accept (and buffer) the rest of a large body.
 
-use super::{MAX_USER_FRAME, ProtocolError};
+use super::{
+    GetManifests, GetRecoveryState, MAX_USER_FRAME, ProtocolError, Recover, SetManifest, UserCall,
+};
 
 /// Largest frame body on the user API for every request except
 /// `SetManifest` (whose limit is [`MAX_USER_FRAME`]). Those requests are a
@@ -25,9 +27,14 @@ const _: () = assert!(MAX_USER_SMALL_FRAME < MAX_USER_FRAME);
 pub const SET_MANIFEST_TAG: u8 = 0x00;
 
 /// The names of the `UserRequest` variants, by index (the first body
-/// byte). Kept in step with the enum by this module's tests.
-const USER_REQUEST_NAMES: [&str; 4] =
-    ["SetManifest", "GetManifests", "Recover", "GetRecoveryState"];
+/// byte): each request's [`UserCall::NAME`], in the enum's order (checked
+/// by this module's tests).
+const USER_REQUEST_NAMES: [&str; 4] = [
+    SetManifest::NAME,
+    GetManifests::NAME,
+    Recover::NAME,
+    GetRecoveryState::NAME,
+];
 
 /// The largest body a user-API frame whose body starts with `first_byte`
 /// may have: [`MAX_USER_FRAME`] for `SetManifest`, [`MAX_USER_SMALL_FRAME`]
