@@ -311,33 +311,6 @@ fn recover_advice(code: ErrorCode) -> Option<&'static str> {
     }
 }
 
-/// What `GetRecoveryState` said, as the CLI reads it.
-#[derive(Clone, Debug)]
-pub struct RecoveryStateReply {
-    /// The replica's state.
-    pub state: ReplicaState,
-    /// The latest transition.
-    pub latest_transition: [u8; 32],
-    /// The manifest hash the latest transition names.
-    pub transition_manifest: [u8; 32],
-    /// The transition before it.
-    pub transition_previous: Option<[u8; 32]>,
-    /// The stored signed tree head.
-    pub signed_tree_head: Vec<u8>,
-    /// The seed-share record it names.
-    pub seedshare_record: Vec<u8>,
-    /// The current manifest.
-    pub manifest: Vec<u8>,
-    /// Consistency proof from the trust state's size.
-    pub consistency_proof: Option<Vec<[u8; 32]>>,
-    /// Shares held, threshold.
-    pub have: u32,
-    /// The threshold.
-    pub need: u8,
-    /// This session's recovery key.
-    pub recovery_key: [u8; 32],
-}
-
 /// A seed-share document and where it came from.
 pub struct Candidate {
     /// The file.
@@ -365,7 +338,7 @@ pub struct CheckedTarget {
 /// of `candidates` holds that very record. Every refusal names what did
 /// not match.
 pub fn check_target(
-    reply: &RecoveryStateReply,
+    reply: &RecoveryState,
     trust: Option<&TrustState>,
     candidates: &[Candidate],
 ) -> Result<CheckedTarget, String> {
@@ -563,32 +536,7 @@ pub async fn recover(args: &RecoverArgs) -> Result<RecoverOutcome, Failure> {
     )
     .await?;
     let reply = match response {
-        GetRecoveryStateReply::RecoveryState(RecoveryState {
-            state,
-            latest_transition,
-            transition_manifest,
-            transition_previous,
-            signed_tree_head,
-            seedshare_record,
-            manifest,
-            consistency_proof,
-            have,
-            need,
-            ready_peers: _,
-            recovery_key,
-        }) => RecoveryStateReply {
-            state,
-            latest_transition,
-            transition_manifest,
-            transition_previous,
-            signed_tree_head,
-            seedshare_record,
-            manifest,
-            consistency_proof,
-            have,
-            need,
-            recovery_key,
-        },
+        GetRecoveryStateReply::RecoveryState(state) => state,
         GetRecoveryStateReply::Error(reply) => {
             return Err(net::refusal_with_advice(
                 &reply,

@@ -60,7 +60,9 @@ use crate::set_payload::{
     load_set_request, next_transition_of, seed_share_document_save, sign_intent,
 };
 use crate::sign::SignatureFile;
-use crate::verify_logic::{ManifestsReply, check_history, manifests_request, write_verify_dir};
+use crate::verify_logic::{
+    check_history, manifests_from_reply, manifests_request, write_verify_dir,
+};
 use crate::workspace::{Workspace, write_atomic};
 use accord_core::coordinator::UpdateIntent;
 
@@ -407,7 +409,7 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
     // state), and the trust state moves forward: `accord recover` and
     // `accord sign --prepare` rely on it.
     let reply = net::call(&mut client, manifests_request(trust.as_ref())).await?;
-    let reply = ManifestsReply::from_response(reply).map_err(Failure::Usage)?;
+    let reply = manifests_from_reply(reply).map_err(Failure::Usage)?;
     let verified = check_history(&manifest, &reply, trust.as_ref()).map_err(|e| {
         Failure::Refused(format!(
             "the manifest was set, but the history the coordinator serves now does not verify: {e}"

@@ -19,7 +19,8 @@ use serde_json::json;
 
 use crate::keys::PrivateKey;
 use crate::set_payload::sign_update;
-use crate::verify_logic::ManifestsReply;
+use crate::verify_logic::manifests_from_reply;
+use accord_core::protocol::Manifests;
 
 pub const COORD_POLICY: &[u8] = b"coordinator policy (initdata)";
 pub const WEB_POLICY: &[u8] = b"web policy (initdata)";
@@ -215,7 +216,7 @@ impl Harness {
     }
 
     /// `GetManifests`, through the wire conversion.
-    pub fn reply(&mut self, consistency_from: Option<u64>) -> ManifestsReply {
+    pub fn reply(&mut self, consistency_from: Option<u64>) -> Manifests {
         self.reply_with(consistency_from, vec![])
     }
 
@@ -224,11 +225,11 @@ impl Harness {
         &mut self,
         consistency_from: Option<u64>,
         inclusion_of: Vec<u64>,
-    ) -> ManifestsReply {
+    ) -> Manifests {
         let result = self.call(Request::GetManifests(GetManifests {
             consistency_from,
             inclusion_of,
         }));
-        ManifestsReply::from_response(get_manifests_reply(result)).unwrap()
+        manifests_from_reply(get_manifests_reply(result)).unwrap()
     }
 }

@@ -27,13 +27,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use accord_core::hex;
-use accord_core::protocol::{GetManifests, GetManifestsReply};
+use accord_core::protocol::{GetManifests, GetManifestsReply, Manifests};
 use clap::Args;
 use serde::Serialize;
 
 use crate::net::{self, CoordinatorOptions, Failure};
 use crate::verify_logic::{
-    HistoryEntry, ManifestsReply, Summary, check_history, manifests_request, write_verify_dir,
+    HistoryEntry, Summary, check_history, manifests_from_reply, manifests_request, write_verify_dir,
 };
 
 /// Arguments of `accord verify` and `accord get-manifests`: the shared
@@ -134,16 +134,13 @@ pub fn print_history(history: &[HistoryEntry], json: bool) {
 
 /// Connects, attested against manifest.json's coordinator policy, and
 /// asks `request`. Returns manifest.json's bytes and the reply.
-async fn fetch(
-    args: &VerifyArgs,
-    request: GetManifests,
-) -> Result<(Vec<u8>, ManifestsReply), Failure> {
+async fn fetch(args: &VerifyArgs, request: GetManifests) -> Result<(Vec<u8>, Manifests), Failure> {
     let (bytes, _, mut client) = args.options.connect_attested().await?;
     let response = net::call(&mut client, request).await?;
     if let GetManifestsReply::Error(reply) = &response {
         return Err(net::refusal(reply, false));
     }
-    let reply = ManifestsReply::from_response(response)?;
+    let reply = manifests_from_reply(response)?;
     Ok((bytes, reply))
 }
 

@@ -47,64 +47,13 @@ use serde::Serialize;
 
 use crate::workspace::{TRUST_STATE_FILE, TrustState, write_atomic};
 
-/// The fields of a `GetManifestsReply::Manifests`, as the coordinator sent
-/// them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ManifestsReply {
-    /// Every manifest, oldest first, as the exact bytes that were set.
-    pub manifests: Vec<Vec<u8>>,
-    /// Every policy of every manifest.
-    pub policies: Vec<Vec<u8>>,
-    /// Root CA certificate (DER).
-    pub root_ca: Vec<u8>,
-    /// Mesh CA certificate (DER) of the current generation.
-    pub mesh_ca: Vec<u8>,
-    /// The latest transition.
-    pub latest_transition: [u8; 32],
-    /// The signed tree head (164 bytes).
-    pub signed_tree_head: Vec<u8>,
-    /// The Ed25519 history key.
-    pub history_public_key: [u8; 32],
-    /// The consistency proof from the size asked for, if asked.
-    pub consistency_proof: Option<Vec<[u8; 32]>>,
-    /// Inclusion proofs `(index, proof)`, if asked.
-    pub inclusion_proofs: Vec<(u64, Vec<[u8; 32]>)>,
-    /// The seed-share record the tree head names (salt, commitments,
-    /// sealed shares).
-    pub seedshare_record: Vec<u8>,
-}
-
-impl ManifestsReply {
-    /// Takes the fields of a `GetManifestsReply::Manifests`; a refusal is
-    /// an error that says the coordinator's code and message.
-    pub fn from_response(response: GetManifestsReply) -> anyhow::Result<Self> {
-        match response {
-            GetManifestsReply::Manifests(Manifests {
-                manifests,
-                policies,
-                root_ca,
-                mesh_ca,
-                latest_transition,
-                signed_tree_head,
-                history_public_key,
-                consistency_proof,
-                inclusion_proofs,
-                seedshare_record,
-            }) => Ok(Self {
-                manifests,
-                policies,
-                root_ca,
-                mesh_ca,
-                latest_transition,
-                signed_tree_head,
-                history_public_key,
-                consistency_proof,
-                inclusion_proofs,
-                seedshare_record,
-            }),
-            GetManifestsReply::Error(error) => {
-                bail!("the coordinator refused: {}", error.into_api_error())
-            }
+/// The history a `GetManifests` reply carries, as the coordinator sent it;
+/// a refusal is an error that says the coordinator's code and message.
+pub fn manifests_from_reply(reply: GetManifestsReply) -> anyhow::Result<Manifests> {
+    match reply {
+        GetManifestsReply::Manifests(manifests) => Ok(manifests),
+        GetManifestsReply::Error(error) => {
+            bail!("the coordinator refused: {}", error.into_api_error())
         }
     }
 }
@@ -387,7 +336,7 @@ impl std::error::Error for VerifyError {}
 /// last_seen.size`.
 pub fn check_history(
     expected_manifest: &[u8],
-    reply: &ManifestsReply,
+    reply: &Manifests,
     last_seen: Option<&TrustState>,
 ) -> Result<Verified, VerifyError> {
     let provider = default_provider();
@@ -562,7 +511,7 @@ fn check_extends(
     history: &History,
     seen: &TrustState,
     head: &TreeHead,
-    reply: &ManifestsReply,
+    reply: &Manifests,
 ) -> Result<(), VerifyError> {
     let rollback = || VerifyError::Rollback {
         seen_size: seen.size,
@@ -689,11 +638,7 @@ struct HistoryEntryJson {
 /// `seed-shares.json` (the sealed shares in force, if the manifest names
 /// seed-share owners), and last the trust state `last-tree-head.json`. `reply` must be the reply that
 /// `verified` came from.
-pub fn write_verify_dir(
-    dir: &Path,
-    reply: &ManifestsReply,
-    verified: &Verified,
-) -> anyhow::Result<()> {
+pub fn write_verify_dir(dir: &Path, reply: &Manifests, verified: &Verified) -> anyhow::Result<()> {
     let provider = default_provider();
     let hashes: Vec<[u8; 32]> = reply
         .manifests
@@ -1100,9 +1045,7 @@ mod tests {
         let response = accord_core::protocol::get_manifests_reply(Err(
             accord_core::coordinator::ApiError::NeedsRecovery,
         ));
-        let err = ManifestsReply::from_response(response)
-            .unwrap_err()
-            .to_string();
+        let err = manifests_from_reply(response).unwrap_err().to_string();
         assert!(err.contains("recovery"), "{err}");
     }
 
