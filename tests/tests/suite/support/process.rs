@@ -8,6 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// How long a started process may take to print the line it is waited for.
+const START_WAIT: Duration = Duration::from_secs(120);
+
 /// `target/debug` (or whichever profile directory runs these tests).
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -98,7 +101,9 @@ pub fn start_until(mut command: Command, marker: &str, log: &std::path::Path) ->
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // A wait for the line, not a timing: a start on a loaded machine took
+    // over 30 s (load average 7 on 2 cores).
+    let deadline = Instant::now() + START_WAIT;
     let marker = marker.to_string();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -111,7 +116,7 @@ pub fn start_until(mut command: Command, marker: &str, log: &std::path::Path) ->
             Ok(_) => {}
             Err(_) => {
                 let _ = child.kill();
-                panic!("no line with {marker:?} on stdout within 30 s");
+                panic!("no line with {marker:?} on stdout within {START_WAIT:?}");
             }
         }
     }
