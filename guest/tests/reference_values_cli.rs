@@ -76,4 +76,10 @@ fn only_for_the_simulated_chip() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("only for --tee insecure-simulated"));
+    let output = Command::new(env!("CARGO_BIN_EXE_accord-guest"))
+        .args(["reference-values", "--tee", "tdx"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("or insecure-simulated-tdx"));
 }
