@@ -435,6 +435,26 @@ impl ChipArgs {
 }
 
 #[cfg(feature = "insecure-simulation")]
+impl ChipArgs {
+    /// The usage error of a flag that the simulated TEE `tee` does not
+    /// read: `--product` is the SEV-SNP chip's, `--tdx-quote-version` the
+    /// TDX platform's.
+    fn misfit(&self, tee: Option<&str>) -> Option<String> {
+        match tee {
+            Some(tee::INSECURE_SIMULATED_TDX) if self.product.is_some() => Some(format!(
+                "error: --product applies only to --tee {}",
+                tee::INSECURE_SIMULATED
+            )),
+            Some(tee::INSECURE_SIMULATED) if self.tdx_quote_version.is_some() => Some(format!(
+                "error: --tdx-quote-version applies only to --tee {}",
+                tee::INSECURE_SIMULATED_TDX
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "insecure-simulation")]
 const SIMULATED_ONLY: &str = "error: --state (of the chip), --measurement, --host-data, --policy, --product and --tdx-quote-version apply only to --tee insecure-simulated or insecure-simulated-tdx";
 
 /// Opens the TEE named by `tee` (or detects one), printing the INSECURE
@@ -461,6 +481,11 @@ fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     #[cfg(feature = "insecure-simulation")]
     if args.chip.any() && !args.tee.as_deref().is_some_and(tee::is_simulated) {
         eprintln!("{SIMULATED_ONLY}");
+        return Ok(ExitCode::from(2));
+    }
+    #[cfg(feature = "insecure-simulation")]
+    if let Some(message) = args.chip.misfit(args.tee.as_deref()) {
+        eprintln!("{message}");
         return Ok(ExitCode::from(2));
     }
     if let Some(state) = &args.state {
@@ -504,6 +529,11 @@ fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
     #[cfg(feature = "insecure-simulation")]
     if args.simulated.any() && !args.tee.as_deref().is_some_and(tee::is_simulated) {
         eprintln!("{SIMULATED_ONLY}");
+        return Ok(ExitCode::from(2));
+    }
+    #[cfg(feature = "insecure-simulation")]
+    if let Some(message) = args.simulated.chip.misfit(args.tee.as_deref()) {
+        eprintln!("{message}");
         return Ok(ExitCode::from(2));
     }
     let pins = match args.trust.pins() {
@@ -607,6 +637,10 @@ fn reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
 /// `--tee insecure-simulated-tdx` (a `tdx` entry).
 #[cfg(feature = "insecure-simulation")]
 fn simulated_reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
+    if let Some(message) = args.simulated.chip.misfit(Some(&args.tee)) {
+        eprintln!("{message}");
+        return Ok(ExitCode::from(2));
+    }
     let options = args.simulated.configure(TeeOptions::default())?;
     eprintln!("{INSECURE_BANNER}");
     if args.tee == tee::INSECURE_SIMULATED_TDX {
@@ -651,6 +685,11 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "error: --state, --measurement, --host-data, --policy, --product and --tdx-quote-version apply only to --tee insecure-simulated or insecure-simulated-tdx"
         );
+        return Ok(ExitCode::from(2));
+    }
+    #[cfg(feature = "insecure-simulation")]
+    if let Some(message) = args.simulated.chip.misfit(args.tee.as_deref()) {
+        eprintln!("{message}");
         return Ok(ExitCode::from(2));
     }
     let mut options = TeeOptions::default();
