@@ -249,21 +249,29 @@ pub fn read_manifest(path: &Path) -> Result<(Vec<u8>, Manifest), Failure> {
 static INSECURE_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// The JSON paths of the reference-value entries of `manifest` that trust
-/// the INSECURE simulated root (`ReferenceValues.snp[i].InsecureTrustedRoot`).
+/// an INSECURE simulated root (`ReferenceValues.snp[i].InsecureTrustedRoot`
+/// for the simulated SEV-SNP chip, `ReferenceValues.tdx[i].…` for the
+/// simulated TDX).
 pub fn simulated_root_entries(manifest: &Manifest) -> Vec<String> {
-    manifest
-        .doc()
-        .reference_values
+    let reference = &manifest.doc().reference_values;
+    let snp = reference
         .snp
         .iter()
         .enumerate()
         .filter(|(_, entry)| entry.insecure_trusted_root.is_some())
-        .map(|(i, _)| format!("ReferenceValues.snp[{i}].InsecureTrustedRoot"))
-        .collect()
+        .map(|(i, _)| format!("ReferenceValues.snp[{i}].InsecureTrustedRoot"));
+    let tdx = reference
+        .tdx
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| entry.insecure_trusted_root.is_some())
+        .map(|(i, _)| format!("ReferenceValues.tdx[{i}].InsecureTrustedRoot"));
+    snp.chain(tdx).collect()
 }
 
 /// `FILE: PATH[, PATH…] [and FILE: …] trust(s) the INSECURE simulated
-/// SEV-SNP root`, or `None` when no manifest does.
+/// SEV-SNP root` (`TDX root`, `SEV-SNP and TDX roots`), or `None` when no
+/// manifest does.
 fn simulated_root_trust(manifests: &[(String, &Manifest)]) -> Option<String> {
     let found: Vec<String> = manifests
         .iter()
@@ -276,8 +284,15 @@ fn simulated_root_trust(manifests: &[(String, &Manifest)]) -> Option<String> {
         return None;
     }
     let verb = if found.len() == 1 { "trusts" } else { "trust" };
+    let snp = found.iter().any(|f| f.contains("ReferenceValues.snp["));
+    let tdx = found.iter().any(|f| f.contains("ReferenceValues.tdx["));
+    let roots = match (snp, tdx) {
+        (true, true) => "SEV-SNP and TDX roots",
+        (false, true) => "TDX root",
+        _ => "SEV-SNP root",
+    };
     Some(format!(
-        "{} {verb} the INSECURE simulated SEV-SNP root",
+        "{} {verb} the INSECURE simulated {roots}",
         found.join(" and ")
     ))
 }
@@ -477,6 +492,42 @@ mod tests {
         assert!(testing.insecure_simulation);
         testing
             .check_simulation(&[("sim.json".into(), &simulated)])
+            .unwrap();
+    }
+
+    #[test]
+    fn manifests_trusting_the_simulated_tdx_root_need_the_flag_too() {
+        let json = r#"{"ReferenceValues":{"tdx":[{}, {"InsecureTrustedRoot":{"RootCA":"3000"}}]}}"#;
+        let tdx = Manifest::from_json(json.as_bytes()).unwrap();
+        assert_eq!(
+            simulated_root_entries(&tdx),
+            ["ReferenceValues.tdx[1].InsecureTrustedRoot"]
+        );
+        let strict = CoordinatorOptions::new("127.0.0.1:1");
+        let refused = strict
+            .check_simulation(&[("tdx.json".into(), &tdx)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.starts_with(
+                "REFUSED: tdx.json: ReferenceValues.tdx[1].InsecureTrustedRoot trusts the \
+                 INSECURE simulated TDX root: "
+            ),
+            "{refused}"
+        );
+        let json = r#"{"ReferenceValues":{"snp":[{"InsecureTrustedRoot":{"ARK":"3000","ASK":"3000"}}],"tdx":[{"InsecureTrustedRoot":{"RootCA":"3000"}}]}}"#;
+        let both = Manifest::from_json(json.as_bytes()).unwrap();
+        let refused = strict
+            .check_simulation(&[("both.json".into(), &both)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("the INSECURE simulated SEV-SNP and TDX roots"),
+            "{refused}"
+        );
+        strict
+            .accepting_insecure_simulation()
+            .check_simulation(&[("both.json".into(), &both)])
             .unwrap();
     }
 

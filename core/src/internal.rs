@@ -119,6 +119,72 @@ pub fn fuzz_protocol(data: &[u8]) {
     each::<protocol::shim::ShimResponse>(body, max);
 }
 
+/// The signed part of a TDX quote of `version` 4 or 5: the header (ECDSA
+/// P-256, TDX, Intel's QE vendor id) and `body`, which for v5 is preceded
+/// by `body_type` (2 for a TD report 1.0, 3 for 1.5) and its length. The
+/// attestation key signs exactly these bytes; [`tdx_quote_finish`] appends
+/// the rest. Shared by [`synthetic_tdx_quote`] and the guest's INSECURE
+/// simulated TDX, so that there is one quote layout outside the parser.
+pub fn tdx_quote_signed_part(version: u16, body_type: u16, body: &[u8]) -> alloc::vec::Vec<u8> {
+    use crate::evidence::tdx::quote::{ATT_KEY_TYPE_ECDSA_P256, INTEL_QE_VENDOR_ID, TEE_TYPE_TDX};
+    let mut q = alloc::vec::Vec::new();
+    q.extend_from_slice(&version.to_le_bytes());
+    q.extend_from_slice(&ATT_KEY_TYPE_ECDSA_P256.to_le_bytes());
+    q.extend_from_slice(&TEE_TYPE_TDX.to_le_bytes());
+    q.extend_from_slice(&[0; 4]);
+    q.extend_from_slice(&INTEL_QE_VENDOR_ID);
+    q.extend_from_slice(&[7; 20]);
+    if version == 5 {
+        q.extend_from_slice(&body_type.to_le_bytes());
+        q.extend_from_slice(&len32(body.len()));
+    }
+    q.extend_from_slice(body);
+    q
+}
+
+/// What follows the signed part of a TDX quote.
+pub struct TdxSignatureData<'a> {
+    /// ECDSA P-256 `r ‖ s` by the attestation key over the signed part.
+    pub signature: &'a [u8; 64],
+    /// The attestation key, raw `X ‖ Y`.
+    pub attestation_key: &'a [u8; 64],
+    /// The QE report (an SGX report body).
+    pub qe_report: &'a [u8; crate::evidence::tdx::quote::QE_REPORT_LEN],
+    /// `r ‖ s` by the PCK key over the QE report.
+    pub qe_report_signature: &'a [u8; 64],
+    /// QE authentication data.
+    pub auth_data: &'a [u8],
+    /// The PEM PCK chain (leaf, PCK CA, root).
+    pub pck_chain_pem: &'a [u8],
+}
+
+fn len32(n: usize) -> [u8; 4] {
+    u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes()
+}
+
+/// Appends the signature data (signature, attestation key, QE report
+/// certification data with the PCK chain) to a signed part.
+pub fn tdx_quote_finish(quote: &mut alloc::vec::Vec<u8>, data: &TdxSignatureData<'_>) {
+    use crate::evidence::tdx::quote::{CERT_DATA_PCK_CHAIN, CERT_DATA_QE_REPORT};
+    let auth_len = u16::try_from(data.auth_data.len()).unwrap_or(u16::MAX);
+    let mut cert = alloc::vec::Vec::new();
+    cert.extend_from_slice(data.qe_report);
+    cert.extend_from_slice(data.qe_report_signature);
+    cert.extend_from_slice(&auth_len.to_le_bytes());
+    cert.extend_from_slice(data.auth_data);
+    cert.extend_from_slice(&CERT_DATA_PCK_CHAIN.to_le_bytes());
+    cert.extend_from_slice(&len32(data.pck_chain_pem.len()));
+    cert.extend_from_slice(data.pck_chain_pem);
+    let mut sig = alloc::vec::Vec::new();
+    sig.extend_from_slice(data.signature);
+    sig.extend_from_slice(data.attestation_key);
+    sig.extend_from_slice(&CERT_DATA_QE_REPORT.to_le_bytes());
+    sig.extend_from_slice(&len32(cert.len()));
+    sig.extend_from_slice(&cert);
+    quote.extend_from_slice(&len32(sig.len()));
+    quote.extend_from_slice(&sig);
+}
+
 /// A structurally valid TDX quote of `version` 4 or 5 (v5: body type
 /// `body_type`, 2 for a TD report 1.0, 3 for 1.5) whose signatures are
 /// garbage: the body is a byte pattern with `report_data` as REPORTDATA
@@ -130,52 +196,33 @@ pub fn synthetic_tdx_quote(
     report_data: Option<&[u8; 64]>,
     padding: &[u8],
 ) -> alloc::vec::Vec<u8> {
-    use crate::evidence::tdx::quote::{
-        INTEL_QE_VENDOR_ID, QE_REPORT_LEN, TD_REPORT10_LEN, TD_REPORT15_LEN,
-    };
+    use crate::evidence::tdx::quote::{QE_REPORT_LEN, TD_REPORT10_LEN, TD_REPORT15_LEN};
     /// REPORTDATA's offset in a TD report body.
     const REPORT_DATA_AT: usize = 520;
-    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    let mut q = alloc::vec::Vec::new();
-    q.extend_from_slice(&version.to_le_bytes());
-    q.extend_from_slice(&2u16.to_le_bytes());
-    q.extend_from_slice(&0x81u32.to_le_bytes());
-    q.extend_from_slice(&[0; 4]);
-    q.extend_from_slice(&INTEL_QE_VENDOR_ID);
-    q.extend_from_slice(&[7; 20]);
     let body_len = if body_type == 3 {
         TD_REPORT15_LEN
     } else {
         TD_REPORT10_LEN
     };
-    if version == 5 {
-        q.extend_from_slice(&body_type.to_le_bytes());
-        q.extend_from_slice(&len(body_len));
-    }
-    let body_at = q.len();
-    q.extend((0..body_len).map(|i| (i % 251) as u8));
+    let mut body: alloc::vec::Vec<u8> = (0..body_len).map(|i| (i % 251) as u8).collect();
     if let Some(data) = report_data
-        && let Some(slot) = q.get_mut(body_at + REPORT_DATA_AT..body_at + REPORT_DATA_AT + 64)
+        && let Some(slot) = body.get_mut(REPORT_DATA_AT..REPORT_DATA_AT + 64)
     {
         slot.copy_from_slice(data);
     }
+    let mut q = tdx_quote_signed_part(version, body_type, &body);
     let pem = b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n\0";
-    let mut cert = alloc::vec::Vec::new();
-    cert.extend_from_slice(&[1; QE_REPORT_LEN]);
-    cert.extend_from_slice(&[2; 64]);
-    cert.extend_from_slice(&32u16.to_le_bytes());
-    cert.extend_from_slice(&[3; 32]);
-    cert.extend_from_slice(&5u16.to_le_bytes());
-    cert.extend_from_slice(&len(pem.len()));
-    cert.extend_from_slice(pem);
-    let mut sig = alloc::vec::Vec::new();
-    sig.extend_from_slice(&[4; 64]);
-    sig.extend_from_slice(&[5; 64]);
-    sig.extend_from_slice(&6u16.to_le_bytes());
-    sig.extend_from_slice(&len(cert.len()));
-    sig.extend_from_slice(&cert);
-    q.extend_from_slice(&len(sig.len()));
-    q.extend_from_slice(&sig);
+    tdx_quote_finish(
+        &mut q,
+        &TdxSignatureData {
+            signature: &[4; 64],
+            attestation_key: &[5; 64],
+            qe_report: &[1; QE_REPORT_LEN],
+            qe_report_signature: &[2; 64],
+            auth_data: &[3; 32],
+            pck_chain_pem: pem,
+        },
+    );
     q.extend_from_slice(padding);
     q
 }

@@ -60,7 +60,7 @@ pub const REFERENCE_VALUES_END: &str = "accord-guest init: reference values end"
 ///
 /// | key | meaning | default |
 /// |---|---|---|
-/// | `accord.tee=NAME` | TEE provider (`configfs-tsm`, `sev-guest`, `tdx`, `insecure-simulated`) | detection |
+/// | `accord.tee=NAME` | TEE provider (`configfs-tsm`, `sev-guest`, `tdx`, `insecure-simulated`, `insecure-simulated-tdx`) | detection |
 /// | `accord.shim=HOST:PORT` | the host shim (the host is 10.0.2.2 under QEMU user networking) | none: filesystem store in `/run/accord/store` (lost at power-off) |
 /// | `accord.user-api=ADDR` | user API | `0.0.0.0:1313` |
 /// | `accord.mesh-api=ADDR` | mesh API | `0.0.0.0:7777` |
@@ -140,10 +140,10 @@ impl InitConfig {
                 other => return Err(format!("unknown kernel parameter accord.{other}")),
             }
         }
-        let simulated = config.tee.as_deref() == Some(tee::INSECURE_SIMULATED);
+        let simulated = config.tee.as_deref().is_some_and(tee::is_simulated);
         if !simulated && (config.host_data.is_some() || config.measurement.is_some()) {
             return Err(
-                "accord.host-data and accord.measurement apply only to accord.tee=insecure-simulated"
+                "accord.host-data and accord.measurement apply only to accord.tee=insecure-simulated (or insecure-simulated-tdx)"
                     .to_string(),
             );
         }
@@ -238,7 +238,7 @@ fn boot() -> anyhow::Result<()> {
     // `tee::open` refuses `accord.tee=insecure-simulated`.
     let options = match config.tee.as_deref() {
         #[cfg(feature = "insecure-simulation")]
-        Some(tee::INSECURE_SIMULATED) => simulated_chip(&config, &state)?,
+        Some(name) if tee::is_simulated(name) => simulated_chip(&config, &state)?,
         _ => TeeOptions::default(),
     };
     let provider: Arc<dyn TeeProvider> = match config.tee.as_deref() {
@@ -391,7 +391,8 @@ fn probe_configfs_tsm() {
 /// Sets up the INSECURE simulated chip (test images only): its state in
 /// `STATE/chip`, seeded from the initramfs, HOST_DATA and MEASUREMENT from
 /// the command line; prints its reference values. Returns the options
-/// that open it.
+/// that open it. With `accord.tee=insecure-simulated-tdx` the same for the
+/// simulated TDX, in `STATE/tdx` (not seeded: made at boot).
 #[cfg(feature = "insecure-simulation")]
 fn simulated_chip(config: &InitConfig, state: &Path) -> anyhow::Result<TeeOptions> {
     let mut options = TeeOptions {
@@ -405,6 +406,12 @@ fn simulated_chip(config: &InitConfig, state: &Path) -> anyhow::Result<TeeOption
         options.simulated.measurement = measurement;
     }
     say("INSECURE SIMULATION: the simulated chip proves nothing about real hardware");
+    if config.tee.as_deref() == Some(tee::INSECURE_SIMULATED_TDX) {
+        // The simulated TDX has no seed: its P-256 keys are made at boot.
+        options.simulated_state = state.join("tdx");
+        print_tdx_reference_values(&options)?;
+        return Ok(options);
+    }
     seed_chip(Path::new(SEED_CHIP_DIR), &options.simulated_state)?;
     print_reference_values(&options)?;
     Ok(options)
@@ -439,11 +446,29 @@ fn print_reference_values(options: &TeeOptions) -> anyhow::Result<()> {
     let chip = tee::simulated::SimulatedSnp::open(&options.simulated_state, &options.simulated)?;
     let mut snp = chip.reference_values();
     snp.host_data = None;
-    let reference = accord_core::evidence::ReferenceValues {
+    print_between_markers(&accord_core::evidence::ReferenceValues {
         snp: vec![snp],
         tdx: Vec::new(),
-    };
-    let json = serde_json::to_string(&reference)?;
+    })
+}
+
+/// [`print_reference_values`] for the simulated TDX: its `tdx` entry.
+#[cfg(feature = "insecure-simulation")]
+fn print_tdx_reference_values(options: &TeeOptions) -> anyhow::Result<()> {
+    let platform =
+        tee::simulated_tdx::SimulatedTdx::open(&options.simulated_state, &options.simulated)?;
+    let mut tdx = platform.reference_values();
+    tdx.policy_hash = None;
+    print_between_markers(&accord_core::evidence::ReferenceValues {
+        snp: Vec::new(),
+        tdx: vec![tdx],
+    })
+}
+
+/// Prints `reference` as one JSON line between the markers on stderr.
+#[cfg(feature = "insecure-simulation")]
+fn print_between_markers(reference: &accord_core::evidence::ReferenceValues) -> anyhow::Result<()> {
+    let json = serde_json::to_string(reference)?;
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
@@ -472,6 +497,14 @@ mod tests {
             InitConfig::from_cmdline("console=ttyS0").unwrap(),
             InitConfig::default()
         );
+        // The simulated TDX reads the same settings.
+        let tdx = InitConfig::from_cmdline(
+            "accord.tee=insecure-simulated-tdx \
+             accord.host-data=0202020202020202020202020202020202020202020202020202020202020202",
+        )
+        .unwrap();
+        assert_eq!(tdx.tee.as_deref(), Some("insecure-simulated-tdx"));
+        assert_eq!(tdx.host_data, Some([2; 32]));
     }
 
     #[test]

@@ -11,9 +11,12 @@
 //! Exit codes: 0 success, 1 failure (one line on stderr), 2 usage error.
 //!
 //! The INSECURE simulated chip (`--tee insecure-simulated` and its flags)
-//! exists only in builds with the `insecure-simulation` feature (tests, the
-//! demo, the QEMU test image); elsewhere every subcommand refuses it first,
-//! naming the feature, with exit code 1.
+//! and the INSECURE simulated TDX (`--tee insecure-simulated-tdx`, the same
+//! flags: `--measurement` is MRTD, `--host-data`/`--policy` the policy hash
+//! in MRCONFIGID, `--tdx-quote-version` 4 or 5) exist only in builds with
+//! the `insecure-simulation` feature (tests, the demo, the QEMU test
+//! image); elsewhere every subcommand refuses them first, naming the
+//! feature, with exit code 1.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -95,8 +98,9 @@ enum Command {
     /// accept the INSECURE simulated chip in --state: its measurement,
     /// TCB and policy, with its own root trusted explicitly. HOST_DATA is
     /// left out: each workload's policy hash is pinned by the manifest's
-    /// Policies instead. Only with `--tee insecure-simulated` (in builds
-    /// with the `insecure-simulation` feature).
+    /// Policies instead. Only with `--tee insecure-simulated` (an `snp`
+    /// entry) or `--tee insecure-simulated-tdx` (a `tdx` entry), in builds
+    /// with the `insecure-simulation` feature.
     ReferenceValues(ReferenceValuesArgs),
 
     /// PID 1 of the guest image: mount, load modules, bring up eth0, then
@@ -109,8 +113,9 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct ReferenceValuesArgs {
-    /// Must be `insecure-simulated`: real hardware's reference values come
-    /// from its vendor and the image build, not from this machine.
+    /// Must be `insecure-simulated` or `insecure-simulated-tdx`: real
+    /// hardware's reference values come from its vendor and the image
+    /// build, not from this machine.
     #[arg(long, value_name = "NAME")]
     tee: String,
 
@@ -369,6 +374,11 @@ struct ChipArgs {
     /// Which AMD generation to imitate.
     #[arg(long, value_enum, help_heading = "Simulated chip (INSECURE)")]
     product: Option<ProductArg>,
+
+    /// The simulated TDX's quote version: 4 (TD report 1.0, the default)
+    /// or 5 (TD report 1.5).
+    #[arg(long, value_name = "4|5", value_parser = clap::value_parser!(u16).range(4..=5), help_heading = "Simulated chip (INSECURE)")]
+    tdx_quote_version: Option<u16>,
 }
 
 #[cfg(feature = "insecure-simulation")]
@@ -395,6 +405,7 @@ impl ChipArgs {
             || self.host_data.is_some()
             || self.policy.is_some()
             || self.product.is_some()
+            || self.tdx_quote_version.is_some()
     }
 
     /// Applies the flags to the simulated chip's configuration.
@@ -410,6 +421,9 @@ impl ChipArgs {
                 .with_context(|| format!("reading policy file {}", policy.display()))?;
             options.simulated.host_data = accord_core::crypto::default_provider().sha256(&[&bytes]);
         }
+        if let Some(version) = self.tdx_quote_version {
+            options.simulated.tdx_quote_version = version;
+        }
         if let Some(product) = self.product {
             options.simulated.product = match product {
                 ProductArg::Genoa => accord_core::evidence::snp::Product::Genoa,
@@ -421,7 +435,27 @@ impl ChipArgs {
 }
 
 #[cfg(feature = "insecure-simulation")]
-const SIMULATED_ONLY: &str = "error: --state (of the chip), --measurement, --host-data, --policy and --product apply only to --tee insecure-simulated";
+impl ChipArgs {
+    /// The usage error of a flag that the simulated TEE `tee` does not
+    /// read: `--product` is the SEV-SNP chip's, `--tdx-quote-version` the
+    /// TDX platform's.
+    fn misfit(&self, tee: Option<&str>) -> Option<String> {
+        match tee {
+            Some(tee::INSECURE_SIMULATED_TDX) if self.product.is_some() => Some(format!(
+                "error: --product applies only to --tee {}",
+                tee::INSECURE_SIMULATED
+            )),
+            Some(tee::INSECURE_SIMULATED) if self.tdx_quote_version.is_some() => Some(format!(
+                "error: --tdx-quote-version applies only to --tee {}",
+                tee::INSECURE_SIMULATED_TDX
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(feature = "insecure-simulation")]
+const SIMULATED_ONLY: &str = "error: --state (of the chip), --measurement, --host-data, --policy, --product and --tdx-quote-version apply only to --tee insecure-simulated or insecure-simulated-tdx";
 
 /// Opens the TEE named by `tee` (or detects one), printing the INSECURE
 /// banner for the simulated chip.
@@ -445,14 +479,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     tee::check_built(args.tee.as_deref())?;
     #[cfg(feature = "insecure-simulation")]
-    if args.chip.any() && args.tee.as_deref() != Some(tee::INSECURE_SIMULATED) {
+    if args.chip.any() && !args.tee.as_deref().is_some_and(tee::is_simulated) {
         eprintln!("{SIMULATED_ONLY}");
+        return Ok(ExitCode::from(2));
+    }
+    #[cfg(feature = "insecure-simulation")]
+    if let Some(message) = args.chip.misfit(args.tee.as_deref()) {
+        eprintln!("{message}");
         return Ok(ExitCode::from(2));
     }
     if let Some(state) = &args.state {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
-    } else if args.tee.as_deref() == Some(tee::INSECURE_SIMULATED) {
-        eprintln!("error: --tee insecure-simulated needs --state DIR for the simulated chip");
+    } else if let Some(name) = args.tee.as_deref().filter(|name| tee::is_simulated(name)) {
+        eprintln!("error: --tee {name} needs --state DIR for the simulated chip");
         return Ok(ExitCode::from(2));
     }
     let options = TeeOptions::default();
@@ -488,8 +527,13 @@ fn unreachable_args<T>() -> anyhow::Result<T> {
 fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
     tee::check_built(args.tee.as_deref())?;
     #[cfg(feature = "insecure-simulation")]
-    if args.simulated.any() && args.tee.as_deref() != Some(tee::INSECURE_SIMULATED) {
+    if args.simulated.any() && !args.tee.as_deref().is_some_and(tee::is_simulated) {
         eprintln!("{SIMULATED_ONLY}");
+        return Ok(ExitCode::from(2));
+    }
+    #[cfg(feature = "insecure-simulation")]
+    if let Some(message) = args.simulated.chip.misfit(args.tee.as_deref()) {
+        eprintln!("{message}");
         return Ok(ExitCode::from(2));
     }
     let pins = match args.trust.pins() {
@@ -575,9 +619,9 @@ fn main() -> ExitCode {
 }
 
 fn reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
-    if args.tee != tee::INSECURE_SIMULATED {
+    if !tee::is_simulated(&args.tee) {
         eprintln!(
-            "error: reference values are printed only for --tee insecure-simulated (real hardware's come from the vendor and the image build)"
+            "error: reference values are printed only for --tee insecure-simulated or insecure-simulated-tdx (real hardware's come from the vendor and the image build)"
         );
         return Ok(ExitCode::from(2));
     }
@@ -589,11 +633,34 @@ fn reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
     simulated_reference_values(args)
 }
 
-/// `reference-values --tee insecure-simulated`.
+/// `reference-values --tee insecure-simulated` (an `snp` entry) or
+/// `--tee insecure-simulated-tdx` (a `tdx` entry).
 #[cfg(feature = "insecure-simulation")]
 fn simulated_reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<ExitCode> {
+    if let Some(message) = args.simulated.chip.misfit(Some(&args.tee)) {
+        eprintln!("{message}");
+        return Ok(ExitCode::from(2));
+    }
     let options = args.simulated.configure(TeeOptions::default())?;
     eprintln!("{INSECURE_BANNER}");
+    if args.tee == tee::INSECURE_SIMULATED_TDX {
+        let platform =
+            tee::simulated_tdx::SimulatedTdx::open(&options.simulated_state, &options.simulated)
+                .with_context(|| {
+                    format!(
+                        "opening the simulated TDX platform in {}",
+                        options.simulated_state.display()
+                    )
+                })?;
+        let mut tdx = platform.reference_values();
+        tdx.policy_hash = None;
+        let reference = accord_core::evidence::ReferenceValues {
+            snp: Vec::new(),
+            tdx: vec![tdx],
+        };
+        println!("{}", serde_json::to_string_pretty(&reference)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let chip = tee::simulated::SimulatedSnp::open(&options.simulated_state, &options.simulated)
         .with_context(|| {
             format!(
@@ -614,10 +681,15 @@ fn simulated_reference_values(args: &ReferenceValuesArgs) -> anyhow::Result<Exit
 fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     tee::check_built(args.tee.as_deref())?;
     #[cfg(feature = "insecure-simulation")]
-    if args.simulated.any() && args.tee.as_deref() != Some(tee::INSECURE_SIMULATED) {
+    if args.simulated.any() && !args.tee.as_deref().is_some_and(tee::is_simulated) {
         eprintln!(
-            "error: --state, --measurement, --host-data, --policy and --product apply only to --tee insecure-simulated"
+            "error: --state, --measurement, --host-data, --policy, --product and --tdx-quote-version apply only to --tee insecure-simulated or insecure-simulated-tdx"
         );
+        return Ok(ExitCode::from(2));
+    }
+    #[cfg(feature = "insecure-simulation")]
+    if let Some(message) = args.simulated.chip.misfit(args.tee.as_deref()) {
+        eprintln!("{message}");
         return Ok(ExitCode::from(2));
     }
     let mut options = TeeOptions::default();

@@ -76,4 +76,26 @@ fn only_for_the_simulated_chip() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("only for --tee insecure-simulated"));
+    let output = Command::new(env!("CARGO_BIN_EXE_accord-guest"))
+        .args(["reference-values", "--tee", "tdx"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("or insecure-simulated-tdx"));
+    // Each simulated TEE refuses the other's flag.
+    for (tee, flag, value) in [
+        ("insecure-simulated-tdx", "--product", "turin"),
+        ("insecure-simulated", "--tdx-quote-version", "5"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_accord-guest"))
+            .args(["reference-values", "--tee", tee, flag, value, "--state"])
+            .arg(temp_dir("misfit"))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains(&format!("{flag} applies only to")),
+            "{output:?}"
+        );
+    }
 }

@@ -374,12 +374,12 @@ impl Variant {
     }
 }
 
-/// Refuses a production command line that chooses the simulated chip
-/// (`accord.tee=insecure-simulated`) or sets what only the simulated chip
+/// Refuses a production command line that chooses a simulated TEE
+/// (`accord.tee=insecure-simulated`, `…-tdx`) or sets what only the simulated chip
 /// reads (`accord.host-data`, `accord.measurement`).
 pub fn check_production_cmdline(cmdline: &str) -> anyhow::Result<()> {
     for word in cmdline.split_whitespace() {
-        let simulated = word == TEST_CMDLINE
+        let simulated = word.starts_with(TEST_CMDLINE)
             || word.starts_with("accord.host-data=")
             || word.starts_with("accord.measurement=");
         if simulated {
@@ -889,6 +889,7 @@ mod tests {
         assert!(test.ends_with(" accord.tee=insecure-simulated"), "{test}");
         for word in [
             "accord.tee=insecure-simulated",
+            "accord.tee=insecure-simulated-tdx",
             "accord.host-data=00",
             "accord.measurement=00",
         ] {

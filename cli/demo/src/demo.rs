@@ -1,5 +1,8 @@
 //! `accord-demo demo`: a whole deployment in this process, with the INSECURE
-//! simulated SEV-SNP chip standing in for the hardware.
+//! simulated SEV-SNP chip standing in for the hardware, or with `--tee
+//! insecure-simulated-tdx` the INSECURE simulated TDX (coordinator and
+//! workloads on TDX: quotes with their collateral attached, verified under
+//! the simulated root that the reference values name).
 //!
 //! In a workspace (a temporary directory, or `--workspace DIR`, which is
 //! kept and must be empty or missing) it:
@@ -49,6 +52,8 @@ use accord_guest::coordinator::InProcess;
 use accord_guest::initializer::InitializerConfig;
 use accord_guest::tee::TeeProvider;
 use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
+use accord_guest::tee::simulated_tdx::SimulatedTdx;
+use accord_guest::tee::{INSECURE_SIMULATED, INSECURE_SIMULATED_TDX};
 use anyhow::{Context, bail};
 use clap::Args;
 use rustls::pki_types::pem::PemObject;
@@ -85,6 +90,19 @@ pub struct DemoArgs {
     /// issuing certificates.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=9))]
     pub replicas: u16,
+
+    /// The INSECURE simulated TEE the coordinator and the workloads run
+    /// on: the SEV-SNP chip or the TDX platform (not with --replicas).
+    #[arg(long, value_name = "NAME", default_value = INSECURE_SIMULATED, value_parser = [INSECURE_SIMULATED, INSECURE_SIMULATED_TDX])]
+    pub tee: String,
+}
+
+/// The simulated TEE of a demo deployment.
+enum Chip {
+    /// The INSECURE simulated SEV-SNP chip.
+    Snp(SimulatedSnp),
+    /// The INSECURE simulated TDX.
+    Tdx(SimulatedTdx),
 }
 
 /// A Kata init-data document with a policy naming `who`.
@@ -122,7 +140,7 @@ const WORKLOADS: [Workload; 3] = [
 /// The demo's deployment files and its simulated chip.
 pub struct Deployment {
     dir: PathBuf,
-    chip: SimulatedSnp,
+    chip: Chip,
     /// Seed-share owners (keys written by [`Self::write_keys`]).
     seedshare_owners: usize,
     /// `SeedshareThreshold` of the generated manifest.
@@ -142,14 +160,30 @@ impl Deployment {
     /// Opens (creating on first use) the simulated chip in
     /// `DIR/coordinator/chip`.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let chip = SimulatedSnp::open(
-            &dir.join("coordinator/chip"),
-            &SimulatedConfig {
-                host_data: sha256(policy_toml("coordinator").as_bytes()),
-                ..SimulatedConfig::default()
-            },
-        )
-        .map_err(|e| anyhow::anyhow!("the simulated chip: {e}"))?;
+        Self::open_on(dir, INSECURE_SIMULATED)
+    }
+
+    /// Opens (creating on first use) the simulated TEE `tee`
+    /// (`insecure-simulated`: the chip in `DIR/coordinator/chip`;
+    /// `insecure-simulated-tdx`: the platform in `DIR/coordinator/tdx`).
+    pub fn open_on(dir: &Path, tee: &str) -> anyhow::Result<Self> {
+        let config = SimulatedConfig {
+            host_data: sha256(policy_toml("coordinator").as_bytes()),
+            ..SimulatedConfig::default()
+        };
+        let chip = match tee {
+            INSECURE_SIMULATED => Chip::Snp(
+                SimulatedSnp::open(&dir.join("coordinator/chip"), &config)
+                    .map_err(|e| anyhow::anyhow!("the simulated chip: {e}"))?,
+            ),
+            INSECURE_SIMULATED_TDX => Chip::Tdx(
+                SimulatedTdx::open(&dir.join("coordinator/tdx"), &config)
+                    .map_err(|e| anyhow::anyhow!("the simulated TDX: {e}"))?,
+            ),
+            other => bail!(
+                "the demo runs on {INSECURE_SIMULATED} or {INSECURE_SIMULATED_TDX}, not {other}"
+            ),
+        };
         Ok(Self {
             dir: dir.to_path_buf(),
             chip,
@@ -172,16 +206,32 @@ impl Deployment {
         &self.dir
     }
 
-    /// The chip as launched with `name`'s policy (its hash as host data).
+    /// The chip as launched with `name`'s policy (its hash as host data,
+    /// or on TDX as MRCONFIGID).
     pub fn tee(&self, name: &str) -> anyhow::Result<Arc<dyn TeeProvider>> {
-        let chip = self
-            .chip
-            .reconfigured(&SimulatedConfig {
-                host_data: sha256(policy_toml(name).as_bytes()),
-                ..SimulatedConfig::default()
-            })
-            .map_err(|e| anyhow::anyhow!("the simulated chip: {e}"))?;
-        Ok(Arc::new(chip))
+        let config = SimulatedConfig {
+            host_data: sha256(policy_toml(name).as_bytes()),
+            ..SimulatedConfig::default()
+        };
+        Ok(match &self.chip {
+            Chip::Snp(chip) => Arc::new(
+                chip.reconfigured(&config)
+                    .map_err(|e| anyhow::anyhow!("the simulated chip: {e}"))?,
+            ),
+            Chip::Tdx(platform) => Arc::new(
+                platform
+                    .reconfigured(&config)
+                    .map_err(|e| anyhow::anyhow!("the simulated TDX: {e}"))?,
+            ),
+        })
+    }
+
+    /// "SEV-SNP" or "TDX".
+    pub fn kind(&self) -> &'static str {
+        match &self.chip {
+            Chip::Snp(_) => "SEV-SNP",
+            Chip::Tdx(_) => "TDX",
+        }
     }
 
     /// The workload owner's key file.
@@ -248,13 +298,25 @@ impl Deployment {
             let path = dir.join(format!("{}.yaml", w.name));
             std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
         }
-        let mut snp = self.chip.reference_values();
-        // Each workload has its own host data (its policy hash), which the
-        // manifest's Policies pin.
-        snp.host_data = None;
-        let reference = ReferenceValues {
-            snp: vec![snp],
-            tdx: Vec::new(),
+        // Each workload has its own host data (its policy hash; on TDX in
+        // MRCONFIGID), which the manifest's Policies pin.
+        let reference = match &self.chip {
+            Chip::Snp(chip) => {
+                let mut snp = chip.reference_values();
+                snp.host_data = None;
+                ReferenceValues {
+                    snp: vec![snp],
+                    tdx: Vec::new(),
+                }
+            }
+            Chip::Tdx(platform) => {
+                let mut tdx = platform.reference_values();
+                tdx.policy_hash = None;
+                ReferenceValues {
+                    snp: Vec::new(),
+                    tdx: vec![tdx],
+                }
+            }
         };
         let path = self.dir.join("reference-values.json");
         let mut json = serde_json::to_string_pretty(&reference)?;
@@ -523,10 +585,15 @@ pub fn run(args: &DemoArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.replicas > 1 && args.tee != INSECURE_SIMULATED {
+        eprintln!("error: --replicas runs on {INSECURE_SIMULATED} only");
+        return ExitCode::from(2);
+    }
     let ok = runtime.block_on(demo(
         &dir,
         args.workspace.is_some(),
         usize::from(args.replicas),
+        &args.tee,
     ));
     if ok {
         ExitCode::SUCCESS
@@ -594,7 +661,7 @@ fn coordinator_options(dir: &Path, coordinator: &str) -> CoordinatorOptions {
 }
 
 /// Runs the steps; whether all worked.
-async fn demo(dir: &Path, kept: bool, replicas: usize) -> bool {
+async fn demo(dir: &Path, kept: bool, replicas: usize, tee: &str) -> bool {
     let started = Instant::now();
     println!("{INSECURE_BANNER}");
     println!("accord demo: workspace {}", dir.display());
@@ -603,7 +670,7 @@ async fn demo(dir: &Path, kept: bool, replicas: usize) -> bool {
         // The replica processes are killed when this is dropped.
         let _replicas = steps_replicated(dir, replicas, &mut report).await;
     } else {
-        let coordinator = steps(dir, &mut report).await;
+        let coordinator = steps(dir, tee, &mut report).await;
         if let Some(coordinator) = coordinator
             && let Err(err) = coordinator.stop().await
         {
@@ -630,10 +697,17 @@ async fn demo(dir: &Path, kept: bool, replicas: usize) -> bool {
 
 /// The steps up to the first failure; the coordinator, once started, is
 /// returned for stopping.
-async fn steps(dir: &Path, report: &mut Report) -> Option<InProcess> {
-    report.begin("start the coordinator (INSECURE simulated SEV-SNP)");
+async fn steps(dir: &Path, tee: &str, report: &mut Report) -> Option<InProcess> {
+    let kind = if tee == INSECURE_SIMULATED_TDX {
+        "TDX"
+    } else {
+        "SEV-SNP"
+    };
+    report.begin(&format!(
+        "start the coordinator (INSECURE simulated {kind})"
+    ));
     let started = async {
-        let deployment = Deployment::open(dir)?;
+        let deployment = Deployment::open_on(dir, tee)?;
         let coordinator = deployment.start_coordinator().await?;
         println!(
             "coordinator: user API on {}, mesh API on {}",

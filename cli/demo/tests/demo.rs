@@ -1,5 +1,7 @@
-//! `accord-demo demo` end to end, as the README runs it: in one process,
-//! and on three replica processes (`--replicas 3`) with peer recovery;
+//! `accord-demo demo` end to end, as the README runs it: in one process
+//! (on the simulated SEV-SNP chip, and with `--tee insecure-simulated-tdx`
+//! on the simulated TDX), and on three replica processes (`--replicas 3`)
+//! with peer recovery;
 //! `accord-demo --help` says what the binary is for.
 
 use std::process::{Command, Output};
@@ -41,7 +43,7 @@ fn help_explains_the_demo_binary() {
     let demo = accord_demo(&["demo", "--help"]);
     assert_exit(&demo, 0);
     let demo = text(&demo.stdout);
-    for flag in ["--replicas", "--workspace"] {
+    for flag in ["--replicas", "--workspace", "--tee"] {
         assert!(demo.contains(flag), "{flag} missing from:\n{demo}");
     }
     let bench = accord_demo(&["bench", "--help"]);
@@ -84,6 +86,49 @@ fn the_demo_works_and_leaves_the_documented_files() {
     // A second run refuses the used workspace.
     let again = accord_demo(&["demo", "--workspace", dir.to_str().unwrap()]);
     assert_exit(&again, 2);
+}
+
+#[test]
+fn the_demo_runs_on_the_simulated_tdx() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("demo");
+    let demo = accord_demo(&[
+        "demo",
+        "--tee",
+        "insecure-simulated-tdx",
+        "--workspace",
+        dir.to_str().unwrap(),
+    ]);
+    assert_exit(&demo, 0);
+    let out = text(&demo.stdout);
+    assert!(out.contains("every step worked"), "{out}");
+    assert!(
+        out.contains("start the coordinator (INSECURE simulated TDX)"),
+        "{out}"
+    );
+    assert!(!out.contains('✘'), "{out}");
+    // The CLI was told the manifest trusts the simulated TDX root.
+    let err = text(&demo.stderr);
+    assert!(err.contains("INSECURE simulated TDX root"), "{err}");
+    // The manifest trusts only the simulated TDX, by its root.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let reference = &manifest["ReferenceValues"];
+    assert!(reference.get("snp").is_none(), "{reference}");
+    assert!(
+        reference["tdx"][0]["InsecureTrustedRoot"]["RootCA"].is_string(),
+        "{reference}"
+    );
+    for file in [
+        "coordinator/tdx/root.pem",
+        "workloads/web/tls-config/certChain.pem",
+        "workloads/db/tls-config/certChain.pem",
+    ] {
+        assert!(dir.join(file).is_file(), "{file}\n{out}");
+    }
+    // Not with replicas (they run on the simulated SEV-SNP chip).
+    let replicas = accord_demo(&["demo", "--tee", "insecure-simulated-tdx", "--replicas", "2"]);
+    assert_exit(&replicas, 2);
 }
 
 #[test]

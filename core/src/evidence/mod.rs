@@ -221,7 +221,8 @@ fn join<T: fmt::Display>(items: &[T]) -> String {
 /// Authenticates `evidence` at `at` and accepts it if any reference entry
 /// of its kind does. SEV-SNP entries verify against AMD's genuine roots
 /// unless they name an `InsecureTrustedRoot`; TDX evidence is verified with
-/// full DCAP against the collateral it carries.
+/// full DCAP against the collateral it carries, under the Intel SGX Root CA
+/// unless the entry names an `InsecureTrustedRoot`.
 pub fn verify(
     evidence: &Evidence,
     reference: &ReferenceValues,
@@ -404,10 +405,36 @@ fn verify_tdx(
         .ok_or(EvidenceError::MissingCollateral)?;
     let collateral = tdx::Collateral::from_json(collateral_json)
         .map_err(|err| EvidenceError::Tdx(tdx::TdxError::from(err)))?;
-    let verified_collateral =
-        tdx::VerifiedCollateral::verify(&collateral, at, provider).map_err(EvidenceError::Tdx)?;
+    // The collateral is verified once per root the entries name (Intel's,
+    // or an entry's InsecureTrustedRoot), for each entry under its own.
+    let mut under_root: Vec<(
+        Option<&tdx::TrustedRoot>,
+        Result<tdx::VerifiedCollateral, tdx::TdxError>,
+    )> = Vec::new();
+    // With one root for all entries, a collateral failure is the answer.
+    let first_root = entries
+        .first()
+        .and_then(|e| e.insecure_trusted_root.as_ref());
+    let one_root = entries
+        .iter()
+        .all(|e| e.insecure_trusted_root.as_ref() == first_root);
     let mut reasons = Vec::new();
     for entry in entries {
+        let root = entry.insecure_trusted_root.as_ref();
+        if !under_root.iter().any(|(r, _)| *r == root) {
+            let verified =
+                tdx::VerifiedCollateral::verify_with_root(&collateral, root, at, provider);
+            under_root.push((root, verified));
+        }
+        let verified_collateral = match under_root.iter().find(|(r, _)| *r == root) {
+            Some((_, Ok(verified))) => verified,
+            Some((_, Err(err))) if one_root => return Err(EvidenceError::Tdx(err.clone())),
+            Some((_, Err(err))) => {
+                reasons.push(err.to_string());
+                continue;
+            }
+            None => continue,
+        };
         let expected = match entry.expect() {
             Ok(expected) => expected,
             Err(err) => {
@@ -416,7 +443,7 @@ fn verify_tdx(
             }
         };
         match tdx::verify_with_reference(
-            &verified_collateral,
+            verified_collateral,
             &evidence.quote,
             at,
             provider,

@@ -39,8 +39,8 @@
 //!    when parsing.) Fields that are optional fall back to fail-closed
 //!    defaults (`evidence::snp` and `evidence::tdx::reference` document
 //!    them).
-//! 7. Secure entries and SNP entries with an `InsecureTrustedRoot` (the
-//!    simulated TEE) are not mixed.
+//! 7. Secure entries and entries with an `InsecureTrustedRoot` (the
+//!    simulated TEEs, SNP or TDX) are not mixed.
 //! 8. Workload-owner keys are SubjectPublicKeyInfo DER of an Ed25519 or
 //!    ECDSA P-384 key; seed-share keys of an X25519 key; no key is listed
 //!    twice in its list.
@@ -474,19 +474,35 @@ impl ManifestDoc {
                 errs.push(path, err.to_string());
             }
         }
-        let insecure: Vec<usize> = rv
+        let insecure_snp: Vec<usize> = rv
             .snp
             .iter()
             .enumerate()
             .filter(|(_, e)| e.insecure_trusted_root.is_some())
             .map(|(i, _)| i)
             .collect();
-        let secure = rv.snp.len() - insecure.len() + rv.tdx.len();
-        if !insecure.is_empty() && secure > 0 {
+        let insecure_tdx: Vec<usize> = rv
+            .tdx
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.insecure_trusted_root.is_some())
+            .map(|(i, _)| i)
+            .collect();
+        let insecure = insecure_snp.len() + insecure_tdx.len();
+        let secure = rv.snp.len() + rv.tdx.len() - insecure;
+        if insecure > 0 && secure > 0 {
+            let mut which = Vec::new();
+            if !insecure_snp.is_empty() {
+                which.push(format!("snp{insecure_snp:?}"));
+            }
+            if !insecure_tdx.is_empty() {
+                which.push(format!("tdx{insecure_tdx:?}"));
+            }
             errs.push(
                 "ReferenceValues",
                 format!(
-                    "secure entries and entries with an InsecureTrustedRoot (snp{insecure:?}) must not be mixed"
+                    "secure entries and entries with an InsecureTrustedRoot ({}) must not be mixed",
+                    which.join(", ")
                 ),
             );
         }

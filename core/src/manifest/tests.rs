@@ -435,6 +435,39 @@ fn rule_secure_and_insecure_not_mixed() {
     assert_eq!(errors(&v), Vec::<String>::new());
 }
 
+fn insecure_tdx(v: &Value) -> Value {
+    let mut e = v["ReferenceValues"]["tdx"][0].clone();
+    e["InsecureTrustedRoot"] = json!({"RootCA": "3000"});
+    e
+}
+
+#[test]
+fn rule_secure_and_insecure_tdx_not_mixed() {
+    // An insecure TDX entry beside a secure one (SNP or TDX): refused,
+    // naming the insecure entry.
+    let mut v = realistic();
+    let tdx = insecure_tdx(&v);
+    v["ReferenceValues"]["tdx"] = json!([tdx]);
+    let msg = assert_one(&v, "ReferenceValues");
+    assert!(msg.contains("tdx[0]") && msg.contains("mixed"), "{msg}");
+    let mut v = realistic();
+    let tdx = insecure_tdx(&v);
+    v["ReferenceValues"] = json!({"tdx": [v["ReferenceValues"]["tdx"][0].clone(), tdx]});
+    let msg = assert_one(&v, "ReferenceValues");
+    assert!(msg.contains("tdx[1]") && !msg.contains("snp"), "{msg}");
+    // Insecure SNP and insecure TDX together: allowed (both simulated).
+    let mut v = realistic();
+    let tdx = insecure_tdx(&v);
+    v["ReferenceValues"] = json!({"snp": [insecure_snp()], "tdx": [tdx]});
+    assert_eq!(errors(&v), Vec::<String>::new());
+    // The root is hex of DER, and nothing else is accepted beside it.
+    let mut v = realistic();
+    let mut tdx = insecure_tdx(&v);
+    tdx["InsecureTrustedRoot"]["Extra"] = json!("00");
+    v["ReferenceValues"] = json!({"tdx": [tdx]});
+    assert!(parse(&v).is_err());
+}
+
 #[test]
 fn rule_owner_keys_parse() {
     let mut v = realistic();

@@ -111,6 +111,43 @@ fn tdx_evidence_carries_its_collateral() {
     assert_eq!(postcard::from_bytes::<Evidence>(&bytes).unwrap(), evidence);
 }
 
+#[test]
+fn a_real_quote_is_refused_under_an_insecure_root_and_each_entry_uses_its_own() {
+    let quote = vector!("tdx/tdx-quote-v4-2.bin");
+    let collateral = vector!("tdx/tdx-collateral-2.json");
+    let evidence = Evidence::Tdx(TdxEvidence {
+        quote,
+        collateral: Some(collateral),
+    });
+    // Any root but Intel's stands in for a simulated one (here AMD's
+    // Milan ARK, a well-formed self-signed certificate).
+    let other_root = accord_core::hex::encode(evidence::snp::GENUINE[0].der);
+    let insecure = format!(r#"{{"InsecureTrustedRoot":{{"RootCA":"{other_root}"}}}}"#);
+    let at = at("2025-09-15T00:00:00Z");
+    for provider in providers() {
+        // Only the insecure entry: refused (the collateral does not chain
+        // to the named root), with the collateral's error.
+        let only: ReferenceValues =
+            serde_json::from_str(&format!(r#"{{"tdx":[{insecure}]}}"#)).unwrap();
+        let err = evidence::verify(&evidence, &only, at, *provider).unwrap_err();
+        assert!(matches!(err, EvidenceError::Tdx(_)), "{err}");
+        // Beside a genuine entry (as evidence::verify sees it; a manifest
+        // would not mix them): the genuine entry accepts, the insecure one
+        // does not, whichever comes first.
+        for entries in [
+            format!(r#"{{"tdx":[{insecure},{{}}]}}"#),
+            format!(r#"{{"tdx":[{{}},{insecure}]}}"#),
+        ] {
+            let both: ReferenceValues = serde_json::from_str(&entries).unwrap();
+            evidence::verify(&evidence, &both, at, *provider).unwrap();
+        }
+        let two_insecure: ReferenceValues =
+            serde_json::from_str(&format!(r#"{{"tdx":[{insecure},{insecure}]}}"#)).unwrap();
+        let err = evidence::verify(&evidence, &two_insecure, at, *provider).unwrap_err();
+        assert!(matches!(err, EvidenceError::Tdx(_)), "{err}");
+    }
+}
+
 /// A `ChainStore` that counts its hits and stores what it is given.
 #[derive(Default)]
 struct CountingStore {

@@ -3,11 +3,12 @@
 //!
 //! Providers are registered once, in [`PROVIDER_NAMES`], and
 //! [`DETECTION_ORDER`] says in which order [`detect`] tries them. The
-//! simulated chip is never detected: it must be chosen by name (`--tee
-//! insecure-simulated`), and it exists only in builds with the
-//! `insecure-simulation` feature (tests, the demo, the QEMU test image).
-//! Elsewhere, the production agent above all, [`open`] refuses its name
-//! with [`TeeError::SimulationNotBuilt`].
+//! simulated TEEs are never detected: they must be chosen by name (`--tee
+//! insecure-simulated` for the simulated SEV-SNP chip, `--tee
+//! insecure-simulated-tdx` for the simulated TDX), and they exist only in
+//! builds with the `insecure-simulation` feature (tests, the demo, the QEMU
+//! test image). Elsewhere, the production agent above all, [`open`]
+//! refuses their names with [`TeeError::SimulationNotBuilt`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,6 +20,8 @@ pub mod configfs_tsm;
 pub mod sev_guest;
 #[cfg(feature = "insecure-simulation")]
 pub mod simulated;
+#[cfg(feature = "insecure-simulation")]
+pub mod simulated_tdx;
 pub mod tdx;
 
 pub use configfs_tsm::ConfigfsTsm;
@@ -45,6 +48,15 @@ pub trait TeeProvider: Send + Sync {
 /// refuse it by name).
 pub const INSECURE_SIMULATED: &str = "insecure-simulated";
 
+/// The name of the INSECURE simulated TDX, as `--tee` takes it (known in
+/// every build, like [`INSECURE_SIMULATED`]).
+pub const INSECURE_SIMULATED_TDX: &str = "insecure-simulated-tdx";
+
+/// Whether `name` is one of the simulated TEEs' names.
+pub fn is_simulated(name: &str) -> bool {
+    name == INSECURE_SIMULATED || name == INSECURE_SIMULATED_TDX
+}
+
 /// Whether this build has the simulated chip (feature
 /// `insecure-simulation`).
 pub const SIMULATION_BUILT: bool = cfg!(feature = "insecure-simulation");
@@ -56,7 +68,8 @@ pub struct TeeOptions {
     pub configfs_root: PathBuf,
     /// The SEV guest device (`/dev/sev-guest`).
     pub sev_guest_device: PathBuf,
-    /// Where the simulated chip keeps its persisted keys and certificates.
+    /// Where the simulated chip (or the simulated TDX) keeps its persisted
+    /// keys and certificates.
     #[cfg(feature = "insecure-simulation")]
     pub simulated_state: PathBuf,
     /// What the simulated chip reports.
@@ -138,8 +151,8 @@ impl fmt::Display for TeeError {
                 f,
                 "this accord-guest has no simulated chip: it was built without the \
                  `insecure-simulation` feature (as production agents are), so \
-                 `{INSECURE_SIMULATED}` is refused; the simulated chip is only for tests \
-                 and the demo"
+                 `{INSECURE_SIMULATED}` and `{INSECURE_SIMULATED_TDX}` are refused; the \
+                 simulated TEEs are only for tests and the demo"
             ),
             Self::Io { action, source } => write!(f, "{action}: {source}"),
             Self::Protocol(reason) => f.write_str(reason),
@@ -167,7 +180,13 @@ impl std::error::Error for TeeError {
 
 /// Every provider name `--tee` accepts (the simulated chip's too, also in
 /// builds without it, which refuse it with a clear error).
-pub const PROVIDER_NAMES: &[&str] = &["configfs-tsm", "sev-guest", "tdx", INSECURE_SIMULATED];
+pub const PROVIDER_NAMES: &[&str] = &[
+    "configfs-tsm",
+    "sev-guest",
+    "tdx",
+    INSECURE_SIMULATED,
+    INSECURE_SIMULATED_TDX,
+];
 
 /// The providers [`detect`] tries, in order.
 pub const DETECTION_ORDER: &[&str] = &["configfs-tsm", "sev-guest"];
@@ -206,8 +225,10 @@ pub fn open(name: &str, options: &TeeOptions) -> Result<Box<dyn TeeProvider>, Te
         }
         #[cfg(feature = "insecure-simulation")]
         INSECURE_SIMULATED => simulated::open(&options.simulated_state, &options.simulated),
+        #[cfg(feature = "insecure-simulation")]
+        INSECURE_SIMULATED_TDX => simulated_tdx::open(&options.simulated_state, &options.simulated),
         #[cfg(not(feature = "insecure-simulation"))]
-        INSECURE_SIMULATED => Err(TeeError::SimulationNotBuilt),
+        INSECURE_SIMULATED | INSECURE_SIMULATED_TDX => Err(TeeError::SimulationNotBuilt),
         other => Err(TeeError::UnknownProvider(other.to_string())),
     }
 }
@@ -216,7 +237,7 @@ pub fn open(name: &str, options: &TeeOptions) -> Result<Box<dyn TeeProvider>, Te
 /// simulated chip and this build has none: for front ends that must refuse
 /// before they do anything else (parse other flags, create directories).
 pub fn check_built(name: Option<&str>) -> Result<(), TeeError> {
-    if name == Some(INSECURE_SIMULATED) && !SIMULATION_BUILT {
+    if name.is_some_and(is_simulated) && !SIMULATION_BUILT {
         return Err(TeeError::SimulationNotBuilt);
     }
     Ok(())
@@ -261,8 +282,9 @@ mod tests {
         let err = open("sgx", &nowhere()).err().unwrap();
         assert!(matches!(err, TeeError::UnknownProvider(ref n) if n == "sgx"));
         assert!(
-            err.to_string()
-                .contains("configfs-tsm, sev-guest, tdx, insecure-simulated")
+            err.to_string().contains(
+                "configfs-tsm, sev-guest, tdx, insecure-simulated, insecure-simulated-tdx"
+            )
         );
     }
 
@@ -293,6 +315,10 @@ mod tests {
         assert!(check_built(None).is_ok());
         assert_eq!(
             check_built(Some(INSECURE_SIMULATED)).is_ok(),
+            SIMULATION_BUILT
+        );
+        assert_eq!(
+            check_built(Some(INSECURE_SIMULATED_TDX)).is_ok(),
             SIMULATION_BUILT
         );
     }

@@ -26,5 +26,6 @@ mod flow;
 mod ha;
 mod hostile_shim;
 mod kube_replicas;
+mod mixed_tee;
 mod peer_recovery;
 mod recovery;

@@ -14,6 +14,13 @@
 //! - Reference values: [`TdxReferenceValues`] → [`reference::Expected`] →
 //!   `compare` against the [`VerifiedQuote`].
 //!
+//! # Roots
+//!
+//! Everything chains to the pinned Intel SGX Root CA ([`roots`]). The one
+//! exception is a reference entry with an `InsecureTrustedRoot` (the
+//! INSECURE simulated TDX): that entry's root replaces Intel's, for that
+//! entry only ([`VerifiedCollateral::verify_with_root`]).
+//!
 //! # Default policy
 //!
 //! Authenticity, final TCB status `UpToDate`, TDATTRIBUTES.DEBUG off
@@ -66,7 +73,7 @@ pub use claims::TdxClaims;
 pub use collateral::{Collateral, QeIdentity, TcbInfo};
 pub use error::{CollateralError, QuoteError, TdxError};
 pub use quote::Quote;
-pub use reference::{ReferenceError, TdAttribute, TdxReferenceValues};
+pub use reference::{ReferenceError, TdAttribute, TdxReferenceValues, TrustedRoot};
 pub use tcb::TcbStatus;
 pub use verify::{
     TcbStatusSet, TdxPolicy, VerifiedCollateral, VerifiedQuote, verify_with_collateral,

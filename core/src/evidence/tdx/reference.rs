@@ -39,6 +39,9 @@
 //! - **`MinTCBEvaluationDataNumber`** is required of manifest entries by
 //!   manifest validation; an entry built in code without it accepts any
 //!   number.
+//! - **Without `InsecureTrustedRoot`** the collateral and the PCK chain must
+//!   chain to the pinned Intel SGX Root CA. With it (the INSECURE simulated
+//!   TDX), they must chain to the named root instead, for that entry only.
 //!
 //! The TDATTRIBUTES layout is that of the Intel TDX Module ABI
 //! specification (`TD_ATTRIBUTES`), with the bit names Linux uses
@@ -166,6 +169,44 @@ pub struct TdxReferenceValues {
         skip_serializing_if = "Option::is_none"
     )]
     pub report_data: Option<HexBytes<64>>,
+    /// Replaces the pinned Intel SGX Root CA with this root for this entry
+    /// only (the INSECURE simulated TDX). Absent means Intel's genuine root
+    /// only; evidence from the simulated TDX verifies only when its root is
+    /// named here explicitly.
+    #[serde(
+        rename = "InsecureTrustedRoot",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub insecure_trusted_root: Option<TrustedRoot>,
+}
+
+/// A caller-chosen root CA certificate (hex of DER) that replaces the
+/// Intel SGX Root CA: PCK chains, CRLs and TCB signing certificates must
+/// chain to it instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedRoot {
+    /// The root CA certificate (self-signed), hex of DER.
+    #[serde(rename = "RootCA", with = "hex_bytes")]
+    pub root_ca: Vec<u8>,
+}
+
+/// Serde for variable-length byte strings as hex.
+mod hex_bytes {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&crate::hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::hex::decode(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A reference field that can mismatch.

@@ -14,6 +14,12 @@
 //! The PCK CA in the quote must be the issuer of the collateral's PCK CRL
 //! (same certificate, or same subject and key); otherwise the CRL would not
 //! cover the PCK certificate and the quote is rejected.
+//!
+//! The root is the pinned Intel SGX Root CA, unless the caller names
+//! another with [`VerifiedCollateral::verify_with_root`] (the INSECURE
+//! simulated TDX, whose reference entries carry an `InsecureTrustedRoot`).
+//! The collateral then remembers that root, and the quote's PCK chain must
+//! end in exactly it: a quote under one root never verifies under another.
 
 use alloc::vec::Vec;
 
@@ -27,6 +33,7 @@ use super::error::{
 };
 use super::pck::PckExtension;
 use super::quote::Quote;
+use super::reference::TrustedRoot;
 use super::roots::INTEL_SGX_ROOT_CA_DER;
 use super::tcb::masked_eq;
 use super::tcb::{self, PlatformTcb, TcbEvaluation, TcbStatus};
@@ -138,8 +145,11 @@ pub struct VerifiedCollateral {
     pck_crl_issuer_spki: Vec<u8>,
     /// The PCK CRL issuer's P-256 key, `04 ‖ X ‖ Y`.
     pck_crl_issuer_point: Vec<u8>,
-    /// Base64 (no line breaks) of the PCK CRL issuer and of the pinned root:
-    /// a quote whose PEM bodies spell exactly these needs no decoding.
+    /// The root everything was checked against (DER): the pinned Intel
+    /// SGX Root CA, or an explicitly trusted INSECURE simulated root.
+    root: Vec<u8>,
+    /// Base64 (no line breaks) of the PCK CRL issuer and of the root: a
+    /// quote whose PEM bodies spell exactly these needs no decoding.
     pck_crl_issuer_b64: Vec<u8>,
     root_b64: Vec<u8>,
     not_before: UnixTime,
@@ -241,20 +251,23 @@ fn p256_point<'a>(cert: &Certificate<'a>, role: CertRole) -> Result<&'a [u8], Td
 }
 
 /// Parses a collateral chain `[cert, root]`, checks that the root is the
-/// pinned one and that `cert` was issued by it, is valid and not revoked.
+/// trusted one (`root_der`) and that `cert` was issued by it, is valid and
+/// not revoked.
+#[allow(clippy::too_many_arguments)]
 fn check_signer<'a>(
     ders: &'a [Vec<u8>],
     role: CertRole,
     chain: &'static str,
+    root_der: &[u8],
     root: &Certificate<'_>,
     root_crl: &Crl<'_>,
     window: &mut Window,
     provider: &dyn CryptoProvider,
 ) -> Result<Certificate<'a>, TdxError> {
-    let [leaf, root_der] = ders else {
+    let [leaf, chain_root] = ders else {
         return Err(CollateralError::Chain { chain }.into());
     };
-    if root_der.as_slice() != INTEL_SGX_ROOT_CA_DER {
+    if chain_root.as_slice() != root_der {
         return Err(TdxError::UntrustedRoot);
     }
     let cert = Certificate::from_der(leaf).map_err(cert_err(role))?;
@@ -307,13 +320,37 @@ impl VerifiedCollateral {
         at: UnixTime,
         provider: &dyn CryptoProvider,
     ) -> Result<Self, TdxError> {
+        Self::verify_under(collateral, INTEL_SGX_ROOT_CA_DER, at, provider)
+    }
+
+    /// Verifies `collateral` at `at` against `root`: the pinned Intel SGX
+    /// Root CA when `None`, otherwise the named INSECURE root instead (a
+    /// reference entry's `InsecureTrustedRoot`, for the simulated TDX).
+    /// Quotes checked against the result must chain to the same root.
+    pub fn verify_with_root(
+        collateral: &Collateral,
+        root: Option<&TrustedRoot>,
+        at: UnixTime,
+        provider: &dyn CryptoProvider,
+    ) -> Result<Self, TdxError> {
+        match root {
+            None => Self::verify(collateral, at, provider),
+            Some(root) => Self::verify_under(collateral, &root.root_ca, at, provider),
+        }
+    }
+
+    fn verify_under(
+        collateral: &Collateral,
+        root_der: &[u8],
+        at: UnixTime,
+        provider: &dyn CryptoProvider,
+    ) -> Result<Self, TdxError> {
         let mut window = Window {
             at,
             not_before: UnixTime(i64::MIN),
             not_after: UnixTime(i64::MAX),
         };
-        let root =
-            Certificate::from_der(INTEL_SGX_ROOT_CA_DER).map_err(cert_err(CertRole::Root))?;
+        let root = Certificate::from_der(root_der).map_err(cert_err(CertRole::Root))?;
         window.add(
             Dated::Certificate(CertRole::Root),
             root.not_before(),
@@ -331,6 +368,7 @@ impl VerifiedCollateral {
             &pck_chain,
             CertRole::PckCrlIssuer,
             "pck_crl_issuer_chain",
+            root_der,
             &root,
             &root_crl,
             &mut window,
@@ -358,6 +396,7 @@ impl VerifiedCollateral {
             &tcb_chain,
             CertRole::TcbInfoSigner,
             "tcb_info_issuer_chain",
+            root_der,
             &root,
             &root_crl,
             &mut window,
@@ -382,6 +421,7 @@ impl VerifiedCollateral {
             &qe_chain,
             CertRole::QeIdentitySigner,
             "qe_identity_issuer_chain",
+            root_der,
             &root,
             &root_crl,
             &mut window,
@@ -412,7 +452,8 @@ impl VerifiedCollateral {
             pck_crl_issuer_spki: pck_ca.spki_der().to_vec(),
             pck_crl_issuer_point: p256_point(&pck_ca, CertRole::PckCrlIssuer)?.to_vec(),
             pck_crl_issuer_b64: base64(pck_ca.der()),
-            root_b64: base64(INTEL_SGX_ROOT_CA_DER),
+            root: root_der.to_vec(),
+            root_b64: base64(root_der),
             not_before: window.not_before,
             not_after: window.not_after,
             known_platforms: Vec::new(),
@@ -487,6 +528,12 @@ impl VerifiedCollateral {
         &self.qe_identity
     }
 
+    /// The root the collateral was verified against (DER): the pinned
+    /// Intel SGX Root CA unless an INSECURE root was named.
+    pub fn root(&self) -> &[u8] {
+        &self.root
+    }
+
     /// The window in which every part of the collateral is valid.
     pub fn validity(&self) -> (UnixTime, UnixTime) {
         (self.not_before, self.not_after)
@@ -553,7 +600,7 @@ fn decode_cert<'b>(
 }
 
 /// The general path for the PCK CA and root of a quote: decode them, check
-/// that the root is the pinned one and the CA is (a re-issue of) the PCK CRL
+/// that the root is the collateral's and the CA is (a re-issue of) the PCK CRL
 /// issuer, valid and not revoked, and that it issued the leaf.
 fn verify_ca_slow(
     collateral: &VerifiedCollateral,
@@ -574,7 +621,7 @@ fn verify_ca_slow(
             error: X509Error::Pem,
         });
     }
-    if root != INTEL_SGX_ROOT_CA_DER {
+    if root != collateral.root.as_slice() {
         return Err(TdxError::UntrustedRoot);
     }
     if ca.der() != collateral.pck_crl_issuer.as_slice() {
@@ -649,7 +696,7 @@ struct KnownPlatform {
 /// Verifies the PCK chain a quote carries against the collateral at `at`:
 /// the leaf is a PCK certificate, valid, issued by a valid, unrevoked PCK CA
 /// that is the collateral's PCK CRL issuer (or a re-issue of it) and chains
-/// to the pinned root, and the leaf is not revoked. Allocates nothing.
+/// to the collateral's root, and the leaf is not revoked. Allocates nothing.
 fn verify_pck_chain(
     collateral: &VerifiedCollateral,
     quote: &Quote<'_>,
@@ -674,7 +721,7 @@ fn verify_pck_chain(
     }
     // Fast path: the PCK CA and root are byte-identical to the collateral's
     // PCK CRL issuer (verified, not revoked, valid throughout the collateral
-    // window) and the pinned root; their base64 is compared, not decoded.
+    // window) and its root; their base64 is compared, not decoded.
     let fast = match pem_block(text) {
         Some((ca_body, ca_len)) if body_is(ca_body, &collateral.pck_crl_issuer_b64) => {
             let rest = text.get(ca_len..).unwrap_or("");

@@ -60,6 +60,11 @@ pub struct SimulatedConfig {
     /// chip). A different TCB gets a freshly issued VCEK certificate (same
     /// key), as after a firmware update; it is not persisted.
     pub tcb: Option<TcbVersion>,
+    /// The INSECURE simulated TDX only (`super::simulated_tdx`): the quote
+    /// version it produces, 4 (TD report 1.0, the default) or 5 (TD report
+    /// 1.5). There, `measurement` is MRTD and `host_data` the policy hash
+    /// in MRCONFIGID; the other fields are SEV-SNP's.
+    pub tdx_quote_version: u16,
 }
 
 impl Default for SimulatedConfig {
@@ -71,6 +76,7 @@ impl Default for SimulatedConfig {
             policy: 0x30000,
             vmpl: 0,
             tcb: None,
+            tdx_quote_version: 4,
         }
     }
 }
