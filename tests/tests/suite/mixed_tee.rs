@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use accord_core::hex;
 use accord_core::manifest::Manifest;
-use accord_core::protocol::{NewMeshCertReply, UserRequest};
+use accord_core::protocol::{NewMeshCertReply, SetManifest};
 use accord_core::x509::Certificate;
 use accord_guest::atls::Identity;
 use accord_guest::client::MeshClient;
@@ -98,7 +98,7 @@ async fn snp_coordinator_certifies_snp_and_tdx_workloads() {
     let reply = call(
         &coordinator,
         &d,
-        UserRequest::SetManifest {
+        SetManifest {
             manifest,
             policies: vec![
                 COORD_POLICY.to_vec(),
