@@ -20,7 +20,7 @@ use accord_core::crypto::CryptoProvider;
 use accord_core::evidence::snp::{
     AttestationReport, CertRole, Product, SnpError, TrustRoots, resolve_product,
 };
-use accord_core::evidence::tdx::Collateral;
+use accord_core::evidence::tdx::{Collateral, Quote, TdxError};
 use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, Crl};
 use anyhow::{Context, anyhow};
@@ -166,6 +166,8 @@ pub(crate) fn tdx_collateral(
     quote: &[u8],
     at: UnixTime,
 ) -> Result<Collateral, Failure> {
+    // A quote that does not parse is refused as the offline path refuses it.
+    Quote::parse(quote).map_err(|err| Failure::Invalid(format!("TDX: {}", TdxError::from(err))))?;
     let (fmspc, ca) = pck_target(quote).map_err(|err| Failure::Invalid(format!("TDX: {err}")))?;
     let fetcher = fetcher(options)?;
     let fetched = runtime()?

@@ -19,6 +19,8 @@
 //! - [`evidence`]: what a report or quote needs, and the TDX collateral
 //!   assembled from its PCS parts.
 //!
+//! - `test_vendor` (feature `test-vendor`): a loopback KDS/PCS for tests.
+//!
 //! Used by `accord evidence verify` and by the shim.
 
 pub mod cache;
@@ -26,6 +28,8 @@ pub mod evidence;
 pub mod fetch;
 pub mod http;
 pub mod item;
+#[cfg(feature = "test-vendor")]
+pub mod test_vendor;
 
 pub use cache::{Cache, Entry};
 pub use evidence::{TdxCollateral, crl_item, fetch_tdx_collateral, pck_target, vcek_item};
