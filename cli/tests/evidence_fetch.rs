@@ -599,3 +599,129 @@ fn fetches_go_through_the_collateral_proxy() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(server.proxied(), 2);
 }
+
+/// An ARK-signed CRL (RSASSA-PSS SHA-384, salt 48, as AMD signs) made with
+/// the `openssl` binary, revoking `revoked` (certificate DERs), current
+/// from `this_update` to `next_update` (`YYMMDDHHMMSSZ`).
+fn openssl_crl(dir: &Path, ark_key: &Path, ark_pem: &Path, revoked: &[&[u8]], this_update: &str, next_update: &str) -> Vec<u8> {
+    let index: String = revoked
+        .iter()
+        .map(|der| {
+            let serial = Certificate::from_der(der).unwrap().serial().to_vec();
+            let mut hex = hex_lower(&serial).to_uppercase();
+            if hex.is_empty() {
+                hex = "00".into();
+            }
+            format!("R\t491231235959Z\t240601000000Z\t{hex}\tunknown\t/CN=revoked\n")
+        })
+        .collect();
+    std::fs::write(dir.join("index.txt"), index).unwrap();
+    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha384\n",
+    )
+    .unwrap();
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(["ca", "-gencrl", "-batch", "-config", "ca.cnf", "-keyform", "DER", "-keyfile"])
+        .arg(ark_key)
+        .arg("-cert")
+        .arg(ark_pem)
+        .args([
+            "-md",
+            "sha384",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:48",
+            "-sigopt",
+            "rsa_mgf1_md:sha384",
+            "-crl_lastupdate",
+            this_update,
+            "-crl_nextupdate",
+            next_update,
+            "-out",
+            "crl.pem",
+        ])
+        .output()
+        .expect("running openssl");
+    assert!(out.status.success(), "openssl ca: {}", stderr(&out));
+    pem::der_or_pem(&std::fs::read(dir.join("crl.pem")).unwrap(), "X509 CRL").unwrap()
+}
+
+/// Generated PKI (the INSECURE simulated chip, trusted only through
+/// --trust-root): a CRL that revokes the chain is enforced when fetched,
+/// and a newer revoking CRL replaces the cached one at refresh.
+#[test]
+fn a_fetched_crl_revoking_the_chain_is_enforced() {
+    use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("chip");
+    let chip = SimulatedSnp::open(&state, &SimulatedConfig::default()).unwrap();
+    let report_path = dir.path().join("report.bin");
+    std::fs::write(&report_path, chip.report(&[7; 64])).unwrap();
+    let ask = pem::der_or_pem(&std::fs::read(state.join("ask.pem")).unwrap(), "CERTIFICATE").unwrap();
+    let clean = openssl_crl(dir.path(), &state.join("ark.key"), &state.join("ark.pem"), &[], "260801000000Z", "261001000000Z");
+    let revoking = openssl_crl(
+        dir.path(),
+        &state.join("ark.key"),
+        &state.join("ark.pem"),
+        &[&ask],
+        "260915000000Z",
+        "261015000000Z",
+    );
+    let mut vendor = Vendor::default();
+    vendor.add_vcek(chip.vcek_der()).unwrap();
+    vendor.set_crl("vcek", "Genoa", &clean);
+    let server = VendorServer::start(vendor).unwrap();
+    let cache = dir.path().join("cache");
+    let run = |at: &str| {
+        accord(&args(&[
+            "evidence",
+            "verify",
+            "--snp",
+            &report_path.display().to_string(),
+            "--trust-root",
+            &state.join("ark.pem").display().to_string(),
+            "--ask",
+            &state.join("ask.pem").display().to_string(),
+            "--kds-url",
+            &server.base_url(),
+            "--cache",
+            &cache.display().to_string(),
+            "--at",
+            at,
+        ]))
+    };
+    let ok = run("2026-08-15T00:00:00Z");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    // The vendor publishes a CRL revoking the ASK; once the cached CRL is
+    // due for refresh, the new one is fetched, cached and enforced.
+    server.update(|v| v.set_crl("vcek", "Genoa", &revoking));
+    let refused = run("2026-09-20T00:00:00Z");
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("INVALID: SEV-SNP") && stderr(&refused).contains("revoked"),
+        "{}",
+        stderr(&refused)
+    );
+    // From the cache now, offline: still refused.
+    let offline = accord(&args(&[
+        "evidence",
+        "verify",
+        "--snp",
+        &report_path.display().to_string(),
+        "--trust-root",
+        &state.join("ark.pem").display().to_string(),
+        "--ask",
+        &state.join("ask.pem").display().to_string(),
+        "--cache",
+        &cache.display().to_string(),
+        "--offline",
+        "--at",
+        "2026-09-21T00:00:00Z",
+    ]));
+    assert_eq!(offline.status.code(), Some(1), "{}", stderr(&offline));
+    assert!(stderr(&offline).contains("revoked"), "{}", stderr(&offline));
+}
