@@ -83,7 +83,8 @@ fn fetcher(options: &FetchOptions) -> anyhow::Result<Fetcher> {
     };
     let endpoints = Endpoints::new(&options.kds_url, &options.pcs_url);
     let cache = options.cache.as_ref().map(Cache::new);
-    Ok(Fetcher::new(http, endpoints, cache).with_progress(Arc::new(|message| eprintln!("{message}"))))
+    Ok(Fetcher::new(http, endpoints, cache)
+        .with_progress(Arc::new(|message| eprintln!("{message}"))))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -141,15 +142,16 @@ pub(crate) fn snp_collateral(
             .map_err(|err| format!("not issued by the {product} ARK ({err})"))
     };
     let fetcher = fetcher(options)?;
-    let (leaf, crl) = runtime()?.block_on(async {
-        let leaf = fetcher.fetch(&vcek, at).await?;
-        let crl = match &crl {
-            Some(item) => Some(fetcher.fetch_checked(item, at, &issued_by_ark).await?),
-            None => None,
-        };
-        Ok::<_, accord_collateral::FetchError>((leaf, crl))
-    })
-    .map_err(|err| anyhow!("{err}"))?;
+    let (leaf, crl) = runtime()?
+        .block_on(async {
+            let leaf = fetcher.fetch(&vcek, at).await?;
+            let crl = match &crl {
+                Some(item) => Some(fetcher.fetch_checked(item, at, &issued_by_ark).await?),
+                None => None,
+            };
+            Ok::<_, accord_collateral::FetchError>((leaf, crl))
+        })
+        .map_err(|err| anyhow!("{err}"))?;
     tell(&leaf);
     if let Some(crl) = &crl {
         tell(crl);
@@ -188,7 +190,11 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
 }
 
 fn command(replay: &Replay, files: &[(&str, PathBuf)]) -> String {
-    let mut words = vec!["accord".to_owned(), "evidence".to_owned(), "verify".to_owned()];
+    let mut words = vec![
+        "accord".to_owned(),
+        "evidence".to_owned(),
+        "verify".to_owned(),
+    ];
     words.extend(replay.options.iter().cloned());
     for (flag, path) in files {
         words.push((*flag).to_owned());
@@ -230,7 +236,11 @@ pub(crate) fn save_snp(
 }
 
 /// Writes `collateral.json` to `dir`; returns the reproducing command.
-pub(crate) fn save_tdx(dir: &Path, collateral: &Collateral, replay: &Replay) -> anyhow::Result<String> {
+pub(crate) fn save_tdx(
+    dir: &Path,
+    collateral: &Collateral,
+    replay: &Replay,
+) -> anyhow::Result<String> {
     let path = write(dir, "collateral.json", collateral.to_json().as_bytes())?;
     Ok(command(replay, &[("--collateral", path)]))
 }

@@ -73,23 +73,67 @@ const SNP: &[(&str, &str)] = &[
     ("snp/genoa-report-1.bin", "snp/genoa-vcek-1.pem"),
     ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
     ("snp/turin-report-1.bin", "snp/turin-vcek-1.pem"),
-    ("snp-more/milan-oak-release-report.bin", "snp-more/milan-oak-release-vcek.der"),
-    ("snp-more/milan-teekit-gcp-report.bin", "snp-more/milan-teekit-gcp-vcek.pem"),
-    ("snp-more/milan-constellation-report.bin", "snp-more/milan-constellation-vcek.der"),
-    ("snp-more/genoa-oak-report.bin", "snp-more/genoa-oak-vcek.der"),
-    ("snp-more/genoa-teep-tinfoil-report.bin", "snp-more/genoa-teep-tinfoil-vcek.der"),
-    ("snp-more/genoa-routex-v5-report.bin", "snp-more/genoa-routex-v5-vcek.pem"),
-    ("snp-more/genoa-routex-v3-report.bin", "snp-more/genoa-routex-v3-vcek.pem"),
-    ("snp-more/turin-oak-report.bin", "snp-more/turin-oak-vcek.der"),
+    (
+        "snp-more/milan-oak-release-report.bin",
+        "snp-more/milan-oak-release-vcek.der",
+    ),
+    (
+        "snp-more/milan-teekit-gcp-report.bin",
+        "snp-more/milan-teekit-gcp-vcek.pem",
+    ),
+    (
+        "snp-more/milan-constellation-report.bin",
+        "snp-more/milan-constellation-vcek.der",
+    ),
+    (
+        "snp-more/genoa-oak-report.bin",
+        "snp-more/genoa-oak-vcek.der",
+    ),
+    (
+        "snp-more/genoa-teep-tinfoil-report.bin",
+        "snp-more/genoa-teep-tinfoil-vcek.der",
+    ),
+    (
+        "snp-more/genoa-routex-v5-report.bin",
+        "snp-more/genoa-routex-v5-vcek.pem",
+    ),
+    (
+        "snp-more/genoa-routex-v3-report.bin",
+        "snp-more/genoa-routex-v3-vcek.pem",
+    ),
+    (
+        "snp-more/turin-oak-report.bin",
+        "snp-more/turin-oak-vcek.der",
+    ),
 ];
 
 /// The real AMD CRLs and an instant each is current at (README 1.4).
 const CRLS: &[(&str, &str, &str)] = &[
-    ("Milan", "snp/milan-vcek-crl-2026-08-19.der", "2026-09-01T00:00:00Z"),
-    ("Genoa", "snp/genoa-vcek-crl-2026-08-19.der", "2026-09-01T00:00:00Z"),
-    ("Turin", "snp/turin-vcek-crl-2026-08-19.der", "2026-09-01T00:00:00Z"),
-    ("Milan", "snp/milan-vcek-crl-2025-05-06.der", "2026-03-01T00:00:00Z"),
-    ("Genoa", "snp/genoa-vcek-crl-2024-10-23.der", "2025-10-01T00:00:00Z"),
+    (
+        "Milan",
+        "snp/milan-vcek-crl-2026-08-19.der",
+        "2026-09-01T00:00:00Z",
+    ),
+    (
+        "Genoa",
+        "snp/genoa-vcek-crl-2026-08-19.der",
+        "2026-09-01T00:00:00Z",
+    ),
+    (
+        "Turin",
+        "snp/turin-vcek-crl-2026-08-19.der",
+        "2026-09-01T00:00:00Z",
+    ),
+    (
+        "Milan",
+        "snp/milan-vcek-crl-2025-05-06.der",
+        "2026-03-01T00:00:00Z",
+    ),
+    (
+        "Genoa",
+        "snp/genoa-vcek-crl-2024-10-23.der",
+        "2025-10-01T00:00:00Z",
+    ),
 ];
 
 fn product_of(report: &str) -> &'static str {
@@ -127,7 +171,13 @@ fn product_args(t: &Path, report: &str) -> Vec<String> {
     }
 }
 
-fn snp_fetch_args(t: &Path, server: &VendorServer, cache: &Path, report: &str, at: &str) -> Vec<String> {
+fn snp_fetch_args(
+    t: &Path,
+    server: &VendorServer,
+    cache: &Path,
+    report: &str,
+    at: &str,
+) -> Vec<String> {
     let mut a = args(&[
         "evidence",
         "verify",
@@ -170,8 +220,14 @@ fn real_snp_vectors_get_the_same_verdict_fetched_as_from_files() {
             let from_files = accord(&offline);
             let fetched = accord(&snp_fetch_args(&t, &server, cache.path(), report, at));
             assert_eq!(
-                (fetched.status.code(), String::from_utf8_lossy(&fetched.stdout)),
-                (from_files.status.code(), String::from_utf8_lossy(&from_files.stdout)),
+                (
+                    fetched.status.code(),
+                    String::from_utf8_lossy(&fetched.stdout)
+                ),
+                (
+                    from_files.status.code(),
+                    String::from_utf8_lossy(&from_files.stdout)
+                ),
                 "{report} with {crl} at {at}\nfetched: {}\nfrom files: {}",
                 stderr(&fetched),
                 stderr(&from_files)
@@ -227,21 +283,96 @@ fn tdx_sets() -> Vec<(&'static str, Parts, &'static str, bool)> {
         "tdx/tdx-pckcrl-issuer-chain-4.pem",
     ];
     vec![
-        ("tdx/tdx-quote-v4-1.bin", Parts::Json("tdx/tdx-collateral-1.json"), "2025-07-01T00:00:00Z", false),
-        ("tdx/tdx-quote-v4-2.bin", Parts::Json("tdx/tdx-collateral-2.json"), "2025-09-15T00:00:00Z", false),
-        ("tdx/tdx-quote-v5-1.bin", Parts::Json("tdx/tdx-collateral-3.json"), "2026-03-01T00:00:00Z", false),
-        ("tdx/tdx-quote-v5-1.bin", Parts::Json3b, "2026-03-01T00:00:00Z", false),
-        ("tdx/tdx-quote-v5-2-tcb-unsupported.bin", Parts::Json("tdx/tdx-collateral-3.json"), "2026-03-01T00:00:00Z", false),
-        ("tdx/tdx-quote-v4-3.bin", Parts::Pcs(PCS4), "2023-07-01T01:00:00Z", true),
-        ("tdx/tdx-quote-v4-4-tcb-unsupported.bin", Parts::Pcs(PCS4), "2023-07-01T01:00:00Z", false),
-        ("tdx-more/tdx-v4-teep-neardirect-quote.bin", more("v4-teep-neardirect"), "2026-04-24T02:10:37Z", false),
-        ("tdx-more/tdx-v4-teep-nearcloud-gateway-quote.bin", more("v4-teep-nearcloud-gateway"), "2026-04-24T02:06:14Z", false),
-        ("tdx-more/tdx-v4-teep-chutes-quote.bin", more("v4-teep-chutes"), "2026-06-29T02:07:25Z", false),
-        ("tdx-more/tdx-v4-teep-redpill-phala-quote.bin", more("v4-teep-redpill-phala"), "2026-06-10T01:49:17Z", false),
-        ("tdx-more/tdx-v4-teep-tinfoil-quote.bin", more("v4-teep-tinfoil"), "2026-06-29T02:08:05Z", false),
-        ("tdx-more/tdx-v5-automata-alibaba-quote.bin", more("v5-automata-alibaba"), "2026-04-24T02:10:37Z", false),
-        ("tdx-more/tdx-v4-zkdcap-quote.bin", more("v4-zkdcap"), "2025-02-01T00:00:00Z", false),
-        ("tdx-more/tdx-v4-oak-quote.bin", more("v4-oak"), "2025-11-01T00:00:00Z", false),
+        (
+            "tdx/tdx-quote-v4-1.bin",
+            Parts::Json("tdx/tdx-collateral-1.json"),
+            "2025-07-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v4-2.bin",
+            Parts::Json("tdx/tdx-collateral-2.json"),
+            "2025-09-15T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v5-1.bin",
+            Parts::Json("tdx/tdx-collateral-3.json"),
+            "2026-03-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v5-1.bin",
+            Parts::Json3b,
+            "2026-03-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v5-2-tcb-unsupported.bin",
+            Parts::Json("tdx/tdx-collateral-3.json"),
+            "2026-03-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v4-3.bin",
+            Parts::Pcs(PCS4),
+            "2023-07-01T01:00:00Z",
+            true,
+        ),
+        (
+            "tdx/tdx-quote-v4-4-tcb-unsupported.bin",
+            Parts::Pcs(PCS4),
+            "2023-07-01T01:00:00Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-neardirect-quote.bin",
+            more("v4-teep-neardirect"),
+            "2026-04-24T02:10:37Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-nearcloud-gateway-quote.bin",
+            more("v4-teep-nearcloud-gateway"),
+            "2026-04-24T02:06:14Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-chutes-quote.bin",
+            more("v4-teep-chutes"),
+            "2026-06-29T02:07:25Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-redpill-phala-quote.bin",
+            more("v4-teep-redpill-phala"),
+            "2026-06-10T01:49:17Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-tinfoil-quote.bin",
+            more("v4-teep-tinfoil"),
+            "2026-06-29T02:08:05Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v5-automata-alibaba-quote.bin",
+            more("v5-automata-alibaba"),
+            "2026-04-24T02:10:37Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-zkdcap-quote.bin",
+            more("v4-zkdcap"),
+            "2025-02-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-oak-quote.bin",
+            more("v4-oak"),
+            "2025-11-01T00:00:00Z",
+            false,
+        ),
     ]
 }
 
@@ -272,10 +403,15 @@ fn pcs(t: &Path, parts: &Parts, dir: &Path) -> (VendorServer, PathBuf) {
             };
             let mut c = Collateral::from_json(&read(t, base)).unwrap();
             if let Parts::Json3b = parts {
-                c = c.with_pcs_tcb_info(&text(t, "tdx/tdx-tcbinfo-3b-pcs.json")).unwrap();
+                c = c
+                    .with_pcs_tcb_info(&text(t, "tdx/tdx-tcbinfo-3b-pcs.json"))
+                    .unwrap();
             }
             let envelope = |key: &str, signed: &str, signature: &[u8; 64]| {
-                format!(r#"{{"{key}":{signed},"signature":"{}"}}"#, hex_lower(signature))
+                format!(
+                    r#"{{"{key}":{signed},"signature":"{}"}}"#,
+                    hex_lower(signature)
+                )
             };
             let fmspc = serde_json::from_str::<serde_json::Value>(&c.tcb_info).unwrap()["fmspc"]
                 .as_str()
@@ -290,16 +426,21 @@ fn pcs(t: &Path, parts: &Parts, dir: &Path) -> (VendorServer, PathBuf) {
                 envelope("enclaveIdentity", &c.qe_identity, &c.qe_identity_signature).as_bytes(),
                 &c.qe_identity_issuer_chain,
             );
-            vendor.set_pck_crl(ca_of(&c.pck_crl_issuer_chain), &c.pck_crl, &c.pck_crl_issuer_chain);
+            vendor.set_pck_crl(
+                ca_of(&c.pck_crl_issuer_chain),
+                &c.pck_crl,
+                &c.pck_crl_issuer_chain,
+            );
             vendor.set_root_crl(&c.root_ca_crl);
             c
         }
         Parts::Pcs([tcb, qe, pck_crl, root_crl, tcb_chain, pck_chain]) => {
             let tcb_body = text(t, tcb);
-            let fmspc = serde_json::from_str::<serde_json::Value>(&tcb_body).unwrap()["tcbInfo"]["fmspc"]
-                .as_str()
-                .unwrap()
-                .to_owned();
+            let fmspc =
+                serde_json::from_str::<serde_json::Value>(&tcb_body).unwrap()["tcbInfo"]["fmspc"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
             vendor.set_tcb_info(&fmspc, tcb_body.as_bytes(), &text(t, tcb_chain));
             vendor.set_qe_identity(&read(t, qe), &text(t, tcb_chain));
             let pck_chain = text(t, pck_chain);
@@ -322,7 +463,13 @@ fn pcs(t: &Path, parts: &Parts, dir: &Path) -> (VendorServer, PathBuf) {
     (VendorServer::start(vendor).unwrap(), file)
 }
 
-fn tdx_fetch_args(t: &Path, server: &VendorServer, cache: &Path, quote: &str, at: &str) -> Vec<String> {
+fn tdx_fetch_args(
+    t: &Path,
+    server: &VendorServer,
+    cache: &Path,
+    quote: &str,
+    at: &str,
+) -> Vec<String> {
     args(&[
         "evidence",
         "verify",
@@ -365,8 +512,14 @@ fn real_tdx_vectors_get_the_same_verdict_fetched_as_from_files() {
         let from_files = accord(&offline);
         let fetched = accord(&fetch);
         assert_eq!(
-            (fetched.status.code(), String::from_utf8_lossy(&fetched.stdout)),
-            (from_files.status.code(), String::from_utf8_lossy(&from_files.stdout)),
+            (
+                fetched.status.code(),
+                String::from_utf8_lossy(&fetched.stdout)
+            ),
+            (
+                from_files.status.code(),
+                String::from_utf8_lossy(&from_files.stdout)
+            ),
             "{quote} at {at}\nfetched: {}\nfrom files: {}",
             stderr(&fetched),
             stderr(&from_files)
@@ -374,7 +527,12 @@ fn real_tdx_vectors_get_the_same_verdict_fetched_as_from_files() {
         // Set 6's quote is refused before anything is fetched: 39 bytes
         // after the signature data.
         let expected = if quote.contains("v4-4") { 0 } else { 4 };
-        assert_eq!(server.requests().len(), expected, "{quote}: {:?}", server.requests());
+        assert_eq!(
+            server.requests().len(),
+            expected,
+            "{quote}: {:?}",
+            server.requests()
+        );
         if fetched.status.success() {
             valid += 1;
         }
@@ -399,7 +557,11 @@ fn the_cache_serves_repeat_runs_and_offline_runs() {
     let cache = tempfile::tempdir().unwrap();
     let first = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT));
     assert!(first.status.success(), "{}", stderr(&first));
-    assert!(stderr(&first).contains("fetching the VCEK of Milan chip"), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("fetching the VCEK of Milan chip"),
+        "{}",
+        stderr(&first)
+    );
     assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
     assert!(cache.path().join("kds/crl/vcek/Milan.der").is_file());
 
@@ -408,7 +570,11 @@ fn the_cache_serves_repeat_runs_and_offline_runs() {
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(second.stdout, first.stdout);
     assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
-    assert!(stderr(&second).contains("from the cache, fetched"), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("from the cache, fetched"),
+        "{}",
+        stderr(&second)
+    );
 
     // Offline, from the warm cache, with the vendor gone.
     server.stop();
@@ -425,7 +591,8 @@ fn the_cache_serves_repeat_runs_and_offline_runs() {
     let cold = accord(&cold);
     assert_eq!(cold.status.code(), Some(2), "{}", stderr(&cold));
     assert!(
-        stderr(&cold).contains("offline: the VCEK of Milan chip") && stderr(&cold).contains("is not in the cache"),
+        stderr(&cold).contains("offline: the VCEK of Milan chip")
+            && stderr(&cold).contains("is not in the cache"),
         "{}",
         stderr(&cold)
     );
@@ -436,7 +603,8 @@ fn the_cache_serves_repeat_runs_and_offline_runs() {
     let stale = accord(&stale_offline);
     assert_eq!(stale.status.code(), Some(2), "{}", stderr(&stale));
     assert!(
-        stderr(&stale).contains("the VCEK CRL for Milan") && stderr(&stale).contains("past its nextUpdate"),
+        stderr(&stale).contains("the VCEK CRL for Milan")
+            && stderr(&stale).contains("past its nextUpdate"),
         "{}",
         stderr(&stale)
     );
@@ -461,7 +629,10 @@ fn tdx_collateral_is_cached_too() {
     let first = accord(&tdx_fetch_args(&t, &server, &cache, quote, at));
     assert!(first.status.success(), "{}", stderr(&first));
     let requests = server.requests();
-    assert!(requests.contains(&"/tdx/certification/v4/qe/identity".to_owned()), "{requests:?}");
+    assert!(
+        requests.contains(&"/tdx/certification/v4/qe/identity".to_owned()),
+        "{requests:?}"
+    );
     assert!(
         requests.contains(&"/sgx/certification/v4/pckcrl?ca=platform&encoding=der".to_owned()),
         "{requests:?}"
@@ -483,8 +654,14 @@ fn a_failing_vendor_is_ridden_out_with_the_valid_cache_then_refused() {
     let mut server = kds(&t, &[MILAN_CRL]);
     let cases: &[(Behavior, &str)] = &[
         (Behavior::Status(503), "/vcek/v1/Milan/crl answered 503"),
-        (Behavior::Garbage, "answered garbage for the VCEK CRL for Milan"),
-        (Behavior::Tamper, "served the VCEK CRL for Milan that does not verify"),
+        (
+            Behavior::Garbage,
+            "answered garbage for the VCEK CRL for Milan",
+        ),
+        (
+            Behavior::Tamper,
+            "served the VCEK CRL for Milan that does not verify",
+        ),
         (Behavior::Hang, "no complete answer within 1 s"),
     ];
     for (behavior, reason) in cases {
@@ -512,7 +689,11 @@ fn a_failing_vendor_is_ridden_out_with_the_valid_cache_then_refused() {
         cold_args.extend(args(&["--fetch-timeout", "1"]));
         let out = accord(&cold_args);
         assert_eq!(out.status.code(), Some(2), "{behavior:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("error: KDS http://"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("error: KDS http://"),
+            "{}",
+            stderr(&out)
+        );
     }
     // Down: connection refused.
     server.set_behavior(Behavior::Serve);
@@ -538,11 +719,24 @@ fn an_older_crl_from_the_vendor_does_not_replace_a_newer_cached_one() {
     assert!(warm.status.success(), "{}", stderr(&warm));
     let cached = std::fs::read(cache.path().join("kds/crl/vcek/Milan.der")).unwrap();
     // The vendor (or whoever is in between) now serves the 2025 CRL.
-    server.update(|v| v.set_crl("vcek", "Milan", &read(&t, "snp/milan-vcek-crl-2025-05-06.der")));
+    server.update(|v| {
+        v.set_crl(
+            "vcek",
+            "Milan",
+            &read(&t, "snp/milan-vcek-crl-2025-05-06.der"),
+        )
+    });
     let out = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, DUE));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("served an older issue"), "{}", stderr(&out));
-    assert_eq!(std::fs::read(cache.path().join("kds/crl/vcek/Milan.der")).unwrap(), cached);
+    assert!(
+        stderr(&out).contains("served an older issue"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(cache.path().join("kds/crl/vcek/Milan.der")).unwrap(),
+        cached
+    );
 }
 
 #[test]
@@ -557,9 +751,15 @@ fn saved_collateral_reproduces_the_verdict_offline() {
     assert!(out.status.success(), "{}", stderr(&out));
     let line = stderr(&out)
         .lines()
-        .find_map(|l| l.strip_prefix("to reproduce this verdict offline: ").map(str::to_owned))
+        .find_map(|l| {
+            l.strip_prefix("to reproduce this verdict offline: ")
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| panic!("{}", stderr(&out)));
-    assert!(line.contains("--vcek") && line.contains("--crl") && line.contains(CURRENT), "{line}");
+    assert!(
+        line.contains("--vcek") && line.contains("--crl") && line.contains(CURRENT),
+        "{line}"
+    );
     // The printed command, word by word (the paths here need no quoting).
     let words: Vec<String> = line.split(' ').skip(1).map(str::to_owned).collect();
     let again = accord(&words);
@@ -577,7 +777,10 @@ fn saved_collateral_reproduces_the_verdict_offline() {
     assert!(saved.join("collateral.json").is_file());
     let line = stderr(&out)
         .lines()
-        .find_map(|l| l.strip_prefix("to reproduce this verdict offline: ").map(str::to_owned))
+        .find_map(|l| {
+            l.strip_prefix("to reproduce this verdict offline: ")
+                .map(str::to_owned)
+        })
         .unwrap();
     let words: Vec<String> = line.split(' ').skip(1).map(str::to_owned).collect();
     let again = accord(&words);
@@ -593,7 +796,10 @@ fn fetches_go_through_the_collateral_proxy() {
     let mut a = snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT);
     // The KDS name does not resolve; only the proxy can reach it.
     let kds = a.iter().position(|w| w == "--kds-url").unwrap();
-    a[kds + 1] = format!("http://kds.invalid:{}", server.base_url().rsplit(':').next().unwrap());
+    a[kds + 1] = format!(
+        "http://kds.invalid:{}",
+        server.base_url().rsplit(':').next().unwrap()
+    );
     a.extend(args(&["--collateral-proxy", &server.base_url()]));
     let out = accord(&a);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -603,7 +809,14 @@ fn fetches_go_through_the_collateral_proxy() {
 /// An ARK-signed CRL (RSASSA-PSS SHA-384, salt 48, as AMD signs) made with
 /// the `openssl` binary, revoking `revoked` (certificate DERs), current
 /// from `this_update` to `next_update` (`YYMMDDHHMMSSZ`).
-fn openssl_crl(dir: &Path, ark_key: &Path, ark_pem: &Path, revoked: &[&[u8]], this_update: &str, next_update: &str) -> Vec<u8> {
+fn openssl_crl(
+    dir: &Path,
+    ark_key: &Path,
+    ark_pem: &Path,
+    revoked: &[&[u8]],
+    this_update: &str,
+    next_update: &str,
+) -> Vec<u8> {
     let index: String = revoked
         .iter()
         .map(|der| {
@@ -624,7 +837,9 @@ fn openssl_crl(dir: &Path, ark_key: &Path, ark_pem: &Path, revoked: &[&[u8]], th
     .unwrap();
     let out = Command::new("openssl")
         .current_dir(dir)
-        .args(["ca", "-gencrl", "-batch", "-config", "ca.cnf", "-keyform", "DER", "-keyfile"])
+        .args([
+            "ca", "-gencrl", "-batch", "-config", "ca.cnf", "-keyform", "DER", "-keyfile",
+        ])
         .arg(ark_key)
         .arg("-cert")
         .arg(ark_pem)
@@ -661,8 +876,19 @@ fn a_fetched_crl_revoking_the_chain_is_enforced() {
     let chip = SimulatedSnp::open(&state, &SimulatedConfig::default()).unwrap();
     let report_path = dir.path().join("report.bin");
     std::fs::write(&report_path, chip.report(&[7; 64])).unwrap();
-    let ask = pem::der_or_pem(&std::fs::read(state.join("ask.pem")).unwrap(), "CERTIFICATE").unwrap();
-    let clean = openssl_crl(dir.path(), &state.join("ark.key"), &state.join("ark.pem"), &[], "260801000000Z", "261001000000Z");
+    let ask = pem::der_or_pem(
+        &std::fs::read(state.join("ask.pem")).unwrap(),
+        "CERTIFICATE",
+    )
+    .unwrap();
+    let clean = openssl_crl(
+        dir.path(),
+        &state.join("ark.key"),
+        &state.join("ark.pem"),
+        &[],
+        "260801000000Z",
+        "261001000000Z",
+    );
     let revoking = openssl_crl(
         dir.path(),
         &state.join("ark.key"),

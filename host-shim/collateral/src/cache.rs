@@ -48,7 +48,8 @@ impl Cache {
 
     /// The file of `key`.
     pub fn path(&self, key: &str) -> PathBuf {
-        key.split('/').fold(self.root.clone(), |path, part| path.join(part))
+        key.split('/')
+            .fold(self.root.clone(), |path, part| path.join(part))
     }
 
     fn side(&self, key: &str, suffix: &str) -> PathBuf {
@@ -73,7 +74,11 @@ impl Cache {
             .ok()
             .and_then(|text| text.trim().parse::<u64>().ok())
             .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
-            .or_else(|| std::fs::metadata(self.path(key)).and_then(|m| m.modified()).ok())
+            .or_else(|| {
+                std::fs::metadata(self.path(key))
+                    .and_then(|m| m.modified())
+                    .ok()
+            })
             .unwrap_or(UNIX_EPOCH);
         Ok(Some(Entry {
             body,
@@ -124,8 +129,15 @@ mod tests {
             fetched_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         };
         cache.store("pcs/tdx/00/tcbinfo.json", &entry).unwrap();
-        assert_eq!(cache.load("pcs/tdx/00/tcbinfo.json").unwrap(), Some(entry.clone()));
-        assert!(dir.path().join("pcs/tdx/00/tcbinfo.json.issuer-chain.pem").is_file());
+        assert_eq!(
+            cache.load("pcs/tdx/00/tcbinfo.json").unwrap(),
+            Some(entry.clone())
+        );
+        assert!(
+            dir.path()
+                .join("pcs/tdx/00/tcbinfo.json.issuer-chain.pem")
+                .is_file()
+        );
         let plain = Entry {
             issuer_chain: None,
             ..entry

@@ -27,8 +27,12 @@ pub fn vcek_item(report: &AttestationReport<'_>, product: Product) -> Result<Ite
                 .into(),
         );
     }
-    let tcb = TcbVersion::decode(report.reported_tcb, product)
-        .map_err(|_| format!("REPORTED_TCB {:#018x} does not decode for {product}", report.reported_tcb))?;
+    let tcb = TcbVersion::decode(report.reported_tcb, product).map_err(|_| {
+        format!(
+            "REPORTED_TCB {:#018x} does not decode for {product}",
+            report.reported_tcb
+        )
+    })?;
     Ok(Item::Vcek {
         product,
         hw_id: report.hw_id(product).to_vec(),
@@ -60,8 +64,11 @@ pub fn pck_target(quote: &[u8]) -> Result<([u8; 6], PckCa), String> {
     let extension = PckExtension::from_certificate(&leaf)
         .map_err(|err| format!("the quote's PCK certificate: {err}"))?;
     let issuer = leaf.issuer_common_name().unwrap_or("");
-    let ca = PckCa::from_issuer_common_name(issuer)
-        .ok_or_else(|| format!("the PCK certificate's issuer {issuer:?} is neither the Platform nor the Processor CA"))?;
+    let ca = PckCa::from_issuer_common_name(issuer).ok_or_else(|| {
+        format!(
+            "the PCK certificate's issuer {issuer:?} is neither the Platform nor the Processor CA"
+        )
+    })?;
     Ok((extension.fmspc, ca))
 }
 
@@ -87,8 +94,12 @@ pub async fn fetch_tdx_collateral(
     let pck_crl = fetcher.fetch(&Item::PckCrl { ca }, at).await?;
     let root_crl = fetcher.fetch(&Item::RootCaCrl, at).await?;
     let text = |fetched: &Fetched| {
-        String::from_utf8(fetched.body.clone())
-            .map_err(|_| FetchError(format!("{} ({}) is not UTF-8 text", fetched.item, fetched.url)))
+        String::from_utf8(fetched.body.clone()).map_err(|_| {
+            FetchError(format!(
+                "{} ({}) is not UTF-8 text",
+                fetched.item, fetched.url
+            ))
+        })
     };
     let chain = |fetched: &Fetched| fetched.issuer_chain.clone().unwrap_or_default();
     let collateral = Collateral::from_pcs_parts(

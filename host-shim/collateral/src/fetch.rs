@@ -195,7 +195,9 @@ impl Fetcher {
                             validity.not_before
                         ));
                     }
-                    Err(reason) => cache_note = Some(format!("the cached copy is unusable: {reason}")),
+                    Err(reason) => {
+                        cache_note = Some(format!("the cached copy is unusable: {reason}"))
+                    }
                 },
                 Ok(None) => {}
                 Err(err) => {
@@ -246,7 +248,11 @@ impl Fetcher {
                             old_validity.not_before
                         );
                         self.say(&format!("{reason}; using the cached copy"));
-                        return Ok(served((old, old_validity), Source::CacheVendorFailed, Some(reason)));
+                        return Ok(served(
+                            (old, old_validity),
+                            Source::CacheVendorFailed,
+                            Some(reason),
+                        ));
                     }
                 }
                 if let Some(cache) = &self.cache
@@ -291,23 +297,33 @@ impl Fetcher {
         if response.status != 200 {
             return Err(format!("{vendor} {url} answered {}", response.status));
         }
-        let garbage = |reason: String| format!("{vendor} {url} answered garbage for {item}: {reason}");
+        let garbage =
+            |reason: String| format!("{vendor} {url} answered garbage for {item}: {reason}");
         let body = item.normalize(&response.body).map_err(garbage)?;
         let validity = item.validity(&body).map_err(garbage)?;
-        accept(&body).map_err(|reason| format!("{vendor} {url} served {item} that does not verify: {reason}"))?;
+        accept(&body).map_err(|reason| {
+            format!("{vendor} {url} served {item} that does not verify: {reason}")
+        })?;
         let issuer_chain = match item.issuer_chain_headers() {
             [] => None,
             names => {
                 let raw = names
                     .iter()
                     .find_map(|name| response.headers.get(*name))
-                    .ok_or_else(|| format!("{vendor} {url} sent no {} header", names.join(" or ")))?;
-                let raw = raw
-                    .to_str()
-                    .map_err(|_| format!("{vendor} {url}: the {} header is not text", names.join("/")))?;
+                    .ok_or_else(|| {
+                        format!("{vendor} {url} sent no {} header", names.join(" or "))
+                    })?;
+                let raw = raw.to_str().map_err(|_| {
+                    format!("{vendor} {url}: the {} header is not text", names.join("/"))
+                })?;
                 let decoded = percent_encoding::percent_decode_str(raw)
                     .decode_utf8()
-                    .map_err(|_| format!("{vendor} {url}: the {} header is not URL-encoded PEM", names.join("/")))?;
+                    .map_err(|_| {
+                        format!(
+                            "{vendor} {url}: the {} header is not URL-encoded PEM",
+                            names.join("/")
+                        )
+                    })?;
                 Some(decoded.into_owned())
             }
         };

@@ -164,9 +164,7 @@ impl HttpClient {
     /// GETs `url`. Any status is returned as a [`Response`]; only failing to
     /// get an answer is an error.
     pub async fn get(&self, url: &str) -> Result<Response, HttpError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|_| HttpError::BadUrl(url.to_owned()))?;
+        let uri: Uri = url.parse().map_err(|_| HttpError::BadUrl(url.to_owned()))?;
         let total = self.config.total_timeout;
         match tokio::time::timeout(total, self.exchange(&uri, url)).await {
             Ok(result) => result,
@@ -204,7 +202,10 @@ impl HttpClient {
         });
         let request = hyper::Request::get(request_uri)
             .header(HOST, host_header)
-            .header(USER_AGENT, concat!("accord-collateral/", env!("CARGO_PKG_VERSION")))
+            .header(
+                USER_AGENT,
+                concat!("accord-collateral/", env!("CARGO_PKG_VERSION")),
+            )
             .body(Empty::<Bytes>::new())
             .map_err(|err| HttpError::Http(err.to_string()))?;
         let response = sender
@@ -218,7 +219,10 @@ impl HttpClient {
             .collect()
             .await
             .map_err(|err| {
-                if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if err
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     HttpError::TooLarge(max)
                 } else {
                     HttpError::Http(err.to_string())

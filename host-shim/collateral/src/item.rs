@@ -194,7 +194,11 @@ impl Validity {
 impl fmt::Display for Item {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Item::Vcek { product, hw_id, tcb } => {
+            Item::Vcek {
+                product,
+                hw_id,
+                tcb,
+            } => {
                 let hw = hex::encode(hw_id);
                 let short = hw.get(..16).unwrap_or(&hw);
                 write!(f, "the VCEK of {product} chip {short}… at TCB {tcb}")
@@ -203,7 +207,9 @@ impl fmt::Display for Item {
                 write!(f, "the {} certificate chain for {product}", key.upper())
             }
             Item::Crl { key, product } => write!(f, "the {} CRL for {product}", key.upper()),
-            Item::TcbInfo { fmspc } => write!(f, "the TDX TCB info for FMSPC {}", hex::encode(fmspc)),
+            Item::TcbInfo { fmspc } => {
+                write!(f, "the TDX TCB info for FMSPC {}", hex::encode(fmspc))
+            }
             Item::QeIdentity => f.write_str("the TD QE identity"),
             Item::PckCrl { ca } => write!(f, "the PCK {} CA CRL", ca.name()),
             Item::RootCaCrl => f.write_str("the Intel SGX Root CA CRL"),
@@ -225,7 +231,11 @@ impl Item {
         let kds = &endpoints.kds;
         let pcs = &endpoints.pcs;
         match self {
-            Item::Vcek { product, hw_id, tcb } => {
+            Item::Vcek {
+                product,
+                hw_id,
+                tcb,
+            } => {
                 let fmc = match (product.has_fmc(), tcb.fmc) {
                     (true, fmc) => format!("fmcSPL={}&", fmc.unwrap_or(0)),
                     (false, _) => String::new(),
@@ -244,7 +254,10 @@ impl Item {
             }
             Item::Crl { key, product } => format!("{kds}/{}/v1/{product}/crl", key.segment()),
             Item::TcbInfo { fmspc } => {
-                format!("{pcs}/tdx/certification/v4/tcb?fmspc={}", hex::encode(fmspc))
+                format!(
+                    "{pcs}/tdx/certification/v4/tcb?fmspc={}",
+                    hex::encode(fmspc)
+                )
             }
             Item::QeIdentity => format!("{pcs}/tdx/certification/v4/qe/identity"),
             Item::PckCrl { ca } => format!(
@@ -259,7 +272,11 @@ impl Item {
     /// The cache path (relative, `/`-separated) of what it covers.
     pub fn cache_key(&self) -> String {
         match self {
-            Item::Vcek { product, hw_id, tcb } => format!(
+            Item::Vcek {
+                product,
+                hw_id,
+                tcb,
+            } => format!(
                 "kds/vcek/{product}/{}/{:016x}.der",
                 hex::encode(hw_id),
                 tcb.encode(*product)
@@ -292,9 +309,8 @@ impl Item {
     /// text otherwise. Structure only: no signature is checked here.
     pub fn normalize(&self, body: &[u8]) -> Result<Vec<u8>, String> {
         match self {
-            Item::Vcek { .. } => {
-                pem::der_or_pem(body, "CERTIFICATE").map_err(|err| format!("not a certificate ({err})"))
-            }
+            Item::Vcek { .. } => pem::der_or_pem(body, "CERTIFICATE")
+                .map_err(|err| format!("not a certificate ({err})")),
             Item::Crl { .. } | Item::PckCrl { .. } | Item::RootCaCrl => crl_der(body),
             Item::CertChain { .. } | Item::TcbInfo { .. } | Item::QeIdentity => Ok(body.to_vec()),
         }
@@ -305,7 +321,8 @@ impl Item {
     pub fn validity(&self, body: &[u8]) -> Result<Validity, String> {
         match self {
             Item::Vcek { .. } => {
-                let cert = Certificate::from_der(body).map_err(|err| format!("not a certificate ({err})"))?;
+                let cert = Certificate::from_der(body)
+                    .map_err(|err| format!("not a certificate ({err})"))?;
                 Ok(Validity {
                     not_before: cert.not_before(),
                     not_after: cert.not_after(),
@@ -325,7 +342,8 @@ impl Item {
                     reissued: false,
                 };
                 for der in &ders {
-                    let cert = Certificate::from_der(der).map_err(|err| format!("not a certificate ({err})"))?;
+                    let cert = Certificate::from_der(der)
+                        .map_err(|err| format!("not a certificate ({err})"))?;
                     window.not_before = window.not_before.max(cert.not_before());
                     window.not_after = window.not_after.min(cert.not_after());
                 }
@@ -333,7 +351,9 @@ impl Item {
             }
             Item::Crl { .. } | Item::PckCrl { .. } | Item::RootCaCrl => {
                 let crl = Crl::from_der(body).map_err(|err| format!("not a CRL ({err})"))?;
-                let next = crl.next_update().ok_or_else(|| "a CRL without nextUpdate".to_owned())?;
+                let next = crl
+                    .next_update()
+                    .ok_or_else(|| "a CRL without nextUpdate".to_owned())?;
                 Ok(Validity {
                     not_before: crl.this_update(),
                     not_after: next,
@@ -342,7 +362,8 @@ impl Item {
             }
             Item::TcbInfo { .. } => {
                 let signed = signed_member(body, "tcbInfo")?;
-                let info = TcbInfo::parse(&signed).map_err(|err| format!("not a TDX TCB info ({err})"))?;
+                let info =
+                    TcbInfo::parse(&signed).map_err(|err| format!("not a TDX TCB info ({err})"))?;
                 Ok(Validity {
                     not_before: info.issue_date,
                     not_after: info.next_update,
@@ -351,8 +372,8 @@ impl Item {
             }
             Item::QeIdentity => {
                 let signed = signed_member(body, "enclaveIdentity")?;
-                let identity =
-                    QeIdentity::parse(&signed).map_err(|err| format!("not a TD QE identity ({err})"))?;
+                let identity = QeIdentity::parse(&signed)
+                    .map_err(|err| format!("not a TD QE identity ({err})"))?;
                 Ok(Validity {
                     not_before: identity.issue_date,
                     not_after: identity.next_update,
@@ -367,8 +388,8 @@ impl Item {
 /// its dates only: the signed bytes are cut out by core's
 /// `Collateral::from_pcs_parts`).
 fn signed_member(body: &[u8], key: &str) -> Result<String, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| format!("not a PCS `{key}` response (not JSON)"))?;
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| format!("not a PCS `{key}` response (not JSON)"))?;
     value
         .get(key)
         .map(ToString::to_string)
@@ -383,7 +404,8 @@ fn crl_der(body: &[u8]) -> Result<Vec<u8>, String> {
     let text = std::str::from_utf8(body).map_err(|_| "not a DER, PEM or hex CRL".to_owned())?;
     let text = text.trim();
     if text.starts_with("-----BEGIN") {
-        return pem::der_or_pem(text.as_bytes(), "X509 CRL").map_err(|err| format!("not a CRL ({err})"));
+        return pem::der_or_pem(text.as_bytes(), "X509 CRL")
+            .map_err(|err| format!("not a CRL ({err})"));
     }
     hex::decode(text).map_err(|_| "not a DER, PEM or hex CRL".to_owned())
 }
@@ -435,7 +457,10 @@ mod tests {
             key: KeyKind::Vcek,
             product: Product::Milan,
         };
-        assert_eq!(chain.url(&ep), "https://kds.example/vcek/v1/Milan/cert_chain");
+        assert_eq!(
+            chain.url(&ep),
+            "https://kds.example/vcek/v1/Milan/cert_chain"
+        );
     }
 
     #[test]
@@ -453,14 +478,20 @@ mod tests {
             "https://pccs.example:8081/tdx/certification/v4/qe/identity"
         );
         assert_eq!(
-            Item::PckCrl { ca: PckCa::Processor }.url(&ep),
+            Item::PckCrl {
+                ca: PckCa::Processor
+            }
+            .url(&ep),
             "https://pccs.example:8081/sgx/certification/v4/pckcrl?ca=processor&encoding=der"
         );
         assert_eq!(
             Item::RootCaCrl.url(&ep),
             "https://pccs.example:8081/sgx/certification/v4/rootcacrl"
         );
-        assert_eq!(Item::RootCaCrl.url(&Endpoints::default()), INTEL_ROOT_CA_CRL_URL);
+        assert_eq!(
+            Item::RootCaCrl.url(&Endpoints::default()),
+            INTEL_ROOT_CA_CRL_URL
+        );
     }
 
     #[test]

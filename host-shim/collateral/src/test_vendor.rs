@@ -99,7 +99,8 @@ impl Vendor {
 
     /// Serves `/{vcek|vlek}/v1/{product}/crl`.
     pub fn set_crl(&mut self, key: &str, product: &str, der: &[u8]) {
-        self.kds.insert(format!("/{key}/v1/{product}/crl"), der.to_vec());
+        self.kds
+            .insert(format!("/{key}/v1/{product}/crl"), der.to_vec());
     }
 
     /// Serves `/{vcek|vlek}/v1/{product}/cert_chain`.
@@ -147,7 +148,11 @@ impl Vendor {
     }
 
     /// The body and headers for a path and query, or `None` (404).
-    fn route(&self, path: &str, query: &BTreeMap<String, String>) -> Option<(Vec<u8>, Vec<(&'static str, String)>)> {
+    fn route(
+        &self,
+        path: &str,
+        query: &BTreeMap<String, String>,
+    ) -> Option<(Vec<u8>, Vec<(&'static str, String)>)> {
         let plain = |body: &Vec<u8>| Some((body.clone(), Vec::new()));
         let signed = |s: &Signed, header: &'static str| {
             let encoded =
@@ -171,13 +176,17 @@ impl Vendor {
                 (query.len() == 1).then_some(())?;
                 signed(self.tcb_infos.get(&fmspc)?, "TCB-Info-Issuer-Chain")
             }
-            ["", "tdx", "certification", "v4", "qe", "identity"] if query.is_empty() => {
-                signed(self.qe_identity.as_ref()?, "SGX-Enclave-Identity-Issuer-Chain")
-            }
+            ["", "tdx", "certification", "v4", "qe", "identity"] if query.is_empty() => signed(
+                self.qe_identity.as_ref()?,
+                "SGX-Enclave-Identity-Issuer-Chain",
+            ),
             ["", "sgx", "certification", "v4", "pckcrl"] => {
                 (query.get("encoding").map(String::as_str) == Some("der") && query.len() == 2)
                     .then_some(())?;
-                signed(self.pck_crls.get(query.get("ca")?)?, "SGX-PCK-CRL-Issuer-Chain")
+                signed(
+                    self.pck_crls.get(query.get("ca")?)?,
+                    "SGX-PCK-CRL-Issuer-Chain",
+                )
             }
             ["", "sgx", "certification", "v4", "rootcacrl"] if query.is_empty() => {
                 plain(self.root_crl.as_ref()?)
@@ -224,7 +233,9 @@ pub struct VendorServer {
 
 impl std::fmt::Debug for VendorServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VendorServer").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("VendorServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -239,7 +250,10 @@ fn tamper(mut body: Vec<u8>) -> Vec<u8> {
     body
 }
 
-async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    state: Arc<State>,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let uri = request.uri();
     if uri.scheme().is_some() {
         state.proxied.fetch_add(1, Ordering::SeqCst);
@@ -272,14 +286,20 @@ async fn handle(state: Arc<State>, request: Request<Incoming>) -> Result<Respons
     match behavior {
         Behavior::Status(code) => return respond(code, Vec::new(), Vec::new()),
         Behavior::Garbage => {
-            return respond(200, b"<html><body>maintenance</body></html>".to_vec(), Vec::new());
+            return respond(
+                200,
+                b"<html><body>maintenance</body></html>".to_vec(),
+                Vec::new(),
+            );
         }
         Behavior::Hang => std::future::pending::<()>().await,
         Behavior::Serve | Behavior::Tamper => {}
     }
     let routed = lock(&state.vendor).route(&path, &query);
     match routed {
-        Some((body, headers)) if behavior == Behavior::Tamper => respond(200, tamper(body), headers),
+        Some((body, headers)) if behavior == Behavior::Tamper => {
+            respond(200, tamper(body), headers)
+        }
         Some((body, headers)) => respond(200, body, headers),
         None => respond(404, Vec::new(), Vec::new()),
     }
@@ -297,7 +317,9 @@ impl VendorServer {
             requests: Mutex::new(Vec::new()),
             proxied: AtomicUsize::new(0),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
         let thread = std::thread::spawn(move || {
@@ -313,7 +335,9 @@ impl VendorServer {
                     let Ok((stream, _)) = accepted else { continue };
                     let state = served.clone();
                     tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |request| handle(state.clone(), request));
+                        let service = hyper::service::service_fn(move |request| {
+                            handle(state.clone(), request)
+                        });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
