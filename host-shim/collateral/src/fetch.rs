@@ -236,7 +236,7 @@ impl Fetcher {
             other => other,
         };
         self.say(&format!("fetching {item} from {url}"));
-        match self.from_vendor(http, item, &url, accept).await {
+        match self.ask_vendor(http, item, &url, accept).await {
             Ok((entry, validity)) => {
                 if let Some((old, old_validity)) = cached {
                     // Never replace a valid entry with an older issue.
@@ -282,7 +282,7 @@ impl Fetcher {
         }
     }
 
-    async fn from_vendor(
+    async fn ask_vendor(
         &self,
         http: &HttpClient,
         item: &Item,

@@ -52,6 +52,9 @@ struct Vcek {
     der: Vec<u8>,
 }
 
+/// A routed answer: body and headers.
+type Answer = (Vec<u8>, Vec<(&'static str, String)>);
+
 /// What the server serves.
 #[derive(Clone, Debug, Default)]
 pub struct Vendor {
@@ -148,11 +151,7 @@ impl Vendor {
     }
 
     /// The body and headers for a path and query, or `None` (404).
-    fn route(
-        &self,
-        path: &str,
-        query: &BTreeMap<String, String>,
-    ) -> Option<(Vec<u8>, Vec<(&'static str, String)>)> {
+    fn route(&self, path: &str, query: &BTreeMap<String, String>) -> Option<Answer> {
         let plain = |body: &Vec<u8>| Some((body.clone(), Vec::new()));
         let signed = |s: &Signed, header: &'static str| {
             let encoded =
