@@ -125,6 +125,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "URL")]
     collateral_proxy: Option<String>,
 
+    /// Extra TLS roots for the fetches (PEM bundle or DER), e.g. a PCCS's
+    /// own certificate authority; Mozilla's roots are trusted anyway.
+    #[arg(long, value_name = "CERTS.pem")]
+    collateral_ca: Option<PathBuf>,
+
     /// Seconds a fetch may take in all (connecting: at most 10).
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     fetch_timeout: u64,
@@ -168,6 +173,7 @@ impl VerifyArgs {
             kds_url: self.kds_url.clone(),
             pcs_url: self.pcs_url.clone(),
             proxy: self.collateral_proxy.clone(),
+            extra_roots: self.collateral_ca.clone(),
             timeout_secs: self.fetch_timeout,
             cache: self.cache.clone(),
             offline: self.offline,

@@ -22,7 +22,7 @@ use accord_core::evidence::snp::{
 };
 use accord_core::evidence::tdx::{Collateral, Quote, TdxError};
 use accord_core::time::UnixTime;
-use accord_core::x509::{Certificate, Crl};
+use accord_core::x509::{Certificate, Crl, pem};
 use anyhow::{Context, anyhow};
 
 use crate::evidence::Failure;
@@ -36,6 +36,8 @@ pub struct FetchOptions {
     pub pcs_url: String,
     /// `--collateral-proxy`.
     pub proxy: Option<String>,
+    /// `--collateral-ca`.
+    pub extra_roots: Option<PathBuf>,
     /// `--fetch-timeout`.
     pub timeout_secs: u64,
     /// `--cache`.
@@ -72,11 +74,26 @@ fn fetcher(options: &FetchOptions) -> anyhow::Result<Fetcher> {
                     .map_err(|_| anyhow!("--collateral-proxy {url}: not a URL"))
             })
             .transpose()?;
+        let extra_roots = match &options.extra_roots {
+            Some(path) => {
+                let bytes = crate::input::read(path)?;
+                if bytes.first() == Some(&0x30) {
+                    vec![bytes]
+                } else {
+                    let text = std::str::from_utf8(&bytes)
+                        .with_context(|| format!("{}: neither DER nor PEM", path.display()))?;
+                    pem::decode_all(text, "CERTIFICATE")
+                        .map_err(|err| anyhow!("{}: no PEM certificate ({err})", path.display()))?
+                }
+            }
+            None => Vec::new(),
+        };
         let total = Duration::from_secs(options.timeout_secs.max(1));
         let config = HttpConfig {
             connect_timeout: total.min(Duration::from_secs(10)),
             total_timeout: total,
             proxy,
+            extra_roots,
             ..HttpConfig::default()
         };
         Some(HttpClient::new(config).context("setting up TLS for the fetches")?)

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use accord_collateral::test_vendor::{Behavior, Vendor, VendorServer};
+use accord_collateral::test_vendor::{Behavior, ConnectProxy, Vendor, VendorServer};
 use accord_core::evidence::tdx::Collateral;
 use accord_core::x509::{Certificate, pem};
 
@@ -950,4 +950,124 @@ fn a_fetched_crl_revoking_the_chain_is_enforced() {
     ]));
     assert_eq!(offline.status.code(), Some(1), "{}", stderr(&offline));
     assert!(stderr(&offline).contains("revoked"), "{}", stderr(&offline));
+}
+
+/// HTTPS: the vendor's certificate must chain to a trusted root (here a
+/// test CA passed with --collateral-ca; by default Mozilla's roots), and
+/// https goes through a proxy as a CONNECT tunnel.
+#[test]
+fn https_is_verified_and_tunnels_through_the_proxy() {
+    let Some(t) = testdata() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A test CA and a server certificate for localhost under it.
+    let openssl = |words: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir.path())
+            .args(words)
+            .output()
+            .expect("running openssl");
+        assert!(out.status.success(), "openssl {words:?}: {}", stderr(&out));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=accord test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "req.pem",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.path().join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.pem",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let cert_pem = dir.path().join("cert.pem");
+    let cert = pem::der_or_pem(&std::fs::read(&cert_pem).unwrap(), "CERTIFICATE").unwrap();
+    let key_text = std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
+    let key = pem::decode_all(&key_text, "PRIVATE KEY").unwrap().remove(0);
+    let mut vendor = Vendor::default();
+    for (_, vcek) in SNP {
+        vendor.add_vcek(&der_certificate(&read(&t, vcek))).unwrap();
+    }
+    vendor.set_crl("vcek", MILAN_CRL.0, &read(&t, MILAN_CRL.1));
+    let server = VendorServer::start_tls(vendor, vec![cert], key).unwrap();
+    let kds_url = format!("https://localhost:{}", server.port());
+    let run = |extra: &[&str]| {
+        let mut a = args(&[
+            "evidence",
+            "verify",
+            "--snp",
+            &p(&t, MILAN_2),
+            "--product",
+            "milan",
+            "--kds-url",
+            &kds_url,
+            "--at",
+            CURRENT,
+        ]);
+        a.extend(args(extra));
+        accord(&a)
+    };
+    // The test CA is not among Mozilla's roots: refused, naming TLS.
+    let refused = run(&[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("TLS:"), "{}", stderr(&refused));
+    assert!(server.requests().is_empty());
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let ok = run(&["--collateral-ca", &ca]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(server.requests().len(), 2);
+    let proxy = ConnectProxy::start().unwrap();
+    let tunnelled = run(&["--collateral-ca", &ca, "--collateral-proxy", &proxy.url()]);
+    assert!(tunnelled.status.success(), "{}", stderr(&tunnelled));
+    assert_eq!(proxy.tunnels(), 2);
+    assert_eq!(server.requests().len(), 4);
 }

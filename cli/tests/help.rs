@@ -91,6 +91,7 @@ fn evidence_verify_help_explains_fetching() {
         "--pcs-url <URL>",
         "[default: https://api.trustedservices.intel.com]",
         "--collateral-proxy <URL>",
+        "--collateral-ca <CERTS.pem>",
         "--fetch-timeout <SECS>",
         "--cache <DIR>",
         "--offline",

@@ -34,6 +34,9 @@ pub struct HttpConfig {
     pub max_body: usize,
     /// An HTTP proxy (`http://host:port`) all requests go through.
     pub proxy: Option<Uri>,
+    /// TLS roots (DER) trusted besides Mozilla's: a PCCS or mirror with its
+    /// own certificate authority.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for HttpConfig {
@@ -43,6 +46,7 @@ impl Default for HttpConfig {
             total_timeout: Duration::from_secs(30),
             max_body: 4 * 1024 * 1024,
             proxy: None,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -140,10 +144,16 @@ fn target(uri: &Uri) -> Option<Target> {
 }
 
 impl HttpClient {
-    /// A client with `config`, trusting Mozilla's roots for `https://`.
+    /// A client with `config`, trusting Mozilla's roots (and the extra
+    /// ones) for `https://`.
     pub fn new(config: HttpConfig) -> Result<Self, HttpError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+        for der in &config.extra_roots {
+            roots
+                .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                .map_err(|err| HttpError::Tls(format!("an extra root is unusable: {err}")))?;
+        }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -190,9 +200,14 @@ impl HttpClient {
             uri.path_and_query()
                 .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
         };
+        let host = if target.host.contains(':') {
+            format!("[{}]", target.host)
+        } else {
+            target.host.clone()
+        };
         let host_header = match uri.port_u16() {
-            Some(port) => format!("{}:{port}", target.host),
-            None => target.host.clone(),
+            Some(port) => format!("{host}:{port}"),
+            None => host,
         };
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await

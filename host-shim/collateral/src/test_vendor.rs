@@ -9,7 +9,9 @@
 //! 404 here. A VCEK is found by the product, hwID and SPLs in its own
 //! certificate extensions, not by what the client computed. It also acts as
 //! a plain-HTTP proxy: an absolute-form request is served (and counted as
-//! proxied) as if it had come directly.
+//! proxied) as if it had come directly. [`VendorServer::start_tls`] serves
+//! HTTPS with a given certificate, and [`ConnectProxy`] is a `CONNECT`
+//! proxy, for the client's TLS and tunnel paths.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -222,6 +224,138 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+type Stopper = (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+);
+
+/// Runs `serve` for every connection accepted on `listener`, on a thread
+/// of its own, until the returned sender fires (or is dropped).
+fn spawn_accept_loop<F, Fut>(listener: std::net::TcpListener, serve: F) -> io::Result<Stopper>
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                return;
+            };
+            loop {
+                let accepted = tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => accepted,
+                };
+                if let Ok((stream, _)) = accepted {
+                    tokio::spawn(serve(stream));
+                }
+            }
+        });
+    });
+    Ok((stop, thread))
+}
+
+/// A `CONNECT` proxy on 127.0.0.1: it tunnels every request to
+/// `127.0.0.1:<requested port>` (whatever host was asked for) and counts the
+/// tunnels.
+pub struct ConnectProxy {
+    addr: SocketAddr,
+    tunnels: Arc<AtomicUsize>,
+    stop: Option<Stopper>,
+}
+
+impl std::fmt::Debug for ConnectProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectProxy")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn tunnel(mut client: tokio::net::TcpStream, tunnels: Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+        match client.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let mut words = line.split_whitespace();
+    let (Some("CONNECT"), Some(authority)) = (words.next(), words.next()) else {
+        let _ = client
+            .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+            .await;
+        return;
+    };
+    let Some(port) = authority
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse::<u16>().ok())
+    else {
+        let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        return;
+    };
+    let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+        return;
+    };
+    tunnels.fetch_add(1, Ordering::SeqCst);
+    if client
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .await
+        .is_ok()
+    {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+    }
+}
+
+impl ConnectProxy {
+    /// Starts the proxy on a free port.
+    pub fn start() -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let tunnels = Arc::new(AtomicUsize::new(0));
+        let counted = tunnels.clone();
+        let stop = spawn_accept_loop(listener, move |stream| tunnel(stream, counted.clone()))?;
+        Ok(Self {
+            addr,
+            tunnels,
+            stop: Some(stop),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many tunnels it opened.
+    pub fn tunnels(&self) -> usize {
+        self.tunnels.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.stop.take() {
+            let _ = stop.send(());
+            let _ = thread.join();
+        }
+    }
+}
+
 /// The running server.
 pub struct VendorServer {
     addr: SocketAddr,
@@ -305,8 +439,35 @@ async fn handle(
 }
 
 impl VendorServer {
-    /// Starts serving `vendor` on 127.0.0.1 (a free port), on its own thread.
+    /// Starts serving `vendor` over plain HTTP on 127.0.0.1 (a free port),
+    /// on its own thread.
     pub fn start(vendor: Vendor) -> io::Result<Self> {
+        Self::start_with(vendor, None)
+    }
+
+    /// Starts serving `vendor` over HTTPS with this certificate chain and
+    /// PKCS#8 key (DER).
+    pub fn start_tls(vendor: Vendor, chain: Vec<Vec<u8>>, key_pkcs8: Vec<u8>) -> io::Result<Self> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(
+                chain
+                    .into_iter()
+                    .map(rustls::pki_types::CertificateDer::from)
+                    .collect(),
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key_pkcs8.into()),
+            )
+            .map_err(io::Error::other)?;
+        Self::start_with(
+            vendor,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+    }
+
+    fn start_with(vendor: Vendor, tls: Option<tokio_rustls::TlsAcceptor>) -> io::Result<Self> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
@@ -316,40 +477,37 @@ impl VendorServer {
             requests: Mutex::new(Vec::new()),
             proxied: AtomicUsize::new(0),
         });
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
-        let thread = std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                    return;
-                };
-                loop {
-                    let accepted = tokio::select! {
-                        _ = &mut stopped => break,
-                        accepted = listener.accept() => accepted,
-                    };
-                    let Ok((stream, _)) = accepted else { continue };
-                    let state = served.clone();
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |request| {
-                            handle(state.clone(), request)
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
+        let thread = spawn_accept_loop(listener, move |stream| {
+            let state = served.clone();
+            let tls = tls.clone();
+            async move {
+                let service =
+                    hyper::service::service_fn(move |request| handle(state.clone(), request));
+                let http = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                    None => {
+                        let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                    }
                 }
-            });
-        });
+            }
+        })?;
         Ok(Self {
             addr,
             state,
-            stop: Some(stop),
-            thread: Some(thread),
+            stop: Some(thread.0),
+            thread: Some(thread.1),
         })
+    }
+
+    /// The server's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     /// `http://127.0.0.1:PORT`.
