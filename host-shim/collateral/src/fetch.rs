@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use accord_core::time::UnixTime;
@@ -83,6 +84,56 @@ impl fmt::Display for FetchError {
 
 impl std::error::Error for FetchError {}
 
+/// Counters of a [`Fetcher`] (for the metrics: fetches by source and
+/// outcome, cache hits).
+#[derive(Debug, Default)]
+pub struct FetchStats {
+    /// Served from the cache without asking the vendor.
+    pub cache_hits: AtomicU64,
+    /// Fetched from the vendor and served.
+    pub vendor_ok: AtomicU64,
+    /// The vendor failed (down, slow, error status, garbage, did not
+    /// verify, older issue) and the valid cached copy was served.
+    pub vendor_failed_cache_served: AtomicU64,
+    /// Nothing could be served.
+    pub failed: AtomicU64,
+}
+
+/// A snapshot of [`FetchStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchCounts {
+    /// See [`FetchStats::cache_hits`].
+    pub cache_hits: u64,
+    /// See [`FetchStats::vendor_ok`].
+    pub vendor_ok: u64,
+    /// See [`FetchStats::vendor_failed_cache_served`].
+    pub vendor_failed_cache_served: u64,
+    /// See [`FetchStats::failed`].
+    pub failed: u64,
+}
+
+impl FetchStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> FetchCounts {
+        FetchCounts {
+            cache_hits: self.cache_hits.load(Ordering::Relaxed),
+            vendor_ok: self.vendor_ok.load(Ordering::Relaxed),
+            vendor_failed_cache_served: self.vendor_failed_cache_served.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count(&self, result: &Result<Fetched, FetchError>) {
+        let counter = match result {
+            Ok(f) if f.source == Source::Cache => &self.cache_hits,
+            Ok(f) if f.source == Source::Vendor => &self.vendor_ok,
+            Ok(_) => &self.vendor_failed_cache_served,
+            Err(_) => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Reports progress ("fetching the VCEK from https://…") to the caller.
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -93,6 +144,7 @@ pub struct Fetcher {
     endpoints: Endpoints,
     cache: Option<Cache>,
     progress: Option<Progress>,
+    stats: Arc<FetchStats>,
 }
 
 impl fmt::Debug for Fetcher {
@@ -131,6 +183,7 @@ impl Fetcher {
             endpoints,
             cache,
             progress: None,
+            stats: Arc::default(),
         }
     }
 
@@ -161,10 +214,26 @@ impl Fetcher {
         self.fetch_checked(item, at, &|_| Ok(())).await
     }
 
+    /// The counters (shared by clones of this fetcher).
+    pub fn stats(&self) -> &FetchStats {
+        &self.stats
+    }
+
     /// Obtains `item` for use at `at`. `accept` checks a candidate body
     /// (cached or fresh) and refuses it with a reason; a refused body is
     /// neither served nor cached.
     pub async fn fetch_checked(
+        &self,
+        item: &Item,
+        at: UnixTime,
+        accept: &(dyn Fn(&[u8]) -> Result<(), String> + Sync),
+    ) -> Result<Fetched, FetchError> {
+        let result = self.obtain(item, at, accept).await;
+        self.stats.count(&result);
+        result
+    }
+
+    async fn obtain(
         &self,
         item: &Item,
         at: UnixTime,

@@ -33,6 +33,6 @@ pub mod test_vendor;
 
 pub use cache::{Cache, Entry};
 pub use evidence::{TdxCollateral, crl_item, fetch_tdx_collateral, pck_target, vcek_item};
-pub use fetch::{FetchError, Fetched, Fetcher, Progress, Source, human};
+pub use fetch::{FetchCounts, FetchError, FetchStats, Fetched, Fetcher, Progress, Source, human};
 pub use http::{HttpClient, HttpConfig, HttpError, Response};
 pub use item::{DEFAULT_KDS_URL, DEFAULT_PCS_URL, Endpoints, Item, KeyKind, PckCa, Validity};

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use accord_collateral::test_vendor::{Vendor, VendorServer};
 use accord_collateral::{
-    Cache, Endpoints, Fetcher, HttpClient, HttpConfig, HttpError, Item, KeyKind, Source,
+    Cache, Endpoints, FetchCounts, Fetcher, HttpClient, HttpConfig, HttpError, Item, KeyKind,
+    Source,
 };
 use accord_core::evidence::snp::Product;
 use accord_core::time::UnixTime;
@@ -100,6 +101,16 @@ fn chains_and_vlek_crls_come_from_their_kds_paths_and_are_cached() {
     assert_eq!(
         err.0,
         format!("KDS {}/vcek/v1/Genoa/crl answered 404", server.base_url())
+    );
+    // One cache hit, two vendor fetches, one failure.
+    assert_eq!(
+        fetcher.stats().snapshot(),
+        FetchCounts {
+            cache_hits: 1,
+            vendor_ok: 2,
+            vendor_failed_cache_served: 0,
+            failed: 1,
+        }
     );
 }
 
