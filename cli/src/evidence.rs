@@ -19,17 +19,28 @@ use accord_core::time::UnixTime;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
-use crate::input;
+use crate::{evidence_fetch, input};
 
 /// Subcommands of `accord evidence`.
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
-    /// Verify one SEV-SNP attestation report or TDX quote offline.
+    /// Verify one SEV-SNP attestation report or TDX quote.
     ///
     /// SEV-SNP: the report is checked against its VCEK or VLEK, which must
     /// chain to AMD's genuine roots (embedded, pinned) unless --trust-root
     /// replaces them. TDX: full DCAP verification with the collateral
     /// document (PCK chain, CRLs, TCB info, QE identity, TCB level).
+    ///
+    /// What is not given is fetched: without --vcek (and none beside the
+    /// report) the VCEK comes from AMD's KDS with the product's CRL (unless
+    /// --crl); without --collateral the TDX collateral for the quote's FMSPC
+    /// comes from Intel's PCS (or a PCCS). Nothing fetched is trusted: it
+    /// is verified against the pinned roots like a file would be. With
+    /// --cache the collateral is kept and reused while valid (refreshed
+    /// before its nextUpdate, and served while still valid when the vendor
+    /// fails); --offline uses the cache only. --save-collateral writes what
+    /// was used and prints the command that reproduces the verdict offline.
+    /// Collateral that cannot be obtained exits 2 with what is missing.
     ///
     /// Without --reference the default policy checks authenticity only, and
     /// still refuses debug-enabled guests unless --allow-debug is given (TDX
@@ -94,13 +105,47 @@ pub struct VerifyArgs {
     crl: Option<PathBuf>,
 
     /// TDX quote (v4 or v5, binary).
-    #[arg(long, value_name = "QUOTE", requires = "collateral")]
+    #[arg(long, value_name = "QUOTE")]
     tdx: Option<PathBuf>,
 
     /// TDX collateral document (JSON: TCB info, QE identity, CRLs, issuer
-    /// chains).
+    /// chains). Default: fetched for the quote's FMSPC.
     #[arg(long, value_name = "COLLATERAL.json", requires = "tdx")]
     collateral: Option<PathBuf>,
+
+    /// Base URL of AMD's KDS (or a mirror with the same paths).
+    #[arg(long, value_name = "URL", default_value = accord_collateral::DEFAULT_KDS_URL)]
+    kds_url: String,
+
+    /// Base URL of Intel's PCS, or of a PCCS (same v4 paths).
+    #[arg(long, value_name = "URL", default_value = accord_collateral::DEFAULT_PCS_URL)]
+    pcs_url: String,
+
+    /// HTTP proxy for the fetches (http://HOST:PORT; CONNECT for https).
+    #[arg(long, value_name = "URL")]
+    collateral_proxy: Option<String>,
+
+    /// Extra TLS roots for the fetches (PEM bundle or DER), e.g. a PCCS's
+    /// own certificate authority; Mozilla's roots are trusted anyway.
+    #[arg(long, value_name = "CERTS.pem")]
+    collateral_ca: Option<PathBuf>,
+
+    /// Seconds a fetch may take in all (connecting: at most 10).
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    fetch_timeout: u64,
+
+    /// Cache directory for fetched collateral.
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+
+    /// Fetch nothing: missing collateral comes from --cache only.
+    #[arg(long, requires = "cache")]
+    offline: bool,
+
+    /// Write the collateral used (vcek.der, crl.der or collateral.json) to
+    /// DIR and print the command that reproduces the verdict offline.
+    #[arg(long, value_name = "DIR")]
+    save_collateral: Option<PathBuf>,
 
     /// Instant at which certificates, CRLs and collateral must be valid
     /// (RFC 3339, e.g. 2026-03-01T00:00:00Z). Default: now.
@@ -122,10 +167,56 @@ pub struct VerifyArgs {
     json: bool,
 }
 
+impl VerifyArgs {
+    fn fetch_options(&self) -> evidence_fetch::FetchOptions {
+        evidence_fetch::FetchOptions {
+            kds_url: self.kds_url.clone(),
+            pcs_url: self.pcs_url.clone(),
+            proxy: self.collateral_proxy.clone(),
+            extra_roots: self.collateral_ca.clone(),
+            timeout_secs: self.fetch_timeout,
+            cache: self.cache.clone(),
+            offline: self.offline,
+        }
+    }
+
+    /// The arguments that decide the verdict besides the collateral files,
+    /// with the instant pinned: for the reproduce-offline command.
+    fn replay(&self, at: UnixTime) -> evidence_fetch::Replay {
+        let mut options: Vec<String> = Vec::new();
+        let mut push = |flag: &str, path: &Option<PathBuf>| {
+            if let Some(path) = path {
+                options.push(flag.to_owned());
+                options.push(path.display().to_string());
+            }
+        };
+        push("--snp", &self.snp);
+        push("--tdx", &self.tdx);
+        push("--trust-root", &self.trust_root);
+        push("--ask", &self.ask);
+        push("--reference", &self.reference);
+        if let Some(product) = self.product {
+            options.push("--product".to_owned());
+            options.push(format!("{}", Product::from(product)).to_lowercase());
+        }
+        options.push("--at".to_owned());
+        options.push(at.to_string());
+        if self.allow_debug {
+            options.push("--allow-debug".to_owned());
+        }
+        if self.json {
+            options.push("--json".to_owned());
+        }
+        evidence_fetch::Replay { options }
+    }
+}
+
 /// Why verification ended: the evidence was refused (exit 1) or the input
 /// could not be used (exit 2).
-enum Failure {
+pub(crate) enum Failure {
+    /// The evidence is invalid.
     Invalid(String),
+    /// The command line, an input or the collateral is unusable.
     Usage(anyhow::Error),
 }
 
@@ -223,19 +314,12 @@ fn verify_snp(
     let at = input::instant(args.at.as_deref())?;
     let report = input::read(report_path)?;
     let leaf_path = match &args.vcek {
-        Some(path) => path.clone(),
+        Some(path) => Some(path.clone()),
         None => input::sibling(
             report_path,
             &["vcek.pem", "vcek.der", "vlek.pem", "vlek.der"],
-        )
-        .with_context(|| {
-            format!(
-                "no VCEK/VLEK given and none found beside {}: pass --vcek CERT",
-                report_path.display()
-            )
-        })?,
+        ),
     };
-    let leaf = input::read_certificate(&leaf_path)?;
     let custom = match &args.trust_root {
         Some(ark_path) => {
             warn_custom_root(ark_path);
@@ -259,7 +343,26 @@ fn verify_snp(
         Some((ark, ask)) => TrustRoots::custom(ark, ask),
         None => TrustRoots::genuine(),
     };
-    let crl = args.crl.as_deref().map(input::read_crl).transpose()?;
+    let given_crl = args.crl.as_deref().map(input::read_crl).transpose()?;
+    let (leaf, crl) = match leaf_path {
+        Some(path) => (input::read_certificate(&path)?, given_crl),
+        None => {
+            let fetched = evidence_fetch::snp_collateral(
+                &args.fetch_options(),
+                &report,
+                args.product.map(Product::from),
+                &roots,
+                given_crl.is_none(),
+                at,
+                provider,
+            )?;
+            (fetched.leaf, given_crl.or(fetched.crl))
+        }
+    };
+    if let Some(dir) = &args.save_collateral {
+        let command = evidence_fetch::save_snp(dir, &leaf, crl.as_deref(), &args.replay(at))?;
+        eprintln!("to reproduce this verdict offline: {command}");
+    }
     let claims = snp::verify(
         &report,
         &Certs { leaf: &leaf },
@@ -356,13 +459,15 @@ fn verify_tdx(
 ) -> Result<(), Failure> {
     let at = input::instant(args.at.as_deref())?;
     let quote = input::read(quote_path)?;
-    let Some(collateral_path) = &args.collateral else {
-        return Err(Failure::Usage(anyhow::anyhow!(
-            "--tdx needs --collateral COLLATERAL.json"
-        )));
+    let collateral = match &args.collateral {
+        Some(path) => Collateral::from_json(&input::read(path)?)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?,
+        None => evidence_fetch::tdx_collateral(&args.fetch_options(), &quote, at)?,
     };
-    let collateral = Collateral::from_json(&input::read(collateral_path)?)
-        .map_err(|err| anyhow::anyhow!("{}: {err}", collateral_path.display()))?;
+    if let Some(dir) = &args.save_collateral {
+        let command = evidence_fetch::save_tdx(dir, &collateral, &args.replay(at))?;
+        eprintln!("to reproduce this verdict offline: {command}");
+    }
 
     let claims: TdxClaims = match &args.reference {
         None => {

@@ -11,6 +11,7 @@
 //! `accord-demo` crate (`cli/demo/`), which reuses these commands.
 
 pub mod evidence;
+pub mod evidence_fetch;
 pub mod initdata;
 pub mod input;
 pub mod k8s_yaml;

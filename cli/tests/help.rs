@@ -74,3 +74,31 @@ fn accord_has_no_demo_and_no_bench() {
         assert_eq!(output.status.code(), Some(2), "accord {gone}");
     }
 }
+
+/// `accord evidence verify` fetches what is not given (issue 15): its help
+/// names every fetch option and says that nothing fetched is trusted.
+#[test]
+fn evidence_verify_help_explains_fetching() {
+    let output = Command::new(BIN)
+        .args(["evidence", "verify", "--help"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let long = String::from_utf8(output.stdout).unwrap();
+    for needle in [
+        "--kds-url <URL>",
+        "[default: https://kdsintf.amd.com]",
+        "--pcs-url <URL>",
+        "[default: https://api.trustedservices.intel.com]",
+        "--collateral-proxy <URL>",
+        "--collateral-ca <CERTS.pem>",
+        "--fetch-timeout <SECS>",
+        "--cache <DIR>",
+        "--offline",
+        "--save-collateral <DIR>",
+        "Nothing fetched is trusted",
+        "exits 2",
+    ] {
+        assert!(long.contains(needle), "{needle:?} missing from:\n{long}");
+    }
+}

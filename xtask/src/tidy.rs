@@ -130,6 +130,7 @@ pub fn every_module_has_docs() -> anyhow::Result<()> {
         "core",
         "guest",
         "host-shim",
+        "host-shim/collateral",
         "cli",
         "cli/demo",
         "tests",

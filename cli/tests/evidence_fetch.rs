@@ -1,0 +1,1073 @@
+//! `accord evidence verify` through the fetch path: a loopback KDS/PCS
+//! (`accord_collateral::test_vendor`) serves the real vendor data of
+//! `../shared/testdata` (or `$ACCORD_TESTDATA`; with
+//! `ACCORD_REQUIRE_VECTORS=1` missing vectors fail the tests) in the
+//! vendors' URL shapes and headers.
+//!
+//! - Every real vector gets the same verdict (exit status and output)
+//!   fetched as from files.
+//! - The cache: a second run asks the vendor nothing, `--offline` works
+//!   warm and fails cold naming what is missing, an entry past its
+//!   nextUpdate is not served.
+//! - A vendor that is down, slow, answers 5xx, garbage or tampered bytes:
+//!   the valid cached copy is used; with none, a clear refusal.
+//! - `--save-collateral` reproduces the verdict offline.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use accord_collateral::test_vendor::{Behavior, ConnectProxy, Vendor, VendorServer};
+use accord_core::evidence::tdx::Collateral;
+use accord_core::x509::{Certificate, pem};
+
+fn testdata() -> Option<PathBuf> {
+    let dir = match std::env::var_os("ACCORD_TESTDATA") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
+    };
+    if dir.join("snp").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
+        "ACCORD_REQUIRE_VECTORS=1 but {} has no vectors",
+        dir.display()
+    );
+    eprintln!("SKIPPED: no test vectors at {}", dir.display());
+    None
+}
+
+fn accord(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accord"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn read(t: &Path, relative: &str) -> Vec<u8> {
+    std::fs::read(t.join(relative)).unwrap_or_else(|err| panic!("{relative}: {err}"))
+}
+
+fn text(t: &Path, relative: &str) -> String {
+    String::from_utf8(read(t, relative)).unwrap()
+}
+
+fn args(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| (*w).to_owned()).collect()
+}
+
+fn p(t: &Path, relative: &str) -> String {
+    t.join(relative).display().to_string()
+}
+
+/// SEV-SNP VCEK vectors: report, VCEK.
+const SNP: &[(&str, &str)] = &[
+    ("snp/milan-report-1.bin", "snp/milan-vcek-1.der"),
+    ("snp/milan-report-2.bin", "snp/milan-vcek-2.der"),
+    ("snp/milan-report-3.bin", "snp/milan-vcek-3.der"),
+    ("snp/milan-report-4.bin", "snp/milan-vcek-4.pem"),
+    ("snp/genoa-report-1.bin", "snp/genoa-vcek-1.pem"),
+    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
+    ("snp/turin-report-1.bin", "snp/turin-vcek-1.pem"),
+    (
+        "snp-more/milan-oak-release-report.bin",
+        "snp-more/milan-oak-release-vcek.der",
+    ),
+    (
+        "snp-more/milan-teekit-gcp-report.bin",
+        "snp-more/milan-teekit-gcp-vcek.pem",
+    ),
+    (
+        "snp-more/milan-constellation-report.bin",
+        "snp-more/milan-constellation-vcek.der",
+    ),
+    (
+        "snp-more/genoa-oak-report.bin",
+        "snp-more/genoa-oak-vcek.der",
+    ),
+    (
+        "snp-more/genoa-teep-tinfoil-report.bin",
+        "snp-more/genoa-teep-tinfoil-vcek.der",
+    ),
+    (
+        "snp-more/genoa-routex-v5-report.bin",
+        "snp-more/genoa-routex-v5-vcek.pem",
+    ),
+    (
+        "snp-more/genoa-routex-v3-report.bin",
+        "snp-more/genoa-routex-v3-vcek.pem",
+    ),
+    (
+        "snp-more/turin-oak-report.bin",
+        "snp-more/turin-oak-vcek.der",
+    ),
+];
+
+/// The real AMD CRLs and an instant each is current at (README 1.4).
+const CRLS: &[(&str, &str, &str)] = &[
+    (
+        "Milan",
+        "snp/milan-vcek-crl-2026-08-19.der",
+        "2026-09-01T00:00:00Z",
+    ),
+    (
+        "Genoa",
+        "snp/genoa-vcek-crl-2026-08-19.der",
+        "2026-09-01T00:00:00Z",
+    ),
+    (
+        "Turin",
+        "snp/turin-vcek-crl-2026-08-19.der",
+        "2026-09-01T00:00:00Z",
+    ),
+    (
+        "Milan",
+        "snp/milan-vcek-crl-2025-05-06.der",
+        "2026-03-01T00:00:00Z",
+    ),
+    (
+        "Genoa",
+        "snp/genoa-vcek-crl-2024-10-23.der",
+        "2025-10-01T00:00:00Z",
+    ),
+];
+
+fn product_of(report: &str) -> &'static str {
+    let name = report.rsplit('/').next().unwrap();
+    ["milan", "genoa", "turin"]
+        .into_iter()
+        .zip(["Milan", "Genoa", "Turin"])
+        .find(|(prefix, _)| name.starts_with(prefix))
+        .map(|(_, product)| product)
+        .unwrap()
+}
+
+fn der_certificate(bytes: &[u8]) -> Vec<u8> {
+    pem::der_or_pem(bytes, "CERTIFICATE").unwrap()
+}
+
+/// A KDS serving every VCEK of the vectors and the CRLs given.
+fn kds(t: &Path, crls: &[(&str, &str)]) -> VendorServer {
+    let mut vendor = Vendor::default();
+    for (_, vcek) in SNP {
+        vendor.add_vcek(&der_certificate(&read(t, vcek))).unwrap();
+    }
+    for (product, crl) in crls {
+        vendor.set_crl("vcek", product, &read(t, crl));
+    }
+    VendorServer::start(vendor).unwrap()
+}
+
+/// `--product` for version 2 reports, which do not name it.
+fn product_args(t: &Path, report: &str) -> Vec<String> {
+    if read(t, report)[0] == 2 {
+        args(&["--product", &product_of(report).to_lowercase()])
+    } else {
+        Vec::new()
+    }
+}
+
+fn snp_fetch_args(
+    t: &Path,
+    server: &VendorServer,
+    cache: &Path,
+    report: &str,
+    at: &str,
+) -> Vec<String> {
+    let mut a = args(&[
+        "evidence",
+        "verify",
+        "--snp",
+        &p(t, report),
+        "--kds-url",
+        &server.base_url(),
+        "--cache",
+        &cache.display().to_string(),
+        "--at",
+        at,
+        "--json",
+    ]);
+    a.extend(product_args(t, report));
+    a
+}
+
+#[test]
+fn real_snp_vectors_get_the_same_verdict_fetched_as_from_files() {
+    let Some(t) = testdata() else { return };
+    let mut valid = 0;
+    for (product, crl, at) in CRLS {
+        let server = kds(&t, &[(product, crl)]);
+        let cache = tempfile::tempdir().unwrap();
+        for (report, vcek) in SNP.iter().filter(|(r, _)| product_of(r) == *product) {
+            let mut offline = args(&[
+                "evidence",
+                "verify",
+                "--snp",
+                &p(&t, report),
+                "--vcek",
+                &p(&t, vcek),
+                "--crl",
+                &p(&t, crl),
+                "--at",
+                at,
+                "--json",
+            ]);
+            offline.extend(product_args(&t, report));
+            let from_files = accord(&offline);
+            let fetched = accord(&snp_fetch_args(&t, &server, cache.path(), report, at));
+            assert_eq!(
+                (
+                    fetched.status.code(),
+                    String::from_utf8_lossy(&fetched.stdout)
+                ),
+                (
+                    from_files.status.code(),
+                    String::from_utf8_lossy(&from_files.stdout)
+                ),
+                "{report} with {crl} at {at}\nfetched: {}\nfrom files: {}",
+                stderr(&fetched),
+                stderr(&from_files)
+            );
+            if fetched.status.success() {
+                valid += 1;
+            }
+        }
+        // The VCEKs and the CRL really came from the server.
+        assert!(
+            server.requests().iter().any(|r| r.ends_with("/crl")),
+            "{:?}",
+            server.requests()
+        );
+    }
+    // Most of the pairs verify (not two identical refusals everywhere).
+    assert!(valid >= 20, "only {valid} valid");
+}
+
+/// TDX quote sets: quote, collateral source, instant, extra option.
+enum Parts {
+    /// A `QuoteCollateralV3` JSON file (served in PCS shape: the envelope
+    /// around the exact signed text).
+    Json(&'static str),
+    /// Set 3b: collateral 3 with the PCS TCB info of 3b.
+    Json3b,
+    /// Raw PCS files: TCB info, QE identity, PCK CRL, Root CRL, TCB issuer
+    /// chain, PCK CRL issuer chain.
+    Pcs([&'static str; 6]),
+}
+
+fn more(name: &'static str) -> Parts {
+    let leaked = |suffix: &str| -> &'static str {
+        Box::leak(format!("tdx-more/tdx-{name}-{suffix}").into_boxed_str())
+    };
+    Parts::Pcs([
+        leaked("pcs-tcbinfo.json"),
+        leaked("pcs-qeidentity.json"),
+        leaked("pcs-pckcrl.der"),
+        leaked("pcs-rootcrl.der"),
+        leaked("tcb-issuer-chain.pem"),
+        leaked("pckcrl-issuer-chain.pem"),
+    ])
+}
+
+fn tdx_sets() -> Vec<(&'static str, Parts, &'static str, bool)> {
+    const PCS4: [&str; 6] = [
+        "tdx/tdx-tcbinfo-4-pcs.json",
+        "tdx/tdx-qeidentity-4-pcs.json",
+        "tdx/tdx-pckcrl-platform-4.der",
+        "tdx/tdx-rootcrl-4.der",
+        "tdx/tdx-tcb-signing-chain-4.pem",
+        "tdx/tdx-pckcrl-issuer-chain-4.pem",
+    ];
+    vec![
+        (
+            "tdx/tdx-quote-v4-1.bin",
+            Parts::Json("tdx/tdx-collateral-1.json"),
+            "2025-07-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v4-2.bin",
+            Parts::Json("tdx/tdx-collateral-2.json"),
+            "2025-09-15T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v5-1.bin",
+            Parts::Json("tdx/tdx-collateral-3.json"),
+            "2026-03-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v5-1.bin",
+            Parts::Json3b,
+            "2026-03-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v5-2-tcb-unsupported.bin",
+            Parts::Json("tdx/tdx-collateral-3.json"),
+            "2026-03-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx/tdx-quote-v4-3.bin",
+            Parts::Pcs(PCS4),
+            "2023-07-01T01:00:00Z",
+            true,
+        ),
+        (
+            "tdx/tdx-quote-v4-4-tcb-unsupported.bin",
+            Parts::Pcs(PCS4),
+            "2023-07-01T01:00:00Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-neardirect-quote.bin",
+            more("v4-teep-neardirect"),
+            "2026-04-24T02:10:37Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-nearcloud-gateway-quote.bin",
+            more("v4-teep-nearcloud-gateway"),
+            "2026-04-24T02:06:14Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-chutes-quote.bin",
+            more("v4-teep-chutes"),
+            "2026-06-29T02:07:25Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-redpill-phala-quote.bin",
+            more("v4-teep-redpill-phala"),
+            "2026-06-10T01:49:17Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-teep-tinfoil-quote.bin",
+            more("v4-teep-tinfoil"),
+            "2026-06-29T02:08:05Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v5-automata-alibaba-quote.bin",
+            more("v5-automata-alibaba"),
+            "2026-04-24T02:10:37Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-zkdcap-quote.bin",
+            more("v4-zkdcap"),
+            "2025-02-01T00:00:00Z",
+            false,
+        ),
+        (
+            "tdx-more/tdx-v4-oak-quote.bin",
+            more("v4-oak"),
+            "2025-11-01T00:00:00Z",
+            false,
+        ),
+    ]
+}
+
+/// The CA (`platform`/`processor`) a PCK CRL issuer chain starts with.
+fn ca_of(chain: &str) -> &'static str {
+    let first = pem::decode_all(chain, "CERTIFICATE").unwrap().remove(0);
+    let cert = Certificate::from_der(&first).unwrap();
+    if cert.subject_common_name().unwrap().contains("Processor") {
+        "processor"
+    } else {
+        "platform"
+    }
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A PCS serving one set's collateral, and the same collateral as a file
+/// for the offline path.
+fn pcs(t: &Path, parts: &Parts, dir: &Path) -> (VendorServer, PathBuf) {
+    let mut vendor = Vendor::default();
+    let collateral = match parts {
+        Parts::Json(_) | Parts::Json3b => {
+            let base = match parts {
+                Parts::Json(file) => file,
+                _ => &"tdx/tdx-collateral-3.json",
+            };
+            let mut c = Collateral::from_json(&read(t, base)).unwrap();
+            if let Parts::Json3b = parts {
+                c = c
+                    .with_pcs_tcb_info(&text(t, "tdx/tdx-tcbinfo-3b-pcs.json"))
+                    .unwrap();
+            }
+            let envelope = |key: &str, signed: &str, signature: &[u8; 64]| {
+                format!(
+                    r#"{{"{key}":{signed},"signature":"{}"}}"#,
+                    hex_lower(signature)
+                )
+            };
+            let fmspc = serde_json::from_str::<serde_json::Value>(&c.tcb_info).unwrap()["fmspc"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            vendor.set_tcb_info(
+                &fmspc,
+                envelope("tcbInfo", &c.tcb_info, &c.tcb_info_signature).as_bytes(),
+                &c.tcb_info_issuer_chain,
+            );
+            vendor.set_qe_identity(
+                envelope("enclaveIdentity", &c.qe_identity, &c.qe_identity_signature).as_bytes(),
+                &c.qe_identity_issuer_chain,
+            );
+            vendor.set_pck_crl(
+                ca_of(&c.pck_crl_issuer_chain),
+                &c.pck_crl,
+                &c.pck_crl_issuer_chain,
+            );
+            vendor.set_root_crl(&c.root_ca_crl);
+            c
+        }
+        Parts::Pcs([tcb, qe, pck_crl, root_crl, tcb_chain, pck_chain]) => {
+            let tcb_body = text(t, tcb);
+            let fmspc =
+                serde_json::from_str::<serde_json::Value>(&tcb_body).unwrap()["tcbInfo"]["fmspc"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            vendor.set_tcb_info(&fmspc, tcb_body.as_bytes(), &text(t, tcb_chain));
+            vendor.set_qe_identity(&read(t, qe), &text(t, tcb_chain));
+            let pck_chain = text(t, pck_chain);
+            vendor.set_pck_crl(ca_of(&pck_chain), &read(t, pck_crl), &pck_chain);
+            vendor.set_root_crl(&read(t, root_crl));
+            Collateral::from_pcs_parts(
+                &tcb_body,
+                &text(t, tcb_chain),
+                &text(t, qe),
+                &text(t, tcb_chain),
+                &read(t, pck_crl),
+                &pck_chain,
+                &read(t, root_crl),
+            )
+            .unwrap()
+        }
+    };
+    let file = dir.join("offline-collateral.json");
+    std::fs::write(&file, collateral.to_json()).unwrap();
+    (VendorServer::start(vendor).unwrap(), file)
+}
+
+fn tdx_fetch_args(
+    t: &Path,
+    server: &VendorServer,
+    cache: &Path,
+    quote: &str,
+    at: &str,
+) -> Vec<String> {
+    args(&[
+        "evidence",
+        "verify",
+        "--tdx",
+        &p(t, quote),
+        "--pcs-url",
+        &server.base_url(),
+        "--cache",
+        &cache.display().to_string(),
+        "--at",
+        at,
+        "--json",
+    ])
+}
+
+#[test]
+fn real_tdx_vectors_get_the_same_verdict_fetched_as_from_files() {
+    let Some(t) = testdata() else { return };
+    let mut valid = 0;
+    for (quote, parts, at, debug) in tdx_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, file) = pcs(&t, &parts, dir.path());
+        let cache = dir.path().join("cache");
+        let mut offline = args(&[
+            "evidence",
+            "verify",
+            "--tdx",
+            &p(&t, quote),
+            "--collateral",
+            &file.display().to_string(),
+            "--at",
+            at,
+            "--json",
+        ]);
+        let mut fetch = tdx_fetch_args(&t, &server, &cache, quote, at);
+        if debug {
+            offline.push("--allow-debug".into());
+            fetch.push("--allow-debug".into());
+        }
+        let from_files = accord(&offline);
+        let fetched = accord(&fetch);
+        assert_eq!(
+            (
+                fetched.status.code(),
+                String::from_utf8_lossy(&fetched.stdout)
+            ),
+            (
+                from_files.status.code(),
+                String::from_utf8_lossy(&from_files.stdout)
+            ),
+            "{quote} at {at}\nfetched: {}\nfrom files: {}",
+            stderr(&fetched),
+            stderr(&from_files)
+        );
+        // Set 6's quote is refused before anything is fetched: 39 bytes
+        // after the signature data.
+        let expected = if quote.contains("v4-4") { 0 } else { 4 };
+        assert_eq!(
+            server.requests().len(),
+            expected,
+            "{quote}: {:?}",
+            server.requests()
+        );
+        if fetched.status.success() {
+            valid += 1;
+        }
+    }
+    assert!(valid >= 9, "only {valid} valid");
+}
+
+const MILAN_2: &str = "snp/milan-report-2.bin";
+const MILAN_CRL: (&str, &str) = ("Milan", "snp/milan-vcek-crl-2026-08-19.der");
+/// The Milan CRL of 2026-08-19 is current (nextUpdate 2026-10-04) and not
+/// yet due for refresh (46-day window: refreshed in its last 11.5 days).
+const CURRENT: &str = "2026-09-01T00:00:00Z";
+/// Still current, but due for refresh.
+const DUE: &str = "2026-09-30T00:00:00Z";
+/// Past its nextUpdate.
+const STALE: &str = "2026-10-05T00:00:00Z";
+
+#[test]
+fn the_cache_serves_repeat_runs_and_offline_runs() {
+    let Some(t) = testdata() else { return };
+    let mut server = kds(&t, &[MILAN_CRL]);
+    let cache = tempfile::tempdir().unwrap();
+    let first = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT));
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("fetching the VCEK of Milan chip"),
+        "{}",
+        stderr(&first)
+    );
+    assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
+    assert!(cache.path().join("kds/crl/vcek/Milan.der").is_file());
+
+    // The second run asks the vendor nothing.
+    let second = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT));
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(second.stdout, first.stdout);
+    assert_eq!(server.requests().len(), 2, "{:?}", server.requests());
+    assert!(
+        stderr(&second).contains("from the cache, fetched"),
+        "{}",
+        stderr(&second)
+    );
+
+    // Offline, from the warm cache, with the vendor gone.
+    server.stop();
+    let mut offline = snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT);
+    offline.push("--offline".into());
+    let warm = accord(&offline);
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    assert_eq!(warm.stdout, first.stdout);
+
+    // Offline, cold: exit 2, naming what is missing and where.
+    let cold_dir = tempfile::tempdir().unwrap();
+    let mut cold = snp_fetch_args(&t, &server, cold_dir.path(), MILAN_2, CURRENT);
+    cold.push("--offline".into());
+    let cold = accord(&cold);
+    assert_eq!(cold.status.code(), Some(2), "{}", stderr(&cold));
+    assert!(
+        stderr(&cold).contains("offline: the VCEK of Milan chip")
+            && stderr(&cold).contains("is not in the cache"),
+        "{}",
+        stderr(&cold)
+    );
+
+    // Past the CRL's nextUpdate the cached CRL is not served, offline or not.
+    let mut stale_offline = snp_fetch_args(&t, &server, cache.path(), MILAN_2, STALE);
+    stale_offline.push("--offline".into());
+    let stale = accord(&stale_offline);
+    assert_eq!(stale.status.code(), Some(2), "{}", stderr(&stale));
+    assert!(
+        stderr(&stale).contains("the VCEK CRL for Milan")
+            && stderr(&stale).contains("past its nextUpdate"),
+        "{}",
+        stderr(&stale)
+    );
+    let online = snp_fetch_args(&t, &server, cache.path(), MILAN_2, STALE);
+    let stale = accord(&online);
+    assert_eq!(stale.status.code(), Some(2), "{}", stderr(&stale));
+    assert!(
+        stderr(&stale).contains("cannot connect") && stderr(&stale).contains("past its nextUpdate"),
+        "{}",
+        stderr(&stale)
+    );
+}
+
+#[test]
+fn tdx_collateral_is_cached_too() {
+    let Some(t) = testdata() else { return };
+    let sets = tdx_sets();
+    let (quote, parts, at, _) = &sets[0];
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _) = pcs(&t, parts, dir.path());
+    let cache = dir.path().join("cache");
+    let first = accord(&tdx_fetch_args(&t, &server, &cache, quote, at));
+    assert!(first.status.success(), "{}", stderr(&first));
+    let requests = server.requests();
+    assert!(
+        requests.contains(&"/tdx/certification/v4/qe/identity".to_owned()),
+        "{requests:?}"
+    );
+    assert!(
+        requests.contains(&"/sgx/certification/v4/pckcrl?ca=platform&encoding=der".to_owned()),
+        "{requests:?}"
+    );
+    let second = accord(&tdx_fetch_args(&t, &server, &cache, quote, at));
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(server.requests().len(), 4);
+    server.stop();
+    let mut offline = tdx_fetch_args(&t, &server, &cache, quote, at);
+    offline.push("--offline".into());
+    let warm = accord(&offline);
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    assert_eq!(warm.stdout, first.stdout);
+}
+
+#[test]
+fn a_failing_vendor_is_ridden_out_with_the_valid_cache_then_refused() {
+    let Some(t) = testdata() else { return };
+    let mut server = kds(&t, &[MILAN_CRL]);
+    let cases: &[(Behavior, &str)] = &[
+        (Behavior::Status(503), "/vcek/v1/Milan/crl answered 503"),
+        (
+            Behavior::Garbage,
+            "answered garbage for the VCEK CRL for Milan",
+        ),
+        (
+            Behavior::Tamper,
+            "served the VCEK CRL for Milan that does not verify",
+        ),
+        (Behavior::Hang, "no complete answer within 1 s"),
+    ];
+    for (behavior, reason) in cases {
+        let cache = tempfile::tempdir().unwrap();
+        server.set_behavior(Behavior::Serve);
+        let warm = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT));
+        assert!(warm.status.success(), "{}", stderr(&warm));
+        server.set_behavior(*behavior);
+        let before = server.requests().len();
+        let mut due = snp_fetch_args(&t, &server, cache.path(), MILAN_2, DUE);
+        due.extend(args(&["--fetch-timeout", "1"]));
+        let out = accord(&due);
+        // The CRL was due: the vendor was asked (the VCEK was not: it is
+        // not reissued), failed, and the valid cached CRL was used.
+        assert_eq!(server.requests().len(), before + 1, "{behavior:?}");
+        assert!(out.status.success(), "{behavior:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(reason) && stderr(&out).contains("using the cached copy"),
+            "{behavior:?}: {}",
+            stderr(&out)
+        );
+        // Without a cache: refused.
+        let cold = tempfile::tempdir().unwrap();
+        let mut cold_args = snp_fetch_args(&t, &server, cold.path(), MILAN_2, DUE);
+        cold_args.extend(args(&["--fetch-timeout", "1"]));
+        let out = accord(&cold_args);
+        assert_eq!(out.status.code(), Some(2), "{behavior:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("error: KDS http://"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Down: connection refused.
+    server.set_behavior(Behavior::Serve);
+    let cache = tempfile::tempdir().unwrap();
+    let warm = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT));
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    server.stop();
+    let out = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, DUE));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    let cold = tempfile::tempdir().unwrap();
+    let out = accord(&snp_fetch_args(&t, &server, cold.path(), MILAN_2, DUE));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_older_crl_from_the_vendor_does_not_replace_a_newer_cached_one() {
+    let Some(t) = testdata() else { return };
+    let server = kds(&t, &[MILAN_CRL]);
+    let cache = tempfile::tempdir().unwrap();
+    let warm = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT));
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    let cached = std::fs::read(cache.path().join("kds/crl/vcek/Milan.der")).unwrap();
+    // The vendor (or whoever is in between) now serves the 2025 CRL.
+    server.update(|v| {
+        v.set_crl(
+            "vcek",
+            "Milan",
+            &read(&t, "snp/milan-vcek-crl-2025-05-06.der"),
+        )
+    });
+    let out = accord(&snp_fetch_args(&t, &server, cache.path(), MILAN_2, DUE));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("served an older issue"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read(cache.path().join("kds/crl/vcek/Milan.der")).unwrap(),
+        cached
+    );
+}
+
+#[test]
+fn saved_collateral_reproduces_the_verdict_offline() {
+    let Some(t) = testdata() else { return };
+    let server = kds(&t, &[MILAN_CRL]);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("saved");
+    let mut fetch = snp_fetch_args(&t, &server, &dir.path().join("cache"), MILAN_2, CURRENT);
+    fetch.extend(args(&["--save-collateral", &saved.display().to_string()]));
+    let out = accord(&fetch);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stderr(&out)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("to reproduce this verdict offline: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("{}", stderr(&out)));
+    assert!(
+        line.contains("--vcek") && line.contains("--crl") && line.contains(CURRENT),
+        "{line}"
+    );
+    // The printed command, word by word (the paths here need no quoting).
+    let words: Vec<String> = line.split(' ').skip(1).map(str::to_owned).collect();
+    let again = accord(&words);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(again.stdout, out.stdout);
+
+    // TDX: collateral.json.
+    let sets = tdx_sets();
+    let (quote, parts, at, _) = &sets[2];
+    let (server, _) = pcs(&t, parts, dir.path());
+    let mut fetch = tdx_fetch_args(&t, &server, &dir.path().join("tdx-cache"), quote, at);
+    fetch.extend(args(&["--save-collateral", &saved.display().to_string()]));
+    let out = accord(&fetch);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(saved.join("collateral.json").is_file());
+    let line = stderr(&out)
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("to reproduce this verdict offline: ")
+                .map(str::to_owned)
+        })
+        .unwrap();
+    let words: Vec<String> = line.split(' ').skip(1).map(str::to_owned).collect();
+    let again = accord(&words);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(again.stdout, out.stdout);
+}
+
+#[test]
+fn fetches_go_through_the_collateral_proxy() {
+    let Some(t) = testdata() else { return };
+    let server = kds(&t, &[MILAN_CRL]);
+    let cache = tempfile::tempdir().unwrap();
+    let mut a = snp_fetch_args(&t, &server, cache.path(), MILAN_2, CURRENT);
+    // The KDS name does not resolve; only the proxy can reach it.
+    let kds = a.iter().position(|w| w == "--kds-url").unwrap();
+    a[kds + 1] = format!(
+        "http://kds.invalid:{}",
+        server.base_url().rsplit(':').next().unwrap()
+    );
+    a.extend(args(&["--collateral-proxy", &server.base_url()]));
+    let out = accord(&a);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.proxied(), 2);
+}
+
+/// An ARK-signed CRL (RSASSA-PSS SHA-384, salt 48, as AMD signs) made with
+/// the `openssl` binary, revoking `revoked` (certificate DERs), current
+/// from `this_update` to `next_update` (`YYMMDDHHMMSSZ`).
+fn openssl_crl(
+    dir: &Path,
+    ark_key: &Path,
+    ark_pem: &Path,
+    revoked: &[&[u8]],
+    this_update: &str,
+    next_update: &str,
+) -> Vec<u8> {
+    let index: String = revoked
+        .iter()
+        .map(|der| {
+            let serial = Certificate::from_der(der).unwrap().serial().to_vec();
+            let mut hex = hex_lower(&serial).to_uppercase();
+            if hex.is_empty() {
+                hex = "00".into();
+            }
+            format!("R\t491231235959Z\t240601000000Z\t{hex}\tunknown\t/CN=revoked\n")
+        })
+        .collect();
+    std::fs::write(dir.join("index.txt"), index).unwrap();
+    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha384\n",
+    )
+    .unwrap();
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args([
+            "ca", "-gencrl", "-batch", "-config", "ca.cnf", "-keyform", "DER", "-keyfile",
+        ])
+        .arg(ark_key)
+        .arg("-cert")
+        .arg(ark_pem)
+        .args([
+            "-md",
+            "sha384",
+            "-sigopt",
+            "rsa_padding_mode:pss",
+            "-sigopt",
+            "rsa_pss_saltlen:48",
+            "-sigopt",
+            "rsa_mgf1_md:sha384",
+            "-crl_lastupdate",
+            this_update,
+            "-crl_nextupdate",
+            next_update,
+            "-out",
+            "crl.pem",
+        ])
+        .output()
+        .expect("running openssl");
+    assert!(out.status.success(), "openssl ca: {}", stderr(&out));
+    pem::der_or_pem(&std::fs::read(dir.join("crl.pem")).unwrap(), "X509 CRL").unwrap()
+}
+
+/// Generated PKI (the INSECURE simulated chip, trusted only through
+/// --trust-root): a CRL that revokes the chain is enforced when fetched,
+/// and a newer revoking CRL replaces the cached one at refresh.
+#[test]
+fn a_fetched_crl_revoking_the_chain_is_enforced() {
+    use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("chip");
+    let chip = SimulatedSnp::open(&state, &SimulatedConfig::default()).unwrap();
+    let report_path = dir.path().join("report.bin");
+    std::fs::write(&report_path, chip.report(&[7; 64])).unwrap();
+    let ask = pem::der_or_pem(
+        &std::fs::read(state.join("ask.pem")).unwrap(),
+        "CERTIFICATE",
+    )
+    .unwrap();
+    let clean = openssl_crl(
+        dir.path(),
+        &state.join("ark.key"),
+        &state.join("ark.pem"),
+        &[],
+        "260801000000Z",
+        "261001000000Z",
+    );
+    let revoking = openssl_crl(
+        dir.path(),
+        &state.join("ark.key"),
+        &state.join("ark.pem"),
+        &[&ask],
+        "260915000000Z",
+        "261015000000Z",
+    );
+    let mut vendor = Vendor::default();
+    vendor.add_vcek(chip.vcek_der()).unwrap();
+    vendor.set_crl("vcek", "Genoa", &clean);
+    let server = VendorServer::start(vendor).unwrap();
+    let cache = dir.path().join("cache");
+    let run = |at: &str| {
+        accord(&args(&[
+            "evidence",
+            "verify",
+            "--snp",
+            &report_path.display().to_string(),
+            "--trust-root",
+            &state.join("ark.pem").display().to_string(),
+            "--ask",
+            &state.join("ask.pem").display().to_string(),
+            "--kds-url",
+            &server.base_url(),
+            "--cache",
+            &cache.display().to_string(),
+            "--at",
+            at,
+        ]))
+    };
+    let ok = run("2026-08-15T00:00:00Z");
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    // The vendor publishes a CRL revoking the ASK; once the cached CRL is
+    // due for refresh, the new one is fetched, cached and enforced.
+    server.update(|v| v.set_crl("vcek", "Genoa", &revoking));
+    let refused = run("2026-09-20T00:00:00Z");
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("INVALID: SEV-SNP") && stderr(&refused).contains("revoked"),
+        "{}",
+        stderr(&refused)
+    );
+    // From the cache now, offline: still refused.
+    let offline = accord(&args(&[
+        "evidence",
+        "verify",
+        "--snp",
+        &report_path.display().to_string(),
+        "--trust-root",
+        &state.join("ark.pem").display().to_string(),
+        "--ask",
+        &state.join("ask.pem").display().to_string(),
+        "--cache",
+        &cache.display().to_string(),
+        "--offline",
+        "--at",
+        "2026-09-21T00:00:00Z",
+    ]));
+    assert_eq!(offline.status.code(), Some(1), "{}", stderr(&offline));
+    assert!(stderr(&offline).contains("revoked"), "{}", stderr(&offline));
+}
+
+/// HTTPS: the vendor's certificate must chain to a trusted root (here a
+/// test CA passed with --collateral-ca; by default Mozilla's roots), and
+/// https goes through a proxy as a CONNECT tunnel.
+#[test]
+fn https_is_verified_and_tunnels_through_the_proxy() {
+    let Some(t) = testdata() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // A test CA and a server certificate for localhost under it.
+    let openssl = |words: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir.path())
+            .args(words)
+            .output()
+            .expect("running openssl");
+        assert!(out.status.success(), "openssl {words:?}: {}", stderr(&out));
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=accord test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "req.pem",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.path().join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "req.pem",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let cert_pem = dir.path().join("cert.pem");
+    let cert = pem::der_or_pem(&std::fs::read(&cert_pem).unwrap(), "CERTIFICATE").unwrap();
+    let key_text = std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
+    let key = pem::decode_all(&key_text, "PRIVATE KEY").unwrap().remove(0);
+    let mut vendor = Vendor::default();
+    for (_, vcek) in SNP {
+        vendor.add_vcek(&der_certificate(&read(&t, vcek))).unwrap();
+    }
+    vendor.set_crl("vcek", MILAN_CRL.0, &read(&t, MILAN_CRL.1));
+    let server = VendorServer::start_tls(vendor, vec![cert], key).unwrap();
+    let kds_url = format!("https://localhost:{}", server.port());
+    let run = |extra: &[&str]| {
+        let mut a = args(&[
+            "evidence",
+            "verify",
+            "--snp",
+            &p(&t, MILAN_2),
+            "--product",
+            "milan",
+            "--kds-url",
+            &kds_url,
+            "--at",
+            CURRENT,
+        ]);
+        a.extend(args(extra));
+        accord(&a)
+    };
+    // The test CA is not among Mozilla's roots: refused, naming TLS.
+    let refused = run(&[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("TLS:"), "{}", stderr(&refused));
+    assert!(server.requests().is_empty());
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let ok = run(&["--collateral-ca", &ca]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert_eq!(server.requests().len(), 2);
+    let proxy = ConnectProxy::start().unwrap();
+    let tunnelled = run(&["--collateral-ca", &ca, "--collateral-proxy", &proxy.url()]);
+    assert!(tunnelled.status.success(), "{}", stderr(&tunnelled));
+    assert_eq!(proxy.tunnels(), 2);
+    assert_eq!(server.requests().len(), 4);
+}
