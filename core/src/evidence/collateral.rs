@@ -182,10 +182,7 @@ impl fmt::Display for CollateralRequest {
             } => {
                 let id = crate::hex::encode(hw_id.for_product(*product));
                 let short = id.get(..16).unwrap_or(&id);
-                write!(
-                    f,
-                    "the VCEK of {product} chip {short}… at TCB {tcb:#018x}"
-                )
+                write!(f, "the VCEK of {product} chip {short}… at TCB {tcb:#018x}")
             }
             Self::SnpChain { product, signer } => {
                 let inter = match signer {

@@ -80,7 +80,10 @@ struct CrlNumber<'a>(&'a [u8]);
 impl fmt::Display for CrlNumber<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.len() <= 8 {
-            let n = self.0.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+            let n = self
+                .0
+                .iter()
+                .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
             write!(f, "{n}")
         } else {
             write!(f, "0x{}", crate::hex::encode(self.0))
@@ -204,8 +207,16 @@ mod tests {
         assert!(marks.check_crl(&key, &v(&[6], 0)).is_ok());
         marks.record_crl(key, v(&[11], 0));
         let refused = marks.check_crl(&key, &v(&[6], 5)).err().unwrap();
-        assert!(refused.newest_seen.contains("CRL number 11"), "{}", refused.newest_seen);
-        assert!(refused.offered.contains("CRL number 6"), "{}", refused.offered);
+        assert!(
+            refused.newest_seen.contains("CRL number 11"),
+            "{}",
+            refused.newest_seen
+        );
+        assert!(
+            refused.offered.contains("CRL number 6"),
+            "{}",
+            refused.offered
+        );
         assert!(marks.check_crl(&key, &v(&[11], 0)).is_ok());
         marks.record_crl(key, v(&[6], 0));
         assert!(marks.check_crl(&key, &v(&[10], 0)).is_err());

@@ -68,7 +68,8 @@ pub struct Counters {
     pub refused_stale: u64,
     /// A certificate was on a CRL (SNP chain, TDX PCK chain or signer).
     pub refused_revoked: u64,
-    /// Collateral older than the newest seen (offered or attached).
+    /// Collateral older than the newest seen: offers refused, and
+    /// attached TDX collateral passed over (the held one is used instead).
     pub refused_older: u64,
     /// A CRL, VCEK or TDX collateral was neither carried nor held.
     pub refused_missing: u64,
@@ -95,8 +96,9 @@ impl HeldCollateral {
     /// Seconds since it was issued, at `at` (0 when unknown or in the
     /// future).
     pub fn age_secs(&self, at: UnixTime) -> u64 {
-        self.issued
-            .map_or(0, |issued| u64::try_from(at.0.saturating_sub(issued.0)).unwrap_or(0))
+        self.issued.map_or(0, |issued| {
+            u64::try_from(at.0.saturating_sub(issued.0)).unwrap_or(0)
+        })
     }
 }
 
@@ -253,7 +255,10 @@ impl ServiceVerifier {
 
     /// The refusal counters.
     pub fn counters(&self) -> Counters {
-        self.counters
+        Counters {
+            refused_older: self.counters.refused_older + self.tdx.attached_older,
+            ..self.counters
+        }
     }
 
     /// Everything held: CRLs, VCEKs and TDX collateral.

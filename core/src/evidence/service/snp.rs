@@ -22,8 +22,8 @@ use super::super::snp::{
     SnpReferenceValues, TcbVersion, TrustRoots, TrustedRoot, VerifiedChain,
 };
 use super::super::{EvidenceError, SnpEvidence, chain_key, join};
-use super::freshness::{CrlVersion, Marks, StreamKey};
 use super::HeldCollateral;
+use super::freshness::{CrlVersion, Marks, StreamKey};
 
 /// How many verified chains are kept (oldest dropped first).
 pub const CHAIN_CAPACITY: usize = 64;
@@ -122,7 +122,10 @@ fn leaf_product(leaf: &[u8]) -> Option<Product> {
 /// Products a chip id can belong to when nothing else names the product:
 /// Turin's ids are 8 bytes (the rest zero), Milan's and Genoa's 64.
 fn shape_candidates(chip_id: &[u8; 64]) -> Vec<Product> {
-    if chip_id.get(8..).is_some_and(|rest| rest.iter().all(|b| *b == 0)) {
+    if chip_id
+        .get(8..)
+        .is_some_and(|rest| rest.iter().all(|b| *b == 0))
+    {
         alloc::vec![Product::Turin]
     } else {
         alloc::vec![Product::Milan, Product::Genoa]
@@ -167,26 +170,31 @@ impl SnpHeld {
         };
         let signer = SnpSigner::from(report.flags.signing_key);
         for entry in entries {
-            let Ok(resolved) = snp::resolve_product(entry.product_name, report.product_from_cpuid())
+            let Ok(resolved) =
+                snp::resolve_product(entry.product_name, report.product_from_cpuid())
             else {
                 continue;
             };
-            let mut product = resolved.or_else(|| evidence.vcek.as_deref().and_then(leaf_product));
+            let named = evidence.vcek.as_deref().and_then(leaf_product);
+            if resolved.is_some() && named.is_some() && resolved != named {
+                // The entry is for another product than the leaf: it cannot
+                // match, and needs nothing.
+                continue;
+            }
+            let mut product = resolved.or(named);
             if evidence.vcek.is_none() {
                 if signer != SnpSigner::Vcek || report.flags.mask_chip_key {
                     // A VLEK, or a VCEK without a chip id: not fetchable.
                     continue;
                 }
-                let candidates = product.map_or_else(
-                    || shape_candidates(report.chip_id),
-                    |p| alloc::vec![p],
-                );
+                let candidates =
+                    product.map_or_else(|| shape_candidates(report.chip_id), |p| alloc::vec![p]);
                 match self.vcek(&candidates, report.chip_id, report.reported_tcb) {
                     Some(held) if held.not_after.0.saturating_sub(margin) >= at.0 => {
                         product = Some(held.product);
                     }
                     held => {
-                        product = held.map(|h| h.product);
+                        product = held.map(|h| h.product).or(product);
                         out.extend(candidates.into_iter().map(|p| CollateralRequest::SnpVcek {
                             product: p,
                             hw_id: HwId(*report.chip_id),
@@ -219,9 +227,9 @@ impl SnpHeld {
         marks: &mut Marks,
     ) -> Result<(), EvidenceError> {
         match request {
-            CollateralRequest::SnpCrl { product, signer } => {
-                self.offer_crl(request, *product, *signer, bytes, entries, at, provider, marks)
-            }
+            CollateralRequest::SnpCrl { product, signer } => self.offer_crl(
+                request, *product, *signer, bytes, entries, at, provider, marks,
+            ),
             CollateralRequest::SnpVcek {
                 product,
                 hw_id,
@@ -369,7 +377,10 @@ impl SnpHeld {
         let Some((root, chain)) = found else {
             return Err(refused(
                 which,
-                last.map_or_else(|| String::from("no root to check it against"), |e| e.to_string()),
+                last.map_or_else(
+                    || String::from("no root to check it against"),
+                    |e| e.to_string(),
+                ),
             ));
         };
         let expected_tcb = TcbVersion::decode(tcb, product).map_err(|e| {
@@ -501,10 +512,8 @@ impl SnpHeld {
                 if parsed.flags.signing_key != SigningKey::Vcek || parsed.flags.mask_chip_key {
                     return Err(EvidenceError::MissingVcek);
                 }
-                let candidates = product.map_or_else(
-                    || shape_candidates(parsed.chip_id),
-                    |p| alloc::vec![p],
-                );
+                let candidates =
+                    product.map_or_else(|| shape_candidates(parsed.chip_id), |p| alloc::vec![p]);
                 let Some(held) = self.vcek(&candidates, parsed.chip_id, parsed.reported_tcb) else {
                     return Err(EvidenceError::MissingCollateralFor {
                         which: CollateralRequest::SnpVcek {
@@ -533,11 +542,12 @@ impl SnpHeld {
                     provider,
                 )
                 .map_err(snp_err)?;
-                self.cache_chain(key, chain, root, provider)
-                    .ok_or(snp_err(SnpError::MissingRoot {
+                self.cache_chain(key, chain, root, provider).ok_or(snp_err(
+                    SnpError::MissingRoot {
                         role: CertRole::Ask,
                         product: product.unwrap_or(Product::Milan),
-                    }))?
+                    },
+                ))?
             }
         };
         let chain = &cached.chain;
@@ -552,11 +562,11 @@ impl SnpHeld {
             role: CertRole::Ark,
             product: chain.product(),
         }))?;
-        let crl = self
-            .crl(chain.product(), signer, ark)
-            .ok_or_else(|| EvidenceError::MissingCrl {
-                which: which.clone(),
-            })?;
+        let crl =
+            self.crl(chain.product(), signer, ark)
+                .ok_or_else(|| EvidenceError::MissingCrl {
+                    which: which.clone(),
+                })?;
         if !at.within(crl.this_update, crl.next_update) {
             return Err(EvidenceError::StaleCrl {
                 which,
@@ -572,7 +582,10 @@ impl SnpHeld {
         };
         let key_kind = chain.signing_key();
         for (serial, role) in [
-            (&cached.intermediate_serial, CertRole::intermediate(key_kind)),
+            (
+                &cached.intermediate_serial,
+                CertRole::intermediate(key_kind),
+            ),
             (&cached.leaf_serial, CertRole::leaf(key_kind)),
         ] {
             if listed(serial) {
@@ -582,7 +595,9 @@ impl SnpHeld {
                 }));
             }
         }
-        let verified = chain.verify_report(&parsed, at, provider).map_err(snp_err)?;
+        let verified = chain
+            .verify_report(&parsed, at, provider)
+            .map_err(snp_err)?;
         Ok(SnpClaims::from(&verified))
     }
 
@@ -645,9 +660,11 @@ fn offer_chain(
                 Some(root) => TrustRoots::custom(&root.ark, &root.ask),
                 None => TrustRoots::genuine(),
             };
-            [CertRole::Ark, role]
-                .into_iter()
-                .any(|r| roots.get(product, r, provider).is_ok_and(|d| d == cert.as_slice()))
+            [CertRole::Ark, role].into_iter().any(|r| {
+                roots
+                    .get(product, r, provider)
+                    .is_ok_and(|d| d == cert.as_slice())
+            })
         });
         if !known {
             return Err(refused(

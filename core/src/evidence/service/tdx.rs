@@ -74,6 +74,9 @@ enum Choice {
 #[derive(Clone, Debug, Default)]
 pub struct TdxHeld {
     held: Vec<Authenticated>,
+    /// Attached collateral passed over for being older than the newest
+    /// seen.
+    pub attached_older: u64,
 }
 
 /// The FMSPC and PCK CA of the platform that produced a quote, from the
@@ -87,9 +90,7 @@ fn platform(quote: &Quote<'_>) -> Result<([u8; 6], TdxCa), TdxError> {
     let text = core::str::from_utf8(quote.pck_chain_pem)
         .map_err(|_| pck_err(crate::x509::X509Error::Pem))?;
     let chain = pem::decode_all(text, "CERTIFICATE").map_err(pck_err)?;
-    let leaf = chain
-        .first()
-        .ok_or(pck_err(crate::x509::X509Error::Pem))?;
+    let leaf = chain.first().ok_or(pck_err(crate::x509::X509Error::Pem))?;
     let cert = Certificate::from_der(leaf).map_err(pck_err)?;
     let extension = PckExtension::from_certificate(&cert)?;
     let ca = cert
@@ -249,7 +250,10 @@ impl TdxHeld {
                             self.keep(attached, marks);
                             return Ok(Choice::Held);
                         }
-                        Err(below) => refusal = Some(older(which.clone(), below)),
+                        Err(below) => {
+                            self.attached_older += 1;
+                            refusal = Some(older(which.clone(), below));
+                        }
                     },
                     Err(err) => refusal = Some(EvidenceError::Tdx(err)),
                 }
@@ -277,9 +281,11 @@ impl TdxHeld {
         let (fmspc, ca) = platform(&quote).map_err(EvidenceError::Tdx)?;
         let once;
         let chosen = match self.choose(evidence, fmspc, ca, at, provider, marks)? {
-            Choice::Held => self.get(fmspc, ca).ok_or(EvidenceError::MissingCollateralFor {
-                which: CollateralRequest::TdxCollateral { fmspc, ca },
-            })?,
+            Choice::Held => self
+                .get(fmspc, ca)
+                .ok_or(EvidenceError::MissingCollateralFor {
+                    which: CollateralRequest::TdxCollateral { fmspc, ca },
+                })?,
             Choice::Once(attached) => {
                 once = attached;
                 &*once
