@@ -170,12 +170,12 @@ pub enum EvidenceError {
     /// revocation cannot be checked and the evidence is refused.
     MissingCrl {
         /// The CRL that must be fetched.
-        which: CollateralRequest,
+        which: Box<CollateralRequest>,
     },
     /// In service: the CRL held for `which` is not current at `at`.
     StaleCrl {
         /// The CRL.
-        which: CollateralRequest,
+        which: Box<CollateralRequest>,
         /// Its thisUpdate.
         this_update: crate::time::UnixTime,
         /// Its nextUpdate.
@@ -187,13 +187,13 @@ pub enum EvidenceError {
     /// holds none (a VCEK, or TDX collateral).
     MissingCollateralFor {
         /// What must be fetched.
-        which: CollateralRequest,
+        which: Box<CollateralRequest>,
     },
     /// In service: the collateral held for `which` is outside its window
     /// at `at`.
     StaleCollateral {
         /// The collateral.
-        which: CollateralRequest,
+        which: Box<CollateralRequest>,
         /// Start of the window where all of it is valid.
         not_before: crate::time::UnixTime,
         /// End of that window.
@@ -205,17 +205,17 @@ pub enum EvidenceError {
     /// for `which` (a rollback to hide a revocation or a TCB recovery).
     OlderThanSeen {
         /// The collateral.
-        which: CollateralRequest,
+        which: Box<CollateralRequest>,
         /// The newest seen.
-        newest_seen: String,
+        newest_seen: Box<str>,
         /// What was offered or attached.
-        offered: String,
+        offered: Box<str>,
     },
     /// In service: bytes offered for `which` did not authenticate or are
     /// not what was requested; nothing was kept.
     CollateralRefused {
         /// What the bytes were offered as.
-        which: CollateralRequest,
+        which: Box<CollateralRequest>,
         /// Why.
         reason: String,
     },

@@ -41,7 +41,10 @@ fn parse_entry(contents: &[u8]) -> Result<&[u8], X509Error> {
 const OID_CRL_NUMBER: &[u64] = &[2, 5, 29, 20];
 
 /// Reads `crlExtensions` (the contents of `[0]`): each extension is
-/// checked for shape, a duplicate cRLNumber is refused, and the number's
+/// checked for shape, a duplicate cRLNumber and any critical extension
+/// (a delta-CRL indicator or an issuing distribution point would narrow
+/// what the list covers; RFC 5280 5.2 forbids using a CRL with a critical
+/// extension the reader does not process) are refused, and the number's
 /// magnitude is returned.
 fn crl_number(explicit: &[u8]) -> Result<Option<&[u8]>, X509Error> {
     let mut outer = DerReader::new(explicit);
@@ -53,8 +56,10 @@ fn crl_number(explicit: &[u8]) -> Result<Option<&[u8]>, X509Error> {
         let mut extension = DerReader::new(reader.expect(tag::SEQUENCE)?);
         let oid = extension.expect(tag::OID)?;
         der::oid_valid(oid)?;
-        if let Some(critical) = extension.optional(tag::BOOLEAN)? {
-            der::boolean(critical)?;
+        if let Some(critical) = extension.optional(tag::BOOLEAN)?
+            && der::boolean(critical)?
+        {
+            return Err(X509Error::UnknownCriticalExtension);
         }
         let value = extension.expect(tag::OCTET_STRING)?;
         extension.finish()?;

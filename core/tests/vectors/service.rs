@@ -14,7 +14,10 @@ use accord_core::evidence::{
 use accord_core::time::UnixTime;
 
 use crate::common::{at, providers, try_read};
-use crate::snp_pki::{self, ASK_SERIAL, PKI_HW_ID, Pki, VCEK_SERIAL, crl_numbered, pki};
+use crate::snp_pki::{
+    self, ASK_SERIAL, PKI_HW_ID, Pki, VCEK_SERIAL, crl_numbered, crl_with_extensions,
+    delta_crl_indicator, pki,
+};
 use crate::tdx::{SETS, load};
 use crate::vector;
 
@@ -201,7 +204,7 @@ fn without_a_crl_snp_evidence_is_refused_naming_the_crl() {
     assert_eq!(
         err,
         EvidenceError::MissingCrl {
-            which: vcek_crl(Product::Milan)
+            which: Box::new(vcek_crl(Product::Milan))
         }
     );
     assert!(err.to_string().contains("the VCEK CRL of Milan"), "{err}");
@@ -226,10 +229,10 @@ fn without_a_crl_snp_evidence_is_refused_naming_the_crl() {
     assert_eq!(
         err,
         EvidenceError::MissingCrl {
-            which: CollateralRequest::SnpCrl {
+            which: Box::new(CollateralRequest::SnpCrl {
                 product: Product::Milan,
                 signer: SnpSigner::Vlek
-            }
+            })
         }
     );
     assert!(err.to_string().contains("the VLEK CRL of Milan"), "{err}");
@@ -252,7 +255,7 @@ fn a_stale_crl_is_refused_at_offer_and_at_use() {
         .unwrap_err();
     assert!(
         matches!(&err, EvidenceError::StaleCrl { which, next_update, .. }
-            if *which == vcek_crl(Product::Milan) && *next_update == at("2026-05-12T00:00:00Z")),
+            if **which == vcek_crl(Product::Milan) && *next_update == at("2026-05-12T00:00:00Z")),
         "{err}"
     );
     assert!(err.to_string().contains("stale"), "{err}");
@@ -276,7 +279,7 @@ fn a_stale_crl_is_refused_at_offer_and_at_use() {
     let err = service.verify(&evidence, &reference, late, p).unwrap_err();
     assert!(
         matches!(&err, EvidenceError::StaleCrl { which, at: when, .. }
-            if *which == vcek_crl(Product::Milan) && *when == late),
+            if **which == vcek_crl(Product::Milan) && *when == late),
         "{err}"
     );
     assert_eq!(service.counters().refused_stale, 2);
@@ -314,7 +317,7 @@ fn another_products_crl_and_tampered_crls_are_refused_at_offer() {
         .offer(&vcek_crl(Product::Milan), &genoa, &reference, when, p)
         .unwrap_err();
     assert!(
-        matches!(&err, EvidenceError::CollateralRefused { which, .. } if *which == vcek_crl(Product::Milan)),
+        matches!(&err, EvidenceError::CollateralRefused { which, .. } if **which == vcek_crl(Product::Milan)),
         "{err}"
     );
     assert!(err.to_string().contains("Milan ARK"), "{err}");
@@ -360,7 +363,7 @@ fn a_vcek_not_carried_is_fetched_by_chip_and_tcb_and_checked() {
     assert_eq!(
         service.verify(&bare, &reference, when, p),
         Err(EvidenceError::MissingCollateralFor {
-            which: request.clone()
+            which: Box::new(request.clone())
         })
     );
     // Another chip's VCEK offered for this one: refused.
@@ -500,6 +503,52 @@ fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
     }
 }
 
+#[test]
+fn crl_numbers_are_read_and_critical_extensions_refused() {
+    // The real AMD CRLs carry the numbers the README lists.
+    for (path, number) in [
+        ("snp/milan-vcek-crl-2025-05-06.der", 6u8),
+        ("snp/genoa-vcek-crl-2024-10-23.der", 4),
+        ("snp/milan-vcek-crl-2026-08-19.der", 11),
+        ("snp/genoa-vcek-crl-2026-08-19.der", 10),
+        ("snp/turin-vcek-crl-2026-08-19.der", 7),
+    ] {
+        let der = vector!(path);
+        let crl = accord_core::x509::Crl::from_der(&der).unwrap();
+        assert_eq!(crl.crl_number(), Some(&[number][..]), "{path}");
+    }
+    // A delta CRL (critical deltaCRLIndicator) is not a complete list: it
+    // is refused, at parse and at offer.
+    let pki = pki();
+    let delta = crl_with_extensions(
+        "ARK-Milan",
+        "2026-02-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[],
+        &[delta_crl_indicator(1)],
+        &pki.ark_key,
+    );
+    assert_eq!(
+        accord_core::x509::Crl::from_der(&delta).err(),
+        Some(accord_core::x509::X509Error::UnknownCriticalExtension)
+    );
+    let mut service = ServiceVerifier::new();
+    let err = service
+        .offer(
+            &vcek_crl(Product::Milan),
+            &delta,
+            &pki_reference(&pki),
+            at(snp_pki::AT),
+            providers()[0],
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown critical extension"),
+        "{err}"
+    );
+    assert_eq!(service.held_count(), 0);
+}
+
 fn reference_default() -> ReferenceValues {
     refs(r#"{"snp":[{}]}"#)
 }
@@ -535,7 +584,7 @@ fn a_crl_older_than_the_newest_seen_is_refused_and_changes_nothing() {
         .unwrap_err();
     assert!(
         matches!(&err, EvidenceError::OlderThanSeen { which, newest_seen, offered }
-            if *which == vcek_crl(Product::Milan)
+            if **which == vcek_crl(Product::Milan)
                 && newest_seen.contains("CRL number 7")
                 && offered.contains("CRL number 6")),
         "{err}"
@@ -769,7 +818,7 @@ fn missing_tdx_collateral_is_named_and_min_tcb_evaluation_is_enforced() {
     assert_eq!(
         err,
         EvidenceError::MissingCollateralFor {
-            which: request.clone()
+            which: Box::new(request.clone())
         }
     );
     assert!(
@@ -796,7 +845,7 @@ fn missing_tdx_collateral_is_named_and_min_tcb_evaluation_is_enforced() {
     let late = at("2026-06-01T00:00:00Z");
     let err = service.verify(&bare, &any, late, p).unwrap_err();
     assert!(
-        matches!(&err, EvidenceError::StaleCollateral { which, .. } if *which == request),
+        matches!(&err, EvidenceError::StaleCollateral { which, .. } if **which == request),
         "{err}"
     );
     assert_eq!(service.needs(&bare, &any, late), vec![request.clone()]);
@@ -855,13 +904,17 @@ fn attached_tdx_collateral_is_used_only_if_at_least_as_new() {
     let mut service = ServiceVerifier::new();
     service.offer(&request, &chutes, &any, when, p).unwrap();
     let held = pck_crl_of(&service);
-    assert!(service.verify(&with(&phala), &any, when, p).is_ok());
-    assert_eq!(pck_crl_of(&service), held);
+    for passed_over in 1..=2 {
+        // The second time it is recognised without being verified again.
+        assert!(service.verify(&with(&phala), &any, when, p).is_ok());
+        assert_eq!(pck_crl_of(&service), held);
+        assert_eq!(service.counters().refused_older, passed_over);
+    }
     // Offered, the older one is refused.
     let err = service.offer(&request, &phala, &any, when, p).unwrap_err();
     assert!(
         matches!(&err, EvidenceError::OlderThanSeen { which, newest_seen, offered }
-            if *which == request
+            if **which == request
                 && newest_seen.contains("2026-06-29T00:55:06Z")
                 && offered.contains("2026-06-10T01:24:13Z")),
         "{err}"
@@ -901,7 +954,7 @@ fn attached_tdx_collateral_is_used_only_if_at_least_as_new() {
     assert!(evidence::verify(&attached, &any, near_at, p).is_ok());
     let err = service.verify(&attached, &any, near_at, p).unwrap_err();
     assert!(
-        matches!(&err, EvidenceError::StaleCollateral { which, .. } if *which == request),
+        matches!(&err, EvidenceError::StaleCollateral { which, .. } if **which == request),
         "{err}"
     );
     assert!(service.counters().refused_older >= 2);

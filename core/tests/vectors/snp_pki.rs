@@ -191,6 +191,32 @@ pub fn crl_numbered(
     number: Option<u64>,
     key: &rsa::PrivateKey,
 ) -> Vec<u8> {
+    let extensions: Vec<Vec<u8>> = number
+        .map(|n| seq(&[&oid(&[2, 5, 29, 20]), &tlv(0x04, &small(n))]))
+        .into_iter()
+        .collect();
+    crl_with_extensions(issuer, this_update, next_update, revoked, &extensions, key)
+}
+
+/// A critical deltaCRLIndicator (2.5.29.27) naming base CRL `base`.
+pub fn delta_crl_indicator(base: u64) -> Vec<u8> {
+    seq(&[
+        &oid(&[2, 5, 29, 27]),
+        &[0x01, 0x01, 0xff],
+        &tlv(0x04, &small(base)),
+    ])
+}
+
+/// A CRL like [`crl`] with the given `crlExtensions` (each a DER
+/// Extension); none when empty.
+pub fn crl_with_extensions(
+    issuer: &str,
+    this_update: &str,
+    next_update: &str,
+    revoked: &[u64],
+    extensions: &[Vec<u8>],
+    key: &rsa::PrivateKey,
+) -> Vec<u8> {
     let entries: Vec<Vec<u8>> = revoked
         .iter()
         .map(|s| seq(&[&small(*s), &utc(this_update)]))
@@ -205,9 +231,11 @@ pub fn crl_numbered(
     if !entries.is_empty() {
         parts.push(seq(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>()));
     }
-    if let Some(number) = number {
-        let extension = seq(&[&oid(&[2, 5, 29, 20]), &tlv(0x04, &small(number))]);
-        parts.push(tlv(0xa0, &seq(&[&extension])));
+    if !extensions.is_empty() {
+        parts.push(tlv(
+            0xa0,
+            &seq(&extensions.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+        ));
     }
     let tbs = seq(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     signed(tbs, key)

@@ -6,6 +6,7 @@
 //! to every chain that ends in that ARK: the intermediate (ASK/ASVK) and
 //! the leaf are looked up by serial at every verification.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -47,6 +48,8 @@ struct HeldCrl {
 #[derive(Clone, Debug)]
 struct HeldVcek {
     product: Product,
+    /// The ARK (DER) its chain was verified to.
+    ark: Vec<u8>,
     hw_id: HwId,
     tcb: u64,
     der: Vec<u8>,
@@ -134,7 +137,7 @@ fn shape_candidates(chip_id: &[u8; 64]) -> Vec<Product> {
 
 fn refused(which: &CollateralRequest, reason: impl ToString) -> EvidenceError {
     EvidenceError::CollateralRefused {
-        which: which.clone(),
+        which: Box::new(which.clone()),
         reason: reason.to_string(),
     }
 }
@@ -150,10 +153,21 @@ impl SnpHeld {
             .find(|c| c.product == product && c.signer == signer && c.ark == ark)
     }
 
-    fn vcek(&self, candidates: &[Product], chip_id: &[u8; 64], tcb: u64) -> Option<&HeldVcek> {
-        self.vceks
-            .iter()
-            .find(|v| candidates.contains(&v.product) && v.hw_id.0 == *chip_id && v.tcb == tcb)
+    /// A held VCEK of one of `candidates` for the chip and TCB, verified
+    /// to the ARK `root` trusts.
+    fn vcek(
+        &self,
+        root: Option<&TrustedRoot>,
+        candidates: &[Product],
+        chip_id: &[u8; 64],
+        tcb: u64,
+    ) -> Option<&HeldVcek> {
+        self.vceks.iter().find(|v| {
+            candidates.contains(&v.product)
+                && v.hw_id.0 == *chip_id
+                && v.tcb == tcb
+                && ark_der(root, v.product) == Some(v.ark.as_slice())
+        })
     }
 
     /// See [`ServiceVerifier::needs`](super::ServiceVerifier::needs).
@@ -189,7 +203,8 @@ impl SnpHeld {
                 }
                 let candidates =
                     product.map_or_else(|| shape_candidates(report.chip_id), |p| alloc::vec![p]);
-                match self.vcek(&candidates, report.chip_id, report.reported_tcb) {
+                let root = entry.insecure_trusted_root.as_ref();
+                match self.vcek(root, &candidates, report.chip_id, report.reported_tcb) {
                     Some(held) if held.not_after.0.saturating_sub(margin) >= at.0 => {
                         product = Some(held.product);
                     }
@@ -299,7 +314,7 @@ impl SnpHeld {
             .ok_or_else(|| refused(which, SnpError::Crl(X509Error::MissingNextUpdate)))?;
         if !at.within(crl.this_update(), next_update) {
             return Err(EvidenceError::StaleCrl {
-                which: which.clone(),
+                which: Box::new(which.clone()),
                 this_update: crl.this_update(),
                 next_update,
                 at,
@@ -310,9 +325,9 @@ impl SnpHeld {
         marks
             .check_crl(&key, &version)
             .map_err(|below| EvidenceError::OlderThanSeen {
-                which: which.clone(),
-                newest_seen: below.newest_seen,
-                offered: below.offered,
+                which: Box::new(which.clone()),
+                newest_seen: below.newest_seen.into(),
+                offered: below.offered.into(),
             })?;
         let mut revoked: Vec<Vec<u8>> = crl.revoked_serials().map(<[u8]>::to_vec).collect();
         revoked.sort_unstable();
@@ -407,16 +422,29 @@ impl SnpHeld {
                 ),
             ));
         }
+        let ark = ark_der(root, product)
+            .ok_or_else(|| {
+                refused(
+                    which,
+                    SnpError::MissingRoot {
+                        role: CertRole::Ark,
+                        product,
+                    },
+                )
+            })?
+            .to_vec();
         let key = chain_key(provider, &der_bytes, root, Some(product));
         let not_after = chain.validity().1;
         self.cache_chain(key, chain, root, provider);
-        self.vceks
-            .retain(|v| !(v.product == product && v.hw_id == *hw_id && v.tcb == tcb));
+        self.vceks.retain(|v| {
+            !(v.product == product && v.hw_id == *hw_id && v.tcb == tcb && v.ark == ark)
+        });
         if self.vceks.len() >= VCEK_CAPACITY {
             self.vceks.pop_front();
         }
         self.vceks.push_back(HeldVcek {
             product,
+            ark,
             hw_id: *hw_id,
             tcb,
             der: der_bytes,
@@ -514,13 +542,15 @@ impl SnpHeld {
                 }
                 let candidates =
                     product.map_or_else(|| shape_candidates(parsed.chip_id), |p| alloc::vec![p]);
-                let Some(held) = self.vcek(&candidates, parsed.chip_id, parsed.reported_tcb) else {
+                let root = entry.insecure_trusted_root.as_ref();
+                let Some(held) = self.vcek(root, &candidates, parsed.chip_id, parsed.reported_tcb)
+                else {
                     return Err(EvidenceError::MissingCollateralFor {
-                        which: CollateralRequest::SnpVcek {
+                        which: Box::new(CollateralRequest::SnpVcek {
                             product: candidates.first().copied().unwrap_or(Product::Milan),
                             hw_id: HwId(*parsed.chip_id),
                             tcb: parsed.reported_tcb,
-                        },
+                        }),
                     });
                 };
                 product = Some(held.product);
@@ -565,11 +595,11 @@ impl SnpHeld {
         let crl =
             self.crl(chain.product(), signer, ark)
                 .ok_or_else(|| EvidenceError::MissingCrl {
-                    which: which.clone(),
+                    which: Box::new(which.clone()),
                 })?;
         if !at.within(crl.this_update, crl.next_update) {
             return Err(EvidenceError::StaleCrl {
-                which,
+                which: Box::new(which),
                 this_update: crl.this_update,
                 next_update: crl.next_update,
                 at,

@@ -8,6 +8,7 @@
 //! re-checks the collateral's window at the quote's instant and applies
 //! the PCK CRL and root CA CRL to the quote's PCK chain.
 
+use alloc::boxed::Box;
 use alloc::string::ToString;
 use alloc::vec::Vec;
 
@@ -77,7 +78,14 @@ pub struct TdxHeld {
     /// Attached collateral passed over for being older than the newest
     /// seen.
     pub attached_older: u64,
+    /// SHA-256 of attached collateral that authenticated but was older
+    /// than a mark (most recent last): marks only rise, so it stays too
+    /// old and is not authenticated again.
+    passed_over: alloc::collections::VecDeque<([u8; 32], EvidenceError)>,
 }
+
+/// How many passed-over attachments are remembered.
+const PASSED_OVER_CAPACITY: usize = 16;
 
 /// The FMSPC and PCK CA of the platform that produced a quote, from the
 /// PCK certificate it carries (not yet authenticated: it only selects
@@ -149,9 +157,9 @@ fn authenticate(
 
 fn older(which: CollateralRequest, below: Below) -> EvidenceError {
     EvidenceError::OlderThanSeen {
-        which,
-        newest_seen: below.newest_seen,
-        offered: below.offered,
+        which: Box::new(which),
+        newest_seen: below.newest_seen.into(),
+        offered: below.offered.into(),
     }
 }
 
@@ -203,13 +211,13 @@ impl TdxHeld {
         let which = CollateralRequest::TdxCollateral { fmspc, ca };
         let authenticated =
             authenticate(bytes, at, provider).map_err(|err| EvidenceError::CollateralRefused {
-                which: which.clone(),
+                which: Box::new(which.clone()),
                 reason: err.to_string(),
             })?;
         if authenticated.fmspc != fmspc || authenticated.ca != ca {
             return Err(EvidenceError::CollateralRefused {
                 reason: alloc::format!("it is {}", authenticated.which()),
-                which,
+                which: Box::new(which),
             });
         }
         authenticated.check(marks).map_err(|b| older(which, b))?;
@@ -238,7 +246,10 @@ impl TdxHeld {
         if let Some(bytes) = evidence.collateral.as_deref() {
             let source = provider.sha256(&[bytes]);
             let same_as_held = self.get(fmspc, ca).is_some_and(|h| h.source == source);
-            if !same_as_held {
+            if let Some((_, err)) = self.passed_over.iter().find(|(s, _)| *s == source) {
+                self.attached_older += 1;
+                refusal = Some(err.clone());
+            } else if !same_as_held {
                 match authenticate(bytes, at, provider) {
                     Ok(attached) if (attached.fmspc, attached.ca) != (fmspc, ca) => {
                         if !held {
@@ -252,7 +263,12 @@ impl TdxHeld {
                         }
                         Err(below) => {
                             self.attached_older += 1;
-                            refusal = Some(older(which.clone(), below));
+                            if self.passed_over.len() >= PASSED_OVER_CAPACITY {
+                                self.passed_over.pop_front();
+                            }
+                            let err = older(which.clone(), below);
+                            self.passed_over.push_back((source, err.clone()));
+                            refusal = Some(err);
                         }
                     },
                     Err(err) => refusal = Some(EvidenceError::Tdx(err)),
@@ -262,7 +278,9 @@ impl TdxHeld {
         if held {
             return Ok(Choice::Held);
         }
-        Err(refusal.unwrap_or(EvidenceError::MissingCollateralFor { which }))
+        Err(refusal.unwrap_or(EvidenceError::MissingCollateralFor {
+            which: Box::new(which),
+        }))
     }
 
     /// See [`ServiceVerifier::verify`](super::ServiceVerifier::verify).
@@ -284,7 +302,7 @@ impl TdxHeld {
             Choice::Held => self
                 .get(fmspc, ca)
                 .ok_or(EvidenceError::MissingCollateralFor {
-                    which: CollateralRequest::TdxCollateral { fmspc, ca },
+                    which: Box::new(CollateralRequest::TdxCollateral { fmspc, ca }),
                 })?,
             Choice::Once(attached) => {
                 once = attached;
@@ -294,7 +312,7 @@ impl TdxHeld {
         let (not_before, not_after) = chosen.verified.validity();
         if !at.within(not_before, not_after) {
             return Err(EvidenceError::StaleCollateral {
-                which: chosen.which(),
+                which: Box::new(chosen.which()),
                 not_before,
                 not_after,
                 at,
