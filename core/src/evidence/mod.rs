@@ -7,6 +7,11 @@
 //! [`Evidence`] is what a TEE hands out and what travels over the wire (it
 //! is serde-serializable, for postcard frames); [`verify`] checks it against
 //! a manifest's [`ReferenceValues`] at an instant and returns its [`Claims`].
+//!
+//! In service, [`ServiceVerifier`] (`service/`) verifies with collateral it
+//! holds and judges itself: revocation enforced, freshness decided by the
+//! verifier; [`CollateralRequest`] (`collateral.rs`) names what it needs
+//! fetched.
 
 pub mod collateral;
 mod service;
@@ -153,11 +158,11 @@ pub enum EvidenceError {
         /// `"SEV-SNP"` or `"TDX"`.
         kind: &'static str,
     },
-    /// SEV-SNP evidence without its VCEK/VLEK (accord does not fetch from
-    /// AMD's KDS).
+    /// SEV-SNP evidence without its VCEK/VLEK (offline; in service a VCEK
+    /// not carried is fetched, see [`ServiceVerifier::needs`]).
     MissingVcek,
-    /// TDX evidence without collateral (accord does not fetch from Intel's
-    /// PCS).
+    /// TDX evidence without collateral (offline; in service the verifier's
+    /// own collateral is used, see [`ServiceVerifier`]).
     MissingCollateral,
     /// The evidence failed authentication or parsing.
     Snp(snp::SnpError),

@@ -135,6 +135,57 @@ fn shape_candidates(chip_id: &[u8; 64]) -> Vec<Product> {
     }
 }
 
+/// A held VCEK of one of `candidates` for the chip and TCB, verified to
+/// the ARK `root` trusts.
+fn find_vcek<'v>(
+    vceks: &'v VecDeque<HeldVcek>,
+    root: Option<&TrustedRoot>,
+    candidates: &[Product],
+    chip_id: &[u8; 64],
+    tcb: u64,
+) -> Option<&'v HeldVcek> {
+    vceks.iter().find(|v| {
+        candidates.contains(&v.product)
+            && v.hw_id.0 == *chip_id
+            && v.tcb == tcb
+            && ark_der(root, v.product) == Some(v.ark.as_slice())
+    })
+}
+
+/// Caches a chain that just verified, with the serials revocation is
+/// checked by (the intermediate's from the roots). `None` when the roots
+/// lack the intermediate (cannot happen for a chain that verified).
+fn cache_chain(
+    chains: &mut VecDeque<([u8; 32], CachedChain)>,
+    key: [u8; 32],
+    chain: VerifiedChain,
+    root: Option<&TrustedRoot>,
+    provider: &dyn CryptoProvider,
+) -> Option<()> {
+    if chains.iter().any(|(k, _)| *k == key) {
+        return Some(());
+    }
+    let roots = match root {
+        Some(root) => TrustRoots::custom(&root.ark, &root.ask),
+        None => TrustRoots::genuine(),
+    };
+    let role = CertRole::intermediate(chain.signing_key());
+    let inter = roots.get(chain.product(), role, provider).ok()?;
+    let intermediate_serial = Certificate::from_der(inter).ok()?.serial().to_vec();
+    if chains.len() >= CHAIN_CAPACITY {
+        chains.pop_front();
+    }
+    chains.push_back((
+        key,
+        CachedChain {
+            leaf_serial: serial_bytes(chain.leaf_serial()),
+            intermediate_serial,
+            chain,
+        },
+    ));
+    Some(())
+}
+
 fn refused(which: &CollateralRequest, reason: impl ToString) -> EvidenceError {
     EvidenceError::CollateralRefused {
         which: Box::new(which.clone()),
@@ -153,8 +204,6 @@ impl SnpHeld {
             .find(|c| c.product == product && c.signer == signer && c.ark == ark)
     }
 
-    /// A held VCEK of one of `candidates` for the chip and TCB, verified
-    /// to the ARK `root` trusts.
     fn vcek(
         &self,
         root: Option<&TrustedRoot>,
@@ -162,12 +211,7 @@ impl SnpHeld {
         chip_id: &[u8; 64],
         tcb: u64,
     ) -> Option<&HeldVcek> {
-        self.vceks.iter().find(|v| {
-            candidates.contains(&v.product)
-                && v.hw_id.0 == *chip_id
-                && v.tcb == tcb
-                && ark_der(root, v.product) == Some(v.ark.as_slice())
-        })
+        find_vcek(&self.vceks, root, candidates, chip_id, tcb)
     }
 
     /// See [`ServiceVerifier::needs`](super::ServiceVerifier::needs).
@@ -435,7 +479,7 @@ impl SnpHeld {
             .to_vec();
         let key = chain_key(provider, &der_bytes, root, Some(product));
         let not_after = chain.validity().1;
-        self.cache_chain(key, chain, root, provider);
+        cache_chain(&mut self.chains, key, chain, root, provider);
         self.vceks.retain(|v| {
             !(v.product == product && v.hw_id == *hw_id && v.tcb == tcb && v.ark == ark)
         });
@@ -451,34 +495,6 @@ impl SnpHeld {
             not_after,
         });
         Ok(())
-    }
-
-    fn cache_chain(
-        &mut self,
-        key: [u8; 32],
-        chain: VerifiedChain,
-        root: Option<&TrustedRoot>,
-        provider: &dyn CryptoProvider,
-    ) -> Option<CachedChain> {
-        let roots = match root {
-            Some(root) => TrustRoots::custom(&root.ark, &root.ask),
-            None => TrustRoots::genuine(),
-        };
-        let role = CertRole::intermediate(chain.signing_key());
-        let inter = roots.get(chain.product(), role, provider).ok()?;
-        let intermediate_serial = Certificate::from_der(inter).ok()?.serial().to_vec();
-        let cached = CachedChain {
-            leaf_serial: serial_bytes(chain.leaf_serial()),
-            intermediate_serial,
-            chain,
-        };
-        if !self.chains.iter().any(|(k, _)| *k == key) {
-            if self.chains.len() >= CHAIN_CAPACITY {
-                self.chains.pop_front();
-            }
-            self.chains.push_back((key, cached.clone()));
-        }
-        Some(cached)
     }
 
     /// See [`ServiceVerifier::verify`](super::ServiceVerifier::verify).
@@ -533,7 +549,6 @@ impl SnpHeld {
         };
         let mut product = snp::resolve_product(entry.product_name, parsed.product_from_cpuid())
             .map_err(snp_err)?;
-        let held_leaf;
         let leaf: &[u8] = match evidence.vcek.as_deref() {
             Some(leaf) => leaf,
             None => {
@@ -543,8 +558,14 @@ impl SnpHeld {
                 let candidates =
                     product.map_or_else(|| shape_candidates(parsed.chip_id), |p| alloc::vec![p]);
                 let root = entry.insecure_trusted_root.as_ref();
-                let Some(held) = self.vcek(root, &candidates, parsed.chip_id, parsed.reported_tcb)
-                else {
+                let found = find_vcek(
+                    &self.vceks,
+                    root,
+                    &candidates,
+                    parsed.chip_id,
+                    parsed.reported_tcb,
+                );
+                let Some(held) = found else {
                     return Err(EvidenceError::MissingCollateralFor {
                         which: Box::new(CollateralRequest::SnpVcek {
                             product: candidates.first().copied().unwrap_or(Product::Milan),
@@ -554,32 +575,37 @@ impl SnpHeld {
                     });
                 };
                 product = Some(held.product);
-                held_leaf = held.der.clone();
-                &held_leaf
+                &held.der
             }
         };
         let root = entry.insecure_trusted_root.as_ref();
         let key = chain_key(provider, leaf, root, product);
-        let cached = match self.chains.iter().find(|(k, _)| *k == key) {
-            Some((_, cached)) => cached.clone(),
-            None => {
-                let chain = VerifiedChain::verify(
-                    &Certs { leaf },
-                    product,
-                    &roots_of(Some(entry)),
-                    None,
-                    at,
-                    provider,
-                )
-                .map_err(snp_err)?;
-                self.cache_chain(key, chain, root, provider).ok_or(snp_err(
-                    SnpError::MissingRoot {
-                        role: CertRole::Ask,
-                        product: product.unwrap_or(Product::Milan),
-                    },
-                ))?
-            }
-        };
+        if !self.chains.iter().any(|(k, _)| *k == key) {
+            let chain = VerifiedChain::verify(
+                &Certs { leaf },
+                product,
+                &roots_of(Some(entry)),
+                None,
+                at,
+                provider,
+            )
+            .map_err(snp_err)?;
+            cache_chain(&mut self.chains, key, chain, root, provider).ok_or(snp_err(
+                SnpError::MissingRoot {
+                    role: CertRole::Ask,
+                    product: product.unwrap_or(Product::Milan),
+                },
+            ))?;
+        }
+        let cached = self
+            .chains
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, cached)| cached)
+            .ok_or(snp_err(SnpError::MissingRoot {
+                role: CertRole::Ask,
+                product: product.unwrap_or(Product::Milan),
+            }))?;
         let chain = &cached.chain;
         // Revocation: the CRL of the chain's product and signer, signed by
         // the ARK the chain ends in, held and current.

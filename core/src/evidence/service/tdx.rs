@@ -38,7 +38,12 @@ struct Authenticated {
     qe_evaluation: u32,
     pck_crl: (StreamKey, CrlVersion),
     root_crl: (StreamKey, CrlVersion),
+    /// Platforms remembered with `verified` (their PCK chains checked once).
+    platforms: usize,
 }
+
+/// How many platforms (PCK chains) each held collateral set remembers.
+const PLATFORM_CAPACITY: usize = 64;
 
 impl Authenticated {
     fn which(&self) -> CollateralRequest {
@@ -61,6 +66,34 @@ impl Authenticated {
         marks.record_crl(self.pck_crl.0, self.pck_crl.1.clone());
         marks.record_crl(self.root_crl.0, self.root_crl.1.clone());
     }
+}
+
+/// Checks a quote against each entry with `collateral`, as offline
+/// verification does: the first entry that accepts it wins; with one
+/// entry its error is returned as is.
+fn verify_entries(
+    collateral: &VerifiedCollateral,
+    evidence: &TdxEvidence,
+    entries: &[TdxReferenceValues],
+    at: UnixTime,
+    provider: &dyn CryptoProvider,
+) -> Result<TdxClaims, EvidenceError> {
+    let mut reasons = Vec::new();
+    for entry in entries {
+        let expected = match entry.expect() {
+            Ok(expected) => expected,
+            Err(err) => {
+                reasons.push(err.to_string());
+                continue;
+            }
+        };
+        match tdx::verify_with_reference(collateral, &evidence.quote, at, provider, &expected) {
+            Ok(verified) => return Ok(verified.to_claims()),
+            Err(err) if entries.len() == 1 => return Err(EvidenceError::Tdx(err)),
+            Err(err) => reasons.push(err.to_string()),
+        }
+    }
+    Err(EvidenceError::NoEntryMatched(reasons))
 }
 
 /// Which collateral a quote is checked against.
@@ -97,8 +130,9 @@ fn platform(quote: &Quote<'_>) -> Result<([u8; 6], TdxCa), TdxError> {
     };
     let text = core::str::from_utf8(quote.pck_chain_pem)
         .map_err(|_| pck_err(crate::x509::X509Error::Pem))?;
-    let chain = pem::decode_all(text, "CERTIFICATE").map_err(pck_err)?;
-    let leaf = chain.first().ok_or(pck_err(crate::x509::X509Error::Pem))?;
+    // The leaf is the first block; decoded on the stack.
+    let mut buffer = [0u8; tdx::verify::MAX_PCK_CERT_LEN];
+    let (leaf, _) = pem::decode_first(text, "CERTIFICATE", &mut buffer).map_err(pck_err)?;
     let cert = Certificate::from_der(leaf).map_err(pck_err)?;
     let extension = PckExtension::from_certificate(&cert)?;
     let ca = cert
@@ -151,6 +185,7 @@ fn authenticate(
         qe_evaluation: verified.qe_identity().tcb_evaluation_data_number,
         pck_crl: crl_stream("TDX PCK CRL", &collateral.pck_crl, provider)?,
         root_crl: crl_stream("TDX root CA CRL", &collateral.root_ca_crl, provider)?,
+        platforms: 0,
         verified,
     })
 }
@@ -298,15 +333,17 @@ impl TdxHeld {
         let quote = Quote::parse(&evidence.quote).map_err(|e| EvidenceError::Tdx(e.into()))?;
         let (fmspc, ca) = platform(&quote).map_err(EvidenceError::Tdx)?;
         let once;
-        let chosen = match self.choose(evidence, fmspc, ca, at, provider, marks)? {
-            Choice::Held => self
-                .get(fmspc, ca)
-                .ok_or(EvidenceError::MissingCollateralFor {
-                    which: Box::new(CollateralRequest::TdxCollateral { fmspc, ca }),
-                })?,
+        let (chosen, held) = match self.choose(evidence, fmspc, ca, at, provider, marks)? {
+            Choice::Held => (
+                self.get(fmspc, ca)
+                    .ok_or(EvidenceError::MissingCollateralFor {
+                        which: Box::new(CollateralRequest::TdxCollateral { fmspc, ca }),
+                    })?,
+                true,
+            ),
             Choice::Once(attached) => {
                 once = attached;
-                &*once
+                (&*once, false)
             }
         };
         let (not_before, not_after) = chosen.verified.validity();
@@ -318,28 +355,35 @@ impl TdxHeld {
                 at,
             });
         }
-        let mut reasons = Vec::new();
-        for entry in entries {
-            let expected = match entry.expect() {
-                Ok(expected) => expected,
-                Err(err) => {
-                    reasons.push(err.to_string());
-                    continue;
-                }
-            };
-            match tdx::verify_with_reference(
-                &chosen.verified,
-                &evidence.quote,
-                at,
-                provider,
-                &expected,
-            ) {
-                Ok(verified) => return Ok(verified.to_claims()),
-                Err(err) if entries.len() == 1 => return Err(EvidenceError::Tdx(err)),
-                Err(err) => reasons.push(err.to_string()),
-            }
+        let result = verify_entries(&chosen.verified, evidence, entries, at, provider);
+        if result.is_ok() && held {
+            self.remember(fmspc, ca, &evidence.quote, at, provider);
         }
-        Err(EvidenceError::NoEntryMatched(reasons))
+        result
+    }
+
+    /// Remembers the quote's platform with the held collateral so that its
+    /// PCK chain is not verified again (at most [`PLATFORM_CAPACITY`]).
+    fn remember(
+        &mut self,
+        fmspc: [u8; 6],
+        ca: TdxCa,
+        quote: &[u8],
+        at: UnixTime,
+        provider: &dyn CryptoProvider,
+    ) {
+        let Some(held) = self
+            .held
+            .iter_mut()
+            .find(|h| h.fmspc == fmspc && h.ca == ca)
+        else {
+            return;
+        };
+        if held.platforms < PLATFORM_CAPACITY
+            && held.verified.remember_platform(quote, at, provider).is_ok()
+        {
+            held.platforms += 1;
+        }
     }
 
     /// The collateral sets held.
