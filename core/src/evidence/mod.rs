@@ -282,7 +282,7 @@ impl fmt::Display for EvidenceError {
                 };
                 write!(
                     f,
-                    "the {which} held is {state}: valid {not_before} .. {not_after}, checked at {at}"
+                    "{which}, as held, is {state}: valid {not_before} .. {not_after}, checked at {at}"
                 )
             }
             Self::OlderThanSeen {

@@ -848,6 +848,12 @@ fn missing_tdx_collateral_is_named_and_min_tcb_evaluation_is_enforced() {
         matches!(&err, EvidenceError::StaleCollateral { which, .. } if **which == request),
         "{err}"
     );
+    assert!(
+        err.to_string().starts_with(
+            "TDX collateral for FMSPC 90c06f000000 (platform CA), as held, is stale: valid "
+        ),
+        "{err}"
+    );
     assert_eq!(service.needs(&bare, &any, late), vec![request.clone()]);
     // Offered for another FMSPC: refused.
     let other = CollateralRequest::TdxCollateral {
@@ -955,6 +961,10 @@ fn attached_tdx_collateral_is_used_only_if_at_least_as_new() {
     let err = service.verify(&attached, &any, near_at, p).unwrap_err();
     assert!(
         matches!(&err, EvidenceError::StaleCollateral { which, .. } if **which == request),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("as held, is not yet valid"),
         "{err}"
     );
     assert!(service.counters().refused_older >= 2);

@@ -43,6 +43,21 @@
 //! The verifier is plain data (`&mut self` to record, no interior
 //! mutability); a server wraps it in a mutex. `snp.rs` and `tdx.rs` hold
 //! each platform's collateral; `freshness.rs` the marks.
+//!
+//! In a server, one attestation is (the fetch is async and best effort:
+//! a vendor that is down leaves `verify` to use what is held, or to refuse
+//! by name):
+//!
+//! ```text
+//! let needs = verifier.lock().needs(&evidence, &reference, at);
+//! for request in needs {
+//!     if let Ok(bytes) = fetch(&request).await {          // untrusted side
+//!         let _ = verifier.lock().offer(&request, &bytes, &reference, at, crypto);
+//!     }
+//! }
+//! // then, on the blocking pool:
+//! let claims = verifier.lock().verify(&evidence, &reference, at, crypto)?;
+//! ```
 
 mod freshness;
 mod snp;

@@ -227,13 +227,13 @@ impl SnpHeld {
             return;
         };
         let signer = SnpSigner::from(report.flags.signing_key);
+        let named = evidence.vcek.as_deref().and_then(leaf_product);
         for entry in entries {
             let Ok(resolved) =
                 snp::resolve_product(entry.product_name, report.product_from_cpuid())
             else {
                 continue;
             };
-            let named = evidence.vcek.as_deref().and_then(leaf_product);
             if resolved.is_some() && named.is_some() && resolved != named {
                 // The entry is for another product than the leaf: it cannot
                 // match, and needs nothing.
