@@ -12,6 +12,7 @@ use accord_core::evidence::{
     SnpEvidence, TdxEvidence,
 };
 use accord_core::time::UnixTime;
+use accord_core::x509::pem;
 
 use crate::common::{at, providers, try_read};
 use crate::snp_pki::{
@@ -400,6 +401,16 @@ fn a_vcek_not_carried_is_fetched_by_chip_and_tcb_and_checked() {
     let offline = evidence::verify(&with_vcek, &reference, when, p).unwrap();
     assert_eq!(service.verify(&bare, &reference, when, p), Ok(offline));
     assert_eq!(service.held_count(), 2);
+    // What is held can be sent on: the VCEK's DER and the CRL as fetched.
+    assert_eq!(
+        service.held_bytes(&request),
+        Some(pem::der_or_pem(&vcek, "CERTIFICATE").unwrap().as_slice())
+    );
+    assert_eq!(
+        service.held_bytes(&vcek_crl(Product::Genoa)),
+        Some(crl.as_slice())
+    );
+    assert_eq!(service.held_bytes(&vcek_crl(Product::Milan)), None);
 }
 
 // ---------------------------------------------------------------------
@@ -831,6 +842,7 @@ fn missing_tdx_collateral_is_named_and_min_tcb_evaluation_is_enforced() {
         service.newest_tcb_evaluation([0x90, 0xc0, 0x6f, 0, 0, 0]),
         Some(18)
     );
+    assert_eq!(service.held_bytes(&request), Some(collateral.as_slice()));
     // The collateral has tcbEvaluationDataNumber 18.
     let min18 = refs(r#"{"tdx":[{"MinTCBEvaluationDataNumber":18}]}"#);
     let min19 = refs(r#"{"tdx":[{"MinTCBEvaluationDataNumber":19}]}"#);

@@ -283,6 +283,18 @@ impl ServiceVerifier {
         out
     }
 
+    /// The authenticated vendor bytes held for `request`, as they were
+    /// offered or attached (a CRL's or VCEK's DER, TDX collateral JSON),
+    /// so a coordinator can send its own collateral with its evidence.
+    /// `None` when nothing is held for it (and for `SnpChain`, which comes
+    /// from the pinned roots).
+    pub fn held_bytes(&self, request: &CollateralRequest) -> Option<&[u8]> {
+        match request {
+            CollateralRequest::TdxCollateral { fmspc, ca } => self.tdx.bytes(*fmspc, *ca),
+            _ => self.snp.bytes(request),
+        }
+    }
+
     /// How many collateral items are held (CRLs, VCEKs, TDX collateral
     /// sets).
     pub fn held_count(&self) -> usize {

@@ -39,6 +39,8 @@ struct HeldCrl {
     signer: SnpSigner,
     /// The ARK (DER) that signed it.
     ark: Vec<u8>,
+    /// The CRL as offered (DER).
+    der: Vec<u8>,
     this_update: UnixTime,
     next_update: UnixTime,
     /// Revoked serials (big-endian magnitudes), sorted.
@@ -379,6 +381,7 @@ impl SnpHeld {
             product,
             signer,
             ark: ark.to_vec(),
+            der: bytes.to_vec(),
             this_update: crl.this_update(),
             next_update,
             revoked,
@@ -677,6 +680,28 @@ impl SnpHeld {
             next_update: v.not_after,
         });
         crls.chain(vceks).collect()
+    }
+
+    /// The bytes held for `request` (a CRL's DER, a VCEK's DER), for a
+    /// coordinator to send with its own evidence.
+    pub fn bytes(&self, request: &CollateralRequest) -> Option<&[u8]> {
+        match request {
+            CollateralRequest::SnpCrl { product, signer } => self
+                .crls
+                .iter()
+                .find(|c| c.product == *product && c.signer == *signer)
+                .map(|c| c.der.as_slice()),
+            CollateralRequest::SnpVcek {
+                product,
+                hw_id,
+                tcb,
+            } => self
+                .vceks
+                .iter()
+                .find(|v| v.product == *product && v.hw_id == *hw_id && v.tcb == *tcb)
+                .map(|v| v.der.as_slice()),
+            CollateralRequest::SnpChain { .. } | CollateralRequest::TdxCollateral { .. } => None,
+        }
     }
 
     /// How many CRLs and VCEKs are held.

@@ -33,6 +33,8 @@ struct Authenticated {
     /// SHA-256 of the bytes it came from (to recognise it when attached
     /// again).
     source: [u8; 32],
+    /// The bytes (collateral JSON).
+    bytes: Vec<u8>,
     verified: VerifiedCollateral,
     tcb_evaluation: u32,
     qe_evaluation: u32,
@@ -181,6 +183,7 @@ fn authenticate(
         fmspc: verified.tcb_info().fmspc,
         ca,
         source: provider.sha256(&[bytes]),
+        bytes: bytes.to_vec(),
         tcb_evaluation: verified.tcb_info().tcb_evaluation_data_number,
         qe_evaluation: verified.qe_identity().tcb_evaluation_data_number,
         pck_crl: crl_stream("TDX PCK CRL", &collateral.pck_crl, provider)?,
@@ -396,6 +399,12 @@ impl TdxHeld {
                 next_update: h.verified.validity().1,
             })
             .collect()
+    }
+
+    /// The collateral JSON held for a platform, for a coordinator to send
+    /// with its own evidence.
+    pub fn bytes(&self, fmspc: [u8; 6], ca: TdxCa) -> Option<&[u8]> {
+        self.get(fmspc, ca).map(|h| h.bytes.as_slice())
     }
 
     /// How many collateral sets are held.
