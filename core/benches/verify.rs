@@ -223,6 +223,82 @@ fn tdx(c: &mut Criterion) {
     cached.finish();
 }
 
+/// The in-service verifier with a warm cache (`evidence::ServiceVerifier`:
+/// chain cached and CRL held; TDX collateral held and the platform
+/// remembered), next to the cached benchmarks above: the difference is
+/// what service adds per attestation (the revocation lookup, the chain-key
+/// hash, the FMSPC read from the PCK certificate, claims and reference
+/// values).
+fn service_warm(c: &mut Criterion) {
+    use accord_core::evidence::{
+        CollateralRequest, Evidence, ReferenceValues, ServiceVerifier, SnpEvidence, TdxEvidence,
+    };
+    let mut group = c.benchmark_group("service_warm");
+    let snp_at = at("2026-09-01T00:00:00Z");
+    let snp_evidence = Evidence::Snp(SnpEvidence {
+        report: testdata("snp/genoa-report-1.bin"),
+        vcek: Some(pem_der(&testdata("snp/genoa-vcek-1.pem"))),
+        ..Default::default()
+    });
+    let snp_reference: ReferenceValues = serde_json::from_str(r#"{"snp":[{}]}"#).unwrap();
+    let crl = testdata("snp/genoa-vcek-crl-2026-08-19.der");
+    let tdx_at = at("2025-07-01T00:00:00Z");
+    let quote = testdata("tdx/tdx-quote-v4-1.bin");
+    let collateral = testdata("tdx/tdx-collateral-1.json");
+    let tdx_reference: ReferenceValues = serde_json::from_str(r#"{"tdx":[{}]}"#).unwrap();
+    for provider in all_providers() {
+        let mut service = ServiceVerifier::new();
+        for request in service.needs(&snp_evidence, &snp_reference, snp_at) {
+            service
+                .offer(&request, &crl, &snp_reference, snp_at, *provider)
+                .unwrap();
+        }
+        service
+            .verify(&snp_evidence, &snp_reference, snp_at, *provider)
+            .unwrap();
+        group.bench_function(format!("snp/{}", provider.name()), |b| {
+            b.iter(|| {
+                service
+                    .verify(black_box(&snp_evidence), &snp_reference, snp_at, *provider)
+                    .unwrap()
+            })
+        });
+
+        let bare = Evidence::Tdx(TdxEvidence {
+            quote: quote.clone(),
+            collateral: None,
+        });
+        let attached = Evidence::Tdx(TdxEvidence {
+            quote: quote.clone(),
+            collateral: Some(collateral.clone()),
+        });
+        let mut service = ServiceVerifier::new();
+        let request: CollateralRequest =
+            service.needs(&bare, &tdx_reference, tdx_at).pop().unwrap();
+        service
+            .offer(&request, &collateral, &tdx_reference, tdx_at, *provider)
+            .unwrap();
+        service
+            .verify(&bare, &tdx_reference, tdx_at, *provider)
+            .unwrap();
+        group.bench_function(format!("tdx/{}", provider.name()), |b| {
+            b.iter(|| {
+                service
+                    .verify(black_box(&bare), &tdx_reference, tdx_at, *provider)
+                    .unwrap()
+            })
+        });
+        group.bench_function(format!("tdx-attached/{}", provider.name()), |b| {
+            b.iter(|| {
+                service
+                    .verify(black_box(&attached), &tdx_reference, tdx_at, *provider)
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
 /// The primitive behind the cached TDX path, for reference: one P-256 verify.
 fn p256_floor(c: &mut Criterion) {
     let provider: &dyn CryptoProvider = all_providers()[all_providers().len() - 1];
@@ -264,6 +340,6 @@ criterion_group! {
         .sample_size(30)
         .warm_up_time(std::time::Duration::from_millis(500))
         .measurement_time(std::time::Duration::from_secs(2));
-    targets = floor, snp, tdx, p256_floor
+    targets = floor, snp, tdx, service_warm, p256_floor
 }
 criterion_main!(benches);

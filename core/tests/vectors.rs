@@ -9,6 +9,8 @@ mod common;
 mod defaults;
 #[path = "vectors/evidence.rs"]
 mod evidence;
+#[path = "vectors/service.rs"]
+mod service;
 #[path = "vectors/snp.rs"]
 mod snp;
 #[path = "vectors/snp_pki.rs"]

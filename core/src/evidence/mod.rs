@@ -7,9 +7,19 @@
 //! [`Evidence`] is what a TEE hands out and what travels over the wire (it
 //! is serde-serializable, for postcard frames); [`verify`] checks it against
 //! a manifest's [`ReferenceValues`] at an instant and returns its [`Claims`].
+//!
+//! In service, [`ServiceVerifier`] (`service/`) verifies with collateral it
+//! holds and judges itself: revocation enforced, freshness decided by the
+//! verifier; [`CollateralRequest`] (`collateral.rs`) names what it needs
+//! fetched.
 
+pub mod collateral;
+mod service;
 pub mod snp;
 pub mod tdx;
+
+pub use collateral::CollateralRequest;
+pub use service::{Counters, HeldCollateral, ServiceVerifier};
 
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
@@ -148,11 +158,11 @@ pub enum EvidenceError {
         /// `"SEV-SNP"` or `"TDX"`.
         kind: &'static str,
     },
-    /// SEV-SNP evidence without its VCEK/VLEK (accord does not fetch from
-    /// AMD's KDS).
+    /// SEV-SNP evidence without its VCEK/VLEK (offline; in service a VCEK
+    /// not carried is fetched, see [`ServiceVerifier::needs`]).
     MissingVcek,
-    /// TDX evidence without collateral (accord does not fetch from Intel's
-    /// PCS).
+    /// TDX evidence without collateral (offline; in service the verifier's
+    /// own collateral is used, see [`ServiceVerifier`]).
     MissingCollateral,
     /// The evidence failed authentication or parsing.
     Snp(snp::SnpError),
@@ -161,6 +171,59 @@ pub enum EvidenceError {
     /// The evidence is authentic but no reference entry accepts it; one
     /// reason per entry, in order.
     NoEntryMatched(Vec<String>),
+    /// In service ([`ServiceVerifier`]): no CRL is held for `which`, so
+    /// revocation cannot be checked and the evidence is refused.
+    MissingCrl {
+        /// The CRL that must be fetched.
+        which: Box<CollateralRequest>,
+    },
+    /// In service: the CRL held for `which` is not current at `at`.
+    StaleCrl {
+        /// The CRL.
+        which: Box<CollateralRequest>,
+        /// Its thisUpdate.
+        this_update: crate::time::UnixTime,
+        /// Its nextUpdate.
+        next_update: crate::time::UnixTime,
+        /// The instant checked.
+        at: crate::time::UnixTime,
+    },
+    /// In service: the evidence does not carry `which` and the verifier
+    /// holds none (a VCEK, or TDX collateral).
+    MissingCollateralFor {
+        /// What must be fetched.
+        which: Box<CollateralRequest>,
+    },
+    /// In service: the collateral held for `which` is outside its window
+    /// at `at`.
+    StaleCollateral {
+        /// The collateral.
+        which: Box<CollateralRequest>,
+        /// Start of the window where all of it is valid.
+        not_before: crate::time::UnixTime,
+        /// End of that window.
+        not_after: crate::time::UnixTime,
+        /// The instant checked.
+        at: crate::time::UnixTime,
+    },
+    /// In service: collateral older than the newest the verifier has seen
+    /// for `which` (a rollback to hide a revocation or a TCB recovery).
+    OlderThanSeen {
+        /// The collateral.
+        which: Box<CollateralRequest>,
+        /// The newest seen.
+        newest_seen: Box<str>,
+        /// What was offered or attached.
+        offered: Box<str>,
+    },
+    /// In service: bytes offered for `which` did not authenticate or are
+    /// not what was requested; nothing was kept.
+    CollateralRefused {
+        /// What the bytes were offered as.
+        which: Box<CollateralRequest>,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl fmt::Display for EvidenceError {
@@ -182,6 +245,56 @@ impl fmt::Display for EvidenceError {
                     write!(f, "; entry {index}: {reason}")?;
                 }
                 Ok(())
+            }
+            Self::MissingCrl { which } => write!(
+                f,
+                "{which} is not held: revocation cannot be checked, so the evidence is refused"
+            ),
+            Self::StaleCrl {
+                which,
+                this_update,
+                next_update,
+                at,
+            } => {
+                let state = if at < this_update {
+                    "not yet valid"
+                } else {
+                    "stale"
+                };
+                write!(
+                    f,
+                    "{which} is {state}: valid {this_update} .. {next_update}, checked at {at}"
+                )
+            }
+            Self::MissingCollateralFor { which } => {
+                write!(f, "the evidence carries no {which} and none is held")
+            }
+            Self::StaleCollateral {
+                which,
+                not_before,
+                not_after,
+                at,
+            } => {
+                let state = if at < not_before {
+                    "not yet valid"
+                } else {
+                    "stale"
+                };
+                write!(
+                    f,
+                    "{which}, as held, is {state}: valid {not_before} .. {not_after}, checked at {at}"
+                )
+            }
+            Self::OlderThanSeen {
+                which,
+                newest_seen,
+                offered,
+            } => write!(
+                f,
+                "{which}: {offered} is older than the newest seen ({newest_seen})"
+            ),
+            Self::CollateralRefused { which, reason } => {
+                write!(f, "bytes offered as {which} refused: {reason}")
             }
         }
     }

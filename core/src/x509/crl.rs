@@ -17,6 +17,7 @@ pub struct Crl<'a> {
     this_update: UnixTime,
     next_update: Option<UnixTime>,
     revoked: &'a [u8],
+    crl_number: Option<&'a [u8]>,
     signature_algorithm: SignatureAlgorithm,
     signature: &'a [u8],
 }
@@ -34,6 +35,43 @@ fn parse_entry(contents: &[u8]) -> Result<&[u8], X509Error> {
     entry.optional(tag::SEQUENCE)?;
     entry.finish()?;
     Ok(serial)
+}
+
+/// cRLNumber, 2.5.29.20.
+const OID_CRL_NUMBER: &[u64] = &[2, 5, 29, 20];
+
+/// Reads `crlExtensions` (the contents of `[0]`): each extension is
+/// checked for shape, a duplicate cRLNumber and any critical extension
+/// (a delta-CRL indicator or an issuing distribution point would narrow
+/// what the list covers; RFC 5280 5.2 forbids using a CRL with a critical
+/// extension the reader does not process) are refused, and the number's
+/// magnitude is returned.
+fn crl_number(explicit: &[u8]) -> Result<Option<&[u8]>, X509Error> {
+    let mut outer = DerReader::new(explicit);
+    let extensions = outer.expect(tag::SEQUENCE)?;
+    outer.finish()?;
+    let mut reader = DerReader::new(extensions);
+    let mut number = None;
+    while !reader.is_empty() {
+        let mut extension = DerReader::new(reader.expect(tag::SEQUENCE)?);
+        let oid = extension.expect(tag::OID)?;
+        der::oid_valid(oid)?;
+        if let Some(critical) = extension.optional(tag::BOOLEAN)?
+            && der::boolean(critical)?
+        {
+            return Err(X509Error::UnknownCriticalExtension);
+        }
+        let value = extension.expect(tag::OCTET_STRING)?;
+        extension.finish()?;
+        if der::oid_is(oid, OID_CRL_NUMBER) {
+            if number.is_some() {
+                return Err(X509Error::DuplicateExtension);
+            }
+            let integer = der::single(value, tag::INTEGER)?;
+            number = Some(der::uint_bytes(integer.contents)?);
+        }
+    }
+    Ok(number)
 }
 
 impl<'a> Iterator for RevokedSerials<'a> {
@@ -75,7 +113,10 @@ impl<'a> Crl<'a> {
             _ => None,
         };
         let revoked = t.optional(tag::SEQUENCE)?.unwrap_or(&[]);
-        t.optional(tag::context_constructed(0))?;
+        let crl_number = match t.optional(tag::context_constructed(0))? {
+            Some(extensions) => crl_number(extensions)?,
+            None => None,
+        };
         t.finish()?;
 
         let mut entries = DerReader::new(revoked);
@@ -88,9 +129,18 @@ impl<'a> Crl<'a> {
             this_update,
             next_update,
             revoked,
+            crl_number,
             signature_algorithm,
             signature,
         })
+    }
+
+    /// The cRLNumber extension (RFC 5280 5.2.3) as a big-endian magnitude
+    /// without leading zeros, if present. Issuers number their CRLs in
+    /// increasing order, so a verifier can refuse one older than the
+    /// newest it has seen.
+    pub fn crl_number(&self) -> Option<&'a [u8]> {
+        self.crl_number
     }
 
     /// The signed part (`tbsCertList`).

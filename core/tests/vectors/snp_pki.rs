@@ -172,11 +172,49 @@ fn cert(
     signed(tbs, key)
 }
 
-fn crl(
+pub fn crl(
     issuer: &str,
     this_update: &str,
     next_update: &str,
     revoked: &[u64],
+    key: &rsa::PrivateKey,
+) -> Vec<u8> {
+    crl_numbered(issuer, this_update, next_update, revoked, None, key)
+}
+
+/// A CRL like [`crl`], with a cRLNumber extension when `number` is given.
+pub fn crl_numbered(
+    issuer: &str,
+    this_update: &str,
+    next_update: &str,
+    revoked: &[u64],
+    number: Option<u64>,
+    key: &rsa::PrivateKey,
+) -> Vec<u8> {
+    let extensions: Vec<Vec<u8>> = number
+        .map(|n| seq(&[&oid(&[2, 5, 29, 20]), &tlv(0x04, &small(n))]))
+        .into_iter()
+        .collect();
+    crl_with_extensions(issuer, this_update, next_update, revoked, &extensions, key)
+}
+
+/// A critical deltaCRLIndicator (2.5.29.27) naming base CRL `base`.
+pub fn delta_crl_indicator(base: u64) -> Vec<u8> {
+    seq(&[
+        &oid(&[2, 5, 29, 27]),
+        &[0x01, 0x01, 0xff],
+        &tlv(0x04, &small(base)),
+    ])
+}
+
+/// A CRL like [`crl`] with the given `crlExtensions` (each a DER
+/// Extension); none when empty.
+pub fn crl_with_extensions(
+    issuer: &str,
+    this_update: &str,
+    next_update: &str,
+    revoked: &[u64],
+    extensions: &[Vec<u8>],
     key: &rsa::PrivateKey,
 ) -> Vec<u8> {
     let entries: Vec<Vec<u8>> = revoked
@@ -192,6 +230,12 @@ fn crl(
     ];
     if !entries.is_empty() {
         parts.push(seq(&entries.iter().map(Vec::as_slice).collect::<Vec<_>>()));
+    }
+    if !extensions.is_empty() {
+        parts.push(tlv(
+            0xa0,
+            &seq(&extensions.iter().map(Vec::as_slice).collect::<Vec<_>>()),
+        ));
     }
     let tbs = seq(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     signed(tbs, key)
@@ -226,22 +270,24 @@ fn make_vcek(
 }
 
 /// A test PKI: ARK → ASK → VCEK, a signed report, and the keys.
-struct Pki {
-    ark: Vec<u8>,
-    ask: Vec<u8>,
-    vcek: Vec<u8>,
-    report: Vec<u8>,
-    ark_key: rsa::PrivateKey,
-    ask_key: rsa::PrivateKey,
+pub struct Pki {
+    pub ark: Vec<u8>,
+    pub ask: Vec<u8>,
+    pub vcek: Vec<u8>,
+    pub report: Vec<u8>,
+    pub ark_key: rsa::PrivateKey,
+    pub ask_key: rsa::PrivateKey,
 }
 
 const ARK_SERIAL: u64 = 0x10000;
-const ASK_SERIAL: u64 = 0x10001;
-const VCEK_SERIAL: u64 = 0x77;
+pub const ASK_SERIAL: u64 = 0x10001;
+pub const VCEK_SERIAL: u64 = 0x77;
+/// The synthetic report's chip id.
+pub const PKI_HW_ID: [u8; 64] = HW_ID;
 const VALID: (&str, &str) = ("2024-01-01T00:00:00Z", "2040-01-01T00:00:00Z");
-const AT: &str = "2026-03-01T00:00:00Z";
+pub const AT: &str = "2026-03-01T00:00:00Z";
 
-fn pki() -> Pki {
+pub fn pki() -> Pki {
     let ark_key = rsa::PrivateKey::from_pkcs8_pem(ARK_KEY).unwrap();
     let ask_key = rsa::PrivateKey::from_pkcs8_pem(ASK_KEY).unwrap();
     let ark = cert(

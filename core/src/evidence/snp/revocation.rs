@@ -6,8 +6,10 @@
 //! against the ARK, requires `thisUpdate <= at <= nextUpdate`, and refuses
 //! any listed certificate of the chain.
 //!
-//! Limit: the test data holds no real AMD CRL, so this is tested only with
-//! CRLs generated under a test root (`core/tests/vectors/snp.rs`).
+//! Tested with CRLs generated under a test root (`core/tests/vectors/snp_pki.rs`)
+//! and, through the in-service verifier (`evidence::ServiceVerifier`,
+//! which holds CRLs and applies them to cached chains), with the real AMD
+//! VCEK CRLs of the test data (`core/tests/vectors/service.rs`).
 
 use crate::crypto::CryptoProvider;
 use crate::hex;

@@ -1,0 +1,1049 @@
+//! `evidence::ServiceVerifier`, the in-service verifier: real reports and
+//! quotes with real AMD CRLs and Intel PCS collateral get the verdicts of
+//! offline `evidence::verify`, and revocation, staleness and rollback are
+//! refused by name (real data where it exists, the generated PKI of
+//! `snp_pki.rs` otherwise). Every offer the host could tamper with leaves
+//! the held state unchanged.
+
+use accord_core::evidence::collateral::{HwId, SnpSigner, TdxCa};
+use accord_core::evidence::snp::{CertRole, Product, SnpError};
+use accord_core::evidence::{
+    self, CollateralRequest, Evidence, EvidenceError, ReferenceValues, ServiceVerifier,
+    SnpEvidence, TdxEvidence,
+};
+use accord_core::time::UnixTime;
+use accord_core::x509::pem;
+
+use crate::common::{at, providers, try_read};
+use crate::snp_pki::{
+    self, ASK_SERIAL, PKI_HW_ID, Pki, VCEK_SERIAL, crl_numbered, crl_with_extensions,
+    delta_crl_indicator, pki,
+};
+use crate::tdx::{SETS, load};
+use crate::vector;
+
+const MILAN_VCEK: &[(&str, &str)] = &[
+    ("snp/milan-report-1.bin", "snp/milan-vcek-1.der"),
+    ("snp/milan-report-2.bin", "snp/milan-vcek-2.der"),
+    ("snp/milan-report-3.bin", "snp/milan-vcek-3.der"),
+    ("snp/milan-report-4.bin", "snp/milan-vcek-4.pem"),
+    (
+        "snp-more/milan-oak-release-report.bin",
+        "snp-more/milan-oak-release-vcek.der",
+    ),
+    (
+        "snp-more/milan-teekit-gcp-report.bin",
+        "snp-more/milan-teekit-gcp-vcek.pem",
+    ),
+    (
+        "snp-more/milan-constellation-report.bin",
+        "snp-more/milan-constellation-vcek.der",
+    ),
+];
+
+const GENOA_VCEK: &[(&str, &str)] = &[
+    ("snp/genoa-report-1.bin", "snp/genoa-vcek-1.pem"),
+    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
+    (
+        "snp-more/genoa-oak-report.bin",
+        "snp-more/genoa-oak-vcek.der",
+    ),
+    (
+        "snp-more/genoa-teep-tinfoil-report.bin",
+        "snp-more/genoa-teep-tinfoil-vcek.der",
+    ),
+    (
+        "snp-more/genoa-routex-v5-report.bin",
+        "snp-more/genoa-routex-v5-vcek.pem",
+    ),
+    (
+        "snp-more/genoa-routex-v3-report.bin",
+        "snp-more/genoa-routex-v3-vcek.pem",
+    ),
+];
+
+const TURIN_VCEK: &[(&str, &str)] = &[
+    ("snp/turin-report-1.bin", "snp/turin-vcek-1.pem"),
+    (
+        "snp-more/turin-oak-report.bin",
+        "snp-more/turin-oak-vcek.der",
+    ),
+];
+
+/// Genoa VCEKs valid at 2025-10-01 (README 1.4).
+const GENOA_2025: &[(&str, &str)] = &[
+    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
+    (
+        "snp-more/genoa-oak-report.bin",
+        "snp-more/genoa-oak-vcek.der",
+    ),
+    (
+        "snp-more/genoa-routex-v3-report.bin",
+        "snp-more/genoa-routex-v3-vcek.pem",
+    ),
+];
+
+/// A real CRL, the product it is for, the vectors it covers and the
+/// instant where it is current with all of them (README 1.4).
+struct CrlCase {
+    crl: &'static str,
+    product: Product,
+    at: &'static str,
+    vectors: &'static [(&'static str, &'static str)],
+}
+
+const CRL_CASES: &[CrlCase] = &[
+    CrlCase {
+        crl: "snp/milan-vcek-crl-2025-05-06.der",
+        product: Product::Milan,
+        at: "2026-03-01T00:00:00Z",
+        vectors: MILAN_VCEK,
+    },
+    CrlCase {
+        crl: "snp/genoa-vcek-crl-2024-10-23.der",
+        product: Product::Genoa,
+        at: "2025-10-01T00:00:00Z",
+        vectors: GENOA_2025,
+    },
+    CrlCase {
+        crl: "snp/milan-vcek-crl-2026-08-19.der",
+        product: Product::Milan,
+        at: "2026-09-01T00:00:00Z",
+        vectors: MILAN_VCEK,
+    },
+    CrlCase {
+        crl: "snp/genoa-vcek-crl-2026-08-19.der",
+        product: Product::Genoa,
+        at: "2026-09-01T00:00:00Z",
+        vectors: GENOA_VCEK,
+    },
+    CrlCase {
+        crl: "snp/turin-vcek-crl-2026-08-19.der",
+        product: Product::Turin,
+        at: "2026-09-01T00:00:00Z",
+        vectors: TURIN_VCEK,
+    },
+];
+
+fn refs(json: &str) -> ReferenceValues {
+    serde_json::from_str(json).unwrap()
+}
+
+fn snp_evidence(report: Vec<u8>, vcek: Option<Vec<u8>>) -> Evidence {
+    Evidence::Snp(SnpEvidence {
+        report,
+        vcek,
+        ..Default::default()
+    })
+}
+
+fn vcek_crl(product: Product) -> CollateralRequest {
+    CollateralRequest::SnpCrl {
+        product,
+        signer: SnpSigner::Vcek,
+    }
+}
+
+#[test]
+fn real_snp_vectors_with_their_real_crl_get_the_offline_verdicts() {
+    // One entry (the default policy refuses milan-report-1's DEBUG the same
+    // way on both paths) and two entries (the multi-entry path).
+    let references = [
+        refs(r#"{"snp":[{}]}"#),
+        refs(r#"{"snp":[{"ProductName":"Turin"},{"GuestPolicy":{"SMT":true,"Debug":true}}]}"#),
+    ];
+    let mut checked = 0;
+    for case in CRL_CASES {
+        let crl = vector!(case.crl);
+        let when = at(case.at);
+        for provider in providers() {
+            for reference in &references {
+                let mut service = ServiceVerifier::new();
+                service
+                    .offer(&vcek_crl(case.product), &crl, reference, when, *provider)
+                    .unwrap_or_else(|e| panic!("{}: {e}", case.crl));
+                for (report, cert) in case.vectors {
+                    let evidence = snp_evidence(vector!(report), Some(vector!(cert)));
+                    let offline = evidence::verify(&evidence, reference, when, *provider);
+                    // Twice: the second goes through the cached chain.
+                    for _ in 0..2 {
+                        let service_verdict = service.verify(&evidence, reference, when, *provider);
+                        assert_eq!(
+                            service_verdict, offline,
+                            "{report} with {}: {service_verdict:?} / {offline:?}",
+                            case.crl
+                        );
+                    }
+                    assert!(
+                        service.needs(&evidence, reference, when).is_empty(),
+                        "{report}"
+                    );
+                    checked += 1;
+                }
+                assert_eq!(service.counters().refused_revoked, 0);
+            }
+        }
+    }
+    // Every vector was checked and most are accepted: the test compares
+    // verdicts, not just errors.
+    assert_eq!(checked, 25 * 2 * providers().len());
+}
+
+#[test]
+fn without_a_crl_snp_evidence_is_refused_naming_the_crl() {
+    let evidence = snp_evidence(
+        vector!("snp/milan-report-2.bin"),
+        Some(vector!("snp/milan-vcek-2.der")),
+    );
+    let reference = refs(r#"{"snp":[{}]}"#);
+    let when = at("2026-03-01T00:00:00Z");
+    let mut service = ServiceVerifier::new();
+    assert!(evidence::verify(&evidence, &reference, when, providers()[0]).is_ok());
+    let err = service
+        .verify(&evidence, &reference, when, providers()[0])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EvidenceError::MissingCrl {
+            which: Box::new(vcek_crl(Product::Milan))
+        }
+    );
+    assert!(err.to_string().contains("the VCEK CRL of Milan"), "{err}");
+    assert_eq!(
+        service.needs(&evidence, &reference, when),
+        vec![vcek_crl(Product::Milan)]
+    );
+    assert_eq!(service.counters().refused_missing, 1);
+
+    // A VLEK report names the VLEK CRL (none is published in the test
+    // data, so VLEK evidence is refused in service until one is fetched).
+    let vlek = snp_evidence(
+        vector!("snp/milan-vlek-report-1.bin"),
+        Some(vector!("snp/milan-vlek-1.der")),
+    );
+    let vmpl1 = refs(r#"{"snp":[{"VMPL":1}]}"#);
+    let vlek_at = at("2025-06-01T00:00:00Z");
+    assert!(evidence::verify(&vlek, &vmpl1, vlek_at, providers()[0]).is_ok());
+    let err = service
+        .verify(&vlek, &vmpl1, vlek_at, providers()[0])
+        .unwrap_err();
+    assert_eq!(
+        err,
+        EvidenceError::MissingCrl {
+            which: Box::new(CollateralRequest::SnpCrl {
+                product: Product::Milan,
+                signer: SnpSigner::Vlek
+            })
+        }
+    );
+    assert!(err.to_string().contains("the VLEK CRL of Milan"), "{err}");
+}
+
+#[test]
+fn a_stale_crl_is_refused_at_offer_and_at_use() {
+    let crl = vector!("snp/milan-vcek-crl-2025-05-06.der");
+    let evidence = snp_evidence(
+        vector!("snp/milan-report-2.bin"),
+        Some(vector!("snp/milan-vcek-2.der")),
+    );
+    let reference = refs(r#"{"snp":[{}]}"#);
+    let late = at("2026-07-01T00:00:00Z");
+    let p = providers()[0];
+    // Offered when already stale: refused, nothing kept.
+    let mut service = ServiceVerifier::new();
+    let err = service
+        .offer(&vcek_crl(Product::Milan), &crl, &reference, late, p)
+        .unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::StaleCrl { which, next_update, .. }
+            if **which == vcek_crl(Product::Milan) && *next_update == at("2026-05-12T00:00:00Z")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("stale"), "{err}");
+    assert_eq!(service.held_count(), 0);
+    // Offered while current, used after its nextUpdate: refused at use.
+    service
+        .offer(
+            &vcek_crl(Product::Milan),
+            &crl,
+            &reference,
+            at("2026-03-01T00:00:00Z"),
+            p,
+        )
+        .unwrap();
+    assert_eq!(service.held_count(), 1);
+    assert!(
+        service
+            .verify(&evidence, &reference, at("2026-03-01T00:00:00Z"), p)
+            .is_ok()
+    );
+    let err = service.verify(&evidence, &reference, late, p).unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::StaleCrl { which, at: when, .. }
+            if **which == vcek_crl(Product::Milan) && *when == late),
+        "{err}"
+    );
+    assert_eq!(service.counters().refused_stale, 2);
+    // `needs` asks for a fresh one, and one day before nextUpdate already.
+    assert_eq!(
+        service.needs(&evidence, &reference, late),
+        vec![vcek_crl(Product::Milan)]
+    );
+    assert_eq!(
+        service.needs(&evidence, &reference, at("2026-05-11T12:00:00Z")),
+        vec![vcek_crl(Product::Milan)]
+    );
+    assert!(
+        service
+            .needs(&evidence, &reference, at("2026-05-10T00:00:00Z"))
+            .is_empty()
+    );
+    // The oldest collateral in use is that CRL, while it is usable.
+    let oldest = service.oldest_in_use(at("2026-05-10T00:00:00Z")).unwrap();
+    assert_eq!(oldest.which, vcek_crl(Product::Milan));
+    assert_eq!(oldest.issued, Some(at("2025-05-06T12:39:06Z")));
+    assert_eq!(oldest.next_update, at("2026-05-12T00:00:00Z"));
+    assert_eq!(service.oldest_in_use(late), None);
+}
+
+#[test]
+fn another_products_crl_and_tampered_crls_are_refused_at_offer() {
+    let p = providers()[0];
+    let reference = refs(r#"{"snp":[{}]}"#);
+    let when = at("2026-09-01T00:00:00Z");
+    let genoa = vector!("snp/genoa-vcek-crl-2026-08-19.der");
+    let milan = vector!("snp/milan-vcek-crl-2026-08-19.der");
+    let mut service = ServiceVerifier::new();
+    let err = service
+        .offer(&vcek_crl(Product::Milan), &genoa, &reference, when, p)
+        .unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::CollateralRefused { which, .. } if **which == vcek_crl(Product::Milan)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("Milan ARK"), "{err}");
+    assert_eq!(service.held_count(), 0);
+    // Every flipped byte of the signed part, the signature or the
+    // structure is refused and keeps nothing.
+    service
+        .offer(&vcek_crl(Product::Milan), &milan, &reference, when, p)
+        .unwrap();
+    let before = service.held();
+    for i in (0..milan.len()).step_by(7) {
+        let mut bad = milan.clone();
+        bad[i] ^= 0x01;
+        let result = service.offer(&vcek_crl(Product::Milan), &bad, &reference, when, p);
+        assert!(result.is_err(), "byte {i} flipped was accepted");
+        assert_eq!(service.held(), before, "byte {i}");
+    }
+    assert!(service.counters().offers_refused > 100);
+    assert_eq!(service.counters().offers_kept, 1);
+}
+
+#[test]
+fn a_vcek_not_carried_is_fetched_by_chip_and_tcb_and_checked() {
+    let p = providers()[0];
+    let report = vector!("snp/genoa-report-2.bin");
+    let vcek = vector!("snp/genoa-vcek-2.pem");
+    let crl = vector!("snp/genoa-vcek-crl-2026-08-19.der");
+    let reference = refs(r#"{"snp":[{"ProductName":"Genoa"}]}"#);
+    let when = at("2026-09-01T00:00:00Z");
+    let bare = snp_evidence(report.clone(), None);
+    let with_vcek = snp_evidence(report.clone(), Some(vcek.clone()));
+    let parsed = evidence::snp::AttestationReport::parse(&report).unwrap();
+    let request = CollateralRequest::SnpVcek {
+        product: Product::Genoa,
+        hw_id: HwId(*parsed.chip_id),
+        tcb: parsed.reported_tcb,
+    };
+    let mut service = ServiceVerifier::new();
+    assert_eq!(
+        service.needs(&bare, &reference, when),
+        vec![request.clone(), vcek_crl(Product::Genoa)]
+    );
+    assert_eq!(
+        service.verify(&bare, &reference, when, p),
+        Err(EvidenceError::MissingCollateralFor {
+            which: Box::new(request.clone())
+        })
+    );
+    // Another chip's VCEK offered for this one: refused.
+    let other = vector!("snp-more/genoa-oak-vcek.der");
+    let err = service
+        .offer(&request, &other, &reference, when, p)
+        .unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::CollateralRefused { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("it is the VCEK of chip"), "{err}");
+    // A VCEK under another product's roots: refused.
+    let milan_request = CollateralRequest::SnpVcek {
+        product: Product::Milan,
+        hw_id: HwId(*parsed.chip_id),
+        tcb: parsed.reported_tcb,
+    };
+    assert!(
+        service
+            .offer(&milan_request, &vcek, &reference, when, p)
+            .is_err()
+    );
+    assert_eq!(service.held_count(), 0);
+    service.offer(&request, &vcek, &reference, when, p).unwrap();
+    assert_eq!(
+        service.needs(&bare, &reference, when),
+        vec![vcek_crl(Product::Genoa)]
+    );
+    service
+        .offer(&vcek_crl(Product::Genoa), &crl, &reference, when, p)
+        .unwrap();
+    assert!(service.needs(&bare, &reference, when).is_empty());
+    let offline = evidence::verify(&with_vcek, &reference, when, p).unwrap();
+    assert_eq!(service.verify(&bare, &reference, when, p), Ok(offline));
+    assert_eq!(service.held_count(), 2);
+    // What is held can be sent on: the VCEK's DER and the CRL as fetched.
+    assert_eq!(
+        service.held_bytes(&request),
+        Some(pem::der_or_pem(&vcek, "CERTIFICATE").unwrap().as_slice())
+    );
+    assert_eq!(
+        service.held_bytes(&vcek_crl(Product::Genoa)),
+        Some(crl.as_slice())
+    );
+    assert_eq!(service.held_bytes(&vcek_crl(Product::Milan)), None);
+}
+
+// ---------------------------------------------------------------------
+// Generated PKI: revocation and CRL rollback.
+
+fn pki_reference(pki: &Pki) -> ReferenceValues {
+    refs(&format!(
+        r#"{{"snp":[{{"InsecureTrustedRoot":{{"ARK":"{}","ASK":"{}"}}}}]}}"#,
+        accord_core::hex::encode(&pki.ark),
+        accord_core::hex::encode(&pki.ask)
+    ))
+}
+
+fn pki_crl(pki: &Pki, revoked: &[u64], number: u64, this_update: &str) -> Vec<u8> {
+    crl_numbered(
+        "ARK-Milan",
+        this_update,
+        "2026-04-01T00:00:00Z",
+        revoked,
+        Some(number),
+        &pki.ark_key,
+    )
+}
+
+#[test]
+fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
+    let pki = pki();
+    let reference = pki_reference(&pki);
+    let when = at(snp_pki::AT);
+    let evidence = snp_evidence(pki.report.clone(), Some(pki.vcek.clone()));
+    for provider in providers() {
+        let mut service = ServiceVerifier::new();
+        service
+            .offer(
+                &vcek_crl(Product::Milan),
+                &pki_crl(&pki, &[5], 1, "2026-02-01T00:00:00Z"),
+                &reference,
+                when,
+                *provider,
+            )
+            .unwrap();
+        service
+            .verify(&evidence, &reference, when, *provider)
+            .unwrap();
+        // A newer CRL lists the ASK: the same chain, cached, is refused.
+        service
+            .offer(
+                &vcek_crl(Product::Milan),
+                &pki_crl(&pki, &[5, ASK_SERIAL], 2, "2026-02-02T00:00:00Z"),
+                &reference,
+                when,
+                *provider,
+            )
+            .unwrap();
+        let err = service
+            .verify(&evidence, &reference, when, *provider)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EvidenceError::Snp(SnpError::Revoked {
+                role: CertRole::Ask,
+                serial: "010001".into()
+            })
+        );
+        assert!(
+            err.to_string()
+                .contains("ASK certificate (serial 010001) is revoked"),
+            "{err}"
+        );
+        // And one listing the VCEK.
+        service
+            .offer(
+                &vcek_crl(Product::Milan),
+                &pki_crl(&pki, &[VCEK_SERIAL], 3, "2026-02-03T00:00:00Z"),
+                &reference,
+                when,
+                *provider,
+            )
+            .unwrap();
+        assert_eq!(
+            service.verify(&evidence, &reference, when, *provider),
+            Err(EvidenceError::Snp(SnpError::Revoked {
+                role: CertRole::Vcek,
+                serial: "77".into()
+            }))
+        );
+        assert_eq!(service.counters().refused_revoked, 2);
+        // The generated CRL is not AMD's: under genuine roots it is refused.
+        let genuine = reference_default();
+        assert!(
+            service
+                .offer(
+                    &vcek_crl(Product::Milan),
+                    &pki_crl(&pki, &[], 9, "2026-02-04T00:00:00Z"),
+                    &genuine,
+                    when,
+                    *provider
+                )
+                .is_err()
+        );
+    }
+}
+
+#[test]
+fn crl_numbers_are_read_and_critical_extensions_refused() {
+    // The real AMD CRLs carry the numbers the README lists.
+    for (path, number) in [
+        ("snp/milan-vcek-crl-2025-05-06.der", 6u8),
+        ("snp/genoa-vcek-crl-2024-10-23.der", 4),
+        ("snp/milan-vcek-crl-2026-08-19.der", 11),
+        ("snp/genoa-vcek-crl-2026-08-19.der", 10),
+        ("snp/turin-vcek-crl-2026-08-19.der", 7),
+    ] {
+        let der = vector!(path);
+        let crl = accord_core::x509::Crl::from_der(&der).unwrap();
+        assert_eq!(crl.crl_number(), Some(&[number][..]), "{path}");
+    }
+    // A delta CRL (critical deltaCRLIndicator) is not a complete list: it
+    // is refused, at parse and at offer.
+    let pki = pki();
+    let delta = crl_with_extensions(
+        "ARK-Milan",
+        "2026-02-01T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[],
+        &[delta_crl_indicator(1)],
+        &pki.ark_key,
+    );
+    assert_eq!(
+        accord_core::x509::Crl::from_der(&delta).err(),
+        Some(accord_core::x509::X509Error::UnknownCriticalExtension)
+    );
+    let mut service = ServiceVerifier::new();
+    let err = service
+        .offer(
+            &vcek_crl(Product::Milan),
+            &delta,
+            &pki_reference(&pki),
+            at(snp_pki::AT),
+            providers()[0],
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown critical extension"),
+        "{err}"
+    );
+    assert_eq!(service.held_count(), 0);
+}
+
+fn reference_default() -> ReferenceValues {
+    refs(r#"{"snp":[{}]}"#)
+}
+
+#[test]
+fn a_crl_older_than_the_newest_seen_is_refused_and_changes_nothing() {
+    let pki = pki();
+    let reference = pki_reference(&pki);
+    let when = at(snp_pki::AT);
+    let p = providers()[0];
+    let evidence = snp_evidence(pki.report.clone(), Some(pki.vcek.clone()));
+    let mut service = ServiceVerifier::new();
+    // Number 7 lists the VCEK; number 6, older, does not. A host replaying
+    // number 6 to hide the revocation is refused.
+    service
+        .offer(
+            &vcek_crl(Product::Milan),
+            &pki_crl(&pki, &[VCEK_SERIAL], 7, "2026-02-01T00:00:00Z"),
+            &reference,
+            when,
+            p,
+        )
+        .unwrap();
+    let held = service.held();
+    let err = service
+        .offer(
+            &vcek_crl(Product::Milan),
+            &pki_crl(&pki, &[], 6, "2026-02-10T00:00:00Z"),
+            &reference,
+            when,
+            p,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::OlderThanSeen { which, newest_seen, offered }
+            if **which == vcek_crl(Product::Milan)
+                && newest_seen.contains("CRL number 7")
+                && offered.contains("CRL number 6")),
+        "{err}"
+    );
+    assert_eq!(service.held(), held);
+    assert_eq!(service.counters().refused_older, 1);
+    assert!(matches!(
+        service.verify(&evidence, &reference, when, p),
+        Err(EvidenceError::Snp(SnpError::Revoked {
+            role: CertRole::Vcek,
+            ..
+        }))
+    ));
+    // The same number re-issued later is accepted (as new as seen).
+    service
+        .offer(
+            &vcek_crl(Product::Milan),
+            &pki_crl(&pki, &[VCEK_SERIAL], 7, "2026-02-05T00:00:00Z"),
+            &reference,
+            when,
+            p,
+        )
+        .unwrap();
+    // A CRL signed by the ASK instead of the ARK: refused, nothing changes.
+    let by_ask = crl_numbered(
+        "ARK-Milan",
+        "2026-02-20T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[],
+        Some(8),
+        &pki.ask_key,
+    );
+    let held = service.held();
+    assert!(matches!(
+        service.offer(&vcek_crl(Product::Milan), &by_ask, &reference, when, p),
+        Err(EvidenceError::CollateralRefused { .. })
+    ));
+    assert_eq!(service.held(), held);
+}
+
+#[test]
+fn the_generated_chip_goes_through_the_fetch_path() {
+    let pki = pki();
+    let reference = pki_reference(&pki);
+    let when = at(snp_pki::AT);
+    let p = providers()[0];
+    let bare = snp_evidence(pki.report.clone(), None);
+    let parsed = evidence::snp::AttestationReport::parse(&pki.report).unwrap();
+    let request = CollateralRequest::SnpVcek {
+        product: Product::Milan,
+        hw_id: HwId(PKI_HW_ID),
+        tcb: parsed.reported_tcb,
+    };
+    let mut service = ServiceVerifier::new();
+    assert_eq!(
+        service.needs(&bare, &reference, when),
+        vec![request.clone(), vcek_crl(Product::Milan)]
+    );
+    for request in service.needs(&bare, &reference, when) {
+        let bytes = match &request {
+            CollateralRequest::SnpVcek { .. } => pki.vcek.clone(),
+            _ => pki_crl(&pki, &[], 1, "2026-02-01T00:00:00Z"),
+        };
+        service
+            .offer(&request, &bytes, &reference, when, p)
+            .unwrap();
+    }
+    assert!(service.needs(&bare, &reference, when).is_empty());
+    let claims = service.verify(&bare, &reference, when, p).unwrap();
+    assert_eq!(claims.report_data(), [0; 64]);
+    assert_eq!(service.chains_cached(), 1);
+}
+
+// ---------------------------------------------------------------------
+// TDX.
+
+/// The `tdx-more` vectors: name and instant.
+const TDX_MORE: &[(&str, &str)] = &[
+    ("tdx-v4-teep-neardirect", "2026-04-24T02:10:37Z"),
+    ("tdx-v4-teep-nearcloud-gateway", "2026-04-24T02:06:14Z"),
+    ("tdx-v4-teep-chutes", "2026-06-29T02:07:25Z"),
+    ("tdx-v4-teep-redpill-phala", "2026-06-10T01:49:17Z"),
+    ("tdx-v4-teep-tinfoil", "2026-06-29T02:08:05Z"),
+    ("tdx-v5-automata-alibaba", "2026-04-24T02:10:37Z"),
+    ("tdx-v4-zkdcap", "2025-02-01T00:00:00Z"),
+    ("tdx-v4-oak", "2025-11-01T00:00:00Z"),
+];
+
+fn text(path: &str) -> Option<String> {
+    try_read(path).map(|b| String::from_utf8(b).unwrap())
+}
+
+/// Collateral JSON of a `tdx-more` vector, built from its raw PCS parts.
+fn pcs_collateral(name: &str) -> Option<Vec<u8>> {
+    let dir = "tdx-more";
+    let signing = text(&format!("{dir}/{name}-tcb-issuer-chain.pem"))?;
+    let collateral = evidence::tdx::Collateral::from_pcs_parts(
+        &text(&format!("{dir}/{name}-pcs-tcbinfo.json"))?,
+        &signing,
+        &text(&format!("{dir}/{name}-pcs-qeidentity.json"))?,
+        &signing,
+        &try_read(&format!("{dir}/{name}-pcs-pckcrl.der"))?,
+        &text(&format!("{dir}/{name}-pckcrl-issuer-chain.pem"))?,
+        &try_read(&format!("{dir}/{name}-pcs-rootcrl.der"))?,
+    )
+    .unwrap();
+    Some(collateral.to_json().into_bytes())
+}
+
+/// What `needs` lists for a TDX quote: its collateral, or nothing when
+/// the quote does not parse (Set 6's unsigned trailer).
+fn tdx_request(
+    evidence: &Evidence,
+    service: &ServiceVerifier,
+    when: UnixTime,
+) -> Option<CollateralRequest> {
+    let needs = service.needs(evidence, &refs(r#"{"tdx":[{}]}"#), when);
+    assert!(needs.len() <= 1, "{needs:?}");
+    needs.into_iter().next()
+}
+
+/// Every real quote, its collateral offered (PCS parts or JSON) and not
+/// attached, gets the offline verdict of the quote with the collateral
+/// attached; attached instead of offered, too.
+#[test]
+fn real_tdx_vectors_get_the_offline_verdicts_through_offered_collateral() {
+    let reference = refs(r#"{"tdx":[{}]}"#);
+    let mut cases: Vec<(String, Vec<u8>, Vec<u8>, UnixTime)> = Vec::new();
+    for set in SETS {
+        let Some((quote, collateral)) = load(set) else {
+            return;
+        };
+        cases.push((
+            format!("set {}", set.name),
+            quote,
+            collateral.to_json().into_bytes(),
+            at(set.at),
+        ));
+    }
+    for (name, instant) in TDX_MORE {
+        let quote = vector!(&format!("tdx-more/{name}-quote.bin"));
+        let Some(collateral) = pcs_collateral(name) else {
+            return;
+        };
+        cases.push((name.to_string(), quote, collateral, at(instant)));
+    }
+    let mut accepted = 0;
+    let mut unparsed = 0;
+    for (name, quote, collateral, when) in &cases {
+        for provider in providers() {
+            let attached = Evidence::Tdx(TdxEvidence {
+                quote: quote.clone(),
+                collateral: Some(collateral.clone()),
+            });
+            let bare = Evidence::Tdx(TdxEvidence {
+                quote: quote.clone(),
+                collateral: None,
+            });
+            let offline = evidence::verify(&attached, &reference, *when, *provider);
+            // Offered.
+            let mut service = ServiceVerifier::new();
+            let Some(request) = tdx_request(&bare, &service, *when) else {
+                // The quote does not parse: refused alike, for that reason.
+                assert!(matches!(
+                    offline,
+                    Err(EvidenceError::Tdx(evidence::tdx::TdxError::Quote(_)))
+                ));
+                assert_eq!(service.verify(&bare, &reference, *when, *provider), offline);
+                unparsed += 1;
+                continue;
+            };
+            assert!(
+                matches!(
+                    request,
+                    CollateralRequest::TdxCollateral {
+                        ca: TdxCa::Platform,
+                        ..
+                    }
+                ),
+                "{name}: {request}"
+            );
+            service
+                .offer(&request, collateral, &reference, *when, *provider)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(service.needs(&bare, &reference, *when).is_empty(), "{name}");
+            assert_eq!(
+                service.verify(&bare, &reference, *when, *provider),
+                offline,
+                "{name} offered"
+            );
+            // Attached (and then held: the same bytes again are recognised).
+            let mut service = ServiceVerifier::new();
+            for _ in 0..2 {
+                assert_eq!(
+                    service.verify(&attached, &reference, *when, *provider),
+                    offline,
+                    "{name} attached"
+                );
+            }
+            assert_eq!(service.held_count(), 1, "{name}");
+            if offline.is_ok() {
+                accepted += 1;
+            }
+        }
+    }
+    // Sets 1, 2, 3, 3b and six of the eight tdx-more quotes are UpToDate
+    // and not debug.
+    assert_eq!(accepted, 9 * providers().len());
+    assert_eq!(unparsed, providers().len());
+}
+
+#[test]
+fn missing_tdx_collateral_is_named_and_min_tcb_evaluation_is_enforced() {
+    let p = providers()[0];
+    let quote = vector!("tdx-more/tdx-v4-teep-neardirect-quote.bin");
+    let Some(collateral) = pcs_collateral("tdx-v4-teep-neardirect") else {
+        return;
+    };
+    let when = at("2026-04-24T02:10:37Z");
+    let bare = Evidence::Tdx(TdxEvidence {
+        quote,
+        collateral: None,
+    });
+    let mut service = ServiceVerifier::new();
+    let request = CollateralRequest::TdxCollateral {
+        fmspc: [0x90, 0xc0, 0x6f, 0, 0, 0],
+        ca: TdxCa::Platform,
+    };
+    let any = refs(r#"{"tdx":[{}]}"#);
+    let err = service.verify(&bare, &any, when, p).unwrap_err();
+    assert_eq!(
+        err,
+        EvidenceError::MissingCollateralFor {
+            which: Box::new(request.clone())
+        }
+    );
+    assert!(
+        err.to_string()
+            .contains("TDX collateral for FMSPC 90c06f000000 (platform CA)"),
+        "{err}"
+    );
+    service.offer(&request, &collateral, &any, when, p).unwrap();
+    assert_eq!(
+        service.newest_tcb_evaluation([0x90, 0xc0, 0x6f, 0, 0, 0]),
+        Some(18)
+    );
+    assert_eq!(service.held_bytes(&request), Some(collateral.as_slice()));
+    // The collateral has tcbEvaluationDataNumber 18.
+    let min18 = refs(r#"{"tdx":[{"MinTCBEvaluationDataNumber":18}]}"#);
+    let min19 = refs(r#"{"tdx":[{"MinTCBEvaluationDataNumber":19}]}"#);
+    assert!(service.verify(&bare, &min18, when, p).is_ok());
+    let err = service.verify(&bare, &min19, when, p).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("MinTCBEvaluationDataNumber: expected at least 19, collateral has 18"),
+        "{err}"
+    );
+    // Past its window the held collateral is refused by name, and needed.
+    let late = at("2026-06-01T00:00:00Z");
+    let err = service.verify(&bare, &any, late, p).unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::StaleCollateral { which, .. } if **which == request),
+        "{err}"
+    );
+    assert!(
+        err.to_string().starts_with(
+            "TDX collateral for FMSPC 90c06f000000 (platform CA), as held, is stale: valid "
+        ),
+        "{err}"
+    );
+    assert_eq!(service.needs(&bare, &any, late), vec![request.clone()]);
+    // Offered for another FMSPC: refused.
+    let other = CollateralRequest::TdxCollateral {
+        fmspc: [0xb0, 0xc0, 0x6f, 0, 0, 0],
+        ca: TdxCa::Platform,
+    };
+    let err = service
+        .offer(&other, &collateral, &any, when, p)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("it is TDX collateral for FMSPC 90c06f000000"),
+        "{err}"
+    );
+}
+
+/// Real collateral for FMSPC 90c06f000000: redpill-phala (PCK CRL of
+/// 2026-06-10, valid to 2026-07-10) and chutes (PCK CRL of 2026-06-29),
+/// both current at 2026-06-29T03:00Z, both tcbEvaluationDataNumber 19, and
+/// neardirect (tcbEvaluationDataNumber 18, April 2026).
+#[test]
+fn attached_tdx_collateral_is_used_only_if_at_least_as_new() {
+    let p = providers()[0];
+    let any = refs(r#"{"tdx":[{}]}"#);
+    let quote = vector!("tdx-more/tdx-v4-teep-tinfoil-quote.bin");
+    let (Some(phala), Some(chutes), Some(near)) = (
+        pcs_collateral("tdx-v4-teep-redpill-phala"),
+        pcs_collateral("tdx-v4-teep-chutes"),
+        pcs_collateral("tdx-v4-teep-neardirect"),
+    ) else {
+        return;
+    };
+    let when = at("2026-06-29T03:00:00Z");
+    let request = CollateralRequest::TdxCollateral {
+        fmspc: [0x90, 0xc0, 0x6f, 0, 0, 0],
+        ca: TdxCa::Platform,
+    };
+    let with = |collateral: &[u8]| {
+        Evidence::Tdx(TdxEvidence {
+            quote: quote.clone(),
+            collateral: Some(collateral.to_vec()),
+        })
+    };
+    let pck_crl_of = |service: &ServiceVerifier| {
+        service
+            .held()
+            .into_iter()
+            .find(|h| h.which == request)
+            .map(|h| h.next_update)
+    };
+
+    // Held: chutes. Attached: phala, whose PCK CRL is older. The held one
+    // is used, and stays held.
+    let mut service = ServiceVerifier::new();
+    service.offer(&request, &chutes, &any, when, p).unwrap();
+    let held = pck_crl_of(&service);
+    for passed_over in 1..=2 {
+        // The second time it is recognised without being verified again.
+        assert!(service.verify(&with(&phala), &any, when, p).is_ok());
+        assert_eq!(pck_crl_of(&service), held);
+        assert_eq!(service.counters().refused_older, passed_over);
+    }
+    // Offered, the older one is refused.
+    let err = service.offer(&request, &phala, &any, when, p).unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::OlderThanSeen { which, newest_seen, offered }
+            if **which == request
+                && newest_seen.contains("2026-06-29T00:55:06Z")
+                && offered.contains("2026-06-10T01:24:13Z")),
+        "{err}"
+    );
+    assert_eq!(pck_crl_of(&service), held);
+
+    // Held: phala. Attached: chutes, newer. It is used and kept.
+    let mut service = ServiceVerifier::new();
+    service.offer(&request, &phala, &any, when, p).unwrap();
+    assert_eq!(pck_crl_of(&service), Some(at("2026-07-10T00:36:28Z")));
+    assert!(service.verify(&with(&chutes), &any, when, p).is_ok());
+    assert_eq!(pck_crl_of(&service), Some(at("2026-07-29T00:55:06Z")));
+    // Now phala attached is older than the newest seen: the held chutes is
+    // used.
+    assert!(service.verify(&with(&phala), &any, when, p).is_ok());
+    assert_eq!(pck_crl_of(&service), Some(at("2026-07-29T00:55:06Z")));
+
+    // tcbEvaluationDataNumber: after 19 was seen, 18 is refused when
+    // offered (at an instant where it would otherwise be current) ...
+    let near_at = at("2026-04-24T02:10:37Z");
+    let err = service
+        .offer(&request, &near, &any, near_at, p)
+        .unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::OlderThanSeen { newest_seen, offered, .. }
+            if newest_seen.contains("tcbEvaluationDataNumber 19")
+                && offered.contains("tcbEvaluationDataNumber 18")),
+        "{err}"
+    );
+    // ... and when attached, the held collateral (not yet valid then) is
+    // the only candidate: refused as stale, not judged by the older one.
+    let near_quote = vector!("tdx-more/tdx-v4-teep-neardirect-quote.bin");
+    let attached = Evidence::Tdx(TdxEvidence {
+        quote: near_quote,
+        collateral: Some(near.clone()),
+    });
+    assert!(evidence::verify(&attached, &any, near_at, p).is_ok());
+    let err = service.verify(&attached, &any, near_at, p).unwrap_err();
+    assert!(
+        matches!(&err, EvidenceError::StaleCollateral { which, .. } if **which == request),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("as held, is not yet valid"),
+        "{err}"
+    );
+    assert!(service.counters().refused_older >= 2);
+    // With nothing held and no mark, the same attachment is used.
+    let mut fresh = ServiceVerifier::new();
+    assert!(fresh.verify(&attached, &any, near_at, p).is_ok());
+}
+
+#[test]
+fn tampered_tdx_collateral_is_refused_and_changes_nothing() {
+    let p = providers()[0];
+    let any = refs(r#"{"tdx":[{}]}"#);
+    let Some(collateral) = pcs_collateral("tdx-v4-teep-chutes") else {
+        return;
+    };
+    let when = at("2026-06-29T02:07:25Z");
+    let request = CollateralRequest::TdxCollateral {
+        fmspc: [0x90, 0xc0, 0x6f, 0, 0, 0],
+        ca: TdxCa::Platform,
+    };
+    let mut service = ServiceVerifier::new();
+    let parsed = evidence::tdx::Collateral::from_json(&collateral).unwrap();
+    // The TCB info with one digit changed, the PCK CRL with one bit flipped.
+    let mut tcb = parsed.clone();
+    tcb.tcb_info = tcb.tcb_info.replacen(
+        "\"tcbEvaluationDataNumber\":19",
+        "\"tcbEvaluationDataNumber\":20",
+        1,
+    );
+    assert_ne!(tcb.tcb_info, parsed.tcb_info);
+    let mut crl = parsed.clone();
+    let middle = crl.pck_crl.len() / 2;
+    crl.pck_crl[middle] ^= 1;
+    for bad in [
+        tcb.to_json().into_bytes(),
+        crl.to_json().into_bytes(),
+        b"{}".to_vec(),
+    ] {
+        let err = service.offer(&request, &bad, &any, when, p).unwrap_err();
+        assert!(
+            matches!(err, EvidenceError::CollateralRefused { .. }),
+            "{err}"
+        );
+        assert_eq!(service.held_count(), 0);
+        assert_eq!(service.newest_tcb_evaluation(request_fmspc(&request)), None);
+    }
+    service.offer(&request, &collateral, &any, when, p).unwrap();
+    assert_eq!(
+        service.newest_tcb_evaluation(request_fmspc(&request)),
+        Some(19)
+    );
+    // A tampered attachment is ignored in favour of the held collateral.
+    let quote = vector!("tdx-more/tdx-v4-teep-chutes-quote.bin");
+    let evidence = Evidence::Tdx(TdxEvidence {
+        quote,
+        collateral: Some(tcb.to_json().into_bytes()),
+    });
+    assert!(service.verify(&evidence, &any, when, p).is_ok());
+    assert_eq!(
+        service.newest_tcb_evaluation(request_fmspc(&request)),
+        Some(19)
+    );
+}
+
+fn request_fmspc(request: &CollateralRequest) -> [u8; 6] {
+    match request {
+        CollateralRequest::TdxCollateral { fmspc, .. } => *fmspc,
+        _ => unreachable!(),
+    }
+}
