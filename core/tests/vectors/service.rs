@@ -1207,6 +1207,21 @@ fn tdx_roots_have_their_own_marks_and_collateral() {
         service.verify(quote, &both, sim_when, p).unwrap();
     }
     assert_eq!(service.held_count(), 2);
+    // A quote under a third root: refused under each root, named.
+    let c = tdx_pki::Platform::new(3, SIM_FMSPC);
+    let quote_c = tdx_evidence(c.quote(&[3; 64]), None);
+    match service.verify(&quote_c, &both, sim_when, p).unwrap_err() {
+        EvidenceError::NoEntryMatched(reasons) => {
+            assert_eq!(reasons.len(), 2, "{reasons:?}");
+            assert!(
+                reasons
+                    .iter()
+                    .all(|r| r.starts_with("under the entry's InsecureTrustedRoot")),
+                "{reasons:?}"
+            );
+        }
+        err => panic!("{err}"),
+    }
 
     // Intel's collateral for the same FMSPC, beside the generated roots'.
     let Some(real) = pcs_collateral("tdx-v4-teep-chutes") else {

@@ -142,6 +142,26 @@ fn chain_contains(quote: &Quote<'_>, root: &[u8]) -> bool {
     false
 }
 
+/// The roots of `entries` to judge `quote` under: with several, those its
+/// PCK chain carries (a quote verifies only under the root its chain ends
+/// at), or all when it carries none of them (so that the verdict names
+/// each failure).
+fn roots_for<'e>(
+    quote: &Quote<'_>,
+    entries: &'e [TdxReferenceValues],
+) -> Vec<Option<&'e TrustedRoot>> {
+    let roots = distinct_roots(entries);
+    if roots.len() == 1 {
+        return roots;
+    }
+    let carried: Vec<Option<&TrustedRoot>> = roots
+        .iter()
+        .copied()
+        .filter(|root| chain_contains(quote, root_der(*root)))
+        .collect();
+    if carried.is_empty() { roots } else { carried }
+}
+
 /// Checks a quote against each entry naming `root` with `collateral`
 /// (authenticated under that root), as offline verification does: the
 /// first entry that accepts it wins; with one entry its error is
@@ -317,17 +337,7 @@ impl TdxHeld {
         let Ok((fmspc, ca)) = platform(&quote) else {
             return;
         };
-        let mut roots = distinct_roots(entries);
-        if roots.len() > 1 {
-            let carried: Vec<Option<&TrustedRoot>> = roots
-                .iter()
-                .copied()
-                .filter(|root| chain_contains(&quote, root_der(*root)))
-                .collect();
-            if !carried.is_empty() {
-                roots = carried;
-            }
-        }
+        let roots = roots_for(&quote, entries);
         let fresh = roots.iter().all(|root| {
             self.get(fmspc, ca, root_der(*root)).is_some_and(|held| {
                 let (not_before, not_after) = held.verified.validity();
@@ -451,10 +461,11 @@ impl TdxHeld {
     }
 
     /// See [`ServiceVerifier::verify`](super::ServiceVerifier::verify).
-    /// Each root the entries name is tried in turn, with the collateral
-    /// chosen under it and only the entries naming it; with one root its
-    /// verdict is the answer, with several the reasons of each are listed
-    /// (as offline verification does).
+    /// Each root the entries name (with several, those the quote's chain
+    /// carries) is tried in turn, with the collateral chosen under it and
+    /// only the entries naming it; with one root its verdict is the
+    /// answer, with several the reasons of each are listed (as offline
+    /// verification does).
     pub fn verify(
         &mut self,
         evidence: &TdxEvidence,
@@ -468,14 +479,14 @@ impl TdxHeld {
         }
         let quote = Quote::parse(&evidence.quote).map_err(|e| EvidenceError::Tdx(e.into()))?;
         let (fmspc, ca) = platform(&quote).map_err(EvidenceError::Tdx)?;
-        let roots = distinct_roots(entries);
+        let one_root = distinct_roots(entries).len() == 1;
         let mut reasons = Vec::new();
-        for root in &roots {
-            match self.verify_under(evidence, entries, *root, fmspc, ca, at, provider, marks) {
+        for root in roots_for(&quote, entries) {
+            match self.verify_under(evidence, entries, root, fmspc, ca, at, provider, marks) {
                 Ok(claims) => return Ok(claims),
-                Err(err) if roots.len() == 1 => return Err(err),
+                Err(err) if one_root => return Err(err),
                 Err(EvidenceError::NoEntryMatched(more)) => reasons.extend(more),
-                Err(err) => reasons.push(alloc::format!("under {}: {err}", root_name(*root))),
+                Err(err) => reasons.push(alloc::format!("under {}: {err}", root_name(root))),
             }
         }
         Err(EvidenceError::NoEntryMatched(reasons))
