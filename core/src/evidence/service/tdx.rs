@@ -142,15 +142,14 @@ fn chain_contains(quote: &Quote<'_>, root: &[u8]) -> bool {
     false
 }
 
-/// The roots of `entries` to judge `quote` under: with several, those its
+/// The roots (of the entries) to judge `quote` under: with several, those its
 /// PCK chain carries (a quote verifies only under the root its chain ends
 /// at), or all when it carries none of them (so that the verdict names
 /// each failure).
 fn roots_for<'e>(
     quote: &Quote<'_>,
-    entries: &'e [TdxReferenceValues],
+    roots: Vec<Option<&'e TrustedRoot>>,
 ) -> Vec<Option<&'e TrustedRoot>> {
-    let roots = distinct_roots(entries);
     if roots.len() == 1 {
         return roots;
     }
@@ -337,7 +336,7 @@ impl TdxHeld {
         let Ok((fmspc, ca)) = platform(&quote) else {
             return;
         };
-        let roots = roots_for(&quote, entries);
+        let roots = roots_for(&quote, distinct_roots(entries));
         let fresh = roots.iter().all(|root| {
             self.get(fmspc, ca, root_der(*root)).is_some_and(|held| {
                 let (not_before, not_after) = held.verified.validity();
@@ -479,9 +478,10 @@ impl TdxHeld {
         }
         let quote = Quote::parse(&evidence.quote).map_err(|e| EvidenceError::Tdx(e.into()))?;
         let (fmspc, ca) = platform(&quote).map_err(EvidenceError::Tdx)?;
-        let one_root = distinct_roots(entries).len() == 1;
+        let roots = distinct_roots(entries);
+        let one_root = roots.len() == 1;
         let mut reasons = Vec::new();
-        for root in roots_for(&quote, entries) {
+        for root in roots_for(&quote, roots) {
             match self.verify_under(evidence, entries, root, fmspc, ca, at, provider, marks) {
                 Ok(claims) => return Ok(claims),
                 Err(err) if one_root => return Err(err),
