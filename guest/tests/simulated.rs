@@ -20,9 +20,7 @@ use accord_core::evidence::{self, Claims, Evidence, EvidenceError, ReferenceValu
 use accord_core::time::UnixTime;
 use accord_core::x509::Certificate;
 use accord_guest::tee::TeeProvider;
-use accord_guest::tee::simulated::{
-    self, CrlSpec, SimulatedConfig, SimulatedError, SimulatedSnp,
-};
+use accord_guest::tee::simulated::{self, CrlSpec, SimulatedConfig, SimulatedError, SimulatedSnp};
 
 const MEASUREMENT: [u8; 48] = [0x11; 48];
 const HOST_DATA: [u8; 32] = [0x22; 32];
@@ -575,7 +573,10 @@ fn crl_spec(number: u64, revoked: &[Vec<u8>]) -> CrlSpec {
         number,
         this_update: UnixTime(at.0 - DAY),
         next_update: UnixTime(at.0 + 7 * DAY),
-        revoked: revoked.iter().map(|s| (s.clone(), UnixTime(at.0 - 2 * DAY))).collect(),
+        revoked: revoked
+            .iter()
+            .map(|s| (s.clone(), UnixTime(at.0 - 2 * DAY)))
+            .collect(),
     }
 }
 
@@ -609,7 +610,13 @@ fn reissued_vceks_have_serials_of_their_own_and_the_same_in_every_issue() {
         })
         .unwrap();
     assert_eq!(updated.vcek_serial(), serial(&first));
-    assert!(chip.issue_vcek(TcbVersion { fmc: Some(1), ..tcb }).is_err());
+    assert!(
+        chip.issue_vcek(TcbVersion {
+            fmc: Some(1),
+            ..tcb
+        })
+        .is_err()
+    );
 }
 
 #[test]
@@ -661,18 +668,18 @@ fn the_ark_signed_crl_has_amds_shape_and_is_enforced() {
         let parsed = accord_core::x509::Crl::from_der(&crl).unwrap();
         assert!(parsed.is_revoked(&serial));
         let err = verify(&crl).unwrap_err();
-        let expected = if what == "ASK" { CertRole::Ask } else { CertRole::Vcek };
+        let expected = if what == "ASK" {
+            CertRole::Ask
+        } else {
+            CertRole::Vcek
+        };
         assert!(
             matches!(&err, SnpError::Revoked { role, .. } if *role == expected),
             "{what}: {err}"
         );
         // openssl agrees that the ARK signed it.
         let ark_pem = accord_core::der::write::pem("CERTIFICATE", &root.ark);
-        let out = openssl(
-            &["crl", "-inform", "DER", "-noout"],
-            &crl,
-            Some(&ark_pem),
-        );
+        let out = openssl(&["crl", "-inform", "DER", "-noout"], &crl, Some(&ark_pem));
         assert!(out.contains("verify OK"), "{what}: {out}");
     }
     // Another chip's ARK did not sign it.

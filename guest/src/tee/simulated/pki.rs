@@ -238,10 +238,7 @@ pub fn issue_crl(
         .map(|(serial, date)| seq(&[&uint(serial), &time(*date)]))
         .collect();
     let entry_refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-    let authority_key_id = extension(
-        &[2, 5, 29, 35],
-        &seq(&[&implicit(0, &rsa_key_id(ark_key))]),
-    );
+    let authority_key_id = extension(&[2, 5, 29, 35], &seq(&[&implicit(0, &rsa_key_id(ark_key))]));
     let crl_number = extension(&[2, 5, 29, 20], &small_uint(spec.number));
     let mut parts: Vec<Vec<u8>> = vec![
         small_uint(1),
