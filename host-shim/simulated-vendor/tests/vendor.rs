@@ -37,8 +37,13 @@ fn state(name: &str) -> PathBuf {
 }
 
 fn fetcher(vendor: &SimulatedVendor) -> Fetcher {
+    fetcher_with_timeout(vendor, std::time::Duration::from_secs(5))
+}
+
+fn fetcher_with_timeout(vendor: &SimulatedVendor, timeout: std::time::Duration) -> Fetcher {
     let http = HttpClient::new(HttpConfig {
-        total_timeout: std::time::Duration::from_secs(5),
+        connect_timeout: timeout,
+        total_timeout: timeout,
         ..HttpConfig::default()
     })
     .unwrap();
@@ -255,6 +260,8 @@ async fn fetched_again(fetcher: &Fetcher, quote: &[u8]) -> tdx::Collateral {
 
 #[tokio::test]
 async fn a_failing_vendor_fails_the_fetch() {
+    // Down, 5xx, garbage and slow (the fetch policy around it, with a
+    // cache, is accord-collateral's and the CLI's to test).
     let mut vendor =
         SimulatedVendor::start_with_state_dirs(&[(&state("genoa"), Product::Genoa)], None).unwrap();
     let fetcher = fetcher(&vendor);
@@ -266,9 +273,17 @@ async fn a_failing_vendor_fails_the_fetch() {
     vendor.set_behavior(Behavior::Status(503));
     let err = fetcher.fetch(&crl, now()).await.unwrap_err();
     assert!(err.0.contains("503"), "{err}");
+    vendor.set_behavior(Behavior::Garbage);
+    let err = fetcher.fetch(&crl, now()).await.unwrap_err();
+    assert!(err.0.contains("garbage"), "{err}");
+    // Slow: later than the client waits.
+    vendor.set_behavior(Behavior::Delay(std::time::Duration::from_secs(60)));
+    let impatient = fetcher_with_timeout(&vendor, std::time::Duration::from_millis(200));
+    let err = impatient.fetch(&crl, now()).await.unwrap_err();
+    assert!(err.0.contains("no complete answer"), "{err}");
     vendor.set_behavior(Behavior::Serve);
     fetcher.fetch(&crl, now()).await.unwrap();
-    assert_eq!(vendor.count("/vcek/v1/Genoa/crl"), 3);
+    assert_eq!(vendor.count("/vcek/v1/Genoa/crl"), 5);
     vendor.stop();
     let err = fetcher.fetch(&crl, now()).await.unwrap_err();
     assert!(err.0.contains("connect"), "{err}");
