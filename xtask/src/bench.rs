@@ -211,8 +211,10 @@ pub fn table() -> anyhow::Result<()> {
 fn kept_apart() -> anyhow::Result<()> {
     let fetch = [
         "collateral_fetch/snp_cold",
+        "collateral_fetch/snp_no_cache",
         "collateral_fetch/snp_warm",
         "collateral_fetch/tdx_cold",
+        "collateral_fetch/tdx_no_cache",
         "collateral_fetch/tdx_warm",
     ];
     println!();

@@ -5,11 +5,15 @@
 //! - `collateral_fetch/snp_cold`: the VCEK and the VCEK CRL for Genoa
 //!   report 1 with an empty cache: two HTTP requests, the validity read
 //!   from each answer, two cache writes;
+//! - `collateral_fetch/snp_no_cache`: the same two requests with no cache
+//!   at all: the HTTP part of `snp_cold` (the rest is the durable cache
+//!   write: a temporary file fsynced, renamed, its directory fsynced);
 //! - `collateral_fetch/snp_warm`: the same items from a cache that holds
 //!   them (valid, not due for refresh): no request;
 //! - `collateral_fetch/tdx_cold` and `tdx_warm`: TDX set 1's collateral
 //!   (TCB info by FMSPC, QE identity, PCK CRL with its issuer chain, root
-//!   CA CRL: four requests) assembled into core's `Collateral`.
+//!   CA CRL: four requests) assembled into core's `Collateral`, and
+//!   `tdx_no_cache` likewise.
 //!
 //! Only the fetch is timed: the empty cache directory and the fetcher are
 //! made before each cold iteration and dropped after it. Nothing here is
@@ -100,11 +104,11 @@ fn vendor() -> Vendor {
     vendor
 }
 
-fn fetcher(http: &HttpClient, server: &VendorServer, cache: &Path) -> Fetcher {
+fn fetcher(http: &HttpClient, server: &VendorServer, cache: Option<&Path>) -> Fetcher {
     Fetcher::new(
         Some(http.clone()),
         Endpoints::new(&server.base_url(), &server.base_url()),
-        Some(Cache::new(cache)),
+        cache.map(Cache::new),
     )
 }
 
@@ -147,7 +151,10 @@ fn fetch(c: &mut Criterion) {
 
     // Each path serves what it claims before it is timed.
     let dir = tempfile::tempdir().unwrap();
-    let warm = fetcher(&http, &server, dir.path());
+    let warm = fetcher(&http, &server, Some(dir.path()));
+    let no_cache = fetcher(&http, &server, None);
+    assert_eq!(snp(&no_cache), [Source::Vendor; 2]);
+    assert_eq!(tdx(&no_cache), [Source::Vendor; 4]);
     assert_eq!(snp(&warm), [Source::Vendor; 2]);
     assert_eq!(snp(&warm), [Source::Cache; 2]);
     assert_eq!(tdx(&warm), [Source::Vendor; 4]);
@@ -156,7 +163,7 @@ fn fetch(c: &mut Criterion) {
     let mut group = c.benchmark_group("collateral_fetch");
     let empty = || {
         let dir = tempfile::tempdir().unwrap();
-        let fetcher = fetcher(&http, &server, dir.path());
+        let fetcher = fetcher(&http, &server, Some(dir.path()));
         (dir, fetcher)
     };
     group.bench_function("snp_cold", |b| {
@@ -169,6 +176,7 @@ fn fetch(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    group.bench_function("snp_no_cache", |b| b.iter(|| black_box(snp(&no_cache))));
     group.bench_function("snp_warm", |b| b.iter(|| black_box(snp(&warm))));
     group.bench_function("tdx_cold", |b| {
         b.iter_batched(
@@ -180,6 +188,7 @@ fn fetch(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    group.bench_function("tdx_no_cache", |b| b.iter(|| black_box(tdx(&no_cache))));
     group.bench_function("tdx_warm", |b| b.iter(|| black_box(tdx(&warm))));
     group.finish();
 }
