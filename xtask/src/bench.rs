@@ -1,7 +1,13 @@
 //! `cargo xtask bench-table`: reads criterion's results from
 //! `target/criterion` (after `cargo bench -p accord-core --bench verify`)
 //! and prints the medians and the ratios BENCHMARKS.md records, with the
-//! targets of issue 2.
+//! targets of issue 2 and of issue 15 (`service_warm`).
+//!
+//! Then, when they were run, the issue 15 benchmarks kept apart: the
+//! collateral fetch times (`cargo bench -p accord-collateral --bench
+//! fetch`) and virtee/sev on each of its crypto backends beside accord
+//! (`bench/sev-openssl`, its own workspace sharing `target/`); each of
+//! their ratios is taken within one run.
 
 use anyhow::Context;
 
@@ -10,10 +16,7 @@ use crate::workspace_root;
 /// Median time in microseconds of one benchmark (`group/function`, with the
 /// `/` inside function names as criterion stores them: `_`).
 fn median_us(id: &str) -> anyhow::Result<f64> {
-    let path = workspace_root()
-        .join("target/criterion")
-        .join(id)
-        .join("new/estimates.json");
+    let path = estimates(id);
     let text = std::fs::read_to_string(&path).with_context(|| {
         format!(
             "{} missing: run `cargo bench -p accord-core --bench verify` first",
@@ -26,6 +29,14 @@ fn median_us(id: &str) -> anyhow::Result<f64> {
         .as_f64()
         .context("no median in criterion estimates")?;
     Ok(nanos / 1000.0)
+}
+
+/// Where criterion keeps a benchmark's estimates.
+fn estimates(id: &str) -> std::path::PathBuf {
+    workspace_root()
+        .join("target/criterion")
+        .join(id)
+        .join("new/estimates.json")
 }
 
 /// What a ratio should be.
@@ -56,6 +67,12 @@ pub fn table() -> anyhow::Result<()> {
         "tdx_cached_collateral/accord_rustcrypto",
         "tdx_cached_collateral/accord_aws-lc-rs_known-platform",
         "tdx_cached_collateral/accord_rustcrypto_known-platform",
+        "service_warm/snp_aws-lc-rs",
+        "service_warm/snp_rustcrypto",
+        "service_warm/tdx_aws-lc-rs",
+        "service_warm/tdx_rustcrypto",
+        "service_warm/tdx-attached_aws-lc-rs",
+        "service_warm/tdx-attached_rustcrypto",
     ];
     println!("| benchmark | median |");
     println!("|---|---:|");
@@ -111,6 +128,61 @@ pub fn table() -> anyhow::Result<()> {
             ratio("p384_verify_floor/ring", "p384_verify_floor/aws-lc-rs")?,
             Target::Info("why aws-lc-rs"),
         ),
+        // Issue 15: what the in-service verifier adds to the cached paths
+        // (revocation lookup, chain-key hash, FMSPC, reference values).
+        (
+            "service warm SNP / SNP cached chain (aws-lc-rs)",
+            ratio(
+                "service_warm/snp_aws-lc-rs",
+                "snp_cached_chain/accord_aws-lc-rs",
+            )?,
+            Target::AtMost(1.1),
+        ),
+        (
+            "service warm SNP / SNP cached chain (rustcrypto)",
+            ratio(
+                "service_warm/snp_rustcrypto",
+                "snp_cached_chain/accord_rustcrypto",
+            )?,
+            Target::AtMost(1.1),
+        ),
+        (
+            "service warm TDX / TDX cached collateral + remembered platform (aws-lc-rs)",
+            ratio(
+                "service_warm/tdx_aws-lc-rs",
+                "tdx_cached_collateral/accord_aws-lc-rs_known-platform",
+            )?,
+            Target::AtMost(1.1),
+        ),
+        (
+            "service warm TDX / TDX cached collateral + remembered platform (rustcrypto)",
+            ratio(
+                "service_warm/tdx_rustcrypto",
+                "tdx_cached_collateral/accord_rustcrypto_known-platform",
+            )?,
+            Target::AtMost(1.1),
+        ),
+        (
+            "TDX / SNP, core verification, cached (aws-lc-rs, remembered platform)",
+            ratio(
+                "tdx_cached_collateral/accord_aws-lc-rs_known-platform",
+                "snp_cached_chain/accord_aws-lc-rs",
+            )?,
+            Target::AtMost(1.2),
+        ),
+        (
+            "TDX / SNP, core verification, cached (aws-lc-rs, PCK chain checked)",
+            ratio(
+                "tdx_cached_collateral/accord_aws-lc-rs",
+                "snp_cached_chain/accord_aws-lc-rs",
+            )?,
+            Target::AtMost(1.2),
+        ),
+        (
+            "TDX / SNP, service warm (aws-lc-rs)",
+            ratio("service_warm/tdx_aws-lc-rs", "service_warm/snp_aws-lc-rs")?,
+            Target::AtMost(1.2),
+        ),
     ];
     println!();
     println!("| ratio | value | target | met |");
@@ -130,6 +202,59 @@ pub fn table() -> anyhow::Result<()> {
     }
     if missed > 0 {
         eprintln!("{missed} target(s) missed");
+    }
+    kept_apart()
+}
+
+/// The issue 15 benchmarks run apart from `verify`: printed when their
+/// results are there, with the command that makes them when not.
+fn kept_apart() -> anyhow::Result<()> {
+    let fetch = [
+        "collateral_fetch/snp_cold",
+        "collateral_fetch/snp_no_cache",
+        "collateral_fetch/snp_warm",
+        "collateral_fetch/tdx_cold",
+        "collateral_fetch/tdx_no_cache",
+        "collateral_fetch/tdx_warm",
+    ];
+    println!();
+    if fetch.iter().all(|id| estimates(id).is_file()) {
+        println!("| collateral fetch (loopback vendor) | median |");
+        println!("|---|---:|");
+        for id in fetch {
+            println!("| `{id}` | {:.1} µs |", median_us(id)?);
+        }
+    } else {
+        println!("(collateral fetch: run `cargo bench -p accord-collateral --bench fetch`)");
+    }
+    for backend in ["openssl", "nossl"] {
+        let id = |kind: &str, what: &str| format!("sev_{backend}_{kind}/{what}");
+        println!();
+        if !estimates(&id("cached", "sev")).is_file() {
+            let features = if backend == "openssl" {
+                ""
+            } else {
+                " --no-default-features --features nossl"
+            };
+            println!(
+                "(sev on {backend}: run `cargo bench{features} --bench sev` in bench/sev-openssl)"
+            );
+            continue;
+        }
+        println!("| sev ({backend}) beside accord, one run | median | sev ÷ accord |");
+        println!("|---|---:|---:|");
+        for kind in ["cold", "cached"] {
+            let sev = median_us(&id(kind, "sev"))?;
+            println!("| `{}` | {sev:.1} µs | |", id(kind, "sev"));
+            for provider in ["aws-lc-rs", "rustcrypto"] {
+                let accord = median_us(&id(kind, &format!("accord_{provider}")))?;
+                println!(
+                    "| `{}` | {accord:.1} µs | {:.2} |",
+                    id(kind, &format!("accord_{provider}")),
+                    sev / accord
+                );
+            }
+        }
     }
     Ok(())
 }
