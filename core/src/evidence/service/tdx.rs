@@ -50,8 +50,6 @@ struct Authenticated {
     qe_evaluation: u32,
     pck_crl: (StreamKey, CrlVersion),
     root_crl: (StreamKey, CrlVersion),
-    /// Platforms remembered with `verified` (their PCK chains checked once).
-    platforms: usize,
 }
 
 /// How many platforms (PCK chains) each held collateral set remembers.
@@ -292,7 +290,6 @@ fn authenticate(
         qe_evaluation: verified.qe_identity().tcb_evaluation_data_number,
         pck_crl: crl_stream("TDX PCK CRL", &collateral.pck_crl, root, provider)?,
         root_crl: crl_stream("TDX root CA CRL", &collateral.root_ca_crl, root, provider)?,
-        platforms: 0,
         verified,
     })
 }
@@ -551,10 +548,12 @@ impl TdxHeld {
         let Some(held) = self.held.iter_mut().find(|h| h.is(fmspc, ca, root)) else {
             return;
         };
-        if held.platforms < PLATFORM_CAPACITY
-            && held.verified.remember_platform(quote, at, provider).is_ok()
+        // A platform already remembered is skipped (remembering it again
+        // would verify its chain again); the capacity counts platforms.
+        if held.verified.platforms_known() < PLATFORM_CAPACITY
+            && !held.verified.knows_platform(quote, provider)
         {
-            held.platforms += 1;
+            let _ = held.verified.remember_platform(quote, at, provider);
         }
     }
 

@@ -503,6 +503,18 @@ impl VerifiedCollateral {
         Ok(())
     }
 
+    /// Whether the PCK chain `quote_bytes` carries is remembered
+    /// ([`Self::remember_platform`]); `false` for bytes that do not parse.
+    pub fn knows_platform(&self, quote_bytes: &[u8], provider: &dyn CryptoProvider) -> bool {
+        Quote::parse(quote_bytes)
+            .is_ok_and(|quote| self.known_platform(quote.pck_chain_pem, provider).is_some())
+    }
+
+    /// How many platforms are remembered.
+    pub fn platforms_known(&self) -> usize {
+        self.known_platforms.len()
+    }
+
     /// The remembered platform whose chain is exactly `pck_chain_pem`.
     fn known_platform(
         &self,
