@@ -180,6 +180,7 @@ fn unexpected(request: &str, reply: &ShimResponse) -> StoreError {
         ShimResponse::Latest { .. } => "Latest",
         ShimResponse::Peers { .. } => "Peers",
         ShimResponse::StatusAccepted => "StatusAccepted",
+        ShimResponse::Collateral { .. } => "Collateral",
     };
     failed(request, format!("answered with {name}"))
 }

@@ -215,6 +215,7 @@ async fn start_shim(config: Probes) -> Shim {
         store: HungStore(MemStore::default()),
         discovery: ManualPeers::default(),
         board: Arc::clone(&probes.board),
+        collateral: None,
     });
     tokio::spawn(channel::serve(listener, shim, probes.shutdown.subscribe()));
     Shim { probes, channel }
