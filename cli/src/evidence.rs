@@ -13,7 +13,7 @@ use accord_core::evidence::snp::{
     self, Certs, DefaultPolicy, Product, SnpClaims, SnpReferenceValues, TrustRoots,
 };
 use accord_core::evidence::tdx::{
-    self, Collateral, TdxClaims, TdxPolicy, TdxReferenceValues, VerifiedCollateral,
+    self, Collateral, TdxClaims, TdxPolicy, TdxReferenceValues, TrustedRoot, VerifiedCollateral,
 };
 use accord_core::time::UnixTime;
 use anyhow::{Context, bail};
@@ -29,7 +29,8 @@ pub enum EvidenceCommand {
     /// SEV-SNP: the report is checked against its VCEK or VLEK, which must
     /// chain to AMD's genuine roots (embedded, pinned) unless --trust-root
     /// replaces them. TDX: full DCAP verification with the collateral
-    /// document (PCK chain, CRLs, TCB info, QE identity, TCB level).
+    /// document (PCK chain, CRLs, TCB info, QE identity, TCB level),
+    /// chained to Intel's genuine root unless --tdx-trust-root replaces it.
     ///
     /// What is not given is fetched: without --vcek (and none beside the
     /// report) the VCEK comes from AMD's KDS with the product's CRL (unless
@@ -113,6 +114,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "COLLATERAL.json", requires = "tdx")]
     collateral: Option<PathBuf>,
 
+    /// Replace Intel's genuine SGX Root CA with this root (DER or PEM) for
+    /// the TDX collateral and the PCK chain. Meant for the simulated TDX;
+    /// prints a warning.
+    #[arg(long, value_name = "ROOT.der", requires = "tdx")]
+    tdx_trust_root: Option<PathBuf>,
+
     /// Base URL of AMD's KDS (or a mirror with the same paths).
     #[arg(long, value_name = "URL", default_value = accord_collateral::DEFAULT_KDS_URL)]
     kds_url: String,
@@ -194,6 +201,7 @@ impl VerifyArgs {
         push("--tdx", &self.tdx);
         push("--trust-root", &self.trust_root);
         push("--ask", &self.ask);
+        push("--tdx-trust-root", &self.tdx_trust_root);
         push("--reference", &self.reference);
         if let Some(product) = self.product {
             options.push("--product".to_owned());
@@ -302,6 +310,14 @@ fn warn_custom_root(path: &Path) {
     eprintln!(
         "WARNING: --trust-root {} replaces AMD's genuine roots; this evidence proves nothing about real \
          AMD hardware (use it only for the INSECURE simulated TEE or tests)",
+        path.display()
+    );
+}
+
+fn warn_custom_tdx_root(path: &Path) {
+    eprintln!(
+        "WARNING: --tdx-trust-root {} replaces Intel's genuine SGX Root CA; this evidence proves nothing \
+         about real Intel hardware (use it only for the INSECURE simulated TDX or tests)",
         path.display()
     );
 }
@@ -459,6 +475,15 @@ fn verify_tdx(
 ) -> Result<(), Failure> {
     let at = input::instant(args.at.as_deref())?;
     let quote = input::read(quote_path)?;
+    let custom_root = match &args.tdx_trust_root {
+        Some(path) => {
+            warn_custom_tdx_root(path);
+            Some(TrustedRoot {
+                root_ca: input::read_first_certificate(path)?,
+            })
+        }
+        None => None,
+    };
     let collateral = match &args.collateral {
         Some(path) => Collateral::from_json(&input::read(path)?)
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?,
@@ -475,13 +500,33 @@ fn verify_tdx(
                 allow_debug: args.allow_debug,
                 ..TdxPolicy::default()
             };
-            tdx::verify_with_policy(&quote, &collateral, at, provider, &policy)
-                .map_err(|err| Failure::Invalid(format!("TDX: {err}")))?
+            let verified = match &custom_root {
+                None => tdx::verify_with_policy(&quote, &collateral, at, provider, &policy),
+                Some(root) => {
+                    VerifiedCollateral::verify_with_root(&collateral, Some(root), at, provider)
+                        .and_then(|verified_collateral| {
+                            let verified = tdx::verify_with_collateral(
+                                &verified_collateral,
+                                &quote,
+                                at,
+                                provider,
+                            )?;
+                            policy.check(&verified)?;
+                            Ok(verified.to_claims())
+                        })
+                }
+            };
+            verified.map_err(|err| Failure::Invalid(format!("TDX: {err}")))?
         }
         Some(path) => {
             let entries: Vec<TdxReferenceValues> = reference_entries(path, "tdx")?;
-            let verified_collateral = VerifiedCollateral::verify(&collateral, at, provider)
-                .map_err(|err| Failure::Invalid(format!("TDX: {err}")))?;
+            let verified_collateral = VerifiedCollateral::verify_with_root(
+                &collateral,
+                custom_root.as_ref(),
+                at,
+                provider,
+            )
+            .map_err(|err| Failure::Invalid(format!("TDX: {err}")))?;
             let mut reasons = Vec::new();
             let mut accepted = None;
             for entry in &entries {
@@ -513,8 +558,14 @@ fn verify_tdx(
     }
     let value = serde_json::to_value(&claims).context("serializing claims")?;
     println!(
-        "VALID: TDX quote v{} verified at {at}, TCB status {}",
-        value["header"]["version"], value["tcb_status"]
+        "VALID: TDX quote v{} verified at {at}, TCB status {}{}",
+        value["header"]["version"],
+        value["tcb_status"],
+        if custom_root.is_some() {
+            " against a CUSTOM root"
+        } else {
+            ""
+        }
     );
     for (section, key) in [
         ("body", "mr_td"),

@@ -1,6 +1,7 @@
 //! The released `accord` links what the user needs and nothing of the
 //! demo: no host shim (`accord-shim`), no Kubernetes client (`kube`,
-//! `k8s-openapi`) and not the demo crate (`accord-demo`). The demo, its
+//! `k8s-openapi`), not the demo crate (`accord-demo`) and not the INSECURE
+//! simulated vendor (`accord-simulated-vendor`). The demo, its
 //! replica processes and the load benchmarks are `accord-demo`
 //! (`cli/demo/`). Asked of cargo itself: `cargo tree -p accord-cli -e
 //! normal` lists the normal (not dev, not build) dependency graph of the
@@ -57,6 +58,7 @@ fn accord_links_no_kubernetes_client_no_shim_and_no_demo() {
         "k8s-openapi",
         "accord-shim",
         "accord-demo",
+        "accord-simulated-vendor",
     ] {
         assert!(
             !deps.contains(banned),

@@ -12,13 +12,18 @@
 //! - A vendor that is down, slow, answers 5xx, garbage or tampered bytes:
 //!   the valid cached copy is used; with none, a clear refusal.
 //! - `--save-collateral` reproduces the verdict offline.
+//! - The INSECURE simulated SEV-SNP chip and TDX through the INSECURE
+//!   simulated vendor (`accord-simulated-vendor`): fetched, revoked by a
+//!   re-issued CRL, a rollback refused.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use accord_collateral::test_vendor::{Behavior, ConnectProxy, Vendor, VendorServer};
 use accord_core::evidence::tdx::Collateral;
+use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, pem};
+use accord_simulated_vendor::SimulatedVendor;
 
 fn testdata() -> Option<PathBuf> {
     let dir = match std::env::var_os("ACCORD_TESTDATA") {
@@ -806,103 +811,38 @@ fn fetches_go_through_the_collateral_proxy() {
     assert_eq!(server.proxied(), 2);
 }
 
-/// An ARK-signed CRL (RSASSA-PSS SHA-384, salt 48, as AMD signs) made with
-/// the `openssl` binary, revoking `revoked` (certificate DERs), current
-/// from `this_update` to `next_update` (`YYMMDDHHMMSSZ`).
-fn openssl_crl(
-    dir: &Path,
-    ark_key: &Path,
-    ark_pem: &Path,
-    revoked: &[&[u8]],
-    this_update: &str,
-    next_update: &str,
-) -> Vec<u8> {
-    let index: String = revoked
-        .iter()
-        .map(|der| {
-            let serial = Certificate::from_der(der).unwrap().serial().to_vec();
-            let mut hex = hex_lower(&serial).to_uppercase();
-            if hex.is_empty() {
-                hex = "00".into();
-            }
-            format!("R\t491231235959Z\t240601000000Z\t{hex}\tunknown\t/CN=revoked\n")
-        })
-        .collect();
-    std::fs::write(dir.join("index.txt"), index).unwrap();
-    std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
-    std::fs::write(
-        dir.join("ca.cnf"),
-        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha384\n",
-    )
-    .unwrap();
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args([
-            "ca", "-gencrl", "-batch", "-config", "ca.cnf", "-keyform", "DER", "-keyfile",
-        ])
-        .arg(ark_key)
-        .arg("-cert")
-        .arg(ark_pem)
-        .args([
-            "-md",
-            "sha384",
-            "-sigopt",
-            "rsa_padding_mode:pss",
-            "-sigopt",
-            "rsa_pss_saltlen:48",
-            "-sigopt",
-            "rsa_mgf1_md:sha384",
-            "-crl_lastupdate",
-            this_update,
-            "-crl_nextupdate",
-            next_update,
-            "-out",
-            "crl.pem",
-        ])
-        .output()
-        .expect("running openssl");
-    assert!(out.status.success(), "openssl ca: {}", stderr(&out));
-    pem::der_or_pem(&std::fs::read(dir.join("crl.pem")).unwrap(), "X509 CRL").unwrap()
+fn unix_now() -> UnixTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    UnixTime(i64::try_from(secs).unwrap())
 }
 
-/// Generated PKI (the INSECURE simulated chip, trusted only through
-/// --trust-root): a CRL that revokes the chain is enforced when fetched,
-/// and a newer revoking CRL replaces the cached one at refresh.
+/// `t0` plus `hours`, RFC 3339.
+fn later(t0: UnixTime, hours: i64) -> String {
+    UnixTime(t0.0 + hours * 3600).to_string()
+}
+
+const HOURS_PER_DAY: i64 = 24;
+
+/// The INSECURE simulated SEV-SNP chip, trusted only through --trust-root,
+/// through the INSECURE simulated KDS (`accord-simulated-vendor`): its VCEK
+/// and its ARK-signed CRL are fetched and the report verifies; once the
+/// vendor revokes the ASK, the CRL fetched at refresh refuses the report by
+/// name; a rollback to the older CRL does not replace the newer cached one.
 #[test]
-fn a_fetched_crl_revoking_the_chain_is_enforced() {
+fn simulated_snp_evidence_goes_through_the_simulated_kds_and_its_crl() {
+    use accord_core::evidence::snp::Product;
     use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("chip");
+    let vendor = SimulatedVendor::start_with_state_dirs(&[(&state, Product::Genoa)], None).unwrap();
     let chip = SimulatedSnp::open(&state, &SimulatedConfig::default()).unwrap();
     let report_path = dir.path().join("report.bin");
     std::fs::write(&report_path, chip.report(&[7; 64])).unwrap();
-    let ask = pem::der_or_pem(
-        &std::fs::read(state.join("ask.pem")).unwrap(),
-        "CERTIFICATE",
-    )
-    .unwrap();
-    let clean = openssl_crl(
-        dir.path(),
-        &state.join("ark.key"),
-        &state.join("ark.pem"),
-        &[],
-        "260801000000Z",
-        "261001000000Z",
-    );
-    let revoking = openssl_crl(
-        dir.path(),
-        &state.join("ark.key"),
-        &state.join("ark.pem"),
-        &[&ask],
-        "260915000000Z",
-        "261015000000Z",
-    );
-    let mut vendor = Vendor::default();
-    vendor.add_vcek(chip.vcek_der()).unwrap();
-    vendor.set_crl("vcek", "Genoa", &clean);
-    let server = VendorServer::start(vendor).unwrap();
     let cache = dir.path().join("cache");
-    let run = |at: &str| {
+    let run = |at: &str, cache: &Path| {
         accord(&args(&[
             "evidence",
             "verify",
@@ -913,43 +853,171 @@ fn a_fetched_crl_revoking_the_chain_is_enforced() {
             "--ask",
             &state.join("ask.pem").display().to_string(),
             "--kds-url",
-            &server.base_url(),
+            &vendor.kds_url(),
             "--cache",
             &cache.display().to_string(),
             "--at",
             at,
         ]))
     };
-    let ok = run("2026-08-15T00:00:00Z");
+    let t0 = unix_now();
+    let ok = run(&later(t0, 0), &cache);
     assert!(ok.status.success(), "{}", stderr(&ok));
-    // The vendor publishes a CRL revoking the ASK; once the cached CRL is
-    // due for refresh, the new one is fetched, cached and enforced.
-    server.update(|v| v.set_crl("vcek", "Genoa", &revoking));
-    let refused = run("2026-09-20T00:00:00Z");
-    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     assert!(
-        stderr(&refused).contains("INVALID: SEV-SNP") && stderr(&refused).contains("revoked"),
+        String::from_utf8_lossy(&ok.stdout).contains("against a CUSTOM root"),
         "{}",
-        stderr(&refused)
+        String::from_utf8_lossy(&ok.stdout)
     );
-    // From the cache now, offline: still refused.
-    let offline = accord(&args(&[
-        "evidence",
-        "verify",
-        "--snp",
-        &report_path.display().to_string(),
-        "--trust-root",
-        &state.join("ark.pem").display().to_string(),
-        "--ask",
-        &state.join("ask.pem").display().to_string(),
-        "--cache",
-        &cache.display().to_string(),
-        "--offline",
-        "--at",
-        "2026-09-21T00:00:00Z",
-    ]));
-    assert_eq!(offline.status.code(), Some(1), "{}", stderr(&offline));
-    assert!(stderr(&offline).contains("revoked"), "{}", stderr(&offline));
+    for what in ["the VCEK of Genoa chip", "the VCEK CRL for Genoa"] {
+        assert!(
+            stderr(&ok).contains(&format!("{what}"))
+                && stderr(&ok).contains(&format!("fetched from {}", vendor.kds_url())),
+            "{what}: {}",
+            stderr(&ok)
+        );
+    }
+    assert_eq!(vendor.count("/vcek/v1/Genoa/crl"), 1);
+
+    // The vendor revokes the ASK (CRL number 2). A cold verifier gets the
+    // new CRL at once and refuses the report by name.
+    assert_eq!(
+        vendor
+            .revoke_snp(Product::Genoa, &chip.ask_serial())
+            .unwrap(),
+        2
+    );
+    let ask_serial = hex_lower(&chip.ask_serial());
+    let revoked = format!("ASK certificate (serial {ask_serial}) is revoked");
+    let cold = run(&later(t0, 0), &dir.path().join("cold"));
+    assert_eq!(cold.status.code(), Some(1), "{}", stderr(&cold));
+    assert!(stderr(&cold).contains(&revoked), "{}", stderr(&cold));
+    // The warm cache holds CRL 1 (valid 7 days from a day ago) until it is
+    // due for refresh; then CRL 2 is fetched, kept and enforced.
+    let due = run(&later(t0, 5 * HOURS_PER_DAY), &cache);
+    assert_eq!(due.status.code(), Some(1), "{}", stderr(&due));
+    assert!(stderr(&due).contains(&revoked), "{}", stderr(&due));
+    let cached_crl = std::fs::read(cache.join("kds/crl/vcek/Genoa.der")).unwrap();
+    assert_eq!(Some(cached_crl.clone()), vendor.snp_crl(Product::Genoa));
+
+    // A rollback to CRL 1 (older thisUpdate): refused as an older issue,
+    // the cache keeps CRL 2, the report stays revoked.
+    assert_eq!(vendor.serve_older_snp_crl(Product::Genoa).unwrap(), 1);
+    let before = vendor.count("/vcek/v1/Genoa/crl");
+    let rollback = run(&later(t0, 5 * HOURS_PER_DAY + 6), &cache);
+    assert_eq!(vendor.count("/vcek/v1/Genoa/crl"), before + 1);
+    assert_eq!(rollback.status.code(), Some(1), "{}", stderr(&rollback));
+    assert!(
+        stderr(&rollback).contains("served an older issue"),
+        "{}",
+        stderr(&rollback)
+    );
+    assert!(
+        stderr(&rollback).contains(&revoked),
+        "{}",
+        stderr(&rollback)
+    );
+    assert_eq!(
+        std::fs::read(cache.join("kds/crl/vcek/Genoa.der")).unwrap(),
+        cached_crl
+    );
+}
+
+/// The INSECURE simulated TDX, trusted only through --tdx-trust-root,
+/// through the INSECURE simulated PCS: the collateral is fetched and the
+/// quote verifies; once the vendor revokes the PCK certificate it is
+/// refused; a rollback to the older collateral does not replace the newer
+/// cached one.
+#[test]
+fn simulated_tdx_evidence_goes_through_the_simulated_pcs() {
+    use accord_guest::tee::simulated::SimulatedConfig;
+    use accord_guest::tee::simulated_tdx::SimulatedTdx;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tdx");
+    let vendor = SimulatedVendor::start_with_state_dirs(&[], Some(&state)).unwrap();
+    let platform = SimulatedTdx::open(&state, &SimulatedConfig::default()).unwrap();
+    let quote_path = dir.path().join("quote.bin");
+    std::fs::write(&quote_path, platform.quote(&[3; 64])).unwrap();
+    let root_path = dir.path().join("root.der");
+    std::fs::write(&root_path, platform.root_ca_der()).unwrap();
+    let cache = dir.path().join("cache");
+    let run = |at: &str, cache: &Path, trust: bool| {
+        let mut a = args(&[
+            "evidence",
+            "verify",
+            "--tdx",
+            &quote_path.display().to_string(),
+            "--pcs-url",
+            &vendor.pcs_url(),
+            "--cache",
+            &cache.display().to_string(),
+            "--at",
+            at,
+        ]);
+        if trust {
+            a.extend(args(&[
+                "--tdx-trust-root",
+                &root_path.display().to_string(),
+            ]));
+        }
+        accord(&a)
+    };
+    let t0 = unix_now();
+    let ok = run(&later(t0, 0), &cache, true);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .contains("TCB status \"UpToDate\" against a CUSTOM root"),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    assert!(
+        stderr(&ok).contains("WARNING: --tdx-trust-root"),
+        "{}",
+        stderr(&ok)
+    );
+    for path in [
+        "/tdx/certification/v4/tcb",
+        "/tdx/certification/v4/qe/identity",
+        "/sgx/certification/v4/pckcrl",
+        "/sgx/certification/v4/rootcacrl",
+    ] {
+        assert_eq!(vendor.count(path), 1, "{path}");
+    }
+    // Without the simulated root, Intel's genuine root refuses it.
+    let genuine = run(&later(t0, 0), &cache, false);
+    assert_eq!(genuine.status.code(), Some(1), "{}", stderr(&genuine));
+
+    // The vendor revokes the PCK certificate: refused when fetched.
+    vendor.revoke_pck(&platform.pck_serial()).unwrap();
+    let cold_cache = dir.path().join("cold");
+    let cold = run(&later(t0, 0), &cold_cache, true);
+    assert_eq!(cold.status.code(), Some(1), "{}", stderr(&cold));
+    assert!(
+        stderr(&cold).contains("INVALID: TDX") && stderr(&cold).contains("revoked"),
+        "{}",
+        stderr(&cold)
+    );
+    // A rollback to the older collateral, once the cached one is due for
+    // refresh (30-day windows, a quarter of which is left after 23 days):
+    // refused as an older issue; the newer one is kept and enforced.
+    let cached_crl = std::fs::read(cold_cache.join("pcs/pckcrl/platform.der")).unwrap();
+    vendor.serve_older_tdx_collateral().unwrap();
+    let rollback = run(&later(t0, 23 * HOURS_PER_DAY), &cold_cache, true);
+    assert_eq!(rollback.status.code(), Some(1), "{}", stderr(&rollback));
+    assert!(
+        stderr(&rollback).contains("served an older issue"),
+        "{}",
+        stderr(&rollback)
+    );
+    assert!(
+        stderr(&rollback).contains("revoked"),
+        "{}",
+        stderr(&rollback)
+    );
+    assert_eq!(
+        std::fs::read(cold_cache.join("pcs/pckcrl/platform.der")).unwrap(),
+        cached_crl
+    );
 }
 
 /// HTTPS: the vendor's certificate must chain to a trusted root (here a

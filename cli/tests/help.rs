@@ -92,6 +92,7 @@ fn evidence_verify_help_explains_fetching() {
         "[default: https://api.trustedservices.intel.com]",
         "--collateral-proxy <URL>",
         "--collateral-ca <CERTS.pem>",
+        "--tdx-trust-root <ROOT.der>",
         "--fetch-timeout <SECS>",
         "--cache <DIR>",
         "--offline",

@@ -1,7 +1,9 @@
 //! The INSECURE simulated SEV-SNP chip against the core's real verifier:
 //! reports v3 (Genoa) and v5 (Turin) verify with every crypto provider
 //! against the simulated root, and only against it; persistence reloads the
-//! same chip and names corrupted files.
+//! same chip and names corrupted files. Its ARK-signed CRL has AMD's shape,
+//! is enforced by the core's revocation check and verifies with `openssl
+//! crl -CAfile`.
 //!
 //! RSA-4096 key generation is slow, so each product's chip is created once
 //! in `target/tmp/` and reused by every test and every later test run.
@@ -18,7 +20,7 @@ use accord_core::evidence::{self, Claims, Evidence, EvidenceError, ReferenceValu
 use accord_core::time::UnixTime;
 use accord_core::x509::Certificate;
 use accord_guest::tee::TeeProvider;
-use accord_guest::tee::simulated::{self, SimulatedConfig, SimulatedError, SimulatedSnp};
+use accord_guest::tee::simulated::{self, CrlSpec, SimulatedConfig, SimulatedError, SimulatedSnp};
 
 const MEASUREMENT: [u8; 48] = [0x11; 48];
 const HOST_DATA: [u8; 32] = [0x22; 32];
@@ -561,4 +563,157 @@ fn an_ephemeral_chip_verifies_and_persists_nothing() {
         assert_eq!(claims.report_data(), REPORT_DATA);
         assert_eq!(claims.policy_hash(), Some(HOST_DATA));
     }
+}
+
+const DAY: i64 = 86_400;
+
+fn crl_spec(number: u64, revoked: &[Vec<u8>]) -> CrlSpec {
+    let at = now();
+    CrlSpec {
+        number,
+        this_update: UnixTime(at.0 - DAY),
+        next_update: UnixTime(at.0 + 7 * DAY),
+        revoked: revoked
+            .iter()
+            .map(|s| (s.clone(), UnixTime(at.0 - 2 * DAY)))
+            .collect(),
+    }
+}
+
+#[test]
+fn reissued_vceks_have_serials_of_their_own_and_the_same_in_every_issue() {
+    let chip = chip(Product::Genoa);
+    let tcb = TcbVersion {
+        snp: 30,
+        ..chip.tcb()
+    };
+    let first = chip.issue_vcek(tcb).unwrap();
+    let second = chip.issue_vcek(tcb).unwrap();
+    let serial = |der: &[u8]| Certificate::from_der(der).unwrap().serial().to_vec();
+    assert_eq!(serial(&first), serial(&second));
+    assert_ne!(serial(&first), chip.vcek_serial());
+    assert_ne!(serial(&first), chip.ask_serial());
+    let other = chip
+        .issue_vcek(TcbVersion {
+            snp: 31,
+            ..chip.tcb()
+        })
+        .unwrap();
+    assert_ne!(serial(&first), serial(&other));
+    // The chip's own TCB: the persisted VCEK.
+    assert_eq!(chip.issue_vcek(chip.tcb()).unwrap(), chip.vcek_der());
+    // The reconfigured chip signs under the VCEK the KDS would issue.
+    let updated = chip
+        .reconfigured(&SimulatedConfig {
+            tcb: Some(tcb),
+            ..config(Product::Genoa)
+        })
+        .unwrap();
+    assert_eq!(updated.vcek_serial(), serial(&first));
+    assert!(
+        chip.issue_vcek(TcbVersion {
+            fmc: Some(1),
+            ..tcb
+        })
+        .is_err()
+    );
+}
+
+#[test]
+fn the_ark_signed_crl_has_amds_shape_and_is_enforced() {
+    let chip = chip(Product::Genoa);
+    let root = chip.trusted_root();
+    let roots = TrustRoots::custom(&root.ark, &root.ask);
+    let ark = Certificate::from_der(&root.ark).unwrap();
+    let provider = all_providers()[0];
+    let report = chip.report(&REPORT_DATA);
+    let verify = |crl: &[u8]| {
+        snp::verify(
+            &report,
+            &Certs {
+                leaf: chip.vcek_der(),
+            },
+            None,
+            &roots,
+            Some(crl),
+            now(),
+            provider,
+        )
+    };
+
+    let clean = chip.issue_crl(&crl_spec(3, &[])).unwrap();
+    let parsed = accord_core::x509::Crl::from_der(&clean).unwrap();
+    parsed.verify_issued_by(&ark, provider).unwrap();
+    assert_eq!(parsed.revoked_serials().count(), 0);
+    verify(&clean).unwrap();
+    // AMD's shape: v2, PSS parameters of 0x34 bytes (no trailerField),
+    // authorityKeyIdentifier then cRLNumber, both non-critical.
+    let dump = openssl(&["crl", "-inform", "DER", "-noout", "-text"], &clean, None);
+    assert!(dump.contains("Version 2"), "{dump}");
+    assert!(dump.contains("X509v3 Authority Key Identifier"), "{dump}");
+    let number = dump
+        .lines()
+        .skip_while(|line| !line.contains("X509v3 CRL Number"))
+        .nth(1)
+        .map(str::trim);
+    assert_eq!(number, Some("3"), "{dump}");
+    assert!(!dump.contains("critical"), "{dump}");
+    assert!(
+        clean.windows(4).any(|w| w == [0x30, 0x34, 0xa0, 0x0f]),
+        "RSASSA-PSS parameters of 0x34 bytes, without trailerField, as AMD's"
+    );
+
+    for (what, serial) in [("ASK", chip.ask_serial()), ("VCEK", chip.vcek_serial())] {
+        let crl = chip.issue_crl(&crl_spec(4, &[serial.clone()])).unwrap();
+        let parsed = accord_core::x509::Crl::from_der(&crl).unwrap();
+        assert!(parsed.is_revoked(&serial));
+        let err = verify(&crl).unwrap_err();
+        let expected = if what == "ASK" {
+            CertRole::Ask
+        } else {
+            CertRole::Vcek
+        };
+        assert!(
+            matches!(&err, SnpError::Revoked { role, .. } if *role == expected),
+            "{what}: {err}"
+        );
+        // openssl agrees that the ARK signed it.
+        let ark_pem = accord_core::der::write::pem("CERTIFICATE", &root.ark);
+        let out = openssl(&["crl", "-inform", "DER", "-noout"], &crl, Some(&ark_pem));
+        assert!(out.contains("verify OK"), "{what}: {out}");
+    }
+    // Another chip's ARK did not sign it.
+    let other = self::chip(Product::Turin).trusted_root();
+    let other_ark = Certificate::from_der(&other.ark).unwrap();
+    assert!(parsed.verify_issued_by(&other_ark, provider).is_err());
+    // A stale CRL is refused.
+    let stale = chip
+        .issue_crl(&CrlSpec {
+            next_update: UnixTime(now().0 - 1),
+            this_update: UnixTime(now().0 - 2 * DAY),
+            ..crl_spec(5, &[])
+        })
+        .unwrap();
+    assert!(matches!(verify(&stale).unwrap_err(), SnpError::Crl(_)));
+}
+
+/// Runs `openssl` with `input` (DER) as `-in`, and `ca_pem` as `-CAfile`;
+/// its stdout and stderr.
+fn openssl(words: &[&str], input: &[u8], ca_pem: Option<&str>) -> String {
+    let dir = scratch_dir("openssl");
+    std::fs::write(dir.join("in.der"), input).unwrap();
+    let mut command = std::process::Command::new("openssl");
+    command.args(words).arg("-in").arg(dir.join("in.der"));
+    if let Some(pem) = ca_pem {
+        std::fs::write(dir.join("ca.pem"), pem).unwrap();
+        command.arg("-CAfile").arg(dir.join("ca.pem"));
+    }
+    let out = command.output().expect("running openssl");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "openssl {words:?}: {text}");
+    text
 }

@@ -7,8 +7,11 @@
 //! In a workspace (a temporary directory, or `--workspace DIR`, which is
 //! kept and must be empty or missing) it:
 //!
-//! 1. starts a coordinator on 127.0.0.1 ephemeral ports (its chip and
-//!    store under `DIR/coordinator/`);
+//! 1. starts the INSECURE simulated vendor (`accord-simulated-vendor`: AMD
+//!    KDS and Intel PCS URL shapes on 127.0.0.1, serving the simulated
+//!    chip's VCEKs and ARK-signed CRL or the simulated TDX's collateral;
+//!    its URLs are printed) and a coordinator on 127.0.0.1 ephemeral ports
+//!    (its chip and store under `DIR/coordinator/`);
 //! 2. makes a workload owner key and two seed-share owner keys
 //!    (`DIR/keys/`);
 //! 3. writes Kubernetes YAML for the coordinator, `web` and `db`
@@ -54,6 +57,7 @@ use accord_guest::tee::TeeProvider;
 use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
 use accord_guest::tee::simulated_tdx::SimulatedTdx;
 use accord_guest::tee::{INSECURE_SIMULATED, INSECURE_SIMULATED_TDX};
+use accord_simulated_vendor::SimulatedVendor;
 use anyhow::{Context, bail};
 use clap::Args;
 use rustls::pki_types::pem::PemObject;
@@ -224,6 +228,21 @@ impl Deployment {
                     .map_err(|e| anyhow::anyhow!("the simulated TDX: {e}"))?,
             ),
         })
+    }
+
+    /// Starts the INSECURE simulated vendor (AMD KDS and Intel PCS on
+    /// 127.0.0.1) serving this deployment's simulated TEE's collateral:
+    /// the chip's VCEKs and ARK-signed CRL, or the TDX platform's PCS
+    /// collateral. It runs until dropped.
+    pub fn start_vendor(&self) -> anyhow::Result<SimulatedVendor> {
+        let vendor = SimulatedVendor::start()?;
+        match &self.chip {
+            Chip::Snp(chip) => {
+                vendor.add_snp_state_dir(&self.dir.join("coordinator/chip"), chip.product())?
+            }
+            Chip::Tdx(_) => vendor.add_tdx_state_dir(&self.dir.join("coordinator/tdx"))?,
+        }
+        Ok(vendor)
     }
 
     /// "SEV-SNP" or "TDX".
@@ -695,6 +714,14 @@ async fn demo(dir: &Path, kept: bool, replicas: usize, tee: &str) -> bool {
     report.all_ok()
 }
 
+fn print_vendor(vendor: &SimulatedVendor) {
+    println!(
+        "simulated vendor (INSECURE SIMULATION): KDS {}, PCS {}",
+        vendor.kds_url(),
+        vendor.pcs_url()
+    );
+}
+
 /// The steps up to the first failure; the coordinator, once started, is
 /// returned for stopping.
 async fn steps(dir: &Path, tee: &str, report: &mut Report) -> Option<InProcess> {
@@ -708,16 +735,19 @@ async fn steps(dir: &Path, tee: &str, report: &mut Report) -> Option<InProcess> 
     ));
     let started = async {
         let deployment = Deployment::open_on(dir, tee)?;
+        let vendor = deployment.start_vendor()?;
+        print_vendor(&vendor);
         let coordinator = deployment.start_coordinator().await?;
         println!(
             "coordinator: user API on {}, mesh API on {}",
             coordinator.user_addr, coordinator.mesh_addr
         );
-        anyhow::Ok((deployment, coordinator))
+        anyhow::Ok((deployment, vendor, coordinator))
     }
     .await
     .map_err(any_err);
-    let (deployment, coordinator) = report.end(started)?;
+    // The simulated vendor serves until the steps are over.
+    let (deployment, _vendor, coordinator) = report.end(started)?;
     let user = coordinator.user_addr.to_string();
     let mesh = coordinator.mesh_addr.to_string();
     run_steps(&deployment, &user, &mesh, report).await;
@@ -732,6 +762,8 @@ async fn steps_replicated(dir: &Path, n: usize, report: &mut Report) -> Option<R
     ));
     let started = async {
         let deployment = Deployment::open(dir)?;
+        let vendor = deployment.start_vendor()?;
+        print_vendor(&vendor);
         let replicas = Replicas::start(dir, n)?;
         for i in 0..n {
             replicas.wait_listening(i).await?;
@@ -741,10 +773,11 @@ async fn steps_replicated(dir: &Path, n: usize, report: &mut Report) -> Option<R
                 replicas.mesh(i)
             );
         }
-        anyhow::Ok((deployment, replicas))
+        anyhow::Ok((deployment, vendor, replicas))
     }
     .await;
-    let (deployment, mut replicas) = report.end(started.map_err(any_err))?;
+    // The simulated vendor serves until the steps are over.
+    let (deployment, _vendor, mut replicas) = report.end(started.map_err(any_err))?;
     run_steps(&deployment, &replicas.user(0), &replicas.mesh(0), report).await;
     if report.all_ok() {
         high_availability(&deployment, &mut replicas, report).await;

@@ -64,6 +64,10 @@ fn the_demo_works_and_leaves_the_documented_files() {
     assert!(out.contains("every step worked"), "{out}");
     assert!(out.contains("INSECURE SIMULATION"), "{out}");
     assert!(!out.contains('✘'), "{out}");
+    assert!(
+        out.contains("simulated vendor (INSECURE SIMULATION): KDS http://127.0.0.1:"),
+        "{out}"
+    );
     for file in [
         "manifest.json",
         "seed-shares.json",
@@ -104,6 +108,10 @@ fn the_demo_runs_on_the_simulated_tdx() {
     assert!(out.contains("every step worked"), "{out}");
     assert!(
         out.contains("start the coordinator (INSECURE simulated TDX)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("simulated vendor (INSECURE SIMULATION): KDS http://127.0.0.1:"),
         "{out}"
     );
     assert!(!out.contains('✘'), "{out}");

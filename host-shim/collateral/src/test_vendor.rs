@@ -2,12 +2,13 @@
 //! `test-vendor`): it answers the vendors' URL shapes and response headers
 //! with the bytes it is given (real vendor data in the tests), counts the
 //! requests, and can misbehave on demand (an error status, garbage,
-//! tampered bytes, no answer at all) or stop listening.
+//! tampered bytes, no answer at all, a late answer) or stop listening.
 //!
 //! Its routing is written from the vendors' documentation independently of
 //! [`Item::url`](crate::Item::url), so a wrong URL on the client side is a
 //! 404 here. A VCEK is found by the product, hwID and SPLs in its own
-//! certificate extensions, not by what the client computed. It also acts as
+//! certificate extensions, not by what the client computed (or issued on
+//! demand by a [`VcekIssuer`], as the INSECURE simulated vendor does). It also acts as
 //! a plain-HTTP proxy: an absolute-form request is served (and counted as
 //! proxied) as if it had come directly. [`VendorServer::start_tls`] serves
 //! HTTPS with a given certificate, and [`ConnectProxy`] is a `CONNECT`
@@ -57,9 +58,25 @@ struct Vcek {
 /// A routed answer: body and headers.
 type Answer = (Vec<u8>, Vec<(&'static str, String)>);
 
+/// Issues a VCEK on demand for a KDS request none of the added VCEKs
+/// answers: given the product segment, the hwID (hex, as requested) and
+/// the SPL query parameters, the certificate's DER, or `None` (404).
+pub type VcekIssuer =
+    Arc<dyn Fn(&str, &str, &BTreeMap<String, String>) -> Option<Vec<u8>> + Send + Sync>;
+
+#[derive(Clone, Default)]
+struct Issuer(Option<VcekIssuer>);
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Some(..)" } else { "None" })
+    }
+}
+
 /// What the server serves.
 #[derive(Clone, Debug, Default)]
 pub struct Vendor {
+    vcek_issuer: Issuer,
     vceks: Vec<Vcek>,
     kds: HashMap<String, Vec<u8>>,
     tcb_infos: HashMap<String, Signed>,
@@ -100,6 +117,12 @@ impl Vendor {
             der: der.to_vec(),
         });
         Ok(())
+    }
+
+    /// Answers VCEK requests that no added VCEK matches with `issuer` (a
+    /// simulated KDS issuing VCEKs for any TCB).
+    pub fn set_vcek_issuer(&mut self, issuer: VcekIssuer) {
+        self.vcek_issuer = Issuer(Some(issuer));
     }
 
     /// Serves `/{vcek|vlek}/v1/{product}/crl`.
@@ -169,8 +192,12 @@ impl Vendor {
             ["", "vcek", "v1", product, hw_id] => {
                 let vcek = self.vceks.iter().find(|v| {
                     v.product == *product && v.hw_id.eq_ignore_ascii_case(hw_id) && v.spl == *query
-                })?;
-                plain(&vcek.der)
+                });
+                match (vcek, &self.vcek_issuer.0) {
+                    (Some(vcek), _) => plain(&vcek.der),
+                    (None, Some(issuer)) => Some((issuer(product, hw_id, query)?, Vec::new())),
+                    (None, None) => None,
+                }
             }
             ["", "tdx", "certification", "v4", "tcb"] => {
                 let fmspc = query.get("fmspc")?.to_ascii_lowercase();
@@ -211,6 +238,8 @@ pub enum Behavior {
     Tamper,
     /// Never answers.
     Hang,
+    /// What it was given, after this delay (a slow vendor).
+    Delay(std::time::Duration),
 }
 
 struct State {
@@ -426,6 +455,7 @@ async fn handle(
             );
         }
         Behavior::Hang => std::future::pending::<()>().await,
+        Behavior::Delay(delay) => tokio::time::sleep(delay).await,
         Behavior::Serve | Behavior::Tamper => {}
     }
     let routed = lock(&state.vendor).route(&path, &query);
@@ -528,6 +558,14 @@ impl VendorServer {
     /// Every request so far (path and query), in order.
     pub fn requests(&self) -> Vec<String> {
         lock(&self.state.requests).clone()
+    }
+
+    /// How many requests so far asked for `path` (without the query).
+    pub fn count(&self, path: &str) -> usize {
+        lock(&self.state.requests)
+            .iter()
+            .filter(|request| request.split('?').next() == Some(path))
+            .count()
     }
 
     /// How many requests came in absolute form (through it as a proxy).

@@ -15,7 +15,15 @@
 //! Generating a chip takes two RSA-4096 key generations: seconds in an
 //! optimised build.
 //!
-//! Modules: `pki` (certificate building, with `accord_core::der::write`),
+//! The chip also plays AMD's part for its own PKI: it issues its VCEK for
+//! any TCB ([`SimulatedSnp::issue_vcek`]; a reissued VCEK's serial is
+//! derived from the chip and the TCB, so each is revocable on its own) and
+//! a CRL signed by its ARK in the shape of AMD's
+//! ([`SimulatedSnp::issue_crl`]), which the INSECURE simulated vendor
+//! (`accord-simulated-vendor`) serves in AMD's KDS URL shapes. The chip has
+//! no VLEK: there is no simulated ASVK nor VLEK CRL.
+//!
+//! Modules: `pki` (certificate and CRL building, with `accord_core::der::write`),
 //! `report` (report layout and signing), `store` (persistence).
 
 mod pki;
@@ -33,7 +41,7 @@ use accord_core::evidence::{Evidence, SnpEvidence};
 
 use super::{TeeError, TeeProvider};
 
-pub use pki::{ORGANISATION, ark_common_name, ask_common_name};
+pub use pki::{CrlSpec, ORGANISATION, ark_common_name, ask_common_name};
 pub use report::PLATFORM_INFO;
 pub use store::FILES;
 
@@ -218,6 +226,12 @@ impl fmt::Debug for SimulatedSnp {
     }
 }
 
+fn serial_of(der: &[u8]) -> Vec<u8> {
+    accord_core::x509::Certificate::from_der(der)
+        .map(|cert| cert.serial().to_vec())
+        .unwrap_or_default()
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -386,6 +400,66 @@ impl SimulatedSnp {
             ark: self.state.ark.clone(),
             ask: self.state.ask.clone(),
         }
+    }
+
+    /// The simulated ARK certificate (DER).
+    pub fn ark_der(&self) -> &[u8] {
+        &self.state.ark
+    }
+
+    /// The simulated ASK certificate (DER).
+    pub fn ask_der(&self) -> &[u8] {
+        &self.state.ask
+    }
+
+    /// The ASK then the ARK, PEM: what AMD's KDS answers at
+    /// `/vcek/v1/<product>/cert_chain`.
+    pub fn cert_chain_pem(&self) -> String {
+        let pem = accord_core::der::write::pem;
+        format!(
+            "{}{}",
+            pem("CERTIFICATE", &self.state.ask),
+            pem("CERTIFICATE", &self.state.ark)
+        )
+    }
+
+    /// The ASK's serial number (big-endian), for a CRL that revokes it.
+    pub fn ask_serial(&self) -> Vec<u8> {
+        serial_of(&self.state.ask)
+    }
+
+    /// The serial number of the VCEK the reports are signed under (the one
+    /// for the reported TCB), for a CRL that revokes it.
+    pub fn vcek_serial(&self) -> Vec<u8> {
+        serial_of(&self.vcek)
+    }
+
+    /// The chip's VCEK certificate (DER) for `tcb`, as AMD's KDS issues it:
+    /// the persisted one for the TCB the chip was created with, else one
+    /// issued now for `tcb` under the serial derived from chip and TCB.
+    pub fn issue_vcek(&self, tcb: TcbVersion) -> Result<Vec<u8>, SimulatedError> {
+        if tcb.fmc.is_some() != self.state.product.has_fmc() {
+            return Err(SimulatedError::Config(format!(
+                "a {} TCB {} an FMC version",
+                self.state.product,
+                if self.state.product.has_fmc() {
+                    "needs"
+                } else {
+                    "has no"
+                }
+            )));
+        }
+        if tcb == self.state.tcb {
+            return Ok(self.state.vcek.clone());
+        }
+        store::reissue_vcek(&self.state, tcb)
+    }
+
+    /// A CRL signed by the chip's ARK (RSASSA-PSS SHA-384, as AMD signs
+    /// its `/vcek/v1/<product>/crl`), saying what `spec` says.
+    pub fn issue_crl(&self, spec: &CrlSpec) -> Result<Vec<u8>, SimulatedError> {
+        pki::issue_crl(self.state.product, &self.state.ark_key, spec)
+            .map_err(SimulatedError::Crypto)
     }
 
     /// Reference values that accept exactly this chip's reports as

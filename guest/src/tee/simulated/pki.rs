@@ -8,14 +8,22 @@
 //! `SEV-VCEK` and a genuine `productName` (`Genoa`, `Turin`), because the
 //! verifier requires both; what makes it insecure is that its chain ends in
 //! a root nobody trusts unless told to.
+//!
+//! [`issue_crl`] signs a CRL with the ARK in the shape of AMD's KDS CRLs: a
+//! complete, direct v2 CRL, RSASSA-PSS SHA-384 (the parameters without
+//! trailerField, as AMD's), with the extensions authorityKeyIdentifier and
+//! cRLNumber, both non-critical, and entries without extensions.
 
 use accord_core::evidence::snp::{Product, TcbVersion};
 use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::traits::PublicKeyParts;
 
 use accord_core::der::write::{
-    bits, explicit, ia5, null, octets, oid, seq, set, small_uint, tlv, true_, uint, utc_time, utf8,
+    bits, explicit, ia5, implicit, null, octets, oid, seq, set, small_uint, time, tlv, true_, uint,
+    utc_time, utf8,
 };
+use accord_core::time::UnixTime;
+use sha2::Digest as _;
 
 /// Key size of the simulated ARK and ASK (AMD's are RSA-4096).
 pub const RSA_BITS: usize = 4096;
@@ -100,7 +108,7 @@ fn amd_extension(tail: &[u64], value: &[u8]) -> Vec<u8> {
 }
 
 /// Signs `tbs` with RSASSA-PSS SHA-384 (salt 48) and wraps it into a
-/// Certificate.
+/// Certificate (or a CertificateList: the outer shape is the same).
 fn sign(tbs: Vec<u8>, key: &rsa::PrivateKey) -> Result<Vec<u8>, String> {
     let signer = rsa::pss::SigningKey::<sha2::Sha384>::new(key.clone());
     let signature = signer
@@ -188,4 +196,61 @@ pub fn issue_vcek(
         ),
         ask_key,
     )
+}
+
+/// What a simulated ARK-signed CRL says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrlSpec {
+    /// cRLNumber.
+    pub number: u64,
+    /// thisUpdate.
+    pub this_update: UnixTime,
+    /// nextUpdate.
+    pub next_update: UnixTime,
+    /// The revoked certificates' serial numbers (big-endian magnitudes,
+    /// as `Certificate::serial` returns them), each with its revocation
+    /// date.
+    pub revoked: Vec<(Vec<u8>, UnixTime)>,
+}
+
+/// The key identifier of an RSA key: the leftmost 160 bits of the SHA-256
+/// of its subjectPublicKey (RFC 7093 section 2, method 1).
+pub fn rsa_key_id(key: &rsa::PrivateKey) -> [u8; 20] {
+    let public = seq(&[&uint(&key.n().to_be_bytes()), &uint(&key.e().to_be_bytes())]);
+    let digest = sha2::Sha256::digest(&public);
+    let mut id = [0u8; 20];
+    for (slot, byte) in id.iter_mut().zip(digest.iter()) {
+        *slot = *byte;
+    }
+    id
+}
+
+/// A CRL for `product` signed by the ARK (`ark_key`), as AMD's KDS serves
+/// at `/vcek/v1/<product>/crl`.
+pub fn issue_crl(
+    product: Product,
+    ark_key: &rsa::PrivateKey,
+    spec: &CrlSpec,
+) -> Result<Vec<u8>, String> {
+    let entries: Vec<Vec<u8>> = spec
+        .revoked
+        .iter()
+        .map(|(serial, date)| seq(&[&uint(serial), &time(*date)]))
+        .collect();
+    let entry_refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+    let authority_key_id = extension(&[2, 5, 29, 35], &seq(&[&implicit(0, &rsa_key_id(ark_key))]));
+    let crl_number = extension(&[2, 5, 29, 20], &small_uint(spec.number));
+    let mut parts: Vec<Vec<u8>> = vec![
+        small_uint(1),
+        pss_alg(),
+        name(&ark_common_name(product)),
+        time(spec.this_update),
+        time(spec.next_update),
+    ];
+    if !entries.is_empty() {
+        parts.push(seq(&entry_refs));
+    }
+    parts.push(explicit(0, &seq(&[&authority_key_id, &crl_number])));
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    sign(seq(&refs), ark_key)
 }

@@ -109,8 +109,27 @@ pub fn generate(product: Product, tcb: TcbVersion) -> Result<ChipState, Simulate
     )
 }
 
+/// The serial number of the VCEK reissued for `tcb`: derived from the chip
+/// and the TCB, so that every process (the chip, the simulated KDS) issues
+/// the certificate for one TCB under one serial, which a CRL can revoke.
+/// (AMD's own VCEKs all have serial 0.)
+pub fn vcek_serial(state: &ChipState, tcb: TcbVersion) -> [u8; 16] {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"accord INSECURE SIMULATION VCEK serial");
+    hash.update(state.chip_id);
+    hash.update(tcb.encode(state.product).to_le_bytes());
+    let digest = hash.finalize();
+    let mut serial = [0u8; 16];
+    for (slot, byte) in serial.iter_mut().zip(digest.iter()) {
+        *slot = *byte;
+    }
+    serial[0] = (serial[0] & 0x7f) | 0x01;
+    serial
+}
+
 /// Issues a VCEK certificate for another TCB (same key and chip), as a
-/// firmware update would. Not persisted.
+/// firmware update would, with the serial [`vcek_serial`]. Not persisted.
 pub fn reissue_vcek(state: &ChipState, tcb: TcbVersion) -> Result<Vec<u8>, SimulatedError> {
     let hw_id = state
         .chip_id
@@ -118,7 +137,7 @@ pub fn reissue_vcek(state: &ChipState, tcb: TcbVersion) -> Result<Vec<u8>, Simul
         .unwrap_or(&state.chip_id);
     pki::issue_vcek(
         state.product,
-        &serial()?,
+        &vcek_serial(state, tcb),
         tcb,
         hw_id,
         &state.ask_key,

@@ -17,7 +17,9 @@
 //! Windows: everything is issued at the start of the previous UTC day and
 //! is valid for [`VALIDITY_DAYS`] days, so every process that simulates
 //! the platform on one day issues documents with the same dates and
-//! numbers. CRL numbers are the issue day (days since 1970).
+//! numbers. CRL numbers are the issue day (days since 1970). An [`Issue`]
+//! with other dates, numbers or revocations is what a simulated PCS
+//! re-issues when a test revokes a PCK certificate.
 
 use accord_core::der::write::pem;
 use accord_core::evidence::tdx::{Collateral, CollateralError};
@@ -178,12 +180,47 @@ fn qe_identity(issued: UnixTime, next: UnixTime) -> String {
     .to_string()
 }
 
+/// What one issue of the collateral says: its dates, the CRLs' number and
+/// the revoked PCK certificates. [`Issue::of_day`] is the default issue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// issueDate of the TCB info and QE identity, thisUpdate of the CRLs.
+    pub issued: UnixTime,
+    /// Their nextUpdate.
+    pub next_update: UnixTime,
+    /// The cRLNumber of both CRLs.
+    pub crl_number: u64,
+    /// The PCK certificate serials on the PCK CRL.
+    pub revoked_pcks: Vec<Vec<u8>>,
+}
+
+impl Issue {
+    /// The issue every process makes at `now`: at the start of the
+    /// previous UTC day, valid [`VALIDITY_DAYS`], numbered by the issue
+    /// day, revoking `revoked_pcks`.
+    pub fn of_day(now: UnixTime, revoked_pcks: &[Vec<u8>]) -> Self {
+        let issued = issue_instant(now);
+        Self {
+            issued,
+            next_update: UnixTime(issued.0 + VALIDITY_DAYS * DAY),
+            crl_number: u64::try_from(issued.0 / DAY).unwrap_or(0),
+            revoked_pcks: revoked_pcks.to_vec(),
+        }
+    }
+}
+
 /// Issues the platform's collateral as of `now`, with `revoked_pcks`
 /// (serials) on the PCK CRL.
 pub fn issue(state: &PlatformState, now: UnixTime, revoked_pcks: &[Vec<u8>]) -> PcsResponses {
-    let issued = issue_instant(now);
-    let next = UnixTime(issued.0 + VALIDITY_DAYS * DAY);
-    let number = u64::try_from(issued.0 / DAY).unwrap_or(0);
+    issue_as(state, &Issue::of_day(now, revoked_pcks))
+}
+
+/// Issues the platform's collateral as `what` says.
+pub fn issue_as(state: &PlatformState, what: &Issue) -> PcsResponses {
+    let issued = what.issued;
+    let next = what.next_update;
+    let number = what.crl_number;
+    let revoked_pcks = what.revoked_pcks.as_slice();
     let root_pem = pem("CERTIFICATE", &state.root);
     let signer_chain = format!("{}{root_pem}", pem("CERTIFICATE", &state.tcb_signing));
     PcsResponses {

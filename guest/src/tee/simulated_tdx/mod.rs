@@ -43,7 +43,7 @@ use accord_core::time::UnixTime;
 use super::simulated::{SimulatedConfig, SimulatedError};
 use super::{TeeError, TeeProvider};
 
-pub use collateral::PcsResponses;
+pub use collateral::{Issue, PcsResponses};
 pub use store::FILES;
 
 /// The provider's name.
@@ -219,6 +219,12 @@ impl SimulatedTdx {
     /// `revoked_pcks` (certificate serials) on the PCK CRL.
     pub fn pcs_responses(&self, at: UnixTime, revoked_pcks: &[Vec<u8>]) -> PcsResponses {
         collateral::issue(&self.state, at, revoked_pcks)
+    }
+
+    /// The platform's collateral as a PCS would serve it for `issue` (its
+    /// dates, CRL number and revoked PCK certificates).
+    pub fn pcs_responses_as(&self, issue: &Issue) -> PcsResponses {
+        collateral::issue_as(&self.state, issue)
     }
 
     /// The collateral JSON attached to quotes at `at` (cached per issue
