@@ -1047,3 +1047,207 @@ fn request_fmspc(request: &CollateralRequest) -> [u8; 6] {
         _ => unreachable!(),
     }
 }
+
+#[path = "tdx_pki.rs"]
+mod tdx_pki;
+
+/// FMSPC of the generated TDX platforms: that of `tdx-v4-teep-chutes`,
+/// so that Intel's and a generated root's collateral cover the same one.
+const SIM_FMSPC: [u8; 6] = [0x90, 0xc0, 0x6f, 0, 0, 0];
+
+fn tdx_evidence(quote: Vec<u8>, collateral: Option<Vec<u8>>) -> Evidence {
+    Evidence::Tdx(TdxEvidence { quote, collateral })
+}
+
+fn sim_request() -> CollateralRequest {
+    CollateralRequest::TdxCollateral {
+        fmspc: SIM_FMSPC,
+        ca: TdxCa::Platform,
+    }
+}
+
+/// A quote and collateral under a generated root verify in service when
+/// the entry names that root (offered or attached), as offline; an entry
+/// naming none (Intel's root) or another root refuses them by name, and
+/// collateral held under one root never judges a quote for another.
+#[test]
+fn a_tdx_quote_under_an_explicit_root_verifies_only_for_an_entry_naming_it() {
+    let when = UnixTime(tdx_pki::ISSUED.0 + 86_400);
+    let platform = tdx_pki::Platform::new(1, SIM_FMSPC);
+    let other = tdx_pki::Platform::new(2, SIM_FMSPC);
+    let quote = platform.quote(&[0x42; 64]);
+    let collateral = platform.collateral(tdx_pki::ISSUED, 17);
+    let root = evidence::tdx::TrustedRoot {
+        root_ca: platform.root.clone(),
+    };
+    let named = refs(&format!(r#"{{"tdx":[{}]}}"#, platform.entry()));
+    let genuine = refs(r#"{"tdx":[{}]}"#);
+    let another = refs(&format!(r#"{{"tdx":[{}]}}"#, other.entry()));
+    let bare = tdx_evidence(quote.clone(), None);
+    let attached = tdx_evidence(quote.clone(), Some(collateral.clone()));
+    for p in providers() {
+        let p = *p;
+        // Offline, for comparison.
+        let offline = evidence::verify(&attached, &named, when, p).unwrap();
+        assert!(evidence::verify(&attached, &genuine, when, p).is_err());
+
+        // Named root, offered: fetched, kept under it, then verified.
+        let mut service = ServiceVerifier::new();
+        assert_eq!(service.needs(&bare, &named, when), vec![sim_request()]);
+        service
+            .offer(&sim_request(), &collateral, &named, when, p)
+            .unwrap();
+        assert!(service.needs(&bare, &named, when).is_empty());
+        assert_eq!(service.verify(&bare, &named, when, p).unwrap(), offline);
+        assert_eq!(
+            service.newest_tcb_evaluation_under(SIM_FMSPC, Some(&root)),
+            Some(17)
+        );
+        assert_eq!(service.newest_tcb_evaluation(SIM_FMSPC), None);
+        assert_eq!(
+            service.held_bytes(&sim_request()),
+            Some(collateral.as_slice())
+        );
+        // The held collateral does not serve an entry naming no root or
+        // another root: nothing is held under theirs.
+        for reference in [&genuine, &another] {
+            assert_eq!(service.needs(&bare, reference, when), vec![sim_request()]);
+            let err = service.verify(&bare, reference, when, p).unwrap_err();
+            assert_eq!(
+                err,
+                EvidenceError::MissingCollateralFor {
+                    which: Box::new(sim_request())
+                },
+                "{err}"
+            );
+            // Offered under it, it does not authenticate.
+            let err = service
+                .offer(&sim_request(), &collateral, reference, when, p)
+                .unwrap_err();
+            assert!(
+                matches!(err, EvidenceError::CollateralRefused { .. }),
+                "{err}"
+            );
+            // Attached, it is refused with the reason it does not chain.
+            let err = service.verify(&attached, reference, when, p).unwrap_err();
+            assert!(matches!(err, EvidenceError::Tdx(_)), "{err}");
+        }
+        assert_eq!(service.held_count(), 1);
+
+        // Named root, attached: authenticated under it and kept.
+        let mut service = ServiceVerifier::new();
+        assert_eq!(service.verify(&attached, &named, when, p).unwrap(), offline);
+        assert_eq!(service.held_count(), 1);
+        assert!(service.needs(&bare, &named, when).is_empty());
+    }
+}
+
+/// Each root has its own freshness marks and held collateral for the same
+/// FMSPC: a generated root's high `tcbEvaluationDataNumber` does not
+/// refuse Intel's collateral, nor another generated root's; with entries
+/// under several roots, each quote is judged under its own, and the real
+/// quote keeps its offline verdict.
+#[test]
+fn tdx_roots_have_their_own_marks_and_collateral() {
+    let p = providers()[0];
+    let sim_when = UnixTime(tdx_pki::ISSUED.0 + 86_400);
+    let a = tdx_pki::Platform::new(1, SIM_FMSPC);
+    let b = tdx_pki::Platform::new(2, SIM_FMSPC);
+    let both = refs(&format!(r#"{{"tdx":[{},{}]}}"#, a.entry(), b.entry()));
+    let root_of = |platform: &tdx_pki::Platform| evidence::tdx::TrustedRoot {
+        root_ca: platform.root.clone(),
+    };
+    let mut service = ServiceVerifier::new();
+    service
+        .offer(
+            &sim_request(),
+            &a.collateral(tdx_pki::ISSUED, 900),
+            &both,
+            sim_when,
+            p,
+        )
+        .unwrap();
+    // B's lower number is not below A's mark.
+    let quote_b = tdx_evidence(b.quote(&[1; 64]), None);
+    assert_eq!(
+        service.needs(&quote_b, &both, sim_when),
+        vec![sim_request()]
+    );
+    service
+        .offer(
+            &sim_request(),
+            &b.collateral(tdx_pki::ISSUED, 17),
+            &both,
+            sim_when,
+            p,
+        )
+        .unwrap();
+    assert_eq!(
+        service.newest_tcb_evaluation_under(SIM_FMSPC, Some(&root_of(&a))),
+        Some(900)
+    );
+    assert_eq!(
+        service.newest_tcb_evaluation_under(SIM_FMSPC, Some(&root_of(&b))),
+        Some(17)
+    );
+    // But under A's own root, older than its mark is refused.
+    let err = service
+        .offer(
+            &sim_request(),
+            &a.collateral(tdx_pki::ISSUED, 17),
+            &both,
+            sim_when,
+            p,
+        )
+        .unwrap_err();
+    assert!(matches!(err, EvidenceError::OlderThanSeen { .. }), "{err}");
+    let quote_a = tdx_evidence(a.quote(&[2; 64]), None);
+    for quote in [&quote_a, &quote_b] {
+        assert!(service.needs(quote, &both, sim_when).is_empty());
+        service.verify(quote, &both, sim_when, p).unwrap();
+    }
+    assert_eq!(service.held_count(), 2);
+    // A quote under a third root: refused under each root, named.
+    let c = tdx_pki::Platform::new(3, SIM_FMSPC);
+    let quote_c = tdx_evidence(c.quote(&[3; 64]), None);
+    match service.verify(&quote_c, &both, sim_when, p).unwrap_err() {
+        EvidenceError::NoEntryMatched(reasons) => {
+            assert_eq!(reasons.len(), 2, "{reasons:?}");
+            assert!(
+                reasons
+                    .iter()
+                    .all(|r| r.starts_with("under the entry's InsecureTrustedRoot")),
+                "{reasons:?}"
+            );
+        }
+        err => panic!("{err}"),
+    }
+
+    // Intel's collateral for the same FMSPC, beside the generated roots'.
+    let Some(real) = pcs_collateral("tdx-v4-teep-chutes") else {
+        return;
+    };
+    let real_quote = vector!("tdx-more/tdx-v4-teep-chutes-quote.bin");
+    let real_when = at("2026-06-29T02:07:25Z");
+    let mixed = refs(&format!(r#"{{"tdx":[{},{{}}]}}"#, a.entry()));
+    let offline = evidence::verify(
+        &tdx_evidence(real_quote.clone(), Some(real.clone())),
+        &refs(r#"{"tdx":[{}]}"#),
+        real_when,
+        p,
+    )
+    .unwrap();
+    service
+        .offer(&sim_request(), &real, &mixed, real_when, p)
+        .unwrap();
+    assert_eq!(service.newest_tcb_evaluation(SIM_FMSPC), Some(19));
+    let real_bare = tdx_evidence(real_quote, None);
+    assert!(service.needs(&real_bare, &mixed, real_when).is_empty());
+    assert_eq!(
+        service.verify(&real_bare, &mixed, real_when, p).unwrap(),
+        offline
+    );
+    // The real quote is refused by an entry naming only a generated root.
+    let only_a = refs(&format!(r#"{{"tdx":[{}]}}"#, a.entry()));
+    assert!(service.verify(&real_bare, &only_a, real_when, p).is_err());
+}

@@ -4,8 +4,14 @@
 //!   VLEK CRL of one ARK, the PCK or root CA CRL of one Intel issuer):
 //!   the newest [`CrlVersion`], ordered by cRLNumber and then thisUpdate
 //!   (Intel numbers every CRL 1, so only thisUpdate tells them apart).
-//! - **TDX TCB info**, per FMSPC, and the **TDX QE identity**: the newest
-//!   `tcbEvaluationDataNumber`.
+//! - **TDX TCB info**, per root and FMSPC, and the **TDX QE identity**,
+//!   per root: the newest `tcbEvaluationDataNumber`. A root (Intel's
+//!   pinned one, or a reference entry's INSECURE explicit root) has its
+//!   own marks, so collateral signed under a simulated root can neither
+//!   raise a mark that would then refuse Intel's genuine collateral (anyone
+//!   can sign a simulated TCB info with any number) nor be refused because
+//!   Intel's numbers are higher. The TDX CRL streams are per root too
+//!   (their key covers the root).
 //!
 //! A mark only rises. Collateral below a mark is refused: it is what an
 //! attester or a host would pick to hide a revocation or a newer TCB
@@ -98,6 +104,16 @@ pub type StreamKey = (&'static str, [u8; 32]);
 #[derive(Clone, Debug, Default)]
 pub struct Marks {
     crls: BTreeMap<StreamKey, CrlVersion>,
+    /// The TDX marks of each root (few: the roots the reference values
+    /// name).
+    tdx: Vec<TdxMarks>,
+}
+
+/// The TDX marks under one root.
+#[derive(Clone, Debug)]
+struct TdxMarks {
+    /// The root's DER.
+    root: Vec<u8>,
     tcb_info: BTreeMap<[u8; 6], u32>,
     qe_identity: Option<u32>,
 }
@@ -140,22 +156,26 @@ impl Marks {
         }
     }
 
-    /// Whether TCB info for `fmspc` with `number` is at least as new as
-    /// the newest seen.
-    pub fn check_tcb_info(&self, fmspc: [u8; 6], number: u32) -> Result<(), Below> {
-        match self.tcb_info.get(&fmspc) {
-            Some(newest) if number < *newest => Err(below(
-                TcbEval(*newest, "TCB info"),
+    fn tdx(&self, root: &[u8]) -> Option<&TdxMarks> {
+        self.tdx.iter().find(|m| m.root == root)
+    }
+
+    /// Whether TCB info for `fmspc` under `root` (DER) with `number` is at
+    /// least as new as the newest seen under that root.
+    pub fn check_tcb_info(&self, root: &[u8], fmspc: [u8; 6], number: u32) -> Result<(), Below> {
+        match self.tcb_info(root, fmspc) {
+            Some(newest) if number < newest => Err(below(
+                TcbEval(newest, "TCB info"),
                 TcbEval(number, "TCB info"),
             )),
             _ => Ok(()),
         }
     }
 
-    /// Whether a QE identity with `number` is at least as new as the
-    /// newest seen.
-    pub fn check_qe_identity(&self, number: u32) -> Result<(), Below> {
-        match self.qe_identity {
+    /// Whether a QE identity under `root` (DER) with `number` is at least
+    /// as new as the newest seen under that root.
+    pub fn check_qe_identity(&self, root: &[u8], number: u32) -> Result<(), Below> {
+        match self.tdx(root).and_then(|m| m.qe_identity) {
             Some(newest) if number < newest => Err(below(
                 TcbEval(newest, "QE identity"),
                 TcbEval(number, "QE identity"),
@@ -164,16 +184,36 @@ impl Marks {
         }
     }
 
-    /// Raises the TCB info mark of `fmspc` and the QE identity mark.
-    pub fn record_tdx(&mut self, fmspc: [u8; 6], tcb_info: u32, qe_identity: u32) {
-        let mark = self.tcb_info.entry(fmspc).or_insert(tcb_info);
+    /// Raises the TCB info mark of `fmspc` and the QE identity mark under
+    /// `root` (DER).
+    pub fn record_tdx(&mut self, root: &[u8], fmspc: [u8; 6], tcb_info: u32, qe_identity: u32) {
+        let index = match self.tdx.iter().position(|m| m.root == root) {
+            Some(index) => index,
+            None => {
+                self.tdx.push(TdxMarks {
+                    root: root.to_vec(),
+                    tcb_info: BTreeMap::new(),
+                    qe_identity: None,
+                });
+                self.tdx.len() - 1
+            }
+        };
+        let Some(marks) = self.tdx.get_mut(index) else {
+            return;
+        };
+        let mark = marks.tcb_info.entry(fmspc).or_insert(tcb_info);
         *mark = (*mark).max(tcb_info);
-        self.qe_identity = Some(self.qe_identity.map_or(qe_identity, |n| n.max(qe_identity)));
+        marks.qe_identity = Some(
+            marks
+                .qe_identity
+                .map_or(qe_identity, |n| n.max(qe_identity)),
+        );
     }
 
-    /// The newest tcbEvaluationDataNumber seen for `fmspc`.
-    pub fn tcb_info(&self, fmspc: [u8; 6]) -> Option<u32> {
-        self.tcb_info.get(&fmspc).copied()
+    /// The newest tcbEvaluationDataNumber seen for `fmspc` under `root`
+    /// (DER).
+    pub fn tcb_info(&self, root: &[u8], fmspc: [u8; 6]) -> Option<u32> {
+        self.tdx(root).and_then(|m| m.tcb_info.get(&fmspc)).copied()
     }
 }
 
@@ -225,15 +265,25 @@ mod tests {
     }
 
     #[test]
-    fn tdx_marks_are_per_fmspc_and_only_rise() {
+    fn tdx_marks_are_per_root_and_fmspc_and_only_rise() {
+        let (intel, simulated) = (&[1u8, 2][..], &[3u8][..]);
         let mut marks = Marks::default();
-        marks.record_tdx([1; 6], 18, 18);
-        marks.record_tdx([1; 6], 17, 17);
-        assert_eq!(marks.tcb_info([1; 6]), Some(18));
-        assert!(marks.check_tcb_info([1; 6], 17).is_err());
-        assert!(marks.check_tcb_info([1; 6], 18).is_ok());
-        assert!(marks.check_tcb_info([2; 6], 1).is_ok());
-        assert!(marks.check_qe_identity(17).is_err());
-        assert!(marks.check_qe_identity(19).is_ok());
+        marks.record_tdx(intel, [1; 6], 18, 18);
+        marks.record_tdx(intel, [1; 6], 17, 17);
+        assert_eq!(marks.tcb_info(intel, [1; 6]), Some(18));
+        assert!(marks.check_tcb_info(intel, [1; 6], 17).is_err());
+        assert!(marks.check_tcb_info(intel, [1; 6], 18).is_ok());
+        assert!(marks.check_tcb_info(intel, [2; 6], 1).is_ok());
+        assert!(marks.check_qe_identity(intel, 17).is_err());
+        assert!(marks.check_qe_identity(intel, 19).is_ok());
+        // Another root's marks are its own, both ways.
+        assert_eq!(marks.tcb_info(simulated, [1; 6]), None);
+        assert!(marks.check_tcb_info(simulated, [1; 6], 1).is_ok());
+        assert!(marks.check_qe_identity(simulated, 1).is_ok());
+        marks.record_tdx(simulated, [1; 6], 900, 900);
+        assert_eq!(marks.tcb_info(intel, [1; 6]), Some(18));
+        assert!(marks.check_tcb_info(intel, [1; 6], 18).is_ok());
+        assert!(marks.check_qe_identity(intel, 18).is_ok());
+        assert!(marks.check_tcb_info(simulated, [1; 6], 899).is_err());
     }
 }

@@ -36,7 +36,9 @@
 //!
 //! What the verifier remembers (`freshness.rs`): the newest CRL per
 //! stream (by cRLNumber, then thisUpdate) and the newest
-//! `tcbEvaluationDataNumber` per FMSPC (and of the QE identity). That
+//! `tcbEvaluationDataNumber` per FMSPC (and of the QE identity), each
+//! TDX mark and held collateral set per root (Intel's, or an entry's
+//! INSECURE explicit root), so that the roots stay independent. That
 //! memory is per process: a restart forgets the high-water marks, and the
 //! first collateral offered afterwards sets them again.
 //!
@@ -167,7 +169,10 @@ impl ServiceVerifier {
                 self.snp
                     .needs(snp, &reference.snp, at, self.refresh_margin, &mut out)
             }
-            Evidence::Tdx(tdx) => self.tdx.needs(tdx, at, self.refresh_margin, &mut out),
+            Evidence::Tdx(tdx) => {
+                self.tdx
+                    .needs(tdx, &reference.tdx, at, self.refresh_margin, &mut out)
+            }
         }
         let mut unique: Vec<CollateralRequest> = Vec::with_capacity(out.len());
         for request in out {
@@ -189,7 +194,9 @@ impl ServiceVerifier {
     /// - `SnpChain`: accepted and ignored when it is exactly the pinned (or
     ///   explicit) ASK/ASVK and ARK; intermediates always come from the
     ///   roots.
-    /// - `TdxCollateral`: [`Collateral`](super::tdx::Collateral) JSON.
+    /// - `TdxCollateral`: [`Collateral`](super::tdx::Collateral) JSON,
+    ///   kept under the first root the TDX entries name (Intel's for an
+    ///   entry naming none) that authenticates it.
     pub fn offer(
         &mut self,
         request: &CollateralRequest,
@@ -209,10 +216,15 @@ impl ServiceVerifier {
                 provider,
                 &mut self.marks,
             ),
-            CollateralRequest::TdxCollateral { fmspc, ca } => {
-                self.tdx
-                    .offer(*fmspc, *ca, bytes, at, provider, &mut self.marks)
-            }
+            CollateralRequest::TdxCollateral { fmspc, ca } => self.tdx.offer(
+                *fmspc,
+                *ca,
+                bytes,
+                &reference.tdx,
+                at,
+                provider,
+                &mut self.marks,
+            ),
         };
         match &result {
             Ok(()) => self.counters.offers_kept += 1,
@@ -317,8 +329,23 @@ impl ServiceVerifier {
             .min_by_key(|held| held.issued)
     }
 
-    /// The newest `tcbEvaluationDataNumber` seen for `fmspc`.
+    /// The newest `tcbEvaluationDataNumber` seen for `fmspc` under
+    /// Intel's root.
     pub fn newest_tcb_evaluation(&self, fmspc: [u8; 6]) -> Option<u32> {
-        self.marks.tcb_info(fmspc)
+        self.newest_tcb_evaluation_under(fmspc, None)
+    }
+
+    /// The newest `tcbEvaluationDataNumber` seen for `fmspc` under `root`
+    /// (an entry's `InsecureTrustedRoot`; Intel's when `None`). Each root
+    /// has its own marks.
+    pub fn newest_tcb_evaluation_under(
+        &self,
+        fmspc: [u8; 6],
+        root: Option<&super::tdx::TrustedRoot>,
+    ) -> Option<u32> {
+        let der = root.map_or(super::tdx::roots::INTEL_SGX_ROOT_CA_DER, |r| {
+            r.root_ca.as_slice()
+        });
+        self.marks.tcb_info(der, fmspc)
     }
 }
