@@ -109,6 +109,8 @@ async fn serve(args: &ReplicaArgs) -> anyhow::Result<()> {
         store,
         discovery: StaticPeers::new(peers),
         board: Arc::clone(&board),
+        // The simulated chip attaches its ARK-signed CRL to its evidence.
+        collateral: None,
     });
     let channel_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let channel_addr = channel_listener.local_addr()?.to_string();

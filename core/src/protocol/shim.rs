@@ -195,6 +195,20 @@ pub struct AgentStatus {
     /// the store had no latest record): which change of the store the
     /// agent has seen.
     pub latest_read: Option<[u8; 32]>,
+    /// Attestations (or collateral offers) the agent's verifier refused
+    /// for its collateral, by reason: `stale` (a CRL or TDX collateral
+    /// past its window), `revoked`, `older` (older than the newest seen),
+    /// `missing` (a CRL, VCEK or TDX collateral neither carried nor
+    /// held).
+    pub collateral_refusals: Vec<(String, u64)>,
+    /// Collateral offers (from the shim or carried by evidence) the
+    /// verifier kept, and refused.
+    pub collateral_offers: Vec<(String, u64)>,
+    /// Seconds since the oldest collateral the verifier uses (CRL or TDX
+    /// collateral still within its window) was issued (`None`: none held).
+    pub oldest_collateral_age_secs: Option<u64>,
+    /// How many collateral items the verifier holds.
+    pub collateral_held: u64,
 }
 
 /// One (API, reason) refusal counter.

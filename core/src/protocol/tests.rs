@@ -815,6 +815,10 @@ fn shim_messages_round_trip() {
                 count: 2,
             }],
             body_bytes_in_flight: 16 << 20,
+            collateral_refusals: vec![("revoked".into(), 1)],
+            collateral_offers: vec![("kept".into(), 2)],
+            oldest_collateral_age_secs: Some(86_400),
+            collateral_held: 3,
         }),
         MAX_SHIM_FRAME,
     );

@@ -118,13 +118,18 @@ pub async fn prepare_with(
 }
 
 /// Attaches the collateral the process-wide verifier holds for this
-/// process's own `evidence`: the SEV-SNP CRL of its product and signing
-/// key (replacing one the platform attached: the held one was
-/// authenticated and is the newest seen), or the TDX collateral of its
-/// FMSPC when the platform attached none.
+/// process's own `evidence` when the platform attached none: the SEV-SNP
+/// CRL of its product and signing key, or the TDX collateral of its
+/// FMSPC. (A verifier that holds newer collateral uses its own.)
 pub fn attach_own(evidence: &mut Evidence) {
     match evidence {
         Evidence::Snp(snp) => {
+            if snp.crl.is_some() {
+                // The platform's own (the simulated chip's, signed by its
+                // ARK): a held CRL of the same product may be another
+                // root's.
+                return;
+            }
             let Ok(report) = AttestationReport::parse(&snp.report) else {
                 return;
             };
