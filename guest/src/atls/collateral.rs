@@ -26,17 +26,18 @@
 //! the verifier to use what it holds, or to refuse by name
 //! (`MissingCrl`, `StaleCrl`, `MissingCollateralFor`, …).
 //!
-//! [`attach_own`] puts the collateral the verifier holds for this
-//! process's own evidence (its CRL, its TDX collateral) into that
-//! evidence, so that peers, initializers and the CLI can verify it without
-//! reaching AMD or Intel.
+//! [`refresh_own`] fetches (through the same source) what this process's
+//! own evidence lacks, and [`attach_own`] puts the collateral the verifier
+//! holds for it (its VCEK, CRL, TDX collateral) into that evidence, so
+//! that peers, initializers and the CLI can verify it without reaching AMD
+//! or Intel.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use accord_core::crypto::CryptoProvider;
-use accord_core::evidence::collateral::{CollateralRequest, SnpSigner, TdxCa};
+use accord_core::evidence::collateral::{CollateralRequest, HwId, SnpSigner, TdxCa};
 use accord_core::evidence::snp::AttestationReport;
 use accord_core::evidence::tdx::Quote;
 use accord_core::evidence::tdx::pck::PckExtension;
@@ -117,17 +118,64 @@ pub async fn prepare_with(
     }
 }
 
+/// Gets, through `source`, the collateral this process's own `evidence`
+/// lacks (the CRL, the VCEK when the host has no certificate table, TDX
+/// collateral), judged under the genuine vendor roots, then attaches what
+/// is held ([`attach_own`]). Evidence whose platform attached its
+/// collateral (the simulated chips) fetches nothing.
+pub async fn refresh_own(evidence: &mut Evidence, source: Option<&dyn CollateralSource>) {
+    refresh_own_with(&VERIFIER, evidence, source, super::system_now()).await;
+}
+
+/// [`refresh_own`] with another verifier, at `at`.
+pub async fn refresh_own_with(
+    verifier: &Mutex<ServiceVerifier>,
+    evidence: &mut Evidence,
+    source: Option<&dyn CollateralSource>,
+    at: UnixTime,
+) {
+    let verifier = || verifier.lock().unwrap_or_else(|p| p.into_inner());
+    let lacking = match &*evidence {
+        Evidence::Snp(snp) => snp.crl.is_none() || snp.vcek.is_none(),
+        Evidence::Tdx(tdx) => tdx.collateral.is_none(),
+    };
+    if lacking && let Some(source) = source {
+        let genuine = ReferenceValues {
+            snp: vec![Default::default()],
+            tdx: vec![Default::default()],
+        };
+        let provider = accord_core::crypto::default_provider();
+        let needs = verifier().needs(evidence, &genuine, at);
+        for request in needs {
+            match source.fetch(&request).await {
+                Ok(bytes) => {
+                    if let Err(err) = verifier().offer(&request, &bytes, &genuine, at, provider) {
+                        tracing::debug!("own collateral: {request} refused: {err}");
+                    }
+                }
+                Err(reason) => tracing::debug!("own collateral: {request}: {reason}"),
+            }
+        }
+    }
+    attach_own_with(&verifier(), evidence);
+}
+
 /// Attaches the collateral the process-wide verifier holds for this
 /// process's own `evidence` when the platform attached none: the SEV-SNP
 /// CRL of its product and signing key, or the TDX collateral of its
 /// FMSPC. (A verifier that holds newer collateral uses its own.)
 pub fn attach_own(evidence: &mut Evidence) {
+    attach_own_with(&verifier(), evidence);
+}
+
+/// [`attach_own`] from `verifier`.
+pub fn attach_own_with(verifier: &ServiceVerifier, evidence: &mut Evidence) {
     match evidence {
         Evidence::Snp(snp) => {
             if snp.crl.is_some() {
                 // The platform's own (the simulated chip's, signed by its
-                // ARK): a held CRL of the same product may be another
-                // root's.
+                // ARK, with its VCEK): a held CRL of the same product may
+                // be another root's.
                 return;
             }
             let Ok(report) = AttestationReport::parse(&snp.report) else {
@@ -136,11 +184,19 @@ pub fn attach_own(evidence: &mut Evidence) {
             let Some(product) = report.product_from_cpuid() else {
                 return;
             };
+            if snp.vcek.is_none() {
+                let request = CollateralRequest::SnpVcek {
+                    product,
+                    hw_id: HwId(*report.chip_id),
+                    tcb: report.reported_tcb,
+                };
+                snp.vcek = verifier.held_bytes(&request).map(<[u8]>::to_vec);
+            }
             let request = CollateralRequest::SnpCrl {
                 product,
                 signer: SnpSigner::from(report.flags.signing_key),
             };
-            if let Some(held) = verifier().held_bytes(&request) {
+            if let Some(held) = verifier.held_bytes(&request) {
                 snp.crl = Some(held.to_vec());
             }
         }
@@ -152,7 +208,7 @@ pub fn attach_own(evidence: &mut Evidence) {
                 return;
             };
             let request = CollateralRequest::TdxCollateral { fmspc, ca };
-            if let Some(held) = verifier().held_bytes(&request) {
+            if let Some(held) = verifier.held_bytes(&request) {
                 tdx.collateral = Some(held.to_vec());
             }
         }

@@ -200,8 +200,9 @@ pub struct Acceptor {
 }
 
 impl Acceptor {
-    /// Fetches the collateral the verifier needs for clients' evidence
-    /// through `source` (see [`collateral`]).
+    /// Fetches the collateral the verifier needs for clients' evidence,
+    /// and what this side's own evidence lacks, through `source` (see
+    /// [`collateral`]).
     pub fn with_collateral(mut self, source: Arc<dyn CollateralSource>) -> Self {
         self.collateral = Some(source);
         self
@@ -261,8 +262,14 @@ impl Acceptor {
         let exporter = exporter(conn, EXPORTER_LABEL)?;
         let peer_spki = tls::peer_spki(conn);
 
-        let own =
-            produce_evidence(&self.tee, Role::Server, &exporter, self.identity.spki()).await?;
+        let own = produce_evidence(
+            &self.tee,
+            Role::Server,
+            &exporter,
+            self.identity.spki(),
+            self.collateral.as_deref(),
+        )
+        .await?;
         write_frame(
             tls,
             &Frame::Evidence {
@@ -332,7 +339,8 @@ pub struct Connector {
 
 impl Connector {
     /// Fetches the collateral the verifier needs for the server's
-    /// evidence through `source` (see [`collateral`]).
+    /// evidence, and what this side's own evidence lacks, through `source`
+    /// (see [`collateral`]).
     pub fn with_collateral(mut self, source: Arc<dyn CollateralSource>) -> Self {
         self.collateral = Some(source);
         self
@@ -428,7 +436,14 @@ impl Connector {
         let reply = match (&self.tee, &own_spki) {
             (Some(tee), Some(spki)) => Frame::Evidence {
                 version: PROTOCOL_VERSION,
-                evidence: produce_evidence(tee, Role::Client, &exporter, spki).await?,
+                evidence: produce_evidence(
+                    tee,
+                    Role::Client,
+                    &exporter,
+                    spki,
+                    self.collateral.as_deref(),
+                )
+                .await?,
             },
             _ => Frame::NoEvidence {
                 version: PROTOCOL_VERSION,
@@ -519,13 +534,14 @@ impl<D> Exporter for rustls::ConnectionCommon<D> {
 }
 
 /// Calls the blocking TEE on the blocking pool, and attaches the
-/// collateral the process's verifier holds for it
-/// ([`collateral::attach_own`]).
+/// collateral the process's verifier holds for it, fetched through
+/// `source` when the platform attached none ([`collateral::refresh_own`]).
 async fn produce_evidence(
     tee: &Arc<dyn TeeProvider>,
     role: Role,
     exporter: &[u8; EXPORTER_LEN],
     own_spki: &[u8],
+    source: Option<&dyn CollateralSource>,
 ) -> Result<Evidence, AtlsError> {
     let data = report_data(default_provider(), role, exporter, own_spki);
     let tee = Arc::clone(tee);
@@ -533,7 +549,7 @@ async fn produce_evidence(
         .await
         .map_err(|err| AtlsError::Config(format!("evidence task failed: {err}")))?
         .map_err(AtlsError::Tee)?;
-    collateral::attach_own(&mut evidence);
+    collateral::refresh_own(&mut evidence, source).await;
     Ok(evidence)
 }
 

@@ -182,6 +182,7 @@ pub async fn spawn_with(
         service.handle.clone(),
         Arc::clone(&admission),
         shutdown.clone(),
+        collateral.clone(),
     ));
     let mesh_task = tokio::spawn(server::serve_mesh(
         mesh,

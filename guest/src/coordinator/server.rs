@@ -296,13 +296,20 @@ pub async fn serve_user(
     handle: Handle,
     admission: Arc<Admission>,
     shutdown: Shutdown,
+    collateral: Option<Arc<dyn CollateralSource>>,
 ) -> anyhow::Result<()> {
-    let acceptor = Arc::new(Acceptor::new(
+    let acceptor = Acceptor::new(
         tee,
         Identity::ephemeral()?,
         ClientAuth::KeyOptional,
         Timeouts::default(),
-    )?);
+    )?;
+    // The coordinator's own collateral comes through its shim, to travel
+    // with its evidence to the CLI.
+    let acceptor = Arc::new(match collateral {
+        Some(source) => acceptor.with_collateral(source),
+        None => acceptor,
+    });
     let conn_shutdown = shutdown.clone();
     let readers = Arc::clone(&admission);
     let lines = Arc::new(LineLimiter::new(REFUSAL_LOG_EVERY));
