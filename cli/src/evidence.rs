@@ -48,7 +48,7 @@ pub enum EvidenceCommand {
     /// also requires TCB status UpToDate). With --reference the reference
     /// values decide.
     #[command(verbatim_doc_comment)]
-    Verify(VerifyArgs),
+    Verify(Box<VerifyArgs>),
 }
 
 /// CPU generation of an SEV-SNP report.

@@ -6,20 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn testdata() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ACCORD_TESTDATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
-    };
-    if dir.join("snp").is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
-        "ACCORD_REQUIRE_VECTORS=1 but {} has no vectors",
-        dir.display()
-    );
-    eprintln!("SKIPPED: no test vectors at {}", dir.display());
-    None
+    accord_core::internal::testdata_dir()
 }
 
 fn accord(args: &[&str]) -> Output {

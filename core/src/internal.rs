@@ -226,3 +226,26 @@ pub fn synthetic_tdx_quote(
     q.extend_from_slice(padding);
     q
 }
+
+/// The folder of the real test vectors (`../shared/testdata` beside the
+/// repository, or `$ACCORD_TESTDATA`), if it has `snp/` and `tdx/`; the
+/// one place every test and benchmark finds it. Without it a test skips
+/// with a `SKIPPED:` line, unless `ACCORD_REQUIRE_VECTORS=1`, which makes
+/// the absence a failure (a panic naming the folder).
+#[cfg(feature = "std")]
+pub fn testdata_dir() -> Option<std::path::PathBuf> {
+    let dir = match std::env::var_os("ACCORD_TESTDATA") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
+    };
+    if dir.join("snp").is_dir() && dir.join("tdx").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
+        "ACCORD_REQUIRE_VECTORS=1 but {} has no test vectors (snp/, tdx/)",
+        dir.display()
+    );
+    std::eprintln!("SKIPPED: no test vectors at {}", dir.display());
+    None
+}

@@ -664,7 +664,9 @@ fn the_ark_signed_crl_has_amds_shape_and_is_enforced() {
     );
 
     for (what, serial) in [("ASK", chip.ask_serial()), ("VCEK", chip.vcek_serial())] {
-        let crl = chip.issue_crl(&crl_spec(4, &[serial.clone()])).unwrap();
+        let crl = chip
+            .issue_crl(&crl_spec(4, std::slice::from_ref(&serial)))
+            .unwrap();
         let parsed = accord_core::x509::Crl::from_der(&crl).unwrap();
         assert!(parsed.is_revoked(&serial));
         let err = verify(&crl).unwrap_err();

@@ -15,20 +15,7 @@ use accord_core::evidence::snp::Product;
 use accord_core::time::UnixTime;
 
 fn testdata() -> Option<PathBuf> {
-    let dir = match std::env::var_os("ACCORD_TESTDATA") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata"),
-    };
-    if dir.join("snp").is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
-        "ACCORD_REQUIRE_VECTORS=1 but {} has no vectors",
-        dir.display()
-    );
-    eprintln!("SKIPPED: no test vectors at {}", dir.display());
-    None
+    accord_core::internal::testdata_dir()
 }
 
 fn at(text: &str) -> UnixTime {

@@ -42,6 +42,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use accord_collateral::Endpoints;
 use accord_collateral::test_vendor::{Vendor, VendorServer};
 use accord_core::evidence::snp::{Product, TcbVersion};
 use accord_core::hex;
@@ -241,6 +242,11 @@ impl SimulatedVendor {
     /// The base URL to pass as `--pcs-url`.
     pub fn pcs_url(&self) -> String {
         self.url()
+    }
+
+    /// The KDS and PCS endpoints for an `accord_collateral::Fetcher`.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints::new(&self.kds_url(), &self.pcs_url())
     }
 
     /// Opens the simulated SEV-SNP chip of `product` in `dir` (creating it

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use accord_collateral::{
-    Endpoints, Fetcher, HttpClient, HttpConfig, Item, KeyKind, crl_item, fetch_tdx_collateral,
-    pck_target, vcek_item,
+    Fetcher, HttpClient, HttpConfig, Item, KeyKind, crl_item, fetch_tdx_collateral, pck_target,
+    vcek_item,
 };
 use accord_core::crypto::default_provider;
 use accord_core::evidence::snp::{
@@ -47,11 +47,7 @@ fn fetcher_with_timeout(vendor: &SimulatedVendor, timeout: std::time::Duration) 
         ..HttpConfig::default()
     })
     .unwrap();
-    Fetcher::new(
-        Some(http),
-        Endpoints::new(&vendor.kds_url(), &vendor.pcs_url()),
-        None,
-    )
+    Fetcher::new(Some(http), vendor.endpoints(), None)
 }
 
 fn genoa() -> SimulatedSnp {
