@@ -6,8 +6,8 @@
 //! - a TDX workload whose evidence carries no collateral gets a mesh
 //!   certificate, the collateral coming through the shim from the
 //!   simulated PCS;
-//! - with the vendor down and no CRL held or carried, a SEV-SNP workload is
-//!   refused naming the missing CRL;
+//! - with the vendor answering a tampered CRL, or down, and no CRL held or
+//!   carried, a SEV-SNP workload is refused naming the missing CRL;
 //! - a workload on a simulated chip whose VCEK the simulated KDS's CRL
 //!   revokes is refused by name, although its evidence carries an older
 //!   CRL that does not revoke it; and a vendor (or shim) then serving the
@@ -160,16 +160,18 @@ async fn collateral_comes_through_the_shim_and_revocation_is_enforced() {
     let mesh = coordinator.mesh_addr.to_string();
     let on_chip: Arc<dyn TeeProvider> = chip.clone();
 
-    // The vendor is down and the evidence carries no CRL: refused, naming
-    // the CRL.
-    vendor.set_behavior(Behavior::Status(503));
-    let refused = mesh_cert(&mesh, &d, Arc::new(Bare(Arc::clone(&on_chip)))).await;
-    assert!(
-        refused
-            .as_ref()
-            .is_err_and(|e| e.contains("CRL of") && e.contains("is not held")),
-        "{refused:?}"
-    );
+    // The vendor (or the shim) answers a tampered CRL, then is down, and
+    // the evidence carries no CRL: refused, naming the CRL.
+    for behavior in [Behavior::Tamper, Behavior::Status(503)] {
+        vendor.set_behavior(behavior);
+        let refused = mesh_cert(&mesh, &d, Arc::new(Bare(Arc::clone(&on_chip)))).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains("CRL of") && e.contains("is not held")),
+            "{behavior:?}: {refused:?}"
+        );
+    }
     vendor.set_behavior(Behavior::Serve);
 
     // The simulated KDS revokes the chip's VCEK.
