@@ -1,6 +1,7 @@
 //! The agent's end of the local channel to its host shim
 //! (`accord_core::protocol::shim`): storage calls, the watch on the latest
-//! record, the peer list, and status reports.
+//! record, the peer list, status reports, and vendor collateral for the
+//! verifier ([`CollateralSource`]).
 //!
 //! The channel is plain TCP (the shim is on the same host or in the same
 //! pod; it is untrusted whatever the transport, so TLS would add nothing).
@@ -18,12 +19,14 @@ use std::time::Duration;
 
 use accord_core::coordinator::store::StoreSnapshot;
 use accord_core::coordinator::{StoreError, WriteBatch};
+use accord_core::evidence::collateral::CollateralRequest;
 use accord_core::protocol::shim::{AgentStatus, MAX_SHIM_FRAME, Peer, ShimRequest, ShimResponse};
 use accord_core::protocol::{Api, Hello, HelloReply, VERSION};
 use accord_fs_store::split_key;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, watch};
 
+use crate::atls::collateral::{CollateralSource, Fetch};
 use crate::wire::{self, ReadLimits};
 
 /// How long connecting may take.
@@ -171,6 +174,24 @@ impl ShimClient {
     }
 }
 
+/// Vendor collateral through the shim (`ShimRequest::Collateral`). Use a
+/// client of its own, so that fetches never queue behind storage calls.
+impl CollateralSource for ShimClient {
+    fn fetch<'a>(&'a self, request: &'a CollateralRequest) -> Fetch<'a> {
+        Box::pin(async move {
+            match self
+                .call(&ShimRequest::Collateral(request.clone()), REPLY_WAIT)
+                .await
+                .map_err(|err| err.to_string())?
+            {
+                ShimResponse::Collateral { bytes, .. } => Ok(bytes),
+                ShimResponse::Failed { reason } => Err(format!("shim: {reason}")),
+                other => Err(unexpected("Collateral", &other).to_string()),
+            }
+        })
+    }
+}
+
 fn unexpected(request: &str, reply: &ShimResponse) -> StoreError {
     let name = match reply {
         ShimResponse::Snapshot { .. } => "Snapshot",
@@ -180,6 +201,7 @@ fn unexpected(request: &str, reply: &ShimResponse) -> StoreError {
         ShimResponse::Latest { .. } => "Latest",
         ShimResponse::Peers { .. } => "Peers",
         ShimResponse::StatusAccepted => "StatusAccepted",
+        ShimResponse::Collateral { .. } => "Collateral",
     };
     failed(request, format!("answered with {name}"))
 }

@@ -1,6 +1,7 @@
 //! The shim's end of the agent channel: accepts the agent's connections
 //! (`Hello` with `Api::Shim`, then [`ShimRequest`] → [`ShimResponse`]),
-//! and answers from the store, the peer list and the status board.
+//! and answers from the store, the peer list, the status board and the
+//! collateral fetcher.
 //!
 //! Every connection is served by its own task; long polls block only
 //! their own connection. A frame over [`MAX_SHIM_FRAME`] or one that does
@@ -19,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::collateral::CollateralService;
 use crate::discovery::Discovery;
 use crate::status::StatusBoard;
 use crate::store::{Store, StoreError, batch};
@@ -42,6 +44,9 @@ pub struct Shim<S, D> {
     pub discovery: D,
     /// The agent's reports.
     pub board: Arc<StatusBoard>,
+    /// Where vendor collateral comes from (`None`: every collateral
+    /// request is answered `Failed`).
+    pub collateral: Option<Arc<CollateralService>>,
 }
 
 /// Serves the agent channel on `listener` until `shutdown` turns true.
@@ -213,6 +218,19 @@ async fn answer<S: Store, D: Discovery>(shim: &Shim<S, D>, request: ShimRequest)
                 peers: list.peers,
             }
         }
+        ShimRequest::Collateral(request) => match &shim.collateral {
+            Some(service) => {
+                let at = accord_core::time::UnixTime(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+                );
+                service.answer(&request, at).await
+            }
+            None => ShimResponse::Failed {
+                reason: format!("{request}: this shim fetches no collateral"),
+            },
+        },
         // Recorded by `connection`, on the connection it came on; were it
         // recorded here, as on no connection, liveness could never fail.
         ShimRequest::ReportStatus(_) => ShimResponse::Failed {

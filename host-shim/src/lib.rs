@@ -9,6 +9,9 @@
 //!   the latest record and a watch on it;
 //! - [`discovery`]: the ready peer replicas (a static list, or the pods of
 //!   the coordinator StatefulSet);
+//! - [`collateral`]: AMD's and Intel's collateral (VCEKs, CRLs, TDX
+//!   collateral), fetched from the KDS, the PCS or a PCCS, through a proxy
+//!   and an on-disk cache, for the agent's verifier to authenticate;
 //! - [`status`] and [`http`]: the agent's reported state, served as the
 //!   probes and Prometheus metrics on port 9102.
 //!
@@ -19,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod collateral;
 pub mod discovery;
 pub mod fs_store;
 pub mod http;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use accord_core::protocol::shim::Peer;
 use accord_shim::channel::{self, Shim};
+use accord_shim::collateral::CollateralService;
 use accord_shim::discovery::{Discovery, StaticPeer, StaticPeers};
 use accord_shim::fs_store::FsStore;
 use accord_shim::kube_discovery::KubeDiscovery;
@@ -71,6 +72,33 @@ struct Args {
     /// configuration, or the kubeconfig).
     #[arg(long, value_name = "URL")]
     kube_api: Option<String>,
+
+    /// AMD's Key Distribution Service (or a mirror serving its paths), for
+    /// the agent's VCEKs and CRLs.
+    #[arg(long, value_name = "URL", default_value = accord_collateral::DEFAULT_KDS_URL)]
+    kds_url: String,
+
+    /// Intel's Provisioning Certification Service v4, or a PCCS, for the
+    /// agent's TDX collateral.
+    #[arg(long, value_name = "URL", default_value = accord_collateral::DEFAULT_PCS_URL)]
+    pcs_url: String,
+
+    /// An HTTP proxy for the collateral fetches (`http://HOST:PORT`).
+    #[arg(long, value_name = "URL")]
+    collateral_proxy: Option<String>,
+
+    /// The on-disk collateral cache.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/cache/accord/collateral"
+    )]
+    collateral_cache: PathBuf,
+
+    /// A CA certificate (PEM or DER) trusted for the TLS of a PCCS or
+    /// mirror, besides Mozilla's roots.
+    #[arg(long, value_name = "FILE")]
+    collateral_ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -275,12 +303,15 @@ async fn serve<S: Store, D: Discovery>(
         )?;
         out.flush()?;
     }
+    let collateral = Arc::new(collateral_service(args)?);
     let shim = Arc::new(Shim {
         store,
         discovery,
         board: Arc::clone(&board),
+        collateral: Some(Arc::clone(&collateral)),
     });
     let channel_task = tokio::spawn(channel::serve(channel_listener, shim, shutdown.clone()));
+    board.set_collateral(collateral);
     let probe_task = tokio::spawn(accord_shim::http::serve(probe_listener, board, shutdown));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
@@ -294,4 +325,47 @@ async fn serve<S: Store, D: Discovery>(
     let _ = stop.send(true);
     let _ = tokio::join!(channel_task, probe_task);
     Ok(())
+}
+
+/// The collateral fetcher of the `--kds-url`, `--pcs-url`,
+/// `--collateral-proxy`, `--collateral-cache` and `--collateral-ca` flags.
+fn collateral_service(args: &Args) -> anyhow::Result<CollateralService> {
+    use accord_collateral::{Cache, Endpoints, Fetcher, HttpClient, HttpConfig};
+    let proxy = args
+        .collateral_proxy
+        .as_deref()
+        .map(|url| {
+            url.parse()
+                .map_err(|_| anyhow::anyhow!("--collateral-proxy {url}: not a URL"))
+        })
+        .transpose()?;
+    let extra_roots = match &args.collateral_ca {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("--collateral-ca {}", path.display()))?;
+            if bytes.first() == Some(&0x30) {
+                vec![bytes]
+            } else {
+                let text = std::str::from_utf8(&bytes)
+                    .with_context(|| format!("{}: neither DER nor PEM", path.display()))?;
+                accord_core::x509::pem::decode_all(text, "CERTIFICATE").map_err(|err| {
+                    anyhow::anyhow!("{}: no PEM certificate ({err})", path.display())
+                })?
+            }
+        }
+        None => Vec::new(),
+    };
+    let http = HttpClient::new(HttpConfig {
+        proxy,
+        extra_roots,
+        ..HttpConfig::default()
+    })
+    .context("setting up TLS for the collateral fetches")?;
+    let endpoints = Endpoints::new(&args.kds_url, &args.pcs_url);
+    let cache = Cache::new(args.collateral_cache.clone());
+    Ok(CollateralService::new(Fetcher::new(
+        Some(http),
+        endpoints,
+        Some(cache),
+    )))
 }

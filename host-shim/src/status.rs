@@ -11,10 +11,12 @@
 //! a connection, `channel.rs`), which then counts as a close.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use accord_core::protocol::shim::AgentStatus;
+
+use crate::collateral::CollateralService;
 
 /// How old the last report may be for the readiness probe (the agent
 /// reports at least every [`REPORT_INTERVAL`]).
@@ -109,6 +111,8 @@ pub struct StatusBoard {
     /// When the board (the shim) started.
     started: Instant,
     inner: Mutex<Inner>,
+    /// The shim's collateral service, for its counters in `/metrics`.
+    collateral: Mutex<Option<Arc<CollateralService>>>,
 }
 
 #[derive(Default)]
@@ -130,6 +134,7 @@ impl Default for StatusBoard {
         Self {
             started: Instant::now(),
             inner: Mutex::new(Inner::default()),
+            collateral: Mutex::new(None),
         }
     }
 }
@@ -141,6 +146,19 @@ const UNNAMED: u64 = u64::MAX;
 impl StatusBoard {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Shows `service`'s counters in the metrics.
+    pub fn set_collateral(&self, service: Arc<CollateralService>) {
+        *self.collateral.lock().unwrap_or_else(|p| p.into_inner()) = Some(service);
+    }
+
+    /// The collateral service whose counters the metrics show.
+    pub fn collateral(&self) -> Option<Arc<CollateralService>> {
+        self.collateral
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Records a report that came on no connection (tests, in-process

@@ -347,6 +347,15 @@ fn containers_and_ports() {
     assert_eq!(flag("--backend"), Some("kube"));
     assert_eq!(flag("--discovery"), Some("kube"));
     assert_eq!(flag("--pod-name"), Some("$(POD_NAME)"));
+    assert_eq!(flag("--kds-url"), Some(accord_collateral::DEFAULT_KDS_URL));
+    assert_eq!(flag("--pcs-url"), Some(accord_collateral::DEFAULT_PCS_URL));
+    let cache = flag("--collateral-cache").unwrap();
+    let mounted = shim
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.mount_path == cache);
+    assert!(mounted, "the collateral cache {cache} is a volume");
     let env: BTreeMap<&str, &str> = shim
         .env
         .iter()

@@ -215,6 +215,7 @@ async fn start_shim(config: Probes) -> Shim {
         store: HungStore(MemStore::default()),
         discovery: ManualPeers::default(),
         board: Arc::clone(&probes.board),
+        collateral: None,
     });
     tokio::spawn(channel::serve(listener, shim, probes.shutdown.subscribe()));
     Shim { probes, channel }
@@ -611,6 +612,13 @@ async fn metrics_before_any_report() {
         ("accord_shim_agent_connections", "gauge"),
         ("accord_shim_probe_connections", "gauge"),
         ("accord_shim_probe_connections_evicted_total", "counter"),
+        ("accord_collateral_refusals_total", "counter"),
+        ("accord_collateral_offers_total", "counter"),
+        ("accord_collateral_held", "gauge"),
+        ("accord_collateral_oldest_age_seconds", "gauge"),
+        ("accord_shim_collateral_answers_total", "counter"),
+        ("accord_shim_collateral_fetches_total", "counter"),
+        ("accord_shim_collateral_cache_hits_total", "counter"),
     ] {
         assert_eq!(types.get(name).map(String::as_str), Some(kind), "{name}");
     }
@@ -646,6 +654,11 @@ async fn metrics_before_any_report() {
         Some(0.0)
     );
     assert!(!samples.iter().any(|s| s.0.ends_with("_refused_total")));
+    // No collateral held: no age sample.
+    assert_eq!(
+        value(&samples, "accord_collateral_oldest_age_seconds", &[]),
+        None
+    );
 }
 
 #[tokio::test]
@@ -701,6 +714,14 @@ async fn metrics_after_a_report() {
         body_bytes_in_flight: 16_777_216,
         store_reads: 6,
         latest_read: Some([0xab; 32]),
+        collateral_refusals: vec![
+            ("revoked".into(), 2),
+            ("missing".into(), 1),
+            ("revoked".into(), 1),
+        ],
+        collateral_offers: vec![("kept".into(), 4), ("refused".into(), 5)],
+        oldest_collateral_age_secs: Some(3600),
+        collateral_held: 7,
     });
     let (samples, _) = scrape(server.addr).await;
     assert_eq!(
@@ -708,6 +729,34 @@ async fn metrics_after_a_report() {
         Some(3.0)
     );
     assert_eq!(value(&samples, "accord_store_reads_total", &[]), Some(6.0));
+    for (name, labels, want) in [
+        (
+            "accord_collateral_refusals_total",
+            [("reason", "revoked")],
+            3.0,
+        ),
+        (
+            "accord_collateral_refusals_total",
+            [("reason", "missing")],
+            1.0,
+        ),
+        (
+            "accord_collateral_offers_total",
+            [("outcome", "refused")],
+            5.0,
+        ),
+    ] {
+        assert_eq!(
+            value(&samples, name, &labels),
+            Some(want),
+            "{name} {labels:?}"
+        );
+    }
+    assert_eq!(value(&samples, "accord_collateral_held", &[]), Some(7.0));
+    assert_eq!(
+        value(&samples, "accord_collateral_oldest_age_seconds", &[]),
+        Some(3600.0)
+    );
     let hash = "ab".repeat(32);
     assert_eq!(
         value(

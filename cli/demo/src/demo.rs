@@ -764,7 +764,7 @@ async fn steps_replicated(dir: &Path, n: usize, report: &mut Report) -> Option<R
         let deployment = Deployment::open(dir)?;
         let vendor = deployment.start_vendor()?;
         print_vendor(&vendor);
-        let replicas = Replicas::start(dir, n)?;
+        let replicas = Replicas::start(dir, n, Some(&vendor.url()))?;
         for i in 0..n {
             replicas.wait_listening(i).await?;
             println!(

@@ -52,6 +52,8 @@ pub struct Replicas {
     exe: PathBuf,
     ports: Vec<Ports>,
     children: Vec<Option<Child>>,
+    /// The KDS/PCS base URL the replicas' shims fetch collateral from.
+    vendor: Option<String>,
 }
 
 impl Drop for Replicas {
@@ -64,8 +66,9 @@ impl Drop for Replicas {
 }
 
 impl Replicas {
-    /// Starts `n` replicas on free loopback ports.
-    pub fn start(dir: &Path, n: usize) -> anyhow::Result<Self> {
+    /// Starts `n` replicas on free loopback ports, their shims fetching
+    /// collateral from the (simulated) vendor at `vendor`, if given.
+    pub fn start(dir: &Path, n: usize, vendor: Option<&str>) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the accord-demo binary")?;
         let mut ports = Vec::new();
         for _ in 0..n {
@@ -80,6 +83,7 @@ impl Replicas {
             exe,
             ports,
             children: (0..n).map(|_| None).collect(),
+            vendor: vendor.map(str::to_owned),
         };
         for i in 0..n {
             replicas.spawn(i)?;
@@ -118,6 +122,9 @@ impl Replicas {
             .args(["--user-api", &addr(self.ports[i].user)])
             .args(["--mesh-api", &addr(self.ports[i].mesh)])
             .args(["--probes", &addr(self.ports[i].probes)]);
+        if let Some(url) = &self.vendor {
+            command.args(["--vendor-url", url]);
+        }
         for (j, other) in self.ports.iter().enumerate() {
             if j != i {
                 command.arg("--peer").arg(format!(

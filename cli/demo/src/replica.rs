@@ -51,6 +51,11 @@ pub struct ReplicaArgs {
     /// A peer: NAME=MESH_ADDR,PROBE_ADDR. Repeatable.
     #[arg(long, value_name = "NAME=MESH,PROBE")]
     pub peer: Vec<String>,
+    /// The (simulated) vendor the shim fetches collateral from: the KDS
+    /// and PCS base URL. Without it the shim fetches none (the simulated
+    /// chip attaches its CRL).
+    #[arg(long, value_name = "URL")]
+    pub vendor_url: Option<String>,
 }
 
 /// Runs the replica until killed.
@@ -81,6 +86,16 @@ fn parse_peer(text: &str) -> anyhow::Result<StaticPeer> {
     })
 }
 
+/// The shim's collateral service over the (simulated) vendor at `url`.
+fn collateral(url: &str) -> anyhow::Result<Arc<accord_shim::collateral::CollateralService>> {
+    use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
+    let http = HttpClient::new(HttpConfig::default())
+        .map_err(|e| anyhow::anyhow!("the collateral client: {e}"))?;
+    Ok(Arc::new(accord_shim::collateral::CollateralService::new(
+        Fetcher::new(Some(http), Endpoints::new(url, url), None),
+    )))
+}
+
 async fn serve(args: &ReplicaArgs) -> anyhow::Result<()> {
     use std::io::Write;
 
@@ -109,6 +124,7 @@ async fn serve(args: &ReplicaArgs) -> anyhow::Result<()> {
         store,
         discovery: StaticPeers::new(peers),
         board: Arc::clone(&board),
+        collateral: args.vendor_url.as_deref().map(collateral).transpose()?,
     });
     let channel_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let channel_addr = channel_listener.local_addr()?.to_string();

@@ -54,6 +54,12 @@ pub struct SnpEvidence {
     pub ask: Option<Vec<u8>>,
     /// The ARK (DER), if the platform handed it out. Informational.
     pub ark: Option<Vec<u8>>,
+    /// The ARK-signed VCEK or VLEK CRL (DER) the attester attaches (a
+    /// coordinator sends the one it holds). Authenticated by the ARK's
+    /// signature, not by whoever attached it; in service it is used only
+    /// if it is at least as new as the CRL the verifier holds.
+    #[serde(default)]
+    pub crl: Option<Vec<u8>>,
 }
 
 /// A TDX quote and, optionally, the collateral the platform attached.

@@ -12,7 +12,10 @@
 //! **The shim is untrusted.** Nothing it returns is believed: stored
 //! objects are re-hashed and the signed tree head checked by the state
 //! machine, peers are attested before anything is said to them, and the
-//! status the agent reports holds no secret.
+//! status the agent reports holds no secret. Vendor collateral
+//! ([`ShimRequest::Collateral`]) is authenticated by the vendor's signature
+//! in the agent's verifier before it is kept: the shim can deny service
+//! but cannot lie.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -20,6 +23,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use super::Message;
+use crate::evidence::collateral::CollateralRequest;
 
 /// Largest frame on the shim channel (a whole store snapshot).
 pub const MAX_SHIM_FRAME: usize = 64 * 1024 * 1024;
@@ -65,6 +69,11 @@ pub enum ShimRequest {
     /// The agent's status, sent on every change and at least every few
     /// seconds (the shim's readiness probe fails when it stops coming).
     ReportStatus(AgentStatus),
+    /// Vendor collateral one attestation needs (a VCEK, an AMD CRL or
+    /// chain, TDX collateral), fetched by the shim from AMD's KDS, Intel's
+    /// PCS (or a PCCS, a proxy) or its cache. Answered by
+    /// [`ShimResponse::Collateral`] or [`ShimResponse::Failed`].
+    Collateral(CollateralRequest),
 }
 
 /// The shim's answer to one [`ShimRequest`].
@@ -99,6 +108,28 @@ pub enum ShimResponse {
     },
     /// Answer to [`ShimRequest::ReportStatus`].
     StatusAccepted,
+    /// Answer to [`ShimRequest::Collateral`]: the vendor's bytes, as
+    /// [`ServiceVerifier::offer`](crate::evidence::ServiceVerifier::offer)
+    /// takes them (a certificate or CRL DER, a PEM chain, TDX collateral
+    /// JSON). Untrusted: the agent authenticates them.
+    Collateral {
+        /// The bytes.
+        bytes: Vec<u8>,
+        /// Where the shim got them.
+        source: CollateralSource,
+        /// Seconds since the shim fetched them from the vendor (for TDX
+        /// collateral: its oldest part).
+        age_secs: u64,
+    },
+}
+
+/// Where the shim's answer to [`ShimRequest::Collateral`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CollateralSource {
+    /// The vendor (or the configured PCCS, mirror or proxy), just now.
+    Vendor,
+    /// The shim's cache (still valid; also when the vendor failed).
+    Cache,
 }
 
 /// A peer coordinator the shim knows of.
@@ -164,6 +195,20 @@ pub struct AgentStatus {
     /// the store had no latest record): which change of the store the
     /// agent has seen.
     pub latest_read: Option<[u8; 32]>,
+    /// Attestations (or collateral offers) the agent's verifier refused
+    /// for its collateral, by reason: `stale` (a CRL or TDX collateral
+    /// past its window), `revoked`, `older` (older than the newest seen),
+    /// `missing` (a CRL, VCEK or TDX collateral neither carried nor
+    /// held).
+    pub collateral_refusals: Vec<(String, u64)>,
+    /// Collateral offers (from the shim or carried by evidence) the
+    /// verifier kept, and refused.
+    pub collateral_offers: Vec<(String, u64)>,
+    /// Seconds since the oldest collateral the verifier uses (CRL or TDX
+    /// collateral still within its window) was issued (`None`: none held).
+    pub oldest_collateral_age_secs: Option<u64>,
+    /// How many collateral items the verifier holds.
+    pub collateral_held: u64,
 }
 
 /// One (API, reason) refusal counter.

@@ -171,6 +171,33 @@ fn golden() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             "0000000403010178",
             encode(&UserError::Error(needs_recovery()), MAX_USER_FRAME).unwrap(),
         ),
+        (
+            "ShimRequest::Collateral(SnpCrl{product:Genoa, signer:Vcek})",
+            "0000000405020100",
+            encode(
+                &shim::ShimRequest::Collateral(
+                    crate::evidence::collateral::CollateralRequest::SnpCrl {
+                        product: crate::evidence::snp::Product::Genoa,
+                        signer: crate::evidence::collateral::SnpSigner::Vcek,
+                    },
+                ),
+                shim::MAX_SHIM_FRAME,
+            )
+            .unwrap(),
+        ),
+        (
+            "ShimResponse::Collateral{bytes:[30], source:Cache, age_secs:3}",
+            "000000050701300103",
+            encode(
+                &shim::ShimResponse::Collateral {
+                    bytes: vec![0x30],
+                    source: shim::CollateralSource::Cache,
+                    age_secs: 3,
+                },
+                shim::MAX_SHIM_FRAME,
+            )
+            .unwrap(),
+        ),
     ]
 }
 
@@ -788,7 +815,28 @@ fn shim_messages_round_trip() {
                 count: 2,
             }],
             body_bytes_in_flight: 16 << 20,
+            collateral_refusals: vec![("revoked".into(), 1)],
+            collateral_offers: vec![("kept".into(), 2)],
+            oldest_collateral_age_secs: Some(86_400),
+            collateral_held: 3,
         }),
+        MAX_SHIM_FRAME,
+    );
+    round_trip(
+        ShimRequest::Collateral(
+            crate::evidence::collateral::CollateralRequest::TdxCollateral {
+                fmspc: [1, 2, 3, 4, 5, 6],
+                ca: crate::evidence::collateral::TdxCa::Platform,
+            },
+        ),
+        MAX_SHIM_FRAME,
+    );
+    round_trip(
+        ShimResponse::Collateral {
+            bytes: vec![1, 2, 3],
+            source: CollateralSource::Vendor,
+            age_secs: 60,
+        },
         MAX_SHIM_FRAME,
     );
     round_trip(

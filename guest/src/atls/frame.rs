@@ -190,12 +190,15 @@ mod tests {
                 vcek: None,
                 ask: None,
                 ark: None,
+                crl: None,
             }),
         };
-        // variant 0, version 1, Evidence::Snp (0), report len 1, 0xaa, 3 × None
+        // variant 0, version 1, Evidence::Snp (0), report len 1, 0xaa,
+        // 4 × None (vcek, ask, ark, crl: the CRL was added in this release,
+        // so the bytes of SEV-SNP evidence changed)
         assert_eq!(
             evidence.encode().unwrap(),
-            [0, 0, 0, 8, 0, 1, 0, 1, 0xaa, 0, 0, 0]
+            [0, 0, 0, 9, 0, 1, 0, 1, 0xaa, 0, 0, 0, 0]
         );
     }
 

@@ -45,7 +45,7 @@
 //! key ([`ClientAuth::KeyOptional`], the user API).
 
 pub mod binding;
-pub mod chains;
+pub mod collateral;
 mod error;
 pub mod frame;
 pub mod tls;
@@ -62,7 +62,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use accord_core::crypto::default_provider;
-use accord_core::evidence::{self, Claims, Evidence, ReferenceValues};
+use accord_core::evidence::{Claims, Evidence, ReferenceValues};
 use accord_core::hex;
 use accord_core::time::UnixTime;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -71,6 +71,7 @@ use tokio_rustls::TlsStream;
 use crate::tee::TeeProvider;
 
 pub use binding::Role;
+pub use collateral::CollateralSource;
 pub use error::AtlsError;
 pub use frame::{MAX_FRAME, PROTOCOL_VERSION};
 pub use tls::Identity;
@@ -195,9 +196,18 @@ pub struct Acceptor {
     tee: Arc<dyn TeeProvider>,
     client: Arc<ClientAuth>,
     timeouts: Timeouts,
+    collateral: Option<Arc<dyn CollateralSource>>,
 }
 
 impl Acceptor {
+    /// Fetches the collateral the verifier needs for clients' evidence,
+    /// and what this side's own evidence lacks, through `source` (see
+    /// [`collateral`]).
+    pub fn with_collateral(mut self, source: Arc<dyn CollateralSource>) -> Self {
+        self.collateral = Some(source);
+        self
+    }
+
     /// A server that attests with `tee`, presents `identity` and treats
     /// clients as `client` says.
     pub fn new(
@@ -214,6 +224,7 @@ impl Acceptor {
             tee,
             client: Arc::new(client),
             timeouts,
+            collateral: None,
         })
     }
 
@@ -251,8 +262,14 @@ impl Acceptor {
         let exporter = exporter(conn, EXPORTER_LABEL)?;
         let peer_spki = tls::peer_spki(conn);
 
-        let own =
-            produce_evidence(&self.tee, Role::Server, &exporter, self.identity.spki()).await?;
+        let own = produce_evidence(
+            &self.tee,
+            Role::Server,
+            &exporter,
+            self.identity.spki(),
+            self.collateral.as_deref(),
+        )
+        .await?;
         write_frame(
             tls,
             &Frame::Evidence {
@@ -289,6 +306,7 @@ impl Acceptor {
                     exporter,
                     spki,
                     self.identity.spki().to_vec(),
+                    self.collateral.as_deref(),
                 )
                 .await?
             }
@@ -316,9 +334,18 @@ pub struct Connector {
     /// What the server's evidence must satisfy.
     server: Arc<PeerPolicy>,
     timeouts: Timeouts,
+    collateral: Option<Arc<dyn CollateralSource>>,
 }
 
 impl Connector {
+    /// Fetches the collateral the verifier needs for the server's
+    /// evidence, and what this side's own evidence lacks, through `source`
+    /// (see [`collateral`]).
+    pub fn with_collateral(mut self, source: Arc<dyn CollateralSource>) -> Self {
+        self.collateral = Some(source);
+        self
+    }
+
     /// A client that verifies the server against `server`, attests with
     /// `tee` if given (mutual mode) and presents `identity` if given (an
     /// ephemeral one is made when `tee` is given without an identity).
@@ -340,6 +367,7 @@ impl Connector {
             tee,
             server: Arc::new(server),
             timeouts,
+            collateral: None,
         })
     }
 
@@ -401,13 +429,21 @@ impl Connector {
             exporter,
             server_spki,
             own_spki.clone().unwrap_or_default(),
+            self.collateral.as_deref(),
         )
         .await?;
 
         let reply = match (&self.tee, &own_spki) {
             (Some(tee), Some(spki)) => Frame::Evidence {
                 version: PROTOCOL_VERSION,
-                evidence: produce_evidence(tee, Role::Client, &exporter, spki).await?,
+                evidence: produce_evidence(
+                    tee,
+                    Role::Client,
+                    &exporter,
+                    spki,
+                    self.collateral.as_deref(),
+                )
+                .await?,
             },
             _ => Frame::NoEvidence {
                 version: PROTOCOL_VERSION,
@@ -497,24 +533,31 @@ impl<D> Exporter for rustls::ConnectionCommon<D> {
     }
 }
 
-/// Calls the blocking TEE on the blocking pool.
+/// Calls the blocking TEE on the blocking pool, and attaches the
+/// collateral the process's verifier holds for it, fetched through
+/// `source` when the platform attached none ([`collateral::refresh_own`]).
 async fn produce_evidence(
     tee: &Arc<dyn TeeProvider>,
     role: Role,
     exporter: &[u8; EXPORTER_LEN],
     own_spki: &[u8],
+    source: Option<&dyn CollateralSource>,
 ) -> Result<Evidence, AtlsError> {
     let data = report_data(default_provider(), role, exporter, own_spki);
     let tee = Arc::clone(tee);
-    tokio::task::spawn_blocking(move || tee.evidence(&data))
+    let mut evidence = tokio::task::spawn_blocking(move || tee.evidence(&data))
         .await
         .map_err(|err| AtlsError::Config(format!("evidence task failed: {err}")))?
-        .map_err(AtlsError::Tee)
+        .map_err(AtlsError::Tee)?;
+    collateral::refresh_own(&mut evidence, source).await;
+    Ok(evidence)
 }
 
-/// Checks the peer's evidence on the blocking pool (certificate chains
-/// cost milliseconds): report data first (cheap, names relay and
-/// reflection), then the core verifier, then the policy hash.
+/// Checks the peer's evidence: the collateral the process-wide verifier
+/// needs is fetched through `source` first ([`collateral::prepare`]), then,
+/// on the blocking pool (certificate chains cost milliseconds): report
+/// data (cheap, names relay and reflection), the verifier, the policy
+/// hash.
 async fn verify_peer(
     policy: PeerPolicy,
     evidence: Evidence,
@@ -522,7 +565,17 @@ async fn verify_peer(
     exporter: [u8; EXPORTER_LEN],
     peer_spki: Vec<u8>,
     own_spki: Vec<u8>,
+    source: Option<&dyn CollateralSource>,
 ) -> Result<VerifiedPeer, AtlsError> {
+    let at = policy.at.now();
+    // Evidence not bound to this session is refused before anything is
+    // fetched for it.
+    check_binding(&evidence, peer_role, &exporter, &peer_spki, &own_spki)?;
+    collateral::prepare(&evidence, &policy.reference, at, source, default_provider()).await;
+    let policy = PeerPolicy {
+        at: Clock::Fixed(at),
+        ..policy
+    };
     tokio::task::spawn_blocking(move || {
         verify_peer_blocking(
             &policy, &evidence, peer_role, &exporter, peer_spki, &own_spki,
@@ -541,25 +594,11 @@ fn verify_peer_blocking(
     own_spki: &[u8],
 ) -> Result<VerifiedPeer, AtlsError> {
     let crypto = default_provider();
-    let expected = report_data(crypto, peer_role, exporter, &peer_spki);
-    let ours = report_data(crypto, peer_role.peer(), exporter, own_spki);
+    let expected = check_binding(evidence, peer_role, exporter, &peer_spki, own_spki)?;
     let role = peer_role.as_str();
-    let carried = evidence.report_data().map_err(AtlsError::Evidence)?;
-    if carried != expected {
-        return Err(if carried == ours {
-            AtlsError::Reflected { role }
-        } else {
-            AtlsError::NotBound { role }
-        });
-    }
-    let claims = evidence::verify_with_chains(
-        evidence,
-        &policy.reference,
-        policy.at.now(),
-        crypto,
-        &*chains::CHAINS,
-    )
-    .map_err(AtlsError::Evidence)?;
+    let claims = collateral::verifier()
+        .verify(evidence, &policy.reference, policy.at.now(), crypto)
+        .map_err(AtlsError::Evidence)?;
     if claims.report_data() != expected {
         return Err(AtlsError::NotBound { role });
     }
@@ -575,6 +614,31 @@ fn verify_peer_blocking(
         claims: Box::new(claims),
         spki: peer_spki,
     })
+}
+
+/// The report data `evidence` must carry (returned), checked against what
+/// it carries: another value is evidence reflected from this side or
+/// relayed from another session.
+fn check_binding(
+    evidence: &Evidence,
+    peer_role: Role,
+    exporter: &[u8; EXPORTER_LEN],
+    peer_spki: &[u8],
+    own_spki: &[u8],
+) -> Result<[u8; 64], AtlsError> {
+    let crypto = default_provider();
+    let expected = report_data(crypto, peer_role, exporter, peer_spki);
+    let ours = report_data(crypto, peer_role.peer(), exporter, own_spki);
+    let role = peer_role.as_str();
+    let carried = evidence.report_data().map_err(AtlsError::Evidence)?;
+    if carried != expected {
+        return Err(if carried == ours {
+            AtlsError::Reflected { role }
+        } else {
+            AtlsError::NotBound { role }
+        });
+    }
+    Ok(expected)
 }
 
 /// On success wraps the stream; on failure tells the peer why (unless the

@@ -396,53 +396,114 @@ async fn a_client_with_its_own_key_attests_and_verifies_the_server() {
     );
 }
 
-/// The process-wide chain cache's type: a chain verified once is reused
-/// (same claims), other roots are not served from it, and it is bounded.
-#[test]
-fn reused_across_verifications_and_bounded() {
-    let chip = server_chip();
-    let reference = ReferenceValues {
+/// A collateral source answering every request with fixed bytes (a
+/// hostile shim: tampered, older or revoking CRLs).
+struct Fixed(Vec<u8>);
+
+impl CollateralSource for Fixed {
+    fn fetch<'a>(
+        &'a self,
+        _request: &'a accord_core::evidence::collateral::CollateralRequest,
+    ) -> collateral::Fetch<'a> {
+        let bytes = self.0.clone();
+        Box::pin(async move { Ok(bytes) })
+    }
+}
+
+fn reference_of(chip: &SimulatedSnp) -> ReferenceValues {
+    ReferenceValues {
         snp: vec![chip.reference_values()],
         tdx: Vec::new(),
-    };
-    let evidence = chip.evidence(&[3; 64]).unwrap();
-    let cache = chains::ChainCache::default();
+    }
+}
+
+async fn judge(
+    verifier: &std::sync::Mutex<accord_core::evidence::ServiceVerifier>,
+    evidence: &Evidence,
+    source: Option<&dyn CollateralSource>,
+) -> Result<Claims, accord_core::evidence::EvidenceError> {
+    let reference = reference_of(server_chip());
     let now = system_now();
-    let first =
-        evidence::verify_with_chains(&evidence, &reference, now, default_provider(), &cache)
-            .unwrap();
-    assert_eq!(cache.len(), 1);
-    let second =
-        evidence::verify_with_chains(&evidence, &reference, now, default_provider(), &cache)
-            .unwrap();
+    collateral::prepare_with(
+        verifier,
+        evidence,
+        &reference,
+        now,
+        source,
+        default_provider(),
+    )
+    .await;
+    verifier
+        .lock()
+        .unwrap()
+        .verify(evidence, &reference, now, default_provider())
+}
+
+/// The verifier caches a chain verified once (same claims the second
+/// time), and the chip's attached ARK-signed CRL passes the revocation
+/// check without any source.
+#[tokio::test]
+async fn the_verifier_reuses_chains_and_takes_the_attached_crl() {
+    let verifier = std::sync::Mutex::new(accord_core::evidence::ServiceVerifier::new());
+    let evidence = server_chip().evidence(&[3; 64]).unwrap();
+    let first = judge(&verifier, &evidence, None).await.unwrap();
+    assert_eq!(verifier.lock().unwrap().chains_cached(), 1);
+    let second = judge(&verifier, &evidence, None).await.unwrap();
     assert_eq!(first, second);
-    assert_eq!(cache.len(), 1, "the second verification reused the chain");
+    assert_eq!(verifier.lock().unwrap().chains_cached(), 1);
+}
 
-    // Other roots are another key: the cached chain does not vouch for
-    // the evidence under them.
-    let mut swapped = reference.clone();
-    if let Some(root) = swapped.snp[0].insecure_trusted_root.as_mut() {
-        core::mem::swap(&mut root.ark, &mut root.ask);
+/// No CRL carried, none held, no source: refused naming the missing CRL;
+/// a source answering garbage changes nothing.
+#[tokio::test]
+async fn without_a_crl_attestation_is_refused_naming_it() {
+    let verifier = std::sync::Mutex::new(accord_core::evidence::ServiceVerifier::new());
+    let mut evidence = server_chip().evidence(&[3; 64]).unwrap();
+    let Evidence::Snp(snp) = &mut evidence else {
+        unreachable!()
+    };
+    let mut tampered = snp.crl.take().unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    for source in [None, Some(&Fixed(tampered) as &dyn CollateralSource)] {
+        let err = judge(&verifier, &evidence, source).await.unwrap_err();
+        assert!(
+            matches!(err, accord_core::evidence::EvidenceError::MissingCrl { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("VCEK CRL"), "{err}");
     }
-    assert!(
-        evidence::verify_with_chains(&evidence, &swapped, now, default_provider(), &cache).is_err()
-    );
-    assert_eq!(cache.len(), 1);
+}
 
-    // Bounded: the oldest chains go first.
-    let first_key = cache.keys()[0];
-    let chain = evidence::ChainStore::get(&cache, &first_key);
-    let chain = chain.unwrap();
-    for i in 0..(chains::CAPACITY + 5) {
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&(i as u64).to_be_bytes());
-        evidence::ChainStore::put(&cache, key, chain.clone());
-    }
-    assert_eq!(cache.len(), chains::CAPACITY);
-    assert!(
-        evidence::ChainStore::get(&cache, &first_key).is_none(),
-        "the oldest was dropped"
-    );
+/// A source's CRL revoking the VCEK wins over the older one the chip
+/// attaches, and a hostile source then serving an older CRL cannot undo
+/// it: refused by name.
+#[tokio::test]
+async fn a_revoked_vcek_stays_refused_whatever_older_crl_comes() {
+    use crate::tee::simulated::CrlSpec;
+    let chip = server_chip();
+    let verifier = std::sync::Mutex::new(accord_core::evidence::ServiceVerifier::new());
+    let evidence = chip.evidence(&[3; 64]).unwrap();
+    let now = system_now();
+    let spec = |number, revoked: Vec<(Vec<u8>, UnixTime)>| CrlSpec {
+        number,
+        this_update: UnixTime(now.0 - 3600),
+        next_update: UnixTime(now.0 + 7 * 86_400),
+        revoked,
+    };
+    let revoking = chip
+        .issue_crl(&spec(5, vec![(chip.vcek_serial(), UnixTime(now.0 - 7200))]))
+        .unwrap();
+    let err = judge(&verifier, &evidence, Some(&Fixed(revoking)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    let older = chip.issue_crl(&spec(4, Vec::new())).unwrap();
+    let err = judge(&verifier, &evidence, Some(&Fixed(older)))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("revoked"), "{err}");
+    assert!(verifier.lock().unwrap().counters().refused_revoked >= 2);
 }
 
 /// A server whose TLS handshake is signed by `presented` but whose

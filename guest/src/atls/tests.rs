@@ -1,6 +1,7 @@
 //! Loopback tests of the protocol's failure paths that need no verifiable
 //! evidence: TEE failures, unverifiable evidence, timeouts, application
-//! data before evidence, non-accord TLS clients. End-to-end tests with the
+//! data before evidence, non-accord TLS clients; own collateral fetched through a source (real
+//! vectors). End-to-end tests with the
 //! simulated chip are in `sim_tests`.
 
 use std::sync::Arc;
@@ -436,4 +437,95 @@ async fn every_connection_is_a_full_handshake() {
         tls.shutdown().await.unwrap();
     }
     server.await.unwrap();
+}
+
+/// A source answering the VCEK and the CRL from files (the untrusted side
+/// of a coordinator whose host has no certificate table).
+struct Files {
+    vcek: Vec<u8>,
+    crl: Vec<u8>,
+}
+
+impl super::CollateralSource for Files {
+    fn fetch<'a>(
+        &'a self,
+        request: &'a accord_core::evidence::collateral::CollateralRequest,
+    ) -> super::collateral::Fetch<'a> {
+        use accord_core::evidence::collateral::CollateralRequest;
+        let answer = match request {
+            CollateralRequest::SnpVcek { .. } => Ok(self.vcek.clone()),
+            CollateralRequest::SnpCrl { .. } => Ok(self.crl.clone()),
+            other => Err(format!("no {other}")),
+        };
+        Box::pin(async move { answer })
+    }
+}
+
+/// `testdata/snp/<name>` (`$ACCORD_TESTDATA`, else `../shared/testdata`):
+/// a reported skip when missing, a failure with `ACCORD_REQUIRE_VECTORS=1`.
+fn snp_vector(name: &str) -> Option<Vec<u8>> {
+    let dir = std::env::var("ACCORD_TESTDATA")
+        .unwrap_or_else(|_| format!("{}/../../shared/testdata", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{dir}/snp/{name}");
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(err) => {
+            assert!(
+                std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
+                "ACCORD_REQUIRE_VECTORS=1 but test vector {path} is unreadable: {err}"
+            );
+            eprintln!("SKIPPED: test vector {path} unavailable ({err})");
+            None
+        }
+    }
+}
+
+/// Own evidence without VCEK or CRL (a host with no certificate table):
+/// both are fetched through the source, authenticated under AMD's pinned
+/// roots, and travel with the evidence; a source answering a CRL that
+/// does not authenticate attaches nothing.
+#[tokio::test]
+async fn own_evidence_gets_its_vcek_and_crl_through_the_source() {
+    let (Some(report), Some(vcek_pem), Some(crl)) = (
+        snp_vector("genoa-report-1.bin"),
+        snp_vector("genoa-vcek-1.pem"),
+        snp_vector("genoa-vcek-crl-2026-08-19.der"),
+    ) else {
+        return;
+    };
+    let vcek = accord_core::x509::pem::der_or_pem(&vcek_pem, "CERTIFICATE").unwrap();
+    let at = UnixTime(1_788_220_800); // 2026-09-01, inside the CRL's window
+    let bare = Evidence::Snp(SnpEvidence {
+        report,
+        ..Default::default()
+    });
+
+    let verifier = std::sync::Mutex::new(accord_core::evidence::ServiceVerifier::new());
+    let mut evidence = bare.clone();
+    let source = Files {
+        vcek: vcek.clone(),
+        crl: crl.clone(),
+    };
+    super::collateral::refresh_own_with(&verifier, &mut evidence, Some(&source), at).await;
+    let Evidence::Snp(snp) = &evidence else {
+        unreachable!()
+    };
+    assert_eq!(snp.vcek.as_deref(), Some(vcek.as_slice()));
+    assert_eq!(snp.crl.as_deref(), Some(crl.as_slice()));
+
+    let verifier = std::sync::Mutex::new(accord_core::evidence::ServiceVerifier::new());
+    let mut tampered = crl;
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let mut evidence = bare;
+    let source = Files {
+        vcek: vcek.clone(),
+        crl: tampered,
+    };
+    super::collateral::refresh_own_with(&verifier, &mut evidence, Some(&source), at).await;
+    let Evidence::Snp(snp) = &evidence else {
+        unreachable!()
+    };
+    assert_eq!(snp.crl, None);
+    assert_eq!(snp.vcek.as_deref(), Some(vcek.as_slice()));
 }

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use super::backend::Backend;
 use super::driver::{Service, Wiring, start};
 use super::{allocator, limits, server, status};
+use crate::atls::CollateralSource;
 use crate::shim_client::{self, ShimClient};
 use accord_fs_store::FsStore;
 
@@ -136,6 +137,7 @@ pub async fn spawn_with(
     let (peers_tx, peers) = watch::channel(Vec::new());
     let (latest_tx, latest) = mpsc::unbounded_channel();
     let mut helpers = Vec::new();
+    let mut collateral: Option<Arc<dyn CollateralSource>> = None;
     let (backend, shim) = match store {
         StoreLocation::Dir(dir) => {
             let store = FsStore::open(&dir.join("store")).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -148,7 +150,14 @@ pub async fn spawn_with(
                 addr.clone(),
                 latest_tx,
             )));
-            helpers.push(tokio::spawn(shim_client::watch_peers(addr, peers_tx)));
+            helpers.push(tokio::spawn(shim_client::watch_peers(
+                addr.clone(),
+                peers_tx,
+            )));
+            // Collateral on a connection of its own: fetches never queue
+            // behind storage calls.
+            let source: Arc<dyn CollateralSource> = Arc::new(ShimClient::new(&addr));
+            collateral = Some(source);
             (Backend::Shim(Arc::clone(&client)), Some(client))
         }
     };
@@ -173,6 +182,7 @@ pub async fn spawn_with(
         service.handle.clone(),
         Arc::clone(&admission),
         shutdown.clone(),
+        collateral.clone(),
     ));
     let mesh_task = tokio::spawn(server::serve_mesh(
         mesh,
@@ -181,6 +191,7 @@ pub async fn spawn_with(
         service.mesh.clone(),
         admission,
         shutdown,
+        collateral,
     ));
     if let Some(client) = shim {
         helpers.push(tokio::spawn(status::report_status(

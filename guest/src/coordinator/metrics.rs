@@ -164,7 +164,29 @@ impl Metrics {
             status.refused_frames = refusals(&c.refused_frames);
         });
         status.body_bytes_in_flight = self.body_bytes_in_flight.load(Ordering::Relaxed);
+        fill_collateral(status);
     }
+}
+
+/// The process-wide verifier's numbers (`crate::atls::collateral`):
+/// refusals by reason, offers kept and refused, what it holds and the age
+/// of the oldest collateral in use.
+fn fill_collateral(status: &mut AgentStatus) {
+    let verifier = crate::atls::collateral::verifier();
+    let counters = verifier.counters();
+    status.collateral_refusals = vec![
+        ("stale".into(), counters.refused_stale),
+        ("revoked".into(), counters.refused_revoked),
+        ("older".into(), counters.refused_older),
+        ("missing".into(), counters.refused_missing),
+    ];
+    status.collateral_offers = vec![
+        ("kept".into(), counters.offers_kept),
+        ("refused".into(), counters.offers_refused),
+    ];
+    let now = crate::atls::system_now();
+    status.oldest_collateral_age_secs = verifier.oldest_in_use(now).map(|held| held.age_secs(now));
+    status.collateral_held = u64::try_from(verifier.held_count()).unwrap_or(u64::MAX);
 }
 
 #[cfg(test)]

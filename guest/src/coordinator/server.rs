@@ -52,7 +52,10 @@ use super::limits::{
 };
 use super::{Handle, MeshState, new_request_id};
 use crate::atls::frame::{Frame, write_frame};
-use crate::atls::{Acceptor, ClientAuth, Clock, Identity, PeerPolicy, Timeouts, VerifiedPeer, tls};
+use crate::atls::{
+    Acceptor, ClientAuth, Clock, CollateralSource, Identity, PeerPolicy, Timeouts, VerifiedPeer,
+    tls,
+};
 use crate::tee::TeeProvider;
 use crate::wire::{self, ReadLimits, WireError};
 use tracing::Instrument;
@@ -293,13 +296,20 @@ pub async fn serve_user(
     handle: Handle,
     admission: Arc<Admission>,
     shutdown: Shutdown,
+    collateral: Option<Arc<dyn CollateralSource>>,
 ) -> anyhow::Result<()> {
-    let acceptor = Arc::new(Acceptor::new(
+    let acceptor = Acceptor::new(
         tee,
         Identity::ephemeral()?,
         ClientAuth::KeyOptional,
         Timeouts::default(),
-    )?);
+    )?;
+    // The coordinator's own collateral comes through its shim, to travel
+    // with its evidence to the CLI.
+    let acceptor = Arc::new(match collateral {
+        Some(source) => acceptor.with_collateral(source),
+        None => acceptor,
+    });
     let conn_shutdown = shutdown.clone();
     let readers = Arc::clone(&admission);
     let lines = Arc::new(LineLimiter::new(REFUSAL_LOG_EVERY));
@@ -445,6 +455,7 @@ pub async fn serve_mesh(
     mesh: watch::Receiver<MeshState>,
     admission: Arc<Admission>,
     shutdown: Shutdown,
+    collateral: Option<Arc<dyn CollateralSource>>,
 ) -> anyhow::Result<()> {
     // For refusals while not Ready: a plain TLS handshake (no evidence),
     // then an attested-TLS `Refused` frame the client reports verbatim.
@@ -470,7 +481,7 @@ pub async fn serve_mesh(
             } => {
                 let acceptor = match &current {
                     Some((g, acceptor)) if *g == generation => Arc::clone(acceptor),
-                    _ => match mesh_acceptor(&tee, &reference) {
+                    _ => match mesh_acceptor(&tee, &reference, collateral.as_ref()) {
                         Ok(acceptor) => {
                             current = Some((generation, Arc::clone(&acceptor)));
                             acceptor
@@ -503,11 +514,15 @@ pub async fn serve_mesh(
     Ok(())
 }
 
+/// The mesh API's acceptor for one generation: workloads (and peers) are
+/// verified against `reference` by the process-wide verifier, with the
+/// collateral it needs fetched through `collateral` (the shim's).
 fn mesh_acceptor(
     tee: &Arc<dyn TeeProvider>,
     reference: &accord_core::evidence::ReferenceValues,
+    collateral: Option<&Arc<dyn CollateralSource>>,
 ) -> anyhow::Result<Arc<Acceptor>> {
-    Ok(Arc::new(Acceptor::new(
+    let acceptor = Acceptor::new(
         Arc::clone(tee),
         Identity::ephemeral()?,
         ClientAuth::Attested(PeerPolicy {
@@ -516,7 +531,11 @@ fn mesh_acceptor(
             at: Clock::System,
         }),
         Timeouts::default(),
-    )?))
+    )?;
+    Ok(Arc::new(match collateral {
+        Some(source) => acceptor.with_collateral(Arc::clone(source)),
+        None => acceptor,
+    }))
 }
 
 async fn refuse(acceptor: &tokio_rustls::TlsAcceptor, stream: TcpStream, reason: &str) {

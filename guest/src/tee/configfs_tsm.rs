@@ -223,6 +223,7 @@ fn build_evidence(
                 vcek,
                 ask: certs.ask,
                 ark: certs.ark,
+                crl: None,
             })
         }
         PROVIDER_TDX_GUEST => {

@@ -221,6 +221,7 @@ impl TeeProvider for SevGuest {
             vcek,
             ask: certs.ask,
             ark: certs.ark,
+            crl: None,
         }))
     }
 }

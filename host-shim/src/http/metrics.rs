@@ -16,10 +16,17 @@
 //! | `accord_connections_refused_total` | counter | `api`, `reason` |
 //! | `accord_frames_refused_total` | counter | `api`, `reason` |
 //! | `accord_request_body_bytes_in_flight` | gauge | |
+//! | `accord_collateral_refusals_total` | counter | `reason` (`stale`, `revoked`, `older`, `missing`) |
+//! | `accord_collateral_offers_total` | counter | `outcome` (`kept`, `refused`) |
+//! | `accord_collateral_held` | gauge | |
+//! | `accord_collateral_oldest_age_seconds` | gauge | (no sample while none is held) |
 //! | `accord_agent_report_age_seconds` | gauge | |
 //! | `accord_shim_agent_connections` | gauge | |
 //! | `accord_shim_probe_connections` | gauge | |
 //! | `accord_shim_probe_connections_evicted_total` | counter | |
+//! | `accord_shim_collateral_answers_total` | counter | `kind` (`snp_vcek`, `snp_chain`, `snp_crl`, `tdx_collateral`), `outcome` (`vendor`, `cache`, `cache_vendor_failed`, `failed`) |
+//! | `accord_shim_collateral_fetches_total` | counter | `source` (`cache`, `vendor`, `cache_vendor_failed`), `outcome` (`ok`, `failed`): each vendor document (a TDX answer is four) |
+//! | `accord_shim_collateral_cache_hits_total` | counter | |
 //!
 //! The `accord_shim_*` families are the shim's own numbers
 //! ([`ShimCounters`]); the others come from the agent's last report.
@@ -86,7 +93,7 @@ fn refusal_counter(out: &mut String, name: &str, help: &str, counts: &[RefusalSt
 }
 
 /// The shim's own numbers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ShimCounters {
     /// Connections open on the probe port (this scrape's included).
     pub probe_connections: u64,
@@ -94,6 +101,10 @@ pub struct ShimCounters {
     pub probe_connections_evicted: u64,
     /// The agent's channel connections open.
     pub agent_connections: u64,
+    /// The collateral answers to the agent: (kind, outcome, count).
+    pub collateral_answers: Vec<(&'static str, &'static str, u64)>,
+    /// The fetcher's counters (each vendor document).
+    pub collateral_fetches: accord_collateral::FetchCounts,
 }
 
 /// Renders `latest` (the agent's last report and its age, if any) and the
@@ -302,6 +313,57 @@ pub fn render(latest: Option<(&AgentStatus, Duration)>, shim: &ShimCounters) -> 
         );
     }
 
+    let named = |out: &mut String, name: &str, label: &str, counts: &[(String, u64)]| {
+        let mut merged: BTreeMap<&str, u64> = BTreeMap::new();
+        for (key, n) in counts {
+            let entry = merged.entry(key).or_default();
+            *entry = entry.saturating_add(*n);
+        }
+        for (key, n) in merged {
+            let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape_label(key));
+        }
+    };
+    header(
+        &mut out,
+        "accord_collateral_refusals_total",
+        "counter",
+        "Attestations and collateral offers the agent's verifier refused for their collateral, by reason (stale, revoked, older than seen, missing).",
+    );
+    named(
+        &mut out,
+        "accord_collateral_refusals_total",
+        "reason",
+        &status.collateral_refusals,
+    );
+    header(
+        &mut out,
+        "accord_collateral_offers_total",
+        "counter",
+        "Collateral offered to the agent's verifier (from the shim or carried by evidence), kept or refused.",
+    );
+    named(
+        &mut out,
+        "accord_collateral_offers_total",
+        "outcome",
+        &status.collateral_offers,
+    );
+    header(
+        &mut out,
+        "accord_collateral_held",
+        "gauge",
+        "Collateral items (CRLs, VCEKs, TDX collateral) the agent's verifier holds.",
+    );
+    let _ = writeln!(out, "accord_collateral_held {}", status.collateral_held);
+    header(
+        &mut out,
+        "accord_collateral_oldest_age_seconds",
+        "gauge",
+        "Seconds since the oldest CRL or TDX collateral the agent's verifier uses was issued.",
+    );
+    if let Some(age) = status.oldest_collateral_age_secs {
+        let _ = writeln!(out, "accord_collateral_oldest_age_seconds {age}");
+    }
+
     header(
         &mut out,
         "accord_agent_report_age_seconds",
@@ -335,6 +397,52 @@ pub fn render(latest: Option<(&AgentStatus, Duration)>, shim: &ShimCounters) -> 
         header(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");
     }
+
+    header(
+        &mut out,
+        "accord_shim_collateral_answers_total",
+        "counter",
+        "Collateral requests of the agent answered by the shim, by kind and outcome.",
+    );
+    for (kind, outcome, n) in &shim.collateral_answers {
+        let _ = writeln!(
+            out,
+            "accord_shim_collateral_answers_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    let fetches = &shim.collateral_fetches;
+    header(
+        &mut out,
+        "accord_shim_collateral_fetches_total",
+        "counter",
+        "Vendor documents obtained by the shim's fetcher, by source and outcome.",
+    );
+    for (source, outcome, n) in [
+        ("cache", "ok", fetches.cache_hits),
+        ("vendor", "ok", fetches.vendor_ok),
+        (
+            "cache_vendor_failed",
+            "ok",
+            fetches.vendor_failed_cache_served,
+        ),
+        ("none", "failed", fetches.failed),
+    ] {
+        let _ = writeln!(
+            out,
+            "accord_shim_collateral_fetches_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}"
+        );
+    }
+    header(
+        &mut out,
+        "accord_shim_collateral_cache_hits_total",
+        "counter",
+        "Vendor documents the shim served from its cache without asking the vendor.",
+    );
+    let _ = writeln!(
+        out,
+        "accord_shim_collateral_cache_hits_total {}",
+        fetches.cache_hits
+    );
     out
 }
 

@@ -84,6 +84,15 @@ fn route(path: &str, server: &Server) -> Response<Body> {
                 probe_connections: server.connections.len() as u64,
                 probe_connections_evicted: server.connections.evicted(),
                 agent_connections: board.open_connections() as u64,
+                ..metrics::ShimCounters::default()
+            };
+            let shim = match board.collateral() {
+                Some(service) => metrics::ShimCounters {
+                    collateral_answers: service.stats().snapshot(),
+                    collateral_fetches: service.fetcher().stats().snapshot(),
+                    ..shim
+                },
+                None => shim,
             };
             respond(
                 StatusCode::OK,

@@ -7,7 +7,8 @@
 //! network client starving a replica's probes, a host that writes the
 //! store to take the secrets (both backends), fake coordinators and
 //! other deployments' coordinators refused by the workload initializer,
-//! and resource exhaustion through the user API.
+//! resource exhaustion through the user API, and collateral fetched
+//! through the shim from the simulated vendor, revocation enforced.
 //!
 //! `support` holds the helpers: a raw deployment on the INSECURE
 //! simulated chip with wire-level calls and shim channels, replica
@@ -21,6 +22,7 @@ mod attack_exhaustion;
 mod attack_initializer;
 mod attack_probes;
 mod attack_store;
+mod collateral;
 mod crash_consistency;
 mod flow;
 mod ha;

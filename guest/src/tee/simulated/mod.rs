@@ -38,6 +38,7 @@ use accord_core::evidence::snp::{
     TrustedRoot,
 };
 use accord_core::evidence::{Evidence, SnpEvidence};
+use accord_core::time::UnixTime;
 
 use super::{TeeError, TeeProvider};
 
@@ -213,7 +214,17 @@ pub struct SimulatedSnp {
     vcek: Vec<u8>,
     report_id: [u8; 32],
     state_dir: Option<PathBuf>,
+    /// The CRL the chip attaches to its evidence, and its nextUpdate.
+    attached_crl: std::sync::Mutex<Option<(Vec<u8>, UnixTime)>>,
 }
+
+/// The cRLNumber of the CRL a simulated chip attaches to its evidence:
+/// below the simulated vendor's (which starts at 1), so that a verifier
+/// that has fetched the vendor's CRL refuses the attached one as older.
+pub const ATTACHED_CRL_NUMBER: u64 = 0;
+
+/// How long the attached CRL is valid (it is re-issued a week before).
+const ATTACHED_CRL_DAYS: i64 = 30;
 
 impl fmt::Debug for SimulatedSnp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -348,7 +359,38 @@ impl SimulatedSnp {
             vcek,
             report_id,
             state_dir,
+            attached_crl: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The ARK-signed CRL the chip attaches to its evidence (number
+    /// [`ATTACHED_CRL_NUMBER`], revoking nothing, issued a day ago and
+    /// valid 30 days), issued on first use and again a week before its
+    /// nextUpdate. So that standalone agents and initializers, which
+    /// reach no vendor, still pass the revocation check rather than skip
+    /// it.
+    pub fn attached_crl(&self) -> Result<Vec<u8>, SimulatedError> {
+        const DAY: i64 = 86_400;
+        let now = UnixTime(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        );
+        let mut held = self.attached_crl.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((crl, next_update)) = held.as_ref()
+            && now.0 < next_update.0 - 7 * DAY
+        {
+            return Ok(crl.clone());
+        }
+        let spec = CrlSpec {
+            number: ATTACHED_CRL_NUMBER,
+            this_update: UnixTime(now.0 - DAY),
+            next_update: UnixTime(now.0 - DAY + ATTACHED_CRL_DAYS * DAY),
+            revoked: Vec::new(),
+        };
+        let crl = self.issue_crl(&spec)?;
+        *held = Some((crl.clone(), spec.next_update));
+        Ok(crl)
     }
 
     fn banner(&self, verb: &str) {
@@ -532,6 +574,7 @@ impl TeeProvider for SimulatedSnp {
             vcek: Some(self.vcek.clone()),
             ask: Some(self.state.ask.clone()),
             ark: Some(self.state.ark.clone()),
+            crl: Some(self.attached_crl().map_err(TeeError::from)?),
         }))
     }
 }

@@ -479,6 +479,7 @@ where
         store,
         discovery,
         board: Arc::clone(&board),
+        collateral: None,
     });
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(accord_shim::channel::serve(listener, shim, shutdown));
