@@ -249,3 +249,26 @@ pub fn testdata_dir() -> Option<std::path::PathBuf> {
     std::eprintln!("SKIPPED: no test vectors at {}", dir.display());
     None
 }
+
+/// The bytes of `relative` in [`testdata_dir`], or `None` (a `SKIPPED:`
+/// line) when it cannot be read; with `ACCORD_REQUIRE_VECTORS=1` a missing
+/// or unreadable vector is a failure naming it.
+#[cfg(feature = "std")]
+pub fn testdata_file(relative: &str) -> Option<alloc::vec::Vec<u8>> {
+    let path = testdata_dir()?.join(relative);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(err) => {
+            assert!(
+                std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
+                "ACCORD_REQUIRE_VECTORS=1 but test vector {} is unreadable: {err}",
+                path.display()
+            );
+            std::eprintln!(
+                "SKIPPED: test vector {} unavailable ({err})",
+                path.display()
+            );
+            None
+        }
+    }
+}

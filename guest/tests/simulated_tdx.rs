@@ -38,20 +38,7 @@ fn options(state: &std::path::Path, version: u16, policy_hash: [u8; 32]) -> TeeO
 /// `../shared/testdata`): a loudly reported skip when missing, a failure
 /// with `ACCORD_REQUIRE_VECTORS=1`.
 fn vector(name: &str) -> Option<Vec<u8>> {
-    let dir = std::env::var("ACCORD_TESTDATA")
-        .unwrap_or_else(|_| format!("{}/../../shared/testdata", env!("CARGO_MANIFEST_DIR")));
-    let path = format!("{dir}/tdx/{name}");
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(err) => {
-            assert!(
-                std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
-                "ACCORD_REQUIRE_VECTORS=1 but test vector {path} is unreadable: {err}"
-            );
-            eprintln!("SKIPPED: test vector {path} unavailable ({err}); set ACCORD_TESTDATA");
-            None
-        }
-    }
+    accord_core::internal::testdata_file(&format!("tdx/{name}"))
 }
 
 #[test]

@@ -464,20 +464,7 @@ impl super::CollateralSource for Files {
 /// `testdata/snp/<name>` (`$ACCORD_TESTDATA`, else `../shared/testdata`):
 /// a reported skip when missing, a failure with `ACCORD_REQUIRE_VECTORS=1`.
 fn snp_vector(name: &str) -> Option<Vec<u8>> {
-    let dir = std::env::var("ACCORD_TESTDATA")
-        .unwrap_or_else(|_| format!("{}/../../shared/testdata", env!("CARGO_MANIFEST_DIR")));
-    let path = format!("{dir}/snp/{name}");
-    match std::fs::read(&path) {
-        Ok(bytes) => Some(bytes),
-        Err(err) => {
-            assert!(
-                std::env::var("ACCORD_REQUIRE_VECTORS").as_deref() != Ok("1"),
-                "ACCORD_REQUIRE_VECTORS=1 but test vector {path} is unreadable: {err}"
-            );
-            eprintln!("SKIPPED: test vector {path} unavailable ({err})");
-            None
-        }
-    }
+    accord_core::internal::testdata_file(&format!("snp/{name}"))
 }
 
 /// Own evidence without VCEK or CRL (a host with no certificate table):

@@ -23,10 +23,7 @@ use accord_collateral::test_vendor::Behavior;
 use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
 use accord_core::evidence::Evidence;
 use accord_core::hex;
-use accord_core::protocol::{NewMeshCertReply, SetManifest};
-use accord_core::x509::Certificate;
-use accord_guest::atls::Identity;
-use accord_guest::client::MeshClient;
+use accord_core::protocol::SetManifest;
 use accord_guest::tee::simulated::SimulatedSnp;
 use accord_guest::tee::simulated_tdx::SimulatedTdx;
 use accord_guest::tee::{TeeError, TeeProvider};
@@ -34,8 +31,8 @@ use accord_shim::collateral::CollateralService;
 use accord_simulated_vendor::SimulatedVendor;
 
 use crate::support::{
-    COORD_POLICY, Deployment, SEEDSHARE_SECRET, WEB_POLICY, call, config, outcome, owner_spki,
-    sha256,
+    COORD_POLICY, Deployment, SEEDSHARE_SECRET, WEB_POLICY, call, config, mesh_cert, outcome,
+    owner_spki, sha256,
 };
 
 const TDX_POLICY: &[u8] = b"tdx workload policy (initdata)";
@@ -61,27 +58,6 @@ impl TeeProvider for Bare {
             Evidence::Tdx(tdx) => tdx.collateral = None,
         }
         Ok(evidence)
-    }
-}
-
-/// The SAN of the mesh certificate the mesh API at `addr` gives a
-/// workload on `tee`, or why it gave none.
-async fn mesh_cert(
-    addr: &str,
-    d: &Deployment,
-    tee: Arc<dyn TeeProvider>,
-) -> Result<String, String> {
-    let mut client =
-        MeshClient::connect(addr, d.user_policy(), tee, Identity::ephemeral().unwrap())
-            .await
-            .map_err(|e| format!("connect failed: {e:#}"))?;
-    match client.new_mesh_cert().await {
-        Ok(NewMeshCertReply::MeshCert(cert)) => {
-            let leaf = cert.cert_chain.first().ok_or("an empty chain")?;
-            let parsed = Certificate::from_der(leaf).map_err(|e| e.to_string())?;
-            Ok(parsed.subject_common_name().unwrap_or_default().to_string())
-        }
-        other => Err(format!("{other:?}")),
     }
 }
 

@@ -11,16 +11,13 @@ use std::sync::Arc;
 
 use accord_core::hex;
 use accord_core::manifest::Manifest;
-use accord_core::protocol::{NewMeshCertReply, SetManifest};
-use accord_core::x509::Certificate;
-use accord_guest::atls::Identity;
-use accord_guest::client::MeshClient;
+use accord_core::protocol::SetManifest;
 use accord_guest::tee::simulated_tdx::SimulatedTdx;
 use accord_guest::tee::{self, TeeOptions, TeeProvider};
 
 use crate::support::{
-    COORD_POLICY, Deployment, SEEDSHARE_SECRET, WEB_POLICY, call, config, outcome, owner_spki,
-    sha256,
+    COORD_POLICY, Deployment, SEEDSHARE_SECRET, WEB_POLICY, call, config, mesh_cert, outcome,
+    owner_spki, sha256,
 };
 
 const TDX_POLICY: &[u8] = b"tdx workload policy (initdata)";
@@ -33,31 +30,6 @@ fn tdx(state: &Path, policy: &[u8]) -> Arc<dyn TeeProvider> {
         ..TeeOptions::default()
     };
     Arc::from(tee::open(tee::INSECURE_SIMULATED_TDX, &options).unwrap())
-}
-
-/// The SANs of the mesh certificate the mesh API at `addr` gives a
-/// workload on `tee`, or why it gave none.
-async fn mesh_cert(
-    addr: &str,
-    d: &Deployment,
-    tee: &Arc<dyn TeeProvider>,
-) -> Result<String, String> {
-    let mut client = MeshClient::connect(
-        addr,
-        d.user_policy(),
-        Arc::clone(tee),
-        Identity::ephemeral().unwrap(),
-    )
-    .await
-    .map_err(|e| format!("connect failed: {e:#}"))?;
-    match client.new_mesh_cert().await {
-        Ok(NewMeshCertReply::MeshCert(cert)) => {
-            let leaf = cert.cert_chain.first().ok_or("an empty chain")?;
-            let parsed = Certificate::from_der(leaf).map_err(|e| e.to_string())?;
-            Ok(parsed.subject_common_name().unwrap_or_default().to_string())
-        }
-        other => Err(format!("{other:?}")),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,11 +89,11 @@ async fn snp_coordinator_certifies_snp_and_tdx_workloads() {
     // A workload on the simulated SEV-SNP chip and one on the simulated
     // TDX each get the certificate of their policy.
     assert_eq!(
-        mesh_cert(&mesh, &d, &d.tee(WEB_POLICY)).await,
+        mesh_cert(&mesh, &d, d.tee(WEB_POLICY)).await,
         Ok("web-on-snp".to_string())
     );
     assert_eq!(
-        mesh_cert(&mesh, &d, &tdx(&tdx_state, TDX_POLICY)).await,
+        mesh_cert(&mesh, &d, tdx(&tdx_state, TDX_POLICY)).await,
         Ok("worker-on-tdx".to_string())
     );
     // The TDX quotes of both versions verify.
@@ -129,12 +101,12 @@ async fn snp_coordinator_certifies_snp_and_tdx_workloads() {
     v5.tdx_quote_version = 5;
     let v5: Arc<dyn TeeProvider> = Arc::new(SimulatedTdx::open(&tdx_state, &v5).unwrap());
     assert_eq!(
-        mesh_cert(&mesh, &d, &v5).await,
+        mesh_cert(&mesh, &d, Arc::clone(&v5)).await,
         Ok("worker-on-tdx".to_string())
     );
 
     // A TDX workload with a policy hash the manifest does not name: none.
-    let refused = mesh_cert(&mesh, &d, &tdx(&tdx_state, b"some other policy")).await;
+    let refused = mesh_cert(&mesh, &d, tdx(&tdx_state, b"some other policy")).await;
     assert!(
         refused
             .as_ref()
@@ -143,7 +115,7 @@ async fn snp_coordinator_certifies_snp_and_tdx_workloads() {
     );
     // A TDX workload on another simulated platform (a root the manifest
     // does not name): none.
-    let refused = mesh_cert(&mesh, &d, &tdx(&d.dir.join("other-tdx"), TDX_POLICY)).await;
+    let refused = mesh_cert(&mesh, &d, tdx(&d.dir.join("other-tdx"), TDX_POLICY)).await;
     assert!(
         refused
             .as_ref()

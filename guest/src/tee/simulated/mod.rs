@@ -28,7 +28,7 @@
 
 mod pki;
 mod report;
-mod store;
+pub(crate) mod store;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

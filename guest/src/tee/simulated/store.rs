@@ -312,7 +312,10 @@ fn encode(state: &ChipState) -> Result<Vec<(&'static str, Vec<u8>)>, SimulatedEr
     ])
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimulatedError {
+pub(crate) fn io(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> SimulatedError {
     let path = path.to_path_buf();
     move |source| SimulatedError::Io {
         action,
@@ -323,7 +326,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Simul
 
 /// Writes `bytes` to `path` with mode 0600, atomically
 /// ([`accord_fs_store::write_atomic`]).
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SimulatedError> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SimulatedError> {
     accord_fs_store::write_atomic(path, bytes, 0o600).map_err(io("writing", path))
 }
 
@@ -331,7 +334,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn make_dir(path: &Path) -> Result<(), SimulatedError> {
+pub(crate) fn make_dir(path: &Path) -> Result<(), SimulatedError> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -343,6 +346,21 @@ fn make_dir(path: &Path) -> Result<(), SimulatedError> {
 /// created a chip there meanwhile, loads and returns that one instead.
 pub fn save_new(dir: &Path, state: ChipState) -> Result<ChipState, SimulatedError> {
     let files = encode(&state)?;
+    save_staged(dir, &files, "chip", state, load)
+}
+
+/// Writes `files` into the new directory `dir` all at once (staged in a
+/// sibling directory, then renamed) and returns `state`; if the rename
+/// fails because another creator won, returns what `load` finds there
+/// instead (or, for an existing empty directory `load` finds nothing in,
+/// writes the files into it). Shared by the simulated TEEs' stores.
+pub(crate) fn save_staged<T>(
+    dir: &Path,
+    files: &[(&'static str, Vec<u8>)],
+    fallback_name: &str,
+    state: T,
+    load: impl FnOnce(&Path) -> Result<Option<T>, SimulatedError>,
+) -> Result<T, SimulatedError> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -351,11 +369,11 @@ pub fn save_new(dir: &Path, state: ChipState) -> Result<ChipState, SimulatedErro
     let base = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "chip".to_string());
+        .unwrap_or_else(|| fallback_name.to_string());
     let temp = parent.join(format!(".{base}.tmp-{}", hex(&random::<6>()?)));
     let staged = (|| {
         make_dir(&temp)?;
-        for (name, bytes) in &files {
+        for (name, bytes) in files {
             write_file(&temp.join(name), bytes)?;
         }
         Ok::<(), SimulatedError>(())
@@ -376,7 +394,7 @@ pub fn save_new(dir: &Path, state: ChipState) -> Result<ChipState, SimulatedErro
         return Ok(existing);
     }
     make_dir(dir)?;
-    for (name, bytes) in &files {
+    for (name, bytes) in files {
         write_file(&dir.join(name), bytes)?;
     }
     Ok(state)

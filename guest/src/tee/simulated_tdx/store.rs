@@ -17,8 +17,7 @@
 //! SGX extension with core's parser. Every error names the file at fault.
 
 use std::fs;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use accord_core::der::write::pem;
 use accord_core::evidence::tdx::pck::PckExtension;
@@ -27,6 +26,7 @@ use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 
 use super::pki::{self, PlatformIds};
 use crate::tee::simulated::SimulatedError;
+use crate::tee::simulated::store::save_staged;
 
 /// The files of a platform, in the order they are written.
 pub const FILES: [&str; 9] = [
@@ -298,64 +298,9 @@ fn encode(state: &PlatformState) -> Result<Vec<(&'static str, Vec<u8>)>, Simulat
     ])
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SimulatedError {
-    let path = path.to_path_buf();
-    move |source| SimulatedError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<(), SimulatedError> {
-    accord_fs_store::write_atomic(path, bytes, 0o600).map_err(io("writing", path))
-}
-
-fn make_dir(path: &Path) -> Result<(), SimulatedError> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(io("creating directory", path))
-}
-
 /// Persists a newly generated platform into `dir`, or, if another process
 /// created one there meanwhile, loads and returns that one instead.
 pub fn save_new(dir: &Path, state: PlatformState) -> Result<PlatformState, SimulatedError> {
     let files = encode(&state)?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    make_dir(&parent)?;
-    let base = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "tdx".to_string());
-    let suffix: String = random::<6>()?.iter().map(|b| format!("{b:02x}")).collect();
-    let temp = parent.join(format!(".{base}.tmp-{suffix}"));
-    let staged = (|| {
-        make_dir(&temp)?;
-        for (name, bytes) in &files {
-            write_file(&temp.join(name), bytes)?;
-        }
-        Ok::<(), SimulatedError>(())
-    })();
-    if let Err(err) = staged {
-        let _ = fs::remove_dir_all(&temp);
-        return Err(err);
-    }
-    if fs::rename(&temp, dir).is_ok() {
-        return Ok(state);
-    }
-    let _ = fs::remove_dir_all(&temp);
-    // Another creator won, or `dir` exists and cannot be replaced.
-    if let Some(existing) = load(dir)? {
-        return Ok(existing);
-    }
-    make_dir(dir)?;
-    for (name, bytes) in &files {
-        write_file(&dir.join(name), bytes)?;
-    }
-    Ok(state)
+    save_staged(dir, &files, "tdx", state, load)
 }

@@ -535,3 +535,25 @@ pub async fn race_updates_then_converge(
     .await;
     assert_eq!(served, manifests);
 }
+
+/// The common name of the mesh certificate the mesh API at `addr` gives a
+/// workload on `tee`, or why it gave none.
+pub async fn mesh_cert(
+    addr: &str,
+    d: &Deployment,
+    tee: Arc<dyn TeeProvider>,
+) -> Result<String, String> {
+    let mut client =
+        MeshClient::connect(addr, d.user_policy(), tee, Identity::ephemeral().unwrap())
+            .await
+            .map_err(|e| format!("connect failed: {e:#}"))?;
+    match client.new_mesh_cert().await {
+        Ok(accord_core::protocol::NewMeshCertReply::MeshCert(cert)) => {
+            let leaf = cert.cert_chain.first().ok_or("an empty chain")?;
+            let parsed =
+                accord_core::x509::Certificate::from_der(leaf).map_err(|e| e.to_string())?;
+            Ok(parsed.subject_common_name().unwrap_or_default().to_string())
+        }
+        other => Err(format!("{other:?}")),
+    }
+}
