@@ -12,6 +12,7 @@
 
 pub mod evidence;
 pub mod evidence_fetch;
+pub mod generate;
 pub mod initdata;
 pub mod input;
 pub mod k8s_yaml;
