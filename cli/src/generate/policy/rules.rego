@@ -167,7 +167,6 @@ namespace_ok(ns) if {
 namespace_ok(ns) if policy_data.namespace == ns
 
 name_ops(anns) := [] if data.pstate.sandbox_name
-
 else := [{"op": "add", "path": "/pstate/sandbox_name", "value": anns["io.kubernetes.cri.sandbox-name"]}]
 
 hostname_ok(h, anns) if h == ""
@@ -210,7 +209,6 @@ netns_ops(oci) := [{"op": "add", "path": "/pstate/netns", "value": path}] if {
 } else := []
 
 cid_ops(cid, key) := [{"op": "add", "path": concat("/", ["", "pstate", "containers", cid]), "value": key}] if data.pstate.containers
-
 else := [{"op": "add", "path": "/pstate/containers", "value": {cid: key}}]
 
 root_path(bundle) := concat("", ["/run/kata-containers/", bundle, "/rootfs"])
@@ -360,11 +358,9 @@ shared_bind_ok(m, bundle, modes) if {
 }
 
 rw(want) := "ro" if want.readonly
-
 else := "rw"
 
 propagation(want) := {"rprivate", "rshared"} if want.bidirectional
-
 else := {"rprivate"}
 
 volume_mount_ok(want, m, bundle) if {
@@ -545,9 +541,17 @@ exec_command_ok(c, p) if {
 # The debugging commands of accord.dev/allow-exec, with or without one.
 exec_command_ok(c, p) if get(p, "Args", []) in c.debug_exec
 
+# An exec inherits the container's capabilities, or names exactly them.
 exec_caps_ok(c, caps) if caps == null
 
-exec_caps_ok(c, caps) if caps_ok(c, caps)
+exec_caps_ok(c, caps) if {
+	is_object(caps)
+	every k in ["Bounding", "Effective", "Permitted"] {
+		as_set(list(caps, k)) == as_set(c.caps)
+	}
+	count(list(caps, "Inheritable")) == 0
+	count(list(caps, "Ambient")) == 0
+}
 
 # Logs: allowed unless the pod denies them.
 ReadStreamRequest if not policy_data.deny_logs
