@@ -21,8 +21,7 @@ use serde_json::{Value, json};
 
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// P36, pinned in the fixtures.
-const P36: &str =
-    "registry.k8s.io/pause:3.6@sha256:3d380ca8864549e74af4b29c10f9cb0956236dfb01c40ca076fb6c37253234db";
+const P36: &str = "registry.k8s.io/pause:3.6@sha256:3d380ca8864549e74af4b29c10f9cb0956236dfb01c40ca076fb6c37253234db";
 /// GID, pinned in the fixtures.
 const GID: &str = "ghcr.io/burgerdev/weird-images/gid:latest@sha256:bdbb485bb9e3baf381a2957b9369b6051c6113097a5f8dcee27faff17624a2c0";
 /// REDIS-T: referenced by a tag that only looks like a digest.
@@ -59,7 +58,11 @@ fn image_facts() -> BTreeMap<String, ImageConfig> {
     let mut facts = BTreeMap::new();
     facts.insert(
         P36.to_string(),
-        ImageConfig { entrypoint: vec!["/pause".into()], env: vec![PATH_ENV.into()], ..ImageConfig::default() },
+        ImageConfig {
+            entrypoint: vec!["/pause".into()],
+            env: vec![PATH_ENV.into()],
+            ..ImageConfig::default()
+        },
     );
     // GID's /etc/passwd and /etc/group are not reproduced here (the image
     // was not pulled): these stand-ins give uid 2 no group memberships
@@ -70,7 +73,9 @@ fn image_facts() -> BTreeMap<String, ImageConfig> {
         ImageConfig {
             entrypoint: vec!["/entrypoint.sh".into()],
             env: vec![PATH_ENV.into()],
-            passwd: Some("root:x:0:0:root:/root:/bin/sh\nuser2:x:2:2::/home/user2:/bin/sh\n".into()),
+            passwd: Some(
+                "root:x:0:0:root:/root:/bin/sh\nuser2:x:2:2::/home/user2:/bin/sh\n".into(),
+            ),
             group: Some("root:x:0:\ngroup1:x:1:\ngroup2:x:2:\n".into()),
             ..ImageConfig::default()
         },
@@ -78,7 +83,13 @@ fn image_facts() -> BTreeMap<String, ImageConfig> {
     for image in [REDIS_T, REDIS] {
         facts.insert(pinned(image).unwrap(), redis.clone());
     }
-    facts.insert(pinned(BB).unwrap(), ImageConfig { env: vec![PATH_ENV.into()], ..ImageConfig::default() });
+    facts.insert(
+        pinned(BB).unwrap(),
+        ImageConfig {
+            env: vec![PATH_ENV.into()],
+            ..ImageConfig::default()
+        },
+    );
     facts
 }
 
@@ -118,9 +129,18 @@ fn yaml_docs(text: &str) -> Vec<Value> {
 /// Rewrites every container image with [`pinned`], as `--pin-images` does.
 fn pin_images(resource: &mut Value) -> bool {
     let mut changed = false;
-    let spec = if resource["kind"] == "Pod" { &mut resource["spec"] } else { &mut resource["spec"]["template"]["spec"] };
+    let spec = if resource["kind"] == "Pod" {
+        &mut resource["spec"]
+    } else {
+        &mut resource["spec"]["template"]["spec"]
+    };
     for key in ["initContainers", "containers"] {
-        for c in spec.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+        for c in spec
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             if let Some(p) = c["image"].as_str().and_then(pinned) {
                 c["image"] = Value::String(p);
                 changed = true;
@@ -139,17 +159,30 @@ struct Agent {
 impl Agent {
     fn new(policy: &str) -> Agent {
         let mut engine = regorus::Engine::new();
-        engine.add_policy("policy.rego".into(), policy.into()).expect("the policy compiles");
+        engine
+            .add_policy("policy.rego".into(), policy.into())
+            .expect("the policy compiles");
         let data = json!({"pstate": {}});
-        engine.add_data(regorus::Value::from_json_str(&data.to_string()).unwrap()).unwrap();
+        engine
+            .add_data(regorus::Value::from_json_str(&data.to_string()).unwrap())
+            .unwrap();
         Agent { engine, data }
     }
 
     /// The decision on one request; an allowed request's `ops` update the state.
     fn decide(&mut self, kind: &str, request: &Value) -> bool {
-        self.engine.set_input(regorus::Value::from_json_str(&request.to_string()).unwrap());
-        let results = self.engine.eval_query(format!("data.agent_policy.{kind}"), false).unwrap();
-        let Some(value) = results.result.first().and_then(|r| r.expressions.first()).map(|e| &e.value) else {
+        self.engine
+            .set_input(regorus::Value::from_json_str(&request.to_string()).unwrap());
+        let results = self
+            .engine
+            .eval_query(format!("data.agent_policy.{kind}"), false)
+            .unwrap();
+        let Some(value) = results
+            .result
+            .first()
+            .and_then(|r| r.expressions.first())
+            .map(|e| &e.value)
+        else {
             return false;
         };
         let value: Value = serde_json::from_str(&value.to_json_str().unwrap()).unwrap();
@@ -161,7 +194,9 @@ impl Agent {
                     let patch: json_patch::Patch = serde_json::from_value(ops.clone()).unwrap();
                     json_patch::patch(&mut self.data, &patch).unwrap();
                     self.engine.clear_data();
-                    self.engine.add_data(regorus::Value::from_json_str(&self.data.to_string()).unwrap()).unwrap();
+                    self.engine
+                        .add_data(regorus::Value::from_json_str(&self.data.to_string()).unwrap())
+                        .unwrap();
                 }
                 allowed
             }
@@ -170,8 +205,17 @@ impl Agent {
     }
 }
 
-fn policy_for(resource: &Value, config_maps: &[Value], images: &BTreeMap<String, ImageConfig>) -> Result<String, PolicyError> {
-    let input = PodInput { resource, config_maps, secrets: &[], images };
+fn policy_for(
+    resource: &Value,
+    config_maps: &[Value],
+    images: &BTreeMap<String, ImageConfig>,
+) -> Result<String, PolicyError> {
+    let input = PodInput {
+        resource,
+        config_maps,
+        secrets: &[],
+        images,
+    };
     generate_policy(&input, &Settings::default())
 }
 
@@ -192,6 +236,26 @@ const EXCEPTIONS: &[(&str, usize, bool, &str)] = &[
         1,
         false,
         "follows from the create above: the container was never created, so no exec into it",
+    ),
+    (
+        "createcontainer/gpu_vfio_cdi",
+        0,
+        false,
+        "stricter: container_id (`gpu-container`) is not the bundle's id. The agent binds \
+         Root.Path onto the rootfs of the request's container id, so with ids and bundles \
+         decoupled the host could start one container in another container's rootfs",
+    ),
+    (
+        "createcontainer/gpu_vfio_cdi",
+        8,
+        false,
+        "as [0]: container_id is not the bundle's id",
+    ),
+    (
+        "createcontainer/security_context/runas",
+        1,
+        false,
+        "as gpu_vfio_cdi[0]: container_id (`dummy`) is not the bundle's id",
     ),
     (
         "createcontainer/volumes/container_image",
@@ -227,8 +291,13 @@ fn conformance_with_the_kata_policy_test_cases() {
     let mut failures = Vec::new();
     let mut used_exceptions = 0;
     for case_dir in &case_dirs {
-        let name = case_dir.strip_prefix(&dir).unwrap().to_string_lossy().to_string();
-        let mut resource = yaml_docs(&std::fs::read_to_string(case_dir.join("pod.yaml")).unwrap()).remove(0);
+        let name = case_dir
+            .strip_prefix(&dir)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let mut resource =
+            yaml_docs(&std::fs::read_to_string(case_dir.join("pod.yaml")).unwrap()).remove(0);
         let config_maps = match std::fs::read_to_string(case_dir.join("config_map.yaml")) {
             Ok(text) => yaml_docs(&text),
             Err(_) => Vec::new(),
@@ -240,10 +309,13 @@ fn conformance_with_the_kata_policy_test_cases() {
                 "{name}: an unpinned image must be refused, got {unpinned:?}"
             );
         }
-        let policy = policy_for(&resource, &config_maps, &images).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let policy =
+            policy_for(&resource, &config_maps, &images).unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut agent = Agent::new(&policy);
-        let cases: Vec<Value> =
-            serde_json::from_str(&std::fs::read_to_string(case_dir.join("testcases.json")).unwrap()).unwrap();
+        let cases: Vec<Value> = serde_json::from_str(
+            &std::fs::read_to_string(case_dir.join("testcases.json")).unwrap(),
+        )
+        .unwrap();
         for (i, case) in cases.iter().enumerate() {
             let kind = case["kind"].as_str().unwrap();
             let upstream = case["allowed"].as_bool().unwrap();
@@ -255,7 +327,9 @@ fn conformance_with_the_kata_policy_test_cases() {
                 used_exceptions += 1;
                 row.2 += 1;
                 if decision != *accord {
-                    failures.push(format!("{name}[{i}] {kind}: accord should decide {accord} ({why}), got {decision}"));
+                    failures.push(format!(
+                        "{name}[{i}] {kind}: accord should decide {accord} ({why}), got {decision}"
+                    ));
                 }
             } else if decision == upstream {
                 row.1 += 1;
@@ -275,8 +349,17 @@ fn conformance_with_the_kata_policy_test_cases() {
         total = (total.0 + n, total.1 + m, total.2 + x);
     }
     eprintln!("| total | {} | {} | {} |", total.0, total.1, total.2);
-    assert_eq!(used_exceptions, EXCEPTIONS.len(), "every listed exception is a case");
-    assert!(failures.is_empty(), "{} decisions differ:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(
+        used_exceptions,
+        EXCEPTIONS.len(),
+        "every listed exception is a case"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} decisions differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(total.0, 108, "the README counts 108 cases");
 }
 
@@ -334,11 +417,18 @@ fn app_deployment(annotations: Value) -> Value {
 }
 
 fn app_config_maps() -> Vec<Value> {
-    vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"color": "blue"}})]
+    vec![
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"color": "blue"}}),
+    ]
 }
 
 fn app_policy(annotations: Value) -> String {
-    policy_for(&app_deployment(annotations), &app_config_maps(), &app_facts()).unwrap()
+    policy_for(
+        &app_deployment(annotations),
+        &app_config_maps(),
+        &app_facts(),
+    )
+    .unwrap()
 }
 
 fn caps() -> Value {
@@ -450,23 +540,41 @@ fn exec_request(args: &[&str]) -> Value {
 /// An agent that has let the sandbox and the app container in.
 fn running_agent(annotations: Value) -> Agent {
     let mut agent = Agent::new(&app_policy(annotations));
-    assert!(agent.decide("CreateContainerRequest", &sandbox_request()), "the sandbox is allowed");
-    assert!(agent.decide("CreateContainerRequest", &app_request()), "the app container is allowed");
+    assert!(
+        agent.decide("CreateContainerRequest", &sandbox_request()),
+        "the sandbox is allowed"
+    );
+    assert!(
+        agent.decide("CreateContainerRequest", &app_request()),
+        "the app container is allowed"
+    );
     agent
 }
 
 #[test]
 fn the_runtime_requests_of_a_pod_are_allowed() {
     let mut agent = running_agent(json!({}));
-    assert!(agent.decide("ExecProcessRequest", &exec_request(&["/app", "--check"])), "the exec probe");
-    assert!(agent.decide("ReadStreamRequest", &json!({"container_id": BUNDLE, "exec_id": BUNDLE, "len": 1024})));
+    assert!(
+        agent.decide("ExecProcessRequest", &exec_request(&["/app", "--check"])),
+        "the exec probe"
+    );
+    assert!(agent.decide(
+        "ReadStreamRequest",
+        &json!({"container_id": BUNDLE, "exec_id": BUNDLE, "len": 1024})
+    ));
     assert!(agent.decide("StartContainerRequest", &json!({"container_id": BUNDLE})));
-    assert!(agent.decide("CopyFileRequest", &json!({"path": shared(BUNDLE, "hosts"), "file_type": "Regular", "file_mode": 0o644})));
+    assert!(agent.decide(
+        "CopyFileRequest",
+        &json!({"path": shared(BUNDLE, "hosts"), "file_type": "Regular", "file_mode": 0o644})
+    ));
     assert!(agent.decide("CreateSandboxRequest", &json!({"sandbox_pidns": false, "storages": [
         {"driver": "ephemeral", "source": "shm", "fstype": "tmpfs", "mount_point": "/run/kata-containers/sandbox/shm",
          "options": ["noexec", "nosuid", "nodev", "mode=1777", "size=67108864"]}]})));
     assert!(agent.decide("RemoveContainerRequest", &json!({"container_id": BUNDLE})));
-    assert!(!agent.decide("ExecProcessRequest", &exec_request(&["/app", "--check"])), "no exec after removal");
+    assert!(
+        !agent.decide("ExecProcessRequest", &exec_request(&["/app", "--check"])),
+        "no exec after removal"
+    );
 }
 
 /// Our adversarial table: each request is the allowed one with one change
@@ -475,56 +583,99 @@ fn the_runtime_requests_of_a_pod_are_allowed() {
 fn adversarial_requests_are_denied() {
     type Tamper = fn(&mut Value);
     let table: &[(&str, Tamper)] = &[
-        ("changed args", |r| r["OCI"]["Process"]["Args"] = json!(["/app", "--port", "8080", "--debug"])),
-        ("an added LD_PRELOAD", |r| {
-            r["OCI"]["Process"]["Env"].as_array_mut().unwrap().push(json!("LD_PRELOAD=/cache/evil.so"))
+        ("changed args", |r| {
+            r["OCI"]["Process"]["Args"] = json!(["/app", "--port", "8080", "--debug"])
         }),
-        ("a changed env value", |r| r["OCI"]["Process"]["Env"][2] = json!("MODE=debug")),
+        ("an added LD_PRELOAD", |r| {
+            r["OCI"]["Process"]["Env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("LD_PRELOAD=/cache/evil.so"))
+        }),
+        ("a changed env value", |r| {
+            r["OCI"]["Process"]["Env"][2] = json!("MODE=debug")
+        }),
         ("privileged (all capabilities)", |r| {
             let all = Settings::default().all_caps;
-            r["OCI"]["Process"]["Capabilities"] =
-                json!({"Bounding": all, "Effective": all, "Permitted": all, "Inheritable": [], "Ambient": []});
+            r["OCI"]["Process"]["Capabilities"] = json!({"Bounding": all, "Effective": all, "Permitted": all, "Inheritable": [], "Ambient": []});
         }),
-        ("no capability sets at all", |r| r["OCI"]["Process"]["Capabilities"] = Value::Null),
+        ("no capability sets at all", |r| {
+            r["OCI"]["Process"]["Capabilities"] = Value::Null
+        }),
         ("a hostPath mount", |r| {
             r["OCI"]["Mounts"].as_array_mut().unwrap().push(json!({"destination": "/host", "type_": "bind",
                 "source": "/run/kata-containers/shared/containers/host-root", "options": ["rbind", "rprivate", "rw"]}))
         }),
         ("another image digest", |r| {
-            r["storages"][0]["source"] =
-                json!("registry.example/app@sha256:2222222222222222222222222222222222222222222222222222222222222222")
+            r["storages"][0]["source"] = json!(
+                "registry.example/app@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+            )
         }),
         ("the rootfs shared from the host", |r| {
-            r["OCI"]["Root"]["Path"] = json!(format!("/run/kata-containers/shared/containers/{BUNDLE}/rootfs"))
+            r["OCI"]["Root"]["Path"] = json!(format!(
+                "/run/kata-containers/shared/containers/{BUNDLE}/rootfs"
+            ))
         }),
-        ("an unencrypted emptyDir", |r| r["storages"][1]["driver_options"] = json!(["create_filesystem"])),
+        ("an unencrypted emptyDir", |r| {
+            r["storages"][1]["driver_options"] = json!(["create_filesystem"])
+        }),
         ("a container name not in the spec", |r| {
             r["OCI"]["Annotations"]["io.kubernetes.cri.container-name"] = json!("sidecar")
         }),
-        ("another user", |r| r["OCI"]["Process"]["User"]["UID"] = json!(0)),
-        ("an added group", |r| r["OCI"]["Process"]["User"]["AdditionalGids"] = json!([0, 1000])),
-        ("another working directory", |r| r["OCI"]["Process"]["Cwd"] = json!("/")),
+        ("a container id that is not the bundle's", |r| {
+            r["container_id"] = json!(SANDBOX_BUNDLE)
+        }),
+        ("another user", |r| {
+            r["OCI"]["Process"]["User"]["UID"] = json!(0)
+        }),
+        ("an added group", |r| {
+            r["OCI"]["Process"]["User"]["AdditionalGids"] = json!([0, 1000])
+        }),
+        ("another working directory", |r| {
+            r["OCI"]["Process"]["Cwd"] = json!("/")
+        }),
         ("a writable cgroup file system", |r| {
-            r["OCI"]["Mounts"][1]["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "rw"])
+            r["OCI"]["Mounts"][1]["options"] =
+                json!(["nosuid", "noexec", "nodev", "relatime", "rw"])
         }),
-        ("an unknown sysctl", |r| r["OCI"]["Linux"]["Sysctl"]["kernel.core_pattern"] = json!("|/cache/x")),
-        ("a device", |r| {
-            r["OCI"]["Linux"]["Devices"] = json!([{"Path": "/dev/sda", "Type": "b", "Major": 8, "Minor": 0}])
+        ("an unknown sysctl", |r| {
+            r["OCI"]["Linux"]["Sysctl"]["kernel.core_pattern"] = json!("|/cache/x")
         }),
+        (
+            "a device",
+            |r| {
+                r["OCI"]["Linux"]["Devices"] =
+                    json!([{"Path": "/dev/sda", "Type": "b", "Major": 8, "Minor": 0}])
+            },
+        ),
         ("unmasked /proc/kcore", |r| {
-            r["OCI"]["Linux"]["MaskedPaths"].as_array_mut().unwrap().retain(|p| p != "/proc/kcore")
+            r["OCI"]["Linux"]["MaskedPaths"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|p| p != "/proc/kcore")
         }),
-        ("another pod's name", |r| r["OCI"]["Annotations"]["io.kubernetes.cri.sandbox-name"] = json!("evil-1-2")),
-        ("another network namespace", |r| r["OCI"]["Linux"]["Namespaces"][3]["Path"] = json!("/run/netns/other")),
-        ("a terminal", |r| r["OCI"]["Process"]["Terminal"] = json!(true)),
-        ("an OCI hook", |r| r["OCI"]["Hooks"] = json!({"Prestart": [{"Path": "/bin/sh"}]})),
+        ("another pod's name", |r| {
+            r["OCI"]["Annotations"]["io.kubernetes.cri.sandbox-name"] = json!("evil-1-2")
+        }),
+        ("another network namespace", |r| {
+            r["OCI"]["Linux"]["Namespaces"][3]["Path"] = json!("/run/netns/other")
+        }),
+        ("a terminal", |r| {
+            r["OCI"]["Process"]["Terminal"] = json!(true)
+        }),
+        ("an OCI hook", |r| {
+            r["OCI"]["Hooks"] = json!({"Prestart": [{"Path": "/bin/sh"}]})
+        }),
     ];
     for (what, tamper) in table {
         let mut agent = Agent::new(&app_policy(json!({})));
         assert!(agent.decide("CreateContainerRequest", &sandbox_request()));
         let mut request = app_request();
         tamper(&mut request);
-        assert!(!agent.decide("CreateContainerRequest", &request), "{what}: must be denied");
+        assert!(
+            !agent.decide("CreateContainerRequest", &request),
+            "{what}: must be denied"
+        );
     }
 
     let mut agent = running_agent(json!({}));
@@ -542,35 +693,79 @@ fn adversarial_requests_are_denied() {
         }),
         ("exec of the probe with LD_PRELOAD", {
             let mut r = exec_request(&["/app", "--check"]);
-            r["process"]["Env"].as_array_mut().unwrap().push(json!("LD_PRELOAD=/cache/evil.so"));
+            r["process"]["Env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("LD_PRELOAD=/cache/evil.so"));
             r
         }),
     ] {
-        assert!(!agent.decide("ExecProcessRequest", &request), "{what}: must be denied");
+        assert!(
+            !agent.decide("ExecProcessRequest", &request),
+            "{what}: must be denied"
+        );
     }
     for (what, request) in [
-        ("CopyFile into the rootfs", json!({"path": format!("/run/kata-containers/{BUNDLE}/rootfs/etc/passwd"), "file_type": "Regular"})),
-        ("CopyFile to /etc", json!({"path": "/etc/ld.so.preload", "file_type": "Regular"})),
-        ("CopyFile with ..", json!({"path": format!("{}/../../../etc/passwd", shared(BUNDLE, "x")), "file_type": "Regular"})),
-        ("CopyFile of a setuid file", json!({"path": shared(BUNDLE, "hosts"), "file_type": "Regular", "file_mode": 0o4755})),
+        (
+            "CopyFile into the rootfs",
+            json!({"path": format!("/run/kata-containers/{BUNDLE}/rootfs/etc/passwd"), "file_type": "Regular"}),
+        ),
+        (
+            "CopyFile to /etc",
+            json!({"path": "/etc/ld.so.preload", "file_type": "Regular"}),
+        ),
+        (
+            "CopyFile with ..",
+            json!({"path": format!("{}/../../../etc/passwd", shared(BUNDLE, "x")), "file_type": "Regular"}),
+        ),
+        (
+            "CopyFile of a setuid file",
+            json!({"path": shared(BUNDLE, "hosts"), "file_type": "Regular", "file_mode": 0o4755}),
+        ),
     ] {
-        assert!(!agent.decide("CopyFileRequest", &request), "{what}: must be denied");
+        assert!(
+            !agent.decide("CopyFileRequest", &request),
+            "{what}: must be denied"
+        );
     }
-    for kind in ["WriteStreamRequest", "CloseStdinRequest", "TtyWinResizeRequest", "SetPolicyRequest", "SetGuestDateTimeRequest"] {
-        assert!(!agent.decide(kind, &json!({"container_id": BUNDLE})), "{kind}: must be denied");
+    for kind in [
+        "WriteStreamRequest",
+        "CloseStdinRequest",
+        "TtyWinResizeRequest",
+        "SetPolicyRequest",
+        "SetGuestDateTimeRequest",
+    ] {
+        assert!(
+            !agent.decide(kind, &json!({"container_id": BUNDLE})),
+            "{kind}: must be denied"
+        );
     }
 }
 
 #[test]
 fn allow_exec_and_deny_logs_annotations() {
-    let mut agent = running_agent(json!({"accord.dev/allow-exec": "[[\"sh\"]]", "accord.dev/deny-logs": "true"}));
+    let mut agent = running_agent(
+        json!({"accord.dev/allow-exec": "[[\"sh\"]]", "accord.dev/deny-logs": "true"}),
+    );
     let mut shell = exec_request(&["sh"]);
     shell["process"]["Terminal"] = json!(true);
     shell["process"]["Env"] = json!([PATH_ENV, "TERM=xterm"]);
-    assert!(agent.decide("ExecProcessRequest", &shell), "the allowed debugging shell");
-    assert!(agent.decide("WriteStreamRequest", &json!({"container_id": BUNDLE})), "stdin with allow-exec");
-    assert!(!agent.decide("ExecProcessRequest", &exec_request(&["cat", "/etc/shadow"])), "other commands stay denied");
-    assert!(!agent.decide("ReadStreamRequest", &json!({"container_id": BUNDLE})), "logs denied");
+    assert!(
+        agent.decide("ExecProcessRequest", &shell),
+        "the allowed debugging shell"
+    );
+    assert!(
+        agent.decide("WriteStreamRequest", &json!({"container_id": BUNDLE})),
+        "stdin with allow-exec"
+    );
+    assert!(
+        !agent.decide("ExecProcessRequest", &exec_request(&["cat", "/etc/shadow"])),
+        "other commands stay denied"
+    );
+    assert!(
+        !agent.decide("ReadStreamRequest", &json!({"container_id": BUNDLE})),
+        "logs denied"
+    );
 }
 
 /// Every request of the kata-agent API has a rule of its own: each
@@ -578,30 +773,69 @@ fn allow_exec_and_deny_logs_annotations() {
 #[test]
 fn every_endpoint_has_an_explicit_rule() {
     let all = [
-        "AddARPNeighborsRequest", "AddSwapPathRequest", "AddSwapRequest", "CloseStdinRequest", "CopyFileRequest",
-        "CreateContainerRequest", "CreateSandboxRequest", "DestroySandboxRequest", "ExecProcessRequest",
-        "GetDiagnosticDataRequest", "GetIPTablesRequest", "GetMetricsRequest", "GetOOMEventRequest",
-        "GetVolumeStatsRequest", "GuestDetailsRequest", "ListInterfacesRequest", "ListProcessesRequest",
-        "ListRoutesRequest", "MemAgentCompactConfigRequest", "MemAgentMemcgConfigRequest", "MemHotplugByProbeRequest",
-        "OnlineCPUMemRequest", "PauseContainerRequest", "PullImageRequest", "ReadStreamRequest",
-        "RemoveContainerRequest", "RemoveStaleVirtiofsShareMountsRequest", "ReseedRandomDevRequest",
-        "ResizeVolumeRequest", "ResumeContainerRequest", "SetGuestDateTimeRequest", "SetIPTablesRequest",
-        "SetPolicyRequest", "SignalProcessRequest", "StartContainerRequest", "StartTracingRequest",
-        "StatsContainerRequest", "StopTracingRequest", "TtyWinResizeRequest", "UpdateContainerRequest",
-        "UpdateEphemeralMountsRequest", "UpdateInterfaceRequest", "UpdateRoutesRequest", "WaitProcessRequest",
+        "AddARPNeighborsRequest",
+        "AddSwapPathRequest",
+        "AddSwapRequest",
+        "CloseStdinRequest",
+        "CopyFileRequest",
+        "CreateContainerRequest",
+        "CreateSandboxRequest",
+        "DestroySandboxRequest",
+        "ExecProcessRequest",
+        "GetDiagnosticDataRequest",
+        "GetIPTablesRequest",
+        "GetMetricsRequest",
+        "GetOOMEventRequest",
+        "GetVolumeStatsRequest",
+        "GuestDetailsRequest",
+        "ListInterfacesRequest",
+        "ListProcessesRequest",
+        "ListRoutesRequest",
+        "MemAgentCompactConfigRequest",
+        "MemAgentMemcgConfigRequest",
+        "MemHotplugByProbeRequest",
+        "OnlineCPUMemRequest",
+        "PauseContainerRequest",
+        "PullImageRequest",
+        "ReadStreamRequest",
+        "RemoveContainerRequest",
+        "RemoveStaleVirtiofsShareMountsRequest",
+        "ReseedRandomDevRequest",
+        "ResizeVolumeRequest",
+        "ResumeContainerRequest",
+        "SetGuestDateTimeRequest",
+        "SetIPTablesRequest",
+        "SetPolicyRequest",
+        "SignalProcessRequest",
+        "StartContainerRequest",
+        "StartTracingRequest",
+        "StatsContainerRequest",
+        "StopTracingRequest",
+        "TtyWinResizeRequest",
+        "UpdateContainerRequest",
+        "UpdateEphemeralMountsRequest",
+        "UpdateInterfaceRequest",
+        "UpdateRoutesRequest",
+        "WaitProcessRequest",
         "WriteStreamRequest",
     ];
     let policy = app_policy(json!({}));
     let mut engine = regorus::Engine::new();
     engine.add_policy("policy.rego".into(), policy).unwrap();
-    engine.add_data(regorus::Value::from_json_str(r#"{"pstate": {}}"#).unwrap()).unwrap();
+    engine
+        .add_data(regorus::Value::from_json_str(r#"{"pstate": {}}"#).unwrap())
+        .unwrap();
     engine.set_input(regorus::Value::from_json_str("{}").unwrap());
     for name in all {
-        let results = engine.eval_query(format!("data.agent_policy.{name}"), false).unwrap();
+        let results = engine
+            .eval_query(format!("data.agent_policy.{name}"), false)
+            .unwrap();
         assert_eq!(results.result.len(), 1, "{name} has no rule of its own");
     }
     // An unknown request is undefined, which the agent denies.
-    let results = engine.eval_query("data.agent_policy.NoSuchRequest".into(), false).unwrap();
+    let results = engine
+        .eval_query("data.agent_policy.NoSuchRequest".into(), false)
+        .unwrap();
     assert!(results.result.is_empty());
 }
 
@@ -610,43 +844,101 @@ fn the_policy_is_deterministic() {
     let a = app_policy(json!({"accord.dev/allow-exec": "[[\"sh\"]]"}));
     let b = app_policy(json!({"accord.dev/allow-exec": "[[\"sh\"]]"}));
     assert_eq!(a, b);
-    assert_ne!(a, app_policy(json!({})), "the annotation changes the policy");
+    assert_ne!(
+        a,
+        app_policy(json!({})),
+        "the annotation changes the policy"
+    );
 }
 
 #[test]
 fn refusals_name_the_resource_and_container() {
     let facts = app_facts();
     let cms = app_config_maps();
-    let check = |resource: Value, cms: &[Value], facts: &BTreeMap<String, ImageConfig>, want: &str| {
-        let err = policy_for(&resource, cms, facts).expect_err(want);
-        let text = err.to_string();
-        assert!(text.contains("Deployment/web"), "{text}");
-        assert!(text.contains(want), "{text} should say {want:?}");
-        err
-    };
+    let check =
+        |resource: Value, cms: &[Value], facts: &BTreeMap<String, ImageConfig>, want: &str| {
+            let err = policy_for(&resource, cms, facts).expect_err(want);
+            let text = err.to_string();
+            assert!(text.contains("Deployment/web"), "{text}");
+            assert!(text.contains(want), "{text} should say {want:?}");
+            err
+        };
     let mut unpinned = app_deployment(json!({}));
-    unpinned["spec"]["template"]["spec"]["containers"][0]["image"] = json!("registry.example/app:1.0");
+    unpinned["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("registry.example/app:1.0");
     let err = check(unpinned, &cms, &facts, "not pinned by digest");
     assert!(matches!(err, PolicyError::ImageNotPinned { ref container, .. } if container == "web"));
 
-    let err = check(app_deployment(json!({})), &[], &facts, "ConfigMap \"web-config\"");
+    let err = check(
+        app_deployment(json!({})),
+        &[],
+        &facts,
+        "ConfigMap \"web-config\"",
+    );
     assert!(matches!(err, PolicyError::EnvRef { ref variable, .. } if variable == "COLOR"));
 
-    let err = check(app_deployment(json!({})), &cms, &BTreeMap::new(), "no image facts");
+    let err = check(
+        app_deployment(json!({})),
+        &cms,
+        &BTreeMap::new(),
+        "no image facts",
+    );
     assert!(matches!(err, PolicyError::ImageFactsMissing { .. }));
 
     let mut privileged = app_deployment(json!({}));
-    privileged["spec"]["template"]["spec"]["containers"][0]["securityContext"] = json!({"privileged": true});
+    privileged["spec"]["template"]["spec"]["containers"][0]["securityContext"] =
+        json!({"privileged": true});
     check(privileged, &cms, &facts, "privileged");
 
     let mut host_path = app_deployment(json!({}));
-    host_path["spec"]["template"]["spec"]["volumes"] = json!([{"name": "cache", "hostPath": {"path": "/"}}]);
+    host_path["spec"]["template"]["spec"]["volumes"] =
+        json!([{"name": "cache", "hostPath": {"path": "/"}}]);
     check(host_path, &cms, &facts, "hostPath");
 
-    check(app_deployment(json!({"accord.dev/allow-exec": "sh"})), &cms, &facts, "accord.dev/allow-exec");
+    check(
+        app_deployment(json!({"accord.dev/allow-exec": "sh"})),
+        &cms,
+        &facts,
+        "accord.dev/allow-exec",
+    );
 
     let mut named_user = facts.clone();
     named_user.get_mut(&app_image()).unwrap().user = "nobody".into();
     let err = check(app_deployment(json!({})), &cms, &named_user, "nobody");
     assert!(matches!(err, PolicyError::UnknownUser { .. }));
+}
+
+/// The cases whose requests name a container id other than the bundle's,
+/// replayed with the bundle's id (as a real runtime sends it): every
+/// decision is upstream's, so the exceptions above hide no other rule.
+#[test]
+fn cases_with_the_bundle_as_container_id() {
+    let Some(root) = reference_dir() else { return };
+    let images = image_facts();
+    for name in [
+        "createcontainer/gpu_vfio_cdi",
+        "createcontainer/security_context/runas",
+    ] {
+        let dir = root.join(name);
+        let mut resource =
+            yaml_docs(&std::fs::read_to_string(dir.join("pod.yaml")).unwrap()).remove(0);
+        pin_images(&mut resource);
+        let mut agent = Agent::new(&policy_for(&resource, &[], &images).unwrap());
+        let cases: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("testcases.json")).unwrap())
+                .unwrap();
+        for (i, case) in cases.iter().enumerate() {
+            let mut request = case["request"].clone();
+            let bundle = request["OCI"]["Annotations"]["io.katacontainers.pkg.oci.bundle_path"]
+                .as_str()
+                .unwrap();
+            request["container_id"] = json!(bundle.rsplit('/').next().unwrap());
+            let want = case["allowed"].as_bool().unwrap();
+            assert_eq!(
+                agent.decide("CreateContainerRequest", &request),
+                want,
+                "{name}[{i}] with its bundle's id"
+            );
+        }
+    }
 }

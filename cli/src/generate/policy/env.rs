@@ -46,7 +46,11 @@ pub fn resolve(input: &EnvInput) -> Result<Vec<(String, EnvValue)>, PolicyError>
     };
     for entry in input.image_env {
         let (name, value) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
-        set(&mut out, name.to_string(), EnvValue::Literal(value.to_string()));
+        set(
+            &mut out,
+            name.to_string(),
+            EnvValue::Literal(value.to_string()),
+        );
     }
     let err = |variable: &str, detail: String| PolicyError::EnvRef {
         resource: input.pod.resource.clone(),
@@ -64,7 +68,10 @@ pub fn resolve(input: &EnvInput) -> Result<Vec<(String, EnvValue)>, PolicyError>
             return Err(err("envFrom", "neither configMapRef nor secretRef".into()));
         };
         let name = source.get("name").and_then(Value::as_str).unwrap_or("");
-        let optional = source.get("optional").and_then(Value::as_bool).unwrap_or(false);
+        let optional = source
+            .get("optional")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         match find(objects, name) {
             Some(object) => {
                 for (key, value) in object_data(object, kind).map_err(|d| err("envFrom", d))? {
@@ -72,11 +79,20 @@ pub fn resolve(input: &EnvInput) -> Result<Vec<(String, EnvValue)>, PolicyError>
                 }
             }
             None if optional => {}
-            None => return Err(err("envFrom", format!("{kind} {name:?} is not in the input"))),
+            None => {
+                return Err(err(
+                    "envFrom",
+                    format!("{kind} {name:?} is not in the input"),
+                ));
+            }
         }
     }
     for entry in array(input.container.get("env")) {
-        let name = entry.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = entry
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if name.is_empty() {
             return Err(err("env", "an entry has no name".into()));
         }
@@ -137,7 +153,10 @@ fn value_from(input: &EnvInput, from: &Value) -> Result<Option<EnvValue>, String
     };
     let name = source.get("name").and_then(Value::as_str).unwrap_or("");
     let key = source.get("key").and_then(Value::as_str).unwrap_or("");
-    let optional = source.get("optional").and_then(Value::as_bool).unwrap_or(false);
+    let optional = source
+        .get("optional")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let value = match find(objects, name) {
         Some(object) => object_data(object, kind)?.remove(key),
         None => None,
@@ -145,7 +164,9 @@ fn value_from(input: &EnvInput, from: &Value) -> Result<Option<EnvValue>, String
     match value {
         Some(v) => Ok(Some(EnvValue::Literal(v))),
         None if optional => Ok(None),
-        None => Err(format!("{kind} {name:?} with key {key:?} is not in the input")),
+        None => Err(format!(
+            "{kind} {name:?} with key {key:?} is not in the input"
+        )),
     }
 }
 
@@ -154,7 +175,12 @@ fn field_ref(pod: &PodTemplate, path: &str) -> Result<EnvValue, String> {
     Ok(match path {
         "metadata.name" => match &pod.fixed_name {
             Some(n) => EnvValue::Literal(n.clone()),
-            None => EnvValue::Regex(pod.name_regex.trim_start_matches('^').trim_end_matches('$').to_string()),
+            None => EnvValue::Regex(
+                pod.name_regex
+                    .trim_start_matches('^')
+                    .trim_end_matches('$')
+                    .to_string(),
+            ),
         },
         "metadata.namespace" => match &pod.namespace {
             Some(n) => EnvValue::Literal(n.clone()),
@@ -163,9 +189,15 @@ fn field_ref(pod: &PodTemplate, path: &str) -> Result<EnvValue, String> {
         "metadata.uid" => EnvValue::Regex("[0-9a-f-]{36}".into()),
         "spec.nodeName" => EnvValue::Regex("[A-Za-z0-9.-]*".into()),
         "spec.serviceAccountName" => EnvValue::Literal(
-            pod.spec.get("serviceAccountName").and_then(Value::as_str).unwrap_or("default").to_string(),
+            pod.spec
+                .get("serviceAccountName")
+                .and_then(Value::as_str)
+                .unwrap_or("default")
+                .to_string(),
         ),
-        "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => EnvValue::Regex(ip),
+        "status.podIP" | "status.podIPs" | "status.hostIP" | "status.hostIPs" => {
+            EnvValue::Regex(ip)
+        }
         _ => {
             let label = bracketed(path, "metadata.labels");
             let annotation = bracketed(path, "metadata.annotations");
@@ -187,11 +219,15 @@ fn bracketed(path: &str, prefix: &str) -> Option<String> {
 }
 
 fn array(v: Option<&Value>) -> &[Value] {
-    v.and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    v.and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn find<'a>(objects: &'a [Value], name: &str) -> Option<&'a Value> {
-    objects.iter().find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+    objects
+        .iter()
+        .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
 }
 
 /// The key → value map of a ConfigMap (`data`) or Secret (`stringData`,
@@ -202,8 +238,10 @@ fn object_data(object: &Value, kind: &str) -> Result<BTreeMap<String, String>, S
     if kind == "Secret" {
         for (k, v) in plain("data").into_iter().flatten() {
             let text = v.as_str().unwrap_or("");
-            let bytes = Base64::decode_vec(text).map_err(|_| format!("Secret data {k:?} is not base64"))?;
-            let s = String::from_utf8(bytes).map_err(|_| format!("Secret data {k:?} is not UTF-8"))?;
+            let bytes =
+                Base64::decode_vec(text).map_err(|_| format!("Secret data {k:?} is not base64"))?;
+            let s =
+                String::from_utf8(bytes).map_err(|_| format!("Secret data {k:?} is not UTF-8"))?;
             out.insert(k.clone(), s);
         }
         for (k, v) in plain("stringData").into_iter().flatten() {

@@ -84,35 +84,67 @@ impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PolicyError::NotAPod { resource, detail } => write!(f, "{resource}: {detail}"),
-            PolicyError::ImageNotPinned { resource, container, image } => write!(
+            PolicyError::ImageNotPinned {
+                resource,
+                container,
+                image,
+            } => write!(
                 f,
                 "{resource}, container {container}: image {image:?} is not pinned by digest \
                  (write it as NAME@sha256:DIGEST, or use --pin-images)"
             ),
-            PolicyError::ImageFactsMissing { resource, container, image } => write!(
+            PolicyError::ImageFactsMissing {
+                resource,
+                container,
+                image,
+            } => write!(
                 f,
                 "{resource}, container {container}: no image facts for {image:?} (fetch them from \
                  the registry or give them with --image-facts)"
             ),
-            PolicyError::EnvRef { resource, container, variable, detail } => write!(
+            PolicyError::EnvRef {
+                resource,
+                container,
+                variable,
+                detail,
+            } => write!(
                 f,
                 "{resource}, container {container}: environment variable {variable}: {detail}"
             ),
-            PolicyError::UnknownUser { resource, container, user } => write!(
+            PolicyError::UnknownUser {
+                resource,
+                container,
+                user,
+            } => write!(
                 f,
                 "{resource}, container {container}: user {user:?} is not numeric and the image's \
                  /etc/passwd or /etc/group does not name it"
             ),
-            PolicyError::NoCommand { resource, container } => write!(
+            PolicyError::NoCommand {
+                resource,
+                container,
+            } => write!(
                 f,
                 "{resource}, container {container}: neither the pod spec (command/args) nor the \
                  image (Entrypoint/Cmd) gives a command"
             ),
-            PolicyError::Unsupported { resource, container: Some(container), what } => {
+            PolicyError::Unsupported {
+                resource,
+                container: Some(container),
+                what,
+            } => {
                 write!(f, "{resource}, container {container}: {what}")
             }
-            PolicyError::Unsupported { resource, container: None, what } => write!(f, "{resource}: {what}"),
-            PolicyError::BadAnnotation { resource, annotation, detail } => {
+            PolicyError::Unsupported {
+                resource,
+                container: None,
+                what,
+            } => write!(f, "{resource}: {what}"),
+            PolicyError::BadAnnotation {
+                resource,
+                annotation,
+                detail,
+            } => {
                 write!(f, "{resource}: annotation {annotation}: {detail}")
             }
         }

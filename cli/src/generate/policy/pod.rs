@@ -36,23 +36,46 @@ pub fn template(resource: &Value) -> Result<PodTemplate<'_>, PolicyError> {
     let kind = resource.get("kind").and_then(Value::as_str).unwrap_or("");
     let meta = resource.get("metadata").unwrap_or(&Value::Null);
     let name = meta.get("name").and_then(Value::as_str).unwrap_or("");
-    let generate_name = meta.get("generateName").and_then(Value::as_str).unwrap_or("");
+    let generate_name = meta
+        .get("generateName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let shown = if name.is_empty() { generate_name } else { name };
     let resource_name = format!("{kind}/{shown}");
-    let namespace = meta.get("namespace").and_then(Value::as_str).map(str::to_string);
-    let not_a_pod = |detail: &str| PolicyError::NotAPod { resource: resource_name.clone(), detail: detail.to_string() };
+    let namespace = meta
+        .get("namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let not_a_pod = |detail: &str| PolicyError::NotAPod {
+        resource: resource_name.clone(),
+        detail: detail.to_string(),
+    };
     if name.is_empty() && !(kind == "Pod" && !generate_name.is_empty()) {
         return Err(not_a_pod("metadata.name is missing"));
     }
     let n = regex_escape(name);
     let (tmpl, name_regex, fixed_name) = match kind {
-        "Pod" if name.is_empty() => {
-            (resource, format!("^{}{SUFFIX}$", regex_escape(generate_name)), None)
-        }
+        "Pod" if name.is_empty() => (
+            resource,
+            format!("^{}{SUFFIX}$", regex_escape(generate_name)),
+            None,
+        ),
         "Pod" => (resource, format!("^{n}$"), Some(name.to_string())),
-        "Deployment" => (pointer(resource, "/spec/template"), format!("^{n}-{SUFFIX}-{SUFFIX}$"), None),
-        "ReplicaSet" | "DaemonSet" | "Job" => (pointer(resource, "/spec/template"), format!("^{n}-{SUFFIX}$"), None),
-        "StatefulSet" => (pointer(resource, "/spec/template"), format!("^{n}-[0-9]+$"), None),
+        "Deployment" => (
+            pointer(resource, "/spec/template"),
+            format!("^{n}-{SUFFIX}-{SUFFIX}$"),
+            None,
+        ),
+        "ReplicaSet" | "DaemonSet" | "Job" => (
+            pointer(resource, "/spec/template"),
+            format!("^{n}-{SUFFIX}$"),
+            None,
+        ),
+        "StatefulSet" => (
+            pointer(resource, "/spec/template"),
+            format!("^{n}-[0-9]+$"),
+            None,
+        ),
         "CronJob" => (
             pointer(resource, "/spec/jobTemplate/spec/template"),
             format!("^{n}-[0-9]+-{SUFFIX}$"),
@@ -60,7 +83,10 @@ pub fn template(resource: &Value) -> Result<PodTemplate<'_>, PolicyError> {
         ),
         other => return Err(not_a_pod(&format!("kind {other:?} has no pod template"))),
     };
-    let spec = tmpl.get("spec").filter(|s| s.is_object()).ok_or_else(|| not_a_pod("no pod spec"))?;
+    let spec = tmpl
+        .get("spec")
+        .filter(|s| s.is_object())
+        .ok_or_else(|| not_a_pod("no pod spec"))?;
     Ok(PodTemplate {
         resource: resource_name,
         metadata: tmpl.get("metadata").unwrap_or(&Value::Null),
@@ -90,11 +116,17 @@ pub fn regex_escape(s: &str) -> String {
 impl PodTemplate<'_> {
     /// A pod-template annotation.
     pub fn annotation(&self, key: &str) -> Option<&str> {
-        self.metadata.get("annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+        self.metadata
+            .get("annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
     }
 
     /// A pod-template label.
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.metadata.get("labels").and_then(|a| a.get(key)).and_then(Value::as_str)
+        self.metadata
+            .get("labels")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
     }
 }

@@ -107,7 +107,9 @@ impl Default for Settings {
         Settings {
             pause: ImageConfig {
                 entrypoint: vec!["/pause".into()],
-                env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+                env: vec![
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+                ],
                 user: "65535:65535".into(),
                 working_dir: "/".into(),
                 ..ImageConfig::default()
@@ -136,10 +138,16 @@ impl Default for Settings {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-            readonly_paths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            readonly_paths: [
+                "/proc/bus",
+                "/proc/fs",
+                "/proc/irq",
+                "/proc/sys",
+                "/proc/sysrq-trigger",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             cgroup_mount_extras_allowed: vec!["nsdelegate".into(), "memory_recursiveprot".into()],
             allow_env_regex: vec![
                 "^HOSTNAME=[A-Za-z0-9_.-]+$".into(),

@@ -37,30 +37,51 @@ struct PasswdEntry {
 }
 
 fn passwd(image: &ImageConfig) -> Vec<PasswdEntry> {
-    let Some(text) = &image.passwd else { return Vec::new() };
+    let Some(text) = &image.passwd else {
+        return Vec::new();
+    };
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            Some(PasswdEntry { name: f.first()?.to_string(), uid: f.get(2)?.parse().ok()?, gid: f.get(3)?.parse().ok()? })
+            Some(PasswdEntry {
+                name: f.first()?.to_string(),
+                uid: f.get(2)?.parse().ok()?,
+                gid: f.get(3)?.parse().ok()?,
+            })
         })
         .collect()
 }
 
 /// `(name, gid, members)` of each `/etc/group` line.
 fn groups(image: &ImageConfig) -> Vec<(String, u64, Vec<String>)> {
-    let Some(text) = &image.group else { return Vec::new() };
+    let Some(text) = &image.group else {
+        return Vec::new();
+    };
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split(':').collect();
-            let members = f.get(3).map(|m| m.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect());
-            Some((f.first()?.to_string(), f.get(2)?.parse().ok()?, members.unwrap_or_default()))
+            let members = f.get(3).map(|m| {
+                m.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            });
+            Some((
+                f.first()?.to_string(),
+                f.get(2)?.parse().ok()?,
+                members.unwrap_or_default(),
+            ))
         })
         .collect()
 }
 
 /// Resolves the identity; `Err(user)` names an image user or group that
 /// cannot be resolved.
-pub fn resolve(container_sc: Option<&Value>, pod_sc: Option<&Value>, image: &ImageConfig) -> Result<Identity, String> {
+pub fn resolve(
+    container_sc: Option<&Value>,
+    pod_sc: Option<&Value>,
+    image: &ImageConfig,
+) -> Result<Identity, String> {
     let users = passwd(image);
     let groups = groups(image);
     let (image_user, image_group) = match image.user.split_once(':') {
@@ -72,7 +93,11 @@ pub fn resolve(container_sc: Option<&Value>, pod_sc: Option<&Value>, image: &Ima
         None if image_user.is_empty() => 0,
         None => match image_user.parse() {
             Ok(uid) => uid,
-            Err(_) => users.iter().find(|u| u.name == image_user).map(|u| u.uid).ok_or_else(|| image.user.clone())?,
+            Err(_) => users
+                .iter()
+                .find(|u| u.name == image_user)
+                .map(|u| u.uid)
+                .ok_or_else(|| image.user.clone())?,
         },
     };
     let entry = users.iter().find(|u| u.uid == uid);
@@ -81,7 +106,11 @@ pub fn resolve(container_sc: Option<&Value>, pod_sc: Option<&Value>, image: &Ima
         None => match image_group {
             Some(g) => match g.parse() {
                 Ok(gid) => gid,
-                Err(_) => groups.iter().find(|(n, _, _)| n == g).map(|(_, gid, _)| *gid).ok_or_else(|| image.user.clone())?,
+                Err(_) => groups
+                    .iter()
+                    .find(|(n, _, _)| n == g)
+                    .map(|(_, gid, _)| *gid)
+                    .ok_or_else(|| image.user.clone())?,
             },
             None => entry.map(|e| e.gid).unwrap_or(0),
         },
@@ -95,7 +124,12 @@ pub fn resolve(container_sc: Option<&Value>, pod_sc: Option<&Value>, image: &Ima
         }
     }
     if let Some(pod_sc) = pod_sc {
-        for g in pod_sc.get("supplementalGroups").and_then(Value::as_array).into_iter().flatten() {
+        for g in pod_sc
+            .get("supplementalGroups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(g) = g.as_u64() {
                 additional_gids.insert(g);
             }
@@ -104,5 +138,9 @@ pub fn resolve(container_sc: Option<&Value>, pod_sc: Option<&Value>, image: &Ima
             additional_gids.insert(g);
         }
     }
-    Ok(Identity { uid, gid, additional_gids })
+    Ok(Identity {
+        uid,
+        gid,
+        additional_gids,
+    })
 }
