@@ -50,7 +50,7 @@ pub fn template(resource: &Value) -> Result<PodTemplate<'_>, PolicyError> {
         resource: resource_name.clone(),
         detail: detail.to_string(),
     };
-    if name.is_empty() && !(kind == "Pod" && !generate_name.is_empty()) {
+    if name.is_empty() && (kind != "Pod" || generate_name.is_empty()) {
         return Err(not_a_pod("metadata.name is missing"));
     }
     let n = regex_escape(name);
