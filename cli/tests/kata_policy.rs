@@ -942,3 +942,74 @@ fn cases_with_the_bundle_as_container_id() {
         }
     }
 }
+
+/// The environment as the policy pins it: image env, envFrom, env (later
+/// ones replace earlier), Secrets decoded, `$(VAR)` expanded, values only
+/// the cluster knows as regexes.
+#[test]
+fn the_environment_is_resolved_from_the_yaml() {
+    use accord_cli::generate::policy::policy_data;
+    let mut deployment = app_deployment(json!({}));
+    let c = &mut deployment["spec"]["template"]["spec"]["containers"][0];
+    c["envFrom"] = json!([{"secretRef": {"name": "web-secret"}, "prefix": "S_"}]);
+    c["env"] = json!([
+        {"name": "PATH", "value": "/bin"},
+        {"name": "MODE", "value": "prod"},
+        {"name": "URL", "value": "https://$(MODE).example:$$8080/$(UNKNOWN)"},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "web-secret", "key": "token"}}},
+        {"name": "MAYBE", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k", "optional": true}}},
+        {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+    ]);
+    c["args"] = json!(["--mode", "$(MODE)"]);
+    let secrets = vec![json!({"kind": "Secret", "metadata": {"name": "web-secret"},
+        "data": {"token": "czNjcjN0"}, "stringData": {"plain": "p"}})];
+    let images = app_facts();
+    let input = PodInput {
+        resource: &deployment,
+        config_maps: &[],
+        secrets: &secrets,
+        images: &images,
+    };
+    let data = policy_data(&input, &Settings::default()).unwrap();
+    let web = &data["containers"]["web"];
+    assert_eq!(web["args"], json!(["/app", "--mode", "prod"]));
+    assert_eq!(
+        web["env_exact"],
+        json!([
+            "S_plain=p",
+            "S_token=s3cr3t",
+            "PATH=/bin",
+            "MODE=prod",
+            "URL=https://prod.example:$8080/$(UNKNOWN)",
+            "TOKEN=s3cr3t",
+            "APP=web"
+        ])
+    );
+    assert_eq!(web["env_regex"], json!(["^POD=(web-[a-z0-9]+-[a-z0-9]+)$"]));
+    assert_eq!(
+        data["sandbox_name_regex"],
+        json!("^web-[a-z0-9]+-[a-z0-9]+$")
+    );
+}
+
+/// The policy compiles whether the engine reads Rego v1 (regorus's
+/// default) or v0 (older kata-agents), thanks to `import rego.v1`.
+#[test]
+fn the_policy_compiles_as_rego_v0_and_v1() {
+    for v0 in [false, true] {
+        let mut engine = regorus::Engine::new();
+        engine.set_rego_v0(v0);
+        engine
+            .add_policy("policy.rego".into(), app_policy(json!({})))
+            .unwrap();
+        engine
+            .add_data(regorus::Value::from_json_str(r#"{"pstate": {}}"#).unwrap())
+            .unwrap();
+        engine.set_input(regorus::Value::from_json_str("{}").unwrap());
+        let r = engine
+            .eval_query("data.agent_policy.ReadStreamRequest".into(), false)
+            .unwrap();
+        assert_eq!(r.result.len(), 1, "rego v0 = {v0}");
+    }
+}

@@ -162,6 +162,7 @@ pub fn policy_data(input: &PodInput, settings: &Settings) -> Result<Value, Polic
     Ok(json!({
         "sandbox_name_regex": pod.name_regex,
         "namespace": pod.namespace,
+        "hostname": pod.spec.get("hostname").and_then(Value::as_str),
         "containers": containers,
         "sandbox": sandbox,
         "fs_group": fs_group,

@@ -180,6 +180,8 @@ hostname_ok(h, anns) if h == ""
 
 hostname_ok(h, anns) if h == anns["io.kubernetes.cri.sandbox-name"]
 
+hostname_ok(h, anns) if h == policy_data.hostname
+
 # Linux namespaces: new ones, except the pod's one network namespace.
 namespaces_ok(oci) if {
 	nss := list(get(oci, "Linux", {}), "Namespaces")
