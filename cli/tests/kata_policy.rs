@@ -520,7 +520,8 @@ fn app_request() -> Value {
         },
         "storages": [
             {"driver": "image_guest_pull", "source": format!("registry.example/app@{APP_DIGEST}"), "fstype": "overlay",
-             "mount_point": format!("/run/kata-containers/{BUNDLE}/rootfs"), "options": [], "driver_options": [], "fs_group": null},
+             "mount_point": format!("/run/kata-containers/{BUNDLE}/rootfs"), "options": [], "fs_group": null,
+             "driver_options": ["image_guest_pull={\"metadata\":{\"io.kubernetes.cri.container-type\":\"container\",\"io.katacontainers.pkg.oci.container_type\":\"pod_container\"}}"]},
             {"driver": "blk", "source": "00/00", "fstype": "ext4", "mount_point": "/run/kata-containers/sandbox/storage/MDAvMDA=",
              "options": [], "driver_options": ["encryption_key=ephemeral", "create_filesystem"], "fs_group": null},
         ],
@@ -610,6 +611,11 @@ fn adversarial_requests_are_denied() {
             r["storages"][0]["source"] = json!(
                 "registry.example/app@sha256:2222222222222222222222222222222222222222222222222222222222222222"
             )
+        }),
+        ("image pull metadata claiming a sandbox", |r| {
+            r["storages"][0]["driver_options"] = json!([
+                "image_guest_pull={\"metadata\":{\"io.kubernetes.cri.container-type\":\"sandbox\"}}"
+            ])
         }),
         ("the rootfs shared from the host", |r| {
             r["OCI"]["Root"]["Path"] = json!(format!(

@@ -414,10 +414,23 @@ storage_ok(c, anns, s, bundle) if {
 	s.driver == "image_guest_pull"
 	endswith(s.source, concat("", ["@", c.image_digest]))
 	not contains(s.source, "/../")
+	pull_metadata_ok(anns, list(s, "driver_options"))
 	s.mount_point == root_path(bundle)
 	get(s, "fstype", "") == "overlay"
 	count(list(s, "options")) == 0
 	get(s, "fs_group", null) == null
+}
+
+# The agent reads the container type from the pull's metadata (a sandbox
+# gets the guest's built-in pause bundle): it must agree with the request.
+pull_metadata_ok(anns, options) if {
+	every o in options {
+		startswith(o, "image_guest_pull=")
+		meta := json.unmarshal(substring(o, count("image_guest_pull="), -1)).metadata
+		every k in ["io.kubernetes.cri.container-type", "io.katacontainers.pkg.oci.container_type"] {
+			object.get(meta, k, anns[k]) == anns[k]
+		}
+	}
 }
 
 # The sandbox's pause image, built into the guest.
