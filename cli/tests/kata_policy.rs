@@ -908,6 +908,11 @@ fn refusals_name_the_resource_and_container() {
         "accord.dev/allow-exec",
     );
 
+    let mut twice = app_deployment(json!({}));
+    let c = twice["spec"]["template"]["spec"]["containers"][0].clone();
+    twice["spec"]["template"]["spec"]["initContainers"] = json!([c]);
+    check(twice, &cms, &facts, "two containers have this name");
+
     let mut named_user = facts.clone();
     named_user.get_mut(&app_image()).unwrap().user = "nobody".into();
     let err = check(app_deployment(json!({})), &cms, &named_user, "nobody");

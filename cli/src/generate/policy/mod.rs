@@ -149,7 +149,13 @@ pub fn policy_data(input: &PodInput, settings: &Settings) -> Result<Value, Polic
                 &sysctls,
                 settings,
             )?;
-            containers.insert(name, data);
+            if containers.insert(name.clone(), data).is_some() {
+                return Err(PolicyError::Unsupported {
+                    resource: pod.resource.clone(),
+                    container: Some(name),
+                    what: "two containers have this name".into(),
+                });
+            }
         }
     }
     if containers.is_empty() {
@@ -338,10 +344,11 @@ fn container(
     })?;
     let command = strings(c.get("command"));
     let args = strings(c.get("args"));
-    let mut argv = match (command.is_empty(), c.get("args").is_some()) {
+    // As the kubelet: `command` replaces Entrypoint and Cmd, `args` replaces Cmd.
+    let mut argv = match (command.is_empty(), args.is_empty()) {
         (false, _) => [command, args].concat(),
-        (true, true) => [image.entrypoint.clone(), args].concat(),
-        (true, false) => [image.entrypoint.clone(), image.cmd.clone()].concat(),
+        (true, false) => [image.entrypoint.clone(), args].concat(),
+        (true, true) => [image.entrypoint.clone(), image.cmd.clone()].concat(),
     };
     argv = argv.iter().map(|a| env::expand(a, &env)).collect();
     if argv.is_empty() {
