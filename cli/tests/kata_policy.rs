@@ -1024,3 +1024,63 @@ fn the_policy_compiles_as_rego_v0_and_v1() {
         assert_eq!(r.result.len(), 1, "rego v0 = {v0}");
     }
 }
+
+/// Each pod-bearing kind: where its pod template is and what its pods are
+/// called.
+#[test]
+fn pod_names_per_kind() {
+    use accord_cli::generate::policy::policy_data;
+    let spec = json!({"containers": [{"name": "c", "image": app_image()}]});
+    let images = app_facts();
+    for (kind, resource, want) in [
+        (
+            "Pod",
+            json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": spec}),
+            "^p$",
+        ),
+        (
+            "Pod",
+            json!({"kind": "Pod", "metadata": {"generateName": "p-"}, "spec": spec}),
+            r"^p\-[a-z0-9]+$",
+        ),
+        (
+            "StatefulSet",
+            json!({"kind": "StatefulSet", "metadata": {"name": "s"}, "spec": {"template": {"spec": spec}}}),
+            "^s-[0-9]+$",
+        ),
+        (
+            "DaemonSet",
+            json!({"kind": "DaemonSet", "metadata": {"name": "d"}, "spec": {"template": {"spec": spec}}}),
+            "^d-[a-z0-9]+$",
+        ),
+        (
+            "Job",
+            json!({"kind": "Job", "metadata": {"name": "j"}, "spec": {"template": {"spec": spec}}}),
+            "^j-[a-z0-9]+$",
+        ),
+        (
+            "CronJob",
+            json!({"kind": "CronJob", "metadata": {"name": "cj"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": spec}}}}}),
+            "^cj-[0-9]+-[a-z0-9]+$",
+        ),
+    ] {
+        let input = PodInput {
+            resource: &resource,
+            config_maps: &[],
+            secrets: &[],
+            images: &images,
+        };
+        let data =
+            policy_data(&input, &Settings::default()).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(data["sandbox_name_regex"], json!(want), "{kind}");
+    }
+    let service = json!({"kind": "Service", "metadata": {"name": "svc"}, "spec": {}});
+    let input = PodInput {
+        resource: &service,
+        config_maps: &[],
+        secrets: &[],
+        images: &images,
+    };
+    let err = policy_data(&input, &Settings::default()).unwrap_err();
+    assert!(err.to_string().starts_with("Service/svc: "), "{err}");
+}
