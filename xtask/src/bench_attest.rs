@@ -101,7 +101,12 @@ impl Coordinator {
 
     /// Starts a coordinator on the simulated TEE `tee` (`--tee`), its chip
     /// or platform in `STATE/chip`.
-    pub(crate) fn start_on(bin: &Path, state: &Path, log: &Path, tee: &str) -> anyhow::Result<Self> {
+    pub(crate) fn start_on(
+        bin: &Path,
+        state: &Path,
+        log: &Path,
+        tee: &str,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(state)?;
         let policy = state.join("coordinator-policy");
         std::fs::write(&policy, BENCH_COORDINATOR_POLICY)?;
@@ -218,8 +223,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     let tee = options.tee.as_str();
-    let coordinator =
-        Coordinator::start_on(&guest, &state, &dir.0.join("coordinator.log"), tee)?;
+    let coordinator = Coordinator::start_on(&guest, &state, &dir.0.join("coordinator.log"), tee)?;
     let (rss_idle, _) = memory_kib(coordinator.pid())?;
     bench_setup_on(&demo, &coordinator.user, chip, tee)?;
     let (rss_ready, _) = memory_kib(coordinator.pid())?;
@@ -367,7 +371,10 @@ fn report(
             f(&floor["evidence_generation"], "cpu_us"),
         ),
         ("**floor** (full chain + signature + handshake)", floor_us),
-        ("floor with the cached chain (TDX: the collateral held)", floor_cached_us),
+        (
+            "floor with the cached chain (TDX: the collateral held)",
+            floor_cached_us,
+        ),
         (
             "coordinator side alone: TLS server + simulated evidence + full chain + signature",
             f(floor, "coordinator_side_us"),

@@ -117,6 +117,8 @@ pub fn bench_setup_on(demo: &Path, user: &str, chip: &str, tee: &str) -> anyhow:
     eprintln!("$ accord-demo bench setup -u {user} --state {chip} --tee {tee}");
     let status = Command::new(demo)
         .args(["bench", "setup", "-u", user, "--state", chip, "--tee", tee])
+        // Its "manifest set" line goes with the log, not the report.
+        .stdout(Stdio::from(std::io::stderr()))
         .status()?;
     if !status.success() {
         bail!("accord-demo bench setup failed with {status}");

@@ -297,9 +297,11 @@ impl Chip {
                 SimulatedSnp::open(dir, &config)
                     .with_context(|| format!("opening the simulated chip in {}", dir.display()))?,
             ),
-            INSECURE_SIMULATED_TDX => Self::Tdx(SimulatedTdx::open(dir, &config).with_context(
-                || format!("opening the simulated TDX platform in {}", dir.display()),
-            )?),
+            INSECURE_SIMULATED_TDX => {
+                Self::Tdx(SimulatedTdx::open(dir, &config).with_context(|| {
+                    format!("opening the simulated TDX platform in {}", dir.display())
+                })?)
+            }
             other => bail!(
                 "--tee {other}: the bench runs on {INSECURE_SIMULATED} or {INSECURE_SIMULATED_TDX}"
             ),

@@ -396,3 +396,21 @@ fn bench_attest_on_the_simulated_tdx() {
     assert_eq!(json["total_ok"], 0, "{json}");
     assert!(json["errors"].as_u64().unwrap() > 0, "{json}");
 }
+
+#[test]
+fn bench_floor_times_the_chosen_tee() {
+    for tee in ["insecure-simulated", "insecure-simulated-tdx"] {
+        let json = accord_json(&["bench", "floor", "--rounds", "2", "--tee", tee, "--json"]);
+        assert_eq!(json["tee"], tee, "{json}");
+        for part in [
+            "evidence_generation",
+            "verify_full_chain",
+            "verify_cached_chain",
+        ] {
+            assert!(json[part]["cpu_us"].as_f64().is_some(), "{part}: {json}");
+        }
+    }
+    let output = accord(&["bench", "floor", "--tee", "sev-guest"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("sev-guest"));
+}
