@@ -514,6 +514,154 @@ fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
     }
 }
 
+fn vlek_crl(product: Product) -> CollateralRequest {
+    CollateralRequest::SnpCrl {
+        product,
+        signer: SnpSigner::Vlek,
+    }
+}
+
+/// A VLEK-signed report in service: the VLEK must come with the evidence
+/// (it is not fetchable by chip), its CRL is the VLEK CRL (the ARK's list
+/// of ASVK-issued certificates, fetched at `/vlek/v1/`), and a VLEK or
+/// ASVK that CRL lists is refused by role and serial.
+#[test]
+fn a_vlek_report_is_checked_against_the_vlek_crl() {
+    let pki = pki();
+    let vlek = snp_pki::vlek_pki(&pki);
+    let hex = accord_core::hex::encode;
+    let reference = refs(&format!(
+        r#"{{"snp":[{{"InsecureTrustedRoot":{{"ARK":"{}","ASK":"{}","ASVK":"{}"}}}}]}}"#,
+        hex(&pki.ark),
+        hex(&pki.ask),
+        hex(&vlek.asvk)
+    ));
+    // `ASVK` is optional and written back only when named.
+    let root = reference.snp[0].insecure_trusted_root.as_ref().unwrap();
+    assert_eq!(root.asvk.as_deref(), Some(vlek.asvk.as_slice()));
+    let written = serde_json::to_value(&reference).unwrap();
+    assert_eq!(
+        written["snp"][0]["InsecureTrustedRoot"]["ASVK"],
+        hex(&vlek.asvk)
+    );
+    let without = serde_json::to_value(pki_reference(&pki)).unwrap();
+    assert!(
+        without["snp"][0]["InsecureTrustedRoot"]
+            .get("ASVK")
+            .is_none()
+    );
+    let when = at(snp_pki::AT);
+    let evidence = snp_evidence(vlek.report.clone(), Some(vlek.vlek.clone()));
+    let crl = |revoked: &[u64], number: u64, day: &str| {
+        pki_crl(&pki, revoked, number, &format!("2026-02-{day}T00:00:00Z"))
+    };
+    for provider in providers() {
+        let offline = evidence::verify(&evidence, &reference, when, *provider);
+        let Ok(evidence::Claims::Snp(claims)) = &offline else {
+            panic!("{offline:?}");
+        };
+        assert_eq!(
+            claims.signing_key,
+            evidence::snp::SigningKey::Vlek,
+            "{claims:?}"
+        );
+        let mut service = ServiceVerifier::new();
+        // Only the VLEK CRL is needed: the VLEK came with the evidence.
+        assert_eq!(
+            service.needs(&evidence, &reference, when),
+            vec![vlek_crl(Product::Milan)]
+        );
+        // The VCEK CRL does not stand in for it: refused, naming it.
+        service
+            .offer(
+                &vcek_crl(Product::Milan),
+                &crl(&[], 1, "01"),
+                &reference,
+                when,
+                *provider,
+            )
+            .unwrap();
+        let err = service
+            .verify(&evidence, &reference, when, *provider)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EvidenceError::MissingCrl {
+                which: Box::new(vlek_crl(Product::Milan))
+            }
+        );
+        assert!(err.to_string().contains("the VLEK CRL of Milan"), "{err}");
+        // Held: the offline verdict.
+        let first = crl(&[5], 1, "01");
+        service
+            .offer(
+                &vlek_crl(Product::Milan),
+                &first,
+                &reference,
+                when,
+                *provider,
+            )
+            .unwrap();
+        assert!(service.needs(&evidence, &reference, when).is_empty());
+        assert_eq!(
+            service.verify(&evidence, &reference, when, *provider),
+            offline
+        );
+        assert_eq!(
+            service.held_bytes(&vlek_crl(Product::Milan)),
+            Some(first.as_slice())
+        );
+        // A newer VLEK CRL lists the VLEK, then one lists the ASVK: each is
+        // refused by role and serial, through the cached chain.
+        for (revoked, number, day, role, serial) in [
+            (snp_pki::VLEK_SERIAL, 2, "02", CertRole::Vlek, "78"),
+            (snp_pki::ASVK_SERIAL, 3, "03", CertRole::Asvk, "010002"),
+        ] {
+            service
+                .offer(
+                    &vlek_crl(Product::Milan),
+                    &crl(&[revoked], number, day),
+                    &reference,
+                    when,
+                    *provider,
+                )
+                .unwrap();
+            let err = service
+                .verify(&evidence, &reference, when, *provider)
+                .unwrap_err();
+            assert_eq!(
+                err,
+                EvidenceError::Snp(SnpError::Revoked {
+                    role,
+                    serial: serial.into()
+                })
+            );
+            assert!(
+                err.to_string()
+                    .contains(&format!("{role} certificate (serial {serial}) is revoked")),
+                "{err}"
+            );
+        }
+        assert_eq!(service.counters().refused_revoked, 2);
+        // Revoking the VLEK touches no VCEK: the VCEK report still passes.
+        let vcek_evidence = snp_evidence(pki.report.clone(), Some(pki.vcek.clone()));
+        assert!(
+            service
+                .verify(&vcek_evidence, &reference, when, *provider)
+                .is_ok()
+        );
+        // The same root without its ASVK: a VLEK is refused.
+        let no_asvk = pki_reference(&pki);
+        assert!(matches!(
+            evidence::verify(&evidence, &no_asvk, when, *provider),
+            Err(EvidenceError::Snp(SnpError::MissingRoot {
+                role: CertRole::Asvk,
+                ..
+            }))
+        ));
+    }
+}
+
 #[test]
 fn crl_numbers_are_read_and_critical_extensions_refused() {
     // The real AMD CRLs carry the numbers the README lists.
