@@ -4,7 +4,11 @@
 //! Each `fuzz_` function feeds arbitrary bytes to one parser and ignores
 //! the result: the fuzzer looks for panics, overflows and hangs.
 //! [`synthetic_tdx_quote`] builds the one synthetic quote the tests of
-//! core and of the guest's TEE providers share.
+//! core and of the guest's TEE providers share; [`tdx_sim`] is the
+//! INSECURE simulated TDX platform (PKI, PCS collateral, quotes) of the
+//! guest's `--tee insecure-simulated-tdx` and of core's tests.
+
+pub mod tdx_sim;
 
 /// Parses `data` as a SEV-SNP attestation report.
 pub fn fuzz_snp_report(data: &[u8]) {

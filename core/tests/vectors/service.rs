@@ -1290,6 +1290,73 @@ fn a_tdx_quote_under_an_explicit_root_verifies_only_for_an_entry_naming_it() {
     }
 }
 
+/// A platform whose PCK certificate the PCK Processor CA issued (not the
+/// Platform CA): its collateral is requested, held and used as the
+/// Processor CA's (`ca=processor`), apart from the Platform CA's; its PCK
+/// CRL is the Processor CA's, and a PCK it lists is refused.
+#[test]
+fn a_processor_ca_platform_uses_the_processor_ca_pck_crl() {
+    let when = UnixTime(tdx_pki::ISSUED.0 + 86_400);
+    let platform = tdx_pki::Platform::with_ca(4, SIM_FMSPC, TdxCa::Processor);
+    let named = refs(&format!(r#"{{"tdx":[{}]}}"#, platform.entry()));
+    let processor = CollateralRequest::TdxCollateral {
+        fmspc: SIM_FMSPC,
+        ca: TdxCa::Processor,
+    };
+    let bare = tdx_evidence(platform.quote(&[0x24; 64]), None);
+    let collateral = platform.collateral(tdx_pki::ISSUED, 17);
+    // The same root and FMSPC under the Platform CA: its PCK CRL is not
+    // the Processor CA's.
+    let platform_ca = tdx_pki::Platform::new(4, SIM_FMSPC);
+    let platform_collateral = platform_ca.collateral(tdx_pki::ISSUED, 17);
+    for p in providers() {
+        let p = *p;
+        let offline = evidence::verify(
+            &tdx_evidence(platform.quote(&[0x24; 64]), Some(collateral.clone())),
+            &named,
+            when,
+            p,
+        )
+        .unwrap();
+        let mut service = ServiceVerifier::new();
+        assert_eq!(service.needs(&bare, &named, when), vec![processor.clone()]);
+        // The Platform CA's collateral offered for the Processor CA: refused.
+        let err = service
+            .offer(&processor, &platform_collateral, &named, when, p)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("it is TDX collateral for FMSPC 90c06f000000 (platform CA)"),
+            "{err}"
+        );
+        service
+            .offer(&processor, &collateral, &named, when, p)
+            .unwrap();
+        assert!(service.needs(&bare, &named, when).is_empty());
+        assert_eq!(service.verify(&bare, &named, when, p).unwrap(), offline);
+        assert_eq!(service.held_bytes(&processor), Some(collateral.as_slice()));
+        assert_eq!(service.held_bytes(&sim_request()), None);
+        // A newer issue whose Processor CA CRL lists the PCK: refused.
+        let revoking = platform.collateral_revoking(
+            UnixTime(tdx_pki::ISSUED.0 + 3_600),
+            17,
+            &[platform.pck_serial()],
+        );
+        service
+            .offer(&processor, &revoking, &named, when, p)
+            .unwrap();
+        let err = service.verify(&bare, &named, when, p).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                EvidenceError::Tdx(evidence::tdx::TdxError::Revoked(_))
+            ),
+            "{err}"
+        );
+        assert_eq!(service.counters().refused_revoked, 1);
+    }
+}
+
 /// Each root has its own freshness marks and held collateral for the same
 /// FMSPC: a generated root's high `tcbEvaluationDataNumber` does not
 /// refuse Intel's collateral, nor another generated root's; with entries
