@@ -6,9 +6,11 @@
 //! [`synthetic_tdx_quote`] builds the one synthetic quote the tests of
 //! core and of the guest's TEE providers share; [`tdx_sim`] is the
 //! INSECURE simulated TDX platform (PKI, PCS collateral, quotes) of the
-//! guest's `--tee insecure-simulated-tdx` and of core's tests.
+//! guest's `--tee insecure-simulated-tdx` and of core's tests; [`vectors`]
+//! names the real test vectors of `../shared/testdata` ([`testdata_dir`]).
 
 pub mod tdx_sim;
+pub mod vectors;
 
 /// Parses `data` as a SEV-SNP attestation report.
 pub fn fuzz_snp_report(data: &[u8]) {

@@ -21,10 +21,10 @@ use std::sync::Mutex;
 use accord_collateral::test_vendor::{Vendor, VendorServer};
 use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
 use accord_core::evidence::collateral::CollateralRequest;
-use accord_core::evidence::tdx::Collateral;
 use accord_core::evidence::{
     self, Evidence, ReferenceValues, ServiceVerifier, SnpEvidence, TdxEvidence,
 };
+use accord_core::internal::vectors::{SNP_CRLS, SNP_VCEK, TDX, snp_product_of};
 use accord_core::protocol::shim::ShimResponse;
 use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, pem};
@@ -65,10 +65,6 @@ fn read(t: &Path, relative: &str) -> Vec<u8> {
     std::fs::read(t.join(relative)).unwrap_or_else(|err| panic!("{relative}: {err}"))
 }
 
-fn text(t: &Path, relative: &str) -> String {
-    String::from_utf8(read(t, relative)).unwrap()
-}
-
 fn at(rfc3339: &str) -> UnixTime {
     UnixTime::parse_rfc3339(rfc3339).unwrap()
 }
@@ -77,93 +73,10 @@ fn reference(json: &str) -> ReferenceValues {
     serde_json::from_str(json).unwrap()
 }
 
-/// Report and VCEK of every real SEV-SNP VCEK vector, by file stem: `snp/`
-/// `{stem}-report-N.bin` with `{stem}-vcek-N.*`, or `snp-more/` `{stem}-report.bin`
-/// with `{stem}-vcek.*`.
-const SNP: &[(&str, &str)] = &[
-    ("snp/milan-report-1.bin", "snp/milan-vcek-1.der"),
-    ("snp/milan-report-2.bin", "snp/milan-vcek-2.der"),
-    ("snp/milan-report-3.bin", "snp/milan-vcek-3.der"),
-    ("snp/milan-report-4.bin", "snp/milan-vcek-4.pem"),
-    ("snp/genoa-report-1.bin", "snp/genoa-vcek-1.pem"),
-    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
-    ("snp/turin-report-1.bin", "snp/turin-vcek-1.pem"),
-    (
-        "snp-more/milan-oak-release-report.bin",
-        "snp-more/milan-oak-release-vcek.der",
-    ),
-    (
-        "snp-more/milan-teekit-gcp-report.bin",
-        "snp-more/milan-teekit-gcp-vcek.pem",
-    ),
-    (
-        "snp-more/milan-constellation-report.bin",
-        "snp-more/milan-constellation-vcek.der",
-    ),
-    (
-        "snp-more/genoa-oak-report.bin",
-        "snp-more/genoa-oak-vcek.der",
-    ),
-    (
-        "snp-more/genoa-teep-tinfoil-report.bin",
-        "snp-more/genoa-teep-tinfoil-vcek.der",
-    ),
-    (
-        "snp-more/genoa-routex-v5-report.bin",
-        "snp-more/genoa-routex-v5-vcek.pem",
-    ),
-    (
-        "snp-more/genoa-routex-v3-report.bin",
-        "snp-more/genoa-routex-v3-vcek.pem",
-    ),
-    (
-        "snp-more/turin-oak-report.bin",
-        "snp-more/turin-oak-vcek.der",
-    ),
-];
-
-/// Each real AMD CRL: the product (file prefix and KDS path segment) and an
-/// instant it is current at (README 1.4).
-const CRLS: &[(&str, &str, &str)] = &[
-    (
-        "milan",
-        "snp/milan-vcek-crl-2026-08-19.der",
-        "2026-09-01T00:00:00Z",
-    ),
-    (
-        "genoa",
-        "snp/genoa-vcek-crl-2026-08-19.der",
-        "2026-09-01T00:00:00Z",
-    ),
-    (
-        "turin",
-        "snp/turin-vcek-crl-2026-08-19.der",
-        "2026-09-01T00:00:00Z",
-    ),
-    (
-        "milan",
-        "snp/milan-vcek-crl-2025-05-06.der",
-        "2026-03-01T00:00:00Z",
-    ),
-    (
-        "genoa",
-        "snp/genoa-vcek-crl-2024-10-23.der",
-        "2025-10-01T00:00:00Z",
-    ),
-];
-
 fn vcek_valid_at(vcek: &[u8], at: UnixTime) -> bool {
     let der = pem::der_or_pem(vcek, "CERTIFICATE").unwrap();
     let cert = Certificate::from_der(&der).unwrap();
     cert.not_before() <= at && at <= cert.not_after()
-}
-
-fn kds_product(prefix: &str) -> String {
-    let mut chars = prefix.chars();
-    chars
-        .next()
-        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,22 +93,22 @@ async fn real_snp_vectors_get_the_offline_verdict_through_the_shims_fetch_path()
         reference(r#"{"snp":[{"ProductName":"Turin"},{"GuestPolicy":{"SMT":true,"Debug":true}}]}"#),
     ];
     let (mut checked, mut accepted, mut outside) = (0, 0, 0);
-    for (prefix, crl, instant) in CRLS {
+    for (product, crl, instant) in SNP_CRLS {
         let when = at(instant);
         let mut vendor = Vendor::default();
-        for (_, vcek) in SNP {
+        for (_, vcek) in SNP_VCEK {
             vendor
                 .add_vcek(&pem::der_or_pem(&read(&t, vcek), "CERTIFICATE").unwrap())
                 .unwrap();
         }
-        vendor.set_crl("vcek", &kds_product(prefix), &read(&t, crl));
+        vendor.set_crl("vcek", product, &read(&t, crl));
         let server = VendorServer::start(vendor).unwrap();
         let source = shim(&server, when);
         for reference in &references {
             let verifier = Mutex::new(ServiceVerifier::new());
-            for (report, vcek) in SNP
+            for (report, vcek) in SNP_VCEK
                 .iter()
-                .filter(|(r, _)| r.rsplit('/').next().is_some_and(|n| n.starts_with(prefix)))
+                .filter(|(r, _)| snp_product_of(r) == Some(*product))
             {
                 let bare = Evidence::Snp(SnpEvidence {
                     report: read(&t, report),
@@ -249,143 +162,6 @@ async fn real_snp_vectors_get_the_offline_verdict_through_the_shims_fetch_path()
     assert!(accepted >= 40, "only {accepted} accepted");
 }
 
-/// A real TDX quote, where its collateral comes from, and the instant.
-struct TdxCase {
-    quote: &'static str,
-    collateral: TdxSource,
-    at: &'static str,
-}
-
-enum TdxSource {
-    /// A collateral JSON file.
-    Json(&'static str),
-    /// Collateral 3 with the PCS TCB info of set 3b.
-    Json3b,
-    /// Raw PCS responses: `tdx/` set 4's, or a `tdx-more/` vector's by name.
-    Pcs4,
-    More(&'static str),
-}
-
-const TDX: &[TdxCase] = &[
-    TdxCase {
-        quote: "tdx/tdx-quote-v4-1.bin",
-        collateral: TdxSource::Json("tdx/tdx-collateral-1.json"),
-        at: "2025-07-01T00:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx/tdx-quote-v4-2.bin",
-        collateral: TdxSource::Json("tdx/tdx-collateral-2.json"),
-        at: "2025-09-15T00:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx/tdx-quote-v5-1.bin",
-        collateral: TdxSource::Json("tdx/tdx-collateral-3.json"),
-        at: "2026-03-01T00:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx/tdx-quote-v5-1.bin",
-        collateral: TdxSource::Json3b,
-        at: "2026-03-01T00:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx/tdx-quote-v5-2-tcb-unsupported.bin",
-        collateral: TdxSource::Json("tdx/tdx-collateral-3.json"),
-        at: "2026-03-01T00:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx/tdx-quote-v4-3.bin",
-        collateral: TdxSource::Pcs4,
-        at: "2023-07-01T01:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx/tdx-quote-v4-4-tcb-unsupported.bin",
-        collateral: TdxSource::Pcs4,
-        at: "2023-07-01T01:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v4-teep-neardirect-quote.bin",
-        collateral: TdxSource::More("tdx-v4-teep-neardirect"),
-        at: "2026-04-24T02:10:37Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v4-teep-nearcloud-gateway-quote.bin",
-        collateral: TdxSource::More("tdx-v4-teep-nearcloud-gateway"),
-        at: "2026-04-24T02:06:14Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v4-teep-chutes-quote.bin",
-        collateral: TdxSource::More("tdx-v4-teep-chutes"),
-        at: "2026-06-29T02:07:25Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v4-teep-redpill-phala-quote.bin",
-        collateral: TdxSource::More("tdx-v4-teep-redpill-phala"),
-        at: "2026-06-10T01:49:17Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v4-teep-tinfoil-quote.bin",
-        collateral: TdxSource::More("tdx-v4-teep-tinfoil"),
-        at: "2026-06-29T02:08:05Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v5-automata-alibaba-quote.bin",
-        collateral: TdxSource::More("tdx-v5-automata-alibaba"),
-        at: "2026-04-24T02:10:37Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v4-zkdcap-quote.bin",
-        collateral: TdxSource::More("tdx-v4-zkdcap"),
-        at: "2025-02-01T00:00:00Z",
-    },
-    TdxCase {
-        quote: "tdx-more/tdx-v4-oak-quote.bin",
-        collateral: TdxSource::More("tdx-v4-oak"),
-        at: "2025-11-01T00:00:00Z",
-    },
-];
-
-fn collateral(t: &Path, source: &TdxSource) -> Collateral {
-    let pcs = |tcb: &str, qe: &str, pck: &str, root: &str, tcb_chain: &str, pck_chain: &str| {
-        let signing = text(t, tcb_chain);
-        Collateral::from_pcs_parts(
-            &text(t, tcb),
-            &signing,
-            &text(t, qe),
-            &signing,
-            &read(t, pck),
-            &text(t, pck_chain),
-            &read(t, root),
-        )
-        .unwrap()
-    };
-    match source {
-        TdxSource::Json(file) => Collateral::from_json(&read(t, file)).unwrap(),
-        TdxSource::Json3b => Collateral::from_json(&read(t, "tdx/tdx-collateral-3.json"))
-            .unwrap()
-            .with_pcs_tcb_info(&text(t, "tdx/tdx-tcbinfo-3b-pcs.json"))
-            .unwrap(),
-        TdxSource::Pcs4 => pcs(
-            "tdx/tdx-tcbinfo-4-pcs.json",
-            "tdx/tdx-qeidentity-4-pcs.json",
-            "tdx/tdx-pckcrl-platform-4.der",
-            "tdx/tdx-rootcrl-4.der",
-            "tdx/tdx-tcb-signing-chain-4.pem",
-            "tdx/tdx-pckcrl-issuer-chain-4.pem",
-        ),
-        TdxSource::More(name) => {
-            let f = |suffix: &str| format!("tdx-more/{name}-{suffix}");
-            pcs(
-                &f("pcs-tcbinfo.json"),
-                &f("pcs-qeidentity.json"),
-                &f("pcs-pckcrl.der"),
-                &f("pcs-rootcrl.der"),
-                &f("tcb-issuer-chain.pem"),
-                &f("pckcrl-issuer-chain.pem"),
-            )
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_tdx_vectors_get_the_offline_verdict_through_the_shims_fetch_path() {
     let Some(t) = accord_core::internal::testdata_dir() else {
@@ -396,7 +172,7 @@ async fn real_tdx_vectors_get_the_offline_verdict_through_the_shims_fetch_path()
     let (mut accepted, mut fetched) = (0, 0);
     for case in TDX {
         let when = at(case.at);
-        let collateral = collateral(&t, &case.collateral);
+        let collateral = case.collateral.collateral().unwrap();
         let mut vendor = Vendor::default();
         vendor.set_tdx_collateral(&collateral).unwrap();
         let server = VendorServer::start(vendor).unwrap();
