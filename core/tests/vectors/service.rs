@@ -435,6 +435,39 @@ fn pki_crl(pki: &Pki, revoked: &[u64], number: u64, this_update: &str) -> Vec<u8
     )
 }
 
+/// Offers a CRL for `request` and checks that `evidence` is then refused
+/// naming the revoked certificate by role and serial.
+struct Revocation<'a> {
+    request: CollateralRequest,
+    evidence: &'a Evidence,
+    reference: &'a ReferenceValues,
+    when: UnixTime,
+    provider: &'a dyn accord_core::crypto::CryptoProvider,
+}
+
+impl Revocation<'_> {
+    fn refuses(&self, service: &mut ServiceVerifier, crl: &[u8], role: CertRole, serial: &str) {
+        service
+            .offer(&self.request, crl, self.reference, self.when, self.provider)
+            .unwrap();
+        let err = service
+            .verify(self.evidence, self.reference, self.when, self.provider)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EvidenceError::Snp(SnpError::Revoked {
+                role,
+                serial: serial.into()
+            })
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("{role} certificate (serial {serial}) is revoked")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
     let pki = pki();
@@ -455,47 +488,26 @@ fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
         service
             .verify(&evidence, &reference, when, *provider)
             .unwrap();
-        // A newer CRL lists the ASK: the same chain, cached, is refused.
-        service
-            .offer(
-                &vcek_crl(Product::Milan),
-                &pki_crl(&pki, &[5, ASK_SERIAL], 2, "2026-02-02T00:00:00Z"),
-                &reference,
-                when,
-                *provider,
-            )
-            .unwrap();
-        let err = service
-            .verify(&evidence, &reference, when, *provider)
-            .unwrap_err();
-        assert_eq!(
-            err,
-            EvidenceError::Snp(SnpError::Revoked {
-                role: CertRole::Ask,
-                serial: "010001".into()
-            })
+        // A newer CRL lists the ASK: the same chain, cached, is refused;
+        // and one listing the VCEK.
+        let check = Revocation {
+            request: vcek_crl(Product::Milan),
+            evidence: &evidence,
+            reference: &reference,
+            when,
+            provider: *provider,
+        };
+        check.refuses(
+            &mut service,
+            &pki_crl(&pki, &[5, ASK_SERIAL], 2, "2026-02-02T00:00:00Z"),
+            CertRole::Ask,
+            "010001",
         );
-        assert!(
-            err.to_string()
-                .contains("ASK certificate (serial 010001) is revoked"),
-            "{err}"
-        );
-        // And one listing the VCEK.
-        service
-            .offer(
-                &vcek_crl(Product::Milan),
-                &pki_crl(&pki, &[VCEK_SERIAL], 3, "2026-02-03T00:00:00Z"),
-                &reference,
-                when,
-                *provider,
-            )
-            .unwrap();
-        assert_eq!(
-            service.verify(&evidence, &reference, when, *provider),
-            Err(EvidenceError::Snp(SnpError::Revoked {
-                role: CertRole::Vcek,
-                serial: "77".into()
-            }))
+        check.refuses(
+            &mut service,
+            &pki_crl(&pki, &[VCEK_SERIAL], 3, "2026-02-03T00:00:00Z"),
+            CertRole::Vcek,
+            "77",
         );
         assert_eq!(service.counters().refused_revoked, 2);
         // The generated CRL is not AMD's: under genuine roots it is refused.
@@ -613,35 +625,25 @@ fn a_vlek_report_is_checked_against_the_vlek_crl() {
         );
         // A newer VLEK CRL lists the VLEK, then one lists the ASVK: each is
         // refused by role and serial, through the cached chain.
-        for (revoked, number, day, role, serial) in [
-            (snp_pki::VLEK_SERIAL, 2, "02", CertRole::Vlek, "78"),
-            (snp_pki::ASVK_SERIAL, 3, "03", CertRole::Asvk, "010002"),
-        ] {
-            service
-                .offer(
-                    &vlek_crl(Product::Milan),
-                    &crl(&[revoked], number, day),
-                    &reference,
-                    when,
-                    *provider,
-                )
-                .unwrap();
-            let err = service
-                .verify(&evidence, &reference, when, *provider)
-                .unwrap_err();
-            assert_eq!(
-                err,
-                EvidenceError::Snp(SnpError::Revoked {
-                    role,
-                    serial: serial.into()
-                })
-            );
-            assert!(
-                err.to_string()
-                    .contains(&format!("{role} certificate (serial {serial}) is revoked")),
-                "{err}"
-            );
-        }
+        let check = Revocation {
+            request: vlek_crl(Product::Milan),
+            evidence: &evidence,
+            reference: &reference,
+            when,
+            provider: *provider,
+        };
+        check.refuses(
+            &mut service,
+            &crl(&[snp_pki::VLEK_SERIAL], 2, "02"),
+            CertRole::Vlek,
+            "78",
+        );
+        check.refuses(
+            &mut service,
+            &crl(&[snp_pki::ASVK_SERIAL], 3, "03"),
+            CertRole::Asvk,
+            "010002",
+        );
         assert_eq!(service.counters().refused_revoked, 2);
         // Revoking the VLEK touches no VCEK: the VCEK report still passes.
         let vcek_evidence = snp_evidence(pki.report.clone(), Some(pki.vcek.clone()));

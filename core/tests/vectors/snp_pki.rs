@@ -252,23 +252,29 @@ fn make_vcek(
 ) -> Vec<u8> {
     let vcek_key = p384::ecdsa::SigningKey::from_slice(&VCEK_SCALAR).unwrap();
     let point = vcek_key.verifying_key().to_sec1_bytes();
-    let amd = |tail: &[u64]| [&[1, 3, 6, 1, 4, 1, 3704, 1][..], tail].concat();
     cert(
         VCEK_SERIAL,
         "SEV-Milan",
         "SEV-VCEK",
         VALID,
         ec_spki(&point),
-        &[
-            ext(&amd(&[2]), &tlv(0x16, product_name.as_bytes())),
-            ext(&amd(&[3, 1]), &small(tcb.bootloader.into())),
-            ext(&amd(&[3, 2]), &small(tcb.tee.into())),
-            ext(&amd(&[3, 3]), &small(tcb.snp.into())),
-            ext(&amd(&[3, 8]), &small(tcb.microcode.into())),
-            ext(&amd(&[4]), hw_id),
-        ],
+        &leaf_extensions(tcb, product_name, (4, hw_id)),
         ask_key,
     )
+}
+
+/// A VCEK's or VLEK's AMD extensions: productName, the SPLs, and `last`
+/// (arc 4 hwID for a VCEK, arc 5 csp_id for a VLEK).
+fn leaf_extensions(tcb: TcbVersion, product_name: &str, last: (u64, &[u8])) -> Vec<Vec<u8>> {
+    let amd = |tail: &[u64]| [&[1, 3, 6, 1, 4, 1, 3704, 1][..], tail].concat();
+    vec![
+        ext(&amd(&[2]), &tlv(0x16, product_name.as_bytes())),
+        ext(&amd(&[3, 1]), &small(tcb.bootloader.into())),
+        ext(&amd(&[3, 2]), &small(tcb.tee.into())),
+        ext(&amd(&[3, 3]), &small(tcb.snp.into())),
+        ext(&amd(&[3, 8]), &small(tcb.microcode.into())),
+        ext(&amd(&[last.0]), last.1),
+    ]
 }
 
 /// A test PKI: ARK → ASK → VCEK, a signed report, and the keys.
@@ -288,6 +294,14 @@ pub const VCEK_SERIAL: u64 = 0x77;
 pub const PKI_HW_ID: [u8; 64] = HW_ID;
 const VALID: (&str, &str) = ("2024-01-01T00:00:00Z", "2040-01-01T00:00:00Z");
 pub const AT: &str = "2026-03-01T00:00:00Z";
+/// The TCB of the synthetic reports and their VCEK and VLEK.
+const TCB: TcbVersion = TcbVersion {
+    fmc: None,
+    bootloader: 3,
+    tee: 0,
+    snp: 8,
+    microcode: 115,
+};
 
 pub fn pki() -> Pki {
     let ark_key = rsa::PrivateKey::from_pkcs8_pem(ARK_KEY).unwrap();
@@ -311,13 +325,7 @@ pub fn pki() -> Pki {
         &ark_key,
     );
     let vcek_key = p384::ecdsa::SigningKey::from_slice(&VCEK_SCALAR).unwrap();
-    let tcb = TcbVersion {
-        fmc: None,
-        bootloader: 3,
-        tee: 0,
-        snp: 8,
-        microcode: 115,
-    };
+    let tcb = TCB;
     let vcek = make_vcek(&ask_key, tcb, &HW_ID, "Milan-B0");
     let report = signed_report(&vcek_key, tcb, 0);
     Pki {
@@ -383,28 +391,14 @@ pub fn vlek_pki(pki: &Pki) -> VlekPki {
         &pki.ark_key,
     );
     let vlek_key = p384::ecdsa::SigningKey::from_slice(&VLEK_SCALAR).unwrap();
-    let tcb = TcbVersion {
-        fmc: None,
-        bootloader: 3,
-        tee: 0,
-        snp: 8,
-        microcode: 115,
-    };
-    let amd = |tail: &[u64]| [&[1, 3, 6, 1, 4, 1, 3704, 1][..], tail].concat();
+    let tcb = TCB;
     let vlek = cert(
         VLEK_SERIAL,
         "SEV-VLEK-Milan",
         "SEV-VLEK",
         VALID,
         ec_spki(&vlek_key.verifying_key().to_sec1_bytes()),
-        &[
-            ext(&amd(&[2]), &tlv(0x16, b"Milan-B0")),
-            ext(&amd(&[3, 1]), &small(tcb.bootloader.into())),
-            ext(&amd(&[3, 2]), &small(tcb.tee.into())),
-            ext(&amd(&[3, 3]), &small(tcb.snp.into())),
-            ext(&amd(&[3, 8]), &small(tcb.microcode.into())),
-            ext(&amd(&[5]), &tlv(0x16, b"test-csp.example")),
-        ],
+        &leaf_extensions(tcb, "Milan-B0", (5, &tlv(0x16, b"test-csp.example"))),
         &asvk_key,
     );
     VlekPki {

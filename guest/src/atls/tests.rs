@@ -255,23 +255,38 @@ async fn a_client_sending_application_data_before_evidence_is_cut_off() {
     assert!(rest.is_empty());
 }
 
-#[tokio::test]
-async fn a_server_sending_application_data_before_evidence_is_cut_off() {
+/// A server of our TLS (raw keys) negotiating `alpn` that writes `bytes`
+/// after the handshake; its task returns the frame it reads then.
+async fn raw_server(
+    alpn: &[u8],
+    bytes: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Result<Frame, AtlsError>>,
+) {
     let (listener, addr) = listen().await;
     let identity = Identity::ephemeral().unwrap();
-    let config = Arc::new(tls::server_config(&identity, false).unwrap());
+    let mut config = tls::server_config(&identity, false).unwrap();
+    config.alpn_protocols = vec![alpn.to_vec()];
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = tokio_rustls::TlsAcceptor::from(config)
+        let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
             .accept(tcp)
             .await
             .unwrap();
-        tls.write_all(b"HTTP/1.1 200 OK\r\n\r\nhello")
-            .await
-            .unwrap();
+        tls.write_all(bytes).await.unwrap();
         tls.flush().await.unwrap();
         read_frame(&mut tls).await
     });
+    (addr, server)
+}
+
+/// A client without evidence connecting to `addr`: its error (a protocol
+/// error) and the refusal the server read.
+async fn refused_by_the_client(
+    addr: std::net::SocketAddr,
+    server: tokio::task::JoinHandle<Result<Frame, AtlsError>>,
+) -> (AtlsError, String) {
     let connector = Connector::new(any_policy(), None, None, short()).unwrap();
     let err = connector
         .connect(TcpStream::connect(addr).await.unwrap())
@@ -282,6 +297,13 @@ async fn a_server_sending_application_data_before_evidence_is_cut_off() {
     let Ok(Frame::Refused { reason }) = server.await.unwrap() else {
         panic!("no refusal")
     };
+    (err, reason)
+}
+
+#[tokio::test]
+async fn a_server_sending_application_data_before_evidence_is_cut_off() {
+    let (addr, server) = raw_server(tls::ALPN, b"HTTP/1.1 200 OK\r\n\r\nhello").await;
+    let (_, reason) = refused_by_the_client(addr, server).await;
     assert!(reason.contains("application data"), "{reason}");
 }
 
@@ -360,38 +382,14 @@ async fn a_version_1_client_is_refused_by_version() {
 /// and told so.
 #[tokio::test]
 async fn a_version_1_server_is_refused_by_version() {
-    let (listener, addr) = listen().await;
-    let identity = Identity::ephemeral().unwrap();
-    let mut config = tls::server_config(&identity, false).unwrap();
-    config.alpn_protocols = vec![tls::ALPN_V1.to_vec()];
-    let server = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
-            .accept(tcp)
-            .await
-            .unwrap();
-        // Evidence { version: 1, Snp { report: [aa], vcek, ask, ark } }.
-        tls.write_all(&[0, 0, 0, 8, 0, 1, 0, 1, 0xaa, 0, 0, 0])
-            .await
-            .unwrap();
-        tls.flush().await.unwrap();
-        read_frame(&mut tls).await
-    });
-    let connector = Connector::new(any_policy(), None, None, short()).unwrap();
-    let err = connector
-        .connect(TcpStream::connect(addr).await.unwrap())
-        .await
-        .err()
-        .unwrap();
-    assert!(matches!(err, AtlsError::Protocol(_)), "{err}");
+    // Evidence { version: 1, Snp { report: [aa], vcek, ask, ark } }.
+    let (addr, server) = raw_server(tls::ALPN_V1, &[0, 0, 0, 8, 0, 1, 0, 1, 0xaa, 0, 0, 0]).await;
+    let (err, reason) = refused_by_the_client(addr, server).await;
     assert!(
         err.to_string()
             .contains("the server speaks attested-TLS protocol version 1"),
         "{err}"
     );
-    let Ok(Frame::Refused { reason }) = server.await.unwrap() else {
-        panic!("no refusal")
-    };
     assert!(reason.contains("upgrade the server"), "{reason}");
 }
 
