@@ -230,7 +230,7 @@ fn real_tdx_vectors_get_the_same_verdict_fetched_as_from_files() {
     } in TDX
     {
         let dir = tempfile::tempdir().unwrap();
-        let (server, file) = pcs(&t, &parts, dir.path());
+        let (server, file) = pcs(&t, parts, dir.path());
         let cache = dir.path().join("cache");
         let mut offline = args(&[
             "evidence",
