@@ -47,6 +47,26 @@ pub const SNP_VCEK: &[(&str, &str)] = &[
     ),
 ];
 
+/// Every SEV-SNP report signed by a VLEK, with that VLEK and an instant it
+/// is valid at. (The test data has no VLEK CRL.)
+pub const SNP_VLEK: &[(&str, &str, &str)] = &[
+    (
+        "snp/milan-vlek-report-1.bin",
+        "snp/milan-vlek-1.der",
+        "2025-06-01T00:00:00Z",
+    ),
+    (
+        "snp-more/milan-vlek-constellation-aws-2025-report.bin",
+        "snp-more/milan-vlek-constellation-aws-2025-vlek.pem",
+        "2025-06-01T00:00:00Z",
+    ),
+    (
+        "snp-more/milan-vlek-constellation-aws-2024-report.bin",
+        "snp-more/milan-vlek-constellation-aws-2024-vlek.pem",
+        "2024-12-01T00:00:00Z",
+    ),
+];
+
 /// The real AMD VCEK CRLs: the product (as in KDS paths), the file, and an
 /// instant it is current at.
 pub const SNP_CRLS: &[(&str, &str, &str)] = &[

@@ -7,6 +7,8 @@
 //! carries no collateral (no VCEK, no CRL, no TDX collateral); and every
 //! report and quote gets the verdict of offline `evidence::verify` with the
 //! same vendor data given as files, at its documented instant (README 1.4).
+//! The VLEK-signed reports are the exception: the test data has no VLEK
+//! CRL, so in service they are refused naming it (no silent pass).
 //!
 //! Missing vectors skip with a `SKIPPED:` line; `ACCORD_REQUIRE_VECTORS=1`
 //! makes them a failure.
@@ -20,11 +22,13 @@ use std::sync::Mutex;
 
 use accord_collateral::test_vendor::{Vendor, VendorServer};
 use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
-use accord_core::evidence::collateral::CollateralRequest;
+use accord_core::evidence::EvidenceError;
+use accord_core::evidence::collateral::{CollateralRequest, SnpSigner};
+use accord_core::evidence::snp::Product;
 use accord_core::evidence::{
     self, Evidence, ReferenceValues, ServiceVerifier, SnpEvidence, TdxEvidence,
 };
-use accord_core::internal::vectors::{SNP_CRLS, SNP_VCEK, TDX, snp_product_of};
+use accord_core::internal::vectors::{SNP_CRLS, SNP_VCEK, SNP_VLEK, TDX, snp_product_of};
 use accord_core::protocol::shim::ShimResponse;
 use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, pem};
@@ -160,6 +164,70 @@ async fn real_snp_vectors_get_the_offline_verdict_through_the_shims_fetch_path()
     // test compares verdicts, not two identical refusals.
     assert_eq!((checked, outside), (50, 6));
     assert!(accepted >= 40, "only {accepted} accepted");
+}
+
+/// The real VLEK-signed reports: the VLEK comes with the evidence (it is
+/// not fetchable by chip), and the test data has no VLEK CRL, so the
+/// vendor has none to serve: in service they are refused naming the VLEK
+/// CRL, where offline (which checks no revocation) accepts them. This is
+/// the one difference from the offline verdicts, and it is the verifier's
+/// rule (no silent pass without a CRL), not the fetch path's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_vlek_reports_are_refused_in_service_without_a_vlek_crl() {
+    let Some(t) = accord_core::internal::testdata_dir() else {
+        return;
+    };
+    let provider = accord_core::crypto::default_provider();
+    let reference = reference(r#"{"snp":[{},{"VMPL":1}]}"#);
+    for (report, vlek, instant) in SNP_VLEK {
+        let when = at(instant);
+        let server = VendorServer::start(Vendor::default()).unwrap();
+        let source = shim(&server, when);
+        let evidence = Evidence::Snp(SnpEvidence {
+            report: read(&t, report),
+            vcek: Some(read(&t, vlek)),
+            ..Default::default()
+        });
+        let offline = evidence::verify(&evidence, &reference, when, provider);
+        assert!(offline.is_ok(), "{report}: {offline:?}");
+        let verifier = Mutex::new(ServiceVerifier::new());
+        prepare_with(
+            &verifier,
+            &evidence,
+            &reference,
+            when,
+            Some(&source),
+            provider,
+        )
+        .await;
+        assert_eq!(
+            server.requests(),
+            vec!["/vlek/v1/Milan/crl".to_owned()],
+            "{report}"
+        );
+        let refused = verifier
+            .lock()
+            .unwrap()
+            .verify(&evidence, &reference, when, provider)
+            .unwrap_err();
+        // One reason per entry (two entries), each naming the CRL.
+        let EvidenceError::NoEntryMatched(reasons) = &refused else {
+            panic!("{report}: {refused:?}")
+        };
+        let missing = EvidenceError::MissingCrl {
+            which: Box::new(CollateralRequest::SnpCrl {
+                product: Product::Milan,
+                signer: SnpSigner::Vlek,
+            }),
+        };
+        assert_eq!(reasons, &vec![missing.to_string(); 2], "{report}");
+        assert!(
+            refused
+                .to_string()
+                .contains("the VLEK CRL of Milan is not held"),
+            "{refused}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
