@@ -11,6 +11,7 @@ use accord_core::evidence::{
     self, CollateralRequest, Evidence, EvidenceError, ReferenceValues, ServiceVerifier,
     SnpEvidence, TdxEvidence,
 };
+use accord_core::internal::vectors::{SNP_CRLS, SNP_VCEK, snp_product_of};
 use accord_core::time::UnixTime;
 use accord_core::x509::pem;
 
@@ -22,108 +23,44 @@ use crate::snp_pki::{
 use crate::tdx::{SETS, load};
 use crate::vector;
 
-const MILAN_VCEK: &[(&str, &str)] = &[
-    ("snp/milan-report-1.bin", "snp/milan-vcek-1.der"),
-    ("snp/milan-report-2.bin", "snp/milan-vcek-2.der"),
-    ("snp/milan-report-3.bin", "snp/milan-vcek-3.der"),
-    ("snp/milan-report-4.bin", "snp/milan-vcek-4.pem"),
-    (
-        "snp-more/milan-oak-release-report.bin",
-        "snp-more/milan-oak-release-vcek.der",
-    ),
-    (
-        "snp-more/milan-teekit-gcp-report.bin",
-        "snp-more/milan-teekit-gcp-vcek.pem",
-    ),
-    (
-        "snp-more/milan-constellation-report.bin",
-        "snp-more/milan-constellation-vcek.der",
-    ),
-];
-
-const GENOA_VCEK: &[(&str, &str)] = &[
-    ("snp/genoa-report-1.bin", "snp/genoa-vcek-1.pem"),
-    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
-    (
-        "snp-more/genoa-oak-report.bin",
-        "snp-more/genoa-oak-vcek.der",
-    ),
-    (
-        "snp-more/genoa-teep-tinfoil-report.bin",
-        "snp-more/genoa-teep-tinfoil-vcek.der",
-    ),
-    (
-        "snp-more/genoa-routex-v5-report.bin",
-        "snp-more/genoa-routex-v5-vcek.pem",
-    ),
-    (
-        "snp-more/genoa-routex-v3-report.bin",
-        "snp-more/genoa-routex-v3-vcek.pem",
-    ),
-];
-
-const TURIN_VCEK: &[(&str, &str)] = &[
-    ("snp/turin-report-1.bin", "snp/turin-vcek-1.pem"),
-    (
-        "snp-more/turin-oak-report.bin",
-        "snp-more/turin-oak-vcek.der",
-    ),
-];
-
-/// Genoa VCEKs valid at 2025-10-01 (README 1.4).
-const GENOA_2025: &[(&str, &str)] = &[
-    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
-    (
-        "snp-more/genoa-oak-report.bin",
-        "snp-more/genoa-oak-vcek.der",
-    ),
-    (
-        "snp-more/genoa-routex-v3-report.bin",
-        "snp-more/genoa-routex-v3-vcek.pem",
-    ),
-];
-
-/// A real CRL, the product it is for, the vectors it covers and the
-/// instant where it is current with all of them (README 1.4).
+/// A real CRL, the product it is for, the instant where it is current,
+/// and the report/VCEK vectors of that product whose VCEK is valid then
+/// (`internal::vectors`, README 1.4).
 struct CrlCase {
     crl: &'static str,
     product: Product,
     at: &'static str,
-    vectors: &'static [(&'static str, &'static str)],
+    vectors: Vec<(&'static str, &'static str)>,
 }
 
-const CRL_CASES: &[CrlCase] = &[
-    CrlCase {
-        crl: "snp/milan-vcek-crl-2025-05-06.der",
-        product: Product::Milan,
-        at: "2026-03-01T00:00:00Z",
-        vectors: MILAN_VCEK,
-    },
-    CrlCase {
-        crl: "snp/genoa-vcek-crl-2024-10-23.der",
-        product: Product::Genoa,
-        at: "2025-10-01T00:00:00Z",
-        vectors: GENOA_2025,
-    },
-    CrlCase {
-        crl: "snp/milan-vcek-crl-2026-08-19.der",
-        product: Product::Milan,
-        at: "2026-09-01T00:00:00Z",
-        vectors: MILAN_VCEK,
-    },
-    CrlCase {
-        crl: "snp/genoa-vcek-crl-2026-08-19.der",
-        product: Product::Genoa,
-        at: "2026-09-01T00:00:00Z",
-        vectors: GENOA_VCEK,
-    },
-    CrlCase {
-        crl: "snp/turin-vcek-crl-2026-08-19.der",
-        product: Product::Turin,
-        at: "2026-09-01T00:00:00Z",
-        vectors: TURIN_VCEK,
-    },
-];
+fn crl_cases() -> Vec<CrlCase> {
+    let valid_at = |vcek: &str, when: UnixTime| {
+        let Some(bytes) = try_read(vcek) else {
+            return false;
+        };
+        let der = pem::der_or_pem(&bytes, "CERTIFICATE").unwrap();
+        let cert = accord_core::x509::Certificate::from_der(&der).unwrap();
+        cert.not_before() <= when && when <= cert.not_after()
+    };
+    SNP_CRLS
+        .iter()
+        .map(|&(name, crl, instant)| CrlCase {
+            crl,
+            product: Product::ALL
+                .into_iter()
+                .find(|p| p.to_string() == name)
+                .unwrap(),
+            at: instant,
+            vectors: SNP_VCEK
+                .iter()
+                .copied()
+                .filter(|(report, vcek)| {
+                    snp_product_of(report) == Some(name) && valid_at(vcek, at(instant))
+                })
+                .collect(),
+        })
+        .collect()
+}
 
 fn refs(json: &str) -> ReferenceValues {
     serde_json::from_str(json).unwrap()
@@ -153,7 +90,7 @@ fn real_snp_vectors_with_their_real_crl_get_the_offline_verdicts() {
         refs(r#"{"snp":[{"ProductName":"Turin"},{"GuestPolicy":{"SMT":true,"Debug":true}}]}"#),
     ];
     let mut checked = 0;
-    for case in CRL_CASES {
+    for case in crl_cases() {
         let crl = vector!(case.crl);
         let when = at(case.at);
         for provider in providers() {
@@ -162,7 +99,7 @@ fn real_snp_vectors_with_their_real_crl_get_the_offline_verdicts() {
                 service
                     .offer(&vcek_crl(case.product), &crl, reference, when, *provider)
                     .unwrap_or_else(|e| panic!("{}: {e}", case.crl));
-                for (report, cert) in case.vectors {
+                for (report, cert) in &case.vectors {
                     let evidence = snp_evidence(vector!(report), Some(vector!(cert)));
                     let offline = evidence::verify(&evidence, reference, when, *provider);
                     // Twice: the second goes through the cached chain.
