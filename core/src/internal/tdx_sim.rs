@@ -34,8 +34,7 @@ use p256::ecdsa::signature::Signer;
 use serde_json::json;
 
 use crate::der::write::{
-    bits, boolean, explicit, octets, oid, pem, seq, set, small_uint, time, tlv, uint, utc_time,
-    utf8,
+    bits, boolean, explicit, octets, oid, pem, seq, small_uint, time, tlv, uint, utc_time,
 };
 use crate::evidence::collateral::TdxCa;
 use crate::evidence::tdx::quote::{QE_REPORT_LEN, TD_REPORT10_LEN, TD_REPORT15_LEN};
@@ -44,8 +43,8 @@ use crate::hex;
 use crate::time::UnixTime;
 use crate::x509::Certificate;
 
-/// Organisation of every simulated certificate.
-pub const ORGANISATION: &str = "accord INSECURE SIMULATION";
+pub use super::SIMULATION_ORGANISATION as ORGANISATION;
+use super::simulation_name as name;
 
 /// Common name of the simulated root CA.
 pub const ROOT_COMMON_NAME: &str = "Intel SGX Root CA (accord INSECURE SIMULATION)";
@@ -149,18 +148,6 @@ pub struct Platform {
     pub tcb_signing: Vec<u8>,
     /// What the PCK certificate says of the platform.
     pub ids: PlatformIds,
-}
-
-/// A Name with O = [`ORGANISATION`] and the given CN, each in its own RDN.
-fn name(common_name: &str) -> Vec<u8> {
-    let attribute = |arcs: &[u64], value: &str| {
-        let inner = seq(&[&oid(arcs), &utf8(value)]);
-        set(&[&inner])
-    };
-    seq(&[
-        &attribute(&[2, 5, 4, 10], ORGANISATION),
-        &attribute(&[2, 5, 4, 3], common_name),
-    ])
 }
 
 /// AlgorithmIdentifier ecdsa-with-SHA256.
