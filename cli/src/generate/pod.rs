@@ -120,13 +120,22 @@ pub fn set_annotation(template: &mut Value, key: &str, value: &str) -> Result<()
 }
 
 /// Removes a pod annotation (for the policy's input, which cannot hold
-/// its own hash).
+/// its own hash), and then an emptied `annotations` and `metadata`, so
+/// that the input is the same whether or not an earlier run added them.
 pub fn remove_annotation(template: &mut Value, key: &str) {
-    if let Some(Value::Mapping(a)) = template
-        .get_mut("metadata")
-        .and_then(|m| m.get_mut("annotations"))
-    {
+    let Some(Value::Mapping(metadata)) = template.get_mut("metadata") else {
+        return;
+    };
+    if let Some(Value::Mapping(a)) = metadata.get_mut("annotations") {
         a.shift_remove(key);
+        if a.is_empty() {
+            metadata.shift_remove("annotations");
+        }
+    }
+    if metadata.is_empty()
+        && let Value::Mapping(t) = template
+    {
+        t.shift_remove("metadata");
     }
 }
 
@@ -302,6 +311,16 @@ mod tests {
             err.contains("container app") && err.contains("accord.dev/mount-path"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn removing_the_last_annotation_removes_the_emptied_maps() {
+        let mut t: Value = serde_yaml_ng::from_str("spec: {}").unwrap();
+        let before = t.clone();
+        set_annotation(&mut t, "k", "v").unwrap();
+        assert_ne!(t, before);
+        remove_annotation(&mut t, "k");
+        assert_eq!(t, before);
     }
 
     #[test]
