@@ -244,7 +244,7 @@ fn docs(text: &str) -> Vec<Yaml> {
         .collect()
 }
 
-fn template<'a>(doc: &'a Yaml) -> &'a Yaml {
+fn template(doc: &Yaml) -> &Yaml {
     match doc["kind"].as_str().unwrap() {
         "Pod" => doc,
         "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"],
@@ -583,7 +583,31 @@ fn refusals_name_the_resource_and_the_container_and_write_nothing() {
     std::fs::remove_file(d.join("deploy/coordinator.yaml")).unwrap();
     fails(&run(d, &["deploy"]), 1, &["no coordinator policy"]);
 
+    // A ConfigMap the pod needs but the inputs lack.
+    write(
+        d,
+        "deploy/coordinator.yaml",
+        COORDINATOR.replace("@APP9@", &app(9)),
+    );
+    write(
+        d,
+        "deploy/workloads.yaml",
+        yaml.replace(
+            "registry.example/app:1.0",
+            &format!(
+                "{}\n        envFrom: [{{configMapRef: {{name: missing}}}}]",
+                app(1)
+            ),
+        ),
+    );
+    fails(
+        &run(d, &["deploy"]),
+        1,
+        &["Deployment shop/web, container app: ConfigMap shop/missing is not among the inputs"],
+    );
+
     // Nothing under accord-cc at all.
+    std::fs::remove_file(d.join("deploy/coordinator.yaml")).unwrap();
     write(
         d,
         "deploy/workloads.yaml",

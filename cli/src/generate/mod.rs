@@ -668,6 +668,28 @@ fn generate_one(
             Err(e) => errors.push(format!("{location}, container {name}: {e:#}")),
         }
     }
+    // Every ConfigMap the pod needs must be among the inputs: the policy
+    // pins what the containers get from it.
+    for (name, at) in pod::required_config_maps(template) {
+        let present = config_maps.iter().any(|cm| {
+            cm.pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                == Some(&name)
+                && cm
+                    .pointer("/metadata/namespace")
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("default")
+                    == w.resource.namespace
+        });
+        if !present {
+            errors.push(format!(
+                "{location}, {at}: ConfigMap {}/{name} is not among the inputs (add its YAML, \
+                 or mark the reference optional: true)",
+                w.resource.namespace
+            ));
+        }
+    }
     if w.initializer {
         let image = args.initializer_image.as_deref().unwrap_or_default();
         let init_args =

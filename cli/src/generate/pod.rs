@@ -161,6 +161,83 @@ pub fn containers(template: &Value) -> Vec<(String, String)> {
     out
 }
 
+/// The ConfigMaps the pod template needs (not marked `optional: true`),
+/// each with where it is referenced: `container NAME` (env, envFrom) or
+/// `volume NAME` (configMap volumes and projected sources).
+pub fn required_config_maps(template: &Value) -> Vec<(String, String)> {
+    fn required(r: &Value) -> Option<String> {
+        if r.get("optional").and_then(Value::as_bool) == Some(true) {
+            return None;
+        }
+        r.get("name").and_then(Value::as_str).map(String::from)
+    }
+    let mut out = Vec::new();
+    let Some(spec) = template.get("spec") else {
+        return out;
+    };
+    for list in ["initContainers", "containers"] {
+        for c in spec
+            .get(list)
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let at = format!(
+                "container {}",
+                c.get("name").and_then(Value::as_str).unwrap_or("")
+            );
+            for e in c
+                .get("env")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(name) = e
+                    .get("valueFrom")
+                    .and_then(|v| v.get("configMapKeyRef"))
+                    .and_then(required)
+                {
+                    out.push((name, at.clone()));
+                }
+            }
+            for e in c
+                .get("envFrom")
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(name) = e.get("configMapRef").and_then(required) {
+                    out.push((name, at.clone()));
+                }
+            }
+        }
+    }
+    for v in spec
+        .get("volumes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let at = format!(
+            "volume {}",
+            v.get("name").and_then(Value::as_str).unwrap_or("")
+        );
+        if let Some(name) = v.get("configMap").and_then(required) {
+            out.push((name, at.clone()));
+        }
+        let sources = v
+            .get("projected")
+            .and_then(|p| p.get("sources"))
+            .and_then(Value::as_sequence);
+        for source in sources.into_iter().flatten() {
+            if let Some(name) = source.get("configMap").and_then(required) {
+                out.push((name, at.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// Replaces the image of container `name` (`--pin-images`).
 pub fn set_image(template: &mut Value, name: &str, image: &str) {
     for list in ["initContainers", "containers"] {
@@ -321,6 +398,27 @@ mod tests {
         assert_ne!(t, before);
         remove_annotation(&mut t, "k");
         assert_eq!(t, before);
+    }
+
+    #[test]
+    fn finds_the_config_maps_a_pod_needs() {
+        let t: Value = serde_yaml_ng::from_str(
+            "spec:\n  containers:\n  - name: a\n    env:\n    - {name: X, valueFrom: {configMapKeyRef: {name: one, key: k}}}\n    - {name: Y, valueFrom: {configMapKeyRef: {name: opt, key: k, optional: true}}}\n    envFrom:\n    - configMapRef: {name: two}\n  volumes:\n  - {name: v, configMap: {name: three}}\n  - name: p\n    projected: {sources: [{configMap: {name: four}}]}\n",
+        )
+        .unwrap();
+        let found: Vec<String> = required_config_maps(&t)
+            .into_iter()
+            .map(|(n, at)| format!("{n}@{at}"))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "one@container a",
+                "two@container a",
+                "three@volume v",
+                "four@volume p"
+            ]
+        );
     }
 
     #[test]
