@@ -6,10 +6,14 @@
 //! ([`set_payload`], [`sign`]) and history verification
 //! ([`verify_logic`]); the network commands `accord set` ([`set_cmd`]),
 //! `accord verify` and `accord get-manifests` ([`verify_cmd`]) and
-//! `accord recover` ([`recover_cmd`]) over [`net`]. The demo, its
+//! `accord recover` ([`recover_cmd`]) over [`net`]; `accord generate`
+//! ([`generate`]), which turns plain Kubernetes YAML into attestable Kata
+//! pods with generated agent policies, with the annotation vocabulary in
+//! [`annotations`]. The demo, its
 //! replica processes and the load benchmarks are not here: they are the
 //! `accord-demo` crate (`cli/demo/`), which reuses these commands.
 
+pub mod annotations;
 pub mod evidence;
 pub mod evidence_fetch;
 pub mod generate;

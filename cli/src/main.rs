@@ -3,7 +3,9 @@
 //! Today it verifies one piece of hardware evidence offline
 //! (`accord evidence verify`), makes owner keys (`accord keys`), builds and
 //! checks manifests from Kubernetes resources (`accord manifest`), builds
-//! init-data annotations (`accord policy annotate`), signs manifest
+//! init-data annotations (`accord policy annotate`), rewrites plain
+//! Kubernetes YAML into attestable Kata pods with generated policies
+//! (`accord generate`), signs manifest
 //! updates offline (`accord sign`), sets and verifies a deployment over
 //! the network (`accord set`, `accord verify`, `accord get-manifests`),
 //! and recovers a restarted coordinator with seed shares
@@ -12,7 +14,7 @@
 
 use std::process::ExitCode;
 
-use accord_cli::{evidence, keys, manifest_cmd, recover_cmd, set_cmd, sign, verify_cmd};
+use accord_cli::{evidence, generate, keys, manifest_cmd, recover_cmd, set_cmd, sign, verify_cmd};
 use clap::{Parser, Subcommand};
 
 /// accord: a confidential-deployment coordinator.
@@ -46,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: manifest_cmd::ManifestCommand,
     },
+    /// Rewrite plain Kubernetes YAML into attestable Kata pods (runtime
+    /// class, initializer, generated agent policy, init-data) and write
+    /// the manifest.
+    #[command(long_about = generate::LONG_ABOUT)]
+    Generate(generate::GenerateArgs),
     /// Work with Kata init-data policies.
     Policy {
         #[command(subcommand)]
@@ -78,6 +85,7 @@ fn main() -> ExitCode {
         Command::Evidence { command } => evidence::run(command),
         Command::Keys { command } => keys::run(command),
         Command::Manifest { command } => manifest_cmd::run(command),
+        Command::Generate(args) => generate::run(&args),
         Command::Policy { command } => manifest_cmd::run_policy(command),
         Command::Sign(args) => sign::run(args),
         Command::Set(args) => set_cmd::run(&args),

@@ -20,17 +20,11 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use sha2::{Digest, Sha256};
 
+use crate::annotations;
 use crate::initdata;
 use crate::input;
 use crate::k8s_yaml::{self, ReadError, Resource};
 use crate::keys::{self, KeyRole};
-
-/// Annotation: comma-separated SANs of the workload certificate.
-pub const ANNOTATION_SANS: &str = "accord.dev/sans";
-/// Annotation: the workload secret id.
-pub const ANNOTATION_SECRET_ID: &str = "accord.dev/workload-secret-id";
-/// Annotation: the policy's role (`coordinator` or empty).
-pub const ANNOTATION_ROLE: &str = "accord.dev/role";
 
 const GENERATE_HINT: &str = "did you run `accord manifest generate`?";
 
@@ -56,7 +50,12 @@ pub enum ManifestCommand {
     ///                                  (<ns>: the namespace, default "default")
     ///   accord.dev/workload-secret-id  default <apiVersion>/<kind>/<ns>/<name>,
     ///                                  e.g. apps/v1/Deployment/default/web
-    ///   accord.dev/role                "coordinator" or empty (default)
+    ///   accord.dev/pod-role            "coordinator" or empty (default);
+    ///                                  the old accord.dev/role is read too,
+    ///                                  with a deprecation note
+    ///
+    /// Contrast's contrast.edgeless.systems/<name> annotations are read as
+    /// aliases of accord.dev/<name>.
     ///
     /// Writes the manifest (pretty JSON, stable key order) and each policy's
     /// TOML as <hash>.toml into the policies directory, then prints one
@@ -212,9 +211,19 @@ struct Found {
     origin: String,
 }
 
+/// Annotation `name` (see [`annotations`]) of the pod template, else of
+/// the resource itself.
+fn annotation<'a>(r: &'a Resource, name: &str) -> Option<&'a str> {
+    let origin = r.location();
+    r.pod_annotations
+        .as_ref()
+        .and_then(|a| annotations::lookup(a, name, &origin))
+        .or_else(|| annotations::lookup(&r.annotations, name, &origin))
+}
+
 /// The policy entry a resource's annotations (and the defaults) give.
-fn policy_entry(r: &Resource) -> Result<PolicyEntry, String> {
-    let sans = match r.annotation(ANNOTATION_SANS) {
+pub(crate) fn policy_entry(r: &Resource) -> Result<PolicyEntry, String> {
+    let sans = match annotation(r, annotations::SANS) {
         Some(list) => list
             .split(',')
             .map(str::trim)
@@ -231,19 +240,19 @@ fn policy_entry(r: &Resource) -> Result<PolicyEntry, String> {
             ]
         }
     };
-    let workload_secret_id = match r.annotation(ANNOTATION_SECRET_ID) {
+    let workload_secret_id = match annotation(r, annotations::WORKLOAD_SECRET_ID) {
         Some(id) => id.trim().to_string(),
         None => format!("{}/{}/{}/{}", r.api_version, r.kind, r.namespace, r.name),
     };
-    let role = r
-        .annotation(ANNOTATION_ROLE)
+    let role = annotation(r, annotations::POD_ROLE)
         .unwrap_or("")
         .trim()
         .to_string();
     if !role.is_empty() && role != ROLE_COORDINATOR {
         return Err(format!(
-            "{}: annotation {ANNOTATION_ROLE} is {role:?} (expected \"coordinator\" or empty)",
-            r.location()
+            "{}: annotation {} is {role:?} (expected \"coordinator\" or empty)",
+            r.location(),
+            annotations::key(annotations::POD_ROLE)
         ));
     }
     Ok(PolicyEntry {
@@ -369,7 +378,7 @@ fn describe(entry: &PolicyEntry) -> String {
 
 /// An owner key argument: a private key file, or a `.pub` file holding the
 /// hex SPKI (or a PEM `PUBLIC KEY`). Returns the hex SPKI.
-fn owner_key_hex(path: &Path, role: KeyRole) -> anyhow::Result<String> {
+pub(crate) fn owner_key_hex(path: &Path, role: KeyRole) -> anyhow::Result<String> {
     let hex_spki = if path.extension().is_some_and(|e| e == "pub") {
         let bytes = input::read(path)?;
         let text =

@@ -254,7 +254,7 @@ spec:
     metadata:
       annotations:
         io.katacontainers.config.hypervisor.cc_init_data: "@COORD@"
-        accord.dev/role: coordinator
+        accord.dev/pod-role: coordinator
     spec:
       containers: [{name: coordinator, image: accord/coordinator}]
 ---
@@ -458,7 +458,7 @@ fn policy_annotate_prints_a_value_generate_accepts() {
     assert!(stderr(&out).contains(&sha256_hex(doc.as_bytes())));
     let yaml = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: c\n  annotations:\n    \
-         io.katacontainers.config.hypervisor.cc_init_data: {}\n    accord.dev/role: coordinator\n",
+         io.katacontainers.config.hypervisor.cc_init_data: {}\n    accord.dev/pod-role: coordinator\n",
         value.trim()
     );
     write(d, "pod.yaml", yaml);
@@ -508,7 +508,7 @@ fn generate_with_annotation(value: &str) -> (tempfile::TempDir, Output) {
     let d = dir.path();
     let yaml = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\n  namespace: ns\n  annotations:\n    \
-         io.katacontainers.config.hypervisor.cc_init_data: \"{value}\"\n    accord.dev/role: coordinator\n"
+         io.katacontainers.config.hypervisor.cc_init_data: \"{value}\"\n    accord.dev/pod-role: coordinator\n"
     );
     write(d, "pod.yaml", yaml);
     write(d, "rv.json", snp_reference_values().to_string());
@@ -554,10 +554,10 @@ fn manifest_generate_refuses_one_hash_with_conflicting_sans() {
     let value = gzip_b64(init_data("shared").as_bytes());
     let yaml = format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: one\n  annotations:\n    \
-         io.katacontainers.config.hypervisor.cc_init_data: {value}\n    accord.dev/role: coordinator\n\
+         io.katacontainers.config.hypervisor.cc_init_data: {value}\n    accord.dev/pod-role: coordinator\n\
          ---\n\
          apiVersion: v1\nkind: Pod\nmetadata:\n  name: two\n  annotations:\n    \
-         io.katacontainers.config.hypervisor.cc_init_data: {value}\n    accord.dev/role: coordinator\n"
+         io.katacontainers.config.hypervisor.cc_init_data: {value}\n    accord.dev/pod-role: coordinator\n"
     );
     write(d, "pods.yaml", yaml);
     write(d, "rv.json", snp_reference_values().to_string());

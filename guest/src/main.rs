@@ -203,8 +203,9 @@ struct TrustArgs {
     coordinator_policy: Vec<[u8; 32]>,
 
     /// The coordinator's reference values: a manifest's `ReferenceValues`
-    /// JSON object.
-    #[arg(long, value_name = "FILE", help_heading = TRUST)]
+    /// JSON object, in FILE or given inline (a value starting with `{`, as
+    /// `accord generate` writes it into the measured arguments).
+    #[arg(long, value_name = "FILE|JSON", help_heading = TRUST)]
     coordinator_reference_values: Option<PathBuf>,
 
     /// A seed-share owner of the deployment: X25519 key, raw (32 bytes hex)
@@ -249,8 +250,13 @@ impl TrustArgs {
             None => {
                 let reference = match &self.coordinator_reference_values {
                     Some(path) => {
-                        let bytes = std::fs::read(path)
-                            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                        let bytes = match path.to_str() {
+                            Some(inline) if inline.trim_start().starts_with('{') => {
+                                inline.as_bytes().to_vec()
+                            }
+                            _ => std::fs::read(path)
+                                .map_err(|e| format!("reading {}: {e}", path.display()))?,
+                        };
                         pins::parse_reference_values(&bytes).map_err(|e| {
                             format!("{}: invalid reference values: {e}", path.display())
                         })?
@@ -999,6 +1005,36 @@ mod tests {
             bad.to_str().unwrap(),
             "--root-ca-sha256",
             &"33".repeat(32),
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("ReferenceValues.snp[0].TrustedMeasurement"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reference_values_may_be_given_inline() {
+        // As `accord generate` writes them into the measured arguments.
+        let policy = "11".repeat(32);
+        let root_pin = "33".repeat(32);
+        let pins = trust(&[
+            "--coordinator-policy",
+            &policy,
+            "--coordinator-reference-values",
+            REFERENCE,
+            "--root-ca-sha256",
+            &root_pin,
+        ])
+        .unwrap();
+        assert_eq!(pins.reference.snp.len(), 1);
+        let err = trust(&[
+            "--coordinator-policy",
+            &policy,
+            "--coordinator-reference-values",
+            r#"{"snp":[{"ProductName":"Genoa"}]}"#,
+            "--root-ca-sha256",
+            &root_pin,
         ])
         .unwrap_err();
         assert!(

@@ -32,7 +32,11 @@ struct Objects {
 }
 
 fn render() -> String {
-    let rendered = COORDINATOR_YAML.replace("${RUNTIME_CLASS}", "kata-qemu-snp");
+    // What `accord generate --platform qemu-snp` does to the runtime class.
+    let rendered = COORDINATOR_YAML.replace(
+        "runtimeClassName: accord-cc",
+        "runtimeClassName: kata-qemu-snp",
+    );
     assert!(!rendered.contains("${"), "unrendered parameter left");
     rendered
 }
@@ -122,8 +126,8 @@ fn unknown_kinds_fail() {
 }
 
 #[test]
-fn the_runtime_class_is_a_parameter() {
-    assert!(COORDINATOR_YAML.contains("runtimeClassName: ${RUNTIME_CLASS}"));
+fn the_runtime_class_is_accord_generates_marker() {
+    assert!(COORDINATOR_YAML.contains("runtimeClassName: accord-cc"));
     let objects = parse(&render());
     let spec = the_stateful_set(&objects)
         .spec
@@ -440,9 +444,8 @@ fn the_readme_shows_how_to_delete_the_history() {
 fn the_readme_shows_how_to_render() {
     let readme = include_str!("../deploy/README.md");
     assert!(
-        readme.contains(
-            "RUNTIME_CLASS=kata-qemu-snp envsubst < coordinator.yaml | kubectl apply -f -"
-        )
+        readme.contains("accord generate --platform qemu-snp")
+            && readme.contains("kubectl apply -f rendered/coordinator.yaml")
     );
 }
 

@@ -538,7 +538,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         (
             "coordinator",
             "StatefulSet",
-            "        accord.dev/role: coordinator\n",
+            "        accord.dev/pod-role: coordinator\n",
         ),
         ("web", "Deployment", ""),
     ] {

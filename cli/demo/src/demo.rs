@@ -295,7 +295,7 @@ impl Deployment {
                 initdata::initdata_annotation(&policy_toml(w.name))
             );
             if !w.role.is_empty() {
-                annotations.push_str(&format!("        accord.dev/role: {}\n", w.role));
+                annotations.push_str(&format!("        accord.dev/pod-role: {}\n", w.role));
             }
             if w.name == "web"
                 && let Some(san) = extra_web_san

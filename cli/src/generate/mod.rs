@@ -1,4 +1,751 @@
 //! `accord generate`: from plain Kubernetes YAML to attestable Kata pods.
-//! [`policy`] writes the Kata agent policy of one pod template.
+//!
+//! For every pod template whose `runtimeClassName` is `accord-cc` (or
+//! Contrast's `contrast-cc`) — or that an earlier run already rewrote
+//! (the target runtime class and the init-data annotation) — it rewrites
+//! the runtime class, injects the initializer ([`pod`]), generates the
+//! Kata agent policy ([`policy`]) from the pod spec and the image facts
+//! ([`images`]), wraps it with accord's keys into init-data
+//! ([`initdata_doc`]), sets the annotation, and writes the manifest
+//! ([`manifest_out`]). The coordinator's pods (`accord.dev/pod-role:
+//! coordinator`) come first and get no initializer: their policy hashes
+//! are what the workloads' initializers pin.
+//!
+//! Nothing is written unless every workload went through; exit 1 lists
+//! every refused resource, exit 2 is an unusable command line or file.
 
+// The doc comments below are clap's --help text, with <placeholders>.
+#![allow(rustdoc::invalid_html_tags)]
+
+pub mod images;
+pub mod initdata_doc;
+pub mod manifest_out;
+pub mod pod;
 pub mod policy;
+pub mod yaml_docs;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use accord_core::hex;
+use accord_core::manifest::{ManifestDoc, PolicyEntry, ROLE_COORDINATOR};
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde_yaml_ng::Value;
+
+use crate::annotations;
+use crate::initdata;
+use crate::k8s_yaml::{self, Resource};
+use images::{ImageSource, pinned_digest};
+
+/// The runtime classes that mark a pod template for `accord generate`.
+pub const MARKER_RUNTIME_CLASSES: &[&str] = &["accord-cc", "contrast-cc"];
+
+/// The mesh API port of the coordinator.
+const MESH_PORT: u16 = 7777;
+
+/// The platform: which Kata runtime class the pods run under by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Platform {
+    /// AMD SEV-SNP on bare metal, Kata's QEMU (runtime class kata-qemu-snp).
+    QemuSnp,
+    /// Intel TDX on bare metal, Kata's QEMU (runtime class kata-qemu-tdx).
+    QemuTdx,
+}
+
+impl Platform {
+    /// The runtime class installed for this platform.
+    pub fn default_runtime_class(self) -> &'static str {
+        match self {
+            Self::QemuSnp => "kata-qemu-snp",
+            Self::QemuTdx => "kata-qemu-tdx",
+        }
+    }
+}
+
+/// Arguments of `accord generate`.
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct GenerateArgs {
+    /// Kubernetes YAML files (multi-document) or directories of them
+    /// (every *.yaml / *.yml inside, sorted).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// The platform: sets the default runtime class.
+    #[arg(long, value_enum, value_name = "P", default_value = "qemu-snp")]
+    pub platform: Platform,
+
+    /// Trusted hardware: a JSON object {"snp": [...], "tdx": [...]} in the
+    /// manifest's ReferenceValues format. Replaces the manifest's; without
+    /// it the manifest's are kept (a new manifest needs it).
+    #[arg(long, value_name = "F")]
+    pub reference_values: Option<PathBuf>,
+
+    /// The manifest to write or update (its reference values, owner keys
+    /// and threshold are kept; its Policies become those generated now).
+    #[arg(short, long, value_name = "FILE", default_value = "manifest.json")]
+    pub manifest: PathBuf,
+
+    /// Write the rewritten YAML files into DIR (same file names) instead
+    /// of rewriting them in place.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// The runtime class to write (default: kata-qemu-snp for qemu-snp,
+    /// kata-qemu-tdx for qemu-tdx).
+    #[arg(long, value_name = "NAME")]
+    pub runtime_class: Option<String>,
+
+    /// The initializer's image, pinned by digest (an accord-guest image:
+    /// it runs `accord-guest initializer`). Required unless every pod
+    /// skips the initializer.
+    #[arg(long, value_name = "REF@sha256:…")]
+    pub initializer_image: Option<String>,
+
+    /// Inject no initializer into any pod (the annotation
+    /// accord.dev/skip-initializer: "true" does so for one pod).
+    #[arg(long)]
+    pub skip_initializer: bool,
+
+    /// Add a workload owner's key (may repeat): a private key file from
+    /// `accord keys new --workload-owner`, or a .pub file (hex
+    /// SubjectPublicKeyInfo or PEM).
+    #[arg(long, value_name = "FILE")]
+    pub add_workload_owner_key: Vec<PathBuf>,
+
+    /// Add a seed-share owner's key (may repeat): a private key file from
+    /// `accord keys new --seedshare-owner`, or a .pub file.
+    #[arg(long, value_name = "FILE")]
+    pub add_seedshare_owner_key: Vec<PathBuf>,
+
+    /// How many seed-share owners are needed to recover (k of n); default:
+    /// the manifest's, else 1.
+    #[arg(long, value_name = "K")]
+    pub seedshare_threshold: Option<u32>,
+
+    /// Remove every workload owner key: once set, the manifest can never
+    /// be updated.
+    #[arg(long)]
+    pub disable_updates: bool,
+
+    /// Take image facts from this JSON file (image reference → {"Digest",
+    /// "Entrypoint", "Cmd", "Env", "User", "WorkingDir", "Volumes",
+    /// "Layers"}) and never ask a registry.
+    #[arg(long, value_name = "FILE")]
+    pub image_facts: Option<PathBuf>,
+
+    /// Resolve images referenced without a digest to their current digest
+    /// and write `REF@sha256:…` into the YAML (without it, such images
+    /// are refused).
+    #[arg(long)]
+    pub pin_images: bool,
+
+    /// The on-disk cache of image facts fetched from registries (default:
+    /// $XDG_CACHE_HOME/accord/images, else ~/.cache/accord/images).
+    #[arg(long, value_name = "DIR")]
+    pub image_cache: Option<PathBuf>,
+
+    /// A registry (HOST:PORT) to speak plain HTTP to, e.g. a local one
+    /// (may repeat). The image digests still authenticate what it serves.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure_registry: Vec<String>,
+}
+
+/// `accord generate`'s long help.
+pub const LONG_ABOUT: &str = "\
+Rewrite plain Kubernetes YAML into attestable Kata pods, with generated \
+agent policies, and write the manifest.
+
+Reads Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job and CronJob \
+objects (and the ConfigMaps and Secrets they reference) from the PATHs. \
+Every pod template with runtimeClassName accord-cc (or contrast-cc) is \
+rewritten in place (or into -o DIR):
+  - runtimeClassName becomes --runtime-class (default per --platform);
+  - the initializer is injected as the first init container
+    (--initializer-image, pinned by digest), talking to
+    coordinator-ready.<namespace>:7777 and pinning the coordinator's policy
+    hashes, the reference values and the seed-share owners and threshold;
+    its files (tls-config/, secrets/) land in the emptyDir volume
+    accord-shared, mounted in every container at /accord (pod annotation
+    accord.dev/mount-path overrides); --skip-initializer or the annotation
+    accord.dev/skip-initializer: \"true\" leaves it out;
+  - the pod's Kata agent policy is generated and wrapped, with accord's
+    keys (the workload's identity), into init-data, set as the annotation
+    io.katacontainers.config.hypervisor.cc_init_data.
+The coordinator's pods (annotation accord.dev/pod-role: coordinator) get \
+a policy and no initializer. Every image must be pinned by digest \
+(--pin-images resolves tags); image facts come from the registry (cached) \
+or from --image-facts FILE.
+
+The manifest (-m) gets one policy per pod template: hash → SANs, \
+WorkloadSecretID, Role, from the annotations accord.dev/sans, \
+accord.dev/workload-secret-id and accord.dev/pod-role (contrast.edgeless.systems/* \
+names are read as aliases). Prints one line per workload: hash, role, SANs. \
+Running it again on its own output changes nothing.";
+
+/// Why the command ended.
+enum Failure {
+    Invalid(Vec<String>),
+    Usage(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        Self::Usage(err)
+    }
+}
+
+/// Runs `accord generate`: exit 0, 1 (refused input, every problem
+/// listed) or 2 (unusable command line or file).
+pub fn run(args: &GenerateArgs) -> ExitCode {
+    match generate(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(lines)) => {
+            let mut lines = lines.iter();
+            eprintln!("INVALID: {}", lines.next().map_or("", String::as_str));
+            for line in lines {
+                eprintln!("  {line}");
+            }
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(err)) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `accord generate` as a library call (the demo): the same checks and
+/// files; a refusal is an error listing every problem.
+pub fn generate_files(args: &GenerateArgs) -> anyhow::Result<()> {
+    match generate(args) {
+        Ok(()) => Ok(()),
+        Err(Failure::Usage(err)) => Err(err),
+        Err(Failure::Invalid(lines)) => Err(anyhow::anyhow!("{}", lines.join("\n  "))),
+    }
+}
+
+/// One input file.
+struct InputFile {
+    path: PathBuf,
+    original: String,
+    chunks: Vec<yaml_docs::Chunk>,
+}
+
+/// A pod template to generate a policy for.
+struct Workload {
+    file: usize,
+    chunk: usize,
+    resource: Resource,
+    entry: PolicyEntry,
+    coordinator: bool,
+    initializer: bool,
+    mount_path: String,
+}
+
+/// A generated policy, for the manifest and the summary.
+struct Generated {
+    hash: String,
+    entry: PolicyEntry,
+    origin: String,
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    let mut node = v;
+    for step in path {
+        node = node.get(*step)?;
+    }
+    node.as_str()
+}
+
+fn resource_of(
+    path: &Path,
+    index: usize,
+    value: &Value,
+    pod_annotations: BTreeMap<String, String>,
+) -> Resource {
+    let annotations = value
+        .get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(|a| serde_yaml_ng::from_value(a.clone()).ok())
+        .unwrap_or_default();
+    Resource {
+        file: path.to_path_buf(),
+        doc_index: index,
+        api_version: str_at(value, &["apiVersion"]).unwrap_or_default().into(),
+        kind: str_at(value, &["kind"]).unwrap_or_default().into(),
+        name: str_at(value, &["metadata", "name"])
+            .unwrap_or_default()
+            .into(),
+        namespace: str_at(value, &["metadata", "namespace"])
+            .filter(|n| !n.is_empty())
+            .unwrap_or("default")
+            .into(),
+        annotations,
+        pod_annotations: Some(pod_annotations),
+    }
+}
+
+/// An annotation of the pod template, else of the object (see
+/// [`annotations::lookup`]).
+fn annotation<'a>(r: &'a Resource, name: &str) -> Option<&'a str> {
+    let origin = r.location();
+    r.pod_annotations
+        .as_ref()
+        .and_then(|a| annotations::lookup(a, name, &origin))
+        .or_else(|| annotations::lookup(&r.annotations, name, &origin))
+}
+
+fn yaml_to_json(v: &Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(v).map_err(|e| format!("not representable as JSON: {e}"))
+}
+
+fn generate(args: &GenerateArgs) -> Result<(), Failure> {
+    let runtime_class = args
+        .runtime_class
+        .clone()
+        .unwrap_or_else(|| args.platform.default_runtime_class().to_string());
+    if let Some(image) = &args.initializer_image
+        && pinned_digest(image).is_none()
+    {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--initializer-image {image}: must be pinned by digest (REF@sha256:<64 hex>)"
+        )));
+    }
+    let doc = manifest_out::prepare(args)?;
+
+    // Read every file.
+    let mut files = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    for path in k8s_yaml::expand_paths(&args.paths)? {
+        let original = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        match yaml_docs::split(&original) {
+            Ok(chunks) => files.push(InputFile {
+                path,
+                original,
+                chunks,
+            }),
+            Err((index, e)) => errors.push(format!(
+                "{}, document {index}: not YAML: {e}",
+                path.display()
+            )),
+        }
+    }
+
+    // ConfigMaps and Secrets, and the pod templates to handle.
+    let mut config_maps = Vec::new();
+    let mut secrets = Vec::new();
+    let mut workloads = Vec::new();
+    for (fi, file) in files.iter().enumerate() {
+        for (ci, chunk) in file.chunks.iter().enumerate() {
+            let value = &chunk.value;
+            if value.is_null() {
+                continue;
+            }
+            let kind = str_at(value, &["kind"]).unwrap_or_default();
+            let here = || {
+                format!(
+                    "{}, document {ci}, {kind} {}",
+                    file.path.display(),
+                    str_at(value, &["metadata", "name"]).unwrap_or("")
+                )
+            };
+            match kind {
+                "ConfigMap" | "Secret" => {
+                    match yaml_to_json(value) {
+                        Ok(j) if kind == "ConfigMap" => config_maps.push(j),
+                        Ok(j) => secrets.push(j),
+                        Err(e) => errors.push(format!("{}: {e}", here())),
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let Some(template) = pod::template(value, kind) else {
+                continue;
+            };
+            let pod_annotations = match pod::annotations(template) {
+                Ok(a) => a,
+                Err(e) => {
+                    errors.push(format!("{}: {e}", here()));
+                    continue;
+                }
+            };
+            let resource = resource_of(&file.path, ci, value, pod_annotations);
+            if resource.name.is_empty() {
+                errors.push(format!(
+                    "{}: metadata.name is required",
+                    resource.location()
+                ));
+                continue;
+            }
+            let class = pod::runtime_class(template);
+            let marked = class.is_some_and(|c| MARKER_RUNTIME_CLASSES.contains(&c));
+            let rerun = class == Some(runtime_class.as_str())
+                && resource
+                    .pod_annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(initdata::ANNOTATION));
+            if !marked && !rerun {
+                eprintln!(
+                    "skipped {}: runtime class {} is not accord-cc: left alone",
+                    resource.location(),
+                    class.map_or_else(|| "(none)".to_string(), |c| format!("{c:?}"))
+                );
+                continue;
+            }
+            let entry = match crate::manifest_cmd::policy_entry(&resource) {
+                Ok(e) => e,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
+            let coordinator = entry.role == ROLE_COORDINATOR;
+            let skip = annotation(&resource, annotations::SKIP_INITIALIZER)
+                .is_some_and(|v| v.trim() == "true");
+            let mount_path = annotation(&resource, annotations::MOUNT_PATH)
+                .unwrap_or(pod::DEFAULT_MOUNT_PATH)
+                .trim()
+                .to_string();
+            if !mount_path.starts_with('/') {
+                errors.push(format!(
+                    "{}: annotation {} is {mount_path:?}: must be an absolute path",
+                    resource.location(),
+                    annotations::key(annotations::MOUNT_PATH)
+                ));
+                continue;
+            }
+            workloads.push(Workload {
+                file: fi,
+                chunk: ci,
+                resource,
+                entry,
+                coordinator,
+                initializer: !coordinator && !skip && !args.skip_initializer,
+                mount_path,
+            });
+        }
+    }
+    if workloads.is_empty() && errors.is_empty() {
+        return Err(Failure::Invalid(vec![format!(
+            "no pod template has runtimeClassName accord-cc (or contrast-cc): nothing to generate"
+        )]));
+    }
+    if workloads.iter().any(|w| w.initializer) && args.initializer_image.is_none() {
+        errors.push(
+            "an initializer is to be injected but --initializer-image is not given: pass \
+             --initializer-image REF@sha256:… (or --skip-initializer)"
+                .to_string(),
+        );
+    }
+
+    // Image facts.
+    let source = match &args.image_facts {
+        Some(file) => ImageSource::offline(file)?,
+        None => ImageSource::registry(
+            args.image_cache
+                .clone()
+                .unwrap_or_else(images::default_cache_dir),
+            args.insecure_registry.clone(),
+        )?,
+    };
+
+    // Coordinators first: their hashes go into the initializers.
+    workloads.sort_by_key(|w| !w.coordinator);
+    let mut generated: Vec<Generated> = Vec::new();
+    let mut coordinator_hashes: BTreeSet<String> = BTreeSet::new();
+    let mut pins_reported = false;
+    for w in &workloads {
+        if w.initializer && !pins_reported {
+            pins_reported = true;
+            if coordinator_hashes.is_empty() {
+                coordinator_hashes = doc
+                    .policies
+                    .iter()
+                    .filter(|(_, p)| p.is_coordinator())
+                    .map(|(h, _)| h.clone())
+                    .collect();
+                if coordinator_hashes.is_empty() {
+                    errors.push(
+                        "no coordinator policy to pin in the initializers: include the \
+                         coordinator's YAML (annotation accord.dev/pod-role: coordinator) or \
+                         use a manifest (-m) that has one"
+                            .into(),
+                    );
+                } else {
+                    eprintln!(
+                        "note: no coordinator among the inputs: the initializers pin the \
+                         coordinator policies of {}",
+                        args.manifest.display()
+                    );
+                }
+            }
+            if doc.seedshare_owner_pub_keys.is_empty() {
+                eprintln!(
+                    "warning: no seed-share owner keys: the initializers will refuse to start \
+                     (they pin the deployment by its seed-share owners); add \
+                     --add-seedshare-owner-key"
+                );
+            }
+        }
+        match generate_one(
+            args,
+            &runtime_class,
+            &source,
+            &doc,
+            &coordinator_hashes,
+            w,
+            &mut files,
+            &config_maps,
+            &secrets,
+        ) {
+            Ok(hash) => {
+                if w.coordinator {
+                    coordinator_hashes.insert(hash.clone());
+                }
+                generated.push(Generated {
+                    hash,
+                    entry: w.entry.clone(),
+                    origin: w.resource.location(),
+                });
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+
+    // The manifest.
+    let mut policies: BTreeMap<String, PolicyEntry> = BTreeMap::new();
+    let mut origins: BTreeMap<String, String> = BTreeMap::new();
+    for g in &generated {
+        if let Some(first) = policies.get(&g.hash) {
+            if *first != g.entry {
+                errors.push(format!(
+                    "{}: same policy hash {} as {} but a different manifest entry",
+                    g.origin, g.hash, origins[&g.hash]
+                ));
+            }
+            continue;
+        }
+        policies.insert(g.hash.clone(), g.entry.clone());
+        origins.insert(g.hash.clone(), g.origin.clone());
+    }
+    if !errors.is_empty() {
+        errors.insert(
+            0,
+            format!(
+                "{} problem(s) in the resources (nothing written):",
+                errors.len()
+            ),
+        );
+        return Err(Failure::Invalid(errors));
+    }
+    let doc = ManifestDoc { policies, ..doc };
+    let json = manifest_out::check(&doc).map_err(Failure::Invalid)?;
+
+    // Write: the YAML first, then the manifest.
+    for file in &files {
+        let text = yaml_docs::join(&file.chunks)
+            .with_context(|| format!("serializing {}", file.path.display()))?;
+        let target = match &args.output {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                dir.join(file.path.file_name().context("an input has no file name")?)
+            }
+            None if text == file.original => continue,
+            None => file.path.clone(),
+        };
+        crate::workspace::write_atomic(&target, text.as_bytes())?;
+    }
+    crate::workspace::write_atomic(&args.manifest, json.as_bytes())?;
+    eprintln!(
+        "wrote {} ({} policies)",
+        args.manifest.display(),
+        doc.policies.len()
+    );
+    for g in &generated {
+        let role = if g.entry.is_coordinator() {
+            "coordinator"
+        } else {
+            "workload"
+        };
+        println!("{}  {role:<11}  {}", g.hash, g.entry.sans.join(","));
+    }
+    Ok(())
+}
+
+/// The initializer's arguments: where the coordinator is and what it must
+/// be (all measured: the pod's policy pins them).
+fn initializer_args(
+    namespace: &str,
+    doc: &ManifestDoc,
+    coordinator_hashes: &BTreeSet<String>,
+) -> Result<Vec<String>, String> {
+    let mut args = vec![
+        "initializer".to_string(),
+        "--coordinator".into(),
+        format!("coordinator-ready.{namespace}:{MESH_PORT}"),
+        "--out".into(),
+        pod::DEFAULT_MOUNT_PATH.into(),
+    ];
+    for h in coordinator_hashes {
+        args.push("--coordinator-policy".into());
+        args.push(h.clone());
+    }
+    args.push("--coordinator-reference-values".into());
+    args.push(
+        serde_json::to_string(&doc.reference_values)
+            .map_err(|e| format!("serializing the reference values: {e}"))?,
+    );
+    if !doc.seedshare_owner_pub_keys.is_empty() {
+        for k in &doc.seedshare_owner_pub_keys {
+            args.push("--seedshare-owner".into());
+            args.push(k.clone());
+        }
+        args.push("--seedshare-threshold".into());
+        args.push(doc.seedshare_threshold.to_string());
+    }
+    for k in &doc.workload_owner_pub_keys {
+        args.push("--workload-owner".into());
+        args.push(k.clone());
+    }
+    Ok(args)
+}
+
+/// Rewrites one pod template and generates its policy; returns the hash.
+#[allow(clippy::too_many_arguments)]
+fn generate_one(
+    args: &GenerateArgs,
+    runtime_class: &str,
+    source: &ImageSource,
+    doc: &ManifestDoc,
+    coordinator_hashes: &BTreeSet<String>,
+    w: &Workload,
+    files: &mut [InputFile],
+    config_maps: &[serde_json::Value],
+    secrets: &[serde_json::Value],
+) -> Result<String, Vec<String>> {
+    let location = w.resource.location();
+    let at = |e: String| vec![format!("{location}: {e}")];
+    let chunk = files
+        .get_mut(w.file)
+        .and_then(|f| f.chunks.get_mut(w.chunk))
+        .ok_or_else(|| at("internal: lost the document".into()))?;
+    let mut value = chunk.value.clone();
+    let kind = w.resource.kind.clone();
+    let template =
+        pod::template_mut(&mut value, &kind).ok_or_else(|| at("no pod template".into()))?;
+    pod::set_runtime_class(template, runtime_class).map_err(at)?;
+    pod::strip_injected(template);
+
+    // Images: pinned by digest (or pinned now).
+    let mut errors = Vec::new();
+    for (name, image) in pod::containers(template) {
+        if image.is_empty() {
+            errors.push(format!("{location}, container {name}: no image"));
+            continue;
+        }
+        if pinned_digest(&image).is_some() {
+            continue;
+        }
+        if !args.pin_images {
+            errors.push(format!(
+                "{location}, container {name}: image {image} is not pinned by digest \
+                 (write {image}@sha256:…, or pass --pin-images to resolve it)"
+            ));
+            continue;
+        }
+        match source.resolve_digest(&image) {
+            Ok(digest) => {
+                let pinned = format!("{image}@{digest}");
+                eprintln!("pinned {location}, container {name}: {pinned}");
+                pod::set_image(template, &name, &pinned);
+            }
+            Err(e) => errors.push(format!("{location}, container {name}: {e:#}")),
+        }
+    }
+    // Every ConfigMap the pod needs must be among the inputs: the policy
+    // pins what the containers get from it.
+    for (name, at) in pod::required_config_maps(template) {
+        let present = config_maps.iter().any(|cm| {
+            cm.pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                == Some(&name)
+                && cm
+                    .pointer("/metadata/namespace")
+                    .and_then(serde_json::Value::as_str)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("default")
+                    == w.resource.namespace
+        });
+        if !present {
+            errors.push(format!(
+                "{location}, {at}: ConfigMap {}/{name} is not among the inputs (add its YAML, \
+                 or mark the reference optional: true)",
+                w.resource.namespace
+            ));
+        }
+    }
+    if w.initializer {
+        let image = args.initializer_image.as_deref().unwrap_or_default();
+        let init_args =
+            initializer_args(&w.resource.namespace, doc, coordinator_hashes).map_err(at)?;
+        pod::inject_initializer(template, image, &init_args, &w.mount_path).map_err(at)?;
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut images = BTreeMap::new();
+    for (name, image) in pod::containers(template) {
+        match source.facts(&image) {
+            Ok(f) => {
+                images.insert(image, f.config());
+            }
+            Err(e) => errors.push(format!("{location}, container {name}: {e:#}")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    // The policy's input: the object without its own init-data.
+    let mut input_value = value.clone();
+    if let Some(t) = pod::template_mut(&mut input_value, &kind) {
+        pod::remove_annotation(t, initdata::ANNOTATION);
+    }
+    let resource_json = yaml_to_json(&input_value).map_err(at)?;
+    let input = policy::PodInput {
+        resource: &resource_json,
+        config_maps,
+        secrets,
+        images: &images,
+    };
+    let rego = policy::generate_policy(&input, &policy::Settings::default())
+        .map_err(|e| at(format!("policy: {e}")))?;
+    let identity = initdata_doc::Identity {
+        api_version: &w.resource.api_version,
+        kind: &w.resource.kind,
+        namespace: &w.resource.namespace,
+        name: &w.resource.name,
+        entry: &w.entry,
+    };
+    let toml = initdata_doc::document(&identity, &rego).map_err(at)?;
+    let hash = hex::encode(&initdata::policy_hash(toml.as_bytes()));
+    let template =
+        pod::template_mut(&mut value, &kind).ok_or_else(|| at("no pod template".into()))?;
+    pod::set_annotation(
+        template,
+        initdata::ANNOTATION,
+        &initdata::initdata_annotation(&toml),
+    )
+    .map_err(at)?;
+    if value != chunk.value {
+        chunk.value = value;
+        chunk.changed = true;
+    }
+    Ok(hash)
+}
