@@ -41,7 +41,7 @@ use accord_core::evidence::collateral::{CollateralRequest, HwId, SnpSigner, TdxC
 use accord_core::evidence::snp::AttestationReport;
 use accord_core::evidence::tdx::Quote;
 use accord_core::evidence::tdx::pck::PckExtension;
-use accord_core::evidence::{Evidence, ReferenceValues, ServiceVerifier};
+use accord_core::evidence::{Evidence, EvidenceError, ReferenceValues, ServiceVerifier};
 use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, pem};
 
@@ -70,15 +70,41 @@ pub fn verifier() -> MutexGuard<'static, ServiceVerifier> {
 /// Fetches what the verifier needs for `evidence` through `source` and
 /// offers it, then offers what the evidence carries for what is still
 /// needed (see the module documentation). Failures are left for
-/// verification to name.
+/// verification to name; returns why the CRL the evidence carries was
+/// refused, if it was (older than the newest seen, stale, not signed by
+/// the ARK), so that a verification missing that CRL can say why
+/// ([`explain_missing_crl`]).
 pub async fn prepare(
     evidence: &Evidence,
     reference: &ReferenceValues,
     at: UnixTime,
     source: Option<&dyn CollateralSource>,
     provider: &dyn CryptoProvider,
-) {
-    prepare_with(&VERIFIER, evidence, reference, at, source, provider).await;
+) -> Option<EvidenceError> {
+    prepare_with(&VERIFIER, evidence, reference, at, source, provider).await
+}
+
+/// `err`, or, when it is a missing CRL that the evidence carried but
+/// [`prepare`] refused (`carried_refused`), that refusal: "CRL number 0 is
+/// older than the newest seen (CRL number 1)" says more than "not held".
+pub fn explain_missing_crl(
+    err: EvidenceError,
+    carried_refused: Option<EvidenceError>,
+) -> EvidenceError {
+    let refused_which = |refusal: &EvidenceError| match refusal {
+        EvidenceError::OlderThanSeen { which, .. }
+        | EvidenceError::StaleCrl { which, .. }
+        | EvidenceError::CollateralRefused { which, .. } => Some(which.as_ref().clone()),
+        _ => None,
+    };
+    match (&err, carried_refused) {
+        (EvidenceError::MissingCrl { which }, Some(refusal))
+            if refused_which(&refusal).as_ref() == Some(which.as_ref()) =>
+        {
+            refusal
+        }
+        _ => err,
+    }
 }
 
 /// [`prepare`] for another verifier than the process-wide one.
@@ -89,7 +115,7 @@ pub async fn prepare_with(
     at: UnixTime,
     source: Option<&dyn CollateralSource>,
     provider: &dyn CryptoProvider,
-) {
+) -> Option<EvidenceError> {
     let verifier = || verifier.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(source) = source {
         let needs = verifier().needs(evidence, reference, at);
@@ -105,17 +131,21 @@ pub async fn prepare_with(
         }
     }
     let Evidence::Snp(snp) = evidence else {
-        return;
+        return None;
     };
-    let Some(crl) = &snp.crl else { return };
+    let crl = snp.crl.as_ref()?;
     let mut verifier = verifier();
+    let mut refused = None;
     for request in verifier.needs(evidence, reference, at) {
         if matches!(request, CollateralRequest::SnpCrl { .. }) {
             // Refused when it does not authenticate or is older than the
             // newest seen: the held one (if any) then decides.
-            let _ = verifier.offer(&request, crl, reference, at, provider);
+            if let Err(err) = verifier.offer(&request, crl, reference, at, provider) {
+                refused = Some(err);
+            }
         }
     }
+    refused
 }
 
 /// Gets, through `source`, the collateral this process's own `evidence`
