@@ -10,8 +10,11 @@
 //! replica processes and the load benchmarks are not here: they are the
 //! `accord-demo` crate (`cli/demo/`), which reuses these commands.
 
+pub mod collateral_args;
+pub mod collateral_source;
 pub mod evidence;
 pub mod evidence_fetch;
+pub mod freshness;
 pub mod initdata;
 pub mod input;
 pub mod k8s_yaml;
