@@ -40,5 +40,5 @@ pub use cache::{Cache, Entry};
 pub use evidence::{TdxCollateral, crl_item, fetch_tdx_collateral, pck_target, vcek_item};
 pub use fetch::{FetchCounts, FetchError, FetchStats, Fetched, Fetcher, Progress, Source, human};
 pub use http::{HttpClient, HttpConfig, HttpError, Response};
-pub use request::{RequestAnswer, snp_item};
 pub use item::{DEFAULT_KDS_URL, DEFAULT_PCS_URL, Endpoints, Item, KeyKind, PckCa, Validity};
+pub use request::{RequestAnswer, snp_item};

@@ -70,7 +70,8 @@ impl PartialOrd for CrlVersion {
 impl fmt::Display for CrlVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.number.is_empty() {
-            write!(f, "CRL without a number of {}", self.this_update)
+            // A cRLNumber of 0 and none at all order the same.
+            write!(f, "CRL number 0 (or none) of {}", self.this_update)
         } else {
             write!(
                 f,
