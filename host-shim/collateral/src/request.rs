@@ -191,6 +191,6 @@ mod tests {
             .fetch_request(&request, UnixTime(1_700_000_000))
             .await
             .unwrap_err();
-        assert!(err.0.contains("the VCEK CRL of Milan"), "{err}");
+        assert!(err.0.contains("the VCEK CRL for Milan"), "{err}");
     }
 }
