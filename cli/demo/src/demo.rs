@@ -726,7 +726,7 @@ async fn demo(dir: &Path, kept: bool, replicas: usize, tee: &str) -> bool {
         println!(
             "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/seed-shares.json, \
              {d}/coordinator-root-ca.pem, {d}/mesh-ca.pem, {d}/workloads/{{web,db}}/tls-config/, \
-             {d}/workloads/{{web,db}}/secrets/, {d}/verify/, {d}/auditor/verify/{}",
+             {d}/workloads/{{web,db}}/secrets/, {d}/verify/, {d}/collateral/, {d}/auditor/verify/{}",
             if replicas > 1 {
                 format!(", {d}/store/, {d}/replica-N.log", d = dir.display())
             } else {
