@@ -255,3 +255,43 @@ pub fn tdx_platform(quote: &[u8]) -> Option<([u8; 6], TdxCa)> {
     let ca = TdxCa::from_common_name(leaf.issuer_common_name()?)?;
     Some((extension.fmspc, ca))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use accord_core::evidence::snp::Product;
+
+    fn crl(product: Product) -> Box<CollateralRequest> {
+        Box::new(CollateralRequest::SnpCrl {
+            product,
+            signer: SnpSigner::Vcek,
+        })
+    }
+
+    fn older(product: Product) -> EvidenceError {
+        EvidenceError::OlderThanSeen {
+            which: crl(product),
+            newest_seen: "CRL number 2".into(),
+            offered: "CRL number 0".into(),
+        }
+    }
+
+    #[test]
+    fn a_missing_crl_that_was_carried_is_named_by_its_refusal() {
+        let missing = || EvidenceError::MissingCrl {
+            which: crl(Product::Milan),
+        };
+        let explained = explain_missing_crl(missing(), Some(older(Product::Milan)));
+        assert!(
+            matches!(explained, EvidenceError::OlderThanSeen { .. }),
+            "{explained}"
+        );
+        // Another CRL's refusal, no refusal, another error: unchanged.
+        let other = explain_missing_crl(missing(), Some(older(Product::Genoa)));
+        assert!(matches!(other, EvidenceError::MissingCrl { .. }), "{other}");
+        let none = explain_missing_crl(missing(), None);
+        assert!(matches!(none, EvidenceError::MissingCrl { .. }), "{none}");
+        let vcek = explain_missing_crl(EvidenceError::MissingVcek, Some(older(Product::Milan)));
+        assert!(matches!(vcek, EvidenceError::MissingVcek), "{vcek}");
+    }
+}
