@@ -16,6 +16,14 @@
 //! process, so the demo and the tests, which run many commands, warn
 //! once).
 //!
+//! The coordinator's evidence is verified with collateral from
+//! [`CoordinatorOptions::collateral_source`] (the `--kds-url`/`--pcs-url`
+//! fetcher over a cache, default `collateral/cache` in the workspace; with
+//! `--offline`, nothing fetched: what the evidence carries, plus `--cache`
+//! if given), the process's verifier first raised to the workspace's
+//! freshness marks and those written back after the coordinator passed
+//! ([`crate::freshness`]).
+//!
 //! Exit status: 0 success; 1 refused (attestation or verification
 //! failed, the coordinator refused the request); 2 usage, I/O or network
 //! errors.

@@ -771,6 +771,22 @@ fn offline_verify_uses_the_collateral_the_coordinator_carries() {
         "no fetch was attempted: {}",
         text(&closed.stderr)
     );
+
+    // Online with the vendor down: one line says so, and the collateral
+    // the evidence carries is used.
+    let online = h.accord(&["verify", "--kds-url", &url, "--pcs-url", &url]);
+    assert_exit(&online, 0);
+    let err = text(&online.stderr);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|line| line.starts_with("collateral: "))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].contains("cannot fetch the VCEK CRL of")
+            && said[0].ends_with("; using the collateral the coordinator's evidence carries"),
+        "{err}"
+    );
 }
 
 /// A TEE whose evidence carries no CRL.
