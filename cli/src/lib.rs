@@ -15,6 +15,7 @@ pub mod collateral_source;
 pub mod evidence;
 pub mod evidence_fetch;
 pub mod freshness;
+pub mod generate;
 pub mod initdata;
 pub mod input;
 pub mod k8s_yaml;

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use accord_collateral::test_vendor::{Behavior, ConnectProxy, Vendor, VendorServer};
-use accord_core::evidence::tdx::Collateral;
+use accord_core::internal::vectors::{
+    SNP_CRLS, SNP_VCEK, TDX, TdxSource, TdxVector, snp_product_of,
+};
 use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, pem};
 use accord_simulated_vendor::SimulatedVendor;
@@ -56,88 +58,6 @@ fn p(t: &Path, relative: &str) -> String {
     t.join(relative).display().to_string()
 }
 
-/// SEV-SNP VCEK vectors: report, VCEK.
-const SNP: &[(&str, &str)] = &[
-    ("snp/milan-report-1.bin", "snp/milan-vcek-1.der"),
-    ("snp/milan-report-2.bin", "snp/milan-vcek-2.der"),
-    ("snp/milan-report-3.bin", "snp/milan-vcek-3.der"),
-    ("snp/milan-report-4.bin", "snp/milan-vcek-4.pem"),
-    ("snp/genoa-report-1.bin", "snp/genoa-vcek-1.pem"),
-    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
-    ("snp/turin-report-1.bin", "snp/turin-vcek-1.pem"),
-    (
-        "snp-more/milan-oak-release-report.bin",
-        "snp-more/milan-oak-release-vcek.der",
-    ),
-    (
-        "snp-more/milan-teekit-gcp-report.bin",
-        "snp-more/milan-teekit-gcp-vcek.pem",
-    ),
-    (
-        "snp-more/milan-constellation-report.bin",
-        "snp-more/milan-constellation-vcek.der",
-    ),
-    (
-        "snp-more/genoa-oak-report.bin",
-        "snp-more/genoa-oak-vcek.der",
-    ),
-    (
-        "snp-more/genoa-teep-tinfoil-report.bin",
-        "snp-more/genoa-teep-tinfoil-vcek.der",
-    ),
-    (
-        "snp-more/genoa-routex-v5-report.bin",
-        "snp-more/genoa-routex-v5-vcek.pem",
-    ),
-    (
-        "snp-more/genoa-routex-v3-report.bin",
-        "snp-more/genoa-routex-v3-vcek.pem",
-    ),
-    (
-        "snp-more/turin-oak-report.bin",
-        "snp-more/turin-oak-vcek.der",
-    ),
-];
-
-/// The real AMD CRLs and an instant each is current at (README 1.4).
-const CRLS: &[(&str, &str, &str)] = &[
-    (
-        "Milan",
-        "snp/milan-vcek-crl-2026-08-19.der",
-        "2026-09-01T00:00:00Z",
-    ),
-    (
-        "Genoa",
-        "snp/genoa-vcek-crl-2026-08-19.der",
-        "2026-09-01T00:00:00Z",
-    ),
-    (
-        "Turin",
-        "snp/turin-vcek-crl-2026-08-19.der",
-        "2026-09-01T00:00:00Z",
-    ),
-    (
-        "Milan",
-        "snp/milan-vcek-crl-2025-05-06.der",
-        "2026-03-01T00:00:00Z",
-    ),
-    (
-        "Genoa",
-        "snp/genoa-vcek-crl-2024-10-23.der",
-        "2025-10-01T00:00:00Z",
-    ),
-];
-
-fn product_of(report: &str) -> &'static str {
-    let name = report.rsplit('/').next().unwrap();
-    ["milan", "genoa", "turin"]
-        .into_iter()
-        .zip(["Milan", "Genoa", "Turin"])
-        .find(|(prefix, _)| name.starts_with(prefix))
-        .map(|(_, product)| product)
-        .unwrap()
-}
-
 fn der_certificate(bytes: &[u8]) -> Vec<u8> {
     pem::der_or_pem(bytes, "CERTIFICATE").unwrap()
 }
@@ -145,7 +65,7 @@ fn der_certificate(bytes: &[u8]) -> Vec<u8> {
 /// A KDS serving every VCEK of the vectors and the CRLs given.
 fn kds(t: &Path, crls: &[(&str, &str)]) -> VendorServer {
     let mut vendor = Vendor::default();
-    for (_, vcek) in SNP {
+    for (_, vcek) in SNP_VCEK {
         vendor.add_vcek(&der_certificate(&read(t, vcek))).unwrap();
     }
     for (product, crl) in crls {
@@ -157,7 +77,7 @@ fn kds(t: &Path, crls: &[(&str, &str)]) -> VendorServer {
 /// `--product` for version 2 reports, which do not name it.
 fn product_args(t: &Path, report: &str) -> Vec<String> {
     if read(t, report)[0] == 2 {
-        args(&["--product", &product_of(report).to_lowercase()])
+        args(&["--product", &snp_product_of(report).unwrap().to_lowercase()])
     } else {
         Vec::new()
     }
@@ -191,10 +111,13 @@ fn snp_fetch_args(
 fn real_snp_vectors_get_the_same_verdict_fetched_as_from_files() {
     let Some(t) = testdata() else { return };
     let mut valid = 0;
-    for (product, crl, at) in CRLS {
+    for (product, crl, at) in SNP_CRLS {
         let server = kds(&t, &[(product, crl)]);
         let cache = tempfile::tempdir().unwrap();
-        for (report, vcek) in SNP.iter().filter(|(r, _)| product_of(r) == *product) {
+        for (report, vcek) in SNP_VCEK
+            .iter()
+            .filter(|(r, _)| snp_product_of(r) == Some(*product))
+        {
             let mut offline = args(&[
                 "evidence",
                 "verify",
@@ -239,135 +162,6 @@ fn real_snp_vectors_get_the_same_verdict_fetched_as_from_files() {
     assert!(valid >= 20, "only {valid} valid");
 }
 
-/// TDX quote sets: quote, collateral source, instant, extra option.
-enum Parts {
-    /// A `QuoteCollateralV3` JSON file (served in PCS shape: the envelope
-    /// around the exact signed text).
-    Json(&'static str),
-    /// Set 3b: collateral 3 with the PCS TCB info of 3b.
-    Json3b,
-    /// Raw PCS files: TCB info, QE identity, PCK CRL, Root CRL, TCB issuer
-    /// chain, PCK CRL issuer chain.
-    Pcs([&'static str; 6]),
-}
-
-fn more(name: &'static str) -> Parts {
-    let leaked = |suffix: &str| -> &'static str {
-        Box::leak(format!("tdx-more/tdx-{name}-{suffix}").into_boxed_str())
-    };
-    Parts::Pcs([
-        leaked("pcs-tcbinfo.json"),
-        leaked("pcs-qeidentity.json"),
-        leaked("pcs-pckcrl.der"),
-        leaked("pcs-rootcrl.der"),
-        leaked("tcb-issuer-chain.pem"),
-        leaked("pckcrl-issuer-chain.pem"),
-    ])
-}
-
-fn tdx_sets() -> Vec<(&'static str, Parts, &'static str, bool)> {
-    const PCS4: [&str; 6] = [
-        "tdx/tdx-tcbinfo-4-pcs.json",
-        "tdx/tdx-qeidentity-4-pcs.json",
-        "tdx/tdx-pckcrl-platform-4.der",
-        "tdx/tdx-rootcrl-4.der",
-        "tdx/tdx-tcb-signing-chain-4.pem",
-        "tdx/tdx-pckcrl-issuer-chain-4.pem",
-    ];
-    vec![
-        (
-            "tdx/tdx-quote-v4-1.bin",
-            Parts::Json("tdx/tdx-collateral-1.json"),
-            "2025-07-01T00:00:00Z",
-            false,
-        ),
-        (
-            "tdx/tdx-quote-v4-2.bin",
-            Parts::Json("tdx/tdx-collateral-2.json"),
-            "2025-09-15T00:00:00Z",
-            false,
-        ),
-        (
-            "tdx/tdx-quote-v5-1.bin",
-            Parts::Json("tdx/tdx-collateral-3.json"),
-            "2026-03-01T00:00:00Z",
-            false,
-        ),
-        (
-            "tdx/tdx-quote-v5-1.bin",
-            Parts::Json3b,
-            "2026-03-01T00:00:00Z",
-            false,
-        ),
-        (
-            "tdx/tdx-quote-v5-2-tcb-unsupported.bin",
-            Parts::Json("tdx/tdx-collateral-3.json"),
-            "2026-03-01T00:00:00Z",
-            false,
-        ),
-        (
-            "tdx/tdx-quote-v4-3.bin",
-            Parts::Pcs(PCS4),
-            "2023-07-01T01:00:00Z",
-            true,
-        ),
-        (
-            "tdx/tdx-quote-v4-4-tcb-unsupported.bin",
-            Parts::Pcs(PCS4),
-            "2023-07-01T01:00:00Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v4-teep-neardirect-quote.bin",
-            more("v4-teep-neardirect"),
-            "2026-04-24T02:10:37Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v4-teep-nearcloud-gateway-quote.bin",
-            more("v4-teep-nearcloud-gateway"),
-            "2026-04-24T02:06:14Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v4-teep-chutes-quote.bin",
-            more("v4-teep-chutes"),
-            "2026-06-29T02:07:25Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v4-teep-redpill-phala-quote.bin",
-            more("v4-teep-redpill-phala"),
-            "2026-06-10T01:49:17Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v4-teep-tinfoil-quote.bin",
-            more("v4-teep-tinfoil"),
-            "2026-06-29T02:08:05Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v5-automata-alibaba-quote.bin",
-            more("v5-automata-alibaba"),
-            "2026-04-24T02:10:37Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v4-zkdcap-quote.bin",
-            more("v4-zkdcap"),
-            "2025-02-01T00:00:00Z",
-            false,
-        ),
-        (
-            "tdx-more/tdx-v4-oak-quote.bin",
-            more("v4-oak"),
-            "2025-11-01T00:00:00Z",
-            false,
-        ),
-    ]
-}
-
 /// The CA (`platform`/`processor`) a PCK CRL issuer chain starts with.
 fn ca_of(chain: &str) -> &'static str {
     let first = pem::decode_all(chain, "CERTIFICATE").unwrap().remove(0);
@@ -379,77 +173,24 @@ fn ca_of(chain: &str) -> &'static str {
     }
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A PCS serving one set's collateral, and the same collateral as a file
-/// for the offline path.
-fn pcs(t: &Path, parts: &Parts, dir: &Path) -> (VendorServer, PathBuf) {
+/// A PCS serving one set's collateral (the raw PCS responses where the
+/// test data has them, else the collateral in PCS envelopes), and the
+/// same collateral as a file for the offline path.
+fn pcs(t: &Path, source: &TdxSource, dir: &Path) -> (VendorServer, PathBuf) {
     let mut vendor = Vendor::default();
-    let collateral = match parts {
-        Parts::Json(_) | Parts::Json3b => {
-            let base = match parts {
-                Parts::Json(file) => file,
-                _ => &"tdx/tdx-collateral-3.json",
-            };
-            let mut c = Collateral::from_json(&read(t, base)).unwrap();
-            if let Parts::Json3b = parts {
-                c = c
-                    .with_pcs_tcb_info(&text(t, "tdx/tdx-tcbinfo-3b-pcs.json"))
-                    .unwrap();
-            }
-            let envelope = |key: &str, signed: &str, signature: &[u8; 64]| {
-                format!(
-                    r#"{{"{key}":{signed},"signature":"{}"}}"#,
-                    hex_lower(signature)
-                )
-            };
-            let fmspc = serde_json::from_str::<serde_json::Value>(&c.tcb_info).unwrap()["fmspc"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            vendor.set_tcb_info(
-                &fmspc,
-                envelope("tcbInfo", &c.tcb_info, &c.tcb_info_signature).as_bytes(),
-                &c.tcb_info_issuer_chain,
-            );
-            vendor.set_qe_identity(
-                envelope("enclaveIdentity", &c.qe_identity, &c.qe_identity_signature).as_bytes(),
-                &c.qe_identity_issuer_chain,
-            );
-            vendor.set_pck_crl(
-                ca_of(&c.pck_crl_issuer_chain),
-                &c.pck_crl,
-                &c.pck_crl_issuer_chain,
-            );
-            vendor.set_root_crl(&c.root_ca_crl);
-            c
+    let collateral = source.collateral().unwrap();
+    match source.pcs_files() {
+        None => vendor.set_tdx_collateral(&collateral).unwrap(),
+        Some([tcb, qe, pck_crl, root_crl, tcb_chain, pck_chain]) => {
+            let tcb_info: serde_json::Value = serde_json::from_str(&collateral.tcb_info).unwrap();
+            let fmspc = tcb_info["fmspc"].as_str().unwrap();
+            vendor.set_tcb_info(fmspc, &read(t, &tcb), &text(t, &tcb_chain));
+            vendor.set_qe_identity(&read(t, &qe), &text(t, &tcb_chain));
+            let pck_chain = text(t, &pck_chain);
+            vendor.set_pck_crl(ca_of(&pck_chain), &read(t, &pck_crl), &pck_chain);
+            vendor.set_root_crl(&read(t, &root_crl));
         }
-        Parts::Pcs([tcb, qe, pck_crl, root_crl, tcb_chain, pck_chain]) => {
-            let tcb_body = text(t, tcb);
-            let fmspc =
-                serde_json::from_str::<serde_json::Value>(&tcb_body).unwrap()["tcbInfo"]["fmspc"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
-            vendor.set_tcb_info(&fmspc, tcb_body.as_bytes(), &text(t, tcb_chain));
-            vendor.set_qe_identity(&read(t, qe), &text(t, tcb_chain));
-            let pck_chain = text(t, pck_chain);
-            vendor.set_pck_crl(ca_of(&pck_chain), &read(t, pck_crl), &pck_chain);
-            vendor.set_root_crl(&read(t, root_crl));
-            Collateral::from_pcs_parts(
-                &tcb_body,
-                &text(t, tcb_chain),
-                &text(t, qe),
-                &text(t, tcb_chain),
-                &read(t, pck_crl),
-                &pck_chain,
-                &read(t, root_crl),
-            )
-            .unwrap()
-        }
-    };
+    }
     let file = dir.join("offline-collateral.json");
     std::fs::write(&file, collateral.to_json()).unwrap();
     (VendorServer::start(vendor).unwrap(), file)
@@ -481,9 +222,15 @@ fn tdx_fetch_args(
 fn real_tdx_vectors_get_the_same_verdict_fetched_as_from_files() {
     let Some(t) = testdata() else { return };
     let mut valid = 0;
-    for (quote, parts, at, debug) in tdx_sets() {
+    for &TdxVector {
+        quote,
+        collateral: ref parts,
+        at,
+        debug,
+    } in TDX
+    {
         let dir = tempfile::tempdir().unwrap();
-        let (server, file) = pcs(&t, &parts, dir.path());
+        let (server, file) = pcs(&t, parts, dir.path());
         let cache = dir.path().join("cache");
         let mut offline = args(&[
             "evidence",
@@ -613,8 +360,12 @@ fn the_cache_serves_repeat_runs_and_offline_runs() {
 #[test]
 fn tdx_collateral_is_cached_too() {
     let Some(t) = testdata() else { return };
-    let sets = tdx_sets();
-    let (quote, parts, at, _) = &sets[0];
+    let TdxVector {
+        quote,
+        collateral: ref parts,
+        at,
+        ..
+    } = TDX[0];
     let dir = tempfile::tempdir().unwrap();
     let (mut server, _) = pcs(&t, parts, dir.path());
     let cache = dir.path().join("cache");
@@ -759,8 +510,12 @@ fn saved_collateral_reproduces_the_verdict_offline() {
     assert_eq!(again.stdout, out.stdout);
 
     // TDX: collateral.json.
-    let sets = tdx_sets();
-    let (quote, parts, at, _) = &sets[2];
+    let TdxVector {
+        quote,
+        collateral: ref parts,
+        at,
+        ..
+    } = TDX[2];
     let (server, _) = pcs(&t, parts, dir.path());
     let mut fetch = tdx_fetch_args(&t, &server, &dir.path().join("tdx-cache"), quote, at);
     fetch.extend(args(&["--save-collateral", &saved.display().to_string()]));
@@ -875,7 +630,7 @@ fn simulated_snp_evidence_goes_through_the_simulated_kds_and_its_crl() {
             .unwrap(),
         2
     );
-    let ask_serial = hex_lower(&chip.ask_serial());
+    let ask_serial = accord_core::hex::encode(&chip.ask_serial());
     let revoked = format!("ASK certificate (serial {ask_serial}) is revoked");
     let cold = run(&later(t0, 0), &dir.path().join("cold"));
     assert_eq!(cold.status.code(), Some(1), "{}", stderr(&cold));
@@ -1091,7 +846,7 @@ fn https_is_verified_and_tunnels_through_the_proxy() {
     let key_text = std::fs::read_to_string(dir.path().join("key.pem")).unwrap();
     let key = pem::decode_all(&key_text, "PRIVATE KEY").unwrap().remove(0);
     let mut vendor = Vendor::default();
-    for (_, vcek) in SNP {
+    for (_, vcek) in SNP_VCEK {
         vendor.add_vcek(&der_certificate(&read(&t, vcek))).unwrap();
     }
     vendor.set_crl("vcek", MILAN_CRL.0, &read(&t, MILAN_CRL.1));

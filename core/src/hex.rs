@@ -122,6 +122,48 @@ pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
     Ok(out)
 }
 
+/// Serde (`#[serde(with = "crate::hex::serde_bytes")]`) for
+/// variable-length byte strings as hex: lowercase out, either case in.
+pub(crate) mod serde_bytes {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::decode(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional field (`None` when absent; give it
+    /// `default` and `skip_serializing_if = "Option::is_none"`).
+    pub mod option {
+        use alloc::vec::Vec;
+
+        use serde::{Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            bytes: &Option<Vec<u8>>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match bytes {
+                Some(bytes) => super::serialize(bytes, serializer),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<Vec<u8>>, D::Error> {
+            super::deserialize(deserializer).map(Some)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

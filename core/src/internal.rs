@@ -4,7 +4,30 @@
 //! Each `fuzz_` function feeds arbitrary bytes to one parser and ignores
 //! the result: the fuzzer looks for panics, overflows and hangs.
 //! [`synthetic_tdx_quote`] builds the one synthetic quote the tests of
-//! core and of the guest's TEE providers share.
+//! core and of the guest's TEE providers share; [`tdx_sim`] is the
+//! INSECURE simulated TDX platform (PKI, PCS collateral, quotes) of the
+//! guest's `--tee insecure-simulated-tdx` and of core's tests; [`vectors`]
+//! names the real test vectors of `../shared/testdata` ([`testdata_dir`]).
+
+pub mod tdx_sim;
+pub mod vectors;
+
+/// Organisation of every certificate of the INSECURE simulated TEEs.
+pub const SIMULATION_ORGANISATION: &str = "accord INSECURE SIMULATION";
+
+/// A Name with O = [`SIMULATION_ORGANISATION`] and the given CN, each in
+/// its own RDN: the names of the simulated TEEs' certificates.
+pub fn simulation_name(common_name: &str) -> alloc::vec::Vec<u8> {
+    use crate::der::write::{oid, seq, set, utf8};
+    let attribute = |arcs: &[u64], value: &str| {
+        let inner = seq(&[&oid(arcs), &utf8(value)]);
+        set(&[&inner])
+    };
+    seq(&[
+        &attribute(&[2, 5, 4, 10], SIMULATION_ORGANISATION),
+        &attribute(&[2, 5, 4, 3], common_name),
+    ])
+}
 
 /// Parses `data` as a SEV-SNP attestation report.
 pub fn fuzz_snp_report(data: &[u8]) {

@@ -15,7 +15,13 @@
 //! `/proc/PID/status`).
 //!
 //! Options: `--duration S` (per concurrency, default 10), `--certs N`
-//! (default 100000), `--max-drive-secs S` (default 600).
+//! (default 100000), `--max-drive-secs S` (default 600), `--tee NAME`
+//! (`insecure-simulated`, the simulated SEV-SNP chip, by default, or
+//! `insecure-simulated-tdx`: the coordinator, the manifest, the workloads
+//! and the floor's evidence part on that TEE).
+//!
+//! `--tdx-vs-snp` measures instead the coordinator's CPU per attestation
+//! on TDX next to SEV-SNP, interleaved ([`crate::bench_tee`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -25,7 +31,8 @@ use anyhow::{Context, bail};
 
 use crate::bench_ha::BENCH_COORDINATOR_POLICY;
 use crate::bench_proc::{
-    TempDir, attest_load, bench_setup, clock_ticks, demo_json, f, memory_kib, positive_options,
+    SIMULATED_SNP, SIMULATED_TDX, TempDir, attest_load, bench_setup_on, clock_ticks, demo_json, f,
+    memory_kib, positive_options,
 };
 use crate::build_bins;
 
@@ -34,12 +41,36 @@ struct Options {
     duration: f64,
     certs: u64,
     max_drive_secs: f64,
+    tee: String,
+}
+
+/// Takes `--tee NAME` out of `args` (the simulated SEV-SNP chip when
+/// absent); the rest are left for [`positive_options`].
+pub(crate) fn take_tee(task: &str, args: &[String]) -> anyhow::Result<(String, Vec<String>)> {
+    let mut tee = SIMULATED_SNP.to_string();
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--tee" {
+            let value = args
+                .next()
+                .with_context(|| format!("{task}: --tee needs a value"))?;
+            if value != SIMULATED_SNP && value != SIMULATED_TDX {
+                bail!("{task}: --tee {value}: not {SIMULATED_SNP} or {SIMULATED_TDX}");
+            }
+            tee.clone_from(value);
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    Ok((tee, rest))
 }
 
 fn parse(args: &[String]) -> anyhow::Result<Options> {
+    let (tee, args) = take_tee("bench-attest", args)?;
     let [duration, certs, max_drive_secs] = positive_options(
         "bench-attest",
-        args,
+        &args,
         [
             ("--duration", 10.0),
             ("--certs", 100_000.0),
@@ -50,6 +81,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
         duration,
         certs: certs as u64,
         max_drive_secs,
+        tee,
     })
 }
 
@@ -62,12 +94,24 @@ pub(crate) struct Coordinator {
 }
 
 impl Coordinator {
+    /// Starts a coordinator on the simulated SEV-SNP chip.
     pub(crate) fn start(bin: &Path, state: &Path, log: &Path) -> anyhow::Result<Self> {
+        Self::start_on(bin, state, log, SIMULATED_SNP)
+    }
+
+    /// Starts a coordinator on the simulated TEE `tee` (`--tee`), its chip
+    /// or platform in `STATE/chip`.
+    pub(crate) fn start_on(
+        bin: &Path,
+        state: &Path,
+        log: &Path,
+        tee: &str,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(state)?;
         let policy = state.join("coordinator-policy");
         std::fs::write(&policy, BENCH_COORDINATOR_POLICY)?;
         let mut child = Command::new(bin)
-            .args(["coordinator", "--tee", "insecure-simulated", "--policy"])
+            .args(["coordinator", "--tee", tee, "--policy"])
             .arg(&policy)
             .arg("--state")
             .arg(state)
@@ -128,10 +172,12 @@ impl Phase {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn load(
     demo: &Path,
     coordinator: &Coordinator,
     chip: &str,
+    tee: &str,
     label: String,
     extra: &[&str],
     ticks: f64,
@@ -139,7 +185,7 @@ fn load(
     let pid = coordinator.pid();
     // 64 in flight from one address would meet the coordinator's
     // per-source limit (32).
-    let mut args = vec!["--sources", "8"];
+    let mut args = vec!["--sources", "8", "--tee", tee];
     args.extend_from_slice(extra);
     let (result, cpu_s, wall_s) = attest_load(demo, pid, &coordinator.mesh, chip, &args, ticks)?;
     let issued = result["total_ok"].as_u64().unwrap_or(0);
@@ -157,6 +203,14 @@ fn load(
 
 /// Runs the whole measurement and prints the markdown report.
 pub fn run_all(args: &[String]) -> anyhow::Result<()> {
+    if args.iter().any(|arg| arg == "--tdx-vs-snp") {
+        let rest: Vec<String> = args
+            .iter()
+            .filter(|arg| *arg != "--tdx-vs-snp")
+            .cloned()
+            .collect();
+        return crate::bench_tee::run(&rest);
+    }
     let options = parse(args)?;
     let release = build_bins(true, &["accord-guest", "accord-demo"])?;
     let guest = release.join("accord-guest");
@@ -168,12 +222,16 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let ticks = clock_ticks();
     let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
-    let coordinator = Coordinator::start(&guest, &state, &dir.0.join("coordinator.log"))?;
+    let tee = options.tee.as_str();
+    let coordinator = Coordinator::start_on(&guest, &state, &dir.0.join("coordinator.log"), tee)?;
     let (rss_idle, _) = memory_kib(coordinator.pid())?;
-    bench_setup(&demo, &coordinator.user, chip)?;
+    bench_setup_on(&demo, &coordinator.user, chip, tee)?;
     let (rss_ready, _) = memory_kib(coordinator.pid())?;
 
-    let floor = demo_json(&demo, &["bench", "floor", "--rounds", "500", "--json"])?;
+    let floor = demo_json(
+        &demo,
+        &["bench", "floor", "--rounds", "500", "--json", "--tee", tee],
+    )?;
 
     let duration = options.duration.to_string();
     let mut phases = Vec::new();
@@ -183,6 +241,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
             &demo,
             &coordinator,
             chip,
+            tee,
             format!("concurrency {concurrency}"),
             &[
                 "--concurrency",
@@ -204,6 +263,7 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
             &demo,
             &coordinator,
             chip,
+            tee,
             format!("drive to {} (concurrency 64)", options.certs),
             &[
                 "--concurrency",
@@ -222,8 +282,13 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     let (rss_end, hwm_end) = memory_kib(coordinator.pid())?;
     drop(coordinator);
 
+    if tee != SIMULATED_SNP {
+        println!("Coordinator, workloads and floor on the INSECURE simulated TEE `{tee}`.");
+        println!();
+    }
     report(
         &load_before,
+        tee,
         &floor,
         &phases,
         issued_total,
@@ -233,8 +298,10 @@ pub fn run_all(args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn report(
     load_before: &str,
+    tee: &str,
     floor: &serde_json::Value,
     phases: &[Phase],
     issued_total: u64,
@@ -276,15 +343,20 @@ fn report(
     println!();
     println!("| floor part (CPU per operation) | µs |");
     println!("|---|---:|");
-    for (name, value) in [
+    let (full, cached) = if tee == SIMULATED_TDX {
+        (
+            "TDX quote verification, full (collateral attached)",
+            "TDX quote verification, in service (collateral held)",
+        )
+    } else {
         (
             "SNP evidence verification, full chain",
-            f(&floor["verify_full_chain"], "cpu_us"),
-        ),
-        (
             "SNP evidence verification, cached chain",
-            f(&floor["verify_cached_chain"], "cpu_us"),
-        ),
+        )
+    };
+    for (name, value) in [
+        (full, f(&floor["verify_full_chain"], "cpu_us")),
+        (cached, f(&floor["verify_cached_chain"], "cpu_us")),
         (
             "workload certificate signature (`Ca::issue`, P-384)",
             f(&floor["issue_certificate"], "cpu_us"),
@@ -295,11 +367,14 @@ fn report(
         ),
         ("TLS 1.3 handshake, server", f(floor, "tls13_server_cpu_us")),
         (
-            "(not in the floor) simulated evidence generation, P-384",
+            "(not in the floor) simulated evidence generation (SNP: P-384; TDX: 2 × P-256)",
             f(&floor["evidence_generation"], "cpu_us"),
         ),
         ("**floor** (full chain + signature + handshake)", floor_us),
-        ("floor with the cached chain", floor_cached_us),
+        (
+            "floor with the cached chain (TDX: the collateral held)",
+            floor_cached_us,
+        ),
         (
             "coordinator side alone: TLS server + simulated evidence + full chain + signature",
             f(floor, "coordinator_side_us"),
@@ -351,4 +426,30 @@ fn report(
             "not reached"
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn tee_defaults_to_the_simulated_chip_and_passes_the_rest() {
+        let (tee, rest) = take_tee("t", &strings(&["--duration", "3"])).unwrap();
+        assert_eq!(tee, SIMULATED_SNP);
+        assert_eq!(rest, strings(&["--duration", "3"]));
+        let options = parse(&strings(&["--tee", SIMULATED_TDX, "--certs", "7"])).unwrap();
+        assert_eq!(options.tee, SIMULATED_TDX);
+        assert_eq!(options.certs, 7);
+    }
+
+    #[test]
+    fn an_unknown_or_missing_tee_is_refused() {
+        let err = take_tee("t", &strings(&["--tee", "sev-guest"])).unwrap_err();
+        assert!(err.to_string().contains("sev-guest"), "{err}");
+        assert!(take_tee("t", &strings(&["--tee"])).is_err());
+    }
 }

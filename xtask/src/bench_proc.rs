@@ -102,9 +102,23 @@ pub fn demo_json<S: AsRef<str>>(bin: &Path, args: &[S]) -> anyhow::Result<serde_
 /// `accord-demo bench setup -u USER --state CHIP`: the bench manifest set on
 /// the coordinator at `user`.
 pub fn bench_setup(demo: &Path, user: &str, chip: &str) -> anyhow::Result<()> {
-    eprintln!("$ accord-demo bench setup -u {user} --state {chip}");
+    bench_setup_on(demo, user, chip, SIMULATED_SNP)
+}
+
+/// The INSECURE simulated SEV-SNP chip's `--tee` name.
+pub const SIMULATED_SNP: &str = "insecure-simulated";
+
+/// The INSECURE simulated TDX's `--tee` name.
+pub const SIMULATED_TDX: &str = "insecure-simulated-tdx";
+
+/// [`bench_setup`] for a coordinator on the simulated TEE `tee`
+/// (`--tee`).
+pub fn bench_setup_on(demo: &Path, user: &str, chip: &str, tee: &str) -> anyhow::Result<()> {
+    eprintln!("$ accord-demo bench setup -u {user} --state {chip} --tee {tee}");
     let status = Command::new(demo)
-        .args(["bench", "setup", "-u", user, "--state", chip])
+        .args(["bench", "setup", "-u", user, "--state", chip, "--tee", tee])
+        // Its "manifest set" line goes with the log, not the report.
+        .stdout(Stdio::from(std::io::stderr()))
         .status()?;
     if !status.success() {
         bail!("accord-demo bench setup failed with {status}");

@@ -18,6 +18,7 @@ mod bench_attest;
 mod bench_exhaustion;
 mod bench_ha;
 mod bench_proc;
+mod bench_tee;
 mod fuzz;
 mod image;
 mod image_repro;
@@ -74,12 +75,20 @@ Tasks:
   ci                   fmt check, clippy -D warnings, the test command, fuzz smoke runs
   bench-table          print criterion medians and the target ratios for BENCHMARKS.md
                        (run `cargo bench -p accord-core --bench verify` first)
-  bench-attest [--duration S] [--certs N] [--max-drive-secs S]
+  bench-attest [--duration S] [--certs N] [--max-drive-secs S] [--tee NAME]
                        the coordinator under load (release build, simulated TEE, loopback):
                        `accord-demo bench attest` at concurrency 1, 16, 64 (S seconds each, default
                        10), the coordinator's CPU per attestation and RSS, the cryptographic
                        floor, then RSS after N issued certificates (default 100000, at most
-                       --max-drive-secs, default 600); prints markdown for BENCHMARKS.md
+                       --max-drive-secs, default 600); prints markdown for BENCHMARKS.md.
+                       --tee insecure-simulated-tdx: coordinator and workloads on the simulated
+                       TDX (default insecure-simulated, the simulated SEV-SNP chip)
+  bench-attest --tdx-vs-snp [--pairs N] [--duration S] [--concurrency N]
+                       the coordinator's CPU per attestation on the simulated TDX next to the
+                       simulated SEV-SNP chip: one coordinator on each, `accord-demo bench attest`
+                       phases interleaved SNP, TDX, … (N pairs, default 5; S seconds each,
+                       default 10; concurrency default 16); each pair's TDX ÷ SNP, min and
+                       median, and the target (≤ 1.2); prints markdown for BENCHMARKS.md
   bench-exhaustion [--duration S] [--connections N]
                        honest attestations under the memory-exhaustion attack (release build,
                        simulated TEE, loopback): `accord-demo bench attest` closed loop at concurrency 16

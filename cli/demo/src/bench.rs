@@ -14,20 +14,31 @@
 //!   `-c` the attestations go round robin over the coordinators. It prints
 //!   throughput and latency percentiles of whole attestations (key
 //!   generation included); `--json` prints one object with
-//!   `attestations_per_s`, `p50_ms`, `p99_ms`, `errors` and more.
+//!   `attestations_per_s`, `p50_ms`, `p99_ms`, `errors` and more. With
+//!   `--tee insecure-simulated-tdx` the workloads are the INSECURE
+//!   simulated TDX instead (quotes with their collateral attached), and
+//!   the coordinator's evidence is checked against that platform's
+//!   reference values: for a coordinator launched on the same simulated
+//!   TDX.
 //! - `accord-demo bench floor`: the cryptographic floor of one attestation on
 //!   the coordinator's side, each part timed alone: one SNP evidence
 //!   verification (full chain, and against a cached chain), one workload
 //!   certificate signature (`Ca::issue`, P-384), one TLS 1.3 handshake on
-//!   loopback with the client's key generation (no attestation).
+//!   loopback with the client's key generation (no attestation). With
+//!   `--tee insecure-simulated-tdx` the evidence part is the simulated
+//!   TDX's: quote generation, full verification with the collateral
+//!   attached, and the in-service verifier with the collateral held.
 //! - `accord-demo bench exhaust` (hidden, [`crate::bench_exhaust`]): hostile
 //!   connections streaming maximum-size frames to a user API.
 //! - `accord-demo bench setup` (hidden): sets a manifest on a fresh coordinator
 //!   that accepts workloads of the simulated chip in `--state` (the
 //!   coordinator's own `STATE/chip`) whose HOST_DATA is the bench policy's
-//!   hash, so `bench attest` has something to attest to.
+//!   hash, so `bench attest` has something to attest to; with `--tee
+//!   insecure-simulated-tdx`, workloads of the simulated TDX platform in
+//!   `--state` (reference values naming its simulated root, MRCONFIGID
+//!   carrying the policy hash).
 //!
-//! Everything here uses the simulated chip and proves nothing about real
+//! Everything here uses a simulated TEE and proves nothing about real
 //! hardware; it measures the coordinator's costs.
 
 use std::path::{Path, PathBuf};
@@ -44,6 +55,8 @@ use accord_guest::atls::{Clock, Identity, PeerPolicy, system_now};
 use accord_guest::client::{MeshClient, UserClient};
 use accord_guest::tee::TeeProvider;
 use accord_guest::tee::simulated::{SimulatedConfig, SimulatedSnp};
+use accord_guest::tee::simulated_tdx::SimulatedTdx;
+use accord_guest::tee::{INSECURE_SIMULATED, INSECURE_SIMULATED_TDX};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
@@ -117,6 +130,17 @@ impl HostDataArgs {
     }
 }
 
+/// Which INSECURE simulated TEE the bench's workloads (and the coordinator
+/// they attest to) run on.
+#[derive(Debug, Args)]
+pub struct TeeArgs {
+    /// The INSECURE simulated TEE: the SEV-SNP chip or the TDX platform
+    /// (its state in `--state`; launch the coordinator with the same
+    /// `--tee`).
+    #[arg(long, value_name = "NAME", default_value = INSECURE_SIMULATED, value_parser = [INSECURE_SIMULATED, INSECURE_SIMULATED_TDX])]
+    tee: String,
+}
+
 /// `accord-demo bench attest`
 #[derive(Debug, Args)]
 pub struct AttestArgs {
@@ -170,6 +194,9 @@ pub struct AttestArgs {
     #[command(flatten)]
     host: HostDataArgs,
 
+    #[command(flatten)]
+    tee: TeeArgs,
+
     /// Spread the connections over this many loopback source addresses
     /// (127.2.x.y, round robin; for a coordinator on loopback), so that
     /// more than its per-source limit (32) may be in flight [default: 1,
@@ -189,6 +216,12 @@ pub struct FloorArgs {
     #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
     rounds: u32,
 
+    // The evidence timed: the simulated SEV-SNP chip's (full chain, and a
+    // cached chain) or the simulated TDX's (collateral attached, and the
+    // in-service verifier with the collateral held).
+    #[command(flatten)]
+    tee: TeeArgs,
+
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -201,13 +234,16 @@ pub struct SetupArgs {
     #[arg(short = 'u', long = "user-api", value_name = "HOST:PORT")]
     user_api: String,
 
-    /// The coordinator's simulated chip (`STATE/chip`).
+    /// The coordinator's simulated chip or TDX platform (`STATE/chip`).
     #[arg(long, value_name = "CHIPDIR")]
     state: PathBuf,
 
     /// The workload policy to admit [default: the bench workload policy].
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+
+    #[command(flatten)]
+    tee: TeeArgs,
 }
 
 /// Runs `accord-demo bench ...`.
@@ -237,15 +273,71 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn open_chip(state: Option<&Path>, host_data: [u8; 32]) -> anyhow::Result<SimulatedSnp> {
-    let dir = state.unwrap_or(Path::new(DEFAULT_CHIP_STATE));
-    let config = SimulatedConfig {
-        host_data,
-        ..SimulatedConfig::default()
-    };
-    // (The chip prints its INSECURE banner on stderr.)
-    SimulatedSnp::open(dir, &config)
-        .with_context(|| format!("opening the simulated chip in {}", dir.display()))
+/// The INSECURE simulated TEE of the bench: the workloads' (and, in the
+/// same state directory, the coordinator's).
+enum Chip {
+    /// The simulated SEV-SNP chip.
+    Snp(SimulatedSnp),
+    /// The simulated TDX platform.
+    Tdx(SimulatedTdx),
+}
+
+impl Chip {
+    /// Opens (creating on first use) the simulated TEE `tee` in `state`,
+    /// reporting `host_data` (on TDX in MRCONFIGID). (It prints its
+    /// INSECURE banner on stderr.)
+    fn open(tee: &str, state: Option<&Path>, host_data: [u8; 32]) -> anyhow::Result<Self> {
+        let dir = state.unwrap_or(Path::new(DEFAULT_CHIP_STATE));
+        let config = SimulatedConfig {
+            host_data,
+            ..SimulatedConfig::default()
+        };
+        Ok(match tee {
+            INSECURE_SIMULATED => Self::Snp(
+                SimulatedSnp::open(dir, &config)
+                    .with_context(|| format!("opening the simulated chip in {}", dir.display()))?,
+            ),
+            INSECURE_SIMULATED_TDX => {
+                Self::Tdx(SimulatedTdx::open(dir, &config).with_context(|| {
+                    format!("opening the simulated TDX platform in {}", dir.display())
+                })?)
+            }
+            other => bail!(
+                "--tee {other}: the bench runs on {INSECURE_SIMULATED} or {INSECURE_SIMULATED_TDX}"
+            ),
+        })
+    }
+
+    /// Reference values accepting this TEE's evidence with any policy hash
+    /// (HOST_DATA or MRCONFIGID; a manifest's Policies or the expected
+    /// coordinator policy decide which).
+    fn reference_values(&self) -> ReferenceValues {
+        match self {
+            Self::Snp(chip) => {
+                let mut snp = chip.reference_values();
+                snp.host_data = None;
+                ReferenceValues {
+                    snp: vec![snp],
+                    tdx: Vec::new(),
+                }
+            }
+            Self::Tdx(platform) => {
+                let mut tdx = platform.reference_values();
+                tdx.policy_hash = None;
+                ReferenceValues {
+                    snp: Vec::new(),
+                    tdx: vec![tdx],
+                }
+            }
+        }
+    }
+
+    fn provider(self) -> Arc<dyn TeeProvider> {
+        match self {
+            Self::Snp(chip) => Arc::new(chip),
+            Self::Tdx(platform) => Arc::new(platform),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -255,21 +347,16 @@ fn parse_hash(text: &str) -> Result<[u8; 32], String> {
     hex::decode_array(text.trim()).map_err(|err| err.to_string())
 }
 
-/// What the simulated workloads demand of the coordinator: the chip's
-/// reference values (any HOST_DATA) and one of `policies`.
-fn coordinator_policy(chip: &SimulatedSnp, policies: &[[u8; 32]]) -> PeerPolicy {
-    let mut snp = chip.reference_values();
-    snp.host_data = None;
+/// What the simulated workloads demand of the coordinator: the TEE's
+/// reference values (any policy hash) and one of `policies`.
+fn coordinator_policy(chip: &Chip, policies: &[[u8; 32]]) -> PeerPolicy {
     let expected = if policies.is_empty() {
         vec![sha256(BENCH_COORDINATOR_POLICY)]
     } else {
         policies.to_vec()
     };
     PeerPolicy {
-        reference: ReferenceValues {
-            snp: vec![snp],
-            tdx: Vec::new(),
-        },
+        reference: chip.reference_values(),
         expected_policy_hashes: Some(expected),
         at: Clock::System,
     }
@@ -478,9 +565,9 @@ fn attest(args: &AttestArgs) -> anyhow::Result<()> {
         bail!("--rate must be a positive number of attestations per second");
     }
     let host_data = args.host.host_data()?;
-    let chip = open_chip(args.state.as_deref(), host_data)?;
+    let chip = Chip::open(&args.tee.tee, args.state.as_deref(), host_data)?;
     let coordinator = coordinator_policy(&chip, &args.coordinator_policy);
-    let tee: Arc<dyn TeeProvider> = Arc::new(chip);
+    let tee = chip.provider();
     let runtime = runtime()?;
     let started = Instant::now();
     let measure_from = started + Duration::from_secs_f64(args.warmup);
@@ -710,13 +797,21 @@ fn thread_cpu() -> anyhow::Result<Duration> {
     Ok(Duration::from_nanos(nanos))
 }
 
-fn floor(args: &FloorArgs) -> anyhow::Result<()> {
-    use accord_core::ca::{Ca, WorkloadCertRequest};
-    use accord_core::evidence::snp::{self, Certs, TrustRoots, VerifiedChain};
-    use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
-    use accord_guest::coordinator::OsRandom;
+/// The evidence part of the floor on one simulated TEE: generation, full
+/// verification, verification with what a coordinator keeps (timed
+/// rounds), and the claims.
+struct EvidenceFloor {
+    generation: Timing,
+    full: Timing,
+    cached: Timing,
+    claims: evidence::Claims,
+}
 
-    let rounds = args.rounds as usize;
+/// The simulated SEV-SNP chip: full = `evidence::verify` (VCEK ← ASK ← ARK
+/// and the report); cached = the report against a chain verified once.
+fn snp_floor(rounds: usize) -> anyhow::Result<EvidenceFloor> {
+    use accord_core::evidence::snp::{self, Certs, TrustRoots, VerifiedChain};
+
     let provider = default_provider();
     let chip = SimulatedSnp::ephemeral(&SimulatedConfig::default())?;
     let snp_reference = chip.reference_values();
@@ -769,6 +864,81 @@ fn floor(args: &FloorArgs) -> anyhow::Result<()> {
             .check(&claims)
             .map_err(|m| anyhow::anyhow!("reference values: {m:?}"))
     })?;
+    Ok(EvidenceFloor {
+        generation,
+        full,
+        cached,
+        claims,
+    })
+}
+
+/// The simulated TDX: full = `evidence::verify` with the collateral the
+/// quote carries (collateral signatures and CRLs, PCK chain, QE report,
+/// quote); cached = the in-service verifier with that collateral held and
+/// the platform remembered, as a coordinator verifies after its first TDX
+/// attestation.
+fn tdx_floor(rounds: usize) -> anyhow::Result<EvidenceFloor> {
+    use accord_core::evidence::ServiceVerifier;
+
+    let provider = default_provider();
+    let platform = SimulatedTdx::ephemeral(&SimulatedConfig::default())?;
+    let reference = ReferenceValues {
+        snp: Vec::new(),
+        tdx: vec![platform.reference_values()],
+    };
+    eprintln!("INSECURE SIMULATION: simulated TDX; {rounds} rounds each");
+
+    // Quote generation (the simulated quoting enclave's two P-256
+    // signatures, attestation key and PCK: done on the host's quoting
+    // enclave on hardware).
+    let mut generation = Timing::new();
+    let sample = generation.run(rounds, |round| {
+        let data = [u8::try_from(round % 251).unwrap_or(0); 64];
+        Ok(platform.evidence(&data)?)
+    })?;
+
+    let mut full = Timing::new();
+    let claims = full.run(rounds, |_| {
+        Ok(evidence::verify(
+            &sample,
+            &reference,
+            system_now(),
+            provider,
+        )?)
+    })?;
+
+    let mut service = ServiceVerifier::new();
+    service.verify(&sample, &reference, system_now(), provider)?;
+    let mut cached = Timing::new();
+    cached.run(rounds, |_| {
+        Ok(service.verify(&sample, &reference, system_now(), provider)?)
+    })?;
+    Ok(EvidenceFloor {
+        generation,
+        full,
+        cached,
+        claims,
+    })
+}
+
+fn floor(args: &FloorArgs) -> anyhow::Result<()> {
+    use accord_core::ca::{Ca, WorkloadCertRequest};
+    use accord_core::kdf::{MeshCaKey, Salt, SecretSeed, SeedEngine};
+    use accord_guest::coordinator::OsRandom;
+
+    let rounds = args.rounds as usize;
+    let provider = default_provider();
+    let tdx = args.tee.tee == INSECURE_SIMULATED_TDX;
+    let EvidenceFloor {
+        generation,
+        full,
+        cached,
+        claims,
+    } = if tdx {
+        tdx_floor(rounds)?
+    } else {
+        snp_floor(rounds)?
+    };
 
     // One workload certificate, with the claims extensions.
     let rng = OsRandom;
@@ -807,6 +977,7 @@ fn floor(args: &FloorArgs) -> anyhow::Result<()> {
     // client's full verification, the signature.
     let coordinator_side_us = server_cpu + generation.cpu_us() + full.cpu_us() + issue.cpu_us();
     let json = serde_json::json!({
+        "tee": args.tee.tee,
         "rounds": rounds,
         "evidence_generation": generation.json(),
         "verify_full_chain": full.json(),
@@ -829,10 +1000,19 @@ fn floor(args: &FloorArgs) -> anyhow::Result<()> {
                 t.p50_us()
             );
         };
-        println!("accord bench floor ({rounds} rounds each, CPU time per round)");
-        row("evidence generation (simulated chip, P-384)", &generation);
-        row("evidence verification, full VCEK<-ASK<-ARK chain", &full);
-        row("evidence verification, cached chain", &cached);
+        println!(
+            "accord bench floor ({}, {rounds} rounds each, CPU time per round)",
+            args.tee.tee
+        );
+        if tdx {
+            row("quote generation (simulated QE, 2 × P-256)", &generation);
+            row("quote verification, full (collateral attached)", &full);
+            row("quote verification, in service (collateral held)", &cached);
+        } else {
+            row("evidence generation (simulated chip, P-384)", &generation);
+            row("evidence verification, full VCEK<-ASK<-ARK chain", &full);
+            row("evidence verification, cached chain", &cached);
+        }
         row("workload certificate (Ca::issue, P-384)", &issue);
         row("TLS 1.3 client + P-256 key generation", &handshake);
         println!("  {:<50} CPU {server_cpu:>8.1} µs", "TLS 1.3 server");
@@ -920,15 +1100,9 @@ fn setup(args: &SetupArgs) -> anyhow::Result<()> {
         policy: args.policy.clone(),
     }
     .policy_bytes()?;
-    // The chip as the coordinator opened it; the reference values accept
-    // any HOST_DATA (the manifest's Policies decide which).
-    let chip = open_chip(Some(&args.state), [0; 32])?;
-    let mut snp = chip.reference_values();
-    snp.host_data = None;
-    let reference = ReferenceValues {
-        snp: vec![snp],
-        tdx: Vec::new(),
-    };
+    // The TEE as the coordinator opened it; the reference values accept
+    // any policy hash (the manifest's Policies decide which).
+    let reference = Chip::open(&args.tee.tee, Some(&args.state), [0; 32])?.reference_values();
     let manifest = serde_json::json!({
         "Policies": {
             hex::encode(&sha256(BENCH_COORDINATOR_POLICY)): {"SANs": ["coordinator"], "Role": "coordinator"},

@@ -3,7 +3,10 @@
 //! loopback): the load generator gets certificates without errors and its
 //! JSON has the fields issue 5 fixes; with two `-c` it really attests at
 //! both (round robin); with `--rate` (open loop) it issues about rate ×
-//! duration certificates. No latency thresholds.
+//! duration certificates; with `--tee insecure-simulated-tdx` (setup and
+//! attest) the workloads and the coordinator are on the simulated TDX, and
+//! a TDX load at a SEV-SNP coordinator gets nothing. No latency
+//! thresholds.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -31,6 +34,11 @@ fn start_coordinator(state: &Path) -> (String, String) {
 /// As [`start_coordinator`], with the simulated chip in `chip` (several
 /// coordinators may share one chip, so one workload chip fits them all).
 fn start_coordinator_with_chip(state: &Path, chip: &Path) -> (String, String) {
+    start_coordinator_on(state, chip, "insecure-simulated")
+}
+
+/// As [`start_coordinator_with_chip`], on the simulated TEE `tee`.
+fn start_coordinator_on(state: &Path, chip: &Path, tee: &str) -> (String, String) {
     let user = free_addr();
     let mesh = free_addr();
     // Launched with the bench coordinator policy, which `bench attest`
@@ -45,7 +53,7 @@ fn start_coordinator_with_chip(state: &Path, chip: &Path) -> (String, String) {
         ..TeeOptions::default()
     };
     // The chip is created here, before anything else opens it.
-    let provider: Arc<dyn TeeProvider> = tee::open("insecure-simulated", &options).unwrap().into();
+    let provider: Arc<dyn TeeProvider> = tee::open(tee, &options).unwrap().into();
     let (state_dir, user_addr, mesh_addr) = (state.to_path_buf(), user.clone(), mesh.clone());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -179,7 +187,12 @@ fn bench_attest_without_a_coordinator_reports_errors() {
 
 /// `accord-demo bench setup` against the coordinator at `user` (must succeed).
 fn bench_setup(user: &str, chip: &str) {
-    let output = accord(&["bench", "setup", "-u", user, "--state", chip]);
+    bench_setup_on(user, chip, "insecure-simulated");
+}
+
+/// [`bench_setup`] with `--tee tee`.
+fn bench_setup_on(user: &str, chip: &str, tee: &str) {
+    let output = accord(&["bench", "setup", "-u", user, "--state", chip, "--tee", tee]);
     assert!(
         output.status.success(),
         "{}",
@@ -331,4 +344,73 @@ fn bench_attest_open_loop_issues_rate_times_duration() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("open loop"), "{stdout}");
     assert!(stdout.contains("late starts"), "{stdout}");
+}
+
+#[test]
+fn bench_attest_on_the_simulated_tdx() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("tdx");
+    let chip = state.join("chip");
+    let (user, mesh) = start_coordinator_on(&state, &chip, "insecure-simulated-tdx");
+    let chip = chip.to_str().unwrap();
+    bench_setup_on(&user, chip, "insecure-simulated-tdx");
+
+    let attest = |mesh: &str, chip: &str, tee: &str| {
+        accord_json(&[
+            "bench",
+            "attest",
+            "-c",
+            mesh,
+            "--concurrency",
+            "2",
+            "--duration",
+            "1",
+            "--warmup",
+            "0",
+            "--state",
+            chip,
+            "--tee",
+            tee,
+            "--json",
+        ])
+    };
+    let json = attest(&mesh, chip, "insecure-simulated-tdx");
+    assert_eq!(json["errors"], 0, "{json}");
+    assert!(json["total_ok"].as_u64().unwrap() > 0, "{json}");
+
+    // The flag really changes the TEE: without it, the workloads are the
+    // simulated SEV-SNP chip (in its own state directory), which the TDX
+    // coordinator's manifest does not admit and whose reference values
+    // the TDX coordinator's evidence does not meet.
+    let snp_chip = dir.path().join("snp-chip");
+    let json = attest(&mesh, snp_chip.to_str().unwrap(), "insecure-simulated");
+    assert_eq!(json["total_ok"], 0, "{json}");
+    assert!(json["errors"].as_u64().unwrap() > 0, "{json}");
+
+    // And TDX workloads at a SEV-SNP coordinator get nothing either.
+    let snp_state = dir.path().join("snp");
+    let (snp_user, snp_mesh) = start_coordinator(&snp_state);
+    let snp_chip = snp_state.join("chip");
+    bench_setup(&snp_user, snp_chip.to_str().unwrap());
+    let json = attest(&snp_mesh, chip, "insecure-simulated-tdx");
+    assert_eq!(json["total_ok"], 0, "{json}");
+    assert!(json["errors"].as_u64().unwrap() > 0, "{json}");
+}
+
+#[test]
+fn bench_floor_times_the_chosen_tee() {
+    for tee in ["insecure-simulated", "insecure-simulated-tdx"] {
+        let json = accord_json(&["bench", "floor", "--rounds", "2", "--tee", tee, "--json"]);
+        assert_eq!(json["tee"], tee, "{json}");
+        for part in [
+            "evidence_generation",
+            "verify_full_chain",
+            "verify_cached_chain",
+        ] {
+            assert!(json[part]["cpu_us"].as_f64().is_some(), "{part}: {json}");
+        }
+    }
+    let output = accord(&["bench", "floor", "--tee", "sev-guest"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("sev-guest"));
 }

@@ -378,7 +378,7 @@ impl ChainStore for NoChainStore {
 }
 
 /// The key of a verified chain: SHA-256 of a label, the product, the trust
-/// roots (AMD's, or the explicit ARK and ASK) and the leaf.
+/// roots (AMD's, or the explicit ARK, ASK and ASVK) and the leaf.
 pub fn chain_key(
     provider: &dyn CryptoProvider,
     leaf: &[u8],
@@ -400,17 +400,31 @@ pub fn chain_key(
             &len(leaf),
             leaf,
         ]),
-        Some(root) => provider.sha256(&[
-            b"accord snp chain v1 custom\0",
-            &len(product),
-            product,
-            &len(&root.ark),
-            &root.ark,
-            &len(&root.ask),
-            &root.ask,
-            &len(leaf),
-            leaf,
-        ]),
+        Some(root) => {
+            // An ASVK is hashed only when named, so that keys of roots
+            // without one are as before.
+            let asvk_len;
+            let asvk_parts: [&[u8]; 2] = match root.asvk.as_deref() {
+                Some(asvk) => {
+                    asvk_len = len(asvk);
+                    [&asvk_len, asvk]
+                }
+                None => [&[], &[]],
+            };
+            provider.sha256(&[
+                b"accord snp chain v1 custom\0",
+                &len(product),
+                product,
+                &len(&root.ark),
+                &root.ark,
+                &len(&root.ask),
+                &root.ask,
+                asvk_parts[0],
+                asvk_parts[1],
+                &len(leaf),
+                leaf,
+            ])
+        }
     }
 }
 
@@ -447,10 +461,7 @@ fn verify_snp(
     let leaf = evidence.vcek.as_deref().ok_or(EvidenceError::MissingVcek)?;
     let mut reasons = Vec::new();
     for entry in entries {
-        let roots = match &entry.insecure_trusted_root {
-            Some(root) => snp::TrustRoots::custom(&root.ark, &root.ask),
-            None => snp::TrustRoots::genuine(),
-        };
+        let roots = snp::TrustedRoot::roots_or_genuine(entry.insecure_trusted_root.as_ref());
         let claims = match verify_snp_report(evidence, leaf, entry, &roots, at, provider, chains) {
             Ok(claims) => claims,
             Err(err) => {

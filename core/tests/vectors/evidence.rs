@@ -254,6 +254,7 @@ fn cached_chains_give_the_same_answers() {
     let root = evidence::snp::TrustedRoot {
         ark: vec![1],
         ask: vec![2],
+        asvk: None,
     };
     let k_custom = evidence::chain_key(
         providers()[0],

@@ -11,6 +11,7 @@ use accord_core::evidence::{
     self, CollateralRequest, Evidence, EvidenceError, ReferenceValues, ServiceVerifier,
     SnpEvidence, TdxEvidence,
 };
+use accord_core::internal::vectors::{SNP_CRLS, SNP_VCEK, snp_product_of};
 use accord_core::time::UnixTime;
 use accord_core::x509::pem;
 
@@ -22,108 +23,44 @@ use crate::snp_pki::{
 use crate::tdx::{SETS, load};
 use crate::vector;
 
-const MILAN_VCEK: &[(&str, &str)] = &[
-    ("snp/milan-report-1.bin", "snp/milan-vcek-1.der"),
-    ("snp/milan-report-2.bin", "snp/milan-vcek-2.der"),
-    ("snp/milan-report-3.bin", "snp/milan-vcek-3.der"),
-    ("snp/milan-report-4.bin", "snp/milan-vcek-4.pem"),
-    (
-        "snp-more/milan-oak-release-report.bin",
-        "snp-more/milan-oak-release-vcek.der",
-    ),
-    (
-        "snp-more/milan-teekit-gcp-report.bin",
-        "snp-more/milan-teekit-gcp-vcek.pem",
-    ),
-    (
-        "snp-more/milan-constellation-report.bin",
-        "snp-more/milan-constellation-vcek.der",
-    ),
-];
-
-const GENOA_VCEK: &[(&str, &str)] = &[
-    ("snp/genoa-report-1.bin", "snp/genoa-vcek-1.pem"),
-    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
-    (
-        "snp-more/genoa-oak-report.bin",
-        "snp-more/genoa-oak-vcek.der",
-    ),
-    (
-        "snp-more/genoa-teep-tinfoil-report.bin",
-        "snp-more/genoa-teep-tinfoil-vcek.der",
-    ),
-    (
-        "snp-more/genoa-routex-v5-report.bin",
-        "snp-more/genoa-routex-v5-vcek.pem",
-    ),
-    (
-        "snp-more/genoa-routex-v3-report.bin",
-        "snp-more/genoa-routex-v3-vcek.pem",
-    ),
-];
-
-const TURIN_VCEK: &[(&str, &str)] = &[
-    ("snp/turin-report-1.bin", "snp/turin-vcek-1.pem"),
-    (
-        "snp-more/turin-oak-report.bin",
-        "snp-more/turin-oak-vcek.der",
-    ),
-];
-
-/// Genoa VCEKs valid at 2025-10-01 (README 1.4).
-const GENOA_2025: &[(&str, &str)] = &[
-    ("snp/genoa-report-2.bin", "snp/genoa-vcek-2.pem"),
-    (
-        "snp-more/genoa-oak-report.bin",
-        "snp-more/genoa-oak-vcek.der",
-    ),
-    (
-        "snp-more/genoa-routex-v3-report.bin",
-        "snp-more/genoa-routex-v3-vcek.pem",
-    ),
-];
-
-/// A real CRL, the product it is for, the vectors it covers and the
-/// instant where it is current with all of them (README 1.4).
+/// A real CRL, the product it is for, the instant where it is current,
+/// and the report/VCEK vectors of that product whose VCEK is valid then
+/// (`internal::vectors`, README 1.4).
 struct CrlCase {
     crl: &'static str,
     product: Product,
     at: &'static str,
-    vectors: &'static [(&'static str, &'static str)],
+    vectors: Vec<(&'static str, &'static str)>,
 }
 
-const CRL_CASES: &[CrlCase] = &[
-    CrlCase {
-        crl: "snp/milan-vcek-crl-2025-05-06.der",
-        product: Product::Milan,
-        at: "2026-03-01T00:00:00Z",
-        vectors: MILAN_VCEK,
-    },
-    CrlCase {
-        crl: "snp/genoa-vcek-crl-2024-10-23.der",
-        product: Product::Genoa,
-        at: "2025-10-01T00:00:00Z",
-        vectors: GENOA_2025,
-    },
-    CrlCase {
-        crl: "snp/milan-vcek-crl-2026-08-19.der",
-        product: Product::Milan,
-        at: "2026-09-01T00:00:00Z",
-        vectors: MILAN_VCEK,
-    },
-    CrlCase {
-        crl: "snp/genoa-vcek-crl-2026-08-19.der",
-        product: Product::Genoa,
-        at: "2026-09-01T00:00:00Z",
-        vectors: GENOA_VCEK,
-    },
-    CrlCase {
-        crl: "snp/turin-vcek-crl-2026-08-19.der",
-        product: Product::Turin,
-        at: "2026-09-01T00:00:00Z",
-        vectors: TURIN_VCEK,
-    },
-];
+fn crl_cases() -> Vec<CrlCase> {
+    let valid_at = |vcek: &str, when: UnixTime| {
+        let Some(bytes) = try_read(vcek) else {
+            return false;
+        };
+        let der = pem::der_or_pem(&bytes, "CERTIFICATE").unwrap();
+        let cert = accord_core::x509::Certificate::from_der(&der).unwrap();
+        cert.not_before() <= when && when <= cert.not_after()
+    };
+    SNP_CRLS
+        .iter()
+        .map(|&(name, crl, instant)| CrlCase {
+            crl,
+            product: Product::ALL
+                .into_iter()
+                .find(|p| p.to_string() == name)
+                .unwrap(),
+            at: instant,
+            vectors: SNP_VCEK
+                .iter()
+                .copied()
+                .filter(|(report, vcek)| {
+                    snp_product_of(report) == Some(name) && valid_at(vcek, at(instant))
+                })
+                .collect(),
+        })
+        .collect()
+}
 
 fn refs(json: &str) -> ReferenceValues {
     serde_json::from_str(json).unwrap()
@@ -153,7 +90,7 @@ fn real_snp_vectors_with_their_real_crl_get_the_offline_verdicts() {
         refs(r#"{"snp":[{"ProductName":"Turin"},{"GuestPolicy":{"SMT":true,"Debug":true}}]}"#),
     ];
     let mut checked = 0;
-    for case in CRL_CASES {
+    for case in crl_cases() {
         let crl = vector!(case.crl);
         let when = at(case.at);
         for provider in providers() {
@@ -162,7 +99,7 @@ fn real_snp_vectors_with_their_real_crl_get_the_offline_verdicts() {
                 service
                     .offer(&vcek_crl(case.product), &crl, reference, when, *provider)
                     .unwrap_or_else(|e| panic!("{}: {e}", case.crl));
-                for (report, cert) in case.vectors {
+                for (report, cert) in &case.vectors {
                     let evidence = snp_evidence(vector!(report), Some(vector!(cert)));
                     let offline = evidence::verify(&evidence, reference, when, *provider);
                     // Twice: the second goes through the cached chain.
@@ -435,6 +372,39 @@ fn pki_crl(pki: &Pki, revoked: &[u64], number: u64, this_update: &str) -> Vec<u8
     )
 }
 
+/// Offers a CRL for `request` and checks that `evidence` is then refused
+/// naming the revoked certificate by role and serial.
+struct Revocation<'a> {
+    request: CollateralRequest,
+    evidence: &'a Evidence,
+    reference: &'a ReferenceValues,
+    when: UnixTime,
+    provider: &'a dyn accord_core::crypto::CryptoProvider,
+}
+
+impl Revocation<'_> {
+    fn refuses(&self, service: &mut ServiceVerifier, crl: &[u8], role: CertRole, serial: &str) {
+        service
+            .offer(&self.request, crl, self.reference, self.when, self.provider)
+            .unwrap();
+        let err = service
+            .verify(self.evidence, self.reference, self.when, self.provider)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EvidenceError::Snp(SnpError::Revoked {
+                role,
+                serial: serial.into()
+            })
+        );
+        assert!(
+            err.to_string()
+                .contains(&format!("{role} certificate (serial {serial}) is revoked")),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
     let pki = pki();
@@ -455,47 +425,26 @@ fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
         service
             .verify(&evidence, &reference, when, *provider)
             .unwrap();
-        // A newer CRL lists the ASK: the same chain, cached, is refused.
-        service
-            .offer(
-                &vcek_crl(Product::Milan),
-                &pki_crl(&pki, &[5, ASK_SERIAL], 2, "2026-02-02T00:00:00Z"),
-                &reference,
-                when,
-                *provider,
-            )
-            .unwrap();
-        let err = service
-            .verify(&evidence, &reference, when, *provider)
-            .unwrap_err();
-        assert_eq!(
-            err,
-            EvidenceError::Snp(SnpError::Revoked {
-                role: CertRole::Ask,
-                serial: "010001".into()
-            })
+        // A newer CRL lists the ASK: the same chain, cached, is refused;
+        // and one listing the VCEK.
+        let check = Revocation {
+            request: vcek_crl(Product::Milan),
+            evidence: &evidence,
+            reference: &reference,
+            when,
+            provider: *provider,
+        };
+        check.refuses(
+            &mut service,
+            &pki_crl(&pki, &[5, ASK_SERIAL], 2, "2026-02-02T00:00:00Z"),
+            CertRole::Ask,
+            "010001",
         );
-        assert!(
-            err.to_string()
-                .contains("ASK certificate (serial 010001) is revoked"),
-            "{err}"
-        );
-        // And one listing the VCEK.
-        service
-            .offer(
-                &vcek_crl(Product::Milan),
-                &pki_crl(&pki, &[VCEK_SERIAL], 3, "2026-02-03T00:00:00Z"),
-                &reference,
-                when,
-                *provider,
-            )
-            .unwrap();
-        assert_eq!(
-            service.verify(&evidence, &reference, when, *provider),
-            Err(EvidenceError::Snp(SnpError::Revoked {
-                role: CertRole::Vcek,
-                serial: "77".into()
-            }))
+        check.refuses(
+            &mut service,
+            &pki_crl(&pki, &[VCEK_SERIAL], 3, "2026-02-03T00:00:00Z"),
+            CertRole::Vcek,
+            "77",
         );
         assert_eq!(service.counters().refused_revoked, 2);
         // The generated CRL is not AMD's: under genuine roots it is refused.
@@ -511,6 +460,144 @@ fn a_crl_revoking_the_ask_or_the_vcek_refuses_by_name() {
                 )
                 .is_err()
         );
+    }
+}
+
+fn vlek_crl(product: Product) -> CollateralRequest {
+    CollateralRequest::SnpCrl {
+        product,
+        signer: SnpSigner::Vlek,
+    }
+}
+
+/// A VLEK-signed report in service: the VLEK must come with the evidence
+/// (it is not fetchable by chip), its CRL is the VLEK CRL (the ARK's list
+/// of ASVK-issued certificates, fetched at `/vlek/v1/`), and a VLEK or
+/// ASVK that CRL lists is refused by role and serial.
+#[test]
+fn a_vlek_report_is_checked_against_the_vlek_crl() {
+    let pki = pki();
+    let vlek = snp_pki::vlek_pki(&pki);
+    let hex = accord_core::hex::encode;
+    let reference = refs(&format!(
+        r#"{{"snp":[{{"InsecureTrustedRoot":{{"ARK":"{}","ASK":"{}","ASVK":"{}"}}}}]}}"#,
+        hex(&pki.ark),
+        hex(&pki.ask),
+        hex(&vlek.asvk)
+    ));
+    // `ASVK` is optional and written back only when named.
+    let root = reference.snp[0].insecure_trusted_root.as_ref().unwrap();
+    assert_eq!(root.asvk.as_deref(), Some(vlek.asvk.as_slice()));
+    let written = serde_json::to_value(&reference).unwrap();
+    assert_eq!(
+        written["snp"][0]["InsecureTrustedRoot"]["ASVK"],
+        hex(&vlek.asvk)
+    );
+    let without = serde_json::to_value(pki_reference(&pki)).unwrap();
+    assert!(
+        without["snp"][0]["InsecureTrustedRoot"]
+            .get("ASVK")
+            .is_none()
+    );
+    let when = at(snp_pki::AT);
+    let evidence = snp_evidence(vlek.report.clone(), Some(vlek.vlek.clone()));
+    let crl = |revoked: &[u64], number: u64, day: &str| {
+        pki_crl(&pki, revoked, number, &format!("2026-02-{day}T00:00:00Z"))
+    };
+    for provider in providers() {
+        let offline = evidence::verify(&evidence, &reference, when, *provider);
+        let Ok(evidence::Claims::Snp(claims)) = &offline else {
+            panic!("{offline:?}");
+        };
+        assert_eq!(
+            claims.signing_key,
+            evidence::snp::SigningKey::Vlek,
+            "{claims:?}"
+        );
+        let mut service = ServiceVerifier::new();
+        // Only the VLEK CRL is needed: the VLEK came with the evidence.
+        assert_eq!(
+            service.needs(&evidence, &reference, when),
+            vec![vlek_crl(Product::Milan)]
+        );
+        // The VCEK CRL does not stand in for it: refused, naming it.
+        service
+            .offer(
+                &vcek_crl(Product::Milan),
+                &crl(&[], 1, "01"),
+                &reference,
+                when,
+                *provider,
+            )
+            .unwrap();
+        let err = service
+            .verify(&evidence, &reference, when, *provider)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EvidenceError::MissingCrl {
+                which: Box::new(vlek_crl(Product::Milan))
+            }
+        );
+        assert!(err.to_string().contains("the VLEK CRL of Milan"), "{err}");
+        // Held: the offline verdict.
+        let first = crl(&[5], 1, "01");
+        service
+            .offer(
+                &vlek_crl(Product::Milan),
+                &first,
+                &reference,
+                when,
+                *provider,
+            )
+            .unwrap();
+        assert!(service.needs(&evidence, &reference, when).is_empty());
+        assert_eq!(
+            service.verify(&evidence, &reference, when, *provider),
+            offline
+        );
+        assert_eq!(
+            service.held_bytes(&vlek_crl(Product::Milan)),
+            Some(first.as_slice())
+        );
+        // A newer VLEK CRL lists the VLEK, then one lists the ASVK: each is
+        // refused by role and serial, through the cached chain.
+        let check = Revocation {
+            request: vlek_crl(Product::Milan),
+            evidence: &evidence,
+            reference: &reference,
+            when,
+            provider: *provider,
+        };
+        check.refuses(
+            &mut service,
+            &crl(&[snp_pki::VLEK_SERIAL], 2, "02"),
+            CertRole::Vlek,
+            "78",
+        );
+        check.refuses(
+            &mut service,
+            &crl(&[snp_pki::ASVK_SERIAL], 3, "03"),
+            CertRole::Asvk,
+            "010002",
+        );
+        assert_eq!(service.counters().refused_revoked, 2);
+        // Revoking the VLEK touches no VCEK: the VCEK report still passes.
+        let vcek_evidence = snp_evidence(pki.report.clone(), Some(pki.vcek.clone()));
+        assert!(
+            service
+                .verify(&vcek_evidence, &reference, when, *provider)
+                .is_ok()
+        );
+        // The same root without its ASVK: a VLEK is refused.
+        let no_asvk = pki_reference(&pki);
+        assert!(matches!(
+            evidence::verify(&evidence, &no_asvk, when, *provider),
+            Err(EvidenceError::Snp(SnpError::MissingRoot {
+                role: CertRole::Asvk,
+                ..
+            }))
+        ));
     }
 }
 
@@ -1139,6 +1226,73 @@ fn a_tdx_quote_under_an_explicit_root_verifies_only_for_an_entry_naming_it() {
         assert_eq!(service.verify(&attached, &named, when, p).unwrap(), offline);
         assert_eq!(service.held_count(), 1);
         assert!(service.needs(&bare, &named, when).is_empty());
+    }
+}
+
+/// A platform whose PCK certificate the PCK Processor CA issued (not the
+/// Platform CA): its collateral is requested, held and used as the
+/// Processor CA's (`ca=processor`), apart from the Platform CA's; its PCK
+/// CRL is the Processor CA's, and a PCK it lists is refused.
+#[test]
+fn a_processor_ca_platform_uses_the_processor_ca_pck_crl() {
+    let when = UnixTime(tdx_pki::ISSUED.0 + 86_400);
+    let platform = tdx_pki::Platform::with_ca(4, SIM_FMSPC, TdxCa::Processor);
+    let named = refs(&format!(r#"{{"tdx":[{}]}}"#, platform.entry()));
+    let processor = CollateralRequest::TdxCollateral {
+        fmspc: SIM_FMSPC,
+        ca: TdxCa::Processor,
+    };
+    let bare = tdx_evidence(platform.quote(&[0x24; 64]), None);
+    let collateral = platform.collateral(tdx_pki::ISSUED, 17);
+    // The same root and FMSPC under the Platform CA: its PCK CRL is not
+    // the Processor CA's.
+    let platform_ca = tdx_pki::Platform::new(4, SIM_FMSPC);
+    let platform_collateral = platform_ca.collateral(tdx_pki::ISSUED, 17);
+    for p in providers() {
+        let p = *p;
+        let offline = evidence::verify(
+            &tdx_evidence(platform.quote(&[0x24; 64]), Some(collateral.clone())),
+            &named,
+            when,
+            p,
+        )
+        .unwrap();
+        let mut service = ServiceVerifier::new();
+        assert_eq!(service.needs(&bare, &named, when), vec![processor.clone()]);
+        // The Platform CA's collateral offered for the Processor CA: refused.
+        let err = service
+            .offer(&processor, &platform_collateral, &named, when, p)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("it is TDX collateral for FMSPC 90c06f000000 (platform CA)"),
+            "{err}"
+        );
+        service
+            .offer(&processor, &collateral, &named, when, p)
+            .unwrap();
+        assert!(service.needs(&bare, &named, when).is_empty());
+        assert_eq!(service.verify(&bare, &named, when, p).unwrap(), offline);
+        assert_eq!(service.held_bytes(&processor), Some(collateral.as_slice()));
+        assert_eq!(service.held_bytes(&sim_request()), None);
+        // A newer issue whose Processor CA CRL lists the PCK: refused.
+        let revoking = platform.collateral_revoking(
+            UnixTime(tdx_pki::ISSUED.0 + 3_600),
+            17,
+            &[platform.pck_serial()],
+        );
+        service
+            .offer(&processor, &revoking, &named, when, p)
+            .unwrap();
+        let err = service.verify(&bare, &named, when, p).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                EvidenceError::Tdx(evidence::tdx::TdxError::Revoked(_))
+            ),
+            "{err}"
+        );
+        assert_eq!(service.counters().refused_revoked, 1);
     }
 }
 

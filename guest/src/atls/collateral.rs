@@ -13,7 +13,9 @@
 //!    not carried, a CRL or TDX collateral not held or near its
 //!    nextUpdate), and each item is fetched through the
 //!    [`CollateralSource`] (the shim, for a coordinator; a fetcher in
-//!    tests and the demo) and [`offer`](ServiceVerifier::offer)ed;
+//!    tests and the demo) and [`offer`](ServiceVerifier::offer)ed, and
+//!    again for what that reveals (the CRL of a version 2 report's
+//!    product, known once its VCEK is held);
 //! 2. what is still needed is taken from what the evidence carries (the
 //!    CRL an attester attaches, [`SnpEvidence::crl`]); TDX collateral the
 //!    evidence carries is judged by the verifier itself at
@@ -118,17 +120,18 @@ pub async fn prepare_with(
 ) -> Option<EvidenceError> {
     let verifier = || verifier.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(source) = source {
-        let needs = verifier().needs(evidence, reference, at);
-        for request in needs {
-            match source.fetch(&request).await {
-                Ok(bytes) => {
-                    if let Err(err) = verifier().offer(&request, &bytes, reference, at, provider) {
-                        tracing::warn!("collateral: {request} refused: {err}");
-                    }
-                }
-                Err(reason) => tracing::warn!("collateral: {request}: {reason}"),
-            }
-        }
+        fetch_needs(
+            verifier,
+            evidence,
+            reference,
+            at,
+            source,
+            provider,
+            |request, err| {
+                tracing::warn!("collateral: {request}: {err}");
+            },
+        )
+        .await;
     }
     let Evidence::Snp(snp) = evidence else {
         return None;
@@ -146,6 +149,47 @@ pub async fn prepare_with(
         }
     }
     refused
+}
+
+/// How many rounds of [`ServiceVerifier::needs`] one preparation asks:
+/// what a held item reveals is needed in the next (a VCEK fetched for a
+/// version 2 report names its product, and so the CRL to fetch).
+const NEEDS_ROUNDS: usize = 3;
+
+/// Fetches through `source` and offers what the verifier needs, again for
+/// what that reveals (at most [`NEEDS_ROUNDS`] rounds, each request asked
+/// once); `log` gets each failure.
+async fn fetch_needs<'v>(
+    verifier: impl Fn() -> MutexGuard<'v, ServiceVerifier>,
+    evidence: &Evidence,
+    reference: &ReferenceValues,
+    at: UnixTime,
+    source: &dyn CollateralSource,
+    provider: &dyn CryptoProvider,
+    log: impl Fn(&CollateralRequest, String),
+) {
+    let mut asked: Vec<CollateralRequest> = Vec::new();
+    for _ in 0..NEEDS_ROUNDS {
+        let needs: Vec<CollateralRequest> = verifier()
+            .needs(evidence, reference, at)
+            .into_iter()
+            .filter(|request| !asked.contains(request))
+            .collect();
+        if needs.is_empty() {
+            return;
+        }
+        for request in needs {
+            match source.fetch(&request).await {
+                Ok(bytes) => {
+                    if let Err(err) = verifier().offer(&request, &bytes, reference, at, provider) {
+                        log(&request, format!("refused: {err}"));
+                    }
+                }
+                Err(reason) => log(&request, reason),
+            }
+            asked.push(request);
+        }
+    }
 }
 
 /// Gets, through `source`, the collateral this process's own `evidence`
@@ -175,17 +219,18 @@ pub async fn refresh_own_with(
             tdx: vec![Default::default()],
         };
         let provider = accord_core::crypto::default_provider();
-        let needs = verifier().needs(evidence, &genuine, at);
-        for request in needs {
-            match source.fetch(&request).await {
-                Ok(bytes) => {
-                    if let Err(err) = verifier().offer(&request, &bytes, &genuine, at, provider) {
-                        tracing::debug!("own collateral: {request} refused: {err}");
-                    }
-                }
-                Err(reason) => tracing::debug!("own collateral: {request}: {reason}"),
-            }
-        }
+        fetch_needs(
+            verifier,
+            evidence,
+            &genuine,
+            at,
+            source,
+            provider,
+            |request, err| {
+                tracing::debug!("own collateral: {request}: {err}");
+            },
+        )
+        .await;
     }
     attach_own_with(&verifier(), evidence);
 }

@@ -14,8 +14,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::AtlsError;
 use crate::wire::{self, WireError};
 
-/// The version of the evidence-exchange protocol this code speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The version of the evidence-exchange protocol this code speaks, also
+/// in its ALPN (`accord-atls/2`).
+///
+/// - 1: the first release.
+/// - 2: SEV-SNP evidence carries its CRL (`SnpEvidence::crl`), which
+///   changes the bytes of every SEV-SNP `Evidence` frame. A peer of
+///   version 1 negotiates ALPN `accord-atls/1` and is refused by version
+///   before any frame is decoded (a server sends it a `Refused` frame,
+///   whose bytes did not change, naming both versions).
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The largest frame body accepted or sent. TDX evidence with its
 /// collateral is about 25 KiB today (quote with PCK chain, TCB info, QE
@@ -175,8 +183,12 @@ mod tests {
     #[test]
     fn golden_frames() {
         assert_eq!(
-            Frame::NoEvidence { version: 1 }.encode().unwrap(),
-            [0, 0, 0, 2, 1, 1]
+            Frame::NoEvidence {
+                version: PROTOCOL_VERSION
+            }
+            .encode()
+            .unwrap(),
+            [0, 0, 0, 2, 1, 2]
         );
         assert_eq!(Frame::Verified.encode().unwrap(), [0, 0, 0, 1, 2]);
         assert_eq!(
@@ -184,7 +196,7 @@ mod tests {
             [0, 0, 0, 4, 3, 2, b'n', b'o']
         );
         let evidence = Frame::Evidence {
-            version: 1,
+            version: PROTOCOL_VERSION,
             evidence: Evidence::Snp(accord_core::evidence::SnpEvidence {
                 report: vec![0xaa],
                 vcek: None,
@@ -193,13 +205,16 @@ mod tests {
                 crl: None,
             }),
         };
-        // variant 0, version 1, Evidence::Snp (0), report len 1, 0xaa,
-        // 4 × None (vcek, ask, ark, crl: the CRL was added in this release,
-        // so the bytes of SEV-SNP evidence changed)
+        // variant 0, version 2, Evidence::Snp (0), report len 1, 0xaa,
+        // 4 × None (vcek, ask, ark, crl). Version 1 had no crl: its frame
+        // was `0, 1, 0, 1, 0xaa, 0, 0, 0`, which version 2 cannot decode,
+        // hence the new version (and ALPN).
+        assert_eq!(PROTOCOL_VERSION, 2);
         assert_eq!(
             evidence.encode().unwrap(),
-            [0, 0, 0, 9, 0, 1, 0, 1, 0xaa, 0, 0, 0, 0]
+            [0, 0, 0, 9, 0, 2, 0, 1, 0xaa, 0, 0, 0, 0]
         );
+        assert!(Frame::decode(&[0, 1, 0, 1, 0xaa, 0, 0, 0]).is_err());
     }
 
     #[tokio::test]

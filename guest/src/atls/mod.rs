@@ -4,7 +4,9 @@
 //!
 //! # Protocol
 //!
-//! 1. TLS 1.3 handshake (rustls, aws-lc-rs), ALPN `accord-atls/1`. Both
+//! 1. TLS 1.3 handshake (rustls, aws-lc-rs), ALPN `accord-atls/2` (the
+//!    evidence exchange's version, [`PROTOCOL_VERSION`]; a peer that
+//!    negotiates version 1's `accord-atls/1` is refused by version). Both
 //!    sides present a raw public key (an SPKI, no certificate) and accept
 //!    any key that signed the handshake ([`tls`]); the server asks for the
 //!    client's key (required when the client must be attested or present
@@ -253,6 +255,9 @@ impl Acceptor {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let (_, conn) = tls.get_ref();
+        if conn.alpn_protocol() == Some(tls::ALPN_V1) {
+            return Err(AtlsError::Protocol(old_peer("client")));
+        }
         if conn.alpn_protocol() != Some(tls::ALPN) {
             return Err(AtlsError::Protocol(format!(
                 "the client did not negotiate ALPN {}; it is not an accord attested-TLS client",
@@ -397,6 +402,11 @@ impl Connector {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let (_, conn) = tls.get_ref();
+        if conn.alpn_protocol() == Some(tls::ALPN_V1) {
+            // Refused (and told so: a server of an earlier release reads
+            // the refusal where it waits for this side's frame).
+            return Err(AtlsError::Protocol(old_peer("server")));
+        }
         if conn.alpn_protocol() != Some(tls::ALPN) {
             return Err(AtlsError::Protocol(format!(
                 "the server did not negotiate ALPN {}",
@@ -482,6 +492,17 @@ fn timeout(stage: &'static str, limit: Duration) -> AtlsError {
         stage,
         limit_ms: limit.as_millis(),
     }
+}
+
+/// Why a `peer` of version 1 (ALPN `accord-atls/1`) is refused.
+fn old_peer(peer: &str) -> String {
+    format!(
+        "the {peer} speaks attested-TLS protocol version 1 (ALPN {}), this endpoint version \
+         {PROTOCOL_VERSION} (ALPN {}): SEV-SNP evidence frames changed (they carry the CRL); \
+         upgrade the {peer}",
+        String::from_utf8_lossy(tls::ALPN_V1),
+        String::from_utf8_lossy(tls::ALPN)
+    )
 }
 
 fn check_version(version: u16) -> Result<(), AtlsError> {

@@ -255,23 +255,38 @@ async fn a_client_sending_application_data_before_evidence_is_cut_off() {
     assert!(rest.is_empty());
 }
 
-#[tokio::test]
-async fn a_server_sending_application_data_before_evidence_is_cut_off() {
+/// A server of our TLS (raw keys) negotiating `alpn` that writes `bytes`
+/// after the handshake; its task returns the frame it reads then.
+async fn raw_server(
+    alpn: &[u8],
+    bytes: &'static [u8],
+) -> (
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<Result<Frame, AtlsError>>,
+) {
     let (listener, addr) = listen().await;
     let identity = Identity::ephemeral().unwrap();
-    let config = Arc::new(tls::server_config(&identity, false).unwrap());
+    let mut config = tls::server_config(&identity, false).unwrap();
+    config.alpn_protocols = vec![alpn.to_vec()];
     let server = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
-        let mut tls = tokio_rustls::TlsAcceptor::from(config)
+        let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
             .accept(tcp)
             .await
             .unwrap();
-        tls.write_all(b"HTTP/1.1 200 OK\r\n\r\nhello")
-            .await
-            .unwrap();
+        tls.write_all(bytes).await.unwrap();
         tls.flush().await.unwrap();
         read_frame(&mut tls).await
     });
+    (addr, server)
+}
+
+/// A client without evidence connecting to `addr`: its error (a protocol
+/// error) and the refusal the server read.
+async fn refused_by_the_client(
+    addr: std::net::SocketAddr,
+    server: tokio::task::JoinHandle<Result<Frame, AtlsError>>,
+) -> (AtlsError, String) {
     let connector = Connector::new(any_policy(), None, None, short()).unwrap();
     let err = connector
         .connect(TcpStream::connect(addr).await.unwrap())
@@ -282,6 +297,13 @@ async fn a_server_sending_application_data_before_evidence_is_cut_off() {
     let Ok(Frame::Refused { reason }) = server.await.unwrap() else {
         panic!("no refusal")
     };
+    (err, reason)
+}
+
+#[tokio::test]
+async fn a_server_sending_application_data_before_evidence_is_cut_off() {
+    let (addr, server) = raw_server(tls::ALPN, b"HTTP/1.1 200 OK\r\n\r\nhello").await;
+    let (_, reason) = refused_by_the_client(addr, server).await;
     assert!(reason.contains("application data"), "{reason}");
 }
 
@@ -318,6 +340,57 @@ async fn a_plain_rustls_client_without_alpn_is_refused_cleanly() {
         panic!("no refusal")
     };
     assert!(reason.contains("not an accord"), "{reason}");
+}
+
+/// A client of version 1 (ALPN `accord-atls/1` only, before SEV-SNP
+/// evidence carried its CRL) is refused by version, and told so in a
+/// frame it can decode.
+#[tokio::test]
+async fn a_version_1_client_is_refused_by_version() {
+    let (listener, addr) = listen().await;
+    let server = serve_one(
+        listener,
+        acceptor(Arc::new(JunkTee), ClientAuth::KeyOptional),
+    );
+    let mut config = tls::client_config(None).unwrap();
+    config.alpn_protocols = vec![tls::ALPN_V1.to_vec()];
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut client = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(tls::server_name(), tcp)
+        .await
+        .unwrap();
+    let err = server.await.unwrap().err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("the client speaks attested-TLS protocol version 1"),
+        "{err}"
+    );
+    // Version 1's first frame to read is the server's: a refusal, whose
+    // bytes are the same in both versions.
+    let Ok(Frame::Refused { reason }) = read_frame(&mut client).await else {
+        panic!("no refusal")
+    };
+    assert!(
+        reason.contains("version 1") && reason.contains("this endpoint version 2"),
+        "{reason}"
+    );
+    assert!(reason.contains("upgrade the client"), "{reason}");
+}
+
+/// A server of version 1 (ALPN `accord-atls/1` only) sending version 1's
+/// SEV-SNP evidence frame: refused by version before the frame is read,
+/// and told so.
+#[tokio::test]
+async fn a_version_1_server_is_refused_by_version() {
+    // Evidence { version: 1, Snp { report: [aa], vcek, ask, ark } }.
+    let (addr, server) = raw_server(tls::ALPN_V1, &[0, 0, 0, 8, 0, 1, 0, 1, 0xaa, 0, 0, 0]).await;
+    let (err, reason) = refused_by_the_client(addr, server).await;
+    assert!(
+        err.to_string()
+            .contains("the server speaks attested-TLS protocol version 1"),
+        "{err}"
+    );
+    assert!(reason.contains("upgrade the server"), "{reason}");
 }
 
 /// Runs `openssl s_client` with `args` against a one-shot acceptor and
@@ -359,7 +432,7 @@ async fn openssl_s_client_is_refused_cleanly() {
     for args in [
         &["-tls1_3"][..],
         &["-tls1_2"],
-        &["-tls1_3", "-alpn", "accord-atls/1"],
+        &["-tls1_3", "-alpn", "accord-atls/2"],
     ] {
         let err = openssl_against_acceptor(args).await;
         assert!(matches!(err, AtlsError::Handshake(_)), "{args:?}: {err}");

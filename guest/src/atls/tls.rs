@@ -31,8 +31,15 @@ use zeroize::Zeroizing;
 use super::AtlsError;
 
 /// The ALPN protocol both ends require; a client without it is not an
-/// accord attested-TLS client and is refused.
-pub const ALPN: &[u8] = b"accord-atls/1";
+/// accord attested-TLS client and is refused. Its number is the
+/// evidence exchange's version ([`super::PROTOCOL_VERSION`]).
+pub const ALPN: &[u8] = b"accord-atls/2";
+
+/// The ALPN of version 1 of the evidence exchange (before SEV-SNP evidence
+/// carried its CRL), which changed its frames' bytes. Both ends offer it
+/// after [`ALPN`] only to recognise a peer of an earlier release and
+/// refuse it by version, instead of failing to decode its frames.
+pub const ALPN_V1: &[u8] = b"accord-atls/1";
 
 /// The server name the client sends. It is not checked by anyone: the
 /// server is identified by its evidence.
@@ -120,7 +127,7 @@ pub fn server_config(
         .with_cert_resolver(Arc::new(
             rustls::server::AlwaysResolvesServerRawPublicKeys::new(Arc::clone(&identity.key)),
         ));
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = vec![ALPN.to_vec(), ALPN_V1.to_vec()];
     // Every connection is a full handshake: each side proves possession of
     // its key in this session, never through a resumed one.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
@@ -148,7 +155,7 @@ pub fn client_config(identity: Option<&Identity>) -> Result<rustls::ClientConfig
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_client_cert_resolver(resolver);
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = vec![ALPN.to_vec(), ALPN_V1.to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     Ok(config)
 }

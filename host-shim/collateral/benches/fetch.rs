@@ -32,7 +32,7 @@ use accord_collateral::{
 use accord_core::evidence::snp::{AttestationReport, Product};
 use accord_core::evidence::tdx::Collateral;
 use accord_core::time::UnixTime;
-use accord_core::x509::{Certificate, pem};
+use accord_core::x509::pem;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
 fn testdata(relative: &str) -> Vec<u8> {
@@ -49,21 +49,6 @@ fn at(text: &str) -> UnixTime {
     UnixTime::parse_rfc3339(text).unwrap()
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The PCK CRL's CA as the PCS path names it.
-fn ca_of(chain: &str) -> &'static str {
-    let first = pem::decode_all(chain, "CERTIFICATE").unwrap().remove(0);
-    let cert = Certificate::from_der(&first).unwrap();
-    if cert.subject_common_name().unwrap().contains("Processor") {
-        "processor"
-    } else {
-        "platform"
-    }
-}
-
 /// A vendor serving Genoa VCEK 1 and its CRL, and TDX set 1's collateral
 /// split back into its PCS answers.
 fn vendor() -> Vendor {
@@ -76,31 +61,7 @@ fn vendor() -> Vendor {
         &testdata("snp/genoa-vcek-crl-2026-08-19.der"),
     );
     let c = Collateral::from_json(&testdata("tdx/tdx-collateral-1.json")).unwrap();
-    let envelope = |key: &str, signed: &str, signature: &[u8; 64]| {
-        format!(
-            r#"{{"{key}":{signed},"signature":"{}"}}"#,
-            hex_lower(signature)
-        )
-    };
-    let fmspc = serde_json::from_str::<serde_json::Value>(&c.tcb_info).unwrap()["fmspc"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    vendor.set_tcb_info(
-        &fmspc,
-        envelope("tcbInfo", &c.tcb_info, &c.tcb_info_signature).as_bytes(),
-        &c.tcb_info_issuer_chain,
-    );
-    vendor.set_qe_identity(
-        envelope("enclaveIdentity", &c.qe_identity, &c.qe_identity_signature).as_bytes(),
-        &c.qe_identity_issuer_chain,
-    );
-    vendor.set_pck_crl(
-        ca_of(&c.pck_crl_issuer_chain),
-        &c.pck_crl,
-        &c.pck_crl_issuer_chain,
-    );
-    vendor.set_root_crl(&c.root_ca_crl);
+    vendor.set_tdx_collateral(&c).unwrap();
     vendor
 }
 

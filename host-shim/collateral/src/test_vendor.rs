@@ -22,8 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use accord_core::der::{self, tag};
+use accord_core::evidence::collateral::TdxCa;
+use accord_core::evidence::tdx::Collateral;
 use accord_core::hex;
-use accord_core::x509::Certificate;
+use accord_core::x509::{Certificate, pem};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -173,6 +175,57 @@ impl Vendor {
     /// Serves the Root CA CRL (DER) at `/sgx/certification/v4/rootcacrl`.
     pub fn set_root_crl(&mut self, der: &[u8]) {
         self.root_crl = Some(der.to_vec());
+    }
+
+    /// Serves all of TDX `collateral` as Intel's PCS v4 would: the TCB
+    /// info for its FMSPC and the QE identity in their response envelopes
+    /// around the exact signed text, the PCK CRL of the CA its issuer chain
+    /// starts with (`platform` or `processor`), the Root CA CRL, each with
+    /// its issuer-chain header.
+    pub fn set_tdx_collateral(&mut self, collateral: &Collateral) -> Result<(), String> {
+        let envelope = |key: &str, signed: &str, signature: &[u8; 64]| {
+            format!(
+                r#"{{"{key}":{signed},"signature":"{}"}}"#,
+                hex::encode(signature)
+            )
+        };
+        let tcb_info: serde_json::Value =
+            serde_json::from_str(&collateral.tcb_info).map_err(|err| format!("tcbInfo: {err}"))?;
+        let fmspc = tcb_info["fmspc"].as_str().ok_or("tcbInfo has no fmspc")?;
+        self.set_tcb_info(
+            fmspc,
+            envelope(
+                "tcbInfo",
+                &collateral.tcb_info,
+                &collateral.tcb_info_signature,
+            )
+            .as_bytes(),
+            &collateral.tcb_info_issuer_chain,
+        );
+        self.set_qe_identity(
+            envelope(
+                "enclaveIdentity",
+                &collateral.qe_identity,
+                &collateral.qe_identity_signature,
+            )
+            .as_bytes(),
+            &collateral.qe_identity_issuer_chain,
+        );
+        let first = pem::decode_all(&collateral.pck_crl_issuer_chain, "CERTIFICATE")
+            .ok()
+            .and_then(|chain| chain.into_iter().next())
+            .ok_or("the PCK CRL issuer chain has no certificate")?;
+        let ca = Certificate::from_der(&first)
+            .ok()
+            .and_then(|cert| cert.subject_common_name().and_then(TdxCa::from_common_name))
+            .ok_or("the PCK CRL issuer is not a PCK Platform or Processor CA")?;
+        self.set_pck_crl(
+            ca.as_query(),
+            &collateral.pck_crl,
+            &collateral.pck_crl_issuer_chain,
+        );
+        self.set_root_crl(&collateral.root_ca_crl);
+        Ok(())
     }
 
     /// The body and headers for a path and query, or `None` (404).

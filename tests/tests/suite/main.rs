@@ -23,6 +23,7 @@ mod attack_initializer;
 mod attack_probes;
 mod attack_store;
 mod collateral;
+mod collateral_vectors;
 mod crash_consistency;
 mod flow;
 mod ha;

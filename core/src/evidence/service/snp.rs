@@ -74,10 +74,7 @@ pub struct SnpHeld {
 }
 
 fn roots_of(entry: Option<&SnpReferenceValues>) -> TrustRoots<'_> {
-    match entry.and_then(|e| e.insecure_trusted_root.as_ref()) {
-        Some(root) => TrustRoots::custom(&root.ark, &root.ask),
-        None => TrustRoots::genuine(),
-    }
+    TrustedRoot::roots_or_genuine(entry.and_then(|e| e.insecure_trusted_root.as_ref()))
 }
 
 /// The ARK (DER) an entry trusts for `product`, without the pin check
@@ -167,10 +164,7 @@ fn cache_chain(
     if chains.iter().any(|(k, _)| *k == key) {
         return Some(());
     }
-    let roots = match root {
-        Some(root) => TrustRoots::custom(&root.ark, &root.ask),
-        None => TrustRoots::genuine(),
-    };
+    let roots = TrustedRoot::roots_or_genuine(root);
     let role = CertRole::intermediate(chain.signing_key());
     let inter = roots.get(chain.product(), role, provider).ok()?;
     let intermediate_serial = Certificate::from_der(inter).ok()?.serial().to_vec();
@@ -322,10 +316,7 @@ impl SnpHeld {
         let mut last = None;
         let mut signed_by = None;
         for root in distinct_roots(entries) {
-            let roots = match root {
-                Some(root) => TrustRoots::custom(&root.ark, &root.ask),
-                None => TrustRoots::genuine(),
-            };
+            let roots = TrustedRoot::roots_or_genuine(root);
             let ark_der = roots
                 .get(product, CertRole::Ark, provider)
                 .map_err(|err| refused(which, err))?;
@@ -417,10 +408,7 @@ impl SnpHeld {
         let mut last = None;
         let mut found = None;
         for root in distinct_roots(entries) {
-            let roots = match root {
-                Some(root) => TrustRoots::custom(&root.ark, &root.ask),
-                None => TrustRoots::genuine(),
-            };
+            let roots = TrustedRoot::roots_or_genuine(root);
             match VerifiedChain::verify(
                 &Certs { leaf: &der_bytes },
                 Some(product),
@@ -737,10 +725,7 @@ fn offer_chain(
     };
     for cert in &certs {
         let known = distinct_roots(entries).into_iter().any(|root| {
-            let roots = match root {
-                Some(root) => TrustRoots::custom(&root.ark, &root.ask),
-                None => TrustRoots::genuine(),
-            };
+            let roots = TrustedRoot::roots_or_genuine(root);
             [CertRole::Ark, role].into_iter().any(|r| {
                 roots
                     .get(product, r, provider)

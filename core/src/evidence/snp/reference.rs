@@ -61,6 +61,7 @@ use crate::hex;
 
 use super::claims::{HexBytes, SnpClaims};
 use super::policy::GuestPolicy;
+use super::roots::TrustRoots;
 use super::tcb::{Product, TcbComponent, TcbVersion};
 
 /// Minimum TCB component versions (`MinimumTCB`).
@@ -214,32 +215,41 @@ pub struct SnpReferenceValues {
     pub insecure_trusted_root: Option<TrustedRoot>,
 }
 
-/// A caller-chosen ARK and ASK (hex of DER) that replace AMD's roots.
+/// A caller-chosen ARK and ASK (hex of DER), and optionally an ASVK, that
+/// replace AMD's roots.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustedRoot {
     /// The root key certificate (self-signed), hex of DER.
-    #[serde(rename = "ARK", with = "hex_bytes")]
+    #[serde(rename = "ARK", with = "crate::hex::serde_bytes")]
     pub ark: Vec<u8>,
     /// The intermediate that signs VCEKs, hex of DER.
-    #[serde(rename = "ASK", with = "hex_bytes")]
+    #[serde(rename = "ASK", with = "crate::hex::serde_bytes")]
     pub ask: Vec<u8>,
+    /// The intermediate that signs VLEKs, hex of DER. Absent: VLEK-signed
+    /// reports are refused under this root (the simulated chip has no
+    /// VLEK).
+    #[serde(
+        rename = "ASVK",
+        with = "crate::hex::serde_bytes::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub asvk: Option<Vec<u8>>,
 }
 
-/// Serde for variable-length byte strings as hex.
-mod hex_bytes {
-    use alloc::string::String;
-    use alloc::vec::Vec;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&crate::hex::encode(bytes))
+impl TrustedRoot {
+    /// These certificates as verification anchors.
+    pub fn trust_roots(&self) -> TrustRoots<'_> {
+        match &self.asvk {
+            Some(asvk) => TrustRoots::custom_with_asvk(&self.ark, &self.ask, asvk),
+            None => TrustRoots::custom(&self.ark, &self.ask),
+        }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        crate::hex::decode(&text).map_err(serde::de::Error::custom)
+    /// The anchors of an entry: `root`'s, or AMD's genuine ones.
+    pub fn roots_or_genuine(root: Option<&Self>) -> TrustRoots<'_> {
+        root.map_or(TrustRoots::genuine(), Self::trust_roots)
     }
 }
 

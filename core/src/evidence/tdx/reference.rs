@@ -188,25 +188,8 @@ pub struct TdxReferenceValues {
 #[serde(deny_unknown_fields)]
 pub struct TrustedRoot {
     /// The root CA certificate (self-signed), hex of DER.
-    #[serde(rename = "RootCA", with = "hex_bytes")]
+    #[serde(rename = "RootCA", with = "crate::hex::serde_bytes")]
     pub root_ca: Vec<u8>,
-}
-
-/// Serde for variable-length byte strings as hex.
-mod hex_bytes {
-    use alloc::string::String;
-    use alloc::vec::Vec;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&crate::hex::encode(bytes))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        crate::hex::decode(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// A reference field that can mismatch.

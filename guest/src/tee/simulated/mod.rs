@@ -441,6 +441,7 @@ impl SimulatedSnp {
         TrustedRoot {
             ark: self.state.ark.clone(),
             ask: self.state.ask.clone(),
+            asvk: None,
         }
     }
 

@@ -19,8 +19,8 @@ use rsa::signature::{RandomizedSigner, SignatureEncoding};
 use rsa::traits::PublicKeyParts;
 
 use accord_core::der::write::{
-    bits, explicit, ia5, implicit, null, octets, oid, seq, set, small_uint, time, tlv, true_, uint,
-    utc_time, utf8,
+    bits, explicit, ia5, implicit, null, octets, oid, seq, small_uint, time, tlv, true_, uint,
+    utc_time,
 };
 use accord_core::time::UnixTime;
 use sha2::Digest as _;
@@ -29,7 +29,8 @@ use sha2::Digest as _;
 pub const RSA_BITS: usize = 4096;
 
 /// Organisation of every simulated certificate.
-pub const ORGANISATION: &str = "accord INSECURE SIMULATION";
+pub use accord_core::internal::SIMULATION_ORGANISATION as ORGANISATION;
+use accord_core::internal::simulation_name as name;
 
 /// Validity of every simulated certificate (UTCTime digits).
 const NOT_BEFORE: &str = "240101000000";
@@ -45,18 +46,6 @@ pub fn ark_common_name(product: Product) -> String {
 /// The simulated ASK's common name for `product`.
 pub fn ask_common_name(product: Product) -> String {
     format!("SEV-{product}-INSECURE-SIMULATION")
-}
-
-/// A Name with O = [`ORGANISATION`] and the given CN, each in its own RDN.
-fn name(common_name: &str) -> Vec<u8> {
-    let attribute = |arcs: &[u64], value: &str| {
-        let inner = seq(&[&oid(arcs), &utf8(value)]);
-        set(&[&inner])
-    };
-    seq(&[
-        &attribute(&[2, 5, 4, 10], ORGANISATION),
-        &attribute(&[2, 5, 4, 3], common_name),
-    ])
 }
 
 fn sha384_alg() -> Vec<u8> {

@@ -22,13 +22,10 @@
 //! in builds with the `insecure-simulation` feature, is never detected,
 //! and says INSECURE SIMULATION in its root's name and whenever it opens.
 //!
-//! Modules: `pki` (certificates and CRLs), `quote` (body, QE report,
-//! signing; the layout is core's), `collateral` (the PCS documents),
-//! `store` (persistence, as the simulated SEV-SNP chip's).
+//! The certificates, CRLs, PCS documents and quotes are built by core's
+//! `accord_core::internal::tdx_sim` (shared with core's tests); `store`
+//! persists the keys and certificates, as the simulated SEV-SNP chip's.
 
-pub mod collateral;
-pub mod pki;
-pub mod quote;
 mod store;
 
 use std::fmt;
@@ -43,7 +40,8 @@ use accord_core::time::UnixTime;
 use super::simulated::{SimulatedConfig, SimulatedError};
 use super::{TeeError, TeeProvider};
 
-pub use collateral::{Issue, PcsResponses};
+use accord_core::internal::tdx_sim::{self as sim, TdFields};
+pub use accord_core::internal::tdx_sim::{Issue, PcsResponses};
 pub use store::FILES;
 
 /// The provider's name.
@@ -52,7 +50,7 @@ pub const NAME: &str = super::INSECURE_SIMULATED_TDX;
 /// A simulated TDX platform, ready to sign quotes.
 pub struct SimulatedTdx {
     state: store::PlatformState,
-    fields: quote::TdFields,
+    fields: TdFields,
     state_dir: Option<PathBuf>,
     /// The collateral attached to quotes, as JSON, and when it was issued
     /// (reissued when the issue day changes).
@@ -80,7 +78,7 @@ fn now() -> UnixTime {
     UnixTime(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
-fn fields(config: &SimulatedConfig) -> Result<quote::TdFields, SimulatedError> {
+fn fields(config: &SimulatedConfig) -> Result<TdFields, SimulatedError> {
     if !matches!(config.tdx_quote_version, 4 | 5) {
         return Err(SimulatedError::Config(format!(
             "TDX quote version {} is not 4 or 5",
@@ -89,7 +87,7 @@ fn fields(config: &SimulatedConfig) -> Result<quote::TdFields, SimulatedError> {
     }
     let mut mr_config_id = [0u8; 48];
     mr_config_id[..32].copy_from_slice(&config.host_data);
-    Ok(quote::TdFields {
+    Ok(TdFields {
         version: config.tdx_quote_version,
         mr_td: config.measurement,
         mr_config_id,
@@ -203,11 +201,11 @@ impl SimulatedTdx {
         policy_hash.copy_from_slice(&self.fields.mr_config_id[..32]);
         TdxReferenceValues {
             platform: Some("INSECURE SIMULATION".to_string()),
-            min_tcb_evaluation_data_number: Some(collateral::TCB_EVALUATION_DATA_NUMBER),
+            min_tcb_evaluation_data_number: Some(sim::TCB_EVALUATION_DATA_NUMBER),
             mr_td: Some(HexBytes(self.fields.mr_td)),
-            mr_seam: Some(HexBytes(quote::MR_SEAM)),
-            rtmrs: Some(quote::RTMRS.map(HexBytes)),
-            xfam: Some(HexBytes(quote::XFAM)),
+            mr_seam: Some(HexBytes(sim::MR_SEAM)),
+            rtmrs: Some(sim::RTMRS.map(HexBytes)),
+            xfam: Some(HexBytes(sim::XFAM)),
             mr_signer_seam: Some(HexBytes([0; 48])),
             policy_hash: Some(HexBytes(policy_hash)),
             insecure_trusted_root: Some(self.trusted_root()),
@@ -218,19 +216,19 @@ impl SimulatedTdx {
     /// The platform's collateral as a PCS would serve it at `at`, with
     /// `revoked_pcks` (certificate serials) on the PCK CRL.
     pub fn pcs_responses(&self, at: UnixTime, revoked_pcks: &[Vec<u8>]) -> PcsResponses {
-        collateral::issue(&self.state, at, revoked_pcks)
+        self.state.pcs_responses(&Issue::of_day(at, revoked_pcks))
     }
 
     /// The platform's collateral as a PCS would serve it for `issue` (its
     /// dates, CRL number and revoked PCK certificates).
     pub fn pcs_responses_as(&self, issue: &Issue) -> PcsResponses {
-        collateral::issue_as(&self.state, issue)
+        self.state.pcs_responses(issue)
     }
 
     /// The collateral JSON attached to quotes at `at` (cached per issue
     /// day).
     fn collateral_json(&self, at: UnixTime) -> Result<Vec<u8>, TeeError> {
-        let issued = collateral::issue_instant(at);
+        let issued = sim::issue_instant(at);
         let mut cached = self
             .collateral
             .lock()
@@ -256,7 +254,7 @@ impl SimulatedTdx {
 
     /// The signed quote for `report_data`.
     pub fn quote(&self, report_data: &[u8; 64]) -> Vec<u8> {
-        quote::build(&self.state, &self.fields, report_data)
+        self.state.quote(&self.fields, report_data)
     }
 }
 

@@ -24,9 +24,10 @@ use accord_core::evidence::tdx::pck::PckExtension;
 use accord_core::x509::{Certificate, pem as core_pem};
 use p256::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 
-use super::pki::{self, PlatformIds};
 use crate::tee::simulated::SimulatedError;
 use crate::tee::simulated::store::save_staged;
+use accord_core::evidence::collateral::TdxCa;
+use accord_core::internal::tdx_sim::{self as pki, PlatformIds};
 
 /// The files of a platform, in the order they are written.
 pub const FILES: [&str; 9] = [
@@ -41,29 +42,8 @@ pub const FILES: [&str; 9] = [
     "tcb-signing.pem",
 ];
 
-/// A platform's keys and certificates, validated.
-pub struct PlatformState {
-    /// The simulated root CA's key.
-    pub root_key: p256::ecdsa::SigningKey,
-    /// The PCK Platform CA's key (signs the PCK CRL).
-    pub pck_ca_key: p256::ecdsa::SigningKey,
-    /// The PCK key (signs QE reports).
-    pub pck_key: p256::ecdsa::SigningKey,
-    /// The TCB Signing key (signs TCB info and QE identity).
-    pub tcb_signing_key: p256::ecdsa::SigningKey,
-    /// The QE's attestation key (signs quotes).
-    pub attestation_key: p256::ecdsa::SigningKey,
-    /// Root CA certificate, DER.
-    pub root: Vec<u8>,
-    /// PCK Platform CA certificate, DER.
-    pub pck_ca: Vec<u8>,
-    /// PCK certificate, DER.
-    pub pck: Vec<u8>,
-    /// TCB Signing certificate, DER.
-    pub tcb_signing: Vec<u8>,
-    /// What the PCK certificate says of the platform.
-    pub ids: PlatformIds,
-}
+/// A platform's keys and certificates (validated when loaded).
+pub use accord_core::internal::tdx_sim::Platform as PlatformState;
 
 fn random<const N: usize>() -> Result<[u8; N], SimulatedError> {
     let mut out = [0u8; N];
@@ -105,8 +85,8 @@ pub fn generate() -> Result<PlatformState, SimulatedError> {
         piid: random()?,
     };
     let root = pki::issue_root(&serial()?, &root_key);
-    let pck_ca = pki::issue_pck_ca(&serial()?, &root_key, &pck_ca_key);
-    let pck = pki::issue_pck(&serial()?, &ids, &pck_ca_key, &pck_key);
+    let pck_ca = pki::issue_pck_ca(&serial()?, TdxCa::Platform, &root_key, &pck_ca_key);
+    let pck = pki::issue_pck(&serial()?, &ids, TdxCa::Platform, &pck_ca_key, &pck_key);
     let tcb_signing = pki::issue_tcb_signing(&serial()?, &root_key, &tcb_signing_key);
     validate(
         Path::new("<new platform>"),

@@ -122,7 +122,7 @@ fn the_platform_persists_and_its_collateral_has_the_pcs_shapes() {
     assert_eq!(verified.tcb_info().fmspc, first.fmspc());
     assert_eq!(
         verified.tcb_info().tcb_evaluation_data_number,
-        collateral::TCB_EVALUATION_DATA_NUMBER
+        accord_core::internal::tdx_sim::TCB_EVALUATION_DATA_NUMBER
     );
     // Under Intel's pinned root the simulated collateral is refused.
     assert_eq!(
