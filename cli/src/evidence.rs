@@ -19,6 +19,7 @@ use accord_core::time::UnixTime;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::collateral_args::CollateralArgs;
 use crate::{evidence_fetch, input};
 
 /// Subcommands of `accord evidence`.
@@ -75,6 +76,8 @@ impl From<ProductArg> for Product {
 /// Arguments of `accord evidence verify`.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("evidence").required(true).args(["snp", "tdx"]))]
+// Offline, this command has nothing but the cache.
+#[command(mut_arg("offline", |arg| arg.requires("cache")))]
 pub struct VerifyArgs {
     /// SEV-SNP attestation report (1184 bytes, binary).
     #[arg(long, value_name = "REPORT")]
@@ -120,34 +123,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "ROOT.der", requires = "tdx")]
     tdx_trust_root: Option<PathBuf>,
 
-    /// Base URL of AMD's KDS (or a mirror with the same paths).
-    #[arg(long, value_name = "URL", default_value = accord_collateral::DEFAULT_KDS_URL)]
-    kds_url: String,
-
-    /// Base URL of Intel's PCS, or of a PCCS (same v4 paths).
-    #[arg(long, value_name = "URL", default_value = accord_collateral::DEFAULT_PCS_URL)]
-    pcs_url: String,
-
-    /// HTTP proxy for the fetches (http://HOST:PORT; CONNECT for https).
-    #[arg(long, value_name = "URL")]
-    collateral_proxy: Option<String>,
-
-    /// Extra TLS roots for the fetches (PEM bundle or DER), e.g. a PCCS's
-    /// own certificate authority; Mozilla's roots are trusted anyway.
-    #[arg(long, value_name = "CERTS.pem")]
-    collateral_ca: Option<PathBuf>,
-
-    /// Seconds a fetch may take in all (connecting: at most 10).
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    fetch_timeout: u64,
-
-    /// Cache directory for fetched collateral.
-    #[arg(long, value_name = "DIR")]
-    cache: Option<PathBuf>,
-
-    /// Fetch nothing: missing collateral comes from --cache only.
-    #[arg(long, requires = "cache")]
-    offline: bool,
+    #[command(flatten)]
+    fetch: CollateralArgs,
 
     /// Write the collateral used (vcek.der, crl.der or collateral.json) to
     /// DIR and print the command that reproduces the verdict offline.
@@ -175,18 +152,6 @@ pub struct VerifyArgs {
 }
 
 impl VerifyArgs {
-    fn fetch_options(&self) -> evidence_fetch::FetchOptions {
-        evidence_fetch::FetchOptions {
-            kds_url: self.kds_url.clone(),
-            pcs_url: self.pcs_url.clone(),
-            proxy: self.collateral_proxy.clone(),
-            extra_roots: self.collateral_ca.clone(),
-            timeout_secs: self.fetch_timeout,
-            cache: self.cache.clone(),
-            offline: self.offline,
-        }
-    }
-
     /// The arguments that decide the verdict besides the collateral files,
     /// with the instant pinned: for the reproduce-offline command.
     fn replay(&self, at: UnixTime) -> evidence_fetch::Replay {
@@ -364,7 +329,7 @@ fn verify_snp(
         Some(path) => (input::read_certificate(&path)?, given_crl),
         None => {
             let fetched = evidence_fetch::snp_collateral(
-                &args.fetch_options(),
+                &args.fetch,
                 &report,
                 args.product.map(Product::from),
                 &roots,
@@ -487,7 +452,7 @@ fn verify_tdx(
     let collateral = match &args.collateral {
         Some(path) => Collateral::from_json(&input::read(path)?)
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?,
-        None => evidence_fetch::tdx_collateral(&args.fetch_options(), &quote, at)?,
+        None => evidence_fetch::tdx_collateral(&args.fetch, &quote, at)?,
     };
     if let Some(dir) = &args.save_collateral {
         let command = evidence_fetch::save_tdx(dir, &collateral, &args.replay(at))?;

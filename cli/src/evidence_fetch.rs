@@ -9,12 +9,9 @@
 //! each piece came from, go to stderr.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use accord_collateral::{
-    Cache, Endpoints, Fetched, Fetcher, HttpClient, HttpConfig, Source, crl_item,
-    fetch_tdx_collateral, human, pck_target, vcek_item,
+    Fetched, Source, crl_item, fetch_tdx_collateral, human, pck_target, vcek_item,
 };
 use accord_core::crypto::CryptoProvider;
 use accord_core::evidence::snp::{
@@ -22,29 +19,11 @@ use accord_core::evidence::snp::{
 };
 use accord_core::evidence::tdx::{Collateral, Quote, TdxError};
 use accord_core::time::UnixTime;
-use accord_core::x509::{Certificate, Crl, pem};
+use accord_core::x509::{Certificate, Crl};
 use anyhow::{Context, anyhow};
 
+use crate::collateral_args::CollateralArgs;
 use crate::evidence::Failure;
-
-/// Where and how to fetch (the command-line options).
-#[derive(Clone, Debug)]
-pub struct FetchOptions {
-    /// `--kds-url`.
-    pub kds_url: String,
-    /// `--pcs-url`.
-    pub pcs_url: String,
-    /// `--collateral-proxy`.
-    pub proxy: Option<String>,
-    /// `--collateral-ca`.
-    pub extra_roots: Option<PathBuf>,
-    /// `--fetch-timeout`.
-    pub timeout_secs: u64,
-    /// `--cache`.
-    pub cache: Option<PathBuf>,
-    /// `--offline`.
-    pub offline: bool,
-}
 
 /// The options of a reproducing command besides the collateral files.
 #[derive(Clone, Debug)]
@@ -60,48 +39,6 @@ pub struct SnpCollateral {
     pub leaf: Vec<u8>,
     /// The CRL.
     pub crl: Option<Vec<u8>>,
-}
-
-fn fetcher(options: &FetchOptions) -> anyhow::Result<Fetcher> {
-    let http = if options.offline {
-        None
-    } else {
-        let proxy = options
-            .proxy
-            .as_deref()
-            .map(|url| {
-                url.parse()
-                    .map_err(|_| anyhow!("--collateral-proxy {url}: not a URL"))
-            })
-            .transpose()?;
-        let extra_roots = match &options.extra_roots {
-            Some(path) => {
-                let bytes = crate::input::read(path)?;
-                if bytes.first() == Some(&0x30) {
-                    vec![bytes]
-                } else {
-                    let text = std::str::from_utf8(&bytes)
-                        .with_context(|| format!("{}: neither DER nor PEM", path.display()))?;
-                    pem::decode_all(text, "CERTIFICATE")
-                        .map_err(|err| anyhow!("{}: no PEM certificate ({err})", path.display()))?
-                }
-            }
-            None => Vec::new(),
-        };
-        let total = Duration::from_secs(options.timeout_secs.max(1));
-        let config = HttpConfig {
-            connect_timeout: total.min(Duration::from_secs(10)),
-            total_timeout: total,
-            proxy,
-            extra_roots,
-            ..HttpConfig::default()
-        };
-        Some(HttpClient::new(config).context("setting up TLS for the fetches")?)
-    };
-    let endpoints = Endpoints::new(&options.kds_url, &options.pcs_url);
-    let cache = options.cache.as_ref().map(Cache::new);
-    Ok(Fetcher::new(http, endpoints, cache)
-        .with_progress(Arc::new(|message| eprintln!("{message}"))))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -128,7 +65,7 @@ fn tell(fetched: &Fetched) {
 /// Fetches the VCEK for `report` and, with `with_crl`, the CRL for its
 /// product (checked to be issued by the ARK of `roots`).
 pub(crate) fn snp_collateral(
-    options: &FetchOptions,
+    options: &CollateralArgs,
     report: &[u8],
     product: Option<Product>,
     roots: &TrustRoots<'_>,
@@ -158,7 +95,7 @@ pub(crate) fn snp_collateral(
             .and_then(|crl| crl.verify_issued_by(&ark, provider))
             .map_err(|err| format!("not issued by the {product} ARK ({err})"))
     };
-    let fetcher = fetcher(options)?;
+    let fetcher = options.reporting_fetcher()?;
     let (leaf, crl) = runtime()?
         .block_on(async {
             let leaf = fetcher.fetch(&vcek, at).await?;
@@ -181,14 +118,14 @@ pub(crate) fn snp_collateral(
 
 /// Fetches the TDX collateral for the quote's FMSPC and PCK CA.
 pub(crate) fn tdx_collateral(
-    options: &FetchOptions,
+    options: &CollateralArgs,
     quote: &[u8],
     at: UnixTime,
 ) -> Result<Collateral, Failure> {
     // A quote that does not parse is refused as the offline path refuses it.
     Quote::parse(quote).map_err(|err| Failure::Invalid(format!("TDX: {}", TdxError::from(err))))?;
     let (fmspc, ca) = pck_target(quote).map_err(|err| Failure::Invalid(format!("TDX: {err}")))?;
-    let fetcher = fetcher(options)?;
+    let fetcher = options.reporting_fetcher()?;
     let fetched = runtime()?
         .block_on(fetch_tdx_collateral(&fetcher, fmspc, ca, at))
         .map_err(|err| anyhow!("{err}"))?;

@@ -14,8 +14,11 @@
 //! `accord-demo` crate (`cli/demo/`), which reuses these commands.
 
 pub mod annotations;
+pub mod collateral_args;
+pub mod collateral_source;
 pub mod evidence;
 pub mod evidence_fetch;
+pub mod freshness;
 pub mod generate;
 pub mod initdata;
 pub mod input;

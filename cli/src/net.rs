@@ -16,24 +16,35 @@
 //! process, so the demo and the tests, which run many commands, warn
 //! once).
 //!
+//! The coordinator's evidence is verified with collateral from
+//! [`CoordinatorOptions::collateral_source`] (the `--kds-url`/`--pcs-url`
+//! fetcher over a cache, default `collateral/cache` in the workspace; with
+//! `--offline`, nothing fetched: what the evidence carries, plus `--cache`
+//! if given), the process's verifier first raised to the workspace's
+//! freshness marks and those written back after the coordinator passed
+//! ([`crate::freshness`]).
+//!
 //! Exit status: 0 success; 1 refused (attestation or verification
 //! failed, the coordinator refused the request); 2 usage, I/O or network
 //! errors.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use accord_core::manifest::Manifest;
 use accord_core::protocol::{ErrorCode, ErrorReply, UserCall};
-use accord_guest::atls::{AtlsError, Clock, PeerPolicy};
+use accord_guest::atls::{AtlsError, Clock, CollateralSource, PeerPolicy};
 use accord_guest::client::UserClient;
 use anyhow::Context;
 use clap::Args;
 
-use crate::input;
+use crate::collateral_args::CollateralArgs;
+use crate::collateral_source::FetcherSource;
 use crate::workspace::Workspace;
+use crate::{freshness, input};
 
 /// Default seconds to wait for the coordinator.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
@@ -52,6 +63,10 @@ const RETRY_DELAY: Duration = Duration::from_millis(300);
 /// `accord verify`; `accord set` rewords `--manifest` and `--workspace`
 /// (`SetArgs`), so every command's `--help` reads as it always did.
 #[derive(Clone, Debug, Args)]
+#[command(
+    mut_arg("cache", |arg| arg.help(CACHE_HELP)),
+    mut_arg("offline", |arg| arg.help(OFFLINE_HELP))
+)]
 pub struct CoordinatorOptions {
     /// The coordinator's user API.
     #[arg(long, short = 'c', value_name = "HOST:PORT")]
@@ -79,7 +94,24 @@ pub struct CoordinatorOptions {
     /// nothing about hardware.
     #[arg(long)]
     pub insecure_simulation: bool,
+
+    /// Where the collateral the coordinator's evidence is verified with
+    /// comes from.
+    #[command(flatten)]
+    pub collateral: CollateralArgs,
 }
+
+/// `--cache` of the network commands.
+const CACHE_HELP: &str = "Cache directory for the collateral fetched for the coordinator's evidence. \
+     Default: collateral/cache in the workspace (with --offline: no cache unless given)";
+
+/// `--offline` of the network commands.
+const OFFLINE_HELP: &str = "Fetch nothing: verify the coordinator with the collateral its evidence \
+     carries (its VCEK and CRL, or its TDX collateral), and --cache if given. Collateral older \
+     than what this workspace has seen (collateral/freshness-marks) is still refused";
+
+/// What a network command says when a fetch fails.
+const FALLBACK: &str = "using the collateral the coordinator's evidence carries";
 
 impl CoordinatorOptions {
     /// The options for `coordinator` with the defaults of the command
@@ -92,7 +124,43 @@ impl CoordinatorOptions {
             json: false,
             timeout: DEFAULT_TIMEOUT_SECS,
             insecure_simulation: false,
+            collateral: CollateralArgs::default(),
         }
+    }
+
+    /// The same options with `--offline`: nothing is fetched, the
+    /// coordinator's evidence carries its collateral.
+    #[must_use]
+    pub fn offline(mut self) -> Self {
+        self.collateral.offline = true;
+        self
+    }
+
+    /// The same options fetching from `url` for both the KDS and the PCS
+    /// paths (the simulated vendor, a local mirror).
+    #[must_use]
+    pub fn fetching_from(mut self, url: &str) -> Self {
+        self.collateral = CollateralArgs {
+            cache: self.collateral.cache.take(),
+            ..CollateralArgs::from_vendor(url)
+        };
+        self
+    }
+
+    /// Where the verifier's collateral comes from: a fetcher at
+    /// `--kds-url`/`--pcs-url` over the cache (`--cache`, default
+    /// `collateral/cache` in the workspace); offline, the cache if given,
+    /// else nothing (what the evidence carries).
+    pub fn collateral_source(&self) -> anyhow::Result<Option<Arc<dyn CollateralSource>>> {
+        let cache = match (&self.collateral.cache, self.collateral.offline) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, false) => Some(self.workspace().collateral_cache()),
+            (None, true) => return Ok(None),
+        };
+        let fetcher = self.collateral.fetcher(cache)?;
+        Ok(Some(Arc::new(
+            FetcherSource::new(fetcher).announcing(FALLBACK),
+        )))
     }
 
     /// The same options with `--insecure-simulation`: manifests trusting
@@ -166,12 +234,21 @@ impl CoordinatorOptions {
     /// Connects to the coordinator, attesting it against `manifest`'s
     /// coordinator policy ([`connect`]).
     pub async fn connect_to(&self, manifest: &Manifest) -> Result<UserClient, Failure> {
-        connect(
-            &self.coordinator,
-            &coordinator_policy(manifest),
-            self.timeout(),
-        )
-        .await
+        self.connect_with_policy(&coordinator_policy(manifest))
+            .await
+    }
+
+    /// Connects to the coordinator, attesting it against `policy`
+    /// ([`connect`]) with the collateral of [`Self::collateral_source`],
+    /// the verifier raised to the workspace's freshness marks first
+    /// ([`freshness`]) and those recorded after it passed.
+    pub async fn connect_with_policy(&self, policy: &PeerPolicy) -> Result<UserClient, Failure> {
+        let marks = self.workspace().freshness_marks();
+        freshness::raise_from(&marks)?;
+        let source = self.collateral_source()?;
+        let client = connect(&self.coordinator, policy, self.timeout(), source).await?;
+        freshness::save(&marks)?;
+        Ok(client)
     }
 
     /// [`Self::checked_manifest`], then [`Self::connect_to`] the
@@ -332,6 +409,7 @@ pub async fn connect(
     addr: &str,
     policy: &PeerPolicy,
     timeout: Duration,
+    collateral: Option<Arc<dyn CollateralSource>>,
 ) -> Result<UserClient, Failure> {
     let start = Instant::now();
     let mut last_note: Option<Instant> = None;
@@ -341,7 +419,7 @@ pub async fn connect(
         let remaining = timeout.saturating_sub(start.elapsed());
         let attempt = tokio::time::timeout(
             remaining.max(MIN_ATTEMPT),
-            UserClient::connect(addr, policy.clone()),
+            UserClient::connect_with_collateral(addr, policy.clone(), collateral.clone()),
         )
         .await
         .unwrap_or_else(|_| Err(anyhow::anyhow!("connecting to {addr}: timed out")));

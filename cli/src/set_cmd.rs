@@ -280,8 +280,7 @@ pub async fn set(args: &SetArgs) -> Result<SetOutcome, Failure> {
         args.options.coordinator,
         policy_source.display()
     );
-    let mut client =
-        net::connect(&args.options.coordinator, &policy, args.options.timeout()).await?;
+    let mut client = args.options.connect_with_policy(&policy).await?;
 
     let trust = workspace.load_trust_state()?;
     let current = match net::call(

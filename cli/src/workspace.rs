@@ -8,6 +8,9 @@
 //! DIR/seed-shares.json          the sealed seed shares (first `set`, 0600)
 //! DIR/verify/                   what `accord verify` wrote last
 //! DIR/verify/last-tree-head.json  the trust state: the last verified tree head
+//! DIR/collateral/freshness-marks  the newest collateral the network commands
+//!                               have seen (CRL numbers, tcbEvaluationDataNumbers)
+//! DIR/collateral/cache/         collateral they fetched (default --cache)
 //! ```
 //!
 //! Every file is written atomically (temporary file in the same directory,
@@ -30,6 +33,12 @@ pub const SEED_SHARES_FILE: &str = "seed-shares.json";
 pub const VERIFY_DIR: &str = "verify";
 /// Name of the trust state inside [`VERIFY_DIR`].
 pub const TRUST_STATE_FILE: &str = "last-tree-head.json";
+/// Name of the collateral directory.
+pub const COLLATERAL_DIR: &str = "collateral";
+/// Name of the freshness marks inside [`COLLATERAL_DIR`].
+pub const MARKS_FILE: &str = "freshness-marks";
+/// Name of the default collateral cache inside [`COLLATERAL_DIR`].
+pub const CACHE_DIR: &str = "cache";
 
 /// A workspace directory and the paths of its files.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +86,18 @@ impl Workspace {
     /// `DIR/verify/last-tree-head.json`.
     pub fn trust_state(&self) -> PathBuf {
         self.verify_dir().join(TRUST_STATE_FILE)
+    }
+
+    /// `DIR/collateral/freshness-marks`: the verifier's high-water marks
+    /// ([`crate::freshness`]).
+    pub fn freshness_marks(&self) -> PathBuf {
+        self.dir.join(COLLATERAL_DIR).join(MARKS_FILE)
+    }
+
+    /// `DIR/collateral/cache`: the network commands' default collateral
+    /// cache.
+    pub fn collateral_cache(&self) -> PathBuf {
+        self.dir.join(COLLATERAL_DIR).join(CACHE_DIR)
     }
 
     /// The manifest's path, or a helpful error if there is none.

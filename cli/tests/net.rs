@@ -2,6 +2,8 @@
 //! `accord recover` end to end: a coordinator runs in this test process
 //! (the demo's deployment, `accord_demo::demo::Deployment`, INSECURE
 //! simulated chip), and the real `accord` binary talks to it over loopback.
+//! Every command runs `--offline` or fetches from the INSECURE simulated
+//! vendor on loopback (`--kds-url`/`--pcs-url`), never from AMD or Intel.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -9,6 +11,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use accord_cli::net::coordinator_policy;
+use accord_core::evidence::Evidence;
+use accord_core::evidence::snp::Product;
 use accord_core::manifest::Manifest;
 use accord_core::protocol::{
     GetManifests, GetManifestsReply, HelloReply, MAX_USER_FRAME, UserRequest, VERSION, negotiate,
@@ -17,7 +21,9 @@ use accord_demo::demo::Deployment;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts};
 use accord_guest::client::UserClient;
 use accord_guest::coordinator::InProcess;
+use accord_guest::tee::{TeeError, TeeProvider};
 use accord_guest::wire::{self, ReadLimits};
+use accord_simulated_vendor::SimulatedVendor;
 
 const BIN: &str = env!("CARGO_BIN_EXE_accord");
 /// Accepts the demo's manifest, which trusts the simulated chip.
@@ -143,8 +149,21 @@ impl Drop for Harness {
     }
 }
 
+/// Runs `accord ARGS`. A network command that names no collateral source
+/// gets `--offline`: no test reaches AMD or Intel (the simulated chip's
+/// evidence carries its VCEK and CRL).
 fn accord(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+    let network = matches!(
+        args.first(),
+        Some(&"set" | &"verify" | &"get-manifests" | &"recover")
+    );
+    let named = args.iter().any(|a| *a == "--offline" || *a == "--kds-url");
+    let mut command = Command::new(BIN);
+    command.args(args);
+    if network && !named {
+        command.arg("--offline");
+    }
+    command.output().unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -718,4 +737,191 @@ fn an_unreachable_coordinator_is_a_network_error_after_waiting() {
     );
     // A usage error is 2 as well.
     assert_exit(&accord(&["set"]), 2);
+}
+
+// ---------------------------------------------------------------------
+// Collateral for the coordinator's evidence (issue 15, "in service").
+
+/// The product of the simulated chip the vendor serves.
+fn served_product(vendor: &SimulatedVendor) -> Product {
+    [Product::Milan, Product::Genoa, Product::Turin]
+        .into_iter()
+        .find(|p| vendor.snp_crl_number(*p).is_some())
+        .expect("the vendor serves the deployment's chip")
+}
+
+/// The coordinator's own collateral travels in aTLS: `accord verify
+/// --offline` verifies it (VCEK and CRL carried by its evidence) without a
+/// single request to the vendor, and with the vendor's port closed.
+#[test]
+fn offline_verify_uses_the_collateral_the_coordinator_carries() {
+    let h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    let mut vendor = h.deployment.start_vendor().unwrap();
+    let url = vendor.url();
+    let offline = ["verify", "--offline", "--kds-url", &url, "--pcs-url", &url];
+    let verify = h.accord(&offline);
+    assert_exit(&verify, 0);
+    assert_eq!(vendor.requests(), Vec::<String>::new(), "nothing fetched");
+    vendor.stop();
+    let closed = h.accord(&offline);
+    assert_exit(&closed, 0);
+    assert!(
+        !text(&closed.stderr).contains("collateral:"),
+        "no fetch was attempted: {}",
+        text(&closed.stderr)
+    );
+
+    // Online with the vendor down: one line says so, and the collateral
+    // the evidence carries is used.
+    let online = h.accord(&["verify", "--kds-url", &url, "--pcs-url", &url]);
+    assert_exit(&online, 0);
+    let err = text(&online.stderr);
+    let said: Vec<&str> = err
+        .lines()
+        .filter(|line| line.starts_with("collateral: "))
+        .collect();
+    assert_eq!(said.len(), 1, "{err}");
+    assert!(
+        said[0].contains("cannot fetch the VCEK CRL of")
+            && said[0].ends_with("; using the collateral the coordinator's evidence carries"),
+        "{err}"
+    );
+}
+
+/// A TEE whose evidence carries no CRL.
+struct NoCrl(Arc<dyn TeeProvider>);
+
+impl TeeProvider for NoCrl {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn is_insecure(&self) -> bool {
+        true
+    }
+
+    fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence, TeeError> {
+        let mut evidence = self.0.evidence(report_data)?;
+        if let Evidence::Snp(snp) = &mut evidence {
+            snp.crl = None;
+        }
+        Ok(evidence)
+    }
+}
+
+/// A coordinator whose evidence carries no CRL is refused offline, naming
+/// the CRL that is missing; online, the vendor's CRL is fetched and it
+/// passes.
+#[test]
+fn offline_verify_refuses_evidence_without_a_crl_by_name() {
+    let h = Harness::new();
+    let tee: Arc<dyn TeeProvider> = Arc::new(NoCrl(h.deployment.tee("coordinator").unwrap()));
+    let bare =
+        h.rt.block_on(accord_guest::coordinator::spawn(
+            tee,
+            &h.dir.join("bare-coordinator"),
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+        ))
+        .unwrap();
+    let addr = bare.user_addr.to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["verify", "-c", &addr, "--workspace", h.ws(), INSECURE];
+        args.extend_from_slice(extra);
+        accord(&args)
+    };
+    let refused = run(&["--offline"]);
+    assert_exit(&refused, 1);
+    let err = text(&refused.stderr);
+    assert!(err.contains("failed attestation"), "{err}");
+    assert!(
+        err.contains("VCEK CRL of") && err.contains("is not held: revocation cannot be checked"),
+        "{err}"
+    );
+
+    // Online, the vendor's CRL is fetched: attestation passes (the
+    // coordinator has no manifest yet, which is another matter).
+    let vendor = h.deployment.start_vendor().unwrap();
+    let product = served_product(&vendor);
+    let url = vendor.url();
+    let online = run(&["--kds-url", &url, "--pcs-url", &url]);
+    let err = text(&online.stderr);
+    assert!(!err.contains("failed attestation"), "{err}");
+    assert!(
+        vendor.count(&format!("/vcek/v1/{}/crl", product.name())) >= 1,
+        "{:?}",
+        vendor.requests()
+    );
+    h.rt.block_on(bare.stop()).unwrap();
+}
+
+/// Freshness across runs: once the workspace has seen the vendor's newer
+/// CRL (a revocation raised its number), the older CRL the coordinator
+/// attaches is refused offline, naming newest-seen and offered.
+#[test]
+fn a_workspace_refuses_a_crl_older_than_it_has_seen() {
+    let h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    let vendor = h.deployment.start_vendor().unwrap();
+    let product = served_product(&vendor);
+    let number = vendor.revoke_snp(product, &[0x01, 0x23, 0x45]).unwrap();
+    assert!(number >= 2, "{number}");
+    let url = vendor.url();
+    let online = h.accord(&["verify", "--kds-url", &url, "--pcs-url", &url]);
+    assert_exit(&online, 0);
+    assert!(
+        vendor.count(&format!("/vcek/v1/{}/crl", product.name())) >= 1,
+        "{:?}",
+        vendor.requests()
+    );
+    let marks = h.dir.join("collateral/freshness-marks");
+    assert!(marks.is_file());
+    assert!(h.dir.join("collateral/cache").is_dir(), "the default cache");
+
+    let offline = h.accord(&["verify", "--offline"]);
+    assert_exit(&offline, 1);
+    let err = text(&offline.stderr);
+    assert!(
+        err.contains(&format!(
+            "is older than the newest seen (CRL number {number} of"
+        )),
+        "newest seen: {err}"
+    );
+    assert!(
+        err.contains(": CRL number 0 (or none) of"),
+        "offered: {err}"
+    );
+
+    // With the cache given, the newer CRL it holds is used offline.
+    let cache = h.dir.join("collateral/cache");
+    let cached = h.accord(&["verify", "--offline", "--cache", cache.to_str().unwrap()]);
+    assert_exit(&cached, 0);
+    // The marks never went down.
+    let after = h.accord(&["verify", "--offline"]);
+    assert_exit(&after, 1);
+}
+
+/// A marks file that is not marks is an error naming it (fail closed).
+#[test]
+fn a_corrupt_marks_file_is_refused_by_name() {
+    let h = Harness::new();
+    assert_exit(&h.accord(&["set"]), 0);
+    let marks = h.dir.join("collateral/freshness-marks");
+    assert!(marks.is_file(), "set recorded the marks");
+    let mut bytes = std::fs::read(&marks).unwrap();
+    bytes.push(0);
+    std::fs::write(&marks, &bytes).unwrap();
+    for command in ["verify", "set", "get-manifests"] {
+        let output = h.accord(&[command]);
+        assert_exit(&output, 2);
+        let err = text(&output.stderr);
+        assert!(
+            err.contains(marks.to_str().unwrap()) && err.contains("not valid freshness marks"),
+            "{command}: {err}"
+        );
+    }
+    std::fs::write(&marks, b"accord-marks\x02").unwrap();
+    let err = text(&h.accord(&["verify"]).stderr);
+    assert!(err.contains("version 2"), "{err}");
 }

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsStream;
 
-use crate::atls::{Connector, Identity, PeerPolicy, Timeouts, VerifiedPeer};
+use crate::atls::{CollateralSource, Connector, Identity, PeerPolicy, Timeouts, VerifiedPeer};
 use crate::tee::TeeProvider;
 use crate::wire::{self, ReadLimits};
 
@@ -99,8 +99,24 @@ impl UserClient {
     /// Connects to `addr`, verifies the coordinator against `policy` and
     /// says `Hello`.
     pub async fn connect(addr: &str, policy: PeerPolicy) -> anyhow::Result<Self> {
+        Self::connect_with_collateral(addr, policy, None).await
+    }
+
+    /// [`connect`](Self::connect), fetching the collateral the verifier
+    /// needs for the coordinator's evidence through `collateral` (a
+    /// vendor, a cache: untrusted, see [`crate::atls::collateral`]); with
+    /// `None`, only what the evidence carries and the process's verifier
+    /// holds are used.
+    pub async fn connect_with_collateral(
+        addr: &str,
+        policy: PeerPolicy,
+        collateral: Option<Arc<dyn CollateralSource>>,
+    ) -> anyhow::Result<Self> {
         tracing::debug!("connecting to the coordinator's user API at {addr}");
-        let connector = Connector::new(policy, None, None, Timeouts::default())?;
+        let mut connector = Connector::new(policy, None, None, Timeouts::default())?;
+        if let Some(source) = collateral {
+            connector = connector.with_collateral(source);
+        }
         let attested = connector
             .connect(tcp(addr).await?)
             .await

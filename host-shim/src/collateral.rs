@@ -4,9 +4,10 @@
 //! KDS, Intel's PCS v4 or a PCCS, an HTTP proxy, the on-disk cache).
 //!
 //! **No trust decision is made here.** A [`CollateralRequest`] is mapped to
-//! the fetcher's items (the VCEK by product, hwID and TCB; the ASK/ARK
-//! chain; the VCEK or VLEK CRL; the four PCS parts of TDX collateral,
-//! assembled into core's collateral JSON), and the bytes go to the agent,
+//! the fetcher's items by [`Fetcher::fetch_request`] (the one mapping the
+//! CLI and the demo use too: the VCEK by product, hwID and TCB; the
+//! ASK/ARK chain; the VCEK or VLEK CRL; the four PCS parts of TDX
+//! collateral, assembled into core's collateral JSON), and the bytes go to the agent,
 //! whose `ServiceVerifier::offer` authenticates them under its pinned
 //! roots. A lying vendor, proxy or cache (or this shim) can deny service,
 //! never make evidence pass.
@@ -18,9 +19,8 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use accord_collateral::{Fetched, Fetcher, Item, KeyKind, PckCa, Source, fetch_tdx_collateral};
-use accord_core::evidence::collateral::{CollateralRequest, SnpSigner, TdxCa};
-use accord_core::evidence::snp::TcbVersion;
+use accord_collateral::{Fetched, Fetcher, Source};
+use accord_core::evidence::collateral::CollateralRequest;
 use accord_core::protocol::shim::{CollateralSource, ShimResponse};
 use accord_core::time::UnixTime;
 
@@ -69,45 +69,6 @@ fn kind_of(request: &CollateralRequest) -> &'static str {
         CollateralRequest::SnpCrl { .. } => "snp_crl",
         CollateralRequest::TdxCollateral { .. } => "tdx_collateral",
     }
-}
-
-fn key_kind(signer: SnpSigner) -> KeyKind {
-    match signer {
-        SnpSigner::Vcek => KeyKind::Vcek,
-        SnpSigner::Vlek => KeyKind::Vlek,
-    }
-}
-
-fn pck_ca(ca: TdxCa) -> PckCa {
-    match ca {
-        TdxCa::Platform => PckCa::Platform,
-        TdxCa::Processor => PckCa::Processor,
-    }
-}
-
-/// The fetcher item of an AMD request (`None` for TDX, fetched in parts).
-pub fn snp_item(request: &CollateralRequest) -> Result<Option<Item>, String> {
-    Ok(Some(match request {
-        CollateralRequest::SnpVcek {
-            product,
-            hw_id,
-            tcb,
-        } => Item::Vcek {
-            product: *product,
-            hw_id: hw_id.for_product(*product).to_vec(),
-            tcb: TcbVersion::decode(*tcb, *product)
-                .map_err(|_| format!("REPORTED_TCB {tcb:#018x} does not decode for {product}"))?,
-        },
-        CollateralRequest::SnpChain { product, signer } => Item::CertChain {
-            key: key_kind(*signer),
-            product: *product,
-        },
-        CollateralRequest::SnpCrl { product, signer } => Item::Crl {
-            key: key_kind(*signer),
-            product: *product,
-        },
-        CollateralRequest::TdxCollateral { .. } => return Ok(None),
-    }))
 }
 
 fn source_of(parts: &[&Fetched]) -> (CollateralSource, u64, &'static str) {
@@ -177,70 +138,22 @@ impl CollateralService {
         request: &CollateralRequest,
         at: UnixTime,
     ) -> Result<(Vec<u8>, CollateralSource, u64, &'static str), String> {
-        if let CollateralRequest::TdxCollateral { fmspc, ca } = request {
-            let fetched = fetch_tdx_collateral(&self.fetcher, *fmspc, pck_ca(*ca), at)
-                .await
-                .map_err(|err| err.to_string())?;
-            let parts: Vec<&Fetched> = fetched.parts.iter().collect();
-            let (source, age, outcome) = source_of(&parts);
-            return Ok((
-                fetched.collateral.to_json().into_bytes(),
-                source,
-                age,
-                outcome,
-            ));
-        }
-        let item = snp_item(request)?.ok_or_else(|| "not an AMD item".to_owned())?;
-        let fetched = self
+        let answer = self
             .fetcher
-            .fetch(&item, at)
+            .fetch_request(request, at)
             .await
             .map_err(|err| err.to_string())?;
-        let (source, age, outcome) = source_of(&[&fetched]);
-        Ok((fetched.body, source, age, outcome))
+        let parts: Vec<&Fetched> = answer.parts.iter().collect();
+        let (source, age, outcome) = source_of(&parts);
+        Ok((answer.bytes, source, age, outcome))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use accord_core::evidence::collateral::HwId;
+    use accord_core::evidence::collateral::SnpSigner;
     use accord_core::evidence::snp::Product;
-
-    #[test]
-    fn requests_map_to_the_kds_items() {
-        let vcek = CollateralRequest::SnpVcek {
-            product: Product::Turin,
-            hw_id: HwId([7; 64]),
-            tcb: 0,
-        };
-        match snp_item(&vcek).unwrap().unwrap() {
-            Item::Vcek { product, hw_id, .. } => {
-                assert_eq!(product, Product::Turin);
-                assert_eq!(hw_id, vec![7; 8], "Turin's hwID is 8 bytes");
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            snp_item(&CollateralRequest::SnpCrl {
-                product: Product::Genoa,
-                signer: SnpSigner::Vlek
-            })
-            .unwrap(),
-            Some(Item::Crl {
-                key: KeyKind::Vlek,
-                product: Product::Genoa
-            })
-        );
-        assert_eq!(
-            snp_item(&CollateralRequest::TdxCollateral {
-                fmspc: [0; 6],
-                ca: TdxCa::Platform
-            })
-            .unwrap(),
-            None
-        );
-    }
 
     #[tokio::test]
     async fn an_unreachable_vendor_is_a_failure_naming_the_item() {

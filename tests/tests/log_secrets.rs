@@ -136,9 +136,11 @@ fn pem_lines(path: &Path) -> Vec<String> {
 }
 
 fn options(user: std::net::SocketAddr, dir: &Path) -> CoordinatorOptions {
+    // The simulated chip's evidence carries its collateral: no vendor.
     CoordinatorOptions::new(user.to_string())
         .in_workspace(dir)
         .accepting_insecure_simulation()
+        .offline()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -661,12 +661,22 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         mib(fresh)
     ));
     let timeout = "60";
-    // The manifest trusts the simulated chip: --insecure-simulation.
+    // The manifest trusts the simulated chip: --insecure-simulation. Its
+    // evidence carries its collateral (VCEK, CRL): --offline, no vendor.
     let insecure = "--insecure-simulation";
-    let verify = ["verify", "-c", &user, "--timeout", timeout, insecure];
+    let offline = "--offline";
+    let verify = [
+        "verify",
+        "-c",
+        &user,
+        "--timeout",
+        timeout,
+        insecure,
+        offline,
+    ];
     tool(
         &accord,
-        &["set", "-c", &user, "--timeout", timeout, insecure],
+        &["set", "-c", &user, "--timeout", timeout, insecure, offline],
         &work,
     )?;
     let ready = wait_ready(probes, Duration::from_secs(60))?;
@@ -700,6 +710,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "--seed-shares",
             "seed-shares.json",
             insecure,
+            offline,
         ],
         &work,
     )?;

@@ -11,7 +11,10 @@
 //!    KDS and Intel PCS URL shapes on 127.0.0.1, serving the simulated
 //!    chip's VCEKs and ARK-signed CRL or the simulated TDX's collateral;
 //!    its URLs are printed) and a coordinator on 127.0.0.1 ephemeral ports
-//!    (its chip and store under `DIR/coordinator/`);
+//!    (its chip and store under `DIR/coordinator/`), whose verifier fetches
+//!    the collateral it needs from that vendor; every `accord` command of
+//!    the demo fetches from it too (`--kds-url`/`--pcs-url`), and records
+//!    what it saw in `DIR/collateral/` (the freshness marks, the cache);
 //! 2. makes a workload owner key and two seed-share owner keys
 //!    (`DIR/keys/`);
 //! 3. writes Kubernetes YAML for the coordinator, `web` and `db`
@@ -65,6 +68,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::demo_replicas::{Attesting, Replicas, served};
+use accord_cli::collateral_args::CollateralArgs;
+use accord_cli::collateral_source::FetcherSource;
 use accord_cli::initdata;
 use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
 use accord_cli::manifest_cmd::{GenerateArgs, generate_manifest};
@@ -373,13 +378,30 @@ impl Deployment {
     }
 
     /// Starts a coordinator in this process on 127.0.0.1 ephemeral ports
-    /// (state in `DIR/coordinator/`).
+    /// (state in `DIR/coordinator/`). Its verifier fetches no collateral:
+    /// the simulated TEEs' evidence carries its own.
     pub async fn start_coordinator(&self) -> anyhow::Result<InProcess> {
         accord_guest::coordinator::spawn(
             self.tee("coordinator")?,
             &self.dir.join("coordinator"),
             "127.0.0.1:0",
             "127.0.0.1:0",
+        )
+        .await
+    }
+
+    /// [`Self::start_coordinator`], its verifier fetching the collateral
+    /// it needs (the workloads' CRLs and TDX collateral) from the
+    /// simulated vendor at `vendor_url` (KDS and PCS paths), through the
+    /// fetch path the shim uses ([`FetcherSource`]), without a cache.
+    pub async fn start_coordinator_fetching(&self, vendor_url: &str) -> anyhow::Result<InProcess> {
+        let fetcher = CollateralArgs::from_vendor(vendor_url).fetcher(None)?;
+        accord_guest::coordinator::spawn_with_collateral(
+            self.tee("coordinator")?,
+            &self.dir.join("coordinator"),
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            Arc::new(FetcherSource::new(fetcher)),
         )
         .await
     }
@@ -647,9 +669,9 @@ fn workspace(args: &DemoArgs) -> anyhow::Result<(PathBuf, Option<tempfile::TempD
     }
 }
 
-fn set_args(dir: &Path, coordinator: &str, key: Option<PathBuf>) -> SetArgs {
+fn set_args(dir: &Path, coordinator: &str, vendor: &str, key: Option<PathBuf>) -> SetArgs {
     SetArgs {
-        options: coordinator_options(dir, coordinator),
+        options: coordinator_options(dir, coordinator, vendor),
         workload_owner_key: key,
         signature: Vec::new(),
         atomic: true,
@@ -659,23 +681,26 @@ fn set_args(dir: &Path, coordinator: &str, key: Option<PathBuf>) -> SetArgs {
 
 /// `accord verify` as the third party: in its own workspace
 /// (`DIR/auditor/`), against a copy of the manifest it expects.
-fn verify_args(dir: &Path, coordinator: &str) -> anyhow::Result<VerifyArgs> {
+fn verify_args(dir: &Path, coordinator: &str, vendor: &str) -> anyhow::Result<VerifyArgs> {
     let auditor = dir.join("auditor");
     std::fs::create_dir_all(&auditor).with_context(|| format!("creating {}", auditor.display()))?;
     std::fs::copy(dir.join("manifest.json"), auditor.join("manifest.json"))
         .with_context(|| format!("copying the manifest to {}", auditor.display()))?;
     Ok(VerifyArgs {
-        options: coordinator_options(&auditor, coordinator),
+        options: coordinator_options(&auditor, coordinator, vendor),
     })
 }
 
-/// The demo's manifest trusts its simulated chip: `--insecure-simulation`.
-fn coordinator_options(dir: &Path, coordinator: &str) -> CoordinatorOptions {
+/// The demo's manifest trusts its simulated chip: `--insecure-simulation`;
+/// the collateral comes from the simulated vendor at `vendor` (`--kds-url`
+/// and `--pcs-url`), never from AMD or Intel.
+fn coordinator_options(dir: &Path, coordinator: &str, vendor: &str) -> CoordinatorOptions {
     CoordinatorOptions {
         timeout: TIMEOUT_SECS,
         ..CoordinatorOptions::new(coordinator)
             .in_workspace(dir)
             .accepting_insecure_simulation()
+            .fetching_from(vendor)
     }
 }
 
@@ -701,7 +726,7 @@ async fn demo(dir: &Path, kept: bool, replicas: usize, tee: &str) -> bool {
         println!(
             "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/seed-shares.json, \
              {d}/coordinator-root-ca.pem, {d}/mesh-ca.pem, {d}/workloads/{{web,db}}/tls-config/, \
-             {d}/workloads/{{web,db}}/secrets/, {d}/verify/, {d}/auditor/verify/{}",
+             {d}/workloads/{{web,db}}/secrets/, {d}/verify/, {d}/collateral/, {d}/auditor/verify/{}",
             if replicas > 1 {
                 format!(", {d}/store/, {d}/replica-N.log", d = dir.display())
             } else {
@@ -737,7 +762,7 @@ async fn steps(dir: &Path, tee: &str, report: &mut Report) -> Option<InProcess> 
         let deployment = Deployment::open_on(dir, tee)?;
         let vendor = deployment.start_vendor()?;
         print_vendor(&vendor);
-        let coordinator = deployment.start_coordinator().await?;
+        let coordinator = deployment.start_coordinator_fetching(&vendor.url()).await?;
         println!(
             "coordinator: user API on {}, mesh API on {}",
             coordinator.user_addr, coordinator.mesh_addr
@@ -747,10 +772,10 @@ async fn steps(dir: &Path, tee: &str, report: &mut Report) -> Option<InProcess> 
     .await
     .map_err(any_err);
     // The simulated vendor serves until the steps are over.
-    let (deployment, _vendor, coordinator) = report.end(started)?;
+    let (deployment, vendor, coordinator) = report.end(started)?;
     let user = coordinator.user_addr.to_string();
     let mesh = coordinator.mesh_addr.to_string();
-    run_steps(&deployment, &user, &mesh, report).await;
+    run_steps(&deployment, &user, &mesh, &vendor.url(), report).await;
     Some(coordinator)
 }
 
@@ -777,10 +802,18 @@ async fn steps_replicated(dir: &Path, n: usize, report: &mut Report) -> Option<R
     }
     .await;
     // The simulated vendor serves until the steps are over.
-    let (deployment, _vendor, mut replicas) = report.end(started.map_err(any_err))?;
-    run_steps(&deployment, &replicas.user(0), &replicas.mesh(0), report).await;
+    let (deployment, vendor, mut replicas) = report.end(started.map_err(any_err))?;
+    let vendor = vendor.url();
+    run_steps(
+        &deployment,
+        &replicas.user(0),
+        &replicas.mesh(0),
+        &vendor,
+        report,
+    )
+    .await;
     if report.all_ok() {
-        high_availability(&deployment, &mut replicas, report).await;
+        high_availability(&deployment, &mut replicas, &vendor, report).await;
     }
     Some(replicas)
 }
@@ -788,7 +821,12 @@ async fn steps_replicated(dir: &Path, n: usize, report: &mut Report) -> Option<R
 /// Peer recovery shown: the others recovered from replica 0; replica 1 is
 /// killed while a workload keeps attesting at the rest, restarted, and
 /// must come back on the same history and mesh CA.
-async fn high_availability(deployment: &Deployment, replicas: &mut Replicas, report: &mut Report) {
+async fn high_availability(
+    deployment: &Deployment,
+    replicas: &mut Replicas,
+    vendor: &str,
+    report: &mut Report,
+) {
     let dir = deployment.dir();
     let n = replicas.len();
 
@@ -804,7 +842,7 @@ async fn high_availability(deployment: &Deployment, replicas: &mut Replicas, rep
             }
             let mut views = Vec::new();
             for i in 0..n {
-                views.push(served(dir, &replicas.user(i)).await?);
+                views.push(served(dir, &replicas.user(i), vendor).await?);
             }
             if views.windows(2).all(|w| w[0] == w[1]) {
                 break views;
@@ -866,7 +904,7 @@ async fn high_availability(deployment: &Deployment, replicas: &mut Replicas, rep
     let converged = async {
         let issued = attesting.finish().await?;
         for i in 0..n {
-            let view = served(dir, &replicas.user(i)).await?;
+            let view = served(dir, &replicas.user(i), vendor).await?;
             if view != before {
                 bail!("replica {i} serves {view:?}, not {before:?}");
             }
@@ -881,7 +919,13 @@ async fn high_availability(deployment: &Deployment, replicas: &mut Replicas, rep
     report.end(converged.map_err(any_err));
 }
 
-async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut Report) {
+async fn run_steps(
+    deployment: &Deployment,
+    user: &str,
+    mesh: &str,
+    vendor: &str,
+    report: &mut Report,
+) {
     let dir = deployment.dir();
 
     report.begin("generate keys: a workload owner, two seed-share owners");
@@ -903,7 +947,7 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
     }
 
     report.begin("accord set: the first manifest");
-    let set = set_cmd::set(&set_args(dir, user, None)).await;
+    let set = set_cmd::set(&set_args(dir, user, vendor, None)).await;
     let Some(set) = report.end(set.map_err(failure)) else {
         return;
     };
@@ -950,7 +994,7 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
     }
 
     report.begin("accord verify as a third party (trusts the history key)");
-    let verified = match verify_args(dir, user) {
+    let verified = match verify_args(dir, user, vendor) {
         Ok(args) => verify_cmd::verify(&args).await,
         Err(err) => Err(Failure::Usage(err)),
     };
@@ -963,7 +1007,7 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
     let unsigned = async {
         deployment.write_resources(Some("web.example.com"))?;
         deployment.generate_manifest()?;
-        match set_cmd::set(&set_args(dir, user, None)).await {
+        match set_cmd::set(&set_args(dir, user, vendor, None)).await {
             Ok(outcome) => bail!(
                 "an unsigned update was accepted (generation {})",
                 outcome.generation
@@ -981,7 +1025,7 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
     }
 
     report.begin("a signed update (new SAN web.example.com) is set");
-    let signed = set_cmd::set(&set_args(dir, user, Some(deployment.owner_key()))).await;
+    let signed = set_cmd::set(&set_args(dir, user, vendor, Some(deployment.owner_key()))).await;
     let Some(signed) = report.end(signed.map_err(failure)) else {
         return;
     };
@@ -992,7 +1036,7 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
 
     report.begin("accord verify again: the trust state moves forward");
     let again = async {
-        let args = verify_args(dir, user).map_err(any_err)?;
+        let args = verify_args(dir, user, vendor).map_err(any_err)?;
         let outcome = verify_cmd::verify(&args).await.map_err(failure)?;
         println!("{}", outcome.summary);
         if outcome.summary.previous_size != Some(first.summary.generation)
@@ -1011,7 +1055,7 @@ async fn run_steps(deployment: &Deployment, user: &str, mesh: &str, report: &mut
     }
 
     report.begin("accord get-manifests: the history");
-    let history = match verify_args(dir, user) {
+    let history = match verify_args(dir, user, vendor) {
         Ok(args) => verify_cmd::get_manifests(&args).await,
         Err(err) => Err(Failure::Usage(err)),
     };

@@ -222,11 +222,13 @@ pub struct Served {
 }
 
 /// Asks replica `user` for its history, attesting it against the
-/// workspace's manifest (which trusts the demo's INSECURE simulated chip).
-pub async fn served(dir: &Path, user: &str) -> anyhow::Result<Served> {
+/// workspace's manifest (which trusts the demo's INSECURE simulated chip),
+/// with collateral from the simulated vendor at `vendor`.
+pub async fn served(dir: &Path, user: &str, vendor: &str) -> anyhow::Result<Served> {
     let options = CoordinatorOptions::new(user)
         .in_workspace(dir)
-        .accepting_insecure_simulation();
+        .accepting_insecure_simulation()
+        .fetching_from(vendor);
     let (_, _, mut client) = options
         .connect_attested()
         .await

@@ -84,9 +84,19 @@ fn the_demo_works_and_leaves_the_documented_files() {
         "workloads/db/secrets/workload-secret-seed",
         "verify/last-tree-head.json",
         "verify/manifests/manifest-1.json",
+        // The CLI's commands went through the fetch path at the simulated
+        // vendor and remember the newest collateral they saw.
+        "collateral/freshness-marks",
+        "auditor/collateral/freshness-marks",
     ] {
         assert!(dir.join(file).is_file(), "{file}\n{out}");
     }
+    let crls: Vec<_> = std::fs::read_dir(dir.join("collateral/cache/kds/crl/vcek"))
+        .expect("the vendor's CRL was fetched into the workspace's cache")
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name.to_string_lossy().ends_with(".der"))
+        .collect();
+    assert_eq!(crls.len(), 1, "{crls:?}");
     // A second run refuses the used workspace.
     let again = accord_demo(&["demo", "--workspace", dir.to_str().unwrap()]);
     assert_exit(&again, 2);

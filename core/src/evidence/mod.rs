@@ -19,7 +19,7 @@ pub mod snp;
 pub mod tdx;
 
 pub use collateral::CollateralRequest;
-pub use service::{Counters, HeldCollateral, ServiceVerifier};
+pub use service::{Counters, HeldCollateral, MarksError, ServiceVerifier};
 
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};

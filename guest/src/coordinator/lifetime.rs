@@ -118,6 +118,28 @@ pub async fn spawn_at(
     spawn_with(tee, store, user_addr, mesh_addr, limits::Limits::default()).await
 }
 
+/// [`spawn`] with a collateral source for the verifier (the demo: a
+/// fetcher at the simulated vendor): what the verifier needs for peers'
+/// evidence, and what the coordinator's own evidence lacks, are fetched
+/// through `collateral` (untrusted: the verifier authenticates it).
+pub async fn spawn_with_collateral(
+    tee: Arc<dyn crate::tee::TeeProvider>,
+    state_dir: &Path,
+    user_addr: &str,
+    mesh_addr: &str,
+    collateral: Arc<dyn CollateralSource>,
+) -> anyhow::Result<InProcess> {
+    spawn_full(
+        tee,
+        StoreLocation::Dir(state_dir.to_path_buf()),
+        user_addr,
+        mesh_addr,
+        limits::Limits::default(),
+        Some(collateral),
+    )
+    .await
+}
+
 /// [`spawn_at`] with other admission limits (tests lower them).
 pub async fn spawn_with(
     tee: Arc<dyn crate::tee::TeeProvider>,
@@ -125,6 +147,20 @@ pub async fn spawn_with(
     user_addr: &str,
     mesh_addr: &str,
     limits: limits::Limits,
+) -> anyhow::Result<InProcess> {
+    spawn_full(tee, store, user_addr, mesh_addr, limits, None).await
+}
+
+/// Starts a coordinator in this process. The collateral comes through
+/// `collateral` if given, else through the shim for a
+/// [`StoreLocation::Shim`], else from nowhere (what evidence carries).
+async fn spawn_full(
+    tee: Arc<dyn crate::tee::TeeProvider>,
+    store: StoreLocation,
+    user_addr: &str,
+    mesh_addr: &str,
+    limits: limits::Limits,
+    collateral: Option<Arc<dyn CollateralSource>>,
 ) -> anyhow::Result<InProcess> {
     use anyhow::Context;
 
@@ -137,7 +173,7 @@ pub async fn spawn_with(
     let (peers_tx, peers) = watch::channel(Vec::new());
     let (latest_tx, latest) = mpsc::unbounded_channel();
     let mut helpers = Vec::new();
-    let mut collateral: Option<Arc<dyn CollateralSource>> = None;
+    let mut collateral = collateral;
     let (backend, shim) = match store {
         StoreLocation::Dir(dir) => {
             let store = FsStore::open(&dir.join("store")).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -156,8 +192,10 @@ pub async fn spawn_with(
             )));
             // Collateral on a connection of its own: fetches never queue
             // behind storage calls.
-            let source: Arc<dyn CollateralSource> = Arc::new(ShimClient::new(&addr));
-            collateral = Some(source);
+            if collateral.is_none() {
+                let source: Arc<dyn CollateralSource> = Arc::new(ShimClient::new(&addr));
+                collateral = Some(source);
+            }
             (Backend::Shim(Arc::clone(&client)), Some(client))
         }
     };

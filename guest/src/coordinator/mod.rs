@@ -26,4 +26,6 @@ mod status;
 
 pub use backend::Backend;
 pub use driver::{Handle, MeshState, OsRandom, Service, Wiring, new_request_id, start};
-pub use lifetime::{InProcess, StoreLocation, run, spawn, spawn_at, spawn_with};
+pub use lifetime::{
+    InProcess, StoreLocation, run, spawn, spawn_at, spawn_with, spawn_with_collateral,
+};

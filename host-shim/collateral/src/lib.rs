@@ -17,17 +17,22 @@
 //! - [`fetch`]: the policy (cache while valid, refresh before nextUpdate,
 //!   serve the cache while still valid when the vendor fails);
 //! - [`evidence`]: what a report or quote needs, and the TDX collateral
-//!   assembled from its PCS parts.
+//!   assembled from its PCS parts;
+//! - [`request`]: core's `CollateralRequest` (what the in-service verifier
+//!   needs) mapped to those items ([`Fetcher::fetch_request`]), for the
+//!   shim, the CLI's network commands and the demo.
 //!
 //! - `test_vendor` (feature `test-vendor`): a loopback KDS/PCS for tests.
 //!
-//! Used by `accord evidence verify` and by the shim.
+//! Used by `accord evidence verify`, the CLI's network commands, the demo
+//! and the shim.
 
 pub mod cache;
 pub mod evidence;
 pub mod fetch;
 pub mod http;
 pub mod item;
+pub mod request;
 #[cfg(feature = "test-vendor")]
 pub mod test_vendor;
 
@@ -36,3 +41,4 @@ pub use evidence::{TdxCollateral, crl_item, fetch_tdx_collateral, pck_target, vc
 pub use fetch::{FetchCounts, FetchError, FetchStats, Fetched, Fetcher, Progress, Source, human};
 pub use http::{HttpClient, HttpConfig, HttpError, Response};
 pub use item::{DEFAULT_KDS_URL, DEFAULT_PCS_URL, Endpoints, Item, KeyKind, PckCa, Validity};
+pub use request::{RequestAnswer, snp_item};

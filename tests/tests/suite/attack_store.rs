@@ -496,9 +496,11 @@ impl Owner {
     fn options(&self, replica: &Replica, manifest: &[u8]) -> CoordinatorOptions {
         std::fs::write(self.dir.join("manifest.json"), manifest).unwrap();
         // The manifest trusts the simulated chip: --insecure-simulation.
+        // The simulated chip's evidence carries its collateral: no vendor.
         let mut options = CoordinatorOptions::new(replica.user.clone())
             .in_workspace(&self.dir)
-            .accepting_insecure_simulation();
+            .accepting_insecure_simulation()
+            .offline();
         options.timeout = 20;
         options
     }

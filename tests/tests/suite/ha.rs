@@ -474,7 +474,9 @@ async fn owners_verify(d: &Deployment, user_port: u16) {
     };
     std::fs::write(workspace.join("manifest.json"), current).unwrap();
     let output = Command::new(binary("accord"))
+        // The simulated chip's evidence carries its collateral: no vendor.
         .args(["verify", "-c", &addr(user_port), "--insecure-simulation"])
+        .arg("--offline")
         .arg("--workspace")
         .arg(&workspace)
         .output()
@@ -505,7 +507,7 @@ fn recover_with_cli(
         write_private_key(&key, &PrivateKey::X25519(X25519Secret::new(*owner)), true).unwrap();
         let output = Command::new(binary("accord"))
             .args(["recover", "-c", &addr(user_port), "--json"])
-            .arg("--insecure-simulation")
+            .args(["--insecure-simulation", "--offline"])
             .arg("--seedshare-key")
             .arg(&key)
             .arg("--workspace")

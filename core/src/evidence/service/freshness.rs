@@ -15,8 +15,10 @@
 //!
 //! A mark only rises. Collateral below a mark is refused: it is what an
 //! attester or a host would pick to hide a revocation or a newer TCB
-//! recovery. The marks live in memory: a restarted process starts again
-//! from none (a documented weakness).
+//! recovery. The marks live in memory; `persist.rs` writes them as bytes
+//! and raises another verifier's marks to them (the CLI keeps them in its
+//! workspace across runs). A restarted coordinator starts again from none
+//! (a documented weakness).
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -68,7 +70,8 @@ impl PartialOrd for CrlVersion {
 impl fmt::Display for CrlVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.number.is_empty() {
-            write!(f, "CRL without a number of {}", self.this_update)
+            // A cRLNumber of 0 and none at all order the same.
+            write!(f, "CRL number 0 (or none) of {}", self.this_update)
         } else {
             write!(
                 f,
@@ -103,19 +106,19 @@ pub type StreamKey = (&'static str, [u8; 32]);
 /// The high-water marks.
 #[derive(Clone, Debug, Default)]
 pub struct Marks {
-    crls: BTreeMap<StreamKey, CrlVersion>,
+    pub(super) crls: BTreeMap<StreamKey, CrlVersion>,
     /// The TDX marks of each root (few: the roots the reference values
     /// name).
-    tdx: Vec<TdxMarks>,
+    pub(super) tdx: Vec<TdxMarks>,
 }
 
 /// The TDX marks under one root.
-#[derive(Clone, Debug)]
-struct TdxMarks {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct TdxMarks {
     /// The root's DER.
-    root: Vec<u8>,
-    tcb_info: BTreeMap<[u8; 6], u32>,
-    qe_identity: Option<u32>,
+    pub(super) root: Vec<u8>,
+    pub(super) tcb_info: BTreeMap<[u8; 6], u32>,
+    pub(super) qe_identity: Option<u32>,
 }
 
 /// A mark that an offered version falls below: the newest seen and the
@@ -187,6 +190,27 @@ impl Marks {
     /// Raises the TCB info mark of `fmspc` and the QE identity mark under
     /// `root` (DER).
     pub fn record_tdx(&mut self, root: &[u8], fmspc: [u8; 6], tcb_info: u32, qe_identity: u32) {
+        self.record_tcb_info(root, fmspc, tcb_info);
+        self.record_qe_identity(root, qe_identity);
+    }
+
+    /// Raises every mark to `other`'s where `other`'s is newer (never
+    /// lowers one).
+    pub fn raise_to(&mut self, other: &Marks) {
+        for (stream, version) in &other.crls {
+            self.record_crl(*stream, version.clone());
+        }
+        for theirs in &other.tdx {
+            for (fmspc, number) in &theirs.tcb_info {
+                self.record_tcb_info(&theirs.root, *fmspc, *number);
+            }
+            if let Some(number) = theirs.qe_identity {
+                self.record_qe_identity(&theirs.root, number);
+            }
+        }
+    }
+
+    fn tdx_mut(&mut self, root: &[u8]) -> Option<&mut TdxMarks> {
         let index = match self.tdx.iter().position(|m| m.root == root) {
             Some(index) => index,
             None => {
@@ -198,16 +222,20 @@ impl Marks {
                 self.tdx.len() - 1
             }
         };
-        let Some(marks) = self.tdx.get_mut(index) else {
-            return;
-        };
-        let mark = marks.tcb_info.entry(fmspc).or_insert(tcb_info);
-        *mark = (*mark).max(tcb_info);
-        marks.qe_identity = Some(
-            marks
-                .qe_identity
-                .map_or(qe_identity, |n| n.max(qe_identity)),
-        );
+        self.tdx.get_mut(index)
+    }
+
+    fn record_tcb_info(&mut self, root: &[u8], fmspc: [u8; 6], number: u32) {
+        if let Some(marks) = self.tdx_mut(root) {
+            let mark = marks.tcb_info.entry(fmspc).or_insert(number);
+            *mark = (*mark).max(number);
+        }
+    }
+
+    fn record_qe_identity(&mut self, root: &[u8], number: u32) {
+        if let Some(marks) = self.tdx_mut(root) {
+            marks.qe_identity = Some(marks.qe_identity.map_or(number, |n| n.max(number)));
+        }
     }
 
     /// The newest tcbEvaluationDataNumber seen for `fmspc` under `root`

@@ -40,11 +40,16 @@
 //! TDX mark and held collateral set per root (Intel's, or an entry's
 //! INSECURE explicit root), so that the roots stay independent. That
 //! memory is per process: a restart forgets the high-water marks, and the
-//! first collateral offered afterwards sets them again.
+//! first collateral offered afterwards sets them again, unless the caller
+//! keeps them: [`ServiceVerifier::export_marks`] writes them as bytes
+//! (`persist.rs`, versioned and bounds-checked) and
+//! [`ServiceVerifier::raise_marks`] raises a verifier's marks to them (the
+//! CLI keeps them in its workspace).
 //!
 //! The verifier is plain data (`&mut self` to record, no interior
 //! mutability); a server wraps it in a mutex. `snp.rs` and `tdx.rs` hold
-//! each platform's collateral; `freshness.rs` the marks.
+//! each platform's collateral; `freshness.rs` the marks; `persist.rs`
+//! their encoding.
 //!
 //! In a server, one attestation is (the fetch is async and best effort:
 //! a vendor that is down leaves `verify` to use what is held, or to refuse
@@ -62,8 +67,11 @@
 //! ```
 
 mod freshness;
+mod persist;
 mod snp;
 mod tdx;
+
+pub use persist::MarksError;
 
 use alloc::vec::Vec;
 
@@ -327,6 +335,31 @@ impl ServiceVerifier {
             .into_iter()
             .filter(|held| held.issued.is_some() && at <= held.next_update)
             .min_by_key(|held| held.issued)
+    }
+
+    /// The high-water marks (newest CRL per stream, newest
+    /// `tcbEvaluationDataNumber` per root and FMSPC and of the QE identity
+    /// per root) as bytes, for [`raise_marks`](Self::raise_marks) in a
+    /// later run.
+    pub fn export_marks(&self) -> Vec<u8> {
+        persist::encode(&self.marks)
+    }
+
+    /// Raises the high-water marks to those [`export_marks`](Self::export_marks)
+    /// wrote (a mark is never lowered): collateral older than what an
+    /// earlier run saw is then refused. Bytes that are not marks of a
+    /// known version, out of bounds, not canonical or with trailing bytes
+    /// are refused and change nothing.
+    pub fn raise_marks(&mut self, bytes: &[u8]) -> Result<(), MarksError> {
+        let marks = persist::decode(bytes)?;
+        self.marks.raise_to(&marks);
+        Ok(())
+    }
+
+    /// [`raise_marks`](Self::raise_marks), by value.
+    pub fn with_marks(mut self, bytes: &[u8]) -> Result<Self, MarksError> {
+        self.raise_marks(bytes)?;
+        Ok(self)
     }
 
     /// The newest `tcbEvaluationDataNumber` seen for `fmspc` under

@@ -80,9 +80,12 @@ impl Running {
     }
 
     /// The connection options for workspace `dir` without
-    /// `--insecure-simulation`.
+    /// `--insecure-simulation`, `--offline` (the simulated chip's evidence
+    /// carries its collateral; no test reaches AMD or Intel).
     pub fn options_without_simulation(&self, dir: &Path) -> CoordinatorOptions {
-        CoordinatorOptions::new(self.user()).in_workspace(dir)
+        CoordinatorOptions::new(self.user())
+            .in_workspace(dir)
+            .offline()
     }
 
     /// `accord set` from the owner's workspace.
