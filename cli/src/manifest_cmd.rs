@@ -131,8 +131,9 @@ pub enum PolicyCommand {
 }
 
 /// Why a command ended: refused input (exit 1; a summary line, then
-/// details) or unusable input (exit 2).
-enum Failure {
+/// details) or unusable input (exit 2). `accord generate` ends the same
+/// way.
+pub(crate) enum Failure {
     Invalid(Vec<String>),
     Usage(anyhow::Error),
 }
@@ -147,7 +148,8 @@ fn invalid(message: impl Into<String>) -> Failure {
     Failure::Invalid(vec![message.into()])
 }
 
-fn finish(outcome: Result<(), Failure>) -> ExitCode {
+/// Prints the failure (if any) and returns the exit status.
+pub(crate) fn finish(outcome: Result<(), Failure>) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid(lines)) => {

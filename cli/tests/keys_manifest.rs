@@ -11,52 +11,15 @@ use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+mod common;
+use common::{fails, ok, sha256_hex, stderr, stdout};
+
 fn accord(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_accord"))
         .current_dir(dir)
         .args(args)
         .output()
         .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        stdout(output),
-        stderr(output)
-    );
-    stdout(output)
-}
-
-/// Asserts exit status `code` and that stderr contains every `needle`.
-fn fails(output: &Output, code: i32, needles: &[&str]) {
-    let err = stderr(output);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "stdout: {}\nstderr: {err}",
-        stdout(output)
-    );
-    for needle in needles {
-        assert!(err.contains(needle), "{needle:?} not in stderr:\n{err}");
-    }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// The annotation value computed independently of accord: gzip via flate2,

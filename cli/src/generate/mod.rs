@@ -37,6 +37,7 @@ use serde_yaml_ng::Value;
 use crate::annotations;
 use crate::initdata;
 use crate::k8s_yaml::{self, Resource};
+use crate::manifest_cmd::Failure;
 use images::{ImageSource, pinned_digest};
 
 /// The runtime classes that mark a pod template for `accord generate`.
@@ -185,36 +186,10 @@ accord.dev/workload-secret-id and accord.dev/pod-role (contrast.edgeless.systems
 names are read as aliases). Prints one line per workload: hash, role, SANs. \
 Running it again on its own output changes nothing.";
 
-/// Why the command ended.
-enum Failure {
-    Invalid(Vec<String>),
-    Usage(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(err: anyhow::Error) -> Self {
-        Self::Usage(err)
-    }
-}
-
 /// Runs `accord generate`: exit 0, 1 (refused input, every problem
 /// listed) or 2 (unusable command line or file).
 pub fn run(args: &GenerateArgs) -> ExitCode {
-    match generate(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Invalid(lines)) => {
-            let mut lines = lines.iter();
-            eprintln!("INVALID: {}", lines.next().map_or("", String::as_str));
-            for line in lines {
-                eprintln!("  {line}");
-            }
-            ExitCode::from(1)
-        }
-        Err(Failure::Usage(err)) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
-    }
+    crate::manifest_cmd::finish(generate(args))
 }
 
 /// `accord generate` as a library call (the demo): the same checks and
