@@ -21,10 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 mod common;
-use common::{fails, ok, sha256_hex, stderr, stdout};
+use common::{fails, ok, sha256_hex, stderr};
 
 type Yaml = serde_yaml_ng::Value;
 
