@@ -11,17 +11,27 @@
 //!    KDS and Intel PCS URL shapes on 127.0.0.1, serving the simulated
 //!    chip's VCEKs and ARK-signed CRL or the simulated TDX's collateral;
 //!    its URLs are printed) and a coordinator on 127.0.0.1 ephemeral ports
-//!    (its chip and store under `DIR/coordinator/`), whose verifier fetches
+//!    (its chip and store under `DIR/coordinator/`), deployed first as a
+//!    user would: the example's plain `DIR/resources/coordinator.yaml`
+//!    (`accord generate --example`'s) goes through `accord generate`
+//!    (offline, with the example's `DIR/image-facts.json`, whose images
+//!    are synthetic and say so; reference values trusting the simulated
+//!    TEE, `DIR/reference-values.json`), and the coordinator is launched
+//!    with the hash of the init-data written into that YAML as its host
+//!    data (on TDX, MRCONFIGID); its verifier fetches
 //!    the collateral it needs from that vendor; every `accord` command of
 //!    the demo fetches from it too (`--kds-url`/`--pcs-url`), and records
 //!    what it saw in `DIR/collateral/` (the freshness marks, the cache);
 //! 2. makes a workload owner key and two seed-share owner keys
 //!    (`DIR/keys/`);
-//! 3. writes Kubernetes YAML for the coordinator, `web` and `db`
-//!    (`DIR/resources/`, each with its own init-data policy) and reference
-//!    values trusting the simulated chip (`DIR/reference-values.json`),
-//!    then runs `accord manifest generate` (`DIR/manifest.json`,
-//!    `DIR/policies/`);
+//! 3. writes the example's plain Kubernetes YAML for `web` (a
+//!    Deployment) and `db` (a StatefulSet) under runtime class
+//!    `accord-cc` (`DIR/resources/`) and the reference values, then runs
+//!    `accord generate` over `DIR/resources` with the owner keys: each pod
+//!    gets its generated Kata agent policy in its init-data annotation,
+//!    `web` and `db` the initializer, and `DIR/manifest.json` (and
+//!    `DIR/policies/`) their policy hashes; each workload is launched with
+//!    the hash of its generated init-data (read back from its YAML);
 //! 4. sets the manifest (`accord set`);
 //! 5. runs the initializers of `web` and `db`, each launched with its own
 //!    policy hash as host data and pinning the coordinator and the
@@ -34,7 +44,9 @@
 //!    manifest: it trusts the history key on first use); the owner's
 //!    `DIR/verify/` is written by `accord set`, which verifies what it set;
 //! 8. shows that an unsigned update is refused, then sets an update (a
-//!    new SAN for `web`) signed by the workload owner, and verifies again:
+//!    new SAN for `web`, `accord.dev/sans` in its YAML, so a new policy
+//!    hash through `accord generate`) signed by the workload owner, and
+//!    verifies again:
 //!    the trust state moves forward with a consistency proof;
 //! 9. prints the history (`accord get-manifests`);
 //! 10. prints a report, one line per step.
@@ -843,7 +855,8 @@ async fn demo(dir: &Path, kept: bool, replicas: usize, tee: &str) -> bool {
     report.print(started.elapsed());
     if kept {
         println!(
-            "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/seed-shares.json, \
+            "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/image-facts.json, \
+             {d}/reference-values.json, {d}/seed-shares.json, \
              {d}/coordinator-root-ca.pem, {d}/mesh-ca.pem, {d}/workloads/{{web,db}}/tls-config/, \
              {d}/workloads/{{web,db}}/secrets/, {d}/verify/, {d}/collateral/, {d}/auditor/verify/{}",
             if replicas > 1 {
