@@ -160,7 +160,12 @@ mod tests {
             "mine"
         );
         assert!(!dir.path().join(COORDINATOR).exists());
-        let written = write(&dir.path().join("new")).unwrap();
+        let Ok(written) = write(&dir.path().join("new")) else {
+            panic!("a new directory was refused");
+        };
         assert_eq!(written.len(), FILES.len());
+        for (path, (_, text)) in written.iter().zip(FILES) {
+            assert_eq!(std::fs::read_to_string(path).unwrap(), *text);
+        }
     }
 }
