@@ -24,8 +24,9 @@ use common::{fails, ok, sha256_hex, stdout};
 
 /// The hand-run's shell block, continuation lines joined.
 fn hand_run_lines() -> Vec<String> {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-        .expect("README.md");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
     let section = readme
         .split_once("### A deployment by hand\n")
         .expect("README.md has the section \"A deployment by hand\"")
@@ -151,9 +152,9 @@ fn the_readme_hand_run_goes_through_accord_generate_from_an_empty_directory() {
     let commands = accord_lines(&lines);
     let texts: Vec<&str> = commands.iter().map(|c| c.text.as_str()).collect();
     assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("accord-guest reference-values") && l.ends_with("> refvals.json")),
+        lines.iter().any(
+            |l| l.starts_with("accord-guest reference-values") && l.ends_with("> refvals.json")
+        ),
         "{lines:#?}"
     );
     assert!(
@@ -194,7 +195,12 @@ fn the_readme_hand_run_goes_through_accord_generate_from_an_empty_directory() {
             std::fs::write(dir.join(file), &printed).unwrap();
         }
         if command.args[..] == ["generate", "--example", "."] {
-            for file in ["coordinator.yaml", "web.yaml", "db.yaml", "image-facts.json"] {
+            for file in [
+                "coordinator.yaml",
+                "web.yaml",
+                "db.yaml",
+                "image-facts.json",
+            ] {
                 assert!(dir.join(file).is_file(), "{file}");
             }
             // The reference values the next README line writes.
@@ -230,7 +236,10 @@ fn the_readme_hand_run_goes_through_accord_generate_from_an_empty_directory() {
         let toml = init_data(&std::fs::read_to_string(dir.join(format!("{name}.yaml"))).unwrap());
         let hash = sha256_hex(&toml);
         assert_eq!(
-            policies[&hash].get("Role").and_then(Value::as_str).unwrap_or(""),
+            policies[&hash]
+                .get("Role")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
             role,
             "{name}"
         );
@@ -240,8 +249,14 @@ fn the_readme_hand_run_goes_through_accord_generate_from_an_empty_directory() {
         );
         assert!(String::from_utf8(toml).unwrap().contains("\"policy.rego\""));
     }
-    assert_eq!(manifest["WorkloadOwnerPubKeys"].as_array().unwrap().len(), 1);
-    assert_eq!(manifest["SeedshareOwnerPubKeys"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        manifest["WorkloadOwnerPubKeys"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(
+        manifest["SeedshareOwnerPubKeys"].as_array().unwrap().len(),
+        1
+    );
 
     // The README's awk commands pick the coordinator's and web's hashes.
     let awk = awk_commands(&lines);
@@ -256,7 +271,11 @@ fn the_readme_hand_run_goes_through_accord_generate_from_an_empty_directory() {
         let hash = stdout(&out).trim().to_string();
         assert!(policies.contains_key(&hash), "{script} printed {hash:?}");
         let role = policies[&hash].get("Role").and_then(Value::as_str);
-        assert_eq!(role == Some("coordinator"), script.contains("coordinator"), "{script}");
+        assert_eq!(
+            role == Some("coordinator"),
+            script.contains("coordinator"),
+            "{script}"
+        );
     }
 
     // Idempotent: the same command again changes no byte.

@@ -85,10 +85,10 @@ use accord_cli::collateral_args::CollateralArgs;
 use accord_cli::collateral_source::FetcherSource;
 use accord_cli::generate::{self, example};
 use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
-use accord_cli::{initdata, k8s_yaml};
 use accord_cli::net::{self, CoordinatorOptions, Failure};
 use accord_cli::set_cmd::{self, SetArgs};
 use accord_cli::verify_cmd::{self, VerifyArgs};
+use accord_cli::{initdata, k8s_yaml};
 
 /// The banner of the simulated chip.
 pub const INSECURE_BANNER: &str =
@@ -251,9 +251,8 @@ impl Deployment {
             .to_string();
         if let Some(san) = extra_web_san.filter(|_| name == "web") {
             let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml)?;
-            let sans = format!(
-                "web,web.default,web.default.svc,web.default.svc.cluster.local,{san}"
-            );
+            let sans =
+                format!("web,web.default,web.default.svc,web.default.svc.cluster.local,{san}");
             let metadata = value
                 .get_mut("spec")
                 .and_then(|s| s.get_mut("template"))
@@ -487,7 +486,10 @@ impl Deployment {
         if pinned != [launched] || self.coordinator_policy_hash()? != launched {
             bail!(
                 "the manifest pins coordinator policies {:?}, not the running coordinator's {}",
-                pinned.iter().map(|h| accord_core::hex::encode(h)).collect::<Vec<_>>(),
+                pinned
+                    .iter()
+                    .map(|h| accord_core::hex::encode(h))
+                    .collect::<Vec<_>>(),
                 accord_core::hex::encode(&launched)
             );
         }

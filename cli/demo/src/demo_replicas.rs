@@ -123,10 +123,7 @@ impl Replicas {
             .arg(self.dir.join("coordinator/chip"))
             .arg("--store")
             .arg(self.dir.join("store"))
-            .args([
-                "--host-data",
-                &accord_core::hex::encode(&self.host_data),
-            ])
+            .args(["--host-data", &accord_core::hex::encode(&self.host_data)])
             .args(["--user-api", &addr(self.ports[i].user)])
             .args(["--mesh-api", &addr(self.ports[i].mesh)])
             .args(["--probes", &addr(self.ports[i].probes)]);

@@ -138,7 +138,10 @@ fn generated_policies_are_what_the_manifest_pins(dir: &std::path::Path) {
         let text = String::from_utf8(toml.clone()).unwrap();
         assert!(text.contains("\"policy.rego\""), "{name}");
         assert!(text.contains(&format!("name = \"{name}\"")), "{name}");
-        assert!(!text.contains("default CreateContainerRequest := true"), "{name}");
+        assert!(
+            !text.contains("default CreateContainerRequest := true"),
+            "{name}"
+        );
         let hash: String = initdata::policy_hash(&toml)
             .iter()
             .map(|b| format!("{b:02x}"))

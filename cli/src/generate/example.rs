@@ -35,7 +35,10 @@ pub const INITIALIZER_IMAGE: &str = "registry.example/accord-demo/initializer@sh
 
 /// The contents of the example's file `name`.
 pub fn file(name: &str) -> Option<&'static str> {
-    FILES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    FILES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
 
 /// The example's YAML file names (without the image facts).
