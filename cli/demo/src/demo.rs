@@ -11,17 +11,27 @@
 //!    KDS and Intel PCS URL shapes on 127.0.0.1, serving the simulated
 //!    chip's VCEKs and ARK-signed CRL or the simulated TDX's collateral;
 //!    its URLs are printed) and a coordinator on 127.0.0.1 ephemeral ports
-//!    (its chip and store under `DIR/coordinator/`), whose verifier fetches
+//!    (its chip and store under `DIR/coordinator/`), deployed first as a
+//!    user would: the example's plain `DIR/resources/coordinator.yaml`
+//!    (`accord generate --example`'s) goes through `accord generate`
+//!    (offline, with the example's `DIR/image-facts.json`, whose images
+//!    are synthetic and say so; reference values trusting the simulated
+//!    TEE, `DIR/reference-values.json`), and the coordinator is launched
+//!    with the hash of the init-data written into that YAML as its host
+//!    data (on TDX, MRCONFIGID); its verifier fetches
 //!    the collateral it needs from that vendor; every `accord` command of
 //!    the demo fetches from it too (`--kds-url`/`--pcs-url`), and records
 //!    what it saw in `DIR/collateral/` (the freshness marks, the cache);
 //! 2. makes a workload owner key and two seed-share owner keys
 //!    (`DIR/keys/`);
-//! 3. writes Kubernetes YAML for the coordinator, `web` and `db`
-//!    (`DIR/resources/`, each with its own init-data policy) and reference
-//!    values trusting the simulated chip (`DIR/reference-values.json`),
-//!    then runs `accord manifest generate` (`DIR/manifest.json`,
-//!    `DIR/policies/`);
+//! 3. writes the example's plain Kubernetes YAML for `web` (a
+//!    Deployment) and `db` (a StatefulSet) under runtime class
+//!    `accord-cc` (`DIR/resources/`) and the reference values, then runs
+//!    `accord generate` over `DIR/resources` with the owner keys: each pod
+//!    gets its generated Kata agent policy in its init-data annotation,
+//!    `web` and `db` the initializer, and `DIR/manifest.json` (and
+//!    `DIR/policies/`) their policy hashes; each workload is launched with
+//!    the hash of its generated init-data (read back from its YAML);
 //! 4. sets the manifest (`accord set`);
 //! 5. runs the initializers of `web` and `db`, each launched with its own
 //!    policy hash as host data and pinning the coordinator and the
@@ -34,7 +44,9 @@
 //!    manifest: it trusts the history key on first use); the owner's
 //!    `DIR/verify/` is written by `accord set`, which verifies what it set;
 //! 8. shows that an unsigned update is refused, then sets an update (a
-//!    new SAN for `web`) signed by the workload owner, and verifies again:
+//!    new SAN for `web`, `accord.dev/sans` in its YAML, so a new policy
+//!    hash through `accord generate`) signed by the workload owner, and
+//!    verifies again:
 //!    the trust state moves forward with a consistency proof;
 //! 9. prints the history (`accord get-manifests`);
 //! 10. prints a report, one line per step.
@@ -46,6 +58,7 @@
 //! Exit status 0 only if every step worked; 1 if one failed; 2 if the
 //! workspace is unusable.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,7 +75,7 @@ use accord_guest::tee::simulated_tdx::SimulatedTdx;
 use accord_guest::tee::{INSECURE_SIMULATED, INSECURE_SIMULATED_TDX};
 use accord_simulated_vendor::SimulatedVendor;
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, Parser};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -70,12 +83,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::demo_replicas::{Attesting, Replicas, served};
 use accord_cli::collateral_args::CollateralArgs;
 use accord_cli::collateral_source::FetcherSource;
-use accord_cli::initdata;
+use accord_cli::generate::{self, example};
 use accord_cli::keys::{KeyRole, PrivateKey, write_private_key};
-use accord_cli::manifest_cmd::{GenerateArgs, generate_manifest};
 use accord_cli::net::{self, CoordinatorOptions, Failure};
 use accord_cli::set_cmd::{self, SetArgs};
 use accord_cli::verify_cmd::{self, VerifyArgs};
+use accord_cli::{initdata, k8s_yaml};
 
 /// The banner of the simulated chip.
 pub const INSECURE_BANNER: &str =
@@ -114,37 +127,9 @@ enum Chip {
     Tdx(SimulatedTdx),
 }
 
-/// A Kata init-data document with a policy naming `who`.
-fn policy_toml(who: &str) -> String {
-    format!(
-        "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[data]\n\"policy.rego\" = \"\"\"\npackage agent_policy\n\n# accord demo: the {who} pod's policy\ndefault CreateContainerRequest := true\ndefault ExecProcessRequest := false\n\"\"\"\n"
-    )
-}
-
-/// A workload of the demo: its name, kind and policy.
-struct Workload {
-    name: &'static str,
-    kind: &'static str,
-    role: &'static str,
-}
-
-const WORKLOADS: [Workload; 3] = [
-    Workload {
-        name: "coordinator",
-        kind: "StatefulSet",
-        role: "coordinator",
-    },
-    Workload {
-        name: "web",
-        kind: "Deployment",
-        role: "",
-    },
-    Workload {
-        name: "db",
-        kind: "StatefulSet",
-        role: "",
-    },
-];
+/// The demo's pods, as the example's YAML names them (`DIR/resources/NAME.yaml`):
+/// the coordinator first.
+const WORKLOADS: [&str; 3] = ["coordinator", "web", "db"];
 
 /// The demo's deployment files and its simulated chip.
 pub struct Deployment {
@@ -156,18 +141,56 @@ pub struct Deployment {
     seedshare_threshold: u32,
 }
 
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    initdata::policy_hash(bytes)
+/// `accord generate`'s command line, parsed by clap as the `accord`
+/// binary parses it.
+#[derive(clap::Parser)]
+#[command(name = "accord generate")]
+struct GenerateCommand {
+    #[command(flatten)]
+    args: generate::GenerateArgs,
 }
 
-/// The coordinator's policy hash (the host data its chip reports).
-pub fn coordinator_policy_hash() -> [u8; 32] {
-    sha256(policy_toml("coordinator").as_bytes())
+/// Runs `accord generate ARGS` (the binary's code path, as a library
+/// call), printing the command line first.
+fn accord_generate(args: &[OsString]) -> anyhow::Result<()> {
+    let line: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    println!("$ accord generate {}", line.join(" "));
+    let parsed = GenerateCommand::try_parse_from(
+        std::iter::once(OsString::from("accord generate")).chain(args.iter().cloned()),
+    )
+    .map_err(|e| anyhow::anyhow!("accord generate {}: {e}", line.join(" ")))?;
+    generate::generate_files(&parsed.args)
+}
+
+/// The SHA-256 of the init-data in the pod template of `path` (written
+/// there by `accord generate`): the host data (SNP) or MRCONFIGID (TDX)
+/// that pod is launched with.
+fn generated_policy_hash(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let resources = k8s_yaml::read_file(path).map_err(|e| match e {
+        k8s_yaml::ReadError::Io(e) => e,
+        k8s_yaml::ReadError::Invalid(why) => anyhow::anyhow!("{why}"),
+    })?;
+    let value = resources
+        .iter()
+        .find_map(|r| r.pod_annotations.as_ref()?.get(initdata::ANNOTATION))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: no pod template with the {} annotation (has accord generate run on it?)",
+                path.display(),
+                initdata::ANNOTATION
+            )
+        })?;
+    let toml = initdata::decode_annotation(value)
+        .map_err(|e| anyhow::anyhow!("{}: {}: {e}", path.display(), initdata::ANNOTATION))?;
+    Ok(initdata::policy_hash(&toml))
 }
 
 impl Deployment {
     /// Opens (creating on first use) the simulated chip in
-    /// `DIR/coordinator/chip`.
+    /// `DIR/coordinator/chip`; see [`Self::open_on`].
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         Self::open_on(dir, INSECURE_SIMULATED)
     }
@@ -175,11 +198,19 @@ impl Deployment {
     /// Opens (creating on first use) the simulated TEE `tee`
     /// (`insecure-simulated`: the chip in `DIR/coordinator/chip`;
     /// `insecure-simulated-tdx`: the platform in `DIR/coordinator/tdx`).
+    ///
+    /// On first use it also deploys the coordinator's YAML as a user
+    /// would, before any workload: the example's plain
+    /// `DIR/resources/coordinator.yaml` goes through `accord generate`
+    /// (with the example's `DIR/image-facts.json` and reference values
+    /// trusting this TEE, `DIR/reference-values.json`), which writes its
+    /// init-data annotation and starts `DIR/manifest.json` with the
+    /// coordinator's policy. The coordinator is launched with that
+    /// init-data's hash ([`Self::tee`]).
     pub fn open_on(dir: &Path, tee: &str) -> anyhow::Result<Self> {
-        let config = SimulatedConfig {
-            host_data: sha256(policy_toml("coordinator").as_bytes()),
-            ..SimulatedConfig::default()
-        };
+        // The host data each launch reports is set by `tee()`, from the
+        // generated YAML; the chip itself holds only keys.
+        let config = SimulatedConfig::default();
         let chip = match tee {
             INSECURE_SIMULATED => Chip::Snp(
                 SimulatedSnp::open(&dir.join("coordinator/chip"), &config)
@@ -193,12 +224,134 @@ impl Deployment {
                 "the demo runs on {INSECURE_SIMULATED} or {INSECURE_SIMULATED_TDX}, not {other}"
             ),
         };
-        Ok(Self {
+        let deployment = Self {
             dir: dir.to_path_buf(),
             chip,
             seedshare_owners: 2,
             seedshare_threshold: 1,
-        })
+        };
+        if !deployment.resource("coordinator").exists() {
+            deployment.generate_coordinator()?;
+        }
+        Ok(deployment)
+    }
+
+    /// `DIR/resources/NAME.yaml`.
+    fn resource(&self, name: &str) -> PathBuf {
+        self.dir.join("resources").join(format!("{name}.yaml"))
+    }
+
+    /// Writes the example's plain `DIR/resources/NAME.yaml`; `web` gets
+    /// the annotation `accord.dev/sans` with its default SANs and
+    /// `extra_web_san`, if given.
+    fn write_plain(&self, name: &str, extra_web_san: Option<&str>) -> anyhow::Result<()> {
+        let file = format!("{name}.yaml");
+        let mut yaml = example::file(&file)
+            .with_context(|| format!("the example has no {file}"))?
+            .to_string();
+        if let Some(san) = extra_web_san.filter(|_| name == "web") {
+            let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&yaml)?;
+            let sans =
+                format!("web,web.default,web.default.svc,web.default.svc.cluster.local,{san}");
+            let metadata = value
+                .get_mut("spec")
+                .and_then(|s| s.get_mut("template"))
+                .and_then(|t| t.get_mut("metadata"))
+                .and_then(serde_yaml_ng::Value::as_mapping_mut)
+                .context("the example's web.yaml has no spec.template.metadata")?;
+            let annotations = metadata
+                .entry("annotations".into())
+                .or_insert_with(|| serde_yaml_ng::Mapping::new().into());
+            annotations
+                .as_mapping_mut()
+                .context("web.yaml: spec.template.metadata.annotations is not a mapping")?
+                .insert("accord.dev/sans".into(), sans.into());
+            yaml = serde_yaml_ng::to_string(&value)?;
+        }
+        let path = self.resource(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// `DIR/image-facts.json`: the example's (its images are synthetic,
+    /// as each entry's `Source` says).
+    fn image_facts(&self) -> PathBuf {
+        self.dir.join(example::IMAGE_FACTS)
+    }
+
+    /// `DIR/reference-values.json`.
+    fn reference_values(&self) -> PathBuf {
+        self.dir.join("reference-values.json")
+    }
+
+    /// Writes `DIR/image-facts.json` and `DIR/reference-values.json`
+    /// (trusting this deployment's simulated TEE, without host data: each
+    /// workload's is its policy hash, which the manifest's Policies pin).
+    fn write_inputs(&self) -> anyhow::Result<()> {
+        let facts = example::file(example::IMAGE_FACTS).context("the example has no facts")?;
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("creating {}", self.dir.display()))?;
+        std::fs::write(self.image_facts(), facts)
+            .with_context(|| format!("writing {}", self.image_facts().display()))?;
+        let reference = match &self.chip {
+            Chip::Snp(chip) => {
+                let mut snp = chip.reference_values();
+                snp.host_data = None;
+                ReferenceValues {
+                    snp: vec![snp],
+                    tdx: Vec::new(),
+                }
+            }
+            Chip::Tdx(platform) => {
+                let mut tdx = platform.reference_values();
+                tdx.policy_hash = None;
+                ReferenceValues {
+                    snp: Vec::new(),
+                    tdx: vec![tdx],
+                }
+            }
+        };
+        let path = self.reference_values();
+        let mut json = serde_json::to_string_pretty(&reference)?;
+        json.push('\n');
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
+    /// The coordinator deployed first: its plain YAML through `accord
+    /// generate`, which starts `DIR/manifest.json` (reference values and
+    /// the coordinator's policy; the owner keys come with the workloads,
+    /// [`Self::generate_manifest`]).
+    fn generate_coordinator(&self) -> anyhow::Result<()> {
+        self.write_inputs()?;
+        self.write_plain("coordinator", None)?;
+        accord_generate(&[
+            "--image-facts".into(),
+            self.image_facts().into(),
+            "--reference-values".into(),
+            self.reference_values().into(),
+            "-m".into(),
+            self.dir.join("manifest.json").into(),
+            // No owner key before step 2: this says so (instead of
+            // warning); the workloads' run adds them.
+            "--disable-updates".into(),
+            self.resource("coordinator").into(),
+        ])
+    }
+
+    /// The host data (SNP) or MRCONFIGID (TDX) pod `name` is launched
+    /// with: the SHA-256 of the init-data `accord generate` wrote into
+    /// `DIR/resources/NAME.yaml`.
+    pub fn policy_hash(&self, name: &str) -> anyhow::Result<[u8; 32]> {
+        generated_policy_hash(&self.resource(name))
+    }
+
+    /// The coordinator's policy hash (the host data its TEE reports).
+    pub fn coordinator_policy_hash(&self) -> anyhow::Result<[u8; 32]> {
+        self.policy_hash("coordinator")
     }
 
     /// The same deployment with `owners` seed-share owners, `threshold` of
@@ -215,11 +368,11 @@ impl Deployment {
         &self.dir
     }
 
-    /// The chip as launched with `name`'s policy (its hash as host data,
-    /// or on TDX as MRCONFIGID).
+    /// The chip as launched with `name`'s generated policy (its hash as
+    /// host data, or on TDX as MRCONFIGID; [`Self::policy_hash`]).
     pub fn tee(&self, name: &str) -> anyhow::Result<Arc<dyn TeeProvider>> {
         let config = SimulatedConfig {
-            host_data: sha256(policy_toml(name).as_bytes()),
+            host_data: self.policy_hash(name)?,
             ..SimulatedConfig::default()
         };
         Ok(match &self.chip {
@@ -288,79 +441,59 @@ impl Deployment {
         Ok(written)
     }
 
-    /// Writes `DIR/resources/NAME.yaml` for every workload (`web` gets
-    /// `extra_web_san` too, if given) and `DIR/reference-values.json`.
+    /// Writes the workloads' plain Kubernetes YAML, the example's
+    /// (`DIR/resources/web.yaml`, a Deployment, and `db.yaml`, a
+    /// StatefulSet; `web` gets `extra_web_san` too, if given, through
+    /// `accord.dev/sans`), its image facts and `DIR/reference-values.json`.
+    /// The coordinator's YAML is the one deployed at [`Self::open_on`].
     pub fn write_resources(&self, extra_web_san: Option<&str>) -> anyhow::Result<()> {
-        let dir = self.dir.join("resources");
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        for w in &WORKLOADS {
-            let mut annotations = format!(
-                "        {}: \"{}\"\n",
-                initdata::ANNOTATION,
-                initdata::initdata_annotation(&policy_toml(w.name))
-            );
-            if !w.role.is_empty() {
-                annotations.push_str(&format!("        accord.dev/pod-role: {}\n", w.role));
-            }
-            if w.name == "web"
-                && let Some(san) = extra_web_san
-            {
-                annotations.push_str(&format!(
-                    "        accord.dev/sans: \"web,web.default,web.default.svc,web.default.svc.cluster.local,{san}\"\n"
-                ));
-            }
-            let service = if w.kind == "StatefulSet" {
-                format!("  serviceName: {}\n", w.name)
-            } else {
-                String::new()
-            };
-            let yaml = format!(
-                "apiVersion: apps/v1\nkind: {kind}\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n{service}  replicas: 1\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n      annotations:\n{annotations}    spec:\n      runtimeClassName: kata-cc\n      containers:\n        - name: {name}\n          image: registry.example/accord-demo/{name}:1.0\n",
-                kind = w.kind,
-                name = w.name,
-            );
-            let path = dir.join(format!("{}.yaml", w.name));
-            std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+        self.write_inputs()?;
+        for name in WORKLOADS.iter().filter(|n| **n != "coordinator") {
+            self.write_plain(name, extra_web_san)?;
         }
-        // Each workload has its own host data (its policy hash; on TDX in
-        // MRCONFIGID), which the manifest's Policies pin.
-        let reference = match &self.chip {
-            Chip::Snp(chip) => {
-                let mut snp = chip.reference_values();
-                snp.host_data = None;
-                ReferenceValues {
-                    snp: vec![snp],
-                    tdx: Vec::new(),
-                }
-            }
-            Chip::Tdx(platform) => {
-                let mut tdx = platform.reference_values();
-                tdx.policy_hash = None;
-                ReferenceValues {
-                    snp: Vec::new(),
-                    tdx: vec![tdx],
-                }
-            }
-        };
-        let path = self.dir.join("reference-values.json");
-        let mut json = serde_json::to_string_pretty(&reference)?;
-        json.push('\n');
-        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
 
-    /// Runs `accord manifest generate` over `DIR/resources` into
-    /// `DIR/manifest.json` and `DIR/policies/`.
+    /// Runs `accord generate` over `DIR/resources` (offline, with
+    /// `DIR/image-facts.json`; the owner keys; the example's initializer
+    /// image): every pod gets its generated policy in its init-data
+    /// annotation, `web` and `db` the initializer, and `DIR/manifest.json`
+    /// their policies. The manifest must still pin the coordinator that
+    /// runs.
     pub fn generate_manifest(&self) -> anyhow::Result<()> {
-        generate_manifest(&GenerateArgs {
-            resources: vec![self.dir.join("resources")],
-            reference_values: self.dir.join("reference-values.json"),
-            out: self.dir.join("manifest.json"),
-            workload_owner_key: vec![self.owner_key()],
-            seedshare_owner_key: self.seedshare_keys(),
-            seedshare_threshold: self.seedshare_threshold,
-            policies_dir: None,
-        })
+        let launched = self.coordinator_policy_hash()?;
+        let mut args: Vec<OsString> = vec![
+            "--image-facts".into(),
+            self.image_facts().into(),
+            "--reference-values".into(),
+            self.reference_values().into(),
+            "-m".into(),
+            self.dir.join("manifest.json").into(),
+            "--initializer-image".into(),
+            example::INITIALIZER_IMAGE.into(),
+            "--add-workload-owner-key".into(),
+            self.owner_key().into(),
+        ];
+        for key in self.seedshare_keys() {
+            args.push("--add-seedshare-owner-key".into());
+            args.push(key.into());
+        }
+        args.push("--seedshare-threshold".into());
+        args.push(self.seedshare_threshold.to_string().into());
+        args.push(self.dir.join("resources").into());
+        accord_generate(&args)?;
+        let pinned = self.pins()?.policy_hashes;
+        if pinned != [launched] || self.coordinator_policy_hash()? != launched {
+            bail!(
+                "the manifest pins coordinator policies {:?}, not the running coordinator's {}",
+                pinned
+                    .iter()
+                    .map(|h| accord_core::hex::encode(h))
+                    .collect::<Vec<_>>(),
+                accord_core::hex::encode(&launched)
+            );
+        }
+        Ok(())
     }
 
     /// Keys, resources, reference values and the manifest.
@@ -724,7 +857,8 @@ async fn demo(dir: &Path, kept: bool, replicas: usize, tee: &str) -> bool {
     report.print(started.elapsed());
     if kept {
         println!(
-            "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/seed-shares.json, \
+            "files: {d}/manifest.json, {d}/policies/, {d}/keys/, {d}/resources/, {d}/image-facts.json, \
+             {d}/reference-values.json, {d}/seed-shares.json, \
              {d}/coordinator-root-ca.pem, {d}/mesh-ca.pem, {d}/workloads/{{web,db}}/tls-config/, \
              {d}/workloads/{{web,db}}/secrets/, {d}/verify/, {d}/collateral/, {d}/auditor/verify/{}",
             if replicas > 1 {
@@ -789,7 +923,7 @@ async fn steps_replicated(dir: &Path, n: usize, report: &mut Report) -> Option<R
         let deployment = Deployment::open(dir)?;
         let vendor = deployment.start_vendor()?;
         print_vendor(&vendor);
-        let replicas = Replicas::start(dir, n, Some(&vendor.url()))?;
+        let replicas = Replicas::start(&deployment, n, Some(&vendor.url()))?;
         for i in 0..n {
             replicas.wait_listening(i).await?;
             println!(

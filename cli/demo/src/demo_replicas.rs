@@ -22,7 +22,7 @@ use accord_guest::initializer::{self, AttemptError};
 use accord_shim::discovery::is_ready;
 use anyhow::{Context, bail};
 
-use crate::demo::{Deployment, coordinator_policy_hash};
+use crate::demo::Deployment;
 use accord_cli::net::{self, CoordinatorOptions};
 
 /// How long a replica may take to become Ready.
@@ -54,6 +54,9 @@ pub struct Replicas {
     children: Vec<Option<Child>>,
     /// The KDS/PCS base URL the replicas' shims fetch collateral from.
     vendor: Option<String>,
+    /// The coordinator's host data: the hash of the init-data `accord
+    /// generate` wrote for it.
+    host_data: [u8; 32],
 }
 
 impl Drop for Replicas {
@@ -66,9 +69,13 @@ impl Drop for Replicas {
 }
 
 impl Replicas {
-    /// Starts `n` replicas on free loopback ports, their shims fetching
-    /// collateral from the (simulated) vendor at `vendor`, if given.
-    pub fn start(dir: &Path, n: usize, vendor: Option<&str>) -> anyhow::Result<Self> {
+    /// Starts `n` replicas of `deployment`'s coordinator (launched with
+    /// its generated policy's hash as host data) on free loopback ports,
+    /// their shims fetching collateral from the (simulated) vendor at
+    /// `vendor`, if given.
+    pub fn start(deployment: &Deployment, n: usize, vendor: Option<&str>) -> anyhow::Result<Self> {
+        let dir = deployment.dir();
+        let host_data = deployment.coordinator_policy_hash()?;
         let exe = std::env::current_exe().context("finding the accord-demo binary")?;
         let mut ports = Vec::new();
         for _ in 0..n {
@@ -84,6 +91,7 @@ impl Replicas {
             ports,
             children: (0..n).map(|_| None).collect(),
             vendor: vendor.map(str::to_owned),
+            host_data,
         };
         for i in 0..n {
             replicas.spawn(i)?;
@@ -115,10 +123,7 @@ impl Replicas {
             .arg(self.dir.join("coordinator/chip"))
             .arg("--store")
             .arg(self.dir.join("store"))
-            .args([
-                "--host-data",
-                &accord_core::hex::encode(&coordinator_policy_hash()),
-            ])
+            .args(["--host-data", &accord_core::hex::encode(&self.host_data)])
             .args(["--user-api", &addr(self.ports[i].user)])
             .args(["--mesh-api", &addr(self.ports[i].mesh)])
             .args(["--probes", &addr(self.ports[i].probes)]);

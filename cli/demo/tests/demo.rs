@@ -91,6 +91,7 @@ fn the_demo_works_and_leaves_the_documented_files() {
     ] {
         assert!(dir.join(file).is_file(), "{file}\n{out}");
     }
+    generated_policies_are_what_the_manifest_pins(&dir);
     let crls: Vec<_> = std::fs::read_dir(dir.join("collateral/cache/kds/crl/vcek"))
         .expect("the vendor's CRL was fetched into the workspace's cache")
         .map(|entry| entry.unwrap().file_name())
@@ -100,6 +101,73 @@ fn the_demo_works_and_leaves_the_documented_files() {
     // A second run refuses the used workspace.
     let again = accord_demo(&["demo", "--workspace", dir.to_str().unwrap()]);
     assert_exit(&again, 2);
+}
+
+/// The demo's policies are `accord generate`'s: every pod in
+/// `resources/` has a generated init-data annotation (a Kata agent policy
+/// with accord's keys, not an allow-all one), the runtime class was
+/// rewritten, `web` and `db` got the initializer, and the manifest's
+/// policies are exactly the hashes of those init-data documents (what the
+/// simulated TEEs reported, or the initializers would have got no
+/// certificate), each stored in `policies/`.
+fn generated_policies_are_what_the_manifest_pins(dir: &std::path::Path) {
+    use accord_cli::initdata;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let pinned: std::collections::BTreeSet<String> = manifest["Policies"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let mut generated = std::collections::BTreeSet::new();
+    for (name, role) in [("coordinator", "coordinator"), ("web", ""), ("db", "")] {
+        let path = dir.join(format!("resources/{name}.yaml"));
+        let yaml: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let template = &yaml["spec"]["template"];
+        assert_eq!(
+            template["spec"]["runtimeClassName"].as_str(),
+            Some("kata-qemu-snp"),
+            "{name}"
+        );
+        let annotation = template["metadata"]["annotations"][initdata::ANNOTATION]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no init-data annotation"));
+        let toml = initdata::decode_annotation(annotation).unwrap();
+        let text = String::from_utf8(toml.clone()).unwrap();
+        assert!(text.contains("\"policy.rego\""), "{name}");
+        assert!(text.contains(&format!("name = \"{name}\"")), "{name}");
+        assert!(
+            !text.contains("default CreateContainerRequest := true"),
+            "{name}"
+        );
+        let hash: String = initdata::policy_hash(&toml)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            manifest["Policies"][&hash]["Role"].as_str().unwrap_or(""),
+            role,
+            "{name}"
+        );
+        assert_eq!(
+            std::fs::read(dir.join(format!("policies/{hash}.toml"))).unwrap(),
+            toml,
+            "{name}"
+        );
+        let init = template["spec"]["initContainers"][0]["name"].as_str();
+        assert_eq!(
+            init == Some("accord-initializer"),
+            role.is_empty(),
+            "{name}: the initializer in workloads only"
+        );
+        generated.insert(hash);
+    }
+    assert_eq!(generated, pinned);
+    // The image facts say the images are synthetic.
+    let facts = std::fs::read_to_string(dir.join("image-facts.json")).unwrap();
+    assert!(facts.contains("synthetic demo image"), "{facts}");
 }
 
 #[test]

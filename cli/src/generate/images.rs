@@ -27,6 +27,10 @@ use super::policy::ImageConfig;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ImageFacts {
+    /// Where these facts come from, in words (`--image-facts` files say
+    /// it; not used otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// The manifest digest (`sha256:…`): what `--pin-images` writes for a
     /// tag; for a reference with a digest, it must be that digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,7 +103,7 @@ impl ImageSource {
         let facts: BTreeMap<String, ImageFacts> = serde_json::from_slice(&bytes).with_context(
             || {
                 format!(
-                    "{}: not image facts (a JSON object: image reference → {{\"Digest\", \"Entrypoint\", \"Cmd\", \"Env\", \"User\", \"WorkingDir\", \"Volumes\", \"Layers\"}})",
+                    "{}: not image facts (a JSON object: image reference → {{\"Source\", \"Digest\", \"Entrypoint\", \"Cmd\", \"Env\", \"User\", \"WorkingDir\", \"Volumes\", \"Layers\"}})",
                     file.display()
                 )
             },
@@ -367,6 +371,7 @@ async fn fetch(
         .with_context(|| format!("config blob {} is not an image config", config.digest))?;
     let inner = parsed.config.unwrap_or_default();
     Ok(ImageFacts {
+        source: None,
         digest: Some(digest.to_string()),
         entrypoint: inner.entrypoint.unwrap_or_default(),
         cmd: inner.cmd.unwrap_or_default(),

@@ -7,7 +7,9 @@
 //! Kata agent policy ([`policy`]) from the pod spec and the image facts
 //! ([`images`]), wraps it with accord's keys into init-data
 //! ([`initdata_doc`]), sets the annotation, and writes the manifest
-//! ([`manifest_out`]). The coordinator's pods (`accord.dev/pod-role:
+//! ([`manifest_out`]) and, beside it, each policy's init-data
+//! (`policies/<hash>.toml`, which `accord set` sends). `--example DIR`
+//! writes the example deployment instead ([`example`]). The coordinator's pods (`accord.dev/pod-role:
 //! coordinator`) come first and get no initializer: their policy hashes
 //! are what the workloads' initializers pin.
 //!
@@ -17,6 +19,7 @@
 // The doc comments below are clap's --help text, with <placeholders>.
 #![allow(rustdoc::invalid_html_tags)]
 
+pub mod example;
 pub mod images;
 pub mod initdata_doc;
 pub mod manifest_out;
@@ -71,8 +74,14 @@ impl Platform {
 pub struct GenerateArgs {
     /// Kubernetes YAML files (multi-document) or directories of them
     /// (every *.yaml / *.yml inside, sorted).
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "example", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    /// Write the example deployment (plain YAML for a coordinator, web and
+    /// db, and the image facts of their synthetic images) into DIR, which
+    /// must not have those files yet, and do nothing else.
+    #[arg(long, value_name = "DIR", conflicts_with = "paths")]
+    pub example: Option<PathBuf>,
 
     /// The platform: sets the default runtime class.
     #[arg(long, value_enum, value_name = "P", default_value = "qemu-snp")]
@@ -131,9 +140,10 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub disable_updates: bool,
 
-    /// Take image facts from this JSON file (image reference → {"Digest",
-    /// "Entrypoint", "Cmd", "Env", "User", "WorkingDir", "Volumes",
-    /// "Layers"}) and never ask a registry.
+    /// Take image facts from this JSON file (image reference → {"Source",
+    /// "Digest", "Entrypoint", "Cmd", "Env", "User", "WorkingDir",
+    /// "Volumes", "Layers"}; "Source" says where the facts come from) and
+    /// never ask a registry.
     #[arg(long, value_name = "FILE")]
     pub image_facts: Option<PathBuf>,
 
@@ -183,13 +193,21 @@ or from --image-facts FILE.
 The manifest (-m) gets one policy per pod template: hash → SANs, \
 WorkloadSecretID, Role, from the annotations accord.dev/sans, \
 accord.dev/workload-secret-id and accord.dev/pod-role (contrast.edgeless.systems/* \
-names are read as aliases). Prints one line per workload: hash, role, SANs. \
-Running it again on its own output changes nothing.";
+names are read as aliases); each policy's init-data goes to \
+policies/<hash>.toml beside it, which accord set sends with the manifest. \
+Prints one line per workload: hash, role, SANs. Running it again on its own output changes nothing.
+
+`accord generate --example DIR` writes an example to start from: a \
+coordinator, web and db under accord-cc, and image-facts.json for their \
+synthetic images (README.md, \"A deployment by hand\", runs it).";
 
 /// Runs `accord generate`: exit 0, 1 (refused input, every problem
 /// listed) or 2 (unusable command line or file).
 pub fn run(args: &GenerateArgs) -> ExitCode {
-    crate::manifest_cmd::finish(generate(args))
+    crate::manifest_cmd::finish(match &args.example {
+        Some(dir) => example::run(dir),
+        None => generate(args),
+    })
 }
 
 /// `accord generate` as a library call (the demo): the same checks and
@@ -223,6 +241,9 @@ struct Workload {
 /// A generated policy, for the manifest and the summary.
 struct Generated {
     hash: String,
+    /// The init-data TOML (`policies/<hash>.toml`, which `accord set`
+    /// sends with the manifest).
+    toml: String,
     entry: PolicyEntry,
     origin: String,
 }
@@ -478,12 +499,13 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             &config_maps,
             &secrets,
         ) {
-            Ok(hash) => {
+            Ok((hash, toml)) => {
                 if w.coordinator {
                     coordinator_hashes.insert(hash.clone());
                 }
                 generated.push(Generated {
                     hash,
+                    toml,
                     entry: w.entry.clone(),
                     origin: w.resource.location(),
                 });
@@ -536,11 +558,26 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         };
         crate::workspace::write_atomic(&target, text.as_bytes())?;
     }
+    // The policies beside the manifest, where `accord set` reads them.
+    let policies_dir = args
+        .manifest
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join("policies");
+    std::fs::create_dir_all(&policies_dir)
+        .with_context(|| format!("cannot create {}", policies_dir.display()))?;
+    for g in &generated {
+        let path = policies_dir.join(format!("{}.toml", g.hash));
+        if std::fs::read(&path).ok().as_deref() != Some(g.toml.as_bytes()) {
+            crate::workspace::write_atomic(&path, g.toml.as_bytes())?;
+        }
+    }
     crate::workspace::write_atomic(&args.manifest, json.as_bytes())?;
     eprintln!(
-        "wrote {} ({} policies)",
+        "wrote {} ({} policies; policies in {})",
         args.manifest.display(),
-        doc.policies.len()
+        doc.policies.len(),
+        policies_dir.display()
     );
     for g in &generated {
         let role = if g.entry.is_coordinator() {
@@ -591,7 +628,8 @@ fn initializer_args(
     Ok(args)
 }
 
-/// Rewrites one pod template and generates its policy; returns the hash.
+/// Rewrites one pod template and generates its policy; returns the hash
+/// and the init-data TOML.
 #[allow(clippy::too_many_arguments)]
 fn generate_one(
     args: &GenerateArgs,
@@ -603,7 +641,7 @@ fn generate_one(
     files: &mut [InputFile],
     config_maps: &[serde_json::Value],
     secrets: &[serde_json::Value],
-) -> Result<String, Vec<String>> {
+) -> Result<(String, String), Vec<String>> {
     let location = w.resource.location();
     let at = |e: String| vec![format!("{location}: {e}")];
     let chunk = files
@@ -722,5 +760,5 @@ fn generate_one(
         chunk.value = value;
         chunk.changed = true;
     }
-    Ok(hash)
+    Ok((hash, toml))
 }
