@@ -102,7 +102,14 @@ fn coordinator_resources_every_kind_pinned_with_their_policy_and_stable() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write(d, "images.json", images_json().to_string());
-    let args = ["generate", "--coordinator", "--images", "images.json", "-o", "out"];
+    let args = [
+        "generate",
+        "--coordinator",
+        "--images",
+        "images.json",
+        "-o",
+        "out",
+    ];
     let out = ok(&accord(d, &args));
     assert!(
         stderr(&accord(d, &args)).contains("no manifest written"),
@@ -115,7 +122,12 @@ fn coordinator_resources_every_kind_pinned_with_their_policy_and_stable() {
     let all = docs(&text);
     let kinds: Vec<(&str, &str)> = all
         .iter()
-        .map(|v| (v["kind"].as_str().unwrap(), v["apiVersion"].as_str().unwrap()))
+        .map(|v| {
+            (
+                v["kind"].as_str().unwrap(),
+                v["apiVersion"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -174,7 +186,14 @@ fn coordinator_resources_every_kind_pinned_with_their_policy_and_stable() {
     write(d, "other.json", other.to_string());
     let changed = ok(&accord(
         d,
-        &["generate", "--coordinator", "--images", "other.json", "-o", "out2"],
+        &[
+            "generate",
+            "--coordinator",
+            "--images",
+            "other.json",
+            "-o",
+            "out2",
+        ],
     ));
     assert_ne!(printed(&changed)[0].0, printed(&out)[0].0);
 }
