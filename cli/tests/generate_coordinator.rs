@@ -97,6 +97,14 @@ fn printed(out: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+fn reference_values() -> Value {
+    json!({"snp": [{
+        "ProductName": "Milan",
+        "TrustedMeasurement": "05c5".repeat(24),
+        "MinimumTCB": {"BootloaderVersion": 3, "TEEVersion": 0, "SNPVersion": 23, "MicrocodeVersion": 213}
+    }]})
+}
+
 #[test]
 fn coordinator_resources_every_kind_pinned_with_their_policy_and_stable() {
     let dir = tempfile::tempdir().unwrap();
@@ -211,16 +219,7 @@ fn with_workloads_the_coordinator_hash_is_in_the_manifest_and_the_initializers()
         "facts.json",
         json!({&app: {"Entrypoint": ["/app"], "User": "1000"}}).to_string(),
     );
-    write(
-        d,
-        "refvals.json",
-        json!({"snp": [{
-            "ProductName": "Milan",
-            "TrustedMeasurement": "05c5".repeat(24),
-            "MinimumTCB": {"BootloaderVersion": 3, "TEEVersion": 0, "SNPVersion": 23, "MicrocodeVersion": 213}
-        }]})
-        .to_string(),
-    );
+    write(d, "refvals.json", reference_values().to_string());
     write(
         d,
         "app.yaml",
@@ -328,6 +327,53 @@ fn unusable_images_files_are_refused_by_name() {
     // --coordinator needs the images.
     fails(&accord(d, &["generate", "--coordinator"]), 2, &["--images"]);
     assert!(!d.join("coordinator.yaml").exists());
+}
+
+#[test]
+fn a_second_coordinator_among_the_inputs_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "images.json", images_json().to_string());
+    let coordinator = format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: old\nspec:\n  template:\n    metadata:\n      annotations:\n        accord.dev/pod-role: coordinator\n    spec:\n      runtimeClassName: accord-cc\n      containers:\n      - name: agent\n        image: {}\n",
+        agent_image()
+    );
+    write(d, "mine.yaml", &coordinator);
+    write(d, "refvals.json", reference_values().to_string());
+    let args = |input: &str| {
+        [
+            "generate",
+            "--coordinator",
+            "--images",
+            "images.json",
+            "--reference-values",
+            "refvals.json",
+            "-o",
+            "out",
+            input,
+        ]
+        .map(String::from)
+    };
+    let run = |input: &str| {
+        let a = args(input);
+        accord(d, &a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    fails(
+        &run("mine.yaml"),
+        1,
+        &[
+            "StatefulSet default/old",
+            "besides the one --coordinator writes",
+        ],
+    );
+    // Another file that would land where --coordinator writes.
+    write(d, "old/coordinator.yaml", &coordinator);
+    fails(
+        &run("old/coordinator.yaml"),
+        1,
+        &["old/coordinator.yaml: would be written to out/coordinator.yaml"],
+    );
+    assert!(!d.join("out").exists(), "nothing is written");
 }
 
 /// The command line in host-shim/deploy/README.md's "Generating".

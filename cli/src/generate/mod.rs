@@ -316,6 +316,11 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         Some(file) => Some(images_json::Images::read(file)?),
         None => None,
     };
+    if args.coordinator && own_images.is_none() {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--coordinator needs --images FILE (accord's images pinned by digest)"
+        )));
+    }
     // The initializer is the agent image unless named.
     let initializer_image = args.initializer_image.clone().or_else(|| {
         own_images
@@ -345,11 +350,24 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         k8s_yaml::expand_paths(&args.paths)?
     };
     for path in inputs {
-        if let Some(target) = &coordinator_file
-            && same_file(&path, target)
-        {
-            eprintln!("skipped {}: --coordinator writes it anew", path.display());
-            continue;
+        if let Some(target) = &coordinator_file {
+            if same_file(&path, target) {
+                eprintln!("skipped {}: --coordinator writes it anew", path.display());
+                continue;
+            }
+            let written_to = match (&args.output, path.file_name()) {
+                (Some(dir), Some(name)) => dir.join(name),
+                _ => path.clone(),
+            };
+            if same_file(&written_to, target) {
+                errors.push(format!(
+                    "{}: would be written to {}, where --coordinator writes the coordinator's \
+                     resources: rename it, or leave it out",
+                    path.display(),
+                    target.display()
+                ));
+                continue;
+            }
         }
         let original = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -475,6 +493,19 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
                 initializer: !coordinator && !skip && !args.skip_initializer,
                 mount_path,
             });
+        }
+    }
+    if args.coordinator {
+        let generated = files.len().saturating_sub(1);
+        for w in workloads
+            .iter()
+            .filter(|w| w.coordinator && w.file != generated)
+        {
+            errors.push(format!(
+                "{}: a coordinator (accord.dev/pod-role: coordinator) besides the one \
+                 --coordinator writes: leave it out, or drop --coordinator",
+                w.resource.location()
+            ));
         }
     }
     if workloads.is_empty() && errors.is_empty() {
@@ -640,11 +671,15 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Whether `input` is the file `target` (which may not exist yet).
+/// Whether `input` is the file `target` (either may not exist yet: then
+/// by their absolute paths).
 fn same_file(input: &Path, target: &Path) -> bool {
     let canonical = |p: &Path| {
         let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
-        let dir = std::fs::canonicalize(dir.unwrap_or(Path::new("."))).ok()?;
+        let dir = dir.unwrap_or(Path::new("."));
+        let dir = std::fs::canonicalize(dir)
+            .or_else(|_| std::path::absolute(dir))
+            .ok()?;
         Some(dir.join(p.file_name()?))
     };
     canonical(input).is_some_and(|a| Some(a) == canonical(target))
