@@ -103,8 +103,9 @@ pub struct GenerateArgs {
     pub runtime_class: Option<String>,
 
     /// The initializer's image, pinned by digest (an accord-guest image:
-    /// it runs `accord-guest initializer`). Required unless every pod
-    /// skips the initializer.
+    /// it runs `accord-guest initializer`). Default: the accord-agent
+    /// image of --images. Required unless every pod skips the
+    /// initializer.
     #[arg(long, value_name = "REF@sha256:…")]
     pub initializer_image: Option<String>,
 
