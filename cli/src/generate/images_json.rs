@@ -116,10 +116,17 @@ impl Images {
     }
 }
 
+/// The `PATH` containerd gives a container whose image sets none; an
+/// image of accord's sets this one or none, so the policy pins it either
+/// way.
+pub const DEFAULT_PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The image config of accord's own image `name`, as `cargo xtask oci`
-/// builds it: one static binary at the root, no environment, no
-/// working directory (`/`), no USER (the pod spec sets the user). Its
-/// facts must not be asked of a registry: accord wrote them.
+/// builds it: one static binary at the root, no environment but
+/// [`DEFAULT_PATH_ENV`], working directory `/`, no USER (the pod spec
+/// sets the user). Its facts must not be asked of a registry: accord
+/// wrote them.
 pub fn own_facts(name: &str) -> Option<ImageFacts> {
     let binary = match name {
         AGENT => "/accord-guest",
@@ -128,6 +135,8 @@ pub fn own_facts(name: &str) -> Option<ImageFacts> {
     };
     Some(ImageFacts {
         entrypoint: vec![binary.to_string()],
+        env: vec![DEFAULT_PATH_ENV.to_string()],
+        working_dir: "/".to_string(),
         ..ImageFacts::default()
     })
 }
