@@ -379,7 +379,10 @@ fn containers_and_ports() {
     };
     assert_eq!(flag("--backend"), Some("kube"));
     assert_eq!(flag("--discovery"), Some("kube"));
-    assert_eq!(flag("--pod-name"), Some("$(POD_NAME)"));
+    // The pod's name and namespace come from the environment (the
+    // shim's --pod-name and --namespace read POD_NAME and POD_NAMESPACE).
+    assert_eq!(flag("--pod-name"), None);
+    assert_eq!(flag("--namespace"), None);
     assert_eq!(flag("--kds-url"), Some(accord_collateral::DEFAULT_KDS_URL));
     assert_eq!(flag("--pcs-url"), Some(accord_collateral::DEFAULT_PCS_URL));
     let cache = flag("--collateral-cache").unwrap();

@@ -84,7 +84,10 @@ subjects:
 # The shim fetches vendor collateral for the agent's verifier (AMD's KDS,
 # Intel's PCS or a PCCS), cached in the pod's emptyDir (collateral is
 # public and re-fetchable); add `--collateral-proxy http://HOST:PORT`
-# or `--collateral-ca FILE` to its args as needed (README.md).
+# or `--collateral-ca FILE` to its args as needed (README.md). It reads
+# its pod's name and namespace from POD_NAME and POD_NAMESPACE (not as
+# `$(VAR)` args, which the policy could not pin: the name differs per
+# replica).
 #
 # The agent runs as root (the TEE's report interfaces in the guest are
 # root's) with no capabilities; the shim as UID 65532. Both with a
@@ -172,10 +175,6 @@ spec:
             - kube
             - --discovery
             - kube
-            - --pod-name
-            - $(POD_NAME)
-            - --namespace
-            - $(POD_NAMESPACE)
             - --kds-url
             - https://kdsintf.amd.com
             - --pcs-url
