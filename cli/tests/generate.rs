@@ -60,8 +60,8 @@ fn init_image() -> String {
     format!("registry.example/accord-guest@{}", digest(0xee))
 }
 
-/// Facts for app1..app9, the initializer, and the shipped coordinator's
-/// images by tag (with the digests `--pin-images` writes).
+/// Facts for app1..app9, the initializer, and an image by tag
+/// (`accord-shim`, with the digest `--pin-images` writes).
 fn facts() -> Value {
     let mut map = serde_json::Map::new();
     for n in 1..=9u8 {
@@ -72,10 +72,6 @@ fn facts() -> Value {
         );
     }
     map.insert(init_image(), json!({"Entrypoint": ["/accord-guest"]}));
-    map.insert(
-        "accord-guest".into(),
-        json!({"Digest": digest(0xa1), "Entrypoint": ["/accord-guest"]}),
-    );
     map.insert(
         "accord-shim".into(),
         json!({"Digest": digest(0xa2), "Entrypoint": ["/accord-shim"]}),
@@ -593,24 +589,30 @@ fn pin_images_writes_digests_from_the_facts_file() {
 }
 
 #[test]
-fn the_shipped_coordinator_yaml_gets_a_generated_policy() {
+fn the_shipped_coordinator_yaml_is_already_generated() {
+    // host-shim/deploy/coordinator.yaml is `accord generate --coordinator`'s
+    // output (cli/tests/generate_coordinator.rs): run through `accord
+    // generate` again it changes no byte, and its hash goes into the
+    // manifest as the coordinator's.
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let shipped =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../host-shim/deploy/coordinator.yaml");
-    let original = std::fs::read_to_string(&shipped).unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host-shim/deploy");
+    let original = std::fs::read_to_string(deploy.join("coordinator.yaml")).unwrap();
     write(d, "coordinator.yaml", &original);
-    write(d, "facts.json", facts().to_string());
+    write(
+        d,
+        "images.json",
+        std::fs::read(deploy.join("images.json")).unwrap(),
+    );
     write(d, "refvals.json", snp_reference_values().to_string());
     let out = accord(
         d,
         &[
             "generate",
+            "--images",
+            "images.json",
             "--reference-values",
             "refvals.json",
-            "--image-facts",
-            "facts.json",
-            "--pin-images",
             "--disable-updates",
             "-o",
             "rendered",
@@ -628,24 +630,12 @@ fn the_shipped_coordinator_yaml_gets_a_generated_policy() {
     );
     let m = manifest(d);
     assert_eq!(m["Policies"][parts[0]]["Role"], "coordinator");
-    // The input is left alone with -o.
-    assert_eq!(read(d, "coordinator.yaml"), original);
-    let rendered = read(d, "rendered/coordinator.yaml");
-    let sts = docs(&rendered)
+    assert_eq!(read(d, "rendered/coordinator.yaml"), original);
+    let sts = docs(&original)
         .into_iter()
         .find(|v| v["kind"] == "StatefulSet")
         .unwrap();
-    let t = template(&sts);
-    assert_eq!(t["spec"]["runtimeClassName"], "kata-qemu-snp");
-    assert!(t["spec"].get("initContainers").is_none());
-    assert_eq!(sha256_hex(init_data(t).as_bytes()), parts[0]);
-    assert_eq!(
-        t["spec"]["containers"][0]["image"].as_str().unwrap(),
-        format!("accord-guest@{}", digest(0xa1))
-    );
-    // The other documents keep their text, comments included.
-    let tail = &original[original.find("# Every replica, ready or not").unwrap()..];
-    assert!(rendered.ends_with(tail));
+    assert_eq!(sha256_hex(init_data(template(&sts)).as_bytes()), parts[0]);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! case directory, the requests in file order, the `ops` of allowed
 //! requests applied as a JSON Patch to the data document's `pstate`.
 //! Then our own adversarial table, the generator's refusals and its
-//! determinism.
+//! determinism, and the coordinator's pod as `accord generate
+//! --coordinator` writes it: its containers allowed, a tampered one not.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -1083,4 +1084,199 @@ fn pod_names_per_kind() {
     };
     let err = policy_data(&input, &Settings::default()).unwrap_err();
     assert!(err.to_string().starts_with("Service/svc: "), "{err}");
+}
+
+// ------------------------------------------------------------ the coordinator
+
+/// The coordinator's StatefulSet as `accord generate --coordinator` writes
+/// it, and accord's own image facts for its images.
+fn coordinator_policy() -> String {
+    use accord_cli::generate::{coordinator, images_json};
+    let agent = format!("r/accord-agent@sha256:{}", "a".repeat(64));
+    let shim = format!("r/accord-shim@sha256:{}", "b".repeat(64));
+    let sts = yaml_docs(&coordinator::resources(&agent, &shim))
+        .into_iter()
+        .find(|d| d["kind"] == "StatefulSet")
+        .unwrap();
+    let mut images = BTreeMap::new();
+    images.insert(
+        agent,
+        images_json::own_facts(images_json::AGENT).unwrap().config(),
+    );
+    images.insert(
+        shim,
+        images_json::own_facts(images_json::SHIM).unwrap().config(),
+    );
+    policy_for(&sts, &[], &images).unwrap()
+}
+
+/// A coordinator pod's create request for container `name` (`digest`
+/// repeated), as the runtime sends it for the generated spec.
+fn coordinator_request(
+    bundle: &str,
+    name: &str,
+    image_hex: char,
+    process: Value,
+    mounts: Value,
+) -> Value {
+    let image = format!(
+        "r/accord-{}@sha256:{}",
+        if name == "agent" { "agent" } else { "shim" },
+        image_hex.to_string().repeat(64)
+    );
+    let mut storages = vec![
+        json!({"driver": "image_guest_pull", "source": image, "fstype": "overlay",
+        "mount_point": format!("/run/kata-containers/{bundle}/rootfs"), "options": [], "fs_group": null,
+        "driver_options": ["image_guest_pull={\"metadata\":{\"io.kubernetes.cri.container-type\":\"container\",\"io.katacontainers.pkg.oci.container_type\":\"pod_container\"}}"]}),
+    ];
+    if name == "shim" {
+        storages.push(json!({"driver": "blk", "source": "00/00", "fstype": "ext4", "mount_point": "/run/kata-containers/sandbox/storage/MDAvMDA=",
+            "options": [], "driver_options": ["encryption_key=ephemeral", "create_filesystem"], "fs_group": null}));
+    }
+    json!({
+        "container_id": bundle,
+        "OCI": {
+            "Annotations": {
+                "io.katacontainers.pkg.oci.bundle_path": format!("/run/containerd/io.containerd.runtime.v2.task/k8s.io/{bundle}"),
+                "io.katacontainers.pkg.oci.container_type": "pod_container",
+                "io.kubernetes.cri.container-type": "container",
+                "io.kubernetes.cri.container-name": name,
+                "io.kubernetes.cri.image-name": image,
+                "io.kubernetes.cri.sandbox-name": "coordinator-0",
+                "io.kubernetes.cri.sandbox-namespace": "default",
+            },
+            "Root": {"Path": format!("/run/kata-containers/{bundle}/rootfs"), "Readonly": true},
+            "Process": process,
+            "Mounts": mounts,
+            "Linux": {
+                "Namespaces": [{"Type": "ipc", "Path": ""}, {"Type": "uts", "Path": ""}, {"Type": "mount", "Path": ""},
+                               {"Type": "network", "Path": "/run/netns/cni-1"}],
+                "MaskedPaths": Settings::default().masked_paths,
+                "ReadonlyPaths": Settings::default().readonly_paths,
+                "Sysctl": {"net.ipv4.ping_group_range": "0 2147483647"},
+            },
+        },
+        "storages": storages,
+    })
+}
+
+#[test]
+fn the_coordinators_containers_are_allowed_as_generated_and_nothing_else() {
+    const AGENT_BUNDLE: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    const SHIM_BUNDLE: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+    let no_caps =
+        json!({"Bounding": [], "Effective": [], "Permitted": [], "Inheritable": [], "Ambient": []});
+    let base_mounts = |bundle: &str| {
+        vec![
+            json!({"destination": "/proc", "type_": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
+            json!({"destination": "/sys/fs/cgroup", "type_": "cgroup", "source": "cgroup",
+                   "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
+            json!({"destination": "/etc/hosts", "type_": "bind", "source": shared(bundle, "hosts"), "options": ["rbind", "rprivate", "rw"]}),
+            json!({"destination": "/var/run/secrets/kubernetes.io/serviceaccount", "type_": "bind",
+                   "source": shared(bundle, "serviceaccount"), "options": ["rbind", "rprivate", "ro"]}),
+        ]
+    };
+    let agent = coordinator_request(
+        AGENT_BUNDLE,
+        "agent",
+        'a',
+        json!({
+            "Args": ["/accord-guest", "coordinator", "--tee", "configfs-tsm", "--shim", "127.0.0.1:9103"],
+            "Env": [PATH_ENV, "HOSTNAME=coordinator-0", "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443"],
+            "Cwd": "/", "NoNewPrivileges": true, "Terminal": false,
+            "User": {"UID": 0, "GID": 0, "AdditionalGids": [0]},
+            "Capabilities": no_caps,
+        }),
+        json!(base_mounts(AGENT_BUNDLE)),
+    );
+    let mut shim_mounts = base_mounts(SHIM_BUNDLE);
+    shim_mounts.push(json!({"destination": "/var/cache/accord/collateral", "type_": "bind",
+        "source": "/run/kata-containers/sandbox/storage/MDAvMDA=", "options": ["rbind", "rprivate", "rw"]}));
+    let shim = coordinator_request(
+        SHIM_BUNDLE,
+        "shim",
+        'b',
+        json!({
+            "Args": ["/accord-shim", "--backend", "kube", "--discovery", "kube",
+                     "--kds-url", "https://kdsintf.amd.com",
+                     "--pcs-url", "https://api.trustedservices.intel.com",
+                     "--collateral-cache", "/var/cache/accord/collateral"],
+            "Env": [PATH_ENV, "HOSTNAME=coordinator-0", "POD_NAME=coordinator-0", "POD_NAMESPACE=default",
+                    "KUBERNETES_SERVICE_HOST=10.96.0.1", "KUBERNETES_SERVICE_PORT=443"],
+            "Cwd": "/", "NoNewPrivileges": true, "Terminal": false,
+            "User": {"UID": 65532, "GID": 65532, "AdditionalGids": [65532]},
+            "Capabilities": no_caps,
+        }),
+        json!(shim_mounts),
+    );
+    let mut sandbox = sandbox_request();
+    for (k, v) in [
+        ("io.kubernetes.cri.sandbox-name", "coordinator-0"),
+        ("io.kubernetes.cri.sandbox-namespace", "default"),
+    ] {
+        sandbox["OCI"]["Annotations"][k] = json!(v);
+    }
+    sandbox["OCI"]["Hostname"] = json!("coordinator-0");
+
+    let policy = coordinator_policy();
+    let mut ok = Agent::new(&policy);
+    assert!(ok.decide("CreateContainerRequest", &sandbox), "the sandbox");
+    assert!(
+        ok.decide("CreateContainerRequest", &agent),
+        "the agent container"
+    );
+    assert!(
+        ok.decide("CreateContainerRequest", &shim),
+        "the shim container"
+    );
+    assert!(
+        !ok.decide("ExecProcessRequest", &json!({
+            "container_id": SHIM_BUNDLE, "exec_id": "e1",
+            "process": {"Args": ["/accord-shim"], "Env": [PATH_ENV], "Cwd": "/", "Terminal": false,
+                        "NoNewPrivileges": true, "User": {"UID": 0, "GID": 0, "AdditionalGids": [0]}, "Capabilities": null},
+        })),
+        "no exec into the shim"
+    );
+
+    // The host tampers: each is denied on a fresh agent.
+    type Tamper = fn(&mut Value);
+    let table: &[(&str, bool, Tamper)] = &[
+        ("the agent with another --tee", true, |r| {
+            r["OCI"]["Process"]["Args"][3] = json!("insecure-simulated")
+        }),
+        ("the agent as the shim's image", true, |r| {
+            let image = format!("r/accord-shim@sha256:{}", "b".repeat(64));
+            r["OCI"]["Annotations"]["io.kubernetes.cri.image-name"] = json!(image);
+            r["storages"][0]["source"] = json!(image);
+        }),
+        ("the agent with capabilities", true, |r| {
+            r["OCI"]["Process"]["Capabilities"] = caps();
+        }),
+        ("the agent with a writable root", true, |r| {
+            r["OCI"]["Root"]["Readonly"] = json!(false)
+        }),
+        ("the shim with another pod name", false, |r| {
+            r["OCI"]["Process"]["Env"][2] = json!("POD_NAME=web-0")
+        }),
+        ("the shim as root", false, |r| {
+            r["OCI"]["Process"]["User"] = json!({"UID": 0, "GID": 0, "AdditionalGids": [0]})
+        }),
+        ("the shim with another KDS", false, |r| {
+            r["OCI"]["Process"]["Args"][6] = json!("https://kds.evil.example")
+        }),
+    ];
+    for (what, on_agent, tamper) in table {
+        let mut agent_vm = Agent::new(&policy);
+        assert!(agent_vm.decide("CreateContainerRequest", &sandbox));
+        let mut request = if *on_agent {
+            agent.clone()
+        } else {
+            shim.clone()
+        };
+        tamper(&mut request);
+        assert!(
+            !agent_vm.decide("CreateContainerRequest", &request),
+            "{what}: allowed"
+        );
+    }
 }

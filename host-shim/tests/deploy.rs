@@ -1,6 +1,7 @@
-//! `deploy/coordinator.yaml`, rendered and parsed as Kubernetes objects:
-//! do the pieces fit together, and with the shim's and the protocol's
-//! constants?
+//! `deploy/coordinator.yaml`, as `accord generate --coordinator` writes
+//! it, parsed as Kubernetes objects: do the pieces fit together, and with
+//! the shim's and the protocol's constants? (That the file is exactly the
+//! command's output is `cli/tests/generate_coordinator.rs`'s check.)
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 
 const COORDINATOR_YAML: &str = include_str!("../deploy/coordinator.yaml");
+const IMAGES_JSON: &str = include_str!("../deploy/images.json");
 
 /// Every document of the rendered file, by kind.
 #[derive(Default)]
@@ -31,14 +33,35 @@ struct Objects {
     network_policies: Vec<NetworkPolicy>,
 }
 
+/// The file, checked to be rendered (`accord generate` wrote it).
 fn render() -> String {
-    // What `accord generate --platform qemu-snp` does to the runtime class.
-    let rendered = COORDINATOR_YAML.replace(
-        "runtimeClassName: accord-cc",
-        "runtimeClassName: kata-qemu-snp",
+    assert!(
+        !COORDINATOR_YAML.contains("${"),
+        "unrendered parameter left"
     );
-    assert!(!rendered.contains("${"), "unrendered parameter left");
-    rendered
+    assert!(
+        !COORDINATOR_YAML.contains("accord-cc"),
+        "the marker runtime class is left: not generated"
+    );
+    COORDINATOR_YAML.to_owned()
+}
+
+/// The pinned reference of image `name` in `deploy/images.json`.
+fn image(name: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(IMAGES_JSON).unwrap();
+    let found = json["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("images.json lists no {name}"));
+    let reference = found["reference"].as_str().unwrap();
+    let digest = found["digest"].as_str().unwrap();
+    assert!(
+        reference.ends_with(&format!("@{digest}")) && digest.len() == "sha256:".len() + 64,
+        "{reference} is not pinned by {digest}"
+    );
+    reference.to_owned()
 }
 
 /// Every document of `yaml`; panics on a document that is not valid.
@@ -126,16 +149,22 @@ fn unknown_kinds_fail() {
 }
 
 #[test]
-fn the_runtime_class_is_accord_generates_marker() {
-    assert!(COORDINATOR_YAML.contains("runtimeClassName: accord-cc"));
+fn the_pods_run_under_kata_with_their_generated_policy() {
     let objects = parse(&render());
-    let spec = the_stateful_set(&objects)
-        .spec
-        .template
-        .spec
+    let template = &the_stateful_set(&objects).spec.template;
+    let spec = template.spec.as_ref().unwrap();
+    assert_eq!(spec.runtime_class_name.as_deref(), Some("kata-qemu-snp"));
+    let annotations = template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .annotations
         .as_ref()
         .unwrap();
-    assert_eq!(spec.runtime_class_name.as_deref(), Some("kata-qemu-snp"));
+    assert!(
+        annotations.contains_key("io.katacontainers.config.hypervisor.cc_init_data"),
+        "no init-data: the pods' HOST_DATA / MRCONFIGID would pin nothing"
+    );
 }
 
 #[test]
@@ -318,7 +347,7 @@ fn containers_and_ports() {
     let sts = the_stateful_set(&objects);
     let containers = containers(sts);
     let agent = containers["agent"];
-    assert_eq!(agent.image.as_deref(), Some("accord-guest"));
+    assert_eq!(agent.image, Some(image("accord-agent")));
     let args = agent.args.clone().unwrap();
     assert_eq!(args[0], "coordinator");
     let shim_flag = args.iter().position(|a| a == "--shim").unwrap();
@@ -341,7 +370,7 @@ fn containers_and_ports() {
     );
 
     let shim = containers["shim"];
-    assert_eq!(shim.image.as_deref(), Some("accord-shim"));
+    assert_eq!(shim.image, Some(image("accord-shim")));
     let args = shim.args.clone().unwrap();
     let flag = |f: &str| {
         args.iter()
@@ -350,7 +379,10 @@ fn containers_and_ports() {
     };
     assert_eq!(flag("--backend"), Some("kube"));
     assert_eq!(flag("--discovery"), Some("kube"));
-    assert_eq!(flag("--pod-name"), Some("$(POD_NAME)"));
+    // The pod's name and namespace come from the environment (the
+    // shim's --pod-name and --namespace read POD_NAME and POD_NAMESPACE).
+    assert_eq!(flag("--pod-name"), None);
+    assert_eq!(flag("--namespace"), None);
     assert_eq!(flag("--kds-url"), Some(accord_collateral::DEFAULT_KDS_URL));
     assert_eq!(flag("--pcs-url"), Some(accord_collateral::DEFAULT_PCS_URL));
     let cache = flag("--collateral-cache").unwrap();
@@ -441,11 +473,11 @@ fn the_readme_shows_how_to_delete_the_history() {
 }
 
 #[test]
-fn the_readme_shows_how_to_render() {
+fn the_readme_shows_how_to_generate_and_apply() {
     let readme = include_str!("../deploy/README.md");
     assert!(
-        readme.contains("accord generate --platform qemu-snp")
-            && readme.contains("kubectl apply -f rendered/coordinator.yaml")
+        readme.contains("accord generate --coordinator")
+            && readme.contains("kubectl apply -f host-shim/deploy/coordinator.yaml")
     );
 }
 

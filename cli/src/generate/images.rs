@@ -94,6 +94,9 @@ pub struct ImageSource {
     /// Registries spoken to over plain HTTP.
     insecure: Vec<String>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Facts accord knows without asking anyone: its own images (from
+    /// `--images`), keyed by the pinned reference.
+    known: BTreeMap<String, ImageFacts>,
 }
 
 impl ImageSource {
@@ -131,6 +134,7 @@ impl ImageSource {
             cache: None,
             insecure: Vec::new(),
             runtime: None,
+            known: BTreeMap::new(),
         })
     }
 
@@ -146,6 +150,7 @@ impl ImageSource {
             cache: Some(cache),
             insecure,
             runtime: Some(runtime),
+            known: BTreeMap::new(),
         })
     }
 
@@ -159,6 +164,13 @@ impl ImageSource {
             protocol,
             ..Default::default()
         })
+    }
+
+    /// Adds facts known without a registry (accord's own images): they
+    /// are answered first, by exact reference.
+    pub fn with_known(mut self, known: BTreeMap<String, ImageFacts>) -> Self {
+        self.known.extend(known);
+        self
     }
 
     /// The digest a tag names now (`--pin-images`).
@@ -192,6 +204,9 @@ impl ImageSource {
         let digest = pinned_digest(image)
             .ok_or_else(|| anyhow!("{image} is not pinned by a sha256 digest"))?
             .to_string();
+        if let Some(f) = self.known.get(image) {
+            return Ok(f.clone());
+        }
         if let Some((file, facts)) = &self.offline {
             // By the exact reference, else by digest (the digest names the
             // content, whatever the name).

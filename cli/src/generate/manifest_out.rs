@@ -15,8 +15,12 @@ use crate::manifest_cmd::owner_key_hex;
 /// The manifest before this run's policies: the existing one (if any)
 /// with the flags applied. Its `policies` are still the old ones (the
 /// coordinator's are the fallback pin when no coordinator is among the
-/// inputs).
-pub(super) fn prepare(args: &GenerateArgs) -> Result<ManifestDoc, Failure> {
+/// inputs). Without `require_reference_values` (the coordinator alone) a
+/// manifest without reference values is returned as is: none is written.
+pub(super) fn prepare(
+    args: &GenerateArgs,
+    require_reference_values: bool,
+) -> Result<ManifestDoc, Failure> {
     let mut doc = match std::fs::read(&args.manifest) {
         Ok(bytes) => Manifest::from_json(&bytes)
             .map_err(|e| {
@@ -50,6 +54,9 @@ pub(super) fn prepare(args: &GenerateArgs) -> Result<ManifestDoc, Failure> {
         })?;
     }
     if doc.reference_values.snp.is_empty() && doc.reference_values.tdx.is_empty() {
+        if !require_reference_values {
+            return Ok(doc);
+        }
         return Err(Failure::Usage(anyhow::anyhow!(
             "no reference values: pass --reference-values F (a JSON object {{\"snp\": [...], \"tdx\": [...]}}) \
              or a manifest (-m) that has them"

@@ -19,8 +19,10 @@
 // The doc comments below are clap's --help text, with <placeholders>.
 #![allow(rustdoc::invalid_html_tags)]
 
+pub mod coordinator;
 pub mod example;
 pub mod images;
+pub mod images_json;
 pub mod initdata_doc;
 pub mod manifest_out;
 pub mod pod;
@@ -73,8 +75,9 @@ impl Platform {
 #[command(verbatim_doc_comment)]
 pub struct GenerateArgs {
     /// Kubernetes YAML files (multi-document) or directories of them
-    /// (every *.yaml / *.yml inside, sorted).
-    #[arg(required_unless_present = "example", value_name = "PATH")]
+    /// (every *.yaml / *.yml inside, sorted). None needed with
+    /// --coordinator.
+    #[arg(required_unless_present_any = ["example", "coordinator"], value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
     /// Write the example deployment (plain YAML for a coordinator, web and
@@ -109,8 +112,9 @@ pub struct GenerateArgs {
     pub runtime_class: Option<String>,
 
     /// The initializer's image, pinned by digest (an accord-guest image:
-    /// it runs `accord-guest initializer`). Required unless every pod
-    /// skips the initializer.
+    /// it runs `accord-guest initializer`). Default: the accord-agent
+    /// image of --images. Required unless every pod skips the
+    /// initializer.
     #[arg(long, value_name = "REF@sha256:…")]
     pub initializer_image: Option<String>,
 
@@ -162,6 +166,26 @@ pub struct GenerateArgs {
     /// (may repeat). The image digests still authenticate what it serves.
     #[arg(long, value_name = "HOST:PORT")]
     pub insecure_registry: Vec<String>,
+
+    /// Also write the coordinator's resources, coordinator.yaml (its
+    /// StatefulSet, the coordinator and coordinator-ready Services, RBAC
+    /// and NetworkPolicy), into -o DIR (else the current directory), and
+    /// generate its pods' policy like any workload's: its hash is printed
+    /// and goes into the manifest, where `accord set` and `verify` pin it.
+    /// Needs --images. Without PATHs and without reference values it
+    /// writes no manifest.
+    #[arg(long, requires = "images")]
+    pub coordinator: bool,
+
+    /// accord's own images, pinned by digest, as `cargo xtask oci` writes
+    /// them: {"images": [{"name": "accord-agent", "reference":
+    /// "REF@sha256:…", "digest": "sha256:…"}, {"name": "accord-shim", …}]}
+    /// (other fields and names are ignored). accord-agent runs the
+    /// coordinator and is the default --initializer-image; accord-shim
+    /// runs the shim. Their image facts are accord's own: no registry is
+    /// asked for them.
+    #[arg(long, value_name = "FILE")]
+    pub images: Option<PathBuf>,
 }
 
 /// `accord generate`'s long help.
@@ -310,12 +334,63 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             "--initializer-image {image}: must be pinned by digest (REF@sha256:<64 hex>)"
         )));
     }
-    let doc = manifest_out::prepare(args)?;
+    let own_images = match &args.images {
+        Some(file) => Some(images_json::Images::read(file)?),
+        None => None,
+    };
+    if args.coordinator && own_images.is_none() {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--coordinator needs --images FILE (accord's images pinned by digest)"
+        )));
+    }
+    // The initializer is the agent image unless named.
+    let initializer_image = args.initializer_image.clone().or_else(|| {
+        own_images
+            .as_ref()
+            .and_then(|i| i.get(images_json::AGENT))
+            .map(String::from)
+    });
+    // The coordinator alone may go without reference values: then no
+    // manifest is written, only its policy hash printed.
+    let coordinator_only = args.coordinator && args.paths.is_empty();
+    let doc = manifest_out::prepare(args, !coordinator_only)?;
+    let write_manifest =
+        !doc.reference_values.snp.is_empty() || !doc.reference_values.tdx.is_empty();
+    let coordinator_file = args.coordinator.then(|| {
+        args.output
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join(coordinator::FILE_NAME)
+    });
 
     // Read every file.
     let mut files = Vec::new();
     let mut errors: Vec<String> = Vec::new();
-    for path in k8s_yaml::expand_paths(&args.paths)? {
+    let inputs = if args.paths.is_empty() {
+        Vec::new()
+    } else {
+        k8s_yaml::expand_paths(&args.paths)?
+    };
+    for path in inputs {
+        if let Some(target) = &coordinator_file {
+            if same_file(&path, target) {
+                eprintln!("skipped {}: --coordinator writes it anew", path.display());
+                continue;
+            }
+            let written_to = match (&args.output, path.file_name()) {
+                (Some(dir), Some(name)) => dir.join(name),
+                _ => path.clone(),
+            };
+            if same_file(&written_to, target) {
+                errors.push(format!(
+                    "{}: would be written to {}, where --coordinator writes the coordinator's \
+                     resources: rename it, or leave it out",
+                    path.display(),
+                    target.display()
+                ));
+                continue;
+            }
+        }
         let original = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         match yaml_docs::split(&original) {
@@ -329,6 +404,22 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
                 path.display()
             )),
         }
+    }
+
+    // The coordinator's resources: one more input, generated.
+    if let (Some(path), Some(own)) = (&coordinator_file, &own_images) {
+        let file = args.images.as_deref().unwrap_or(Path::new("images.json"));
+        let text = coordinator::resources(
+            own.require(images_json::AGENT, file)?,
+            own.require(images_json::SHIM, file)?,
+        );
+        let chunks = yaml_docs::split(&text)
+            .map_err(|(i, e)| anyhow::anyhow!("internal: coordinator.yaml, document {i}: {e}"))?;
+        files.push(InputFile {
+            original: std::fs::read_to_string(path).unwrap_or_default(),
+            path: path.clone(),
+            chunks,
+        });
     }
 
     // ConfigMaps and Secrets, and the pod templates to handle.
@@ -426,15 +517,29 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             });
         }
     }
+    if args.coordinator {
+        let generated = files.len().saturating_sub(1);
+        for w in workloads
+            .iter()
+            .filter(|w| w.coordinator && w.file != generated)
+        {
+            errors.push(format!(
+                "{}: a coordinator (accord.dev/pod-role: coordinator) besides the one \
+                 --coordinator writes: leave it out, or drop --coordinator",
+                w.resource.location()
+            ));
+        }
+    }
     if workloads.is_empty() && errors.is_empty() {
         return Err(Failure::Invalid(vec![format!(
             "no pod template has runtimeClassName accord-cc (or contrast-cc): nothing to generate"
         )]));
     }
-    if workloads.iter().any(|w| w.initializer) && args.initializer_image.is_none() {
+    if workloads.iter().any(|w| w.initializer) && initializer_image.is_none() {
         errors.push(
             "an initializer is to be injected but --initializer-image is not given: pass \
-             --initializer-image REF@sha256:… (or --skip-initializer)"
+             --initializer-image REF@sha256:…, --images with an accord-agent image (or \
+             --skip-initializer)"
                 .to_string(),
         );
     }
@@ -449,6 +554,8 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             args.insecure_registry.clone(),
         )?,
     };
+    // accord's own images: their facts are accord's, no registry asked.
+    let source = source.with_known(own_images.map(|i| i.own_facts()).unwrap_or_default());
 
     // Coordinators first: their hashes go into the initializers.
     workloads.sort_by_key(|w| !w.coordinator);
@@ -494,6 +601,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             &source,
             &doc,
             &coordinator_hashes,
+            initializer_image.as_deref(),
             w,
             &mut files,
             &config_maps,
@@ -541,7 +649,11 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         return Err(Failure::Invalid(errors));
     }
     let doc = ManifestDoc { policies, ..doc };
-    let json = manifest_out::check(&doc).map_err(Failure::Invalid)?;
+    let json = if write_manifest {
+        Some(manifest_out::check(&doc).map_err(Failure::Invalid)?)
+    } else {
+        None
+    };
 
     // Write: the YAML first, then the manifest.
     for file in &files {
@@ -558,27 +670,34 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         };
         crate::workspace::write_atomic(&target, text.as_bytes())?;
     }
-    // The policies beside the manifest, where `accord set` reads them.
-    let policies_dir = args
-        .manifest
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join("policies");
-    std::fs::create_dir_all(&policies_dir)
-        .with_context(|| format!("cannot create {}", policies_dir.display()))?;
-    for g in &generated {
-        let path = policies_dir.join(format!("{}.toml", g.hash));
-        if std::fs::read(&path).ok().as_deref() != Some(g.toml.as_bytes()) {
-            crate::workspace::write_atomic(&path, g.toml.as_bytes())?;
+    if let Some(json) = json {
+        // The policies beside the manifest, where `accord set` reads them.
+        let policies_dir = args
+            .manifest
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join("policies");
+        std::fs::create_dir_all(&policies_dir)
+            .with_context(|| format!("cannot create {}", policies_dir.display()))?;
+        for g in &generated {
+            let path = policies_dir.join(format!("{}.toml", g.hash));
+            if std::fs::read(&path).ok().as_deref() != Some(g.toml.as_bytes()) {
+                crate::workspace::write_atomic(&path, g.toml.as_bytes())?;
+            }
         }
+        crate::workspace::write_atomic(&args.manifest, json.as_bytes())?;
+        eprintln!(
+            "wrote {} ({} policies; policies in {})",
+            args.manifest.display(),
+            doc.policies.len(),
+            policies_dir.display()
+        );
+    } else {
+        eprintln!(
+            "no manifest written (no reference values): the coordinator's policy hash is \
+             below; generate with your workloads and --reference-values to put it in one"
+        );
     }
-    crate::workspace::write_atomic(&args.manifest, json.as_bytes())?;
-    eprintln!(
-        "wrote {} ({} policies; policies in {})",
-        args.manifest.display(),
-        doc.policies.len(),
-        policies_dir.display()
-    );
     for g in &generated {
         let role = if g.entry.is_coordinator() {
             "coordinator"
@@ -588,6 +707,20 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         println!("{}  {role:<11}  {}", g.hash, g.entry.sans.join(","));
     }
     Ok(())
+}
+
+/// Whether `input` is the file `target` (either may not exist yet: then
+/// by their absolute paths).
+fn same_file(input: &Path, target: &Path) -> bool {
+    let canonical = |p: &Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(Path::new("."));
+        let dir = std::fs::canonicalize(dir)
+            .or_else(|_| std::path::absolute(dir))
+            .ok()?;
+        Some(dir.join(p.file_name()?))
+    };
+    canonical(input).is_some_and(|a| Some(a) == canonical(target))
 }
 
 /// The initializer's arguments: where the coordinator is and what it must
@@ -637,6 +770,7 @@ fn generate_one(
     source: &ImageSource,
     doc: &ManifestDoc,
     coordinator_hashes: &BTreeSet<String>,
+    initializer_image: Option<&str>,
     w: &Workload,
     files: &mut [InputFile],
     config_maps: &[serde_json::Value],
@@ -704,7 +838,7 @@ fn generate_one(
         }
     }
     if w.initializer {
-        let image = args.initializer_image.as_deref().unwrap_or_default();
+        let image = initializer_image.unwrap_or_default();
         let init_args =
             initializer_args(&w.resource.namespace, doc, coordinator_hashes).map_err(at)?;
         pod::inject_initializer(template, image, &init_args, &w.mount_path).map_err(at)?;
