@@ -231,6 +231,9 @@ pub fn write_set(specs: &[ImageSpec], out: &Path) -> anyhow::Result<(Vec<Built>,
         if back.manifest_digest != image.digest
             || back.config.user() != spec.user
             || flag != Some(&spec.insecure_simulation.to_string())
+            || back.manifest.layers.iter().map(|l| l.size).sum::<u64>() != image.compressed_size
+            || back.layer_tars.iter().map(|t| t.len() as u64).sum::<u64>()
+                != image.uncompressed_size
         {
             bail!(
                 "{}: the written layout does not read back as built",
