@@ -419,6 +419,10 @@ mod tests {
             let specs = image_specs(agent.clone(), shim.clone(), false, 0).unwrap();
             let (_, json) = write_set(&specs, &dir).unwrap();
             for entry in &json.images {
+                eprintln!(
+                    "{} {} compressed {} uncompressed {}",
+                    entry.name, entry.digest, entry.compressed_size, entry.uncompressed_size
+                );
                 let back = oci_layout::read_back(&dir.join(&entry.name)).unwrap();
                 assert_eq!(back.manifest_digest, entry.digest);
                 assert_eq!(back.manifest.layers[0].size, entry.compressed_size);
