@@ -304,7 +304,7 @@ pub fn initramfs_entries(
 }
 
 /// The mtime for every entry: SOURCE_DATE_EPOCH if set, else the recipe's.
-fn mtime(recipe: &Recipe) -> anyhow::Result<u32> {
+pub fn mtime(recipe: &Recipe) -> anyhow::Result<u32> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(text) => text
             .trim()
@@ -433,16 +433,10 @@ fn remapped_paths() -> Vec<(PathBuf, &'static str)> {
     paths
 }
 
-/// Builds the static agent (`accord-guest`) with `--target
-/// x86_64-unknown-linux-gnu`, glibc `+crt-static`, the `guest-image`
-/// profile, the variant's features and every build path remapped (Rust's
-/// `--remap-path-prefix`, C's `-ffile-prefix-map`), so the binary depends
-/// on the sources, not on where they were checked out. The production
-/// agent's symbols are checked ([`check_no_simulated_symbols`]); then the
-/// binary is stripped into `target/image/agent/VARIANT/accord-guest`, and
-/// the production one must refuse the simulated chip
-/// ([`check_refuses_simulation`]). Returns the stripped agent's path.
-pub fn build_agent(variant: Variant) -> anyhow::Result<PathBuf> {
+/// Builds `package`'s binary of the same name static, the way the agent
+/// is built (see [`build_agent`]); returns cargo's output path (shared by
+/// every build of that binary: copy it out at once).
+pub fn build_static(package: &str, features: &[&str]) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut rustflags = vec!["-Ctarget-feature=+crt-static".to_string()];
     let mut cflags = Vec::new();
@@ -463,11 +457,11 @@ pub fn build_agent(variant: Variant) -> anyhow::Result<PathBuf> {
             "--target",
             "x86_64-unknown-linux-gnu",
             "-p",
-            "accord-guest",
+            package,
             "--bin",
-            "accord-guest",
+            package,
         ])
-        .args(variant.features())
+        .args(features)
         .arg("--target-dir")
         .arg(image_dir())
         // The unit separator is CARGO_ENCODED_RUSTFLAGS' own, so no flag is
@@ -484,12 +478,26 @@ pub fn build_agent(variant: Variant) -> anyhow::Result<PathBuf> {
     );
     let status = command.status().context("running cargo build")?;
     if !status.success() {
-        bail!("building the static accord-guest failed ({status})");
+        bail!("building the static {package} failed ({status})");
     }
     let built = image_dir()
         .join("x86_64-unknown-linux-gnu")
         .join(AGENT_PROFILE)
-        .join("accord-guest");
+        .join(package);
+    Ok(built)
+}
+
+/// Builds the static agent (`accord-guest`) with `--target
+/// x86_64-unknown-linux-gnu`, glibc `+crt-static`, the `guest-image`
+/// profile, the variant's features and every build path remapped (Rust's
+/// `--remap-path-prefix`, C's `-ffile-prefix-map`), so the binary depends
+/// on the sources, not on where they were checked out. The production
+/// agent's symbols are checked ([`check_no_simulated_symbols`]); then the
+/// binary is stripped into `target/image/agent/VARIANT/accord-guest`, and
+/// the production one must refuse the simulated chip
+/// ([`check_refuses_simulation`]). Returns the stripped agent's path.
+pub fn build_agent(variant: Variant) -> anyhow::Result<PathBuf> {
+    let built = build_static("accord-guest", variant.features())?;
     // Both variants share cargo's output path: copy this one out at once.
     let dir = image_dir().join("agent").join(variant.name());
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -500,24 +508,33 @@ pub fn build_agent(variant: Variant) -> anyhow::Result<PathBuf> {
         check_no_simulated_symbols(&unstripped)?;
     }
     let agent = dir.join("accord-guest");
-    let _ = std::fs::remove_file(&agent);
+    strip(&unstripped, &agent)?;
+    if variant == Variant::Production {
+        check_refuses_simulation(&agent)?;
+    }
+    Ok(agent)
+}
+
+/// Strips `unstripped` into `out` (`strip --strip-all`, the binutils that
+/// linked it) and fails if `out` still names a build-host path.
+pub fn strip(unstripped: &Path, out: &Path) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(out);
+    let dir = out
+        .parent()
+        .context("strip: an output without a directory")?;
     crate::run_in(
         "strip",
         &[],
         &[
             "--strip-all",
             "-o",
-            &agent.display().to_string(),
+            &out.display().to_string(),
             &unstripped.display().to_string(),
         ],
-        &dir,
+        dir,
     )?;
-    let bytes = std::fs::read(&agent).with_context(|| format!("reading {}", agent.display()))?;
-    check_no_build_paths(&bytes)?;
-    if variant == Variant::Production {
-        check_refuses_simulation(&agent)?;
-    }
-    Ok(agent)
+    let bytes = std::fs::read(out).with_context(|| format!("reading {}", out.display()))?;
+    check_no_build_paths(&bytes)
 }
 
 /// Fails unless `nm` lists the agent's own symbols (`accord_guest`) and

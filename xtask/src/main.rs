@@ -11,6 +11,7 @@
 //! cargo xtask bench-ha             three replicas: round-robin load, restart to Ready, open-loop p99
 //! cargo xtask image                the guest image (kernel, initramfs, command line) from image/
 //! cargo xtask qemu-test            boot the image under QEMU and drive a deployment against it
+//! cargo xtask oci                  the agent and shim container images (OCI layouts, images.json)
 //! ```
 
 mod bench;
@@ -23,6 +24,9 @@ mod fuzz;
 mod image;
 mod image_repro;
 mod measure;
+mod oci;
+mod oci_layout;
+mod oci_push;
 mod qemu_test;
 mod tidy;
 
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             other => bail!("image: unknown arguments {other:?} (only --check-reproducible)"),
         },
         Some("qemu-test") => qemu_test::run(args.get(1..).unwrap_or_default()),
+        Some("oci") => oci::run(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -120,6 +125,19 @@ Tasks:
                        set a manifest, attest a workload, verify; shut the VM down (Ctrl-Alt-Del),
                        boot it again, recover with `accord recover`, verify again; prints boot
                        timings and the agent's RSS (N attestations from the host first: RSS after)
+  oci [--out DIR] [--push REGISTRY] [--insecure-simulation]
+                       the container images, as OCI image layouts, without Docker: accord-agent (the
+                       static production accord-guest of `image`, with its checks; coordinator and
+                       initializer) and accord-shim (accord-shim, built static the same way); one
+                       reproducible layer each (the binary, /etc/passwd), user 65532; writes
+                       DIR/NAME/ and DIR/images.json (default DIR target/oci) and prints each
+                       image's digest and compressed/uncompressed size. --push copies them to
+                       REGISTRY (HOST[:PORT][/PREFIX]; plain HTTP only to loopback, HTTPS otherwise;
+                       ACCORD_REGISTRY_USER/_PASSWORD for basic auth) by digest, and images.json's
+                       references become REGISTRY/NAME@sha256:…. --insecure-simulation: the TEST
+                       images instead (accord-agent-insecure-simulation, the agent with the INSECURE
+                       simulated chip, annotated dev.accord.insecure-simulation=true; default DIR
+                       target/oci-insecure-simulation)
 ";
 
 /// The workspace root (the parent of this crate).

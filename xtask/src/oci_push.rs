@@ -1,0 +1,334 @@
+//! `cargo xtask oci --push REGISTRY`: copies the built images to a
+//! registry over the OCI distribution API (the `oci-client` crate): each
+//! blob the registry does not have yet, then the manifest's exact bytes by
+//! digest (so the pushed digest is the layout's), then the manifest is
+//! read back by digest and its bytes must hash to that digest.
+//!
+//! REGISTRY is `HOST[:PORT][/PREFIX]`; image NAME goes to
+//! `HOST[:PORT]/PREFIX/NAME`. Plain HTTP only to a loopback registry
+//! (`127.0.0.0/8`, `[::1]`, `localhost`), HTTPS to any other. Anonymous,
+//! or HTTP basic with `ACCORD_REGISTRY_USER` and `ACCORD_REGISTRY_PASSWORD`.
+
+use anyhow::{Context, bail};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::oci_layout::{Built, MEDIA_MANIFEST, digest};
+
+/// A registry argument: host (with port) and repository prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registry {
+    pub host: String,
+    pub prefix: String,
+    pub loopback: bool,
+}
+
+/// Parses `HOST[:PORT][/PREFIX]`.
+pub fn parse_registry(text: &str) -> anyhow::Result<Registry> {
+    if text.contains("://") {
+        bail!("--push `{text}`: give HOST[:PORT][/PREFIX], without a scheme");
+    }
+    let (host, prefix) = text.split_once('/').unwrap_or((text, ""));
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:[]/".contains(&b))
+    };
+    if !valid(host) || (!prefix.is_empty() && !valid(prefix)) || text.ends_with('/') {
+        bail!("--push `{text}`: expected HOST[:PORT][/PREFIX]");
+    }
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    let loopback = name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    Ok(Registry {
+        host: host.to_string(),
+        prefix: prefix.to_string(),
+        loopback,
+    })
+}
+
+impl Registry {
+    /// The repository of image `name`.
+    fn repository(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+}
+
+fn auth() -> RegistryAuth {
+    match (
+        std::env::var("ACCORD_REGISTRY_USER"),
+        std::env::var("ACCORD_REGISTRY_PASSWORD"),
+    ) {
+        (Ok(user), Ok(password)) => RegistryAuth::Basic(user, password),
+        _ => RegistryAuth::Anonymous,
+    }
+}
+
+/// Pushes `images` to `registry`; returns each one's reference
+/// (`HOST/REPOSITORY@sha256:…`), in order.
+pub fn push(images: &[Built], registry: &str) -> anyhow::Result<Vec<String>> {
+    let registry = parse_registry(registry)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the push's runtime")?;
+    runtime.block_on(push_all(images, &registry))
+}
+
+async fn push_all(images: &[Built], registry: &Registry) -> anyhow::Result<Vec<String>> {
+    let protocol = if registry.loopback {
+        ClientProtocol::HttpsExcept(vec![registry.host.clone()])
+    } else {
+        ClientProtocol::Https
+    };
+    let client = Client::new(ClientConfig {
+        protocol,
+        ..ClientConfig::default()
+    });
+    let auth = auth();
+    let mut references = Vec::new();
+    for image in images {
+        let reference = Reference::with_digest(
+            registry.host.clone(),
+            registry.repository(&image.name),
+            image.digest.clone(),
+        );
+        client.store_auth_if_needed(&registry.host, &auth).await;
+        for (blob_digest, bytes) in &image.blobs {
+            let have = client
+                .blob_exists(&reference, blob_digest)
+                .await
+                .with_context(|| format!("asking {} for {blob_digest}", reference.whole()))?;
+            if !have {
+                client
+                    .push_blob(&reference, bytes.clone(), blob_digest)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "pushing {blob_digest} of {} to {}",
+                            image.name, registry.host
+                        )
+                    })?;
+            }
+        }
+        client
+            .push_manifest_raw(
+                &reference,
+                image.manifest.clone(),
+                MEDIA_MANIFEST.parse().context("the manifest media type")?,
+            )
+            .await
+            .with_context(|| format!("pushing the manifest of {}", reference.whole()))?;
+        let (body, _) = client
+            .pull_manifest_raw(&reference, &auth, &[MEDIA_MANIFEST])
+            .await
+            .with_context(|| format!("reading back {}", reference.whole()))?;
+        if digest(&body) != image.digest {
+            bail!(
+                "{} serves a manifest with digest {}, not the pushed one",
+                reference.whole(),
+                digest(&body)
+            );
+        }
+        eprintln!("pushed     {}", reference.whole());
+        references.push(reference.whole());
+    }
+    Ok(references)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use crate::oci_layout::{ImageSpec, LayerFile, build};
+
+    #[test]
+    fn registry_arguments() {
+        let r = parse_registry("127.0.0.1:5000").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.prefix.as_str(), r.loopback),
+            ("127.0.0.1:5000", "", true)
+        );
+        assert!(parse_registry("localhost:5000/a/b").unwrap().loopback);
+        assert!(parse_registry("[::1]:5000").unwrap().loopback);
+        let remote = parse_registry("ghcr.io/accord").unwrap();
+        assert!(!remote.loopback);
+        assert_eq!(remote.repository("accord-agent"), "accord/accord-agent");
+        // A name that only starts like loopback is not.
+        assert!(!parse_registry("127.0.0.1.example.com").unwrap().loopback);
+        for bad in ["http://127.0.0.1:5000", "", "a b", "host/", "/x"] {
+            assert!(parse_registry(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// A `docker-registry serve` on a free loopback port, with its
+    /// storage in a temporary directory; stopped (and its files removed)
+    /// on drop.
+    struct LoopbackRegistry {
+        child: Child,
+        dir: std::path::PathBuf,
+        addr: String,
+    }
+
+    impl LoopbackRegistry {
+        fn start() -> Self {
+            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let addr = format!("127.0.0.1:{port}");
+            let dir = std::env::temp_dir().join(format!("xtask-registry-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(dir.join("storage")).unwrap();
+            let config = dir.join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                    dir.join("storage").display()
+                ),
+            )
+            .unwrap();
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect(
+                    "docker-registry (the Debian package `docker-registry`; .ci/run installs it)",
+                );
+            let mut registry = Self { child, dir, addr };
+            // Ready when /v2/ answers 200 (or the process died).
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if let Ok((status, _)) = registry.get("/v2/", "*/*") {
+                    assert_eq!(status, 200, "GET /v2/");
+                    break;
+                }
+                assert!(
+                    registry.child.try_wait().unwrap().is_none(),
+                    "docker-registry exited before it served"
+                );
+                assert!(
+                    Instant::now() < deadline,
+                    "docker-registry did not start in 60 s"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            registry
+        }
+
+        /// A plain HTTP/1.0 GET: (status, body).
+        fn get(&self, path: &str, accept: &str) -> std::io::Result<(u16, Vec<u8>)> {
+            let mut stream = TcpStream::connect(&self.addr)?;
+            write!(
+                stream,
+                "GET {path} HTTP/1.0\r\nHost: {}\r\nAccept: {accept}\r\n\r\n",
+                self.addr
+            )?;
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response)?;
+            let split = response
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .ok_or(std::io::ErrorKind::InvalidData)?;
+            let head = String::from_utf8_lossy(&response[..split]);
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .ok_or(std::io::ErrorKind::InvalidData)?;
+            Ok((status, response[split + 4..].to_vec()))
+        }
+    }
+
+    impl Drop for LoopbackRegistry {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn image(name: &str, data: &[u8]) -> Built {
+        let files = BTreeMap::from([(
+            "tool".to_string(),
+            LayerFile {
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                data: data.to_vec(),
+            },
+        )]);
+        build(&ImageSpec {
+            name: name.into(),
+            files,
+            entrypoint: vec!["/tool".into()],
+            user: "65532:65532".into(),
+            tag: "0.1.0".into(),
+            insecure_simulation: false,
+            epoch: 0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn images_are_pushed_by_digest_to_a_loopback_registry() {
+        let registry = LoopbackRegistry::start();
+        let images = [image("one", b"first"), image("two", b"second")];
+        let target = format!("{}/accord", registry.addr);
+        let references = push(&images, &target).unwrap();
+        for (image, reference) in images.iter().zip(&references) {
+            assert_eq!(
+                reference,
+                &format!("{}/accord/{}@{}", registry.addr, image.name, image.digest)
+            );
+            // Read back with plain HTTP, not through the pushing client.
+            let (status, body) = registry
+                .get(
+                    &format!("/v2/accord/{}/manifests/{}", image.name, image.digest),
+                    MEDIA_MANIFEST,
+                )
+                .unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(body, image.manifest);
+            for (blob_digest, bytes) in &image.blobs {
+                let (status, body) = registry
+                    .get(
+                        &format!("/v2/accord/{}/blobs/{blob_digest}", image.name),
+                        "*/*",
+                    )
+                    .unwrap();
+                assert_eq!(status, 200, "{blob_digest}");
+                assert_eq!(&body, bytes);
+            }
+        }
+        // Pushing again is idempotent (the blobs are there already).
+        assert_eq!(push(&images, &target).unwrap(), references);
+        // An unknown digest is not served.
+        let (status, _) = registry
+            .get(
+                &format!("/v2/accord/one/manifests/sha256:{}", "0".repeat(64)),
+                MEDIA_MANIFEST,
+            )
+            .unwrap();
+        assert_eq!(status, 404);
+    }
+}
