@@ -94,7 +94,7 @@ pub fn container_count(i: usize) -> usize {
 
 /// Whether workload `i` mounts its own ConfigMap `wNNN-files`.
 pub fn has_files_config_map(i: usize) -> bool {
-    i % 5 == 0
+    i.is_multiple_of(5)
 }
 
 /// The `n`-pod set: the coordinator and workloads 1..n.
@@ -192,7 +192,7 @@ fn image_facts(k: usize) -> Value {
         "Cmd": ["--config", "/etc/app/app.conf"],
         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 format!("APP_VERSION=1.{k}"), "LANG=C.UTF-8"],
-        "User": if k % 2 == 0 { "1000:1000" } else { "" },
+        "User": if k.is_multiple_of(2) { "1000:1000" } else { "" },
         "WorkingDir": "/srv",
         "Volumes": if k % 4 == 3 { json!(["/data"]) } else { json!([]) },
         "Layers": [digest(0x40 + k), digest(0x80 + k), digest(0xc0 + k)],
