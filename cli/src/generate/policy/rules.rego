@@ -251,14 +251,14 @@ env_ok(c, env) if {
 	}
 }
 
-env_allowed(c, e) if e in c.env_exact
-
+# One chain, cheapest first: the agent's regorus compiles every regex it
+# matches, so a variable pinned exactly must not reach the regexes.
 env_allowed(c, e) if {
+	e in c.env_exact
+} else if {
 	some r in c.env_regex
 	regex.match(r, e)
-}
-
-env_allowed(c, e) if {
+} else if {
 	some r in policy_data.settings.allow_env_regex
 	regex.match(r, e)
 }
