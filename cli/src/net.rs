@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use accord_core::evidence::ReferenceValues;
 use accord_core::manifest::Manifest;
 use accord_core::protocol::{ErrorCode, ErrorReply, UserCall};
 use accord_guest::atls::{AtlsError, Clock, CollateralSource, PeerPolicy};
@@ -150,14 +151,19 @@ impl CoordinatorOptions {
     /// Where the verifier's collateral comes from: a fetcher at
     /// `--kds-url`/`--pcs-url` over the cache (`--cache`, default
     /// `collateral/cache` in the workspace); offline, the cache if given,
-    /// else nothing (what the evidence carries).
-    pub fn collateral_source(&self) -> anyhow::Result<Option<Arc<dyn CollateralSource>>> {
+    /// else nothing (what the evidence carries). Fetched CRLs are cached
+    /// only if signed under the roots `trust` names (the reference values
+    /// the coordinator is verified against).
+    pub fn collateral_source(
+        &self,
+        trust: &ReferenceValues,
+    ) -> anyhow::Result<Option<Arc<dyn CollateralSource>>> {
         let cache = match (&self.collateral.cache, self.collateral.offline) {
             (Some(dir), _) => Some(dir.clone()),
             (None, false) => Some(self.workspace().collateral_cache()),
             (None, true) => return Ok(None),
         };
-        let fetcher = self.collateral.fetcher(cache)?;
+        let fetcher = self.collateral.fetcher(cache)?.trusting(trust.clone());
         Ok(Some(Arc::new(
             FetcherSource::new(fetcher).announcing(FALLBACK),
         )))
@@ -245,7 +251,7 @@ impl CoordinatorOptions {
     pub async fn connect_with_policy(&self, policy: &PeerPolicy) -> Result<UserClient, Failure> {
         let marks = self.workspace().freshness_marks();
         freshness::raise_from(&marks)?;
-        let source = self.collateral_source()?;
+        let source = self.collateral_source(&policy.reference)?;
         let client = connect(&self.coordinator, policy, self.timeout(), source).await?;
         freshness::save(&marks)?;
         Ok(client)

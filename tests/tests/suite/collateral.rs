@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use accord_collateral::test_vendor::Behavior;
 use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
-use accord_core::evidence::Evidence;
+use accord_core::evidence::{Evidence, ReferenceValues};
 use accord_core::hex;
 use accord_core::protocol::SetManifest;
 use accord_guest::tee::simulated::SimulatedSnp;
@@ -73,12 +73,20 @@ async fn collateral_comes_through_the_shim_and_revocation_is_enforced() {
     vendor.add_tdx_platform(Arc::clone(&platform)).unwrap();
 
     // The shim, fetching from the simulated vendor (no cache: the vendor
-    // down means nothing to serve).
-    let service = Arc::new(CollateralService::new(Fetcher::new(
-        Some(HttpClient::new(HttpConfig::default()).unwrap()),
-        Endpoints::new(&vendor.kds_url(), &vendor.pcs_url()),
-        None,
-    )));
+    // down means nothing to serve), its CRLs checked under the roots the
+    // manifest names.
+    let trust = ReferenceValues {
+        snp: vec![d.chip.reference_values(), chip.reference_values()],
+        tdx: vec![platform.reference_values()],
+    };
+    let service = Arc::new(CollateralService::new(
+        Fetcher::new(
+            Some(HttpClient::new(HttpConfig::default()).unwrap()),
+            Endpoints::new(&vendor.kds_url(), &vendor.pcs_url()),
+            None,
+        )
+        .trusting(trust),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shim_addr = listener.local_addr().unwrap().to_string();
     let board = Arc::new(accord_shim::status::StatusBoard::default());

@@ -81,6 +81,54 @@ use crate::time::UnixTime;
 use super::collateral::CollateralRequest;
 use super::{Claims, Evidence, EvidenceError, ReferenceValues};
 
+/// A CRL as the vendor serves it, for [`check_crl_issuer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VendorCrl<'a> {
+    /// AMD's VCEK or VLEK CRL of a product, signed by its ARK.
+    Snp {
+        /// The product.
+        product: super::snp::Product,
+        /// VCEK or VLEK.
+        signer: super::collateral::SnpSigner,
+    },
+    /// Intel's PCK CRL (signed by the PCK CA of `issuer_chain`) or Root CA
+    /// CRL (signed by the root).
+    Tdx {
+        /// Which.
+        role: super::tdx::error::CrlRole,
+        /// The `SGX-PCK-CRL-Issuer-Chain` PEM (PCK CA, then root).
+        issuer_chain: Option<&'a str>,
+    },
+}
+
+/// Checks that `der` is a CRL signed by the issuer a [`ServiceVerifier`]
+/// trusts for it under the roots `reference` names (AMD's or Intel's
+/// pinned roots, or the entries' `InsecureTrustedRoot`s), with the same
+/// functions [`ServiceVerifier::offer`] uses, but not its window nor the
+/// freshness marks. For a fetcher, so that a CRL that would be refused
+/// anyway is never cached. The error says why.
+pub fn check_crl_issuer(
+    crl: VendorCrl<'_>,
+    der: &[u8],
+    reference: &ReferenceValues,
+    provider: &dyn CryptoProvider,
+) -> Result<(), alloc::string::String> {
+    use alloc::string::ToString;
+    match crl {
+        VendorCrl::Snp { product, signer } => {
+            snp::check_crl_issuer(product, signer, der, &reference.snp, provider).map_err(|err| {
+                match err {
+                    EvidenceError::CollateralRefused { reason, .. } => reason,
+                    other => other.to_string(),
+                }
+            })
+        }
+        VendorCrl::Tdx { role, issuer_chain } => {
+            tdx::check_crl_issuer(role, der, issuer_chain, &reference.tdx, provider)
+        }
+    }
+}
+
 /// How long before a nextUpdate collateral is listed as needing a refresh
 /// by default: one day.
 pub const DEFAULT_REFRESH_MARGIN_SECS: i64 = 24 * 60 * 60;

@@ -182,6 +182,60 @@ fn cache_chain(
     Some(())
 }
 
+/// The ARK (DER) of the first root the entries name (AMD's when none)
+/// that signed `crl` for `product`.
+fn crl_signer<'e>(
+    which: &CollateralRequest,
+    product: Product,
+    crl: &Crl<'_>,
+    entries: &'e [SnpReferenceValues],
+    provider: &dyn CryptoProvider,
+) -> Result<&'e [u8], EvidenceError> {
+    let mut last = None;
+    for root in distinct_roots(entries) {
+        let roots = TrustedRoot::roots_or_genuine(root);
+        let ark_der = roots
+            .get(product, CertRole::Ark, provider)
+            .map_err(|err| refused(which, err))?;
+        let ark = Certificate::from_der(ark_der).map_err(|error| {
+            refused(
+                which,
+                SnpError::Certificate {
+                    role: CertRole::Ark,
+                    error,
+                },
+            )
+        })?;
+        match crl.verify_issued_by(&ark, provider) {
+            Ok(()) => return Ok(ark_der),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(refused(
+        which,
+        alloc::format!(
+            "not signed by the {product} ARK: {}",
+            last.unwrap_or(X509Error::BadSignature)
+        ),
+    ))
+}
+
+/// Checks that `der` is the VCEK or VLEK CRL of `product` signed by the
+/// ARK of a root `entries` name (AMD's when none): the signature check of
+/// [`ServiceVerifier::offer`](super::ServiceVerifier::offer), without the
+/// window and the marks.
+pub fn check_crl_issuer(
+    product: Product,
+    signer: SnpSigner,
+    der: &[u8],
+    entries: &[SnpReferenceValues],
+    provider: &dyn CryptoProvider,
+) -> Result<(), EvidenceError> {
+    let which = CollateralRequest::SnpCrl { product, signer };
+    let crl = Crl::from_der(der).map_err(|err| refused(&which, SnpError::Crl(err)))?;
+    crl_signer(&which, product, &crl, entries, provider).map(|_| ())
+}
+
 fn refused(which: &CollateralRequest, reason: impl ToString) -> EvidenceError {
     EvidenceError::CollateralRefused {
         which: Box::new(which.clone()),
@@ -312,40 +366,7 @@ impl SnpHeld {
         marks: &mut Marks,
     ) -> Result<(), EvidenceError> {
         let crl = Crl::from_der(bytes).map_err(|err| refused(which, SnpError::Crl(err)))?;
-        // The first root whose ARK signed it.
-        let mut last = None;
-        let mut signed_by = None;
-        for root in distinct_roots(entries) {
-            let roots = TrustedRoot::roots_or_genuine(root);
-            let ark_der = roots
-                .get(product, CertRole::Ark, provider)
-                .map_err(|err| refused(which, err))?;
-            let ark = Certificate::from_der(ark_der).map_err(|error| {
-                refused(
-                    which,
-                    SnpError::Certificate {
-                        role: CertRole::Ark,
-                        error,
-                    },
-                )
-            })?;
-            match crl.verify_issued_by(&ark, provider) {
-                Ok(()) => {
-                    signed_by = Some(ark_der);
-                    break;
-                }
-                Err(err) => last = Some(err),
-            }
-        }
-        let ark = signed_by.ok_or_else(|| {
-            refused(
-                which,
-                alloc::format!(
-                    "not signed by the {product} ARK: {}",
-                    last.unwrap_or(X509Error::BadSignature)
-                ),
-            )
-        })?;
+        let ark = crl_signer(which, product, &crl, entries, provider)?;
         let next_update = crl
             .next_update()
             .ok_or_else(|| refused(which, SnpError::Crl(X509Error::MissingNextUpdate)))?;
