@@ -592,25 +592,18 @@ async fn verify_peer(
     // Evidence not bound to this session is refused before anything is
     // fetched for it.
     check_binding(&evidence, peer_role, &exporter, &peer_spki, &own_spki)?;
-    let carried_refused =
-        collateral::prepare(&evidence, &policy.reference, at, source, default_provider()).await;
+    collateral::prepare(&evidence, &policy.reference, at, source, default_provider()).await;
     let policy = PeerPolicy {
         at: Clock::Fixed(at),
         ..policy
     };
-    let verified = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         verify_peer_blocking(
             &policy, &evidence, peer_role, &exporter, peer_spki, &own_spki,
         )
     })
     .await
-    .map_err(|err| AtlsError::Config(format!("verification task failed: {err}")))?;
-    verified.map_err(|err| match err {
-        AtlsError::Evidence(err) => {
-            AtlsError::Evidence(collateral::explain_missing_crl(err, carried_refused))
-        }
-        other => other,
-    })
+    .map_err(|err| AtlsError::Config(format!("verification task failed: {err}")))?
 }
 
 fn verify_peer_blocking(

@@ -21,8 +21,12 @@
 //!    - **SEV-SNP revocation**: the VCEK or VLEK CRL of the chain's
 //!      product, signed by its ARK, must be held and current at the
 //!      instant; otherwise [`EvidenceError::MissingCrl`] or
-//!      [`EvidenceError::StaleCrl`] names it. A listed intermediate or leaf
-//!      is refused by role and serial ([`SnpError::Revoked`](super::snp::SnpError)).
+//!      [`EvidenceError::StaleCrl`] names it. When none is held and the
+//!      evidence carries a CRL that was offered and refused, the error is
+//!      that refusal (older than the newest seen, stale, not signed by the
+//!      ARK): the verifier remembers the last refusals by the CRL's digest.
+//!      A listed intermediate or leaf is refused by role and serial
+//!      ([`SnpError::Revoked`](super::snp::SnpError)).
 //!    - **TDX freshness decided by the verifier**: collateral the attester
 //!      attaches is used only if it authenticates and is at least as new
 //!      as the newest seen (then it becomes the held one); otherwise the

@@ -30,6 +30,9 @@ use super::freshness::{CrlVersion, Marks, StreamKey};
 pub const CHAIN_CAPACITY: usize = 64;
 /// How many fetched VCEKs are kept (oldest dropped first).
 pub const VCEK_CAPACITY: usize = 256;
+/// How many refusals of offered CRLs are remembered (oldest dropped
+/// first).
+pub const REFUSAL_CAPACITY: usize = 16;
 
 const OID_PRODUCT_NAME: &[u64] = &[1, 3, 6, 1, 4, 1, 3704, 1, 2];
 
@@ -65,12 +68,23 @@ struct CachedChain {
     leaf_serial: Vec<u8>,
 }
 
+/// Why an offered CRL was refused, by the SHA-256 of its bytes: when
+/// evidence carrying that CRL is verified without one held, the refusal
+/// ("older than the newest seen", "not signed by the ARK") is the error.
+#[derive(Clone, Debug)]
+struct Refusal {
+    digest: [u8; 32],
+    which: CollateralRequest,
+    error: EvidenceError,
+}
+
 /// The SEV-SNP part of a [`ServiceVerifier`](super::ServiceVerifier).
 #[derive(Clone, Debug, Default)]
 pub struct SnpHeld {
     crls: Vec<HeldCrl>,
     vceks: VecDeque<HeldVcek>,
     chains: VecDeque<([u8; 32], CachedChain)>,
+    refusals: VecDeque<Refusal>,
 }
 
 fn roots_of(entry: Option<&SnpReferenceValues>) -> TrustRoots<'_> {
@@ -336,9 +350,13 @@ impl SnpHeld {
         marks: &mut Marks,
     ) -> Result<(), EvidenceError> {
         match request {
-            CollateralRequest::SnpCrl { product, signer } => self.offer_crl(
-                request, *product, *signer, bytes, entries, at, provider, marks,
-            ),
+            CollateralRequest::SnpCrl { product, signer } => {
+                let result = self.offer_crl(
+                    request, *product, *signer, bytes, entries, at, provider, marks,
+                );
+                self.remember(request, bytes, &result, provider);
+                result
+            }
             CollateralRequest::SnpVcek {
                 product,
                 hw_id,
@@ -350,6 +368,52 @@ impl SnpHeld {
             CollateralRequest::TdxCollateral { .. } => {
                 Err(refused(request, "not SEV-SNP collateral"))
             }
+        }
+    }
+
+    /// Remembers why the CRL `bytes` offered for `which` was refused (and
+    /// forgets it once the same bytes are kept).
+    fn remember(
+        &mut self,
+        which: &CollateralRequest,
+        bytes: &[u8],
+        result: &Result<(), EvidenceError>,
+        provider: &dyn CryptoProvider,
+    ) {
+        let digest = provider.sha256(&[bytes]);
+        self.refusals
+            .retain(|r| !(r.digest == digest && r.which == *which));
+        if let Err(error) = result {
+            if self.refusals.len() >= REFUSAL_CAPACITY {
+                self.refusals.pop_front();
+            }
+            self.refusals.push_back(Refusal {
+                digest,
+                which: which.clone(),
+                error: error.clone(),
+            });
+        }
+    }
+
+    /// Why no CRL is held for `which`: the refusal of the CRL the evidence
+    /// carries when it was offered and refused, else `MissingCrl`.
+    fn missing_crl(
+        &self,
+        which: &CollateralRequest,
+        carried: Option<&[u8]>,
+        provider: &dyn CryptoProvider,
+    ) -> EvidenceError {
+        let refusal = carried.and_then(|bytes| {
+            let digest = provider.sha256(&[bytes]);
+            self.refusals
+                .iter()
+                .find(|r| r.digest == digest && r.which == *which)
+        });
+        match refusal {
+            Some(refusal) => refusal.error.clone(),
+            None => EvidenceError::MissingCrl {
+                which: Box::new(which.clone()),
+            },
         }
     }
 
@@ -630,11 +694,9 @@ impl SnpHeld {
             role: CertRole::Ark,
             product: chain.product(),
         }))?;
-        let crl =
-            self.crl(chain.product(), signer, ark)
-                .ok_or_else(|| EvidenceError::MissingCrl {
-                    which: Box::new(which.clone()),
-                })?;
+        let crl = self
+            .crl(chain.product(), signer, ark)
+            .ok_or_else(|| self.missing_crl(&which, evidence.crl.as_deref(), provider))?;
         if !at.within(crl.this_update, crl.next_update) {
             return Err(EvidenceError::StaleCrl {
                 which: Box::new(which),
