@@ -21,12 +21,13 @@ use std::sync::Arc;
 
 use accord_collateral::test_vendor::Behavior;
 use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
-use accord_core::evidence::{Evidence, ReferenceValues};
+use accord_core::evidence::ReferenceValues;
 use accord_core::hex;
 use accord_core::protocol::SetManifest;
+use accord_guest::tee::TeeProvider;
+use accord_guest::tee::bare::Bare;
 use accord_guest::tee::simulated::SimulatedSnp;
 use accord_guest::tee::simulated_tdx::SimulatedTdx;
-use accord_guest::tee::{TeeError, TeeProvider};
 use accord_shim::collateral::CollateralService;
 use accord_simulated_vendor::SimulatedVendor;
 
@@ -37,29 +38,6 @@ use crate::support::{
 
 const TDX_POLICY: &[u8] = b"tdx workload policy (initdata)";
 const REVOKED_POLICY: &[u8] = b"workload on the revoked chip (initdata)";
-
-/// A TEE whose evidence carries no collateral (no CRL, no TDX
-/// collateral): the verifier must get it elsewhere.
-struct Bare(Arc<dyn TeeProvider>);
-
-impl TeeProvider for Bare {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    fn is_insecure(&self) -> bool {
-        true
-    }
-
-    fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence, TeeError> {
-        let mut evidence = self.0.evidence(report_data)?;
-        match &mut evidence {
-            Evidence::Snp(snp) => snp.crl = None,
-            Evidence::Tdx(tdx) => tdx.collateral = None,
-        }
-        Ok(evidence)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collateral_comes_through_the_shim_and_revocation_is_enforced() {

@@ -12,18 +12,11 @@ use accord_core::crypto::default_provider;
 use accord_core::evidence::collateral::{CollateralRequest, SnpSigner};
 use accord_core::evidence::{ReferenceValues, ServiceVerifier};
 use accord_core::time::UnixTime;
+use accord_guest::atls::system_now as now;
 use accord_guest::tee::simulated::{ATTACHED_CRL_NUMBER, CrlSpec, SimulatedSnp};
 
 use crate::support::cli::Running;
 use crate::support::{COORD_POLICY, config};
-
-fn now() -> UnixTime {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    UnixTime(i64::try_from(secs).unwrap())
-}
 
 /// Whether a verifier raised to the marks in workspace `dir` still takes
 /// `crl` (the chip's CRL as the coordinator attaches it).
