@@ -452,7 +452,7 @@ fn verify_tdx(
     let collateral = match &args.collateral {
         Some(path) => Collateral::from_json(&input::read(path)?)
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?,
-        None => evidence_fetch::tdx_collateral(&args.fetch, &quote, at)?,
+        None => evidence_fetch::tdx_collateral(&args.fetch, &quote, custom_root.as_ref(), at)?,
     };
     if let Some(dir) = &args.save_collateral {
         let command = evidence_fetch::save_tdx(dir, &collateral, &args.replay(at))?;

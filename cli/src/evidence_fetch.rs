@@ -14,10 +14,11 @@ use accord_collateral::{
     Fetched, Source, crl_item, fetch_tdx_collateral, human, pck_target, vcek_item,
 };
 use accord_core::crypto::CryptoProvider;
+use accord_core::evidence::ReferenceValues;
 use accord_core::evidence::snp::{
     AttestationReport, CertRole, Product, SnpError, TrustRoots, resolve_product,
 };
-use accord_core::evidence::tdx::{Collateral, Quote, TdxError};
+use accord_core::evidence::tdx::{Collateral, Quote, TdxError, TdxReferenceValues, TrustedRoot};
 use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, Crl};
 use anyhow::{Context, anyhow};
@@ -89,7 +90,7 @@ pub(crate) fn snp_collateral(
     let ark = roots
         .get(product, CertRole::Ark, provider)
         .map_err(|err| Failure::Invalid(format!("SEV-SNP: {err}")))?;
-    let issued_by_ark = |der: &[u8]| -> Result<(), String> {
+    let issued_by_ark = |der: &[u8], _: Option<&str>| -> Result<(), String> {
         let ark = Certificate::from_der(ark).map_err(|err| err.to_string())?;
         Crl::from_der(der)
             .and_then(|crl| crl.verify_issued_by(&ark, provider))
@@ -116,16 +117,28 @@ pub(crate) fn snp_collateral(
     })
 }
 
-/// Fetches the TDX collateral for the quote's FMSPC and PCK CA.
+/// Fetches the TDX collateral for the quote's FMSPC and PCK CA, its CRLs
+/// checked to be signed under `root` (Intel's pinned root when `None`).
 pub(crate) fn tdx_collateral(
     options: &CollateralArgs,
     quote: &[u8],
+    root: Option<&TrustedRoot>,
     at: UnixTime,
 ) -> Result<Collateral, Failure> {
     // A quote that does not parse is refused as the offline path refuses it.
     Quote::parse(quote).map_err(|err| Failure::Invalid(format!("TDX: {}", TdxError::from(err))))?;
     let (fmspc, ca) = pck_target(quote).map_err(|err| Failure::Invalid(format!("TDX: {err}")))?;
-    let fetcher = options.reporting_fetcher()?;
+    let trust = ReferenceValues {
+        tdx: root
+            .map(|root| TdxReferenceValues {
+                insecure_trusted_root: Some(root.clone()),
+                ..TdxReferenceValues::default()
+            })
+            .into_iter()
+            .collect(),
+        ..ReferenceValues::default()
+    };
+    let fetcher = options.reporting_fetcher()?.trusting(trust);
     let fetched = runtime()?
         .block_on(fetch_tdx_collateral(&fetcher, fmspc, ca, at))
         .map_err(|err| anyhow!("{err}"))?;

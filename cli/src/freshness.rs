@@ -5,7 +5,12 @@
 //! ([`Workspace::freshness_marks`](crate::workspace::Workspace::freshness_marks),
 //! core's versioned encoding, `ServiceVerifier::export_marks`).
 //!
-//! Before connecting, the process's verifier is raised to the marks in the
+//! Each connection of a network command verifies with a verifier of its
+//! own ([`workspace_verifier`]), not the process-wide one, so that in a
+//! process acting for several workspaces (the demo, the tests) one
+//! workspace's marks never reach another's.
+//!
+//! Before connecting, that verifier is raised to the marks in the
 //! file ([`raise_from`]): collateral older than what an earlier run saw
 //! (a CRL from before a revocation, offered by the coordinator's evidence
 //! or by a stale mirror) is refused. After a successful verification the
@@ -17,18 +22,34 @@
 
 use std::path::Path;
 
-use accord_guest::atls::collateral::verifier;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use accord_core::evidence::ServiceVerifier;
 use anyhow::Context;
 
-/// Reads the marks at `path` (absent: nothing to do) and raises the
-/// process's verifier to them.
-pub fn raise_from(path: &Path) -> anyhow::Result<()> {
+/// A verifier for one run in one workspace.
+pub type Verifier = Arc<Mutex<ServiceVerifier>>;
+
+/// A fresh verifier raised to the marks at `path`.
+pub fn workspace_verifier(path: &Path) -> anyhow::Result<Verifier> {
+    let verifier = Verifier::default();
+    raise_from(path, &verifier)?;
+    Ok(verifier)
+}
+
+fn lock(verifier: &Verifier) -> MutexGuard<'_, ServiceVerifier> {
+    verifier.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Reads the marks at `path` (absent: nothing to do) and raises
+/// `verifier` to them.
+pub fn raise_from(path: &Path, verifier: &Verifier) -> anyhow::Result<()> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(err) => return Err(err).with_context(|| format!("cannot read {}", path.display())),
     };
-    verifier().raise_marks(&bytes).map_err(|err| {
+    lock(verifier).raise_marks(&bytes).map_err(|err| {
         anyhow::anyhow!(
             "{}: not valid freshness marks ({err}); it records the newest collateral this \
              workspace has seen: restore it, or delete it to start afresh",
@@ -37,11 +58,11 @@ pub fn raise_from(path: &Path) -> anyhow::Result<()> {
     })
 }
 
-/// Writes the process's verifier's marks to `path` (atomically), raised to
-/// what the file holds now; does nothing when that is what it holds.
-pub fn save(path: &Path) -> anyhow::Result<()> {
-    raise_from(path)?;
-    let bytes = verifier().export_marks();
+/// Writes `verifier`'s marks to `path` (atomically), raised to what the
+/// file holds now; does nothing when that is what it holds.
+pub fn save(path: &Path, verifier: &Verifier) -> anyhow::Result<()> {
+    raise_from(path, verifier)?;
+    let bytes = lock(verifier).export_marks();
     if std::fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }

@@ -144,6 +144,23 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+/// `Ok` when `errors` is empty, else the one `Invalid` failure listing
+/// them under "N problem(s) in the resources (nothing written):" (for
+/// `accord manifest generate` and `accord generate`).
+pub(crate) fn resource_problems(mut errors: Vec<String>) -> Result<(), Failure> {
+    if errors.is_empty() {
+        return Ok(());
+    }
+    errors.insert(
+        0,
+        format!(
+            "{} problem(s) in the resources (nothing written):",
+            errors.len()
+        ),
+    );
+    Err(Failure::Invalid(errors))
+}
+
 fn invalid(message: impl Into<String>) -> Failure {
     Failure::Invalid(vec![message.into()])
 }
@@ -350,16 +367,7 @@ fn collect_policies(args: &GenerateArgs) -> Result<BTreeMap<String, Found>, Fail
             }
         }
     }
-    if !errors.is_empty() {
-        errors.insert(
-            0,
-            format!(
-                "{} problem(s) in the resources (nothing written):",
-                errors.len()
-            ),
-        );
-        return Err(Failure::Invalid(errors));
-    }
+    resource_problems(errors)?;
     if policies.is_empty() {
         return Err(invalid(format!(
             "no resource has init-data: did you add the init-data annotation (`{}`)?",

@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use accord_core::evidence::ReferenceValues;
 use accord_core::manifest::Manifest;
 use accord_core::protocol::{ErrorCode, ErrorReply, UserCall};
 use accord_guest::atls::{AtlsError, Clock, CollateralSource, PeerPolicy};
@@ -150,14 +151,19 @@ impl CoordinatorOptions {
     /// Where the verifier's collateral comes from: a fetcher at
     /// `--kds-url`/`--pcs-url` over the cache (`--cache`, default
     /// `collateral/cache` in the workspace); offline, the cache if given,
-    /// else nothing (what the evidence carries).
-    pub fn collateral_source(&self) -> anyhow::Result<Option<Arc<dyn CollateralSource>>> {
+    /// else nothing (what the evidence carries). Fetched CRLs are cached
+    /// only if signed under the roots `trust` names (the reference values
+    /// the coordinator is verified against).
+    pub fn collateral_source(
+        &self,
+        trust: &ReferenceValues,
+    ) -> anyhow::Result<Option<Arc<dyn CollateralSource>>> {
         let cache = match (&self.collateral.cache, self.collateral.offline) {
             (Some(dir), _) => Some(dir.clone()),
             (None, false) => Some(self.workspace().collateral_cache()),
             (None, true) => return Ok(None),
         };
-        let fetcher = self.collateral.fetcher(cache)?;
+        let fetcher = self.collateral.fetcher(cache)?.trusting(trust.clone());
         Ok(Some(Arc::new(
             FetcherSource::new(fetcher).announcing(FALLBACK),
         )))
@@ -244,10 +250,17 @@ impl CoordinatorOptions {
     /// ([`freshness`]) and those recorded after it passed.
     pub async fn connect_with_policy(&self, policy: &PeerPolicy) -> Result<UserClient, Failure> {
         let marks = self.workspace().freshness_marks();
-        freshness::raise_from(&marks)?;
-        let source = self.collateral_source()?;
-        let client = connect(&self.coordinator, policy, self.timeout(), source).await?;
-        freshness::save(&marks)?;
+        let verifier = freshness::workspace_verifier(&marks)?;
+        let source = self.collateral_source(&policy.reference)?;
+        let client = connect(
+            &self.coordinator,
+            policy,
+            self.timeout(),
+            source,
+            Some(Arc::clone(&verifier)),
+        )
+        .await?;
+        freshness::save(&marks, &verifier)?;
         Ok(client)
     }
 
@@ -404,12 +417,14 @@ fn is_attestation_failure(err: &anyhow::Error) -> bool {
 /// Connects to the user API at `addr` and attests the coordinator against
 /// `policy`, retrying for up to `timeout` while the coordinator cannot be
 /// reached (saying so on stderr every few seconds). A coordinator whose
-/// evidence is refused is a [`Failure::Refused`] at once.
+/// evidence is refused is a [`Failure::Refused`] at once. `verifier`
+/// (else the process-wide one) judges the evidence.
 pub async fn connect(
     addr: &str,
     policy: &PeerPolicy,
     timeout: Duration,
     collateral: Option<Arc<dyn CollateralSource>>,
+    verifier: Option<freshness::Verifier>,
 ) -> Result<UserClient, Failure> {
     let start = Instant::now();
     let mut last_note: Option<Instant> = None;
@@ -419,7 +434,12 @@ pub async fn connect(
         let remaining = timeout.saturating_sub(start.elapsed());
         let attempt = tokio::time::timeout(
             remaining.max(MIN_ATTEMPT),
-            UserClient::connect_with_collateral(addr, policy.clone(), collateral.clone()),
+            UserClient::connect_verifying(
+                addr,
+                policy.clone(),
+                collateral.clone(),
+                verifier.clone(),
+            ),
         )
         .await
         .unwrap_or_else(|_| Err(anyhow::anyhow!("connecting to {addr}: timed out")));

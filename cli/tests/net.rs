@@ -11,7 +11,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use accord_cli::net::coordinator_policy;
-use accord_core::evidence::Evidence;
 use accord_core::evidence::snp::Product;
 use accord_core::manifest::Manifest;
 use accord_core::protocol::{
@@ -21,7 +20,8 @@ use accord_demo::demo::Deployment;
 use accord_guest::atls::{Acceptor, ClientAuth, Identity, Timeouts};
 use accord_guest::client::UserClient;
 use accord_guest::coordinator::InProcess;
-use accord_guest::tee::{TeeError, TeeProvider};
+use accord_guest::tee::TeeProvider;
+use accord_guest::tee::bare::Bare;
 use accord_guest::wire::{self, ReadLimits};
 use accord_simulated_vendor::SimulatedVendor;
 
@@ -789,34 +789,13 @@ fn offline_verify_uses_the_collateral_the_coordinator_carries() {
     );
 }
 
-/// A TEE whose evidence carries no CRL.
-struct NoCrl(Arc<dyn TeeProvider>);
-
-impl TeeProvider for NoCrl {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    fn is_insecure(&self) -> bool {
-        true
-    }
-
-    fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence, TeeError> {
-        let mut evidence = self.0.evidence(report_data)?;
-        if let Evidence::Snp(snp) = &mut evidence {
-            snp.crl = None;
-        }
-        Ok(evidence)
-    }
-}
-
 /// A coordinator whose evidence carries no CRL is refused offline, naming
 /// the CRL that is missing; online, the vendor's CRL is fetched and it
 /// passes.
 #[test]
 fn offline_verify_refuses_evidence_without_a_crl_by_name() {
     let h = Harness::new();
-    let tee: Arc<dyn TeeProvider> = Arc::new(NoCrl(h.deployment.tee("coordinator").unwrap()));
+    let tee: Arc<dyn TeeProvider> = Arc::new(Bare(h.deployment.tee("coordinator").unwrap()));
     let bare =
         h.rt.block_on(accord_guest::coordinator::spawn(
             tee,

@@ -12,9 +12,10 @@
 //!   initializer's check on the reply ([`crate::initializer`],
 //!   `accord_core::pins`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use accord_core::evidence::ServiceVerifier;
 use accord_core::protocol::{
     Api, Hello, HelloReply, MAX_MESH_FRAME, MAX_USER_FRAME, MeshRequest, Message, NewMeshCertReply,
     PeerRecoverReply, UserCall, UserReply, UserRequest, VERSION,
@@ -112,10 +113,25 @@ impl UserClient {
         policy: PeerPolicy,
         collateral: Option<Arc<dyn CollateralSource>>,
     ) -> anyhow::Result<Self> {
+        Self::connect_verifying(addr, policy, collateral, None).await
+    }
+
+    /// [`connect_with_collateral`](Self::connect_with_collateral), the
+    /// coordinator's evidence verified by `verifier` (its collateral and
+    /// freshness marks) instead of the process-wide one when given.
+    pub async fn connect_verifying(
+        addr: &str,
+        policy: PeerPolicy,
+        collateral: Option<Arc<dyn CollateralSource>>,
+        verifier: Option<Arc<Mutex<ServiceVerifier>>>,
+    ) -> anyhow::Result<Self> {
         tracing::debug!("connecting to the coordinator's user API at {addr}");
         let mut connector = Connector::new(policy, None, None, Timeouts::default())?;
         if let Some(source) = collateral {
             connector = connector.with_collateral(source);
+        }
+        if let Some(verifier) = verifier {
+            connector = connector.with_verifier(verifier);
         }
         let attested = connector
             .connect(tcp(addr).await?)

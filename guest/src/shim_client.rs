@@ -20,8 +20,9 @@ use std::time::Duration;
 use accord_core::coordinator::store::StoreSnapshot;
 use accord_core::coordinator::{StoreError, WriteBatch};
 use accord_core::evidence::collateral::CollateralRequest;
+use accord_core::protocol::shim::SHIM_VERSION;
 use accord_core::protocol::shim::{AgentStatus, MAX_SHIM_FRAME, Peer, ShimRequest, ShimResponse};
-use accord_core::protocol::{Api, Hello, HelloReply, VERSION};
+use accord_core::protocol::{Api, Hello, HelloReply};
 use accord_fs_store::split_key;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, mpsc, watch};
@@ -63,7 +64,7 @@ async fn connect(addr: &str) -> Result<TcpStream, StoreError> {
         .set_nodelay(true)
         .map_err(|e| failed("setting TCP_NODELAY", e))?;
     let hello = Hello {
-        versions: vec![VERSION],
+        versions: vec![SHIM_VERSION],
         api: Api::Shim,
     };
     wire::write_message(&mut stream, &hello, 1024, WRITE_WAIT)

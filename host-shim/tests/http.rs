@@ -146,7 +146,7 @@ impl FakeAgent {
     async fn connect(addr: &str) -> Self {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         let hello = Hello {
-            versions: vec![protocol::VERSION],
+            versions: vec![protocol::shim::SHIM_VERSION],
             api: Api::Shim,
         };
         stream
@@ -219,6 +219,28 @@ async fn start_shim(config: Probes) -> Shim {
     });
     tokio::spawn(channel::serve(listener, shim, probes.shutdown.subscribe()));
     Shim { probes, channel }
+}
+
+/// An agent of an earlier release (shim channel version 2, a shorter
+/// `AgentStatus`) is refused at `Hello`, by version.
+#[tokio::test]
+async fn an_agent_of_another_shim_channel_version_is_refused_by_version() {
+    let shim = start_shim(Probes::default()).await;
+    let mut stream = TcpStream::connect(&shim.channel).await.unwrap();
+    let hello = Hello {
+        versions: vec![2],
+        api: Api::Shim,
+    };
+    stream
+        .write_all(&protocol::encode(&hello, 1024).unwrap())
+        .await
+        .unwrap();
+    let reply: HelloReply = read_frame(&mut stream).await;
+    assert!(
+        matches!(&reply, HelloReply::Refused { reason }
+            if reason.contains("no common shim-channel version: the agent speaks [2], this shim speaks 3")),
+        "{reply:?}"
+    );
 }
 
 /// The liveness answer's status and body.

@@ -807,6 +807,31 @@ struct EvidenceFloor {
     claims: evidence::Claims,
 }
 
+/// Times `rounds` evidence generations by `tee` and `rounds` full
+/// verifications (`evidence::verify`) of the last one against
+/// `reference`: the generation and full timings, the sample and its claims.
+fn generate_and_verify(
+    tee: &dyn TeeProvider,
+    reference: &ReferenceValues,
+    rounds: usize,
+) -> anyhow::Result<(Timing, Timing, evidence::Evidence, evidence::Claims)> {
+    let mut generation = Timing::new();
+    let sample = generation.run(rounds, |round| {
+        let data = [u8::try_from(round % 251).unwrap_or(0); 64];
+        Ok(tee.evidence(&data)?)
+    })?;
+    let mut full = Timing::new();
+    let claims = full.run(rounds, |_| {
+        Ok(evidence::verify(
+            &sample,
+            reference,
+            system_now(),
+            default_provider(),
+        )?)
+    })?;
+    Ok((generation, full, sample, claims))
+}
+
 /// The simulated SEV-SNP chip: full = `evidence::verify` (VCEK ← ASK ← ARK
 /// and the report); cached = the report against a chain verified once.
 fn snp_floor(rounds: usize) -> anyhow::Result<EvidenceFloor> {
@@ -823,23 +848,9 @@ fn snp_floor(rounds: usize) -> anyhow::Result<EvidenceFloor> {
 
     // Evidence generation (the simulated chip's P-384 signature: done by
     // the coordinator process here, by the AMD secure processor on
-    // hardware).
-    let mut generation = Timing::new();
-    let sample = generation.run(rounds, |round| {
-        let data = [u8::try_from(round % 251).unwrap_or(0); 64];
-        Ok(chip.evidence(&data)?)
-    })?;
-
-    // Full verification, as the coordinator does per connection.
-    let mut full = Timing::new();
-    let claims = full.run(rounds, |_| {
-        Ok(evidence::verify(
-            &sample,
-            &reference,
-            system_now(),
-            provider,
-        )?)
-    })?;
+    // hardware), then full verification, as the coordinator does per
+    // connection.
+    let (generation, full, sample, claims) = generate_and_verify(&chip, &reference, rounds)?;
 
     // Verification against a chain verified once.
     let evidence::Evidence::Snp(snp_evidence) = &sample else {
@@ -890,22 +901,8 @@ fn tdx_floor(rounds: usize) -> anyhow::Result<EvidenceFloor> {
 
     // Quote generation (the simulated quoting enclave's two P-256
     // signatures, attestation key and PCK: done on the host's quoting
-    // enclave on hardware).
-    let mut generation = Timing::new();
-    let sample = generation.run(rounds, |round| {
-        let data = [u8::try_from(round % 251).unwrap_or(0); 64];
-        Ok(platform.evidence(&data)?)
-    })?;
-
-    let mut full = Timing::new();
-    let claims = full.run(rounds, |_| {
-        Ok(evidence::verify(
-            &sample,
-            &reference,
-            system_now(),
-            provider,
-        )?)
-    })?;
+    // enclave on hardware), then full verification.
+    let (generation, full, sample, claims) = generate_and_verify(&platform, &reference, rounds)?;
 
     let mut service = ServiceVerifier::new();
     service.verify(&sample, &reference, system_now(), provider)?;

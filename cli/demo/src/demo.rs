@@ -388,6 +388,21 @@ impl Deployment {
         })
     }
 
+    /// Reference values trusting this deployment's INSECURE simulated
+    /// chip or TDX platform (its explicit root).
+    pub fn chip_reference_values(&self) -> ReferenceValues {
+        match &self.chip {
+            Chip::Snp(chip) => ReferenceValues {
+                snp: vec![chip.reference_values()],
+                ..ReferenceValues::default()
+            },
+            Chip::Tdx(platform) => ReferenceValues {
+                tdx: vec![platform.reference_values()],
+                ..ReferenceValues::default()
+            },
+        }
+    }
+
     /// Starts the INSECURE simulated vendor (AMD KDS and Intel PCS on
     /// 127.0.0.1) serving this deployment's simulated TEE's collateral:
     /// the chip's VCEKs and ARK-signed CRL, or the TDX platform's PCS
@@ -527,8 +542,12 @@ impl Deployment {
     /// it needs (the workloads' CRLs and TDX collateral) from the
     /// simulated vendor at `vendor_url` (KDS and PCS paths), through the
     /// fetch path the shim uses ([`FetcherSource`]), without a cache.
+    /// The fetched CRLs are checked under this deployment's simulated root
+    /// ([`Self::chip_reference_values`]).
     pub async fn start_coordinator_fetching(&self, vendor_url: &str) -> anyhow::Result<InProcess> {
-        let fetcher = CollateralArgs::from_vendor(vendor_url).fetcher(None)?;
+        let fetcher = CollateralArgs::from_vendor(vendor_url)
+            .fetcher(None)?
+            .trusting(self.chip_reference_values());
         accord_guest::coordinator::spawn_with_collateral(
             self.tee("coordinator")?,
             &self.dir.join("coordinator"),

@@ -86,13 +86,22 @@ fn parse_peer(text: &str) -> anyhow::Result<StaticPeer> {
     })
 }
 
-/// The shim's collateral service over the (simulated) vendor at `url`.
-fn collateral(url: &str) -> anyhow::Result<Arc<accord_shim::collateral::CollateralService>> {
+/// The shim's collateral service over the (simulated) vendor at `url`,
+/// its CRLs checked under the simulated `chip`'s root.
+fn collateral(
+    url: &str,
+    chip: &SimulatedSnp,
+) -> anyhow::Result<Arc<accord_shim::collateral::CollateralService>> {
     use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
+    use accord_core::evidence::ReferenceValues;
     let http = HttpClient::new(HttpConfig::default())
         .map_err(|e| anyhow::anyhow!("the collateral client: {e}"))?;
+    let trust = ReferenceValues {
+        snp: vec![chip.reference_values()],
+        ..ReferenceValues::default()
+    };
     Ok(Arc::new(accord_shim::collateral::CollateralService::new(
-        Fetcher::new(Some(http), Endpoints::new(url, url), None),
+        Fetcher::new(Some(http), Endpoints::new(url, url), None).trusting(trust),
     )))
 }
 
@@ -124,7 +133,11 @@ async fn serve(args: &ReplicaArgs) -> anyhow::Result<()> {
         store,
         discovery: StaticPeers::new(peers),
         board: Arc::clone(&board),
-        collateral: args.vendor_url.as_deref().map(collateral).transpose()?,
+        collateral: args
+            .vendor_url
+            .as_deref()
+            .map(|url| collateral(url, &chip))
+            .transpose()?,
     });
     let channel_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let channel_addr = channel_listener.local_addr()?.to_string();

@@ -638,16 +638,7 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         policies.insert(g.hash.clone(), g.entry.clone());
         origins.insert(g.hash.clone(), g.origin.clone());
     }
-    if !errors.is_empty() {
-        errors.insert(
-            0,
-            format!(
-                "{} problem(s) in the resources (nothing written):",
-                errors.len()
-            ),
-        );
-        return Err(Failure::Invalid(errors));
-    }
+    crate::manifest_cmd::resource_problems(errors)?;
     let doc = ManifestDoc { policies, ..doc };
     let json = if write_manifest {
         Some(manifest_out::check(&doc).map_err(Failure::Invalid)?)

@@ -19,7 +19,9 @@ pub mod snp;
 pub mod tdx;
 
 pub use collateral::CollateralRequest;
-pub use service::{Counters, HeldCollateral, MarksError, ServiceVerifier};
+pub use service::{
+    Counters, HeldCollateral, MarksError, ServiceVerifier, VendorCrl, check_crl_issuer,
+};
 
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};

@@ -625,19 +625,24 @@ pub fn negotiate(hello: &Hello, api: Api) -> HelloReply {
             reason: "more than 16 protocol versions offered".into(),
         };
     }
-    match hello
-        .versions
-        .iter()
-        .copied()
-        .filter(|v| *v == super::VERSION)
-        .max()
-    {
+    // The shim channel has a version of its own (`shim::SHIM_VERSION`).
+    let ours = match api {
+        Api::Shim => super::shim::SHIM_VERSION,
+        Api::User | Api::Mesh => super::VERSION,
+    };
+    match hello.versions.iter().copied().filter(|v| *v == ours).max() {
         Some(version) => HelloReply::Accepted { version },
+        None if api == Api::Shim => HelloReply::Refused {
+            reason: alloc::format!(
+                "no common shim-channel version: the agent speaks {:?}, this shim speaks {ours}; \
+                 run an agent and a shim of the same release",
+                hello.versions
+            ),
+        },
         None => HelloReply::Refused {
             reason: alloc::format!(
-                "no common protocol version: the client speaks {:?}, this coordinator speaks {}",
-                hello.versions,
-                super::VERSION
+                "no common protocol version: the client speaks {:?}, this coordinator speaks {ours}",
+                hello.versions
             ),
         },
     }

@@ -25,6 +25,18 @@ use serde::{Deserialize, Serialize};
 use super::Message;
 use crate::evidence::collateral::CollateralRequest;
 
+/// The shim channel's own version, offered in the agent's `Hello` (with
+/// [`Api::Shim`](super::Api::Shim)) and negotiated by the shim
+/// ([`negotiate`](super::negotiate)) independently of the coordinator
+/// APIs' [`VERSION`](super::VERSION). postcard messages cannot grow
+/// compatibly, so every change of a shim-channel message (a field
+/// appended to [`AgentStatus`], a new variant) bumps it: an agent and a
+/// shim of different versions are refused at `Hello`, by version, instead
+/// of failing to decode each other's frames. History in
+/// `docs/protocol.md`. Version 3: the collateral request and the
+/// verifier's collateral counters in [`AgentStatus`].
+pub const SHIM_VERSION: u16 = 3;
+
 /// Largest frame on the shim channel (a whole store snapshot).
 pub const MAX_SHIM_FRAME: usize = 64 * 1024 * 1024;
 

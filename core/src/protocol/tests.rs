@@ -172,6 +172,27 @@ fn golden() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             encode(&UserError::Error(needs_recovery()), MAX_USER_FRAME).unwrap(),
         ),
         (
+            "Hello{versions:[3], api:Shim}",
+            "00000003010302",
+            encode(
+                &Hello {
+                    versions: vec![shim::SHIM_VERSION],
+                    api: Api::Shim,
+                },
+                1024,
+            )
+            .unwrap(),
+        ),
+        (
+            "ShimRequest::ReportStatus(AgentStatus::default())",
+            "0000001304000000000000000000000000000000000000",
+            encode(
+                &shim::ShimRequest::ReportStatus(shim::AgentStatus::default()),
+                shim::MAX_SHIM_FRAME,
+            )
+            .unwrap(),
+        ),
+        (
             "ShimRequest::Collateral(SnpCrl{product:Genoa, signer:Vcek})",
             "0000000405020100",
             encode(
@@ -920,6 +941,24 @@ fn version_negotiation() {
     ));
     assert!(matches!(
         negotiate(&hello(vec![2; 17], Api::User), Api::User),
+        HelloReply::Refused { .. }
+    ));
+    // The shim channel has its own version: an agent of an earlier
+    // release (shim channel 2, a shorter AgentStatus) is refused by
+    // version, as is a shim of an earlier release by the agent's hello.
+    assert_eq!(
+        negotiate(&hello(vec![shim::SHIM_VERSION], Api::Shim), Api::Shim),
+        HelloReply::Accepted {
+            version: shim::SHIM_VERSION
+        }
+    );
+    assert!(matches!(
+        negotiate(&hello(vec![2], Api::Shim), Api::Shim),
+        HelloReply::Refused { reason }
+            if reason.contains("no common shim-channel version: the agent speaks [2], this shim speaks 3")
+    ));
+    assert!(matches!(
+        negotiate(&hello(vec![shim::SHIM_VERSION], Api::User), Api::User),
         HelloReply::Refused { .. }
     ));
 }

@@ -1405,3 +1405,58 @@ fn tdx_roots_have_their_own_marks_and_collateral() {
     let only_a = refs(&format!(r#"{{"tdx":[{}]}}"#, a.entry()));
     assert!(service.verify(&real_bare, &only_a, real_when, p).is_err());
 }
+
+#[test]
+fn a_carried_crl_that_was_refused_is_named_by_its_refusal() {
+    let pki = pki();
+    let reference = pki_reference(&pki);
+    let when = at(snp_pki::AT);
+    let p = providers()[0];
+    let carrying = |crl: &[u8]| {
+        Evidence::Snp(SnpEvidence {
+            report: pki.report.clone(),
+            vcek: Some(pki.vcek.clone()),
+            crl: Some(crl.to_vec()),
+            ..Default::default()
+        })
+    };
+    // Signed by the ASK instead of the ARK: offered (as a peer's carried
+    // CRL is) and refused, then named by that refusal at verification.
+    let by_ask = crl_numbered(
+        "ARK-Milan",
+        "2026-02-20T00:00:00Z",
+        "2026-04-01T00:00:00Z",
+        &[],
+        Some(8),
+        &pki.ask_key,
+    );
+    let mut service = ServiceVerifier::new();
+    let refusal = service
+        .offer(&vcek_crl(Product::Milan), &by_ask, &reference, when, p)
+        .unwrap_err();
+    let err = service
+        .verify(&carrying(&by_ask), &reference, when, p)
+        .unwrap_err();
+    assert_eq!(err, refusal);
+    assert!(
+        err.to_string().contains("not signed by the Milan ARK"),
+        "{err}"
+    );
+    // Evidence carrying another CRL that was never offered, or none: the
+    // CRL is missing, by name.
+    let other = pki_crl(&pki, &[], 1, "2026-02-01T00:00:00Z");
+    for evidence in [
+        carrying(&other),
+        snp_evidence(pki.report.clone(), Some(pki.vcek.clone())),
+    ] {
+        let err = service.verify(&evidence, &reference, when, p).unwrap_err();
+        assert!(matches!(err, EvidenceError::MissingCrl { .. }), "{err}");
+    }
+    // Once a CRL is held, it decides, whatever was refused.
+    service
+        .offer(&vcek_crl(Product::Milan), &other, &reference, when, p)
+        .unwrap();
+    service
+        .verify(&carrying(&by_ask), &reference, when, p)
+        .unwrap();
+}

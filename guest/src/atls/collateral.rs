@@ -43,7 +43,7 @@ use accord_core::evidence::collateral::{CollateralRequest, HwId, SnpSigner, TdxC
 use accord_core::evidence::snp::AttestationReport;
 use accord_core::evidence::tdx::Quote;
 use accord_core::evidence::tdx::pck::PckExtension;
-use accord_core::evidence::{Evidence, EvidenceError, ReferenceValues, ServiceVerifier};
+use accord_core::evidence::{Evidence, ReferenceValues, ServiceVerifier};
 use accord_core::time::UnixTime;
 use accord_core::x509::{Certificate, pem};
 
@@ -72,41 +72,16 @@ pub fn verifier() -> MutexGuard<'static, ServiceVerifier> {
 /// Fetches what the verifier needs for `evidence` through `source` and
 /// offers it, then offers what the evidence carries for what is still
 /// needed (see the module documentation). Failures are left for
-/// verification to name; returns why the CRL the evidence carries was
-/// refused, if it was (older than the newest seen, stale, not signed by
-/// the ARK), so that a verification missing that CRL can say why
-/// ([`explain_missing_crl`]).
+/// verification to name (a carried CRL the verifier refused is named by
+/// its refusal).
 pub async fn prepare(
     evidence: &Evidence,
     reference: &ReferenceValues,
     at: UnixTime,
     source: Option<&dyn CollateralSource>,
     provider: &dyn CryptoProvider,
-) -> Option<EvidenceError> {
-    prepare_with(&VERIFIER, evidence, reference, at, source, provider).await
-}
-
-/// `err`, or, when it is a missing CRL that the evidence carried but
-/// [`prepare`] refused (`carried_refused`), that refusal: "CRL number 0 is
-/// older than the newest seen (CRL number 1)" says more than "not held".
-pub fn explain_missing_crl(
-    err: EvidenceError,
-    carried_refused: Option<EvidenceError>,
-) -> EvidenceError {
-    let refused_which = |refusal: &EvidenceError| match refusal {
-        EvidenceError::OlderThanSeen { which, .. }
-        | EvidenceError::StaleCrl { which, .. }
-        | EvidenceError::CollateralRefused { which, .. } => Some(which.as_ref().clone()),
-        _ => None,
-    };
-    match (&err, carried_refused) {
-        (EvidenceError::MissingCrl { which }, Some(refusal))
-            if refused_which(&refusal).as_ref() == Some(which.as_ref()) =>
-        {
-            refusal
-        }
-        _ => err,
-    }
+) {
+    prepare_with(&VERIFIER, evidence, reference, at, source, provider).await;
 }
 
 /// [`prepare`] for another verifier than the process-wide one.
@@ -117,7 +92,7 @@ pub async fn prepare_with(
     at: UnixTime,
     source: Option<&dyn CollateralSource>,
     provider: &dyn CryptoProvider,
-) -> Option<EvidenceError> {
+) {
     let verifier = || verifier.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(source) = source {
         fetch_needs(
@@ -134,21 +109,20 @@ pub async fn prepare_with(
         .await;
     }
     let Evidence::Snp(snp) = evidence else {
-        return None;
+        return;
     };
-    let crl = snp.crl.as_ref()?;
+    let Some(crl) = snp.crl.as_ref() else {
+        return;
+    };
     let mut verifier = verifier();
-    let mut refused = None;
     for request in verifier.needs(evidence, reference, at) {
         if matches!(request, CollateralRequest::SnpCrl { .. }) {
             // Refused when it does not authenticate or is older than the
-            // newest seen: the held one (if any) then decides.
-            if let Err(err) = verifier.offer(&request, crl, reference, at, provider) {
-                refused = Some(err);
-            }
+            // newest seen: the held one (if any) then decides, and with
+            // none held the verifier names this refusal.
+            let _ = verifier.offer(&request, crl, reference, at, provider);
         }
     }
-    refused
 }
 
 /// How many rounds of [`ServiceVerifier::needs`] one preparation asks:
@@ -299,44 +273,4 @@ pub fn tdx_platform(quote: &[u8]) -> Option<([u8; 6], TdxCa)> {
     let extension = PckExtension::from_certificate(&leaf).ok()?;
     let ca = TdxCa::from_common_name(leaf.issuer_common_name()?)?;
     Some((extension.fmspc, ca))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use accord_core::evidence::snp::Product;
-
-    fn crl(product: Product) -> Box<CollateralRequest> {
-        Box::new(CollateralRequest::SnpCrl {
-            product,
-            signer: SnpSigner::Vcek,
-        })
-    }
-
-    fn older(product: Product) -> EvidenceError {
-        EvidenceError::OlderThanSeen {
-            which: crl(product),
-            newest_seen: "CRL number 2".into(),
-            offered: "CRL number 0".into(),
-        }
-    }
-
-    #[test]
-    fn a_missing_crl_that_was_carried_is_named_by_its_refusal() {
-        let missing = || EvidenceError::MissingCrl {
-            which: crl(Product::Milan),
-        };
-        let explained = explain_missing_crl(missing(), Some(older(Product::Milan)));
-        assert!(
-            matches!(explained, EvidenceError::OlderThanSeen { .. }),
-            "{explained}"
-        );
-        // Another CRL's refusal, no refusal, another error: unchanged.
-        let other = explain_missing_crl(missing(), Some(older(Product::Genoa)));
-        assert!(matches!(other, EvidenceError::MissingCrl { .. }), "{other}");
-        let none = explain_missing_crl(missing(), None);
-        assert!(matches!(none, EvidenceError::MissingCrl { .. }), "{none}");
-        let vcek = explain_missing_crl(EvidenceError::MissingVcek, Some(older(Product::Milan)));
-        assert!(matches!(vcek, EvidenceError::MissingVcek), "{vcek}");
-    }
 }

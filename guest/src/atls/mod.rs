@@ -59,12 +59,12 @@ mod tests;
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use accord_core::crypto::default_provider;
-use accord_core::evidence::{Claims, Evidence, ReferenceValues};
+use accord_core::evidence::{Claims, Evidence, ReferenceValues, ServiceVerifier};
 use accord_core::hex;
 use accord_core::time::UnixTime;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -312,6 +312,7 @@ impl Acceptor {
                     spki,
                     self.identity.spki().to_vec(),
                     self.collateral.as_deref(),
+                    None,
                 )
                 .await?
             }
@@ -340,6 +341,7 @@ pub struct Connector {
     server: Arc<PeerPolicy>,
     timeouts: Timeouts,
     collateral: Option<Arc<dyn CollateralSource>>,
+    verifier: Option<Arc<Mutex<ServiceVerifier>>>,
 }
 
 impl Connector {
@@ -348,6 +350,16 @@ impl Connector {
     /// (see [`collateral`]).
     pub fn with_collateral(mut self, source: Arc<dyn CollateralSource>) -> Self {
         self.collateral = Some(source);
+        self
+    }
+
+    /// Verifies the server's evidence with `verifier` (its collateral and
+    /// freshness marks) instead of the process-wide
+    /// [`collateral::VERIFIER`]: for a process that acts for several
+    /// parties (the CLI's workspaces in the demo and the tests), each
+    /// with its own marks.
+    pub fn with_verifier(mut self, verifier: Arc<Mutex<ServiceVerifier>>) -> Self {
+        self.verifier = Some(verifier);
         self
     }
 
@@ -373,6 +385,7 @@ impl Connector {
             server: Arc::new(server),
             timeouts,
             collateral: None,
+            verifier: None,
         })
     }
 
@@ -440,6 +453,7 @@ impl Connector {
             server_spki,
             own_spki.clone().unwrap_or_default(),
             self.collateral.as_deref(),
+            self.verifier.clone(),
         )
         .await?;
 
@@ -574,11 +588,12 @@ async fn produce_evidence(
     Ok(evidence)
 }
 
-/// Checks the peer's evidence: the collateral the process-wide verifier
-/// needs is fetched through `source` first ([`collateral::prepare`]), then,
-/// on the blocking pool (certificate chains cost milliseconds): report
-/// data (cheap, names relay and reflection), the verifier, the policy
-/// hash.
+/// Checks the peer's evidence: the collateral the verifier (`verifier`,
+/// else the process-wide one) needs is fetched through `source` first
+/// ([`collateral::prepare_with`]), then, on the blocking pool (certificate
+/// chains cost milliseconds): report data (cheap, names relay and
+/// reflection), the verifier, the policy hash.
+#[allow(clippy::too_many_arguments)]
 async fn verify_peer(
     policy: PeerPolicy,
     evidence: Evidence,
@@ -587,33 +602,38 @@ async fn verify_peer(
     peer_spki: Vec<u8>,
     own_spki: Vec<u8>,
     source: Option<&dyn CollateralSource>,
+    verifier: Option<Arc<Mutex<ServiceVerifier>>>,
 ) -> Result<VerifiedPeer, AtlsError> {
     let at = policy.at.now();
     // Evidence not bound to this session is refused before anything is
     // fetched for it.
     check_binding(&evidence, peer_role, &exporter, &peer_spki, &own_spki)?;
-    let carried_refused =
-        collateral::prepare(&evidence, &policy.reference, at, source, default_provider()).await;
+    let shared = verifier.as_deref().unwrap_or(&collateral::VERIFIER);
+    collateral::prepare_with(
+        shared,
+        &evidence,
+        &policy.reference,
+        at,
+        source,
+        default_provider(),
+    )
+    .await;
     let policy = PeerPolicy {
         at: Clock::Fixed(at),
         ..policy
     };
-    let verified = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
+        let shared = verifier.as_deref().unwrap_or(&collateral::VERIFIER);
         verify_peer_blocking(
-            &policy, &evidence, peer_role, &exporter, peer_spki, &own_spki,
+            shared, &policy, &evidence, peer_role, &exporter, peer_spki, &own_spki,
         )
     })
     .await
-    .map_err(|err| AtlsError::Config(format!("verification task failed: {err}")))?;
-    verified.map_err(|err| match err {
-        AtlsError::Evidence(err) => {
-            AtlsError::Evidence(collateral::explain_missing_crl(err, carried_refused))
-        }
-        other => other,
-    })
+    .map_err(|err| AtlsError::Config(format!("verification task failed: {err}")))?
 }
 
 fn verify_peer_blocking(
+    verifier: &Mutex<ServiceVerifier>,
     policy: &PeerPolicy,
     evidence: &Evidence,
     peer_role: Role,
@@ -624,7 +644,9 @@ fn verify_peer_blocking(
     let crypto = default_provider();
     let expected = check_binding(evidence, peer_role, exporter, &peer_spki, own_spki)?;
     let role = peer_role.as_str();
-    let claims = collateral::verifier()
+    let claims = verifier
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
         .verify(evidence, &policy.reference, policy.at.now(), crypto)
         .map_err(AtlsError::Evidence)?;
     if claims.report_data() != expected {

@@ -15,6 +15,8 @@ use std::path::PathBuf;
 
 use accord_core::evidence::Evidence;
 
+#[cfg(feature = "insecure-simulation")]
+pub mod bare;
 pub mod cert_table;
 pub mod configfs_tsm;
 pub mod sev_guest;

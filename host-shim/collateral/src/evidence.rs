@@ -82,17 +82,23 @@ pub struct TdxCollateral {
     pub parts: Vec<Fetched>,
 }
 
-/// Fetches the collateral for `fmspc` and `ca`, for use at `at`.
+/// Fetches the collateral for `fmspc` and `ca`, for use at `at`; its CRLs
+/// are served and cached only if signed by the issuers the fetcher trusts
+/// ([`Fetcher::fetch_authenticated`]).
 pub async fn fetch_tdx_collateral(
     fetcher: &Fetcher,
     fmspc: [u8; 6],
     ca: PckCa,
     at: UnixTime,
 ) -> Result<TdxCollateral, FetchError> {
-    let tcb_info = fetcher.fetch(&Item::TcbInfo { fmspc }, at).await?;
-    let qe_identity = fetcher.fetch(&Item::QeIdentity, at).await?;
-    let pck_crl = fetcher.fetch(&Item::PckCrl { ca }, at).await?;
-    let root_crl = fetcher.fetch(&Item::RootCaCrl, at).await?;
+    let tcb_info = fetcher
+        .fetch_authenticated(&Item::TcbInfo { fmspc }, at)
+        .await?;
+    let qe_identity = fetcher.fetch_authenticated(&Item::QeIdentity, at).await?;
+    let pck_crl = fetcher
+        .fetch_authenticated(&Item::PckCrl { ca }, at)
+        .await?;
+    let root_crl = fetcher.fetch_authenticated(&Item::RootCaCrl, at).await?;
     let text = |fetched: &Fetched| {
         String::from_utf8(fetched.body.clone()).map_err(|_| {
             FetchError(format!(

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use accord_core::evidence::ReferenceValues;
 use accord_core::time::UnixTime;
 
 use crate::cache::{Cache, Entry};
@@ -134,6 +135,10 @@ impl FetchStats {
     }
 }
 
+/// A check of a candidate body and its issuer chain (PCS items): `Err`
+/// says why it is refused.
+pub type Accept<'a> = dyn Fn(&[u8], Option<&str>) -> Result<(), String> + Sync + 'a;
+
 /// Reports progress ("fetching the VCEK from https://…") to the caller.
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -145,6 +150,7 @@ pub struct Fetcher {
     cache: Option<Cache>,
     progress: Option<Progress>,
     stats: Arc<FetchStats>,
+    trust: Arc<ReferenceValues>,
 }
 
 impl fmt::Debug for Fetcher {
@@ -184,7 +190,24 @@ impl Fetcher {
             cache,
             progress: None,
             stats: Arc::default(),
+            trust: Arc::default(),
         }
+    }
+
+    /// Checks the CRLs [`fetch_request`](Self::fetch_request) obtains
+    /// against the roots `reference` names (its entries'
+    /// `InsecureTrustedRoot`s, AMD's and Intel's pinned roots for entries
+    /// naming none, and when there are no entries), as the verifier using
+    /// these reference values will. Default: the pinned roots.
+    #[must_use]
+    pub fn trusting(mut self, reference: ReferenceValues) -> Self {
+        self.trust = Arc::new(reference);
+        self
+    }
+
+    /// The reference values whose roots fetched CRLs are checked against.
+    pub fn trust(&self) -> &ReferenceValues {
+        &self.trust
     }
 
     /// Reports each fetch and each cache fallback through `progress`.
@@ -211,7 +234,7 @@ impl Fetcher {
 
     /// Obtains `item` for use at `at`, without a signature check.
     pub async fn fetch(&self, item: &Item, at: UnixTime) -> Result<Fetched, FetchError> {
-        self.fetch_checked(item, at, &|_| Ok(())).await
+        self.fetch_checked(item, at, &|_, _| Ok(())).await
     }
 
     /// The counters (shared by clones of this fetcher).
@@ -220,13 +243,13 @@ impl Fetcher {
     }
 
     /// Obtains `item` for use at `at`. `accept` checks a candidate body
-    /// (cached or fresh) and refuses it with a reason; a refused body is
-    /// neither served nor cached.
+    /// and its issuer chain (cached or fresh) and refuses it with a reason;
+    /// a refused body is neither served nor cached.
     pub async fn fetch_checked(
         &self,
         item: &Item,
         at: UnixTime,
-        accept: &(dyn Fn(&[u8]) -> Result<(), String> + Sync),
+        accept: &Accept<'_>,
     ) -> Result<Fetched, FetchError> {
         let result = self.obtain(item, at, accept).await;
         self.stats.count(&result);
@@ -237,7 +260,7 @@ impl Fetcher {
         &self,
         item: &Item,
         at: UnixTime,
-        accept: &(dyn Fn(&[u8]) -> Result<(), String> + Sync),
+        accept: &Accept<'_>,
     ) -> Result<Fetched, FetchError> {
         let url = item.url(&self.endpoints);
         let key = item.cache_key();
@@ -248,7 +271,7 @@ impl Fetcher {
             match cache.load(&key) {
                 Ok(Some(entry)) => match item
                     .validity(&entry.body)
-                    .and_then(|v| accept(&entry.body).map(|()| v))
+                    .and_then(|v| accept(&entry.body, entry.issuer_chain.as_deref()).map(|()| v))
                     .and_then(|v| complete(item, &entry).map(|()| v))
                 {
                     Ok(validity) if validity.contains(at) => cached = Some((entry, validity)),
@@ -356,7 +379,7 @@ impl Fetcher {
         http: &HttpClient,
         item: &Item,
         url: &str,
-        accept: &(dyn Fn(&[u8]) -> Result<(), String> + Sync),
+        accept: &Accept<'_>,
     ) -> Result<(Entry, Validity), String> {
         let vendor = item.vendor();
         let response = http
@@ -370,9 +393,6 @@ impl Fetcher {
             |reason: String| format!("{vendor} {url} answered garbage for {item}: {reason}");
         let body = item.normalize(&response.body).map_err(garbage)?;
         let validity = item.validity(&body).map_err(garbage)?;
-        accept(&body).map_err(|reason| {
-            format!("{vendor} {url} served {item} that does not verify: {reason}")
-        })?;
         let issuer_chain = match item.issuer_chain_headers() {
             [] => None,
             names => {
@@ -396,6 +416,9 @@ impl Fetcher {
                 Some(decoded.into_owned())
             }
         };
+        accept(&body, issuer_chain.as_deref()).map_err(|reason| {
+            format!("{vendor} {url} served {item} that does not verify: {reason}")
+        })?;
         let entry = Entry {
             body,
             issuer_chain,

@@ -14,8 +14,11 @@
 
 use std::time::Duration;
 
+use accord_core::crypto::default_provider;
 use accord_core::evidence::collateral::{CollateralRequest, SnpSigner, TdxCa};
 use accord_core::evidence::snp::TcbVersion;
+use accord_core::evidence::tdx::error::CrlRole;
+use accord_core::evidence::{ReferenceValues, VendorCrl, check_crl_issuer};
 use accord_core::time::UnixTime;
 
 use crate::evidence::fetch_tdx_collateral;
@@ -119,11 +122,59 @@ impl Fetcher {
         let item = snp_item(request)
             .map_err(|reason| FetchError(format!("{request}: {reason}")))?
             .ok_or_else(|| FetchError(format!("{request}: not an AMD item")))?;
-        let fetched = self.fetch(&item, at).await?;
+        let fetched = self.fetch_authenticated(&item, at).await?;
         Ok(RequestAnswer {
             bytes: fetched.body.clone(),
             parts: vec![fetched],
         })
+    }
+}
+
+/// The check a fetched `item` must pass to be served or cached: a CRL
+/// must be signed by the issuer the verifier trusts for it under the roots
+/// `trust` names (core's [`check_crl_issuer`], the signature check of
+/// `ServiceVerifier::offer`); anything else is left to the verifier.
+fn crl_check<'a>(
+    item: &Item,
+    trust: &'a ReferenceValues,
+) -> impl Fn(&[u8], Option<&str>) -> Result<(), String> + Sync + 'a {
+    let item = item.clone();
+    move |body: &[u8], issuer_chain: Option<&str>| {
+        let crl = match item {
+            Item::Crl { key, product } => VendorCrl::Snp {
+                product,
+                signer: match key {
+                    KeyKind::Vcek => SnpSigner::Vcek,
+                    KeyKind::Vlek => SnpSigner::Vlek,
+                },
+            },
+            Item::PckCrl { .. } => VendorCrl::Tdx {
+                role: CrlRole::Pck,
+                issuer_chain,
+            },
+            Item::RootCaCrl => VendorCrl::Tdx {
+                role: CrlRole::RootCa,
+                issuer_chain,
+            },
+            _ => return Ok(()),
+        };
+        check_crl_issuer(crl, body, trust, default_provider())
+    }
+}
+
+impl Fetcher {
+    /// Obtains `item` for use at `at`, serving and caching a CRL only if it
+    /// is signed by the issuer the verifier trusts for it (see
+    /// [`Fetcher::trusting`]); used for every item of
+    /// [`fetch_request`](Self::fetch_request) and of
+    /// [`fetch_tdx_collateral`].
+    pub async fn fetch_authenticated(
+        &self,
+        item: &Item,
+        at: UnixTime,
+    ) -> Result<Fetched, FetchError> {
+        self.fetch_checked(item, at, &crl_check(item, self.trust()))
+            .await
     }
 }
 

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 
 use accord_collateral::{
-    Fetcher, HttpClient, HttpConfig, Item, KeyKind, crl_item, fetch_tdx_collateral, pck_target,
-    vcek_item,
+    Fetcher, HttpClient, HttpConfig, Item, KeyKind, PckCa, crl_item, fetch_tdx_collateral,
+    pck_target, vcek_item,
 };
 use accord_core::crypto::default_provider;
 use accord_core::evidence::snp::{
@@ -192,7 +192,10 @@ async fn tdx_collateral_verifies_under_the_simulated_root_and_a_revoked_pck_is_r
     let dir = state("tdx");
     let platform = SimulatedTdx::open(&dir, &SimulatedConfig::default()).unwrap();
     let vendor = SimulatedVendor::start_with_state_dirs(&[], Some(&dir)).unwrap();
-    let fetcher = fetcher(&vendor);
+    let fetcher = fetcher(&vendor).trusting(accord_core::evidence::ReferenceValues {
+        tdx: vec![platform.reference_values()],
+        ..Default::default()
+    });
     let quote = platform.quote(&[5; 64]);
     let verify = |collateral| {
         let at = now();
@@ -244,6 +247,21 @@ async fn tdx_collateral_verifies_under_the_simulated_root_and_a_revoked_pck_is_r
     assert_eq!(vendor.serve_older_tdx_collateral().unwrap(), number - 1);
     assert_eq!(vendor.tdx_responses().unwrap(), first);
     verify(fetched_again(&fetcher, &quote).await).unwrap();
+
+    // Its CRLs are signed under the simulated root: a fetcher trusting
+    // Intel's pinned root refuses them.
+    let err = fetch_tdx_collateral(
+        &self::fetcher(&vendor),
+        platform.fmspc(),
+        PckCa::Platform,
+        now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.0.contains("PCK platform CA CRL that does not verify"),
+        "{err}"
+    );
 }
 
 async fn fetched_again(fetcher: &Fetcher, quote: &[u8]) -> tdx::Collateral {
@@ -283,4 +301,103 @@ async fn a_failing_vendor_fails_the_fetch() {
     vendor.stop();
     let err = fetcher.fetch(&crl, now()).await.unwrap_err();
     assert!(err.0.contains("connect"), "{err}");
+}
+
+/// A CRL that is not signed by the ARK the verifier trusts is neither
+/// served nor cached by `fetch_request` (the shim's and the CLI's path);
+/// the error names the CRL and why. A good one is cached, and stays cached
+/// (and served) when the vendor later answers a bad one.
+#[tokio::test]
+async fn a_crl_not_signed_by_the_trusted_ark_is_not_cached() {
+    use accord_collateral::test_vendor::{Vendor, VendorServer};
+    use accord_collateral::{Cache, Endpoints, Source};
+    use accord_core::evidence::ReferenceValues;
+    use accord_core::evidence::collateral::{CollateralRequest, SnpSigner};
+    use accord_guest::tee::simulated::CrlSpec;
+
+    let trusted = genoa();
+    let other = SimulatedSnp::open(
+        &state("genoa-other-root"),
+        &SimulatedConfig {
+            product: Product::Genoa,
+            ..SimulatedConfig::default()
+        },
+    )
+    .unwrap();
+    assert_ne!(trusted.ark_der(), other.ark_der());
+    let day = 86_400;
+    let this_update = UnixTime(now().0 - day);
+    let spec = CrlSpec {
+        number: 1,
+        this_update,
+        next_update: UnixTime(this_update.0 + 8 * day),
+        revoked: Vec::new(),
+    };
+    let good = trusted.issue_crl(&spec).unwrap();
+    let forged = other.issue_crl(&spec).unwrap();
+
+    let mut vendor = Vendor::default();
+    vendor.set_crl("vcek", "Genoa", &forged);
+    let server = VendorServer::start(vendor).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::new(dir.path());
+    let fetcher = Fetcher::new(
+        Some(HttpClient::new(HttpConfig::default()).unwrap()),
+        Endpoints::new(&server.base_url(), &server.base_url()),
+        Some(cache.clone()),
+    )
+    .trusting(ReferenceValues {
+        snp: vec![trusted.reference_values()],
+        ..ReferenceValues::default()
+    });
+    let request = CollateralRequest::SnpCrl {
+        product: Product::Genoa,
+        signer: SnpSigner::Vcek,
+    };
+    let key = Item::Crl {
+        key: KeyKind::Vcek,
+        product: Product::Genoa,
+    }
+    .cache_key();
+    let at = now();
+
+    let err = fetcher.fetch_request(&request, at).await.unwrap_err();
+    assert!(
+        err.0.contains("the VCEK CRL for Genoa")
+            && err.0.contains("does not verify")
+            && err.0.contains("not signed by the Genoa ARK"),
+        "{err}"
+    );
+    assert!(
+        cache.load(&key).unwrap().is_none(),
+        "the forged CRL was cached"
+    );
+
+    server.update(|v| v.set_crl("vcek", "Genoa", &good));
+    let answer = fetcher.fetch_request(&request, at).await.unwrap();
+    assert_eq!(answer.source(), Source::Vendor);
+    assert_eq!(answer.bytes, good);
+    assert_eq!(cache.load(&key).unwrap().unwrap().body, good);
+
+    // Near its nextUpdate the good one is due for refresh: the vendor's
+    // forged answer is refused, the cached good one served and kept.
+    server.update(|v| v.set_crl("vcek", "Genoa", &forged));
+    let late = UnixTime(spec.next_update.0 - 3_600);
+    let answer = fetcher.fetch_request(&request, late).await.unwrap();
+    assert_eq!(answer.source(), Source::CacheVendorFailed);
+    assert_eq!(answer.bytes, good);
+    let why = answer.parts[0].vendor_error.clone().unwrap();
+    assert!(why.contains("not signed by the Genoa ARK"), "{why}");
+    assert_eq!(cache.load(&key).unwrap().unwrap().body, good);
+
+    // A fetcher trusting only AMD's pinned roots (the default) refuses the
+    // simulated chip's CRL too.
+    let pinned = Fetcher::new(
+        Some(HttpClient::new(HttpConfig::default()).unwrap()),
+        Endpoints::new(&server.base_url(), &server.base_url()),
+        None,
+    );
+    server.update(|v| v.set_crl("vcek", "Genoa", &good));
+    let err = pinned.fetch_request(&request, at).await.unwrap_err();
+    assert!(err.0.contains("not signed by the Genoa ARK"), "{err}");
 }

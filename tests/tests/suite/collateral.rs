@@ -21,12 +21,13 @@ use std::sync::Arc;
 
 use accord_collateral::test_vendor::Behavior;
 use accord_collateral::{Endpoints, Fetcher, HttpClient, HttpConfig};
-use accord_core::evidence::Evidence;
+use accord_core::evidence::ReferenceValues;
 use accord_core::hex;
 use accord_core::protocol::SetManifest;
+use accord_guest::tee::TeeProvider;
+use accord_guest::tee::bare::Bare;
 use accord_guest::tee::simulated::SimulatedSnp;
 use accord_guest::tee::simulated_tdx::SimulatedTdx;
-use accord_guest::tee::{TeeError, TeeProvider};
 use accord_shim::collateral::CollateralService;
 use accord_simulated_vendor::SimulatedVendor;
 
@@ -37,29 +38,6 @@ use crate::support::{
 
 const TDX_POLICY: &[u8] = b"tdx workload policy (initdata)";
 const REVOKED_POLICY: &[u8] = b"workload on the revoked chip (initdata)";
-
-/// A TEE whose evidence carries no collateral (no CRL, no TDX
-/// collateral): the verifier must get it elsewhere.
-struct Bare(Arc<dyn TeeProvider>);
-
-impl TeeProvider for Bare {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    fn is_insecure(&self) -> bool {
-        true
-    }
-
-    fn evidence(&self, report_data: &[u8; 64]) -> Result<Evidence, TeeError> {
-        let mut evidence = self.0.evidence(report_data)?;
-        match &mut evidence {
-            Evidence::Snp(snp) => snp.crl = None,
-            Evidence::Tdx(tdx) => tdx.collateral = None,
-        }
-        Ok(evidence)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collateral_comes_through_the_shim_and_revocation_is_enforced() {
@@ -73,12 +51,20 @@ async fn collateral_comes_through_the_shim_and_revocation_is_enforced() {
     vendor.add_tdx_platform(Arc::clone(&platform)).unwrap();
 
     // The shim, fetching from the simulated vendor (no cache: the vendor
-    // down means nothing to serve).
-    let service = Arc::new(CollateralService::new(Fetcher::new(
-        Some(HttpClient::new(HttpConfig::default()).unwrap()),
-        Endpoints::new(&vendor.kds_url(), &vendor.pcs_url()),
-        None,
-    )));
+    // down means nothing to serve), its CRLs checked under the roots the
+    // manifest names.
+    let trust = ReferenceValues {
+        snp: vec![d.chip.reference_values(), chip.reference_values()],
+        tdx: vec![platform.reference_values()],
+    };
+    let service = Arc::new(CollateralService::new(
+        Fetcher::new(
+            Some(HttpClient::new(HttpConfig::default()).unwrap()),
+            Endpoints::new(&vendor.kds_url(), &vendor.pcs_url()),
+            None,
+        )
+        .trusting(trust),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let shim_addr = listener.local_addr().unwrap().to_string();
     let board = Arc::new(accord_shim::status::StatusBoard::default());

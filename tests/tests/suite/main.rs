@@ -32,3 +32,4 @@ mod kube_replicas;
 mod mixed_tee;
 mod peer_recovery;
 mod recovery;
+mod workspace_marks;

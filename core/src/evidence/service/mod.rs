@@ -21,8 +21,12 @@
 //!    - **SEV-SNP revocation**: the VCEK or VLEK CRL of the chain's
 //!      product, signed by its ARK, must be held and current at the
 //!      instant; otherwise [`EvidenceError::MissingCrl`] or
-//!      [`EvidenceError::StaleCrl`] names it. A listed intermediate or leaf
-//!      is refused by role and serial ([`SnpError::Revoked`](super::snp::SnpError)).
+//!      [`EvidenceError::StaleCrl`] names it. When none is held and the
+//!      evidence carries a CRL that was offered and refused, the error is
+//!      that refusal (older than the newest seen, stale, not signed by the
+//!      ARK): the verifier remembers the last refusals by the CRL's digest.
+//!      A listed intermediate or leaf is refused by role and serial
+//!      ([`SnpError::Revoked`](super::snp::SnpError)).
 //!    - **TDX freshness decided by the verifier**: collateral the attester
 //!      attaches is used only if it authenticates and is at least as new
 //!      as the newest seen (then it becomes the held one); otherwise the
@@ -80,6 +84,54 @@ use crate::time::UnixTime;
 
 use super::collateral::CollateralRequest;
 use super::{Claims, Evidence, EvidenceError, ReferenceValues};
+
+/// A CRL as the vendor serves it, for [`check_crl_issuer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VendorCrl<'a> {
+    /// AMD's VCEK or VLEK CRL of a product, signed by its ARK.
+    Snp {
+        /// The product.
+        product: super::snp::Product,
+        /// VCEK or VLEK.
+        signer: super::collateral::SnpSigner,
+    },
+    /// Intel's PCK CRL (signed by the PCK CA of `issuer_chain`) or Root CA
+    /// CRL (signed by the root).
+    Tdx {
+        /// Which.
+        role: super::tdx::error::CrlRole,
+        /// The `SGX-PCK-CRL-Issuer-Chain` PEM (PCK CA, then root).
+        issuer_chain: Option<&'a str>,
+    },
+}
+
+/// Checks that `der` is a CRL signed by the issuer a [`ServiceVerifier`]
+/// trusts for it under the roots `reference` names (AMD's or Intel's
+/// pinned roots, or the entries' `InsecureTrustedRoot`s), with the same
+/// functions [`ServiceVerifier::offer`] uses, but not its window nor the
+/// freshness marks. For a fetcher, so that a CRL that would be refused
+/// anyway is never cached. The error says why.
+pub fn check_crl_issuer(
+    crl: VendorCrl<'_>,
+    der: &[u8],
+    reference: &ReferenceValues,
+    provider: &dyn CryptoProvider,
+) -> Result<(), alloc::string::String> {
+    use alloc::string::ToString;
+    match crl {
+        VendorCrl::Snp { product, signer } => {
+            snp::check_crl_issuer(product, signer, der, &reference.snp, provider).map_err(|err| {
+                match err {
+                    EvidenceError::CollateralRefused { reason, .. } => reason,
+                    other => other.to_string(),
+                }
+            })
+        }
+        VendorCrl::Tdx { role, issuer_chain } => {
+            tdx::check_crl_issuer(role, der, issuer_chain, &reference.tdx, provider)
+        }
+    }
+}
 
 /// How long before a nextUpdate collateral is listed as needing a refresh
 /// by default: one day.

@@ -30,6 +30,9 @@ use super::freshness::{CrlVersion, Marks, StreamKey};
 pub const CHAIN_CAPACITY: usize = 64;
 /// How many fetched VCEKs are kept (oldest dropped first).
 pub const VCEK_CAPACITY: usize = 256;
+/// How many refusals of offered CRLs are remembered (oldest dropped
+/// first).
+pub const REFUSAL_CAPACITY: usize = 16;
 
 const OID_PRODUCT_NAME: &[u64] = &[1, 3, 6, 1, 4, 1, 3704, 1, 2];
 
@@ -65,12 +68,23 @@ struct CachedChain {
     leaf_serial: Vec<u8>,
 }
 
+/// Why an offered CRL was refused, by the SHA-256 of its bytes: when
+/// evidence carrying that CRL is verified without one held, the refusal
+/// ("older than the newest seen", "not signed by the ARK") is the error.
+#[derive(Clone, Debug)]
+struct Refusal {
+    digest: [u8; 32],
+    which: CollateralRequest,
+    error: EvidenceError,
+}
+
 /// The SEV-SNP part of a [`ServiceVerifier`](super::ServiceVerifier).
 #[derive(Clone, Debug, Default)]
 pub struct SnpHeld {
     crls: Vec<HeldCrl>,
     vceks: VecDeque<HeldVcek>,
     chains: VecDeque<([u8; 32], CachedChain)>,
+    refusals: VecDeque<Refusal>,
 }
 
 fn roots_of(entry: Option<&SnpReferenceValues>) -> TrustRoots<'_> {
@@ -182,6 +196,60 @@ fn cache_chain(
     Some(())
 }
 
+/// The ARK (DER) of the first root the entries name (AMD's when none)
+/// that signed `crl` for `product`.
+fn crl_signer<'e>(
+    which: &CollateralRequest,
+    product: Product,
+    crl: &Crl<'_>,
+    entries: &'e [SnpReferenceValues],
+    provider: &dyn CryptoProvider,
+) -> Result<&'e [u8], EvidenceError> {
+    let mut last = None;
+    for root in distinct_roots(entries) {
+        let roots = TrustedRoot::roots_or_genuine(root);
+        let ark_der = roots
+            .get(product, CertRole::Ark, provider)
+            .map_err(|err| refused(which, err))?;
+        let ark = Certificate::from_der(ark_der).map_err(|error| {
+            refused(
+                which,
+                SnpError::Certificate {
+                    role: CertRole::Ark,
+                    error,
+                },
+            )
+        })?;
+        match crl.verify_issued_by(&ark, provider) {
+            Ok(()) => return Ok(ark_der),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(refused(
+        which,
+        alloc::format!(
+            "not signed by the {product} ARK: {}",
+            last.unwrap_or(X509Error::BadSignature)
+        ),
+    ))
+}
+
+/// Checks that `der` is the VCEK or VLEK CRL of `product` signed by the
+/// ARK of a root `entries` name (AMD's when none): the signature check of
+/// [`ServiceVerifier::offer`](super::ServiceVerifier::offer), without the
+/// window and the marks.
+pub fn check_crl_issuer(
+    product: Product,
+    signer: SnpSigner,
+    der: &[u8],
+    entries: &[SnpReferenceValues],
+    provider: &dyn CryptoProvider,
+) -> Result<(), EvidenceError> {
+    let which = CollateralRequest::SnpCrl { product, signer };
+    let crl = Crl::from_der(der).map_err(|err| refused(&which, SnpError::Crl(err)))?;
+    crl_signer(&which, product, &crl, entries, provider).map(|_| ())
+}
+
 fn refused(which: &CollateralRequest, reason: impl ToString) -> EvidenceError {
     EvidenceError::CollateralRefused {
         which: Box::new(which.clone()),
@@ -282,9 +350,13 @@ impl SnpHeld {
         marks: &mut Marks,
     ) -> Result<(), EvidenceError> {
         match request {
-            CollateralRequest::SnpCrl { product, signer } => self.offer_crl(
-                request, *product, *signer, bytes, entries, at, provider, marks,
-            ),
+            CollateralRequest::SnpCrl { product, signer } => {
+                let result = self.offer_crl(
+                    request, *product, *signer, bytes, entries, at, provider, marks,
+                );
+                self.remember(request, bytes, &result, provider);
+                result
+            }
             CollateralRequest::SnpVcek {
                 product,
                 hw_id,
@@ -296,6 +368,52 @@ impl SnpHeld {
             CollateralRequest::TdxCollateral { .. } => {
                 Err(refused(request, "not SEV-SNP collateral"))
             }
+        }
+    }
+
+    /// Remembers why the CRL `bytes` offered for `which` was refused (and
+    /// forgets it once the same bytes are kept).
+    fn remember(
+        &mut self,
+        which: &CollateralRequest,
+        bytes: &[u8],
+        result: &Result<(), EvidenceError>,
+        provider: &dyn CryptoProvider,
+    ) {
+        let digest = provider.sha256(&[bytes]);
+        self.refusals
+            .retain(|r| !(r.digest == digest && r.which == *which));
+        if let Err(error) = result {
+            if self.refusals.len() >= REFUSAL_CAPACITY {
+                self.refusals.pop_front();
+            }
+            self.refusals.push_back(Refusal {
+                digest,
+                which: which.clone(),
+                error: error.clone(),
+            });
+        }
+    }
+
+    /// Why no CRL is held for `which`: the refusal of the CRL the evidence
+    /// carries when it was offered and refused, else `MissingCrl`.
+    fn missing_crl(
+        &self,
+        which: &CollateralRequest,
+        carried: Option<&[u8]>,
+        provider: &dyn CryptoProvider,
+    ) -> EvidenceError {
+        let refusal = carried.and_then(|bytes| {
+            let digest = provider.sha256(&[bytes]);
+            self.refusals
+                .iter()
+                .find(|r| r.digest == digest && r.which == *which)
+        });
+        match refusal {
+            Some(refusal) => refusal.error.clone(),
+            None => EvidenceError::MissingCrl {
+                which: Box::new(which.clone()),
+            },
         }
     }
 
@@ -312,40 +430,7 @@ impl SnpHeld {
         marks: &mut Marks,
     ) -> Result<(), EvidenceError> {
         let crl = Crl::from_der(bytes).map_err(|err| refused(which, SnpError::Crl(err)))?;
-        // The first root whose ARK signed it.
-        let mut last = None;
-        let mut signed_by = None;
-        for root in distinct_roots(entries) {
-            let roots = TrustedRoot::roots_or_genuine(root);
-            let ark_der = roots
-                .get(product, CertRole::Ark, provider)
-                .map_err(|err| refused(which, err))?;
-            let ark = Certificate::from_der(ark_der).map_err(|error| {
-                refused(
-                    which,
-                    SnpError::Certificate {
-                        role: CertRole::Ark,
-                        error,
-                    },
-                )
-            })?;
-            match crl.verify_issued_by(&ark, provider) {
-                Ok(()) => {
-                    signed_by = Some(ark_der);
-                    break;
-                }
-                Err(err) => last = Some(err),
-            }
-        }
-        let ark = signed_by.ok_or_else(|| {
-            refused(
-                which,
-                alloc::format!(
-                    "not signed by the {product} ARK: {}",
-                    last.unwrap_or(X509Error::BadSignature)
-                ),
-            )
-        })?;
+        let ark = crl_signer(which, product, &crl, entries, provider)?;
         let next_update = crl
             .next_update()
             .ok_or_else(|| refused(which, SnpError::Crl(X509Error::MissingNextUpdate)))?;
@@ -609,11 +694,9 @@ impl SnpHeld {
             role: CertRole::Ark,
             product: chain.product(),
         }))?;
-        let crl =
-            self.crl(chain.product(), signer, ark)
-                .ok_or_else(|| EvidenceError::MissingCrl {
-                    which: Box::new(which.clone()),
-                })?;
+        let crl = self
+            .crl(chain.product(), signer, ark)
+            .ok_or_else(|| self.missing_crl(&which, evidence.crl.as_deref(), provider))?;
         if !at.within(crl.this_update, crl.next_update) {
             return Err(EvidenceError::StaleCrl {
                 which: Box::new(which),

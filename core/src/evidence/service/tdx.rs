@@ -19,7 +19,7 @@
 //! The freshness marks are per root as well (`freshness.rs`).
 
 use alloc::boxed::Box;
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use crate::crypto::CryptoProvider;
@@ -108,6 +108,27 @@ fn distinct_roots(entries: &[TdxReferenceValues]) -> Vec<Option<&TrustedRoot>> {
         roots.push(None);
     }
     roots
+}
+
+/// See [`check_crl_issuer`](super::check_crl_issuer): signed under the
+/// first root the entries name (Intel's when none), or why not under each.
+pub fn check_crl_issuer(
+    role: tdx::error::CrlRole,
+    der: &[u8],
+    issuer_chain: Option<&str>,
+    entries: &[TdxReferenceValues],
+    provider: &dyn CryptoProvider,
+) -> Result<(), String> {
+    let roots = distinct_roots(entries);
+    let mut reasons = Vec::new();
+    for root in &roots {
+        match tdx::verify::check_crl_issuer(role, der, issuer_chain, *root, provider) {
+            Ok(()) => return Ok(()),
+            Err(err) if roots.len() == 1 => reasons.push(err.to_string()),
+            Err(err) => reasons.push(alloc::format!("under {}: {err}", root_name(*root))),
+        }
+    }
+    Err(reasons.join("; "))
 }
 
 /// How a root is named in errors.

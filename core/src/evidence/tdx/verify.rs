@@ -313,6 +313,77 @@ fn crl_window(crl: &Crl<'_>, role: CrlRole, window: &mut Window) -> Result<(), T
     window.add(Dated::Crl(role), crl.this_update(), next)
 }
 
+/// The Root CA CRL, checked to be signed by `root`.
+fn root_ca_crl<'a>(
+    der: &'a [u8],
+    root: &Certificate<'_>,
+    provider: &dyn CryptoProvider,
+) -> Result<Crl<'a>, TdxError> {
+    let crl = Crl::from_der(der).map_err(crl_err(CrlRole::RootCa))?;
+    crl.verify_issued_by(root, provider)
+        .map_err(crl_err(CrlRole::RootCa))?;
+    Ok(crl)
+}
+
+/// The PCK CRL, checked to be signed by `pck_ca`, which must be a CA (the
+/// per-quote fast path relies on it).
+fn pck_crl<'a>(
+    der: &'a [u8],
+    pck_ca: &Certificate<'_>,
+    provider: &dyn CryptoProvider,
+) -> Result<Crl<'a>, TdxError> {
+    if pck_ca
+        .basic_constraints_ca()
+        .map_err(cert_err(CertRole::PckCrlIssuer))?
+        != Some(true)
+    {
+        return Err(TdxError::Certificate {
+            role: CertRole::PckCrlIssuer,
+            error: X509Error::IssuerNotCa,
+        });
+    }
+    let crl = Crl::from_der(der).map_err(crl_err(CrlRole::Pck))?;
+    crl.verify_issued_by(pck_ca, provider)
+        .map_err(crl_err(CrlRole::Pck))?;
+    Ok(crl)
+}
+
+/// Checks that a CRL as Intel's PCS serves it is signed by the issuer
+/// [`VerifiedCollateral::verify_with_root`] trusts for it under `root`
+/// (Intel's pinned SGX Root CA when `None`), without its window: the Root
+/// CA CRL by the root; the PCK CRL by the PCK CA of `issuer_chain` (the
+/// `SGX-PCK-CRL-Issuer-Chain` PEM, PCK CA then root), which must be issued
+/// by the root. Used to keep a CRL that does not verify out of a cache.
+pub fn check_crl_issuer(
+    role: CrlRole,
+    der: &[u8],
+    issuer_chain: Option<&str>,
+    root: Option<&TrustedRoot>,
+    provider: &dyn CryptoProvider,
+) -> Result<(), TdxError> {
+    let root_der = root.map_or(INTEL_SGX_ROOT_CA_DER, |root| root.root_ca.as_slice());
+    let root_cert = Certificate::from_der(root_der).map_err(cert_err(CertRole::Root))?;
+    match role {
+        CrlRole::RootCa => root_ca_crl(der, &root_cert, provider).map(|_| ()),
+        CrlRole::Pck => {
+            const CHAIN: &str = "pck_crl_issuer_chain";
+            let chain = pem_chain(issuer_chain.unwrap_or(""), CHAIN)?;
+            let [pck_ca, chain_root] = chain.as_slice() else {
+                return Err(CollateralError::Chain { chain: CHAIN }.into());
+            };
+            if chain_root.as_slice() != root_der {
+                return Err(TdxError::UntrustedRoot);
+            }
+            let pck_ca = Certificate::from_der(pck_ca).map_err(cert_err(CertRole::PckCrlIssuer))?;
+            check_subject(&pck_ca, CertRole::PckCrlIssuer)?;
+            pck_ca
+                .verify_issued_by(&root_cert, provider)
+                .map_err(cert_err(CertRole::PckCrlIssuer))?;
+            pck_crl(der, &pck_ca, provider).map(|_| ())
+        }
+    }
+}
+
 impl VerifiedCollateral {
     /// Verifies `collateral` at `at` against the pinned Intel SGX Root CA.
     pub fn verify(
@@ -357,10 +428,7 @@ impl VerifiedCollateral {
             root.not_after(),
         )?;
 
-        let root_crl = Crl::from_der(&collateral.root_ca_crl).map_err(crl_err(CrlRole::RootCa))?;
-        root_crl
-            .verify_issued_by(&root, provider)
-            .map_err(crl_err(CrlRole::RootCa))?;
+        let root_crl = root_ca_crl(&collateral.root_ca_crl, &root, provider)?;
         crl_window(&root_crl, CrlRole::RootCa, &mut window)?;
 
         let pck_chain = pem_chain(&collateral.pck_crl_issuer_chain, "pck_crl_issuer_chain")?;
@@ -374,21 +442,7 @@ impl VerifiedCollateral {
             &mut window,
             provider,
         )?;
-        // The per-quote fast path relies on the issuer being a CA.
-        if pck_ca
-            .basic_constraints_ca()
-            .map_err(cert_err(CertRole::PckCrlIssuer))?
-            != Some(true)
-        {
-            return Err(TdxError::Certificate {
-                role: CertRole::PckCrlIssuer,
-                error: X509Error::IssuerNotCa,
-            });
-        }
-        let pck_crl = Crl::from_der(&collateral.pck_crl).map_err(crl_err(CrlRole::Pck))?;
-        pck_crl
-            .verify_issued_by(&pck_ca, provider)
-            .map_err(crl_err(CrlRole::Pck))?;
+        let pck_crl = pck_crl(&collateral.pck_crl, &pck_ca, provider)?;
         crl_window(&pck_crl, CrlRole::Pck, &mut window)?;
 
         let tcb_chain = pem_chain(&collateral.tcb_info_issuer_chain, "tcb_info_issuer_chain")?;
