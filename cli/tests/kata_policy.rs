@@ -1106,18 +1106,33 @@ fn dollar_references_are_expanded_as_the_kubelet_does() {
         ("another literal value", with(2, "hello (mars)")),
         ("another ConfigMap value", with(3, "--color=red")),
         ("$(POD_NAME) unexpanded", with(0, "--name=$(POD_NAME)")),
-        ("another Deployment's pod name", with(0, "--name=db-5d8f7c9b4-x2x7q")),
+        (
+            "another Deployment's pod name",
+            with(0, "--name=db-5d8f7c9b4-x2x7q"),
+        ),
         (
             "a pod name of another kind's pattern",
             with(0, "--name=web-0"),
         ),
-        ("a pod name with more appended", with(0, "--name=web-5d8f7c9b4-x2x7q --admin")),
-        ("a pod name with a newline appended", with(0, "--name=web-5d8f7c9b4-x2x7q\n")),
-        ("a prefix before the pattern", with(0, "x--name=web-5d8f7c9b4-x2x7q")),
+        (
+            "a pod name with more appended",
+            with(0, "--name=web-5d8f7c9b4-x2x7q --admin"),
+        ),
+        (
+            "a pod name with a newline appended",
+            with(0, "--name=web-5d8f7c9b4-x2x7q\n"),
+        ),
+        (
+            "a prefix before the pattern",
+            with(0, "x--name=web-5d8f7c9b4-x2x7q"),
+        ),
         ("the $$ escape left unprocessed", with(4, "$$(ESCAPED)")),
         (
             "the image's PATH substituted",
-            with(5, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+            with(
+                5,
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
         ),
         ("an argument dropped", request(&expanded[..5], &self_url)),
         (

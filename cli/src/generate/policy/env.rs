@@ -115,7 +115,11 @@ pub fn resolve(input: &EnvInput) -> Result<Resolved, PolicyError> {
     let mut all = Vec::new();
     for entry in input.image_env {
         let (name, value) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
-        set(&mut all, name.to_string(), EnvValue::Literal(value.to_string()));
+        set(
+            &mut all,
+            name.to_string(),
+            EnvValue::Literal(value.to_string()),
+        );
     }
     for (name, value) in &out {
         set(&mut all, name.clone(), value.clone());

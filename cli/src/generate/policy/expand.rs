@@ -170,9 +170,6 @@ mod tests {
             ("A".to_string(), EnvValue::Literal("1".into())),
             ("A".to_string(), EnvValue::Literal("2".into())),
         ];
-        assert_eq!(
-            expand("$(A)", lookup(&vars)),
-            EnvValue::Literal("2".into())
-        );
+        assert_eq!(expand("$(A)", lookup(&vars)), EnvValue::Literal("2".into()));
     }
 }
