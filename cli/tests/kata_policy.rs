@@ -1005,6 +1005,150 @@ fn the_environment_is_resolved_from_the_yaml() {
     );
 }
 
+/// `$(VAR)` in args and env values, as the kubelet expands them before
+/// the kata-agent sees the request: literals, ConfigMap keys and `$$`
+/// escapes pinned as the expanded string; a generated pod name (fieldRef
+/// `metadata.name` of a Deployment) as an anchored regex matching only
+/// the Deployment's pod names; the image's `Env` not used (the kubelet
+/// does not know it).
+#[test]
+fn dollar_references_are_expanded_as_the_kubelet_does() {
+    use accord_cli::generate::policy::policy_data;
+    let mut deployment = app_deployment(json!({}));
+    let c = &mut deployment["spec"]["template"]["spec"]["containers"][0];
+    c["env"] = json!([
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {"name": "GREETING", "value": "hello (world)"},
+        {"name": "CM_KEY", "valueFrom": {"configMapKeyRef": {"name": "web-config", "key": "color"}}},
+        {"name": "SELF", "value": "http://$(POD_NAME).web:$(CM_KEY)"},
+    ]);
+    c["args"] = json!([
+        "--name=$(POD_NAME)",
+        "--greet",
+        "$(GREETING)",
+        "--color=$(CM_KEY)",
+        "$$(ESCAPED)",
+        "$(PATH)",
+    ]);
+    let images = app_facts();
+    let input = PodInput {
+        resource: &deployment,
+        config_maps: &app_config_maps(),
+        secrets: &[],
+        images: &images,
+    };
+    let data = policy_data(&input, &Settings::default()).unwrap();
+    let web = &data["containers"]["web"];
+    assert_eq!(
+        web["args"],
+        json!([
+            "/app",
+            {"regex": "^(?:\\-\\-name=(?:web-[a-z0-9]+-[a-z0-9]+))$"},
+            "--greet",
+            "hello (world)",
+            "--color=blue",
+            "$(ESCAPED)",
+            "$(PATH)",
+        ])
+    );
+    assert_eq!(
+        web["env_regex"],
+        json!([
+            "^POD_NAME=(web-[a-z0-9]+-[a-z0-9]+)$",
+            "^SELF=(http://(?:web-[a-z0-9]+-[a-z0-9]+)\\.web:blue)$",
+        ])
+    );
+
+    let policy = policy_for(&deployment, &app_config_maps(), &images).unwrap();
+    let pod = "web-5d8f7c9b4-x2x7q";
+    let request = |args: &[&str], self_url: &str| {
+        let mut r = app_request();
+        let mut argv = vec!["/app"];
+        argv.extend_from_slice(args);
+        r["OCI"]["Process"]["Args"] = json!(argv);
+        r["OCI"]["Process"]["Env"] = json!([
+            PATH_ENV,
+            format!("HOSTNAME={pod}"),
+            format!("POD_NAME={pod}"),
+            "GREETING=hello (world)",
+            "CM_KEY=blue",
+            format!("SELF={self_url}"),
+        ]);
+        r
+    };
+    let decide = |r: &Value| {
+        let mut agent = Agent::new(&policy);
+        assert!(agent.decide("CreateContainerRequest", &sandbox_request()));
+        agent.decide("CreateContainerRequest", r)
+    };
+    let name = format!("--name={pod}");
+    let expanded = [
+        name.as_str(),
+        "--greet",
+        "hello (world)",
+        "--color=blue",
+        "$(ESCAPED)",
+        "$(PATH)",
+    ];
+    let self_url = format!("http://{pod}.web:blue");
+    assert!(
+        decide(&request(&expanded, &self_url)),
+        "the args as the kubelet expands them"
+    );
+
+    let with = |i: usize, arg: &str| {
+        let mut a = expanded.to_vec();
+        a[i] = arg;
+        request(&a, &self_url)
+    };
+    let denied: &[(&str, Value)] = &[
+        ("$(GREETING) unexpanded", with(2, "$(GREETING)")),
+        ("another literal value", with(2, "hello (mars)")),
+        ("another ConfigMap value", with(3, "--color=red")),
+        ("$(POD_NAME) unexpanded", with(0, "--name=$(POD_NAME)")),
+        (
+            "another Deployment's pod name",
+            with(0, "--name=db-5d8f7c9b4-x2x7q"),
+        ),
+        (
+            "a pod name of another kind's pattern",
+            with(0, "--name=web-0"),
+        ),
+        (
+            "a pod name with more appended",
+            with(0, "--name=web-5d8f7c9b4-x2x7q --admin"),
+        ),
+        (
+            "a pod name with a newline appended",
+            with(0, "--name=web-5d8f7c9b4-x2x7q\n"),
+        ),
+        (
+            "a prefix before the pattern",
+            with(0, "x--name=web-5d8f7c9b4-x2x7q"),
+        ),
+        ("the $$ escape left unprocessed", with(4, "$$(ESCAPED)")),
+        (
+            "the image's PATH substituted",
+            with(
+                5,
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ),
+        ),
+        ("an argument dropped", request(&expanded[..5], &self_url)),
+        (
+            "an env value with another pod name",
+            request(&expanded, "http://db-5d8f7c9b4-x2x7q.web:blue"),
+        ),
+        (
+            "an env value with its reference unexpanded",
+            request(&expanded, "http://$(POD_NAME).web:$(CM_KEY)"),
+        ),
+    ];
+    for (what, r) in denied {
+        assert!(!decide(r), "{what}: denied");
+    }
+}
+
 /// The policy compiles whether the engine reads Rego v1 (regorus's
 /// default) or v0 (older kata-agents), thanks to `import rego.v1`.
 #[test]

@@ -2,7 +2,9 @@
 //! then `envFrom`, then `env` (later entries replace earlier ones of the
 //! same name, as the kubelet does), each either a literal value or, for
 //! values only the cluster knows (pod IP, node name, a generated pod
-//! name), a regex over the value.
+//! name), a regex over the value. `$(VAR)` references in env values are
+//! expanded as the kubelet does (`expand.rs`), from the pod spec's
+//! variables only.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +12,7 @@ use base64ct::{Base64, Encoding};
 use serde_json::Value;
 
 use super::PolicyError;
+use super::expand::{expand, lookup};
 use super::pod::{PodTemplate, regex_escape};
 
 /// One pinned variable.
@@ -37,21 +40,23 @@ pub struct EnvInput<'a> {
     pub secrets: &'a [Value],
 }
 
+/// A container's resolved environment.
+pub struct Resolved {
+    /// What the pod spec defines (`envFrom`, then `env`): the variables
+    /// the kubelet expands `$(VAR)` in command and args with.
+    pub spec: Vec<(String, EnvValue)>,
+    /// What the container gets: the image's `Env`, replaced by the spec's.
+    pub all: Vec<(String, EnvValue)>,
+}
+
+fn set(out: &mut Vec<(String, EnvValue)>, name: String, value: EnvValue) {
+    out.retain(|(n, _)| *n != name);
+    out.push((name, value));
+}
+
 /// Resolves the environment, in order, one entry per name.
-pub fn resolve(input: &EnvInput) -> Result<Vec<(String, EnvValue)>, PolicyError> {
+pub fn resolve(input: &EnvInput) -> Result<Resolved, PolicyError> {
     let mut out: Vec<(String, EnvValue)> = Vec::new();
-    let set = |out: &mut Vec<(String, EnvValue)>, name: String, value: EnvValue| {
-        out.retain(|(n, _)| *n != name);
-        out.push((name, value));
-    };
-    for entry in input.image_env {
-        let (name, value) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
-        set(
-            &mut out,
-            name.to_string(),
-            EnvValue::Literal(value.to_string()),
-        );
-    }
     let err = |variable: &str, detail: String| PolicyError::EnvRef {
         resource: input.pod.resource.clone(),
         container: input.container_name.to_string(),
@@ -103,37 +108,23 @@ pub fn resolve(input: &EnvInput) -> Result<Vec<(String, EnvValue)>, PolicyError>
             }
         } else {
             let raw = entry.get("value").and_then(Value::as_str).unwrap_or("");
-            EnvValue::Literal(expand(raw, &out))
+            expand(raw, lookup(&out))
         };
         set(&mut out, name, value);
     }
-    Ok(out)
-}
-
-/// Expands `$(NAME)` from the literal variables defined so far; `$$` is a
-/// literal `$`; unknown references stay as written (as the kubelet does).
-pub fn expand(raw: &str, vars: &[(String, EnvValue)]) -> String {
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("$$") {
-            out.push('$');
-            rest = after;
-        } else if let Some(body) = tail.strip_prefix("$(")
-            && let Some(end) = body.find(')')
-            && let Some((_, EnvValue::Literal(v))) = vars.iter().find(|(n, _)| n == &body[..end])
-        {
-            out.push_str(v);
-            rest = &body[end + 1..];
-        } else {
-            out.push('$');
-            rest = &tail[1..];
-        }
+    let mut all = Vec::new();
+    for entry in input.image_env {
+        let (name, value) = entry.split_once('=').unwrap_or((entry.as_str(), ""));
+        set(
+            &mut all,
+            name.to_string(),
+            EnvValue::Literal(value.to_string()),
+        );
     }
-    out.push_str(rest);
-    out
+    for (name, value) in &out {
+        set(&mut all, name.clone(), value.clone());
+    }
+    Ok(Resolved { spec: out, all })
 }
 
 fn value_from(input: &EnvInput, from: &Value) -> Result<Option<EnvValue>, String> {

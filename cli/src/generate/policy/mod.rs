@@ -6,7 +6,9 @@
 //! the image facts and [`Settings`].
 //!
 //! What a `CreateContainerRequest` must match: the container's name in the
-//! spec, the image digest (guest pull), command, environment, working
+//! spec, the image digest (guest pull), command (with the spec's `$(VAR)`
+//! references expanded as the kubelet does, `expand.rs`; a run-time value
+//! such as a generated pod name as an anchored regex), environment, working
 //! directory, user and groups, capabilities, `NoNewPrivileges`, a
 //! read-only rootfs, sysctls, and only the mounts and storages the spec
 //! implies (emptyDir as encrypted block storage, ConfigMap, Secret,
@@ -21,6 +23,7 @@
 
 mod env;
 mod error;
+mod expand;
 mod pod;
 mod settings;
 mod user;
@@ -342,15 +345,24 @@ fn container(
         config_maps: input.config_maps,
         secrets: input.secrets,
     })?;
-    let command = strings(c.get("command"));
-    let args = strings(c.get("args"));
-    // As the kubelet: `command` replaces Entrypoint and Cmd, `args` replaces Cmd.
-    let mut argv = match (command.is_empty(), args.is_empty()) {
-        (false, _) => [command, args].concat(),
-        (true, false) => [image.entrypoint.clone(), args].concat(),
-        (true, true) => [image.entrypoint.clone(), image.cmd.clone()].concat(),
+    // As the kubelet: `$(VAR)` expanded in the spec's command and args
+    // (not in the image's), with the spec's variables.
+    let spec_strings = |key: &str| -> Vec<EnvValue> {
+        strings(c.get(key))
+            .iter()
+            .map(|a| expand::expand(a, expand::lookup(&env.spec)))
+            .collect()
     };
-    argv = argv.iter().map(|a| env::expand(a, &env)).collect();
+    let image_strings =
+        |v: &[String]| -> Vec<EnvValue> { v.iter().cloned().map(EnvValue::Literal).collect() };
+    let command = spec_strings("command");
+    let args = spec_strings("args");
+    // `command` replaces Entrypoint and Cmd, `args` replaces Cmd.
+    let argv = match (command.is_empty(), args.is_empty()) {
+        (false, _) => [command, args].concat(),
+        (true, false) => [image_strings(&image.entrypoint), args].concat(),
+        (true, true) => [image_strings(&image.entrypoint), image_strings(&image.cmd)].concat(),
+    };
     if argv.is_empty() {
         return Err(PolicyError::NoCommand {
             resource: pod.resource.clone(),
@@ -359,7 +371,7 @@ fn container(
     }
     let mut env_exact = Vec::new();
     let mut env_regex = Vec::new();
-    for (n, v) in &env {
+    for (n, v) in &env.all {
         match v {
             EnvValue::Literal(v) => env_exact.push(format!("{n}={v}")),
             EnvValue::Regex(_) => env_regex.push(env::entry_regex(n, v)),
@@ -478,7 +490,7 @@ fn container(
     }
     Ok(json!({
         "image_digest": digest,
-        "args": argv,
+        "args": argv.iter().map(arg_pin).collect::<Vec<_>>(),
         "env_exact": env_exact,
         "env_regex": env_regex,
         "cwd": working_dir,
@@ -496,6 +508,15 @@ fn container(
         "debug_exec": allow_exec,
         "vfio_gpus": vfio_gpus,
     }))
+}
+
+/// One argument as the policy pins it: the string, or `{"regex": R}`
+/// (anchored) when part of it is known only at run time.
+fn arg_pin(arg: &EnvValue) -> Value {
+    match arg {
+        EnvValue::Literal(s) => json!(s),
+        EnvValue::Regex(r) => json!({ "regex": format!("^(?:{r})$") }),
+    }
 }
 
 /// The sandbox's pause container.

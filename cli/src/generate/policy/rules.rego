@@ -232,7 +232,7 @@ root_ok(c, oci, bundle) if {
 
 process_ok(c, p) if {
 	is_object(p)
-	get(p, "Args", []) == c.args
+	args_ok(c.args, get(p, "Args", []))
 	env_ok(c, list(p, "Env"))
 	get(p, "Cwd", "") == c.cwd
 	user_ok(c, get(p, "User", null))
@@ -241,6 +241,28 @@ process_ok(c, p) if {
 	get(p, "Terminal", false) == c.tty
 	get(p, "SelinuxLabel", "") == ""
 	get(p, "ApparmorProfile", "") in {"", "cri-containerd.apparmor.d"}
+}
+
+# The arguments, one for one: a pinned string, or {"regex": R} (anchored)
+# for one whose $(VAR) the kubelet fills with a value known only at run
+# time (a generated pod name, the pod IP).
+args_ok(want, args) if {
+	is_array(args)
+	count(args) == count(want)
+	every i, w in want {
+		arg_ok(w, args[i])
+	}
+}
+
+arg_ok(w, a) if {
+	is_string(w)
+	a == w
+}
+
+arg_ok(w, a) if {
+	is_object(w)
+	is_string(a)
+	regex.match(w.regex, a)
 }
 
 # Every variable is one the spec or image names (with its value) or one
