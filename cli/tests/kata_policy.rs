@@ -976,8 +976,10 @@ fn the_environment_is_resolved_from_the_yaml() {
         {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
     ]);
     c["args"] = json!(["--mode", "$(MODE)"]);
-    let secrets = vec![json!({"kind": "Secret", "metadata": {"name": "web-secret", "namespace": "shop"},
-        "data": {"token": "czNjcjN0"}, "stringData": {"plain": "p"}})];
+    let secrets = vec![
+        json!({"kind": "Secret", "metadata": {"name": "web-secret", "namespace": "shop"},
+        "data": {"token": "czNjcjN0"}, "stringData": {"plain": "p"}}),
+    ];
     let images = app_facts();
     let input = PodInput {
         resource: &deployment,
@@ -1302,8 +1304,16 @@ fn config_maps_and_secrets_come_from_the_pods_namespace() {
         o
     };
     let config_maps = vec![
-        object("ConfigMap", Some("default"), json!({"MODE": "default-mode", "LEVEL": "default-level"})),
-        object("ConfigMap", Some("shop"), json!({"MODE": "shop-mode", "LEVEL": "shop-level"})),
+        object(
+            "ConfigMap",
+            Some("default"),
+            json!({"MODE": "default-mode", "LEVEL": "default-level"}),
+        ),
+        object(
+            "ConfigMap",
+            Some("shop"),
+            json!({"MODE": "shop-mode", "LEVEL": "shop-level"}),
+        ),
     ];
     let secrets = vec![
         object("Secret", None, json!({"TOKEN": "default-token"})),
@@ -1342,7 +1352,11 @@ fn config_maps_and_secrets_come_from_the_pods_namespace() {
             .filter(|e| !e.starts_with("PATH="))
             .collect()
     };
-    for (namespace, own, other) in [(Some("shop"), "shop", "default"), (None, "default", "shop"), (Some("default"), "default", "shop")] {
+    for (namespace, own, other) in [
+        (Some("shop"), "shop", "default"),
+        (None, "default", "shop"),
+        (Some("default"), "default", "shop"),
+    ] {
         let mut got = env(&pod(namespace));
         got.sort();
         let mut want = vec![
@@ -1354,7 +1368,10 @@ fn config_maps_and_secrets_come_from_the_pods_namespace() {
         ];
         want.sort();
         assert_eq!(got, want, "namespace {namespace:?}");
-        assert!(got.iter().all(|e| !e.contains(other)), "namespace {namespace:?}: {got:?}");
+        assert!(
+            got.iter().all(|e| !e.contains(other)),
+            "namespace {namespace:?}: {got:?}"
+        );
     }
     // A namespace that has no `settings` gets none of the others'.
     let err = policy_data(
