@@ -1386,3 +1386,69 @@ fn config_maps_and_secrets_come_from_the_pods_namespace() {
     .unwrap_err();
     assert!(err.to_string().contains("settings"), "{err}");
 }
+
+/// The runtime's service-link variables are recognised by string checks
+/// in the rules (no regex per variable): the forms Kubernetes writes are
+/// allowed, and near misses of each form are denied.
+#[test]
+fn service_link_variables_are_checked_exactly() {
+    let policy = app_policy(json!({}));
+    let decide = |entry: &str| {
+        let mut agent = Agent::new(&policy);
+        assert!(agent.decide("CreateContainerRequest", &sandbox_request()));
+        let mut request = app_request();
+        request["OCI"]["Process"]["Env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(entry));
+        agent.decide("CreateContainerRequest", &request)
+    };
+    for entry in [
+        "MY_SVC_SERVICE_HOST=10.0.0.1",
+        "MY_SVC_SERVICE_PORT=80",
+        "MY_SVC_SERVICE_PORT_HTTP_2=8080",
+        "MY_SVC_PORT=tcp://10.0.0.1:80",
+        "MY_SVC_PORT_80_TCP=tcp://10.0.0.1:80",
+        "MY_SVC_PORT_53_UDP_PROTO=udp",
+        "MY_SVC_PORT_80_SCTP_PORT=80",
+        "MY_SVC_PORT_80_TCP_ADDR=255.0.0.0",
+        "MY_SVC_SERVICE_HOST=0.9.99.199",
+        "A_PORT_1_TCP_PORT_80_TCP_ADDR=10.0.0.1",
+        "HOSTNAME=web-1.example_x",
+        "TERM=xterm",
+    ] {
+        assert!(decide(entry), "{entry}: denied");
+    }
+    for entry in [
+        "MY_SVC_SERVICE_HOST=10.0.0.256",
+        "MY_SVC_SERVICE_HOST=10.0.0.01",
+        "MY_SVC_SERVICE_HOST=300.0.0.1",
+        "MY_SVC_SERVICE_HOST=1.2.3.-1",
+        "MY_SVC_SERVICE_HOST=1.2.3.1e2",
+        "MY_SVC_SERVICE_HOST=10.0.0",
+        "my_svc_SERVICE_HOST=10.0.0.1",
+        "1SVC_SERVICE_HOST=10.0.0.1",
+        "_SERVICE_HOST=10.0.0.1",
+        "MY_SVC_SERVICE_PORT=123456",
+        "MY_SVC_SERVICE_PORT=8O",
+        "MY_SVC_SERVICE_PORT_=80",
+        "MY_SVC_SERVICE_PORT_http=80",
+        "MY_SVC_PORT=tcp://10.0.0.1:80/x",
+        "MY_SVC_PORT=http://10.0.0.1:80",
+        "MY_SVC_PORT=tcp://10.0.0.1",
+        "MY_SVC_PORT_80_TCP=tcp://10.0.0.1:80:1",
+        "MY_SVC_PORT_80_HTTP_PROTO=tcp",
+        "MY_SVC_PORT_X_TCP_PROTO=tcp",
+        "MY_SVC_PORT_80_TCP_PROTO=TCP",
+        "MY_SVC_PORT_80_TCP_PORT=80=80",
+        "MY_SVC_80_TCP_ADDR=10.0.0.1",
+        "MY_SVC_PORT_80_TCP_ADDR=10.0.0.1\n",
+        "HOSTNAME=",
+        "HOSTNAME=a/b",
+        "HOSTNAME=a\nLD_PRELOAD=/x.so",
+        "TERM=xterm-256color",
+        &format!("{}_SERVICE_PORT=80", "A".repeat(64)),
+    ] {
+        assert!(!decide(entry), "{entry:?}: allowed");
+    }
+}

@@ -393,16 +393,24 @@ ipv4_ok(s) if {
 	parts := split(s, ".")
 	count(parts) == 4
 	every x in parts {
-		only(x, "0123456789")
-		count(x) <= 3
-		to_number(x) <= 255
-		octet_form_ok(x)
+		octet_ok(x)
 	}
 }
 
-octet_form_ok(x) if x == "0"
-
-octet_form_ok(x) if not startswith(x, "0")
+# 25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9], compared as strings (no
+# builtin here can fail on a hostile value).
+octet_ok(x) if {
+	x == "0"
+} else if {
+	only(x, "0123456789")
+	not startswith(x, "0")
+	count(x) <= 2
+} else if {
+	only(x, "0123456789")
+	not startswith(x, "0")
+	count(x) == 3
+	x <= "255"
+}
 
 # (tcp|udp|sctp)://IPV4:PORT
 url_ok(v) if {
