@@ -161,9 +161,9 @@ fn generated(out: &Path) -> Vec<Generated> {
     for path in names {
         for doc in docs(&std::fs::read_to_string(&path).unwrap()) {
             let t = template(&doc);
-            let Some(a) = t["metadata"]["annotations"]
-                ["io.katacontainers.config.hypervisor.cc_init_data"]
-                .as_str()
+            let Some(a) =
+                t["metadata"]["annotations"]["io.katacontainers.config.hypervisor.cc_init_data"]
+                    .as_str()
             else {
                 continue;
             };
@@ -234,7 +234,10 @@ fn create_request(data: &Value, name: &str, sandbox_name: &str, namespace: &str)
         env.push(format!("{var}={value}"));
     }
     env.push(format!("HOSTNAME={sandbox_name}"));
-    for (svc, ip, port) in [("KUBERNETES", "10.96.0.1", 443), ("BACKEND", "10.96.14.2", 8080)] {
+    for (svc, ip, port) in [
+        ("KUBERNETES", "10.96.0.1", 443),
+        ("BACKEND", "10.96.14.2", 8080),
+    ] {
         env.extend([
             format!("{svc}_SERVICE_HOST={ip}"),
             format!("{svc}_SERVICE_PORT={port}"),
@@ -448,10 +451,7 @@ fn bench_regorus(pod: &Generated) {
     let state = running_state(&sandbox_name);
     println!(
         "\n== regorus 0.14: the policy of {} {}/{} ({} containers + the initializer), container \"main\"",
-        pod.kind,
-        pod.namespace,
-        pod.name,
-        pod.containers
+        pod.kind, pod.namespace, pod.name, pod.containers
     );
 
     // Loading: parse, data, and the first evaluation (regorus prepares

@@ -125,10 +125,10 @@ fn a_hundred_pods_generate_and_a_second_run_changes_no_byte() {
             let t = template(&doc);
             let object = doc["metadata"]["name"].as_str().unwrap();
             assert_eq!(t["spec"]["runtimeClassName"], "kata-qemu-snp", "{object}");
-            let annotation = t["metadata"]["annotations"]
-                ["io.katacontainers.config.hypervisor.cc_init_data"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{object}: no init-data"));
+            let annotation =
+                t["metadata"]["annotations"]["io.katacontainers.config.hypervisor.cc_init_data"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{object}: no init-data"));
             let mut toml = String::new();
             flate2::read::GzDecoder::new(Base64::decode_vec(annotation).unwrap().as_slice())
                 .read_to_string(&mut toml)
@@ -151,7 +151,10 @@ fn a_hundred_pods_generate_and_a_second_run_changes_no_byte() {
     // The second run, on its own output: no byte changed, same summary.
     let second_out = ok(&generate(d));
     let second = snapshot(d);
-    assert_eq!(first.keys().collect::<Vec<_>>(), second.keys().collect::<Vec<_>>());
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        second.keys().collect::<Vec<_>>()
+    );
     for (name, bytes) in &first {
         assert!(
             *bytes == second[name],
@@ -191,7 +194,11 @@ fn refusals_in_a_hundred_pods_name_each_resource_and_write_nothing() {
         .files
         .iter_mut()
         .flat_map(|f| f.docs.iter_mut())
-        .find(|d| d.contains("kind: ConfigMap") && d.contains("namespace: ops\n") && d.contains("name: settings\n"))
+        .find(|d| {
+            d.contains("kind: ConfigMap")
+                && d.contains("namespace: ops\n")
+                && d.contains("name: settings\n")
+        })
         .unwrap();
     *ops_settings = ops_settings.replace("name: settings\n", "name: settings-renamed\n");
 
@@ -200,9 +207,7 @@ fn refusals_in_a_hundred_pods_name_each_resource_and_write_nothing() {
     let before = snapshot(d);
     let out = generate(d);
     let mut expected = vec![
-        format!(
-            "{kind} {ns}/{name}, container sidecar: image {by_tag} is not pinned by digest"
-        ),
+        format!("{kind} {ns}/{name}, container sidecar: image {by_tag} is not pinned by digest"),
         format!(
             "{} {}/{mounted_name}, volume files: ConfigMap {}/{mounted_name}-files is not among the inputs",
             pod_set::workload_kind(mounted),
@@ -218,7 +223,10 @@ fn refusals_in_a_hundred_pods_name_each_resource_and_write_nothing() {
             pod_set::workload_name(i)
         );
         // "main" reads it by key and by envFrom, "sidecar" by envFrom.
-        for (container, present) in [("main", true), ("sidecar", pod_set::container_count(i) >= 2)] {
+        for (container, present) in [
+            ("main", true),
+            ("sidecar", pod_set::container_count(i) >= 2),
+        ] {
             if present {
                 expected.push(format!(
                     "{at}, container {container}: ConfigMap ops/settings is not among the inputs"
@@ -227,7 +235,9 @@ fn refusals_in_a_hundred_pods_name_each_resource_and_write_nothing() {
             }
         }
     }
-    expected.push(format!("{problems} problem(s) in the resources (nothing written)"));
+    expected.push(format!(
+        "{problems} problem(s) in the resources (nothing written)"
+    ));
     let needles: Vec<&str> = expected.iter().map(String::as_str).collect();
     fails(&out, 1, &needles);
     assert_eq!(snapshot(d), before, "a refused run wrote something");

@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use accord_cli::generate::policy::{ImageConfig, PodInput, PolicyError, Settings, generate_policy};
+use accord_cli::generate::policy::{
+    ImageConfig, PodInput, PolicyError, Settings, generate_policy, policy_data,
+};
 use serde_json::{Value, json};
 
 // ------------------------------------------------------------ image facts
@@ -419,7 +421,7 @@ fn app_deployment(annotations: Value) -> Value {
 
 fn app_config_maps() -> Vec<Value> {
     vec![
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"color": "blue"}}),
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config", "namespace": "shop"}, "data": {"color": "blue"}}),
     ]
 }
 
@@ -974,8 +976,10 @@ fn the_environment_is_resolved_from_the_yaml() {
         {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
     ]);
     c["args"] = json!(["--mode", "$(MODE)"]);
-    let secrets = vec![json!({"kind": "Secret", "metadata": {"name": "web-secret"},
-        "data": {"token": "czNjcjN0"}, "stringData": {"plain": "p"}})];
+    let secrets = vec![
+        json!({"kind": "Secret", "metadata": {"name": "web-secret", "namespace": "shop"},
+        "data": {"token": "czNjcjN0"}, "stringData": {"plain": "p"}}),
+    ];
     let images = app_facts();
     let input = PodInput {
         resource: &deployment,
@@ -1422,5 +1426,173 @@ fn the_coordinators_containers_are_allowed_as_generated_and_nothing_else() {
             !agent_vm.decide("CreateContainerRequest", &request),
             "{what}: allowed"
         );
+    }
+}
+
+/// ConfigMaps and Secrets are looked up in the pod's own namespace (an
+/// unwritten one is `default`): with `settings` in two namespaces, each
+/// pod's policy pins its own namespace's values, for `configMapKeyRef`,
+/// `secretKeyRef` and `envFrom` alike.
+#[test]
+fn config_maps_and_secrets_come_from_the_pods_namespace() {
+    let object = |kind: &str, namespace: Option<&str>, data: Value| {
+        let mut o = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "settings"}, "stringData": data.clone(), "data": data});
+        if kind == "Secret" {
+            o["data"] = json!({});
+        } else {
+            o.as_object_mut().unwrap().remove("stringData");
+        }
+        if let Some(ns) = namespace {
+            o["metadata"]["namespace"] = json!(ns);
+        }
+        o
+    };
+    let config_maps = vec![
+        object(
+            "ConfigMap",
+            Some("default"),
+            json!({"MODE": "default-mode", "LEVEL": "default-level"}),
+        ),
+        object(
+            "ConfigMap",
+            Some("shop"),
+            json!({"MODE": "shop-mode", "LEVEL": "shop-level"}),
+        ),
+    ];
+    let secrets = vec![
+        object("Secret", None, json!({"TOKEN": "default-token"})),
+        object("Secret", Some("shop"), json!({"TOKEN": "shop-token"})),
+    ];
+    let pod = |namespace: Option<&str>| {
+        let mut pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p"},
+            "spec": {"runtimeClassName": "accord-cc", "containers": [{
+                "name": "c", "image": app_image(),
+                "env": [
+                    {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "MODE"}}},
+                    {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "settings", "key": "TOKEN"}}},
+                ],
+                "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CM_"}, {"secretRef": {"name": "settings"}, "prefix": "S_"}],
+            }]},
+        });
+        if let Some(ns) = namespace {
+            pod["metadata"]["namespace"] = json!(ns);
+        }
+        pod
+    };
+    let facts = app_facts();
+    let env = |resource: &Value| -> Vec<String> {
+        let input = PodInput {
+            resource,
+            config_maps: &config_maps,
+            secrets: &secrets,
+            images: &facts,
+        };
+        let data = policy_data(&input, &Settings::default()).unwrap();
+        let env: Vec<String> =
+            serde_json::from_value(data["containers"]["c"]["env_exact"].clone()).unwrap();
+        env.into_iter()
+            .filter(|e| !e.starts_with("PATH="))
+            .collect()
+    };
+    for (namespace, own, other) in [
+        (Some("shop"), "shop", "default"),
+        (None, "default", "shop"),
+        (Some("default"), "default", "shop"),
+    ] {
+        let mut got = env(&pod(namespace));
+        got.sort();
+        let mut want = vec![
+            format!("MODE={own}-mode"),
+            format!("TOKEN={own}-token"),
+            format!("CM_MODE={own}-mode"),
+            format!("CM_LEVEL={own}-level"),
+            format!("S_TOKEN={own}-token"),
+        ];
+        want.sort();
+        assert_eq!(got, want, "namespace {namespace:?}");
+        assert!(
+            got.iter().all(|e| !e.contains(other)),
+            "namespace {namespace:?}: {got:?}"
+        );
+    }
+    // A namespace that has no `settings` gets none of the others'.
+    let err = policy_data(
+        &PodInput {
+            resource: &pod(Some("bank")),
+            config_maps: &config_maps,
+            secrets: &secrets,
+            images: &facts,
+        },
+        &Settings::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("settings"), "{err}");
+}
+
+/// The runtime's service-link variables are recognised by string checks
+/// in the rules (no regex per variable): the forms Kubernetes writes are
+/// allowed, and near misses of each form are denied.
+#[test]
+fn service_link_variables_are_checked_exactly() {
+    let policy = app_policy(json!({}));
+    let decide = |entry: &str| {
+        let mut agent = Agent::new(&policy);
+        assert!(agent.decide("CreateContainerRequest", &sandbox_request()));
+        let mut request = app_request();
+        request["OCI"]["Process"]["Env"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(entry));
+        agent.decide("CreateContainerRequest", &request)
+    };
+    for entry in [
+        "MY_SVC_SERVICE_HOST=10.0.0.1",
+        "MY_SVC_SERVICE_PORT=80",
+        "MY_SVC_SERVICE_PORT_HTTP_2=8080",
+        "MY_SVC_PORT=tcp://10.0.0.1:80",
+        "MY_SVC_PORT_80_TCP=tcp://10.0.0.1:80",
+        "MY_SVC_PORT_53_UDP_PROTO=udp",
+        "MY_SVC_PORT_80_SCTP_PORT=80",
+        "MY_SVC_PORT_80_TCP_ADDR=255.0.0.0",
+        "MY_SVC_SERVICE_HOST=0.9.99.199",
+        "A_PORT_1_TCP_PORT_80_TCP_ADDR=10.0.0.1",
+        "HOSTNAME=web-1.example_x",
+        "TERM=xterm",
+    ] {
+        assert!(decide(entry), "{entry}: denied");
+    }
+    for entry in [
+        "MY_SVC_SERVICE_HOST=10.0.0.256",
+        "MY_SVC_SERVICE_HOST=10.0.0.01",
+        "MY_SVC_SERVICE_HOST=300.0.0.1",
+        "MY_SVC_SERVICE_HOST=1.2.3.-1",
+        "MY_SVC_SERVICE_HOST=1.2.3.1e2",
+        "MY_SVC_SERVICE_HOST=10.0.0",
+        "my_svc_SERVICE_HOST=10.0.0.1",
+        "1SVC_SERVICE_HOST=10.0.0.1",
+        "_SERVICE_HOST=10.0.0.1",
+        "MY_SVC_SERVICE_PORT=123456",
+        "MY_SVC_SERVICE_PORT=8O",
+        "MY_SVC_SERVICE_PORT_=80",
+        "MY_SVC_SERVICE_PORT_http=80",
+        "MY_SVC_PORT=tcp://10.0.0.1:80/x",
+        "MY_SVC_PORT=http://10.0.0.1:80",
+        "MY_SVC_PORT=tcp://10.0.0.1",
+        "MY_SVC_PORT_80_TCP=tcp://10.0.0.1:80:1",
+        "MY_SVC_PORT_80_HTTP_PROTO=tcp",
+        "MY_SVC_PORT_X_TCP_PROTO=tcp",
+        "MY_SVC_PORT_80_TCP_PROTO=TCP",
+        "MY_SVC_PORT_80_TCP_PORT=80=80",
+        "MY_SVC_80_TCP_ADDR=10.0.0.1",
+        "MY_SVC_PORT_80_TCP_ADDR=10.0.0.1\n",
+        "HOSTNAME=",
+        "HOSTNAME=a/b",
+        "HOSTNAME=a\nLD_PRELOAD=/x.so",
+        "TERM=xterm-256color",
+        &format!("{}_SERVICE_PORT=80", "A".repeat(64)),
+    ] {
+        assert!(!decide(entry), "{entry:?}: allowed");
     }
 }

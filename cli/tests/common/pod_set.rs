@@ -99,7 +99,10 @@ pub fn has_files_config_map(i: usize) -> bool {
 
 /// The `n`-pod set: the coordinator and workloads 1..n.
 pub fn pod_set(n: usize) -> PodSet {
-    assert!(n >= 2, "a set has the coordinator and at least one workload");
+    assert!(
+        n >= 2,
+        "a set has the coordinator and at least one workload"
+    );
     let mut files = vec![SetFile {
         name: "coordinator.yaml".into(),
         docs: vec![yaml(&coordinator())],
@@ -300,7 +303,9 @@ fn volumes(i: usize) -> Value {
         json!({"name": "creds", "secret": {"secretName": "credentials"}}),
     ];
     if has_files_config_map(i) {
-        v.push(json!({"name": "files", "configMap": {"name": format!("{}-files", workload_name(i))}}));
+        v.push(
+            json!({"name": "files", "configMap": {"name": format!("{}-files", workload_name(i))}}),
+        );
     }
     Value::Array(v)
 }
@@ -340,7 +345,8 @@ fn workload(i: usize) -> Value {
     let t = template(i);
     match kind {
         "Pod" => {
-            let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": t["spec"]});
+            let mut pod =
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": t["spec"]});
             pod["metadata"]["labels"] = t["metadata"]["labels"].clone();
             pod
         }

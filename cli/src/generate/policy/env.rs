@@ -77,7 +77,7 @@ pub fn resolve(input: &EnvInput) -> Result<Resolved, PolicyError> {
             .get("optional")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        match find(objects, name) {
+        match find(objects, input.pod, name) {
             Some(object) => {
                 for (key, value) in object_data(object, kind).map_err(|d| err("envFrom", d))? {
                     set(&mut out, format!("{prefix}{key}"), EnvValue::Literal(value));
@@ -148,7 +148,7 @@ fn value_from(input: &EnvInput, from: &Value) -> Result<Option<EnvValue>, String
         .get("optional")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let value = match find(objects, name) {
+    let value = match find(objects, input.pod, name) {
         Some(object) => object_data(object, kind)?.remove(key),
         None => None,
     };
@@ -215,10 +215,18 @@ fn array(v: Option<&Value>) -> &[Value] {
         .unwrap_or(&[])
 }
 
-fn find<'a>(objects: &'a [Value], name: &str) -> Option<&'a Value> {
-    objects
-        .iter()
-        .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+/// The ConfigMap or Secret `name` in the pod's namespace: a pod only
+/// sees its own namespace's. An unwritten (or empty) namespace is
+/// `default`, on both sides, as everywhere in `accord generate`.
+fn find<'a>(objects: &'a [Value], pod: &PodTemplate, name: &str) -> Option<&'a Value> {
+    fn namespace(n: Option<&str>) -> &str {
+        n.filter(|n| !n.is_empty()).unwrap_or("default")
+    }
+    let pod_namespace = namespace(pod.namespace.as_deref());
+    objects.iter().find(|o| {
+        o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
+            && namespace(o.pointer("/metadata/namespace").and_then(Value::as_str)) == pod_namespace
+    })
 }
 
 /// The key → value map of a ConfigMap (`data`) or Secret (`stringData`,

@@ -106,8 +106,56 @@ bundle_id(anns) := id if {
 	regex.match(`^[A-Za-z0-9_-]+$`, id)
 }
 
-# Files the runtime shares from the host for one container (its bundle id).
-shared_file_regex(bundle) := concat("", [`^/run/kata-containers/shared/containers(/passthrough)?/(watchable/)?`, bundle, `-[a-z0-9]{16}-[A-Za-z0-9._-]+$`])
+# String checks instead of regexes on the hot paths: the kata-agent's
+# regorus compiles the regex anew at every `regex.match`.
+
+# Every character of s is one of chars (and s is not empty).
+only(s, chars) if {
+	s != ""
+	trim(s, chars) == ""
+}
+
+lower_digits := "abcdefghijklmnopqrstuvwxyz0123456789"
+
+alnum := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+shared_prefixes := [
+	"/run/kata-containers/shared/containers/",
+	"/run/kata-containers/shared/containers/watchable/",
+	"/run/kata-containers/shared/containers/passthrough/",
+	"/run/kata-containers/shared/containers/passthrough/watchable/",
+]
+
+# A file the runtime shares from the host for one container (its bundle
+# id): ^/run/kata-containers/shared/containers(/passthrough)?/(watchable/)?
+# BUNDLE-[a-z0-9]{16}-[A-Za-z0-9._-]+$
+shared_source_ok(src, bundle) if {
+	some p in shared_prefixes
+	pre := concat("", [p, bundle, "-"])
+	startswith(src, pre)
+	rest := trim_prefix(src, pre)
+	hex := substring(rest, 0, 16)
+	only(hex, lower_digits)
+	count(hex) == 16
+	substring(rest, 16, 1) == "-"
+	only(substring(rest, 17, -1), concat("", [alnum, "._-"]))
+}
+
+storage_dir := "/run/kata-containers/sandbox/storage/"
+
+# ^/run/kata-containers/sandbox/storage/[A-Za-z0-9+/=]+$
+storage_path_ok(p) if {
+	startswith(p, storage_dir)
+	only(trim_prefix(p, storage_dir), concat("", [alnum, "+/="]))
+}
+
+# ^[0-9]+/[0-9]+$
+major_minor_ok(s) if {
+	parts := split(s, "/")
+	count(parts) == 2
+	only(parts[0], "0123456789")
+	only(parts[1], "0123456789")
+}
 
 # ------------------------------------------------------- CreateContainer
 
@@ -274,15 +322,139 @@ env_ok(c, env) if {
 }
 
 # One chain, cheapest first: the agent's regorus compiles every regex it
-# matches, so a variable pinned exactly must not reach the regexes.
+# matches, so a variable pinned exactly, or a service link the string
+# checks below recognise, must not reach the regexes.
 env_allowed(c, e) if {
 	e in c.env_exact
+} else if {
+	runtime_env_ok(e)
 } else if {
 	some r in c.env_regex
 	regex.match(r, e)
 } else if {
 	some r in policy_data.settings.allow_env_regex
 	regex.match(r, e)
+}
+
+# The runtime's variables, by string checks. Each branch accepts only
+# entries that one of the default `allow_env_regex` patterns (settings.rs)
+# matches, so it never allows more; what it does not recognise still goes
+# to the patterns. None of those patterns' names or values contain "=".
+runtime_env_ok(e) if {
+	e == "TERM=xterm"
+} else if {
+	kv := split(e, "=")
+	count(kv) == 2
+	runtime_var_ok(kv[0], kv[1])
+}
+
+upper_digits := "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+# ^HOSTNAME=[A-Za-z0-9_.-]+$
+runtime_var_ok(name, value) if {
+	name == "HOSTNAME"
+	only(value, concat("", [alnum, "_.-"]))
+} else if {
+	# ^SVC_SERVICE_HOST=IPV4$
+	svc_ok(trim_suffix(name, "_SERVICE_HOST"))
+	endswith(name, "_SERVICE_HOST")
+	ipv4_ok(value)
+} else if {
+	# ^SVC_SERVICE_PORT=PORT$
+	endswith(name, "_SERVICE_PORT")
+	svc_ok(trim_suffix(name, "_SERVICE_PORT"))
+	port_ok(value)
+} else if {
+	# ^SVC_SERVICE_PORT_[A-Z0-9_]+=PORT$
+	parts := split(name, "_SERVICE_PORT_")
+	count(parts) == 2
+	svc_ok(parts[0])
+	only(parts[1], concat("", [upper_digits, "_"]))
+	port_ok(value)
+} else if {
+	# ^SVC_PORT=(tcp|udp|sctp)://IPV4:PORT$
+	endswith(name, "_PORT")
+	svc_ok(trim_suffix(name, "_PORT"))
+	url_ok(value)
+} else if {
+	# ^SVC_PORT_PORT_(TCP|UDP|SCTP)=(tcp|udp|sctp)://IPV4:PORT$
+	svc_port_proto_ok(name)
+	url_ok(value)
+} else if {
+	# ^SVC_PORT_PORT_(TCP|UDP|SCTP)_PROTO=(tcp|udp|sctp)$
+	endswith(name, "_PROTO")
+	svc_port_proto_ok(trim_suffix(name, "_PROTO"))
+	value in {"tcp", "udp", "sctp"}
+} else if {
+	# ^SVC_PORT_PORT_(TCP|UDP|SCTP)_PORT=PORT$
+	endswith(name, "_PORT")
+	svc_port_proto_ok(trim_suffix(name, "_PORT"))
+	port_ok(value)
+} else if {
+	# ^SVC_PORT_PORT_(TCP|UDP|SCTP)_ADDR=IPV4$
+	endswith(name, "_ADDR")
+	svc_port_proto_ok(trim_suffix(name, "_ADDR"))
+	ipv4_ok(value)
+}
+
+# [A-Z][A-Z0-9_]{0,62}
+svc_ok(s) if {
+	only(s, concat("", [upper_digits, "_"]))
+	count(s) <= 63
+	contains("ABCDEFGHIJKLMNOPQRSTUVWXYZ", substring(s, 0, 1))
+}
+
+# [0-9]{1,5}
+port_ok(s) if {
+	only(s, "0123456789")
+	count(s) <= 5
+}
+
+# 0 to 255, without leading zeros, four times, separated by dots.
+ipv4_ok(s) if {
+	parts := split(s, ".")
+	count(parts) == 4
+	every x in parts {
+		octet_ok(x)
+	}
+}
+
+# 25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9], compared as strings (no
+# builtin here can fail on a hostile value).
+octet_ok(x) if {
+	x == "0"
+} else if {
+	only(x, "0123456789")
+	not startswith(x, "0")
+	count(x) <= 2
+} else if {
+	only(x, "0123456789")
+	not startswith(x, "0")
+	count(x) == 3
+	x <= "255"
+}
+
+# (tcp|udp|sctp)://IPV4:PORT
+url_ok(v) if {
+	parts := split(v, "://")
+	count(parts) == 2
+	parts[0] in {"tcp", "udp", "sctp"}
+	hp := split(parts[1], ":")
+	count(hp) == 2
+	ipv4_ok(hp[0])
+	port_ok(hp[1])
+}
+
+# SVC_PORT_PORT_(TCP|UDP|SCTP)
+svc_port_proto_ok(s) if {
+	some proto in ["TCP", "UDP", "SCTP"]
+	endswith(s, concat("", ["_", proto]))
+	parts := split(trim_suffix(s, concat("", ["_", proto])), "_")
+	n := count(parts)
+	n >= 3
+	parts[n - 2] == "PORT"
+	port_ok(parts[n - 1])
+	svc_ok(concat("_", array.slice(parts, 0, n - 2)))
 }
 
 user_ok(c, u) if {
@@ -334,10 +506,12 @@ kernel_mounts := [
 
 mount_fields(m) := {"destination": get(m, "destination", ""), "type_": get(m, "type_", ""), "source": get(m, "source", ""), "options": list(m, "options")}
 
-mount_ok(c, anns, m, bundle) if mount_fields(m) in kernel_mounts
-
-# The cgroup file system, read-only, with the allowed extra options.
+# One chain (regorus evaluates every body of a multi-body function), the
+# kernel file systems first, each branch keyed by the destination.
 mount_ok(c, anns, m, bundle) if {
+	mount_fields(m) in kernel_mounts
+} else if {
+	# The cgroup file system, read-only, with the allowed extra options.
 	is_app(anns)
 	m.destination == "/sys/fs/cgroup"
 	get(m, "type_", "") == "cgroup"
@@ -346,32 +520,24 @@ mount_ok(c, anns, m, bundle) if {
 	opts := as_set(list(m, "options"))
 	subset(base, opts)
 	subset(opts, base | as_set(policy_data.settings.cgroup_mount_extras_allowed))
-}
-
-# The sandbox's resolv.conf.
-mount_ok(c, anns, m, bundle) if {
+} else if {
+	# The sandbox's resolv.conf.
 	is_sandbox(anns)
 	m.destination == "/etc/resolv.conf"
 	get(m, "type_", "") == "bind"
-	regex.match(shared_file_regex(bundle), get(m, "source", ""))
+	shared_source_ok(get(m, "source", ""), bundle)
 	list(m, "options") == ["rbind", "ro", "nosuid", "nodev", "noexec"]
-}
-
-# Files the runtime writes for every container.
-mount_ok(c, anns, m, bundle) if {
+} else if {
+	# Files the runtime writes for every container.
 	is_app(anns)
 	m.destination in {"/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/dev/termination-log"}
 	shared_bind_ok(m, bundle, {"rw", "ro"})
-}
-
-mount_ok(c, anns, m, bundle) if {
+} else if {
 	is_app(anns)
 	m.destination == "/var/run/secrets/kubernetes.io/serviceaccount"
 	shared_bind_ok(m, bundle, {"ro"})
-}
-
-# The pod spec's volume mounts.
-mount_ok(c, anns, m, bundle) if {
+} else if {
+	# The pod spec's volume mounts, looked up by destination.
 	is_app(anns)
 	some want in c.mounts
 	want.destination == m.destination
@@ -380,7 +546,7 @@ mount_ok(c, anns, m, bundle) if {
 
 shared_bind_ok(m, bundle, modes) if {
 	get(m, "type_", "") == "bind"
-	regex.match(shared_file_regex(bundle), get(m, "source", ""))
+	shared_source_ok(get(m, "source", ""), bundle)
 	opts := list(m, "options")
 	count(opts) == 3
 	opts[0] == "rbind"
@@ -397,7 +563,7 @@ else := {"rprivate"}
 volume_mount_ok(want, m, bundle) if {
 	want.kind == "emptydir"
 	get(m, "type_", "") == "bind"
-	regex.match(`^/run/kata-containers/sandbox/storage/[A-Za-z0-9+/=]+$`, get(m, "source", ""))
+	storage_path_ok(get(m, "source", ""))
 	emptydir_options_ok(want, list(m, "options"))
 }
 
@@ -430,8 +596,9 @@ storages_ok(c, anns, storages, bundle) if {
 	count([s | some s in storages; s.driver == "blk"]) <= object.get(c, "emptydirs", 0)
 }
 
-# The app's image, pulled in the guest by the pinned digest.
+# One chain (regorus evaluates every body of a multi-body function).
 storage_ok(c, anns, s, bundle) if {
+	# The app's image, pulled in the guest by the pinned digest.
 	is_app(anns)
 	s.driver == "image_guest_pull"
 	endswith(s.source, concat("", ["@", c.image_digest]))
@@ -441,6 +608,37 @@ storage_ok(c, anns, s, bundle) if {
 	get(s, "fstype", "") == "overlay"
 	count(list(s, "options")) == 0
 	get(s, "fs_group", null) == null
+} else if {
+	# The sandbox's pause image, built into the guest.
+	is_sandbox(anns)
+	s.driver == "image_guest_pull"
+	s.source == "pause"
+	s.mount_point == root_path(bundle)
+	get(s, "fstype", "") == "overlay"
+	count(list(s, "options")) == 0
+	get(s, "fs_group", null) == null
+} else if {
+	# An emptyDir: block storage encrypted with an ephemeral key.
+	is_app(anns)
+	s.driver == "blk"
+	major_minor_ok(s.source)
+	storage_path_ok(s.mount_point)
+	list(s, "driver_options") == ["encryption_key=ephemeral", "create_filesystem"]
+	get(s, "fstype", "") == "ext4"
+	count(list(s, "options")) == 0
+	fs_group_ok(get(s, "fs_group", null))
+} else if {
+	# A memory emptyDir (tmpfs in the guest).
+	is_app(anns)
+	s.driver == "ephemeral"
+	s.source == "tmpfs"
+	get(s, "fstype", "") == "tmpfs"
+	some want in c.mounts
+	want.kind == "memory"
+	s.mount_point == concat("", ["/run/kata-containers/sandbox/ephemeral/", want.volume])
+	every o in list(s, "options") {
+		regex.match(`^size=[0-9]+[kmgKMG]?$`, o)
+	}
 }
 
 # The agent reads the container type from the pull's metadata (a sandbox
@@ -452,43 +650,6 @@ pull_metadata_ok(anns, options) if {
 		every k in ["io.kubernetes.cri.container-type", "io.katacontainers.pkg.oci.container_type"] {
 			object.get(meta, k, anns[k]) == anns[k]
 		}
-	}
-}
-
-# The sandbox's pause image, built into the guest.
-storage_ok(c, anns, s, bundle) if {
-	is_sandbox(anns)
-	s.driver == "image_guest_pull"
-	s.source == "pause"
-	s.mount_point == root_path(bundle)
-	get(s, "fstype", "") == "overlay"
-	count(list(s, "options")) == 0
-	get(s, "fs_group", null) == null
-}
-
-# An emptyDir: block storage encrypted with an ephemeral key.
-storage_ok(c, anns, s, bundle) if {
-	is_app(anns)
-	s.driver == "blk"
-	regex.match(`^[0-9]+/[0-9]+$`, s.source)
-	regex.match(`^/run/kata-containers/sandbox/storage/[A-Za-z0-9+/=]+$`, s.mount_point)
-	list(s, "driver_options") == ["encryption_key=ephemeral", "create_filesystem"]
-	get(s, "fstype", "") == "ext4"
-	count(list(s, "options")) == 0
-	fs_group_ok(get(s, "fs_group", null))
-}
-
-# A memory emptyDir (tmpfs in the guest).
-storage_ok(c, anns, s, bundle) if {
-	is_app(anns)
-	s.driver == "ephemeral"
-	s.source == "tmpfs"
-	get(s, "fstype", "") == "tmpfs"
-	some want in c.mounts
-	want.kind == "memory"
-	s.mount_point == concat("", ["/run/kata-containers/sandbox/ephemeral/", want.volume])
-	every o in list(s, "options") {
-		regex.match(`^size=[0-9]+[kmgKMG]?$`, o)
 	}
 }
 
@@ -528,6 +689,7 @@ devices_ok(c, anns, devices) if {
 
 cdi_numbers(anns) := {substring(k, count("cdi.k8s.io/vfio"), -1) |
 	some k, _ in anns
+	startswith(k, "cdi.k8s.io/vfio")
 	regex.match(`^cdi\.k8s\.io/vfio[0-9]+$`, k)
 }
 
@@ -537,9 +699,10 @@ cdi_annotations_ok(anns) if {
 	}
 }
 
-cdi_annotation_ok(k, v) if not startswith(k, "cdi.k8s.io/")
-
+# One chain: most annotations are not CDI ones and never reach the regexes.
 cdi_annotation_ok(k, v) if {
+	not startswith(k, "cdi.k8s.io/")
+} else if {
 	regex.match(`^cdi\.k8s\.io/vfio[0-9]+$`, k)
 	regex.match(`^nvidia\.com/gpu=[0-9]+$`, v)
 }
