@@ -12,29 +12,18 @@
 //! in the annotation, and the TOML carries `policy.rego` and accord's
 //! keys.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 
 mod common;
+use common::generated::{Yaml, accord_in as accord, docs, init_data, template};
 use common::{fails, ok, sha256_hex, stderr};
-
-type Yaml = serde_yaml_ng::Value;
-
-fn accord(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join("xdg-cache"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) {
     let path = dir.join(name);
@@ -192,36 +181,6 @@ fn run(d: &Path, extra: &[&str]) -> Output {
     args.extend(extra.iter().map(|s| s.to_string()));
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     accord(d, &refs)
-}
-
-fn docs(text: &str) -> Vec<Yaml> {
-    use serde::Deserialize;
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|de| Yaml::deserialize(de).unwrap())
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-fn template(doc: &Yaml) -> &Yaml {
-    match doc["kind"].as_str().unwrap() {
-        "Pod" => doc,
-        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"],
-        _ => &doc["spec"]["template"],
-    }
-}
-
-/// The init-data TOML in a pod template's annotation.
-fn init_data(template: &Yaml) -> String {
-    let value =
-        template["metadata"]["annotations"]["io.katacontainers.config.hypervisor.cc_init_data"]
-            .as_str()
-            .expect("no init-data annotation");
-    let gz = Base64::decode_vec(value).unwrap();
-    let mut toml = String::new();
-    flate2::read::GzDecoder::new(gz.as_slice())
-        .read_to_string(&mut toml)
-        .unwrap();
-    toml
 }
 
 fn manifest(d: &Path) -> Value {

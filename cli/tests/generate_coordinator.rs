@@ -4,27 +4,13 @@
 //! the manifest), byte-identical on a second run; and `host-shim/deploy/`
 //! is exactly what the command in its README writes.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 
 mod common;
+use common::generated::{accord_in as accord, docs, init_data};
 use common::{fails, ok, sha256_hex, stderr};
-
-type Yaml = serde_yaml_ng::Value;
-
-fn accord(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .current_dir(dir)
-        // No registry is reachable: the cache is empty and private.
-        .env("XDG_CACHE_HOME", dir.join("xdg-cache"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,28 +49,6 @@ fn images_json() -> Value {
         {"name": "accord-shim", "reference": shim_image(), "digest": digest(0xa2)},
         {"name": "accord-agent-insecure-simulation", "reference": format!("r/x@{}", digest(0xa3)), "digest": digest(0xa3)}
     ]})
-}
-
-fn docs(text: &str) -> Vec<Yaml> {
-    use serde::Deserialize;
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|de| Yaml::deserialize(de).unwrap())
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-/// The init-data TOML in a pod template's annotation.
-fn init_data(template: &Yaml) -> String {
-    let value =
-        template["metadata"]["annotations"]["io.katacontainers.config.hypervisor.cc_init_data"]
-            .as_str()
-            .expect("no init-data annotation");
-    let gz = Base64::decode_vec(value).unwrap();
-    let mut toml = String::new();
-    flate2::read::GzDecoder::new(gz.as_slice())
-        .read_to_string(&mut toml)
-        .unwrap();
-    toml
 }
 
 /// The printed lines as (hash, role).

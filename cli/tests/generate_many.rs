@@ -8,25 +8,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use base64ct::{Base64, Encoding};
 use serde_json::{Value, json};
 
 mod common;
+use common::generated::{accord_in as accord, docs, template};
 use common::pod_set::{self, PodSet};
 use common::{fails, ok, sha256_hex};
 
 const PODS: usize = 100;
-
-fn accord(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join("xdg-cache"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// A directory with the set under `deploy/`, its image facts and
 /// reference values, and a seed-share owner key.
@@ -78,22 +70,6 @@ fn snapshot(d: &Path) -> BTreeMap<String, Vec<u8>> {
         out.insert("manifest.json".into(), m);
     }
     out
-}
-
-fn docs(text: &str) -> Vec<serde_yaml_ng::Value> {
-    use serde::Deserialize;
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|de| serde_yaml_ng::Value::deserialize(de).unwrap())
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-fn template(doc: &serde_yaml_ng::Value) -> &serde_yaml_ng::Value {
-    match doc["kind"].as_str().unwrap() {
-        "Pod" => doc,
-        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"],
-        _ => &doc["spec"]["template"],
-    }
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! What the `accord` binary tests share: reading a finished command's
 //! output, and asserting its exit status and what it said; and the
 //! generated pod set of `accord generate`'s test and benchmark
-//! ([`pod_set`]).
+//! ([`pod_set`]), and what the `accord generate` tests share ([`generated`]).
 
 // Each test binary uses its own subset.
 #![allow(dead_code)]
 
+pub mod generated;
 pub mod pod_set;
 
 use std::process::Output;
