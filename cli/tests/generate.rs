@@ -450,6 +450,42 @@ fn skip_annotations_and_the_mount_path_are_honoured() {
 }
 
 #[test]
+fn a_policy_line_too_long_for_older_kata_agents_is_warned_about_by_name() {
+    let dir = setup();
+    let d = dir.path();
+    let long = "x".repeat(1500);
+    let pod = |name: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  runtimeClassName: accord-cc\n  containers:\n  - name: app\n    image: {}\n    env:\n    - {{name: LONG, value: {value}}}\n",
+            app(1)
+        )
+    };
+    write(d, "deploy/workloads.yaml", pod("cuda", &long));
+    let out = run(d, &["deploy"]);
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: deploy/workloads.yaml, document 0, Pod default/cuda: line ")
+            && err.contains("characters (starting `\"LONG=xxx")
+            && err.contains("1024"),
+        "{err}"
+    );
+    // The policy is written all the same, with the value pinned whole.
+    let all = docs(&read(d, "deploy/workloads.yaml"));
+    assert!(init_data(&all[0]).contains(&long));
+
+    // A short value: no warning.
+    write(d, "deploy/workloads.yaml", pod("short", "x"));
+    let out = run(d, &["deploy"]);
+    ok(&out);
+    assert!(
+        !stderr(&out).contains("of its policy has"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn refusals_name_the_resource_and_the_container_and_write_nothing() {
     let dir = setup();
     let d = dir.path();

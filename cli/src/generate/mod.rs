@@ -864,6 +864,7 @@ fn generate_one(
     };
     let rego = policy::generate_policy(&input, &policy::Settings::default())
         .map_err(|e| at(format!("policy: {e}")))?;
+    warn_long_policy_lines(&location, &rego);
     let identity = initdata_doc::Identity {
         api_version: &w.resource.api_version,
         kind: &w.resource.kind,
@@ -886,4 +887,31 @@ fn generate_one(
         chunk.changed = true;
     }
     Ok((hash, toml))
+}
+
+/// The longest policy line a kata-agent is sure to parse: regorus 0.9.1
+/// refuses longer ones outright, and later releases (0.14 included) by
+/// default (`PolicyLengthConfig`); the kata-agent's own pinned regorus
+/// may raise the limit, but the agent a pod lands on may be older.
+pub const KATA_AGENT_POLICY_COLUMNS: usize = 1024;
+
+/// Warns (one stderr line naming the pod and the line) when the generated
+/// policy has a line longer than [`KATA_AGENT_POLICY_COLUMNS`], e.g. from
+/// an environment value of over a thousand characters: such a pod may
+/// fail to start. A warning, not a refusal: the policy itself is right.
+fn warn_long_policy_lines(location: &str, rego: &str) {
+    if let Some((number, line)) = rego
+        .lines()
+        .enumerate()
+        .find(|(_, line)| line.chars().count() > KATA_AGENT_POLICY_COLUMNS)
+    {
+        let start: String = line.trim_start().chars().take(40).collect();
+        eprintln!(
+            "warning: {location}: line {} of its policy has {} characters (starting `{start}`); \
+             kata-agents whose regorus limits lines to {KATA_AGENT_POLICY_COLUMNS} will refuse \
+             the policy and the pod will not start",
+            number + 1,
+            line.chars().count(),
+        );
+    }
 }
