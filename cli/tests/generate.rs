@@ -450,6 +450,32 @@ fn skip_annotations_and_the_mount_path_are_honoured() {
 }
 
 #[test]
+fn the_policy_data_keys_are_sorted_whatever_serde_json_s_features() {
+    // In the workspace's test build another crate turns on serde_json's
+    // `preserve_order`; the released `accord` has it off. The policy's
+    // bytes (the pod's identity) must not depend on it.
+    let dir = setup();
+    let d = dir.path();
+    ok(&run(d, &["deploy"]));
+    let all = docs(&read(d, "deploy/workloads.yaml"));
+    let toml = init_data(template(&all[0]));
+    let data = toml
+        .split("policy_data := {\n")
+        .nth(1)
+        .expect("no policy_data");
+    let top: Vec<&str> = data
+        .lines()
+        .take_while(|l| *l != "}")
+        .filter(|l| l.starts_with("  \"") && !l.starts_with("   "))
+        .filter_map(|l| l.trim().split('"').nth(1))
+        .collect();
+    assert!(top.len() > 5, "{top:?}");
+    let mut sorted = top.clone();
+    sorted.sort();
+    assert_eq!(top, sorted);
+}
+
+#[test]
 fn a_policy_line_too_long_for_older_kata_agents_is_warned_about_by_name() {
     let dir = setup();
     let d = dir.path();

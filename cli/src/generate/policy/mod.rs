@@ -83,7 +83,12 @@ pub struct PodInput<'a> {
 
 /// The policy document (Rego text with its data embedded) to put in init-data as "policy.rego".
 pub fn generate_policy(input: &PodInput, settings: &Settings) -> Result<String, PolicyError> {
-    let data = policy_data(input, settings)?;
+    let mut data = policy_data(input, settings)?;
+    // Keys sorted whatever serde_json's features: another crate of the
+    // build (dcap-qvl) may turn on `preserve_order`, which would make the
+    // policy's bytes, and so the pod's identity, depend on how accord was
+    // built.
+    data.sort_all_objects();
     let data = serde_json::to_string_pretty(&data).map_err(|e| PolicyError::NotAPod {
         resource: "?".into(),
         detail: format!("cannot serialise the policy data: {e}"),
