@@ -22,7 +22,6 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64ct::{Base64, Encoding};
@@ -30,6 +29,11 @@ use serde_json::{Value, json};
 
 #[path = "../tests/common/pod_set.rs"]
 mod pod_set;
+// Running `accord`, reading its YAML: as the generate tests do.
+#[path = "../tests/common/generated.rs"]
+#[allow(dead_code)]
+mod generated;
+use generated::{accord_in as accord, docs, template};
 
 const PODS: usize = 100;
 const LOADS: usize = 30;
@@ -87,15 +91,6 @@ fn prepare(dir: &Path) {
     assert!(out.status.success(), "{out:?}");
 }
 
-fn accord(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_accord"))
-        .current_dir(dir)
-        .env("XDG_CACHE_HOME", dir.join("xdg-cache"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// `accord generate`'s arguments on the set, into `-o out`; facts from the
 /// file or from the cache.
 fn generate_args(from_cache: bool) -> Vec<String> {
@@ -121,22 +116,6 @@ fn generate_args(from_cache: bool) -> Vec<String> {
     }
     args.push("deploy".into());
     args
-}
-
-fn docs(text: &str) -> Vec<serde_yaml_ng::Value> {
-    use serde::Deserialize;
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|de| serde_yaml_ng::Value::deserialize(de).unwrap())
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-fn template(doc: &serde_yaml_ng::Value) -> &serde_yaml_ng::Value {
-    match doc["kind"].as_str().unwrap() {
-        "Pod" => doc,
-        "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"],
-        _ => &doc["spec"]["template"],
-    }
 }
 
 /// One generated pod template, decoded.

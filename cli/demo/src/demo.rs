@@ -328,18 +328,25 @@ impl Deployment {
     fn generate_coordinator(&self) -> anyhow::Result<()> {
         self.write_inputs()?;
         self.write_plain("coordinator", None)?;
-        accord_generate(&[
+        let mut args = self.generate_inputs();
+        // No owner key before step 2: this says so (instead of warning);
+        // the workloads' run adds them.
+        args.push("--disable-updates".into());
+        args.push(self.resource("coordinator").into());
+        accord_generate(&args)
+    }
+
+    /// What every `accord generate` run of the demo starts with: offline
+    /// image facts, the reference values and `DIR/manifest.json`.
+    fn generate_inputs(&self) -> Vec<OsString> {
+        vec![
             "--image-facts".into(),
             self.image_facts().into(),
             "--reference-values".into(),
             self.reference_values().into(),
             "-m".into(),
             self.dir.join("manifest.json").into(),
-            // No owner key before step 2: this says so (instead of
-            // warning); the workloads' run adds them.
-            "--disable-updates".into(),
-            self.resource("coordinator").into(),
-        ])
+        ]
     }
 
     /// The host data (SNP) or MRCONFIGID (TDX) pod `name` is launched
@@ -477,18 +484,13 @@ impl Deployment {
     /// runs.
     pub fn generate_manifest(&self) -> anyhow::Result<()> {
         let launched = self.coordinator_policy_hash()?;
-        let mut args: Vec<OsString> = vec![
-            "--image-facts".into(),
-            self.image_facts().into(),
-            "--reference-values".into(),
-            self.reference_values().into(),
-            "-m".into(),
-            self.dir.join("manifest.json").into(),
+        let mut args = self.generate_inputs();
+        args.extend([
             "--initializer-image".into(),
             example::INITIALIZER_IMAGE.into(),
             "--add-workload-owner-key".into(),
             self.owner_key().into(),
-        ];
+        ]);
         for key in self.seedshare_keys() {
             args.push("--add-seedshare-owner-key".into());
             args.push(key.into());
