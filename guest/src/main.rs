@@ -34,6 +34,13 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 use clap::{Args, Parser, Subcommand};
 
+/// The environment variable that sets the INSECURE simulated chip's
+/// HOST_DATA (as `--host-data`): set by whoever launches the container,
+/// as a hypervisor sets HOST_DATA at launch (the end-to-end container test,
+/// `cargo xtask container-test`).
+#[cfg(feature = "insecure-simulation")]
+const HOST_DATA_ENV: &str = "ACCORD_INSECURE_SIMULATED_HOST_DATA";
+
 /// The banner printed whenever evidence comes from the simulated chip.
 const INSECURE_BANNER: &str =
     "INSECURE SIMULATION: this evidence proves nothing about real hardware";
@@ -131,7 +138,8 @@ struct CoordinatorArgs {
     tee: Option<String>,
 
     /// State directory: `store/` (unless --shim) and (simulated chip)
-    /// `chip/`.
+    /// `chip/`. With --shim and no --state, the simulated chip is at
+    /// /var/lib/accord/insecure-simulated-chip.
     #[arg(long, value_name = "DIR", required_unless_present = "shim")]
     state: Option<PathBuf>,
 
@@ -369,8 +377,10 @@ struct ChipArgs {
     #[arg(long, value_name = "HEX48", value_parser = parse_hex::<48>, help_heading = "Simulated chip (INSECURE)")]
     measurement: Option<[u8; 48]>,
 
-    /// HOST_DATA to report (32 bytes hex).
-    #[arg(long, value_name = "HEX32", value_parser = parse_hex::<32>, conflicts_with = "policy", help_heading = "Simulated chip (INSECURE)")]
+    /// HOST_DATA to report (32 bytes hex). In containers, whoever starts
+    /// the pod stands in for the hypervisor and sets the environment
+    /// variable (the pod's policy hash; the pod's YAML cannot carry it).
+    #[arg(long, value_name = "HEX32", value_parser = parse_hex::<32>, env = HOST_DATA_ENV, conflicts_with = "policy", help_heading = "Simulated chip (INSECURE)")]
     host_data: Option<[u8; 32]>,
 
     /// Report HOST_DATA = SHA-256 of this policy file.
@@ -496,8 +506,12 @@ fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(state) = &args.state {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
-    } else if let Some(name) = args.tee.as_deref().filter(|name| tee::is_simulated(name)) {
-        eprintln!("error: --tee {name} needs --state DIR for the simulated chip");
+    } else if let Some(name) = args
+        .tee
+        .as_deref()
+        .filter(|name| tee::is_simulated(name) && args.shim.is_none())
+    {
+        eprintln!("error: --tee {name} needs --state DIR (or --shim) for the simulated chip");
         return Ok(ExitCode::from(2));
     }
     let options = TeeOptions::default();
