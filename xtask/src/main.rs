@@ -20,9 +20,12 @@ mod bench_exhaustion;
 mod bench_ha;
 mod bench_proc;
 mod bench_tee;
+mod container_test;
 mod fuzz;
 mod image;
 mod image_repro;
+mod kube_pod;
+mod loopback_registry;
 mod measure;
 mod oci;
 mod oci_layout;
@@ -61,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         },
         Some("qemu-test") => qemu_test::run(args.get(1..).unwrap_or_default()),
         Some("oci") => oci::run(args.get(1..).unwrap_or_default()),
+        Some("container-test") => container_test::run(args.get(1..).unwrap_or_default()),
         Some("-h" | "--help") | None => {
             print!("{}", HELP);
             Ok(())
@@ -138,6 +142,16 @@ Tasks:
                        images instead (accord-agent-insecure-simulation, the agent with the INSECURE
                        simulated chip, annotated dev.accord.insecure-simulation=true; default DIR
                        target/oci-insecure-simulation)
+  container-test [--host-tools DIR] [--keep]
+                       the end-to-end run in real containers: `oci --insecure-simulation --push`
+                       to a loopback docker-registry, `accord generate --coordinator
+                       --insecure-simulation --images images.json` on the example's web and db
+                       (the mesh test workload as their image), every generated pod run with
+                       `podman run` (runtime runc) as derived from the YAML, `accord set` and
+                       `verify`, web and db over mutual TLS, a restart into Recovery and `accord
+                       recover`; tears everything down and prints sizes and timings. Needs
+                       podman, runc, docker-registry and root. --host-tools DIR: take `accord`
+                       from DIR (CI: target/debug); --keep: leave the containers running
 ";
 
 /// The workspace root (the parent of this crate).

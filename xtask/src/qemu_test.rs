@@ -115,7 +115,7 @@ fn parse(args: &[String]) -> anyhow::Result<Options> {
 }
 
 /// A free loopback port (bound and released).
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
@@ -138,7 +138,7 @@ impl Drop for Vm {
 }
 
 /// Runs a host tool in `dir`; returns its stdout; fails with its output.
-fn tool(program: &Path, args: &[&str], dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn tool(program: &Path, args: &[&str], dir: &Path) -> anyhow::Result<String> {
     let name = program
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -340,7 +340,7 @@ fn boot_until_listening(
 }
 
 /// One HTTP/1.1 GET to the shim's probes port; returns the whole answer.
-fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
+pub(crate) fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -353,7 +353,7 @@ fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
 }
 
 /// Polls the shim's readiness probe until it answers 200.
-fn wait_ready(probes: u16, timeout: Duration) -> anyhow::Result<Duration> {
+pub(crate) fn wait_ready(probes: u16, timeout: Duration) -> anyhow::Result<Duration> {
     let began = Instant::now();
     loop {
         if let Ok(answer) = http_get(probes, "/probe/readiness")
