@@ -1418,14 +1418,10 @@ fn the_coordinators_containers_are_allowed_as_generated_and_nothing_else() {
             r["OCI"]["Mounts"].as_array_mut().unwrap().push(json!({"destination": "/sys/kernel/config",
                 "type_": "configfs", "source": "configfs", "options": ["nosuid", "noexec", "nodev"]}))
         }),
-        (
-            "the agent with a host directory at the report path",
-            true,
-            |r| {
-                r["OCI"]["Mounts"].as_array_mut().unwrap().push(json!({"destination": "/sys/kernel/config",
+        ("the agent with a host directory there", true, |r| {
+            r["OCI"]["Mounts"].as_array_mut().unwrap().push(json!({"destination": "/sys/kernel/config",
                 "type_": "bind", "source": shared(AGENT_BUNDLE, "tsm"), "options": ["rbind", "rprivate", "rw"]}))
-            },
-        ),
+        }),
         ("the shim with another pod name", false, |r| {
             r["OCI"]["Process"]["Env"][2] = json!("POD_NAME=web-0")
         }),
