@@ -276,6 +276,21 @@ fn generate_rewrites_every_kind_injects_the_initializer_and_writes_the_manifest(
         let init = &inits[0];
         assert_eq!(init["name"], "accord-initializer");
         assert_eq!(init["image"].as_str().unwrap(), init_image());
+        // Root without capabilities, not privileged, whatever the pod's
+        // own security context says (the report interfaces are root's).
+        let sc = &init["securityContext"];
+        assert_eq!(sc["runAsUser"], 0, "{name}");
+        assert_eq!(sc["runAsGroup"], 0, "{name}");
+        assert_eq!(sc["runAsNonRoot"], false, "{name}");
+        assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+        assert_eq!(sc["readOnlyRootFilesystem"], true, "{name}");
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_yaml_ng::from_str::<Yaml>("[ALL]").unwrap(),
+            "{name}"
+        );
+        assert!(sc.get("privileged").is_none(), "{name}");
+        assert!(sc["capabilities"].get("add").is_none(), "{name}");
         let args: Vec<&str> = init["args"]
             .as_sequence()
             .unwrap()

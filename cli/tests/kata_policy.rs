@@ -1403,6 +1403,25 @@ fn the_coordinators_containers_are_allowed_as_generated_and_nothing_else() {
         ("the agent with a writable root", true, |r| {
             r["OCI"]["Root"]["Readonly"] = json!(false)
         }),
+        // The report interface comes from the runtime's agent in the guest
+        // (host-shim/deploy/README.md, "Evidence in a Kata pod"), never
+        // from the host's request: no device, no added mount.
+        ("the agent with /dev/sev-guest as a device", true, |r| {
+            r["devices"] = json!([{"id": "", "type_": "c", "vm_path": "/dev/sev-guest",
+                "container_path": "/dev/sev-guest", "options": []}]);
+        }),
+        ("the agent with /dev/sev-guest in the OCI spec", true, |r| {
+            r["OCI"]["Linux"]["Devices"] = json!([{"Path": "/dev/sev-guest", "Type": "c",
+                "Major": 10, "Minor": 124, "FileMode": 384, "UID": 0, "GID": 0}]);
+        }),
+        ("the agent with a configfs mount from the host", true, |r| {
+            r["OCI"]["Mounts"].as_array_mut().unwrap().push(json!({"destination": "/sys/kernel/config",
+                "type_": "configfs", "source": "configfs", "options": ["nosuid", "noexec", "nodev"]}))
+        }),
+        ("the agent with a host directory there", true, |r| {
+            r["OCI"]["Mounts"].as_array_mut().unwrap().push(json!({"destination": "/sys/kernel/config",
+                "type_": "bind", "source": shared(AGENT_BUNDLE, "tsm"), "options": ["rbind", "rprivate", "rw"]}))
+        }),
         ("the shim with another pod name", false, |r| {
             r["OCI"]["Process"]["Env"][2] = json!("POD_NAME=web-0")
         }),
@@ -1427,6 +1446,75 @@ fn the_coordinators_containers_are_allowed_as_generated_and_nothing_else() {
             "{what}: allowed"
         );
     }
+}
+
+/// The injected initializer attests like the coordinator's agent: its
+/// policy pins root (the report interfaces are root's), no capability, no
+/// privilege escalation and a read-only root, even in a pod whose own
+/// security context says `runAsUser: 1000` and `runAsNonRoot: true`; the
+/// workload's container keeps the pod's user. A privileged initializer is
+/// refused like any privileged container.
+#[test]
+fn the_initializer_is_pinned_as_root_without_capabilities() {
+    use accord_cli::generate::{images_json, pod};
+    let init_image = format!("r/accord-agent@sha256:{}", "a".repeat(64));
+    let mut deployment = app_deployment(json!({}));
+    deployment["spec"]["template"]["spec"]["securityContext"] =
+        json!({"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": true});
+    let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::to_value(&deployment).unwrap();
+    let template = pod::template_mut(&mut yaml, "Deployment").unwrap();
+    pod::inject_initializer(
+        template,
+        &init_image,
+        &["initializer".into(), "--out".into(), "/accord".into()],
+        "/accord",
+    )
+    .unwrap();
+    let resource: Value = serde_json::to_value(&yaml).unwrap();
+    let mut images = app_facts();
+    images.insert(
+        init_image.clone(),
+        images_json::own_facts(images_json::AGENT).unwrap().config(),
+    );
+    let cms = app_config_maps();
+    let input = PodInput {
+        resource: &resource,
+        config_maps: &cms,
+        secrets: &[],
+        images: &images,
+    };
+    let data = policy_data(&input, &Settings::default()).unwrap();
+    let init = &data["containers"]["accord-initializer"];
+    assert_eq!(init["uid"], 0);
+    assert_eq!(init["gid"], 0);
+    assert_eq!(init["caps"], json!([]));
+    assert_eq!(init["no_new_privileges"], true);
+    assert_eq!(init["readonly_root"], true);
+    assert_eq!(init["vfio_gpus"], 0);
+    let mounts: Vec<&str> = init["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(mounts, ["/accord"]);
+    let web = &data["containers"]["web"];
+    assert_eq!(web["uid"], 1000);
+    assert_ne!(web["caps"], json!([]));
+
+    // Made privileged by hand, the pod is refused, naming the initializer.
+    let mut privileged = resource.clone();
+    privileged["spec"]["template"]["spec"]["initContainers"][0]["securityContext"]["privileged"] =
+        json!(true);
+    let input = PodInput {
+        resource: &privileged,
+        ..input
+    };
+    let err = policy_data(&input, &Settings::default()).unwrap_err();
+    assert!(
+        matches!(err, PolicyError::Unsupported { container: Some(ref c), .. } if c == "accord-initializer"),
+        "{err}"
+    );
 }
 
 /// ConfigMaps and Secrets are looked up in the pod's own namespace (an

@@ -341,6 +341,43 @@ fn probes_hit_the_shim() {
     assert_eq!(shim_ports, [i32::from(PROBE_PORT)]);
 }
 
+/// What the containers may do in the confidential VM: the agent attests
+/// as root (configfs-tsm is root's) without any capability, device, host
+/// path or privilege; the shim is not root and has no capability either
+/// (README.md, "Evidence in a Kata pod").
+#[test]
+fn the_agent_attests_as_root_with_nothing_more() {
+    let objects = parse(&render());
+    let sts = the_stateful_set(&objects);
+    let containers = containers(sts);
+    for (name, uid) in [("agent", 0), ("shim", 65532)] {
+        let c = containers[name];
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.run_as_user, Some(uid), "{name}");
+        assert_eq!(sc.run_as_group, Some(uid), "{name}");
+        assert_ne!(sc.privileged, Some(true), "{name}");
+        assert_eq!(sc.allow_privilege_escalation, Some(false), "{name}");
+        assert_eq!(sc.read_only_root_filesystem, Some(true), "{name}");
+        let caps = sc.capabilities.as_ref().unwrap();
+        assert_eq!(
+            caps.drop.as_deref(),
+            Some(&["ALL".to_owned()][..]),
+            "{name}"
+        );
+        assert!(caps.add.as_ref().is_none_or(Vec::is_empty), "{name}");
+        assert!(
+            c.volume_devices.as_ref().is_none_or(Vec::is_empty),
+            "{name}"
+        );
+    }
+    let agent = containers["agent"];
+    assert!(agent.volume_mounts.as_ref().is_none_or(Vec::is_empty));
+    let spec = sts.spec.template.spec.as_ref().unwrap();
+    for v in spec.volumes.iter().flatten() {
+        assert!(v.host_path.is_none(), "volume {} is a host path", v.name);
+    }
+}
+
 #[test]
 fn containers_and_ports() {
     let objects = parse(&render());

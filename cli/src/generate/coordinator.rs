@@ -89,10 +89,15 @@ subjects:
 # `$(VAR)` args, which the policy could not pin: the name differs per
 # replica).
 #
-# The agent runs as root (the TEE's report interfaces in the guest are
-# root's) with no capabilities; the shim as UID 65532. Both with a
-# read-only root filesystem and no privilege escalation. The pods get no
-# device and no host path: see README.md, "Evidence in a Kata pod".
+# The agent runs as root with no capabilities, and is not privileged: it
+# asks the guest kernel for reports through configfs-tsm
+# (/sys/kernel/config/tsm/report, root's), which the runtime's kata-agent
+# mounts into each container, as Contrast's runtime does. The pods get no
+# device, no host path (a hostPath is the host's, not the guest's) and no
+# added capability; the runtime class must expose configfs-tsm to its
+# containers: see README.md, "Evidence in a Kata pod". The shim runs as
+# UID 65532. Both with a read-only root filesystem and no privilege
+# escalation.
 apiVersion: apps/v1
 kind: StatefulSet
 metadata:

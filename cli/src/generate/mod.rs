@@ -202,6 +202,8 @@ rewritten in place (or into -o DIR):
     (--initializer-image, pinned by digest), talking to
     coordinator-ready.<namespace>:7777 and pinning the coordinator's policy
     hashes, the reference values and the seed-share owners and threshold;
+    it runs as root, without capabilities, not privileged (the runtime must
+    expose configfs-tsm to containers: host-shim/deploy/README.md);
     its files (tls-config/, secrets/) land in the emptyDir volume
     accord-shared, mounted in every container at /accord (pod annotation
     accord.dev/mount-path overrides); --skip-initializer or the annotation

@@ -1,6 +1,7 @@
 //! One pod template: finding it in a Kubernetes object, and the rewrite
 //! `accord generate` applies to it (runtime class, the initializer init
-//! container and its shared volume, the init-data annotation).
+//! container with its security context and its shared volume, the
+//! init-data annotation).
 //!
 //! The rewrite first removes what an earlier run injected (the container
 //! [`INITIALIZER_NAME`], the volume [`VOLUME_NAME`] and its mounts), so a
@@ -289,6 +290,29 @@ fn mount(path: &str) -> Value {
     Value::Mapping(m)
 }
 
+/// The initializer's `securityContext`: what it needs to attest and no
+/// more. Root (UID and GID 0), because the guest kernel's report
+/// interfaces (`/sys/kernel/config/tsm/report`, `/dev/sev-guest`) belong
+/// to root; no capability, no privilege escalation, a read-only root
+/// file system, and not privileged: the report interface is exposed to
+/// the container by the runtime (see host-shim/deploy/README.md,
+/// "Evidence in a Kata pod"). Set on the container, so a pod-level
+/// `runAsUser` or `runAsNonRoot: true` meant for the workload does not
+/// reach it (`runAsNonRoot: false` overrides the pod's).
+pub fn initializer_security_context() -> Value {
+    let s = |v: &str| Value::String(v.into());
+    let mut capabilities = Mapping::new();
+    capabilities.insert(s("drop"), Value::Sequence(vec![s("ALL")]));
+    let mut sc = Mapping::new();
+    sc.insert(s("runAsUser"), Value::Number(0.into()));
+    sc.insert(s("runAsGroup"), Value::Number(0.into()));
+    sc.insert(s("runAsNonRoot"), Value::Bool(false));
+    sc.insert(s("allowPrivilegeEscalation"), Value::Bool(false));
+    sc.insert(s("readOnlyRootFilesystem"), Value::Bool(true));
+    sc.insert(s("capabilities"), Value::Mapping(capabilities));
+    Value::Mapping(sc)
+}
+
 /// Injects the initializer (first init container, running `args`), the
 /// shared emptyDir volume, and its mount at `mount_path` in every other
 /// container. Refuses a container that already mounts something else at
@@ -341,6 +365,10 @@ pub fn inject_initializer(
         Value::String("volumeMounts".into()),
         Value::Sequence(vec![mount(DEFAULT_MOUNT_PATH)]),
     );
+    init.insert(
+        Value::String("securityContext".into()),
+        initializer_security_context(),
+    );
     child_seq(spec, "initContainers")?.insert(0, Value::Mapping(init));
     let mut volume = Mapping::new();
     volume.insert(
@@ -373,6 +401,27 @@ mod tests {
         assert_eq!(containers(t).len(), 1);
         inject_initializer(t, "r/init@sha256:11", &["initializer".into()], "/accord").unwrap();
         assert_eq!(serde_yaml_ng::to_string(&doc).unwrap(), once);
+    }
+
+    #[test]
+    fn the_initializer_runs_as_root_without_capabilities_whatever_the_pod_says() {
+        let text = POD.replace(
+            "  runtimeClassName: accord-cc\n",
+            "  runtimeClassName: accord-cc\n  securityContext: {runAsUser: 1000, runAsNonRoot: true}\n",
+        );
+        let mut doc: Value = serde_yaml_ng::from_str(&text).unwrap();
+        let t = template_mut(&mut doc, "Pod").unwrap();
+        inject_initializer(t, "r/init@sha256:11", &["initializer".into()], "/accord").unwrap();
+        let init = &t["spec"]["initContainers"][0];
+        let expected: Value = serde_yaml_ng::from_str(
+            "runAsUser: 0\nrunAsGroup: 0\nrunAsNonRoot: false\nallowPrivilegeEscalation: false\n\
+             readOnlyRootFilesystem: true\ncapabilities: {drop: [ALL]}\n",
+        )
+        .unwrap();
+        assert_eq!(init["securityContext"], expected);
+        assert!(init["securityContext"].get("privileged").is_none());
+        // The workload's own container keeps what it had.
+        assert!(t["spec"]["containers"][0].get("securityContext").is_none());
     }
 
     #[test]
