@@ -41,13 +41,27 @@ fn shim_image() -> String {
     format!("registry.test/accord-shim:v1@{}", digest(0xa2))
 }
 
-/// An images.json with the two images, and fields and an image accord
-/// does not know (ignored).
+/// The containerd default `PATH`, which `cargo xtask oci` sets as `Env`.
+const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// An images.json entry as `cargo xtask oci` writes it.
+fn entry(name: &str, reference: String, digest: String, binary: &str, insecure: bool) -> Value {
+    json!({"name": name, "reference": reference, "digest": digest,
+        "compressed_size": 1, "uncompressed_size": 2, "insecure_simulation": insecure,
+        "entrypoint": [binary], "cmd": [], "env": [PATH_ENV], "user": "65532:65532", "working_dir": "/"})
+}
+
+fn insecure_agent_image() -> String {
+    format!("r/x@{}", digest(0xa3))
+}
+
+/// An images.json with the two images, the test set's agent, and a field
+/// accord does not know (ignored).
 fn images_json() -> Value {
     json!({"built-by": "test", "images": [
-        {"name": "accord-agent", "reference": agent_image(), "digest": digest(0xa1), "size": 1},
-        {"name": "accord-shim", "reference": shim_image(), "digest": digest(0xa2)},
-        {"name": "accord-agent-insecure-simulation", "reference": format!("r/x@{}", digest(0xa3)), "digest": digest(0xa3)}
+        entry("accord-agent", agent_image(), digest(0xa1), "/accord-guest", false),
+        entry("accord-shim", shim_image(), digest(0xa2), "/accord-shim", false),
+        entry("accord-agent-insecure-simulation", insecure_agent_image(), digest(0xa3), "/accord-guest", true),
     ]})
 }
 
@@ -287,6 +301,18 @@ fn unusable_images_files_are_refused_by_name() {
         ),
         2,
         &["unpinned.json", "accord-agent", "not pinned by digest"],
+    );
+    // Every entry carries its image config's facts.
+    let mut no_user = images_json();
+    no_user["images"][1].as_object_mut().unwrap().remove("user");
+    write(d, "no-user.json", no_user.to_string());
+    fails(
+        &accord(
+            d,
+            &["generate", "--coordinator", "--images", "no-user.json"],
+        ),
+        2,
+        &["no-user.json", "images[1] (accord-shim)", "no \"user\""],
     );
     // --coordinator needs the images.
     fails(&accord(d, &["generate", "--coordinator"]), 2, &["--images"]);

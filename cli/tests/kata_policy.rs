@@ -1246,15 +1246,16 @@ fn coordinator_policy() -> String {
         .into_iter()
         .find(|d| d["kind"] == "StatefulSet")
         .unwrap();
+    // The facts of host-shim/deploy/images.json (those `cargo xtask oci`
+    // writes), under this test's references.
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host-shim/deploy/images.json");
+    let own = images_json::Images::read(&file).unwrap();
+    let facts = own.facts();
+    let of = |name: &str| facts[own.get(name).unwrap()].config();
     let mut images = BTreeMap::new();
-    images.insert(
-        agent,
-        images_json::own_facts(images_json::AGENT).unwrap().config(),
-    );
-    images.insert(
-        shim,
-        images_json::own_facts(images_json::SHIM).unwrap().config(),
-    );
+    images.insert(agent, of(images_json::AGENT));
+    images.insert(shim, of(images_json::SHIM));
     policy_for(&sts, &[], &images).unwrap()
 }
 

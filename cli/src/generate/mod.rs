@@ -179,11 +179,14 @@ pub struct GenerateArgs {
 
     /// accord's own images, pinned by digest, as `cargo xtask oci` writes
     /// them: {"images": [{"name": "accord-agent", "reference":
-    /// "REF@sha256:…", "digest": "sha256:…"}, {"name": "accord-shim", …}]}
-    /// (other fields and names are ignored). accord-agent runs the
-    /// coordinator and is the default --initializer-image; accord-shim
-    /// runs the shim. Their image facts are accord's own: no registry is
-    /// asked for them.
+    /// "REF@sha256:…", "digest": "sha256:…", "insecure_simulation": false,
+    /// "entrypoint": […], "cmd": […], "env": […], "user": "…",
+    /// "working_dir": "…"}, {"name": "accord-shim", …}]} (other fields
+    /// and names are ignored). accord-agent runs the coordinator and is the
+    /// default --initializer-image; accord-shim runs the shim. Their image
+    /// facts are the entries' (an entry without them is refused): no
+    /// registry is asked for them. An entry marked insecure_simulation is
+    /// an INSECURE test image: refused as the agent.
     #[arg(long, value_name = "FILE")]
     pub images: Option<PathBuf>,
 }
@@ -343,13 +346,14 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             "--coordinator needs --images FILE (accord's images pinned by digest)"
         )));
     }
+    let images_file = args.images.as_deref().unwrap_or(Path::new("images.json"));
+    // The agent image of --images (refused if it is an INSECURE test image).
+    let agent_image = match &own_images {
+        Some(own) => own.agent(false, images_file)?.map(String::from),
+        None => None,
+    };
     // The initializer is the agent image unless named.
-    let initializer_image = args.initializer_image.clone().or_else(|| {
-        own_images
-            .as_ref()
-            .and_then(|i| i.get(images_json::AGENT))
-            .map(String::from)
-    });
+    let initializer_image = args.initializer_image.clone().or(agent_image.clone());
     // The coordinator alone may go without reference values: then no
     // manifest is written, only its policy hash printed.
     let coordinator_only = args.coordinator && args.paths.is_empty();
@@ -408,11 +412,14 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
 
     // The coordinator's resources: one more input, generated.
     if let (Some(path), Some(own)) = (&coordinator_file, &own_images) {
-        let file = args.images.as_deref().unwrap_or(Path::new("images.json"));
-        let text = coordinator::resources(
-            own.require(images_json::AGENT, file)?,
-            own.require(images_json::SHIM, file)?,
-        );
+        let agent = agent_image.as_deref().with_context(|| {
+            format!(
+                "{}: lists no image named {:?}",
+                images_file.display(),
+                images_json::AGENT
+            )
+        })?;
+        let text = coordinator::resources(agent, own.require(images_json::SHIM, images_file)?);
         let chunks = yaml_docs::split(&text)
             .map_err(|(i, e)| anyhow::anyhow!("internal: coordinator.yaml, document {i}: {e}"))?;
         files.push(InputFile {
@@ -554,8 +561,8 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             args.insecure_registry.clone(),
         )?,
     };
-    // accord's own images: their facts are accord's, no registry asked.
-    let source = source.with_known(own_images.map(|i| i.own_facts()).unwrap_or_default());
+    // accord's own images: their facts are images.json's, no registry asked.
+    let source = source.with_known(own_images.map(|i| i.facts()).unwrap_or_default());
 
     // Coordinators first: their hashes go into the initializers.
     workloads.sort_by_key(|w| !w.coordinator);
