@@ -860,6 +860,48 @@ fn the_policy_is_deterministic() {
     );
 }
 
+/// A hostPath volume is refused unless the settings list its path
+/// (`accord generate --insecure-simulation`'s chip), and then only that
+/// path, as a directory, shared read-only.
+#[test]
+fn a_host_path_only_when_listed() {
+    let facts = app_facts();
+    let cms = app_config_maps();
+    let chip = "/var/lib/accord/insecure-simulated-chip";
+    let with = |path: &str, kind: &str| {
+        let mut d = app_deployment(json!({}));
+        d["spec"]["template"]["spec"]["volumes"] =
+            json!([{"name": "chip", "hostPath": {"path": path, "type": kind}}]);
+        d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "chip", "mountPath": chip, "readOnly": true}]);
+        d
+    };
+    let mut settings = Settings::default();
+    settings.insecure_host_paths = vec![chip.to_string()];
+    let policy = |d: &Value, settings: &Settings| {
+        generate_policy(
+            &PodInput {
+                resource: d,
+                config_maps: &cms,
+                secrets: &[],
+                images: &facts,
+            },
+            settings,
+        )
+    };
+    let err = policy(&with(chip, "Directory"), &Settings::default()).unwrap_err();
+    assert!(err.to_string().contains("hostPath"), "{err}");
+    let rego = policy(&with(chip, "Directory"), &settings).unwrap();
+    assert!(rego.contains(chip));
+    for (path, kind) in [
+        ("/var/lib/accord", "Directory"),
+        (chip, "DirectoryOrCreate"),
+    ] {
+        let err = policy(&with(path, kind), &settings).unwrap_err();
+        assert!(err.to_string().contains("hostPath"), "{path} {kind}: {err}");
+    }
+}
+
 #[test]
 fn refusals_name_the_resource_and_container() {
     let facts = app_facts();
