@@ -876,8 +876,10 @@ fn a_host_path_only_when_listed() {
             json!([{"name": "chip", "mountPath": chip, "readOnly": true}]);
         d
     };
-    let mut settings = Settings::default();
-    settings.insecure_host_paths = vec![chip.to_string()];
+    let settings = Settings {
+        insecure_host_paths: vec![chip.to_string()],
+        ..Settings::default()
+    };
     let policy = |d: &Value, settings: &Settings| {
         generate_policy(
             &PodInput {
