@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 mod common;
-use common::generated::{accord_in as accord, docs, init_data};
+use common::generated::{Yaml, accord_in as accord, docs, init_data};
 use common::{fails, ok, sha256_hex, stderr};
 
 fn repo_root() -> PathBuf {
@@ -41,13 +41,27 @@ fn shim_image() -> String {
     format!("registry.test/accord-shim:v1@{}", digest(0xa2))
 }
 
-/// An images.json with the two images, and fields and an image accord
-/// does not know (ignored).
+/// The containerd default `PATH`, which `cargo xtask oci` sets as `Env`.
+const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// An images.json entry as `cargo xtask oci` writes it.
+fn entry(name: &str, reference: String, digest: String, binary: &str, insecure: bool) -> Value {
+    json!({"name": name, "reference": reference, "digest": digest,
+        "compressed_size": 1, "uncompressed_size": 2, "insecure_simulation": insecure,
+        "entrypoint": [binary], "cmd": [], "env": [PATH_ENV], "user": "65532:65532", "working_dir": "/"})
+}
+
+fn insecure_agent_image() -> String {
+    format!("r/x@{}", digest(0xa3))
+}
+
+/// An images.json with the two images, the test set's agent, and a field
+/// accord does not know (ignored).
 fn images_json() -> Value {
     json!({"built-by": "test", "images": [
-        {"name": "accord-agent", "reference": agent_image(), "digest": digest(0xa1), "size": 1},
-        {"name": "accord-shim", "reference": shim_image(), "digest": digest(0xa2)},
-        {"name": "accord-agent-insecure-simulation", "reference": format!("r/x@{}", digest(0xa3)), "digest": digest(0xa3)}
+        entry("accord-agent", agent_image(), digest(0xa1), "/accord-guest", false),
+        entry("accord-shim", shim_image(), digest(0xa2), "/accord-shim", false),
+        entry("accord-agent-insecure-simulation", insecure_agent_image(), digest(0xa3), "/accord-guest", true),
     ]})
 }
 
@@ -288,6 +302,18 @@ fn unusable_images_files_are_refused_by_name() {
         2,
         &["unpinned.json", "accord-agent", "not pinned by digest"],
     );
+    // Every entry carries its image config's facts.
+    let mut no_user = images_json();
+    no_user["images"][1].as_object_mut().unwrap().remove("user");
+    write(d, "no-user.json", no_user.to_string());
+    fails(
+        &accord(
+            d,
+            &["generate", "--coordinator", "--images", "no-user.json"],
+        ),
+        2,
+        &["no-user.json", "images[1] (accord-shim)", "no \"user\""],
+    );
     // --coordinator needs the images.
     fails(&accord(d, &["generate", "--coordinator"]), 2, &["--images"]);
     assert!(!d.join("coordinator.yaml").exists());
@@ -389,4 +415,217 @@ fn host_shim_deploy_is_what_the_readme_command_writes() {
          (change cli/src/generate/coordinator.rs or host-shim/deploy/images.json instead).",
         command.join(" ")
     );
+}
+
+/// The simulated chip's state: the node's directory, mounted there.
+const CHIP_DIR: &str = "/var/lib/accord/insecure-simulated-chip";
+
+/// A container's args as strings.
+fn args_of(container: &Yaml) -> Vec<String> {
+    container["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Whether `container` mounts the chip read-only at its path.
+fn mounts_chip(container: &Yaml) -> bool {
+    container["volumeMounts"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|m| {
+            m["name"] == "insecure-simulated-chip"
+                && m["mountPath"] == CHIP_DIR
+                && m["readOnly"].as_bool() == Some(true)
+        })
+}
+
+/// Whether the pod spec has the chip's hostPath volume.
+fn has_chip_volume(spec: &Yaml) -> bool {
+    spec["volumes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .any(|v| {
+            v["name"] == "insecure-simulated-chip"
+                && v["hostPath"]["path"] == CHIP_DIR
+                && v["hostPath"]["type"] == "Directory"
+        })
+}
+
+/// The workload and flags of the --insecure-simulation tests.
+fn insecure_setup(d: &Path) {
+    write(d, "images.json", images_json().to_string());
+    let app = format!("registry.test/app@{}", digest(0x11));
+    write(
+        d,
+        "facts.json",
+        json!({&app: {"Entrypoint": ["/app"], "User": "1000"}}).to_string(),
+    );
+    write(d, "refvals.json", reference_values().to_string());
+    write(
+        d,
+        "app.yaml",
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      runtimeClassName: accord-cc\n      containers:\n      - name: app\n        image: {app}\n"
+        ),
+    );
+    ok(&accord(d, &["keys", "new", "--seedshare-owner"]));
+}
+
+const INSECURE_ARGS: [&str; 14] = [
+    "generate",
+    "--coordinator",
+    "--images",
+    "images.json",
+    "--image-facts",
+    "facts.json",
+    "--reference-values",
+    "refvals.json",
+    "--add-seedshare-owner-key",
+    "seedshare-owner.pem",
+    "-o",
+    "out",
+    "app.yaml",
+    "--insecure-simulation",
+];
+
+#[test]
+fn insecure_simulation_deploys_the_test_agent_with_the_simulated_chip() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    insecure_setup(d);
+    let run = accord(d, &INSECURE_ARGS);
+    let out = ok(&run);
+    assert!(
+        stderr(&run).contains("INSECURE TEST DEPLOYMENT"),
+        "{}",
+        stderr(&run)
+    );
+    let lines = printed(&out);
+    let text = read(d, "out/coordinator.yaml");
+    assert_eq!(
+        text.lines().next(),
+        Some("# INSECURE SIMULATION TEST DEPLOYMENT: never deploy")
+    );
+    let coordinator = docs(&text);
+    let template = &coordinator[3]["spec"]["template"];
+    let agent = &template["spec"]["containers"][0];
+    assert_eq!(
+        agent["image"].as_str(),
+        Some(insecure_agent_image().as_str())
+    );
+    assert_eq!(
+        args_of(agent),
+        [
+            "coordinator",
+            "--tee",
+            "insecure-simulated",
+            "--shim",
+            "127.0.0.1:9103"
+        ]
+    );
+    assert!(mounts_chip(agent), "{agent:?}");
+    assert!(!mounts_chip(&template["spec"]["containers"][1]), "the shim");
+    assert!(has_chip_volume(&template["spec"]));
+    // The policy is the rewritten pod's: it has the mount, and its hash
+    // is the printed one.
+    let policy = init_data(template);
+    assert!(policy.contains(CHIP_DIR), "the coordinator's policy");
+    assert_eq!(&sha256_hex(policy.as_bytes()), &lines[0].0);
+
+    // The workload: the test agent as initializer, with the chip.
+    let web = &docs(&read(d, "out/app.yaml"))[0]["spec"]["template"];
+    let init = &web["spec"]["initContainers"][0];
+    assert_eq!(
+        init["image"].as_str(),
+        Some(insecure_agent_image().as_str())
+    );
+    let init_args = args_of(init);
+    assert_eq!(
+        init_args[init_args.len() - 2..],
+        ["--tee", "insecure-simulated"]
+    );
+    assert!(mounts_chip(init), "{init:?}");
+    assert!(!mounts_chip(&web["spec"]["containers"][0]), "the app");
+    assert!(has_chip_volume(&web["spec"]));
+    assert!(init_data(web).contains(CHIP_DIR), "the workload's policy");
+
+    // Again on its own output: no byte changes.
+    let before = [read(d, "out/coordinator.yaml"), read(d, "out/app.yaml")];
+    let mut again = INSECURE_ARGS.to_vec();
+    again[12] = "out/app.yaml";
+    assert_eq!(ok(&accord(d, &again)), out);
+    assert_eq!(
+        before,
+        [read(d, "out/coordinator.yaml"), read(d, "out/app.yaml")]
+    );
+
+    // Without the flag: the production agent, no chip, no banner.
+    let production = &INSECURE_ARGS[..INSECURE_ARGS.len() - 1];
+    let run = accord(d, production);
+    ok(&run);
+    assert!(!stderr(&run).contains("INSECURE"), "{}", stderr(&run));
+    let text = read(d, "out/coordinator.yaml");
+    assert!(!text.contains("INSECURE SIMULATION") && !text.contains(CHIP_DIR));
+    let web = read(d, "out/app.yaml");
+    assert!(!web.contains(CHIP_DIR) && !web.contains("insecure-simulated"));
+    assert!(web.contains(&agent_image()));
+}
+
+#[test]
+fn insecure_test_images_are_refused_without_the_flag_and_required_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    insecure_setup(d);
+    let production = &INSECURE_ARGS[..INSECURE_ARGS.len() - 1];
+    // An accord-agent marked insecure_simulation, without the flag.
+    let mut marked = images_json();
+    marked["images"][0]["insecure_simulation"] = json!(true);
+    write(d, "images.json", marked.to_string());
+    fails(
+        &accord(d, production),
+        2,
+        &[
+            "images.json",
+            "accord-agent",
+            "INSECURE test image",
+            "--insecure-simulation",
+        ],
+    );
+    // The test agent named as the initializer, without the flag.
+    write(d, "images.json", images_json().to_string());
+    let mut named = production.to_vec();
+    let image = insecure_agent_image();
+    named.extend(["--initializer-image", image.as_str()]);
+    fails(
+        &accord(d, &named),
+        2,
+        &[
+            "accord-agent-insecure-simulation",
+            "INSECURE test image",
+            "--insecure-simulation",
+        ],
+    );
+    // With the flag, the test agent must be listed and marked.
+    let mut unmarked = images_json();
+    unmarked["images"][2]["insecure_simulation"] = json!(false);
+    write(d, "images.json", unmarked.to_string());
+    fails(
+        &accord(d, &INSECURE_ARGS),
+        2,
+        &["accord-agent-insecure-simulation", "not marked"],
+    );
+    let mut missing = images_json();
+    missing["images"].as_array_mut().unwrap().remove(2);
+    write(d, "images.json", missing.to_string());
+    fails(
+        &accord(d, &INSECURE_ARGS),
+        2,
+        &["lists no image named \"accord-agent-insecure-simulation\""],
+    );
+    assert!(!d.join("out").exists(), "nothing written");
 }

@@ -860,6 +860,50 @@ fn the_policy_is_deterministic() {
     );
 }
 
+/// A hostPath volume is refused unless the settings list its path
+/// (`accord generate --insecure-simulation`'s chip), and then only that
+/// path, as a directory, shared read-only.
+#[test]
+fn a_host_path_only_when_listed() {
+    let facts = app_facts();
+    let cms = app_config_maps();
+    let chip = "/var/lib/accord/insecure-simulated-chip";
+    let with = |path: &str, kind: &str| {
+        let mut d = app_deployment(json!({}));
+        d["spec"]["template"]["spec"]["volumes"] =
+            json!([{"name": "chip", "hostPath": {"path": path, "type": kind}}]);
+        d["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "chip", "mountPath": chip, "readOnly": true}]);
+        d
+    };
+    let settings = Settings {
+        insecure_host_paths: vec![chip.to_string()],
+        ..Settings::default()
+    };
+    let policy = |d: &Value, settings: &Settings| {
+        generate_policy(
+            &PodInput {
+                resource: d,
+                config_maps: &cms,
+                secrets: &[],
+                images: &facts,
+            },
+            settings,
+        )
+    };
+    let err = policy(&with(chip, "Directory"), &Settings::default()).unwrap_err();
+    assert!(err.to_string().contains("hostPath"), "{err}");
+    let rego = policy(&with(chip, "Directory"), &settings).unwrap();
+    assert!(rego.contains(chip));
+    for (path, kind) in [
+        ("/var/lib/accord", "Directory"),
+        (chip, "DirectoryOrCreate"),
+    ] {
+        let err = policy(&with(path, kind), &settings).unwrap_err();
+        assert!(err.to_string().contains("hostPath"), "{path} {kind}: {err}");
+    }
+}
+
 #[test]
 fn refusals_name_the_resource_and_container() {
     let facts = app_facts();
@@ -1246,15 +1290,16 @@ fn coordinator_policy() -> String {
         .into_iter()
         .find(|d| d["kind"] == "StatefulSet")
         .unwrap();
+    // The facts of host-shim/deploy/images.json (those `cargo xtask oci`
+    // writes), under this test's references.
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host-shim/deploy/images.json");
+    let own = images_json::Images::read(&file).unwrap();
+    let facts = own.facts();
+    let of = |name: &str| facts[own.get(name).unwrap()].config();
     let mut images = BTreeMap::new();
-    images.insert(
-        agent,
-        images_json::own_facts(images_json::AGENT).unwrap().config(),
-    );
-    images.insert(
-        shim,
-        images_json::own_facts(images_json::SHIM).unwrap().config(),
-    );
+    images.insert(agent, of(images_json::AGENT));
+    images.insert(shim, of(images_json::SHIM));
     policy_for(&sts, &[], &images).unwrap()
 }
 

@@ -138,7 +138,7 @@ struct CoordinatorArgs {
     tee: Option<String>,
 
     /// State directory: `store/` (unless --shim) and (simulated chip)
-    /// `chip/`. With --shim and no --state, the simulated chip is at
+    /// `chip/`. With --shim and without it, the simulated chip is in
     /// /var/lib/accord/insecure-simulated-chip.
     #[arg(long, value_name = "DIR", required_unless_present = "shim")]
     state: Option<PathBuf>,
@@ -504,15 +504,10 @@ fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
         eprintln!("{message}");
         return Ok(ExitCode::from(2));
     }
+    // Without --state (so with --shim), the simulated chip is in its
+    // default directory (TeeOptions), as the initializer's.
     if let Some(state) = &args.state {
         std::fs::create_dir_all(state).with_context(|| format!("creating {}", state.display()))?;
-    } else if let Some(name) = args
-        .tee
-        .as_deref()
-        .filter(|name| tee::is_simulated(name) && args.shim.is_none())
-    {
-        eprintln!("error: --tee {name} needs --state DIR (or --shim) for the simulated chip");
-        return Ok(ExitCode::from(2));
     }
     let options = TeeOptions::default();
     #[cfg(feature = "insecure-simulation")]

@@ -17,13 +17,27 @@
 //! `OUT/NAME/` (written by [`oci_layout`], reproducible), and
 //! `OUT/images.json` lists them (the input of `accord generate
 //! --images`). `--push` copies them to a registry ([`oci_push`]) and the
-//! references in `images.json` become `REGISTRY/NAME@sha256:…`.
+//! references in `images.json` become `REGISTRY/NAME@sha256:…` (pinned
+//! by digest; the images are also tagged, see below).
+//!
+//! Every `images.json` entry also carries the image config's facts that
+//! the Kata agent policy needs, read back from the written config:
+//! `entrypoint`, `cmd`, `env`, `user`, `working_dir` (`accord generate
+//! --images` takes them from there and asks no registry). The config sets
+//! `Env` to containerd's default `PATH` ([`DEFAULT_PATH_ENV`]), the `PATH`
+//! the container gets anyway, so the listed facts are the runtime's.
+//!
+//! Tags: production images are pushed tagged with the crate version
+//! (`0.1.0`); every image of the test set, the shim too, with
+//! `VERSION-insecure-simulation`, so no production tag ever names a test
+//! image.
 //!
 //! `--insecure-simulation` builds the TEST images instead: the agent with
 //! the INSECURE simulated chip, named `accord-agent-insecure-simulation`,
 //! annotated `dev.accord.insecure-simulation=true`, listed with
 //! `"insecure_simulation": true`, written to `target/oci-insecure-simulation`
-//! by default (the shim is the same binary in both sets).
+//! by default (the shim is the same binary in both sets, tagged as the
+//! test set).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +51,22 @@ use crate::{oci_push, workspace_root};
 
 /// The non-root user and group the images run as.
 pub const NONROOT: u32 = 65_532;
+
+/// The image config's `Env`: the `PATH` containerd gives a container
+/// whose image sets none.
+pub const DEFAULT_PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The tag of the images of a set: the crate version, with
+/// `-insecure-simulation` for the test set.
+pub fn set_tag(insecure_simulation: bool) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    if insecure_simulation {
+        format!("{version}-insecure-simulation")
+    } else {
+        version.to_string()
+    }
+}
 
 /// `images.json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +88,16 @@ pub struct ImageEntry {
     /// The layer tars' bytes.
     pub uncompressed_size: u64,
     pub insecure_simulation: bool,
+    /// The image config's `Entrypoint`.
+    pub entrypoint: Vec<String>,
+    /// The image config's `Cmd` (empty: none).
+    pub cmd: Vec<String>,
+    /// The image config's `Env` (`NAME=value`).
+    pub env: Vec<String>,
+    /// The image config's `User` (`UID:GID`).
+    pub user: String,
+    /// The image config's `WorkingDir`.
+    pub working_dir: String,
 }
 
 /// The parsed command line.
@@ -148,12 +188,14 @@ pub fn check_static(binary: &[u8], what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The image of one static binary at `/FILE`, run as the non-root user.
+/// The image of one static binary at `/FILE`, run as the non-root user,
+/// tagged `tag`.
 pub fn binary_image(
     name: &str,
     file: &str,
     binary: Vec<u8>,
     insecure_simulation: bool,
+    tag: String,
     epoch: u64,
 ) -> anyhow::Result<ImageSpec> {
     check_static(&binary, file)?;
@@ -171,8 +213,9 @@ pub fn binary_image(
         name: name.to_string(),
         files,
         entrypoint: vec![format!("/{file}")],
+        env: vec![DEFAULT_PATH_ENV.to_string()],
         user: format!("{NONROOT}:{NONROOT}"),
-        tag: env!("CARGO_PKG_VERSION").to_string(),
+        tag,
         insecure_simulation,
         epoch,
     })
@@ -204,15 +247,17 @@ pub fn image_specs(
     } else {
         "accord-agent"
     };
+    let tag = set_tag(insecure_simulation);
     Ok(vec![
         binary_image(
             agent_name,
             "accord-guest",
             agent,
             insecure_simulation,
+            tag.clone(),
             epoch,
         )?,
-        binary_image("accord-shim", "accord-shim", shim, false, epoch)?,
+        binary_image("accord-shim", "accord-shim", shim, false, tag, epoch)?,
     ])
 }
 
@@ -228,8 +273,11 @@ pub fn write_set(specs: &[ImageSpec], out: &Path) -> anyhow::Result<(Vec<Built>,
         // Fail closed: the layout on disk parses back to this image.
         let back = oci_layout::read_back(&dir)?;
         let flag = back.config.labels().get(oci_layout::INSECURE_ANNOTATION);
+        let config = &back.config;
         if back.manifest_digest != image.digest
-            || back.config.user() != spec.user
+            || config.user() != spec.user
+            || config.entrypoint() != spec.entrypoint
+            || config.env() != spec.env
             || flag != Some(&spec.insecure_simulation.to_string())
             || back.manifest.layers.iter().map(|l| l.size).sum::<u64>() != image.compressed_size
             || back.layer_tars.iter().map(|t| t.len() as u64).sum::<u64>()
@@ -247,6 +295,11 @@ pub fn write_set(specs: &[ImageSpec], out: &Path) -> anyhow::Result<(Vec<Built>,
             compressed_size: image.compressed_size,
             uncompressed_size: image.uncompressed_size,
             insecure_simulation: image.insecure_simulation,
+            entrypoint: config.entrypoint().to_vec(),
+            cmd: config.cmd().to_vec(),
+            env: config.env().to_vec(),
+            user: config.user().to_string(),
+            working_dir: config.working_dir().to_string(),
         });
         built.push(image);
     }
@@ -381,11 +434,33 @@ mod tests {
             assert_eq!(first["reference"], format!("{agent}@{digest}"));
             assert!(first["compressed_size"].as_u64().unwrap() > 0);
             assert!(first["uncompressed_size"].as_u64().unwrap() > 0);
-            assert_eq!(first.as_object().unwrap().len(), 6);
+            // The image config's facts, as the config has them.
+            assert_eq!(first["entrypoint"], serde_json::json!(["/accord-guest"]));
+            assert_eq!(first["cmd"], serde_json::json!([]));
+            assert_eq!(first["env"], serde_json::json!([DEFAULT_PATH_ENV]));
+            assert_eq!(first["user"], "65532:65532");
+            assert_eq!(first["working_dir"], "/");
+            assert_eq!(
+                text["images"][1]["entrypoint"],
+                serde_json::json!(["/accord-shim"])
+            );
+            assert_eq!(first.as_object().unwrap().len(), 11);
             // The layout on disk is the one listed.
             let back = oci_layout::read_back(&dir.join(agent)).unwrap();
             assert_eq!(back.manifest_digest, json.images[0].digest);
             assert_eq!(back.config.user(), "65532:65532");
+            assert_eq!(back.config.entrypoint(), ["/accord-guest"]);
+            assert!(back.config.cmd().is_empty());
+            assert_eq!(back.config.env(), [DEFAULT_PATH_ENV]);
+            assert_eq!(back.config.working_dir(), "/");
+            // Every image of a set carries the set's tag.
+            let tag = if insecure {
+                format!("{}-insecure-simulation", env!("CARGO_PKG_VERSION"))
+            } else {
+                env!("CARGO_PKG_VERSION").to_string()
+            };
+            let (built, _) = write_set(&specs, &dir).unwrap();
+            assert!(built.iter().all(|b| b.tag == tag), "{tag}");
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

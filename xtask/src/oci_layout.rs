@@ -48,9 +48,12 @@ pub struct ImageSpec {
     /// directories are added (0/0, 0755).
     pub files: BTreeMap<String, LayerFile>,
     pub entrypoint: Vec<String>,
+    /// The config's `Env` (`NAME=value`).
+    pub env: Vec<String>,
     /// `UID:GID` (empty: root).
     pub user: String,
-    /// `org.opencontainers.image.ref.name` in `index.json`.
+    /// `org.opencontainers.image.ref.name` in `index.json`, and the tag
+    /// `--push` pushes the image with (besides its digest).
     pub tag: String,
     pub insecure_simulation: bool,
     /// Seconds since the epoch: every mtime and `created`.
@@ -95,6 +98,10 @@ struct RunConfig {
     user: String,
     #[serde(rename = "Entrypoint")]
     entrypoint: Vec<String>,
+    #[serde(rename = "Cmd", skip_serializing_if = "Vec::is_empty", default)]
+    cmd: Vec<String>,
+    #[serde(rename = "Env", skip_serializing_if = "Vec::is_empty", default)]
+    env: Vec<String>,
     #[serde(rename = "WorkingDir")]
     working_dir: String,
     #[serde(rename = "Labels")]
@@ -134,6 +141,22 @@ impl Config {
     pub fn user(&self) -> &str {
         &self.config.user
     }
+    /// The config's `Entrypoint`.
+    pub fn entrypoint(&self) -> &[String] {
+        &self.config.entrypoint
+    }
+    /// The config's `Cmd` (empty when it has none).
+    pub fn cmd(&self) -> &[String] {
+        &self.config.cmd
+    }
+    /// The config's `Env` (empty when it has none).
+    pub fn env(&self) -> &[String] {
+        &self.config.env
+    }
+    /// The config's `WorkingDir`.
+    pub fn working_dir(&self) -> &str {
+        &self.config.working_dir
+    }
     /// The config's labels.
     pub fn labels(&self) -> &BTreeMap<String, String> {
         &self.config.labels
@@ -155,6 +178,8 @@ pub struct Built {
     /// The layer tars' bytes.
     pub uncompressed_size: u64,
     pub insecure_simulation: bool,
+    /// The tag the image is pushed with besides its digest.
+    pub tag: String,
 }
 
 /// `sha256:` and the hex SHA-256.
@@ -304,6 +329,8 @@ pub fn build(spec: &ImageSpec) -> anyhow::Result<Built> {
         config: RunConfig {
             user: spec.user.clone(),
             entrypoint: spec.entrypoint.clone(),
+            cmd: Vec::new(),
+            env: spec.env.clone(),
             working_dir: "/".into(),
             labels: labels.clone(),
         },
@@ -350,6 +377,7 @@ pub fn build(spec: &ImageSpec) -> anyhow::Result<Built> {
         compressed_size,
         uncompressed_size,
         insecure_simulation: spec.insecure_simulation,
+        tag: spec.tag.clone(),
     })
 }
 
@@ -490,6 +518,7 @@ mod tests {
             name: "tool".into(),
             files,
             entrypoint: vec!["/usr/bin/tool".into()],
+            env: vec!["PATH=/usr/bin".into()],
             user: "65532:65532".into(),
             tag: "0.1.0".into(),
             insecure_simulation: false,

@@ -2,7 +2,10 @@
 //! registry over the OCI distribution API (the `oci-client` crate): each
 //! blob the registry does not have yet, then the manifest's exact bytes by
 //! digest (so the pushed digest is the layout's), then the manifest is
-//! read back by digest and its bytes must hash to that digest.
+//! read back by digest and its bytes must hash to that digest. Then the
+//! same bytes are pushed under the image's tag ([`Built::tag`]: the crate
+//! version, or `VERSION-insecure-simulation` for the test set), and the
+//! tag must read back as that digest.
 //!
 //! REGISTRY is `HOST[:PORT][/PREFIX]`; image NAME goes to
 //! `HOST[:PORT]/PREFIX/NAME`. Plain HTTP only to a loopback registry
@@ -140,7 +143,33 @@ async fn push_all(images: &[Built], registry: &Registry) -> anyhow::Result<Vec<S
                 digest(&body)
             );
         }
+        let tagged = Reference::with_tag(
+            registry.host.clone(),
+            registry.repository(&image.name),
+            image.tag.clone(),
+        );
+        client
+            .push_manifest_raw(
+                &tagged,
+                image.manifest.clone(),
+                MEDIA_MANIFEST.parse().context("the manifest media type")?,
+            )
+            .await
+            .with_context(|| format!("tagging {}", tagged.whole()))?;
+        let (body, _) = client
+            .pull_manifest_raw(&tagged, &auth, &[MEDIA_MANIFEST])
+            .await
+            .with_context(|| format!("reading back {}", tagged.whole()))?;
+        if digest(&body) != image.digest {
+            bail!(
+                "{} names a manifest with digest {}, not the pushed {}",
+                tagged.whole(),
+                digest(&body),
+                image.digest
+            );
+        }
         eprintln!("pushed     {}", reference.whole());
+        eprintln!("tagged     {}", tagged.whole());
         references.push(reference.whole());
     }
     Ok(references)
@@ -267,7 +296,7 @@ mod tests {
         }
     }
 
-    fn image(name: &str, data: &[u8]) -> Built {
+    fn image(name: &str, data: &[u8], tag: &str) -> Built {
         let files = BTreeMap::from([(
             "tool".to_string(),
             LayerFile {
@@ -281,8 +310,9 @@ mod tests {
             name: name.into(),
             files,
             entrypoint: vec!["/tool".into()],
+            env: Vec::new(),
             user: "65532:65532".into(),
-            tag: "0.1.0".into(),
+            tag: tag.into(),
             insecure_simulation: false,
             epoch: 0,
         })
@@ -292,7 +322,10 @@ mod tests {
     #[test]
     fn images_are_pushed_by_digest_to_a_loopback_registry() {
         let registry = LoopbackRegistry::start();
-        let images = [image("one", b"first"), image("two", b"second")];
+        let images = [
+            image("one", b"first", "0.1.0"),
+            image("two", b"second", "0.1.0-insecure-simulation"),
+        ];
         let target = format!("{}/accord", registry.addr);
         let references = push(&images, &target).unwrap();
         for (image, reference) in images.iter().zip(&references) {
@@ -309,6 +342,38 @@ mod tests {
                 .unwrap();
             assert_eq!(status, 200);
             assert_eq!(body, image.manifest);
+            // The tag names the same manifest: pulled by tag with
+            // oci-client, and with plain HTTP.
+            let tagged = Reference::with_tag(
+                registry.addr.clone(),
+                format!("accord/{}", image.name),
+                image.tag.clone(),
+            );
+            let client = Client::new(ClientConfig {
+                protocol: ClientProtocol::HttpsExcept(vec![registry.addr.clone()]),
+                ..ClientConfig::default()
+            });
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (by_tag, by_tag_digest) = runtime
+                .block_on(client.pull_manifest_raw(
+                    &tagged,
+                    &RegistryAuth::Anonymous,
+                    &[MEDIA_MANIFEST],
+                ))
+                .unwrap();
+            assert_eq!(digest(&by_tag), image.digest, "{}", tagged.whole());
+            assert_eq!(by_tag_digest, image.digest);
+            let (status, body) = registry
+                .get(
+                    &format!("/v2/accord/{}/manifests/{}", image.name, image.tag),
+                    MEDIA_MANIFEST,
+                )
+                .unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(digest(&body), image.digest);
             for (blob_digest, bytes) in &image.blobs {
                 let (status, body) = registry
                     .get(
@@ -326,6 +391,14 @@ mod tests {
         let (status, _) = registry
             .get(
                 &format!("/v2/accord/one/manifests/sha256:{}", "0".repeat(64)),
+                MEDIA_MANIFEST,
+            )
+            .unwrap();
+        assert_eq!(status, 404);
+        // Nor is a tag that was not pushed: `one` is production only.
+        let (status, _) = registry
+            .get(
+                "/v2/accord/one/manifests/0.1.0-insecure-simulation",
                 MEDIA_MANIFEST,
             )
             .unwrap();

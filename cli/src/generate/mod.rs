@@ -24,6 +24,7 @@ pub mod example;
 pub mod images;
 pub mod images_json;
 pub mod initdata_doc;
+pub mod insecure_simulation;
 pub mod manifest_out;
 pub mod pod;
 pub mod policy;
@@ -179,13 +180,32 @@ pub struct GenerateArgs {
 
     /// accord's own images, pinned by digest, as `cargo xtask oci` writes
     /// them: {"images": [{"name": "accord-agent", "reference":
-    /// "REF@sha256:…", "digest": "sha256:…"}, {"name": "accord-shim", …}]}
-    /// (other fields and names are ignored). accord-agent runs the
-    /// coordinator and is the default --initializer-image; accord-shim
-    /// runs the shim. Their image facts are accord's own: no registry is
-    /// asked for them.
+    /// "REF@sha256:…", "digest": "sha256:…", "insecure_simulation": false,
+    /// "entrypoint": […], "cmd": […], "env": […], "user": "…",
+    /// "working_dir": "…"}, {"name": "accord-shim", …}]} (other fields
+    /// and names are ignored). accord-agent runs the coordinator and is the
+    /// default --initializer-image; accord-shim runs the shim. Their image
+    /// facts are the entries' (an entry without them is refused): no
+    /// registry is asked for them. An entry marked insecure_simulation is
+    /// an INSECURE test image: refused as the agent.
     #[arg(long, value_name = "FILE")]
     pub images: Option<PathBuf>,
+
+    /// INSECURE, for tests only: an INSECURE TEST DEPLOYMENT of the test
+    /// images (`cargo xtask oci --insecure-simulation`), never for a
+    /// cluster. The agent is the accord-agent-insecure-simulation of
+    /// --images (it must be marked "insecure_simulation": true); the
+    /// coordinator runs `--tee insecure-simulated` and so do the
+    /// initializers; the simulated chip's state is the node's directory
+    /// /var/lib/accord/insecure-simulated-chip, a hostPath volume
+    /// insecure-simulated-chip mounted read-only at that path in the
+    /// coordinator's container and in every initializer (the pods'
+    /// policies allow that mount). coordinator.yaml says so in its first
+    /// line. The simulated chip's evidence proves nothing. Without this
+    /// flag, an image marked insecure_simulation is refused as the agent
+    /// or the initializer.
+    #[arg(long)]
+    pub insecure_simulation: bool,
 }
 
 /// `accord generate`'s long help.
@@ -222,6 +242,12 @@ accord.dev/workload-secret-id and accord.dev/pod-role (contrast.edgeless.systems
 names are read as aliases); each policy's init-data goes to \
 policies/<hash>.toml beside it, which accord set sends with the manifest. \
 Prints one line per workload: hash, role, SANs. Running it again on its own output changes nothing.
+
+--insecure-simulation writes an INSECURE TEST DEPLOYMENT for tests in \
+containers: the test images of `cargo xtask oci --insecure-simulation` \
+with the simulated chip (--tee insecure-simulated), whose state is the \
+node's /var/lib/accord/insecure-simulated-chip, mounted read-only into the \
+coordinator and the initializers. Its evidence proves nothing: never deploy it.
 
 `accord generate --example DIR` writes an example to start from: a \
 coordinator, web and db under accord-cc, and image-facts.json for their \
@@ -345,13 +371,31 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             "--coordinator needs --images FILE (accord's images pinned by digest)"
         )));
     }
+    if args.insecure_simulation {
+        eprintln!("{}", insecure_simulation::WARNING);
+    }
+    let images_file = args.images.as_deref().unwrap_or(Path::new("images.json"));
+    // The agent image of --images: the production one, or with
+    // --insecure-simulation the test set's (each refused if marked
+    // otherwise).
+    let agent_image = match &own_images {
+        Some(own) => own
+            .agent(args.insecure_simulation, images_file)?
+            .map(String::from),
+        None => None,
+    };
     // The initializer is the agent image unless named.
-    let initializer_image = args.initializer_image.clone().or_else(|| {
-        own_images
-            .as_ref()
-            .and_then(|i| i.get(images_json::AGENT))
-            .map(String::from)
-    });
+    let initializer_image = args.initializer_image.clone().or(agent_image.clone());
+    if let (Some(image), Some(own), false) =
+        (&initializer_image, &own_images, args.insecure_simulation)
+        && let Some(name) = own.insecure_simulation_name(image)
+    {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--initializer-image {image} is {name} of {}, an INSECURE test image (marked \
+             insecure_simulation): deployed only with --insecure-simulation",
+            images_file.display()
+        )));
+    }
     // The coordinator alone may go without reference values: then no
     // manifest is written, only its policy hash printed.
     let coordinator_only = args.coordinator && args.paths.is_empty();
@@ -410,11 +454,21 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
 
     // The coordinator's resources: one more input, generated.
     if let (Some(path), Some(own)) = (&coordinator_file, &own_images) {
-        let file = args.images.as_deref().unwrap_or(Path::new("images.json"));
-        let text = coordinator::resources(
-            own.require(images_json::AGENT, file)?,
-            own.require(images_json::SHIM, file)?,
-        );
+        let agent = agent_image.as_deref().with_context(|| {
+            format!(
+                "{}: lists no image named {:?}",
+                images_file.display(),
+                if args.insecure_simulation {
+                    images_json::AGENT_INSECURE_SIMULATION
+                } else {
+                    images_json::AGENT
+                }
+            )
+        })?;
+        let mut text = coordinator::resources(agent, own.require(images_json::SHIM, images_file)?);
+        if args.insecure_simulation {
+            text.insert_str(0, insecure_simulation::BANNER);
+        }
         let chunks = yaml_docs::split(&text)
             .map_err(|(i, e)| anyhow::anyhow!("internal: coordinator.yaml, document {i}: {e}"))?;
         files.push(InputFile {
@@ -556,8 +610,8 @@ fn generate(args: &GenerateArgs) -> Result<(), Failure> {
             args.insecure_registry.clone(),
         )?,
     };
-    // accord's own images: their facts are accord's, no registry asked.
-    let source = source.with_known(own_images.map(|i| i.own_facts()).unwrap_or_default());
+    // accord's own images: their facts are images.json's, no registry asked.
+    let source = source.with_known(own_images.map(|i| i.facts()).unwrap_or_default());
 
     // Coordinators first: their hashes go into the initializers.
     workloads.sort_by_key(|w| !w.coordinator);
@@ -781,6 +835,9 @@ fn generate_one(
         pod::template_mut(&mut value, &kind).ok_or_else(|| at("no pod template".into()))?;
     pod::set_runtime_class(template, runtime_class).map_err(at)?;
     pod::strip_injected(template);
+    if args.insecure_simulation && w.coordinator {
+        insecure_simulation::rewrite_coordinator(template).map_err(at)?;
+    }
 
     // Images: pinned by digest (or pinned now).
     let mut errors = Vec::new();
@@ -832,9 +889,15 @@ fn generate_one(
     }
     if w.initializer {
         let image = initializer_image.unwrap_or_default();
-        let init_args =
+        let mut init_args =
             initializer_args(&w.resource.namespace, doc, coordinator_hashes).map_err(at)?;
+        if args.insecure_simulation {
+            init_args.extend(insecure_simulation::initializer_args());
+        }
         pod::inject_initializer(template, image, &init_args, &w.mount_path).map_err(at)?;
+        if args.insecure_simulation {
+            insecure_simulation::rewrite_initializer_pod(template).map_err(at)?;
+        }
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -864,8 +927,13 @@ fn generate_one(
         secrets,
         images: &images,
     };
-    let rego = policy::generate_policy(&input, &policy::Settings::default())
-        .map_err(|e| at(format!("policy: {e}")))?;
+    let mut settings = policy::Settings::default();
+    if args.insecure_simulation {
+        // The simulated chip's state, shared read-only from the node.
+        settings.insecure_host_paths = vec![insecure_simulation::CHIP_DIR.to_string()];
+    }
+    let rego =
+        policy::generate_policy(&input, &settings).map_err(|e| at(format!("policy: {e}")))?;
     warn_long_policy_lines(&location, &rego);
     let identity = initdata_doc::Identity {
         api_version: &w.resource.api_version,

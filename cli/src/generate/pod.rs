@@ -254,7 +254,8 @@ pub fn set_image(template: &mut Value, name: &str, image: &str) {
 }
 
 /// Removes what an earlier run injected: the initializer, the shared
-/// volume and its mounts. Keys an earlier run created stay (empty), so
+/// volume and its mounts (and `--insecure-simulation`'s chip volume and
+/// its mounts). Keys an earlier run created stay (empty), so
 /// that re-injecting puts everything where it was.
 pub fn strip_injected(template: &mut Value) {
     let Some(Value::Mapping(spec)) = template.get_mut("spec") else {
@@ -263,14 +264,16 @@ pub fn strip_injected(template: &mut Value) {
     if let Some(Value::Sequence(inits)) = spec.get_mut("initContainers") {
         inits.retain(|c| !named(c, INITIALIZER_NAME));
     }
+    let injected =
+        |v: &Value| named(v, VOLUME_NAME) || named(v, super::insecure_simulation::CHIP_VOLUME);
     if let Some(Value::Sequence(volumes)) = spec.get_mut("volumes") {
-        volumes.retain(|v| !named(v, VOLUME_NAME));
+        volumes.retain(|v| !injected(v));
     }
     for list in ["initContainers", "containers"] {
         if let Some(Value::Sequence(items)) = spec.get_mut(list) {
             for c in items.iter_mut() {
                 if let Some(Value::Sequence(mounts)) = c.get_mut("volumeMounts") {
-                    mounts.retain(|m| !named(m, VOLUME_NAME));
+                    mounts.retain(|m| !injected(m));
                 }
             }
         }

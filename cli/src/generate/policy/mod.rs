@@ -114,7 +114,7 @@ pub fn policy_data(input: &PodInput, settings: &Settings) -> Result<Value, Polic
         }
     };
     check_pod(&pod)?;
-    let volumes = volumes(&pod)?;
+    let volumes = volumes(&pod, settings)?;
     let pod_sc = pod.spec.get("securityContext");
     let mut sysctls = settings.base_sysctls.clone();
     for s in pod_sc
@@ -224,11 +224,15 @@ enum VolumeKind {
     EmptyDir,
     /// An emptyDir with `medium: Memory` (tmpfs in the guest).
     MemoryEmptyDir,
-    /// A file-share from the host (ConfigMap, Secret, projected, downward API).
+    /// A file-share from the host (ConfigMap, Secret, projected, downward
+    /// API; a `hostPath` of [`Settings::insecure_host_paths`]).
     Shared,
 }
 
-fn volumes(pod: &PodTemplate) -> Result<BTreeMap<String, VolumeKind>, PolicyError> {
+fn volumes(
+    pod: &PodTemplate,
+    settings: &Settings,
+) -> Result<BTreeMap<String, VolumeKind>, PolicyError> {
     let mut out = BTreeMap::new();
     for v in pod
         .spec
@@ -252,6 +256,18 @@ fn volumes(pod: &PodTemplate) -> Result<BTreeMap<String, VolumeKind>, PolicyErro
             .iter()
             .any(|k| v.get(k).is_some())
         {
+            VolumeKind::Shared
+        } else if let Some(host) = v.get("hostPath")
+            && host
+                .get("path")
+                .and_then(Value::as_str)
+                .is_some_and(|p| settings.insecure_host_paths.iter().any(|a| a == p))
+            && host
+                .get("type")
+                .and_then(Value::as_str)
+                .is_none_or(|t| t == "Directory")
+        {
+            // Read-only like any share: the host controls its contents.
             VolumeKind::Shared
         } else {
             let what = v

@@ -36,6 +36,13 @@ pub struct Settings {
     /// `resources.limits` keys that request whole GPUs passed through as
     /// VFIO devices with CDI annotations.
     pub vfio_gpu_resource_keys: Vec<String>,
+    /// Host directories a `hostPath` volume may share into the pod,
+    /// read-only (as a ConfigMap is shared). Empty by default: the host
+    /// controls a host path's contents, so only the INSECURE simulation's
+    /// test deployment (`accord generate --insecure-simulation`: the
+    /// simulated chip's state) allows one.
+    #[serde(skip)]
+    pub insecure_host_paths: Vec<String>,
 }
 
 const IPV4: &str = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}";
@@ -162,6 +169,7 @@ impl Default for Settings {
                 "^TERM=xterm$".into(),
             ],
             vfio_gpu_resource_keys: vec!["nvidia.com/pgpu".into()],
+            insecure_host_paths: Vec::new(),
         }
     }
 }
