@@ -20,6 +20,14 @@
 //! Blocking std I/O: every socket has read and write timeouts
 //! ([`exchange::IO_TIMEOUT`]), so a silent peer cannot hold a side
 //! forever.
+//!
+//! What authenticates what: the files are the initializer's, in the
+//! pod's shared volume, and are trusted as the program itself is (keeping
+//! that volume out of the host's reach is the confidential pod's job, not
+//! this program's). Every peer on the network is the host's to choose,
+//! so it is trusted only by its certificate: the server refuses a client
+//! without one or with one of another CA, the client refuses a server of
+//! another CA or for another name (`tests/exchange.rs`).
 
 pub mod config;
 pub mod exchange;

@@ -34,8 +34,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Answer each client's line over mutual TLS: clients must present a
-    /// certificate chaining to the mesh CA. Prints one line per exchange
-    /// on stdout, refused connections on stderr.
+    /// certificate chaining to the mesh CA. One client at a time (each
+    /// socket times out after 30 s). Prints one line per exchange on
+    /// stdout, refused connections on stderr.
     Serve {
         /// The initializer's output directory (holds tls-config/).
         #[arg(long, value_name = "DIR")]
@@ -86,6 +87,8 @@ fn serve(tls: &std::path::Path, listen: &str, count: Option<u64>) -> anyhow::Res
             Ok((tcp, _)) => tcp,
             Err(err) => {
                 eprintln!("accept on {bound}: {err}");
+                // Out of descriptors, say: do not spin.
+                std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
         };
