@@ -140,7 +140,8 @@ Tasks:
                        ACCORD_REGISTRY_USER/_PASSWORD for basic auth) by digest, and images.json's
                        references become REGISTRY/NAME@sha256:…. --insecure-simulation: the TEST
                        images instead (accord-agent-insecure-simulation, the agent with the INSECURE
-                       simulated chip, annotated dev.accord.insecure-simulation=true; default DIR
+                       simulated chip, annotated dev.accord.insecure-simulation=true, and
+                       accord-test-mesh-echo, the end-to-end test's mTLS workload; default DIR
                        target/oci-insecure-simulation)
   container-test [--host-tools DIR] [--keep]
                        the end-to-end run in real containers: `oci --insecure-simulation --push`

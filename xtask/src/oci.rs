@@ -37,7 +37,14 @@
 //! annotated `dev.accord.insecure-simulation=true`, listed with
 //! `"insecure_simulation": true`, written to `target/oci-insecure-simulation`
 //! by default (the shim is the same binary in both sets, tagged as the
-//! test set).
+//! test set). The test set
+//! also has `accord-test-mesh-echo`: the static `accord-mesh-echo`
+//! (`cli/demo/mesh-echo`) at `/accord-mesh-echo`, the workload (web and
+//! db) of the end-to-end container test, which talks mutual TLS with the
+//! files the initializer writes. It has no simulated chip, but it is
+//! listed and annotated with `insecure_simulation: true` all the same:
+//! it exists only for the test, and a gate that refuses INSECURE images
+//! must refuse it too. The production set never builds or lists it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -221,24 +228,27 @@ pub fn binary_image(
     })
 }
 
-/// Builds the static shim, stripped into `target/image/shim/accord-shim`.
-fn build_shim() -> anyhow::Result<PathBuf> {
-    let built = image::build_static("accord-shim", &[])?;
-    let dir = image::image_dir().join("shim");
+/// Builds `package`'s binary static, stripped into
+/// `target/image/DIR/PACKAGE` (the shim: `target/image/shim/accord-shim`).
+fn build_stripped(package: &str, dir: &str) -> anyhow::Result<PathBuf> {
+    let built = image::build_static(package, &[])?;
+    let dir = image::image_dir().join(dir);
     std::fs::create_dir_all(&dir)?;
-    let shim = dir.join("accord-shim");
-    image::strip(&built, &shim)?;
-    Ok(shim)
+    let stripped = dir.join(package);
+    image::strip(&built, &stripped)?;
+    Ok(stripped)
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// The image specs of one set (production or test) from the built binaries.
+/// The image specs of one set (production or test) from the built
+/// binaries; `mesh_echo` (the test workload) only in the test set.
 pub fn image_specs(
     agent: Vec<u8>,
     shim: Vec<u8>,
+    mesh_echo: Option<Vec<u8>>,
     insecure_simulation: bool,
     epoch: u64,
 ) -> anyhow::Result<Vec<ImageSpec>> {
@@ -248,7 +258,7 @@ pub fn image_specs(
         "accord-agent"
     };
     let tag = set_tag(insecure_simulation);
-    Ok(vec![
+    let mut specs = vec![
         binary_image(
             agent_name,
             "accord-guest",
@@ -257,9 +267,26 @@ pub fn image_specs(
             tag.clone(),
             epoch,
         )?,
-        binary_image("accord-shim", "accord-shim", shim, false, tag, epoch)?,
-    ])
+        binary_image("accord-shim", "accord-shim", shim, false, tag.clone(), epoch)?,
+    ];
+    match (mesh_echo, insecure_simulation) {
+        (Some(binary), true) => specs.push(binary_image(
+            MESH_ECHO_IMAGE,
+            "accord-mesh-echo",
+            binary,
+            true,
+            tag,
+            epoch,
+        )?),
+        (None, false) => {}
+        (Some(_), false) => bail!("{MESH_ECHO_IMAGE} is a test image: not in the production set"),
+        (None, true) => bail!("the test set needs the {MESH_ECHO_IMAGE} binary"),
+    }
+    Ok(specs)
 }
+
+/// The test set's workload image (`accord-mesh-echo`).
+pub const MESH_ECHO_IMAGE: &str = "accord-test-mesh-echo";
 
 /// Builds the layouts of `specs` into `out` (`out/NAME/`, `images.json`);
 /// returns the built images and `images.json`'s entries (unpushed).
@@ -335,9 +362,20 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         Variant::Production
     };
     let agent = image::build_agent(variant)?;
-    let shim = build_shim()?;
+    let shim = build_stripped("accord-shim", "shim")?;
+    let mesh_echo = if args.insecure_simulation {
+        Some(read(&build_stripped("accord-mesh-echo", "mesh-echo")?)?)
+    } else {
+        None
+    };
     let epoch = u64::from(image::mtime(&image::Recipe::load()?)?);
-    let specs = image_specs(read(&agent)?, read(&shim)?, args.insecure_simulation, epoch)?;
+    let specs = image_specs(
+        read(&agent)?,
+        read(&shim)?,
+        mesh_echo,
+        args.insecure_simulation,
+        epoch,
+    )?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let (built, mut json) = write_set(&specs, &out)?;
     if let Some(registry) = &args.push {
@@ -348,7 +386,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         write_images_json(&json, &out)?;
     }
     if args.insecure_simulation {
-        println!("INSECURE TEST IMAGES: the agent has the simulated chip; never deploy them");
+        println!(
+            "INSECURE TEST IMAGES: the agent has the simulated chip, {MESH_ECHO_IMAGE} is the test's workload; never deploy them"
+        );
     }
     for entry in &json.images {
         println!(
@@ -411,12 +451,38 @@ mod tests {
     }
 
     #[test]
+    fn the_mesh_echo_is_only_in_the_test_set() {
+        let test = image_specs(fake_static(), fake_static(), Some(fake_static()), true, 0).unwrap();
+        let echo = &test[2];
+        assert_eq!(echo.name, MESH_ECHO_IMAGE);
+        assert_eq!(echo.entrypoint, ["/accord-mesh-echo"]);
+        assert!(echo.files.contains_key("accord-mesh-echo"));
+        assert_eq!(echo.user, "65532:65532");
+        assert!(echo.insecure_simulation);
+        let err = image_specs(fake_static(), fake_static(), Some(fake_static()), false, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not in the production set"), "{err}");
+        let err = image_specs(fake_static(), fake_static(), None, true, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("needs the accord-test-mesh-echo binary"),
+            "{err}"
+        );
+        // A dynamic mesh echo is refused like any binary.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(image_specs(fake_static(), fake_static(), Some(me), true, 0).is_err());
+    }
+
+    #[test]
     fn images_json_has_the_interface_fields() {
         let dir = std::env::temp_dir().join(format!("xtask-oci-json-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         for insecure in [false, true] {
-            let specs = image_specs(fake_static(), fake_static(), insecure, 0).unwrap();
+            let mesh_echo = insecure.then(fake_static);
+            let specs = image_specs(fake_static(), fake_static(), mesh_echo, insecure, 0).unwrap();
             let (_, json) = write_set(&specs, &dir).unwrap();
             let text: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(dir.join("images.json")).unwrap()).unwrap();
@@ -430,6 +496,23 @@ mod tests {
             assert_eq!(first["insecure_simulation"], insecure);
             assert_eq!(text["images"][1]["name"], "accord-shim");
             assert_eq!(text["images"][1]["insecure_simulation"], false);
+            // The test workload: only in the test set, marked as a test image.
+            let count = text["images"].as_array().unwrap().len();
+            if insecure {
+                assert_eq!(count, 3);
+                let echo = &text["images"][2];
+                assert_eq!(echo["name"], MESH_ECHO_IMAGE);
+                assert_eq!(echo["insecure_simulation"], true);
+                assert_eq!(echo.as_object().unwrap().len(), 11);
+                let back = oci_layout::read_back(&dir.join(MESH_ECHO_IMAGE)).unwrap();
+                assert_eq!(back.config.user(), "65532:65532");
+                assert_eq!(
+                    back.config.labels()[oci_layout::INSECURE_ANNOTATION],
+                    "true"
+                );
+            } else {
+                assert_eq!(count, 2);
+            }
             let digest = first["digest"].as_str().unwrap();
             assert_eq!(first["reference"], format!("{agent}@{digest}"));
             assert!(first["compressed_size"].as_u64().unwrap() > 0);
@@ -491,7 +574,7 @@ mod tests {
         for place in ["a", "b/elsewhere"] {
             let dir = root.join(place);
             std::fs::create_dir_all(&dir).unwrap();
-            let specs = image_specs(agent.clone(), shim.clone(), false, 0).unwrap();
+            let specs = image_specs(agent.clone(), shim.clone(), None, false, 0).unwrap();
             let (_, json) = write_set(&specs, &dir).unwrap();
             for entry in &json.images {
                 eprintln!(

@@ -76,9 +76,6 @@ use accord_guest::tee::{INSECURE_SIMULATED, INSECURE_SIMULATED_TDX};
 use accord_simulated_vendor::SimulatedVendor;
 use anyhow::{Context, bail};
 use clap::{Args, Parser};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::demo_replicas::{Attesting, Replicas, served};
 use accord_cli::collateral_args::CollateralArgs;
@@ -588,86 +585,33 @@ impl Deployment {
     }
 }
 
-/// The certificate chain and key a workload's initializer wrote.
-fn mesh_identity(
-    dir: &Path,
-) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let tls = dir.join("tls-config");
-    let chain = CertificateDer::pem_file_iter(tls.join("certChain.pem"))
-        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
-        .map_err(|e| anyhow::anyhow!("{}/certChain.pem: {e}", tls.display()))?;
-    let key = PrivateKeyDer::from_pem_file(tls.join("key.pem"))
-        .map_err(|e| anyhow::anyhow!("{}/key.pem: {e}", tls.display()))?;
-    Ok((chain, key))
-}
-
-fn mesh_roots(dir: &Path) -> anyhow::Result<Arc<rustls::RootCertStore>> {
-    let path = dir.join("tls-config/mesh-ca.pem");
-    let ca = CertificateDer::from_pem_file(&path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca)?;
-    Ok(Arc::new(roots))
-}
-
 /// `web` (client) and `db` (server) exchange one line each over mutual
 /// TLS, each verifying the other's chain against its own copy of the mesh
-/// CA. Returns what each side received.
+/// CA: [`accord_mesh_echo`], the workload of the container test, on
+/// loopback. Returns what each side received.
 pub async fn mesh_exchange(web: &Path, db: &Path) -> anyhow::Result<(String, String)> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let (db_chain, db_key) = mesh_identity(db)?;
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        mesh_roots(db)?,
-        Arc::clone(&provider),
-    )
-    .build()?;
-    let server = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(db_chain, db_key)?;
-    let (web_chain, web_key) = mesh_identity(web)?;
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(mesh_roots(web)?)
-        .with_client_auth_cert(web_chain, web_key)?;
-
+    let server = accord_mesh_echo::server_config(db)?;
+    let client = accord_mesh_echo::client_config(web)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-    let db_side = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await?;
-        let tls = acceptor.accept(tcp).await.context("db: TLS handshake")?;
-        let client_certs = tls.get_ref().1.peer_certificates().map_or(0, <[_]>::len);
-        let mut tls = BufReader::new(tls);
-        let mut line = String::new();
-        tls.read_line(&mut line).await?;
-        let reply = format!(
-            "db here: got your {} byte(s) over mutual TLS (you presented {client_certs} certificate(s) chaining to the mesh CA)\n",
-            line.len()
-        );
-        tls.get_mut().write_all(reply.as_bytes()).await?;
-        tls.get_mut().shutdown().await?;
-        anyhow::Ok(line.trim_end().to_string())
-    });
-    let web_side = async {
-        let tcp = tokio::net::TcpStream::connect(addr).await?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
-        let tls = connector
-            .connect(ServerName::try_from("db")?, tcp)
-            .await
-            .context("web: TLS handshake with db")?;
-        let mut tls = BufReader::new(tls);
-        tls.get_mut()
-            .write_all(b"web here: SELECT greeting FROM hello;\n")
-            .await?;
-        let mut line = String::new();
-        tls.read_line(&mut line).await?;
-        anyhow::Ok(line.trim_end().to_string())
-    };
+    // Both sides are blocking (std sockets with read and write timeouts);
+    // the accept is async, so the overall timeout covers a web that never
+    // connects.
     let exchange = async {
-        let web_got = web_side.await?;
+        let web_side = tokio::task::spawn_blocking(move || {
+            let tcp = std::net::TcpStream::connect(addr)?;
+            accord_mesh_echo::call(&client, tcp, "db", "web here: SELECT greeting FROM hello;")
+                .context("web")
+        });
+        let (tcp, _) = listener.accept().await?;
+        let tcp = tcp.into_std()?;
+        tcp.set_nonblocking(false)?;
+        let db_side = tokio::task::spawn_blocking(move || {
+            accord_mesh_echo::serve_one(&server, tcp, "db").context("db")
+        });
+        let web_got = web_side.await.context("the web task")??;
         let db_got = db_side.await.context("the db task")??;
-        anyhow::Ok((db_got, web_got))
+        anyhow::Ok((db_got.line, web_got))
     };
     tokio::time::timeout(Duration::from_secs(30), exchange)
         .await
