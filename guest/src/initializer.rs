@@ -49,7 +49,10 @@
 //! | `secrets/workload-secret-seed` (hex, if the policy names a secret) | 0400 |
 //!
 //! Each file is written atomically (temporary file, fsync, rename, fsync
-//! of the directory).
+//! of the directory). With `--owner UID` the two directories and their
+//! files then belong to UID (the workload's user), so that a workload that
+//! does not run as root can read its key; `accord generate` passes the
+//! user its pod's containers run as.
 
 use std::fmt;
 use std::fs;
@@ -81,6 +84,10 @@ pub struct InitializerConfig {
     pub max_attempts: Option<u32>,
     /// What the workload trusts of its coordinator.
     pub pins: CoordinatorPins,
+    /// Give the files and their directories to this user (the workload's:
+    /// the initializer runs as root for the TEE's report interface, and
+    /// the key and secret are 0400). Needs CAP_CHOWN.
+    pub owner: Option<u32>,
 }
 
 /// The first retry delay.
@@ -258,7 +265,7 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
         tokio::time::sleep(wait).await;
         delay = (delay * 2).min(MAX_DELAY);
     };
-    write_files(&config.out, &cert, &pkcs8)?;
+    write_files(&config.out, &cert, &pkcs8, config.owner)?;
     tracing::info!(
         "certificate written to {} (deployment generation {})",
         config.out.join("tls-config").display(),
@@ -267,7 +274,17 @@ pub async fn run(tee: Arc<dyn TeeProvider>, config: &InitializerConfig) -> anyho
     Ok(())
 }
 
-fn write_files(out: &Path, cert: &MeshCert, pkcs8: &[u8]) -> anyhow::Result<()> {
+fn write_files(
+    out: &Path,
+    cert: &MeshCert,
+    pkcs8: &[u8],
+    owner: Option<u32>,
+) -> anyhow::Result<()> {
+    if owner.is_some() {
+        // A run before this one in the same pod gave them away; without
+        // CAP_DAC_OVERRIDE root cannot write there until it takes them back.
+        give_to(out, 0)?;
+    }
     let tls = out.join("tls-config");
     fs::create_dir_all(&tls).with_context(|| format!("creating {}", tls.display()))?;
     let chain: String = cert
@@ -295,6 +312,33 @@ fn write_files(out: &Path, cert: &MeshCert, pkcs8: &[u8]) -> anyhow::Result<()> 
         fs::create_dir_all(&secrets).with_context(|| format!("creating {}", secrets.display()))?;
         let text = Zeroizing::new(hex::encode(secret));
         write_atomic(&secrets, "workload-secret-seed", text.as_bytes(), 0o400)?;
+    }
+    if let Some(uid) = owner {
+        give_to(out, uid)?;
+    }
+    Ok(())
+}
+
+/// Gives `tls-config/` and `secrets/` and the files in them to `uid`
+/// (the group stays).
+fn give_to(out: &Path, uid: u32) -> anyhow::Result<()> {
+    for dir in ["tls-config", "secrets"] {
+        let dir = out.join(dir);
+        if !dir.exists() {
+            continue;
+        }
+        let mut paths = vec![dir.clone()];
+        for entry in fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+            paths.push(entry?.path());
+        }
+        for path in paths {
+            std::os::unix::fs::chown(&path, Some(uid), None).with_context(|| {
+                format!(
+                    "giving {} to user {uid} (--owner; the initializer needs CAP_CHOWN)",
+                    path.display()
+                )
+            })?;
+        }
     }
     Ok(())
 }

@@ -177,6 +177,12 @@ struct InitializerArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: Option<u32>,
 
+    /// Give the written directories and files to user UID (the workload's
+    /// user, when it is not root: the key and secret are 0400). Needs
+    /// CAP_CHOWN.
+    #[arg(long, value_name = "UID")]
+    owner: Option<u32>,
+
     /// TEE provider to use instead of detection.
     #[arg(long, value_name = "NAME", value_parser = clap::builder::PossibleValuesParser::new(PROVIDER_NAMES))]
     tee: Option<String>,
@@ -567,6 +573,7 @@ fn initializer(args: InitializerArgs) -> anyhow::Result<ExitCode> {
         out: args.out,
         max_attempts: args.max_attempts,
         pins,
+        owner: args.owner,
     };
     runtime()?.block_on(accord_guest::initializer::run(provider, &config))?;
     Ok(ExitCode::SUCCESS)

@@ -446,6 +446,53 @@ async fn lifecycle_set_manifest_initialize_restart_tamper() {
     assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{key}");
     let root = std::fs::read_to_string(tls.join("coordinator-root-ca.pem")).unwrap();
     assert_eq!(root, accord_core::der::write::pem("CERTIFICATE", &root_ca));
+    // With --owner, the files go to the workload's user, modes kept (as
+    // root: CAP_CHOWN; otherwise the initializer must fail, naming it).
+    let owned_dir = deployment.dir.0.join("web-owned");
+    let output = deployment.initializer(
+        &coordinator.mesh,
+        &owned_dir,
+        &[
+            "--policy",
+            deployment.dir.0.join("web.policy").to_str().unwrap(),
+            "--max-attempts",
+            "1",
+            "--owner",
+            "65532",
+        ],
+    );
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let root = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        if root {
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            for path in [
+                owned_dir.join("tls-config"),
+                owned_dir.join("tls-config/key.pem"),
+                owned_dir.join("tls-config/mesh-ca.pem"),
+                owned_dir.join("secrets"),
+                owned_dir.join("secrets/workload-secret-seed"),
+            ] {
+                assert_eq!(
+                    std::fs::metadata(&path).unwrap().uid(),
+                    65532,
+                    "{}",
+                    path.display()
+                );
+            }
+            assert_eq!(mode(&owned_dir.join("tls-config/key.pem")), 0o400);
+        } else {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !output.status.success() && stderr.contains("CAP_CHOWN"),
+                "{stderr}"
+            );
+        }
+    }
     // No temporary files are left behind.
     for entry in std::fs::read_dir(&tls).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();

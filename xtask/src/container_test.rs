@@ -27,10 +27,12 @@
 //! 4. `accord set` and `accord verify` from the host; the initializers
 //!    write their files, web and db talk mutual TLS through them;
 //! 5. `podman restart` of the agent: it comes back in Recovery, `accord
-//!    recover` makes it Ready, `accord verify` passes again and a new
-//!    workload (web again) attests;
-//! 6. teardown: every container, the pulled images, the API server and
-//!    the registry; it checks that none is left.
+//!    recover` makes it Ready, `accord verify` passes again; recovery
+//!    made a new mesh CA, so a new web and the old db refuse each other
+//!    until both have attested again, and then talk;
+//! 6. teardown: every container (its logs saved in
+//!    `target/container-test/logs/`), the pulled images, the API server
+//!    and the registry; it checks that none is left.
 //!
 //! Prints the images' sizes and the timings (`podman run` to the
 //! coordinator listening, `accord set` to Ready, restart to listening,
@@ -54,8 +56,6 @@ use crate::workspace_root;
 const LABEL: &str = "dev.accord.container-test";
 /// The coordinator's listening line (guest/src/coordinator).
 const LISTENING: &str = "accord-guest coordinator: user API on";
-/// The coordinator's log line when it starts without secrets.
-const RECOVERY: &str = "state recovery";
 /// The simulated chip's directory, as the generated YAML mounts it.
 const CHIP_PATH: &str = "/var/lib/accord/insecure-simulated-chip";
 /// Where the kubeconfig goes in a container with API access.
@@ -156,7 +156,11 @@ fn strs(args: &[&str]) -> Vec<String> {
 /// on drop, whatever happened.
 struct Run {
     id: String,
+    /// Where each container's logs are saved before it is removed.
+    logs_dir: PathBuf,
     images: Vec<String>,
+    /// Every image pulled (still listed after removal, to check).
+    pulled: Vec<String>,
     apiserver: Option<Child>,
     registry: Option<LoopbackRegistry>,
 }
@@ -187,6 +191,10 @@ impl Run {
         if let Ok(names) = self.containers()
             && !names.is_empty()
         {
+            let _ = std::fs::create_dir_all(&self.logs_dir);
+            for name in &names {
+                let _ = std::fs::write(self.logs_dir.join(format!("{name}.log")), logs(name));
+            }
             let mut args = strs(&["rm", "--force", "--time", "5"]);
             args.extend(names);
             let _ = podman_ok(&args);
@@ -219,9 +227,26 @@ impl Run {
         if !left.is_empty() {
             bail!("containers left after teardown: {left:?}");
         }
-        let pods = podman_ok(&strs(&["pod", "ps", "--quiet"]))?;
+        let pods = podman_ok(&strs(&[
+            "pod",
+            "ps",
+            "--quiet",
+            "--filter",
+            &format!("label={}", self.label()),
+        ]))?;
         if !pods.trim().is_empty() {
             bail!("podman pods left after teardown: {pods}");
+        }
+        for image in &self.pulled {
+            // `podman images --filter reference=` matches no digest
+            // reference; `image exists` does (exit 1: absent).
+            let exists = podman()
+                .args(["image", "exists", image])
+                .status()
+                .context("podman image exists")?;
+            if exists.success() {
+                bail!("image {image} left after teardown");
+            }
         }
         Ok(())
     }
@@ -272,6 +297,23 @@ fn wait_listening(addr: &str, timeout: Duration) -> anyhow::Result<Duration> {
             bail!("nothing listens on {addr} after {timeout:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits until the agent's state, as its last report to the shim gave it
+/// (`accord_state` on the shim's `/metrics`), is `state`.
+fn wait_state(state: &str, timeout: Duration) -> anyhow::Result<Duration> {
+    let began = Instant::now();
+    let line = format!("accord_state{{state=\"{state}\"}} 1");
+    loop {
+        let metrics = http_get(PROBES, "/metrics").unwrap_or_default();
+        if metrics.lines().any(|l| l.trim() == line) {
+            return Ok(began.elapsed());
+        }
+        if began.elapsed() > timeout {
+            bail!("the agent did not report state {state} within {timeout:?}:\n{metrics}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -383,7 +425,10 @@ impl Node {
                 .chain(&containers)
                 .map(|c| c.podman_name.clone()),
         );
-        podman_ok(&args).map(drop)
+        podman_ok(&args)?;
+        // The pod's emptyDir volumes end with it.
+        let dir = self.pods.join(&pod.name);
+        std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
     }
 }
 
@@ -444,9 +489,14 @@ fn start_apiserver(binary: &Path, log: &Path) -> anyhow::Result<(Child, String)>
     Ok((child, url))
 }
 
-fn kubeconfig_yaml(url: &str) -> String {
+/// A kubeconfig for the in-test API server at `url` (plain HTTP), with
+/// `ca_pem` as its CA: in a cluster the service account's `ca.crt` is
+/// always there, and kube builds its TLS configuration even for HTTP,
+/// from the platform's roots when no CA is given (the images have none).
+fn kubeconfig_yaml(url: &str, ca_pem: &[u8]) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: container-test\n  cluster:\n    server: {url}\nusers:\n- name: container-test\n  user: {{}}\ncontexts:\n- name: container-test\n  context:\n    cluster: container-test\n    user: container-test\n    namespace: default\ncurrent-context: container-test\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: container-test\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\nusers:\n- name: container-test\n  user: {{}}\ncontexts:\n- name: container-test\n  context:\n    cluster: container-test\n    user: container-test\n    namespace: default\ncurrent-context: container-test\n"
     )
 }
 
@@ -475,7 +525,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     eprintln!("work directory: {}", work.display());
     let mut run = Run {
         id: format!("{}-{}", std::process::id(), total.elapsed().as_nanos()),
+        logs_dir: work.join("logs"),
         images: Vec::new(),
+        pulled: Vec::new(),
         apiserver: None,
         registry: None,
     };
@@ -503,6 +555,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let began = Instant::now();
         podman_ok(&strs(&["pull", "--quiet", "--tls-verify=false", image]))?;
         run.images.push(image.clone());
+        run.pulled.push(image.clone());
         pulls.push(format!("{:.2} s", began.elapsed().as_secs_f64()));
     }
     timings.push(format!(
@@ -623,7 +676,30 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (apiserver, api_url) = start_apiserver(&apiserver_bin, &work.join("apiserver.log"))?;
     run.apiserver = Some(apiserver);
     let kubeconfig = work.join("kubeconfig");
-    std::fs::write(&kubeconfig, kubeconfig_yaml(&api_url))?;
+    // A throwaway CA (nothing is signed with it: the server is HTTP).
+    tool(
+        Path::new("openssl"),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "apiserver-ca.key",
+            "-subj",
+            "/CN=accord container-test API server",
+            "-days",
+            "1",
+            "-out",
+            "apiserver-ca.pem",
+        ],
+        &work,
+    )?;
+    let ca_pem = std::fs::read(work.join("apiserver-ca.pem"))?;
+    std::fs::write(&kubeconfig, kubeconfig_yaml(&api_url, &ca_pem))?;
     set_mode(&kubeconfig, 0o644)?;
     let mut hosts = Vec::new();
     for service in ["coordinator", "coordinator-ready"] {
@@ -674,6 +750,15 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     timings.push(format!(
         "coordinator: listening {:.3} s after `podman run`",
         listening.as_secs_f64()
+    ));
+    // The agent may have asked the store before the shim listened (the
+    // containers of a pod start together): an unreadable store is not an
+    // empty one, so it waits in Recovery and asks again (every 5 s).
+    let uninitialized = wait_state("uninitialized", Duration::from_secs(60))?;
+    timings.push(format!(
+        "coordinator: reported Uninitialized {:.3} s after `podman run` (waited {:.3} s)",
+        started.elapsed().as_secs_f64(),
+        uninitialized.as_secs_f64()
     ));
     let insecure = "--insecure-simulation";
     let set_began = Instant::now();
@@ -729,7 +814,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "coordinator: listening again {:.3} s after `podman restart` began",
         restart_began.elapsed().as_secs_f64()
     ));
-    wait_log(&agent_name, RECOVERY, 1, Duration::from_secs(30))?;
+    wait_state("recovery", Duration::from_secs(30))?;
     if let Ok(answer) = http_get(PROBES, "/probe/readiness")
         && answer.starts_with("HTTP/1.1 200")
     {
@@ -760,14 +845,29 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         recover_began.elapsed().as_secs_f64()
     ));
     tool(&accord, &verify, &work)?;
-    // A workload attests to the recovered coordinator: web's pod again.
+    // Recovery brings a new mesh CA: a web attesting now is refused by
+    // the db of before (and refuses it), until db attests again too.
     node.remove(&web)?;
+    let (web_containers, _) = node.start(&web)?;
+    let web_name = &web_containers[0].podman_name;
+    let code = podman_ok(&strs(&["wait", web_name]))?;
+    let out = logs(web_name);
+    if code.trim() == "0" || !out.contains("invalid peer certificate") {
+        bail!(
+            "web of the new mesh CA was not refused by db of the old one (exit {}):\n{out}",
+            code.trim()
+        );
+    }
+    println!("  web of the new mesh CA and db of the old one refuse each other, as expected");
+    node.remove(&web)?;
+    node.remove(&db)?;
+    let (db_containers, _) = node.start(&db)?;
     let (web_containers, _) = node.start(&web)?;
     let exchange = exchange_result(
         &web_containers[0].podman_name,
         &db_containers[0].podman_name,
     )?;
-    println!("  web (after recovery) got: {exchange}");
+    println!("  web (after recovery, both attested again) got: {exchange}");
 
     // 7. Teardown.
     if options.keep {

@@ -267,7 +267,14 @@ pub fn image_specs(
             tag.clone(),
             epoch,
         )?,
-        binary_image("accord-shim", "accord-shim", shim, false, tag.clone(), epoch)?,
+        binary_image(
+            "accord-shim",
+            "accord-shim",
+            shim,
+            false,
+            tag.clone(),
+            epoch,
+        )?,
     ];
     match (mesh_echo, insecure_simulation) {
         (Some(binary), true) => specs.push(binary_image(

@@ -579,6 +579,7 @@ impl Deployment {
             out: out.clone(),
             max_attempts: Some(3),
             pins: self.pins()?,
+            owner: None,
         };
         accord_guest::initializer::run(self.tee(name)?, &config).await?;
         Ok(out)

@@ -223,7 +223,9 @@ rewritten in place (or into -o DIR):
     coordinator-ready.<namespace>:7777 and pinning the coordinator's policy
     hashes, the reference values and the seed-share owners and threshold;
     it runs as root, without capabilities, not privileged (the runtime must
-    expose configfs-tsm to containers: host-shim/deploy/README.md);
+    expose configfs-tsm to containers: host-shim/deploy/README.md), and
+    gives its files to the user the containers run as (--owner UID, with
+    CAP_CHOWN only; runAsUser, else the image's numeric User);
     its files (tls-config/, secrets/) land in the emptyDir volume
     accord-shared, mounted in every container at /accord (pod annotation
     accord.dev/mount-path overrides); --skip-initializer or the annotation
@@ -893,6 +895,16 @@ fn generate_one(
             initializer_args(&w.resource.namespace, doc, coordinator_hashes).map_err(at)?;
         if args.insecure_simulation {
             init_args.extend(insecure_simulation::initializer_args());
+        }
+        let owner = pod::workload_owner(template, |image| {
+            source
+                .facts(image)
+                .map(|f| f.user.clone())
+                .map_err(|e| format!("{e:#}"))
+        })
+        .map_err(at)?;
+        if let Some(uid) = owner {
+            init_args.extend(["--owner".to_string(), uid.to_string()]);
         }
         pod::inject_initializer(template, image, &init_args, &w.mount_path).map_err(at)?;
         if args.insecure_simulation {

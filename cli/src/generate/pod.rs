@@ -7,6 +7,8 @@
 //! [`INITIALIZER_NAME`], the volume [`VOLUME_NAME`] and its mounts), so a
 //! second run on its own output reproduces it byte for byte.
 
+use std::collections::BTreeMap;
+
 use serde_yaml_ng::{Mapping, Value};
 
 /// The injected init container's name.
@@ -302,10 +304,14 @@ fn mount(path: &str) -> Value {
 /// "Evidence in a Kata pod"). Set on the container, so a pod-level
 /// `runAsUser` or `runAsNonRoot: true` meant for the workload does not
 /// reach it (`runAsNonRoot: false` overrides the pod's).
-pub fn initializer_security_context() -> Value {
+pub fn initializer_security_context(chown: bool) -> Value {
     let s = |v: &str| Value::String(v.into());
     let mut capabilities = Mapping::new();
     capabilities.insert(s("drop"), Value::Sequence(vec![s("ALL")]));
+    if chown {
+        // `--owner`: only to give its own files to the workload's user.
+        capabilities.insert(s("add"), Value::Sequence(vec![s("CHOWN")]));
+    }
     let mut sc = Mapping::new();
     sc.insert(s("runAsUser"), Value::Number(0.into()));
     sc.insert(s("runAsGroup"), Value::Number(0.into()));
@@ -314,6 +320,78 @@ pub fn initializer_security_context() -> Value {
     sc.insert(s("readOnlyRootFilesystem"), Value::Bool(true));
     sc.insert(s("capabilities"), Value::Mapping(capabilities));
     Value::Mapping(sc)
+}
+
+/// The user (UID) the pod's containers run as, when it is not root: the
+/// initializer runs as root (the TEE's report interface) and gives its
+/// files (the key and secret are 0400) to this user (`--owner`). Per
+/// container: its `securityContext.runAsUser`, else the pod's, else its
+/// image's `User` (`image_user`), which must then be numeric (a name
+/// would need the image's /etc/passwd). Containers running as root read
+/// the files anyway; two different non-root users are refused (one owner
+/// only).
+pub fn workload_owner(
+    template: &Value,
+    image_user: impl Fn(&str) -> Result<String, String>,
+) -> Result<Option<u32>, String> {
+    let spec = template.get("spec");
+    let run_as = |sc: Option<&Value>| {
+        sc.and_then(|sc| sc.get("runAsUser"))
+            .and_then(Value::as_u64)
+    };
+    let pod_user = run_as(spec.and_then(|s| s.get("securityContext")));
+    let mut users = BTreeMap::new();
+    for list in ["initContainers", "containers"] {
+        let Some(Value::Sequence(items)) = spec.and_then(|s| s.get(list)) else {
+            continue;
+        };
+        for c in items {
+            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+            if name == INITIALIZER_NAME {
+                continue;
+            }
+            let uid = match run_as(c.get("securityContext")).or(pod_user) {
+                Some(uid) => uid,
+                None => {
+                    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+                    let user = image_user(image).map_err(|e| format!("container {name}: {e}"))?;
+                    let uid = user.split(':').next().unwrap_or("");
+                    if uid.is_empty() {
+                        0
+                    } else {
+                        uid.parse().map_err(|_| {
+                            format!(
+                                "container {name}: its image's User {user:?} is not numeric: set \
+                                 securityContext.runAsUser, so that the initializer knows whom \
+                                 to give its files"
+                            )
+                        })?
+                    }
+                }
+            };
+            let uid = u32::try_from(uid)
+                .map_err(|_| format!("container {name}: runAsUser {uid} is out of range"))?;
+            if uid != 0 {
+                users
+                    .entry(uid)
+                    .or_insert_with(Vec::new)
+                    .push(name.to_string());
+            }
+        }
+    }
+    match users.len() {
+        0 => Ok(None),
+        1 => Ok(users.keys().next().copied()),
+        _ => Err(format!(
+            "the containers run as different users ({}): the initializer's files can have one \
+             owner; run them as one user",
+            users
+                .iter()
+                .map(|(uid, names)| format!("{} as {uid}", names.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
 }
 
 /// Injects the initializer (first init container, running `args`), the
@@ -370,7 +448,7 @@ pub fn inject_initializer(
     );
     init.insert(
         Value::String("securityContext".into()),
-        initializer_security_context(),
+        initializer_security_context(args.iter().any(|a| a == "--owner")),
     );
     child_seq(spec, "initContainers")?.insert(0, Value::Mapping(init));
     let mut volume = Mapping::new();
@@ -481,5 +559,44 @@ mod tests {
         .unwrap();
         assert_eq!(runtime_class(template(&d, "CronJob").unwrap()), Some("x"));
         assert!(template(&d, "ConfigMap").is_none());
+    }
+
+    #[test]
+    fn the_initializer_gives_its_files_to_the_containers_user() {
+        let owner = |yaml: &str, image_user: &str| {
+            let t: Value = serde_yaml_ng::from_str(yaml).unwrap();
+            let user = image_user.to_string();
+            workload_owner(&t, |_| Ok(user.clone()))
+        };
+        let one = "spec:\n  containers:\n  - {name: a, image: i}\n";
+        // The image's user, numeric, with or without a group.
+        assert_eq!(owner(one, "65532:65532"), Ok(Some(65532)));
+        assert_eq!(owner(one, "1000"), Ok(Some(1000)));
+        // Root (or no user): no owner.
+        assert_eq!(owner(one, ""), Ok(None));
+        assert_eq!(owner(one, "0:0"), Ok(None));
+        // A name cannot be resolved: refused, saying what to set.
+        assert!(owner(one, "nonroot").unwrap_err().contains("runAsUser"));
+        // The pod's runAsUser wins over the image's, the container's over
+        // the pod's.
+        let pod = "spec:\n  securityContext: {runAsUser: 7}\n  containers:\n  - {name: a, image: i}\n  - {name: b, image: i, securityContext: {runAsUser: 7}}\n";
+        assert_eq!(owner(pod, "nonroot"), Ok(Some(7)));
+        let two = "spec:\n  containers:\n  - {name: a, image: i, securityContext: {runAsUser: 7}}\n  - {name: b, image: i, securityContext: {runAsUser: 8}}\n";
+        let err = owner(two, "").unwrap_err();
+        assert!(err.contains("a as 7") && err.contains("b as 8"), "{err}");
+        // Root containers next to one user's: that user.
+        let mixed = "spec:\n  containers:\n  - {name: a, image: i, securityContext: {runAsUser: 0}}\n  - {name: b, image: i, securityContext: {runAsUser: 8}}\n";
+        assert_eq!(owner(mixed, ""), Ok(Some(8)));
+        // With --owner the initializer may chown, nothing more.
+        let sc = initializer_security_context(true);
+        assert_eq!(
+            serde_yaml_ng::to_string(&sc["capabilities"]).unwrap(),
+            "drop:\n- ALL\nadd:\n- CHOWN\n"
+        );
+        assert!(
+            initializer_security_context(false)["capabilities"]
+                .get("add")
+                .is_none()
+        );
     }
 }
