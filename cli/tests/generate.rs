@@ -290,13 +290,22 @@ fn generate_rewrites_every_kind_injects_the_initializer_and_writes_the_manifest(
             "{name}"
         );
         assert!(sc.get("privileged").is_none(), "{name}");
-        assert!(sc["capabilities"].get("add").is_none(), "{name}");
         let args: Vec<&str> = init["args"]
             .as_sequence()
             .unwrap()
             .iter()
             .map(|a| a.as_str().unwrap())
             .collect();
+        // CAP_CHOWN only to give the files to the containers' user.
+        if args.contains(&"--owner") {
+            assert_eq!(
+                sc["capabilities"]["add"],
+                serde_yaml_ng::from_str::<Yaml>("[CHOWN]").unwrap(),
+                "{name}"
+            );
+        } else {
+            assert!(sc["capabilities"].get("add").is_none(), "{name}");
+        }
         let after = |flag: &str| {
             args.iter()
                 .position(|a| *a == flag)

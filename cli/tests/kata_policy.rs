@@ -1501,7 +1501,8 @@ fn the_coordinators_containers_are_allowed_as_generated_and_nothing_else() {
 /// refused like any privileged container.
 #[test]
 fn the_initializer_is_pinned_as_root_without_capabilities() {
-    use accord_cli::generate::{images_json, pod};
+    use accord_cli::generate::images::ImageFacts;
+    use accord_cli::generate::pod;
     let init_image = format!("r/accord-agent@sha256:{}", "a".repeat(64));
     let mut deployment = app_deployment(json!({}));
     deployment["spec"]["template"]["spec"]["securityContext"] =
@@ -1517,10 +1518,15 @@ fn the_initializer_is_pinned_as_root_without_capabilities() {
     .unwrap();
     let resource: Value = serde_json::to_value(&yaml).unwrap();
     let mut images = app_facts();
-    images.insert(
-        init_image.clone(),
-        images_json::own_facts(images_json::AGENT).unwrap().config(),
-    );
+    // The agent image's facts, as `cargo xtask oci` lists them.
+    let agent_facts = ImageFacts {
+        entrypoint: vec!["/accord-guest".into()],
+        env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+        user: "65532:65532".into(),
+        working_dir: "/".into(),
+        ..ImageFacts::default()
+    };
+    images.insert(init_image.clone(), agent_facts.config());
     let cms = app_config_maps();
     let input = PodInput {
         resource: &resource,
@@ -1560,6 +1566,26 @@ fn the_initializer_is_pinned_as_root_without_capabilities() {
         matches!(err, PolicyError::Unsupported { container: Some(ref c), .. } if c == "accord-initializer"),
         "{err}"
     );
+
+    // With `--owner` (the pod's containers run as 1000), CAP_CHOWN is the
+    // one capability the policy grants the initializer.
+    let mut yaml: serde_yaml_ng::Value = serde_yaml_ng::to_value(&deployment).unwrap();
+    let template = pod::template_mut(&mut yaml, "Deployment").unwrap();
+    pod::inject_initializer(
+        template,
+        &init_image,
+        &["initializer".into(), "--owner".into(), "1000".into()],
+        "/accord",
+    )
+    .unwrap();
+    let owned: Value = serde_json::to_value(&yaml).unwrap();
+    let input = PodInput {
+        resource: &owned,
+        ..input
+    };
+    let data = policy_data(&input, &Settings::default()).unwrap();
+    let caps = &data["containers"]["accord-initializer"]["caps"];
+    assert_eq!(caps, &json!(["CAP_CHOWN"]), "{caps}");
 }
 
 /// ConfigMaps and Secrets are looked up in the pod's own namespace (an

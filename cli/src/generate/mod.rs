@@ -224,8 +224,8 @@ rewritten in place (or into -o DIR):
     hashes, the reference values and the seed-share owners and threshold;
     it runs as root, without capabilities, not privileged (the runtime must
     expose configfs-tsm to containers: host-shim/deploy/README.md), and
-    gives its files to the user the containers run as (--owner UID, with
-    CAP_CHOWN only; runAsUser, else the image's numeric User);
+    gives its files to the user the first container runs as (--owner UID,
+    with CAP_CHOWN only; runAsUser, else the image's numeric User);
     its files (tls-config/, secrets/) land in the emptyDir volume
     accord-shared, mounted in every container at /accord (pod annotation
     accord.dev/mount-path overrides); --skip-initializer or the annotation
@@ -893,18 +893,24 @@ fn generate_one(
         let image = initializer_image.unwrap_or_default();
         let mut init_args =
             initializer_args(&w.resource.namespace, doc, coordinator_hashes).map_err(at)?;
-        if args.insecure_simulation {
-            init_args.extend(insecure_simulation::initializer_args());
-        }
-        let owner = pod::workload_owner(template, |image| {
-            source
-                .facts(image)
-                .map(|f| f.user.clone())
-                .map_err(|e| format!("{e:#}"))
-        })
-        .map_err(at)?;
+        // Whom to give the files to: asks the images' facts, so only once
+        // every image is pinned (else those errors are the ones to show).
+        let owner = if errors.is_empty() {
+            pod::workload_owner(template, |image| {
+                source
+                    .facts(image)
+                    .map(|f| f.user.clone())
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .map_err(|e| vec![format!("{location}, {e}")])?
+        } else {
+            None
+        };
         if let Some(uid) = owner {
             init_args.extend(["--owner".to_string(), uid.to_string()]);
+        }
+        if args.insecure_simulation {
+            init_args.extend(insecure_simulation::initializer_args());
         }
         pod::inject_initializer(template, image, &init_args, &w.mount_path).map_err(at)?;
         if args.insecure_simulation {

@@ -7,8 +7,6 @@
 //! [`INITIALIZER_NAME`], the volume [`VOLUME_NAME`] and its mounts), so a
 //! second run on its own output reproduces it byte for byte.
 
-use std::collections::BTreeMap;
-
 use serde_yaml_ng::{Mapping, Value};
 
 /// The injected init container's name.
@@ -322,14 +320,14 @@ pub fn initializer_security_context(chown: bool) -> Value {
     Value::Mapping(sc)
 }
 
-/// The user (UID) the pod's containers run as, when it is not root: the
-/// initializer runs as root (the TEE's report interface) and gives its
-/// files (the key and secret are 0400) to this user (`--owner`). Per
-/// container: its `securityContext.runAsUser`, else the pod's, else its
-/// image's `User` (`image_user`), which must then be numeric (a name
-/// would need the image's /etc/passwd). Containers running as root read
-/// the files anyway; two different non-root users are refused (one owner
-/// only).
+/// The user (UID) the pod's main container runs as (the first of
+/// `containers`), when it is not root: the initializer runs as root (the
+/// TEE's report interface) and gives its files (the key and secret are
+/// 0400) to this user (`--owner`). The container's
+/// `securityContext.runAsUser`, else the pod's, else its image's `User`
+/// (`image_user`), which must then be numeric (a name would need the
+/// image's /etc/passwd). Containers of other users cannot read the key:
+/// give them the same `runAsUser`.
 pub fn workload_owner(
     template: &Value,
     image_user: impl Fn(&str) -> Result<String, String>,
@@ -339,59 +337,38 @@ pub fn workload_owner(
         sc.and_then(|sc| sc.get("runAsUser"))
             .and_then(Value::as_u64)
     };
-    let pod_user = run_as(spec.and_then(|s| s.get("securityContext")));
-    let mut users = BTreeMap::new();
-    for list in ["initContainers", "containers"] {
-        let Some(Value::Sequence(items)) = spec.and_then(|s| s.get(list)) else {
-            continue;
-        };
-        for c in items {
-            let name = c.get("name").and_then(Value::as_str).unwrap_or("");
-            if name == INITIALIZER_NAME {
-                continue;
-            }
-            let uid = match run_as(c.get("securityContext")).or(pod_user) {
-                Some(uid) => uid,
-                None => {
-                    let image = c.get("image").and_then(Value::as_str).unwrap_or("");
-                    let user = image_user(image).map_err(|e| format!("container {name}: {e}"))?;
-                    let uid = user.split(':').next().unwrap_or("");
-                    if uid.is_empty() {
-                        0
-                    } else {
-                        uid.parse().map_err(|_| {
-                            format!(
-                                "container {name}: its image's User {user:?} is not numeric: set \
-                                 securityContext.runAsUser, so that the initializer knows whom \
-                                 to give its files"
-                            )
-                        })?
-                    }
-                }
-            };
-            let uid = u32::try_from(uid)
-                .map_err(|_| format!("container {name}: runAsUser {uid} is out of range"))?;
-            if uid != 0 {
-                users
-                    .entry(uid)
-                    .or_insert_with(Vec::new)
-                    .push(name.to_string());
+    let Some(c) = spec
+        .and_then(|s| s.get("containers"))
+        .and_then(Value::as_sequence)
+        .and_then(|cs| cs.first())
+    else {
+        return Ok(None);
+    };
+    let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+    let uid = match run_as(c.get("securityContext"))
+        .or_else(|| run_as(spec.and_then(|s| s.get("securityContext"))))
+    {
+        Some(uid) => uid,
+        None => {
+            let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+            let user = image_user(image).map_err(|e| format!("container {name}: {e}"))?;
+            let uid = user.split(':').next().unwrap_or("");
+            if uid.is_empty() {
+                0
+            } else {
+                uid.parse().map_err(|_| {
+                    format!(
+                        "container {name}: its image's User {user:?} is not numeric: set \
+                         securityContext.runAsUser, so that the initializer knows whom to give \
+                         its files"
+                    )
+                })?
             }
         }
-    }
-    match users.len() {
-        0 => Ok(None),
-        1 => Ok(users.keys().next().copied()),
-        _ => Err(format!(
-            "the containers run as different users ({}): the initializer's files can have one \
-             owner; run them as one user",
-            users
-                .iter()
-                .map(|(uid, names)| format!("{} as {uid}", names.join(", ")))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )),
-    }
+    };
+    let uid = u32::try_from(uid)
+        .map_err(|_| format!("container {name}: runAsUser {uid} is out of range"))?;
+    Ok((uid != 0).then_some(uid))
 }
 
 /// Injects the initializer (first init container, running `args`), the
@@ -578,15 +555,15 @@ mod tests {
         // A name cannot be resolved: refused, saying what to set.
         assert!(owner(one, "nonroot").unwrap_err().contains("runAsUser"));
         // The pod's runAsUser wins over the image's, the container's over
-        // the pod's.
-        let pod = "spec:\n  securityContext: {runAsUser: 7}\n  containers:\n  - {name: a, image: i}\n  - {name: b, image: i, securityContext: {runAsUser: 7}}\n";
+        // the pod's; the first container's user is the owner.
+        let pod = "spec:\n  securityContext: {runAsUser: 7}\n  containers:\n  - {name: a, image: i}\n  - {name: b, image: i, securityContext: {runAsUser: 8}}\n";
         assert_eq!(owner(pod, "nonroot"), Ok(Some(7)));
-        let two = "spec:\n  containers:\n  - {name: a, image: i, securityContext: {runAsUser: 7}}\n  - {name: b, image: i, securityContext: {runAsUser: 8}}\n";
-        let err = owner(two, "").unwrap_err();
-        assert!(err.contains("a as 7") && err.contains("b as 8"), "{err}");
-        // Root containers next to one user's: that user.
-        let mixed = "spec:\n  containers:\n  - {name: a, image: i, securityContext: {runAsUser: 0}}\n  - {name: b, image: i, securityContext: {runAsUser: 8}}\n";
-        assert_eq!(owner(mixed, ""), Ok(Some(8)));
+        let two = "spec:\n  securityContext: {runAsUser: 7}\n  containers:\n  - {name: a, image: i, securityContext: {runAsUser: 8}}\n";
+        assert_eq!(owner(two, ""), Ok(Some(8)));
+        let root =
+            "spec:\n  containers:\n  - {name: a, image: i, securityContext: {runAsUser: 0}}\n";
+        assert_eq!(owner(root, "65532"), Ok(None));
+        assert_eq!(owner("spec: {}\n", ""), Ok(None));
         // With --owner the initializer may chown, nothing more.
         let sc = initializer_security_context(true);
         assert_eq!(
