@@ -179,11 +179,8 @@ async fn push_all(images: &[Built], registry: &Registry) -> anyhow::Result<Vec<S
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use std::io::{Read, Write};
-    use std::net::{Ipv4Addr, TcpListener, TcpStream};
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
 
+    use crate::loopback_registry::LoopbackRegistry;
     use crate::oci_layout::{ImageSpec, LayerFile, build};
 
     #[test]
@@ -202,97 +199,6 @@ mod tests {
         assert!(!parse_registry("127.0.0.1.example.com").unwrap().loopback);
         for bad in ["http://127.0.0.1:5000", "", "a b", "host/", "/x"] {
             assert!(parse_registry(bad).is_err(), "{bad}");
-        }
-    }
-
-    /// A `docker-registry serve` on a free loopback port, with its
-    /// storage in a temporary directory; stopped (and its files removed)
-    /// on drop.
-    struct LoopbackRegistry {
-        child: Child,
-        dir: std::path::PathBuf,
-        addr: String,
-    }
-
-    impl LoopbackRegistry {
-        fn start() -> Self {
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let addr = format!("127.0.0.1:{port}");
-            let dir = std::env::temp_dir().join(format!("xtask-registry-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(dir.join("storage")).unwrap();
-            let config = dir.join("config.yml");
-            std::fs::write(
-                &config,
-                format!(
-                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                    dir.join("storage").display()
-                ),
-            )
-            .unwrap();
-            let child = Command::new("docker-registry")
-                .arg("serve")
-                .arg(&config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect(
-                    "docker-registry (the Debian package `docker-registry`; .ci/run installs it)",
-                );
-            let mut registry = Self { child, dir, addr };
-            // Ready when /v2/ answers 200 (or the process died).
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                if let Ok((status, _)) = registry.get("/v2/", "*/*") {
-                    assert_eq!(status, 200, "GET /v2/");
-                    break;
-                }
-                assert!(
-                    registry.child.try_wait().unwrap().is_none(),
-                    "docker-registry exited before it served"
-                );
-                assert!(
-                    Instant::now() < deadline,
-                    "docker-registry did not start in 60 s"
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            registry
-        }
-
-        /// A plain HTTP/1.0 GET: (status, body).
-        fn get(&self, path: &str, accept: &str) -> std::io::Result<(u16, Vec<u8>)> {
-            let mut stream = TcpStream::connect(&self.addr)?;
-            write!(
-                stream,
-                "GET {path} HTTP/1.0\r\nHost: {}\r\nAccept: {accept}\r\n\r\n",
-                self.addr
-            )?;
-            let mut response = Vec::new();
-            stream.read_to_end(&mut response)?;
-            let split = response
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .ok_or(std::io::ErrorKind::InvalidData)?;
-            let head = String::from_utf8_lossy(&response[..split]);
-            let status = head
-                .split_whitespace()
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .ok_or(std::io::ErrorKind::InvalidData)?;
-            Ok((status, response[split + 4..].to_vec()))
-        }
-    }
-
-    impl Drop for LoopbackRegistry {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
 
@@ -321,7 +227,8 @@ mod tests {
 
     #[test]
     fn images_are_pushed_by_digest_to_a_loopback_registry() {
-        let registry = LoopbackRegistry::start();
+        let dir = std::env::temp_dir().join(format!("xtask-registry-{}", std::process::id()));
+        let registry = LoopbackRegistry::start(&dir).unwrap();
         let images = [
             image("one", b"first", "0.1.0"),
             image("two", b"second", "0.1.0-insecure-simulation"),
