@@ -235,7 +235,13 @@ fn build_stripped(package: &str, dir: &str) -> anyhow::Result<PathBuf> {
     let dir = image::image_dir().join(dir);
     std::fs::create_dir_all(&dir)?;
     let stripped = dir.join(package);
-    image::strip(&built, &stripped)?;
+    // Stripped beside it, then renamed: a reader (the reproducibility
+    // test, while CI builds the test set in the background) never sees a
+    // half-written binary.
+    let partial = dir.join(format!("{package}.partial"));
+    image::strip(&built, &partial)?;
+    std::fs::rename(&partial, &stripped)
+        .with_context(|| format!("renaming {} to {}", partial.display(), stripped.display()))?;
     Ok(stripped)
 }
 
