@@ -52,7 +52,7 @@
 //! of the directory). With `--owner UID` the two directories and their
 //! files then belong to UID (the workload's user), so that a workload that
 //! does not run as root can read its key; `accord generate` passes the
-//! user its pod's containers run as.
+//! user its pod's first container runs as.
 
 use std::fmt;
 use std::fs;
